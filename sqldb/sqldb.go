@@ -1,0 +1,323 @@
+// Package sqldb is the storage adapter of tapwallet: one SQL implementation of
+// every domain store, running on SQLite (modernc.org/sqlite, the embedded
+// default, WAL and foreign keys on) or PostgreSQL (jackc/pgx/v5) for many
+// `serve` processes sharing one database. The backend is chosen once, here,
+// from the DSN. Queries are written with `?` placeholders and rebound for
+// PostgreSQL; migrations are embedded and run one transaction each.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+// Dialect names the SQL backend.
+type Dialect int
+
+// The supported backends.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// DB is an open database with its dialect and clock.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	// Now is the clock every transaction takes its time from.
+	Now func() time.Time
+}
+
+// Open opens the database named by dsn and runs the migrations. An empty dsn
+// or "sqlite:" means dataDir/tapwallet.db; "sqlite:PATH" a given file;
+// "postgres://…" or "postgresql://…" PostgreSQL. It fails if the database
+// cannot be reached or a migration fails.
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
+	var db *DB
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		s, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open postgres")
+		}
+		s.SetMaxOpenConns(32)
+		s.SetMaxIdleConns(32)
+		db = &DB{sql: s, dialect: Postgres}
+	case dsn == "" || strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			if dataDir == "" {
+				return nil, fault.E(fault.Invalid, "db_open", "no data folder and no database given")
+			}
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, fault.Wrap(err, fault.Unavailable, "db_open", "create data folder")
+			}
+			path = filepath.Join(dataDir, "tapwallet.db")
+		}
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		s, err := sql.Open("sqlite", "file:"+path+q)
+		if err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")
+		}
+		// One writer at a time is how SQLite works; a small pool lets reads
+		// proceed beside it in WAL mode.
+		s.SetMaxOpenConns(4)
+		s.SetMaxIdleConns(4)
+		s.SetConnMaxLifetime(0)
+		db = &DB{sql: s, dialect: SQLite}
+	default:
+		return nil, fault.E(fault.Invalid, "db_dsn", "database DSN must start with sqlite: or postgres://")
+	}
+	db.Now = time.Now
+	if err := db.sql.PingContext(ctx); err != nil {
+		db.sql.Close()
+		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "database does not answer")
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.sql.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Dialect returns the backend in use.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// SQL returns the underlying *sql.DB (for tests and tools).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// rebind turns ? placeholders into $n for PostgreSQL.
+func (db *DB) rebind(q string) string {
+	if db.dialect != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// Tx is one database transaction; queries use ? placeholders.
+type Tx struct {
+	tx  *sql.Tx
+	db  *DB
+	Now time.Time // the transaction's time, from the DB clock
+}
+
+// Exec runs a statement.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.rebind(q), args...)
+}
+
+// Query runs a query.
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.rebind(q), args...)
+}
+
+// QueryRow runs a query returning one row.
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.rebind(q), args...)
+}
+
+// Dialect returns the backend.
+func (t *Tx) Dialect() Dialect { return t.db.dialect }
+
+// QueryRow runs a read outside a transaction.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.rebind(q), args...)
+}
+
+// Query runs a read outside a transaction.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.rebind(q), args...)
+}
+
+// InTx runs fn in one transaction, committing if fn returns nil. It retries a
+// few times when PostgreSQL reports a serialization failure or deadlock, or
+// SQLite reports the database busy; fn must be safe to run again.
+func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = db.inTx(ctx, fn)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(*Tx) error) error {
+	stx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "db_begin", "begin transaction")
+	}
+	t := &Tx{tx: stx, db: db, Now: db.Now().UTC()}
+	if err := fn(t); err != nil {
+		stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "db_commit", "commit transaction")
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLSTATE 40001") || strings.Contains(s, "SQLSTATE 40P01") ||
+		strings.Contains(s, "database is locked") || strings.Contains(s, "SQLITE_BUSY")
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505")
+}
+
+// IsCheckViolation reports whether err is a CHECK-constraint violation.
+func IsCheckViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "CHECK constraint failed") || strings.Contains(s, "SQLSTATE 23514")
+}
+
+// NoRows reports whether err means the query found nothing.
+func NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrate applies every embedded migration not yet applied, each in its own
+// transaction. On PostgreSQL an advisory lock keeps concurrent `serve`
+// processes from migrating at the same time.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return fault.Wrap(err, fault.Internal, "migrate", "read migrations")
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "migrate", "connect")
+	}
+	defer conn.Close()
+	if db.dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(8583)"); err != nil {
+			return fault.Wrap(err, fault.Unavailable, "migrate", "lock")
+		}
+		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(8583)")
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "migrate", "create schema_migrations")
+	}
+	for _, n := range names {
+		var x int
+		err := conn.QueryRowContext(ctx, db.rebind("SELECT 1 FROM schema_migrations WHERE name = ?"), n.Name()).Scan(&x)
+		if err == nil {
+			continue
+		}
+		if !NoRows(err) {
+			return fault.Wrap(err, fault.Unavailable, "migrate", "read schema_migrations")
+		}
+		body, err := migrations.ReadFile("migrations/" + n.Name())
+		if err != nil {
+			return fault.Wrap(err, fault.Internal, "migrate", "read %s", n.Name())
+		}
+		text := string(body)
+		if db.dialect == Postgres {
+			text = strings.ReplaceAll(text, "BLOB", "BYTEA")
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fault.Wrap(err, fault.Unavailable, "migrate", "begin")
+		}
+		for _, stmt := range splitStatements(text) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fault.Wrap(err, fault.Internal, "migrate", "migration %s", n.Name())
+			}
+		}
+		if _, err := tx.ExecContext(ctx, db.rebind("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)"), n.Name(), time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fault.Wrap(err, fault.Internal, "migrate", "record %s", n.Name())
+		}
+		if err := tx.Commit(); err != nil {
+			return fault.Wrap(err, fault.Unavailable, "migrate", "commit %s", n.Name())
+		}
+	}
+	return nil
+}
+
+// splitStatements splits a migration on semicolons at line ends; migrations
+// hold no semicolons inside literals.
+func splitStatements(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ";\n") {
+		var lines []string
+		for _, l := range strings.Split(part, "\n") {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+				lines = append(lines, l)
+			}
+		}
+		if stmt := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.Join(lines, "\n")), ";")); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
+}
+
+// Millis converts a time to the stored form (Unix milliseconds).
+func Millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// Time converts stored Unix milliseconds back to a UTC time.
+func Time(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+var _ = fmt.Sprintf
