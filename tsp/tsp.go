@@ -1,0 +1,576 @@
+// Package tsp is the card network's token service provider: it binds a bank
+// card to a phone (with the issuer's ID&V and a one-time-code step-up), keeps
+// the PAN only in its encrypted vault, issues a token number from the
+// network's token range bound to one phone and the NFC channel, runs the
+// token lifecycle (active, suspended, resumed, deleted — each change recorded
+// with who and why), enforces at most 8 cards per phone, and issues the
+// phone's limited-use keys (derived from the token's card master key, sealed
+// to the phone's device key).
+package tsp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+// MaxCardsPerPhone is the product's limit of cards on one phone.
+const MaxCardsPerPhone = 8
+
+// DomainNFC is the only channel a wallet token may be used on: a contactless tap.
+const DomainNFC = "nfc"
+
+// UnionPay application identifiers.
+const (
+	AIDDebit  = "A000000333010101"
+	AIDCredit = "A000000333010102"
+)
+
+// State is a token's lifecycle state.
+type State string
+
+// Token states.
+const (
+	Active    State = "active"
+	Suspended State = "suspended"
+	Deleted   State = "deleted"
+)
+
+// Token is a payment token as the token service keeps it.
+type Token struct {
+	Number    card.Token
+	PANID     string
+	PAR       string
+	PANLast4  string
+	PhoneID   string
+	AccountID string
+	Domain    string
+	State     State
+	Expiry    card.Expiry
+	PSN       string
+	BankID    string
+	Product   string // debit | credit
+	AID       string
+	Default   bool
+	Priority  int
+	NextKey   int
+	LastATC   int
+	CreatedAt time.Time
+}
+
+// VaultPAN is a PAN as the vault keeps it: sealed, found by keyed hash.
+type VaultPAN struct {
+	ID     string
+	Index  []byte
+	Sealed []byte
+	PAR    string
+	BIN    string
+	Last4  string
+}
+
+// LUK is a limited-use key's record (the key itself is derived again, never stored).
+type LUK struct {
+	Token     string
+	Index     int
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+	UsedATC   int
+}
+
+// Binding is a card binding waiting for its one-time code.
+type Binding struct {
+	ID        string
+	PhoneID   string
+	AccountID string
+	Sealed    []byte
+	Expiry    string
+	BankID    string
+	OTPHash   []byte
+	Attempts  int
+	State     string // pending | done | failed
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// OTPMessage is one message in the one-time-code outbox (standing for SMS).
+type OTPMessage struct {
+	ID        string
+	AccountID string
+	BindingID string
+	Message   string
+	CreatedAt time.Time
+}
+
+// TokenEvent records one lifecycle change.
+type TokenEvent struct {
+	ID, Token, From, To, Actor, Reason string
+	At                                 time.Time
+}
+
+// NewCard is everything written when a card is bound, in one transaction.
+type NewCard struct {
+	Vault VaultPAN // ID empty: use the existing vault row with the same index
+	Token Token
+	LUKs  []LUK
+	Event TokenEvent
+}
+
+// Store is what the token service needs from storage.
+type Store interface {
+	// CreateCard writes a new token atomically: the phone's card count goes up
+	// (fault.Limit "card_limit" at 8, fault.Forbidden "wallet_off" when the
+	// wallet is switched off), the vault row is reused or added, the token,
+	// its event and its keys are inserted. It returns the vault row used.
+	CreateCard(ctx context.Context, c NewCard) (VaultPAN, error)
+	VaultByIndex(ctx context.Context, index []byte) (VaultPAN, error) // fault.NotFound
+	VaultPAN(ctx context.Context, id string) (VaultPAN, error)
+	Token(ctx context.Context, number string) (Token, error) // fault.NotFound
+	PhoneTokens(ctx context.Context, phoneID string) ([]Token, error)
+	SetDefault(ctx context.Context, phoneID, token string) error
+	// ChangeState moves a token to a new state with an event; deleting frees
+	// the phone's card slot. Deleted tokens never change again.
+	ChangeState(ctx context.Context, token string, to State, actor, reason string, at time.Time) error
+	AddLUKs(ctx context.Context, token string, luks []LUK, nextKey int) error
+	CreateBinding(ctx context.Context, b Binding, msg OTPMessage) error
+	Binding(ctx context.Context, id string) (Binding, error)
+	// BindingAttempt counts a wrong code (failing the binding at max) or
+	// marks it done; it returns the binding as it is after.
+	BindingAttempt(ctx context.Context, id string, ok bool, max int) (Binding, error)
+	Outbox(ctx context.Context, accountID string, limit int) ([]OTPMessage, error)
+	TokenEvents(ctx context.Context, token string) ([]TokenEvent, error)
+}
+
+// Decision is an issuer's ID&V outcome.
+type Decision int
+
+// ID&V outcomes.
+const (
+	Green  Decision = iota // approve without a step-up
+	StepUp                 // approve after a one-time code
+	Red                    // decline
+)
+
+// Verdict is the issuer's answer to an ID&V request.
+type Verdict struct {
+	Decision   Decision
+	BankID     string
+	BankName   string
+	Product    string // debit | credit
+	TokenRange int    // the bank's token range index (tokens start 6288+NN)
+	CardArt    string
+}
+
+// Issuers is the bank side of card binding: find the issuer by BIN, check
+// the card (Luhn, expiry, CVN2 against its records), run ID&V. Errors are
+// fault errors with specific codes (unknown_bin, wrong_cvn2, card_expired…).
+type Issuers interface {
+	Verify(ctx context.Context, pan card.PAN, exp card.Expiry, cvn2 string) (Verdict, error)
+	// Bank describes a bank for display (name, card art) by id.
+	Bank(id string) (name, cardArt string, ok bool)
+}
+
+// CardKeys derives a token's limited-use keys from the network's issuer
+// master key for the token's range (EMV option A card master key, then one
+// session key per key index).
+type CardKeys interface {
+	LUK(imk []byte, token card.Token, psn string, index int) ([]byte, error)
+}
+
+// Service is the token service.
+type Service struct {
+	Store    Store
+	Keys     keystore.Keys
+	Issuers  Issuers
+	CardKeys CardKeys
+	Log      *slog.Logger
+	Now      func() time.Time
+	// LUKBatch is how many limited-use keys a phone gets at a time (default 10).
+	LUKBatch int
+	// LUKTTL is how long a limited-use key is valid (default 72h).
+	LUKTTL time.Duration
+	// OTPTTL and OTPAttempts bound a step-up (default 5 minutes, 3 tries).
+	OTPTTL      time.Duration
+	OTPAttempts int
+}
+
+// New returns a token service with the product's defaults.
+func New(st Store, keys keystore.Keys, iss Issuers, ck CardKeys, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{Store: st, Keys: keys, Issuers: iss, CardKeys: ck, Log: log, Now: time.Now,
+		LUKBatch: 10, LUKTTL: 72 * time.Hour, OTPTTL: 5 * time.Minute, OTPAttempts: 3}
+}
+
+// AddCardRequest is a request to bind a card to a phone.
+type AddCardRequest struct {
+	Phone  wallet.Phone // verified to belong to the account by the caller
+	PAN    string
+	Expiry string // MMYY
+	CVN2   string
+}
+
+// Provisioned is what the phone receives for a new token.
+type Provisioned struct {
+	Token    Token
+	BankName string
+	CardArt  string
+	// KeyBatch is the limited-use keys sealed to the phone's device key
+	// (devicekey.Seal, aad = token number); see KeyBatch.
+	KeyBatch []byte
+}
+
+// AddCardResult is either a provisioned token or a step-up to answer.
+type AddCardResult struct {
+	Card      *Provisioned
+	BindingID string // set when a one-time code is needed
+	SentTo    string // where the code went, masked
+}
+
+// AddCard binds a card to a phone. It returns a provisioned token (green
+// ID&V), a binding waiting for a one-time code (step-up), or an error:
+// fault.Invalid (bad_pan, bad_luhn, bad_expiry, card_expired, wrong_cvn2,
+// bad_cvn2), fault.NotFound unknown_bin, fault.Declined idv_declined,
+// fault.Limit card_limit, fault.Forbidden wallet_off, fault.Conflict
+// card_on_phone (the card is already on this phone).
+func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult, error) {
+	pan, exp, err := parseCard(r.PAN, r.Expiry, r.CVN2)
+	if err != nil {
+		return AddCardResult{}, err
+	}
+	if !r.Phone.WalletOn {
+		return AddCardResult{}, fault.E(fault.Forbidden, "wallet_off", "the wallet on this phone is switched off")
+	}
+	if r.Phone.CardCount >= MaxCardsPerPhone {
+		return AddCardResult{}, cardLimit()
+	}
+	if err := s.notOnPhone(ctx, pan, r.Phone.ID); err != nil {
+		return AddCardResult{}, err
+	}
+	v, err := s.Issuers.Verify(ctx, pan, exp, r.CVN2)
+	if err != nil {
+		return AddCardResult{}, err
+	}
+	switch v.Decision {
+	case Red:
+		return AddCardResult{}, fault.E(fault.Declined, "idv_declined", "the bank declined to add this card to a wallet")
+	case StepUp:
+		return s.stepUp(ctx, r.Phone, pan, exp, v)
+	}
+	p, err := s.provision(ctx, r.Phone, pan, exp, v, "card_bound")
+	if err != nil {
+		return AddCardResult{}, err
+	}
+	return AddCardResult{Card: p}, nil
+}
+
+func cardLimit() error {
+	return fault.E(fault.Limit, "card_limit", "a phone holds at most %d cards: remove one first", MaxCardsPerPhone)
+}
+
+func parseCard(panS, expS, cvn2 string) (card.PAN, card.Expiry, error) {
+	pan, err := card.ParsePAN(strings.ReplaceAll(panS, " ", ""))
+	if err != nil {
+		return card.PAN{}, card.Expiry{}, err
+	}
+	exp, err := card.ParseExpiry(expS)
+	if err != nil {
+		return card.PAN{}, card.Expiry{}, err
+	}
+	if len(cvn2) != 3 || strings.Trim(cvn2, "0123456789") != "" {
+		return card.PAN{}, card.Expiry{}, fault.E(fault.Invalid, "bad_cvn2", "CVN2 must be 3 digits")
+	}
+	return pan, exp, nil
+}
+
+func (s *Service) notOnPhone(ctx context.Context, pan card.PAN, phoneID string) error {
+	v, err := s.Store.VaultByIndex(ctx, s.panIndex(pan))
+	if fault.KindOf(err) == fault.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	toks, err := s.Store.PhoneTokens(ctx, phoneID)
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if t.PANID == v.ID && t.State != Deleted {
+			return fault.E(fault.Conflict, "card_on_phone", "this card is already on this phone (token ending %s)", t.Number.Last4())
+		}
+	}
+	return nil
+}
+
+func (s *Service) panIndex(pan card.PAN) []byte { return s.Keys.Index("pan", []byte(pan.Digits())) }
+
+func (s *Service) stepUp(ctx context.Context, ph wallet.Phone, pan card.PAN, exp card.Expiry, v Verdict) (AddCardResult, error) {
+	id := wallet.NewID("bind")
+	sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("binding:"+id))
+	if err != nil {
+		return AddCardResult{}, err
+	}
+	code := otpCode()
+	now := s.Now().UTC()
+	b := Binding{ID: id, PhoneID: ph.ID, AccountID: ph.AccountID, Sealed: sealed, Expiry: exp.MMYY(), BankID: v.BankID,
+		OTPHash: s.Keys.Index("otp", []byte(id+":"+code)), State: "pending", ExpiresAt: now.Add(s.OTPTTL), CreatedAt: now}
+	msg := OTPMessage{ID: wallet.NewID("otp"), AccountID: ph.AccountID, BindingID: id, CreatedAt: now,
+		Message: fmt.Sprintf("[%s] Your code to add the card ending %s to tapwallet is %s. It expires in %d minutes. Never share it.",
+			v.BankName, pan.Last4(), code, int(s.OTPTTL.Minutes()))}
+	if err := s.Store.CreateBinding(ctx, b, msg); err != nil {
+		return AddCardResult{}, err
+	}
+	return AddCardResult{BindingID: id, SentTo: "the phone number the bank holds for the card ending " + pan.Last4()}, nil
+}
+
+func otpCode() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// ConfirmOTP finishes a step-up binding with the one-time code. It fails
+// with fault.NotFound "binding_not_found", fault.Invalid "wrong_otp" (with
+// the tries left), fault.Limit "otp_attempts" after 3 wrong codes, or
+// fault.Invalid "otp_expired" after 5 minutes; a failed or finished binding
+// cannot be used again (fault.Conflict "binding_closed").
+func (s *Service) ConfirmOTP(ctx context.Context, ph wallet.Phone, bindingID, code string) (*Provisioned, error) {
+	b, err := s.Store.Binding(ctx, bindingID)
+	if err != nil || b.PhoneID != ph.ID || b.AccountID != ph.AccountID {
+		return nil, fault.E(fault.NotFound, "binding_not_found", "no such card binding waiting on this phone")
+	}
+	if b.State != "pending" {
+		return nil, fault.E(fault.Conflict, "binding_closed", "this card binding is already %s: add the card again", b.State)
+	}
+	now := s.Now().UTC()
+	if !now.Before(b.ExpiresAt) {
+		s.Store.BindingAttempt(ctx, b.ID, false, 0)
+		return nil, fault.E(fault.Invalid, "otp_expired", "the one-time code has expired: add the card again")
+	}
+	ok := len(code) == 6 && subtle.ConstantTimeCompare(s.Keys.Index("otp", []byte(b.ID+":"+code)), b.OTPHash) == 1
+	after, err := s.Store.BindingAttempt(ctx, b.ID, ok, s.OTPAttempts)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if after.State == "failed" {
+			return nil, fault.E(fault.Limit, "otp_attempts", "wrong one-time code %d times: add the card again", s.OTPAttempts)
+		}
+		return nil, fault.E(fault.Invalid, "wrong_otp", "wrong one-time code: %d tries left", s.OTPAttempts-after.Attempts)
+	}
+	if after.State != "done" {
+		return nil, fault.E(fault.Conflict, "binding_closed", "this card binding is already %s: add the card again", after.State)
+	}
+	panB, err := s.Keys.Open(b.Sealed, []byte("binding:"+b.ID))
+	if err != nil {
+		return nil, err
+	}
+	pan, err := card.ParsePAN(string(panB))
+	if err != nil {
+		return nil, err
+	}
+	exp, _ := card.ParseExpiry(b.Expiry)
+	name, art, _ := s.Issuers.Bank(b.BankID)
+	v, err := s.Issuers.Verify(ctx, pan, exp, "") // bank and product for the token; CVN2 already checked
+	if err != nil && fault.CodeOf(err) != "wrong_cvn2" && fault.CodeOf(err) != "bad_cvn2" {
+		return nil, err
+	}
+	v.BankID, v.BankName, v.CardArt = b.BankID, name, art
+	if v.TokenRange == 0 || v.Product == "" {
+		return nil, fault.E(fault.Internal, "binding_bank", "the card's bank is no longer configured")
+	}
+	return s.provision(ctx, ph, pan, exp, v, "card_bound_after_otp")
+}
+
+// provision makes the token, its keys and the vault row, atomically.
+func (s *Service) provision(ctx context.Context, ph wallet.Phone, pan card.PAN, exp card.Expiry, v Verdict, reason string) (*Provisioned, error) {
+	now := s.Now().UTC()
+	index := s.panIndex(pan)
+	vault := VaultPAN{Index: index, BIN: pan.BIN(), Last4: pan.Last4()}
+	if existing, err := s.Store.VaultByIndex(ctx, index); err == nil {
+		vault = existing
+	} else if fault.KindOf(err) != fault.NotFound {
+		return nil, err
+	} else {
+		vault.ID = wallet.NewID("pan")
+		vault.PAR = newPAR()
+		sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("vault:"+vault.ID))
+		if err != nil {
+			return nil, err
+		}
+		vault.Sealed = sealed
+	}
+	aid := AIDDebit
+	if v.Product == "credit" {
+		aid = AIDCredit
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		num, err := s.newTokenNumber(ctx, v.TokenRange)
+		if err != nil {
+			return nil, err
+		}
+		tok := Token{Number: num, PANID: vault.ID, PAR: vault.PAR, PANLast4: pan.Last4(), PhoneID: ph.ID, AccountID: ph.AccountID,
+			Domain: DomainNFC, State: Active, Expiry: exp, PSN: "00", BankID: v.BankID, Product: v.Product, AID: aid,
+			CreatedAt: now, NextKey: 1}
+		luks, batch, err := s.keyBatch(ph, tok, 1)
+		if err != nil {
+			return nil, err
+		}
+		tok.NextKey = 1 + len(luks)
+		used, err := s.Store.CreateCard(ctx, NewCard{Vault: vault, Token: tok, LUKs: luks,
+			Event: TokenEvent{ID: wallet.NewID("tev"), Token: num.Digits(), From: "", To: string(Active), Actor: "account:" + ph.AccountID, Reason: reason, At: now}})
+		if fault.CodeOf(err) == "token_taken" {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		tok.PANID, tok.PAR = used.ID, used.PAR
+		if t, err := s.Store.Token(ctx, num.Digits()); err == nil {
+			tok.Default = t.Default
+		}
+		return &Provisioned{Token: tok, BankName: v.BankName, CardArt: v.CardArt, KeyBatch: batch}, nil
+	}
+	return nil, fault.E(fault.Internal, "token_exhausted", "could not find a free token number")
+}
+
+// TokenRangePrefix returns the 6-digit token BIN prefix of a bank's range.
+func TokenRangePrefix(rangeIndex int) string { return fmt.Sprintf("6288%02d", rangeIndex) }
+
+// IMKName names the issuer master key of a token range in the key store.
+func IMKName(tokenDigits string) string { return "token-range-" + tokenDigits[:6] }
+
+func (s *Service) newTokenNumber(ctx context.Context, rangeIndex int) (card.Token, error) {
+	if rangeIndex < 1 || rangeIndex > 99 {
+		return card.Token{}, fault.E(fault.Internal, "token_range", "bank has no token range")
+	}
+	for {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000_000))
+		body := TokenRangePrefix(rangeIndex) + fmt.Sprintf("%09d", n.Int64())
+		digits := body + string(card.LuhnDigit(body))
+		// A token is never equal to a PAN we hold.
+		if _, err := s.Store.VaultByIndex(ctx, s.Keys.Index("pan", []byte(digits))); err == nil {
+			continue
+		}
+		return card.ParseToken(digits)
+	}
+}
+
+func newPAR() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 25)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "U001" + string(b) // 29 characters: BIN controller id + 25
+}
+
+// KeyBatch is the plaintext of a sealed key batch, as the phone's secure
+// element reads it after opening it with its device key.
+type KeyBatch struct {
+	Token string     `json:"token"`
+	Keys  []BatchKey `json:"keys"`
+}
+
+// BatchKey is one limited-use key in a batch.
+type BatchKey struct {
+	Index     int    `json:"index"`
+	Key       []byte `json:"key"`
+	ExpiresAt int64  `json:"expires_at"` // Unix seconds
+}
+
+func (s *Service) keyBatch(ph wallet.Phone, tok Token, first int) ([]LUK, []byte, error) {
+	pub, err := ph.PublicKeyECDSA()
+	if err != nil {
+		return nil, nil, err
+	}
+	imk, err := s.Keys.IssuerMasterKey(IMKName(tok.Number.Digits()))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(imk)
+	now := s.Now().UTC()
+	batch := KeyBatch{Token: tok.Number.Digits()}
+	var luks []LUK
+	for i := first; i < first+s.LUKBatch; i++ {
+		k, err := s.CardKeys.LUK(imk, tok.Number, tok.PSN, i)
+		if err != nil {
+			return nil, nil, err
+		}
+		exp := now.Add(s.LUKTTL)
+		batch.Keys = append(batch.Keys, BatchKey{Index: i, Key: k, ExpiresAt: exp.Unix()})
+		luks = append(luks, LUK{Token: tok.Number.Digits(), Index: i, IssuedAt: now, ExpiresAt: exp})
+	}
+	plain, _ := json.Marshal(batch)
+	defer clear(plain)
+	for _, k := range batch.Keys {
+		clear(k.Key)
+	}
+	sealed, err := devicekey.Seal(pub, plain, []byte(tok.Number.Digits()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return luks, sealed, nil
+}
+
+// Cards lists the live (not deleted) tokens on a phone, default first.
+func (s *Service) Cards(ctx context.Context, phoneID string) ([]Token, error) {
+	return s.Store.PhoneTokens(ctx, phoneID)
+}
+
+// phoneToken returns a live token on the phone, or fault.NotFound.
+func (s *Service) phoneToken(ctx context.Context, ph wallet.Phone, token string) (Token, error) {
+	t, err := s.Store.Token(ctx, token)
+	if err != nil || t.PhoneID != ph.ID || t.State == Deleted {
+		return Token{}, fault.E(fault.NotFound, "card_not_found", "no such card on this phone")
+	}
+	return t, nil
+}
+
+// SetDefault makes a card the phone's default (first in PPSE).
+func (s *Service) SetDefault(ctx context.Context, ph wallet.Phone, token string) error {
+	if _, err := s.phoneToken(ctx, ph, token); err != nil {
+		return err
+	}
+	return s.Store.SetDefault(ctx, ph.ID, token)
+}
+
+// RemoveCard deletes a card's token (it can never be used again) and frees
+// its slot on the phone.
+func (s *Service) RemoveCard(ctx context.Context, ph wallet.Phone, token, actor string) error {
+	if _, err := s.phoneToken(ctx, ph, token); err != nil {
+		return err
+	}
+	return s.Store.ChangeState(ctx, token, Deleted, actor, "removed by the card holder", s.Now().UTC())
+}
+
+// Suspend suspends a live token (e.g. wallet switched off); the network
+// declines it from that moment.
+func (s *Service) Suspend(ctx context.Context, token, actor, reason string) error {
+	return s.Store.ChangeState(ctx, token, Suspended, actor, reason, s.Now().UTC())
+}
+
+// Resume makes a suspended token active again.
+func (s *Service) Resume(ctx context.Context, token, actor, reason string) error {
+	return s.Store.ChangeState(ctx, token, Active, actor, reason, s.Now().UTC())
+}
+
+// Outbox returns the newest one-time-code messages for an account (what
+// the card holder's SMS inbox would show).
+func (s *Service) Outbox(ctx context.Context, accountID string) ([]OTPMessage, error) {
+	return s.Store.Outbox(ctx, accountID, 10)
+}

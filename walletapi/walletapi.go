@@ -1,0 +1,525 @@
+// Package walletapi is the wallet service's HTTP/JSON API for the phone app
+// (documented in docs/openapi.yaml): sign-up, log-in, phones, and adding,
+// listing, choosing and removing cards. Requests that change cards must be
+// signed with the phone's device key. Errors are JSON objects with a kind,
+// a stable code and a safe message; the kind picks the HTTP status.
+package walletapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/tsp"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 64 << 10
+
+// API serves the wallet API.
+type API struct {
+	Wallet *wallet.Service
+	Tokens *tsp.Service
+	Log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns the API with its routes.
+func New(w *wallet.Service, t *tsp.Service, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &API{Wallet: w, Tokens: t, Log: log, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+// Handle adds another route (later parts of the system add theirs).
+func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *API) routes() {
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("POST /v1/signup", a.signUp)
+	a.mux.HandleFunc("POST /v1/login", a.logIn)
+	a.mux.HandleFunc("POST /v1/logout", a.logOut)
+	a.mux.HandleFunc("GET /v1/phones", a.authed(a.listPhones))
+	a.mux.HandleFunc("POST /v1/phones", a.authed(a.registerPhone))
+	a.mux.HandleFunc("GET /v1/phones/{phone}/cards", a.authed(a.listCards))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/cards", a.signed(a.addCard))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/cards/verify", a.signed(a.verifyOTP))
+	a.mux.HandleFunc("PUT /v1/phones/{phone}/cards/{token}/default", a.signed(a.setDefault))
+	a.mux.HandleFunc("DELETE /v1/phones/{phone}/cards/{token}", a.signed(a.removeCard))
+	a.mux.HandleFunc("GET /v1/otp", a.authed(a.outbox))
+	a.mux.HandleFunc("GET /v1/events", a.authed(a.events))
+	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, fault.E(fault.NotFound, "no_route", "no such API route: %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// Status maps an error kind to an HTTP status.
+func Status(k fault.Kind) int {
+	switch k {
+	case fault.Invalid:
+		return http.StatusBadRequest
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.Limit:
+		return http.StatusTooManyRequests
+	case fault.Declined:
+		return http.StatusUnprocessableEntity
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON shape of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Kind    string `json:"kind"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// WriteError writes err as a JSON error answer.
+func WriteError(w http.ResponseWriter, err error) {
+	var b ErrorBody
+	b.Error.Kind, b.Error.Code, b.Error.Message = string(fault.KindOf(err)), fault.CodeOf(err), fault.MessageOf(err)
+	writeJSON(w, Status(fault.KindOf(err)), b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// fail logs internal errors (their text is safe) and answers.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if k := fault.KindOf(err); k == fault.Internal || k == fault.Unavailable {
+		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	WriteError(w, err)
+}
+
+// readBody reads a bounded body.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return nil, fault.E(fault.Invalid, "bad_body", "could not read the request body")
+	}
+	if len(b) > MaxBody {
+		return nil, fault.E(fault.Invalid, "body_too_large", "request body is larger than %d bytes", MaxBody)
+	}
+	return b, nil
+}
+
+// decode parses one JSON object strictly: no unknown fields, right types,
+// nothing after it.
+func decode(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fault.E(fault.Invalid, "bad_json", "request body must be a JSON object")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fault.E(fault.Invalid, "bad_json", "malformed JSON at byte %d", se.Offset)
+		case errors.As(err, &te):
+			return fault.E(fault.Invalid, "bad_json", "field %q must be a %s", te.Field, te.Type.String())
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fault.E(fault.Invalid, "unknown_field", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fault.E(fault.Invalid, "bad_json", "JSON body ends too early")
+		}
+		return fault.E(fault.Invalid, "bad_json", "request body must be a JSON object")
+	}
+	if d.More() {
+		return fault.E(fault.Invalid, "bad_json", "request body must hold one JSON object only")
+	}
+	return nil
+}
+
+func source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type ctxKey int
+
+const (
+	accountKey ctxKey = iota
+	phoneKey
+	bodyKey
+)
+
+// BearerToken returns the session token of a request.
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+func (a *API) authed(h func(w http.ResponseWriter, r *http.Request, account string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		acc, err := a.Wallet.Authenticate(r.Context(), BearerToken(r))
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r, acc)
+	}
+}
+
+// signed requires a session and a request signed by the device key of the
+// phone named in the path.
+func (a *API) signed(h func(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte)) http.HandlerFunc {
+	return a.authed(func(w http.ResponseWriter, r *http.Request, acc string) {
+		body, err := readBody(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(devicekey.HeaderSignature))
+		switch hdrPhone := r.Header.Get(devicekey.HeaderPhone); {
+		case hdrPhone == "":
+			a.fail(w, r, fault.E(fault.Unauthorized, "unsigned_request", "this request must be signed by the phone's device key"))
+			return
+		case hdrPhone != r.PathValue("phone"):
+			a.fail(w, r, fault.E(fault.Unauthorized, "bad_signature", "request is signed by another phone than the one it changes"))
+			return
+		}
+		ph, err := a.Wallet.VerifyPhone(r.Context(), acc, wallet.SignedRequest{
+			PhoneID: r.PathValue("phone"), Method: r.Method, Path: r.URL.Path,
+			Time: r.Header.Get(devicekey.HeaderTime), Nonce: r.Header.Get(devicekey.HeaderNonce),
+			Body: body, Signature: sig,
+		}, source(r))
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r, ph, body)
+	})
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	body, err := readBody(r)
+	if err == nil {
+		err = decode(body, &c)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	acc, err := a.Wallet.SignUp(r.Context(), c.Email, c.Password, source(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"account_id": acc.ID, "email": acc.Email})
+}
+
+// SessionJSON is the answer to a log-in.
+type SessionJSON struct {
+	Token     string    `json:"token"`
+	AccountID string    `json:"account_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (a *API) logIn(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	body, err := readBody(r)
+	if err == nil {
+		err = decode(body, &c)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	s, err := a.Wallet.LogIn(r.Context(), c.Email, c.Password, source(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SessionJSON{Token: s.Token, AccountID: s.AccountID, ExpiresAt: s.ExpiresAt})
+}
+
+func (a *API) logOut(w http.ResponseWriter, r *http.Request) {
+	if err := a.Wallet.LogOut(r.Context(), BearerToken(r), source(r)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
+}
+
+// PhoneJSON is a phone in API answers.
+type PhoneJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Model     string     `json:"model"`
+	WalletOn  bool       `json:"wallet_on"`
+	Cards     int        `json:"cards"`
+	LastSeen  time.Time  `json:"last_seen"`
+	Lat       *float64   `json:"lat,omitempty"`
+	Lon       *float64   `json:"lon,omitempty"`
+	LocatedAt *time.Time `json:"located_at,omitempty"`
+	KeyFP     string     `json:"device_key_fingerprint"`
+}
+
+// PhoneView turns a phone into its JSON form.
+func PhoneView(p wallet.Phone) PhoneJSON {
+	j := PhoneJSON{ID: p.ID, Name: p.Name, Model: p.Model, WalletOn: p.WalletOn, Cards: p.CardCount, LastSeen: p.LastSeen, Lat: p.Lat, Lon: p.Lon, KeyFP: wallet.Fingerprint(p.PublicKey)}
+	if !p.LocatedAt.IsZero() {
+		t := p.LocatedAt
+		j.LocatedAt = &t
+	}
+	return j
+}
+
+func (a *API) listPhones(w http.ResponseWriter, r *http.Request, acc string) {
+	ps, err := a.Wallet.Store.Phones(r.Context(), acc)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []PhoneJSON{}
+	for _, p := range ps {
+		out = append(out, PhoneView(p))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"phones": out})
+}
+
+type registerReq struct {
+	Name      string `json:"name"`
+	Model     string `json:"model"`
+	PublicKey string `json:"public_key"` // base64 PKIX DER
+}
+
+func (a *API) registerPhone(w http.ResponseWriter, r *http.Request, acc string) {
+	var req registerReq
+	body, err := readBody(r)
+	if err == nil {
+		err = decode(body, &req)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	der, err := base64.StdEncoding.DecodeString(req.PublicKey)
+	if err != nil || len(der) == 0 {
+		a.fail(w, r, fault.E(fault.Invalid, "bad_device_key", "public_key must be a base64 DER (PKIX) P-256 public key"))
+		return
+	}
+	p, err := a.Wallet.RegisterPhone(r.Context(), acc, req.Name, req.Model, der, source(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, PhoneView(p))
+}
+
+// CardJSON is a card (token) in API answers.
+type CardJSON struct {
+	Token       string `json:"token,omitempty"` // full token number, only when provisioned
+	TokenLast4  string `json:"token_last4"`
+	PANLast4    string `json:"pan_last4"`
+	Bank        string `json:"bank"`
+	BankName    string `json:"bank_name"`
+	Product     string `json:"product"`
+	CardArt     string `json:"card_art"`
+	Default     bool   `json:"default"`
+	State       string `json:"state"`
+	AID         string `json:"aid"`
+	Expiry      string `json:"expiry"`
+	PSN         string `json:"psn,omitempty"`
+	PAR         string `json:"par,omitempty"`
+	KeyBatch    string `json:"key_batch,omitempty"` // base64, sealed to the device key
+	TokenHandle string `json:"id"`                  // the token number; cards are addressed by it
+}
+
+func (a *API) cardView(t tsp.Token) CardJSON {
+	name, art := t.BankID, "#444444"
+	if a.Tokens.Issuers != nil {
+		if n, c, ok := a.Tokens.Issuers.Bank(t.BankID); ok {
+			name, art = n, c
+		}
+	}
+	return CardJSON{TokenLast4: t.Number.Last4(), PANLast4: t.PANLast4, Bank: t.BankID, BankName: name, Product: t.Product,
+		CardArt: art, Default: t.Default, State: string(t.State), AID: t.AID, Expiry: t.Expiry.MMYY(), TokenHandle: t.Number.Digits()}
+}
+
+func (a *API) provisioned(p *tsp.Provisioned) CardJSON {
+	c := a.cardView(p.Token)
+	c.Token, c.PSN, c.PAR = p.Token.Number.Digits(), p.Token.PSN, p.Token.PAR
+	c.KeyBatch = base64.StdEncoding.EncodeToString(p.KeyBatch)
+	return c
+}
+
+func (a *API) listCards(w http.ResponseWriter, r *http.Request, acc string) {
+	ph, err := a.Wallet.OwnedPhone(r.Context(), acc, r.PathValue("phone"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	toks, err := a.Tokens.Cards(r.Context(), ph.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []CardJSON{}
+	for _, t := range toks {
+		out = append(out, a.cardView(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cards": out, "max_cards": tsp.MaxCardsPerPhone})
+}
+
+type addCardReq struct {
+	PAN    string `json:"pan"`
+	Expiry string `json:"expiry"`
+	CVN2   string `json:"cvn2"`
+}
+
+func (a *API) addCard(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+	var req addCardReq
+	if err := decode(body, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res, err := a.Tokens.AddCard(r.Context(), tsp.AddCardRequest{Phone: ph, PAN: req.PAN, Expiry: req.Expiry, CVN2: req.CVN2})
+	if err != nil {
+		kind := wallet.EventCardDeclined
+		a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: kind, Detail: fault.CodeOf(err), Source: source(r)})
+		a.fail(w, r, err)
+		return
+	}
+	if res.Card == nil {
+		a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventCardStepUp, Detail: res.BindingID, Source: source(r)})
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "otp_required", "binding_id": res.BindingID, "sent_to": res.SentTo})
+		return
+	}
+	a.cardAdded(w, r, ph, res.Card)
+}
+
+func (a *API) cardAdded(w http.ResponseWriter, r *http.Request, ph wallet.Phone, p *tsp.Provisioned) {
+	a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventCardAdded,
+		Detail: p.BankName + " " + p.Token.Product + " card ending " + p.Token.PANLast4 + ", token ending " + p.Token.Number.Last4(), Source: source(r)})
+	writeJSON(w, http.StatusCreated, a.provisioned(p))
+}
+
+type verifyReq struct {
+	BindingID string `json:"binding_id"`
+	OTP       string `json:"otp"`
+}
+
+func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+	var req verifyReq
+	if err := decode(body, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := a.Tokens.ConfirmOTP(r.Context(), ph, req.BindingID, req.OTP)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.cardAdded(w, r, ph, p)
+}
+
+func (a *API) setDefault(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+	if err := a.Tokens.SetDefault(r.Context(), ph, r.PathValue("token")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventDefaultChosen, Detail: "token ending " + last4(r.PathValue("token")), Source: source(r)})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "default"})
+}
+
+func (a *API) removeCard(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+	if err := a.Tokens.RemoveCard(r.Context(), ph, r.PathValue("token"), "account:"+ph.AccountID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventCardRemoved, Detail: "token ending " + last4(r.PathValue("token")), Source: source(r)})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "removed"})
+}
+
+func last4(s string) string {
+	if len(s) < 4 {
+		return s
+	}
+	return s[len(s)-4:]
+}
+
+func (a *API) outbox(w http.ResponseWriter, r *http.Request, acc string) {
+	msgs, err := a.Tokens.Outbox(r.Context(), acc)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	type msg struct {
+		BindingID string    `json:"binding_id"`
+		Message   string    `json:"message"`
+		At        time.Time `json:"at"`
+	}
+	out := []msg{}
+	for _, m := range msgs {
+		out = append(out, msg{m.BindingID, m.Message, m.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+}
+
+func (a *API) events(w http.ResponseWriter, r *http.Request, acc string) {
+	evs, err := a.Wallet.Store.Events(r.Context(), acc, 100)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	type ev struct {
+		Kind    string    `json:"kind"`
+		PhoneID string    `json:"phone_id,omitempty"`
+		Detail  string    `json:"detail,omitempty"`
+		Source  string    `json:"source,omitempty"`
+		At      time.Time `json:"at"`
+	}
+	out := []ev{}
+	for _, e := range evs {
+		out = append(out, ev{e.Kind, e.PhoneID, e.Detail, e.Source, e.At})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+}
