@@ -178,6 +178,8 @@ type Verdict struct {
 // fault errors with specific codes (unknown_bin, wrong_cvn2, card_expired…).
 type Issuers interface {
 	Verify(ctx context.Context, pan card.PAN, exp card.Expiry, cvn2 string) (Verdict, error)
+	// Route returns the bank, product and token range of a card, without checks.
+	Route(ctx context.Context, pan card.PAN) (Verdict, error)
 	// Bank describes a bank for display (name, card art) by id.
 	Bank(id string) (name, cardArt string, ok bool)
 }
@@ -383,14 +385,9 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph wallet.Phone, bindingID, co
 		return nil, err
 	}
 	exp, _ := card.ParseExpiry(b.Expiry)
-	name, art, _ := s.Issuers.Bank(b.BankID)
-	v, err := s.Issuers.Verify(ctx, pan, exp, "") // bank and product for the token; CVN2 already checked
-	if err != nil && fault.CodeOf(err) != "wrong_cvn2" && fault.CodeOf(err) != "bad_cvn2" {
+	v, err := s.Issuers.Route(ctx, pan)
+	if err != nil {
 		return nil, err
-	}
-	v.BankID, v.BankName, v.CardArt = b.BankID, name, art
-	if v.TokenRange == 0 || v.Product == "" {
-		return nil, fault.E(fault.Internal, "binding_bank", "the card's bank is no longer configured")
 	}
 	return s.provision(ctx, ph, pan, exp, v, "card_bound_after_otp")
 }

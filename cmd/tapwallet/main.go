@@ -103,3 +103,12 @@ func envDefault(e *env, name, def string) string {
 	}
 	return def
 }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/tapwallet/tapwallet/phone"
+)
+
+func init() {
+	register("phone", "the phone: account, device, cards (and taps, transit)", runPhone)
+}
+
+// phoneCommands are the phone's subcommands.
+var phoneCommands = map[string]struct {
+	summary string
+	run     func(ctx context.Context, e *env, pf *phoneFlags, args []string) error
+}{}
+
+func registerPhone(name, summary string, run func(ctx context.Context, e *env, pf *phoneFlags, args []string) error) {
+	phoneCommands[name] = struct {
+		summary string
+		run     func(ctx context.Context, e *env, pf *phoneFlags, args []string) error
+	}{summary, run}
+}
+
+func init() {
+	registerPhone("signup", "create the wallet account: --email ADDR (password from TAPWALLET_PASSWORD or stdin)", phoneSignUp)
+	registerPhone("login", "log in: --email ADDR", phoneLogIn)
+	registerPhone("logout", "log out", phoneLogOut)
+	registerPhone("register", "register this phone's device key: [--name NAME] [--model MODEL]", phoneRegister)
+	registerPhone("add-card", "add a bank card: --pan DIGITS --expiry MMYY --cvn2 NNN [--otp CODE]", phoneAddCard)
+	registerPhone("verify-otp", "finish adding a card: --binding ID --otp CODE", phoneVerifyOTP)
+	registerPhone("cards", "list the cards on this phone", phoneCards)
+	registerPhone("default", "make a card the default: CARD (token or PAN last 4)", phoneDefault)
+	registerPhone("remove-card", "remove a card: CARD (token or PAN last 4)", phoneRemove)
+	registerPhone("otp", "show the newest one-time code sent to the account", phoneOTP)
+}
+
+// phoneFlags are the flags every phone subcommand takes.
+type phoneFlags struct {
+	profile, server string
+}
+
+func (pf *phoneFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&pf.profile, "profile", pf.profile, "phone profile folder [TAPWALLET_PROFILE]")
+	fs.StringVar(&pf.server, "server", pf.server, "wallet service URL [TAPWALLET_SERVER]")
+}
+
+func (pf *phoneFlags) open() (*phone.Phone, error) { return phone.Open(pf.profile, pf.server) }
+
+func runPhone(ctx context.Context, e *env, args []string) error {
+	pf := &phoneFlags{profile: envDefault(e, "profile", "./tapwallet-phone"), server: envDefault(e, "server", "")}
+	fs := flag.NewFlagSet("phone", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	pf.bind(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: tapwallet phone [--profile DIR] [--server URL] COMMAND [flags]\n\nCommands:")
+		for _, n := range sortedKeys(phoneCommands) {
+			fmt.Fprintf(e.stderr, "  %-12s %s\n", n, phoneCommands[n].summary)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return usage("%v", err)
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return usage("phone: a command is needed")
+	}
+	c, ok := phoneCommands[fs.Arg(0)]
+	if !ok {
+		fs.Usage()
+		return usage("phone: unknown command %q", fs.Arg(0))
+	}
+	return c.run(ctx, e, pf, fs.Args()[1:])
+}
+
+// subFlags makes a phone subcommand's flag set, with --profile and --server.
+func subFlags(e *env, pf *phoneFlags, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("phone "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	pf.bind(fs)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usage("%v", err)
+	}
+	return nil
+}
+
+// password reads TAPWALLET_PASSWORD, or one line of stdin.
+func password(e *env) (string, error) {
+	if pw := e.getenv("TAPWALLET_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	fmt.Fprint(e.stderr, "Password: ")
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		if err != nil {
+			return "", usage("no password: set TAPWALLET_PASSWORD or type it on stdin")
+		}
+		return "", usage("empty password")
+	}
+	return line, nil
+}
+
+func phoneSignUp(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "signup")
+	email := fs.String("email", "", "email address")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return usage("signup needs --email")
+	}
+	pw, err := password(e)
+	if err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if err := p.SignUp(ctx, *email, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "account created for %s\n", *email)
+	return nil
+}
+
+func phoneLogIn(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "login")
+	email := fs.String("email", "", "email address")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if *email == "" {
+		*email = p.Profile.Email
+	}
+	if *email == "" {
+		return usage("login needs --email")
+	}
+	pw, err := password(e)
+	if err != nil {
+		return err
+	}
+	if err := p.LogIn(ctx, *email, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "logged in as %s\n", *email)
+	return nil
+}
+
+func phoneLogOut(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "logout")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if err := p.LogOut(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "logged out")
+	return nil
+}
+
+func phoneRegister(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "register")
+	name := fs.String("name", "My phone", "a name for this phone")
+	model := fs.String("model", "tapwallet phone", "the phone's model")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	id, err := p.Register(ctx, *name, *model)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "phone %q registered as %s\n", *name, id)
+	return nil
+}
+
+func phoneAddCard(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "add-card")
+	pan := fs.String("pan", "", "card number")
+	expiry := fs.String("expiry", "", "expiry MMYY")
+	cvn2 := fs.String("cvn2", "", "the 3-digit code on the back")
+	otp := fs.String("otp", "", "one-time code, if the bank asks for one (read it with 'tapwallet phone otp')")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *pan == "" || *expiry == "" || *cvn2 == "" {
+		return usage("add-card needs --pan, --expiry and --cvn2")
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	res, err := p.AddCard(ctx, *pan, *expiry, *cvn2)
+	if err != nil {
+		return err
+	}
+	if res.Card == nil {
+		fmt.Fprintf(e.stdout, "the bank sent a one-time code to %s (binding %s)\n", res.SentTo, res.BindingID)
+		if *otp == "" {
+			fmt.Fprintf(e.stdout, "finish with: tapwallet phone verify-otp --binding %s --otp CODE\n", res.BindingID)
+			return nil
+		}
+		if res, err = p.VerifyOTP(ctx, res.BindingID, *otp); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "added %s; %d payment keys in the secure element\n", res.Card.Describe(), res.KeysLeft)
+	return nil
+}
+
+func phoneVerifyOTP(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "verify-otp")
+	binding := fs.String("binding", "", "the binding id add-card printed")
+	otp := fs.String("otp", "", "the one-time code")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *binding == "" || *otp == "" {
+		return usage("verify-otp needs --binding and --otp")
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	res, err := p.VerifyOTP(ctx, *binding, *otp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added %s; %d payment keys in the secure element\n", res.Card.Describe(), res.KeysLeft)
+	return nil
+}
+
+func phoneCards(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "cards")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	cards, err := p.Cards(ctx)
+	if err != nil {
+		return err
+	}
+	if len(cards) == 0 {
+		fmt.Fprintln(e.stdout, "no cards on this phone")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%-3s %-6s %-6s %-40s %-7s %-8s %-6s %s\n", "", "TOKEN", "PAN", "BANK", "PRODUCT", "ART", "EXPIRY", "KEYS")
+	for _, c := range cards {
+		def := ""
+		if c.Default {
+			def = "*"
+		}
+		fmt.Fprintf(e.stdout, "%-3s %-6s %-6s %-40s %-7s %-8s %-6s %d\n", def, c.TokenLast4, c.PANLast4, c.BankName, c.Product, c.CardArt, c.Expiry, p.SE.KeysLeft(c.Token))
+	}
+	return nil
+}
+
+func cardArg(fs *flag.FlagSet, args []string, what string) (string, error) {
+	if err := parse(fs, args); err != nil {
+		return "", err
+	}
+	if fs.NArg() != 1 {
+		return "", usage("%s needs one card: its token's or card's last 4 digits", what)
+	}
+	return fs.Arg(0), nil
+}
+
+func phoneDefault(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	ref, err := cardArg(subFlags(e, pf, "default"), args, "default")
+	if err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if err := p.SetDefault(ctx, ref); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "card %s is now the default\n", ref)
+	return nil
+}
+
+func phoneRemove(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	ref, err := cardArg(subFlags(e, pf, "remove-card"), args, "remove-card")
+	if err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if err := p.RemoveCard(ctx, ref); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "card %s removed; its token is deleted and its keys wiped\n", ref)
+	return nil
+}
+
+func phoneOTP(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "otp")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	msgs, err := p.OTPMessages(ctx)
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return fmt.Errorf("no one-time code has been sent to this account")
+	}
+	fmt.Fprintln(e.stdout, msgs[0])
+	return nil
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+
+	"github.com/tapwallet/tapwallet/platform"
+)
+
+func init() {
+	register("serve", "run the platform: wallet API, token service, network, issuers, portal", runServe)
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	data := fs.String("data", envDefault(e, "data", "./tapwallet-data"), "data folder (SQLite database, key file) [TAPWALLET_DATA]")
+	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
+	httpAddr := fs.String("http", envDefault(e, "http", "127.0.0.1:8080"), "HTTP listen address [TAPWALLET_HTTP]")
+	banks := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
+	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error [TAPWALLET_LOG_LEVEL]")
+	fs.Usage = func() {
+		e.stderr.Write([]byte("Usage: tapwallet serve [flags]\n\nRuns the platform until SIGINT or SIGTERM.\n\n"))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usage("%v", err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usage("bad --log-level %q", *logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log})
+	if err != nil {
+		return err
+	}
+	log.Info("tapwallet serving", "url", p.URL)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return p.Close()
+}

@@ -1,0 +1,152 @@
+// Package platform assembles the parties that `tapwallet serve` runs in one
+// process — wallet service, token service, issuers' ID&V, and (as they land)
+// the card network, issuer hosts, transit operators and the portal — on one
+// database and one key store, behind one HTTP listener.
+package platform
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/tsp"
+	"github.com/tapwallet/tapwallet/wallet"
+	"github.com/tapwallet/tapwallet/walletapi"
+)
+
+// Config is how to run the platform.
+type Config struct {
+	DataDir   string // data folder: SQLite database and key file
+	DSN       string // "" (SQLite in DataDir) or postgres://…
+	HTTPAddr  string // e.g. 127.0.0.1:8080; port 0 picks a free port
+	BankFile  string // "" for the shipped 20 banks
+	Log       *slog.Logger
+	Now       func() time.Time
+	ArgonTime uint32 // password hashing passes (0: default)
+}
+
+// Platform is the running platform.
+type Platform struct {
+	DB      *sqldb.DB
+	Keys    *keystore.File
+	Banks   *bank.Config
+	Wallet  *wallet.Service
+	Tokens  *tsp.Service
+	API     *walletapi.API
+	Log     *slog.Logger
+	URL     string // http://host:port
+	httpSrv *http.Server
+	ln      net.Listener
+	done    chan error
+}
+
+// New opens storage and keys and builds the services, without listening.
+func New(ctx context.Context, cfg Config) (*Platform, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DataDir == "" {
+		return nil, fault.E(fault.Invalid, "no_data_dir", "a data folder is needed (--data)")
+	}
+	var banks *bank.Config
+	var err error
+	if cfg.BankFile != "" {
+		banks, err = bank.Load(cfg.BankFile)
+	} else {
+		banks, err = bank.Default()
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys, err := keystore.OpenFile(filepath.Join(cfg.DataDir, "keys.json"))
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqldb.Open(ctx, cfg.DSN, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	db.Now = cfg.Now
+	p := &Platform{DB: db, Keys: keys, Banks: banks, Log: cfg.Log}
+	p.Wallet = wallet.NewService(&sqldb.WalletStore{DB: db}, cfg.Log)
+	p.Wallet.Now = cfg.Now
+	if cfg.ArgonTime > 0 {
+		p.Wallet.ArgonTime = cfg.ArgonTime
+	}
+	p.Tokens = tsp.New(&sqldb.TokenStore{DB: db}, keys, &issuer.Directory{Config: banks, Now: cfg.Now}, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
+	p.Tokens.Now = cfg.Now
+	p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
+	return p, nil
+}
+
+// Start builds the platform and serves HTTP on cfg.HTTPAddr.
+func Start(ctx context.Context, cfg Config) (*Platform, error) {
+	p, err := New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		p.DB.Close()
+		return nil, fault.Wrap(err, fault.Unavailable, "listen", "cannot listen on %s", cfg.HTTPAddr)
+	}
+	p.ln = ln
+	p.URL = "http://" + ln.Addr().String()
+	p.httpSrv = &http.Server{Handler: logRequests(p.Log, p.API), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	p.done = make(chan error, 1)
+	go func() {
+		err := p.httpSrv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		p.done <- err
+	}()
+	p.Log.Info("platform listening", "http", p.URL, "db", p.DB.Dialect().String())
+	return p, nil
+}
+
+// Close stops serving (letting requests in flight finish, up to 10 s) and
+// closes the database.
+func (p *Platform) Close() error {
+	var err error
+	if p.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = p.httpSrv.Shutdown(ctx)
+		cancel()
+		<-p.done
+	}
+	if cerr := p.DB.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+
+// logRequests logs method, path (which never holds a card number), status and time.
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		h.ServeHTTP(sw, r)
+		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds())
+	})
+}
