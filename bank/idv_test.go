@@ -1,0 +1,104 @@
+package bank
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+// firstCard returns the first card matching ok.
+func firstCard(t *testing.T, c *Config, what string, ok func(*Cardholder) bool) *Cardholder {
+	t.Helper()
+	for i := range c.Cards {
+		if ok(&c.Cards[i]) {
+			return &c.Cards[i]
+		}
+	}
+	t.Fatalf("no %s card in the default configuration", what)
+	return nil
+}
+
+func TestVerify(t *testing.T) {
+	c := mustDefault(t)
+	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+	usable := func(d Decision) func(*Cardholder) bool {
+		return func(h *Cardholder) bool { return h.IDV == d && !h.Expiry.Expired(now) }
+	}
+	green := firstCard(t, c, "green", usable(Green))
+	otp := firstCard(t, c, "otp", usable(StepUp))
+	red := firstCard(t, c, "red", usable(Red))
+	expired := firstCard(t, c, "expired", func(h *Cardholder) bool { return h.Expiry.Expired(now) })
+	unknownBIN := luhnPAN(t, "621999000000001")
+	notIssued := luhnPAN(t, green.PAN.BIN()+"999999999")
+	wrongCVN2 := string('0'+(green.CVN2.Digits()[0]-'0'+1)%10) + green.CVN2.Digits()[1:]
+	nextMonth := card.Expiry{Year: green.Expiry.Year, Month: green.Expiry.Month%12 + 1}
+
+	tests := []struct {
+		name   string
+		pan    card.PAN
+		expiry card.Expiry
+		cvn2   string
+		want   Decision
+		kind   fault.Kind
+		code   string
+	}{
+		{"green", green.PAN, green.Expiry, green.CVN2.Digits(), Green, "", ""},
+		{"otp", otp.PAN, otp.Expiry, otp.CVN2.Digits(), StepUp, "", ""},
+		{"red", red.PAN, red.Expiry, red.CVN2.Digits(), Red, fault.Declined, "idv_declined"},
+		{"unknown BIN", unknownBIN, green.Expiry, "123", Red, fault.NotFound, "unknown_bin"},
+		{"token range", luhnPAN(t, "628801000000001"), green.Expiry, "123", Red, fault.NotFound, "unknown_bin"},
+		{"zero PAN", card.PAN{}, green.Expiry, "123", Red, fault.NotFound, "unknown_bin"},
+		{"card not found", notIssued, green.Expiry, green.CVN2.Digits(), Red, fault.NotFound, "card_not_found"},
+		{"expired card", expired.PAN, expired.Expiry, expired.CVN2.Digits(), Red, fault.Invalid, "card_expired"},
+		{"expired card with a future date", expired.PAN, green.Expiry, expired.CVN2.Digits(), Red, fault.Invalid, "wrong_expiry"},
+		{"past date entered", green.PAN, card.Expiry{Year: 2024, Month: 1}, green.CVN2.Digits(), Red, fault.Invalid, "card_expired"},
+		{"wrong expiry", green.PAN, nextMonth, green.CVN2.Digits(), Red, fault.Invalid, "wrong_expiry"},
+		{"wrong cvn2", green.PAN, green.Expiry, wrongCVN2, Red, fault.Invalid, "wrong_cvn2"},
+		{"short cvn2", green.PAN, green.Expiry, green.CVN2.Digits()[:2], Red, fault.Invalid, "wrong_cvn2"},
+		{"empty cvn2", green.PAN, green.Expiry, "", Red, fault.Invalid, "wrong_cvn2"},
+		{"red card wrong cvn2", red.PAN, red.Expiry, "", Red, fault.Invalid, "wrong_cvn2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Verify(c, tt.pan, tt.expiry, tt.cvn2, now)
+			if got != tt.want {
+				t.Errorf("decision: got %s, want %s", got, tt.want)
+			}
+			if tt.code == "" {
+				if err != nil {
+					t.Errorf("error: got %v, want nil", err)
+				}
+				return
+			}
+			if !fault.Has(err, tt.kind, tt.code) {
+				t.Errorf("error: got %v (%s %s), want %s %s", err, fault.KindOf(err), fault.CodeOf(err), tt.kind, tt.code)
+			}
+			if d := tt.pan.Digits(); d != "" && strings.Contains(err.Error(), d) {
+				t.Errorf("error text contains the card number: %q", err.Error())
+			}
+		})
+	}
+
+	t.Run("nil config", func(t *testing.T) {
+		got, err := Verify(nil, green.PAN, green.Expiry, green.CVN2.Digits(), now)
+		if got != Red || fault.KindOf(err) != fault.Internal {
+			t.Errorf("got %s %v, want red and an internal error", got, err)
+		}
+	})
+	t.Run("every card", func(t *testing.T) {
+		for i := range c.Cards {
+			h := &c.Cards[i]
+			got, err := Verify(c, h.PAN, h.Expiry, h.CVN2.Digits(), now)
+			want := h.IDV
+			if h.Expiry.Expired(now) {
+				want = Red
+			}
+			if got != want {
+				t.Errorf("cards[%d]: got %s (%v), want %s", i, got, err, want)
+			}
+		}
+	})
+}
