@@ -1,0 +1,467 @@
+package iso8583
+
+import (
+	"encoding/binary"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/money"
+)
+
+// Message is one ISO 8583:1987 message: an MTI and a set of data elements.
+// The zero value is an empty message; set MTI and elements, then Pack.
+// Elements are validated against their Spec when set, and again by Pack.
+// A Message is not safe for concurrent mutation.
+//
+// A Message prints (fmt verbs, slog) through Describe, with card numbers,
+// track-2, expiry, chip data and token data masked.
+type Message struct {
+	MTI   MTI
+	elems [maxDE + 1][]byte // by element number; nil = absent
+}
+
+// New returns an empty message of the given type.
+func New(mti MTI) *Message { return &Message{MTI: mti} }
+
+// spec returns the spec of de or a format error wrapping ErrUnknownElement.
+func spec(de int) (*Spec, error) {
+	if de < 0 || de > maxDE || specs[de] == nil {
+		return nil, fault.Wrap(ErrUnknownElement, fault.Invalid, FormatErrorCode, "iso8583: DE%d has no spec", de)
+	}
+	return specs[de], nil
+}
+
+// check validates a value against the spec: length, then characters.
+func (s *Spec) check(v []byte) error {
+	if s.Length == Fixed {
+		if len(v) != s.Max {
+			return formatErr(ErrBadLength, s.DE, "must be %d %s, got %d", s.Max, s.unit(), len(v))
+		}
+	} else if len(v) < 1 || len(v) > s.Max {
+		return formatErr(ErrBadLength, s.DE, "must be 1 to %d %s, got %d", s.Max, s.unit(), len(v))
+	}
+	if !s.validChars(v) {
+		return formatErr(ErrBadCharacters, s.DE, "must contain %s", s.charsRule())
+	}
+	return nil
+}
+
+// SetString sets element de to s. A fixed-length element must be given at its
+// exact length (pad it yourself: zeros on the left for n, spaces on the right
+// for an and ans). It returns a format error (ErrUnknownElement, ErrBadLength,
+// ErrBadCharacters) and leaves the message unchanged when s does not fit.
+func (m *Message) SetString(de int, s string) error {
+	return m.SetBytes(de, []byte(s))
+}
+
+// SetBytes sets element de to a copy of v; it fails like SetString.
+func (m *Message) SetBytes(de int, v []byte) error {
+	sp, err := spec(de)
+	if err != nil {
+		return err
+	}
+	if err := sp.check(v); err != nil {
+		return err
+	}
+	m.elems[de] = append(make([]byte, 0, len(v)), v...)
+	return nil
+}
+
+// SetNumber sets the numeric (n) element de to v, padded with zeros on the
+// left to the element's length when it is fixed. It returns a format error
+// wrapping ErrWrongType for a non-numeric element and ErrBadLength for a
+// negative v or one with too many digits.
+func (m *Message) SetNumber(de int, v int64) error {
+	sp, err := spec(de)
+	if err != nil {
+		return err
+	}
+	if sp.Type != N {
+		return formatErr(ErrWrongType, de, "is not numeric")
+	}
+	if v < 0 {
+		return formatErr(ErrBadLength, de, "cannot hold a negative number")
+	}
+	digits := strconv.AppendInt(nil, v, 10)
+	if sp.Length == Fixed {
+		if len(digits) > sp.Max {
+			return formatErr(ErrBadLength, de, "must be %d digits, got %d", sp.Max, len(digits))
+		}
+		padded := make([]byte, sp.Max)
+		for i := range padded {
+			padded[i] = '0'
+		}
+		copy(padded[sp.Max-len(digits):], digits)
+		digits = padded
+	}
+	return m.SetBytes(de, digits)
+}
+
+// String returns element de as text; false when it is absent.
+func (m *Message) String(de int) (string, bool) {
+	if de < 0 || de > maxDE || m.elems[de] == nil {
+		return "", false
+	}
+	return string(m.elems[de]), true
+}
+
+// Bytes returns a copy of element de; false when it is absent.
+func (m *Message) Bytes(de int) ([]byte, bool) {
+	if de < 0 || de > maxDE || m.elems[de] == nil {
+		return nil, false
+	}
+	return append([]byte(nil), m.elems[de]...), true
+}
+
+// Number returns the numeric element de as an integer; false when it is
+// absent, not numeric, or too large for an int64 (such as DE90).
+func (m *Message) Number(de int) (int64, bool) {
+	v, ok := m.String(de)
+	if !ok || len(v) > 18 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// Has reports whether element de is present.
+func (m *Message) Has(de int) bool {
+	return de >= 0 && de <= maxDE && m.elems[de] != nil
+}
+
+// Unset removes element de; it does nothing when de is absent or unknown.
+func (m *Message) Unset(de int) {
+	if de >= 0 && de <= maxDE {
+		m.elems[de] = nil
+	}
+}
+
+// Elements returns the numbers of the present elements, in order.
+func (m *Message) Elements() []int {
+	var out []int
+	for de, v := range m.elems {
+		if v != nil {
+			out = append(out, de)
+		}
+	}
+	return out
+}
+
+// Clone returns a copy of m that shares nothing mutable with it.
+func (m *Message) Clone() *Message {
+	c := &Message{MTI: m.MTI}
+	for de, v := range m.elems {
+		if v != nil {
+			c.elems[de] = append(make([]byte, 0, len(v)), v...)
+		}
+	}
+	return c
+}
+
+// Copy sets the listed elements of m from src, skipping those src lacks.
+func (m *Message) Copy(src *Message, des ...int) {
+	for _, de := range des {
+		if de >= 0 && de <= maxDE && src.elems[de] != nil {
+			m.elems[de] = append(make([]byte, 0, len(src.elems[de])), src.elems[de]...)
+		}
+	}
+}
+
+// echoed are the elements an answer repeats from its request.
+var echoed = []int{DEPAN, DEProcessingCode, DEAmount, DETransmission, DESTAN, DELocalTime, DELocalDate,
+	DEFunctionCode, DEAcquirer, DERRN, DETerminal, DEMerchant, DECurrency, DENetworkCode, DEOriginal,
+	DEReplacement, DEAccount}
+
+// NewResponse returns the answer to req: the response MTI, the elements an
+// answer repeats (2, 3, 4, 7, 11, 12, 13, 24, 32, 37, 41, 42, 49, 70, 90, 95,
+// 102, as far as req has them) and DE39 set to rc. It returns a format error
+// when req's MTI is not a request or rc is not two characters.
+func NewResponse(req *Message, rc ResponseCode) (*Message, error) {
+	mti, err := req.MTI.Response()
+	if err != nil {
+		return nil, err
+	}
+	resp := &Message{MTI: mti}
+	resp.Copy(req, echoed...)
+	if err := resp.SetResponseCode(rc); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Pack encodes the message: the MTI in ASCII, the primary bitmap (and the
+// secondary one when an element above 64 is present) in binary, then every
+// element in order. It returns a format error naming the element (never its
+// value) when the MTI or any element breaks its spec, or when no element is set.
+func (m *Message) Pack() ([]byte, error) {
+	return m.AppendPack(nil)
+}
+
+// AppendPack appends the packed message to dst and returns the extended
+// slice; it fails like Pack, returning dst unchanged.
+func (m *Message) AppendPack(dst []byte) ([]byte, error) {
+	if err := m.MTI.Check(); err != nil {
+		return dst, err
+	}
+	var bitmap [2]uint64
+	size := 4 + 8
+	for de := 2; de <= maxDE; de++ {
+		v := m.elems[de]
+		if v == nil {
+			continue
+		}
+		sp, err := spec(de)
+		if err != nil {
+			return dst, err
+		}
+		if err := sp.check(v); err != nil {
+			return dst, err
+		}
+		bitmap[(de-1)/64] |= 1 << (63 - uint((de-1)%64))
+		size += sp.prefixDigits() + len(v)
+	}
+	if bitmap[0] == 0 && bitmap[1] == 0 {
+		return dst, formatErr(ErrBadBitmap, 0, "message has no elements")
+	}
+	if bitmap[1] != 0 {
+		bitmap[0] |= 1 << 63
+		size += 8
+	}
+	out := append(slices.Grow(dst, size), m.MTI...)
+	out = binary.BigEndian.AppendUint64(out, bitmap[0])
+	if bitmap[1] != 0 {
+		out = binary.BigEndian.AppendUint64(out, bitmap[1])
+	}
+	for de := 2; de <= maxDE; de++ {
+		v := m.elems[de]
+		if v == nil {
+			continue
+		}
+		switch specs[de].Length {
+		case LLVAR:
+			out = append(out, byte('0'+len(v)/10), byte('0'+len(v)%10))
+		case LLLVAR:
+			out = append(out, byte('0'+len(v)/100), byte('0'+len(v)/10%10), byte('0'+len(v)%10))
+		}
+		out = append(out, v...)
+	}
+	return out, nil
+}
+
+// Unpack decodes one whole message. It is strict: it returns a format error
+// (fault.Invalid, FormatErrorCode; answer it with response code 30) wrapping
+// ErrTruncated, ErrBadMTI, ErrBadBitmap, ErrUnknownElement, ErrBadLength,
+// ErrBadCharacters or ErrTrailingBytes, naming the element but never its
+// value. It never panics and allocates no more than len(b).
+func Unpack(b []byte) (*Message, error) {
+	m, err := unpack(b)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UnpackPartial is Unpack for answering a message that fails to decode: on
+// error it also returns the MTI and the elements that came before the fault
+// (a nil message when even the MTI is unreadable), so that a receiver can
+// address a format-error answer by DE11 and DE41. Use it for nothing else.
+func UnpackPartial(b []byte) (*Message, error) {
+	return unpack(b)
+}
+
+func unpack(b []byte) (*Message, error) {
+	if len(b) < 4 {
+		return nil, formatErr(ErrTruncated, 0, "message ends inside the MTI")
+	}
+	mti := MTI(b[:4])
+	if err := mti.Check(); err != nil {
+		return nil, err
+	}
+	m := &Message{MTI: mti}
+	if len(b) < 12 {
+		return m, formatErr(ErrTruncated, 0, "message ends inside the primary bitmap")
+	}
+	var bitmap [2]uint64
+	bitmap[0] = binary.BigEndian.Uint64(b[4:12])
+	pos := 12
+	if bitmap[0]&(1<<63) != 0 {
+		if len(b) < 20 {
+			return m, formatErr(ErrTruncated, 0, "message ends inside the secondary bitmap")
+		}
+		bitmap[1] = binary.BigEndian.Uint64(b[12:20])
+		pos = 20
+		if bitmap[1] == 0 {
+			return m, formatErr(ErrBadBitmap, 0, "secondary bitmap is flagged but empty")
+		}
+	}
+	if bitmap[0]&^(1<<63) == 0 && bitmap[1] == 0 {
+		return m, formatErr(ErrBadBitmap, 0, "bitmap names no element")
+	}
+	var err error
+	total := 0
+	for de := 2; de <= maxDE; de++ {
+		if bitmap[(de-1)/64]&(1<<(63-uint((de-1)%64))) == 0 {
+			continue
+		}
+		sp := specs[de]
+		if sp == nil {
+			err = formatErr(ErrUnknownElement, de, "is in the bitmap but has no spec")
+			break
+		}
+		var v []byte
+		v, pos, err = readElement(sp, b, pos)
+		if err != nil {
+			break
+		}
+		m.elems[de] = v // aliases b for now
+		total += len(v)
+	}
+	if err == nil && pos != len(b) {
+		err = formatErr(ErrTrailingBytes, 0, "%d bytes follow the last element", len(b)-pos)
+	}
+	// Copy the values out of b into one buffer, so that m does not alias it.
+	buf := make([]byte, 0, total)
+	for de, v := range m.elems {
+		if v != nil {
+			buf = append(buf, v...)
+			m.elems[de] = buf[len(buf)-len(v) : len(buf) : len(buf)]
+		}
+	}
+	return m, err
+}
+
+// readElement reads the element at b[pos:] and returns its value and the
+// position after it.
+func readElement(sp *Spec, b []byte, pos int) ([]byte, int, error) {
+	n := sp.Max
+	if d := sp.prefixDigits(); d > 0 {
+		if len(b)-pos < d {
+			return nil, pos, formatErr(ErrTruncated, sp.DE, "message ends inside the length prefix")
+		}
+		n = 0
+		for _, c := range b[pos : pos+d] {
+			if c < '0' || c > '9' {
+				return nil, pos, formatErr(ErrBadLength, sp.DE, "length prefix must be %d digits", d)
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n < 1 || n > sp.Max {
+			return nil, pos, formatErr(ErrBadLength, sp.DE, "length prefix must be 1 to %d, got %d", sp.Max, n)
+		}
+		pos += d
+	}
+	if len(b)-pos < n {
+		return nil, pos, formatErr(ErrTruncated, sp.DE, "message ends inside the element (%d of %d %s)", len(b)-pos, n, sp.unit())
+	}
+	v := b[pos : pos+n]
+	if !sp.validChars(v) {
+		return nil, pos, formatErr(ErrBadCharacters, sp.DE, "must contain %s", sp.charsRule())
+	}
+	return v, pos + n, nil
+}
+
+// STAN returns DE11; false when it is absent or not six digits.
+func (m *Message) STAN() (STAN, bool) {
+	v, ok := m.String(DESTAN)
+	if !ok {
+		return 0, false
+	}
+	s, err := ParseSTAN(v)
+	return s, err == nil
+}
+
+// SetSTAN sets DE11; it returns a format error for 0 or a STAN above MaxSTAN.
+func (m *Message) SetSTAN(s STAN) error {
+	if s == 0 || s > MaxSTAN {
+		return formatErr(ErrBadLength, DESTAN, "must be 1 to 999999")
+	}
+	return m.SetString(DESTAN, s.String())
+}
+
+// ResponseCode returns DE39; false when it is absent.
+func (m *Message) ResponseCode() (ResponseCode, bool) {
+	v, ok := m.String(DEResponseCode)
+	return ResponseCode(v), ok
+}
+
+// SetResponseCode sets DE39; it returns a format error unless rc is two
+// letters or digits.
+func (m *Message) SetResponseCode(rc ResponseCode) error {
+	return m.SetString(DEResponseCode, string(rc))
+}
+
+// SetAmount sets DE4 (minor units, 12 digits) and DE49 (ISO 4217 numeric
+// currency). It returns a format error for a negative amount, one above
+// 999999999999 minor units, or a currency above 999, and then sets neither.
+func (m *Message) SetAmount(a money.Amount) error {
+	if a.Currency == 0 || a.Currency > 999 {
+		return formatErr(ErrBadLength, DECurrency, "must be an ISO 4217 numeric code 1-999")
+	}
+	if a.Minor < 0 || a.Minor > 999999999999 {
+		return formatErr(ErrBadLength, DEAmount, "must be 0 to 999999999999 minor units")
+	}
+	if err := m.SetNumber(DEAmount, a.Minor); err != nil {
+		return err
+	}
+	return m.SetNumber(DECurrency, int64(a.Currency))
+}
+
+// Amount returns DE4 with the currency of DE49. It returns a format error
+// wrapping ErrWrongType when either element is absent.
+func (m *Message) Amount() (money.Amount, error) {
+	minor, ok1 := m.Number(DEAmount)
+	cur, ok2 := m.Number(DECurrency)
+	if !ok1 || !ok2 {
+		return money.Amount{}, formatErr(ErrWrongType, 0, "message needs DE4 and DE49 for an amount")
+	}
+	return money.New(minor, money.Currency(cur)), nil
+}
+
+// SetTransmissionTime sets DE7 to t in UTC as MMDDhhmmss; it never fails.
+func (m *Message) SetTransmissionTime(t time.Time) {
+	m.elems[DETransmission] = []byte(t.UTC().Format("0102150405"))
+}
+
+// SetLocalTime sets DE12 (hhmmss) and DE13 (MMDD) to t in t's own location;
+// it never fails.
+func (m *Message) SetLocalTime(t time.Time) {
+	m.elems[DELocalTime] = []byte(t.Format("150405"))
+	m.elems[DELocalDate] = []byte(t.Format("0102"))
+}
+
+// TransmissionTime returns DE7 read as a UTC time in the year that puts it
+// nearest to now (DE7 carries no year). It returns a format error when DE7 is
+// absent or not a valid date and time.
+func (m *Message) TransmissionTime(now time.Time) (time.Time, error) {
+	v, ok := m.String(DETransmission)
+	if !ok {
+		return time.Time{}, formatErr(ErrWrongType, DETransmission, "is absent")
+	}
+	now = now.UTC()
+	var best time.Time
+	for _, y := range []int{now.Year() - 1, now.Year(), now.Year() + 1} {
+		t, err := time.Parse("20060102150405", strconv.Itoa(y)+v)
+		if err != nil {
+			continue // 29 February outside a leap year, or not a date at all
+		}
+		if best.IsZero() || absDur(t.Sub(now)) < absDur(best.Sub(now)) {
+			best = t
+		}
+	}
+	if best.IsZero() {
+		return time.Time{}, formatErr(ErrBadCharacters, DETransmission, "must be a valid MMDDhhmmss")
+	}
+	return best, nil
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

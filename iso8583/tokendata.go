@@ -1,0 +1,218 @@
+package iso8583
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+)
+
+// The BER-TLV tags of the token data in DE123 (private class, primitive).
+const (
+	TagToken       = 0xDF01 // token number, 12-19 digits
+	TagPAR         = 0xDF02 // payment account reference, 1-32 letters and digits
+	TagRequestorID = 0xDF03 // token requestor id, 11 digits
+	TagAssurance   = 0xDF04 // token assurance level, 2 digits
+	TagDeviceID    = 0xDF05 // id of the device the token is bound to, 1-64 printable ASCII
+)
+
+// TokenData is the token part of an authorization, carried in DE123 as
+// BER-TLV (tags TagToken ... TagDeviceID). Empty fields are left out.
+// It prints (fmt, slog) with the token masked.
+type TokenData struct {
+	Token       string // DF01
+	PAR         string // DF02
+	RequestorID string // DF03
+	Assurance   string // DF04
+	DeviceID    string // DF05
+}
+
+type tokenField struct {
+	tag      uint32
+	name     string
+	min, max int
+	typ      Type
+	get      func(*TokenData) *string
+}
+
+var tokenFields = []tokenField{
+	{TagToken, "token", 12, 19, N, func(t *TokenData) *string { return &t.Token }},
+	{TagPAR, "payment account reference", 1, 32, AN, func(t *TokenData) *string { return &t.PAR }},
+	{TagRequestorID, "token requestor id", 11, 11, N, func(t *TokenData) *string { return &t.RequestorID }},
+	{TagAssurance, "assurance level", 2, 2, N, func(t *TokenData) *string { return &t.Assurance }},
+	{TagDeviceID, "device id", 1, 64, ANS, func(t *TokenData) *string { return &t.DeviceID }},
+}
+
+func (f *tokenField) check(v string) error {
+	if len(v) < f.min || len(v) > f.max {
+		return formatErr(ErrBadLength, DETokenData, "%s must be %d to %d characters, got %d", f.name, f.min, f.max, len(v))
+	}
+	sp := Spec{Type: f.typ}
+	if f.typ == AN {
+		for i := 0; i < len(v); i++ {
+			if v[i] == ' ' {
+				return formatErr(ErrBadCharacters, DETokenData, "%s must contain letters and digits only", f.name)
+			}
+		}
+	}
+	if !sp.validChars([]byte(v)) {
+		return formatErr(ErrBadCharacters, DETokenData, "%s must contain %s", f.name, sp.charsRule())
+	}
+	return nil
+}
+
+// Marshal encodes the non-empty fields as BER-TLV in tag order. It returns a
+// format error naming the field (never its value) when one breaks its rule,
+// or when every field is empty.
+func (t TokenData) Marshal() ([]byte, error) {
+	var out []byte
+	for i := range tokenFields {
+		f := &tokenFields[i]
+		v := *f.get(&t)
+		if v == "" {
+			continue
+		}
+		if err := f.check(v); err != nil {
+			return nil, err
+		}
+		out = append(out, byte(f.tag>>8), byte(f.tag), byte(len(v)))
+		out = append(out, v...)
+	}
+	if len(out) == 0 {
+		return nil, formatErr(ErrBadLength, DETokenData, "token data is empty")
+	}
+	return out, nil
+}
+
+// ParseTokenData decodes DE123 (at most 999 bytes). Tags it does not know are skipped, so that
+// senders can add some. It returns a format error (ErrTruncated,
+// ErrBadLength, ErrBadCharacters) for a broken TLV, a repeated tag, or a
+// known field that breaks its rule. It never panics.
+func ParseTokenData(b []byte) (TokenData, error) {
+	if len(b) > specs[DETokenData].Max {
+		return TokenData{}, formatErr(ErrBadLength, DETokenData, "must be at most %d bytes, got %d", specs[DETokenData].Max, len(b))
+	}
+	var t TokenData
+	seen := map[uint32]bool{}
+	for pos := 0; pos < len(b); {
+		tag, n, err := readTag(b[pos:])
+		if err != nil {
+			return TokenData{}, err
+		}
+		pos += n
+		l, n, err := readLen(b[pos:])
+		if err != nil {
+			return TokenData{}, err
+		}
+		pos += n
+		if l > len(b)-pos {
+			return TokenData{}, formatErr(ErrTruncated, DETokenData, "a TLV value runs past the end")
+		}
+		v := b[pos : pos+l]
+		pos += l
+		for i := range tokenFields {
+			f := &tokenFields[i]
+			if f.tag != tag {
+				continue
+			}
+			if seen[tag] {
+				return TokenData{}, formatErr(ErrBadLength, DETokenData, "tag %X is repeated", tag)
+			}
+			seen[tag] = true
+			if err := f.check(string(v)); err != nil {
+				return TokenData{}, err
+			}
+			*f.get(&t) = string(v)
+		}
+	}
+	if len(seen) == 0 {
+		return TokenData{}, formatErr(ErrBadLength, DETokenData, "holds no token data")
+	}
+	return t, nil
+}
+
+// readTag reads a BER-TLV tag of 1 to 3 bytes.
+func readTag(b []byte) (uint32, int, error) {
+	if len(b) == 0 {
+		return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV tag")
+	}
+	tag := uint32(b[0])
+	n := 1
+	if b[0]&0x1f == 0x1f {
+		for {
+			if n >= len(b) {
+				return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV tag")
+			}
+			if n >= 3 {
+				return 0, 0, formatErr(ErrBadLength, DETokenData, "has a TLV tag longer than 3 bytes")
+			}
+			tag = tag<<8 | uint32(b[n])
+			n++
+			if b[n-1]&0x80 == 0 {
+				break
+			}
+		}
+	}
+	return tag, n, nil
+}
+
+// readLen reads a BER length: one byte below 0x80, or 0x81/0x82 and one or
+// two bytes.
+func readLen(b []byte) (int, int, error) {
+	if len(b) == 0 {
+		return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV length")
+	}
+	switch {
+	case b[0] < 0x80:
+		return int(b[0]), 1, nil
+	case b[0] == 0x81:
+		if len(b) < 2 {
+			return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV length")
+		}
+		return int(b[1]), 2, nil
+	case b[0] == 0x82:
+		if len(b) < 3 {
+			return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV length")
+		}
+		return int(b[1])<<8 | int(b[2]), 3, nil
+	}
+	return 0, 0, formatErr(ErrBadLength, DETokenData, "has a TLV length form other than 1 to 3 bytes")
+}
+
+// SetTokenData encodes t into DE123; it fails like TokenData.Marshal.
+func (m *Message) SetTokenData(t TokenData) error {
+	b, err := t.Marshal()
+	if err != nil {
+		return err
+	}
+	return m.SetBytes(DETokenData, b)
+}
+
+// TokenData decodes DE123. It returns a format error wrapping ErrWrongType
+// when DE123 is absent, and fails like ParseTokenData otherwise.
+func (m *Message) TokenData() (TokenData, error) {
+	v, ok := m.elems[DETokenData], m.Has(DETokenData)
+	if !ok {
+		return TokenData{}, formatErr(ErrWrongType, DETokenData, "is absent")
+	}
+	return ParseTokenData(v)
+}
+
+// String shows the fields with the token masked.
+func (t TokenData) String() string {
+	return fmt.Sprintf("{Token:%s PAR:%s RequestorID:%s Assurance:%s DeviceID:%s}",
+		maskPAN([]byte(t.Token)), safeText(t.PAR), safeText(t.RequestorID), safeText(t.Assurance), safeText(t.DeviceID))
+}
+
+// Format makes every fmt verb print String, with the token masked.
+func (t TokenData) Format(f fmt.State, verb rune) { _, _ = io.WriteString(f, t.String()) }
+
+// LogValue makes slog print the fields with the token masked.
+func (t TokenData) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("token", maskPAN([]byte(t.Token))),
+		slog.String("par", safeText(t.PAR)),
+		slog.String("requestor_id", safeText(t.RequestorID)),
+		slog.String("assurance", safeText(t.Assurance)),
+		slog.String("device_id", safeText(t.DeviceID)),
+	)
+}
