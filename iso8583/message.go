@@ -1,7 +1,9 @@
 package iso8583
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
@@ -267,9 +269,11 @@ func Unpack(b []byte) (*Message, error) {
 }
 
 // UnpackPartial is Unpack for answering a message that fails to decode: on
-// error it also returns the MTI and the elements that came before the fault
-// (a nil message when even the MTI is unreadable), so that a receiver can
-// address a format-error answer by DE11 and DE41. Use it for nothing else.
+// error it also returns the MTI and the elements it could read (a nil
+// message when even the MTI is unreadable): those before the fault, and
+// those after an element with bad characters, whose extent is known. So a
+// receiver can address a format-error answer by DE11 and DE41. It returns
+// the same error as Unpack. Use it for nothing else.
 func UnpackPartial(b []byte) (*Message, error) {
 	return unpack(b)
 }
@@ -302,7 +306,7 @@ func unpack(b []byte) (*Message, error) {
 	if bitmap[0]&^(1<<63) == 0 && bitmap[1] == 0 {
 		return m, formatErr(ErrBadBitmap, 0, "bitmap names no element")
 	}
-	var err error
+	var err error // the first error
 	total := 0
 	for de := 2; de <= maxDE; de++ {
 		if bitmap[(de-1)/64]&(1<<(63-uint((de-1)%64))) == 0 {
@@ -310,13 +314,20 @@ func unpack(b []byte) (*Message, error) {
 		}
 		sp := specs[de]
 		if sp == nil {
-			err = formatErr(ErrUnknownElement, de, "is in the bitmap but has no spec")
+			err = cmp.Or(err, formatErr(ErrUnknownElement, de, "is in the bitmap but has no spec"))
 			break
 		}
-		var v []byte
-		v, pos, err = readElement(sp, b, pos)
-		if err != nil {
+		v, next, eerr := readElement(sp, b, pos)
+		if eerr != nil && !(errors.Is(eerr, ErrBadCharacters) && next > pos) {
+			err = cmp.Or(err, eerr)
 			break
+		}
+		pos = next
+		if eerr != nil {
+			// The element's extent is known: keep reading, for UnpackPartial
+			// to find DE11 and DE41 behind it, but report the first error.
+			err = cmp.Or(err, eerr)
+			continue
 		}
 		m.elems[de] = v // aliases b for now
 		total += len(v)
@@ -336,7 +347,8 @@ func unpack(b []byte) (*Message, error) {
 }
 
 // readElement reads the element at b[pos:] and returns its value and the
-// position after it.
+// position after it. For ErrBadCharacters the position after the element is
+// returned too: the element's extent is known.
 func readElement(sp *Spec, b []byte, pos int) ([]byte, int, error) {
 	n := sp.Max
 	if d := sp.prefixDigits(); d > 0 {
@@ -360,7 +372,7 @@ func readElement(sp *Spec, b []byte, pos int) ([]byte, int, error) {
 	}
 	v := b[pos : pos+n]
 	if !sp.validChars(v) {
-		return nil, pos, formatErr(ErrBadCharacters, sp.DE, "must contain %s", sp.charsRule())
+		return nil, pos + n, formatErr(ErrBadCharacters, sp.DE, "must contain %s", sp.charsRule())
 	}
 	return v, pos + n, nil
 }

@@ -318,6 +318,7 @@ func TestUnpackPartial(t *testing.T) {
 		{"bad element after DE11 and DE41", raw("0100", []int{11, 41, 43}, "000042"+"T0000001"+"short"), "0100", 42, "T0000001"},
 		{"unknown element before DE41", raw("0200", []int{11, 40, 41}, "000043"+"xyz"+"T0000001"), "0200", 43, ""},
 		{"bitmap unreadable", []byte("0400\x00"), "0400", 0, ""},
+		{"bad characters before DE11 and DE41", raw("0100", []int{4, 11, 41}, "0000000005x0"+"000044"+"T0000001"), "0100", 44, "T0000001"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,6 +339,12 @@ func TestUnpackPartial(t *testing.T) {
 			tid, _ := m.String(DETerminal)
 			if tid != tt.wantTID {
 				t.Errorf("DE41: got %q, want %q", tid, tt.wantTID)
+			}
+			if m.Has(DEAmount) {
+				t.Error("DE4 with bad characters: got it in the partial message, want it left out")
+			}
+			if _, uerr := Unpack(tt.in); uerr == nil || uerr.Error() != err.Error() {
+				t.Errorf("Unpack: got %v, want the same error as UnpackPartial (%v)", uerr, err)
 			}
 		})
 	}
