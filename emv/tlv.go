@@ -139,6 +139,7 @@ type DecodeError struct {
 	Err    error // one of the Err* values of this package
 }
 
+// Error returns the offset, the tag if known and the reason.
 func (e *DecodeError) Error() string {
 	if e.Tag != 0 {
 		return fmt.Sprintf("emv: bad BER-TLV at offset %d (tag %s): %v", e.Offset, e.Tag, e.Err)
@@ -146,6 +147,7 @@ func (e *DecodeError) Error() string {
 	return fmt.Sprintf("emv: bad BER-TLV at offset %d: %v", e.Offset, e.Err)
 }
 
+// Unwrap returns the Err* value, for errors.Is.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Decode parses a sequence of BER-TLV data objects, descending into
