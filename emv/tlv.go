@@ -22,6 +22,10 @@ func (t Tag) String() string {
 	return fmt.Sprintf("%X", t.bytes())
 }
 
+// Bytes returns the tag's bytes as they appear on the wire (9F 26 for
+// 0x9F26; the zero Tag gives 00). It never fails.
+func (t Tag) Bytes() []byte { return t.bytes() }
+
 // bytes returns the wire bytes of t (one to four bytes; 0 gives "00").
 func (t Tag) bytes() []byte {
 	switch {

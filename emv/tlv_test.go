@@ -165,6 +165,17 @@ func TestEncodeErrors(t *testing.T) {
 	}
 }
 
+func TestTagBytes(t *testing.T) {
+	for _, tt := range []struct {
+		tag  Tag
+		want string
+	}{{0x5A, "5A"}, {0x9F26, "9F26"}, {0x9F8101, "9F8101"}} {
+		t.Run(tt.want, func(t *testing.T) {
+			check(t, "bytes", upper(tt.tag.Bytes()), tt.want)
+		})
+	}
+}
+
 func TestParseTag(t *testing.T) {
 	tests := []struct {
 		in      string
