@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
@@ -48,6 +49,8 @@ type Platform struct {
 	httpSrv *http.Server
 	ln      net.Listener
 	done    chan error
+	close   sync.Once
+	closed  error
 }
 
 // New opens storage and keys and builds the services, without listening.
@@ -121,6 +124,11 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 // Close stops serving (letting requests in flight finish, up to 10 s) and
 // closes the database.
 func (p *Platform) Close() error {
+	p.close.Do(func() { p.closed = p.shutdown() })
+	return p.closed
+}
+
+func (p *Platform) shutdown() error {
 	var err error
 	if p.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/tapwallet/tapwallet/card"
@@ -327,7 +328,7 @@ func (s *TokenStore) TokenEvents(ctx context.Context, token string) ([]tsp.Token
 }
 
 func newID(prefix string) string {
-	var b [9]byte
+	var b [8]byte
 	rand.Read(b[:])
-	return prefix + "_" + hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s_%013x%s", prefix, time.Now().UnixNano()/1000, hex.EncodeToString(b[:]))
 }

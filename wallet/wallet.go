@@ -89,8 +89,8 @@ const (
 
 // Store is what the wallet service needs from storage.
 type Store interface {
-	CreateAccount(ctx context.Context, a Account) error                    // fault.Conflict "email_taken"
-	AccountByEmail(ctx context.Context, email string) (Account, error)     // fault.NotFound
+	CreateAccount(ctx context.Context, a Account) error                // fault.Conflict "email_taken"
+	AccountByEmail(ctx context.Context, email string) (Account, error) // fault.NotFound
 	RecordLoginFailure(ctx context.Context, accountID string, lockedUntil time.Time) (int, error)
 	ResetLoginFailures(ctx context.Context, accountID string) error
 	CreateSession(ctx context.Context, tokenHash []byte, accountID string, expires time.Time) error
@@ -123,11 +123,12 @@ func NewService(st Store, log *slog.Logger) *Service {
 	return &Service{Store: st, Log: log, Now: time.Now, SessionTTL: 12 * time.Hour, ArgonTime: 2, ArgonMemoryKiB: 19 * 1024}
 }
 
-// NewID returns a random identifier with a readable prefix.
+// NewID returns a unique identifier with a readable prefix; identifiers
+// made later sort after earlier ones (a time part, then a random part).
 func NewID(prefix string) string {
-	var b [10]byte
+	var b [8]byte
 	rand.Read(b[:])
-	return prefix + "_" + strings.ToLower(base32(b[:]))
+	return fmt.Sprintf("%s_%013x%s", prefix, time.Now().UnixNano()/1000, strings.ToLower(base32(b[:])))
 }
 
 func base32(b []byte) string {
