@@ -332,3 +332,44 @@ func newID(prefix string) string {
 	rand.Read(b[:])
 	return fmt.Sprintf("%s_%013x%s", prefix, time.Now().UnixNano()/1000, hex.EncodeToString(b[:]))
 }
+
+// LUK returns a limited-use key's record.
+func (s *TokenStore) LUK(ctx context.Context, token string, index int) (tsp.LUK, error) {
+	var k tsp.LUK
+	var issued, exp, used int64
+	err := s.DB.QueryRow(ctx, `SELECT token, key_index, issued_at, expires_at, used_at, used_atc FROM luks WHERE token = ? AND key_index = ?`, token, index).
+		Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
+	if NoRows(err) {
+		return k, fault.E(fault.NotFound, "luk_unknown", "no such limited-use key")
+	}
+	k.IssuedAt, k.ExpiresAt, k.UsedAt = Time(issued), Time(exp), Time(used)
+	return k, dbErr(err, "reading a limited-use key")
+}
+
+// UseKey consumes a limited-use key and moves the counter, atomically.
+func (s *TokenStore) UseKey(ctx context.Context, u tsp.KeyUse) error {
+	return s.DB.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`, Millis(u.At), u.ATC, u.Token, u.KeyIndex)
+		if err != nil {
+			return dbErr(err, "using a limited-use key")
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fault.E(fault.Declined, tsp.DeclineKeyUsed, "limited-use key %d was already used", u.KeyIndex)
+		}
+		res, err = tx.Exec(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`, u.ATC, u.Token, u.ATC)
+		if err != nil {
+			return dbErr(err, "moving the transaction counter")
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fault.E(fault.Declined, tsp.DeclineATCReplay, "transaction counter %d already seen: replayed cryptogram", u.ATC)
+		}
+		return nil
+	})
+}
+
+// UnusedKeys counts a token's unused, unexpired limited-use keys.
+func (s *TokenStore) UnusedKeys(ctx context.Context, token string, now time.Time) (int, error) {
+	var n int
+	err := s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM luks WHERE token = ? AND used_at = 0 AND expires_at > ?`, token, Millis(now)).Scan(&n)
+	return n, dbErr(err, "counting limited-use keys")
+}

@@ -151,6 +151,14 @@ type Store interface {
 	BindingAttempt(ctx context.Context, id string, ok bool, max int) (Binding, error)
 	Outbox(ctx context.Context, accountID string, limit int) ([]OTPMessage, error)
 	TokenEvents(ctx context.Context, token string) ([]TokenEvent, error)
+	// LUK returns a limited-use key's record (fault.NotFound if never issued).
+	LUK(ctx context.Context, token string, index int) (LUK, error)
+	// UseKey marks a key used and moves the token's counter, atomically:
+	// fault.Declined luk_used if the key was used meanwhile, atc_replayed if
+	// the counter is not above the last one.
+	UseKey(ctx context.Context, u KeyUse) error
+	// PhoneLUKs lists the unused, unexpired keys of the phone's tokens.
+	UnusedKeys(ctx context.Context, token string, now time.Time) (int, error)
 }
 
 // Decision is an issuer's ID&V outcome.
@@ -206,6 +214,8 @@ type Service struct {
 	// OTPTTL and OTPAttempts bound a step-up (default 5 minutes, 3 tries).
 	OTPTTL      time.Duration
 	OTPAttempts int
+
+	imks imkCache
 }
 
 // New returns a token service with the product's defaults.

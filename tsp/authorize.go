@@ -1,0 +1,225 @@
+package tsp
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/qpboc"
+)
+
+// MaxATCJump is how far ahead of the last counter seen a transaction counter
+// may be before the token service calls it out of order.
+const MaxATCJump = 100
+
+// AuthRequest is what the card network asks the token service to check for
+// one authorization: the token from DE2, how the card was read (DE22), and
+// the chip data of DE55 as tags.
+type AuthRequest struct {
+	Token       string
+	Contactless bool // POS entry mode 07x: the token's NFC domain
+	Chip        map[emv.Tag][]byte
+}
+
+// AuthResult is a checked token swapped for its PAN.
+type AuthResult struct {
+	Token    Token
+	PAN      card.PAN
+	KeyIndex int
+	ATC      int
+	// sessionKey is the limited-use key, kept to make the ARPC.
+	sessionKey []byte
+}
+
+// Decline codes (fault codes) of the token check; the network maps each to
+// an ISO 8583 response code (docs/iso8583.md).
+const (
+	DeclineTokenUnknown = "token_unknown"    // 14
+	DeclineTokenDeleted = "token_deleted"    // 14
+	DeclineSuspended    = "token_suspended"  // 78
+	DeclineDomain       = "token_domain"     // 62: not a contactless tap
+	DeclineExpired      = "token_expired"    // 54
+	DeclineATCReplay    = "atc_replayed"     // 59
+	DeclineATCJump      = "atc_out_of_order" // 59
+	DeclineKeyUnknown   = "luk_unknown"      // 88
+	DeclineKeyUsed      = "luk_used"         // 59
+	DeclineKeyExpired   = "luk_expired"      // 88
+	DeclineCryptogram   = "arqc_invalid"     // 88
+	DeclineCDCVM        = "cdcvm_missing"    // 55
+	DeclineChipData     = "chip_data"        // 30: DE55 lacks what the check needs
+)
+
+func decline(code, format string, args ...any) error {
+	return fault.E(fault.Declined, code, format, args...)
+}
+
+// KeyUse is a limited-use key being consumed by an authorization.
+type KeyUse struct {
+	Token    string
+	KeyIndex int
+	ATC      int
+	At       time.Time
+}
+
+// imkCache keeps derived issuer master keys per token range in memory.
+type imkCache struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+func (s *Service) imk(token string) ([]byte, error) {
+	name := IMKName(token)
+	s.imks.mu.RLock()
+	k := s.imks.m[name]
+	s.imks.mu.RUnlock()
+	if k != nil {
+		return k, nil
+	}
+	k, err := s.Keys.IssuerMasterKey(name)
+	if err != nil {
+		return nil, err
+	}
+	s.imks.mu.Lock()
+	if s.imks.m == nil {
+		s.imks.m = map[string][]byte{}
+	}
+	s.imks.m[name] = k
+	s.imks.mu.Unlock()
+	return k, nil
+}
+
+// Authorize checks a token for one authorization — it exists and is active,
+// the tap is in its NFC domain, its counter moves forward (not replayed, not
+// far ahead), the limited-use key named in the IAD was issued to it and is
+// unused and unexpired, the ARQC verifies with that key derived again from
+// the issuer master key, and the fingerprint (consumer-device CVM) was
+// verified — then consumes the key and returns the PAN. Declines are
+// fault.Declined with one of the Decline* codes; nothing is consumed then.
+func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, error) {
+	t, err := s.Store.Token(ctx, r.Token)
+	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			return AuthResult{}, decline(DeclineTokenUnknown, "no such token")
+		}
+		return AuthResult{}, err
+	}
+	switch t.State {
+	case Suspended:
+		return AuthResult{}, decline(DeclineSuspended, "the token is suspended")
+	case Deleted:
+		return AuthResult{}, decline(DeclineTokenDeleted, "the token was deleted")
+	}
+	if !r.Contactless || t.Domain != DomainNFC {
+		return AuthResult{}, decline(DeclineDomain, "the token may only be used in a contactless tap")
+	}
+	now := s.Now().UTC()
+	if t.Expiry.Expired(now) {
+		return AuthResult{}, decline(DeclineExpired, "the token has expired")
+	}
+	atcB, ok := r.Chip[qpboc.TagATC]
+	if !ok || len(atcB) != 2 {
+		return AuthResult{}, decline(DeclineChipData, "chip data lacks the transaction counter (9F36)")
+	}
+	atc := int(atcB[0])<<8 | int(atcB[1])
+	iad, err := qpboc.ParseIAD(r.Chip[qpboc.TagIAD])
+	if err != nil {
+		return AuthResult{}, decline(DeclineChipData, "chip data lacks valid issuer application data (9F10)")
+	}
+	arqc := r.Chip[qpboc.TagCryptogram]
+	if len(arqc) != 8 {
+		return AuthResult{}, decline(DeclineChipData, "chip data lacks the cryptogram (9F26)")
+	}
+	data, err := qpboc.ARQCData(r.Chip)
+	if err != nil {
+		return AuthResult{}, decline(DeclineChipData, "chip data incomplete for the cryptogram check")
+	}
+	if atc <= t.LastATC {
+		return AuthResult{}, decline(DeclineATCReplay, "transaction counter %d already seen (last %d): replayed cryptogram", atc, t.LastATC)
+	}
+	if atc > t.LastATC+MaxATCJump {
+		return AuthResult{}, decline(DeclineATCJump, "transaction counter %d is far ahead of the last one (%d)", atc, t.LastATC)
+	}
+	luk, err := s.Store.LUK(ctx, t.Number.Digits(), int(iad.KeyIndex))
+	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			return AuthResult{}, decline(DeclineKeyUnknown, "limited-use key %d was never issued to this token", iad.KeyIndex)
+		}
+		return AuthResult{}, err
+	}
+	if !luk.UsedAt.IsZero() {
+		return AuthResult{}, decline(DeclineKeyUsed, "limited-use key %d was already used", iad.KeyIndex)
+	}
+	if !now.Before(luk.ExpiresAt) {
+		return AuthResult{}, decline(DeclineKeyExpired, "limited-use key %d has expired", iad.KeyIndex)
+	}
+	imk, err := s.imk(t.Number.Digits())
+	if err != nil {
+		return AuthResult{}, err
+	}
+	sk, err := s.CardKeys.LUK(imk, t.Number, t.PSN, int(iad.KeyIndex))
+	if err != nil {
+		return AuthResult{}, err
+	}
+	alg := emv.TDES
+	if iad.CVN == qpboc.CVNSM4 {
+		alg = emv.SM4
+	}
+	good, err := emv.VerifyCryptogram(alg, sk, data, emv.PadMethod1, arqc)
+	if err != nil || !good {
+		clear(sk)
+		return AuthResult{}, decline(DeclineCryptogram, "the cryptogram does not verify")
+	}
+	ctq := r.Chip[qpboc.TagCTQ]
+	if !iad.CDCVM() || len(ctq) != 2 || ctq[1]&qpboc.CTQCDCVM == 0 {
+		clear(sk)
+		return AuthResult{}, decline(DeclineCDCVM, "the fingerprint was not verified on the phone")
+	}
+	// Consume the key and move the counter, atomically and only once.
+	if err := s.Store.UseKey(ctx, KeyUse{Token: t.Number.Digits(), KeyIndex: int(iad.KeyIndex), ATC: atc, At: now}); err != nil {
+		clear(sk)
+		return AuthResult{}, err
+	}
+	v, err := s.Store.VaultPAN(ctx, t.PANID)
+	if err != nil {
+		clear(sk)
+		return AuthResult{}, err
+	}
+	panB, err := s.Keys.Open(v.Sealed, []byte("vault:"+v.ID))
+	if err != nil {
+		clear(sk)
+		return AuthResult{}, err
+	}
+	pan, err := card.ParsePAN(string(panB))
+	clear(panB)
+	if err != nil {
+		clear(sk)
+		return AuthResult{}, fault.E(fault.Internal, "vault_pan", "the vault holds an invalid card number")
+	}
+	return AuthResult{Token: t, PAN: pan, KeyIndex: int(iad.KeyIndex), ATC: atc, sessionKey: sk}, nil
+}
+
+// ARPC makes the issuer authentication data (tag 91: ARPC method 1 ‖ ARC)
+// for the answer to the phone, with the authorization's limited-use key,
+// and then forgets the key. It fails if the ARC is not 2 bytes.
+func (r *AuthResult) ARPC(arqc, arc []byte) ([]byte, error) {
+	if r.sessionKey == nil {
+		return nil, fault.E(fault.Internal, "arpc_key", "no key to make the ARPC")
+	}
+	alg := emv.TDES
+	out, err := emv.ARPCMethod1(alg, r.sessionKey, arqc, arc)
+	clear(r.sessionKey)
+	r.sessionKey = nil
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Invalid, "arpc", "cannot make the ARPC")
+	}
+	return append(out, arc...), nil
+}
+
+// Forget drops the authorization's key without making an ARPC.
+func (r *AuthResult) Forget() {
+	clear(r.sessionKey)
+	r.sessionKey = nil
+}
