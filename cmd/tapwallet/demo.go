@@ -27,6 +27,8 @@ type demo struct {
 	step int
 	p    *platform.Platform
 	dir  string
+	// alice is the phone of the story, with 8 cards after the first chapter.
+	alice *phone.Phone
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -169,7 +171,19 @@ func (d *demo) run() error {
 	for _, c := range cards {
 		d.ok("%s", c.Describe())
 	}
-	fmt.Fprintf(d.out, "\nThe story so far went as it should.\n")
+	d.alice = ph
+
+	// Later chapters of the story, each in its own file (demo_*.go), run
+	// here in order. Each returns an error when a step does not do what it
+	// should.
+	for _, chapter := range []func() error{
+		// (chapters are added here: tap, network, transit, lost phone)
+	} {
+		if err := chapter(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(d.out, "\nThe story went as it should.\n")
 	return nil
 }
 
