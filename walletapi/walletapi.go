@@ -153,7 +153,12 @@ func decode(body []byte, v any) error {
 		case errors.As(err, &te):
 			return fault.E(fault.Invalid, "bad_json", "field %q must be a %s", te.Field, te.Type.String())
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return fault.E(fault.Invalid, "unknown_field", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			if len(name) > 40 || strings.ContainsAny(name, "0123456789") {
+				// A field name could be anything a client sent, a card number too.
+				return fault.E(fault.Invalid, "unknown_field", "the body has an unknown field")
+			}
+			return fault.E(fault.Invalid, "unknown_field", "unknown field %s", name)
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return fault.E(fault.Invalid, "bad_json", "JSON body ends too early")
 		}
