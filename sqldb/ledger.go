@@ -1,0 +1,442 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
+)
+
+// LedgerStore is the issuers' ledger in SQL (tables ledger_accounts,
+// ledger_transfers and ledger_pending). Every call that writes is one
+// database transaction in which the rules of package ledger run; on
+// PostgreSQL the accounts a transaction touches are locked with SELECT … FOR
+// UPDATE in sorted id order, on SQLite the transaction itself is exclusive.
+type LedgerStore struct {
+	db *DB
+}
+
+var _ ledger.Store = (*LedgerStore)(nil)
+
+// NewLedgerStore returns the ledger kept in db. It never fails.
+func NewLedgerStore(db *DB) *LedgerStore { return &LedgerStore{db: db} }
+
+// ledgerChunk bounds the rows of one multi-row statement and the ids of one
+// IN list, well under the parameter limits of SQLite and PostgreSQL.
+const ledgerChunk = 500
+
+// expireBatch is how many holds one transaction of the expiry sweep releases.
+const expireBatch = 500
+
+// inTx runs fn in a transaction. A unique violation means that another
+// transaction stored the same id in the meantime: running again finds it.
+func (s *LedgerStore) inTx(ctx context.Context, fn func(ledger.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = s.db.InTx(ctx, func(tx *Tx) error { return fn(ledgerTx{tx}) })
+		if !IsUniqueViolation(err) {
+			break
+		}
+	}
+	if err != nil && fault.KindOf(err) == fault.Internal && fault.CodeOf(err) == "internal" {
+		return fault.Wrap(err, fault.Unavailable, "ledger_db", "ledger storage failed")
+	}
+	return err
+}
+
+// CreateAccounts creates accounts, returning one Result per account. It
+// fails with fault.Invalid for a batch over ledger.MaxBatch and
+// fault.Unavailable when the database fails; then nothing was created.
+func (s *LedgerStore) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.Result, error) {
+	var rs []ledger.Result
+	err := s.inTx(ctx, func(tx ledger.Tx) error {
+		var err error
+		rs, err = ledger.CreateAccountsIn(ctx, tx, accounts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// CreateTransfer applies one transfer in one transaction. It fails with
+// fault.Unavailable when the database fails; then nothing took effect.
+func (s *LedgerStore) CreateTransfer(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
+	rs, err := s.CreateTransfers(ctx, []ledger.Transfer{t})
+	if err != nil {
+		return "", err
+	}
+	return rs[0], nil
+}
+
+// CreateTransfers applies a batch in one transaction. It fails with
+// fault.Invalid for a batch over ledger.MaxBatch and fault.Unavailable when
+// the database fails; then nothing of the batch took effect.
+func (s *LedgerStore) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
+	var rs []ledger.Result
+	err := s.inTx(ctx, func(tx ledger.Tx) error {
+		var err error
+		rs, err = ledger.CreateTransfersIn(ctx, tx, ts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// ExpirePending releases every pending transfer whose ExpiresAt is at or
+// before now, a few hundred per transaction, and returns how many it
+// released. It fails with fault.Unavailable when the database fails; the
+// transactions committed before the failure stand.
+func (s *LedgerStore) ExpirePending(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := s.inTx(ctx, func(tx ledger.Tx) error {
+			var err error
+			n, err = ledger.ExpirePendingIn(ctx, tx, now, expireBatch)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
+
+// LookupAccounts returns the accounts that exist among ids, in the order
+// asked. It fails with fault.Unavailable when the database fails.
+func (s *LedgerStore) LookupAccounts(ctx context.Context, ids []string) ([]ledger.Account, error) {
+	found := map[string]ledger.Account{}
+	for _, chunk := range ledgerChunks(ids) {
+		rows, err := s.db.Query(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE id IN ("+ledgerMarks(len(chunk))+")", ledgerExec(s.db.Dialect(), ledgerArgs(chunk))...)
+		if err != nil {
+			return nil, ledgerDBError(err)
+		}
+		if err := scanLedgerAccounts(rows, found); err != nil {
+			return nil, err
+		}
+	}
+	var out []ledger.Account
+	for _, id := range ids {
+		if a, ok := found[id]; ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// LookupTransfer returns a transfer with its current Status. It fails with
+// fault.NotFound when there is none and fault.Unavailable when the database
+// fails.
+func (s *LedgerStore) LookupTransfer(ctx context.Context, id string) (ledger.Transfer, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id = ?", id)
+	if err != nil {
+		return ledger.Transfer{}, ledgerDBError(err)
+	}
+	ts, err := scanLedgerTransfers(rows)
+	if err != nil {
+		return ledger.Transfer{}, err
+	}
+	if len(ts) == 0 {
+		return ledger.Transfer{}, fault.E(fault.NotFound, "transfer_not_found", "no such transfer")
+	}
+	return ts[0], nil
+}
+
+// Transfers returns the transfers matching f, oldest first (by timestamp,
+// then id in byte order). It fails with fault.Unavailable when the database
+// fails.
+func (s *LedgerStore) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.Transfer, error) {
+	const kind = ledger.Pending | ledger.PostPending | ledger.VoidPending
+	var where []string
+	var args []any
+	if f.AccountID != "" {
+		where = append(where, "(t.debit_account_id = ? OR t.credit_account_id = ?)")
+		args = append(args, f.AccountID, f.AccountID)
+	}
+	if f.Flags&kind != 0 {
+		where = append(where, "(t.flags & 14) = ?")
+		args = append(args, int64(f.Flags&kind))
+	}
+	if f.Status != "" {
+		where = append(where, "p.status = ?")
+		args = append(args, string(f.Status))
+	}
+	if !f.From.IsZero() {
+		where = append(where, "t.created_at >= ?")
+		args = append(args, f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		where = append(where, "t.created_at < ?")
+		args = append(args, f.To.UnixMilli())
+	}
+	q := "SELECT " + ledgerTransferCols + " FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY t.created_at, t.id"
+	if s.db.Dialect() == Postgres {
+		q += ` COLLATE "C"`
+	}
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.Query(ctx, q, ledgerExec(s.db.Dialect(), args)...)
+	if err != nil {
+		return nil, ledgerDBError(err)
+	}
+	return scanLedgerTransfers(rows)
+}
+
+// ledgerTx is the ledger.Tx of one SQL transaction.
+type ledgerTx struct{ tx *Tx }
+
+func (l ledgerTx) args(args []any) []any { return ledgerExec(l.tx.Dialect(), args) }
+
+// ledgerExec has PostgreSQL plan a statement with its arguments instead of
+// caching a prepared statement. It is for the statements whose best plan
+// depends on the size of a table (IN lists, ranges, joins): a generic plan
+// made while the table was small (a sequential scan) would otherwise stay
+// while it grows, until the next ANALYZE. Lookups and updates of one row by
+// primary key, and inserts, keep the cheaper cached statements.
+func ledgerExec(d Dialect, args []any) []any {
+	if d != Postgres {
+		return args
+	}
+	return append([]any{pgx.QueryExecModeExec}, args...)
+}
+
+func (l ledgerTx) Now() time.Time { return l.tx.Now }
+
+func (l ledgerTx) LockAccounts(ctx context.Context, ids []string) (map[string]ledger.Account, error) {
+	out := make(map[string]ledger.Account, len(ids))
+	// ids come sorted by bytes; chunks keep that order, and ORDER BY … COLLATE
+	// "C" (byte order too) makes PostgreSQL take the row locks in it, so two
+	// transactions never wait on each other in a circle.
+	for _, chunk := range ledgerChunks(ids) {
+		q := "SELECT " + ledgerAccountCols + " FROM ledger_accounts WHERE id IN (" + ledgerMarks(len(chunk)) + ")"
+		if l.tx.Dialect() == Postgres {
+			q += ` ORDER BY id COLLATE "C" FOR UPDATE`
+		}
+		rows, err := l.tx.Query(ctx, q, l.args(ledgerArgs(chunk))...)
+		if err != nil {
+			return nil, ledgerDBError(err)
+		}
+		if err := scanLedgerAccounts(rows, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (l ledgerTx) TransfersByID(ctx context.Context, ids []string) (map[string]ledger.Transfer, error) {
+	out := make(map[string]ledger.Transfer, len(ids))
+	for _, chunk := range ledgerChunks(ids) {
+		rows, err := l.tx.Query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id IN ("+ledgerMarks(len(chunk))+")", l.args(ledgerArgs(chunk))...)
+		if err != nil {
+			return nil, ledgerDBError(err)
+		}
+		ts, err := scanLedgerTransfers(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			out[t.ID] = t
+		}
+	}
+	return out, nil
+}
+
+func (l ledgerTx) ExpiredPending(ctx context.Context, now time.Time, limit int) ([]ledger.Transfer, error) {
+	rows, err := l.tx.Query(ctx, "SELECT "+ledgerTransferCols+` FROM ledger_pending p JOIN ledger_transfers t ON t.id = p.id
+		WHERE p.status = 'pending' AND p.expires_at > 0 AND p.expires_at <= ? ORDER BY p.expires_at, p.id LIMIT ?`, l.args([]any{now.UnixMilli(), limit})...)
+	if err != nil {
+		return nil, ledgerDBError(err)
+	}
+	return scanLedgerTransfers(rows)
+}
+
+func (l ledgerTx) InsertAccounts(ctx context.Context, accounts []ledger.Account) error {
+	for start := 0; start < len(accounts); start += ledgerChunk / 10 {
+		chunk := accounts[start:min(start+ledgerChunk/10, len(accounts))]
+		var args []any
+		for _, a := range chunk {
+			args = append(args, a.ID, int64(a.Currency), string(a.Code), int64(a.Flags), a.UserData, Millis(a.Timestamp))
+		}
+		q := "INSERT INTO ledger_accounts (id, currency, code, flags, user_data, created_at) VALUES " + ledgerRows(len(chunk), 6)
+		if _, err := l.tx.Exec(ctx, q, args...); err != nil {
+			return ledgerDBError(err)
+		}
+	}
+	return nil
+}
+
+func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account) error {
+	// One statement per chunk: UPDATE … FROM (VALUES …) works on SQLite
+	// (3.33 and later) and PostgreSQL; the CASTs give PostgreSQL the types.
+	if len(accounts) <= 4 { // a transfer or two: plain updates by primary key are cheaper
+		for _, a := range accounts {
+			if _, err := l.tx.Exec(ctx, `UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ? WHERE id = ?`,
+				a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted, a.ID); err != nil {
+				return ledgerDBError(err)
+			}
+		}
+		return nil
+	}
+	const row = "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+	for start := 0; start < len(accounts); start += ledgerChunk / 5 {
+		chunk := accounts[start:min(start+ledgerChunk/5, len(accounts))]
+		args := make([]any, 0, len(chunk)*5)
+		for _, a := range chunk {
+			args = append(args, a.ID, a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted)
+		}
+		q := `UPDATE ledger_accounts SET debits_pending = v.column2, debits_posted = v.column3,
+			credits_pending = v.column4, credits_posted = v.column5
+			FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", len(chunk)), ",") + `) AS v
+			WHERE ledger_accounts.id = v.column1`
+		res, err := l.tx.Exec(ctx, q, l.args(args)...)
+		if err != nil {
+			return ledgerDBError(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+			return fault.E(fault.Internal, "ledger_update", "updated %d accounts, want %d", n, len(chunk))
+		}
+	}
+	return nil
+}
+
+func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) error {
+	const per = ledgerChunk / 11
+	var pending []ledger.Transfer
+	for start := 0; start < len(ts); start += per {
+		chunk := ts[start:min(start+per, len(ts))]
+		args := make([]any, 0, len(chunk)*11)
+		for _, t := range chunk {
+			args = append(args, t.ID, t.DebitAccountID, t.CreditAccountID, t.Amount, int64(t.Currency), int64(t.Flags),
+				t.PendingID, t.Timeout.Milliseconds(), Millis(t.ExpiresAt), t.UserData, Millis(t.Timestamp))
+			if t.Flags&ledger.Pending != 0 {
+				pending = append(pending, t)
+			}
+		}
+		q := `INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, pending_id,
+			timeout_ms, expires_at, user_data, created_at) VALUES ` + ledgerRows(len(chunk), 11)
+		if _, err := l.tx.Exec(ctx, q, args...); err != nil {
+			return ledgerDBError(err)
+		}
+	}
+	for start := 0; start < len(pending); start += ledgerChunk / 4 {
+		chunk := pending[start:min(start+ledgerChunk/4, len(pending))]
+		args := make([]any, 0, len(chunk)*4)
+		for _, t := range chunk {
+			args = append(args, t.ID, string(ledger.StatusPending), Millis(t.ExpiresAt), Millis(t.Timestamp))
+		}
+		q := "INSERT INTO ledger_pending (id, status, expires_at, created_at) VALUES " + ledgerRows(len(chunk), 4)
+		if _, err := l.tx.Exec(ctx, q, args...); err != nil {
+			return ledgerDBError(err)
+		}
+	}
+	return nil
+}
+
+func (l ledgerTx) ResolvePending(ctx context.Context, rs []ledger.Resolution) error {
+	for _, r := range rs {
+		res, err := l.tx.Exec(ctx, "UPDATE ledger_pending SET status = ?, resolved_at = ? WHERE id = ? AND status = 'pending'",
+			string(r.Status), Millis(r.At), r.ID)
+		if err != nil {
+			return ledgerDBError(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fault.E(fault.Internal, "pending_resolved_twice", "pending transfer is no longer pending")
+		}
+	}
+	return nil
+}
+
+const ledgerAccountCols = "id, currency, code, flags, user_data, debits_pending, debits_posted, credits_pending, credits_posted, created_at"
+
+const ledgerTransferCols = `t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.flags, t.pending_id,
+	t.timeout_ms, t.expires_at, t.user_data, t.created_at, COALESCE(p.status, '')`
+
+func scanLedgerAccounts(rows *sql.Rows, into map[string]ledger.Account) error {
+	defer rows.Close()
+	for rows.Next() {
+		var a ledger.Account
+		var currency, flags, created int64
+		var code string
+		if err := rows.Scan(&a.ID, &currency, &code, &flags, &a.UserData, &a.DebitsPending, &a.DebitsPosted,
+			&a.CreditsPending, &a.CreditsPosted, &created); err != nil {
+			return ledgerDBError(err)
+		}
+		a.Currency, a.Code, a.Flags, a.Timestamp = money.Currency(currency), ledger.Code(code), ledger.AccountFlags(flags), Time(created)
+		into[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return ledgerDBError(err)
+	}
+	return nil
+}
+
+func scanLedgerTransfers(rows *sql.Rows) ([]ledger.Transfer, error) {
+	defer rows.Close()
+	var out []ledger.Transfer
+	for rows.Next() {
+		var t ledger.Transfer
+		var currency, flags, timeout, expires, created int64
+		var status string
+		if err := rows.Scan(&t.ID, &t.DebitAccountID, &t.CreditAccountID, &t.Amount, &currency, &flags, &t.PendingID,
+			&timeout, &expires, &t.UserData, &created, &status); err != nil {
+			return nil, ledgerDBError(err)
+		}
+		t.Currency, t.Flags, t.Status = money.Currency(currency), ledger.TransferFlags(flags), ledger.PendingStatus(status)
+		t.Timeout, t.ExpiresAt, t.Timestamp = time.Duration(timeout)*time.Millisecond, Time(expires), Time(created)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, ledgerDBError(err)
+	}
+	return out, nil
+}
+
+// ledgerDBError wraps a database error; its text stays available to the
+// retry logic of InTx and IsUniqueViolation.
+func ledgerDBError(err error) error {
+	return fault.Wrap(err, fault.Unavailable, "ledger_db", "ledger storage failed")
+}
+
+func ledgerChunks(ids []string) [][]string {
+	var out [][]string
+	for start := 0; start < len(ids); start += ledgerChunk {
+		out = append(out, ids[start:min(start+ledgerChunk, len(ids))])
+	}
+	return out
+}
+
+func ledgerMarks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func ledgerRows(n, cols int) string {
+	row := "(" + ledgerMarks(cols) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+}
+
+func ledgerArgs(ids []string) []any {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
+}

@@ -1,0 +1,311 @@
+package sqldb_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/ledger/ledgertest"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// openLedger returns the SQL ledger of db with db's clock set to a test clock.
+func openLedger(db *sqldb.DB) (*sqldb.LedgerStore, *ledgertest.Clock) {
+	clock := ledgertest.NewClock()
+	db.Now = clock.Now
+	return sqldb.NewLedgerStore(db), clock
+}
+
+func TestLedgerRules(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, clock := openLedger(db)
+		ledgertest.Run(t, s, clock)
+	})
+}
+
+func TestLedgerProperty(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, clock := openLedger(db)
+		ledgertest.WithChecks(30, func() { ledgertest.Property(t, s, clock) })
+	})
+}
+
+// TestLedgerConcurrentHolds has 16 goroutines place (and sometimes void)
+// holds on one debit account, some of them with the same message ids: the
+// holds accepted never exceed the balance, and each shared id takes effect
+// at most once.
+func TestLedgerConcurrentHolds(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, _ := openLedger(db)
+		const balance, workers, holds, shared = 10_000, 16, 30, 8
+		mustAccounts(t, s, "cust", "settle", "cash")
+		mustTransfer(t, s, ledger.Transfer{ID: "fund", DebitAccountID: "cash", CreditAccountID: "cust", Amount: balance, Currency: money.CNY})
+
+		var mu sync.Mutex
+		held := int64(0)             // accepted holds minus voided ones
+		sharedOK := map[string]int{} // shared id → OK results
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(w), 1))
+				for i := range holds {
+					id := fmt.Sprintf("w%d-h%d", w, i)
+					amount := int64(1 + rng.IntN(100))
+					if i < shared {
+						id, amount = fmt.Sprintf("shared-%d", i), 50
+					}
+					r, err := s.CreateTransfer(ctx, ledger.Hold(id, "cust", "settle", money.Fen(amount), ledger.HoldTimeout, ""))
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					switch {
+					case r == ledger.OK:
+						held += amount
+						if i < shared {
+							sharedOK[id]++
+						}
+					case r == ledger.Exists && i < shared, r == ledger.ExceedsCredits:
+					default:
+						errs <- fmt.Errorf("hold %s: got %s, want ok, exists or exceeds_credits", id, r)
+					}
+					mu.Unlock()
+					if r == ledger.OK && i >= shared && i%4 == 0 {
+						v, err := s.CreateTransfer(ctx, ledger.Void("void-"+id, id, ""))
+						if err != nil || v != ledger.OK {
+							errs <- fmt.Errorf("void %s: got %s (%v), want ok", id, v, err)
+							return
+						}
+						mu.Lock()
+						held -= amount
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		as, err := s.LookupAccounts(ctx, []string{"cust", "settle"})
+		if err != nil || len(as) != 2 {
+			t.Fatalf("lookup: got %v (%v), want two accounts", as, err)
+		}
+		cust, settle := as[0], as[1]
+		if cust.DebitsPending > balance {
+			t.Errorf("holds: got %d, want at most the balance %d", cust.DebitsPending, balance)
+		}
+		if cust.DebitsPending != held || settle.CreditsPending != held {
+			t.Errorf("pending: got debits %d and credits %d, want %d (the holds accepted and not voided)", cust.DebitsPending, settle.CreditsPending, held)
+		}
+		if cust.DebitsPosted != 0 || cust.CreditsPosted != balance {
+			t.Errorf("posted: got debits %d credits %d, want 0 and %d", cust.DebitsPosted, cust.CreditsPosted, balance)
+		}
+		if held < balance-100 {
+			t.Errorf("holds: got %d, want the balance %d nearly used up (demand was far above it)", held, balance)
+		}
+		for id, n := range sharedOK {
+			if n > 1 {
+				t.Errorf("shared hold %s: got %d successes, want at most 1", id, n)
+			}
+		}
+	})
+}
+
+// TestLedgerConcurrentResolve has 16 goroutines race to post or void the
+// same holds, each with its own message ids: every hold resolves exactly
+// once, and the accounts end as the winners say.
+func TestLedgerConcurrentResolve(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, _ := openLedger(db)
+		const workers, holds, amount = 16, 20, 100
+		mustAccounts(t, s, "cust", "settle", "cash")
+		mustTransfer(t, s, ledger.Transfer{ID: "fund", DebitAccountID: "cash", CreditAccountID: "cust", Amount: holds * amount, Currency: money.CNY})
+		for i := range holds {
+			mustTransfer(t, s, ledger.Hold(fmt.Sprintf("h%d", i), "cust", "settle", money.Fen(amount), 0, ""))
+		}
+		var mu sync.Mutex
+		wins := map[string][]string{} // hold → the transfers that resolved it
+		posted := int64(0)
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*holds)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range holds {
+					i := (k + w) % holds // start at different holds
+					hold := fmt.Sprintf("h%d", i)
+					tr := ledger.Post(fmt.Sprintf("w%d-post-%d", w, i), hold, int64(10+w), "")
+					if w%2 == 1 {
+						tr = ledger.Void(fmt.Sprintf("w%d-void-%d", w, i), hold, "")
+					}
+					r, err := s.CreateTransfer(ctx, tr)
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					switch r {
+					case ledger.OK:
+						wins[hold] = append(wins[hold], tr.ID)
+						if tr.Flags&ledger.PostPending != 0 {
+							posted += tr.Amount
+						}
+					case ledger.PendingTransferAlreadyPosted, ledger.PendingTransferAlreadyVoided:
+					default:
+						errs <- fmt.Errorf("%s: got %s, want ok or already resolved", tr.ID, r)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		for i := range holds {
+			hold := fmt.Sprintf("h%d", i)
+			if len(wins[hold]) != 1 {
+				t.Errorf("%s: got resolved by %v, want exactly once", hold, wins[hold])
+			}
+		}
+		as, err := s.LookupAccounts(ctx, []string{"cust", "settle"})
+		if err != nil || len(as) != 2 {
+			t.Fatalf("lookup: got %v (%v), want two accounts", as, err)
+		}
+		bal := func(a ledger.Account) ledgertest.Bal {
+			return ledgertest.Bal{a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted}
+		}
+		if got, want := bal(as[0]), (ledgertest.Bal{0, posted, 0, holds * amount}); got != want {
+			t.Errorf("cust: got %v, want %v", got, want)
+		}
+		if got, want := bal(as[1]), (ledgertest.Bal{0, 0, 0, posted}); got != want {
+			t.Errorf("settle: got %v, want %v", got, want)
+		}
+	})
+}
+
+// TestLedgerSchemaChecks shows the tables refuse what the rules never do.
+func TestLedgerSchemaChecks(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, _ := openLedger(db)
+		mustAccounts(t, s, "cust", "settle", "cash")
+		cases := []struct {
+			name string
+			q    string
+		}{
+			{"negative total", "UPDATE ledger_accounts SET debits_posted = -1 WHERE id = 'settle'"},
+			{"debits over credits", "UPDATE ledger_accounts SET debits_posted = 1 WHERE id = 'cust'"},
+			{"zero amount", "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('z', 'cash', 'cust', 0, 156, 1)"},
+			{"same account", "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('z', 'cash', 'cash', 1, 156, 1)"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+					_, err := tx.Exec(ctx, tc.q)
+					return err
+				})
+				if !sqldb.IsCheckViolation(err) {
+					t.Fatalf("got %v, want a check violation", err)
+				}
+			})
+		}
+	})
+}
+
+func mustAccounts(t testing.TB, s ledger.Store, cust, settle, cash string) {
+	t.Helper()
+	rs, err := s.CreateAccounts(context.Background(), []ledger.Account{
+		{ID: cust, Currency: money.CNY, Code: ledger.CodeCustomerDebit, Flags: ledger.DebitsMustNotExceedCredits},
+		{ID: settle, Currency: money.CNY, Code: ledger.CodeBankSettlement},
+		{ID: cash, Currency: money.CNY, Code: ledger.CodeBankCash},
+	})
+	if err != nil || fmt.Sprint(rs) != "[ok ok ok]" {
+		t.Fatalf("create accounts: got %v (%v), want all ok", rs, err)
+	}
+}
+
+func mustTransfer(t testing.TB, s ledger.Store, tr ledger.Transfer) {
+	t.Helper()
+	r, err := s.CreateTransfer(context.Background(), tr)
+	if err != nil || r != ledger.OK {
+		t.Fatalf("transfer %s: got %s (%v), want ok", tr.ID, r, err)
+	}
+}
+
+// BenchmarkCreateTransfer measures card payments (a customer's debit account
+// to the bank's settlement account) on SQLite, and on PostgreSQL when
+// TAPWALLET_TEST_POSTGRES is set, one transaction per transfer and 64
+// transfers per transaction, from one goroutine, and reports transfers per
+// second.
+func BenchmarkCreateTransfer(b *testing.B) {
+	type backend struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}
+	backends := []backend{{"sqlite", sqldbtest.OpenSQLite}}
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		backends = append(backends, backend{"postgres", sqldbtest.OpenPostgres})
+	}
+	for _, backend := range backends {
+		for _, size := range []int{1, 64} {
+			name := "single"
+			if size > 1 {
+				name = fmt.Sprintf("batch%d", size)
+			}
+			b.Run(backend.name+"/"+name, func(b *testing.B) { benchmarkCreateTransfer(b, backend.open(b), size) })
+		}
+	}
+}
+
+func benchmarkCreateTransfer(b *testing.B, db *sqldb.DB, size int) {
+	ctx := context.Background()
+	s := sqldb.NewLedgerStore(db)
+	const customers = 100
+	var accounts []ledger.Account
+	for i := range customers {
+		accounts = append(accounts, ledger.Account{ID: fmt.Sprintf("cust%03d", i), Currency: money.CNY, Code: ledger.CodeCustomerDebit, Flags: ledger.DebitsMustNotExceedCredits})
+	}
+	accounts = append(accounts, ledger.Account{ID: "settle", Currency: money.CNY, Code: ledger.CodeBankSettlement},
+		ledger.Account{ID: "cash", Currency: money.CNY, Code: ledger.CodeBankCash})
+	if _, err := s.CreateAccounts(ctx, accounts); err != nil {
+		b.Fatal(err)
+	}
+	for i := range customers {
+		mustTransfer(b, s, ledger.Transfer{ID: fmt.Sprintf("fund%d", i), DebitAccountID: "cash", CreditAccountID: accounts[i].ID, Amount: 1 << 50, Currency: money.CNY})
+	}
+	batch := make([]ledger.Transfer, size)
+	n := 0
+	for b.Loop() {
+		for k := range batch {
+			batch[k] = ledger.Transfer{ID: fmt.Sprintf("pay%d", n), DebitAccountID: accounts[n%customers].ID, CreditAccountID: "settle", Amount: 1234, Currency: money.CNY, UserData: "rrn"}
+			n++
+		}
+		rs, err := s.CreateTransfers(ctx, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range rs {
+			if r != ledger.OK {
+				b.Fatalf("got %s, want ok", r)
+			}
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "transfers/s")
+}
