@@ -1,0 +1,95 @@
+package se
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+func sealBatch(t *testing.T, e *Element, token string, keys []luk) []byte {
+	t.Helper()
+	pub, err := devicekey.ParsePublic(e.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(batch{Token: token, Keys: keys})
+	sealed, err := devicekey.Seal(pub, b, []byte(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
+func TestKeysUsedOnceAndKeptSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "se.json")
+	e, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	k1 := bytes.Repeat([]byte{0x11}, 16)
+	k2 := bytes.Repeat([]byte{0x22}, 16)
+	old := bytes.Repeat([]byte{0x33}, 16)
+	sealed := sealBatch(t, e, "6288010000000001", []luk{
+		{Index: 1, Key: k1, ExpiresAt: now.Add(time.Hour).Unix()},
+		{Index: 2, Key: k2, ExpiresAt: now.Add(time.Hour).Unix()},
+		{Index: 3, Key: old, ExpiresAt: now.Add(-time.Hour).Unix()},
+	})
+	if _, err := e.InstallKeys("6288010000000002", sealed); !fault.Has(err, fault.Invalid, "bad_sealed_data") {
+		t.Fatalf("batch for another token: got %v", err)
+	}
+	n, err := e.InstallKeys("6288010000000001", sealed)
+	if err != nil || n != 2 {
+		t.Fatalf("got %d keys, %v; want 2 unexpired", n, err)
+	}
+	data := []byte("0123456789ABCDEF")
+	for i, want := range [][]byte{k1, k2} {
+		u, err := e.Cryptogram("6288010000000001", emv.TDES, emv.PadMethod1, func(atc, idx int) ([]byte, error) {
+			if atc != i+1 || idx != i+1 {
+				t.Errorf("got atc %d key %d, want %d %d", atc, idx, i+1, i+1)
+			}
+			return data, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, _ := emv.Cryptogram(emv.TDES, want, data, emv.PadMethod1)
+		if !bytes.Equal(u.Cryptogram, exp) {
+			t.Errorf("tap %d: cryptogram %X, want %X with key %d", i+1, u.Cryptogram, exp, i+1)
+		}
+	}
+	if _, err := e.Cryptogram("6288010000000001", emv.TDES, emv.PadMethod1, func(int, int) ([]byte, error) { return data, nil }); !fault.Has(err, fault.Limit, "no_keys") {
+		t.Fatalf("third tap: got %v, want no_keys (the third key has expired)", err)
+	}
+	// The state survives a restart, and used keys are gone from the file.
+	raw, _ := os.ReadFile(path)
+	if bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(k1))) || bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(k2))) {
+		t.Error("a used key is still in the secure element's file")
+	}
+	e2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.Counter("6288010000000001") != 3 || !bytes.Equal(e2.PublicKey(), e.PublicKey()) {
+		t.Errorf("after reopen: counter %d, same device key %v", e2.Counter("6288010000000001"), bytes.Equal(e2.PublicKey(), e.PublicKey()))
+	}
+	sealed2 := sealBatch(t, e2, "6288010000000001", []luk{{Index: 4, Key: k1, ExpiresAt: now.Add(time.Hour).Unix()}})
+	if n, _ := e2.InstallKeys("6288010000000001", sealed2); n != 1 {
+		t.Fatalf("got %d keys after a new batch, want 1", n)
+	}
+	if err := e2.Wipe("6288010000000001"); err != nil || e2.KeysLeft("6288010000000001") != 0 {
+		t.Errorf("wipe left %d keys (%v)", e2.KeysLeft("6288010000000001"), err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("got mode %v, want 0600", st.Mode().Perm())
+	}
+}
