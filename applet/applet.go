@@ -9,11 +9,11 @@
 // the commands that follow while it stays selected. Its [Kind] says what it
 // is for, which decides when the phone serves it:
 //
-//   - [Payment] applets (EMV / qPBOC, this package's [Payment]) are always
+//   - [KindPayment] applets (EMV / qPBOC, this package's [Payment]) are always
 //     selectable, but never make a cryptogram without a fresh fingerprint
 //     (the consumer-device CVM, see [CDCVM]); without one they answer
 //     GET PROCESSING OPTIONS with 6986 "see phone".
-//   - [Transit] applets (PBOC electronic purses of the cities) may be served
+//   - [KindTransit] applets (PBOC electronic purses of the cities) may be served
 //     while the phone is locked and without a fingerprint: "express mode"
 //     ([Dispatcher.Express], on by default). With express mode off, a locked
 //     phone answers their SELECT with 6985.
@@ -57,20 +57,20 @@ import (
 type Kind int
 
 const (
-	// Payment is an EMV / qPBOC payment application: a fresh fingerprint
+	// KindPayment is an EMV / qPBOC payment application: a fresh fingerprint
 	// for every cryptogram.
-	Payment Kind = iota + 1
-	// Transit is a transit card (PBOC electronic purse): served in express
+	KindPayment Kind = iota + 1
+	// KindTransit is a transit card (PBOC electronic purse): served in express
 	// mode, even while the phone is locked.
-	Transit
+	KindTransit
 )
 
 // String returns "payment" or "transit".
 func (k Kind) String() string {
 	switch k {
-	case Payment:
+	case KindPayment:
 		return "payment"
-	case Transit:
+	case KindTransit:
 		return "transit"
 	}
 	return "unknown"
@@ -240,7 +240,7 @@ func (d *Dispatcher) selectByName(cmd apdu.Command) apdu.Response {
 		d.deselect()
 		return apdu.Response{SW: apdu.SWFileNotFound}
 	}
-	if a.Kind() == Transit && !d.Express && d.Locked != nil && d.Locked() {
+	if a.Kind() == KindTransit && !d.Express && d.Locked != nil && d.Locked() {
 		d.deselect()
 		return apdu.Response{SW: apdu.SWConditionsNotSatisfied}
 	}
@@ -262,7 +262,7 @@ func (d *Dispatcher) selectByName(cmd apdu.Command) apdu.Response {
 func (d *Dispatcher) find(name []byte) Applet {
 	if bytes.Equal(name, PPSE) {
 		for _, a := range d.applets {
-			if a.Kind() == Payment {
+			if a.Kind() == KindPayment {
 				return a
 			}
 		}

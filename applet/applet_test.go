@@ -26,7 +26,7 @@ type purse struct {
 }
 
 func (p *purse) Name() string   { return "transit-test" }
-func (p *purse) Kind() Kind     { return Transit }
+func (p *purse) Kind() Kind     { return KindTransit }
 func (p *purse) AIDs() [][]byte { return [][]byte{p.aid} }
 func (p *purse) Deselect()      { p.selected = false }
 func (p *purse) Select(name []byte, next bool) apdu.Response {
