@@ -1,0 +1,76 @@
+package epurse
+
+import (
+	"time"
+
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fare"
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+// MasterKeys are an operator's master keys for its city's cards; every
+// card key is diversified from them with the card number ([Diversify]).
+// The gate's SAM holds Purchase and Maintenance; the operator's host holds
+// all four.
+type MasterKeys struct {
+	Purchase    []byte // MPK: purchase (MAC1, MAC2)
+	Load        []byte // MLK: load (MAC1, MAC2 of a load)
+	TAC         []byte // MTK: transaction authorisation codes
+	Maintenance []byte // MAMK: application block
+}
+
+// KeyNames are the key-store names of a city's master keys, in the order
+// Purchase, Load, TAC, Maintenance.
+func KeyNames(city string) [4]string {
+	p := "transit-" + city + "-"
+	return [4]string{p + "purchase", p + "load", p + "tac", p + "maintenance"}
+}
+
+// CardKeys are one card's diversified keys.
+type CardKeys struct {
+	DPK, DLK, DTK, DAMK []byte
+}
+
+// Card returns the keys of one card. It fails if a master key is not 16
+// bytes or the algorithm is unknown.
+func (m MasterKeys) Card(a emv.Alg, n CardNumber) (CardKeys, error) {
+	var k CardKeys
+	var err error
+	if k.DPK, err = Diversify(a, m.Purchase, n); err != nil {
+		return k, fault.Wrap(err, fault.Internal, "transit_keys", "diversify the purchase key")
+	}
+	if k.DLK, err = Diversify(a, m.Load, n); err != nil {
+		return k, fault.Wrap(err, fault.Internal, "transit_keys", "diversify the load key")
+	}
+	if k.DTK, err = Diversify(a, m.TAC, n); err != nil {
+		return k, fault.Wrap(err, fault.Internal, "transit_keys", "diversify the TAC key")
+	}
+	if k.DAMK, err = Diversify(a, m.Maintenance, n); err != nil {
+		return k, fault.Wrap(err, fault.Internal, "transit_keys", "diversify the maintenance key")
+	}
+	return k, nil
+}
+
+// Alg returns a city's card algorithm.
+func Alg(c *fare.City) emv.Alg {
+	if c.AlgName == "sm4" {
+		return emv.SM4
+	}
+	return emv.TDES
+}
+
+// NewPersonalisation returns the personalisation of a new card of a city:
+// its keys diversified from the master keys, the product's cap and
+// overdraft, zero balance and counters, public information issued now and
+// valid for 10 years. It fails if the keys cannot be diversified.
+func NewPersonalisation(c *fare.City, m MasterKeys, n CardNumber, now time.Time) (Personalisation, error) {
+	k, err := m.Card(Alg(c), n)
+	if err != nil {
+		return Personalisation{}, err
+	}
+	pub := Public{AreaCode: c.AreaCode, CardType: 0x01, Version: 0x01, Number: n, IssuedOn: now,
+		ExpiresOn: now.AddDate(10, 0, 0), DepositFen: c.Product.Deposit}
+	return Personalisation{City: c.ID, AID: c.AID(), Alg: Alg(c).String(), Number: n.String(), KeyVersion: 0x01,
+		DPK: k.DPK, DLK: k.DLK, DTK: k.DTK, DAMK: k.DAMK, Cap: c.Product.BalanceCap, Overdraft: c.Product.Overdraft,
+		Public: pub.Marshal()}, nil
+}
