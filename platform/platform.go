@@ -19,6 +19,8 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/lostphone"
+	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
@@ -34,6 +36,9 @@ type Config struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 	ArgonTime uint32 // password hashing passes (0: default)
+	// PortalURL is the lost-phone portal's public address; passkeys are
+	// bound to its host name (default http://localhost:PORT).
+	PortalURL string
 }
 
 // Platform is the running platform.
@@ -44,10 +49,13 @@ type Platform struct {
 	Wallet  *wallet.Service
 	Tokens  *tsp.Service
 	API     *walletapi.API
+	Lost    *lostphone.Service // the lost-phone switch
+	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
 	Log     *slog.Logger
 	URL     string // http://host:port
 	httpSrv *http.Server
 	ln      net.Listener
+	cfg     Config
 	done    chan error
 	close   sync.Once
 	closed  error
@@ -92,6 +100,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	p.Tokens = tsp.New(&sqldb.TokenStore{DB: db}, keys, &issuer.Directory{Config: banks, Now: cfg.Now}, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
 	p.Tokens.Now = cfg.Now
 	p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
+	p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
+	p.Lost.Now = cfg.Now
+	p.API.MountLostPhone(p.Lost, &sqldb.PortalStore{DB: db})
+	p.cfg = cfg
 	return p, nil
 }
 
@@ -108,7 +120,12 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	p.ln = ln
 	p.URL = "http://" + ln.Addr().String()
-	p.httpSrv = &http.Server{Handler: logRequests(p.Log, p.API), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if err := p.startPortal(); err != nil {
+		ln.Close()
+		p.DB.Close()
+		return nil, err
+	}
+	p.httpSrv = &http.Server{Handler: logRequests(p.Log, p.handler()), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	p.done = make(chan error, 1)
 	go func() {
 		err := p.httpSrv.Serve(ln)
@@ -157,4 +174,27 @@ func logRequests(log *slog.Logger, h http.Handler) http.Handler {
 		h.ServeHTTP(sw, r)
 		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds())
 	})
+}
+
+// startPortal builds the lost-phone portal for the address the platform
+// listens on.
+func (p *Platform) startPortal() error {
+	u := p.cfg.PortalURL
+	if u == "" {
+		_, port, _ := net.SplitHostPort(p.ln.Addr().String())
+		u = "http://localhost:" + port
+	}
+	var err error
+	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Tokens, Lost: p.Lost, Store: &sqldb.PortalStore{DB: p.DB},
+		Keys: p.Keys, URL: u, Log: p.Log, Now: p.cfg.Now})
+	return err
+}
+
+// handler routes the wallet API (/v1/, /healthz) and the portal (the rest).
+func (p *Platform) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", p.API)
+	mux.Handle("/healthz", p.API)
+	mux.Handle("/", p.Portal)
+	return mux
 }

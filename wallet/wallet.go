@@ -167,19 +167,37 @@ func (s *Service) SignUp(ctx context.Context, email, password, source string) (A
 // is fault.Unauthorized "bad_credentials" (the same for both); after 5 failures
 // in a row the account is locked for a doubling time (fault.Limit "login_locked").
 func (s *Service) LogIn(ctx context.Context, email, password, source string) (Session, error) {
+	a, err := s.VerifyPassword(ctx, email, password, source)
+	if err != nil {
+		return Session{}, err
+	}
+	sess, err := s.OpenSession(ctx, a.ID)
+	if err != nil {
+		return Session{}, err
+	}
+	s.event(ctx, Event{AccountID: a.ID, Kind: EventLogin, Source: source})
+	return sess, nil
+}
+
+// VerifyPassword checks an account's password without opening a session
+// (the first factor of a portal log-in, or a step-up before a sensitive
+// change), counting failures and locking the account exactly as LogIn does.
+// It fails with fault.Unauthorized "bad_credentials" or fault.Limit
+// "login_locked".
+func (s *Service) VerifyPassword(ctx context.Context, email, password, source string) (Account, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	now := s.Now().UTC()
 	a, err := s.Store.AccountByEmail(ctx, email)
 	if err != nil {
 		if fault.KindOf(err) == fault.NotFound {
 			s.hashPassword(password) // same work for unknown accounts
-			return Session{}, fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
+			return Account{}, fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
 		}
-		return Session{}, err
+		return Account{}, err
 	}
 	if now.Before(a.LockedUntil) {
 		s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginLocked, Source: source})
-		return Session{}, fault.E(fault.Limit, "login_locked", "too many failed log-ins: try again after %s", a.LockedUntil.Format(time.RFC3339))
+		return Account{}, fault.E(fault.Limit, "login_locked", "too many failed log-ins: try again after %s", a.LockedUntil.Format(time.RFC3339))
 	}
 	if !s.CheckPassword(a, password) {
 		n := a.FailedLogins + 1
@@ -189,22 +207,17 @@ func (s *Service) LogIn(ctx context.Context, email, password, source string) (Se
 			until = now.Add(d)
 		}
 		if _, err := s.Store.RecordLoginFailure(ctx, a.ID, until); err != nil {
-			return Session{}, err
+			return Account{}, err
 		}
 		s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginFailed, Detail: fmt.Sprintf("failure %d in a row", n), Source: source})
-		return Session{}, fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
+		return Account{}, fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
 	}
 	if a.FailedLogins > 0 {
 		if err := s.Store.ResetLoginFailures(ctx, a.ID); err != nil {
-			return Session{}, err
+			return Account{}, err
 		}
 	}
-	sess, err := s.OpenSession(ctx, a.ID)
-	if err != nil {
-		return Session{}, err
-	}
-	s.event(ctx, Event{AccountID: a.ID, Kind: EventLogin, Source: source})
-	return sess, nil
+	return a, nil
 }
 
 // OpenSession makes a new session for an account already authenticated.

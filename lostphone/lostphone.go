@@ -1,0 +1,517 @@
+// Package lostphone is the wallet's lost-phone switch (flow 5 of the
+// design): switching the wallet off on one phone — every token bound to it
+// suspended in the token service at once, so the network declines it from
+// that moment; its transit cards put on the operators' hot lists; its
+// limited-use keys retired on the server and a wipe queued for the phone's
+// next check-in — and back on after the card holder verified again, with
+// fresh keys waiting for the phone. It also keeps the requests that wait for
+// a phone's next check-in (ring, show a message) and takes the place a phone
+// reports then (find my phone). Other phones of the account are untouched.
+//
+// The portal (package portal) and the wallet API (walletapi/lostphone.go)
+// are its two doors; each checks who is asking before it calls in here.
+package lostphone
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/tsp"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+// Command kinds: what waits for a phone's next check-in.
+const (
+	CommandRing      = "ring"       // ring at full volume, with a message
+	CommandMessage   = "message"    // show a message on the lock screen
+	CommandWipeKeys  = "wipe_keys"  // destroy every limited-use key (wallet switched off)
+	CommandFreshKeys = "fresh_keys" // take new limited-use keys (wallet switched back on)
+)
+
+// MaxMessage is the longest message a phone is asked to show.
+const MaxMessage = 200
+
+// Command is one request waiting for a phone's next check-in.
+type Command struct {
+	ID          string
+	PhoneID     string
+	AccountID   string
+	Kind        string
+	Message     string
+	Actor       string // who asked: "portal:<account>", "phone:<phone>"
+	Source      string // from where (IP address)
+	CreatedAt   time.Time
+	DeliveredAt time.Time
+}
+
+// Switch is one switch-off of a phone's wallet and, once it happened, its
+// switch back on.
+type Switch struct {
+	ID        string
+	PhoneID   string
+	AccountID string
+	Reason    string
+	OffAt     time.Time
+	OffBy     string
+	OffSource string
+	Tokens    []string // the tokens this switch-off suspended
+	Transit   []string // the transit cards it put on hot lists
+	OnAt      time.Time
+	OnBy      string
+	OnSource  string
+}
+
+// Store is what the lost-phone switch needs from storage.
+type Store interface {
+	// SwitchOff sets the phone's wallet off, records sw as its open switch
+	// and queues wipe, in one transaction. If the wallet is already off it
+	// changes nothing and returns the open switch with on = false.
+	SwitchOff(ctx context.Context, sw Switch, wipe Command) (open Switch, switched bool, err error)
+	// UpdateSwitch saves the tokens and transit cards of a switch.
+	UpdateSwitch(ctx context.Context, sw Switch) error
+	// SwitchOn sets the phone's wallet on, closes its open switch and
+	// queues fresh, in one transaction; fault.Conflict "wallet_on" if the
+	// wallet is already on. It returns the closed switch.
+	SwitchOn(ctx context.Context, phoneID string, at time.Time, by, source string, fresh Command) (Switch, error)
+	// OpenSwitch returns the phone's open switch (fault.NotFound if on).
+	OpenSwitch(ctx context.Context, phoneID string) (Switch, error)
+	// Switches lists a phone's switches, newest first.
+	Switches(ctx context.Context, phoneID string, limit int) ([]Switch, error)
+	// RetireKeys ends the validity of a token's unused limited-use keys at
+	// a time; it returns how many it retired.
+	RetireKeys(ctx context.Context, token string, at time.Time) (int, error)
+	// QueueCommand adds a command for the phone's next check-in.
+	QueueCommand(ctx context.Context, c Command) error
+	// TakeCommands returns the phone's undelivered commands, oldest first,
+	// marking them delivered, in one transaction.
+	TakeCommands(ctx context.Context, phoneID string, at time.Time) ([]Command, error)
+	// PendingCommands lists the phone's undelivered commands, oldest first.
+	PendingCommands(ctx context.Context, phoneID string) ([]Command, error)
+}
+
+// TransitCard is a transit card on a phone, as the portal shows it.
+type TransitCard struct {
+	ID      string
+	City    string
+	Number  string // the card number as printed (not a secret)
+	Balance string // formatted, e.g. "23.50 CNY"
+	State   string // active | blocked | …
+}
+
+// Transit is the transit side of the switch: the transit cards on a phone
+// and the operators' hot lists. Until the transit operators are part of the
+// platform it is nil, and switching off touches no transit card (the
+// result says so).
+type Transit interface {
+	// Cards lists the transit cards on a phone.
+	Cards(ctx context.Context, phoneID string) ([]TransitCard, error)
+	// Block puts every transit card of the phone on its operator's hot
+	// list; it returns the cards it blocked.
+	Block(ctx context.Context, phoneID, actor, reason string) ([]string, error)
+	// Unblock lifts the hot-list entries of the given cards.
+	Unblock(ctx context.Context, phoneID string, cards []string, actor, reason string) error
+}
+
+// Service is the lost-phone switch.
+type Service struct {
+	Store   Store
+	Wallet  *wallet.Service
+	Tokens  *tsp.Service
+	Transit Transit // nil: no transit operators in this platform
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// New returns the service.
+func New(st Store, w *wallet.Service, t *tsp.Service, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{Store: st, Wallet: w, Tokens: t, Log: log, Now: time.Now}
+}
+
+// Request names a phone of an account and who asks for a change, from where.
+type Request struct {
+	AccountID string // the account the asker is logged in to
+	PhoneID   string // the phone to change
+	Actor     string // "portal:<account>" or "phone:<phone that signed>"
+	Source    string // the asker's IP address
+	Reason    string // free text, kept with the switch
+}
+
+// Result is what a switch did.
+type Result struct {
+	Phone     wallet.Phone
+	Switch    Switch
+	Changed   bool     // false: the wallet was already in that state
+	Tokens    []string // tokens suspended (off) or resumed (on)
+	Transit   []string // transit cards blocked (off) or unblocked (on)
+	NoTransit bool     // no transit operators are connected: nothing hot-listed
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// SwitchOff switches the wallet off on one phone of the account: the wallet
+// is marked off (no card can be added), every live token of the phone is
+// suspended in the token service (the network declines it from then on,
+// response code 78), its unused limited-use keys are retired, its transit
+// cards go on the hot lists, and a wipe of its keys waits for its next
+// check-in. Switching off a wallet that is off again finishes anything a
+// failed earlier attempt left undone. It fails with fault.NotFound when the
+// phone is not the account's (exactly as if it did not exist), or with the
+// error of the step that failed (the switch can then be asked again).
+func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
+	ph, err := s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID)
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.now()
+	toks, err := s.Tokens.Cards(ctx, ph.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	var live []string
+	for _, t := range toks {
+		if t.State == tsp.Active {
+			live = append(live, t.Number.Digits())
+		}
+	}
+	reason := strings.TrimSpace(r.Reason)
+	if reason == "" {
+		reason = "wallet switched off: phone lost"
+	}
+	sw := Switch{ID: wallet.NewID("sw"), PhoneID: ph.ID, AccountID: ph.AccountID, Reason: clip(reason, MaxMessage),
+		OffAt: now, OffBy: r.Actor, OffSource: r.Source, Tokens: live}
+	wipe := Command{ID: wallet.NewID("cmd"), PhoneID: ph.ID, AccountID: ph.AccountID, Kind: CommandWipeKeys,
+		Message: "The wallet on this phone was switched off: its payment keys are destroyed.", Actor: r.Actor, Source: r.Source, CreatedAt: now}
+	open, switched, err := s.Store.SwitchOff(ctx, sw, wipe)
+	if err != nil {
+		return Result{}, err
+	}
+	// Suspend every live token: the ones known at the switch, and any a
+	// racing request made live since (the wallet is off now: no new ones).
+	done := map[string]bool{}
+	var suspended []string
+	for _, tok := range append(append([]string(nil), open.Tokens...), live...) {
+		if done[tok] {
+			continue
+		}
+		done[tok] = true
+		t, err := s.Tokens.Store.Token(ctx, tok)
+		if err != nil {
+			return Result{}, err
+		}
+		if t.State == tsp.Active {
+			if err := s.Tokens.Suspend(ctx, tok, r.Actor, open.Reason); err != nil {
+				return Result{}, err
+			}
+			suspended = append(suspended, tok)
+		}
+		if _, err := s.Store.RetireKeys(ctx, tok, now); err != nil {
+			return Result{}, err
+		}
+	}
+	res := Result{Switch: open, Changed: switched, Tokens: suspended, NoTransit: s.Transit == nil}
+	if s.Transit != nil {
+		blocked, err := s.Transit.Block(ctx, ph.ID, r.Actor, open.Reason)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Transit = blocked
+		open.Transit = union(open.Transit, blocked)
+	}
+	open.Tokens = union(open.Tokens, suspended)
+	if err := s.Store.UpdateSwitch(ctx, open); err != nil {
+		return Result{}, err
+	}
+	res.Switch = open
+	if switched || len(suspended) > 0 {
+		detail := plural(len(suspended), "card") + " suspended"
+		if s.Transit != nil {
+			detail += ", " + plural(len(res.Transit), "transit card") + " hot-listed"
+		}
+		detail += ", key wipe queued; by " + r.Actor
+		s.Wallet.Record(ctx, wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOff, Detail: detail, Source: r.Source})
+	}
+	if res.Phone, err = s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// SwitchOn switches the wallet back on on one phone of the account. The
+// caller has verified the card holder again (password and passkey, or
+// password and a one-time code). The tokens the switch-off suspended are
+// resumed (tokens suspended for other reasons, e.g. by the issuer, stay
+// suspended), the transit cards come off the hot lists, and fresh
+// limited-use keys wait for the phone's next check-in. It fails with
+// fault.NotFound for a phone not the account's, fault.Conflict "wallet_on"
+// when the wallet is on, or the error of the step that failed.
+func (s *Service) SwitchOn(ctx context.Context, r Request) (Result, error) {
+	ph, err := s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID)
+	if err != nil {
+		return Result{}, err
+	}
+	if ph.WalletOn {
+		return Result{}, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on")
+	}
+	open, err := s.Store.OpenSwitch(ctx, ph.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	var resumed []string
+	for _, tok := range open.Tokens {
+		t, err := s.Tokens.Store.Token(ctx, tok)
+		if err != nil {
+			return Result{}, err
+		}
+		if t.State != tsp.Suspended || t.PhoneID != ph.ID {
+			continue
+		}
+		if err := s.Tokens.Resume(ctx, tok, r.Actor, "wallet switched back on after verification"); err != nil {
+			return Result{}, err
+		}
+		resumed = append(resumed, tok)
+	}
+	res := Result{Tokens: resumed, NoTransit: s.Transit == nil, Changed: true}
+	if s.Transit != nil && len(open.Transit) > 0 {
+		if err := s.Transit.Unblock(ctx, ph.ID, open.Transit, r.Actor, "wallet switched back on"); err != nil {
+			return Result{}, err
+		}
+		res.Transit = open.Transit
+	}
+	now := s.now()
+	fresh := Command{ID: wallet.NewID("cmd"), PhoneID: ph.ID, AccountID: ph.AccountID, Kind: CommandFreshKeys,
+		Message: "The wallet on this phone was switched back on: new payment keys are installed.", Actor: r.Actor, Source: r.Source, CreatedAt: now}
+	closed, err := s.Store.SwitchOn(ctx, ph.ID, now, r.Actor, r.Source, fresh)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Switch = closed
+	detail := plural(len(resumed), "card") + " resumed"
+	if s.Transit != nil {
+		detail += ", " + plural(len(res.Transit), "transit card") + " off the hot list"
+	}
+	detail += ", fresh keys queued; by " + r.Actor
+	s.Wallet.Record(ctx, wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOn, Detail: detail, Source: r.Source})
+	if res.Phone, err = s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// Ask queues a ring or a message for the phone's next check-in. It fails
+// with fault.Invalid "bad_command" for another kind or a message over
+// MaxMessage characters, or fault.NotFound for a phone not the account's.
+func (s *Service) Ask(ctx context.Context, r Request, kind, message string) (Command, error) {
+	message = strings.TrimSpace(message)
+	switch kind {
+	case CommandRing:
+		if message == "" {
+			message = "This phone is lost. Please call its owner."
+		}
+	case CommandMessage:
+		if message == "" {
+			return Command{}, fault.E(fault.Invalid, "bad_command", "write the message to show on the phone")
+		}
+	default:
+		return Command{}, fault.E(fault.Invalid, "bad_command", "a phone can be asked to ring or to show a message")
+	}
+	if len([]rune(message)) > MaxMessage || strings.ContainsAny(message, "\x00\r") {
+		return Command{}, fault.E(fault.Invalid, "bad_command", "the message must be one text of at most %d characters", MaxMessage)
+	}
+	ph, err := s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID)
+	if err != nil {
+		return Command{}, err
+	}
+	c := Command{ID: wallet.NewID("cmd"), PhoneID: ph.ID, AccountID: ph.AccountID, Kind: kind, Message: message,
+		Actor: r.Actor, Source: r.Source, CreatedAt: s.now()}
+	if err := s.Store.QueueCommand(ctx, c); err != nil {
+		return Command{}, err
+	}
+	ev := wallet.EventPhoneRing
+	if kind == CommandMessage {
+		ev = wallet.EventPhoneMessage
+	}
+	s.Wallet.Record(ctx, wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: ev, Detail: "waits for the phone's next check-in; by " + r.Actor, Source: r.Source})
+	return c, nil
+}
+
+// Pending lists what waits for a phone's next check-in; fault.NotFound for a
+// phone not the account's.
+func (s *Service) Pending(ctx context.Context, accountID, phoneID string) ([]Command, error) {
+	if _, err := s.Wallet.OwnedPhone(ctx, accountID, phoneID); err != nil {
+		return nil, err
+	}
+	return s.Store.PendingCommands(ctx, phoneID)
+}
+
+// History lists a phone's switches, newest first; fault.NotFound for a phone
+// not the account's.
+func (s *Service) History(ctx context.Context, accountID, phoneID string) ([]Switch, error) {
+	if _, err := s.Wallet.OwnedPhone(ctx, accountID, phoneID); err != nil {
+		return nil, err
+	}
+	return s.Store.Switches(ctx, phoneID, 20)
+}
+
+// TransitCards lists the transit cards on a phone (none while no transit
+// operator is connected); fault.NotFound for a phone not the account's.
+func (s *Service) TransitCards(ctx context.Context, accountID, phoneID string) ([]TransitCard, error) {
+	if _, err := s.Wallet.OwnedPhone(ctx, accountID, phoneID); err != nil {
+		return nil, err
+	}
+	if s.Transit == nil {
+		return nil, nil
+	}
+	return s.Transit.Cards(ctx, phoneID)
+}
+
+// Location is a place a phone reports, in WGS 84 degrees.
+type Location struct{ Lat, Lon float64 }
+
+// KeyBatch is a batch of fresh limited-use keys for one token, sealed to
+// the phone's device key (the same sealed form as when the card was added:
+// devicekey.Seal of a tsp.KeyBatch, aad = token number).
+type KeyBatch struct {
+	Token  string
+	Sealed []byte
+	Keys   int
+}
+
+// CheckIn is what a phone learns when it checks in.
+type CheckIn struct {
+	WalletOn bool
+	Commands []Command
+	Keys     []KeyBatch
+}
+
+// CheckIn takes a phone's check-in (the phone proved itself with its
+// device key): its place if it reported one (find my phone), the commands
+// waiting for it (marked delivered), and — after a switch back on — fresh
+// limited-use keys for each of its active tokens. It fails with
+// fault.Invalid "bad_location" or the error of the step that failed.
+func (s *Service) CheckIn(ctx context.Context, ph wallet.Phone, loc *Location) (CheckIn, error) {
+	if loc != nil {
+		if err := s.Wallet.ReportLocation(ctx, ph.ID, loc.Lat, loc.Lon); err != nil {
+			return CheckIn{}, err
+		}
+	} else if err := s.Wallet.Seen(ctx, ph.ID); err != nil {
+		return CheckIn{}, err
+	}
+	cur, err := s.Wallet.Store.Phone(ctx, ph.ID)
+	if err != nil {
+		return CheckIn{}, err
+	}
+	cmds, err := s.Store.TakeCommands(ctx, ph.ID, s.now())
+	if err != nil {
+		return CheckIn{}, err
+	}
+	out := CheckIn{WalletOn: cur.WalletOn, Commands: cmds}
+	fresh := false
+	for _, c := range cmds {
+		if c.Kind == CommandFreshKeys {
+			fresh = true
+		}
+	}
+	if fresh && cur.WalletOn {
+		toks, err := s.Tokens.Cards(ctx, ph.ID)
+		if err != nil {
+			return CheckIn{}, err
+		}
+		for _, t := range toks {
+			if t.State != tsp.Active {
+				continue
+			}
+			b, err := s.FreshKeys(ctx, cur, t)
+			if err != nil {
+				return CheckIn{}, err
+			}
+			out.Keys = append(out.Keys, b)
+		}
+	}
+	return out, nil
+}
+
+// FreshKeys issues a new batch of limited-use keys for a token, numbered on
+// from the token's next key index, sealed to the phone's device key exactly
+// as the token service seals them when a card is added. It fails if the
+// token service's keys cannot be reached or the phone's key is bad.
+func (s *Service) FreshKeys(ctx context.Context, ph wallet.Phone, t tsp.Token) (KeyBatch, error) {
+	pub, err := ph.PublicKeyECDSA()
+	if err != nil {
+		return KeyBatch{}, err
+	}
+	imk, err := s.Tokens.Keys.IssuerMasterKey(tsp.IMKName(t.Number.Digits()))
+	if err != nil {
+		return KeyBatch{}, err
+	}
+	defer clear(imk)
+	n := s.Tokens.LUKBatch
+	if n <= 0 {
+		n = 10
+	}
+	ttl := s.Tokens.LUKTTL
+	if ttl <= 0 {
+		ttl = 72 * time.Hour
+	}
+	now := s.now()
+	first := max(t.NextKey, 1)
+	batch := tsp.KeyBatch{Token: t.Number.Digits()}
+	var luks []tsp.LUK
+	for i := first; i < first+n; i++ {
+		k, err := s.Tokens.CardKeys.LUK(imk, t.Number, t.PSN, i)
+		if err != nil {
+			return KeyBatch{}, err
+		}
+		exp := now.Add(ttl)
+		batch.Keys = append(batch.Keys, tsp.BatchKey{Index: i, Key: k, ExpiresAt: exp.Unix()})
+		luks = append(luks, tsp.LUK{Token: t.Number.Digits(), Index: i, IssuedAt: now, ExpiresAt: exp})
+	}
+	plain, _ := json.Marshal(batch)
+	for _, k := range batch.Keys {
+		clear(k.Key)
+	}
+	sealed, err := devicekey.Seal(pub, plain, []byte(t.Number.Digits()))
+	clear(plain)
+	if err != nil {
+		return KeyBatch{}, err
+	}
+	if err := s.Tokens.Store.AddLUKs(ctx, t.Number.Digits(), luks, first+n); err != nil {
+		return KeyBatch{}, err
+	}
+	return KeyBatch{Token: t.Number.Digits(), Sealed: sealed, Keys: n}, nil
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range append(append([]string(nil), a...), b...) {
+		if x != "" && !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}

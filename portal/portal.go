@@ -1,0 +1,387 @@
+// Package portal is the lost-phone web portal of the wallet service: the
+// website where a card holder whose phone is lost logs in (password, then a
+// passkey once one is added), sees the phones of the account with their
+// cards and where each last reported itself (a map drawn as an inline SVG,
+// no map tiles), asks a phone to ring or show a message at its next
+// check-in, switches the wallet off on it (package lostphone) and back on
+// after verifying again, and reads the recent transactions and the
+// security events of the account.
+//
+// Pages are rendered on the server with html/template from embedded
+// templates and one embedded style sheet; the only script is the small
+// embedded passkey.js that runs the WebAuthn ceremonies. Portal sessions are
+// wallet sessions held in Secure (under TLS), HttpOnly, SameSite=Strict
+// cookies; every POST carries a per-session CSRF token; log-ins are
+// throttled per source address and per account and each is recorded as a
+// security event. Another account's phone is answered exactly like a phone
+// that does not exist.
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/lostphone"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/tsp"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Indexer makes keyed hashes (keystore.Keys does): the portal derives its
+// CSRF tokens and hashes ceremony ids and one-time codes with it.
+type Indexer interface {
+	Index(purpose string, data []byte) []byte
+}
+
+// Payment is one authorization of a card of the account, as the card
+// network recorded it.
+type Payment struct {
+	At         time.Time
+	PhoneID    string
+	TokenLast4 string
+	Merchant   string
+	Amount     money.Amount
+	Approved   bool
+	Code       string // ISO 8583 response code (DE39)
+	Reason     string // why it was declined, if it was
+}
+
+// Payments is where the portal reads the account's recent authorizations
+// (the card network's records). Until the network keeps them it is nil and
+// the transactions page shows the security events instead.
+type Payments interface {
+	// Payments lists the account's newest authorizations.
+	Payments(ctx context.Context, accountID string, limit int) ([]Payment, error)
+}
+
+// Rate is how many attempts are allowed per period.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// Config is what the portal is built from.
+type Config struct {
+	Wallet   *wallet.Service
+	Tokens   *tsp.Service
+	Lost     *lostphone.Service
+	Store    Store
+	Keys     Indexer
+	Payments Payments // nil: no payment history yet
+	// URL is the portal's public address (scheme://host[:port]). Passkeys
+	// are bound to its host name, which must be a domain name such as
+	// localhost (browsers refuse IP addresses as a passkey's site).
+	URL string
+	Log *slog.Logger
+	Now func() time.Time
+	// LoginPerIP and LoginPerAccount throttle password attempts (defaults:
+	// 10 a minute from one address, 10 per 10 minutes for one account).
+	LoginPerIP, LoginPerAccount Rate
+}
+
+// Portal is the web portal; it is an http.Handler for "/".
+type Portal struct {
+	cfg       Config
+	mux       *http.ServeMux
+	pages     map[string]*template.Template
+	byIP      *limiter
+	byAccount *limiter
+	origin    string
+	rpID      string
+	secureURL bool
+}
+
+// Cookie names.
+const (
+	cookieSession = "tw_session" // the wallet session
+	cookieLogin   = "tw_login"   // a log-in waiting for its passkey
+	cookiePre     = "tw_pre"     // binds the log-in form's CSRF token before any session
+)
+
+// MaxForm is the largest form or JSON body the portal reads.
+const MaxForm = 64 << 10
+
+// LoginTTL is how long a checked password waits for its passkey.
+const LoginTTL = 5 * time.Minute
+
+// New returns the portal. It fails with fault.Invalid if the URL is not an
+// absolute http(s) address, or a service is missing.
+func New(cfg Config) (*Portal, error) {
+	if cfg.Wallet == nil || cfg.Tokens == nil || cfg.Lost == nil || cfg.Store == nil || cfg.Keys == nil {
+		return nil, fault.E(fault.Invalid, "portal_config", "the portal needs the wallet, token and lost-phone services, a store and keys")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LoginPerIP.N <= 0 {
+		cfg.LoginPerIP = Rate{N: 10, Per: time.Minute}
+	}
+	if cfg.LoginPerAccount.N <= 0 {
+		cfg.LoginPerAccount = Rate{N: 10, Per: 10 * time.Minute}
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fault.E(fault.Invalid, "portal_url", "the portal URL must be an absolute http(s) address like http://localhost:8080")
+	}
+	p := &Portal{cfg: cfg, mux: http.NewServeMux(),
+		byIP:      newLimiter(cfg.LoginPerIP, cfg.Now),
+		byAccount: newLimiter(cfg.LoginPerAccount, cfg.Now),
+		origin:    u.Scheme + "://" + u.Host, rpID: u.Hostname(), secureURL: u.Scheme == "https"}
+	if err := p.parseTemplates(); err != nil {
+		return nil, err
+	}
+	p.routes()
+	return p, nil
+}
+
+// URL returns the portal's public address.
+func (p *Portal) URL() string { return p.origin + "/" }
+
+// PasskeysUsable reports whether passkeys can work at the portal's address
+// (a domain name, not an IP address).
+func (p *Portal) PasskeysUsable() bool { return net.ParseIP(p.rpID) == nil }
+
+func (p *Portal) routes() {
+	static, _ := fs.Sub(staticFS, "static")
+	p.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	p.mux.HandleFunc("GET /{$}", p.home)
+	p.mux.HandleFunc("GET /login", p.loginPage)
+	p.mux.HandleFunc("POST /login", p.login)
+	p.mux.HandleFunc("GET /login/passkey", p.loginPasskeyPage)
+	p.mux.HandleFunc("POST /login/passkey/begin", p.loginPasskeyBegin)
+	p.mux.HandleFunc("POST /login/passkey/finish", p.loginPasskeyFinish)
+	p.mux.HandleFunc("POST /logout", p.authed(p.logout))
+	p.mux.HandleFunc("GET /phones", p.authed(p.phonesPage))
+	p.mux.HandleFunc("GET /phones/{phone}", p.authed(p.phonePage))
+	p.mux.HandleFunc("POST /phones/{phone}/ring", p.authed(p.ask))
+	p.mux.HandleFunc("POST /phones/{phone}/message", p.authed(p.ask))
+	p.mux.HandleFunc("POST /phones/{phone}/wallet-off", p.authed(p.walletOff))
+	p.mux.HandleFunc("GET /phones/{phone}/wallet-on", p.authed(p.walletOnPage))
+	p.mux.HandleFunc("POST /phones/{phone}/wallet-on", p.authed(p.walletOnPassword))
+	p.mux.HandleFunc("POST /phones/{phone}/wallet-on/code", p.authed(p.walletOnCode))
+	p.mux.HandleFunc("POST /phones/{phone}/wallet-on/begin", p.authed(p.walletOnBegin))
+	p.mux.HandleFunc("POST /phones/{phone}/wallet-on/finish", p.authed(p.walletOnFinish))
+	p.mux.HandleFunc("GET /transactions", p.authed(p.transactionsPage))
+	p.mux.HandleFunc("GET /security", p.authed(p.securityPage))
+	p.mux.HandleFunc("GET /settings", p.authed(p.settingsPage))
+	p.mux.HandleFunc("POST /settings/passkeys/begin", p.authed(p.passkeyAddBegin))
+	p.mux.HandleFunc("POST /settings/passkeys/finish", p.authed(p.passkeyAddFinish))
+	p.mux.HandleFunc("POST /settings/passkeys/remove", p.authed(p.passkeyRemove))
+	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		p.fail(w, r, nil, fault.E(fault.NotFound, "no_page", "there is no such page"))
+	})
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP serves the portal: security headers on every answer, and the
+// CSRF check on every POST before any handler runs.
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if p.secure(r) {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxForm)
+		if !p.csrfOK(r) {
+			p.csrfRefused(w, r)
+			return
+		}
+	}
+	p.mux.ServeHTTP(w, r)
+}
+
+func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
+
+func (p *Portal) secure(r *http.Request) bool { return r.TLS != nil || p.secureURL }
+
+func source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func randomID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (p *Portal) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge time.Duration) {
+	c := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: p.secure(r), SameSite: http.SameSiteStrictMode}
+	if value == "" {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(maxAge.Seconds())
+	}
+	http.SetCookie(w, c)
+}
+
+func cookie(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) > 100 {
+		return ""
+	}
+	return c.Value
+}
+
+// csrfToken is the form token bound to one cookie value.
+func (p *Portal) csrfToken(binding string) string {
+	if binding == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(p.cfg.Keys.Index("portal csrf", []byte(binding)))
+}
+
+// csrfOK checks a POST's token (form field "csrf" or header X-CSRF-Token)
+// against the cookies that bind it: the session, a log-in waiting for its
+// passkey, or the log-in form's own cookie.
+func (p *Portal) csrfOK(r *http.Request) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		if err := r.ParseForm(); err != nil {
+			return false
+		}
+		got = r.PostForm.Get("csrf")
+	}
+	if got == "" {
+		return false
+	}
+	for _, name := range []string{cookieSession, cookieLogin, cookiePre} {
+		if v := cookie(r, name); v != "" && subtle.ConstantTimeCompare([]byte(got), []byte(p.csrfToken(v))) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Portal) csrfRefused(w http.ResponseWriter, r *http.Request) {
+	p.cfg.Log.Warn("portal: POST without a valid CSRF token", "path", r.URL.Path, "source", source(r))
+	err := fault.E(fault.Forbidden, "csrf", "this form did not come from a page of the portal, or it has expired: go back, reload the page and try again")
+	if wantsJSON(r) {
+		writeJSONError(w, err)
+		return
+	}
+	p.render(w, r, http.StatusForbidden, "error", &view{Title: "Refused", Data: errorView{Code: "csrf", Message: fault.MessageOf(err)}})
+}
+
+// visit is a logged-in request.
+type visit struct {
+	AccountID string
+	Email     string
+	Token     string
+	CSRF      string
+}
+
+// authed runs h for a logged-in visitor; others go to the log-in page (a
+// GET) or are refused (a POST).
+func (p *Portal) authed(h func(w http.ResponseWriter, r *http.Request, v *visit)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := cookie(r, cookieSession)
+		acc, err := p.cfg.Wallet.Authenticate(r.Context(), tok)
+		if err != nil {
+			if fault.KindOf(err) != fault.Unauthorized {
+				p.fail(w, r, nil, err)
+				return
+			}
+			if tok != "" {
+				p.setCookie(w, r, cookieSession, "", "/", 0)
+			}
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+				return
+			}
+			p.fail(w, r, nil, fault.E(fault.Unauthorized, "bad_session", "log in first"))
+			return
+		}
+		a, err := p.cfg.Wallet.Account(r.Context(), acc)
+		if err != nil {
+			p.fail(w, r, nil, err)
+			return
+		}
+		h(w, r, &visit{AccountID: acc, Email: a.Email, Token: tok, CSRF: p.csrfToken(tok)})
+	}
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || r.Header.Get("X-CSRF-Token") != ""
+}
+
+// errorView is the data of the error page.
+type errorView struct {
+	Code    string
+	Message string
+	Back    string
+}
+
+// status maps an error kind to an HTTP status.
+func status(k fault.Kind) int {
+	switch k {
+	case fault.Invalid:
+		return http.StatusBadRequest
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.Limit:
+		return http.StatusTooManyRequests
+	case fault.Declined:
+		return http.StatusUnprocessableEntity
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers with an error page (or a JSON error to the passkey script).
+func (p *Portal) fail(w http.ResponseWriter, r *http.Request, v *visit, err error) {
+	if k := fault.KindOf(err); k == fault.Internal || k == fault.Unavailable {
+		p.cfg.Log.Error("portal request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if wantsJSON(r) {
+		writeJSONError(w, err)
+		return
+	}
+	back := "/phones"
+	if v == nil {
+		back = "/login"
+	}
+	p.render(w, r, status(fault.KindOf(err)), "error", &view{Title: "Sorry", Visit: v, Data: errorView{Code: fault.CodeOf(err), Message: fault.MessageOf(err), Back: back}})
+}

@@ -1,0 +1,62 @@
+package portal
+
+import (
+	"context"
+	"time"
+)
+
+// Passkey is a WebAuthn credential registered as an account's second factor.
+type Passkey struct {
+	ID         []byte // the credential id
+	AccountID  string
+	Name       string
+	Record     []byte // the credential record, as the WebAuthn library's JSON
+	SignCount  uint32
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// Ceremony kinds.
+const (
+	CeremonyLogin        = "login"          // the passkey step of a log-in, after the password
+	CeremonyRegister     = "register"       // adding a passkey
+	CeremonyWalletOn     = "wallet_on"      // the passkey step of switching a wallet back on
+	CeremonyWalletOnCode = "wallet_on_code" // the one-time code of switching a wallet back on (no passkey)
+)
+
+// Ceremony is a step-up in flight: a WebAuthn challenge, or a one-time
+// code's hash, found by the hash of its id and used once.
+type Ceremony struct {
+	IDHash    []byte
+	AccountID string
+	Kind      string
+	PhoneID   string
+	Data      []byte
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Store is what the portal needs from storage.
+type Store interface {
+	// WebAuthnHandle returns the account's WebAuthn user handle, storing
+	// fresh (random) the first time.
+	WebAuthnHandle(ctx context.Context, accountID string, fresh []byte) ([]byte, error)
+	// Passkeys lists the account's passkeys, oldest first.
+	Passkeys(ctx context.Context, accountID string) ([]Passkey, error)
+	// AddPasskey stores a passkey (fault.Conflict "passkey_taken" if its id
+	// is registered already).
+	AddPasskey(ctx context.Context, p Passkey) error
+	// UsePasskey saves a passkey's new signature counter and record after a
+	// verified assertion (fault.NotFound if it is not the account's).
+	UsePasskey(ctx context.Context, accountID string, id []byte, signCount uint32, record []byte, at time.Time) error
+	// RemovePasskey deletes one of the account's passkeys (fault.NotFound).
+	RemovePasskey(ctx context.Context, accountID string, id []byte) error
+	// PutCeremony stores a ceremony in flight.
+	PutCeremony(ctx context.Context, c Ceremony) error
+	// TakeCeremony returns a ceremony and deletes it (one use); an unknown
+	// or expired one is fault.NotFound "ceremony_not_found".
+	TakeCeremony(ctx context.Context, idHash []byte, now time.Time) (Ceremony, error)
+	// SendCode puts a message holding a one-time code in the account's
+	// outbox (standing for an SMS, read with `tapwallet phone otp`).
+	SendCode(ctx context.Context, accountID, id, message string, at time.Time) error
+}

@@ -1,0 +1,230 @@
+package walletapi
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/lostphone"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+// PasskeyChecker tells whether an account has a passkey (the portal's
+// store does); an account with one switches a wallet back on only in the
+// portal, where the passkey is asked for.
+type PasskeyChecker interface {
+	HasPasskey(ctx context.Context, accountID string) (bool, error)
+}
+
+// MountLostPhone adds the lost-phone routes (docs/openapi.yaml):
+//
+//	POST /v1/phones/{phone}/wallet-off  switch a phone's wallet off
+//	POST /v1/phones/{phone}/wallet-on   switch it back on (password; portal only with a passkey)
+//	POST /v1/phones/{phone}/ask         ring it or show a message at its next check-in
+//	POST /v1/phones/{phone}/checkin     the phone itself: report its place, take what waits for it
+//
+// wallet-off, wallet-on and ask need a session and a signature by the
+// device key of any phone of the account — so a lost phone can be switched
+// off from another one; checkin must be signed by the phone itself.
+func (a *API) MountLostPhone(lp *lostphone.Service, passkeys PasskeyChecker) {
+	a.mux.HandleFunc("POST /v1/phones/{phone}/wallet-off", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
+		a.walletOff(w, r, lp, signer, body)
+	}))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/wallet-on", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
+		a.walletOn(w, r, lp, passkeys, signer, body)
+	}))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/ask", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
+		a.askPhone(w, r, lp, signer, body)
+	}))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/checkin", a.signed(func(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+		a.checkIn(w, r, lp, ph, body)
+	}))
+}
+
+// signedByAccount requires a session and a request signed by the device
+// key of any phone of the session's account (named by X-Phone-Id; the
+// phone in the path may be another of the account's phones).
+func (a *API) signedByAccount(h func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte)) http.HandlerFunc {
+	return a.authed(func(w http.ResponseWriter, r *http.Request, acc string) {
+		body, err := readBody(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(devicekey.HeaderSignature))
+		signer, err := a.Wallet.VerifyPhone(r.Context(), acc, wallet.SignedRequest{
+			PhoneID: r.Header.Get(devicekey.HeaderPhone), Method: r.Method, Path: r.URL.Path,
+			Time: r.Header.Get(devicekey.HeaderTime), Nonce: r.Header.Get(devicekey.HeaderNonce),
+			Body: body, Signature: sig,
+		}, source(r))
+		if err != nil {
+			if fault.KindOf(err) == fault.NotFound {
+				// The signing phone is not the account's: a bad signature, not a missing phone.
+				err = fault.E(fault.Unauthorized, "bad_signature", "the request is not signed by a phone of this account")
+			}
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r, signer, body)
+	})
+}
+
+// SwitchJSON is the answer to wallet-off and wallet-on.
+type SwitchJSON struct {
+	Phone     PhoneJSON `json:"phone"`
+	Changed   bool      `json:"changed"`
+	Tokens    []string  `json:"tokens"` // last 4 digits of the tokens suspended or resumed
+	Transit   []string  `json:"transit_cards"`
+	NoTransit bool      `json:"no_transit_operator,omitempty"`
+	Message   string    `json:"message"`
+}
+
+func switchView(res lostphone.Result, msg string) SwitchJSON {
+	j := SwitchJSON{Phone: PhoneView(res.Phone), Changed: res.Changed, Tokens: []string{}, Transit: []string{}, NoTransit: res.NoTransit, Message: msg}
+	for _, t := range res.Tokens {
+		j.Tokens = append(j.Tokens, last4(t))
+	}
+	j.Transit = append(j.Transit, res.Transit...)
+	return j
+}
+
+type walletOffReq struct {
+	Reason string `json:"reason"`
+}
+
+func (a *API) walletOff(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, signer wallet.Phone, body []byte) {
+	var req walletOffReq
+	if len(body) > 0 {
+		if err := decode(body, &req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	res, err := lp.SwitchOff(r.Context(), lostphone.Request{AccountID: signer.AccountID, PhoneID: r.PathValue("phone"),
+		Actor: "phone:" + signer.ID, Source: source(r), Reason: req.Reason})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, switchView(res, "the wallet is off: its cards are suspended and the phone wipes its keys at its next check-in"))
+}
+
+type walletOnReq struct {
+	Password string `json:"password"`
+}
+
+func (a *API) walletOn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, passkeys PasskeyChecker, signer wallet.Phone, body []byte) {
+	var req walletOnReq
+	if err := decode(body, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	target, err := a.Wallet.OwnedPhone(ctx, signer.AccountID, r.PathValue("phone"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if passkeys != nil {
+		has, err := passkeys.HasPasskey(ctx, signer.AccountID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if has {
+			a.fail(w, r, fault.E(fault.Forbidden, "passkey_required", "this account has a passkey: switch the wallet back on in the portal, where the passkey is asked for"))
+			return
+		}
+	}
+	if _, err := a.Wallet.VerifyAccountPassword(ctx, signer.AccountID, req.Password, source(r)); err != nil {
+		a.Wallet.Record(ctx, wallet.Event{AccountID: signer.AccountID, PhoneID: target.ID, Kind: wallet.EventWalletOnFailed, Detail: "wrong password (wallet API)", Source: source(r)})
+		a.fail(w, r, err)
+		return
+	}
+	res, err := lp.SwitchOn(ctx, lostphone.Request{AccountID: signer.AccountID, PhoneID: target.ID, Actor: "phone:" + signer.ID, Source: source(r)})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, switchView(res, "the wallet is on: the phone gets fresh keys at its next check-in"))
+}
+
+type askReq struct {
+	Kind    string `json:"kind"` // ring | message
+	Message string `json:"message"`
+}
+
+func (a *API) askPhone(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, signer wallet.Phone, body []byte) {
+	var req askReq
+	if err := decode(body, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	c, err := lp.Ask(r.Context(), lostphone.Request{AccountID: signer.AccountID, PhoneID: r.PathValue("phone"), Actor: "phone:" + signer.ID, Source: source(r)}, req.Kind, req.Message)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, CommandJSON{ID: c.ID, Kind: c.Kind, Message: c.Message, At: c.CreatedAt})
+}
+
+// CommandJSON is a request waiting for (or handed to) a phone.
+type CommandJSON struct {
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+type checkInReq struct {
+	Lat *float64 `json:"lat"`
+	Lon *float64 `json:"lon"`
+}
+
+// KeyBatchJSON is a batch of fresh limited-use keys for one card.
+type KeyBatchJSON struct {
+	Token    string `json:"token"`
+	KeyBatch string `json:"key_batch"` // base64, sealed to the device key
+	Keys     int    `json:"keys"`
+}
+
+// CheckInJSON is the answer to a check-in.
+type CheckInJSON struct {
+	WalletOn bool           `json:"wallet_on"`
+	Commands []CommandJSON  `json:"commands"`
+	Keys     []KeyBatchJSON `json:"keys"`
+}
+
+func (a *API) checkIn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, ph wallet.Phone, body []byte) {
+	var req checkInReq
+	if len(body) > 0 {
+		if err := decode(body, &req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	var loc *lostphone.Location
+	switch {
+	case req.Lat != nil && req.Lon != nil:
+		loc = &lostphone.Location{Lat: *req.Lat, Lon: *req.Lon}
+	case req.Lat != nil || req.Lon != nil:
+		a.fail(w, r, fault.E(fault.Invalid, "bad_location", "give both lat and lon, or neither"))
+		return
+	}
+	res, err := lp.CheckIn(r.Context(), ph, loc)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := CheckInJSON{WalletOn: res.WalletOn, Commands: []CommandJSON{}, Keys: []KeyBatchJSON{}}
+	for _, c := range res.Commands {
+		out.Commands = append(out.Commands, CommandJSON{ID: c.ID, Kind: c.Kind, Message: c.Message, At: c.CreatedAt})
+	}
+	for _, k := range res.Keys {
+		out.Keys = append(out.Keys, KeyBatchJSON{Token: k.Token, KeyBatch: base64.StdEncoding.EncodeToString(k.Sealed), Keys: k.Keys})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
