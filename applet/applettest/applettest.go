@@ -10,6 +10,7 @@ package applettest
 import (
 	"encoding/hex"
 	"encoding/json"
+	"path/filepath"
 	"time"
 
 	"github.com/tapwallet/tapwallet/applet"
@@ -107,3 +108,34 @@ func (f *Finger) Used() {
 }
 
 var _ applet.CDCVM = (*Finger)(nil)
+
+// Phone is a phone's card OS with payment cards provisioned straight into
+// its secure element: what a tap test or benchmark serves on the NFC link.
+type Phone struct {
+	SE      *se.Element
+	Finger  *Finger
+	Payment *applet.Payment
+	Card    *applet.Dispatcher // the nfc.Card
+}
+
+// NewPhone makes a phone whose secure element lives in dir, with cards
+// (default first), each given keys limited-use keys (indexes 1 to keys)
+// valid for a day, derived from IMK. Its fingerprint starts unverified. It
+// fails if the secure element cannot be made or the keys installed.
+func NewPhone(dir string, keys int, cards ...applet.PaymentCard) (*Phone, error) {
+	el, err := se.Open(filepath.Join(dir, "secure-element.json"))
+	if err != nil {
+		return nil, err
+	}
+	if keys > 0 {
+		for _, c := range cards {
+			if _, err := InstallKeys(el, IMK, c, 1, keys, time.Now().Add(24*time.Hour)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p := &Phone{SE: el, Finger: &Finger{}}
+	p.Payment = applet.NewPayment(el, p.Finger, cards...)
+	p.Card = applet.NewDispatcher(p.Payment)
+	return p, nil
+}
