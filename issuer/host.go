@@ -1,0 +1,485 @@
+package issuer
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
+)
+
+// ReversalStore keeps, per bank, the identities of authorizations that were
+// reversed before they arrived (a reversal for an unknown original), so that
+// a late original is declined rather than approved.
+type ReversalStore interface {
+	// RememberReversal records an identity; recording it again changes nothing.
+	RememberReversal(ctx context.Context, bankID, originalID string, at time.Time) error
+	// Reversed returns every identity recorded for the bank.
+	Reversed(ctx context.Context, bankID string) ([]string, error)
+}
+
+// HostConfig is how to run one bank's issuer host.
+type HostConfig struct {
+	Banks  *bank.Config // the banks and their card holders
+	BankID string       // which bank this host is
+	Ledger ledger.Store // the bank's ledger (may be shared by several banks: account ids carry the bank)
+	// Reversals remembers reversals of unknown originals (default: in memory).
+	Reversals ReversalStore
+	// Secret keys the card accounts' ids and the auth codes, so that
+	// neither reveals anything of a card number. Required.
+	Secret []byte
+	// HoldTimeout is how long a hold lasts before the expiry sweep releases
+	// it (default ledger.HoldTimeout, 7 days).
+	HoldTimeout time.Duration
+	// PerTransactionLimit declines (61) an amount above it, in minor units
+	// (default 5,000,000: ¥50,000.00; negative: no limit).
+	PerTransactionLimit int64
+	Now                 func() time.Time
+	Log                 *slog.Logger
+}
+
+// Host is one bank's issuer host: it answers the network's authorizations
+// (0100) and reversals (0400) from its ledger. Each card is an account: a
+// debit card's account holds its balance, a credit card's account its
+// available credit (funded by the limit). An approval places a two-phase
+// hold from the card's account to the bank's settlement account, identified
+// by the message identity, so a repeated message finds the hold it already
+// placed; a reversal voids it; clearing posts it; the expiry sweep releases
+// what nobody cleared.
+type Host struct {
+	cfg      HostConfig
+	bank     *bank.Bank
+	cards    map[string]cardAccount // PAN digits → its account
+	mu       sync.Mutex
+	reversed map[string]bool
+	locks    [256]sync.Mutex // one message identity at a time
+}
+
+type cardAccount struct {
+	holder *bank.Cardholder
+	id     string
+}
+
+// Ledger account ids of a bank other than its cards'.
+func cashAccount(bankID string) string        { return bankID + ":cash" }
+func creditLimitAccount(bankID string) string { return bankID + ":credit-limit" }
+
+// NetworkAccount is the id of the network's account at a bank, which
+// settlement pays (ledger.CodeNetworkSettlement).
+func NetworkAccount(bankID string) string { return bankID + ":network" }
+
+// HoldID is the message identity of an authorization at the issuer and the
+// id of its hold in the ledger: the bank, the transmission time (DE7), the
+// STAN (DE11) and the terminal (DE41) of the original 0100 — what a
+// reversal's DE90 and DE41 name too.
+func HoldID(bankID, transmission, stan, terminal string) string {
+	return bankID + "|" + transmission + "|" + stan + "|" + terminal
+}
+
+// VoidID is the id of the ledger transfer that voids a hold on reversal.
+func VoidID(holdID string) string { return "void|" + holdID }
+
+// NewHost opens a bank's issuer host: it creates the bank's accounts in the
+// ledger and posts the opening balances and credit limits of its cards,
+// once (idempotently, by id), and loads the reversals it remembers. It
+// returns a fault.Invalid error for a missing config, secret or unknown
+// bank, and the ledger's error when it cannot be reached.
+func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
+	if cfg.Banks == nil || cfg.Ledger == nil || len(cfg.Secret) == 0 {
+		return nil, fault.E(fault.Invalid, "issuer_config", "an issuer host needs the banks, a ledger and a secret")
+	}
+	b, ok := cfg.Banks.BankByID(cfg.BankID)
+	if !ok {
+		return nil, fault.E(fault.Invalid, "unknown_bank", "no bank %q in the configuration", cfg.BankID)
+	}
+	if cfg.Reversals == nil {
+		cfg.Reversals = &MemReversals{}
+	}
+	if cfg.HoldTimeout <= 0 {
+		cfg.HoldTimeout = ledger.HoldTimeout
+	}
+	if cfg.PerTransactionLimit == 0 {
+		cfg.PerTransactionLimit = 5_000_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Log = cfg.Log.With("bank", b.ID)
+	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}}
+	for _, c := range cfg.Banks.CardsOf(b.ID) {
+		h.cards[c.PAN.Digits()] = cardAccount{holder: c, id: h.accountID(c)}
+	}
+	if err := h.open(ctx); err != nil {
+		return nil, err
+	}
+	ids, err := cfg.Reversals.Reversed(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		h.reversed[id] = true
+	}
+	return h, nil
+}
+
+// Bank returns the bank this host is.
+func (h *Host) Bank() *bank.Bank { return h.bank }
+
+// Ledger returns the host's ledger.
+func (h *Host) Ledger() ledger.Store { return h.cfg.Ledger }
+
+// accountID names a card's account without revealing the card number: the
+// bank, the product, the last four digits and a keyed hash of the PAN.
+func (h *Host) accountID(c *bank.Cardholder) string {
+	m := hmac.New(sha256.New, h.cfg.Secret)
+	m.Write([]byte("account|" + c.PAN.Digits()))
+	return h.bank.ID + ":" + string(c.Product) + ":" + c.PAN.Last4() + ":" + hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// AccountFor returns the ledger account id of one of the bank's cards; false
+// when the bank did not issue it.
+func (h *Host) AccountFor(pan card.PAN) (string, bool) {
+	a, ok := h.cards[pan.Digits()]
+	return a.id, ok
+}
+
+// SettlementAccount returns the id of the bank's settlement account, the
+// other side of every hold.
+func (h *Host) SettlementAccount() string { return h.bank.SettlementAccount }
+
+// open creates the bank's accounts and funds its cards, idempotently.
+func (h *Host) open(ctx context.Context) error {
+	cur := money.CNY
+	id := h.bank.ID
+	accounts := []ledger.Account{
+		{ID: cashAccount(id), Currency: cur, Code: ledger.CodeBankCash, UserData: id + " cash and reserves"},
+		{ID: creditLimitAccount(id), Currency: cur, Code: ledger.CodeCreditLimit, UserData: id + " credit limits granted"},
+		{ID: h.bank.SettlementAccount, Currency: cur, Code: ledger.CodeBankSettlement, UserData: id + " position towards the network"},
+		{ID: NetworkAccount(id), Currency: cur, Code: ledger.CodeNetworkSettlement, UserData: "the network's account at " + id},
+	}
+	var funding []ledger.Transfer
+	for _, c := range h.cfg.Banks.CardsOf(id) {
+		a := h.cards[c.PAN.Digits()]
+		code, from := ledger.CodeCustomerDebit, cashAccount(id)
+		if c.Product == bank.Credit {
+			code, from = ledger.CodeCreditLine, creditLimitAccount(id)
+		}
+		funds := c.Funds()
+		if funds.Currency != 0 && funds.Currency != cur {
+			return fault.E(fault.Invalid, "issuer_currency", "%s: card ending %s is not in CNY", id, c.PAN.Last4())
+		}
+		accounts = append(accounts, ledger.Account{ID: a.id, Currency: cur, Code: code, Flags: ledger.DebitsMustNotExceedCredits,
+			UserData: string(c.Product) + " card ending " + c.PAN.Last4()})
+		if funds.Minor > 0 {
+			funding = append(funding, ledger.Transfer{ID: "open|" + a.id, DebitAccountID: from, CreditAccountID: a.id,
+				Amount: funds.Minor, Currency: cur, UserData: "opening balance or credit limit"})
+		}
+	}
+	rs, err := h.cfg.Ledger.CreateAccounts(ctx, accounts)
+	if err != nil {
+		return err
+	}
+	for i, r := range rs {
+		if !r.Applied() {
+			return fault.E(fault.Internal, "issuer_accounts", "%s: account %s cannot be created: %s", id, accounts[i].ID, r)
+		}
+	}
+	if len(funding) == 0 {
+		return nil
+	}
+	trs, err := h.cfg.Ledger.CreateTransfers(ctx, funding)
+	if err != nil {
+		return err
+	}
+	for i, r := range trs {
+		if !r.Applied() {
+			// Usually: the configuration changed a balance since the first start.
+			h.cfg.Log.Warn("issuer: opening balance not posted", "account", funding[i].CreditAccountID, "result", string(r))
+		}
+	}
+	return nil
+}
+
+// Serve answers the network on ln until ctx ends; see isolink.Server.
+func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
+	s := &isolink.Server{Handler: h.Handle, Log: h.cfg.Log}
+	return s.Serve(ctx, ln)
+}
+
+// Handle answers one message from the network: 0100/0101 authorizations,
+// 0400/0401 reversals; anything else is answered 40 (function not
+// supported). It never fails: every problem is an answer with its
+// response code.
+func (h *Host) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	switch req.MTI {
+	case iso8583.AuthorizationRequest, iso8583.AuthorizationRequestRepeat:
+		return h.authorize(ctx, req)
+	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
+		return h.reverse(ctx, req)
+	case iso8583.NetworkRequest:
+		return isolink.AnswerNetwork(req)
+	}
+	return answer(req, iso8583.FunctionNotSupported)
+}
+
+// answer returns the response to req with rc; nil if req is not a request.
+func answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
+	resp, err := iso8583.NewResponse(req, rc)
+	if err != nil {
+		return nil
+	}
+	return resp
+}
+
+// lock takes the lock of a message identity and returns its release.
+func (h *Host) lock(id string) func() {
+	f := fnv.New32a()
+	f.Write([]byte(id))
+	m := &h.locks[f.Sum32()%uint32(len(h.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func missing(req *iso8583.Message, des ...int) bool {
+	for _, de := range des {
+		if !req.Has(de) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorize decides an 0100: the card is the bank's, not expired, the
+// purchase is valid and within the per-transaction limit, and a hold for
+// the amount fits the card's balance or available credit.
+func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	if missing(req, iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
+		iso8583.DETerminal, iso8583.DECurrency) {
+		return answer(req, iso8583.FormatError)
+	}
+	de7, _ := req.String(iso8583.DETransmission)
+	stan, _ := req.String(iso8583.DESTAN)
+	tid, _ := req.String(iso8583.DETerminal)
+	id := HoldID(h.bank.ID, de7, stan, tid)
+	defer h.lock(id)()
+
+	rc, reason := h.decide(ctx, req, id)
+	resp := answer(req, rc)
+	if resp != nil && rc.Approved() {
+		_ = resp.SetString(iso8583.DEAuthID, h.AuthCode(id))
+	}
+	if !rc.Approved() {
+		h.cfg.Log.Info("issuer: declined", "stan", stan, "rc", string(rc), "reason", reason)
+	}
+	return resp
+}
+
+func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso8583.ResponseCode, string) {
+	h.mu.Lock()
+	gone := h.reversed[id]
+	h.mu.Unlock()
+	if gone {
+		return iso8583.DoNotHonour, "reversed_before_arrival"
+	}
+	panS, _ := req.String(iso8583.DEPAN)
+	pan, err := card.ParsePAN(panS)
+	if err != nil {
+		return iso8583.InvalidCardNumber, "bad_pan"
+	}
+	acct, ok := h.cards[pan.Digits()]
+	if !ok {
+		return iso8583.InvalidCardNumber, "card_not_found"
+	}
+	if acct.holder.Expiry.Expired(h.cfg.Now()) {
+		return iso8583.ExpiredCard, "card_expired"
+	}
+	if pc, _ := req.String(iso8583.DEProcessingCode); pc != "000000" {
+		return iso8583.InvalidTransaction, "processing_code"
+	}
+	amt, err := req.Amount()
+	if err != nil || amt.Minor <= 0 {
+		return iso8583.InvalidAmount, "amount"
+	}
+	if amt.Currency != money.CNY {
+		return iso8583.InvalidAmount, "currency"
+	}
+	if h.cfg.PerTransactionLimit > 0 && amt.Minor > h.cfg.PerTransactionLimit {
+		return iso8583.ExceedsAmountLimit, "per_transaction_limit"
+	}
+	rrn, _ := req.String(iso8583.DERRN)
+	hold := ledger.Hold(id, acct.id, h.bank.SettlementAccount, amt, h.cfg.HoldTimeout, "rrn "+strings.TrimSpace(rrn))
+	r, err := h.cfg.Ledger.CreateTransfer(ctx, hold)
+	if err != nil {
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction, "ledger"
+	}
+	switch r {
+	case ledger.OK, ledger.Exists:
+		return iso8583.Approved, ""
+	case ledger.ExceedsCredits:
+		return iso8583.InsufficientFunds, "insufficient_funds"
+	case ledger.ExistsWithDifferentFields:
+		return iso8583.DuplicateTransmission, "identity_reused"
+	}
+	h.cfg.Log.Error("issuer: hold refused", "result", string(r))
+	return iso8583.SystemMalfunction, string(r)
+}
+
+// AuthCode returns the authorization code (DE38) of an approval: six
+// letters and digits derived from the message identity, so a repeated
+// message gets the same code.
+func (h *Host) AuthCode(id string) string {
+	const alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+	m := hmac.New(sha256.New, h.cfg.Secret)
+	m.Write([]byte("authcode|" + id))
+	sum := m.Sum(nil)
+	out := make([]byte, 6)
+	for i := range out {
+		out[i] = alphabet[int(sum[i])%len(alphabet)]
+	}
+	return string(out)
+}
+
+// OriginalOf reads DE90 of a reversal: the original's STAN and DE7.
+func OriginalOf(req *iso8583.Message) (stan, transmission string, ok bool) {
+	v, has := req.String(iso8583.DEOriginal)
+	if !has || len(v) != 42 {
+		return "", "", false
+	}
+	if mti := iso8583.MTI(v[:4]); mti.Class() != '1' {
+		return "", "", false
+	}
+	if _, err := strconv.ParseUint(v[4:20], 10, 64); err != nil {
+		return "", "", false
+	}
+	return v[4:10], v[10:20], true
+}
+
+// reverse answers an 0400: it voids the hold of the original (00), answers
+// 00 again for a hold already voided or expired, 12 for one already cleared,
+// and 25 for an original it never saw — remembered, so that the original,
+// should it still come, is declined.
+func (h *Host) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	if missing(req, iso8583.DEPAN, iso8583.DESTAN, iso8583.DETerminal, iso8583.DEOriginal) {
+		return answer(req, iso8583.FormatError)
+	}
+	ostan, ode7, ok := OriginalOf(req)
+	if !ok {
+		return answer(req, iso8583.FormatError)
+	}
+	tid, _ := req.String(iso8583.DETerminal)
+	id := HoldID(h.bank.ID, ode7, ostan, tid)
+	defer h.lock(id)()
+	rc := h.reverseHold(ctx, req, id)
+	return answer(req, rc)
+}
+
+func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string) iso8583.ResponseCode {
+	t, err := h.cfg.Ledger.LookupTransfer(ctx, id)
+	if fault.KindOf(err) == fault.NotFound {
+		if err := h.cfg.Reversals.RememberReversal(ctx, h.bank.ID, id, h.cfg.Now()); err != nil {
+			h.cfg.Log.Error("issuer: cannot remember a reversal", "err", fault.MessageOf(err))
+			return iso8583.SystemMalfunction
+		}
+		h.mu.Lock()
+		h.reversed[id] = true
+		h.mu.Unlock()
+		return iso8583.UnableToLocateRecord
+	}
+	if err != nil {
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction
+	}
+	panS, _ := req.String(iso8583.DEPAN)
+	if acct, ok := h.cards[panS]; !ok || acct.id != t.DebitAccountID {
+		return iso8583.UnableToLocateRecord
+	}
+	switch t.Status {
+	case ledger.StatusVoided, ledger.StatusExpired:
+		return iso8583.Approved
+	case ledger.StatusPosted:
+		return iso8583.InvalidTransaction
+	}
+	if keep, partial := remaining(req); partial && keep > 0 {
+		// A partial reversal: the hold stays; clearing posts only what
+		// remains and releases the rest (ledger post ≤ hold).
+		return iso8583.Approved
+	}
+	r, err := h.cfg.Ledger.CreateTransfer(ctx, ledger.Void(VoidID(id), id, "reversal"))
+	if err != nil {
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction
+	}
+	switch r {
+	case ledger.OK, ledger.Exists, ledger.PendingTransferAlreadyVoided, ledger.PendingTransferExpired:
+		return iso8583.Approved
+	case ledger.PendingTransferAlreadyPosted:
+		return iso8583.InvalidTransaction
+	}
+	h.cfg.Log.Error("issuer: void refused", "result", string(r))
+	return iso8583.SystemMalfunction
+}
+
+// remaining reads DE95 of a partial reversal: the amount that stays
+// authorised; false when there is no DE95 (a full reversal).
+func remaining(req *iso8583.Message) (int64, bool) {
+	v, ok := req.String(iso8583.DEReplacement)
+	if !ok || len(v) < 12 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:12], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// MemReversals is a ReversalStore in memory.
+type MemReversals struct {
+	mu sync.Mutex
+	m  map[string]map[string]time.Time
+}
+
+// RememberReversal records an identity; it never fails.
+func (m *MemReversals) RememberReversal(_ context.Context, bankID, originalID string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]map[string]time.Time{}
+	}
+	if m.m[bankID] == nil {
+		m.m[bankID] = map[string]time.Time{}
+	}
+	if _, ok := m.m[bankID][originalID]; !ok {
+		m.m[bankID][originalID] = at
+	}
+	return nil
+}
+
+// Reversed returns the identities recorded for a bank; it never fails.
+func (m *MemReversals) Reversed(_ context.Context, bankID string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for id := range m.m[bankID] {
+		out = append(out, id)
+	}
+	return out, nil
+}

@@ -1,0 +1,94 @@
+package netswitch
+
+import (
+	"context"
+	"time"
+)
+
+// Auth is the switch's record of one authorization (0100): who asked, for
+// which token and amount, which bank answered and how. It never holds the
+// PAN in clear: only its last four digits, and the PAN sealed with the
+// platform key store (SealedPAN), so that a reversal can reach the issuer
+// without asking the token service again.
+type Auth struct {
+	ID           string // message identity: DE41|DE11|DE7
+	Digest       string // hash of what the request asks (token, amount, merchant …): a different request under the same identity is not a duplicate
+	Acquirer     string // DE32
+	Terminal     string // DE41
+	STAN         string // DE11
+	Transmission string // DE7, MMDDhhmmss UTC
+	RRN          string // DE37
+	Merchant     string // DE42
+	MerchantName string // DE43 name part, trimmed
+	MCC          string // DE18
+	LocalDate    string // DE13, MMDD
+	LocalTime    string // DE12, hhmmss
+	Token        string
+	TokenLast4   string
+	PANLast4     string
+	SealedPAN    []byte // the PAN sealed by the key store (aad "switch:"+ID); nil when the token check failed
+	PhoneID      string
+	AccountID    string
+	BankID       string
+	Amount       int64 // minor units
+	Currency     int   // ISO 4217 numeric
+	AuthCode     string
+	ResponseCode string
+	Reason       string // why it was declined: a token-service decline code, "issuer_timeout", …
+	Answer       []byte // the packed answer sent to the acquirer (token in DE2, never the PAN)
+	BusinessDate string // YYYYMMDD, the UTC date the switch received it
+	ReceivedAt   time.Time
+	AnsweredAt   time.Time
+	ReversedAt   time.Time // zero unless reversed
+	ReversalRC   string    // the issuer's answer to the reversal
+	ClearAmount  int64     // the amount to clear: Amount, or less after a partial reversal
+	ClearedAt    time.Time // zero until cleared
+	ClearingDate string    // the business date it was cleared in
+}
+
+// Approved reports whether the authorization was approved.
+func (a Auth) Approved() bool { return a.ResponseCode == "00" }
+
+// Captured reports whether the authorization is to be cleared: approved
+// and not reversed.
+func (a Auth) Captured() bool { return a.Approved() && a.ReversedAt.IsZero() }
+
+// Reversal is a reversal (0400) the switch received whose original it did
+// not know: remembered so that a late original is declined, not approved.
+type Reversal struct {
+	OriginalID string // the identity of the original authorization
+	RRN        string
+	At         time.Time
+}
+
+// Store keeps the switch's authorization records.
+type Store interface {
+	// SaveAuth stores a new authorization record; it fails with
+	// fault.Conflict "auth_exists" when the identity is already stored.
+	SaveAuth(ctx context.Context, a Auth) error
+	// Auth returns a record by identity, or a fault.NotFound error.
+	Auth(ctx context.Context, id string) (Auth, error)
+	// AuthsSince returns the records received at or after t (to warm the
+	// duplicate cache after a restart).
+	AuthsSince(ctx context.Context, t time.Time) ([]Auth, error)
+	// MarkReversed records that an authorization was reversed, with the
+	// amount that remains to clear (0 for a full reversal). Marking it again
+	// changes nothing. It fails with fault.NotFound for an unknown id.
+	MarkReversed(ctx context.Context, id string, at time.Time, rc string, remaining int64) error
+	// SaveReversal remembers a reversal of an unknown original; saving the
+	// same original again changes nothing.
+	SaveReversal(ctx context.Context, r Reversal) error
+	// ReversalFor returns the remembered reversal of an original, or a
+	// fault.NotFound error.
+	ReversalFor(ctx context.Context, originalID string) (Reversal, error)
+	// ReversalsSince returns the remembered reversals made at or after t.
+	ReversalsSince(ctx context.Context, t time.Time) ([]Reversal, error)
+	// PhoneAuths returns a phone's authorizations, newest first.
+	PhoneAuths(ctx context.Context, phoneID string, limit int) ([]Auth, error)
+	// DayAuths returns every authorization of a business date (YYYYMMDD),
+	// oldest first.
+	DayAuths(ctx context.Context, businessDate string) ([]Auth, error)
+	// MarkCleared records that authorizations were cleared on a date;
+	// those already cleared keep their first clearing.
+	MarkCleared(ctx context.Context, ids []string, clearingDate string, at time.Time) error
+}

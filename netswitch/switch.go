@@ -1,0 +1,589 @@
+// Package netswitch is the card network's switch. Store terminals (the
+// acquirer side) connect to it over ISO 8583 on TCP; for each authorization
+// it checks the message, routes the token by its range to the token
+// service — which checks the token, its counter, its limited-use key, the
+// cryptogram and the fingerprint, and swaps the token for the PAN — then
+// forwards the authorization with the PAN and the token data (DE123) to the
+// issuing bank's host over the bank's own ISO 8583 connection, and answers
+// the terminal with the token (never the PAN) and an ARPC. It keeps one
+// record per authorization for duplicates, reversals, the phone's history
+// and clearing; it reverses at the issuer what a timed-out issuer may have
+// approved, and remembers reversals that came before their original.
+package netswitch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/qpboc"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+// Tokens is the token service as the switch uses it.
+type Tokens interface {
+	// Authorize checks a token for one authorization and swaps it for the
+	// PAN; declines are fault.Declined with a tsp.Decline* code.
+	Authorize(ctx context.Context, r tsp.AuthRequest) (tsp.AuthResult, error)
+}
+
+// Sealer seals the PAN into an authorization record and opens it for a
+// reversal (the platform key store).
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// RequestorID is the token requestor id (DE123 DF03, 11 digits) of the
+// tapwallet wallet at the token service.
+const RequestorID = "50110030273"
+
+// Config is how to run the switch.
+type Config struct {
+	Banks  *bank.Config // routes token ranges to banks
+	Tokens Tokens       // the token service
+	Store  Store        // authorization records
+	Keys   Sealer       // seals the PAN in the records
+	// Issuers is each bank's host address (bank id → host:port); the
+	// switch dials them as it needs them.
+	Issuers map[string]string
+	// IssuerTimeout is how long the switch waits for an issuer before it
+	// answers 91 and reverses at the issuer (default 2s).
+	IssuerTimeout time.Duration
+	// DuplicateWindow is how long an answer is kept in memory to answer a
+	// duplicate with (default 10 minutes; older duplicates are found in
+	// the store).
+	DuplicateWindow time.Duration
+	// MaxRemembered bounds the answers kept in memory (default 200,000).
+	MaxRemembered int
+	// Observe, if set, is told of every authorization once it is stored
+	// (the platform records security events with it).
+	Observe func(ctx context.Context, a Auth)
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Switch is the card network switch. Handle is its isolink.Handler.
+type Switch struct {
+	cfg  Config
+	stan *iso8583.STANCounter
+
+	mu       sync.Mutex
+	inflight map[string]*call      // authorizations being decided
+	recent   map[string]recentAuth // answers, for duplicates
+	order    []recentKey           // recent in arrival order, for eviction
+	early    map[string]bool       // reversals that came before their original
+
+	links map[string]*link // bank id → its host
+
+	bg     sync.WaitGroup // reversals sent in the background
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+type call struct {
+	digest string
+	done   chan struct{}
+	answer *iso8583.Message
+}
+
+type recentAuth struct {
+	digest string
+	answer []byte
+}
+
+type recentKey struct {
+	id string
+	at time.Time
+}
+
+// New returns a switch. It loads the reversals of the last duplicate
+// window that came before their original. It fails with fault.Invalid for a
+// config without banks, token service, store or key store, and with the
+// store's error.
+func New(ctx context.Context, cfg Config) (*Switch, error) {
+	if cfg.Banks == nil || cfg.Tokens == nil || cfg.Store == nil || cfg.Keys == nil {
+		return nil, fault.E(fault.Invalid, "switch_config", "the switch needs the banks, the token service, a store and a key store")
+	}
+	if cfg.IssuerTimeout <= 0 {
+		cfg.IssuerTimeout = 2 * time.Second
+	}
+	if cfg.DuplicateWindow <= 0 {
+		cfg.DuplicateWindow = 10 * time.Minute
+	}
+	if cfg.MaxRemembered <= 0 {
+		cfg.MaxRemembered = 200_000
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Switch{cfg: cfg, stan: &iso8583.STANCounter{}, inflight: map[string]*call{}, recent: map[string]recentAuth{},
+		early: map[string]bool{}, links: map[string]*link{}}
+	for id, addr := range cfg.Issuers {
+		s.links[id] = &link{addr: addr, timeout: cfg.IssuerTimeout, log: cfg.Log}
+	}
+	rs, err := cfg.Store.ReversalsSince(ctx, cfg.Now().Add(-cfg.DuplicateWindow))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		s.early[r.OriginalID] = true
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Serve answers the acquirers on ln until ctx ends; see isolink.Server.
+func (s *Switch) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &isolink.Server{Handler: s.Handle, Log: s.cfg.Log}
+	return srv.Serve(ctx, ln)
+}
+
+// Close stops the reversals still being retried in the background and
+// closes the issuer connections. It always returns nil.
+func (s *Switch) Close() error {
+	s.cancel()
+	s.bg.Wait()
+	for _, l := range s.links {
+		l.close()
+	}
+	return nil
+}
+
+// Handle answers one message from an acquirer: 0100/0101 authorizations,
+// 0400/0401 reversals, 0800 network management; any other request is
+// answered 40. It never fails and never panics on bad input: a message
+// that breaks the spec is answered 30.
+func (s *Switch) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	switch req.MTI {
+	case iso8583.AuthorizationRequest, iso8583.AuthorizationRequestRepeat:
+		return s.authorize(ctx, req)
+	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
+		return s.reverse(ctx, req)
+	case iso8583.NetworkRequest:
+		return isolink.AnswerNetwork(req)
+	}
+	return answer(req, iso8583.FunctionNotSupported)
+}
+
+func answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
+	resp, err := iso8583.NewResponse(req, rc)
+	if err != nil {
+		return nil
+	}
+	return resp
+}
+
+// authMandatory are the elements an 0100 must carry (docs/iso8583.md).
+var authMandatory = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
+	iso8583.DELocalTime, iso8583.DELocalDate, iso8583.DEMCC, iso8583.DEPOSEntryMode, iso8583.DEPOSCondition, iso8583.DEAcquirer,
+	iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant, iso8583.DEMerchantName, iso8583.DECurrency, iso8583.DEICC}
+
+// reversalMandatory are the elements an 0400 must carry.
+var reversalMandatory = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
+	iso8583.DELocalTime, iso8583.DELocalDate, iso8583.DEAcquirer, iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant,
+	iso8583.DECurrency, iso8583.DEOriginal}
+
+func missing(req *iso8583.Message, des []int) (int, bool) {
+	for _, de := range des {
+		if !req.Has(de) {
+			return de, true
+		}
+	}
+	return 0, false
+}
+
+func str(m *iso8583.Message, de int) string {
+	v, _ := m.String(de)
+	return v
+}
+
+// AuthID is the message identity of an authorization at the switch:
+// terminal (DE41), STAN (DE11) and transmission time (DE7).
+func AuthID(terminal, stan, transmission string) string {
+	return terminal + "|" + stan + "|" + transmission
+}
+
+// digestOf hashes what an authorization asks for, so that a duplicate can
+// be told from a different request reusing an identity.
+func digestOf(req *iso8583.Message) string {
+	h := sha256.New()
+	for _, de := range []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DECurrency, iso8583.DEMerchant, iso8583.DERRN} {
+		v, _ := req.Bytes(de)
+		h.Write(v)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// authorize answers an 0100: from memory for a duplicate, after the first
+// for a duplicate still being decided, and else by deciding it.
+func (s *Switch) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	if de, bad := missing(req, authMandatory); bad {
+		s.cfg.Log.Warn("netswitch: authorization lacks a mandatory element; answering 30", "de", de, "stan", safe(str(req, iso8583.DESTAN)))
+		return answer(req, iso8583.FormatError)
+	}
+	id := AuthID(str(req, iso8583.DETerminal), str(req, iso8583.DESTAN), str(req, iso8583.DETransmission))
+	digest := digestOf(req)
+
+	s.mu.Lock()
+	if r, ok := s.recent[id]; ok {
+		s.mu.Unlock()
+		return s.duplicate(req, r.digest, digest, r.answer)
+	}
+	if c, ok := s.inflight[id]; ok {
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil
+		}
+		if c.digest != digest || c.answer == nil {
+			return answer(req, iso8583.DuplicateTransmission)
+		}
+		return c.answer.Clone()
+	}
+	c := &call{digest: digest, done: make(chan struct{})}
+	s.inflight[id] = c
+	early := s.early[id]
+	s.mu.Unlock()
+
+	resp, packed := s.decide(context.WithoutCancel(ctx), req, id, digest, early)
+
+	s.mu.Lock()
+	c.answer = resp
+	delete(s.inflight, id)
+	if packed != nil {
+		s.remember(id, recentAuth{digest: digest, answer: packed})
+	}
+	s.mu.Unlock()
+	close(c.done)
+	return resp
+}
+
+// duplicate answers a repeated authorization with the first answer, or 94
+// when the repeat asks for something else under the same identity.
+func (s *Switch) duplicate(req *iso8583.Message, first, now string, packed []byte) *iso8583.Message {
+	if first != now {
+		return answer(req, iso8583.DuplicateTransmission)
+	}
+	m, err := iso8583.Unpack(packed)
+	if err != nil {
+		return answer(req, iso8583.SystemMalfunction)
+	}
+	return m
+}
+
+// remember keeps an answer for the duplicate window; s.mu is held.
+func (s *Switch) remember(id string, r recentAuth) {
+	now := s.cfg.Now()
+	s.recent[id] = r
+	s.order = append(s.order, recentKey{id: id, at: now})
+	drop := 0
+	for drop < len(s.order) && (now.Sub(s.order[drop].at) > s.cfg.DuplicateWindow || len(s.order)-drop > s.cfg.MaxRemembered) {
+		delete(s.recent, s.order[drop].id)
+		drop++
+	}
+	if drop > 0 {
+		s.order = append(s.order[:0:0], s.order[drop:]...)
+	}
+}
+
+// outcome is what deciding an authorization came to.
+type outcome struct {
+	rc       iso8583.ResponseCode
+	reason   string
+	authCode string
+	arpc     []byte // tag 91 value
+}
+
+// decide runs one authorization through the token service and the issuer,
+// stores its record and returns the answer (and its packed form).
+func (s *Switch) decide(ctx context.Context, req *iso8583.Message, id, digest string, early bool) (*iso8583.Message, []byte) {
+	now := s.cfg.Now().UTC()
+	rec := Auth{ID: id, Digest: digest, Acquirer: str(req, iso8583.DEAcquirer), Terminal: str(req, iso8583.DETerminal),
+		STAN: str(req, iso8583.DESTAN), Transmission: str(req, iso8583.DETransmission), RRN: str(req, iso8583.DERRN),
+		Merchant: str(req, iso8583.DEMerchant), MerchantName: merchantName(str(req, iso8583.DEMerchantName)), MCC: str(req, iso8583.DEMCC),
+		LocalDate: str(req, iso8583.DELocalDate), LocalTime: str(req, iso8583.DELocalTime), Token: str(req, iso8583.DEPAN),
+		BusinessDate: now.Format("20060102"), ReceivedAt: now}
+	rec.TokenLast4 = last4(rec.Token)
+	if amt, err := req.Amount(); err == nil {
+		rec.Amount, rec.Currency, rec.ClearAmount = amt.Minor, int(amt.Currency), amt.Minor
+	}
+
+	out := s.run(ctx, req, &rec, early)
+
+	resp := answer(req, out.rc)
+	if resp == nil {
+		return nil, nil
+	}
+	if out.rc.Approved() && out.authCode != "" {
+		if err := resp.SetString(iso8583.DEAuthID, out.authCode); err != nil {
+			out.authCode = ""
+		}
+	}
+	if out.arpc != nil {
+		if b, err := emv.Encode(emv.New(qpboc.TagIssuerAuth, out.arpc)); err == nil {
+			_ = resp.SetBytes(iso8583.DEICC, b)
+		}
+	}
+	packed, err := resp.Pack()
+	if err != nil {
+		s.cfg.Log.Error("netswitch: answer does not pack", "err", fault.MessageOf(err))
+		return answer(req, iso8583.SystemMalfunction), nil
+	}
+	rec.ResponseCode, rec.Reason, rec.AuthCode = string(out.rc), out.reason, out.authCode
+	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
+	if err := s.cfg.Store.SaveAuth(ctx, rec); err != nil {
+		if fault.Has(err, fault.Conflict, "auth_exists") {
+			// A duplicate of an answer no longer in memory: the stored answer.
+			if first, err := s.cfg.Store.Auth(ctx, id); err == nil {
+				return s.duplicate(req, first.Digest, digest, first.Answer), first.Answer
+			}
+		}
+		s.cfg.Log.Error("netswitch: cannot store the authorization; answering 96", "err", fault.MessageOf(err))
+		if out.rc.Approved() && rec.SealedPAN != nil {
+			s.reverseInBackground(rec)
+		}
+		return answer(req, iso8583.SystemMalfunction), nil
+	}
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(ctx, rec)
+	}
+	return resp, packed
+}
+
+// run decides: checks, token service, issuer. It fills rec's token and
+// bank fields as it learns them.
+func (s *Switch) run(ctx context.Context, req *iso8583.Message, rec *Auth, early bool) outcome {
+	if early {
+		return outcome{rc: iso8583.DoNotHonour, reason: "reversed_before_arrival"}
+	}
+	if pc := str(req, iso8583.DEProcessingCode); pc != "000000" {
+		return outcome{rc: iso8583.InvalidTransaction, reason: "processing_code"}
+	}
+	amt, err := req.Amount()
+	if err != nil || amt.Minor <= 0 {
+		return outcome{rc: iso8583.InvalidAmount, reason: "amount"}
+	}
+	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token)
+	if !ok {
+		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_range"}
+	}
+	rec.BankID = b.ID
+	icc, _ := req.Bytes(iso8583.DEICC)
+	chip, err := ChipData(icc)
+	if err != nil {
+		return outcome{rc: iso8583.FormatError, reason: "chip_data"}
+	}
+	if rc, reason, ok := matchChip(req, chip); !ok {
+		return outcome{rc: rc, reason: reason}
+	}
+	arqc := chip[qpboc.TagCryptogram]
+	res, err := s.cfg.Tokens.Authorize(ctx, tsp.AuthRequest{Token: rec.Token, Contactless: strings.HasPrefix(str(req, iso8583.DEPOSEntryMode), "07"), Chip: chip})
+	if err != nil {
+		rc, reason := DeclineCode(err)
+		if rc == iso8583.SystemMalfunction {
+			s.cfg.Log.Error("netswitch: token service failed", "err", fault.MessageOf(err))
+		}
+		return outcome{rc: rc, reason: reason}
+	}
+	t := res.Token
+	rec.PANLast4, rec.PhoneID, rec.AccountID = res.PAN.Last4(), t.PhoneID, t.AccountID
+	if t.BankID != "" && t.BankID != b.ID {
+		res.Forget()
+		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_bank"}
+	}
+	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+rec.ID))
+	if err != nil {
+		res.Forget()
+		s.cfg.Log.Error("netswitch: cannot seal the PAN", "err", fault.MessageOf(err))
+		return outcome{rc: iso8583.SystemMalfunction, reason: "seal"}
+	}
+	rec.SealedPAN = sealed
+
+	fwd, err := s.toIssuer(req, res.PAN, tsp.TokenRangePrefix(b.TokenRange), t)
+	if err != nil {
+		res.Forget()
+		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
+		return outcome{rc: iso8583.SystemMalfunction, reason: "forward"}
+	}
+	out := s.askIssuer(ctx, b.ID, fwd, rec)
+	if arc := []byte(out.rc); len(arc) == 2 && len(arqc) == 8 {
+		if v, err := res.ARPC(arqc, arc); err == nil {
+			out.arpc = v
+		}
+	}
+	res.Forget()
+	return out
+}
+
+// askIssuer sends the authorization to the bank's host. No answer in time
+// (or a lost link after sending) is answered 91 and reversed at the issuer.
+func (s *Switch) askIssuer(ctx context.Context, bankID string, fwd *iso8583.Message, rec *Auth) outcome {
+	l := s.links[bankID]
+	if l == nil {
+		return outcome{rc: iso8583.IssuerInoperative, reason: "issuer_unknown"}
+	}
+	resp, sent, err := l.send(ctx, fwd)
+	if err != nil {
+		reason := "issuer_unavailable"
+		if errors.Is(err, isolink.ErrTimeout) {
+			reason = "issuer_timeout"
+		}
+		s.cfg.Log.Warn("netswitch: issuer did not answer; answering 91", "bank", bankID, "reason", reason, "err", fault.MessageOf(err))
+		if sent {
+			s.reverseInBackground(*rec)
+		}
+		return outcome{rc: iso8583.IssuerInoperative, reason: reason}
+	}
+	rc, ok := resp.ResponseCode()
+	if !ok || len(rc) != 2 {
+		s.cfg.Log.Error("netswitch: issuer answered without a response code", "bank", bankID)
+		s.reverseInBackground(*rec)
+		return outcome{rc: iso8583.SystemMalfunction, reason: "issuer_answer"}
+	}
+	out := outcome{rc: rc}
+	if rc.Approved() {
+		out.authCode = str(resp, iso8583.DEAuthID)
+	} else {
+		out.reason = "issuer_declined"
+	}
+	return out
+}
+
+// toIssuer is the authorization as the issuer gets it: the PAN in DE2, the
+// token data in DE123, and no chip or track data of the token.
+func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, _ string, t tsp.Token) (*iso8583.Message, error) {
+	fwd := req.Clone()
+	if fwd.MTI == iso8583.AuthorizationRequestRepeat {
+		fwd.MTI = iso8583.AuthorizationRequest
+	}
+	if err := fwd.SetString(iso8583.DEPAN, pan.Digits()); err != nil {
+		return nil, err
+	}
+	for _, de := range []int{iso8583.DEExpiry, iso8583.DETrack2, iso8583.DEICC, iso8583.DECardSequence} {
+		fwd.Unset(de)
+	}
+	td := iso8583.TokenData{Token: t.Number.Digits(), PAR: t.PAR, RequestorID: RequestorID, Assurance: "20", DeviceID: t.PhoneID}
+	if len(td.DeviceID) > 64 {
+		td.DeviceID = td.DeviceID[:64]
+	}
+	if err := fwd.SetTokenData(td); err != nil {
+		return nil, err
+	}
+	return fwd, nil
+}
+
+// ChipData reads DE55 into its tags. It returns a fault.Invalid
+// "chip_data" error for BER-TLV that does not decode, a constructed tag,
+// or a tag given twice.
+func ChipData(icc []byte) (map[emv.Tag][]byte, error) {
+	objs, err := emv.Decode(icc)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Invalid, "chip_data", "DE55 is not valid BER-TLV")
+	}
+	out := make(map[emv.Tag][]byte, len(objs))
+	for _, o := range objs {
+		if o.Tag.Constructed() {
+			return nil, fault.E(fault.Invalid, "chip_data", "DE55 holds a constructed tag %s", o.Tag)
+		}
+		if _, dup := out[o.Tag]; dup {
+			return nil, fault.E(fault.Invalid, "chip_data", "DE55 holds tag %s twice", o.Tag)
+		}
+		out[o.Tag] = o.Value
+	}
+	return out, nil
+}
+
+// matchChip checks that the chip's amount (9F02) and currency (5F2A) are
+// those of DE4 and DE49 (13 otherwise).
+func matchChip(req *iso8583.Message, chip map[emv.Tag][]byte) (iso8583.ResponseCode, string, bool) {
+	if v, ok := chip[qpboc.TagAmount]; ok {
+		want, err := hex.DecodeString(str(req, iso8583.DEAmount))
+		if err != nil || hex.EncodeToString(v) != hex.EncodeToString(want) {
+			return iso8583.InvalidAmount, "chip_amount", false
+		}
+	}
+	if v, ok := chip[qpboc.TagCurrency]; ok {
+		if hex.EncodeToString(v) != "0"+str(req, iso8583.DECurrency) {
+			return iso8583.InvalidAmount, "chip_currency", false
+		}
+	}
+	return "", "", true
+}
+
+// DeclineCode maps an error of the token service's check to the response
+// code the network answers (docs/iso8583.md) and the reason recorded:
+// token_unknown/token_deleted 14, token_suspended 78, token_domain 62,
+// token_expired 54, atc_replayed/atc_out_of_order/luk_used 59,
+// luk_unknown/luk_expired/arqc_invalid 88, cdcvm_missing 55, chip_data 30;
+// anything else 96.
+func DeclineCode(err error) (iso8583.ResponseCode, string) {
+	if fault.KindOf(err) != fault.Declined {
+		return iso8583.SystemMalfunction, "token_service"
+	}
+	code := fault.CodeOf(err)
+	switch code {
+	case tsp.DeclineTokenUnknown, tsp.DeclineTokenDeleted:
+		return iso8583.InvalidCardNumber, code
+	case tsp.DeclineSuspended:
+		return iso8583.Blocked, code
+	case tsp.DeclineDomain:
+		return iso8583.RestrictedCard, code
+	case tsp.DeclineExpired:
+		return iso8583.ExpiredCard, code
+	case tsp.DeclineATCReplay, tsp.DeclineATCJump, tsp.DeclineKeyUsed:
+		return iso8583.SuspectedFraud, code
+	case tsp.DeclineKeyUnknown, tsp.DeclineKeyExpired, tsp.DeclineCryptogram:
+		return iso8583.CryptographicFailure, code
+	case tsp.DeclineCDCVM:
+		return iso8583.CDCVMMissing, code
+	case tsp.DeclineChipData:
+		return iso8583.FormatError, code
+	}
+	return iso8583.DoNotHonour, code
+}
+
+func merchantName(de43 string) string {
+	if len(de43) > 25 {
+		de43 = de43[:25]
+	}
+	return strings.TrimSpace(de43)
+}
+
+func last4(s string) string {
+	if len(s) < 4 {
+		return s
+	}
+	return s[len(s)-4:]
+}
+
+// safe keeps short printable ASCII for a log line (STANs, codes).
+func safe(s string) string {
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}

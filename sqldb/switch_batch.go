@@ -1,0 +1,268 @@
+package sqldb
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+// Batcher is group commit: calls made at the same time are gathered into
+// one batch, and a batch runs as one database transaction. A worker takes
+// the first waiting call, then every call already queued behind it (up to
+// max), runs them together and hands each caller its own result; the calls
+// that arrive meanwhile form the next batch. So one caller alone pays one
+// transaction, and a thousand callers at once pay a few.
+type Batcher[In, Out any] struct {
+	run  func(ctx context.Context, in []In) ([]Out, error)
+	max  int
+	reqs chan batchReq[In, Out]
+	stop chan struct{}
+	done chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+type batchReq[In, Out any] struct {
+	in  In
+	res chan batchRes[Out]
+}
+
+type batchRes[Out any] struct {
+	out Out
+	err error
+}
+
+// batchTimeout bounds one batch's transaction.
+const batchTimeout = 30 * time.Second
+
+// NewBatcher starts workers (at least 1) that run batches of at most max
+// calls (at least 1) with run, which must return one result per input, in
+// order, or an error for the whole batch. It never fails; Close stops it.
+func NewBatcher[In, Out any](workers, max int, run func(ctx context.Context, in []In) ([]Out, error)) *Batcher[In, Out] {
+	workers, max = maxInt(workers, 1), maxInt(max, 1)
+	b := &Batcher[In, Out]{run: run, max: max, reqs: make(chan batchReq[In, Out], max*workers),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		b.wg.Add(1)
+		go b.work()
+	}
+	return b
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+var errBatcherClosed = fault.E(fault.Unavailable, "store_closed", "the store is closed")
+
+// Do runs in in the next batch and returns its result. It fails with the
+// batch's error, with fault.Unavailable "store_closed" after Close, or with
+// fault.Unavailable "canceled" when ctx ends before the call was queued.
+// Once queued, a call runs even if ctx ends: its transaction may commit.
+func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	var zero Out
+	r := batchReq[In, Out]{in: in, res: make(chan batchRes[Out], 1)}
+	select {
+	case b.reqs <- r:
+	case <-b.stop:
+		return zero, errBatcherClosed
+	case <-ctx.Done():
+		return zero, fault.Wrap(ctx.Err(), fault.Unavailable, "canceled", "the request was cancelled")
+	}
+	select {
+	case res := <-r.res:
+		return res.out, res.err
+	case <-b.done:
+		select {
+		case res := <-r.res:
+			return res.out, res.err
+		default:
+			return zero, errBatcherClosed
+		}
+	}
+}
+
+func (b *Batcher[In, Out]) work() {
+	defer b.wg.Done()
+	batch := make([]batchReq[In, Out], 0, b.max)
+	ins := make([]In, 0, b.max)
+	for {
+		batch, ins = batch[:0], ins[:0]
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+		case <-b.stop:
+			return
+		}
+	drain:
+		for len(batch) < b.max {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		for _, r := range batch {
+			ins = append(ins, r.in)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		outs, err := b.run(ctx, ins)
+		cancel()
+		if err == nil && len(outs) != len(ins) {
+			err = fault.E(fault.Internal, "batch_results", "a batch returned %d results for %d calls", len(outs), len(ins))
+		}
+		for i, r := range batch {
+			if err != nil {
+				r.res <- batchRes[Out]{err: err}
+			} else {
+				r.res <- batchRes[Out]{out: outs[i]}
+			}
+		}
+	}
+}
+
+// Close stops the workers after the batch in progress; calls still queued
+// fail with fault.Unavailable "store_closed". It may be called more than once.
+func (b *Batcher[In, Out]) Close() {
+	b.once.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+		close(b.done)
+		for {
+			select {
+			case r := <-b.reqs:
+				r.res <- batchRes[Out]{err: errBatcherClosed}
+			default:
+				return
+			}
+		}
+	})
+}
+
+// workersFor is how many batches run at once: one on SQLite (one writer at a
+// time is how it works), a few on PostgreSQL.
+func (db *DB) workersFor() int {
+	if db.dialect == Postgres {
+		return 4
+	}
+	return 1
+}
+
+// BatchLedger is a ledger.Store whose single transfers (CreateTransfer, as
+// an issuer host places one hold per authorization) are group-committed:
+// the transfers of concurrent callers are applied as one batch in one
+// transaction, each with its own Result. Everything else goes straight to
+// the store underneath.
+type BatchLedger struct {
+	ledger.Store
+	b *Batcher[ledger.Transfer, ledger.Result]
+}
+
+var _ ledger.Store = (*BatchLedger)(nil)
+
+// NewBatchLedger wraps a ledger kept in db (workers: 1 on SQLite, 4 on
+// PostgreSQL). It never fails; Close stops it.
+func NewBatchLedger(db *DB, st ledger.Store) *BatchLedger {
+	return &BatchLedger{Store: st, b: NewBatcher(db.workersFor(), 1000, st.CreateTransfers)}
+}
+
+// CreateTransfer applies t in the next batch. A Linked transfer goes alone
+// (it would chain to another caller's transfer). It fails like
+// ledger.Store.CreateTransfers, or with fault.Unavailable after Close.
+func (l *BatchLedger) CreateTransfer(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
+	if t.Flags&ledger.Linked != 0 {
+		return l.Store.CreateTransfer(ctx, t)
+	}
+	return l.b.Do(ctx, t)
+}
+
+// Close stops the batch worker; it does not close the database.
+func (l *BatchLedger) Close() { l.b.Close() }
+
+// FastTokenStore is the token service's store tuned for the authorization
+// path: a limited-use key's use (UseKey) is group-committed with those of
+// concurrent authorizations, and vault rows — which never change — are
+// kept in memory once read. Everything else is TokenStore.
+type FastTokenStore struct {
+	*TokenStore
+	uses  *Batcher[tsp.KeyUse, error]
+	vault sync.Map // id → tsp.VaultPAN
+}
+
+var _ tsp.Store = (*FastTokenStore)(nil)
+
+// NewFastTokenStore returns the fast store over db. It never fails; Close
+// stops its batch worker.
+func NewFastTokenStore(db *DB) *FastTokenStore {
+	s := &FastTokenStore{TokenStore: &TokenStore{DB: db}}
+	s.uses = NewBatcher(db.workersFor(), 1000, s.useKeys)
+	return s
+}
+
+// Close stops the batch worker; it does not close the database.
+func (s *FastTokenStore) Close() { s.uses.Close() }
+
+// VaultPAN returns a vault row by id, from memory after the first read.
+func (s *FastTokenStore) VaultPAN(ctx context.Context, id string) (tsp.VaultPAN, error) {
+	if v, ok := s.vault.Load(id); ok {
+		return v.(tsp.VaultPAN), nil
+	}
+	v, err := s.TokenStore.VaultPAN(ctx, id)
+	if err == nil {
+		s.vault.Store(id, v)
+	}
+	return v, err
+}
+
+// UseKey consumes a limited-use key and moves the counter in the next
+// batch; it fails like TokenStore.UseKey.
+func (s *FastTokenStore) UseKey(ctx context.Context, u tsp.KeyUse) error {
+	res, err := s.uses.Do(ctx, u)
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+// useKeys applies a batch of key uses in one transaction; each use that
+// finds its key used or its counter passed gets its decline and changes
+// nothing.
+func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
+	out := make([]error, len(us))
+	err := s.DB.InTx(ctx, func(tx *Tx) error {
+		for i, u := range us {
+			out[i] = nil
+			res, err := tx.Exec(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`, Millis(u.At), u.ATC, u.Token, u.KeyIndex)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				out[i] = fault.E(fault.Declined, tsp.DeclineKeyUsed, "limited-use key %d was already used", u.KeyIndex)
+				continue
+			}
+			res, err = tx.Exec(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`, u.ATC, u.Token, u.ATC)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				if _, err := tx.Exec(ctx, `UPDATE luks SET used_at = 0, used_atc = 0 WHERE token = ? AND key_index = ?`, u.Token, u.KeyIndex); err != nil {
+					return err
+				}
+				out[i] = fault.E(fault.Declined, tsp.DeclineATCReplay, "transaction counter %d already seen: replayed cryptogram", u.ATC)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, dbErr(err, "using limited-use keys")
+	}
+	return out, nil
+}
