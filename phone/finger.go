@@ -1,0 +1,234 @@
+package phone
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tapwallet/tapwallet/applet"
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+// The fingerprint (consumer-device CVM) rules of the phone.
+const (
+	// FingerWindow is how long a verified fingerprint allows a payment.
+	FingerWindow = 30 * time.Second
+	// MaxFingerFailures is how many wrong fingers in a row lock payments
+	// until the account password is entered again (Unlock).
+	MaxFingerFailures = 5
+	// DefaultFinger is the finger enrolled and verified when none is named.
+	DefaultFinger = "right-thumb"
+)
+
+// fingerFile is the fingerprint state in the profile folder (mode 0600).
+const fingerFile = "fingerprint.json"
+
+// fingerState is what the phone keeps about fingerprints: the enrolled
+// templates (a salt and SHA-256(salt ‖ finger id) each, never the id) and
+// the verification state that the payment applet asks.
+type fingerState struct {
+	Templates  []fingerTemplate `json:"templates,omitempty"`
+	VerifiedAt int64            `json:"verified_at,omitempty"` // Unix ms on the phone's clock; 0 = none
+	Failures   int              `json:"failures,omitempty"`    // wrong fingers in a row
+	Locked     bool             `json:"locked,omitempty"`      // payments locked until Unlock
+}
+
+type fingerTemplate struct {
+	Salt []byte `json:"salt"`
+	Hash []byte `json:"hash"`
+}
+
+func fingerHash(salt []byte, finger string) []byte {
+	h := sha256.New()
+	h.Write([]byte("tapwallet-finger-v1\x00"))
+	h.Write(salt)
+	h.Write([]byte(finger))
+	return h.Sum(nil)
+}
+
+func (p *Phone) loadFingers() (fingerState, error) {
+	var st fingerState
+	b, err := os.ReadFile(filepath.Join(p.Dir, fingerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fault.Wrap(err, fault.Unavailable, "profile", "read the fingerprint state")
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fault.E(fault.Invalid, "profile", "%s in the profile is damaged", fingerFile)
+	}
+	return st, nil
+}
+
+func (p *Phone) saveFingers(st fingerState) error {
+	b, _ := json.Marshal(st)
+	tmp := filepath.Join(p.Dir, fingerFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "profile", "write the fingerprint state")
+	}
+	if err := os.Rename(tmp, filepath.Join(p.Dir, fingerFile)); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "profile", "write the fingerprint state")
+	}
+	return nil
+}
+
+// EnrollFinger enrolls a finger: it stores a salted hash of the finger's
+// id in the profile. Enrolling the same finger twice keeps one template.
+// It fails with fault.Invalid "bad_finger" for an empty id and
+// fault.Forbidden "payments_locked" while payments are locked (a thief
+// must not enroll a finger to get round the lock).
+func (p *Phone) EnrollFinger(finger string) error {
+	if finger == "" {
+		return fault.E(fault.Invalid, "bad_finger", "name the finger to enroll")
+	}
+	st, err := p.loadFingers()
+	if err != nil {
+		return err
+	}
+	if st.Locked {
+		return lockedErr()
+	}
+	if _, ok := match(st, finger); ok {
+		return nil
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return fault.Wrap(err, fault.Internal, "rand", "no randomness for the template")
+	}
+	st.Templates = append(st.Templates, fingerTemplate{Salt: salt, Hash: fingerHash(salt, finger)})
+	return p.saveFingers(st)
+}
+
+func match(st fingerState, finger string) (int, bool) {
+	found := -1
+	for i, t := range st.Templates {
+		if subtle.ConstantTimeCompare(fingerHash(t.Salt, finger), t.Hash) == 1 {
+			found = i
+		}
+	}
+	return found, found >= 0
+}
+
+func lockedErr() error {
+	return fault.E(fault.Forbidden, "payments_locked",
+		"payments are locked after %d wrong fingers: enter the account password (tapwallet phone unlock)", MaxFingerFailures)
+}
+
+// VerifyFinger checks a finger against the enrolled templates. A match
+// starts the FingerWindow in which one payment may be made and clears the
+// count of wrong fingers. A wrong finger counts: it fails with
+// fault.Unauthorized "wrong_finger", and the MaxFingerFailures-th in a row
+// locks payments and fails with fault.Forbidden "payments_locked", as does
+// any verification while locked. It fails with fault.NotFound "no_finger"
+// when no finger is enrolled.
+func (p *Phone) VerifyFinger(finger string) error {
+	st, err := p.loadFingers()
+	if err != nil {
+		return err
+	}
+	if st.Locked {
+		return lockedErr()
+	}
+	if len(st.Templates) == 0 {
+		return fault.E(fault.NotFound, "no_finger", "no fingerprint is enrolled on this phone (tapwallet phone enroll-finger)")
+	}
+	if _, ok := match(st, finger); ok {
+		st.Failures, st.VerifiedAt = 0, p.Now().UnixMilli()
+		return p.saveFingers(st)
+	}
+	st.Failures++
+	st.VerifiedAt = 0
+	if st.Failures >= MaxFingerFailures {
+		st.Locked = true
+	}
+	if err := p.saveFingers(st); err != nil {
+		return err
+	}
+	if st.Locked {
+		return lockedErr()
+	}
+	return fault.E(fault.Unauthorized, "wrong_finger", "fingerprint not recognised (%d of %d tries before payments lock)", st.Failures, MaxFingerFailures)
+}
+
+// Unlock lifts the payment lock after too many wrong fingers: it checks the
+// account password with the wallet service by logging in again, then
+// clears the lock and the count. It returns the log-in's error (the wallet
+// service's unauthorized for a wrong password) and leaves the lock on then.
+func (p *Phone) Unlock(ctx context.Context, password string) error {
+	if p.Profile.Email == "" {
+		return fault.E(fault.Invalid, "not_logged_in", "this phone has no account: sign up or log in first")
+	}
+	if err := p.LogIn(ctx, p.Profile.Email, password); err != nil {
+		return err
+	}
+	st, err := p.loadFingers()
+	if err != nil {
+		return err
+	}
+	st.Locked, st.Failures, st.VerifiedAt = false, 0, 0
+	return p.saveFingers(st)
+}
+
+// FingerStatus is the phone's fingerprint state as the app shows it.
+type FingerStatus struct {
+	Enrolled   int       // fingers enrolled
+	Failures   int       // wrong fingers in a row
+	Locked     bool      // payments locked until Unlock
+	VerifiedAt time.Time // last verification still unused (zero if none)
+	Fresh      bool      // verified within FingerWindow: a tap pays
+}
+
+// Fingers returns the fingerprint state; it fails if the state file is
+// damaged.
+func (p *Phone) Fingers() (FingerStatus, error) {
+	st, err := p.loadFingers()
+	if err != nil {
+		return FingerStatus{}, err
+	}
+	s := FingerStatus{Enrolled: len(st.Templates), Failures: st.Failures, Locked: st.Locked}
+	if st.VerifiedAt != 0 {
+		s.VerifiedAt = time.UnixMilli(st.VerifiedAt)
+		s.Fresh = fresh(st, p.Now())
+	}
+	return s, nil
+}
+
+func fresh(st fingerState, now time.Time) bool {
+	if st.Locked || st.VerifiedAt == 0 {
+		return false
+	}
+	age := now.Sub(time.UnixMilli(st.VerifiedAt))
+	return age >= 0 && age <= FingerWindow
+}
+
+// phoneCDCVM is the payment applet's view of the fingerprint: it reads the
+// state from the profile at each GET PROCESSING OPTIONS, so a verification
+// made by another process (tapwallet phone verify-finger) counts.
+type phoneCDCVM struct{ p *Phone }
+
+// CDCVM returns the phone's consumer-device CVM for the payment applet:
+// verified when a fingerprint was verified within FingerWindow on the
+// phone's clock and payments are not locked; each payment uses the
+// verification up.
+func (p *Phone) CDCVM() applet.CDCVM { return phoneCDCVM{p} }
+
+func (c phoneCDCVM) Verified() bool {
+	st, err := c.p.loadFingers()
+	return err == nil && fresh(st, c.p.Now())
+}
+
+func (c phoneCDCVM) Used() {
+	st, err := c.p.loadFingers()
+	if err != nil {
+		return
+	}
+	st.VerifiedAt = 0
+	_ = c.p.saveFingers(st)
+}

@@ -1,0 +1,211 @@
+package phone
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/applet"
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/nfc"
+)
+
+// appletMakers make the extra applets every tap serves (transit cards).
+var (
+	makersMu     sync.Mutex
+	appletMakers []func(*Phone) ([]applet.Applet, error)
+)
+
+// RegisterApplet adds a maker of applets that every tap serves after the
+// payment applet (call it from an init function, e.g. for the transit
+// cards kept in the secure element). The maker gets the phone and returns
+// its applets, or none; an error stops the tap.
+func RegisterApplet(maker func(*Phone) ([]applet.Applet, error)) {
+	makersMu.Lock()
+	defer makersMu.Unlock()
+	appletMakers = append(appletMakers, maker)
+}
+
+// PaymentCards returns the phone's live cards as the payment applet serves
+// them: the card ref names (token, token or PAN last 4) first if given,
+// else the default card first, then the others in the profile's order. It
+// fails with fault.NotFound "card_not_found" for an unknown ref, and
+// fault.Invalid "bad_card" if a card in the profile is damaged.
+func (p *Phone) PaymentCards(ref string) ([]applet.PaymentCard, error) {
+	var first *Card
+	if ref != "" {
+		c, err := p.FindCard(ref)
+		if err != nil {
+			return nil, err
+		}
+		first = &c
+	}
+	var ordered []Card
+	for _, c := range p.Profile.Cards {
+		if c.State != "" && c.State != "active" {
+			continue
+		}
+		switch {
+		case first != nil && c.Token == first.Token:
+			ordered = append([]Card{c}, ordered...)
+		case first == nil && c.Default:
+			ordered = append([]Card{c}, ordered...)
+		default:
+			ordered = append(ordered, c)
+		}
+	}
+	if first != nil && (len(ordered) == 0 || ordered[0].Token != first.Token) {
+		return nil, fault.E(fault.Forbidden, "card_inactive", "card %s is not active", ref)
+	}
+	out := make([]applet.PaymentCard, 0, len(ordered))
+	for _, c := range ordered {
+		pc, err := c.paymentCard()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+func (c Card) paymentCard() (applet.PaymentCard, error) {
+	aid, err := hex.DecodeString(c.AID)
+	if err != nil || len(aid) < 5 || len(aid) > 16 {
+		return applet.PaymentCard{}, fault.E(fault.Invalid, "bad_card", "card ending %s has a damaged AID in the profile", c.TokenLast4)
+	}
+	exp, err := card.ParseExpiry(c.Expiry)
+	if err != nil {
+		return applet.PaymentCard{}, fault.E(fault.Invalid, "bad_card", "card ending %s has a damaged expiry in the profile", c.TokenLast4)
+	}
+	psn := 0
+	if c.PSN != "" {
+		if psn, err = strconv.Atoi(c.PSN); err != nil || psn < 0 || psn > 99 {
+			return applet.PaymentCard{}, fault.E(fault.Invalid, "bad_card", "card ending %s has a damaged sequence number in the profile", c.TokenLast4)
+		}
+	}
+	label := strings.ToUpper(c.Bank)
+	if len(label) > 6 {
+		label = label[:6]
+	}
+	label = strings.TrimSpace(label + " " + c.TokenLast4)
+	return applet.PaymentCard{Token: c.Token, AID: aid, Label: label, Expiry: exp, PSN: byte(psn), Alg: emv.TDES}, nil
+}
+
+// CardOS returns the phone's card OS for one tap: the payment applet with
+// the phone's cards (ref first, see PaymentCards) and the fingerprint check,
+// then the registered applets. onEvent, if not nil, hears the payment
+// applet's events. It fails as PaymentCards and the applet makers do.
+func (p *Phone) CardOS(ref string, onEvent func(applet.Event)) (*applet.Dispatcher, error) {
+	cards, err := p.PaymentCards(ref)
+	if err != nil {
+		return nil, err
+	}
+	pay := applet.NewPayment(p.SE, p.CDCVM(), cards...)
+	pay.OnEvent = onEvent
+	d := applet.NewDispatcher(pay)
+	makersMu.Lock()
+	makers := append([]func(*Phone) ([]applet.Applet, error){}, appletMakers...)
+	makersMu.Unlock()
+	for _, m := range makers {
+		as, err := m(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			d.Install(a)
+		}
+	}
+	return d, nil
+}
+
+// TapOptions are how the phone taps a reader.
+type TapOptions struct {
+	Reader string // the reader's NFC link address, host:port
+	Card   string // the card to pay with (token, token or PAN last 4); "" = default
+	// Link holds the link's limits; an IdleTimeout of 0 becomes 30 s so
+	// that a silent reader does not hold the phone forever.
+	Link nfc.Config
+}
+
+// TapReport is what the phone learnt from a tap.
+type TapReport struct {
+	Events []applet.Event
+	Cards  map[string]Card // the phone's cards by token, to describe events
+}
+
+// Summary says what happened, as the phone shows it: "paid 12.34 CNY at
+// TAPWALLET MART with card ending 0004 (counter 3)", "see phone: verify
+// your fingerprint and tap again", "card ending 0004 needs a sync: …", or
+// "no payment was asked" when the reader only read the directory.
+func (r TapReport) Summary() string {
+	if len(r.Events) == 0 {
+		return "no payment was asked"
+	}
+	var lines []string
+	for _, e := range r.Events {
+		c := r.Cards[e.Token]
+		ending := c.PANLast4
+		if ending == "" {
+			ending = c.TokenLast4
+		}
+		amount := money.New(e.Amount, money.Currency(e.Currency)).String()
+		at := ""
+		if e.Merchant != "" {
+			at = " at " + e.Merchant
+		}
+		switch e.Kind {
+		case applet.Paid:
+			lines = append(lines, fmt.Sprintf("paid %s%s with card ending %s (online cryptogram, counter %d, key %d: the bank decides)", amount, at, ending, e.ATC, e.KeyIndex))
+		case applet.SeePhone:
+			lines = append(lines, fmt.Sprintf("see phone: verify your fingerprint and tap again (%s%s)", amount, at))
+		case applet.NoKeys:
+			lines = append(lines, fmt.Sprintf("card ending %s has no payment key left: sync the phone online (tapwallet phone cards) and tap again", ending))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Last returns the last event and whether there was one.
+func (r TapReport) Last() (applet.Event, bool) {
+	if len(r.Events) == 0 {
+		return applet.Event{}, false
+	}
+	return r.Events[len(r.Events)-1], true
+}
+
+// Tap dials the reader and serves the phone's applets on the NFC link
+// until the reader closes it. It returns what the payment applet did, and
+// the link's error (nfc.ErrLinkClosed, nfc.ErrTimeout, a dial error) or the
+// context's, if the tap did not end cleanly; or an error from CardOS.
+func (p *Phone) Tap(ctx context.Context, opts TapOptions) (TapReport, error) {
+	rep := TapReport{Cards: map[string]Card{}}
+	for _, c := range p.Profile.Cards {
+		rep.Cards[c.Token] = c
+	}
+	var mu sync.Mutex
+	d, err := p.CardOS(opts.Card, func(e applet.Event) {
+		mu.Lock()
+		rep.Events = append(rep.Events, e)
+		mu.Unlock()
+	})
+	if err != nil {
+		return rep, err
+	}
+	if opts.Link.IdleTimeout == 0 {
+		opts.Link.IdleTimeout = 30 * time.Second
+	}
+	err = nfc.DialAndServe(ctx, opts.Reader, d, opts.Link)
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		return rep, fault.Wrap(err, fault.Unavailable, "nfc_link", "the tap on %s did not end cleanly", opts.Reader)
+	}
+	return rep, nil
+}
