@@ -66,8 +66,14 @@ type Host struct {
 	cards    map[string]cardAccount // PAN digits → its account
 	mu       sync.Mutex
 	reversed map[string]bool
-	locks    [256]sync.Mutex // one message identity at a time
+	answered map[string]iso8583.ResponseCode // recent decisions, so a repeat gets the same answer
+	order    []string                        // answered in order, for eviction
+	locks    [256]sync.Mutex                 // one message identity at a time
 }
+
+// maxAnswered bounds the decisions a host keeps in memory; an approval is
+// found again in the ledger (its hold) after that, a decline is decided anew.
+const maxAnswered = 100_000
 
 type cardAccount struct {
 	holder *bank.Cardholder
@@ -122,7 +128,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Log = cfg.Log.With("bank", b.ID)
-	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}}
+	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}, answered: map[string]iso8583.ResponseCode{}}
 	for _, c := range cfg.Banks.CardsOf(b.ID) {
 		h.cards[c.PAN.Digits()] = cardAccount{holder: c, id: h.accountID(c)}
 	}
@@ -280,7 +286,23 @@ func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	id := HoldID(h.bank.ID, de7, stan, tid)
 	defer h.lock(id)()
 
-	rc, reason := h.decide(ctx, req, id)
+	h.mu.Lock()
+	rc, again := h.answered[id]
+	h.mu.Unlock()
+	reason := "repeat"
+	if !again {
+		rc, reason = h.decide(ctx, req, id)
+		if rc != iso8583.SystemMalfunction {
+			h.mu.Lock()
+			h.answered[id] = rc
+			h.order = append(h.order, id)
+			if len(h.order) > maxAnswered {
+				delete(h.answered, h.order[0])
+				h.order = h.order[1:]
+			}
+			h.mu.Unlock()
+		}
+	}
 	resp := answer(req, rc)
 	if resp != nil && rc.Approved() {
 		_ = resp.SetString(iso8583.DEAuthID, h.AuthCode(id))

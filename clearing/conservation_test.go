@@ -1,0 +1,347 @@
+package clearing_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/clearing"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// clock is a test clock that moves forward on request.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// bench is issuer hosts for a few banks on one database, with the switch's
+// records, as clearing sees them.
+type world struct {
+	db    *sqldb.DB
+	clock *clock
+	banks *bank.Config
+	hosts map[string]*issuer.Host
+	led   ledger.Store
+	store *sqldb.SwitchStore
+	seq   int
+}
+
+// The cards of the property: a rich debit card, a ¥10 debit card, a ¥10
+// credit card and a credit card with a big limit.
+var propCards = []string{"6222020000000007", "6217000000011854", "6226150000018513", "6253300000000005"}
+
+func newWorld(t testing.TB, db *sqldb.DB) *world {
+	t.Helper()
+	banks, err := bank.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)}
+	db.Now = c.Now
+	w := &world{db: db, clock: c, banks: banks, hosts: map[string]*issuer.Host{}, led: sqldb.NewLedgerStore(db), store: sqldb.NewSwitchStore(db)}
+	t.Cleanup(w.store.Close)
+	for _, id := range []string{"icbc", "ccb", "cmbc"} {
+		h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: id, Ledger: w.led,
+			Reversals: &sqldb.IssuerReversals{DB: db}, Secret: []byte("property"), HoldTimeout: time.Hour, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.hosts[id] = h
+	}
+	return w
+}
+
+func (w *world) cardholder(pan string) *bank.Cardholder {
+	p, _ := card.ParsePAN(pan)
+	c, _ := w.banks.LookupCard(p)
+	return c
+}
+
+// auth is one authorization of the property and what the model expects.
+type auth struct {
+	msg     *iso8583.Message
+	bank    string
+	acct    string
+	amount  int64
+	rc      string
+	code    string
+	holdID  string
+	status  ledger.PendingStatus // "" when no hold was placed
+	date    string
+	reverse bool // reversed before it was sent
+}
+
+// message builds the 0100 as the network forwards it to the issuer.
+func (w *world) message(pan string, amount int64) *iso8583.Message {
+	w.seq++
+	m := iso8583.New(iso8583.AuthorizationRequest)
+	now := w.clock.Now()
+	m.SetTransmissionTime(now)
+	m.SetLocalTime(now)
+	_ = m.SetString(iso8583.DEPAN, pan)
+	_ = m.SetString(iso8583.DEProcessingCode, "000000")
+	_ = m.SetNumber(iso8583.DEAmount, amount)
+	_ = m.SetNumber(iso8583.DECurrency, 156)
+	_ = m.SetSTAN(iso8583.STAN(w.seq%999999 + 1))
+	_ = m.SetString(iso8583.DEAcquirer, "48021000")
+	_ = m.SetString(iso8583.DERRN, fmt.Sprintf("%012d", w.seq))
+	_ = m.SetString(iso8583.DETerminal, fmt.Sprintf("P%07d", w.seq))
+	_ = m.SetString(iso8583.DEMerchant, "898310054110001")
+	return m
+}
+
+func (w *world) reversal(orig *iso8583.Message) *iso8583.Message {
+	w.seq++
+	m := iso8583.New(iso8583.ReversalRequest)
+	m.Copy(orig, iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DECurrency, iso8583.DEAcquirer,
+		iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant, iso8583.DELocalDate, iso8583.DELocalTime)
+	m.SetTransmissionTime(w.clock.Now())
+	_ = m.SetSTAN(iso8583.STAN(w.seq%999999 + 1))
+	stan, _ := orig.String(iso8583.DESTAN)
+	de7, _ := orig.String(iso8583.DETransmission)
+	_ = m.SetString(iso8583.DEOriginal, netswitch.OriginalData(stan, de7, "48021000"))
+	return m
+}
+
+// record stores the switch's record of an approved authorization.
+func (w *world) record(t interface{ Fatalf(string, ...any) }, a *auth) {
+	m := a.msg
+	str := func(de int) string { v, _ := m.String(de); return v }
+	now := w.clock.Now()
+	rec := netswitch.Auth{ID: netswitch.AuthID(str(iso8583.DETerminal), str(iso8583.DESTAN), str(iso8583.DETransmission)),
+		Acquirer: "48021000", Terminal: str(iso8583.DETerminal), STAN: str(iso8583.DESTAN), Transmission: str(iso8583.DETransmission),
+		RRN: str(iso8583.DERRN), Merchant: str(iso8583.DEMerchant), LocalDate: str(iso8583.DELocalDate), LocalTime: str(iso8583.DELocalTime),
+		Token: "6288010000000000", BankID: a.bank, Amount: a.amount, Currency: 156, ClearAmount: a.amount, PANLast4: "0000",
+		AuthCode: a.code, ResponseCode: a.rc, BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
+	if err := w.store.SaveAuth(context.Background(), rec); err != nil {
+		t.Fatalf("saving the record: %v", err)
+	}
+	a.date = rec.BusinessDate
+}
+
+// accounts returns every account the world's banks have.
+func (w *world) accounts() []string {
+	var ids []string
+	for id, h := range w.hosts {
+		ids = append(ids, id+":cash", id+":credit-limit", id+":network", h.SettlementAccount())
+		for _, c := range w.banks.CardsOf(id) {
+			a, _ := h.AccountFor(c.PAN)
+			ids = append(ids, a)
+		}
+	}
+	return ids
+}
+
+type bal struct{ dp, dpo, cp, cpo int64 }
+
+func (w *world) balances(t interface{ Fatal(...any) }) map[string]bal {
+	as, err := w.led.LookupAccounts(context.Background(), w.accounts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bal{}
+	for _, a := range as {
+		out[a.ID] = bal{a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted}
+	}
+	return out
+}
+
+// TestConservation drives random authorizations, duplicates, reversals
+// (before and after their original), clearing runs and hold expiry through
+// the issuer hosts and clearing, and checks after each step that the books
+// balance, that each card account moved by exactly the model's holds and
+// posts, and that no hold resolved twice or changed after resolving.
+func TestConservation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		rapid.Check(t, func(rt *rapid.T) {
+			// Release what earlier runs left held, then start counting.
+			w.clock.Advance(2 * time.Hour)
+			if _, err := w.led.ExpirePending(ctx, w.clock.Now()); err != nil {
+				rt.Fatal(err)
+			}
+			start := w.balances(rt)
+			var auths []*auth
+			dates := map[string]bool{}
+
+			check := func(rt *rapid.T) {
+				now := w.balances(rt)
+				var sumDP, sumCP, sumDPo, sumCPo int64
+				for _, b := range now {
+					sumDP, sumCP, sumDPo, sumCPo = sumDP+b.dp, sumCP+b.cp, sumDPo+b.dpo, sumCPo+b.cpo
+				}
+				if sumDP != sumCP || sumDPo != sumCPo {
+					rt.Fatalf("the books do not balance: pending %d debits vs %d credits, posted %d vs %d", sumDP, sumCP, sumDPo, sumCPo)
+				}
+				wantPending := map[string]int64{}
+				wantPosted := map[string]int64{}
+				for _, a := range auths {
+					if a.status == "" {
+						continue
+					}
+					tr, err := w.led.LookupTransfer(ctx, a.holdID)
+					if err != nil {
+						rt.Fatalf("hold %s is gone: %v", a.holdID, err)
+					}
+					if tr.Status != a.status {
+						rt.Fatalf("got hold status %s, want %s", tr.Status, a.status)
+					}
+					switch a.status {
+					case ledger.StatusPending:
+						wantPending[a.acct] += a.amount
+					case ledger.StatusPosted:
+						wantPosted[a.acct] += a.amount
+					}
+				}
+				for _, pan := range propCards {
+					c := w.cardholder(pan)
+					acct, _ := w.hosts[c.Bank].AccountFor(c.PAN)
+					got, was := now[acct], start[acct]
+					if got.dp-was.dp != wantPending[acct] {
+						rt.Fatalf("card ending %s: got %d pending, want %d", c.PAN.Last4(), got.dp-was.dp, wantPending[acct])
+					}
+					if got.dpo-was.dpo != wantPosted[acct] {
+						rt.Fatalf("card ending %s: got %d posted, want %d", c.PAN.Last4(), got.dpo-was.dpo, wantPosted[acct])
+					}
+					if got.cpo-got.dpo-got.dp < 0 {
+						rt.Fatalf("card ending %s is overdrawn", c.PAN.Last4())
+					}
+				}
+			}
+
+			send := func(rt *rapid.T, a *auth) {
+				h := w.hosts[a.bank]
+				resp := h.Handle(ctx, a.msg)
+				rc, _ := resp.ResponseCode()
+				code, _ := resp.String(iso8583.DEAuthID)
+				if a.rc == "" {
+					a.rc, a.code = string(rc), code
+					if a.reverse {
+						if rc.Approved() {
+							rt.Fatalf("a late original was approved after its reversal")
+						}
+						return
+					}
+					if rc.Approved() {
+						a.status = ledger.StatusPending
+						w.record(rt, a)
+						dates[a.date] = true
+					}
+					return
+				}
+				if string(rc) != a.rc || code != a.code {
+					rt.Fatalf("a duplicate got %s %s, want the first answer %s %s", rc, code, a.rc, a.code)
+				}
+			}
+
+			rt.Repeat(map[string]func(*rapid.T){
+				"auth": func(rt *rapid.T) {
+					pan := rapid.SampledFrom(propCards).Draw(rt, "card")
+					amount := int64(rapid.IntRange(1, 1500).Draw(rt, "amount"))
+					c := w.cardholder(pan)
+					m := w.message(pan, amount)
+					acct, _ := w.hosts[c.Bank].AccountFor(c.PAN)
+					de7, _ := m.String(iso8583.DETransmission)
+					stan, _ := m.String(iso8583.DESTAN)
+					tid, _ := m.String(iso8583.DETerminal)
+					a := &auth{msg: m, bank: c.Bank, acct: acct, amount: amount, holdID: issuer.HoldID(c.Bank, de7, stan, tid)}
+					send(rt, a)
+					auths = append(auths, a)
+				},
+				"duplicate": func(rt *rapid.T) {
+					if len(auths) == 0 {
+						rt.Skip("nothing to repeat")
+					}
+					a := rapid.SampledFrom(auths).Draw(rt, "original")
+					if a.reverse {
+						rt.Skip("reversed early")
+					}
+					send(rt, a)
+				},
+				"reversal": func(rt *rapid.T) {
+					if len(auths) == 0 {
+						rt.Skip("nothing to reverse")
+					}
+					a := rapid.SampledFrom(auths).Draw(rt, "original")
+					resp := w.hosts[a.bank].Handle(ctx, w.reversal(a.msg))
+					rc, _ := resp.ResponseCode()
+					switch a.status {
+					case ledger.StatusPending:
+						a.status = ledger.StatusVoided
+						if err := w.store.MarkReversed(ctx, netswitch.AuthID(str(a.msg, iso8583.DETerminal), str(a.msg, iso8583.DESTAN), str(a.msg, iso8583.DETransmission)), w.clock.Now(), string(rc), 0); err != nil {
+							rt.Fatal(err)
+						}
+						if rc != iso8583.Approved {
+							rt.Fatalf("got %s reversing a pending hold, want 00", rc)
+						}
+					case ledger.StatusPosted:
+						if rc != iso8583.InvalidTransaction {
+							rt.Fatalf("got %s reversing a cleared authorization, want 12", rc)
+						}
+					}
+				},
+				"reversal before its original": func(rt *rapid.T) {
+					pan := rapid.SampledFrom(propCards).Draw(rt, "card")
+					c := w.cardholder(pan)
+					m := w.message(pan, 100)
+					resp := w.hosts[c.Bank].Handle(ctx, w.reversal(m))
+					if rc, _ := resp.ResponseCode(); rc != iso8583.UnableToLocateRecord {
+						rt.Fatalf("got %s for the reversal of an unknown original, want 25", rc)
+					}
+					a := &auth{msg: m, bank: c.Bank, amount: 100, reverse: true}
+					send(rt, a)
+					auths = append(auths, a)
+				},
+				"clearing": func(rt *rapid.T) {
+					for d := range dates {
+						if _, err := clearing.Run(ctx, clearing.Config{Store: w.store, Ledger: w.led, Banks: w.banks, Now: w.clock.Now}, d); err != nil {
+							rt.Fatal(err)
+						}
+					}
+					for _, a := range auths {
+						if a.status == ledger.StatusPending {
+							a.status = ledger.StatusPosted
+						}
+					}
+				},
+				"expiry": func(rt *rapid.T) {
+					w.clock.Advance(2 * time.Hour)
+					if _, err := w.led.ExpirePending(ctx, w.clock.Now()); err != nil {
+						rt.Fatal(err)
+					}
+					for _, a := range auths {
+						if a.status == ledger.StatusPending {
+							a.status = ledger.StatusExpired
+						}
+					}
+				},
+				"": check,
+			})
+		})
+	})
+}
+
+func str(m *iso8583.Message, de int) string {
+	v, _ := m.String(de)
+	return v
+}

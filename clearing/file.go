@@ -1,0 +1,336 @@
+package clearing
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/money"
+)
+
+// FileType and FileVersion head every clearing file.
+const (
+	FileType    = "TWCLR"
+	FileVersion = "1"
+)
+
+// Header is a clearing file's first record.
+type Header struct {
+	Date      string    // business date, YYYYMMDD
+	Party     string    // whose file: the issuing bank's id
+	CreatedAt time.Time // UTC, to the second
+}
+
+// Detail is one presentment in a clearing file. It carries the last four
+// digits of the card number and nothing more of it.
+type Detail struct {
+	Seq       int
+	LocalDate string // YYYYMMDD
+	LocalTime string // hhmmss
+	RRN       string
+	STAN      string
+	Terminal  string
+	Merchant  string
+	PANLast4  string
+	Amount    int64 // minor units
+	Currency  int   // ISO 4217 numeric
+	AuthCode  string
+	Bank      string
+	Acquirer  string
+}
+
+// File is a clearing file: header, details, and (implied) trailer.
+type File struct {
+	Header  Header
+	Details []Detail
+}
+
+// Totals returns the sum of the details' amounts per currency.
+func (f File) Totals() map[int]int64 {
+	out := map[int]int64{}
+	for _, d := range f.Details {
+		out[d.Currency] += d.Amount
+	}
+	return out
+}
+
+// Marshal writes the file in the pipe-separated format of docs/iso8583.md.
+// It returns a fault.Invalid "bad_clearing_record" error (naming the record,
+// never a value) for a field holding '|' or a line break: such a record is
+// refused rather than escaped.
+func (f File) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	line := func(rec string, fields ...string) error {
+		for _, v := range fields {
+			if strings.ContainsAny(v, "|\r\n") {
+				return fault.E(fault.Invalid, "bad_clearing_record", "clearing file: a field of a %s record holds '|' or a line break", rec)
+			}
+		}
+		b.WriteString(strings.Join(fields, "|"))
+		b.WriteByte('\n')
+		return nil
+	}
+	if err := line("header", "H", FileType, FileVersion, f.Header.Date, f.Header.Party, f.Header.CreatedAt.UTC().Format("20060102T150405Z")); err != nil {
+		return nil, err
+	}
+	for i, d := range f.Details {
+		if err := line("detail", "D", strconv.Itoa(i+1), d.LocalDate, d.LocalTime, d.RRN, d.STAN, d.Terminal, d.Merchant, d.PANLast4,
+			strconv.FormatInt(d.Amount, 10), fmt.Sprintf("%03d", d.Currency), d.AuthCode, d.Bank, d.Acquirer); err != nil {
+			return nil, err
+		}
+	}
+	if err := line("trailer", "T", strconv.Itoa(len(f.Details)), totals(f.Totals())); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func totals(m map[int]int64) string {
+	cur := make([]int, 0, len(m))
+	for c := range m {
+		cur = append(cur, c)
+	}
+	sort.Ints(cur)
+	parts := make([]string, len(cur))
+	for i, c := range cur {
+		parts[i] = fmt.Sprintf("%03d:%d", c, m[c])
+	}
+	return strings.Join(parts, ";")
+}
+
+// MaxFileLine bounds a clearing file's line.
+const MaxFileLine = 4096
+
+// ParseFile reads a clearing file. It returns a fault.Invalid
+// "bad_clearing_file" error naming the line (never a value) for a header it
+// does not know, a record of the wrong shape, a sequence number that is not
+// the next one, a detail that is not a valid amount, last-four or date, or
+// a trailer whose count or totals do not match the details. It never
+// panics.
+func ParseFile(r io.Reader) (File, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 512), MaxFileLine)
+	bad := func(n int, format string, args ...any) error {
+		return fault.E(fault.Invalid, "bad_clearing_file", "clearing file line %d: "+format, append([]any{n}, args...)...)
+	}
+	var f File
+	n := 0
+	trailer := false
+	for sc.Scan() {
+		n++
+		fields := strings.Split(sc.Text(), "|")
+		if trailer {
+			return File{}, bad(n, "a record after the trailer")
+		}
+		switch {
+		case n == 1:
+			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || fields[2] != FileVersion {
+				return File{}, bad(n, "not a %s version %s header", FileType, FileVersion)
+			}
+			if _, err := time.Parse("20060102", fields[3]); err != nil {
+				return File{}, bad(n, "bad business date")
+			}
+			at, err := time.Parse("20060102T150405Z", fields[5])
+			if err != nil {
+				return File{}, bad(n, "bad creation time")
+			}
+			f.Header = Header{Date: fields[3], Party: fields[4], CreatedAt: at}
+		case fields[0] == "D":
+			if len(fields) != 14 {
+				return File{}, bad(n, "a detail record has 14 fields, got %d", len(fields))
+			}
+			seq, err := strconv.Atoi(fields[1])
+			if err != nil || seq != len(f.Details)+1 {
+				return File{}, bad(n, "sequence number is not %d", len(f.Details)+1)
+			}
+			amt, err := strconv.ParseInt(fields[9], 10, 64)
+			if err != nil || amt <= 0 || fields[9][0] == '+' {
+				return File{}, bad(n, "bad amount")
+			}
+			cur, err := strconv.Atoi(fields[10])
+			if err != nil || len(fields[10]) != 3 || cur <= 0 {
+				return File{}, bad(n, "bad currency")
+			}
+			if len(fields[8]) != 4 || strings.Trim(fields[8], "0123456789") != "" {
+				return File{}, bad(n, "the card field must be exactly the last four digits")
+			}
+			if _, err := time.Parse("20060102150405", fields[2]+fields[3]); err != nil {
+				return File{}, bad(n, "bad local date or time")
+			}
+			f.Details = append(f.Details, Detail{Seq: seq, LocalDate: fields[2], LocalTime: fields[3], RRN: fields[4], STAN: fields[5],
+				Terminal: fields[6], Merchant: fields[7], PANLast4: fields[8], Amount: amt, Currency: cur, AuthCode: fields[11],
+				Bank: fields[12], Acquirer: fields[13]})
+		case fields[0] == "T":
+			if len(fields) != 3 {
+				return File{}, bad(n, "a trailer has 3 fields")
+			}
+			if c, err := strconv.Atoi(fields[1]); err != nil || c != len(f.Details) {
+				return File{}, bad(n, "the trailer counts %s records, the file has %d", safeNum(fields[1]), len(f.Details))
+			}
+			if fields[2] != totals(f.Totals()) {
+				return File{}, bad(n, "the trailer's totals do not match the records")
+			}
+			trailer = true
+		default:
+			return File{}, bad(n, "unknown record type")
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return File{}, bad(n+1, "unreadable (a line longer than %d bytes?)", MaxFileLine)
+	}
+	if n == 0 {
+		return File{}, bad(1, "the file is empty")
+	}
+	if !trailer {
+		return File{}, bad(n, "the file has no trailer")
+	}
+	return f, nil
+}
+
+func safeNum(s string) string {
+	if len(s) > 9 || strings.Trim(s, "0123456789") != "" {
+		return "?"
+	}
+	return s
+}
+
+// Files returns the day's clearing file of each bank that has posted
+// presentments, by bank id.
+func (r Report) ClearingFiles() map[string]File {
+	out := map[string]File{}
+	for _, it := range r.Items {
+		if it.Outcome == Flagged {
+			continue
+		}
+		a := it.auth
+		f, ok := out[it.Bank]
+		if !ok {
+			f = File{Header: Header{Date: r.Date, Party: it.Bank, CreatedAt: r.CreatedAt.Truncate(time.Second)}}
+		}
+		f.Details = append(f.Details, Detail{LocalDate: localDate(r.Date, a.LocalDate), LocalTime: a.LocalTime, RRN: a.RRN, STAN: a.STAN,
+			Terminal: a.Terminal, Merchant: a.Merchant, PANLast4: a.PANLast4, Amount: it.Amount, Currency: a.Currency,
+			AuthCode: a.AuthCode, Bank: a.BankID, Acquirer: a.Acquirer})
+		out[it.Bank] = f
+	}
+	for k, f := range out {
+		for i := range f.Details {
+			f.Details[i].Seq = i + 1
+		}
+		out[k] = f
+	}
+	return out
+}
+
+// localDate gives DE13 (MMDD) the year that puts it nearest the business
+// date (YYYYMMDD).
+func localDate(business, mmdd string) string {
+	bd, err := time.Parse("20060102", business)
+	if err != nil || len(mmdd) != 4 {
+		return business
+	}
+	best := ""
+	var bestD time.Duration
+	for _, y := range []int{bd.Year() - 1, bd.Year(), bd.Year() + 1} {
+		t, err := time.Parse("20060102", strconv.Itoa(y)+mmdd)
+		if err != nil {
+			continue
+		}
+		d := t.Sub(bd)
+		if d < 0 {
+			d = -d
+		}
+		if best == "" || d < bestD {
+			best, bestD = t.Format("20060102"), d
+		}
+	}
+	if best == "" {
+		return business
+	}
+	return best
+}
+
+// Text returns the report as text tables: the banks' positions, the
+// acquirers', and the flagged presentments.
+func (r Report) Text() string {
+	var b bytes.Buffer
+	amt := func(m int64) string { return money.New(m, money.CNY).String() }
+	fmt.Fprintf(&b, "Clearing of %s (created %s)\n", r.Date, r.CreatedAt.Format(time.RFC3339))
+	if r.Expired > 0 {
+		fmt.Fprintf(&b, "%d expired holds released before clearing\n", r.Expired)
+	}
+	fmt.Fprintln(&b)
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "issuer\tpresented\tposted\tposted amount\tflagged\tflagged amount\tnet position\t")
+	var pres, posted, flagged int
+	var postedAmt, flaggedAmt int64
+	for _, l := range r.Banks {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%s\t\n", l.Bank, l.Presented, l.Posted, amt(l.PostedAmount), l.Flagged, amt(l.FlaggedAmount), amt(l.Net))
+		pres, posted, flagged = pres+l.Presented, posted+l.Posted, flagged+l.Flagged
+		postedAmt, flaggedAmt = postedAmt+l.PostedAmount, flaggedAmt+l.FlaggedAmount
+	}
+	fmt.Fprintf(w, "total\t%d\t%d\t%s\t%d\t%s\t%s\t\n", pres, posted, amt(postedAmt), flagged, amt(flaggedAmt), amt(-postedAmt))
+	w.Flush()
+	fmt.Fprintln(&b)
+	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "acquirer\tpurchases\tnet position\t")
+	for _, l := range r.Acquirers {
+		fmt.Fprintf(w, "%s\t%d\t%s\t\n", l.Acquirer, l.Count, amt(l.Net))
+	}
+	fmt.Fprintf(w, "network\t\t%s\t\n", amt(r.Network))
+	w.Flush()
+	if flags := r.Flags(); len(flags) > 0 {
+		fmt.Fprintf(&b, "\nFlagged, not posted (%d):\n", len(flags))
+		for _, it := range flags {
+			fmt.Fprintf(&b, "  %s rrn %s card ending %s: %s presented, %s held — %s\n", it.Bank, strings.TrimSpace(it.RRN), it.PANLast4,
+				amt(it.Amount), amt(it.Held), it.Reason)
+		}
+	}
+	return b.String()
+}
+
+// Write writes the report (report-YYYYMMDD.txt and .json) and each bank's
+// clearing file (TWCLR-YYYYMMDD-<bank>.txt) into dir, and returns the
+// report with the files' paths. It fails with a fault.Unavailable error
+// when dir cannot be written, and like File.Marshal.
+func Write(dir string, r Report) (Report, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return r, fault.Wrap(err, fault.Unavailable, "clearing_write", "cannot create %s", dir)
+	}
+	files := r.ClearingFiles()
+	r.Files = nil
+	write := func(name string, data []byte) error {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o640); err != nil {
+			return fault.Wrap(err, fault.Unavailable, "clearing_write", "cannot write %s", p)
+		}
+		r.Files = append(r.Files, p)
+		return nil
+	}
+	for _, bankID := range sortedKeys(files) {
+		data, err := files[bankID].Marshal()
+		if err != nil {
+			return r, err
+		}
+		if err := write(fmt.Sprintf("TWCLR-%s-%s.txt", r.Date, bankID), data); err != nil {
+			return r, err
+		}
+	}
+	if err := write("report-"+r.Date+".txt", []byte(r.Text())); err != nil {
+		return r, err
+	}
+	j, _ := json.MarshalIndent(r, "", "  ")
+	if err := write("report-"+r.Date+".json", append(j, '\n')); err != nil {
+		return r, err
+	}
+	return r, nil
+}
