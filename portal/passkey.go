@@ -151,14 +151,7 @@ func (p *Portal) takeCeremony(ctx context.Context, id, accountID, kind, phoneID 
 	if id == "" {
 		return Ceremony{}, notFound
 	}
-	c, err := p.cfg.Store.TakeCeremony(ctx, p.hashID(id), p.now())
-	if err != nil {
-		return Ceremony{}, err
-	}
-	if c.Kind != kind || (accountID != "" && c.AccountID != accountID) || c.PhoneID != phoneID {
-		return Ceremony{}, notFound
-	}
-	return c, nil
+	return p.cfg.Store.TakeCeremony(ctx, p.hashID(id), Ceremony{AccountID: accountID, Kind: kind, PhoneID: phoneID}, p.now())
 }
 
 // --- log-in, second step ---

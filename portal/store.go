@@ -53,9 +53,11 @@ type Store interface {
 	RemovePasskey(ctx context.Context, accountID string, id []byte) error
 	// PutCeremony stores a ceremony in flight.
 	PutCeremony(ctx context.Context, c Ceremony) error
-	// TakeCeremony returns a ceremony and deletes it (one use); an unknown
-	// or expired one is fault.NotFound "ceremony_not_found".
-	TakeCeremony(ctx context.Context, idHash []byte, now time.Time) (Ceremony, error)
+	// TakeCeremony returns a ceremony and deletes it (one use) if it is of
+	// the kind, phone and account (any account when empty) of want; an
+	// unknown, expired or different one is fault.NotFound
+	// "ceremony_not_found" and a different one is left in place.
+	TakeCeremony(ctx context.Context, idHash []byte, want Ceremony, now time.Time) (Ceremony, error)
 	// SendCode puts a message holding a one-time code in the account's
 	// outbox (standing for an SMS, read with `tapwallet phone otp`).
 	SendCode(ctx context.Context, accountID, id, message string, at time.Time) error

@@ -8,6 +8,8 @@ import (
 	"github.com/tapwallet/tapwallet/portal"
 )
 
+var errNotThisCeremony = fault.E(fault.NotFound, "ceremony_not_found", "not this ceremony")
+
 // PortalStore implements portal.Store: passkeys, ceremonies in flight and
 // one-time codes for the lost-phone portal.
 type PortalStore struct{ DB *DB }
@@ -91,8 +93,9 @@ func (s *PortalStore) PutCeremony(ctx context.Context, c portal.Ceremony) error 
 	}), "storing a ceremony")
 }
 
-// TakeCeremony returns a ceremony and deletes it, in one transaction.
-func (s *PortalStore) TakeCeremony(ctx context.Context, idHash []byte, now time.Time) (portal.Ceremony, error) {
+// TakeCeremony returns a ceremony matching want and deletes it, in one
+// transaction; one that does not match is left in place.
+func (s *PortalStore) TakeCeremony(ctx context.Context, idHash []byte, want portal.Ceremony, now time.Time) (portal.Ceremony, error) {
 	var c portal.Ceremony
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
 		var exp, created int64
@@ -105,6 +108,10 @@ func (s *PortalStore) TakeCeremony(ctx context.Context, idHash []byte, now time.
 			return dbErr(err, "reading a ceremony")
 		}
 		c.ExpiresAt, c.CreatedAt = Time(exp), Time(created)
+		if c.Kind != want.Kind || c.PhoneID != want.PhoneID || (want.AccountID != "" && c.AccountID != want.AccountID) {
+			c = portal.Ceremony{}
+			return errNotThisCeremony
+		}
 		r, err := tx.Exec(ctx, `DELETE FROM portal_ceremonies WHERE id_hash = ?`, idHash)
 		if err := oneRow(r, err, "ceremony_not_found", "this verification was used already: start again", "using a ceremony"); err != nil {
 			return err
@@ -114,6 +121,9 @@ func (s *PortalStore) TakeCeremony(ctx context.Context, idHash []byte, now time.
 		}
 		return nil
 	})
+	if err == errNotThisCeremony {
+		return portal.Ceremony{}, fault.E(fault.NotFound, "ceremony_not_found", "this verification is unknown or was used already: start again")
+	}
 	if fault.CodeOf(err) == "ceremony_not_found" {
 		// An expired ceremony is deleted all the same.
 		if err2 := s.DB.InTx(ctx, func(tx *Tx) error {

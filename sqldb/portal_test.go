@@ -115,6 +115,16 @@ func TestPortalStoreCeremonies(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Another account, kind or phone: refused and left in place.
+		for _, want := range []portal.Ceremony{
+			{AccountID: "acc_other", Kind: portal.CeremonyWalletOn, PhoneID: ph.ID},
+			{AccountID: a.ID, Kind: portal.CeremonyRegister, PhoneID: ph.ID},
+			{AccountID: a.ID, Kind: portal.CeremonyWalletOn, PhoneID: "ph_other"},
+		} {
+			if _, err := st.TakeCeremony(ctx, live.IDHash, want, now); fault.CodeOf(err) != "ceremony_not_found" {
+				t.Fatalf("take as %+v: got %v, want ceremony_not_found", want, err)
+			}
+		}
 		// Racing takes: exactly one wins.
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -123,7 +133,7 @@ func TestPortalStoreCeremonies(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := st.TakeCeremony(ctx, live.IDHash, now)
+				c, err := st.TakeCeremony(ctx, live.IDHash, portal.Ceremony{AccountID: a.ID, Kind: portal.CeremonyWalletOn, PhoneID: ph.ID}, now)
 				if err == nil {
 					mu.Lock()
 					wins++
@@ -140,10 +150,10 @@ func TestPortalStoreCeremonies(t *testing.T) {
 		if wins != 1 {
 			t.Fatalf("racing takes: got %d winners, want 1", wins)
 		}
-		if _, err := st.TakeCeremony(ctx, old.IDHash, now.Add(2*time.Second)); fault.CodeOf(err) != "ceremony_not_found" {
+		if _, err := st.TakeCeremony(ctx, old.IDHash, portal.Ceremony{Kind: portal.CeremonyLogin}, now.Add(2*time.Second)); fault.CodeOf(err) != "ceremony_not_found" {
 			t.Fatalf("expired ceremony: got %v, want ceremony_not_found", err)
 		}
-		if _, err := st.TakeCeremony(ctx, old.IDHash, now); fault.CodeOf(err) != "ceremony_not_found" {
+		if _, err := st.TakeCeremony(ctx, old.IDHash, portal.Ceremony{Kind: portal.CeremonyLogin}, now); fault.CodeOf(err) != "ceremony_not_found" {
 			t.Fatalf("expired ceremony taken again: got %v, want it deleted", err)
 		}
 		if err := st.SendCode(ctx, a.ID, wallet.NewID("otp"), "code 123456", now); err != nil {

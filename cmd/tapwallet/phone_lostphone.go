@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/phone"
+)
+
+// The lost-phone side of the phone app: list the account's phones, switch
+// a wallet off (this phone's or another's of the account) and back on, ask
+// a phone to ring or show a message, and check in (report the place, take
+// what waits: a key wipe, fresh keys, rings and messages).
+func init() {
+	registerPhone("phones", "list the account's phones: wallet on/off, cards, last place", phonePhones)
+	registerPhone("wallet-off", "switch the wallet off on a phone of the account: [--phone ID] [--reason TEXT]", phoneWalletOff)
+	registerPhone("wallet-on", "switch the wallet back on: [--phone ID] (password from TAPWALLET_PASSWORD or stdin)", phoneWalletOn)
+	registerPhone("ask", "ask a phone to ring or show a message at its next check-in: --phone ID (--ring | --message TEXT)", phoneAsk)
+	registerPhone("checkin", "check in: [--lat DEG --lon DEG] report the place; wipe or refresh keys, show rings and messages", phoneCheckIn)
+}
+
+func phonePhones(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "phones")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	phones, err := p.Phones(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%-32s %-20s %-7s %-5s %-20s %s\n", "ID", "NAME", "WALLET", "CARDS", "LAST SEEN", "PLACE")
+	for _, ph := range phones {
+		state := "on"
+		if !ph.WalletOn {
+			state = "OFF"
+		}
+		place := "-"
+		if ph.Lat != nil && ph.Lon != nil && ph.LocatedAt != nil {
+			place = fmt.Sprintf("%.5f,%.5f (%s)", *ph.Lat, *ph.Lon, ph.LocatedAt.UTC().Format(time.RFC3339))
+		}
+		me := ""
+		if ph.ID == p.Profile.PhoneID {
+			me = " (this phone)"
+		}
+		fmt.Fprintf(e.stdout, "%-32s %-20s %-7s %-5d %-20s %s%s\n", ph.ID, ph.Name, state, ph.Cards, ph.LastSeen.UTC().Format(time.RFC3339), place, me)
+	}
+	return nil
+}
+
+func printSwitch(w io.Writer, what string, r phone.SwitchResult) {
+	fmt.Fprintf(w, "%s %q (%s): %s\n", what, r.Phone.Name, r.Phone.ID, r.Message)
+	if !r.Changed {
+		fmt.Fprintln(w, "  (it was already in that state)")
+	}
+	if len(r.Tokens) > 0 {
+		fmt.Fprintf(w, "  cards (token ending): %s\n", strings.Join(r.Tokens, ", "))
+	}
+	switch {
+	case r.NoTransit:
+		fmt.Fprintln(w, "  transit: no transit operator connected")
+	case len(r.Transit) > 0:
+		fmt.Fprintf(w, "  transit cards: %s\n", strings.Join(r.Transit, ", "))
+	}
+}
+
+func phoneWalletOff(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "wallet-off")
+	id := fs.String("phone", "", "the phone to switch off (default: this phone)")
+	reason := fs.String("reason", "phone lost", "why, kept in the record")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if *id == "" {
+		*id = p.Profile.PhoneID
+	}
+	r, err := p.WalletOff(ctx, *id, *reason)
+	if err != nil {
+		return err
+	}
+	printSwitch(e.stdout, "switched off", r)
+	return nil
+}
+
+func phoneWalletOn(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "wallet-on")
+	id := fs.String("phone", "", "the phone to switch back on (default: this phone)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	if *id == "" {
+		*id = p.Profile.PhoneID
+	}
+	pw, err := password(e)
+	if err != nil {
+		return err
+	}
+	r, err := p.WalletOn(ctx, *id, pw)
+	if err != nil {
+		return err
+	}
+	printSwitch(e.stdout, "switched on", r)
+	return nil
+}
+
+func phoneAsk(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "ask")
+	id := fs.String("phone", "", "the phone to ask")
+	ring := fs.Bool("ring", false, "ring it")
+	msg := fs.String("message", "", "a message for its screen (with --ring: what it shows while ringing)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || (!*ring && *msg == "") {
+		return usage("ask needs --phone and --ring or --message")
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	kind := "message"
+	if *ring {
+		kind = "ring"
+	}
+	if err := p.Ask(ctx, *id, kind, *msg); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "the %s waits for the phone's next check-in\n", kind)
+	return nil
+}
+
+func phoneCheckIn(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "checkin")
+	lat := fs.String("lat", "", "latitude in degrees (with --lon): report where the phone is")
+	lon := fs.String("lon", "", "longitude in degrees")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	loc, err := parseLocation(*lat, *lon)
+	if err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	r, err := p.CheckIn(ctx, loc)
+	if err != nil {
+		return err
+	}
+	printCheckIn(e.stdout, r, loc)
+	return nil
+}
+
+// parseLocation reads --lat and --lon: both or neither.
+func parseLocation(lat, lon string) (*phone.Location, error) {
+	if lat == "" && lon == "" {
+		return nil, nil
+	}
+	la, err1 := strconv.ParseFloat(lat, 64)
+	lo, err2 := strconv.ParseFloat(lon, 64)
+	if err1 != nil || err2 != nil || la < -90 || la > 90 || lo < -180 || lo > 180 {
+		return nil, usage("--lat and --lon must both be given, in degrees (-90..90, -180..180)")
+	}
+	return &phone.Location{Lat: la, Lon: lo}, nil
+}
+
+// printCheckIn shows what a check-in did (also used by `phone sync`).
+func printCheckIn(w io.Writer, r phone.CheckInResult, loc *phone.Location) {
+	if loc != nil {
+		fmt.Fprintf(w, "reported the place %.5f, %.5f\n", loc.Lat, loc.Lon)
+	}
+	for _, c := range r.Commands {
+		switch c.Kind {
+		case "ring":
+			fmt.Fprintf(w, "RINGING: %s\n", c.Message)
+		case "message":
+			fmt.Fprintf(w, "MESSAGE from the owner: %s\n", c.Message)
+		default:
+			fmt.Fprintf(w, "%s\n", c.Message)
+		}
+	}
+	if !r.WalletOn {
+		fmt.Fprintf(w, "the wallet on this phone is switched off: %d payment keys destroyed\n", r.Wiped)
+	} else if r.Wiped > 0 {
+		fmt.Fprintf(w, "%d old payment keys destroyed\n", r.Wiped)
+	}
+	if r.Installed > 0 {
+		fmt.Fprintf(w, "%d fresh payment keys installed\n", r.Installed)
+	}
+	if len(r.Commands) == 0 && r.WalletOn && r.Installed == 0 {
+		fmt.Fprintln(w, "nothing waits for this phone")
+	}
+}

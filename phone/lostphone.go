@@ -1,0 +1,149 @@
+package phone
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+// PhoneInfo is a phone of the account as the wallet service lists it.
+type PhoneInfo struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Model     string     `json:"model"`
+	WalletOn  bool       `json:"wallet_on"`
+	Cards     int        `json:"cards"`
+	LastSeen  time.Time  `json:"last_seen"`
+	Lat       *float64   `json:"lat"`
+	Lon       *float64   `json:"lon"`
+	LocatedAt *time.Time `json:"located_at"`
+}
+
+// Phones lists the phones of the logged-in account.
+func (p *Phone) Phones(ctx context.Context) ([]PhoneInfo, error) {
+	var out struct {
+		Phones []PhoneInfo `json:"phones"`
+	}
+	_, err := p.call(ctx, "GET", "/v1/phones", nil, &out, false)
+	return out.Phones, err
+}
+
+// SwitchResult is the wallet service's answer to a switch off or on.
+type SwitchResult struct {
+	Phone     PhoneInfo `json:"phone"`
+	Changed   bool      `json:"changed"`
+	Tokens    []string  `json:"tokens"`
+	Transit   []string  `json:"transit_cards"`
+	NoTransit bool      `json:"no_transit_operator"`
+	Message   string    `json:"message"`
+}
+
+// WalletOff switches the wallet off on a phone of the account (this one or
+// another, e.g. a lost one); the request is signed by this phone's device
+// key. It returns the wallet service's error (not_found for a phone not on
+// the account).
+func (p *Phone) WalletOff(ctx context.Context, phoneID, reason string) (SwitchResult, error) {
+	var out SwitchResult
+	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/wallet-off", map[string]string{"reason": reason}, &out, true)
+	return out, err
+}
+
+// WalletOn switches the wallet back on on a phone of the account with the
+// account's password. An account with a passkey is refused
+// (passkey_required): it switches on in the portal.
+func (p *Phone) WalletOn(ctx context.Context, phoneID, password string) (SwitchResult, error) {
+	var out SwitchResult
+	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/wallet-on", map[string]string{"password": password}, &out, true)
+	return out, err
+}
+
+// Ask queues a ring ("ring") or a message ("message") for a phone's next
+// check-in.
+func (p *Phone) Ask(ctx context.Context, phoneID, kind, message string) error {
+	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/ask", map[string]string{"kind": kind, "message": message}, nil, true)
+	return err
+}
+
+// Location is a place in WGS 84 degrees.
+type Location struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// Command is a request the phone took at its check-in.
+type Command struct {
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind"` // ring | message | wipe_keys | fresh_keys
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// CheckInResult is what a check-in did on the phone.
+type CheckInResult struct {
+	WalletOn  bool
+	Commands  []Command
+	Wiped     int // limited-use keys destroyed
+	Installed int // fresh limited-use keys installed
+}
+
+// CheckIn reports to the wallet service (with the phone's place, if given)
+// and carries out what waited for it: when the wallet is switched off the
+// secure element destroys every limited-use key of every card; fresh keys
+// sent after a switch back on are installed; rings and messages are
+// returned for the screen. The card list is refreshed. It fails with the
+// wallet service's error, or the secure element's.
+func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, error) {
+	if p.Profile.PhoneID == "" {
+		return CheckInResult{}, fault.E(fault.Invalid, "not_registered", "register this phone first (tapwallet phone register)")
+	}
+	var in any
+	if loc != nil {
+		in = loc
+	}
+	var out struct {
+		WalletOn bool      `json:"wallet_on"`
+		Commands []Command `json:"commands"`
+		Keys     []struct {
+			Token    string `json:"token"`
+			KeyBatch string `json:"key_batch"`
+		} `json:"keys"`
+	}
+	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/checkin", in, &out, true); err != nil {
+		return CheckInResult{}, err
+	}
+	res := CheckInResult{WalletOn: out.WalletOn, Commands: out.Commands}
+	wipe := !out.WalletOn
+	for _, c := range out.Commands {
+		if c.Kind == "wipe_keys" {
+			wipe = true
+		}
+	}
+	if wipe {
+		for _, c := range p.Profile.Cards {
+			res.Wiped += p.SE.KeysLeft(c.Token)
+			if err := p.SE.Wipe(c.Token); err != nil {
+				return res, err
+			}
+		}
+	}
+	if out.WalletOn {
+		for _, k := range out.Keys {
+			sealed, err := base64.StdEncoding.DecodeString(k.KeyBatch)
+			if err != nil {
+				return res, fault.E(fault.Internal, "bad_answer", "the server sent a damaged key batch")
+			}
+			before := p.SE.KeysLeft(k.Token)
+			n, err := p.SE.InstallKeys(k.Token, sealed)
+			if err != nil {
+				return res, err
+			}
+			res.Installed += n - before
+		}
+	}
+	if _, err := p.Cards(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}

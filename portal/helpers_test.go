@@ -1,0 +1,257 @@
+package portal_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/lostphone/taptest"
+	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+const password = "correct horse battery"
+
+// env is a running platform with a clock the test can move.
+type env struct {
+	p     *platform.Platform
+	clock *atomic.Int64 // offset added to the real time, in ns
+	base  string        // the portal's address (http://localhost:PORT)
+	cards []*bank.Cardholder
+	next  int
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	clock := &atomic.Int64{}
+	p, err := platform.Start(context.Background(), platform.Config{
+		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
+		Log: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Now().Add(time.Duration(clock.Load())) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	e := &env{p: p, clock: clock, base: strings.TrimSuffix(p.Portal.URL(), "/")}
+	for i := range p.Banks.Cards {
+		c := &p.Banks.Cards[i]
+		if c.IDV == bank.Green && c.Expiry.Year >= 2027 {
+			e.cards = append(e.cards, c)
+		}
+	}
+	return e
+}
+
+func (e *env) advance(d time.Duration) { e.clock.Add(int64(d)) }
+
+// newPhone signs up (or logs in to) an account and registers a phone on it
+// with n cards.
+func (e *env) newPhone(t *testing.T, email, name string, n int) *phone.Phone {
+	t.Helper()
+	ctx := context.Background()
+	ph, err := phone.Open(filepath.Join(t.TempDir(), "phone"), e.p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.SignUp(ctx, email, password); err != nil && code(err) != "email_taken" {
+		t.Fatal(err)
+	}
+	if err := ph.LogIn(ctx, email, password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ph.Register(ctx, name, "Xiaomi Mi 5"); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		c := e.cards[e.next]
+		e.next++
+		if _, err := ph.AddCard(ctx, c.PAN.Digits(), c.Expiry.MMYY(), c.CVN2.Digits()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ph.Cards(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ph
+}
+
+func code(err error) string {
+	if ae, ok := err.(*phone.APIError); ok {
+		return ae.Code
+	}
+	if err == nil {
+		return "ok"
+	}
+	return "not an API error: " + err.Error()
+}
+
+// pay taps the phone's first card and asks the token service to authorize
+// it; it returns "approved" or the decline code.
+func (e *env) pay(t *testing.T, ph *phone.Phone) string {
+	t.Helper()
+	c := ph.Profile.Cards[0]
+	chip, err := taptest.Tap(ph.SE, c, 1500, time.Now())
+	if err != nil {
+		return "tap: " + codeOf(err)
+	}
+	res, err := e.p.Tokens.Authorize(context.Background(), taptest.Request(c.Token, chip))
+	if err != nil {
+		return codeOf(err)
+	}
+	res.Forget()
+	return "approved"
+}
+
+func codeOf(err error) string { return fault.CodeOf(err) }
+
+// tokenStates returns the states of a phone's tokens.
+func (e *env) tokenStates(t *testing.T, phoneID string) []tsp.State {
+	t.Helper()
+	toks, err := e.p.Tokens.Cards(context.Background(), phoneID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []tsp.State
+	for _, tk := range toks {
+		out = append(out, tk.State)
+	}
+	return out
+}
+
+func allIn(states []tsp.State, want tsp.State) bool {
+	for _, s := range states {
+		if s != want {
+			return false
+		}
+	}
+	return len(states) > 0
+}
+
+// browser is a cookie-keeping HTTP client that reads each page's CSRF token
+// the way a page's forms carry it.
+type browser struct {
+	t    *testing.T
+	c    *http.Client
+	base string
+	csrf string
+}
+
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
+
+func (e *env) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}, base: e.base}
+}
+
+func (b *browser) do(req *http.Request) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := csrfMeta.FindSubmatch(body); m != nil && len(m[1]) > 0 {
+		b.csrf = string(m[1])
+	}
+	return resp.StatusCode, string(body)
+}
+
+func (b *browser) get(path string) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	return b.do(req)
+}
+
+// post posts a form with the page's CSRF token (unless the form names its
+// own "csrf").
+func (b *browser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if _, ok := form["csrf"]; !ok {
+		form.Set("csrf", b.csrf)
+	}
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// postJSON posts JSON the way the passkey script does.
+func (b *browser) postJSON(path, body string) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", b.csrf)
+	return b.do(req)
+}
+
+func (b *browser) login(email string) {
+	b.t.Helper()
+	b.get("/login")
+	st, body := b.post("/login", url.Values{"email": {email}, "password": {password}})
+	if st != http.StatusOK || !strings.Contains(body, "My phones") {
+		b.t.Fatalf("log-in: got %d %s, want the phones page", st, snippet(body))
+	}
+}
+
+func snippet(s string) string {
+	if i := strings.Index(s, "<main>"); i >= 0 {
+		s = s[i:]
+	}
+	if len(s) > 600 {
+		s = s[:600]
+	}
+	return s
+}
+
+// signedCall sends a wallet API request signed by ph's device key.
+func signedCall(t *testing.T, ph *phone.Phone, method, path, body string) (int, string) {
+	t.Helper()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	nonce := hex.EncodeToString([]byte(time.Now().Format("150405.000000000")))
+	sig, err := ph.SE.Sign(devicekey.SigningString(method, path, ts, nonce, []byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, ph.Profile.Server+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ph.Profile.Session)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Phone-Id", ph.Profile.PhoneID)
+	req.Header.Set("X-Phone-Time", ts)
+	req.Header.Set("X-Phone-Nonce", nonce)
+	req.Header.Set("X-Phone-Signature", base64.StdEncoding.EncodeToString(sig))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func formValue(body, name string) string {
+	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
