@@ -40,8 +40,7 @@ type Trace []Step
 func (t Trace) Format(w io.Writer, timing bool) {
 	for _, s := range t {
 		fmt.Fprintf(w, "→ %-24s %s\n", s.Name, strings.ToUpper(hex.EncodeToString(s.Command)))
-		sw := s.SW()
-		line := fmt.Sprintf("← %-24s %s", sw.String(), MaskHex(s.Response))
+		line := fmt.Sprintf("← %-24s %s", swName(s.SW()), MaskHex(s.Response))
 		if timing {
 			line += fmt.Sprintf("  [%d+%d bytes, %.3f ms, air %.3f ms]", len(s.Command), len(s.Response), ms(s.Elapsed), ms(s.Air))
 		}
@@ -54,6 +53,17 @@ func (t Trace) String() string {
 	var sb strings.Builder
 	t.Format(&sb, false)
 	return sb.String()
+}
+
+// swName names a status word, with the wallet meanings of 6986 and 6984.
+func swName(sw apdu.StatusWord) string {
+	switch sw {
+	case apdu.SWNoCurrentEF:
+		return "6986 see phone"
+	case apdu.SWReferenceDataNotUsable:
+		return "6984 no key left: sync"
+	}
+	return sw.String()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

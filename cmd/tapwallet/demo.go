@@ -178,6 +178,7 @@ func (d *demo) run() error {
 	// should.
 	for _, chapter := range []func() error{
 		// (chapters are added here: tap, network, transit, lost phone)
+		d.tapChapter,
 	} {
 		if err := chapter(); err != nil {
 			return err

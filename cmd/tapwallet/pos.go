@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/kernel"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/nfc"
+)
+
+func init() {
+	register("pos", "the store terminal: pos charge --amount 12.34 --listen HOST:PORT", runPos)
+}
+
+const posUsage = `Usage: tapwallet pos charge --amount 12.34 --listen HOST:PORT [flags]
+
+Waits for a phone to tap (the phone dials the listen address: tapwallet phone
+tap --reader HOST:PORT), runs the contactless flow, asks for the fingerprint
+again on "see phone", and prints the authorization request for the card
+network.
+
+Flags:`
+
+func runPos(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "charge" {
+		fmt.Fprintln(e.stderr, posUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
+		return usage("pos: the command is 'charge'")
+	}
+	def := kernel.DefaultConfig()
+	fs := flag.NewFlagSet("pos charge", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	amountS := fs.String("amount", "", "amount to charge, e.g. 12.34")
+	currency := fs.Uint("currency", 156, "ISO 4217 numeric currency (156 CNY)")
+	listen := fs.String("listen", envDefault(e, "pos_listen", ""), "NFC link address the phone dials [TAPWALLET_POS_LISTEN]")
+	merchant := fs.String("merchant", envDefault(e, "merchant", def.MerchantName), "merchant name, up to 25 characters [TAPWALLET_MERCHANT]")
+	city := fs.String("city", def.City, "merchant city, up to 13 characters")
+	terminal := fs.String("terminal", envDefault(e, "terminal", def.TerminalID), "terminal id (DE41), up to 8 characters [TAPWALLET_TERMINAL]")
+	merchantID := fs.String("merchant-id", def.MerchantID, "merchant id (DE42), up to 15 characters")
+	mcc := fs.String("mcc", def.MCC, "merchant category code (DE18)")
+	trace := fs.Bool("trace", false, "print the APDU trace of each tap (card numbers masked)")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for a successful tap")
+	fs.Usage = func() { fmt.Fprintln(e.stderr, posUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args[1:]); err != nil {
+		return usage("%v", err)
+	}
+	if *amountS == "" || *listen == "" {
+		return usage("pos charge needs --amount and --listen HOST:PORT (127.0.0.1:0 picks a free port)")
+	}
+	if *currency == 0 || *currency > 999 {
+		return usage("--currency must be an ISO 4217 numeric code (156 for CNY)")
+	}
+	amount, err := money.Parse(*amountS, money.Currency(*currency))
+	if err != nil {
+		return usage("--amount: %v", err)
+	}
+	if *timeout <= 0 {
+		return usage("--timeout must be positive")
+	}
+	cfg := def
+	cfg.MerchantName, cfg.City, cfg.TerminalID, cfg.MerchantID, cfg.MCC = *merchant, *city, *terminal, *merchantID, *mcc
+	k, err := kernel.New(cfg)
+	if err != nil {
+		return usage("%v", err)
+	}
+	l, err := nfc.Listen(*listen, nfc.Config{})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	fmt.Fprintf(e.stdout, "terminal %s at %s: charge %s, waiting for a tap on %s\n", cfg.TerminalID, cfg.MerchantName, amount, l.Addr())
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	res, seePhone, err := k.Charge(ctx, l, kernel.Transaction{Amount: amount}, func(m string) {
+		fmt.Fprintf(e.stdout, "[terminal] %s\n", m)
+	})
+	if *trace {
+		for i, r := range seePhone {
+			fmt.Fprintf(e.stdout, "\ntap %d (see phone):\n", i+1)
+			r.Trace.Format(e.stdout, true)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if *trace {
+		fmt.Fprintf(e.stdout, "\ntap %d:\n", len(seePhone)+1)
+		res.Trace.Format(e.stdout, true)
+		fmt.Fprintln(e.stdout)
+	}
+	fmt.Fprintf(e.stdout, "tap: %s\n", res.Stats.Summary())
+	switch res.Outcome {
+	case kernel.Online:
+		fmt.Fprintf(e.stdout, "card: %s %s, token %v, counter %d\n", hexAID(res.AID), res.Label, res.Token, res.ATC)
+		req, err := k.AuthorizationRequest(res, time.Now())
+		if err != nil {
+			return err
+		}
+		return sendAuthorization(ctx, e, nil, req)
+	case kernel.Declined:
+		return fmt.Errorf("declined by the card: %s", res.Reason)
+	default:
+		return fmt.Errorf("no payment: %s", res.Message)
+	}
+}
+
+func hexAID(b []byte) string { return fmt.Sprintf("%X", b) }
+
+// sendAuthorization is where the card network plugs in: it sends the
+// terminal's 0100 on client and prints the answer. With a nil client (no
+// network configured yet) it prints the request the terminal would send,
+// masked (iso8583 Describe).
+func sendAuthorization(ctx context.Context, e *env, client *isolink.Client, req *iso8583.Message) error {
+	if client == nil {
+		fmt.Fprintf(e.stdout, "authorization request for the card network (not sent: no network configured):\n  %s\n", req.Describe())
+		return nil
+	}
+	resp, err := client.Send(ctx, req)
+	if err != nil {
+		return err
+	}
+	rc, _ := resp.ResponseCode()
+	fmt.Fprintf(e.stdout, "card network answered: %s\n  %s\n", rc, resp.Describe())
+	if !rc.Approved() {
+		return &exitError{code: 1, err: fmt.Errorf("declined: %s", rc)}
+	}
+	return nil
+}
+
