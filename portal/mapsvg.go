@@ -50,13 +50,14 @@ func drawMap(lat, lon float64) template.HTML {
 		fmt.Fprintf(&b, `<line class="map-grid" x1="0" y1="%.1f" x2="%.0f" y2="%.1f"/>`, y, mapW, y)
 		fmt.Fprintf(&b, `<text class="map-label" x="4" y="%.1f">%s</text>`, y-3, degrees(l, "N", "S", step))
 	}
-	// Longitude lines (vertical), labelled at the bottom.
+	// Longitude lines (vertical), labelled at the top (the scale bar is
+	// at the bottom).
 	halfLon := (mapW / 2) / pxPerM / mLon
 	step = gridStep(mLon)
 	for l := math.Ceil((lon-halfLon)/step) * step; l <= lon+halfLon; l += step {
 		x := cx + (l-lon)*mLon*pxPerM
 		fmt.Fprintf(&b, `<line class="map-grid" x1="%.1f" y1="0" x2="%.1f" y2="%.0f"/>`, x, x, mapH)
-		fmt.Fprintf(&b, `<text class="map-label" x="%.1f" y="%.0f">%s</text>`, x+3, mapH-30, degrees(l, "E", "W", step))
+		fmt.Fprintf(&b, `<text class="map-label" x="%.1f" y="12">%s</text>`, x+3, degrees(l, "E", "W", step))
 	}
 	// Scale bar, bottom right.
 	bar := mapScaleBarM * pxPerM
@@ -64,7 +65,7 @@ func drawMap(lat, lon float64) template.HTML {
 	fmt.Fprintf(&b, `<g class="map-scale"><rect x="%.1f" y="%.1f" width="%.1f" height="5"/><rect class="map-scale-half" x="%.1f" y="%.1f" width="%.1f" height="5"/><text x="%.1f" y="%.1f">%.0f m</text></g>`,
 		x0, y0, bar, x0, y0, bar/2, x0, y0-4, mapScaleBarM)
 	// North arrow, top right.
-	fmt.Fprintf(&b, `<g class="map-north"><path d="M %.0f 12 l 7 18 l -7 -5 l -7 5 z"/><text x="%.0f" y="44">N</text></g>`, mapW-20, mapW-24)
+	fmt.Fprintf(&b, `<g class="map-north"><rect class="map-north-bg" x="%.0f" y="20" width="24" height="38" rx="4"/><path d="M %.0f 24 l 7 18 l -7 -5 l -7 5 z"/><text x="%.0f" y="54">N</text></g>`, mapW-32, mapW-20, mapW-24)
 	// The phone: a halo and a dot.
 	fmt.Fprintf(&b, `<circle class="map-halo" cx="%.1f" cy="%.1f" r="22"/><circle class="map-point" cx="%.1f" cy="%.1f" r="7"/>`, cx, cy, cx, cy)
 	b.WriteString(`</svg>`)

@@ -348,8 +348,28 @@ type phonePage struct {
 	Transit   []lostphone.TransitCard
 	NoTransit bool
 	Pending   []lostphone.Command
-	Switches  []lostphone.Switch
+	Switches  []switchRow
 	Events    []wallet.Event
+}
+
+// switchRow is a switch-off (and back on) as the phone page lists it.
+type switchRow struct {
+	lostphone.Switch
+	OffByLabel, OnByLabel string
+}
+
+// actorLabel says who acted in words: "you, in the portal" or "the phone
+// “name”" (a switch from another phone of the account).
+func actorLabel(actor, accountID string, names map[string]string) string {
+	switch {
+	case actor == "portal:"+accountID:
+		return "you, in the portal"
+	case strings.HasPrefix(actor, "phone:"):
+		if n, ok := names[strings.TrimPrefix(actor, "phone:")]; ok {
+			return "your phone “" + n + "”"
+		}
+	}
+	return actor
 }
 
 func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -379,9 +399,18 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.fail(w, r, v, err)
 		return
 	}
-	if page.Switches, err = p.cfg.Lost.History(ctx, v.AccountID, ph.ID); err != nil {
+	switches, err := p.cfg.Lost.History(ctx, v.AccountID, ph.ID)
+	if err != nil {
 		p.fail(w, r, v, err)
 		return
+	}
+	names, err := p.phoneNames(ctx, v.AccountID)
+	if err != nil {
+		p.fail(w, r, v, err)
+		return
+	}
+	for _, sw := range switches {
+		page.Switches = append(page.Switches, switchRow{Switch: sw, OffByLabel: actorLabel(sw.OffBy, v.AccountID, names), OnByLabel: actorLabel(sw.OnBy, v.AccountID, names)})
 	}
 	evs, err := p.cfg.Wallet.Store.Events(ctx, v.AccountID, 200)
 	if err != nil {

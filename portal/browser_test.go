@@ -1,0 +1,241 @@
+package portal_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/tsp"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+// chromium finds Debian's chromium. Without it the browser test skips —
+// unless CI is set, where .ci/run installs it and the test must run.
+func chromium(t *testing.T) string {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed, and CI is set: .ci/run installs it (apt-get install chromium)")
+	}
+	t.Skip("chromium is not installed (apt-get install chromium); CI runs this test")
+	return ""
+}
+
+// artifacts is where the test saves what a person looks at afterwards.
+func artifacts(t *testing.T) string {
+	if d := os.Getenv("TAPWALLET_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestBrowserLostPhone drives a real headless Chromium through the portal:
+// log in with the password, add a passkey (a virtual authenticator of the
+// DevTools WebAuthn domain stands in for the fingerprint), log out, log in
+// with the password and the passkey, find the phone on its map, switch its
+// wallet off (a payment from it is declined), switch it back on with the
+// password and the passkey, and pay again (approved). It saves screenshots
+// of the phone page, desktop and phone-sized.
+func TestBrowserLostPhone(t *testing.T) {
+	exe := chromium(t)
+	e := start(t)
+	bg := context.Background()
+	ph := e.newPhone(t, "grace@example.com", "Grace's Mi 5", 2)
+	if _, err := ph.CheckIn(bg, &phone.Location{Lat: 39.90872, Lon: 116.39748}); err != nil {
+		t.Fatal(err)
+	}
+	id := ph.Profile.PhoneID
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(bg, opts...)
+	defer cancelA()
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	defer cancelB()
+	// The first call starts the browser; it must not have a timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/login")); err != nil {
+		t.Fatalf("start the browser: %v", err)
+	}
+
+	// do runs steps with a time limit; on failure it says where the
+	// browser was and what the page said.
+	do := func(step string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			msgs, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('.passkey-status,.error,.notice')).map(e => e.textContent).join(' | ')`))
+			t.Fatalf("%s: %v (at %s; messages: %q)", step, err, loc, msgs)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+	// A virtual authenticator: a platform authenticator with user
+	// verification (the fingerprint) that always succeeds.
+	no := false
+	if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{EnableUI: &no}); err != nil {
+		t.Fatalf("enable the WebAuthn domain: %v", err)
+	}
+	auth, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+		Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
+		Transport:      cdpwebauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true,
+		AutomaticPresenceSimulation: true,
+	}})
+	if err != nil {
+		t.Fatalf("add a virtual authenticator: %v", err)
+	}
+
+	logIn := func(step string) {
+		t.Helper()
+		do(step,
+			chromedp.Navigate(e.base+"/login"),
+			chromedp.WaitVisible(css("#login-form")),
+			chromedp.SendKeys(css("#email"), "grace@example.com"),
+			chromedp.SendKeys(css("#password"), password),
+			chromedp.Click(css("#login")))
+	}
+	logIn("log in with the password")
+	do("see the phones", chromedp.WaitVisible(css("#phones")))
+
+	do("add a passkey",
+		chromedp.Navigate(e.base+"/settings"),
+		chromedp.WaitVisible(css("#passkey-add")),
+		chromedp.SetValue(css("#passkey-name"), "Grace's fingerprint"),
+		chromedp.SendKeys(css("#password"), password),
+		chromedp.Click(css("#add-passkey")),
+		chromedp.WaitVisible(css("#passkeys")))
+	creds, err := chromedp.Call(ctx, cdpwebauthn.GetCredentials, cdpwebauthn.GetCredentialsParams{AuthenticatorID: auth.AuthenticatorID})
+	if err != nil {
+		t.Fatalf("read the authenticator: %v", err)
+	}
+	if len(creds.Credentials) != 1 || creds.Credentials[0].RpID != "localhost" {
+		t.Fatalf("authenticator credentials: got %d, want 1 for localhost", len(creds.Credentials))
+	}
+
+	do("log out", chromedp.Click(css("#logout")), chromedp.WaitVisible(css("#login-form")))
+	logIn("log in again: the password")
+	do("log in again: the passkey",
+		chromedp.WaitVisible(css("#passkey-login")),
+		chromedp.Click(css("#use-passkey")),
+		chromedp.WaitVisible(css("#phones")))
+
+	do("find the phone",
+		chromedp.Click(css(`a[data-phone="`+id+`"]`)),
+		chromedp.WaitVisible(css("svg.map")))
+	if place, age := text("#place"), text("#place-age"); place != "39.90872° N, 116.39748° E" || !strings.Contains(age, "Reported just now") {
+		t.Fatalf("the phone's place: got %q, %q", place, age)
+	}
+	dir := artifacts(t)
+	shot := func(name string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the phone page: %s", path)
+	}
+	shot("portal-phone-desktop.png")
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {
+		t.Fatalf("phone-sized screen: %v", err)
+	}
+	do("reload phone-sized", chromedp.Reload(), chromedp.WaitVisible(css("svg.map")))
+	shot("portal-phone-mobile.png")
+	if _, err := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+		t.Fatalf("desktop screen: %v", err)
+	}
+	do("reload desktop-sized", chromedp.Reload(), chromedp.WaitVisible(css("svg.map")))
+
+	do("switch the wallet off", chromedp.Click(css("#wallet-off")), chromedp.WaitVisible(css("#notice")))
+	if n := text("#notice"); !strings.Contains(n, "switched off") {
+		t.Fatalf("after switch-off: got notice %q", n)
+	}
+	if got := e.pay(t, ph); got != tsp.DeclineSuspended {
+		t.Fatalf("a payment from the switched-off phone: got %s, want %s", got, tsp.DeclineSuspended)
+	}
+	shot("portal-phone-off.png")
+
+	do("switch the wallet back on: password and passkey",
+		chromedp.Click(css("#wallet-on")),
+		chromedp.WaitVisible(css("#wallet-on-form")),
+		chromedp.SendKeys(css("#password"), password),
+		chromedp.Click(css("#confirm")),
+		chromedp.WaitVisible(css("#notice")))
+	if n := text("#notice"); !strings.Contains(n, "on again") {
+		t.Fatalf("after switch-on: got notice %q", n)
+	}
+	if got := e.tokenStates(t, id); !allIn(got, tsp.Active) {
+		t.Fatalf("tokens after switch-on: got %v, want all active", got)
+	}
+	res, err := ph.CheckIn(bg, nil)
+	if err != nil || res.Installed != 20 {
+		t.Fatalf("the phone's check-in: got %+v, %v, want 20 fresh keys", res, err)
+	}
+	if got := e.pay(t, ph); got != "approved" {
+		t.Fatalf("the next payment: got %s, want approved", got)
+	}
+
+	// Every sign-in is in the record, the passkey ones as such.
+	evs, err := e.p.Wallet.Store.Events(bg, e.accountOf(t, ph), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logins []string
+	for _, ev := range evs {
+		if ev.Kind == wallet.EventLogin && strings.HasPrefix(ev.Detail, "portal") {
+			logins = append(logins, ev.Detail)
+		}
+	}
+	if len(logins) != 2 || logins[0] != "portal: password + passkey" {
+		t.Fatalf("portal log-ins recorded: got %q, want the passkey one newest of 2", logins)
+	}
+}
