@@ -1,0 +1,118 @@
+package phone_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/applet/applettest"
+	"github.com/tapwallet/tapwallet/phone"
+)
+
+// TestPCSCReadsPhone is an interoperability test with a real PC/SC stack:
+// the phone taps pcscd's virtual reader (vsmartcard-vpcd) and OpenSC's
+// opensc-tool selects the PPSE and the debit AID through PC/SC. It runs when
+// TAPWALLET_VPCD_ADDR names vpcd's address (.ci/run sets it after starting
+// pcscd). vpcd serves two readers, on that port and the next; this test
+// taps the second ("Virtual PCD 00 01", opensc-tool reader 1) so that it
+// does not race the nfc package's TestVPCD on the first. By hand:
+//
+//	apt-get install pcscd vsmartcard-vpcd opensc
+//	pcscd -f &
+//	TAPWALLET_VPCD_ADDR=localhost:35963 go test -run TestPCSCReadsPhone -v ./phone
+func TestPCSCReadsPhone(t *testing.T) {
+	addr := os.Getenv("TAPWALLET_VPCD_ADDR")
+	if addr == "" {
+		t.Skip("TAPWALLET_VPCD_ADDR not set: no PC/SC stack to read the phone (see the test's doc comment)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil {
+		t.Fatalf("TAPWALLET_VPCD_ADDR %q is not HOST:PORT", addr)
+	}
+	second := net.JoinHostPort(host, strconv.Itoa(n+1))
+	tool, err := exec.LookPath("opensc-tool")
+	if err != nil {
+		t.Fatalf("TAPWALLET_VPCD_ADDR is set but opensc-tool is not installed (apt-get install opensc): %v", err)
+	}
+	p, err := phone.Open(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Profile.Cards = []phone.Card{{Token: applettest.DebitToken, TokenLast4: "1239", PANLast4: "0007", Bank: "icbc",
+		AID: "A000000333010101", Expiry: "1230", PSN: "00", State: "active", Default: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tapped := make(chan error, 1)
+	go func() {
+		_, err := p.Tap(ctx, phone.TapOptions{Reader: second})
+		tapped <- err
+	}()
+
+	// pcscd notices the card within a second or two; retry until it does.
+	var out []byte
+	for i := 0; i < 20; i++ {
+		cmd := exec.CommandContext(ctx, tool, "-r", "1", "-s", "00A404000E325041592E5359532E444446303100", "-s", "00A4040008A00000033301010100")
+		out, err = cmd.CombinedOutput()
+		if err == nil && strings.Contains(string(out), "SW1=0x90") {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("opensc-tool:\n%s", out)
+	answers := received(string(out))
+	if len(answers) != 2 {
+		t.Fatalf("opensc-tool: got %d answers, want 2:\n%s", len(answers), out)
+	}
+	for _, c := range []struct {
+		answer int
+		want   string
+	}{
+		// PPSE FCI: DF name 2PAY.SYS.DDF01 and the card's directory entry.
+		{0, "840E325041592E5359532E4444463031"},
+		{0, "61184F08A000000333010101500949434243203132333987010"},
+		// The AID's FCI with its PDOL (the qPBOC list and 9F4E).
+		{1, "6F3F8408A000000333010101"},
+		{1, "9F381B9F66049F02069F03069F1A0295055F2A029A039C019F37049F4E14"},
+	} {
+		if !strings.Contains(answers[c.answer], c.want) {
+			t.Errorf("answer %d: got %s, want it to contain %s", c.answer+1, answers[c.answer], c.want)
+		}
+	}
+	cancel()
+	<-tapped
+}
+
+// received returns the data of each answer opensc-tool printed ("Received
+// (SW1=0x90, SW2=0x00):" then lines of up to 16 hex bytes and their ASCII
+// in a column from character 48), as upper-case hex.
+func received(out string) []string {
+	var answers []string
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "Received"):
+			answers = append(answers, "")
+			in = true
+			continue
+		case strings.HasPrefix(line, "Sending") || strings.HasPrefix(line, "Using"):
+			in = false
+			continue
+		}
+		if !in {
+			continue
+		}
+		if len(line) > 48 {
+			line = line[:48]
+		}
+		for _, f := range strings.Fields(line) {
+			answers[len(answers)-1] += strings.ToUpper(f)
+		}
+	}
+	return answers
+}
