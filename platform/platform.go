@@ -19,7 +19,9 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/lostphone"
+	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -39,6 +41,14 @@ type Config struct {
 	// PortalURL is the lost-phone portal's public address; passkeys are
 	// bound to its host name (default http://localhost:PORT).
 	PortalURL string
+	// ISOAddr is where the card network listens for acquirers (ISO 8583
+	// over TCP), e.g. 127.0.0.1:8583; "" picks a free loopback port.
+	ISOAddr string
+	// IssuerTimeout is how long the network waits for an issuer (default 2s).
+	IssuerTimeout time.Duration
+	// OperatorToken guards the admin API routes (default: the file
+	// operator-token in the data folder, made at first start).
+	OperatorToken string
 }
 
 // Platform is the running platform.
@@ -51,6 +61,12 @@ type Platform struct {
 	API     *walletapi.API
 	Lost    *lostphone.Service // the lost-phone switch
 	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
+	Ledger  ledger.Store       // the issuers' ledger
+	Records *sqldb.SwitchStore // the card network's authorization records
+	Switch  *netswitch.Switch  // the card network switch (set by Start)
+	Issuers *issuer.Hosts      // the 20 issuer hosts (set by Start)
+	ISOAddr string             // where the switch listens for acquirers (set by Start)
+	net     network
 	Log     *slog.Logger
 	URL     string // http://host:port
 	httpSrv *http.Server
@@ -97,13 +113,19 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if cfg.ArgonTime > 0 {
 		p.Wallet.ArgonTime = cfg.ArgonTime
 	}
-	p.Tokens = tsp.New(&sqldb.TokenStore{DB: db}, keys, &issuer.Directory{Config: banks, Now: cfg.Now}, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
+	p.net.tokens = sqldb.NewFastTokenStore(db)
+	p.Tokens = tsp.New(p.net.tokens, keys, &issuer.Directory{Config: banks, Now: cfg.Now}, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
 	p.Tokens.Now = cfg.Now
 	p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
 	p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
 	p.Lost.Now = cfg.Now
 	p.API.MountLostPhone(p.Lost, &sqldb.PortalStore{DB: db})
 	p.cfg = cfg
+	if err := p.newNetwork(cfg); err != nil {
+		p.stopNetwork()
+		db.Close()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -122,6 +144,13 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	p.URL = "http://" + ln.Addr().String()
 	if err := p.startPortal(); err != nil {
 		ln.Close()
+		p.stopNetwork()
+		p.DB.Close()
+		return nil, err
+	}
+	if err := p.startNetwork(ctx); err != nil {
+		ln.Close()
+		p.stopNetwork()
 		p.DB.Close()
 		return nil, err
 	}
@@ -153,6 +182,7 @@ func (p *Platform) shutdown() error {
 		cancel()
 		<-p.done
 	}
+	p.stopNetwork()
 	if cerr := p.DB.Close(); err == nil {
 		err = cerr
 	}

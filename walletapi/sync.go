@@ -1,0 +1,191 @@
+package walletapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/clearing"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/tsp"
+	"github.com/tapwallet/tapwallet/wallet"
+)
+
+// Payments is where the payment history comes from: the card network's
+// authorization records.
+type Payments interface {
+	PhoneAuths(ctx context.Context, phoneID string, limit int) ([]netswitch.Auth, error)
+}
+
+// Network is the card network's part of the wallet API.
+type Network struct {
+	Payments Payments
+	// Clear runs the end-of-day clearing of a business date (YYYYMMDD).
+	Clear func(ctx context.Context, date string) (clearing.Report, error)
+	// OperatorToken guards the admin routes (header X-Operator-Token); no
+	// token, no admin routes.
+	OperatorToken string
+}
+
+// HeaderOperatorToken carries the operator token of the admin routes.
+const HeaderOperatorToken = "X-Operator-Token"
+
+// Security event kinds of the phone's sync.
+const (
+	EventSyncMismatch  = "sync_mismatch"
+	EventSyncSuspended = "sync_token_suspended"
+)
+
+// MountNetwork adds the card network's routes (docs/openapi.yaml):
+//
+//	GET  /v1/phones/{phone}/payments  the phone's payments, newest first (session)
+//	POST /v1/phones/{phone}/sync      the phone's key log in, fresh limited-use keys out (signed by the phone)
+//	POST /v1/admin/clearing?date=YYYY-MM-DD  the end-of-day clearing (operator token)
+func (a *API) MountNetwork(n Network) {
+	a.mux.HandleFunc("GET /v1/phones/{phone}/payments", a.authed(func(w http.ResponseWriter, r *http.Request, acc string) {
+		a.payments(w, r, n, acc)
+	}))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/sync", a.signed(a.sync))
+	if n.OperatorToken != "" && n.Clear != nil {
+		a.mux.HandleFunc("POST /v1/admin/clearing", func(w http.ResponseWriter, r *http.Request) { a.clear(w, r, n) })
+	}
+}
+
+// PaymentJSON is one payment in the phone's history.
+type PaymentJSON struct {
+	Merchant     string    `json:"merchant"`
+	Amount       int64     `json:"amount"` // minor units
+	Currency     string    `json:"currency"`
+	Display      string    `json:"display"` // e.g. ¥123.45
+	CardLast4    string    `json:"card_last4"`
+	TokenLast4   string    `json:"token_last4"`
+	Bank         string    `json:"bank"`
+	At           time.Time `json:"at"`
+	Status       string    `json:"status"` // approved | declined | reversed
+	ResponseCode string    `json:"response_code"`
+	Reason       string    `json:"reason,omitempty"`
+	AuthCode     string    `json:"auth_code,omitempty"`
+}
+
+// PaymentView turns an authorization record into a history entry.
+func PaymentView(au netswitch.Auth) PaymentJSON {
+	amt := money.New(au.Amount, money.Currency(au.Currency))
+	p := PaymentJSON{Merchant: au.MerchantName, Amount: au.Amount, Currency: amt.Currency.Code(), Display: amt.String(),
+		CardLast4: au.PANLast4, TokenLast4: au.TokenLast4, Bank: au.BankID, At: au.ReceivedAt, ResponseCode: au.ResponseCode,
+		AuthCode: au.AuthCode}
+	switch {
+	case au.Approved() && !au.ReversedAt.IsZero():
+		p.Status, p.Reason = "reversed", "reversed by the terminal"
+	case au.Approved():
+		p.Status = "approved"
+	default:
+		p.Status = "declined"
+		p.Reason = iso8583.ResponseCode(au.ResponseCode).Text()
+		if au.Reason != "" && au.Reason != "issuer_declined" {
+			p.Reason += " (" + strings.ReplaceAll(au.Reason, "_", " ") + ")"
+		}
+	}
+	return p
+}
+
+func (a *API) payments(w http.ResponseWriter, r *http.Request, n Network, acc string) {
+	ph, err := a.Wallet.OwnedPhone(r.Context(), acc, r.PathValue("phone"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 && n <= 500 {
+			limit = n
+		} else {
+			a.fail(w, r, fault.E(fault.Invalid, "bad_limit", "limit must be 1 to 500"))
+			return
+		}
+	}
+	auths, err := n.Payments.PhoneAuths(r.Context(), ph.ID, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []PaymentJSON{}
+	for _, au := range auths {
+		out = append(out, PaymentView(au))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"payments": out})
+}
+
+// SyncRequest is the phone's sync: its log of each token's keys.
+type SyncRequest struct {
+	Tokens []tsp.TokenLog `json:"tokens"`
+}
+
+// SyncJSON is the answer to one token of a sync.
+type SyncJSON struct {
+	Token      string         `json:"token"`
+	State      string         `json:"state"`
+	Suspended  bool           `json:"suspended,omitempty"`
+	Mismatches []tsp.Mismatch `json:"mismatches,omitempty"`
+	KeyBatch   string         `json:"key_batch,omitempty"` // base64, sealed to the device key
+	Keys       int            `json:"keys"`
+}
+
+func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+	var req SyncRequest
+	if err := decode(body, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(req.Tokens) > tsp.MaxCardsPerPhone*4 {
+		a.fail(w, r, fault.E(fault.Invalid, "too_many_tokens", "a sync names at most %d tokens", tsp.MaxCardsPerPhone*4))
+		return
+	}
+	res, err := a.Tokens.Replenish(r.Context(), ph, req.Tokens)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []SyncJSON{}
+	for _, s := range res {
+		for _, m := range s.Mismatches {
+			a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncMismatch,
+				Detail: "token ending " + last4(s.Token) + ": " + m.Kind + ": " + m.Detail, Source: source(r)})
+		}
+		if s.Suspended {
+			a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncSuspended,
+				Detail: "token ending " + last4(s.Token) + " suspended: the network saw it used where the phone did not", Source: source(r)})
+		}
+		j := SyncJSON{Token: s.Token, State: string(s.State), Suspended: s.Suspended, Mismatches: s.Mismatches, Keys: s.Keys}
+		if s.KeyBatch != nil {
+			j.KeyBatch = base64.StdEncoding.EncodeToString(s.KeyBatch)
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+}
+
+func (a *API) clear(w http.ResponseWriter, r *http.Request, n Network) {
+	got := r.Header.Get(HeaderOperatorToken)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(n.OperatorToken)) != 1 {
+		a.fail(w, r, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))
+		return
+	}
+	date, err := clearing.ParseDate(r.URL.Query().Get("date"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rep, err := n.Clear(r.Context(), date)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
