@@ -98,8 +98,15 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	addrs := map[string]string{}
+	for id, a := range hosts.Addrs {
+		addrs[id] = a
+	}
+	for id, a := range cfg.IssuersAt {
+		addrs[id] = a
+	}
 	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks, Tokens: p.Tokens, Store: p.Records, Keys: p.Keys,
-		Issuers: hosts.Addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Observe: p.observe})
+		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Observe: p.observe})
 	if err != nil {
 		hosts.Close()
 		return err

@@ -2,9 +2,9 @@ package platform_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"

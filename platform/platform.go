@@ -49,6 +49,9 @@ type Config struct {
 	// OperatorToken guards the admin API routes (default: the file
 	// operator-token in the data folder, made at first start).
 	OperatorToken string
+	// IssuersAt names banks whose issuer host runs elsewhere (bank id →
+	// host:port); the network dials it instead of the in-process host.
+	IssuersAt map[string]string
 }
 
 // Platform is the running platform.

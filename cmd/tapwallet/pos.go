@@ -47,6 +47,8 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	mcc := fs.String("mcc", def.MCC, "merchant category code (DE18)")
 	trace := fs.Bool("trace", false, "print the APDU trace of each tap (card numbers masked)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for a successful tap")
+	network := fs.String("network", envDefault(e, "network", ""), "card network address (tapwallet serve --iso), e.g. 127.0.0.1:8583; empty: only print the request [TAPWALLET_NETWORK]")
+	answerTimeout := fs.Duration("answer-timeout", 10*time.Second, "how long to wait for the network's answer before reversing")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, posUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args[1:]); err != nil {
 		return usage("%v", err)
@@ -102,6 +104,9 @@ func runPos(ctx context.Context, e *env, args []string) error {
 		req, err := k.AuthorizationRequest(res, time.Now())
 		if err != nil {
 			return err
+		}
+		if *network != "" {
+			return authorizeOnline(context.WithoutCancel(ctx), e, *network, *answerTimeout, req)
 		}
 		return sendAuthorization(ctx, e, nil, req)
 	case kernel.Declined:

@@ -18,6 +18,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	data := fs.String("data", envDefault(e, "data", "./tapwallet-data"), "data folder (SQLite database, key file) [TAPWALLET_DATA]")
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	httpAddr := fs.String("http", envDefault(e, "http", "127.0.0.1:8080"), "HTTP listen address [TAPWALLET_HTTP]")
+	isoAddr := fs.String("iso", envDefault(e, "iso", "127.0.0.1:8583"), "card network listen address for acquirers, ISO 8583 over TCP [TAPWALLET_ISO]")
+	operator := envDefault(e, "operator_token", "") // admin API token [TAPWALLET_OPERATOR_TOKEN]; default: the file operator-token in the data folder
+	remote := issuerAt{}
+	fs.Var(remote, "issuer-at", "a bank's issuer host run elsewhere (tapwallet issuer), BANK=HOST:PORT; repeatable")
 	banks := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error [TAPWALLET_LOG_LEVEL]")
 	fs.Usage = func() {
@@ -32,11 +36,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usage("bad --log-level %q", *logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
-	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log})
+	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log,
+		ISOAddr: *isoAddr, OperatorToken: operator, IssuersAt: remote})
 	if err != nil {
 		return err
 	}
-	log.Info("tapwallet serving", "url", p.URL)
+	log.Info("tapwallet serving", "url", p.URL, "iso8583", p.ISOAddr)
 	<-ctx.Done()
 	log.Info("shutting down")
 	return p.Close()

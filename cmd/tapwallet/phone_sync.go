@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+func init() {
+	registerPhone("sync", "send the card keys' log to the token service and install fresh limited-use keys", phoneSync)
+	registerPhone("history", "the payments made with this phone, newest first: [--limit N]", phoneHistory)
+}
+
+func phoneSync(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "sync")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	res, err := p.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		fmt.Fprintln(e.stdout, "no cards to sync (tapwallet phone cards)")
+		return nil
+	}
+	suspended := 0
+	for _, c := range res {
+		fmt.Fprintf(e.stdout, "token ending %s: %s, %d keys used since the last sync, %d keys → %d keys (%d new)\n",
+			c.TokenLast4, c.State, len(c.Used), c.KeysBefore, c.KeysAfter, c.NewKeys)
+		for _, m := range c.Mismatches {
+			fmt.Fprintf(e.stdout, "  ! %s: %s\n", m.Kind, m.Detail)
+		}
+		if c.Suspended {
+			suspended++
+			fmt.Fprintln(e.stdout, "  ! suspended by the token service: the network saw this card used where this phone did not")
+		}
+	}
+	if suspended > 0 {
+		return &exitError{code: 1, err: fault.E(fault.Declined, "sync_suspended", "%d card(s) suspended at sync", suspended)}
+	}
+	return nil
+}
+
+func phoneHistory(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
+	fs := subFlags(e, pf, "history")
+	limit := fs.Int("limit", 20, "how many payments to show (1-500)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 500 {
+		return usage("--limit must be 1 to 500")
+	}
+	p, err := pf.open()
+	if err != nil {
+		return err
+	}
+	h, err := p.History(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	if len(h) == 0 {
+		fmt.Fprintln(e.stdout, "no payments yet")
+		return nil
+	}
+	for _, pm := range h {
+		fmt.Fprintln(e.stdout, pm.Describe())
+	}
+	return nil
+}
