@@ -440,3 +440,24 @@ func TestTapLinkDropped(t *testing.T) {
 		t.Errorf("got %v, want nfc_link wrapping nfc.ErrLinkClosed", err)
 	}
 }
+
+func TestMaskHex(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"status only", "6986", "6986"},
+		{"record", "70145A0862880100000012395F24033012315F340100" + "9000",
+			"70145A08628801******12395F2403******5F3401009000"},
+		{"track 2", "700C570A6288010000001239D30F9000", "700C570A628801******1239D***9000"},
+		{"expiry value also elsewhere", "700C9F3603301231" + "5F2403301231" + "9000", "700C9F36033012315F2403******9000"},
+		{"not BER-TLV", "5A0862889000", "[4 bytes that do not parse] 9000"},
+		{"short number starred", "70045A0212349000", "70045A02****9000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kernel.MaskHex(unhex(tc.in)); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -77,30 +77,72 @@ var sensitive = map[emv.Tag]bool{0x5A: true, 0x57: true, 0x5F24: true, 0x5F20: t
 // track-2 data (9F6B) replaced by '*'. Input that does not parse as BER-TLV
 // is shown as its length only, as it could hold anything.
 func MaskHex(b []byte) string {
-	h := strings.ToUpper(hex.EncodeToString(b))
+	h := []byte(strings.ToUpper(hex.EncodeToString(b)))
 	if len(b) <= 2 {
-		return h
+		return string(h)
 	}
 	data := b[:len(b)-2]
-	objs, err := emv.Decode(data)
-	if err != nil {
+	if _, err := emv.Decode(data); err != nil {
 		return fmt.Sprintf("[%d bytes that do not parse] %s", len(data), h[len(h)-4:])
 	}
-	var walk func([]emv.TLV)
-	walk = func(objs []emv.TLV) {
-		for _, o := range objs {
-			if o.Children != nil {
-				walk(o.Children)
-				continue
-			}
-			if sensitive[o.Tag] && len(o.Value) > 0 {
-				v := strings.ToUpper(hex.EncodeToString(o.Value))
-				h = strings.Replace(h, v, maskValue(o.Tag, v), 1)
+	for _, sp := range sensitiveSpans(data, 0, 0) {
+		v := string(h[2*sp.off : 2*(sp.off+sp.n)])
+		copy(h[2*sp.off:], maskValue(sp.tag, v))
+	}
+	return string(h)
+}
+
+type span struct {
+	tag    emv.Tag
+	off, n int
+}
+
+// sensitiveSpans walks BER-TLV that emv.Decode accepted and returns where
+// the values of sensitive tags are, as offsets into the input.
+func sensitiveSpans(b []byte, base, depth int) []span {
+	var out []span
+	i := 0
+	for i < len(b) && depth <= emv.MaxDepth {
+		if b[i] == 0x00 {
+			i++
+			continue
+		}
+		first := b[i]
+		tag := emv.Tag(b[i])
+		i++
+		if first&0x1F == 0x1F {
+			for i < len(b) {
+				tag = tag<<8 | emv.Tag(b[i])
+				i++
+				if b[i-1]&0x80 == 0 {
+					break
+				}
 			}
 		}
+		if i >= len(b) {
+			break
+		}
+		n := int(b[i])
+		i++
+		if n&0x80 != 0 {
+			k := n & 0x7F
+			n = 0
+			for ; k > 0 && i < len(b); k-- {
+				n = n<<8 | int(b[i])
+				i++
+			}
+		}
+		if n < 0 || n > len(b)-i {
+			break
+		}
+		if first&0x20 != 0 {
+			out = append(out, sensitiveSpans(b[i:i+n], base+i, depth+1)...)
+		} else if sensitive[tag] && n > 0 {
+			out = append(out, span{tag: tag, off: base + i, n: n})
+		}
+		i += n
 	}
-	walk(objs)
-	return h
+	return out
 }
 
 // maskValue masks the hex of a sensitive value.
