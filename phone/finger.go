@@ -219,11 +219,13 @@ type phoneCDCVM struct{ p *Phone }
 // verification up.
 func (p *Phone) CDCVM() applet.CDCVM { return phoneCDCVM{p} }
 
+// Verified reports a fresh fingerprint (see CDCVM).
 func (c phoneCDCVM) Verified() bool {
 	st, err := c.p.loadFingers()
 	return err == nil && fresh(st, c.p.Now())
 }
 
+// Used uses the verification up: the next payment needs a new one.
 func (c phoneCDCVM) Used() {
 	st, err := c.p.loadFingers()
 	if err != nil {
