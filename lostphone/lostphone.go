@@ -3,8 +3,8 @@
 // suspended in the token service at once, so the network declines it from
 // that moment; its transit cards put on the operators' hot lists; its
 // limited-use keys retired on the server and a wipe queued for the phone's
-// next check-in — and back on after the card holder verified again, with
-// fresh keys waiting for the phone. It also keeps the requests that wait for
+// next check-in — and back on after the card holder verified again (the
+// phone then takes fresh keys at its next sync with the token service). It also keeps the requests that wait for
 // a phone's next check-in (ring, show a message) and takes the place a phone
 // reports then (find my phone). Other phones of the account are untouched.
 //
@@ -14,13 +14,11 @@ package lostphone
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
@@ -376,27 +374,23 @@ func (s *Service) TransitCards(ctx context.Context, accountID, phoneID string) (
 // Location is a place a phone reports, in WGS 84 degrees.
 type Location struct{ Lat, Lon float64 }
 
-// KeyBatch is a batch of fresh limited-use keys for one token, sealed to
-// the phone's device key (the same sealed form as when the card was added:
-// devicekey.Seal of a tsp.KeyBatch, aad = token number).
-type KeyBatch struct {
-	Token  string
-	Sealed []byte
-	Keys   int
-}
-
 // CheckIn is what a phone learns when it checks in.
 type CheckIn struct {
 	WalletOn bool
 	Commands []Command
-	Keys     []KeyBatch
+	// FreshKeys: the wallet was switched back on since the last check-in;
+	// the phone takes fresh limited-use keys at its sync with the token
+	// service (tsp.Service.Replenish), which gives every active token a
+	// batch.
+	FreshKeys bool
 }
 
 // CheckIn takes a phone's check-in (the phone proved itself with its
-// device key): its place if it reported one (find my phone), the commands
-// waiting for it (marked delivered), and — after a switch back on — fresh
-// limited-use keys for each of its active tokens. It fails with
-// fault.Invalid "bad_location" or the error of the step that failed.
+// device key): its place if it reported one (find my phone) and the
+// commands waiting for it (marked delivered: a wipe of its keys, rings,
+// messages, and after a switch back on the word to take fresh keys). It
+// fails with fault.Invalid "bad_location" or the error of the step that
+// failed.
 func (s *Service) CheckIn(ctx context.Context, ph wallet.Phone, loc *Location) (CheckIn, error) {
 	if loc != nil {
 		if err := s.Wallet.ReportLocation(ctx, ph.ID, loc.Lat, loc.Lon); err != nil {
@@ -414,79 +408,12 @@ func (s *Service) CheckIn(ctx context.Context, ph wallet.Phone, loc *Location) (
 		return CheckIn{}, err
 	}
 	out := CheckIn{WalletOn: cur.WalletOn, Commands: cmds}
-	fresh := false
 	for _, c := range cmds {
-		if c.Kind == CommandFreshKeys {
-			fresh = true
-		}
-	}
-	if fresh && cur.WalletOn {
-		toks, err := s.Tokens.Cards(ctx, ph.ID)
-		if err != nil {
-			return CheckIn{}, err
-		}
-		for _, t := range toks {
-			if t.State != tsp.Active {
-				continue
-			}
-			b, err := s.FreshKeys(ctx, cur, t)
-			if err != nil {
-				return CheckIn{}, err
-			}
-			out.Keys = append(out.Keys, b)
+		if c.Kind == CommandFreshKeys && cur.WalletOn {
+			out.FreshKeys = true
 		}
 	}
 	return out, nil
-}
-
-// FreshKeys issues a new batch of limited-use keys for a token, numbered on
-// from the token's next key index, sealed to the phone's device key exactly
-// as the token service seals them when a card is added. It fails if the
-// token service's keys cannot be reached or the phone's key is bad.
-func (s *Service) FreshKeys(ctx context.Context, ph wallet.Phone, t tsp.Token) (KeyBatch, error) {
-	pub, err := ph.PublicKeyECDSA()
-	if err != nil {
-		return KeyBatch{}, err
-	}
-	imk, err := s.Tokens.Keys.IssuerMasterKey(tsp.IMKName(t.Number.Digits()))
-	if err != nil {
-		return KeyBatch{}, err
-	}
-	defer clear(imk)
-	n := s.Tokens.LUKBatch
-	if n <= 0 {
-		n = 10
-	}
-	ttl := s.Tokens.LUKTTL
-	if ttl <= 0 {
-		ttl = 72 * time.Hour
-	}
-	now := s.now()
-	first := max(t.NextKey, 1)
-	batch := tsp.KeyBatch{Token: t.Number.Digits()}
-	var luks []tsp.LUK
-	for i := first; i < first+n; i++ {
-		k, err := s.Tokens.CardKeys.LUK(imk, t.Number, t.PSN, i)
-		if err != nil {
-			return KeyBatch{}, err
-		}
-		exp := now.Add(ttl)
-		batch.Keys = append(batch.Keys, tsp.BatchKey{Index: i, Key: k, ExpiresAt: exp.Unix()})
-		luks = append(luks, tsp.LUK{Token: t.Number.Digits(), Index: i, IssuedAt: now, ExpiresAt: exp})
-	}
-	plain, _ := json.Marshal(batch)
-	for _, k := range batch.Keys {
-		clear(k.Key)
-	}
-	sealed, err := devicekey.Seal(pub, plain, []byte(t.Number.Digits()))
-	clear(plain)
-	if err != nil {
-		return KeyBatch{}, err
-	}
-	if err := s.Tokens.Store.AddLUKs(ctx, t.Number.Digits(), luks, first+n); err != nil {
-		return KeyBatch{}, err
-	}
-	return KeyBatch{Token: t.Number.Digits(), Sealed: sealed, Keys: n}, nil
 }
 
 func union(a, b []string) []string {

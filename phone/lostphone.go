@@ -2,7 +2,6 @@ package phone
 
 import (
 	"context"
-	"encoding/base64"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -84,16 +83,16 @@ type Command struct {
 type CheckInResult struct {
 	WalletOn  bool
 	Commands  []Command
-	Wiped     int // limited-use keys destroyed
-	Installed int // fresh limited-use keys installed
+	Wiped     int  // limited-use keys destroyed
+	FreshKeys bool // the wallet was switched back on: sync to take fresh keys
 }
 
 // CheckIn reports to the wallet service (with the phone's place, if given)
 // and carries out what waited for it: when the wallet is switched off the
-// secure element destroys every limited-use key of every card; fresh keys
-// sent after a switch back on are installed; rings and messages are
-// returned for the screen. The card list is refreshed. It fails with the
-// wallet service's error, or the secure element's.
+// secure element destroys every limited-use key of every card; rings and
+// messages are returned for the screen; after a switch back on FreshKeys
+// says to sync (Sync) for fresh keys. The card list is refreshed. It fails
+// with the wallet service's error, or the secure element's.
 func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, error) {
 	if p.Profile.PhoneID == "" {
 		return CheckInResult{}, fault.E(fault.Invalid, "not_registered", "register this phone first (tapwallet phone register)")
@@ -104,16 +103,13 @@ func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, erro
 	}
 	var out struct {
 		WalletOn bool      `json:"wallet_on"`
-		Commands []Command `json:"commands"`
-		Keys     []struct {
-			Token    string `json:"token"`
-			KeyBatch string `json:"key_batch"`
-		} `json:"keys"`
+		Commands  []Command `json:"commands"`
+		FreshKeys bool      `json:"fresh_keys"`
 	}
 	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/checkin", in, &out, true); err != nil {
 		return CheckInResult{}, err
 	}
-	res := CheckInResult{WalletOn: out.WalletOn, Commands: out.Commands}
+	res := CheckInResult{WalletOn: out.WalletOn, Commands: out.Commands, FreshKeys: out.FreshKeys}
 	wipe := !out.WalletOn
 	for _, c := range out.Commands {
 		if c.Kind == "wipe_keys" {
@@ -126,20 +122,6 @@ func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, erro
 			if err := p.SE.Wipe(c.Token); err != nil {
 				return res, err
 			}
-		}
-	}
-	if out.WalletOn {
-		for _, k := range out.Keys {
-			sealed, err := base64.StdEncoding.DecodeString(k.KeyBatch)
-			if err != nil {
-				return res, fault.E(fault.Internal, "bad_answer", "the server sent a damaged key batch")
-			}
-			before := p.SE.KeysLeft(k.Token)
-			n, err := p.SE.InstallKeys(k.Token, sealed)
-			if err != nil {
-				return res, err
-			}
-			res.Installed += n - before
 		}
 	}
 	if _, err := p.Cards(ctx); err != nil {

@@ -216,9 +216,8 @@ func TestBrowserLostPhone(t *testing.T) {
 	if got := e.tokenStates(t, id); !allIn(got, tsp.Active) {
 		t.Fatalf("tokens after switch-on: got %v, want all active", got)
 	}
-	res, err := ph.CheckIn(bg, nil)
-	if err != nil || res.Installed != 20 {
-		t.Fatalf("the phone's check-in: got %+v, %v, want 20 fresh keys", res, err)
+	if res, n := checkIn(t, ph, nil); !res.FreshKeys || n != 20 {
+		t.Fatalf("the phone's check-in and sync: got %+v and %d keys, want fresh keys: 20", res, n)
 	}
 	if got := e.pay(t, ph); got != "approved" {
 		t.Fatalf("the next payment: got %s, want approved", got)

@@ -67,10 +67,11 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 		t.Fatalf("tap on the other phone: got %s, want approved", got)
 	}
 
-	// The phone is reached: it rings and destroys its keys.
-	res, err := lost.CheckIn(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
+	// The phone is reached: it rings and destroys its keys; its sync
+	// gets no keys for suspended cards.
+	res, n := checkIn(t, lost, nil)
+	if n != 0 {
+		t.Fatalf("sync while off: got %d new keys, want 0", n)
 	}
 	kinds := []string{}
 	for _, c := range res.Commands {
@@ -119,9 +120,8 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	if got := e.tokenStates(t, id); !allIn(got, tsp.Active) {
 		t.Fatalf("tokens after switch-on: got %v, want all active", got)
 	}
-	res, err = lost.CheckIn(ctx, nil)
-	if err != nil || !res.WalletOn || res.Installed == 0 {
-		t.Fatalf("check-in after switch-on: got %+v, %v, want fresh keys", res, err)
+	if res, n := checkIn(t, lost, nil); !res.WalletOn || !res.FreshKeys || n != 20 {
+		t.Fatalf("check-in after switch-on: got %+v and %d keys, want 20 fresh keys", res, n)
 	}
 	if got := e.pay(t, lost); got != "approved" {
 		t.Fatalf("tap after switch-on: got %s, want approved", got)

@@ -330,9 +330,8 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 	if got := e.pay(t, lost); got != tsp.DeclineKeyExpired {
 		t.Fatalf("tap with a retired key: got %s, want %s", got, tsp.DeclineKeyExpired)
 	}
-	res, err := lost.CheckIn(ctx, &phone.Location{Lat: 31.2304, Lon: 121.4737})
-	if err != nil || res.Installed != 20 {
-		t.Fatalf("check-in: got %+v, %v, want 20 fresh keys", res, err)
+	if res, n := checkIn(t, lost, &phone.Location{Lat: 31.2304, Lon: 121.4737}); !res.FreshKeys || n != 20 {
+		t.Fatalf("check-in: got %+v and %d keys, want 20 fresh keys", res, n)
 	}
 	if got := e.pay(t, lost); got != "approved" {
 		t.Fatalf("tap after fresh keys: got %s, want approved", got)
@@ -340,7 +339,7 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 	if err := spare.Ask(ctx, lost.Profile.PhoneID, "message", "call 555-0100"); err != nil {
 		t.Fatal(err)
 	}
-	res, _ = lost.CheckIn(ctx, nil)
+	res, _ := lost.CheckIn(ctx, nil)
 	if len(res.Commands) != 1 || res.Commands[0].Message != "call 555-0100" {
 		t.Fatalf("message: got %+v", res.Commands)
 	}

@@ -255,3 +255,24 @@ func formValue(body, name string) string {
 	}
 	return m[1]
 }
+
+// checkIn checks the phone in like `tapwallet phone sync` does: the
+// check-in, then the sync with the token service (fresh keys for active
+// cards). It returns the check-in and how many keys the sync installed.
+func checkIn(t *testing.T, ph *phone.Phone, loc *phone.Location) (phone.CheckInResult, int) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := ph.CheckIn(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := ph.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range cards {
+		n += c.NewKeys
+	}
+	return res, n
+}

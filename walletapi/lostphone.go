@@ -25,6 +25,7 @@ type PasskeyChecker interface {
 //	POST /v1/phones/{phone}/wallet-on   switch it back on (password; portal only with a passkey)
 //	POST /v1/phones/{phone}/ask         ring it or show a message at its next check-in
 //	POST /v1/phones/{phone}/checkin     the phone itself: report its place, take what waits for it
+//	                                    (keys come from POST /v1/phones/{phone}/sync)
 //
 // wallet-off, wallet-on and ask need a session and a signature by the
 // device key of any phone of the account — so a lost phone can be switched
@@ -184,18 +185,13 @@ type checkInReq struct {
 	Lon *float64 `json:"lon"`
 }
 
-// KeyBatchJSON is a batch of fresh limited-use keys for one card.
-type KeyBatchJSON struct {
-	Token    string `json:"token"`
-	KeyBatch string `json:"key_batch"` // base64, sealed to the device key
-	Keys     int    `json:"keys"`
-}
-
 // CheckInJSON is the answer to a check-in.
 type CheckInJSON struct {
-	WalletOn bool           `json:"wallet_on"`
-	Commands []CommandJSON  `json:"commands"`
-	Keys     []KeyBatchJSON `json:"keys"`
+	WalletOn bool          `json:"wallet_on"`
+	Commands []CommandJSON `json:"commands"`
+	// FreshKeys: the wallet was switched back on; sync now
+	// (POST /v1/phones/{phone}/sync) to take fresh limited-use keys.
+	FreshKeys bool `json:"fresh_keys"`
 }
 
 func (a *API) checkIn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, ph wallet.Phone, body []byte) {
@@ -219,12 +215,9 @@ func (a *API) checkIn(w http.ResponseWriter, r *http.Request, lp *lostphone.Serv
 		a.fail(w, r, err)
 		return
 	}
-	out := CheckInJSON{WalletOn: res.WalletOn, Commands: []CommandJSON{}, Keys: []KeyBatchJSON{}}
+	out := CheckInJSON{WalletOn: res.WalletOn, Commands: []CommandJSON{}, FreshKeys: res.FreshKeys}
 	for _, c := range res.Commands {
 		out.Commands = append(out.Commands, CommandJSON{ID: c.ID, Kind: c.Kind, Message: c.Message, At: c.CreatedAt})
-	}
-	for _, k := range res.Keys {
-		out.Keys = append(out.Keys, KeyBatchJSON{Token: k.Token, KeyBatch: base64.StdEncoding.EncodeToString(k.Sealed), Keys: k.Keys})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

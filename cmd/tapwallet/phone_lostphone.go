@@ -20,7 +20,7 @@ func init() {
 	registerPhone("wallet-off", "switch the wallet off on a phone of the account: [--phone ID] [--reason TEXT]", phoneWalletOff)
 	registerPhone("wallet-on", "switch the wallet back on: [--phone ID] (password from TAPWALLET_PASSWORD or stdin)", phoneWalletOn)
 	registerPhone("ask", "ask a phone to ring or show a message at its next check-in: --phone ID (--ring | --message TEXT)", phoneAsk)
-	registerPhone("checkin", "check in: [--lat DEG --lon DEG] report the place; wipe or refresh keys, show rings and messages", phoneCheckIn)
+	registerPhone("checkin", "check in: [--lat DEG --lon DEG] report the place; wipe keys if switched off, show rings and messages, sync for fresh keys if switched back on", phoneCheckIn)
 }
 
 func phonePhones(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
@@ -164,6 +164,17 @@ func phoneCheckIn(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 		return err
 	}
 	printCheckIn(e.stdout, r, loc)
+	if r.FreshKeys {
+		res, err := p.Sync(ctx)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, c := range res {
+			n += c.NewKeys
+		}
+		fmt.Fprintf(e.stdout, "%d fresh payment keys installed\n", n)
+	}
 	return nil
 }
 
@@ -200,10 +211,7 @@ func printCheckIn(w io.Writer, r phone.CheckInResult, loc *phone.Location) {
 	} else if r.Wiped > 0 {
 		fmt.Fprintf(w, "%d old payment keys destroyed\n", r.Wiped)
 	}
-	if r.Installed > 0 {
-		fmt.Fprintf(w, "%d fresh payment keys installed\n", r.Installed)
-	}
-	if len(r.Commands) == 0 && r.WalletOn && r.Installed == 0 {
+	if len(r.Commands) == 0 && r.WalletOn {
 		fmt.Fprintln(w, "nothing waits for this phone")
 	}
 }

@@ -8,19 +8,32 @@ import (
 )
 
 func init() {
-	registerPhone("sync", "send the card keys' log to the token service and install fresh limited-use keys", phoneSync)
+	registerPhone("sync", "check in ([--lat DEG --lon DEG]: report the place; take rings, messages, a key wipe) and send the card keys' log to the token service for fresh limited-use keys", phoneSync)
 	registerPhone("history", "the payments made with this phone, newest first: [--limit N]", phoneHistory)
 }
 
 func phoneSync(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
 	fs := subFlags(e, pf, "sync")
+	lat := fs.String("lat", "", "latitude in degrees (with --lon): report where the phone is (find my phone)")
+	lon := fs.String("lon", "", "longitude in degrees")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	loc, err := parseLocation(*lat, *lon)
+	if err != nil {
 		return err
 	}
 	p, err := pf.open()
 	if err != nil {
 		return err
 	}
+	// The lost-phone check-in first (phone_lostphone.go): the place, and
+	// what waits — a key wipe if the wallet was switched off, rings, messages.
+	ci, err := p.CheckIn(ctx, loc)
+	if err != nil {
+		return err
+	}
+	printCheckIn(e.stdout, ci, loc)
 	res, err := p.Sync(ctx)
 	if err != nil {
 		return err
