@@ -102,7 +102,7 @@ func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, erro
 		in = loc
 	}
 	var out struct {
-		WalletOn bool      `json:"wallet_on"`
+		WalletOn  bool      `json:"wallet_on"`
 		Commands  []Command `json:"commands"`
 		FreshKeys bool      `json:"fresh_keys"`
 	}
