@@ -18,7 +18,7 @@ func TestDemoTells(t *testing.T) {
 		`the terminal shows "verify on your phone and tap again"`,
 		"phone: paid 12.34 CNY at TAPWALLET MART with card ending",
 		"4 APDUs",
-		"far below the 500 ms",
+		"the 500 ms a contactless payment may take",
 		"0100 DE2=",
 		"The story went as it should.",
 	} {
