@@ -246,7 +246,39 @@ type tap struct {
 	res *Result
 }
 
+// exchange sends a command and returns its answer; a 6CXX (wrong Le) is
+// answered by sending the command again with Le = XX, and 61XX (more
+// bytes) by GET RESPONSE, as a T=0 card asks, up to a few times.
 func (t *tap) exchange(ctx context.Context, name string, cmd apdu.Command) (apdu.Response, error) {
+	resp, err := t.exchange1(ctx, name, cmd)
+	var data []byte
+	for i := 0; err == nil && i < 8; i++ {
+		switch resp.SW.SW1() {
+		case 0x6C:
+			cmd.Ne = int(resp.SW.SW2())
+			if cmd.Ne == 0 {
+				cmd.Ne = apdu.MaxShortNe
+			}
+			resp, err = t.exchange1(ctx, name, cmd)
+			continue
+		case 0x61:
+			data = append(data, resp.Data...)
+			n := int(resp.SW.SW2())
+			if n == 0 {
+				n = apdu.MaxShortNe
+			}
+			resp, err = t.exchange1(ctx, "GET RESPONSE", apdu.GetResponse(n))
+			continue
+		}
+		break
+	}
+	if err == nil && data != nil {
+		resp.Data = append(data, resp.Data...)
+	}
+	return resp, err
+}
+
+func (t *tap) exchange1(ctx context.Context, name string, cmd apdu.Command) (apdu.Response, error) {
 	b, err := cmd.Marshal()
 	if err != nil {
 		return apdu.Response{}, fault.Wrap(err, fault.Internal, "kernel", "encode %s", name)

@@ -461,3 +461,59 @@ func TestMaskHex(t *testing.T) {
 		})
 	}
 }
+
+// t0Card answers like a T=0 card: the first answer to each command is
+// 6CXX (wrong Le), and a long answer comes in parts behind 61XX.
+type t0Card struct {
+	inner   nfc.Card
+	pending []byte
+	wrongLe bool
+}
+
+func (c *t0Card) ATR() []byte { return c.inner.ATR() }
+func (c *t0Card) Reset()      { c.inner.Reset() }
+func (c *t0Card) Process(cmd []byte) []byte {
+	if cmd[1] == 0xC0 { // GET RESPONSE
+		n := min(len(c.pending), 16)
+		part := c.pending[:n]
+		c.pending = c.pending[n:]
+		if len(c.pending) > 0 {
+			return append(append([]byte(nil), part...), 0x61, byte(len(c.pending)))
+		}
+		return append(append([]byte(nil), part...), 0x90, 0x00)
+	}
+	le := cmd[len(cmd)-1]
+	if !c.wrongLe && le == 0 {
+		c.wrongLe = true
+		return []byte{0x6C, 0x00}
+	}
+	c.wrongLe = false
+	resp := c.inner.Process(cmd)
+	data, sw := resp[:len(resp)-2], resp[len(resp)-2:]
+	if sw[0] != 0x90 || len(data) <= 16 {
+		return resp
+	}
+	c.pending = append([]byte(nil), data[16:]...)
+	return append(append([]byte(nil), data[:16]...), 0x61, byte(len(c.pending)))
+}
+
+func TestTapT0Card(t *testing.T) {
+	ph := newPhone(t, 3)
+	ph.Finger.OK = true
+	res, err := tapOnce(t, newKernel(t, fixedConfig()), &t0Card{inner: ph.Card}, money.Fen(1234))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != kernel.Online || res.Token.Digits() != applettest.DebitToken {
+		t.Errorf("got %v with token %v, want online with the debit token", res.Outcome, res.Token)
+	}
+	var getResponses int
+	for _, s := range res.Trace {
+		if s.Name == "GET RESPONSE" {
+			getResponses++
+		}
+	}
+	if getResponses == 0 {
+		t.Errorf("trace has no GET RESPONSE; want the long answers fetched in parts")
+	}
+}
