@@ -68,9 +68,6 @@ type Store interface {
 	SaveAuth(ctx context.Context, a Auth) error
 	// Auth returns a record by identity, or a fault.NotFound error.
 	Auth(ctx context.Context, id string) (Auth, error)
-	// AuthsSince returns the records received at or after t (to warm the
-	// duplicate cache after a restart).
-	AuthsSince(ctx context.Context, t time.Time) ([]Auth, error)
 	// MarkReversed records that an authorization was reversed, with the
 	// amount that remains to clear (0 for a full reversal). Marking it again
 	// changes nothing. It fails with fault.NotFound for an unknown id.

@@ -24,7 +24,7 @@ var _ netswitch.Store = (*SwitchStore)(nil)
 // stops its batch worker.
 func NewSwitchStore(db *DB) *SwitchStore {
 	s := &SwitchStore{DB: db}
-	s.saves = NewBatcher(db.workersFor(), 1000, s.saveAuths)
+	s.saves = NewBatcher(db.workersFor(), 1000, serialized(db, s.saveAuths))
 	return s
 }
 
@@ -49,10 +49,15 @@ func (s *SwitchStore) SaveAuth(ctx context.Context, a netswitch.Auth) error {
 func (s *SwitchStore) saveAuths(ctx context.Context, as []netswitch.Auth) ([]error, error) {
 	out := make([]error, len(as))
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
+		ins, err := tx.prepare(ctx, `INSERT INTO switch_auths (`+authCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
 		for i, a := range as {
 			out[i] = nil
-			res, err := tx.Exec(ctx, `INSERT INTO switch_auths (`+authCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`,
+			res, err := ins.ExecContext(ctx,
 				a.ID, a.Digest, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.MerchantName, a.MCC, a.LocalDate, a.LocalTime,
 				a.Token, a.TokenLast4, a.PANLast4, a.SealedPAN, a.PhoneID, a.AccountID, a.BankID, a.Amount, a.Currency, a.AuthCode, a.ResponseCode, a.Reason,
 				a.Answer, a.BusinessDate, Millis(a.ReceivedAt), Millis(a.AnsweredAt), Millis(a.ReversedAt), a.ReversalRC, a.ClearAmount, Millis(a.ClearedAt), a.ClearingDate)
@@ -105,11 +110,6 @@ func (s *SwitchStore) Auth(ctx context.Context, id string) (netswitch.Auth, erro
 		return a, fault.E(fault.NotFound, "auth_not_found", "no such authorization")
 	}
 	return a, dbErr(err, "reading an authorization")
-}
-
-// AuthsSince returns the records received at or after t, oldest first.
-func (s *SwitchStore) AuthsSince(ctx context.Context, t time.Time) ([]netswitch.Auth, error) {
-	return s.auths(ctx, "reading recent authorizations", `WHERE received_at >= ? ORDER BY received_at, id`, Millis(t))
 }
 
 // MarkReversed records a reversal once; it fails with fault.NotFound

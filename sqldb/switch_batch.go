@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"time"
 
@@ -156,6 +157,27 @@ func (db *DB) workersFor() int {
 	return 1
 }
 
+// writeLocks holds one lock per SQLite database, taken by every batch
+// worker around its transaction: the batchers of one process then take
+// turns instead of colliding on SQLite's write lock, whose busy handler
+// waits by sleeping milliseconds at a time.
+var writeLocks sync.Map // *DB → *sync.Mutex
+
+// serialized wraps a batch function so that, on SQLite, batches of all the
+// batchers of db run one at a time.
+func serialized[In, Out any](db *DB, run func(context.Context, []In) ([]Out, error)) func(context.Context, []In) ([]Out, error) {
+	if db.dialect == Postgres {
+		return run
+	}
+	l, _ := writeLocks.LoadOrStore(db, &sync.Mutex{})
+	mu := l.(*sync.Mutex)
+	return func(ctx context.Context, in []In) ([]Out, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return run(ctx, in)
+	}
+}
+
 // BatchLedger is a ledger.Store whose single transfers (CreateTransfer, as
 // an issuer host places one hold per authorization) are group-committed:
 // the transfers of concurrent callers are applied as one batch in one
@@ -168,10 +190,12 @@ type BatchLedger struct {
 
 var _ ledger.Store = (*BatchLedger)(nil)
 
-// NewBatchLedger wraps a ledger kept in db (workers: 1 on SQLite, 4 on
-// PostgreSQL). It never fails; Close stops it.
+// NewBatchLedger wraps a ledger kept in db, with one batch worker. It
+// never fails; Close stops it.
 func NewBatchLedger(db *DB, st ledger.Store) *BatchLedger {
-	return &BatchLedger{Store: st, b: NewBatcher(db.workersFor(), 1000, st.CreateTransfers)}
+	// One worker even on PostgreSQL: every hold of a bank credits its one
+	// settlement account, so concurrent batches would wait on its row lock.
+	return &BatchLedger{Store: st, b: NewBatcher(1, 2000, serialized(db, st.CreateTransfers))}
 }
 
 // CreateTransfer applies t in the next batch. A Linked transfer goes alone
@@ -195,6 +219,52 @@ type FastTokenStore struct {
 	*TokenStore
 	uses  *Batcher[tsp.KeyUse, error]
 	vault sync.Map // id → tsp.VaultPAN
+
+	prep    sync.Once
+	prepErr error
+	tokenQ  *sql.Stmt
+	lukQ    *sql.Stmt
+}
+
+// prepare makes the statements of the authorization path's reads once.
+func (s *FastTokenStore) prepare(ctx context.Context) error {
+	s.prep.Do(func() {
+		db := s.DB
+		s.tokenQ, s.prepErr = db.sql.PrepareContext(ctx, db.rebind(`SELECT `+tokenCols+` FROM tokens t JOIN vault_pans v ON v.id = t.pan_id WHERE t.token = ?`))
+		if s.prepErr == nil {
+			s.lukQ, s.prepErr = db.sql.PrepareContext(ctx, db.rebind(`SELECT token, key_index, issued_at, expires_at, used_at, used_atc FROM luks WHERE token = ? AND key_index = ?`))
+		}
+	})
+	return s.prepErr
+}
+
+// Token returns a token by number with a prepared statement; it fails like
+// TokenStore.Token.
+func (s *FastTokenStore) Token(ctx context.Context, number string) (tsp.Token, error) {
+	if err := s.prepare(ctx); err != nil {
+		return s.TokenStore.Token(ctx, number)
+	}
+	t, err := scanToken(s.tokenQ.QueryRowContext(ctx, number))
+	if NoRows(err) {
+		return t, fault.E(fault.NotFound, "token_not_found", "no such token")
+	}
+	return t, dbErr(err, "reading a token")
+}
+
+// LUK returns a limited-use key's record with a prepared statement; it
+// fails like TokenStore.LUK.
+func (s *FastTokenStore) LUK(ctx context.Context, token string, index int) (tsp.LUK, error) {
+	if err := s.prepare(ctx); err != nil {
+		return s.TokenStore.LUK(ctx, token, index)
+	}
+	var k tsp.LUK
+	var issued, exp, used int64
+	err := s.lukQ.QueryRowContext(ctx, token, index).Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
+	if NoRows(err) {
+		return k, fault.E(fault.NotFound, "luk_unknown", "no such limited-use key")
+	}
+	k.IssuedAt, k.ExpiresAt, k.UsedAt = Time(issued), Time(exp), Time(used)
+	return k, dbErr(err, "reading a limited-use key")
 }
 
 var _ tsp.Store = (*FastTokenStore)(nil)
@@ -203,12 +273,21 @@ var _ tsp.Store = (*FastTokenStore)(nil)
 // stops its batch worker.
 func NewFastTokenStore(db *DB) *FastTokenStore {
 	s := &FastTokenStore{TokenStore: &TokenStore{DB: db}}
-	s.uses = NewBatcher(db.workersFor(), 1000, s.useKeys)
+	s.uses = NewBatcher(db.workersFor(), 1000, serialized(db, s.useKeys))
 	return s
 }
 
-// Close stops the batch worker; it does not close the database.
-func (s *FastTokenStore) Close() { s.uses.Close() }
+// Close stops the batch worker and releases the prepared statements; it
+// does not close the database.
+func (s *FastTokenStore) Close() {
+	s.uses.Close()
+	if s.tokenQ != nil {
+		s.tokenQ.Close()
+	}
+	if s.lukQ != nil {
+		s.lukQ.Close()
+	}
+}
 
 // VaultPAN returns a vault row by id, from memory after the first read.
 func (s *FastTokenStore) VaultPAN(ctx context.Context, id string) (tsp.VaultPAN, error) {
@@ -238,9 +317,19 @@ func (s *FastTokenStore) UseKey(ctx context.Context, u tsp.KeyUse) error {
 func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 	out := make([]error, len(us))
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
+		use, err := tx.prepare(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
+		if err != nil {
+			return err
+		}
+		defer use.Close()
+		move, err := tx.prepare(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`)
+		if err != nil {
+			return err
+		}
+		defer move.Close()
 		for i, u := range us {
 			out[i] = nil
-			res, err := tx.Exec(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`, Millis(u.At), u.ATC, u.Token, u.KeyIndex)
+			res, err := use.ExecContext(ctx, Millis(u.At), u.ATC, u.Token, u.KeyIndex)
 			if err != nil {
 				return err
 			}
@@ -248,7 +337,7 @@ func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error,
 				out[i] = fault.E(fault.Declined, tsp.DeclineKeyUsed, "limited-use key %d was already used", u.KeyIndex)
 				continue
 			}
-			res, err = tx.Exec(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`, u.ATC, u.Token, u.ATC)
+			res, err = move.ExecContext(ctx, u.ATC, u.Token, u.ATC)
 			if err != nil {
 				return err
 			}
@@ -265,4 +354,10 @@ func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error,
 		return nil, dbErr(err, "using limited-use keys")
 	}
 	return out, nil
+}
+
+// prepare prepares a statement (with ? placeholders) in the transaction,
+// for a batch that runs it many times.
+func (t *Tx) prepare(ctx context.Context, q string) (*sql.Stmt, error) {
+	return t.tx.PrepareContext(ctx, t.db.rebind(q))
 }

@@ -40,7 +40,6 @@ CREATE TABLE switch_auths (
 );
 CREATE INDEX switch_auths_day ON switch_auths(business_date, received_at);
 CREATE INDEX switch_auths_phone ON switch_auths(phone_id, received_at);
-CREATE INDEX switch_auths_received ON switch_auths(received_at);
 
 CREATE TABLE switch_reversals (
   original_id TEXT PRIMARY KEY,
