@@ -339,21 +339,58 @@ func (t *tap) block(n epurse.CardNumber) (Outcome, error) {
 	return t.done(HotListed, "Card reported lost and now blocked — see the service counter"), nil
 }
 
-// recover settles a transaction this gate left pending with this card: if
-// the card's newest log record is that transaction, the debit happened —
-// the gate asks for its proof, finalises the record and lets the person
-// through; otherwise the debit never happened and the record is voided.
+// recover settles a transaction this gate left pending with this card. It
+// reads the card's log, newest first, for the pending transaction's
+// offline counter: a record with that counter from this gate, for that
+// amount and time, means the debit happened — the gate asks for its proof,
+// finalises the record and lets the person through; an offline record
+// with a lower counter (or that counter from elsewhere), or the end of
+// the log, means it never happened and the record is voided.
 func (t *tap) recover(p Pending) (Outcome, bool, error) {
 	c := t.g.cfg
-	r, err := t.send(apdu.ReadRecord(epurse.SFILog, 1))
-	if err != nil {
-		return *t.out, true, err
-	}
-	happened := false
-	if r.SW == apdu.SWSuccess {
+	happened, decided := false, false
+	for rec := byte(1); rec <= epurse.LogRecords && !decided; rec++ {
+		r, err := t.send(apdu.ReadRecord(epurse.SFILog, rec))
+		if err != nil {
+			return *t.out, true, err
+		}
+		if r.SW != apdu.SWSuccess {
+			break
+		}
 		lr, err := epurse.ParseLogRecord(r.Data)
-		happened = err == nil && lr.ATC == p.Purchase.ATC && lr.Terminal == c.SAM.Terminal() &&
-			lr.Amount == p.Purchase.Amount && lr.Type == p.Purchase.Type && lr.DateTime == p.Purchase.DateTime
+		if err != nil {
+			break
+		}
+		if lr.Type == epurse.TypeLoad {
+			continue // loads count on the online counter
+		}
+		if lr.ATC == p.Purchase.ATC {
+			happened = lr.Terminal == c.SAM.Terminal() && lr.Amount == p.Purchase.Amount &&
+				lr.Type == p.Purchase.Type && lr.DateTime == p.Purchase.DateTime
+		}
+		decided = lr.ATC <= p.Purchase.ATC
+	}
+	if !decided {
+		// The log does not reach back that far (a card moved to a new
+		// phone starts a short log): the card's counter decides whether
+		// the pending counter was used at all.
+		d := []byte{0x01, 0, 0, 0, 0}
+		term := c.SAM.Terminal()
+		d = append(d, term[:]...)
+		r, err := t.send(apdu.Command{CLA: 0x80, INS: apdu.InsInitializeTransaction, P1: 0x03, P2: 0x02, Data: d, Ne: 15})
+		if err != nil {
+			return *t.out, true, err
+		}
+		if r.SW == apdu.SWSuccess && len(r.Data) == 15 && binary.BigEndian.Uint16(r.Data[4:]) > p.Purchase.ATC {
+			// Used, by this gate or another: the gate cannot tell, so the
+			// record goes to the operator grey and the person is let
+			// through without a second charge.
+			if err := c.Journal.Finalise(p.ID, p.Record); err != nil {
+				return *t.out, true, err
+			}
+			t.out.RecordID = p.ID
+			return t.done(AlreadyPaid, "Already paid — go through"), true, nil
+		}
 	}
 	if !happened {
 		if err := c.Journal.Void(p.ID); err != nil {
@@ -361,7 +398,7 @@ func (t *tap) recover(p Pending) (Outcome, bool, error) {
 		}
 		return Outcome{}, false, nil
 	}
-	r, err = t.send(apdu.Command{CLA: 0x80, INS: apdu.InsGetTransactionProof, P2: p.Purchase.Type,
+	r, err := t.send(apdu.Command{CLA: 0x80, INS: apdu.InsGetTransactionProof, P2: p.Purchase.Type,
 		Data: binary.BigEndian.AppendUint16(nil, p.Purchase.ATC), Ne: 8})
 	if err != nil {
 		return *t.out, true, err
