@@ -53,7 +53,9 @@ func TestFileRejects(t *testing.T) {
 		{"bad header", func(b []byte) []byte { return append([]byte("TWCLR2"), b[6:]...) }},
 		{"extra after END", func(b []byte) []byte { return append(append([]byte{}, b...), "R|x\n"...) }},
 		{"bad status", func(b []byte) []byte { return bytes.Replace(b, []byte("|grey|"), []byte("|gray|"), 1) }},
-		{"letters in the card", func(b []byte) []byte { return bytes.Replace(b, []byte("0021010000000002"), []byte("00210100000000x2"), 1) }},
+		{"letters in the card", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("0021010000000002"), []byte("00210100000000x2"), 1)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
