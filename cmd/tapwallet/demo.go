@@ -179,6 +179,7 @@ func (d *demo) run() error {
 	for _, chapter := range []func() error{
 		// (chapters are added here: tap, network, transit, lost phone)
 		d.tapChapter,
+		d.networkChapter,
 	} {
 		if err := chapter(); err != nil {
 			return err
