@@ -262,4 +262,3 @@ func last4Of(s string) string {
 	}
 	return s[len(s)-4:]
 }
-
