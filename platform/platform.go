@@ -218,8 +218,12 @@ func (p *Platform) startPortal() error {
 		u = "http://localhost:" + port
 	}
 	var err error
+	var pays portal.Payments
+	if p.Records != nil {
+		pays = accountPayments{p}
+	}
 	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Tokens, Lost: p.Lost, Store: &sqldb.PortalStore{DB: p.DB},
-		Keys: p.Keys, URL: u, Log: p.Log, Now: p.cfg.Now})
+		Keys: p.Keys, Payments: pays, URL: u, Log: p.Log, Now: p.cfg.Now})
 	return err
 }
 

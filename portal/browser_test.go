@@ -199,8 +199,8 @@ func TestBrowserLostPhone(t *testing.T) {
 	if n := text("#notice"); !strings.Contains(n, "switched off") {
 		t.Fatalf("after switch-off: got notice %q", n)
 	}
-	if got := e.pay(t, ph); got != tsp.DeclineSuspended {
-		t.Fatalf("a payment from the switched-off phone: got %s, want %s", got, tsp.DeclineSuspended)
+	if got := e.pay(t, ph); got != rc(tsp.DeclineSuspended) {
+		t.Fatalf("a payment from the switched-off phone: got %s, want %s", got, rc(tsp.DeclineSuspended))
 	}
 	shot("portal-phone-off.png")
 

@@ -60,8 +60,8 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	if got := e.tokenStates(t, other.Profile.PhoneID); !allIn(got, tsp.Active) {
 		t.Fatalf("other phone's tokens: got %v, want all active (untouched)", got)
 	}
-	if got := e.pay(t, lost); got != tsp.DeclineSuspended {
-		t.Fatalf("tap after switch-off: got %s, want %s", got, tsp.DeclineSuspended)
+	if got := e.pay(t, lost); got != rc(tsp.DeclineSuspended) {
+		t.Fatalf("tap after switch-off: got %s, want %s", got, rc(tsp.DeclineSuspended))
 	}
 	if got := e.pay(t, other); got != "approved" {
 		t.Fatalf("tap on the other phone: got %s, want approved", got)
@@ -80,8 +80,14 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	if res.WalletOn || res.Wiped == 0 || strings.Join(kinds, ",") != "ring,wipe_keys" {
 		t.Fatalf("check-in while off: got on=%v wiped=%d commands=%v, want off, keys wiped, ring then wipe", res.WalletOn, res.Wiped, kinds)
 	}
-	if got := e.pay(t, lost); got != "tap: no_keys" {
-		t.Fatalf("tap after the wipe: got %s, want tap: no_keys", got)
+	// The phone now knows its cards are suspended: it offers none.
+	if got := e.pay(t, lost); got != "tap: no card offered" {
+		t.Fatalf("tap after the check-in: got %s, want tap: no card offered", got)
+	}
+	for _, c := range lost.Profile.Cards {
+		if n := lost.SE.KeysLeft(c.Token); n != 0 || c.State != "suspended" {
+			t.Fatalf("card ending %s after the check-in: %d keys, %s, want 0 keys, suspended", c.TokenLast4, n, c.State)
+		}
 	}
 
 	// Found: switch back on with the password and a one-time code.
@@ -157,9 +163,11 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	if got := strings.Join(actors, "; "); !strings.Contains(got, "suspended by portal:"+acc) || !strings.Contains(got, "active by portal:"+acc) {
 		t.Errorf("token events: got %q, want suspended and active by portal:%s", got, acc)
 	}
+	// The payments as the card network recorded them: approved, declined
+	// 78 while off, approved again.
 	_, body = b.get("/transactions")
-	if !strings.Contains(body, "Wallet switched off") {
-		t.Errorf("transactions page without the network: want the security events, got %s", snippet(body))
+	if n := strings.Count(body, `<tr class="declined">`); n != 1 || !strings.Contains(body, "declined 78") || strings.Count(body, `<tr class="approved">`) != 3 {
+		t.Errorf("transactions page: got %d declined rows, want 1 declined 78 and 3 approved: %s", n, snippet(body))
 	}
 	st, body = b.post("/logout", nil)
 	if st != 200 || !strings.Contains(body, "You are logged out") {

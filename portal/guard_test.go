@@ -291,8 +291,8 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 	if err != nil || !r.Changed || len(r.Tokens) != 2 || r.Phone.WalletOn || !r.NoTransit {
 		t.Fatalf("wallet-off from the spare phone: got %+v, %v", r, err)
 	}
-	if got := e.pay(t, lost); got != tsp.DeclineSuspended {
-		t.Fatalf("tap on the lost phone: got %s, want %s", got, tsp.DeclineSuspended)
+	if got := e.pay(t, lost); got != rc(tsp.DeclineSuspended) {
+		t.Fatalf("tap on the lost phone: got %s, want %s", got, rc(tsp.DeclineSuspended))
 	}
 	if got := e.pay(t, spare); got != "approved" {
 		t.Fatalf("tap on the spare phone: got %s, want approved", got)
@@ -327,8 +327,8 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 	}
 	// The lost phone still holds its old keys (it was never reached), but
 	// they were retired: it needs the fresh ones.
-	if got := e.pay(t, lost); got != tsp.DeclineKeyExpired {
-		t.Fatalf("tap with a retired key: got %s, want %s", got, tsp.DeclineKeyExpired)
+	if got := e.pay(t, lost); got != rc(tsp.DeclineKeyExpired) {
+		t.Fatalf("tap with a retired key: got %s, want %s", got, rc(tsp.DeclineKeyExpired))
 	}
 	if res, n := checkIn(t, lost, &phone.Location{Lat: 31.2304, Lon: 121.4737}); !res.FreshKeys || n != 20 {
 		t.Fatalf("check-in: got %+v and %d keys, want 20 fresh keys", res, n)

@@ -20,7 +20,10 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/kernel"
 	"github.com/tapwallet/tapwallet/lostphone/taptest"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -35,6 +38,7 @@ type env struct {
 	base  string        // the portal's address (http://localhost:PORT)
 	cards []*bank.Cardholder
 	next  int
+	pos   *taptest.Terminal // the store terminal all payments go through
 }
 
 func start(t *testing.T) *env {
@@ -102,21 +106,31 @@ func code(err error) string {
 	return "not an API error: " + err.Error()
 }
 
-// pay taps the phone's first card and asks the token service to authorize
-// it; it returns "approved" or the decline code.
+// pay pays 15.00 CNY at a store terminal through the card network with
+// the phone's default card: "approved", the network's response code
+// ("78"), or the tap's outcome ("tap: needs sync", "tap: no card offered").
 func (e *env) pay(t *testing.T, ph *phone.Phone) string {
 	t.Helper()
-	c := ph.Profile.Cards[0]
-	chip, err := taptest.Tap(ph.SE, c, 1500, time.Now())
-	if err != nil {
-		return "tap: " + codeOf(err)
+	if e.pos == nil {
+		var err error
+		if e.pos, err = taptest.NewTerminal(e.p.ISOAddr); err != nil {
+			t.Fatal(err)
+		}
 	}
-	res, err := e.p.Tokens.Authorize(context.Background(), taptest.Request(c.Token, chip))
+	p, err := e.pos.Pay(context.Background(), ph, money.Fen(1500))
 	if err != nil {
-		return codeOf(err)
+		t.Fatalf("payment: %v", err)
 	}
-	res.Forget()
-	return "approved"
+	if p.Approved || p.NoCard || p.Outcome != kernel.Online {
+		return p.String()
+	}
+	return string(p.Code)
+}
+
+// rc is the response code the network answers for a token-service decline.
+func rc(decline string) string {
+	c, _ := netswitch.DeclineCode(fault.E(fault.Declined, decline, "declined"))
+	return string(c)
 }
 
 func codeOf(err error) string { return fault.CodeOf(err) }

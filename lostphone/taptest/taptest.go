@@ -1,14 +1,15 @@
-// Package taptest makes the chip data of one contactless tap from a phone,
-// for the tests, benchmarks and demo of the lost-phone flow: the phone's
-// real payment applet (package applet) on its secure element answers a
-// minimal terminal — SELECT of the card's AID, then GET PROCESSING OPTIONS
-// with the store terminal's data — in process, without the NFC link. What
-// it returns is what a store terminal puts in DE55 (the terminal's tags and
-// the card's), ready for tsp.Authorize. The store terminal proper, with
-// every check, is package kernel.
+// Package taptest pays from a phone for the tests, benchmarks and demo of
+// the lost-phone flow, two ways. Tap makes the chip data of one contactless
+// tap: the phone's real payment applet (package applet) on its secure
+// element answers a minimal terminal — SELECT of the card's AID, then GET
+// PROCESSING OPTIONS with the store terminal's data — in process, without
+// the NFC link, ready for tsp.Authorize. StorePayment is the whole way: the
+// store terminal (package kernel) on an NFC link, the phone tapping it, and
+// the authorization sent to the card network over ISO 8583.
 package taptest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
@@ -19,6 +20,11 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/kernel"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/nfc"
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -107,4 +113,116 @@ func Tap(el applet.Element, c phone.Card, amount int64, now time.Time) (map[emv.
 // Request is the token service's authorization request for a tap.
 func Request(token string, chip map[emv.Tag][]byte) tsp.AuthRequest {
 	return tsp.AuthRequest{Token: token, Contactless: true, Chip: chip}
+}
+
+// Payment is how a payment at a store terminal ended.
+type Payment struct {
+	Outcome  kernel.Outcome       // the tap's outcome at the terminal
+	Code     iso8583.ResponseCode // the card network's answer (DE39), when the tap went online
+	Approved bool
+	Took     time.Duration // from the authorization request sent to the answer
+	// NoCard: the phone offered no card to pay with (its wallet shows the
+	// cards suspended or removed), so the terminal got no outcome.
+	NoCard bool
+}
+
+// String says "approved", "declined 78 (…)", or the tap's outcome.
+func (p Payment) String() string {
+	switch {
+	case p.Approved:
+		return "approved"
+	case p.NoCard:
+		return "tap: no card offered"
+	case p.Outcome != kernel.Online:
+		return "tap: " + p.Outcome.String()
+	}
+	return "declined " + string(p.Code) + " (" + p.Code.Text() + ")"
+}
+
+// Terminal is a store terminal connected to the card network. One
+// terminal numbers its authorizations (STAN) in turn: use one per test so
+// that two payments in the same second are not taken for one sent twice.
+type Terminal struct {
+	k       *kernel.Kernel
+	network string
+}
+
+// NewTerminal returns a store terminal (kernel.DefaultConfig) that sends
+// its authorizations to the card network's switch at network.
+func NewTerminal(network string) (*Terminal, error) {
+	k, err := kernel.New(kernel.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	return &Terminal{k: k, network: network}, nil
+}
+
+// Pay pays amount at the terminal through the card network: the terminal
+// (package kernel) waits on an NFC link, the phone taps it with its
+// owner's fingerprint just verified (enrolled first if it is not), and
+// the terminal sends its authorization request (0100) to the switch. It
+// fails if the tap does not end (the link drops, ctx ends) or the network
+// does not answer.
+func (t *Terminal) Pay(ctx context.Context, ph *phone.Phone, amount money.Amount) (Payment, error) {
+	k := t.k
+	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
+	if err != nil {
+		return Payment{}, err
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	type charged struct {
+		res *kernel.Result
+		err error
+	}
+	done := make(chan charged, 1)
+	go func() {
+		res, _, err := k.Charge(ctx, l, kernel.Transaction{Amount: amount}, func(string) {})
+		done <- charged{res, err}
+	}()
+	if err := ph.EnrollFinger(phone.DefaultFinger); err != nil {
+		return Payment{}, err
+	}
+	if err := ph.VerifyFinger(phone.DefaultFinger); err != nil {
+		return Payment{}, err
+	}
+	if _, err := ph.Tap(ctx, phone.TapOptions{Reader: l.Addr().String()}); err != nil && ctx.Err() != nil {
+		return Payment{}, err
+	}
+	var c charged
+	select {
+	case c = <-done:
+	case <-time.After(3 * time.Second):
+		// The terminal waits for another tap: this one gave it nothing
+		// (the phone offered no card it could pay with).
+		cancel()
+		<-done
+		return Payment{NoCard: true}, nil
+	}
+	if c.err != nil {
+		return Payment{}, c.err
+	}
+	out := Payment{Outcome: c.res.Outcome}
+	if c.res.Outcome != kernel.Online {
+		return out, nil
+	}
+	req, err := k.AuthorizationRequest(c.res, time.Now())
+	if err != nil {
+		return Payment{}, err
+	}
+	cl, err := isolink.Dial(ctx, t.network, isolink.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		return Payment{}, err
+	}
+	defer cl.Close()
+	start := time.Now()
+	resp, err := cl.Send(ctx, req)
+	out.Took = time.Since(start)
+	if err != nil {
+		return Payment{}, err
+	}
+	out.Code, _ = resp.ResponseCode()
+	out.Approved = out.Code.Approved()
+	return out, nil
 }
