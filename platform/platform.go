@@ -24,6 +24,7 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/transit"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 	"github.com/tapwallet/tapwallet/walletapi"
@@ -63,6 +64,7 @@ type Platform struct {
 	Tokens  *tsp.Service
 	API     *walletapi.API
 	Lost    *lostphone.Service // the lost-phone switch
+	Transit *transit.Service   // the six city transit operators
 	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
 	Ledger  ledger.Store       // the issuers' ledger
 	Records *sqldb.SwitchStore // the card network's authorization records
@@ -123,6 +125,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
 	p.Lost.Now = cfg.Now
 	p.API.MountLostPhone(p.Lost, &sqldb.PortalStore{DB: db})
+	if err := p.newTransit(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	p.cfg = cfg
 	if err := p.newNetwork(cfg); err != nil {
 		p.stopNetwork()

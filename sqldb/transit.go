@@ -322,3 +322,15 @@ func (t *transitTx) AddHot(city, card, reason string) error {
 	_, err = t.tx.Exec(t.ctx, `INSERT INTO transit_hotlist (city, card, reason, version, added_at) VALUES (?, ?, ?, ?, ?)`, city, card, reason, v, Millis(t.tx.Now))
 	return dbErr(err, "adding to the hot list")
 }
+
+func (t *transitTx) RemoveHot(city, card string) error {
+	res, err := t.tx.Exec(t.ctx, `DELETE FROM transit_hotlist WHERE city = ? AND card = ?`, city, card)
+	if err != nil {
+		return dbErr(err, "removing from the hot list")
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	_, err = t.tx.Exec(t.ctx, `UPDATE transit_hotlist_versions SET version = version + 1 WHERE city = ?`, city)
+	return dbErr(err, "bumping the hot list version")
+}

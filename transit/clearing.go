@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/epurse"
@@ -217,6 +216,41 @@ func (s *Service) BlockPhone(ctx context.Context, phoneID, reason string) ([]str
 	return out, err
 }
 
+// Unblock takes cards off their hot lists (the wallet switched back on);
+// a refunded card stays on. It fails with fault.NotFound
+// "no_transit_card".
+func (s *Service) Unblock(ctx context.Context, numbers []string) error {
+	return s.Store.InTx(ctx, func(tx Tx) error {
+		for _, n := range numbers {
+			c, err := tx.Card(n)
+			if err != nil {
+				return fault.E(fault.NotFound, "no_transit_card", "no transit card %s", n)
+			}
+			if c.State != CardActive {
+				continue
+			}
+			if err := tx.RemoveHot(c.City, c.Number); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Blocked reports whether a card is on its city's hot list.
+func (s *Service) Blocked(ctx context.Context, c Card) (bool, error) {
+	h, err := s.HotList(ctx, c.City)
+	if err != nil {
+		return false, err
+	}
+	for _, x := range h.Cards {
+		if x == c.Number {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // FareTable returns the fare table a city's gates fetch. It fails with
 // fault.NotFound "unknown_city".
 func (s *Service) FareTable(cityID string) (FareTable, error) {
@@ -359,5 +393,3 @@ func (s *Service) Float(ctx context.Context, cityID string) (int64, error) {
 	})
 	return f, err
 }
-
-var _ = strings.TrimSpace

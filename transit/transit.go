@@ -210,6 +210,7 @@ type Tx interface {
 	Sum(city string, kinds []string, from, to time.Time) (count int, sum int64, err error)
 	HotList(city string) (HotList, error)
 	AddHot(city, card, reason string) error  // bumps the city's version if the card is new to it
+	RemoveHot(city, card string) error       // bumps the city's version if the card was on it
 	PendingLoads(city string) (int64, error) // sum of loads paid but not on a card (paid, signed, refunding)
 }
 
