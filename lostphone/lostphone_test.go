@@ -101,8 +101,8 @@ func TestSwitchOffAndOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !off.Changed || len(off.Tokens) != 2 || off.Phone.WalletOn || !off.NoTransit {
-		t.Fatalf("switch-off: got %+v, want 2 tokens suspended, wallet off, no transit", off)
+	if !off.Changed || len(off.Tokens) != 2 || off.Phone.WalletOn || len(off.Transit) != 0 {
+		t.Fatalf("switch-off: got %+v, want 2 tokens suspended, wallet off, no transit card", off)
 	}
 	for i, want := range []string{tsp.DeclineSuspended, tsp.DeclineSuspended, tsp.DeclineSuspended} {
 		if got := f.pay(t, i); got != want {

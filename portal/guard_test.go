@@ -288,7 +288,7 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 	lost := e.newPhone(t, "frank@example.com", "Frank's phone", 2)
 	spare := e.newPhone(t, "frank@example.com", "Frank's spare", 1)
 	r, err := spare.WalletOff(ctx, lost.Profile.PhoneID, "left on the train")
-	if err != nil || !r.Changed || len(r.Tokens) != 2 || r.Phone.WalletOn || !r.NoTransit {
+	if err != nil || !r.Changed || len(r.Tokens) != 2 || r.Phone.WalletOn || len(r.Transit) != 0 {
 		t.Fatalf("wallet-off from the spare phone: got %+v, %v", r, err)
 	}
 	if got := e.pay(t, lost); got != rc(tsp.DeclineSuspended) {

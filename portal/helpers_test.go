@@ -113,7 +113,7 @@ func (e *env) pay(t *testing.T, ph *phone.Phone) string {
 	t.Helper()
 	if e.pos == nil {
 		var err error
-		if e.pos, err = taptest.NewTerminal(e.p.ISOAddr); err != nil {
+		if e.pos, err = taptest.NewTerminal(e.p.ISOAddr, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

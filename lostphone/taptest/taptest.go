@@ -147,10 +147,15 @@ type Terminal struct {
 	network string
 }
 
-// NewTerminal returns a store terminal (kernel.DefaultConfig) that sends
-// its authorizations to the card network's switch at network.
-func NewTerminal(network string) (*Terminal, error) {
-	k, err := kernel.New(kernel.DefaultConfig())
+// NewTerminal returns a store terminal (kernel.DefaultConfig, with the
+// terminal id if not empty: two terminals of one merchant must differ)
+// that sends its authorizations to the card network's switch at network.
+func NewTerminal(network, terminalID string) (*Terminal, error) {
+	cfg := kernel.DefaultConfig()
+	if terminalID != "" {
+		cfg.TerminalID = terminalID
+	}
+	k, err := kernel.New(cfg)
 	if err != nil {
 		return nil, err
 	}
