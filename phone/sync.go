@@ -42,7 +42,8 @@ type Mismatch struct {
 type SyncCard struct {
 	Token      string
 	TokenLast4 string
-	Used       []KeyUse // keys used since the last sync
+	ATC        int      // the last transaction counter the card made
+	Used       []KeyUse // keys used since the last sync (none known at the first)
 	KeysBefore int      // usable keys before the sync
 	KeysAfter  int      // usable keys after installing the new batch
 	NewKeys    int
@@ -74,7 +75,7 @@ func (p *Phone) Sync(ctx context.Context) ([]SyncCard, error) {
 		}
 		l := tokenLog{Token: c.Token, ATC: atc, Unused: unused, Used: usedSince(prev[c.Token], unused, atc)}
 		logs = append(logs, l)
-		cards[c.Token] = &SyncCard{Token: c.Token, TokenLast4: c.TokenLast4, Used: l.Used, KeysBefore: len(unused), State: c.State}
+		cards[c.Token] = &SyncCard{Token: c.Token, TokenLast4: c.TokenLast4, ATC: atc, Used: l.Used, KeysBefore: len(unused), State: c.State}
 		order = append(order, c.Token)
 	}
 	if len(logs) == 0 {

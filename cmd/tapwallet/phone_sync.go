@@ -44,8 +44,8 @@ func phoneSync(ctx context.Context, e *env, pf *phoneFlags, args []string) error
 	}
 	suspended := 0
 	for _, c := range res {
-		fmt.Fprintf(e.stdout, "token ending %s: %s, %d keys used since the last sync, %d keys → %d keys (%d new)\n",
-			c.TokenLast4, c.State, len(c.Used), c.KeysBefore, c.KeysAfter, c.NewKeys)
+		fmt.Fprintf(e.stdout, "token ending %s: %s, counter %d, %d keys → %d keys (%d new)\n",
+			c.TokenLast4, c.State, c.ATC, c.KeysBefore, c.KeysAfter, c.NewKeys)
 		for _, m := range c.Mismatches {
 			fmt.Fprintf(e.stdout, "  ! %s: %s\n", m.Kind, m.Detail)
 		}
