@@ -14,6 +14,7 @@ import (
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/se"
+	"github.com/tapwallet/tapwallet/transit"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 )
@@ -264,4 +265,49 @@ func (f *fixture) sync(tb testing.TB) int {
 		n++
 	}
 	return n
+}
+
+// TestSwitchOffHotListsTransit issues a Beijing transit card into the
+// phone, switches the wallet off (the card goes on Beijing's hot list,
+// which the gates fetch) and back on (it comes off).
+func TestSwitchOffHotListsTransit(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	if f.p.Transit == nil {
+		t.Fatal("the platform has no transit operators")
+	}
+	iss, err := f.p.Transit.Issue(ctx, transit.Phone{ID: f.ph.ID, AccountID: f.acc, PublicKey: f.ph.PublicKey}, "beijing", f.cards[0].Token, "lost-test-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onList := func() bool {
+		h, err := f.p.Transit.HotList(ctx, "beijing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range h.Cards {
+			if c == iss.Card.Number {
+				return true
+			}
+		}
+		return false
+	}
+	off, err := f.p.Lost.SwitchOff(ctx, f.req())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(off.Transit) != 1 || off.Transit[0] != iss.Card.Number || !onList() {
+		t.Fatalf("switch-off: got transit %v, on the hot list %v, want the card blocked", off.Transit, onList())
+	}
+	cards, err := f.p.Lost.TransitCards(ctx, f.acc, f.ph.ID)
+	if err != nil || len(cards) != 1 || cards[0].State != "blocked" {
+		t.Fatalf("transit cards while off: got %+v, %v, want the card blocked", cards, err)
+	}
+	on, err := f.p.Lost.SwitchOn(ctx, f.req())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(on.Transit) != 1 || onList() {
+		t.Fatalf("switch-on: got transit %v, on the hot list %v, want the card unblocked", on.Transit, onList())
+	}
 }
