@@ -45,6 +45,8 @@ func (pm Payment) Describe() string {
 	s := fmt.Sprintf("%s  %-25s %12s  %s card ending %s  %s", pm.At.Local().Format("2006-01-02 15:04:05"), pm.Merchant, pm.Display,
 		pm.Bank, pm.CardLast4, pm.Status)
 	switch {
+	case pm.Status == "reversed":
+		s += " (" + pm.Reason + ")"
 	case pm.Status == "approved" && pm.AuthCode != "":
 		s += " (auth code " + pm.AuthCode + ")"
 	case pm.Reason != "":

@@ -68,6 +68,7 @@ func reverseAuthorization(ctx context.Context, e *env, addr string, timeout time
 		return err
 	}
 	var last error
+	timeout = max(timeout, 5*time.Second) // the network answers a reversal even when it was slow before
 	for try := 0; try < reversalTries; try++ {
 		c, err := isolink.Dial(ctx, addr, isolink.Options{Timeout: timeout})
 		if err != nil {
