@@ -24,7 +24,7 @@ func (c *clock) now() time.Time { return c.t }
 
 // station makes a gate at a station of a line, with a SAM from the test
 // master keys and a journal in dir (a new folder if "").
-func station(t *testing.T, clk *clock, city, line, st string, dir gate.Direction, journalDir string) *gate.Gate {
+func station(t testing.TB, clk *clock, city, line, st string, dir gate.Direction, journalDir string) *gate.Gate {
 	t.Helper()
 	c, err := fare.Default().City(city)
 	if err != nil {
