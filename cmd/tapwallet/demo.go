@@ -180,6 +180,7 @@ func (d *demo) run() error {
 		// (chapters are added here: tap, network, transit, lost phone)
 		d.tapChapter,
 		d.networkChapter,
+		d.transitChapter,
 		d.lostPhoneChapter,
 	} {
 		if err := chapter(); err != nil {
