@@ -18,6 +18,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	data := fs.String("data", envDefault(e, "data", "./tapwallet-data"), "data folder (SQLite database, key file) [TAPWALLET_DATA]")
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	httpAddr := fs.String("http", envDefault(e, "http", "127.0.0.1:8080"), "HTTP listen address [TAPWALLET_HTTP]")
+	portalURL := fs.String("portal-url", envDefault(e, "portal_url", ""), "the lost-phone portal's public address; passkeys are bound to its host (default http://localhost:PORT) [TAPWALLET_PORTAL_URL]")
 	isoAddr := fs.String("iso", envDefault(e, "iso", "127.0.0.1:8583"), "card network listen address for acquirers, ISO 8583 over TCP [TAPWALLET_ISO]")
 	operator := envDefault(e, "operator_token", "") // admin API token [TAPWALLET_OPERATOR_TOKEN]; default: the file operator-token in the data folder
 	remote := issuerAt{}
@@ -36,7 +37,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usage("bad --log-level %q", *logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
-	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log,
+	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
 		ISOAddr: *isoAddr, OperatorToken: operator, IssuersAt: remote})
 	if err != nil {
 		return err
