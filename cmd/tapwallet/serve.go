@@ -42,7 +42,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("tapwallet serving", "url", p.URL, "iso8583", p.ISOAddr)
+	log.Info("tapwallet serving", "url", p.URL, "iso8583", p.ISOAddr, "portal", p.Portal.URL())
 	<-ctx.Done()
 	log.Info("shutting down")
 	return p.Close()
