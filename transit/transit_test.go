@@ -360,100 +360,104 @@ func TestCaught(t *testing.T) {
 }
 
 func TestReplayedRecord(t *testing.T) {
-	w := newWorld(t, sqldbtest.OpenSQLite(t))
-	p := w.phone("ph1", "acc1")
-	w.issue(p, "guangzhou", "issue-1")
-	w.load(p, 2000, "load-1")
-	g := w.gate("guangzhou", "B2", "b2-tianhe")
-	w.tap(p, g)
-	f := w.file(g, "f1")
-	w.clear(f)
-	// The card is restored to an old state (a cloned purse) and rides
-	// again: a valid TAC under a counter already cleared.
-	f2 := f
-	f2.ID = "f2"
-	f2.Records = append([]transit.Record(nil), f.Records...)
-	f2.Records[0].Seq++
-	// Recompute its TAC as the cloned card would.
-	c, _ := fare.Default().City("guangzhou")
-	mk, _ := transit.MasterKeys(w.keys, "guangzhou")
-	n, _ := epurse.ParseCardNumber(p.card)
-	k, _ := mk.Card(epurse.Alg(c), n)
-	r := f2.Records[0]
-	f2.Records[0].TAC, _ = epurse.TAC(epurse.Alg(c), k.DTK, epurse.PurchaseTACData(uint32(r.Amount), r.Type, f2.Terminal, r.Seq, r.DateTime, r.ATC, int32(r.BalanceAfter)))
-	rc := w.clear(f2)
-	if rc.Replayed != 1 || rc.Accepted != 0 {
-		t.Errorf("got %+v, want 1 replayed, none accepted", rc)
-	}
-	if got := w.card(p.card).Balance; got != 1800 {
-		t.Errorf("balance: got %d, want 1800 (charged once)", got)
-	}
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		p := w.phone("ph1", "acc1")
+		w.issue(p, "guangzhou", "issue-1")
+		w.load(p, 2000, "load-1")
+		g := w.gate("guangzhou", "B2", "b2-tianhe")
+		w.tap(p, g)
+		f := w.file(g, "f1")
+		w.clear(f)
+		// The card is restored to an old state (a cloned purse) and rides
+		// again: a valid TAC under a counter already cleared.
+		f2 := f
+		f2.ID = "f2"
+		f2.Records = append([]transit.Record(nil), f.Records...)
+		f2.Records[0].Seq++
+		// Recompute its TAC as the cloned card would.
+		c, _ := fare.Default().City("guangzhou")
+		mk, _ := transit.MasterKeys(w.keys, "guangzhou")
+		n, _ := epurse.ParseCardNumber(p.card)
+		k, _ := mk.Card(epurse.Alg(c), n)
+		r := f2.Records[0]
+		f2.Records[0].TAC, _ = epurse.TAC(epurse.Alg(c), k.DTK, epurse.PurchaseTACData(uint32(r.Amount), r.Type, f2.Terminal, r.Seq, r.DateTime, r.ATC, int32(r.BalanceAfter)))
+		rc := w.clear(f2)
+		if rc.Replayed != 1 || rc.Accepted != 0 {
+			t.Errorf("got %+v, want 1 replayed, none accepted", rc)
+		}
+		if got := w.card(p.card).Balance; got != 1800 {
+			t.Errorf("balance: got %d, want 1800 (charged once)", got)
+		}
+	})
 }
 
 // TestLoadRecovery: a load that paid but did not reach the card is
 // completed from the card's proof, or refunded against its fresh MAC1.
 func TestLoadRecovery(t *testing.T) {
-	w := newWorld(t, sqldbtest.OpenSQLite(t))
-	p := w.phone("ph1", "acc1")
-	w.issue(p, "chongqing", "issue-1")
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		p := w.phone("ph1", "acc1")
+		w.issue(p, "chongqing", "issue-1")
 
-	// Paid, signed, credited on the card, but the confirm never arrived:
-	// the card's proof completes it.
-	l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 3000, "tok", "load-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := w.initLoad(p, 3000)
-	mac2, dt, err := w.svc.SignLoad(w.ctx, p.ph, l.ID, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, sw := w.credit(p, mac2, dt); sw != apdu.SWSuccess {
-		t.Fatalf("credit: %v", sw)
-	}
-	if _, err := w.svc.RefundLoad(w.ctx, p.ph, l.ID, ptr(w.initLoad(p, 3000))); !fault.Has(err, fault.Conflict, "load_reached_card") {
-		t.Errorf("refund of a load that reached the card: got %v, want load_reached_card", err)
-	}
-	r := p.purse.Process(apdu.Command{CLA: 0x80, INS: 0x5A, P2: epurse.TypeLoad, Data: []byte{0, byte(in.OnlineATC)}, Ne: 8})
-	var tac [4]byte
-	copy(tac[:], r.Data)
-	if _, err := w.svc.ConfirmLoad(w.ctx, p.ph, l.ID, tac); err != nil {
-		t.Fatalf("confirm from the proof: %v", err)
-	}
+		// Paid, signed, credited on the card, but the confirm never arrived:
+		// the card's proof completes it.
+		l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 3000, "tok", "load-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := w.initLoad(p, 3000)
+		mac2, dt, err := w.svc.SignLoad(w.ctx, p.ph, l.ID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, sw := w.credit(p, mac2, dt); sw != apdu.SWSuccess {
+			t.Fatalf("credit: %v", sw)
+		}
+		if _, err := w.svc.RefundLoad(w.ctx, p.ph, l.ID, ptr(w.initLoad(p, 3000))); !fault.Has(err, fault.Conflict, "load_reached_card") {
+			t.Errorf("refund of a load that reached the card: got %v, want load_reached_card", err)
+		}
+		r := p.purse.Process(apdu.Command{CLA: 0x80, INS: 0x5A, P2: epurse.TypeLoad, Data: []byte{0, byte(in.OnlineATC)}, Ne: 8})
+		var tac [4]byte
+		copy(tac[:], r.Data)
+		if _, err := w.svc.ConfirmLoad(w.ctx, p.ph, l.ID, tac); err != nil {
+			t.Fatalf("confirm from the proof: %v", err)
+		}
 
-	// Paid and signed, but the card never got MAC2: refunded against the
-	// card's fresh MAC1; the old MAC2 is dead.
-	l2, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 2000, "tok", "load-2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac2, dt, err = w.svc.SignLoad(w.ctx, p.ph, l2.ID, w.initLoad(p, 2000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh := w.initLoad(p, 2000)
-	got, err := w.svc.RefundLoad(w.ctx, p.ph, l2.ID, &fresh)
-	if err != nil || got.State != transit.LoadRefunded {
-		t.Fatalf("refund: got %v, %v; want refunded", got.State, err)
-	}
-	if _, sw := w.credit(p, mac2, dt); sw == apdu.SWSuccess {
-		t.Errorf("the old MAC2 after the refund: got 9000, want refused")
-	}
-	if _, _, err := w.svc.SignLoad(w.ctx, p.ph, l2.ID, w.initLoad(p, 2000)); !fault.Has(err, fault.Conflict, "load_state") {
-		t.Errorf("signing a refunded load: got %v, want load_state", err)
-	}
-	// A forged MAC1.
-	l3, _ := w.svc.StartLoad(w.ctx, p.ph, p.card, 100, "tok", "load-3")
-	bad := w.initLoad(p, 100)
-	bad.MAC1[0] ^= 1
-	if _, _, err := w.svc.SignLoad(w.ctx, p.ph, l3.ID, bad); !fault.Has(err, fault.Forbidden, "bad_mac1") {
-		t.Errorf("forged MAC1: got %v, want bad_mac1", err)
-	}
-	info, _ := p.purse.Info()
-	if c := w.card(p.card); c.Balance != 3000 || info.Balance != 3000 {
-		t.Errorf("balances: operator %d, card %d; want 3000 and 3000", c.Balance, info.Balance)
-	}
-	w.checkFloat("chongqing")
+		// Paid and signed, but the card never got MAC2: refunded against the
+		// card's fresh MAC1; the old MAC2 is dead.
+		l2, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 2000, "tok", "load-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac2, dt, err = w.svc.SignLoad(w.ctx, p.ph, l2.ID, w.initLoad(p, 2000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := w.initLoad(p, 2000)
+		got, err := w.svc.RefundLoad(w.ctx, p.ph, l2.ID, &fresh)
+		if err != nil || got.State != transit.LoadRefunded {
+			t.Fatalf("refund: got %v, %v; want refunded", got.State, err)
+		}
+		if _, sw := w.credit(p, mac2, dt); sw == apdu.SWSuccess {
+			t.Errorf("the old MAC2 after the refund: got 9000, want refused")
+		}
+		if _, _, err := w.svc.SignLoad(w.ctx, p.ph, l2.ID, w.initLoad(p, 2000)); !fault.Has(err, fault.Conflict, "load_state") {
+			t.Errorf("signing a refunded load: got %v, want load_state", err)
+		}
+		// A forged MAC1.
+		l3, _ := w.svc.StartLoad(w.ctx, p.ph, p.card, 100, "tok", "load-3")
+		bad := w.initLoad(p, 100)
+		bad.MAC1[0] ^= 1
+		if _, _, err := w.svc.SignLoad(w.ctx, p.ph, l3.ID, bad); !fault.Has(err, fault.Forbidden, "bad_mac1") {
+			t.Errorf("forged MAC1: got %v, want bad_mac1", err)
+		}
+		info, _ := p.purse.Info()
+		if c := w.card(p.card); c.Balance != 3000 || info.Balance != 3000 {
+			t.Errorf("balances: operator %d, card %d; want 3000 and 3000", c.Balance, info.Balance)
+		}
+		w.checkFloat("chongqing")
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -461,113 +465,119 @@ func ptr[T any](v T) *T { return &v }
 // TestRefundWaitsForClearing: a card's refund waits until its last
 // offline rides have cleared.
 func TestRefundWaitsForClearing(t *testing.T) {
-	w := newWorld(t, sqldbtest.OpenSQLite(t))
-	p := w.phone("ph1", "acc1")
-	w.issue(p, "wuhan", "issue-1")
-	w.load(p, 2000, "load-1")
-	g := w.gate("wuhan", "B1", "b1-hankou")
-	w.tap(p, g)
-	ch, err := w.svc.StartClose(w.ctx, p.ph, p.card)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := p.purse.Close(ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := w.svc.Refund(w.ctx, p.ph, p.card, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Refunded || res.Waiting != 1 || res.Amount != 1850+2500 {
-		t.Errorf("refund before clearing: got %+v, want waiting for 1 ride, 43.50 to pay", res)
-	}
-	if o := w.tap(p, g); o.Result != gate.Blocked {
-		t.Errorf("a closed card at a gate: got %s, want blocked", o.Result)
-	}
-	w.clear(w.file(g, "f1"))
-	c := w.card(p.card)
-	if c.State != transit.CardRefunded || c.Balance != 0 {
-		t.Errorf("after clearing: got state %s, balance %d; want refunded, 0", c.State, c.Balance)
-	}
-	hl, _ := w.svc.HotList(w.ctx, "wuhan")
-	if len(hl.Cards) != 1 || hl.Version != 1 {
-		t.Errorf("hot list: got %+v, want the card at version 1", hl)
-	}
-	w.checkFloat("wuhan")
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		p := w.phone("ph1", "acc1")
+		w.issue(p, "wuhan", "issue-1")
+		w.load(p, 2000, "load-1")
+		g := w.gate("wuhan", "B1", "b1-hankou")
+		w.tap(p, g)
+		ch, err := w.svc.StartClose(w.ctx, p.ph, p.card)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := p.purse.Close(ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := w.svc.Refund(w.ctx, p.ph, p.card, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Refunded || res.Waiting != 1 || res.Amount != 1850+2500 {
+			t.Errorf("refund before clearing: got %+v, want waiting for 1 ride, 43.50 to pay", res)
+		}
+		if o := w.tap(p, g); o.Result != gate.Blocked {
+			t.Errorf("a closed card at a gate: got %s, want blocked", o.Result)
+		}
+		w.clear(w.file(g, "f1"))
+		c := w.card(p.card)
+		if c.State != transit.CardRefunded || c.Balance != 0 {
+			t.Errorf("after clearing: got state %s, balance %d; want refunded, 0", c.State, c.Balance)
+		}
+		hl, _ := w.svc.HotList(w.ctx, "wuhan")
+		if len(hl.Cards) != 1 || hl.Version != 1 {
+			t.Errorf("hot list: got %+v, want the card at version 1", hl)
+		}
+		w.checkFloat("wuhan")
+	})
 }
 
 // TestMove: the card moves to a new phone with its balance; the old copy
 // is dead before the new one exists.
 func TestMove(t *testing.T) {
-	w := newWorld(t, sqldbtest.OpenSQLite(t))
-	old := w.phone("ph1", "acc1")
-	w.issue(old, "shenzhen", "issue-1")
-	w.load(old, 4000, "load-1")
-	w.tap(old, w.gate("shenzhen", "L1", "luohu"))
-	newp := w.phone("ph2", "acc1")
-	ch, _ := w.svc.StartClose(w.ctx, old.ph, old.card)
-	cl, err := old.purse.Close(ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o := w.tap(old, w.gate("shenzhen", "L1", "shopping-park")); o.Result != gate.Blocked {
-		t.Errorf("the old copy at a gate: got %s, want blocked", o.Result)
-	}
-	info, _ := old.purse.Info()
-	m, err := w.svc.Move(w.ctx, old.ph, newp.ph, old.card, cl, epurse.Trip{}.Marshal(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = info
-	w.install(newp, "shenzhen", m.Card.Number, m.Sealed)
-	if err := w.svc.ConfirmMove(w.ctx, newp.ph, m.Card.Number); err != nil {
-		t.Fatal(err)
-	}
-	ni, _ := newp.purse.Info()
-	if ni.Balance != 4000 || ni.OfflineATC != 1 || ni.OnlineATC != 1 {
-		t.Errorf("moved card: got balance %d, counters %d/%d; want 4000, 1/1", ni.Balance, ni.OfflineATC, ni.OnlineATC)
-	}
-	if _, err := w.svc.Move(w.ctx, newp.ph, old.ph, old.card, cl, nil, nil); err == nil {
-		t.Errorf("moving back with the old closure: got nil error, want refused")
-	}
-	if o := w.tap(newp, w.gate("shenzhen", "L1", "shopping-park")); o.Result != gate.Entered {
-		t.Errorf("the new copy at a gate: got %s (%s), want entered", o.Result, o.Message)
-	}
-	w.load(newp, 1000, "load-2")
-	if c := w.card(old.card); c.PhoneID != "ph2" || c.Balance != 5000 {
-		t.Errorf("operator: got phone %s balance %d, want ph2, 5000", c.PhoneID, c.Balance)
-	}
-	w.checkFloat("shenzhen")
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		old := w.phone("ph1", "acc1")
+		w.issue(old, "shenzhen", "issue-1")
+		w.load(old, 4000, "load-1")
+		w.tap(old, w.gate("shenzhen", "L1", "luohu"))
+		newp := w.phone("ph2", "acc1")
+		ch, _ := w.svc.StartClose(w.ctx, old.ph, old.card)
+		cl, err := old.purse.Close(ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := w.tap(old, w.gate("shenzhen", "L1", "shopping-park")); o.Result != gate.Blocked {
+			t.Errorf("the old copy at a gate: got %s, want blocked", o.Result)
+		}
+		info, _ := old.purse.Info()
+		m, err := w.svc.Move(w.ctx, old.ph, newp.ph, old.card, cl, epurse.Trip{}.Marshal(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = info
+		w.install(newp, "shenzhen", m.Card.Number, m.Sealed)
+		if err := w.svc.ConfirmMove(w.ctx, newp.ph, m.Card.Number); err != nil {
+			t.Fatal(err)
+		}
+		ni, _ := newp.purse.Info()
+		if ni.Balance != 4000 || ni.OfflineATC != 1 || ni.OnlineATC != 1 {
+			t.Errorf("moved card: got balance %d, counters %d/%d; want 4000, 1/1", ni.Balance, ni.OfflineATC, ni.OnlineATC)
+		}
+		if _, err := w.svc.Move(w.ctx, newp.ph, old.ph, old.card, cl, nil, nil); err == nil {
+			t.Errorf("moving back with the old closure: got nil error, want refused")
+		}
+		if o := w.tap(newp, w.gate("shenzhen", "L1", "shopping-park")); o.Result != gate.Entered {
+			t.Errorf("the new copy at a gate: got %s (%s), want entered", o.Result, o.Message)
+		}
+		w.load(newp, 1000, "load-2")
+		if c := w.card(old.card); c.PhoneID != "ph2" || c.Balance != 5000 {
+			t.Errorf("operator: got phone %s balance %d, want ph2, 5000", c.PhoneID, c.Balance)
+		}
+		w.checkFloat("shenzhen")
+	})
 }
 
 func TestIssueRules(t *testing.T) {
-	w := newWorld(t, sqldbtest.OpenSQLite(t))
-	p := w.phone("ph1", "acc1")
-	a, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
-	if err != nil || b.Card.Number != a.Card.Number {
-		t.Errorf("the same request again: got %v, %v; want the same card", b.Card.Number, err)
-	}
-	if _, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r2"); !fault.Has(err, fault.Conflict, "transit_card_exists") {
-		t.Errorf("a second Beijing card: got %v, want transit_card_exists", err)
-	}
-	if _, err := w.svc.Issue(w.ctx, p.ph, "atlantis", "tok", "r3"); !fault.Has(err, fault.NotFound, "unknown_city") {
-		t.Errorf("unknown city: got %v, want unknown_city", err)
-	}
-	other := w.phone("ph9", "acc9")
-	if err := other.el.PersonaliseApplet("transit-beijing", a.Sealed, epurse.AAD("beijing", a.Card.Number), epurse.BuildJSON); err == nil {
-		t.Errorf("another phone opening the personalisation: got nil error, want refused")
-	}
-	if len(hex.EncodeToString(a.AID)) != 16 || a.Card.Number[:4] != "0010" {
-		t.Errorf("card: got AID %x, number %s", a.AID, a.Card.Number)
-	}
-	ft, err := w.svc.FareTable("beijing")
-	if err != nil || ft.Version != 1 || len(ft.Rules) == 0 {
-		t.Errorf("fare table: got %+v, %v", ft.Version, err)
-	}
-	_ = fmt.Sprint
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		p := w.phone("ph1", "acc1")
+		a, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
+		if err != nil || b.Card.Number != a.Card.Number {
+			t.Errorf("the same request again: got %v, %v; want the same card", b.Card.Number, err)
+		}
+		if _, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r2"); !fault.Has(err, fault.Conflict, "transit_card_exists") {
+			t.Errorf("a second Beijing card: got %v, want transit_card_exists", err)
+		}
+		if _, err := w.svc.Issue(w.ctx, p.ph, "atlantis", "tok", "r3"); !fault.Has(err, fault.NotFound, "unknown_city") {
+			t.Errorf("unknown city: got %v, want unknown_city", err)
+		}
+		other := w.phone("ph9", "acc9")
+		if err := other.el.PersonaliseApplet("transit-beijing", a.Sealed, epurse.AAD("beijing", a.Card.Number), epurse.BuildJSON); err == nil {
+			t.Errorf("another phone opening the personalisation: got nil error, want refused")
+		}
+		if len(hex.EncodeToString(a.AID)) != 16 || a.Card.Number[:4] != "0010" {
+			t.Errorf("card: got AID %x, number %s", a.AID, a.Card.Number)
+		}
+		ft, err := w.svc.FareTable("beijing")
+		if err != nil || ft.Version != 1 || len(ft.Rules) == 0 {
+			t.Errorf("fare table: got %+v, %v", ft.Version, err)
+		}
+		_ = fmt.Sprint
+	})
 }
