@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -99,6 +100,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "end with one JSON object on the last line")
 	rate := fs.Int("max-rate", 8000, "with --duration: pre-compute cryptograms for at most this many authorizations per second")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines waited during the run to this file")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, benchAuthUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
@@ -174,9 +176,21 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(int(time.Microsecond))
+	}
 	path, err := drive(ctx, e, "network path", p.ISOAddr, *conns, streams, *duration)
 	if err != nil {
 		return err
+	}
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(0)
+		f, err := os.Create(*blockProfile)
+		if err != nil {
+			return err
+		}
+		pprof.Lookup("block").WriteTo(f, 0)
+		f.Close()
 	}
 	holds := -1
 	_ = p.DB.QueryRow(ctx, `SELECT COUNT(*) FROM ledger_pending WHERE status = 'pending'`).Scan(&holds)
