@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +20,9 @@ import (
 	"github.com/tapwallet/tapwallet/epurse"
 	"github.com/tapwallet/tapwallet/fare"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/kernel"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/nfc"
 )
 
 // The phone's transit cards: city cards (PBOC electronic purses, package
@@ -116,6 +120,54 @@ func (p *Phone) payingCard(ref string) (Card, error) {
 		return p.Profile.Cards[0], nil
 	}
 	return Card{}, fault.E(fault.NotFound, "card_not_found", "add a bank card first: it pays for transit cards and top-ups")
+}
+
+// transitPayment makes the phone's payment of a transit charge: the
+// payment applet, with a fresh fingerprint, answers an in-app kernel set
+// up as the city's operator (category 4111), and the kernel's 0100 — the
+// token and the cryptogram in DE55 — goes with the request, hex; the
+// operator sends it to the card network. It fails with fault.Forbidden
+// "fingerprint_needed" without a fresh fingerprint, or fault.Limit
+// "needs_sync" when the card has no payment key left.
+func (p *Phone) transitPayment(ctx context.Context, city *fare.City, amount int64, card Card) (string, error) {
+	name := strings.ToUpper(city.Name)
+	k, err := kernel.New(kernel.Config{TerminalID: "INAPP001", MerchantID: "898000000004111", MerchantName: name + " TRANSIT",
+		City: name, CountryCode: "CN", MCC: "4111", Acquirer: "48021000", Country: 156})
+	if err != nil {
+		return "", err
+	}
+	cardOS, err := p.CardOS(card.Token, nil)
+	if err != nil {
+		return "", err
+	}
+	reader, card2 := net.Pipe()
+	served := make(chan error, 1)
+	go func() { served <- nfc.ServeConfig(ctx, card2, cardOS, nfc.Config{}) }()
+	r := nfc.NewReader(reader, nfc.Config{})
+	res, err := k.Run(ctx, r, kernel.Transaction{Amount: money.Fen(amount)})
+	r.Close()
+	<-served
+	if err != nil {
+		return "", err
+	}
+	switch res.Outcome {
+	case kernel.Online:
+	case kernel.SeePhone:
+		return "", fault.E(fault.Forbidden, "fingerprint_needed", "verify a fingerprint to pay (--finger)")
+	case kernel.NeedsSync:
+		return "", fault.E(fault.Limit, "needs_sync", "the bank card has no payment key left: sync the phone (tapwallet phone sync)")
+	default:
+		return "", fault.E(fault.Declined, "payment_refused", "the phone's payment applet refused (%s)", res.Outcome)
+	}
+	m, err := k.AuthorizationRequest(res, time.Now())
+	if err != nil {
+		return "", err
+	}
+	b, err := m.Pack()
+	if err != nil {
+		return "", fault.Wrap(err, fault.Internal, "payment", "pack the authorization")
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // TransitCard is a transit card as the wallet app shows it.
@@ -227,19 +279,29 @@ func (p *Phone) installTransit(city, number, sealed string) error {
 	return p.saveNotes(n)
 }
 
-// TransitAdd adds a city's transit card: the operator charges the issue
-// fee and the deposit to a bank card of the wallet (payRef, or the default
-// card) and personalises the card into this phone's secure element. It
-// fails with the operator's error (fault.Conflict "transit_card_exists",
-// fault.Declined for a declined payment).
+// TransitAdd adds a city's transit card: the phone pays the issue fee and
+// the deposit from a bank card of the wallet (payRef, or the default card;
+// its payment applet needs a fresh fingerprint), the operator sends the
+// payment over the card network and personalises the card into this
+// phone's secure element. It fails as transitPayment does, or with the
+// operator's error (fault.Conflict "transit_card_exists", fault.Declined
+// for a declined payment).
 func (p *Phone) TransitAdd(ctx context.Context, city, payRef string) (TransitCard, error) {
 	pay, err := p.payingCard(payRef)
 	if err != nil {
 		return TransitCard{}, err
 	}
+	c, err := fare.Default().City(city)
+	if err != nil {
+		return TransitCard{}, err
+	}
+	auth, err := p.transitPayment(ctx, c, c.Product.IssueFee+c.Product.Deposit, pay)
+	if err != nil {
+		return TransitCard{}, err
+	}
 	var out transitCardAnswer
 	_, err = p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/transit/cards",
-		map[string]string{"city": city, "token": pay.Token, "ref": newRef()}, &out, true)
+		map[string]string{"city": c.ID, "token": pay.Token, "auth": auth, "ref": newRef()}, &out, true)
 	if err != nil {
 		return TransitCard{}, err
 	}
@@ -296,12 +358,20 @@ func (p *Phone) TransitTopUp(ctx context.Context, cityRef string, amount int64, 
 		return TopUp{}, err
 	}
 	number := n.Cards[city]
+	c, err := fare.Default().City(city)
+	if err != nil {
+		return TopUp{}, err
+	}
+	auth, err := p.transitPayment(ctx, c, amount, pay)
+	if err != nil {
+		return TopUp{}, err
+	}
 	var l struct {
 		ID    string `json:"id"`
 		State string `json:"state"`
 	}
 	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/transit/cards/"+number+"/loads",
-		map[string]any{"amount_fen": amount, "token": pay.Token, "ref": newRef()}, &l, true); err != nil {
+		map[string]any{"amount_fen": amount, "token": pay.Token, "auth": auth, "ref": newRef()}, &l, true); err != nil {
 		return TopUp{}, err
 	}
 	n.Loads = append(n.Loads, pendingLoad{ID: l.ID, City: city, Card: number, Amount: amount, ATC: -1})

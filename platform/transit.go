@@ -2,8 +2,13 @@ package platform
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/tapwallet/tapwallet/fare"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/lostphone"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -19,7 +24,8 @@ func (p *Platform) newTransit(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	p.Transit = transit.New(&sqldb.TransitStore{DB: p.DB}, p.Keys, fare.Default(), &transit.CardOnFile{Tokens: p.Tokens}, p.Log)
+	pay := &networkPayments{p: p, cardOnFile: &transit.CardOnFile{Tokens: p.Tokens}, stan: iso8583.NewSTANCounter(0)}
+	p.Transit = transit.New(&sqldb.TransitStore{DB: p.DB}, p.Keys, fare.Default(), pay, p.Log)
 	p.API.MountTransit(p.Transit, token)
 	if p.Lost != nil && p.Lost.Transit == nil {
 		p.Lost.Transit = lostTransit{p.Transit}
@@ -58,4 +64,75 @@ func (l lostTransit) Block(ctx context.Context, phoneID, actor, reason string) (
 
 func (l lostTransit) Unblock(ctx context.Context, phoneID string, cards []string, actor, reason string) error {
 	return l.t.Unblock(ctx, cards)
+}
+
+// networkPayments charges transit fees, deposits and top-ups over the card
+// network, the operator acting as the merchant: the phone's payment applet
+// made the cryptogram (with a fresh fingerprint) for an in-app kernel,
+// whose 0100 comes with the request; the operator puts its own terminal,
+// merchant, category (4111, transit) and trace numbers on it and sends it
+// to the switch, which checks the token and the cryptogram at the token
+// service and asks the bank. Without a running switch (a platform built
+// with New, not started) it takes card-on-file payments. Refunds are
+// recorded, not yet sent to the network.
+type networkPayments struct {
+	p          *Platform
+	cardOnFile *transit.CardOnFile
+	stan       *iso8583.STANCounter
+}
+
+func (n *networkPayments) Charge(ctx context.Context, pay transit.Payment) (string, error) {
+	sw := n.p.Switch
+	if sw == nil {
+		return n.cardOnFile.Charge(ctx, pay)
+	}
+	if len(pay.Auth) == 0 {
+		return "", fault.E(fault.Invalid, "payment_data_needed", "pay with the phone's payment applet: verify a fingerprint and send its authorization")
+	}
+	m, err := iso8583.Unpack(pay.Auth)
+	if err != nil || m.MTI != iso8583.AuthorizationRequest {
+		return "", fault.E(fault.Invalid, "bad_auth", "the payment is not an ISO 8583 authorization request")
+	}
+	if tok, _ := m.String(iso8583.DEPAN); tok != pay.Token {
+		return "", fault.E(fault.Invalid, "bad_auth", "the payment is for another card than the one named")
+	}
+	if amt, err := m.Amount(); err != nil || amt != money.Fen(pay.Amount) {
+		return "", fault.E(fault.Invalid, "bad_auth", "the payment's amount is not the charge's")
+	}
+	city, err := fare.Default().City(pay.City)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	stan := n.stan.Next()
+	name := strings.ToUpper(city.Name) + " TRANSIT"
+	for _, f := range []struct {
+		de int
+		v  string
+	}{
+		{iso8583.DEMCC, "4111"},
+		{iso8583.DETerminal, fmt.Sprintf("TR%06d", city.AreaCode)},
+		{iso8583.DEMerchant, fmt.Sprintf("8980%04d4111001", city.AreaCode%10000)},
+		{iso8583.DEMerchantName, fmt.Sprintf("%-25s%-13s%-2s", name, strings.ToUpper(city.Name), "CN")},
+		{iso8583.DERRN, fmt.Sprintf("%d%03d%02d%s", now.Year()%10, now.YearDay(), now.Hour(), stan)},
+	} {
+		if err := m.SetString(f.de, f.v); err != nil {
+			return "", fault.Wrap(err, fault.Internal, "bad_auth", "set DE%d", f.de)
+		}
+	}
+	if err := m.SetSTAN(stan); err != nil {
+		return "", err
+	}
+	m.SetTransmissionTime(now)
+	resp := sw.Handle(ctx, m)
+	rc, _ := resp.ResponseCode()
+	if !rc.Approved() {
+		return "", fault.E(fault.Declined, "payment_declined", "the payment was declined (%s)", rc)
+	}
+	code, _ := resp.String(iso8583.DEAuthID)
+	return code, nil
+}
+
+func (n *networkPayments) Refund(ctx context.Context, pay transit.Payment) error {
+	return n.cardOnFile.Refund(ctx, pay)
 }

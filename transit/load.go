@@ -56,13 +56,13 @@ func (s *Service) loadOfPhone(tx Tx, ph Phone, id string) (Load, Card, error) {
 	return l, c, nil
 }
 
-// StartLoad takes a top-up's money from a bank card (token) over the
+// StartLoad takes a top-up's money from a bank card (pay) over the
 // network and records the load, paid but not yet on the card; ref makes it
 // idempotent (the same ref is the same load). It fails with
 // fault.NotFound "no_transit_card", fault.Invalid "bad_amount" or
 // "over_cap" (the balance the operator knows plus the load would pass the
 // cap), or fault.Declined if the payment is declined.
-func (s *Service) StartLoad(ctx context.Context, ph Phone, number string, amount int64, token, ref string) (Load, error) {
+func (s *Service) StartLoad(ctx context.Context, ph Phone, number string, amount int64, pay Pay, ref string) (Load, error) {
 	if ref == "" || len(ref) > 64 {
 		return Load{}, fault.E(fault.Invalid, "bad_ref", "a request reference of 1 to 64 characters is needed")
 	}
@@ -97,8 +97,8 @@ func (s *Service) StartLoad(ctx context.Context, ph Phone, number string, amount
 	case card.Balance+amount > c.Product.BalanceCap:
 		return Load{}, fault.E(fault.Invalid, "over_cap", "the card would hold more than %d fen", c.Product.BalanceCap)
 	}
-	pay := Payment{Ref: "load:" + ref, City: c.ID, Operator: c.Operator, AccountID: ph.AccountID, PhoneID: ph.ID, Token: token, Amount: amount}
-	if _, err := s.Payments.Charge(ctx, pay); err != nil {
+	payment := Payment{Ref: "load:" + ref, City: c.ID, Operator: c.Operator, AccountID: ph.AccountID, PhoneID: ph.ID, Token: pay.Token, Amount: amount, Auth: pay.Auth}
+	if _, err := s.Payments.Charge(ctx, payment); err != nil {
 		return Load{}, err
 	}
 	err = s.Store.InTx(ctx, func(tx Tx) error {
@@ -107,7 +107,7 @@ func (s *Service) StartLoad(ctx context.Context, ph Phone, number string, amount
 			return nil
 		}
 		now := tx.Now()
-		l = Load{ID: id, Card: card.Number, City: c.ID, Amount: amount, State: LoadPaid, PaymentRef: pay.Ref, OnlineATC: -1, CreatedAt: now, UpdatedAt: now}
+		l = Load{ID: id, Card: card.Number, City: c.ID, Amount: amount, State: LoadPaid, PaymentRef: payment.Ref, OnlineATC: -1, CreatedAt: now, UpdatedAt: now}
 		if err := tx.PutLoad(l); err != nil {
 			return err
 		}

@@ -224,7 +224,18 @@ type Payment struct {
 	PhoneID   string
 	Token     string // the wallet token of the bank card
 	Amount    int64
-	Chip      map[string]string // the phone's payment data (tag hex → value hex), when the network needs it
+	// Auth is the phone's payment for this charge: an ISO 8583 0100
+	// (packed) its payment applet and an in-app kernel made, with the
+	// cryptogram in DE55 — what the network authorizes.
+	Auth []byte
+}
+
+// Pay is how a phone pays a charge: the bank card's token and, for the
+// card network, the authorization its payment applet made (a packed
+// 0100; nil where the operator takes card-on-file payments).
+type Pay struct {
+	Token string
+	Auth  []byte
 }
 
 // Payments takes money from and gives it back to a bank card in the
@@ -328,13 +339,13 @@ type Issued struct {
 }
 
 // Issue issues a city's card into a phone: it charges the fee and the
-// deposit to the bank card token (one payment, Ref "issue:"+ref), makes
+// deposit to the bank card (one payment, Ref "issue:"+ref), makes
 // the card number, records the card and the money, and seals the
 // personalisation to the phone's device key. The same ref issues the same
 // card again. It fails with fault.NotFound "unknown_city", fault.Conflict
 // "transit_card_exists" if the phone already has a card of the city,
 // fault.Declined if the payment is declined.
-func (s *Service) Issue(ctx context.Context, ph Phone, cityID, token, ref string) (Issued, error) {
+func (s *Service) Issue(ctx context.Context, ph Phone, cityID string, pay Pay, ref string) (Issued, error) {
 	c, err := s.city(cityID)
 	if err != nil {
 		return Issued{}, err
@@ -372,9 +383,9 @@ func (s *Service) Issue(ctx context.Context, ph Phone, cityID, token, ref string
 		return Issued{}, err
 	}
 	if !found {
-		pay := Payment{Ref: "issue:" + ref, City: c.ID, Operator: c.Operator, AccountID: ph.AccountID, PhoneID: ph.ID, Token: token,
-			Amount: c.Product.IssueFee + c.Product.Deposit}
-		if _, err := s.Payments.Charge(ctx, pay); err != nil {
+		payment := Payment{Ref: "issue:" + ref, City: c.ID, Operator: c.Operator, AccountID: ph.AccountID, PhoneID: ph.ID, Token: pay.Token,
+			Amount: c.Product.IssueFee + c.Product.Deposit, Auth: pay.Auth}
+		if _, err := s.Payments.Charge(ctx, payment); err != nil {
 			return Issued{}, err
 		}
 		err = s.Store.InTx(ctx, func(tx Tx) error {
@@ -388,7 +399,7 @@ func (s *Service) Issue(ctx context.Context, ph Phone, cityID, token, ref string
 			}
 			now := tx.Now()
 			card = Card{Number: epurse.NewCardNumber(c.AreaCode, serial).String(), City: c.ID, AccountID: ph.AccountID, PhoneID: ph.ID,
-				State: CardActive, Token: token, Deposit: c.Product.Deposit, IssueFee: c.Product.IssueFee, IssueRef: ref,
+				State: CardActive, Token: pay.Token, Deposit: c.Product.Deposit, IssueFee: c.Product.IssueFee, IssueRef: ref,
 				ClearedATC: -1, IssuedAt: now, UpdatedAt: now}
 			if err := tx.PutCard(card); err != nil {
 				return err

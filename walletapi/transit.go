@@ -18,9 +18,9 @@ import (
 // MountTransit adds the transit operators' routes (docs/transit.md):
 //
 //	GET  /v1/phones/{phone}/transit/cards                         the phone's transit cards (session)
-//	POST /v1/phones/{phone}/transit/cards                         issue a card: {city, token, ref} (signed)
+//	POST /v1/phones/{phone}/transit/cards                         issue a card: {city, token, auth, ref} (signed)
 //	GET  /v1/phones/{phone}/transit/cards/{card}                  one card as the operator knows it (session)
-//	POST /v1/phones/{phone}/transit/cards/{card}/loads            pay a top-up: {amount, token, ref} (signed)
+//	POST /v1/phones/{phone}/transit/cards/{card}/loads            pay a top-up: {amount_fen, token, auth, ref} (signed)
 //	GET  /v1/phones/{phone}/transit/loads/{load}                  a load (session)
 //	POST /v1/phones/{phone}/transit/loads/{load}/sign             MAC1 in, MAC2 out: {init} (signed)
 //	POST /v1/phones/{phone}/transit/loads/{load}/confirm          the card's TAC: {tac} (signed)
@@ -144,13 +144,19 @@ func (h *transitAPI) issue(w http.ResponseWriter, r *http.Request, ph wallet.Pho
 	var req struct {
 		City  string `json:"city"`
 		Token string `json:"token"`
+		Auth  string `json:"auth,omitempty"`
 		Ref   string `json:"ref"`
 	}
 	if err := decode(body, &req); err != nil {
 		h.a.fail(w, r, err)
 		return
 	}
-	is, err := h.t.Issue(r.Context(), transitPhone(ph), req.City, req.Token, req.Ref)
+	pay, err := payOf(req.Token, req.Auth)
+	if err != nil {
+		h.a.fail(w, r, err)
+		return
+	}
+	is, err := h.t.Issue(r.Context(), transitPhone(ph), req.City, pay, req.Ref)
 	if err != nil {
 		h.a.fail(w, r, err)
 		return
@@ -165,13 +171,19 @@ func (h *transitAPI) startLoad(w http.ResponseWriter, r *http.Request, ph wallet
 	var req struct {
 		Amount int64  `json:"amount_fen"`
 		Token  string `json:"token"`
+		Auth   string `json:"auth,omitempty"`
 		Ref    string `json:"ref"`
 	}
 	if err := decode(body, &req); err != nil {
 		h.a.fail(w, r, err)
 		return
 	}
-	l, err := h.t.StartLoad(r.Context(), transitPhone(ph), r.PathValue("card"), req.Amount, req.Token, req.Ref)
+	pay, err := payOf(req.Token, req.Auth)
+	if err != nil {
+		h.a.fail(w, r, err)
+		return
+	}
+	l, err := h.t.StartLoad(r.Context(), transitPhone(ph), r.PathValue("card"), req.Amount, pay, req.Ref)
 	if err != nil {
 		h.a.fail(w, r, err)
 		return
@@ -191,6 +203,20 @@ func (h *transitAPI) load(w http.ResponseWriter, r *http.Request, acc string) {
 		return
 	}
 	writeJSON(w, http.StatusOK, loadView(l))
+}
+
+// payOf reads how a phone pays: the bank card's token and, hex, the
+// authorization its payment applet made (a packed 0100).
+func payOf(token, auth string) (transit.Pay, error) {
+	p := transit.Pay{Token: token}
+	if auth != "" {
+		b, err := hex.DecodeString(auth)
+		if err != nil || len(b) > 1024 {
+			return p, fault.E(fault.Invalid, "bad_auth", "auth must be a packed ISO 8583 message in hex")
+		}
+		p.Auth = b
+	}
+	return p, nil
 }
 
 func hexField(s, name string, n int) ([]byte, error) {

@@ -25,16 +25,23 @@ func (d *demo) transitChapter() error {
 	ctx, cancel := context.WithTimeout(d.ctx, 60*time.Second)
 	defer cancel()
 
-	d.say("Alice adds a Shanghai Public Transportation Card to her phone")
+	d.say("Alice adds a Shanghai Public Transportation Card to her phone, paying with her fingerprint")
+	if err := ph.VerifyFinger(phone.DefaultFinger); err != nil {
+		return err
+	}
 	tc, err := ph.TransitAdd(ctx, "shanghai", "")
 	if err != nil {
 		return err
 	}
 	city, _ := fare.Default().City("shanghai")
 	d.ok("card %s personalised into the secure element by %s (keys diversified for this card, sealed to the phone)", tc.Number, city.Operator)
-	d.ok("paid from her default bank card: issue fee %s + refundable deposit %s", money.Fen(city.Product.IssueFee), money.Fen(city.Product.Deposit))
+	d.ok("paid from her default bank card over the card network (an in-app cryptogram, the operator as merchant): issue fee %s + refundable deposit %s",
+		money.Fen(city.Product.IssueFee), money.Fen(city.Product.Deposit))
 
 	d.say("She tops it up with ¥50: a payment, then a signed load (card MAC1 → operator → MAC2 → card TAC)")
+	if err := ph.VerifyFinger(phone.DefaultFinger); err != nil {
+		return err
+	}
 	t, err := ph.TransitTopUp(ctx, "shanghai", 5000, "")
 	if err != nil {
 		return err

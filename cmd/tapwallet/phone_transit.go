@@ -18,9 +18,10 @@ func init() {
 const transitUsage = `Usage: tapwallet phone [--profile DIR] transit COMMAND [flags]
 
 Commands:
-  add --city CITY [--pay CARD]            add a city's card; fee and deposit paid from a bank card
+  add --city CITY [--pay CARD] --finger F  add a city's card; fee and deposit paid from a bank card
   list                                    the transit cards on this phone
-  topup --card CITY|NUMBER --amount 50    top up from a bank card (--pay CARD), a signed load
+  topup --card CITY|NUMBER --amount 50 --finger F
+                                          top up from a bank card (--pay CARD): a payment, then a signed load
   balance [--card CITY|NUMBER]            the card's balance (and what the operator has cleared)
   history [--card CITY|NUMBER]            rides and loads, newest first
   refund --card CITY|NUMBER               balance and deposit back (after the last rides clear)
@@ -46,6 +47,7 @@ func phoneTransit(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 	amountS := fs.String("amount", "", "amount in yuan, e.g. 50 or 12.50")
 	toProfile := fs.String("to-profile", "", "the new phone's profile folder")
 	refund := fs.Bool("refund", false, "refund unfinished top-ups instead of finishing them")
+	finger := fs.String("finger", "", "verify this finger first: add and topup pay with the phone's payment applet")
 	var onOff string
 	if sub == "express" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		onOff, args = args[0], args[1:]
@@ -61,6 +63,11 @@ func phoneTransit(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 		return err
 	}
 	out := e.stdout
+	if *finger != "" && (sub == "add" || sub == "topup") {
+		if err := p.VerifyFinger(*finger); err != nil {
+			return err
+		}
+	}
 	switch sub {
 	case "add":
 		if *city == "" {

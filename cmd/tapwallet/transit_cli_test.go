@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/platform"
 )
 
@@ -30,12 +31,21 @@ func TestTransitCLI(t *testing.T) {
 		{"phone", "login", "--email", "t@example.com"},
 		{"phone", "register"},
 		{"phone", "add-card", "--pan", c.PAN.Digits(), "--expiry", c.Expiry.MMYY(), "--cvn2", c.CVN2.Digits()},
-		{"phone", "transit", "add", "--city", "shanghai"},
-		{"phone", "transit", "topup", "--card", "shanghai", "--amount", "50"},
+		{"phone", "enroll-finger"},
+		{"phone", "transit", "add", "--city", "shanghai", "--finger", "right-thumb"},
+		{"phone", "transit", "topup", "--card", "shanghai", "--amount", "50", "--finger", "right-thumb"},
 	} {
 		if out, errs, err := runCLI(t, env, args...); err != nil {
 			t.Fatalf("%v: %v\n%s%s", args, err, out, errs)
 		}
+	}
+	// Without a fresh fingerprint the payment applet makes no cryptogram.
+	if _, _, err := runCLI(t, env, "phone", "transit", "topup", "--card", "shanghai", "--amount", "5"); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+		t.Errorf("a top-up without a fingerprint: got %v, want refused for the fingerprint", err)
+	}
+	// The payments went over the card network as authorizations.
+	if auths, err := p.Records.PhoneAuths(context.Background(), phoneID(t, env), 10); err != nil || len(auths) != 2 {
+		t.Errorf("the network's records of the phone: got %d, %v; want 2 (issue, top-up)", len(auths), err)
 	}
 	keys := filepath.Join(dir, "platform", "keys.json")
 	gateRun := func(station string) (string, func() (string, error)) {
@@ -129,4 +139,13 @@ func TestBenchGate(t *testing.T) {
 	if f.Taps != 6 || f.Bytes != 242 || f.APDUs != 5 || f.Air <= 0 || f.P50 <= 0 || f.P99 < f.P50 {
 		t.Errorf("got %+v, want 6 taps of 5 APDUs, 242 bytes, some air time and p99 ≥ p50 > 0", f)
 	}
+}
+
+func phoneID(t *testing.T, env map[string]string) string {
+	t.Helper()
+	ph, err := phone.Open(env["TAPWALLET_PROFILE"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ph.Profile.PhoneID
 }
