@@ -116,7 +116,8 @@ func sessionKey(a emv.Alg, key []byte, in []byte) ([]byte, error) {
 
 // PurchaseSessionKey returns SESPK from the card's purchase key DPK: the
 // encryption of random(4) || offline counter(2) || the terminal's
-// transaction sequence number's last 2 bytes.
+// transaction sequence number's last 2 bytes. It fails for a key that is
+// not 16 bytes or an unknown algorithm.
 func PurchaseSessionKey(a emv.Alg, dpk []byte, random [4]byte, offlineATC uint16, termSeq uint32) ([]byte, error) {
 	in := make([]byte, 8)
 	copy(in, random[:])
@@ -126,7 +127,8 @@ func PurchaseSessionKey(a emv.Alg, dpk []byte, random [4]byte, offlineATC uint16
 }
 
 // LoadSessionKey returns SESLK from the card's load key DLK: the
-// encryption of random(4) || online counter(2) || '8000'.
+// encryption of random(4) || online counter(2) || '8000'. It fails as
+// PurchaseSessionKey does.
 func LoadSessionKey(a emv.Alg, dlk []byte, random [4]byte, onlineATC uint16) ([]byte, error) {
 	in := make([]byte, 8)
 	copy(in, random[:])
@@ -160,12 +162,13 @@ func mac(a emv.Alg, key, data []byte) ([4]byte, error) {
 	return out, nil
 }
 
-// SessionMAC returns a MAC (MAC1, MAC2) under a session key.
+// SessionMAC returns a MAC (MAC1, MAC2) under a session key. It fails for
+// a key of the wrong size for the algorithm.
 func SessionMAC(a emv.Alg, sk, data []byte) ([4]byte, error) { return mac(a, sk, data) }
 
 // TAC returns the transaction authorisation code of data under the card's
 // TAC key DTK (TDES: a DES MAC under DTK's left half XOR its right half;
-// SM4: an SM4 MAC under DTK).
+// SM4: an SM4 MAC under DTK). It fails for a key that is not 16 bytes.
 func TAC(a emv.Alg, dtk, data []byte) ([4]byte, error) {
 	if a == emv.TDES && len(dtk) == 16 {
 		k := make([]byte, 8)
@@ -178,7 +181,7 @@ func TAC(a emv.Alg, dtk, data []byte) ([4]byte, error) {
 // MaintenanceMAC returns the MAC of an APPLICATION BLOCK command: over the
 // card's 4-byte challenge (GET CHALLENGE) and the command header and Lc
 // (84 1E 00 P2 04), under the card's maintenance key DAMK (16 bytes, TDES
-// or SM4 CBC-MAC as above).
+// or SM4 CBC-MAC as above). It fails for a key that is not 16 bytes.
 func MaintenanceMAC(a emv.Alg, damk []byte, challenge [4]byte, p2 byte) ([4]byte, error) {
 	data := []byte{challenge[0], challenge[1], challenge[2], challenge[3], 0x84, 0x1E, 0x00, p2, 0x04}
 	return mac(a, damk, data)

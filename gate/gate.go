@@ -642,7 +642,7 @@ func NewHotList(version int64, cards []string) *HotList {
 	return h
 }
 
-// Has reports whether a card is on the list.
+// Has reports whether a card is on the list (never fails).
 func (h *HotList) Has(card string) bool {
 	if h == nil {
 		return false

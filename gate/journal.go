@@ -195,7 +195,7 @@ func (j *Journal) write(e entry) error {
 	return nil
 }
 
-// Close closes the journal file.
+// Close closes the journal file. It returns the error of closing it.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -208,7 +208,8 @@ func (j *Journal) Close() error {
 }
 
 // Next returns the SAM's next transaction sequence number (sam.Counter),
-// reserving a block on disk when the reserved ones run out.
+// reserving a block on disk when the reserved ones run out. It fails with
+// fault.Unavailable "gate_journal" if the reservation cannot be written.
 func (j *Journal) Next() (uint32, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -222,6 +223,8 @@ func (j *Journal) Next() (uint32, error) {
 }
 
 // AddPending writes a transaction before its debit and returns its id.
+// It fails with fault.Unavailable "gate_journal" if it cannot be written
+// and synced (the gate must not debit then).
 func (j *Journal) AddPending(p Pending) (uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -236,14 +239,16 @@ func (j *Journal) AddPending(p Pending) (uint64, error) {
 }
 
 // Finalise records a pending transaction as done with its record (status
-// final, or grey when the gate gave up on learning the outcome).
+// final, or grey when the gate gave up on learning the outcome). It fails
+// with fault.Unavailable "gate_journal" if it cannot be written.
 func (j *Journal) Finalise(id uint64, r transit.Record) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.write(entry{Op: "final", ID: id, Record: &r})
 }
 
-// Void drops a pending transaction the card never debited.
+// Void drops a pending transaction the card never debited. It fails with
+// fault.Unavailable "gate_journal" if it cannot be written.
 func (j *Journal) Void(id uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -290,7 +295,8 @@ func (j *Journal) Unsent(n int) ([]uint64, []transit.Record) {
 }
 
 // MarkSent records that the operator has the records with these ids, and
-// compacts the journal.
+// compacts the journal. It fails with fault.Unavailable "gate_journal"
+// if the journal cannot be written.
 func (j *Journal) MarkSent(ids []uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -39,7 +39,7 @@ func init() {
 
 // TransitApplets returns the phone's transit purses as applets for the
 // card OS; a purse with express mode off answers only after a fresh
-// fingerprint.
+// fingerprint. It fails with fault.Invalid "se_store" for a damaged purse.
 func (p *Phone) TransitApplets() ([]applet.Applet, error) {
 	var out []applet.Applet
 	for _, id := range fare.Default().IDs() {
@@ -201,7 +201,8 @@ func (p *Phone) TransitCity(ref string) (string, error) {
 	return "", fault.E(fault.NotFound, "no_transit_card", "no transit card %q on this phone (tapwallet phone transit list)", ref)
 }
 
-// TransitCards returns the transit cards in the secure element.
+// TransitCards returns the transit cards in the secure element. It fails
+// if transit.json or a purse is damaged.
 func (p *Phone) TransitCards() ([]TransitCard, error) {
 	n, err := p.loadNotes()
 	if err != nil {
@@ -543,7 +544,8 @@ type OperatorView struct {
 	Deposit int64  `json:"deposit_fen"`
 }
 
-// TransitOperatorView asks the operator what it knows of a card.
+// TransitOperatorView asks the operator what it knows of a card. It fails
+// with the wallet API's error.
 func (p *Phone) TransitOperatorView(ctx context.Context, city string) (OperatorView, error) {
 	n, err := p.loadNotes()
 	if err != nil {
@@ -565,7 +567,8 @@ type Ride struct {
 }
 
 // TransitHistory returns a card's last transactions from its own log,
-// newest first, with stations named from the fare table.
+// newest first, with stations named from the fare table. It fails with
+// fault.NotFound "no_transit_card".
 func (p *Phone) TransitHistory(cityRef string) ([]Ride, error) {
 	city, err := p.TransitCity(cityRef)
 	if err != nil {
@@ -607,7 +610,8 @@ func (p *Phone) TransitHistory(cityRef string) ([]Ride, error) {
 	return out, nil
 }
 
-// TransitExpress turns express mode on or off for a card.
+// TransitExpress turns express mode on or off for a card. It fails with
+// fault.NotFound "no_transit_card" or the secure element's error.
 func (p *Phone) TransitExpress(cityRef string, on bool) error {
 	city, err := p.TransitCity(cityRef)
 	if err != nil {

@@ -194,7 +194,7 @@ func (s *Service) Block(ctx context.Context, number, reason string) error {
 
 // BlockPhone puts every transit card of a phone on the hot lists (the
 // wallet switched off from the lost-phone portal) and returns their
-// numbers.
+// numbers. It fails with the store's error.
 func (s *Service) BlockPhone(ctx context.Context, phoneID, reason string) ([]string, error) {
 	var out []string
 	err := s.Store.InTx(ctx, func(tx Tx) error {
@@ -237,7 +237,8 @@ func (s *Service) Unblock(ctx context.Context, numbers []string) error {
 	})
 }
 
-// Blocked reports whether a card is on its city's hot list.
+// Blocked reports whether a card is on its city's hot list. It fails as
+// HotList does.
 func (s *Service) Blocked(ctx context.Context, c Card) (bool, error) {
 	h, err := s.HotList(ctx, c.City)
 	if err != nil {
@@ -265,7 +266,8 @@ func (s *Service) FareTable(cityID string) (FareTable, error) {
 	return FareTable{City: c.ID, Version: s.Fares.Version, Rules: b}, nil
 }
 
-// Exceptions returns what clearing flagged for a city, newest first.
+// Exceptions returns what clearing flagged for a city, newest first. It
+// fails with the store's error.
 func (s *Service) Exceptions(ctx context.Context, cityID string, limit int) ([]Exception, error) {
 	var out []Exception
 	err := s.Store.InTx(ctx, func(tx Tx) error {
@@ -361,7 +363,7 @@ func (s *Service) Settle(ctx context.Context, cityID, day string) (Settlement, e
 
 // Owed returns, for a city, the sum of the balances the operator believes
 // its live cards hold and the sum of loads paid but not yet on a card.
-// Their total is what the float must be.
+// Their total is what the float must be. It fails with the store's error.
 func (s *Service) Owed(ctx context.Context, cityID string) (balances, pending int64, err error) {
 	err = s.Store.InTx(ctx, func(tx Tx) error {
 		balances, pending = 0, 0
@@ -383,7 +385,8 @@ func (s *Service) Owed(ctx context.Context, cityID string) (balances, pending in
 	return balances, pending, err
 }
 
-// Float returns a city's float: the sum of every entry that moves it.
+// Float returns a city's float: the sum of every entry that moves it. It
+// fails with the store's error.
 func (s *Service) Float(ctx context.Context, cityID string) (int64, error) {
 	var f int64
 	err := s.Store.InTx(ctx, func(tx Tx) error {

@@ -100,7 +100,8 @@ func (s *Service) Refund(ctx context.Context, ph Phone, number string, cl epurse
 }
 
 // FinishRefunds refunds every closing card whose last rides have cleared,
-// and returns how many it refunded.
+// and returns how many it refunded. It fails with the store's or the
+// refund's error (the others wait for the next call).
 func (s *Service) FinishRefunds(ctx context.Context) (int, error) {
 	var closing []Card
 	err := s.Store.InTx(ctx, func(tx Tx) error {

@@ -453,7 +453,8 @@ func (s *Service) perso(c *fare.City, card Card, pub []byte, adjust func(*epurse
 	return devicekey.Seal(key, plain, epurse.AAD(c.ID, card.Number))
 }
 
-// CardsOfPhone returns a phone's transit cards.
+// CardsOfPhone returns a phone's transit cards. It fails with the store's
+// error.
 func (s *Service) CardsOfPhone(ctx context.Context, phoneID string) ([]Card, error) {
 	var out []Card
 	err := s.Store.InTx(ctx, func(tx Tx) error {
