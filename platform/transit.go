@@ -72,9 +72,10 @@ func (l lostTransit) Unblock(ctx context.Context, phoneID string, cards []string
 // whose 0100 comes with the request; the operator puts its own terminal,
 // merchant, category (4111, transit) and trace numbers on it and sends it
 // to the switch, which checks the token and the cryptogram at the token
-// service and asks the bank. Without a running switch (a platform built
-// with New, not started) it takes card-on-file payments. Refunds are
-// recorded, not yet sent to the network.
+// service and asks the bank. A charge without the phone's authorization
+// (a client of the Go API, or a platform built with New and not started)
+// is taken card-on-file: the token must be an active card of the signing
+// phone. Refunds are recorded, not yet sent to the network.
 type networkPayments struct {
 	p          *Platform
 	cardOnFile *transit.CardOnFile
@@ -83,11 +84,8 @@ type networkPayments struct {
 
 func (n *networkPayments) Charge(ctx context.Context, pay transit.Payment) (string, error) {
 	sw := n.p.Switch
-	if sw == nil {
+	if sw == nil || len(pay.Auth) == 0 {
 		return n.cardOnFile.Charge(ctx, pay)
-	}
-	if len(pay.Auth) == 0 {
-		return "", fault.E(fault.Invalid, "payment_data_needed", "pay with the phone's payment applet: verify a fingerprint and send its authorization")
 	}
 	m, err := iso8583.Unpack(pay.Auth)
 	if err != nil || m.MTI != iso8583.AuthorizationRequest {

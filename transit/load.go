@@ -62,7 +62,13 @@ func (s *Service) loadOfPhone(tx Tx, ph Phone, id string) (Load, Card, error) {
 // fault.NotFound "no_transit_card", fault.Invalid "bad_amount" or
 // "over_cap" (the balance the operator knows plus the load would pass the
 // cap), or fault.Declined if the payment is declined.
-func (s *Service) StartLoad(ctx context.Context, ph Phone, number string, amount int64, pay Pay, ref string) (Load, error) {
+func (s *Service) StartLoad(ctx context.Context, ph Phone, number string, amount int64, token, ref string) (Load, error) {
+	return s.StartLoadWith(ctx, ph, number, amount, Pay{Token: token}, ref)
+}
+
+// StartLoadWith is StartLoad with the phone's payment for the card network
+// (see Pay); it fails as StartLoad does.
+func (s *Service) StartLoadWith(ctx context.Context, ph Phone, number string, amount int64, pay Pay, ref string) (Load, error) {
 	if ref == "" || len(ref) > 64 {
 		return Load{}, fault.E(fault.Invalid, "bad_ref", "a request reference of 1 to 64 characters is needed")
 	}

@@ -110,7 +110,7 @@ func TestNoMoneyAppearsOrVanishes(t *testing.T) {
 				}
 			case "lost-load":
 				if p := pick("phone"); p != nil {
-					l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 1000, transit.Pay{Token: "tok"}, ref())
+					l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 1000, "tok", ref())
 					if err != nil {
 						if transit.CardActive == w.card(p.card).State {
 							continue // over the cap the operator knows

@@ -345,7 +345,13 @@ type Issued struct {
 // card again. It fails with fault.NotFound "unknown_city", fault.Conflict
 // "transit_card_exists" if the phone already has a card of the city,
 // fault.Declined if the payment is declined.
-func (s *Service) Issue(ctx context.Context, ph Phone, cityID string, pay Pay, ref string) (Issued, error) {
+func (s *Service) Issue(ctx context.Context, ph Phone, cityID, token, ref string) (Issued, error) {
+	return s.IssueWith(ctx, ph, cityID, Pay{Token: token}, ref)
+}
+
+// IssueWith is Issue with the phone's payment for the card network (see
+// Pay); it fails as Issue does.
+func (s *Service) IssueWith(ctx context.Context, ph Phone, cityID string, pay Pay, ref string) (Issued, error) {
 	c, err := s.city(cityID)
 	if err != nil {
 		return Issued{}, err

@@ -76,7 +76,7 @@ func (w *world) phone(id, account string) *phone {
 // issue issues a card and installs it in the phone's secure element.
 func (w *world) issue(p *phone, city, ref string) {
 	w.t.Helper()
-	is, err := w.svc.Issue(w.ctx, p.ph, city, transit.Pay{Token: "6288010000001239"}, ref)
+	is, err := w.svc.Issue(w.ctx, p.ph, city, "6288010000001239", ref)
 	if err != nil {
 		w.t.Fatalf("issue: %v", err)
 	}
@@ -122,7 +122,7 @@ func (w *world) credit(p *phone, mac2 [4]byte, dt [7]byte) ([4]byte, apdu.Status
 // load runs a whole signed load: pay, INITIALIZE, MAC2, CREDIT, confirm.
 func (w *world) load(p *phone, amount int64, ref string) {
 	w.t.Helper()
-	l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, amount, transit.Pay{Token: "6288010000001239"}, ref)
+	l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, amount, "6288010000001239", ref)
 	if err != nil {
 		w.t.Fatalf("start load: %v", err)
 	}
@@ -402,7 +402,7 @@ func TestLoadRecovery(t *testing.T) {
 
 		// Paid, signed, credited on the card, but the confirm never arrived:
 		// the card's proof completes it.
-		l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 3000, transit.Pay{Token: "tok"}, "load-1")
+		l, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 3000, "tok", "load-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +426,7 @@ func TestLoadRecovery(t *testing.T) {
 
 		// Paid and signed, but the card never got MAC2: refunded against the
 		// card's fresh MAC1; the old MAC2 is dead.
-		l2, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 2000, transit.Pay{Token: "tok"}, "load-2")
+		l2, err := w.svc.StartLoad(w.ctx, p.ph, p.card, 2000, "tok", "load-2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -446,7 +446,7 @@ func TestLoadRecovery(t *testing.T) {
 			t.Errorf("signing a refunded load: got %v, want load_state", err)
 		}
 		// A forged MAC1.
-		l3, _ := w.svc.StartLoad(w.ctx, p.ph, p.card, 100, transit.Pay{Token: "tok"}, "load-3")
+		l3, _ := w.svc.StartLoad(w.ctx, p.ph, p.card, 100, "tok", "load-3")
 		bad := w.initLoad(p, 100)
 		bad.MAC1[0] ^= 1
 		if _, _, err := w.svc.SignLoad(w.ctx, p.ph, l3.ID, bad); !fault.Has(err, fault.Forbidden, "bad_mac1") {
@@ -553,18 +553,18 @@ func TestIssueRules(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
-		a, err := w.svc.Issue(w.ctx, p.ph, "beijing", transit.Pay{Token: "tok"}, "r1")
+		a, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := w.svc.Issue(w.ctx, p.ph, "beijing", transit.Pay{Token: "tok"}, "r1")
+		b, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
 		if err != nil || b.Card.Number != a.Card.Number {
 			t.Errorf("the same request again: got %v, %v; want the same card", b.Card.Number, err)
 		}
-		if _, err := w.svc.Issue(w.ctx, p.ph, "beijing", transit.Pay{Token: "tok"}, "r2"); !fault.Has(err, fault.Conflict, "transit_card_exists") {
+		if _, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r2"); !fault.Has(err, fault.Conflict, "transit_card_exists") {
 			t.Errorf("a second Beijing card: got %v, want transit_card_exists", err)
 		}
-		if _, err := w.svc.Issue(w.ctx, p.ph, "atlantis", transit.Pay{Token: "tok"}, "r3"); !fault.Has(err, fault.NotFound, "unknown_city") {
+		if _, err := w.svc.Issue(w.ctx, p.ph, "atlantis", "tok", "r3"); !fault.Has(err, fault.NotFound, "unknown_city") {
 			t.Errorf("unknown city: got %v, want unknown_city", err)
 		}
 		other := w.phone("ph9", "acc9")

@@ -156,7 +156,7 @@ func (h *transitAPI) issue(w http.ResponseWriter, r *http.Request, ph wallet.Pho
 		h.a.fail(w, r, err)
 		return
 	}
-	is, err := h.t.Issue(r.Context(), transitPhone(ph), req.City, pay, req.Ref)
+	is, err := h.t.IssueWith(r.Context(), transitPhone(ph), req.City, pay, req.Ref)
 	if err != nil {
 		h.a.fail(w, r, err)
 		return
@@ -183,7 +183,7 @@ func (h *transitAPI) startLoad(w http.ResponseWriter, r *http.Request, ph wallet
 		h.a.fail(w, r, err)
 		return
 	}
-	l, err := h.t.StartLoad(r.Context(), transitPhone(ph), r.PathValue("card"), req.Amount, pay, req.Ref)
+	l, err := h.t.StartLoadWith(r.Context(), transitPhone(ph), r.PathValue("card"), req.Amount, pay, req.Ref)
 	if err != nil {
 		h.a.fail(w, r, err)
 		return
