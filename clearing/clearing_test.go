@@ -97,7 +97,7 @@ func TestRun(t *testing.T) {
 		if net != 0 || rep.Network != 0 {
 			t.Errorf("got positions summing to %d and a network position of %d, want 0 and 0", net, rep.Network)
 		}
-		if got := bankLine(rep, "icbc"); got.Posted != 2 || got.PostedAmount != 12345+800 || got.Net != -(12345 + 800) {
+		if got := bankLine(rep, "icbc"); got.Posted != 2 || got.PostedAmount != 12345+800 || got.Net != -(12345+800) {
 			t.Errorf("got icbc line %+v, want 2 posted for 13145", got)
 		}
 		for _, a := range []*auth{a1, a2, a3} {

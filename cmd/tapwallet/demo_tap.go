@@ -124,4 +124,3 @@ func (d *demo) tapChapter() error {
 }
 
 func swShort(s kernel.Step) string { return fmt.Sprintf("%04X", uint16(s.SW())) }
-

@@ -138,4 +138,3 @@ func sendAuthorization(ctx context.Context, e *env, client *isolink.Client, req 
 	}
 	return nil
 }
-
