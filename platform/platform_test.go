@@ -18,6 +18,8 @@ import (
 
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/lostphone/taptest"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/platform"
 )
@@ -131,7 +133,20 @@ func TestNoPlaintextPAN(t *testing.T) {
 	// Failures log too: a wrong CVN2 and an unknown BIN.
 	ph.AddCard(ctx, green[4].PAN.Digits(), green[4].Expiry.MMYY(), "000")
 	pans = append(pans, green[4].PAN.Digits())
-	if _, err := ph.RemoveCard(ctx, green[0].PAN.Last4()), error(nil); err != nil {
+	// A payment through the terminal, the switch (PAN swap) and the issuer,
+	// then the end-of-day clearing files.
+	term, err := taptest.NewTerminal(e.p.ISOAddr, "T0000777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := term.Pay(ctx, ph, money.Fen(1234))
+	if err != nil || !pay.Approved {
+		t.Fatalf("payment: got %v, %v, want approved", pay, err)
+	}
+	if _, err := e.p.Clear(ctx, time.Now().UTC().Format("20060102"), filepath.Join(e.data, "clearing")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.RemoveCard(ctx, green[1].PAN.Last4()); err != nil {
 		t.Fatal(err)
 	}
 	e.p.Close()
@@ -143,8 +158,11 @@ func TestNoPlaintextPAN(t *testing.T) {
 		}
 		return nil
 	})
-	if len(files) < 2 {
-		t.Fatalf("found only %v in the data folder", files)
+	if len(files) < 4 {
+		t.Fatalf("found only %v in the data folder, want the database, its WAL, the key file and clearing files", files)
+	}
+	if !strings.Contains(strings.Join(files, " "), "TWCLR-") {
+		t.Fatalf("no clearing file among %v", files)
 	}
 	for _, f := range files {
 		b, _ := os.ReadFile(f)

@@ -102,7 +102,7 @@ func (d *demo) run() error {
 		return err
 	}
 
-	d.say("She adds a %s %s card (the bank approves at once)", bankShort(d.p.Banks, green[0].Bank), green[0].Product)
+	d.say("She adds her %s %s card (the bank approves at once)", bankShort(d.p.Banks, green[0].Bank), green[0].Product)
 	res, err := ph.AddCard(ctx, green[0].PAN.Digits(), green[0].Expiry.MMYY(), green[0].CVN2.Digits())
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (d *demo) run() error {
 	d.ok("added %s", res.Card.Describe())
 	d.ok("the phone holds token %s… and %d limited-use keys — never the card number", res.Card.Token[:6], res.KeysLeft)
 
-	d.say("She adds a %s %s card: the bank steps up with a one-time code", bankShort(d.p.Banks, otp[0].Bank), otp[0].Product)
+	d.say("She adds her %s %s card: the bank steps up with a one-time code", bankShort(d.p.Banks, otp[0].Bank), otp[0].Product)
 	res, err = ph.AddCard(ctx, otp[0].PAN.Digits(), otp[0].Expiry.MMYY(), otp[0].CVN2.Digits())
 	if err != nil {
 		return err
