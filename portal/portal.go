@@ -37,6 +37,7 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
+	"github.com/tapwallet/tapwallet/walletapi"
 )
 
 //go:embed templates/*.html
@@ -347,28 +348,8 @@ type errorView struct {
 	Back    string
 }
 
-// status maps an error kind to an HTTP status.
-func status(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.Forbidden:
-		return http.StatusForbidden
-	case fault.Limit:
-		return http.StatusTooManyRequests
-	case fault.Declined:
-		return http.StatusUnprocessableEntity
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// status maps an error kind to an HTTP status, as the wallet API does.
+func status(k fault.Kind) int { return walletapi.Status(k) }
 
 // fail answers with an error page (or a JSON error to the passkey script).
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, v *visit, err error) {
