@@ -581,3 +581,48 @@ func TestIssueRules(t *testing.T) {
 		_ = fmt.Sprint
 	})
 }
+
+// TestConcurrentClearing: gates upload at the same time files with rides
+// of the same cards; every ride is charged once and the float holds.
+func TestConcurrentClearing(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		var phones []*phone
+		for i := 0; i < 3; i++ {
+			p := w.phone(fmt.Sprintf("ph%d", i), fmt.Sprintf("acc%d", i))
+			w.issue(p, "chongqing", fmt.Sprintf("issue-%d", i))
+			w.load(p, 5000, fmt.Sprintf("load-%d", i))
+			phones = append(phones, p)
+		}
+		gates := []*gate.Gate{w.gate("chongqing", "B401", "b401-jiefangbei"), w.gate("chongqing", "B401", "b401-hongyadong")}
+		for round := 0; round < 4; round++ {
+			for _, p := range phones {
+				w.now = w.now.Add(time.Minute)
+				w.tap(p, gates[round%2])
+			}
+		}
+		errs := make(chan error, len(gates))
+		for i, g := range gates {
+			f := w.file(g, fmt.Sprintf("g%d", i))
+			b, err := f.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				_, err := w.svc.Clear(w.ctx, b)
+				errs <- err
+			}()
+		}
+		for range gates {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range phones {
+			if c := w.card(p.card); c.Balance != 5000-4*200 {
+				t.Errorf("card %s: got cleared balance %d, want %d", p.card, c.Balance, 5000-4*200)
+			}
+		}
+		w.checkFloat("chongqing")
+	})
+}
