@@ -138,6 +138,9 @@ type TapOptions struct {
 type TapReport struct {
 	Events []applet.Event
 	Cards  map[string]Card // the phone's cards by token, to describe events
+	// Transit lists what the tap did to the phone's transit cards (a gate
+	// entry, exit or bus ride), one line per card that changed.
+	Transit []string
 }
 
 // Summary says what happened, as the phone shows it: "paid 12.34 CNY at
@@ -145,10 +148,10 @@ type TapReport struct {
 // your fingerprint and tap again", "card ending 0004 needs a sync: …", or
 // "no payment was asked" when the reader only read the directory.
 func (r TapReport) Summary() string {
-	if len(r.Events) == 0 {
+	if len(r.Events) == 0 && len(r.Transit) == 0 {
 		return "no payment was asked"
 	}
-	var lines []string
+	lines := append([]string(nil), r.Transit...)
 	for _, e := range r.Events {
 		c := r.Cards[e.Token]
 		ending := c.PANLast4
@@ -201,11 +204,66 @@ func (p *Phone) Tap(ctx context.Context, opts TapOptions) (TapReport, error) {
 	if opts.Link.IdleTimeout == 0 {
 		opts.Link.IdleTimeout = 30 * time.Second
 	}
+	before := p.transitState()
 	err = nfc.DialAndServe(ctx, opts.Reader, d, opts.Link)
+	rep.Transit = p.transitChanges(before)
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
 		return rep, fault.Wrap(err, fault.Unavailable, "nfc_link", "the tap on %s did not end cleanly", opts.Reader)
 	}
 	return rep, nil
+}
+
+// transitMark is a transit card's state as a tap may change it.
+type transitMark struct {
+	balance int64
+	counter uint16
+	rides   int
+}
+
+func (p *Phone) transitState() map[string]transitMark {
+	out := map[string]transitMark{}
+	cards, err := p.TransitCards()
+	if err != nil {
+		return out
+	}
+	for _, c := range cards {
+		m := transitMark{balance: c.Balance}
+		if rides, err := p.TransitHistory(c.City); err == nil {
+			m.rides = len(rides)
+			if len(rides) > 0 {
+				m.counter = rides[0].Counter
+			}
+		}
+		out[c.City] = m
+	}
+	return out
+}
+
+// transitChanges describes the transit cards whose record changed since before.
+func (p *Phone) transitChanges(before map[string]transitMark) []string {
+	var lines []string
+	cards, err := p.TransitCards()
+	if err != nil {
+		return nil
+	}
+	for _, c := range cards {
+		rides, err := p.TransitHistory(c.City)
+		if err != nil || len(rides) == 0 {
+			continue
+		}
+		b, had := before[c.City]
+		newest := rides[0]
+		if had && b.balance == c.Balance && b.rides == len(rides) && b.counter == newest.Counter {
+			continue
+		}
+		where := newest.Station
+		if newest.Line != "" {
+			where += ", " + newest.Line
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s %s, %s — balance %s", c.Name, newest.Kind, where,
+			money.Fen(newest.Fen).String(), money.Fen(c.Balance).String()))
+	}
+	return lines
 }

@@ -69,12 +69,13 @@ func TestTransitCLI(t *testing.T) {
 			}
 		}
 	}
-	tapAt := func(station, want string) {
+	tapAt := func(station, want, phoneWants string) {
 		t.Helper()
 		addr, wait := gateRun(station)
 		var err error
+		var phoneOut string
 		for i := 0; i < 100; i++ {
-			if _, _, err = runCLI(t, env, "phone", "tap", "--reader", addr, "--timeout", "5s"); err == nil {
+			if phoneOut, _, err = runCLI(t, env, "phone", "tap", "--reader", addr, "--timeout", "5s"); err == nil {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -82,13 +83,16 @@ func TestTransitCLI(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tap at %s: %v", station, err)
 		}
+		if !strings.Contains(phoneOut, phoneWants) {
+			t.Errorf("the phone after the tap at %s says %q, want %q", station, phoneOut, phoneWants)
+		}
 		out, err := wait()
 		if err != nil || !strings.Contains(out, want) || !strings.Contains(out, "uploaded") {
 			t.Fatalf("gate at %s: got %v\n%s\nwant %q and an upload", station, err, out, want)
 		}
 	}
-	tapAt("peoples-square", "entered, gate opens")
-	tapAt("century-avenue", "exited, gate opens — Paid ¥3.00")
+	tapAt("peoples-square", "entered, gate opens", "entry People's Square")
+	tapAt("century-avenue", "exited, gate opens — Paid ¥3.00", "exit Century Avenue, Line 2, 3.00 CNY — balance 47.00 CNY")
 	out, _, err := runCLI(t, env, "phone", "transit", "balance", "--card", "shanghai")
 	if err != nil || !strings.Contains(out, "balance 47.00 CNY") || !strings.Contains(out, "cleared rides down to 47.00 CNY") {
 		t.Errorf("balance: got %v\n%s", err, out)
