@@ -25,11 +25,16 @@ import (
 // network is the card network's running parts: the issuer hosts, the
 // switch's listener, the expiry sweep.
 type network struct {
-	tokens  *sqldb.FastTokenStore
-	ledger  *sqldb.BatchLedger
-	records *sqldb.SwitchStore
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// issuersDB and networkDB are the issuers' and the switch's own
+	// databases (on SQLite their own files, so that their writers do not
+	// take turns on one write lock; on PostgreSQL the platform's DB).
+	issuersDB *sqldb.DB
+	networkDB *sqldb.DB
+	tokens    *sqldb.FastTokenStore
+	ledger    *sqldb.BatchLedger
+	records   *sqldb.SwitchStore
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Event kind of a payment the network declined as suspicious.
@@ -39,10 +44,19 @@ const EventPaymentSuspicious = "payment_suspicious"
 const sweepEvery = time.Hour
 
 // newNetwork builds the card network's storage (the issuers' ledger with
-// group commit, the switch's records) and mounts its API routes.
-func (p *Platform) newNetwork(cfg Config) error {
-	p.net.ledger = sqldb.NewBatchLedger(p.DB, sqldb.NewLedgerStore(p.DB))
-	p.net.records = sqldb.NewSwitchStore(p.DB)
+// group commit in the issuers' database, the switch's records in the
+// network's) and mounts its API routes.
+func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
+	var err error
+	if p.net.issuersDB, err = p.DB.Party(ctx, "issuers"); err != nil {
+		return err
+	}
+	if p.net.networkDB, err = p.DB.Party(ctx, "network"); err != nil {
+		return err
+	}
+	p.IssuersDB, p.NetworkDB = p.net.issuersDB, p.net.networkDB
+	p.net.ledger = sqldb.NewBatchLedger(p.IssuersDB, sqldb.NewLedgerStore(p.IssuersDB))
+	p.net.records = sqldb.NewSwitchStore(p.NetworkDB)
 	p.Ledger, p.Records = p.net.ledger, p.net.records
 	token, err := operatorToken(cfg)
 	if err != nil {
@@ -93,7 +107,7 @@ func (p *Platform) Clear(ctx context.Context, date, dir string) (clearing.Report
 // cfg.ISOAddr, and the hourly expiry sweep of the issuers' holds.
 func (p *Platform) startNetwork(ctx context.Context) error {
 	cfg := p.cfg
-	hosts, err := issuer.StartHosts(ctx, issuer.HostConfig{Banks: p.Banks, Ledger: p.Ledger, Reversals: &sqldb.IssuerReversals{DB: p.DB},
+	hosts, err := issuer.StartHosts(ctx, issuer.HostConfig{Banks: p.Banks, Ledger: p.Ledger, Reversals: &sqldb.IssuerReversals{DB: p.IssuersDB},
 		Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log}, "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -183,4 +197,10 @@ func (p *Platform) stopNetwork() {
 	if p.net.tokens != nil {
 		p.net.tokens.Close()
 	}
+	for _, db := range []*sqldb.DB{p.net.issuersDB, p.net.networkDB} {
+		if db != nil && db != p.DB {
+			db.Close()
+		}
+	}
+	p.net.issuersDB, p.net.networkDB = nil, nil
 }

@@ -68,9 +68,16 @@ type Platform struct {
 	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
 	Ledger  ledger.Store       // the issuers' ledger
 	Records *sqldb.SwitchStore // the card network's authorization records
-	Switch  *netswitch.Switch  // the card network switch (set by Start)
-	Issuers *issuer.Hosts      // the 20 issuer hosts (set by Start)
-	ISOAddr string             // where the switch listens for acquirers (set by Start)
+
+	// IssuersDB and NetworkDB are the issuers' and the card network's own
+	// databases: on SQLite issuers.db and network.db beside tapwallet.db,
+	// on PostgreSQL the one database (DB).
+	IssuersDB *sqldb.DB
+	NetworkDB *sqldb.DB
+
+	Switch  *netswitch.Switch // the card network switch (set by Start)
+	Issuers *issuer.Hosts     // the 20 issuer hosts (set by Start)
+	ISOAddr string            // where the switch listens for acquirers (set by Start)
 	net     network
 	Log     *slog.Logger
 	URL     string // http://host:port
@@ -130,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	p.cfg = cfg
-	if err := p.newNetwork(cfg); err != nil {
+	if err := p.newNetwork(ctx, cfg); err != nil {
 		p.stopNetwork()
 		db.Close()
 		return nil, err

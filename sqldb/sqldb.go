@@ -45,6 +45,7 @@ func (d Dialect) String() string {
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+	path    string // the SQLite file ("" on PostgreSQL)
 	// Now is the clock every transaction takes its time from.
 	Now func() time.Time
 }
@@ -85,7 +86,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		s.SetMaxOpenConns(4)
 		s.SetMaxIdleConns(4)
 		s.SetConnMaxLifetime(0)
-		db = &DB{sql: s, dialect: SQLite}
+		db = &DB{sql: s, dialect: SQLite, path: path}
 	default:
 		return nil, fault.E(fault.Invalid, "db_dsn", "database DSN must start with sqlite: or postgres://")
 	}

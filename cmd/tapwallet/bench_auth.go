@@ -193,7 +193,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		f.Close()
 	}
 	holds := -1
-	_ = p.DB.QueryRow(ctx, `SELECT COUNT(*) FROM ledger_pending WHERE status = 'pending'`).Scan(&holds)
+	_ = p.IssuersDB.QueryRow(ctx, `SELECT COUNT(*) FROM ledger_pending WHERE status = 'pending'`).Scan(&holds)
 
 	var echo runFigures
 	if *baseline {

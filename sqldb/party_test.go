@@ -1,0 +1,71 @@
+package sqldb_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+func TestParty(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sqlite data folder", func(t *testing.T) {
+		dir := t.TempDir()
+		db, err := sqldb.Open(ctx, "", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := db.Party(ctx, "issuers")
+		if err != nil {
+			t.Fatalf("Party: %v", err)
+		}
+		defer p.Close()
+		if p == db {
+			t.Fatalf("got the platform's DB, want a DB of its own")
+		}
+		if _, err := os.Stat(filepath.Join(dir, "issuers.db")); err != nil {
+			t.Fatalf("got %v, want issuers.db in the data folder", err)
+		}
+		// Each file has the whole schema; a row written in one is not in the other.
+		if err := p.InTx(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO switch_reversals (original_id, rrn, at) VALUES ('x', 'r', 1)`)
+			return err
+		}); err != nil {
+			t.Fatalf("insert in the party's DB: %v", err)
+		}
+		var n int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM switch_reversals`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("got %d rows (%v) in the platform's DB, want 0", n, err)
+		}
+	})
+	t.Run("sqlite named file", func(t *testing.T) {
+		dir := t.TempDir()
+		db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "shop.db"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p, err := db.Party(ctx, "network")
+		if err != nil {
+			t.Fatalf("Party: %v", err)
+		}
+		defer p.Close()
+		if _, err := os.Stat(filepath.Join(dir, "shop-network.db")); err != nil {
+			t.Fatalf("got %v, want shop-network.db beside shop.db", err)
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db := sqldbtest.OpenPostgres(t)
+		p, err := db.Party(ctx, "issuers")
+		if err != nil {
+			t.Fatalf("Party: %v", err)
+		}
+		if p != db {
+			t.Fatalf("got a second DB, want the one database")
+		}
+	})
+}
