@@ -241,6 +241,7 @@ type Cardholder struct {
 	Balance money.Amount // debit: the opening balance
 	Limit   money.Amount // credit: the credit limit
 	Note    string       // what the card is for, e.g. "insufficient-funds demo"
+	Status  Status       // active (the default), blocked or lost: see Usable
 }
 
 // Funds returns the opening balance of a debit card or the credit limit of a
@@ -324,6 +325,7 @@ type cardEntry struct {
 	BalanceFen *int64 `json:"balance_fen"`
 	LimitFen   *int64 `json:"limit_fen"`
 	Note       string `json:"note"`
+	Status     string `json:"status"`
 }
 
 // Parse reads a bank configuration in the JSON format of banks.json and
@@ -368,7 +370,10 @@ func Parse(data []byte) (*Config, error) {
 func (c *Config) cardFromEntry(i int, e cardEntry, p *problems) (Cardholder, bool) {
 	at := cardLabel(i, e.Bank, e.PAN)
 	n := p.n
-	h := Cardholder{Bank: e.Bank, Product: ProductKind(e.Product), IDV: Decision(e.IDV), Name: e.Holder, Note: e.Note}
+	h := Cardholder{Bank: e.Bank, Product: ProductKind(e.Product), IDV: Decision(e.IDV), Name: e.Holder, Note: e.Note, Status: Status(e.Status)}
+	if h.Status == "" {
+		h.Status = Active
+	}
 	var err error
 	if e.PAN == "" {
 		p.addf("%s: pan is missing", at)

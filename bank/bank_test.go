@@ -372,6 +372,9 @@ func TestParseBase(t *testing.T) {
 	if got := c.Cards[2].Balance; got != money.Fen(1000) {
 		t.Errorf("balance: got %v, want 10.00 CNY", got)
 	}
+	if got := c.Cards[0].Status; got != Active {
+		t.Errorf("card without status: got %q, want active", got)
+	}
 	if got := c.Banks[1].Products[0].DefaultIDV; got != Green {
 		t.Errorf("missing default_idv: got %q, want green", got)
 	}
@@ -418,6 +421,7 @@ func TestLoadBroken(t *testing.T) {
 		{"no holder", `"holder": "ZHANG WEI"`, `"holder": ""`, []string{"holder name is missing"}},
 		{"no phone", `"phone": "+8613800000001"`, `"phone": ""`, []string{"phone is missing"}},
 		{"bad idv", `"idv": "green"`, `"idv": "amber"`, []string{"idv must be green, otp or red"}},
+		{"bad status", `"idv": "green"`, `"idv": "green", "status": "stolen"`, []string{"cards[0]", "status must be active, blocked or lost"}},
 		{"otp without step-up", `"idv": "red"`, `"idv": "otp"`, []string{"cards[2]", "no step_up policy"}},
 		{"unknown bank", `"bank": "beta"`, `"bank": "gamma"`, []string{"cards[2]", "bank is not one of the banks"}},
 		{"debit with limit", `"balance_fen": 1000}`, `"balance_fen": 1000, "limit_fen": 5}`, []string{"has no limit_fen"}},

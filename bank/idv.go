@@ -18,8 +18,9 @@ import (
 // card's BIN range, fault.NotFound "card_not_found" when the bank has no such
 // card, fault.Invalid "card_expired" when the expiry entered or the card's
 // own expiry is past at now, fault.Invalid "wrong_expiry" or "wrong_cvn2"
-// when a check fails, fault.Declined "idv_declined" when the bank declines
-// the card, and fault.Internal "no_bank_config" when cfg is nil.
+// when a check fails, fault.Declined "card_blocked" when the bank blocked
+// the card or its holder reported it lost (Status), fault.Declined
+// "idv_declined" when the bank declines the card, and fault.Internal "no_bank_config" when cfg is nil.
 func Verify(cfg *Config, pan card.PAN, expiry card.Expiry, cvn2 string, now time.Time) (Decision, error) {
 	if cfg == nil {
 		return Red, fault.E(fault.Internal, "no_bank_config", "no bank configuration")
@@ -43,6 +44,9 @@ func Verify(cfg *Config, pan card.PAN, expiry card.Expiry, cvn2 string, now time
 	}
 	if h.Expiry.Expired(now) {
 		return Red, fault.E(fault.Invalid, "card_expired", "the card has expired")
+	}
+	if err := refuseBlocked(b, h); err != nil {
+		return Red, err
 	}
 	switch h.IDV {
 	case Green:

@@ -25,8 +25,10 @@ func TestVerify(t *testing.T) {
 	c := mustDefault(t)
 	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 	usable := func(d Decision) func(*Cardholder) bool {
-		return func(h *Cardholder) bool { return h.IDV == d && !h.Expiry.Expired(now) }
+		return func(h *Cardholder) bool { return h.IDV == d && !h.Expiry.Expired(now) && h.Usable() }
 	}
+	blocked := firstCard(t, c, "blocked", func(h *Cardholder) bool { return h.Status == Blocked && !h.Expiry.Expired(now) })
+	lost := firstCard(t, c, "lost", func(h *Cardholder) bool { return h.Status == Lost && !h.Expiry.Expired(now) })
 	green := firstCard(t, c, "green", usable(Green))
 	otp := firstCard(t, c, "otp", usable(StepUp))
 	red := firstCard(t, c, "red", usable(Red))
@@ -60,6 +62,9 @@ func TestVerify(t *testing.T) {
 		{"short cvn2", green.PAN, green.Expiry, green.CVN2.Digits()[:2], Red, fault.Invalid, "wrong_cvn2"},
 		{"empty cvn2", green.PAN, green.Expiry, "", Red, fault.Invalid, "wrong_cvn2"},
 		{"red card wrong cvn2", red.PAN, red.Expiry, "", Red, fault.Invalid, "wrong_cvn2"},
+		{"blocked card", blocked.PAN, blocked.Expiry, blocked.CVN2.Digits(), Red, fault.Declined, "card_blocked"},
+		{"lost card", lost.PAN, lost.Expiry, lost.CVN2.Digits(), Red, fault.Declined, "card_blocked"},
+		{"blocked card wrong cvn2", blocked.PAN, blocked.Expiry, "", Red, fault.Invalid, "wrong_cvn2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +98,7 @@ func TestVerify(t *testing.T) {
 			h := &c.Cards[i]
 			got, err := Verify(c, h.PAN, h.Expiry, h.CVN2.Digits(), now)
 			want := h.IDV
-			if h.Expiry.Expired(now) {
+			if h.Expiry.Expired(now) || !h.Usable() {
 				want = Red
 			}
 			if got != want {
@@ -101,4 +106,29 @@ func TestVerify(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestVerifyNotActiveSaysWhy: a blocked or lost card is refused with a
+// message that says so, and the card holder what to do.
+func TestVerifyNotActiveSaysWhy(t *testing.T) {
+	c := mustDefault(t)
+	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		status Status
+		want   string
+	}{
+		{Blocked, "the bank has blocked it"},
+		{Lost, "it was reported lost"},
+	} {
+		t.Run(string(tt.status), func(t *testing.T) {
+			h := firstCard(t, c, string(tt.status), func(h *Cardholder) bool { return h.Status == tt.status })
+			_, err := Verify(c, h.PAN, h.Expiry, h.CVN2.Digits(), now)
+			msg := fault.MessageOf(err)
+			for _, w := range []string{tt.want, "ending " + h.PAN.Last4(), "call the bank"} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("got %q, want it to contain %q", msg, w)
+				}
+			}
+		})
+	}
 }

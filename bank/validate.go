@@ -246,6 +246,9 @@ func (c *Config) Validate() error {
 		if h.Phone.IsZero() {
 			p.addf("%s: phone is missing", at)
 		}
+		if h.Status != "" && !validStatus(h.Status) {
+			p.addf("%s: status must be active, blocked or lost", at)
+		}
 		switch {
 		case !validDecision(h.IDV):
 			p.addf("%s: idv must be green, otp or red", at)

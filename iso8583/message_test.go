@@ -546,8 +546,8 @@ func TestResponseCodes(t *testing.T) {
 			}
 		})
 	}
-	if got := len(seen); got != 20 {
-		t.Errorf("number of response codes: got %d, want 20", got)
+	if got := len(seen); got != 21 {
+		t.Errorf("number of response codes: got %d, want 21", got)
 	}
 	if !Approved.Approved() || DoNotHonour.Approved() {
 		t.Errorf("Approved(): got %v/%v for 00/05, want true/false", Approved.Approved(), DoNotHonour.Approved())

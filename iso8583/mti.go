@@ -16,7 +16,8 @@ const (
 	AuthorizationResponse       MTI = "0110"
 	AuthorizationAdvice         MTI = "0120" // stand-in notice: it was approved for you
 	AuthorizationAdviceResponse MTI = "0130"
-	FinancialRequest            MTI = "0200"
+	FinancialRequest            MTI = "0200" // a refund (DE3 200000): the acquirer gives money back to a card
+	FinancialRequestRepeat      MTI = "0201"
 	FinancialResponse           MTI = "0210"
 	ReversalRequest             MTI = "0400" // undo an authorization that timed out or was cancelled
 	ReversalRequestRepeat       MTI = "0401"

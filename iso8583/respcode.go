@@ -10,6 +10,7 @@ package iso8583
 //	14    InvalidCardNumber         invalid card number (no such PAN or token)
 //	25    UnableToLocateRecord      unable to locate record (a reversal whose original is unknown)
 //	30    FormatError               format error (the message broke the ISO 8583 layout)
+//	41    LostCard                  lost card: the holder reported the card lost (issuer)
 //	40    FunctionNotSupported      requested function not supported
 //	51    InsufficientFunds         insufficient funds (debit) or credit limit reached
 //	54    ExpiredCard               expired card or token
@@ -36,6 +37,7 @@ const (
 	UnableToLocateRecord     ResponseCode = "25"
 	FormatError              ResponseCode = "30"
 	FunctionNotSupported     ResponseCode = "40"
+	LostCard                 ResponseCode = "41"
 	InsufficientFunds        ResponseCode = "51"
 	ExpiredCard              ResponseCode = "54"
 	IncorrectPIN             ResponseCode = "55"
@@ -64,6 +66,7 @@ var responseText = map[ResponseCode]string{
 	UnableToLocateRecord:     "unable to locate record",
 	FormatError:              "format error",
 	FunctionNotSupported:     "requested function not supported",
+	LostCard:                 "lost card",
 	InsufficientFunds:        "insufficient funds",
 	ExpiredCard:              "expired card",
 	IncorrectPIN:             "incorrect PIN or consumer-device CVM missing",
@@ -81,7 +84,7 @@ var responseText = map[ResponseCode]string{
 // ResponseCodes returns every response code tapwallet knows, in code order.
 func ResponseCodes() []ResponseCode {
 	return []ResponseCode{Approved, DoNotHonour, InvalidTransaction, InvalidAmount, InvalidCardNumber,
-		UnableToLocateRecord, FormatError, FunctionNotSupported, InsufficientFunds, ExpiredCard,
+		UnableToLocateRecord, FormatError, FunctionNotSupported, LostCard, InsufficientFunds, ExpiredCard,
 		IncorrectPIN, NotPermittedToCardholder, SuspectedFraud, ExceedsAmountLimit, RestrictedCard,
 		Blocked, CryptographicFailure, IssuerInoperative, DuplicateTransmission, SystemMalfunction}
 }

@@ -329,6 +329,9 @@ func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso
 	if !ok {
 		return iso8583.InvalidCardNumber, "card_not_found"
 	}
+	if rc, reason, refused := statusDecline(acct.holder); refused {
+		return rc, reason
+	}
 	if acct.holder.Expiry.Expired(h.cfg.Now()) {
 		return iso8583.ExpiredCard, "card_expired"
 	}

@@ -54,7 +54,7 @@ func hosts(t *testing.T) (map[string]*issuer.Host, ledger.Store) {
 	now := func() time.Time { return time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC) }
 	led := ledger.NewMemStore(now)
 	out := map[string]*issuer.Host{}
-	for _, id := range []string{"icbc", "cmb"} {
+	for _, id := range []string{"icbc", "cmb", "boc"} {
 		h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: id, Ledger: led, Secret: []byte("s"), Now: now})
 		if err != nil {
 			t.Fatal(err)
@@ -88,6 +88,8 @@ func TestHostAuthorization(t *testing.T) {
 		{"not this bank's card", "icbc", func() *iso8583.Message { return msg("6217000000000000004", 100) }, "14"},
 		{"no such card", "icbc", func() *iso8583.Message { return msg("6222020000000015", 100) }, "14"},
 		{"expired card", "cmb", func() *iso8583.Message { return msg("6214830000015189", 100) }, "54"},
+		{"card blocked by the bank", "boc", func() *iso8583.Message { return msg("6216610000020001", 100) }, "57"},
+		{"card reported lost", "icbc", func() *iso8583.Message { return msg("6253300000020003", 100) }, "41"},
 		{"refund", "icbc", func() *iso8583.Message {
 			m := msg("6222020000000007", 100)
 			_ = m.SetString(iso8583.DEProcessingCode, "200000")
@@ -106,7 +108,7 @@ func TestHostAuthorization(t *testing.T) {
 		}, "30"},
 		{"unsupported MTI", "icbc", func() *iso8583.Message {
 			m := msg("6222020000000007", 100)
-			m.MTI = iso8583.FinancialRequest
+			m.MTI = iso8583.AuthorizationAdvice
 			return m
 		}, "40"},
 	}
