@@ -218,7 +218,7 @@ func logRequests(log *slog.Logger, h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		h.ServeHTTP(sw, r)
-		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds())
+		log.Info("http", "method", r.Method, "path", maskPath(r.URL.Path), "status", sw.status, "ms", time.Since(start).Milliseconds())
 	})
 }
 
