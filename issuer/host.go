@@ -39,6 +39,9 @@ type HostConfig struct {
 	Ledger ledger.Store // the bank's ledger (may be shared by several banks: account ids carry the bank)
 	// Reversals remembers reversals of unknown originals (default: in memory).
 	Reversals ReversalStore
+	// Refunds keeps the refunds taken and each original's refunded total
+	// (default: Reversals when it is a RefundStore too, else in memory).
+	Refunds RefundStore
 	// Secret keys the card accounts' ids and the auth codes, so that
 	// neither reveals anything of a card number. Required.
 	Secret []byte
@@ -115,6 +118,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	if cfg.Reversals == nil {
 		cfg.Reversals = &MemReversals{}
 	}
+	cfg.Refunds = refundStoreOf(cfg)
 	if cfg.HoldTimeout <= 0 {
 		cfg.HoldTimeout = ledger.HoldTimeout
 	}
@@ -230,7 +234,7 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Handle answers one message from the network: 0100/0101 authorizations,
-// 0400/0401 reversals; anything else is answered 40 (function not
+// 0400/0401 reversals, 0200/0201 refunds (refund.go); anything else is answered 40 (function not
 // supported). It never fails: every problem is an answer with its
 // response code.
 func (h *Host) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
@@ -239,6 +243,8 @@ func (h *Host) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Messag
 		return h.authorize(ctx, req)
 	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
 		return h.reverse(ctx, req)
+	case iso8583.FinancialRequest, iso8583.FinancialRequestRepeat:
+		return h.refund(ctx, req)
 	case iso8583.NetworkRequest:
 		return isolink.AnswerNetwork(req)
 	}

@@ -19,7 +19,11 @@ func FuzzSwitchHandle(f *testing.F) {
 	e := newEnv(f, sqldbtest.OpenSQLite(f))
 	c := e.phone(f, bocDebit).Cards[0]
 	good := e.auth(f, c, 100, nettest.Tap{})
-	for _, m := range []*iso8583.Message{good, mustReversal(f, e, good)} {
+	paid := e.auth(f, c, 200, nettest.Tap{})
+	if rc := rcOf(e.sw.Handle(context.Background(), paid)); rc != "00" {
+		f.Fatalf("got %s for the refund seeds' purchase, want 00", rc)
+	}
+	for _, m := range []*iso8583.Message{good, mustReversal(f, e, good), e.refundOf(f, paid, 50), e.refundOf(f, good, 50)} {
 		b, err := m.Pack()
 		if err != nil {
 			f.Fatal(err)

@@ -88,6 +88,8 @@ type Switch struct {
 
 	links map[string]*link // bank id → its host
 
+	refundLocks refundLocks // one original's refunds at a time
+
 	bg     sync.WaitGroup // reversals sent in the background
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -166,7 +168,8 @@ func (s *Switch) Close() error {
 }
 
 // Handle answers one message from an acquirer: 0100/0101 authorizations,
-// 0400/0401 reversals, 0800 network management; any other request is
+// 0400/0401 reversals, 0200/0201 refunds (refund.go), 0800 network
+// management; any other request is
 // answered 40. It never fails and never panics on bad input: a message
 // that breaks the spec is answered 30.
 func (s *Switch) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
@@ -175,6 +178,8 @@ func (s *Switch) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Mess
 		return s.authorize(ctx, req)
 	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
 		return s.reverse(ctx, req)
+	case iso8583.FinancialRequest, iso8583.FinancialRequestRepeat:
+		return s.refund(ctx, req)
 	case iso8583.NetworkRequest:
 		return isolink.AnswerNetwork(req)
 	}

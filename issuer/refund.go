@@ -1,0 +1,222 @@
+package issuer
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
+)
+
+// RefundProcessingCode is DE3 of a refund (0200): returns, a credit to the
+// card holder.
+const RefundProcessingCode = "200000"
+
+// RefundID is the id of the ledger transfer that credits a refund to the
+// card: the refund's own message identity (a HoldID of its DE7, DE11 and
+// DE41).
+func RefundID(refundIdentity string) string { return "refund|" + refundIdentity }
+
+// postID is the id clearing gives the post of a hold (clearing.PostID).
+func postID(holdID string) string { return "post|" + holdID }
+
+// Refund is one refund an issuer took: its identity, the original
+// authorization it gives back (the original's hold id) and its amount.
+type Refund struct {
+	BankID     string
+	ID         string // the refund's identity, HoldID of its DE7, DE11, DE41
+	OriginalID string // the original's hold id
+	Amount     int64  // minor units
+	At         time.Time
+}
+
+// Reserve is the outcome of RefundStore.ReserveRefund.
+type Reserve int
+
+// The outcomes of reserving a refund.
+const (
+	Reserved Reserve = iota // new: counted against the original
+	Repeated                // the same refund again (same original and amount): counted once
+	Exceeds                 // it would take the original's refunds above its limit: not counted
+	Clashes                 // the identity was used for another original or amount: not counted
+)
+
+// RefundStore keeps an issuer's refunds and what each original has had
+// refunded, so that an original is refunded at most up to its amount, in
+// total, however many refunds name it and however many hosts take them.
+type RefundStore interface {
+	// ReserveRefund counts r against its original if that keeps the
+	// original's refunds at most limit, atomically; a refund already
+	// counted is Repeated (or Clashes when it differs). It fails only when
+	// the store does.
+	ReserveRefund(ctx context.Context, r Refund, limit int64) (Reserve, error)
+}
+
+// refund answers an 0200 refund from the network: a direct credit of the
+// amount from the bank's settlement account to the card's account, the
+// transfer's id the refund's identity (RefundID), so a repeat finds it and
+// answers the same. The original is the hold named by DE90 and DE41: 25
+// if the bank has none for this card; 13 if the refund and the refunds
+// before it come to more than it holds or posted (0 once voided or
+// expired). A blocked, lost or expired card still gets its money back.
+func (h *Host) refund(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	if missing(req, iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
+		iso8583.DETerminal, iso8583.DECurrency, iso8583.DEOriginal) {
+		return answer(req, iso8583.FormatError)
+	}
+	ostan, ode7, ok := OriginalOf(req)
+	if !ok {
+		return answer(req, iso8583.FormatError)
+	}
+	de7, _ := req.String(iso8583.DETransmission)
+	stan, _ := req.String(iso8583.DESTAN)
+	tid, _ := req.String(iso8583.DETerminal)
+	id := HoldID(h.bank.ID, de7, stan, tid)
+	origID := HoldID(h.bank.ID, ode7, ostan, tid)
+	defer h.lock(origID)()
+	rc, reason := h.decideRefund(ctx, req, id, origID)
+	resp := answer(req, rc)
+	if resp != nil && rc.Approved() {
+		_ = resp.SetString(iso8583.DEAuthID, h.AuthCode(id))
+	}
+	if !rc.Approved() {
+		h.cfg.Log.Info("issuer: refund declined", "stan", stan, "rc", string(rc), "reason", reason)
+	}
+	return resp
+}
+
+func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origID string) (iso8583.ResponseCode, string) {
+	if pc, _ := req.String(iso8583.DEProcessingCode); pc != RefundProcessingCode {
+		return iso8583.InvalidTransaction, "processing_code"
+	}
+	panS, _ := req.String(iso8583.DEPAN)
+	pan, err := card.ParsePAN(panS)
+	if err != nil {
+		return iso8583.InvalidCardNumber, "bad_pan"
+	}
+	acct, ok := h.cards[pan.Digits()]
+	if !ok {
+		return iso8583.InvalidCardNumber, "card_not_found"
+	}
+	amt, err := req.Amount()
+	if err != nil || amt.Minor <= 0 {
+		return iso8583.InvalidAmount, "amount"
+	}
+	if amt.Currency != money.CNY {
+		return iso8583.InvalidAmount, "currency"
+	}
+	orig, err := h.cfg.Ledger.LookupTransfer(ctx, origID)
+	if fault.KindOf(err) == fault.NotFound {
+		return iso8583.UnableToLocateRecord, "original_unknown"
+	}
+	if err != nil {
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction, "ledger"
+	}
+	if orig.Flags&ledger.Pending == 0 || orig.DebitAccountID != acct.id {
+		return iso8583.UnableToLocateRecord, "original_mismatch"
+	}
+	limit, err := h.refundable(ctx, orig)
+	if err != nil {
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction, "ledger"
+	}
+	res, err := h.cfg.Refunds.ReserveRefund(ctx, Refund{BankID: h.bank.ID, ID: id, OriginalID: origID, Amount: amt.Minor, At: h.cfg.Now()}, limit)
+	if err != nil {
+		h.cfg.Log.Error("issuer: refund store failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction, "refund_store"
+	}
+	switch res {
+	case Exceeds:
+		return iso8583.InvalidAmount, "exceeds_original"
+	case Clashes:
+		return iso8583.DuplicateTransmission, "identity_reused"
+	}
+	rrn, _ := req.String(iso8583.DERRN)
+	credit := ledger.Transfer{ID: RefundID(id), DebitAccountID: h.bank.SettlementAccount, CreditAccountID: acct.id,
+		Amount: amt.Minor, Currency: amt.Currency, UserData: "refund rrn " + strings.TrimSpace(rrn)}
+	r, err := h.cfg.Ledger.CreateTransfer(ctx, credit)
+	if err != nil {
+		// Counted but not credited: a repeat of the refund (Repeated)
+		// credits it, once.
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction, "ledger"
+	}
+	switch r {
+	case ledger.OK, ledger.Exists:
+		return iso8583.Approved, ""
+	case ledger.ExistsWithDifferentFields:
+		return iso8583.DuplicateTransmission, "identity_reused"
+	}
+	h.cfg.Log.Error("issuer: refund credit refused", "result", string(r))
+	return iso8583.SystemMalfunction, string(r)
+}
+
+// refundable is what an original may have refunded in all: the hold while
+// pending, what clearing posted once posted, nothing once voided or
+// expired.
+func (h *Host) refundable(ctx context.Context, orig ledger.Transfer) (int64, error) {
+	switch orig.Status {
+	case ledger.StatusPending:
+		return orig.Amount, nil
+	case ledger.StatusPosted:
+		p, err := h.cfg.Ledger.LookupTransfer(ctx, postID(orig.ID))
+		if fault.KindOf(err) == fault.NotFound {
+			return orig.Amount, nil // posted under another id: at most the hold
+		}
+		if err != nil {
+			return 0, err
+		}
+		return p.Amount, nil
+	}
+	return 0, nil
+}
+
+// refundStoreOf is the refund store of a host config: cfg.Refunds, else
+// the reversal store when it keeps refunds too (as the SQL one does), else
+// one in memory.
+func refundStoreOf(cfg HostConfig) RefundStore {
+	if cfg.Refunds != nil {
+		return cfg.Refunds
+	}
+	if r, ok := cfg.Reversals.(RefundStore); ok {
+		return r
+	}
+	return &MemRefunds{}
+}
+
+// MemRefunds is a RefundStore in memory.
+type MemRefunds struct {
+	mu     sync.Mutex
+	byID   map[string]Refund
+	totals map[string]int64
+}
+
+// ReserveRefund counts a refund against its original's limit; it never
+// fails.
+func (m *MemRefunds) ReserveRefund(_ context.Context, r Refund, limit int64) (Reserve, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byID == nil {
+		m.byID, m.totals = map[string]Refund{}, map[string]int64{}
+	}
+	key := r.BankID + "\x00" + r.ID
+	if old, ok := m.byID[key]; ok {
+		if old.OriginalID != r.OriginalID || old.Amount != r.Amount {
+			return Clashes, nil
+		}
+		return Repeated, nil
+	}
+	okey := r.BankID + "\x00" + r.OriginalID
+	if m.totals[okey]+r.Amount > limit {
+		return Exceeds, nil
+	}
+	m.totals[okey] += r.Amount
+	m.byID[key] = r
+	return Reserved, nil
+}

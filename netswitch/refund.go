@@ -1,0 +1,358 @@
+package netswitch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+// KindRefund is the kind of the switch's refund records, beside its
+// authorization records (Auth).
+const KindRefund = "refund"
+
+// Refund is the switch's record of one refund (0200, processing code
+// 200000): a merchant giving (part of) an approved purchase back to the
+// card it was paid with. Like Auth it holds the token and the PAN's last
+// four digits, never the PAN.
+type Refund struct {
+	ID           string // message identity of the refund: DE41|DE11|DE7
+	Digest       string // hash of what the refund asks, to tell a duplicate from a clash
+	OriginalID   string // identity of the original authorization (DE41 and DE90's STAN and DE7)
+	Acquirer     string // DE32
+	Terminal     string // DE41
+	STAN         string // DE11
+	Transmission string // DE7
+	RRN          string // DE37, the original's
+	Merchant     string // DE42
+	MerchantName string // DE43 name part, trimmed
+	LocalDate    string // DE13
+	LocalTime    string // DE12
+	Token        string
+	TokenLast4   string
+	PANLast4     string
+	PhoneID      string
+	AccountID    string
+	BankID       string
+	Amount       int64 // minor units given back
+	Currency     int   // ISO 4217 numeric
+	AuthCode     string
+	ResponseCode string
+	Reason       string // why it was declined
+	Answer       []byte // the packed answer sent to the acquirer
+	BusinessDate string // YYYYMMDD, the UTC date the switch received it
+	ReceivedAt   time.Time
+	AnsweredAt   time.Time
+	ClearedAt    time.Time // zero until cleared
+	ClearingDate string
+}
+
+// Kind returns KindRefund.
+func (Refund) Kind() string { return KindRefund }
+
+// Approved reports whether the refund was approved (the issuer credited
+// the card).
+func (r Refund) Approved() bool { return r.ResponseCode == "00" }
+
+// RefundStore keeps the switch's refund records. A Store that is also a
+// RefundStore lets the switch take refunds; with any other Store they are
+// answered 40.
+type RefundStore interface {
+	// SaveRefund stores a new refund record; it fails with fault.Conflict
+	// "refund_exists" when the identity is already stored.
+	SaveRefund(ctx context.Context, r Refund) error
+	// Refund returns a record by identity, or a fault.NotFound error.
+	Refund(ctx context.Context, id string) (Refund, error)
+	// Refunded returns the sum of the approved refunds of an original
+	// authorization (0 when none).
+	Refunded(ctx context.Context, originalID string) (int64, error)
+	// DayRefunds returns the refunds of a business date (YYYYMMDD), oldest
+	// first.
+	DayRefunds(ctx context.Context, businessDate string) ([]Refund, error)
+	// MarkRefundsCleared records that refunds were cleared on a date; those
+	// already cleared keep their first clearing.
+	MarkRefundsCleared(ctx context.Context, ids []string, clearingDate string, at time.Time) error
+}
+
+// Credits is the token service's check of a credit to a card (a refund):
+// the token exists and is not deleted; declines are fault.Declined with
+// tsp.DeclineTokenUnknown or tsp.DeclineTokenDeleted. The switch's Tokens
+// must also be Credits for the switch to take refunds (tsp.Service is).
+type Credits interface {
+	Credit(ctx context.Context, token string) (tsp.CreditResult, error)
+}
+
+// refundMandatory are the elements a refund (0200) must carry.
+var refundMandatory = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
+	iso8583.DELocalTime, iso8583.DELocalDate, iso8583.DEAcquirer, iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant,
+	iso8583.DECurrency, iso8583.DEOriginal}
+
+// refundLocks serialize the refunds of one original authorization, so that
+// two of them cannot both fit what is left of it.
+type refundLocks struct{ m [64]sync.Mutex }
+
+func (l *refundLocks) lock(id string) func() {
+	f := fnv.New32a()
+	f.Write([]byte(id))
+	m := &l.m[f.Sum32()%uint32(len(l.m))]
+	m.Lock()
+	return m.Unlock
+}
+
+// refundDigest hashes what a refund asks for, its original included.
+func refundDigest(req *iso8583.Message) string {
+	h := sha256.New()
+	h.Write([]byte(digestOf(req)))
+	v, _ := req.Bytes(iso8583.DEOriginal)
+	h.Write(v)
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// refund answers an 0200 refund from an acquirer (docs/iso8583.md,
+// "Refunds"). A refund sent again (same DE41, DE11, DE7) gets the first
+// answer byte for byte, or 94 if it asks for something else; the checks,
+// in order: processing code 200000 (else 12), an amount above zero (13),
+// the token in a bank's range (14), the original found by DE41 and DE90's
+// STAN and DE7 among the approved authorizations, for the same token and
+// RRN (25), in its currency and within what it cleared less what was
+// refunded before (13), the token service's check (14 for an unknown or
+// deleted token; a suspended one is credited), then the issuer's answer.
+// An issuer that does not answer in time makes a 91 that is not recorded:
+// the switch keeps asking the issuer and records its answer, and a repeat
+// of the refund is decided again (the issuer credits once per identity).
+func (s *Switch) refund(ctx context.Context, req *iso8583.Message) *iso8583.Message {
+	if de, bad := missing(req, refundMandatory); bad {
+		s.cfg.Log.Warn("netswitch: refund lacks a mandatory element; answering 30", "de", de, "stan", safe(str(req, iso8583.DESTAN)))
+		return answer(req, iso8583.FormatError)
+	}
+	ostan, ode7, ok := OriginalOf(req)
+	if !ok {
+		return answer(req, iso8583.FormatError)
+	}
+	store, ok := s.cfg.Store.(RefundStore)
+	if !ok {
+		return answer(req, iso8583.FunctionNotSupported)
+	}
+	ctx = context.WithoutCancel(ctx)
+	terminal := str(req, iso8583.DETerminal)
+	id := AuthID(terminal, str(req, iso8583.DESTAN), str(req, iso8583.DETransmission))
+	origID := AuthID(terminal, ostan, ode7)
+	digest := refundDigest(req)
+
+	defer s.refundLocks.lock(origID)()
+	if first, err := store.Refund(ctx, id); err == nil {
+		return s.duplicate(req, first.Digest, digest, first.Answer)
+	} else if fault.KindOf(err) != fault.NotFound {
+		s.cfg.Log.Error("netswitch: cannot read refunds", "err", fault.MessageOf(err))
+		return answer(req, iso8583.SystemMalfunction)
+	}
+
+	now := s.cfg.Now().UTC()
+	rec := Refund{ID: id, Digest: digest, OriginalID: origID, Acquirer: str(req, iso8583.DEAcquirer), Terminal: terminal,
+		STAN: str(req, iso8583.DESTAN), Transmission: str(req, iso8583.DETransmission), RRN: str(req, iso8583.DERRN),
+		Merchant: str(req, iso8583.DEMerchant), MerchantName: merchantName(str(req, iso8583.DEMerchantName)),
+		LocalDate: str(req, iso8583.DELocalDate), LocalTime: str(req, iso8583.DELocalTime), Token: str(req, iso8583.DEPAN),
+		BusinessDate: now.Format("20060102"), ReceivedAt: now}
+	rec.TokenLast4 = last4(rec.Token)
+	if amt, err := req.Amount(); err == nil {
+		rec.Amount, rec.Currency = amt.Minor, int(amt.Currency)
+	}
+	out, fwd := s.runRefund(ctx, req, store, &rec)
+	if out.rc == iso8583.IssuerInoperative && fwd != nil {
+		s.retryRefund(req, fwd, rec)
+		return answer(req, out.rc)
+	}
+	return s.recordRefund(ctx, store, req, rec, out)
+}
+
+// recordRefund stores a decided refund and returns its answer; a refund
+// stored meanwhile under the same identity answers as that one.
+func (s *Switch) recordRefund(ctx context.Context, store RefundStore, req *iso8583.Message, rec Refund, out outcome) *iso8583.Message {
+	resp := answer(req, out.rc)
+	if resp == nil {
+		return nil
+	}
+	if out.rc.Approved() && out.authCode != "" {
+		if err := resp.SetString(iso8583.DEAuthID, out.authCode); err != nil {
+			out.authCode = ""
+		}
+	}
+	packed, err := resp.Pack()
+	if err != nil {
+		s.cfg.Log.Error("netswitch: refund answer does not pack", "err", fault.MessageOf(err))
+		return answer(req, iso8583.SystemMalfunction)
+	}
+	rec.ResponseCode, rec.Reason, rec.AuthCode = string(out.rc), out.reason, out.authCode
+	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
+	if err := store.SaveRefund(ctx, rec); err != nil {
+		if fault.Has(err, fault.Conflict, "refund_exists") {
+			if first, err := store.Refund(ctx, rec.ID); err == nil {
+				return s.duplicate(req, first.Digest, rec.Digest, first.Answer)
+			}
+		}
+		// The issuer's answer stands (it credits once per identity): a
+		// repeat of the refund is decided again and gets it.
+		s.cfg.Log.Error("netswitch: cannot store a refund; answering 96", "err", fault.MessageOf(err))
+		return answer(req, iso8583.SystemMalfunction)
+	}
+	return resp
+}
+
+// runRefund decides a refund up to the issuer's answer and returns it with
+// the message sent to the issuer (nil when the switch answered itself).
+func (s *Switch) runRefund(ctx context.Context, req *iso8583.Message, store RefundStore, rec *Refund) (outcome, *iso8583.Message) {
+	if pc := str(req, iso8583.DEProcessingCode); pc != RefundProcessingCode {
+		return outcome{rc: iso8583.InvalidTransaction, reason: "processing_code"}, nil
+	}
+	amt, err := req.Amount()
+	if err != nil || amt.Minor <= 0 {
+		return outcome{rc: iso8583.InvalidAmount, reason: "amount"}, nil
+	}
+	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token)
+	if !ok {
+		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_range"}, nil
+	}
+	rec.BankID = b.ID
+	orig, err := s.cfg.Store.Auth(ctx, rec.OriginalID)
+	if fault.KindOf(err) == fault.NotFound {
+		return outcome{rc: iso8583.UnableToLocateRecord, reason: "original_unknown"}, nil
+	}
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot read the refund's original", "err", fault.MessageOf(err))
+		return outcome{rc: iso8583.SystemMalfunction, reason: "store"}, nil
+	}
+	if !orig.Approved() || orig.Token != rec.Token || trimRRN(orig.RRN) != trimRRN(rec.RRN) {
+		return outcome{rc: iso8583.UnableToLocateRecord, reason: "original_mismatch"}, nil
+	}
+	if orig.Currency != rec.Currency {
+		return outcome{rc: iso8583.InvalidAmount, reason: "currency"}, nil
+	}
+	refunded, err := store.Refunded(ctx, rec.OriginalID)
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot read refunds", "err", fault.MessageOf(err))
+		return outcome{rc: iso8583.SystemMalfunction, reason: "store"}, nil
+	}
+	if refunded+amt.Minor > orig.ClearAmount {
+		return outcome{rc: iso8583.InvalidAmount, reason: "exceeds_original"}, nil
+	}
+	credits, ok := s.cfg.Tokens.(Credits)
+	if !ok {
+		return outcome{rc: iso8583.FunctionNotSupported, reason: "no_credits"}, nil
+	}
+	res, err := credits.Credit(ctx, rec.Token)
+	if err != nil {
+		rc, reason := DeclineCode(err)
+		if rc == iso8583.SystemMalfunction {
+			s.cfg.Log.Error("netswitch: token service failed", "err", fault.MessageOf(err))
+		}
+		return outcome{rc: rc, reason: reason}, nil
+	}
+	t := res.Token
+	rec.PANLast4, rec.PhoneID, rec.AccountID = res.PAN.Last4(), t.PhoneID, t.AccountID
+	if t.BankID != "" && t.BankID != b.ID {
+		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_bank"}, nil
+	}
+	fwd, err := s.toIssuerRefund(req, res.PAN, t)
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot build the issuer's refund", "err", fault.MessageOf(err))
+		return outcome{rc: iso8583.SystemMalfunction, reason: "forward"}, nil
+	}
+	l := s.links[b.ID]
+	if l == nil {
+		return outcome{rc: iso8583.IssuerInoperative, reason: "issuer_unknown"}, nil
+	}
+	resp, sent, err := l.send(ctx, fwd)
+	if err != nil {
+		reason := "issuer_unavailable"
+		if errors.Is(err, isolink.ErrTimeout) {
+			reason = "issuer_timeout"
+		}
+		s.cfg.Log.Warn("netswitch: issuer did not answer a refund; answering 91", "bank", b.ID, "reason", reason, "err", fault.MessageOf(err))
+		if !sent {
+			fwd = nil // it never left: nothing to find out, a repeat decides it again
+		}
+		return outcome{rc: iso8583.IssuerInoperative, reason: reason}, fwd
+	}
+	return issuerOutcome(resp), nil
+}
+
+// issuerOutcome reads the issuer's answer to a refund.
+func issuerOutcome(resp *iso8583.Message) outcome {
+	rc, ok := resp.ResponseCode()
+	if !ok || len(rc) != 2 {
+		return outcome{rc: iso8583.SystemMalfunction, reason: "issuer_answer"}
+	}
+	if rc.Approved() {
+		return outcome{rc: rc, authCode: str(resp, iso8583.DEAuthID)}
+	}
+	return outcome{rc: rc, reason: "issuer_declined"}
+}
+
+// toIssuerRefund is the refund as the issuer gets it: the PAN in DE2 and
+// the token data in DE123.
+func (s *Switch) toIssuerRefund(req *iso8583.Message, pan card.PAN, t tsp.Token) (*iso8583.Message, error) {
+	fwd := req.Clone()
+	fwd.MTI = iso8583.FinancialRequest
+	if err := fwd.SetString(iso8583.DEPAN, pan.Digits()); err != nil {
+		return nil, err
+	}
+	for _, de := range []int{iso8583.DEExpiry, iso8583.DETrack2, iso8583.DEICC, iso8583.DECardSequence} {
+		fwd.Unset(de)
+	}
+	td := iso8583.TokenData{Token: t.Number.Digits(), PAR: t.PAR, RequestorID: RequestorID, Assurance: "20", DeviceID: t.PhoneID}
+	if len(td.DeviceID) > 64 {
+		td.DeviceID = td.DeviceID[:64]
+	}
+	if err := fwd.SetTokenData(td); err != nil {
+		return nil, err
+	}
+	return fwd, nil
+}
+
+// retryRefund finds out in the background what became of a refund the
+// issuer did not answer: it sends it again (0201) until the issuer answers
+// — the issuer credits once per identity, so a repeat only tells — and
+// records that answer, unless the acquirer's own repeat was recorded first.
+func (s *Switch) retryRefund(req, fwd *iso8583.Message, rec Refund) {
+	l := s.links[rec.BankID]
+	store, ok := s.cfg.Store.(RefundStore)
+	if l == nil || !ok {
+		return
+	}
+	req, fwd = req.Clone(), fwd.Clone()
+	fwd.MTI = iso8583.FinancialRequestRepeat
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		for try, wait := range retryBackoff[1:] {
+			select {
+			case <-time.After(wait):
+			case <-s.ctx.Done():
+				s.cfg.Log.Warn("netswitch: stopped asking an issuer about a refund at shutdown", "bank", rec.BankID, "stan", safe(rec.STAN))
+				return
+			}
+			resp, _, err := l.send(s.ctx, fwd)
+			if err != nil {
+				continue
+			}
+			out := issuerOutcome(resp)
+			unlock := s.refundLocks.lock(rec.OriginalID)
+			if _, err := store.Refund(s.ctx, rec.ID); fault.KindOf(err) == fault.NotFound {
+				s.recordRefund(s.ctx, store, req, rec, out)
+			}
+			unlock()
+			s.cfg.Log.Info("netswitch: issuer answered a refund", "bank", rec.BankID, "stan", safe(rec.STAN), "rc", safe(string(out.rc)), "tries", try+2)
+			return
+		}
+		s.cfg.Log.Error("netswitch: the issuer never answered a refund; a repeat from the acquirer asks again", "bank", rec.BankID, "stan", safe(rec.STAN))
+	}()
+}
