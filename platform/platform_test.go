@@ -146,6 +146,10 @@ func TestNoPlaintextPAN(t *testing.T) {
 	if _, err := e.p.Clear(ctx, time.Now().UTC().Format("20060102"), filepath.Join(e.data, "clearing")); err != nil {
 		t.Fatal(err)
 	}
+	var tokens []string
+	for _, c := range ph.Profile.Cards {
+		tokens = append(tokens, c.Token)
+	}
 	if err := ph.RemoveCard(ctx, green[1].PAN.Last4()); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +183,15 @@ func TestNoPlaintextPAN(t *testing.T) {
 	for _, pan := range pans {
 		if strings.Contains(logs, pan) || strings.Contains(logs, pan[6:]) {
 			t.Errorf("the logs hold a card number")
+		}
+	}
+	// Token numbers address cards in API paths; the logs show them masked.
+	if len(tokens) < 4 || !strings.Contains(logs, tokens[1][:6]+"******"+tokens[1][12:]) {
+		t.Fatalf("the removal of token %d… was not logged masked", len(tokens))
+	}
+	for _, tok := range tokens {
+		if strings.Contains(logs, tok) {
+			t.Errorf("the logs hold a full token number")
 		}
 	}
 }
