@@ -6,7 +6,9 @@
 // the day is written as a report (a text table and JSON) and one clearing
 // file per issuing bank (docs/iso8583.md). A presentment that would post
 // more than its hold, or names an authorization no issuer holds, is flagged
-// in the report, never posted. Clearing a date again posts nothing twice:
+// in the report, never posted. The day's refunds (credits the issuers
+// booked when they approved them) are reported, written to the clearing
+// files as credit records and netted into the positions. Clearing a date again posts nothing twice:
 // every post is identified by its authorization.
 package clearing
 
@@ -68,16 +70,22 @@ type BankLine struct {
 	PostedAmount  int64  `json:"posted_amount"`  // minor units
 	Flagged       int    `json:"flagged"`        // not posted
 	FlaggedAmount int64  `json:"flagged_amount"` // minor units
+	Refunds       int    `json:"refunds"`        // refunds credited to its card holders
+	RefundAmount  int64  `json:"refund_amount"`  // minor units
 	// Net is the bank's settlement position: what it pays the network
-	// (negative) for its card holders' cleared purchases.
+	// (negative) for its card holders' cleared purchases, less what the
+	// network pays it for their refunds.
 	Net int64 `json:"net"`
 }
 
 // AcquirerLine is one acquirer's part of the day.
 type AcquirerLine struct {
-	Acquirer string `json:"acquirer"`
-	Count    int    `json:"count"`
-	// Net is what the network pays the acquirer (positive).
+	Acquirer     string `json:"acquirer"`
+	Count        int    `json:"count"`         // purchases
+	Refunds      int    `json:"refunds"`       // refunds its merchants gave
+	RefundAmount int64  `json:"refund_amount"` // minor units
+	// Net is what the network pays the acquirer (positive) for its
+	// merchants' purchases, less their refunds.
 	Net int64 `json:"net"`
 }
 
@@ -91,9 +99,10 @@ type Report struct {
 	Acquirers []AcquirerLine `json:"acquirers"`
 	// Network is the network's own net position: zero when every
 	// cleared purchase is paid on.
-	Network int64    `json:"network"`
-	Items   []Item   `json:"items"`
-	Files   []string `json:"files,omitempty"` // written by Write
+	Network int64        `json:"network"`
+	Items   []Item       `json:"items"`
+	Refunds []RefundItem `json:"refunds,omitempty"` // the day's approved refunds (refunds.go)
+	Files   []string     `json:"files,omitempty"`   // written by Write
 }
 
 // Flags returns the flagged presentments.
@@ -125,7 +134,8 @@ func ParseDate(s string) (string, error) {
 // and posts it, flags what cannot be posted, marks the posted records
 // cleared and computes the positions. It fails with fault.Invalid for a bad
 // date and with the store's or the ledger's error; then a run again
-// finishes the work (nothing is posted twice).
+// finishes the work (nothing is posted twice). The refunds of the date
+// are reported with it (refunds.go).
 func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) (Report, error) {
 	if _, err := ParseDate(date); err != nil {
 		return Report{}, err
@@ -167,6 +177,9 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 		}
 	}
 	rep.Items = items
+	if rep.Refunds, err = refunds(ctx, cfg, date); err != nil {
+		return Report{}, err
+	}
 	rep.positions()
 	return rep, nil
 }
@@ -249,6 +262,7 @@ func (r *Report) positions() {
 		a.Count++
 		a.Net += it.Amount
 	}
+	r.refundPositions(banks, acqs)
 	r.Banks, r.Acquirers, r.Network = nil, nil, 0
 	for _, id := range sortedKeys(banks) {
 		r.Banks = append(r.Banks, *banks[id])

@@ -88,6 +88,62 @@ type auth struct {
 	status  ledger.PendingStatus // "" when no hold was placed
 	date    string
 	reverse bool // reversed before it was sent
+	refunds []*refund
+}
+
+// refund is one refund of an authorization and what the model expects.
+type refund struct {
+	msg    *iso8583.Message
+	amount int64
+	rc     string
+	code   string
+}
+
+// refundable is what the model says an authorization may still have
+// refunded: the hold's amount while pending or once posted, nothing once
+// voided or expired (or never held), less the refunds approved.
+func (a *auth) refundable() int64 {
+	if a.status != ledger.StatusPending && a.status != ledger.StatusPosted {
+		return 0
+	}
+	left := a.amount
+	for _, r := range a.refunds {
+		if r.rc == "00" {
+			left -= r.amount
+		}
+	}
+	return left
+}
+
+// refundMessage builds the 0200 refund of amount as the network forwards
+// it to the issuer: the PAN in DE2, DE90 naming the original.
+func (w *world) refundMessage(orig *iso8583.Message, amount int64) *iso8583.Message {
+	w.seq++
+	m := iso8583.New(iso8583.FinancialRequest)
+	m.Copy(orig, iso8583.DEPAN, iso8583.DECurrency, iso8583.DEAcquirer, iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant)
+	now := w.clock.Now()
+	m.SetTransmissionTime(now)
+	m.SetLocalTime(now)
+	_ = m.SetString(iso8583.DEProcessingCode, "200000")
+	_ = m.SetNumber(iso8583.DEAmount, amount)
+	_ = m.SetSTAN(iso8583.STAN(w.seq%999999 + 1))
+	_ = m.SetString(iso8583.DEOriginal, netswitch.OriginalData(str(orig, iso8583.DESTAN), str(orig, iso8583.DETransmission), "48021000"))
+	return m
+}
+
+// recordRefund stores the switch's record of an approved refund.
+func (w *world) recordRefund(t interface{ Fatalf(string, ...any) }, a *auth, r *refund) {
+	m := r.msg
+	now := w.clock.Now()
+	rec := netswitch.Refund{ID: netswitch.AuthID(str(m, iso8583.DETerminal), str(m, iso8583.DESTAN), str(m, iso8583.DETransmission)),
+		OriginalID: netswitch.AuthID(str(a.msg, iso8583.DETerminal), str(a.msg, iso8583.DESTAN), str(a.msg, iso8583.DETransmission)),
+		Acquirer:   "48021000", Terminal: str(m, iso8583.DETerminal), STAN: str(m, iso8583.DESTAN), Transmission: str(m, iso8583.DETransmission),
+		RRN: str(m, iso8583.DERRN), Merchant: str(m, iso8583.DEMerchant), LocalDate: str(m, iso8583.DELocalDate), LocalTime: str(m, iso8583.DELocalTime),
+		Token: "6288010000000000", PANLast4: "0000", BankID: a.bank, Amount: r.amount, Currency: 156, AuthCode: r.code, ResponseCode: r.rc,
+		BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
+	if err := w.store.SaveRefund(context.Background(), rec); err != nil {
+		t.Fatalf("saving the refund's record: %v", err)
+	}
 }
 
 // message builds the 0100 as the network forwards it to the issuer.
@@ -195,7 +251,13 @@ func TestConservation(t *testing.T) {
 				}
 				wantPending := map[string]int64{}
 				wantPosted := map[string]int64{}
+				wantCredited := map[string]int64{}
 				for _, a := range auths {
+					for _, r := range a.refunds {
+						if r.rc == "00" {
+							wantCredited[a.acct] += r.amount
+						}
+					}
 					if a.status == "" {
 						continue
 					}
@@ -222,6 +284,9 @@ func TestConservation(t *testing.T) {
 					}
 					if got.dpo-was.dpo != wantPosted[acct] {
 						rt.Fatalf("card ending %s: got %d posted, want %d", c.PAN.Last4(), got.dpo-was.dpo, wantPosted[acct])
+					}
+					if got.cpo-was.cpo != wantCredited[acct] {
+						rt.Fatalf("card ending %s: got %d refunded, want %d", c.PAN.Last4(), got.cpo-was.cpo, wantCredited[acct])
 					}
 					if got.cpo-got.dpo-got.dp < 0 {
 						rt.Fatalf("card ending %s is overdrawn", c.PAN.Last4())
@@ -312,10 +377,82 @@ func TestConservation(t *testing.T) {
 					send(rt, a)
 					auths = append(auths, a)
 				},
+				"refund": func(rt *rapid.T) {
+					if len(auths) == 0 {
+						rt.Skip("nothing to refund")
+					}
+					a := rapid.SampledFrom(auths).Draw(rt, "original")
+					if a.reverse || a.acct == "" {
+						rt.Skip("no original at the issuer")
+					}
+					left := a.refundable()
+					amount := int64(rapid.IntRange(1, int(a.amount)+1).Draw(rt, "refund"))
+					r := &refund{msg: w.refundMessage(a.msg, amount), amount: amount}
+					resp := w.hosts[a.bank].Handle(ctx, r.msg)
+					rc, _ := resp.ResponseCode()
+					want := iso8583.Approved
+					if amount > left {
+						want = iso8583.InvalidAmount
+					}
+					if a.status == "" {
+						want = iso8583.UnableToLocateRecord // declined: the issuer never held it
+					}
+					if rc != want {
+						rt.Fatalf("got %s refunding %d of %d (%d left, hold %q), want %s", rc, amount, a.amount, left, a.status, want)
+					}
+					r.rc = string(rc)
+					r.code, _ = resp.String(iso8583.DEAuthID)
+					a.refunds = append(a.refunds, r)
+					if rc.Approved() {
+						w.recordRefund(rt, a, r)
+						dates[w.clock.Now().Format("20060102")] = true
+					}
+				},
+				"refund again": func(rt *rapid.T) {
+					var done []*refund
+					var of []*auth
+					for _, a := range auths {
+						for _, r := range a.refunds {
+							done, of = append(done, r), append(of, a)
+						}
+					}
+					if len(done) == 0 {
+						rt.Skip("no refund to repeat")
+					}
+					i := rapid.IntRange(0, len(done)-1).Draw(rt, "refund")
+					r := done[i]
+					resp := w.hosts[of[i].bank].Handle(ctx, r.msg)
+					rc, _ := resp.ResponseCode()
+					code, _ := resp.String(iso8583.DEAuthID)
+					if r.rc == "00" && (string(rc) != r.rc || code != r.code) {
+						rt.Fatalf("a repeated refund got %s %s, want the first answer %s %s", rc, code, r.rc, r.code)
+					}
+					if r.rc != "00" && rc.Approved() && r.amount > of[i].refundable() {
+						rt.Fatalf("a repeated refund beyond what is left was approved")
+					}
+					if r.rc != "00" && rc.Approved() {
+						r.rc, r.code = "00", code // room freed since (never here: refunds only shrink what is left)
+						w.recordRefund(rt, of[i], r)
+					}
+				},
 				"clearing": func(rt *rapid.T) {
 					for d := range dates {
-						if _, err := clearing.Run(ctx, clearing.Config{Store: w.store, Ledger: w.led, Banks: w.banks, Now: w.clock.Now}, d); err != nil {
+						rep, err := clearing.Run(ctx, clearing.Config{Store: w.store, Ledger: w.led, Banks: w.banks, Now: w.clock.Now}, d)
+						if err != nil {
 							rt.Fatal(err)
+						}
+						if rep.Network != 0 || len(rep.RefundFlags()) != 0 {
+							rt.Fatalf("clearing of %s: network position %d, %d refunds flagged; want 0 and 0", d, rep.Network, len(rep.RefundFlags()))
+						}
+						var net int64
+						for _, l := range rep.Banks {
+							net += l.Net
+						}
+						for _, l := range rep.Acquirers {
+							net += l.Net
+						}
+						if net != 0 {
+							rt.Fatalf("clearing of %s: positions sum to %d, want 0", d, net)
 						}
 					}
 					for _, a := range auths {

@@ -18,22 +18,27 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 )
 
-// FileType and FileVersion head every clearing file.
+// FileType and FileVersion head every clearing file. Version 2 added the
+// credit records (C, refunds) and the trailer's credit totals; version 1
+// files (purchases only) are still read, and written again as version 1.
 const (
 	FileType    = "TWCLR"
-	FileVersion = "1"
+	FileVersion = "2"
 )
 
 // Header is a clearing file's first record.
 type Header struct {
+	Version   string    // the format version; "" writes FileVersion
 	Date      string    // business date, YYYYMMDD
 	Party     string    // whose file: the issuing bank's id
 	CreatedAt time.Time // UTC, to the second
 }
 
-// Detail is one presentment in a clearing file. It carries the last four
-// digits of the card number and nothing more of it.
+// Detail is one record of a clearing file: a presentment (a debit to the
+// card holder, record D) or a refund (a credit, record C). It carries the
+// last four digits of the card number and nothing more of it.
 type Detail struct {
+	Credit    bool // a refund: record C
 	Seq       int
 	LocalDate string // YYYYMMDD
 	LocalTime string // hhmmss
@@ -55,20 +60,39 @@ type File struct {
 	Details []Detail
 }
 
-// Totals returns the sum of the details' amounts per currency.
-func (f File) Totals() map[int]int64 {
+// Totals returns the sum of the presentments' (D) amounts per currency.
+func (f File) Totals() map[int]int64 { return f.sums(false) }
+
+// Credits returns the sum of the refunds' (C) amounts per currency.
+func (f File) Credits() map[int]int64 { return f.sums(true) }
+
+func (f File) sums(credit bool) map[int]int64 {
 	out := map[int]int64{}
 	for _, d := range f.Details {
-		out[d.Currency] += d.Amount
+		if d.Credit == credit {
+			out[d.Currency] += d.Amount
+		}
 	}
 	return out
+}
+
+func (f File) version() string {
+	if f.Header.Version == "" {
+		return FileVersion
+	}
+	return f.Header.Version
 }
 
 // Marshal writes the file in the pipe-separated format of docs/iso8583.md.
 // It returns a fault.Invalid "bad_clearing_record" error (naming the record,
 // never a value) for a field holding '|' or a line break: such a record is
-// refused rather than escaped.
+// refused rather than escaped; and for a credit record in a version 1 file,
+// or a version it does not know.
 func (f File) Marshal() ([]byte, error) {
+	v := f.version()
+	if v != "1" && v != FileVersion {
+		return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: unknown version")
+	}
 	var b bytes.Buffer
 	line := func(rec string, fields ...string) error {
 		for _, v := range fields {
@@ -80,16 +104,27 @@ func (f File) Marshal() ([]byte, error) {
 		b.WriteByte('\n')
 		return nil
 	}
-	if err := line("header", "H", FileType, FileVersion, f.Header.Date, f.Header.Party, f.Header.CreatedAt.UTC().Format("20060102T150405Z")); err != nil {
+	if err := line("header", "H", FileType, v, f.Header.Date, f.Header.Party, f.Header.CreatedAt.UTC().Format("20060102T150405Z")); err != nil {
 		return nil, err
 	}
 	for i, d := range f.Details {
-		if err := line("detail", "D", strconv.Itoa(i+1), d.LocalDate, d.LocalTime, d.RRN, d.STAN, d.Terminal, d.Merchant, d.PANLast4,
+		rec, name := "D", "detail"
+		if d.Credit {
+			if v == "1" {
+				return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: a version 1 file has no credit records")
+			}
+			rec, name = "C", "credit"
+		}
+		if err := line(name, rec, strconv.Itoa(i+1), d.LocalDate, d.LocalTime, d.RRN, d.STAN, d.Terminal, d.Merchant, d.PANLast4,
 			strconv.FormatInt(d.Amount, 10), fmt.Sprintf("%03d", d.Currency), d.AuthCode, d.Bank, d.Acquirer); err != nil {
 			return nil, err
 		}
 	}
-	if err := line("trailer", "T", strconv.Itoa(len(f.Details)), totals(f.Totals())); err != nil {
+	trailer := []string{"T", strconv.Itoa(len(f.Details)), totals(f.Totals())}
+	if v != "1" {
+		trailer = append(trailer, totals(f.Credits()))
+	}
+	if err := line("trailer", trailer...); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -111,9 +146,9 @@ func totals(m map[int]int64) string {
 // MaxFileLine bounds a clearing file's line.
 const MaxFileLine = 4096
 
-// ParseFile reads a clearing file. It returns a fault.Invalid
-// "bad_clearing_file" error naming the line (never a value) for a header it
-// does not know, a record of the wrong shape, a sequence number that is not
+// ParseFile reads a clearing file of version 1 or 2. It returns a
+// fault.Invalid "bad_clearing_file" error naming the line (never a value)
+// for a header it does not know, a credit record in a version 1 file, a record of the wrong shape, a sequence number that is not
 // the next one, a detail that is not a valid amount, last-four or date, or
 // a trailer whose count or totals do not match the details. It never
 // panics.
@@ -134,8 +169,8 @@ func ParseFile(r io.Reader) (File, error) {
 		}
 		switch {
 		case n == 1:
-			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || fields[2] != FileVersion {
-				return File{}, bad(n, "not a %s version %s header", FileType, FileVersion)
+			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || (fields[2] != "1" && fields[2] != FileVersion) {
+				return File{}, bad(n, "not a %s version 1 or %s header", FileType, FileVersion)
 			}
 			if _, err := time.Parse("20060102", fields[3]); err != nil {
 				return File{}, bad(n, "bad business date")
@@ -144,8 +179,8 @@ func ParseFile(r io.Reader) (File, error) {
 			if err != nil {
 				return File{}, bad(n, "bad creation time")
 			}
-			f.Header = Header{Date: fields[3], Party: fields[4], CreatedAt: at}
-		case fields[0] == "D":
+			f.Header = Header{Version: fields[2], Date: fields[3], Party: fields[4], CreatedAt: at}
+		case fields[0] == "D" || (fields[0] == "C" && f.Header.Version != "1"):
 			if len(fields) != 14 {
 				return File{}, bad(n, "a detail record has 14 fields, got %d", len(fields))
 			}
@@ -167,17 +202,21 @@ func ParseFile(r io.Reader) (File, error) {
 			if _, err := time.Parse("20060102150405", fields[2]+fields[3]); err != nil {
 				return File{}, bad(n, "bad local date or time")
 			}
-			f.Details = append(f.Details, Detail{Seq: seq, LocalDate: fields[2], LocalTime: fields[3], RRN: fields[4], STAN: fields[5],
+			f.Details = append(f.Details, Detail{Credit: fields[0] == "C", Seq: seq, LocalDate: fields[2], LocalTime: fields[3], RRN: fields[4], STAN: fields[5],
 				Terminal: fields[6], Merchant: fields[7], PANLast4: fields[8], Amount: amt, Currency: cur, AuthCode: fields[11],
 				Bank: fields[12], Acquirer: fields[13]})
 		case fields[0] == "T":
-			if len(fields) != 3 {
-				return File{}, bad(n, "a trailer has 3 fields")
+			want := 4
+			if f.Header.Version == "1" {
+				want = 3
+			}
+			if len(fields) != want {
+				return File{}, bad(n, "a trailer has %d fields", want)
 			}
 			if c, err := strconv.Atoi(fields[1]); err != nil || c != len(f.Details) {
 				return File{}, bad(n, "the trailer counts %s records, the file has %d", safeNum(fields[1]), len(f.Details))
 			}
-			if fields[2] != totals(f.Totals()) {
+			if fields[2] != totals(f.Totals()) || (want == 4 && fields[3] != totals(f.Credits())) {
 				return File{}, bad(n, "the trailer's totals do not match the records")
 			}
 			trailer = true
@@ -204,8 +243,9 @@ func safeNum(s string) string {
 	return s
 }
 
-// Files returns the day's clearing file of each bank that has posted
-// presentments, by bank id.
+// ClearingFiles returns the day's clearing file of each bank that has
+// posted presentments or credited refunds, by bank id: its presentments
+// (D), then its refunds (C).
 func (r Report) ClearingFiles() map[string]File {
 	out := map[string]File{}
 	for _, it := range r.Items {
@@ -222,7 +262,13 @@ func (r Report) ClearingFiles() map[string]File {
 			AuthCode: a.AuthCode, Bank: a.BankID, Acquirer: a.Acquirer})
 		out[it.Bank] = f
 	}
+	for _, it := range r.Refunds {
+		if _, ok := out[it.Bank]; !ok && it.Outcome == Credited {
+			out[it.Bank] = File{Header: Header{Date: r.Date, Party: it.Bank, CreatedAt: r.CreatedAt.Truncate(time.Second)}}
+		}
+	}
 	for k, f := range out {
+		f.Details = append(f.Details, r.refundDetails(k)...)
 		for i := range f.Details {
 			f.Details[i].Seq = i + 1
 		}
@@ -270,29 +316,36 @@ func (r Report) Text() string {
 	}
 	fmt.Fprintln(&b)
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "issuer\tpresented\tposted\tposted amount\tflagged\tflagged amount\tnet position\t")
-	var pres, posted, flagged int
-	var postedAmt, flaggedAmt int64
+	fmt.Fprintln(w, "issuer\tpresented\tposted\tposted amount\tflagged\tflagged amount\trefunds\trefund amount\tnet position\t")
+	var pres, posted, flagged, refunds int
+	var postedAmt, flaggedAmt, refundAmt, net int64
 	for _, l := range r.Banks {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%s\t\n", l.Bank, l.Presented, l.Posted, amt(l.PostedAmount), l.Flagged, amt(l.FlaggedAmount), amt(l.Net))
-		pres, posted, flagged = pres+l.Presented, posted+l.Posted, flagged+l.Flagged
-		postedAmt, flaggedAmt = postedAmt+l.PostedAmount, flaggedAmt+l.FlaggedAmount
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t\n", l.Bank, l.Presented, l.Posted, amt(l.PostedAmount), l.Flagged, amt(l.FlaggedAmount),
+			l.Refunds, amt(l.RefundAmount), amt(l.Net))
+		pres, posted, flagged, refunds = pres+l.Presented, posted+l.Posted, flagged+l.Flagged, refunds+l.Refunds
+		postedAmt, flaggedAmt, refundAmt, net = postedAmt+l.PostedAmount, flaggedAmt+l.FlaggedAmount, refundAmt+l.RefundAmount, net+l.Net
 	}
-	fmt.Fprintf(w, "total\t%d\t%d\t%s\t%d\t%s\t%s\t\n", pres, posted, amt(postedAmt), flagged, amt(flaggedAmt), amt(-postedAmt))
+	fmt.Fprintf(w, "total\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t\n", pres, posted, amt(postedAmt), flagged, amt(flaggedAmt), refunds, amt(refundAmt), amt(net))
 	w.Flush()
 	fmt.Fprintln(&b)
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "acquirer\tpurchases\tnet position\t")
+	fmt.Fprintln(w, "acquirer\tpurchases\trefunds\tnet position\t")
 	for _, l := range r.Acquirers {
-		fmt.Fprintf(w, "%s\t%d\t%s\t\n", l.Acquirer, l.Count, amt(l.Net))
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t\n", l.Acquirer, l.Count, l.Refunds, amt(l.Net))
 	}
-	fmt.Fprintf(w, "network\t\t%s\t\n", amt(r.Network))
+	fmt.Fprintf(w, "network\t\t\t%s\t\n", amt(r.Network))
 	w.Flush()
 	if flags := r.Flags(); len(flags) > 0 {
 		fmt.Fprintf(&b, "\nFlagged, not posted (%d):\n", len(flags))
 		for _, it := range flags {
 			fmt.Fprintf(&b, "  %s rrn %s card ending %s: %s presented, %s held — %s\n", it.Bank, strings.TrimSpace(it.RRN), it.PANLast4,
 				amt(it.Amount), amt(it.Held), it.Reason)
+		}
+	}
+	if flags := r.RefundFlags(); len(flags) > 0 {
+		fmt.Fprintf(&b, "\nRefunds flagged, not netted (%d):\n", len(flags))
+		for _, it := range flags {
+			fmt.Fprintf(&b, "  %s rrn %s card ending %s: %s refunded — %s\n", it.Bank, strings.TrimSpace(it.RRN), it.PANLast4, amt(it.Amount), it.Reason)
 		}
 	}
 	return b.String()

@@ -1,0 +1,130 @@
+package clearing
+
+import (
+	"context"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/netswitch"
+)
+
+// Credited is the outcome of a refund found credited at its issuer.
+const Credited Outcome = "credited"
+
+// RefundItem is one refund of the business date (an approved 0200 with
+// processing code 200000) as clearing reports it: a credit to the card
+// holder that the issuer already booked when it approved it (a transfer
+// from its settlement account to the card), and that settlement turns
+// around — the acquirer pays it back to the network, the network to the
+// issuer.
+type RefundItem struct {
+	RefundID   string  `json:"refund_id"`   // the switch's identity: terminal|STAN|DE7
+	OriginalID string  `json:"original_id"` // the purchase it gives back
+	Bank       string  `json:"bank"`
+	Acquirer   string  `json:"acquirer"`
+	RRN        string  `json:"rrn"`
+	PANLast4   string  `json:"pan_last4"`
+	Amount     int64   `json:"amount"` // minor units given back
+	Outcome    Outcome `json:"outcome"`
+	Reason     string  `json:"reason,omitempty"` // why it was flagged
+	refund     netswitch.Refund
+}
+
+// RefundFlags returns the refunds the issuers' ledgers do not show.
+func (r Report) RefundFlags() []RefundItem {
+	var out []RefundItem
+	for _, it := range r.Refunds {
+		if it.Outcome == Flagged {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// refunds returns the approved refunds of a date, each checked against
+// the issuer's ledger (its credit, identified by the refund, for the same
+// amount and card account side), and marks those found cleared. A store
+// that keeps no refunds has none. It fails with the store's or the
+// ledger's error.
+func refunds(ctx context.Context, cfg Config, date string) ([]RefundItem, error) {
+	rs, ok := cfg.Store.(netswitch.RefundStore)
+	if !ok {
+		return nil, nil
+	}
+	day, err := rs.DayRefunds(ctx, date)
+	if err != nil {
+		return nil, err
+	}
+	var out []RefundItem
+	var cleared []string
+	for _, r := range day {
+		if !r.Approved() {
+			continue
+		}
+		it := RefundItem{RefundID: r.ID, OriginalID: r.OriginalID, Bank: r.BankID, Acquirer: r.Acquirer, RRN: r.RRN, PANLast4: r.PANLast4,
+			Amount: r.Amount, Outcome: Credited, refund: r}
+		t, err := cfg.Ledger.LookupTransfer(ctx, issuer.RefundID(issuer.HoldID(r.BankID, r.Transmission, r.STAN, r.Terminal)))
+		switch {
+		case fault.KindOf(err) == fault.NotFound:
+			it.Outcome, it.Reason = Flagged, "the issuer holds no credit for it"
+		case err != nil:
+			return nil, err
+		case t.Amount != r.Amount || t.Flags&(ledger.Pending|ledger.PostPending|ledger.VoidPending) != 0:
+			it.Outcome, it.Reason = Flagged, "the issuer credited another amount"
+		default:
+			cleared = append(cleared, r.ID)
+		}
+		out = append(out, it)
+	}
+	if len(cleared) > 0 {
+		if err := rs.MarkRefundsCleared(ctx, cleared, date, cfg.Now().UTC()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// refundPositions adds the credited refunds to the banks' and acquirers'
+// lines: the network pays each issuer its card holders' refunds
+// (positive), and each acquirer pays its merchants' to the network
+// (negative).
+func (r *Report) refundPositions(banks map[string]*BankLine, acqs map[string]*AcquirerLine) {
+	for _, it := range r.Refunds {
+		if it.Outcome != Credited {
+			continue
+		}
+		b := banks[it.Bank]
+		if b == nil {
+			b = &BankLine{Bank: it.Bank}
+			banks[it.Bank] = b
+		}
+		b.Refunds++
+		b.RefundAmount += it.Amount
+		b.Net += it.Amount
+		a := acqs[it.Acquirer]
+		if a == nil {
+			a = &AcquirerLine{Acquirer: it.Acquirer}
+			acqs[it.Acquirer] = a
+		}
+		a.Refunds++
+		a.RefundAmount += it.Amount
+		a.Net -= it.Amount
+	}
+}
+
+// refundDetails returns the credit records (C) of a bank's clearing file:
+// its credited refunds, sequence numbers left to the caller.
+func (r Report) refundDetails(bankID string) []Detail {
+	var out []Detail
+	for _, it := range r.Refunds {
+		if it.Outcome != Credited || it.Bank != bankID {
+			continue
+		}
+		x := it.refund
+		out = append(out, Detail{Credit: true, LocalDate: localDate(r.Date, x.LocalDate), LocalTime: x.LocalTime, RRN: x.RRN, STAN: x.STAN,
+			Terminal: x.Terminal, Merchant: x.Merchant, PANLast4: x.PANLast4, Amount: it.Amount, Currency: x.Currency,
+			AuthCode: x.AuthCode, Bank: x.BankID, Acquirer: x.Acquirer})
+	}
+	return out
+}
