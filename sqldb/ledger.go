@@ -219,6 +219,31 @@ func ledgerExec(d Dialect, args []any) []any {
 	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
+// query runs a query of the write path: on SQLite a statement kept
+// prepared (a batch parses no SQL), on PostgreSQL as Tx.Query does.
+func (l ledgerTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if l.tx.Dialect() != SQLite {
+		return l.tx.Query(ctx, q, args...)
+	}
+	st, err := l.tx.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// exec runs a statement of the write path like query.
+func (l ledgerTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if l.tx.Dialect() != SQLite {
+		return l.tx.Exec(ctx, q, args...)
+	}
+	st, err := l.tx.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
 func (l ledgerTx) Now() time.Time { return l.tx.Now }
 
 func (l ledgerTx) LockAccounts(ctx context.Context, ids []string) (map[string]ledger.Account, error) {
@@ -231,7 +256,7 @@ func (l ledgerTx) LockAccounts(ctx context.Context, ids []string) (map[string]le
 		if l.tx.Dialect() == Postgres {
 			q += ` ORDER BY id COLLATE "C" FOR UPDATE`
 		}
-		rows, err := l.tx.Query(ctx, q, l.args(ledgerArgs(chunk))...)
+		rows, err := l.query(ctx, q, l.args(ledgerArgs(chunk))...)
 		if err != nil {
 			return nil, ledgerDBError(err)
 		}
@@ -245,7 +270,7 @@ func (l ledgerTx) LockAccounts(ctx context.Context, ids []string) (map[string]le
 func (l ledgerTx) TransfersByID(ctx context.Context, ids []string) (map[string]ledger.Transfer, error) {
 	out := make(map[string]ledger.Transfer, len(ids))
 	for _, chunk := range ledgerChunks(ids) {
-		rows, err := l.tx.Query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id IN ("+ledgerMarks(len(chunk))+")", l.args(ledgerArgs(chunk))...)
+		rows, err := l.query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id IN ("+ledgerMarks(len(chunk))+")", l.args(ledgerArgs(chunk))...)
 		if err != nil {
 			return nil, ledgerDBError(err)
 		}
@@ -289,7 +314,7 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 	// (3.33 and later) and PostgreSQL; the CASTs give PostgreSQL the types.
 	if len(accounts) <= 4 { // a transfer or two: plain updates by primary key are cheaper
 		for _, a := range accounts {
-			if _, err := l.tx.Exec(ctx, `UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ? WHERE id = ?`,
+			if _, err := l.exec(ctx, `UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ? WHERE id = ?`,
 				a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted, a.ID); err != nil {
 				return ledgerDBError(err)
 			}
@@ -307,7 +332,7 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 			credits_pending = v.column4, credits_posted = v.column5
 			FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", len(chunk)), ",") + `) AS v
 			WHERE ledger_accounts.id = v.column1`
-		res, err := l.tx.Exec(ctx, q, l.args(args)...)
+		res, err := l.exec(ctx, q, l.args(args)...)
 		if err != nil {
 			return ledgerDBError(err)
 		}
@@ -333,7 +358,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 		}
 		q := `INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, pending_id,
 			timeout_ms, expires_at, user_data, created_at) VALUES ` + ledgerRows(len(chunk), 11)
-		if _, err := l.tx.Exec(ctx, q, args...); err != nil {
+		if _, err := l.exec(ctx, q, args...); err != nil {
 			return ledgerDBError(err)
 		}
 	}
@@ -344,7 +369,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 			args = append(args, t.ID, string(ledger.StatusPending), Millis(t.ExpiresAt), Millis(t.Timestamp))
 		}
 		q := "INSERT INTO ledger_pending (id, status, expires_at, created_at) VALUES " + ledgerRows(len(chunk), 4)
-		if _, err := l.tx.Exec(ctx, q, args...); err != nil {
+		if _, err := l.exec(ctx, q, args...); err != nil {
 			return ledgerDBError(err)
 		}
 	}
@@ -353,7 +378,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 
 func (l ledgerTx) ResolvePending(ctx context.Context, rs []ledger.Resolution) error {
 	for _, r := range rs {
-		res, err := l.tx.Exec(ctx, "UPDATE ledger_pending SET status = ?, resolved_at = ? WHERE id = ? AND status = 'pending'",
+		res, err := l.exec(ctx, "UPDATE ledger_pending SET status = ?, resolved_at = ? WHERE id = ? AND status = 'pending'",
 			string(r.Status), Millis(r.At), r.ID)
 		if err != nil {
 			return ledgerDBError(err)

@@ -46,6 +46,7 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	path    string // the SQLite file ("" on PostgreSQL)
+	stmts   stmtCache
 	// Now is the clock every transaction takes its time from.
 	Now func() time.Time
 }
@@ -76,7 +77,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 			}
 			path = filepath.Join(dataDir, "tapwallet.db")
 		}
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_txlock=immediate"
 		s, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")
@@ -106,7 +107,10 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.close()
+	return db.sql.Close()
+}
 
 // SQL returns the underlying *sql.DB (for tests and tools).
 func (db *DB) SQL() *sql.DB { return db.sql }

@@ -49,7 +49,7 @@ func (s *SwitchStore) SaveAuth(ctx context.Context, a netswitch.Auth) error {
 func (s *SwitchStore) saveAuths(ctx context.Context, as []netswitch.Auth) ([]error, error) {
 	out := make([]error, len(as))
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		ins, err := tx.prepare(ctx, `INSERT INTO switch_auths (`+authCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ins, err := tx.stmt(ctx, `INSERT INTO switch_auths (`+authCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return err

@@ -175,7 +175,10 @@ func serialized[In, Out any](db *DB, run func(context.Context, []In) ([]Out, err
 	return func(ctx context.Context, in []In) ([]Out, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return run(ctx, in)
+		// Without a deadline: SQLite's driver watches a cancellable
+		// context with a goroutine per statement; busy_timeout bounds
+		// the waits for the lock instead.
+		return run(context.WithoutCancel(ctx), in)
 	}
 }
 
@@ -248,7 +251,7 @@ func (s *FastTokenStore) Token(ctx context.Context, number string) (tsp.Token, e
 	if err := s.prepare(ctx); err != nil {
 		return s.TokenStore.Token(ctx, number)
 	}
-	t, err := scanToken(s.tokenQ.QueryRowContext(ctx, number))
+	t, err := scanToken(s.tokenQ.QueryRowContext(s.DB.readCtx(ctx), number))
 	if NoRows(err) {
 		return t, fault.E(fault.NotFound, "token_not_found", "no such token")
 	}
@@ -271,7 +274,7 @@ func (s *FastTokenStore) LUK(ctx context.Context, token string, index int) (tsp.
 	}
 	var k tsp.LUK
 	var issued, exp, used int64
-	err := s.lukQ.QueryRowContext(ctx, token, index).Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
+	err := s.lukQ.QueryRowContext(s.DB.readCtx(ctx), token, index).Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
 	if NoRows(err) {
 		return k, fault.E(fault.NotFound, "luk_unknown", "no such limited-use key")
 	}
@@ -329,12 +332,12 @@ func (s *FastTokenStore) UseKey(ctx context.Context, u tsp.KeyUse) error {
 func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 	out := make([]error, len(us))
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		use, err := tx.prepare(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
+		use, err := tx.stmt(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
 		if err != nil {
 			return err
 		}
 		defer use.Close()
-		move, err := tx.prepare(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`)
+		move, err := tx.stmt(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`)
 		if err != nil {
 			return err
 		}
@@ -366,10 +369,4 @@ func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error,
 		return nil, dbErr(err, "using limited-use keys")
 	}
 	return out, nil
-}
-
-// prepare prepares a statement (with ? placeholders) in the transaction,
-// for a batch that runs it many times.
-func (t *Tx) prepare(ctx context.Context, q string) (*sql.Stmt, error) {
-	return t.tx.PrepareContext(ctx, t.db.rebind(q))
 }
