@@ -269,3 +269,23 @@ func (s *AcquirerStore) AnswerRefund(ctx context.Context, ref string, part int, 
 		return err
 	}), "recording a refund's answer")
 }
+
+// TransitLoadCharges returns the payment references of a transit card's
+// loads that reached the card, newest first: the charges a refund of the
+// card's balance gives back.
+func (s *AcquirerStore) TransitLoadCharges(ctx context.Context, cardNumber string) ([]string, error) {
+	rows, err := s.DB.Query(ctx, `SELECT payment_ref FROM transit_loads WHERE card = ? AND state = 'done' ORDER BY created_at DESC, id DESC`, cardNumber)
+	if err != nil {
+		return nil, dbErr(err, "reading a card's loads")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ref string
+		if err := rows.Scan(&ref); err != nil {
+			return nil, dbErr(err, "reading a card's loads")
+		}
+		out = append(out, ref)
+	}
+	return out, dbErr(rows.Err(), "reading a card's loads")
+}
