@@ -358,3 +358,25 @@ func TestRefundIssuerTimeout(t *testing.T) {
 		t.Errorf("card credited %d, want 1500 once", got)
 	}
 }
+
+// BenchmarkRefund measures refunds end to end over TCP, one after another:
+// the switch's checks and record, the token service's credit check, the
+// issuer's count and ledger credit. Each refunds 1 fen of one purchase.
+func BenchmarkRefund(b *testing.B) {
+	e := newEnv(b, sqldbtest.OpenSQLite(b))
+	ph := e.phone(b, bocDebit)
+	purchase := e.auth(b, ph.Cards[0], 1_000_000, nettest.Tap{})
+	if got := rcOf(e.send(b, purchase)); got != "00" {
+		b.Fatalf("purchase: got %s, want 00", got)
+	}
+	msgs := make([]*iso8583.Message, b.N)
+	for i := range msgs {
+		msgs[i] = e.refundOf(b, purchase, 1)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if got := rcOf(e.send(b, msgs[i])); got != "00" {
+			b.Fatalf("refund %d: got %s", i, got)
+		}
+	}
+}
