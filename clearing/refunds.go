@@ -31,7 +31,8 @@ type RefundItem struct {
 	refund     netswitch.Refund
 }
 
-// RefundFlags returns the refunds the issuers' ledgers do not show.
+// RefundFlags returns the refunds the issuers' ledgers do not show (none:
+// nil); it never fails.
 func (r Report) RefundFlags() []RefundItem {
 	var out []RefundItem
 	for _, it := range r.Refunds {

@@ -19,7 +19,7 @@ const RefundProcessingCode = "200000"
 
 // RefundID is the id of the ledger transfer that credits a refund to the
 // card: the refund's own message identity (a HoldID of its DE7, DE11 and
-// DE41).
+// DE41). It never fails.
 func RefundID(refundIdentity string) string { return "refund|" + refundIdentity }
 
 // postID is the id clearing gives the post of a hold (clearing.PostID).

@@ -33,7 +33,8 @@ type Charge struct {
 	At           time.Time
 }
 
-// AuthID returns the switch's identity of the charge's authorization.
+// AuthID returns the switch's identity of the charge's authorization; it
+// never fails.
 func (c Charge) AuthID() string { return AuthID(c.Terminal, c.STAN, c.Transmission) }
 
 // ChargeOf returns what an acquirer keeps of an approved 0100 it sent. It
@@ -119,7 +120,8 @@ func RefundRequest(c Charge, r RefundMessage) (*iso8583.Message, error) {
 }
 
 // NewRefundMessage returns a refund message of amount with the given STAN,
-// made at now (DE7 in UTC, DE12/13 local to now's location).
+// made at now (DE7 in UTC, DE12/13 local to now's location); it never
+// fails (RefundRequest checks the values).
 func NewRefundMessage(amount int64, stan iso8583.STAN, now time.Time) RefundMessage {
 	return RefundMessage{Amount: amount, STAN: stan.String(), Transmission: now.UTC().Format("0102150405"),
 		LocalDate: now.Format("0102"), LocalTime: now.Format("150405")}

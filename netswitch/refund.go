@@ -56,11 +56,11 @@ type Refund struct {
 	ClearingDate string
 }
 
-// Kind returns KindRefund.
+// Kind returns KindRefund; it never fails.
 func (Refund) Kind() string { return KindRefund }
 
 // Approved reports whether the refund was approved (the issuer credited
-// the card).
+// the card); it never fails.
 func (r Refund) Approved() bool { return r.ResponseCode == "00" }
 
 // RefundStore keeps the switch's refund records. A Store that is also a

@@ -70,14 +70,16 @@ func (s *SwitchStore) Refund(ctx context.Context, id string) (netswitch.Refund, 
 }
 
 // Refunded returns the sum of the approved refunds of an original
-// authorization.
+// authorization (0 when none); it fails with fault.Unavailable when the
+// database does.
 func (s *SwitchStore) Refunded(ctx context.Context, originalID string) (int64, error) {
 	var n int64
 	err := s.DB.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM switch_refunds WHERE original_id = ? AND response_code = '00'`, originalID).Scan(&n)
 	return n, dbErr(err, "reading refunds")
 }
 
-// DayRefunds returns the refund records of a business date, oldest first.
+// DayRefunds returns the refund records of a business date, oldest first;
+// it fails with fault.Unavailable when the database does.
 func (s *SwitchStore) DayRefunds(ctx context.Context, businessDate string) ([]netswitch.Refund, error) {
 	rows, err := s.DB.Query(ctx, `SELECT `+refundCols+` FROM switch_refunds WHERE business_date = ? ORDER BY received_at, id`, businessDate)
 	if err != nil {
@@ -95,7 +97,8 @@ func (s *SwitchStore) DayRefunds(ctx context.Context, businessDate string) ([]ne
 	return out, dbErr(rows.Err(), "reading a day's refunds")
 }
 
-// MarkRefundsCleared records the clearing of refunds not cleared before.
+// MarkRefundsCleared records the clearing of refunds not cleared before;
+// it fails with fault.Unavailable when the database does.
 func (s *SwitchStore) MarkRefundsCleared(ctx context.Context, ids []string, clearingDate string, at time.Time) error {
 	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
 		for _, id := range ids {
@@ -112,7 +115,8 @@ func (s *SwitchStore) MarkRefundsCleared(ctx context.Context, ids []string, clea
 // or amount); a new one is counted, and stored, only if the original's
 // refunded total stays at most limit (the total's row is updated with that
 // condition, so concurrent refunds of one original, on any number of
-// hosts, cannot both fit).
+// hosts, cannot both fit). It fails with fault.Unavailable when the
+// database does.
 func (s *IssuerReversals) ReserveRefund(ctx context.Context, r issuer.Refund, limit int64) (issuer.Reserve, error) {
 	var out issuer.Reserve
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
@@ -272,7 +276,8 @@ func (s *AcquirerStore) AnswerRefund(ctx context.Context, ref string, part int, 
 
 // TransitLoadCharges returns the payment references of a transit card's
 // loads that reached the card, newest first: the charges a refund of the
-// card's balance gives back.
+// card's balance gives back. It fails with fault.Unavailable when the
+// database does.
 func (s *AcquirerStore) TransitLoadCharges(ctx context.Context, cardNumber string) ([]string, error) {
 	rows, err := s.DB.Query(ctx, `SELECT payment_ref FROM transit_loads WHERE card = ? AND state = 'done' ORDER BY created_at DESC, id DESC`, cardNumber)
 	if err != nil {
