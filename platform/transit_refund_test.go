@@ -155,4 +155,3 @@ func mustPAN(t *testing.T, s string) card.PAN {
 	}
 	return p
 }
-
