@@ -24,8 +24,9 @@ list        a table of the issuing banks: id, name, BINs, products, token range
 test-cards  every test card, one per line, and nothing else:
             PAN EXPIRY(MMYY) CVN2 BANK PRODUCT IDV
             e.g. 6222020000000007 1230 123 icbc debit green
-            IDV is the bank's ID&V outcome: green (added at once), otp (a
-            one-time code is sent) or red (the bank declines).
+            IDV is the ID&V outcome: green (added at once), otp (a
+            one-time code is sent) or red (the bank declines: its outcome for
+            the card, or the card is blocked or reported lost).
 
 --config FILE  a bank configuration of the operator's own in the format of
                the shipped one (docs/test-cards.md); default: the shipped 20
@@ -103,7 +104,11 @@ func listTestCards(w io.Writer, cfg *bank.Config) error {
 	var b strings.Builder
 	for i := range cfg.Cards {
 		h := &cfg.Cards[i]
-		fmt.Fprintf(&b, "%s %s %s %s %s %s\n", h.PAN.Digits(), h.Expiry.MMYY(), h.CVN2.Digits(), h.Bank, h.Product, h.IDV)
+		idv := h.IDV
+		if h.Status != bank.Active {
+			idv = bank.Red // ID&V refuses a blocked or lost card
+		}
+		fmt.Fprintf(&b, "%s %s %s %s %s %s\n", h.PAN.Digits(), h.Expiry.MMYY(), h.CVN2.Digits(), h.Bank, h.Product, idv)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

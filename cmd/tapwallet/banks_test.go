@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/card"
 )
 
@@ -139,5 +140,31 @@ func TestBanksConfigFile(t *testing.T) {
 				t.Errorf("error contains a card number: %v", err)
 			}
 		})
+	}
+}
+
+// TestBanksTestCardsBlockedAreRed: a blocked or lost card is one ID&V
+// refuses, so the list says red for it whatever its configured outcome.
+func TestBanksTestCardsBlockedAreRed(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"banks", "test-cards"}, func(string) string { return "" }, strings.NewReader(""), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := bank.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, h := range cfg.Cards {
+		if h.Status == bank.Active {
+			continue
+		}
+		n++
+		if !strings.Contains(out.String(), h.PAN.Digits()+" ") || !regexp.MustCompile(h.PAN.Digits() + ` .* red\n`).MatchString(out.String()) {
+			t.Errorf("card ending %s (%s) is not listed as red", h.PAN.Last4(), h.Status)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no blocked or lost test card: the test proves nothing")
 	}
 }
