@@ -160,7 +160,7 @@ func TestBanksTestCardsBlockedAreRed(t *testing.T) {
 			continue
 		}
 		n++
-		if !strings.Contains(out.String(), h.PAN.Digits()+" ") || !regexp.MustCompile(h.PAN.Digits() + ` .* red\n`).MatchString(out.String()) {
+		if !strings.Contains(out.String(), h.PAN.Digits()+" ") || !regexp.MustCompile(h.PAN.Digits()+` .* red\n`).MatchString(out.String()) {
 			t.Errorf("card ending %s (%s) is not listed as red", h.PAN.Last4(), h.Status)
 		}
 	}
