@@ -13,9 +13,10 @@ const stmtCacheMax = 512
 // the DB: database/sql prepares each on a connection the first time it is
 // used there and reuses it after, so a batch pays no SQL parsing.
 type stmtCache struct {
-	mu     sync.Mutex
-	m      map[string]*sql.Stmt
-	closed bool
+	mu        sync.Mutex
+	m         map[string]*sql.Stmt
+	preparing map[string]bool
+	closed    bool
 }
 
 func (c *stmtCache) close() {
@@ -27,52 +28,56 @@ func (c *stmtCache) close() {
 	c.m, c.closed = nil, true
 }
 
-// prepared returns q (already rebound) prepared on db, or nil when the
-// cache is full or closed.
-func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+// cached returns q (already rebound) prepared on db, or nil when it is not
+// yet: then it is prepared in the background, on a connection of the pool
+// once one is free — never while the caller, inside a transaction, holds
+// one and waits (with every connection held by transactions, that would
+// wait for ever).
+func (db *DB) cached(q string) *sql.Stmt {
 	c := &db.stmts
 	c.mu.Lock()
-	s, ok := c.m[q]
-	full := c.closed || len(c.m) >= stmtCacheMax
-	c.mu.Unlock()
-	if ok || full {
-		return s, nil
-	}
-	s, err := db.sql.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		s.Close()
-		return nil, nil
+	if s, ok := c.m[q]; ok || c.closed || len(c.m)+len(c.preparing) >= stmtCacheMax {
+		return s
 	}
-	if old, ok := c.m[q]; ok { // prepared meanwhile by another caller
-		s.Close()
-		return old, nil
+	if c.preparing[q] {
+		return nil
 	}
-	if c.m == nil {
-		c.m = map[string]*sql.Stmt{}
+	if c.preparing == nil {
+		c.preparing = map[string]bool{}
 	}
-	c.m[q] = s
-	return s, nil
+	c.preparing[q] = true
+	go func() {
+		s, err := db.sql.Prepare(q)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.preparing, q)
+		if err != nil {
+			return
+		}
+		if c.closed {
+			s.Close()
+			return
+		}
+		if c.m == nil {
+			c.m = map[string]*sql.Stmt{}
+		}
+		c.m[q] = s
+	}()
+	return nil
 }
 
-// stmt returns q (with ? placeholders) as a statement of the transaction,
-// prepared once for the database and kept (on each connection the first
-// time it runs there); past the cache's bound, prepared for this
-// transaction only. It fails when q does not prepare.
+// stmt returns q (with ? placeholders) as a statement of the transaction:
+// prepared once for the database and kept (database/sql prepares it on
+// each connection the first time it runs there), or, until that is done
+// or past the cache's bound, prepared for this transaction only. It fails
+// when q does not prepare.
 func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	q = t.db.rebind(q)
-	s, err := t.db.prepared(ctx, q)
-	if err != nil {
-		return nil, err
+	if s := t.db.cached(q); s != nil {
+		return t.tx.StmtContext(ctx, s), nil
 	}
-	if s == nil {
-		return t.tx.PrepareContext(ctx, q)
-	}
-	return t.tx.StmtContext(ctx, s), nil
+	return t.tx.PrepareContext(ctx, q)
 }
 
 // readCtx is the context of a short read on the hot path: on SQLite

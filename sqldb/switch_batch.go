@@ -221,8 +221,13 @@ func (l *BatchLedger) Close() { l.b.Close() }
 // kept in memory once read. Everything else is TokenStore.
 type FastTokenStore struct {
 	*TokenStore
-	uses  *Batcher[tsp.KeyUse, error]
-	vault sync.Map // id → tsp.VaultPAN
+	uses *Batcher[tsp.KeyUse, error]
+
+	reads      chan read // to the reader goroutines (SQLite)
+	stopReads  chan struct{}
+	readersWG  sync.WaitGroup
+	closeReads sync.Once
+	vault      sync.Map // id → tsp.VaultPAN
 
 	prep    sync.Once
 	prepErr error
@@ -245,13 +250,58 @@ func (s *FastTokenStore) prepare(ctx context.Context) error {
 	return s.prepErr
 }
 
+// readers is how many goroutines run the authorization path's reads on
+// SQLite.
+const readers = 2
+
+// read is one read handed to a reader goroutine.
+type read struct {
+	fn   func(context.Context) error
+	done chan error
+}
+
+// onReader runs fn, a read of one row, with a context without
+// cancellation: on SQLite on one of the reader goroutines, whose stacks
+// have grown once to the depth SQLite's code needs (a request's fresh
+// goroutine would grow and copy its stack for every read), elsewhere here.
+func (s *FastTokenStore) onReader(ctx context.Context, fn func(context.Context) error) error {
+	if s.reads == nil {
+		return fn(ctx)
+	}
+	r := read{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.reads <- r:
+	case <-s.stopReads:
+		return errBatcherClosed
+	}
+	return <-r.done
+}
+
+func (s *FastTokenStore) reader() {
+	defer s.readersWG.Done()
+	ctx := context.Background()
+	for {
+		select {
+		case r := <-s.reads:
+			r.done <- r.fn(ctx)
+		case <-s.stopReads:
+			return
+		}
+	}
+}
+
 // Token returns a token by number with a prepared statement; it fails like
 // TokenStore.Token.
 func (s *FastTokenStore) Token(ctx context.Context, number string) (tsp.Token, error) {
 	if err := s.prepare(ctx); err != nil {
 		return s.TokenStore.Token(ctx, number)
 	}
-	t, err := scanToken(s.tokenQ.QueryRowContext(s.DB.readCtx(ctx), number))
+	var t tsp.Token
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = scanToken(s.tokenQ.QueryRowContext(ctx, number))
+		return err
+	})
 	if NoRows(err) {
 		return t, fault.E(fault.NotFound, "token_not_found", "no such token")
 	}
@@ -274,7 +324,9 @@ func (s *FastTokenStore) LUK(ctx context.Context, token string, index int) (tsp.
 	}
 	var k tsp.LUK
 	var issued, exp, used int64
-	err := s.lukQ.QueryRowContext(s.DB.readCtx(ctx), token, index).Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		return s.lukQ.QueryRowContext(ctx, token, index).Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
+	})
 	if NoRows(err) {
 		return k, fault.E(fault.NotFound, "luk_unknown", "no such limited-use key")
 	}
@@ -289,6 +341,13 @@ var _ tsp.Store = (*FastTokenStore)(nil)
 func NewFastTokenStore(db *DB) *FastTokenStore {
 	s := &FastTokenStore{TokenStore: &TokenStore{DB: db}}
 	s.uses = NewBatcher(db.workersFor(), 1000, serialized(db, s.useKeys))
+	if db.dialect == SQLite {
+		s.reads, s.stopReads = make(chan read), make(chan struct{})
+		for i := 0; i < readers; i++ {
+			s.readersWG.Add(1)
+			go s.reader()
+		}
+	}
 	return s
 }
 
@@ -296,6 +355,10 @@ func NewFastTokenStore(db *DB) *FastTokenStore {
 // does not close the database.
 func (s *FastTokenStore) Close() {
 	s.uses.Close()
+	if s.stopReads != nil {
+		s.closeReads.Do(func() { close(s.stopReads) })
+		s.readersWG.Wait()
+	}
 	if s.tokenQ != nil {
 		s.tokenQ.Close()
 	}
