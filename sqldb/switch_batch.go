@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -103,6 +104,9 @@ func (b *Batcher[In, Out]) work() {
 		case <-b.stop:
 			return
 		}
+		// Let the callers that are ready to run queue their calls first:
+		// on a busy machine the batch then takes them all at once.
+		runtime.Gosched()
 	drain:
 		for len(batch) < b.max {
 			select {
