@@ -21,15 +21,12 @@ func (m Message) Describe() string {
 	} else {
 		b.WriteString(safeText(string(m.MTI)))
 	}
-	for de, v := range m.elems {
-		if v == nil {
-			continue
-		}
+	m.each(func(de int, v []byte) {
 		b.WriteString(" DE")
 		b.WriteString(strconv.Itoa(de))
 		b.WriteByte('=')
 		b.WriteString(shown(de, v))
-	}
+	})
 	return b.String()
 }
 
@@ -38,11 +35,9 @@ func (m Message) Describe() string {
 func (m Message) LogValue() slog.Value {
 	attrs := make([]slog.Attr, 0, 24)
 	attrs = append(attrs, slog.String("mti", safeText(string(m.MTI))))
-	for de, v := range m.elems {
-		if v != nil {
-			attrs = append(attrs, slog.String("de"+strconv.Itoa(de), shown(de, v)))
-		}
-	}
+	m.each(func(de int, v []byte) {
+		attrs = append(attrs, slog.String("de"+strconv.Itoa(de), shown(de, v)))
+	})
 	return slog.GroupValue(attrs...)
 }
 

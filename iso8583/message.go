@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -20,8 +21,62 @@ import (
 // A Message prints (fmt verbs, slog) through Describe, with card numbers,
 // track-2, expiry, chip data and token data masked.
 type Message struct {
-	MTI   MTI
-	elems [maxDE + 1][]byte // by element number; nil = absent
+	MTI MTI
+	// has marks the present elements (bit de%64 of word de/64); vals
+	// holds their values in element order. A message carries a score of
+	// its 128 elements: kept dense, it stays small to allocate and to scan.
+	has  [(maxDE + 64) / 64]uint64
+	vals [][]byte
+}
+
+// index returns where element de's value is (or would go) in m.vals.
+func (m *Message) index(de int) int {
+	w := de / 64
+	n := bits.OnesCount64(m.has[w] & (1<<uint(de%64) - 1))
+	for i := 0; i < w; i++ {
+		n += bits.OnesCount64(m.has[i])
+	}
+	return n
+}
+
+// get returns element de's value, nil when it is absent or de is out of range.
+func (m *Message) get(de int) []byte {
+	if de < 0 || de > maxDE || m.has[de/64]&(1<<uint(de%64)) == 0 {
+		return nil
+	}
+	return m.vals[m.index(de)]
+}
+
+// put sets element de (in range) to v, or removes it when v is nil.
+func (m *Message) put(de int, v []byte) {
+	i, bit := m.index(de), uint64(1)<<uint(de%64)
+	present := m.has[de/64]&bit != 0
+	switch {
+	case present && v != nil:
+		m.vals[i] = v
+	case present:
+		m.vals = slices.Delete(m.vals, i, i+1)
+		m.has[de/64] &^= bit
+	case v != nil:
+		if m.vals == nil {
+			m.vals = make([][]byte, 0, 8)
+		}
+		m.vals = slices.Insert(m.vals, i, v)
+		m.has[de/64] |= bit
+	}
+}
+
+// each calls fn with every present element in order.
+func (m *Message) each(fn func(de int, v []byte)) {
+	i := 0
+	for w, word := range m.has {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			fn(w*64+b, m.vals[i])
+			i++
+			word &^= 1 << uint(b)
+		}
+	}
 }
 
 // New returns an empty message of the given type.
@@ -67,7 +122,7 @@ func (m *Message) SetBytes(de int, v []byte) error {
 	if err := sp.check(v); err != nil {
 		return err
 	}
-	m.elems[de] = append(make([]byte, 0, len(v)), v...)
+	m.put(de, append(make([]byte, 0, len(v)), v...))
 	return nil
 }
 
@@ -103,18 +158,20 @@ func (m *Message) SetNumber(de int, v int64) error {
 
 // String returns element de as text; false when it is absent.
 func (m *Message) String(de int) (string, bool) {
-	if de < 0 || de > maxDE || m.elems[de] == nil {
+	v := m.get(de)
+	if v == nil {
 		return "", false
 	}
-	return string(m.elems[de]), true
+	return string(v), true
 }
 
 // Bytes returns a copy of element de; false when it is absent.
 func (m *Message) Bytes(de int) ([]byte, bool) {
-	if de < 0 || de > maxDE || m.elems[de] == nil {
+	v := m.get(de)
+	if v == nil {
 		return nil, false
 	}
-	return append([]byte(nil), m.elems[de]...), true
+	return append([]byte(nil), v...), true
 }
 
 // Number returns the numeric element de as an integer; false when it is
@@ -133,43 +190,49 @@ func (m *Message) Number(de int) (int64, bool) {
 
 // Has reports whether element de is present.
 func (m *Message) Has(de int) bool {
-	return de >= 0 && de <= maxDE && m.elems[de] != nil
+	return de >= 0 && de <= maxDE && m.has[de/64]&(1<<uint(de%64)) != 0
 }
 
 // Unset removes element de; it does nothing when de is absent or unknown.
 func (m *Message) Unset(de int) {
 	if de >= 0 && de <= maxDE {
-		m.elems[de] = nil
+		m.put(de, nil)
 	}
 }
 
 // Elements returns the numbers of the present elements, in order.
 func (m *Message) Elements() []int {
 	var out []int
-	for de, v := range m.elems {
-		if v != nil {
-			out = append(out, de)
-		}
-	}
+	m.each(func(de int, _ []byte) { out = append(out, de) })
 	return out
 }
 
 // Clone returns a copy of m that shares nothing mutable with it.
 func (m *Message) Clone() *Message {
-	c := &Message{MTI: m.MTI}
-	for de, v := range m.elems {
-		if v != nil {
-			c.elems[de] = append(make([]byte, 0, len(v)), v...)
-		}
+	c := &Message{MTI: m.MTI, has: m.has, vals: make([][]byte, len(m.vals))}
+	total := 0
+	for _, v := range m.vals {
+		total += len(v)
+	}
+	buf := make([]byte, 0, total)
+	for i, v := range m.vals {
+		buf = append(buf, v...)
+		c.vals[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
 	}
 	return c
 }
 
 // Copy sets the listed elements of m from src, skipping those src lacks.
 func (m *Message) Copy(src *Message, des ...int) {
+	total := 0
 	for _, de := range des {
-		if de >= 0 && de <= maxDE && src.elems[de] != nil {
-			m.elems[de] = append(make([]byte, 0, len(src.elems[de])), src.elems[de]...)
+		total += len(src.get(de))
+	}
+	buf := make([]byte, 0, total)
+	for _, de := range des {
+		if v := src.get(de); v != nil {
+			buf = append(buf, v...)
+			m.put(de, buf[len(buf)-len(v):len(buf):len(buf)])
 		}
 	}
 }
@@ -212,20 +275,24 @@ func (m *Message) AppendPack(dst []byte) ([]byte, error) {
 	}
 	var bitmap [2]uint64
 	size := 4 + 8
-	for de := 2; de <= maxDE; de++ {
-		v := m.elems[de]
-		if v == nil {
-			continue
+	var err error
+	m.each(func(de int, v []byte) {
+		if err != nil || de < 2 {
+			return
 		}
-		sp, err := spec(de)
-		if err != nil {
-			return dst, err
+		sp, serr := spec(de)
+		if serr != nil {
+			err = serr
+			return
 		}
-		if err := sp.check(v); err != nil {
-			return dst, err
+		if err = sp.check(v); err != nil {
+			return
 		}
 		bitmap[(de-1)/64] |= 1 << (63 - uint((de-1)%64))
 		size += sp.prefixDigits() + len(v)
+	})
+	if err != nil {
+		return dst, err
 	}
 	if bitmap[0] == 0 && bitmap[1] == 0 {
 		return dst, formatErr(ErrBadBitmap, 0, "message has no elements")
@@ -239,10 +306,9 @@ func (m *Message) AppendPack(dst []byte) ([]byte, error) {
 	if bitmap[1] != 0 {
 		out = binary.BigEndian.AppendUint64(out, bitmap[1])
 	}
-	for de := 2; de <= maxDE; de++ {
-		v := m.elems[de]
-		if v == nil {
-			continue
+	m.each(func(de int, v []byte) {
+		if de < 2 {
+			return
 		}
 		switch specs[de].Length {
 		case LLVAR:
@@ -251,7 +317,7 @@ func (m *Message) AppendPack(dst []byte) ([]byte, error) {
 			out = append(out, byte('0'+len(v)/100), byte('0'+len(v)/10%10), byte('0'+len(v)%10))
 		}
 		out = append(out, v...)
-	}
+	})
 	return out, nil
 }
 
@@ -308,6 +374,7 @@ func unpack(b []byte) (*Message, error) {
 	}
 	var err error // the first error
 	total := 0
+	m.vals = make([][]byte, 0, bits.OnesCount64(bitmap[0])+bits.OnesCount64(bitmap[1]))
 	for de := 2; de <= maxDE; de++ {
 		if bitmap[(de-1)/64]&(1<<(63-uint((de-1)%64))) == 0 {
 			continue
@@ -329,7 +396,8 @@ func unpack(b []byte) (*Message, error) {
 			err = cmp.Or(err, eerr)
 			continue
 		}
-		m.elems[de] = v // aliases b for now
+		m.has[de/64] |= 1 << uint(de%64) // elements come in order: append
+		m.vals = append(m.vals, v)       // aliases b for now
 		total += len(v)
 	}
 	if err == nil && pos != len(b) {
@@ -337,11 +405,9 @@ func unpack(b []byte) (*Message, error) {
 	}
 	// Copy the values out of b into one buffer, so that m does not alias it.
 	buf := make([]byte, 0, total)
-	for de, v := range m.elems {
-		if v != nil {
-			buf = append(buf, v...)
-			m.elems[de] = buf[len(buf)-len(v) : len(buf) : len(buf)]
-		}
+	for i, v := range m.vals {
+		buf = append(buf, v...)
+		m.vals[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
 	}
 	return m, err
 }
@@ -436,14 +502,14 @@ func (m *Message) Amount() (money.Amount, error) {
 
 // SetTransmissionTime sets DE7 to t in UTC as MMDDhhmmss; it never fails.
 func (m *Message) SetTransmissionTime(t time.Time) {
-	m.elems[DETransmission] = []byte(t.UTC().Format("0102150405"))
+	m.put(DETransmission, []byte(t.UTC().Format("0102150405")))
 }
 
 // SetLocalTime sets DE12 (hhmmss) and DE13 (MMDD) to t in t's own location;
 // it never fails.
 func (m *Message) SetLocalTime(t time.Time) {
-	m.elems[DELocalTime] = []byte(t.Format("150405"))
-	m.elems[DELocalDate] = []byte(t.Format("0102"))
+	m.put(DELocalTime, []byte(t.Format("150405")))
+	m.put(DELocalDate, []byte(t.Format("0102")))
 }
 
 // TransmissionTime returns DE7 read as a UTC time in the year that puts it

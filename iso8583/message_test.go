@@ -416,9 +416,9 @@ func TestSetterErrors(t *testing.T) {
 
 func TestPackErrors(t *testing.T) {
 	withBadElement := New(AuthorizationRequest)
-	withBadElement.elems[DEPAN] = []byte("62220200000x0004") // bypasses the setter
+	withBadElement.put(DEPAN, []byte("62220200000x0004")) // bypasses the setter
 	unknown := New(AuthorizationRequest)
-	unknown.elems[5] = []byte("1")
+	unknown.put(5, []byte("1"))
 	tests := []struct {
 		name string
 		m    *Message

@@ -190,7 +190,7 @@ func (m *Message) SetTokenData(t TokenData) error {
 // TokenData decodes DE123. It returns a format error wrapping ErrWrongType
 // when DE123 is absent, and fails like ParseTokenData otherwise.
 func (m *Message) TokenData() (TokenData, error) {
-	v, ok := m.elems[DETokenData], m.Has(DETokenData)
+	v, ok := m.get(DETokenData), m.Has(DETokenData)
 	if !ok {
 		return TokenData{}, formatErr(ErrWrongType, DETokenData, "is absent")
 	}
