@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
@@ -68,4 +69,40 @@ func TestParty(t *testing.T) {
 			t.Fatalf("got a second DB, want the one database")
 		}
 	})
+}
+
+// TestCheckpointInBackground: what a writer commits reaches the database
+// file without the writer copying the log back itself (its own share only
+// starts at thousands of pages).
+func TestCheckpointInBackground(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqldb.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	path := filepath.Join(dir, "tapwallet.db")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 1<<20)
+	if err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO switch_reversals (original_id, rrn, at) VALUES ('big', ?, 1)`, string(big))
+		return err
+	}); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	var size int64
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size = st.Size(); size >= before.Size()+int64(len(big)) {
+			return
+		}
+	}
+	t.Fatalf("database file: got %d bytes, want at least %d (the committed megabyte copied back)", size, before.Size()+int64(len(big)))
 }

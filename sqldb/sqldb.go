@@ -47,6 +47,8 @@ type DB struct {
 	dialect Dialect
 	path    string // the SQLite file ("" on PostgreSQL)
 	stmts   stmtCache
+	// ckptStop ends the background checkpoint of SQLite's log.
+	ckptStop, ckptDone chan struct{}
 	// Now is the clock every transaction takes its time from.
 	Now func() time.Time
 }
@@ -77,7 +79,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 			}
 			path = filepath.Join(dataDir, "tapwallet.db")
 		}
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_txlock=immediate"
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
 		s, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")
@@ -100,6 +102,10 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		db.sql.Close()
 		return nil, err
 	}
+	if db.dialect == SQLite {
+		db.ckptStop, db.ckptDone = make(chan struct{}), make(chan struct{})
+		go db.checkpointer(db.ckptStop, db.ckptDone)
+	}
 	return db, nil
 }
 
@@ -108,6 +114,11 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.ckptStop != nil {
+		close(db.ckptStop)
+		<-db.ckptDone
+		db.ckptStop = nil
+	}
 	db.stmts.close()
 	return db.sql.Close()
 }
