@@ -161,9 +161,15 @@ func Pad(data []byte, blockSize int, p Padding) ([]byte, error) {
 // It returns an error for an unknown Alg or padding or a key that is not 16
 // bytes.
 func MAC(a Alg, key, data []byte, p Padding) ([]byte, error) {
-	b, err := a.block(key)
-	if err != nil {
-		return nil, err
+	if a == TDES && len(key) != KeySize { // TDES needs only its single-DES halves
+		return nil, fmt.Errorf("%w (got %d)", ErrKeyLength, len(key))
+	}
+	var b cipher.Block
+	if a != TDES {
+		var err error
+		if b, err = a.block(key); err != nil {
+			return nil, err
+		}
 	}
 	padded, err := Pad(data, a.BlockSize(), p)
 	if err != nil {

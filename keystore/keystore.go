@@ -58,6 +58,7 @@ type File struct {
 	masters map[string][]byte
 	index   []byte
 	emvRoot []byte
+	aeads   sync.Map // master key id → its cipher.AEAD, made once (safe for concurrent use)
 }
 
 var _ Keys = (*File)(nil)
@@ -204,7 +205,7 @@ func (f *File) Seal(plaintext, aad []byte) ([]byte, error) {
 	dek := random(32)
 	defer clear(dek)
 	wrapNonce := random(12)
-	wrapped := gcm(mk).Seal(nil, wrapNonce, dek, []byte(id))
+	wrapped := f.masterGCM(id, mk).Seal(nil, wrapNonce, dek, []byte(id))
 	nonce := random(12)
 	out := []byte{sealVersion, byte(len(id))}
 	out = append(out, id...)
@@ -234,7 +235,7 @@ func (f *File) Open(sealed, aad []byte) ([]byte, error) {
 	if mk == nil {
 		return nil, fault.E(fault.Internal, "vault_key_unknown", "sealed under master key %q, which this key store does not hold", id)
 	}
-	dek, err := gcm(mk).Open(nil, rest[:12], rest[12:60], []byte(id))
+	dek, err := f.masterGCM(id, mk).Open(nil, rest[:12], rest[12:60], []byte(id))
 	if err != nil {
 		return nil, bad
 	}
@@ -244,6 +245,17 @@ func (f *File) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, bad
 	}
 	return pt, nil
+}
+
+// masterGCM returns the AEAD of master key id (whose bytes are mk), made
+// once: a master key never changes under its id.
+func (f *File) masterGCM(id string, mk []byte) cipher.AEAD {
+	if a, ok := f.aeads.Load(id); ok {
+		return a.(cipher.AEAD)
+	}
+	a := gcm(mk)
+	f.aeads.Store(id, a)
+	return a
 }
 
 func gcm(key []byte) cipher.AEAD {

@@ -101,7 +101,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	rate := fs.Int("max-rate", 8000, "with --duration: pre-compute cryptograms for at most this many authorizations per second")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines waited during the run to this file")
-	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file")
+	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file (and of what came before to FILE.base)")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, benchAuthUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
@@ -181,8 +181,14 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		runtime.SetBlockProfileRate(int(time.Microsecond))
 	}
 	if *memProfile != "" {
-		runtime.GC() // the profile's totals then count the run's allocations from here
-		runtime.MemProfileRate = 64 << 10
+		// The profile holds what the run allocated: what came before is
+		// in MEMPROFILE.base (go tool pprof -diff_base MEMPROFILE.base MEMPROFILE).
+		f, err := os.Create(*memProfile + ".base")
+		if err != nil {
+			return err
+		}
+		pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
 	}
 	path, err := drive(ctx, e, "network path", p.ISOAddr, *conns, streams, *duration)
 	if err != nil {
