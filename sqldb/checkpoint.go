@@ -2,8 +2,20 @@ package sqldb
 
 import (
 	"context"
+	"sync"
 	"time"
+
+	"modernc.org/sqlite"
 )
+
+// useFdatasync has SQLite sync its files with fdatasync(2), as SQLite's own
+// builds for Linux do (the pure-Go build keeps fsync(2) unless told): the
+// data and the size reach the disk the same, without the timestamps that
+// fsync pushes through the file system's journal, which stalls the
+// writers' appends to the log while a checkpoint syncs.
+var useFdatasync sync.Once
+
+func syncWithFdatasync() { _, _ = sqlite.Fdatasync(true) }
 
 // checkpointEvery is how often a SQLite database's write-ahead log is
 // copied back into the database file in the background.

@@ -103,6 +103,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		return nil, err
 	}
 	if db.dialect == SQLite {
+		useFdatasync.Do(syncWithFdatasync)
 		db.ckptStop, db.ckptDone = make(chan struct{}), make(chan struct{})
 		go db.checkpointer(db.ckptStop, db.ckptDone)
 	}
