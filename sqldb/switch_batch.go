@@ -237,6 +237,7 @@ type FastTokenStore struct {
 	prepErr error
 	tokenQ  *sql.Stmt
 	lukQ    *sql.Stmt
+	bothQ   *sql.Stmt // a token and one of its keys
 }
 
 // prepare makes the statements of the authorization path's reads once.
@@ -249,6 +250,11 @@ func (s *FastTokenStore) prepare(ctx context.Context) error {
 		s.tokenQ, s.prepErr = db.sql.PrepareContext(ctx, db.rebind(`SELECT `+cols+` FROM tokens t WHERE t.token = ?`))
 		if s.prepErr == nil {
 			s.lukQ, s.prepErr = db.sql.PrepareContext(ctx, db.rebind(`SELECT token, key_index, issued_at, expires_at, used_at, used_atc FROM luks WHERE token = ? AND key_index = ?`))
+		}
+		if s.prepErr == nil {
+			s.bothQ, s.prepErr = db.sql.PrepareContext(ctx, db.rebind(`SELECT `+cols+`, COALESCE(l.key_index, -1), COALESCE(l.issued_at, 0),
+				COALESCE(l.expires_at, 0), COALESCE(l.used_at, 0), COALESCE(l.used_atc, 0)
+				FROM tokens t LEFT JOIN luks l ON l.token = t.token AND l.key_index = ? WHERE t.token = ?`))
 		}
 	})
 	return s.prepErr
@@ -320,6 +326,50 @@ func (s *FastTokenStore) Token(ctx context.Context, number string) (tsp.Token, e
 	return t, nil
 }
 
+var _ tsp.TokenKeyReader = (*FastTokenStore)(nil)
+
+// TokenKey returns a token and its limited-use key with that index (nil
+// when it has none) in one read; it fails like Token.
+func (s *FastTokenStore) TokenKey(ctx context.Context, number string, index int) (tsp.Token, *tsp.LUK, error) {
+	if err := s.prepare(ctx); err != nil {
+		t, err := s.Token(ctx, number)
+		return t, nil, err
+	}
+	var t tsp.Token
+	var k tsp.LUK
+	var issued, exp, used int64
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = scanToken(withMore{s.bothQ.QueryRowContext(ctx, index, number), []any{&k.Index, &issued, &exp, &used, &k.UsedATC}})
+		return err
+	})
+	if NoRows(err) {
+		return t, nil, fault.E(fault.NotFound, "token_not_found", "no such token")
+	}
+	if err != nil {
+		return t, nil, dbErr(err, "reading a token")
+	}
+	v, err := s.VaultPAN(ctx, t.PANID)
+	if err != nil {
+		return t, nil, err
+	}
+	t.PAR, t.PANLast4 = v.PAR, v.Last4
+	if k.Index < 0 {
+		return t, nil, nil
+	}
+	k.Token = number
+	k.IssuedAt, k.ExpiresAt, k.UsedAt = Time(issued), Time(exp), Time(used)
+	return t, &k, nil
+}
+
+// withMore scans a row whose columns go on past what its reader scans.
+type withMore struct {
+	row  *sql.Row
+	more []any
+}
+
+func (w withMore) Scan(dest ...any) error { return w.row.Scan(append(dest, w.more...)...) }
+
 // LUK returns a limited-use key's record with a prepared statement; it
 // fails like TokenStore.LUK.
 func (s *FastTokenStore) LUK(ctx context.Context, token string, index int) (tsp.LUK, error) {
@@ -368,6 +418,9 @@ func (s *FastTokenStore) Close() {
 	}
 	if s.lukQ != nil {
 		s.lukQ.Close()
+	}
+	if s.bothQ != nil {
+		s.bothQ.Close()
 	}
 }
 

@@ -11,6 +11,13 @@ import (
 	"github.com/tapwallet/tapwallet/qpboc"
 )
 
+// TokenKeyReader is a Store that reads a token and one of its limited-use
+// keys in one go, for Authorize. TokenKey returns the token (failing like
+// Store.Token) and the key with that index, nil when the token has none.
+type TokenKeyReader interface {
+	TokenKey(ctx context.Context, number string, index int) (Token, *LUK, error)
+}
+
 // MaxATCJump is how far ahead of the last counter seen a transaction counter
 // may be before the token service calls it out of order.
 const MaxATCJump = 100
@@ -99,7 +106,21 @@ func (s *Service) imk(token string) ([]byte, error) {
 // verified — then consumes the key and returns the PAN. Declines are
 // fault.Declined with one of the Decline* codes; nothing is consumed then.
 func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, error) {
-	t, err := s.Store.Token(ctx, r.Token)
+	// A store that can read the token and the key the IAD names at once
+	// saves a read; the checks below run in the same order either way.
+	var key *LUK
+	var t Token
+	var err error
+	kr, prefetch := s.Store.(TokenKeyReader)
+	if prefetch {
+		iad, perr := qpboc.ParseIAD(r.Chip[qpboc.TagIAD])
+		if prefetch = perr == nil; prefetch {
+			t, key, err = kr.TokenKey(ctx, r.Token, int(iad.KeyIndex))
+		}
+	}
+	if !prefetch {
+		t, err = s.Store.Token(ctx, r.Token)
+	}
 	if err != nil {
 		if fault.KindOf(err) == fault.NotFound {
 			return AuthResult{}, decline(DeclineTokenUnknown, "no such token")
@@ -142,7 +163,15 @@ func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 	if atc > t.LastATC+MaxATCJump {
 		return AuthResult{}, decline(DeclineATCJump, "transaction counter %d is far ahead of the last one (%d)", atc, t.LastATC)
 	}
-	luk, err := s.Store.LUK(ctx, t.Number.Digits(), int(iad.KeyIndex))
+	var luk LUK
+	switch {
+	case prefetch && key == nil:
+		err = fault.E(fault.NotFound, "luk_unknown", "no such limited-use key")
+	case prefetch:
+		luk = *key
+	default:
+		luk, err = s.Store.LUK(ctx, t.Number.Digits(), int(iad.KeyIndex))
+	}
 	if err != nil {
 		if fault.KindOf(err) == fault.NotFound {
 			return AuthResult{}, decline(DeclineKeyUnknown, "limited-use key %d was never issued to this token", iad.KeyIndex)
