@@ -447,4 +447,3 @@ func rcApproved(m *iso8583.Message) bool {
 	rc, _ := m.ResponseCode()
 	return rc.Approved()
 }
-
