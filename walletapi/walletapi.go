@@ -136,6 +136,15 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// readJSON reads a bounded body and decodes it strictly into v.
+func readJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decode(body, v)
+}
+
 // decode parses one JSON object strictly: no unknown fields, right types,
 // nothing after it.
 func decode(body []byte, v any) error {
@@ -244,11 +253,7 @@ type credentials struct {
 
 func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	var c credentials
-	body, err := readBody(r)
-	if err == nil {
-		err = decode(body, &c)
-	}
-	if err != nil {
+	if err := readJSON(r, &c); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -269,11 +274,7 @@ type SessionJSON struct {
 
 func (a *API) logIn(w http.ResponseWriter, r *http.Request) {
 	var c credentials
-	body, err := readBody(r)
-	if err == nil {
-		err = decode(body, &c)
-	}
-	if err != nil {
+	if err := readJSON(r, &c); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -338,11 +339,7 @@ type registerReq struct {
 
 func (a *API) registerPhone(w http.ResponseWriter, r *http.Request, acc string) {
 	var req registerReq
-	body, err := readBody(r)
-	if err == nil {
-		err = decode(body, &req)
-	}
-	if err != nil {
+	if err := readJSON(r, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
