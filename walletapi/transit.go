@@ -140,18 +140,28 @@ func (h *transitAPI) card(w http.ResponseWriter, r *http.Request, acc string) {
 	writeJSON(w, http.StatusOK, transitCardView(c))
 }
 
+// paymentReq is the bank-card payment part of an issue or top-up request.
+type paymentReq struct {
+	Token string `json:"token"`
+	Auth  string `json:"auth,omitempty"`
+	Ref   string `json:"ref"`
+}
+
+// decodePayment decodes body strictly into req (which embeds p) and
+// returns the payment p describes; it fails like decode and payOf.
+func decodePayment(body []byte, req any, p *paymentReq) (transit.Pay, error) {
+	if err := decode(body, req); err != nil {
+		return transit.Pay{}, err
+	}
+	return payOf(p.Token, p.Auth)
+}
+
 func (h *transitAPI) issue(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
 	var req struct {
-		City  string `json:"city"`
-		Token string `json:"token"`
-		Auth  string `json:"auth,omitempty"`
-		Ref   string `json:"ref"`
+		City string `json:"city"`
+		paymentReq
 	}
-	if err := decode(body, &req); err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	pay, err := payOf(req.Token, req.Auth)
+	pay, err := decodePayment(body, &req, &req.paymentReq)
 	if err != nil {
 		h.a.fail(w, r, err)
 		return
@@ -169,16 +179,10 @@ func (h *transitAPI) issue(w http.ResponseWriter, r *http.Request, ph wallet.Pho
 
 func (h *transitAPI) startLoad(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
 	var req struct {
-		Amount int64  `json:"amount_fen"`
-		Token  string `json:"token"`
-		Auth   string `json:"auth,omitempty"`
-		Ref    string `json:"ref"`
+		Amount int64 `json:"amount_fen"`
+		paymentReq
 	}
-	if err := decode(body, &req); err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	pay, err := payOf(req.Token, req.Auth)
+	pay, err := decodePayment(body, &req, &req.paymentReq)
 	if err != nil {
 		h.a.fail(w, r, err)
 		return
