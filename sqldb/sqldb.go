@@ -12,7 +12,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -74,10 +73,13 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 			if dataDir == "" {
 				return nil, fault.E(fault.Invalid, "db_open", "no data folder and no database given")
 			}
-			if err := os.MkdirAll(dataDir, 0o700); err != nil {
-				return nil, fault.Wrap(err, fault.Unavailable, "db_open", "create data folder")
+			if err := PrivateFolder(dataDir); err != nil {
+				return nil, err
 			}
 			path = filepath.Join(dataDir, "tapwallet.db")
+		}
+		if err := privateFiles(path); err != nil {
+			return nil, err
 		}
 		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
 		s, err := sql.Open("sqlite", "file:"+path+q)

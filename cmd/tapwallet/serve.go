@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/sqldb"
 )
 
 func init() {
@@ -35,6 +36,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usage("bad --log-level %q", *logLevel)
+	}
+	if *data != "" {
+		// The data folder holds the databases and the key file: refuse one
+		// that others on the machine can read (the error says chmod 700).
+		if err := sqldb.PrivateFolder(*data); err != nil {
+			return err
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
