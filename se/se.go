@@ -4,9 +4,13 @@
 // no method returns a key. Its state lives in one file of the phone's
 // profile folder (mode 0600), written atomically before any result that
 // depends on it leaves, so a used limited-use key is never used twice.
+// Every change is a read-modify-write of that file under its lock (flock),
+// so two processes using one profile at once lose no key and never use
+// one key twice.
 package se
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -30,6 +34,7 @@ type Element struct {
 	path  string
 	priv  *ecdsa.PrivateKey
 	state state
+	raw   []byte // the file as last read or written; nil forces a read
 	now   func() time.Time
 }
 
@@ -51,9 +56,18 @@ type state struct {
 }
 
 // Open loads the secure element kept at path, or makes a new one with a
-// fresh device key. It fails if the file exists but cannot be read.
+// fresh device key (under the file's lock, so two processes starting at
+// once make one). It fails if the file exists but cannot be read.
 func Open(path string) (*Element, error) {
 	e := &Element{path: path, now: time.Now}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "se_store", "create the profile folder")
+	}
+	unlock, err := Lock(path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -62,52 +76,101 @@ func Open(path string) (*Element, error) {
 		}
 		der, _ := x509.MarshalPKCS8PrivateKey(priv)
 		e.priv, e.state = priv, state{DeviceKey: der, Tokens: map[string]*tokenKeys{}}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fault.Wrap(err, fault.Unavailable, "se_store", "create the profile folder")
-		}
 		return e, e.save()
 	}
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Unavailable, "se_store", "read the secure element")
 	}
-	if err := json.Unmarshal(b, &e.state); err != nil {
-		return nil, fault.E(fault.Invalid, "se_store", "the secure element file is damaged")
+	st, err := decodeState(b)
+	if err != nil {
+		return nil, err
 	}
-	k, err := x509.ParsePKCS8PrivateKey(e.state.DeviceKey)
+	k, err := x509.ParsePKCS8PrivateKey(st.DeviceKey)
 	priv, ok := k.(*ecdsa.PrivateKey)
 	if err != nil || !ok {
 		return nil, fault.E(fault.Invalid, "se_store", "the secure element's device key is damaged")
 	}
-	e.priv = priv
-	if e.state.Tokens == nil {
-		e.state.Tokens = map[string]*tokenKeys{}
-	}
+	e.priv, e.state, e.raw = priv, st, b
 	return e, nil
+}
+
+func decodeState(b []byte) (state, error) {
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fault.E(fault.Invalid, "se_store", "the secure element file is damaged")
+	}
+	if st.Tokens == nil {
+		st.Tokens = map[string]*tokenKeys{}
+	}
+	return st, nil
+}
+
+// begin takes the element for one operation: its mutex, the file's lock
+// (exclusive for a change) and the state as the file now holds it, which
+// another process may have changed. The caller defers the returned
+// release.
+func (e *Element) begin(exclusive bool) (release func(), err error) {
+	e.mu.Lock()
+	unlock, err := Lock(e.path, exclusive)
+	if err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	release = func() { unlock(); e.mu.Unlock() }
+	if err := e.refresh(); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// look is begin for a read that cannot fail: on error it answers from the
+// state in memory.
+func (e *Element) look() (release func()) {
+	if release, err := e.begin(false); err == nil {
+		return release
+	}
+	e.mu.Lock()
+	return e.mu.Unlock
+}
+
+// refresh reloads the state if the file changed since it was last read or
+// written.
+func (e *Element) refresh() error {
+	b, err := os.ReadFile(e.path)
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "se_store", "read the secure element")
+	}
+	if e.raw != nil && bytes.Equal(b, e.raw) {
+		return nil
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(st.DeviceKey, e.state.DeviceKey) {
+		return fault.E(fault.Invalid, "se_store", "the secure element file now holds another device key")
+	}
+	e.state, e.raw = st, b
+	return nil
 }
 
 // SetClock replaces the clock (tests).
 func (e *Element) SetClock(now func() time.Time) { e.now = now }
 
+// save writes the state; the caller holds the exclusive lock. If it
+// fails, the file keeps the state before the change, and the next
+// operation reads it back, dropping the change in memory.
 func (e *Element) save() error {
 	b, err := json.Marshal(e.state)
 	if err != nil {
 		return fault.Wrap(err, fault.Internal, "se_store", "encode the secure element")
 	}
-	tmp := e.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fault.Wrap(err, fault.Unavailable, "se_store", "write the secure element")
+	if err := WriteFile(e.path, b, "se_store", "the secure element"); err != nil {
+		e.raw = nil
+		return err
 	}
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return fault.Wrap(err, fault.Unavailable, "se_store", "write the secure element")
-	}
-	if err := os.Rename(tmp, e.path); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "se_store", "write the secure element")
-	}
+	e.raw = b
 	return nil
 }
 
@@ -140,8 +203,11 @@ func (e *Element) InstallKeys(token string, sealed []byte) (int, error) {
 	if err := json.Unmarshal(plain, &b); err != nil || b.Token != token {
 		return 0, fault.E(fault.Invalid, "bad_sealed_data", "the key batch is not for this card")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	release, err := e.begin(true)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	tk := e.state.Tokens[token]
 	if tk == nil {
 		tk = &tokenKeys{}
@@ -176,8 +242,7 @@ func (e *Element) keysLeft(tk *tokenKeys) int {
 
 // KeysLeft returns how many unexpired, unused keys a token has.
 func (e *Element) KeysLeft(token string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.look()()
 	tk := e.state.Tokens[token]
 	if tk == nil {
 		return 0
@@ -191,8 +256,7 @@ var ErrNoKeys = fault.E(fault.Limit, "no_keys", "no limited-use key left for thi
 // Counter returns the next application transaction counter for a token
 // without using it.
 func (e *Element) Counter(token string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.look()()
 	if tk := e.state.Tokens[token]; tk != nil {
 		return tk.ATC + 1
 	}
@@ -214,8 +278,11 @@ type Use struct {
 // place them in the data (ATC and IAD) before the MAC is taken. It fails
 // with ErrNoKeys when no key is left.
 func (e *Element) Cryptogram(token string, alg emv.Alg, pad emv.Padding, build func(atc, keyIndex int) ([]byte, error)) (Use, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	release, err := e.begin(true)
+	if err != nil {
+		return Use{}, err
+	}
+	defer release()
 	tk := e.state.Tokens[token]
 	if tk == nil {
 		return Use{}, ErrNoKeys
@@ -258,8 +325,11 @@ func (e *Element) Cryptogram(token string, alg emv.Alg, pad emv.Padding, build f
 
 // Wipe destroys every key of a token (card removed, wallet switched off).
 func (e *Element) Wipe(token string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	release, err := e.begin(true)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if tk := e.state.Tokens[token]; tk != nil {
 		for _, k := range tk.Keys {
 			clear(k.Key)
@@ -271,15 +341,17 @@ func (e *Element) Wipe(token string) error {
 
 // AppletData returns an applet's saved data (nil if none).
 func (e *Element) AppletData(name string) []byte {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.look()()
 	return append([]byte(nil), e.state.Applets[name]...)
 }
 
 // SetAppletData saves an applet's data atomically.
 func (e *Element) SetAppletData(name string, data []byte) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	release, err := e.begin(true)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if e.state.Applets == nil {
 		e.state.Applets = map[string][]byte{}
 	}

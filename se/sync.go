@@ -5,8 +5,7 @@ package se
 // cryptogram) and the indexes of the limited-use keys it still holds
 // unexpired, in order. It never fails; an unknown token has none.
 func (e *Element) KeyIndexes(token string) (atc int, unused []int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.look()()
 	tk := e.state.Tokens[token]
 	if tk == nil {
 		return 0, nil
