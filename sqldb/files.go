@@ -14,19 +14,14 @@ import (
 // folder that its group or others may read, write or enter, since the
 // databases and the key file in it would be theirs to copy. It fails with
 // fault.Unavailable if the folder cannot be made or read.
+//
+// Open only makes a missing folder 0700 (a library leaves the judging of
+// an existing folder to the program): serve calls PrivateFolder first.
 func PrivateFolder(dir string) error {
-	st, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fault.Wrap(err, fault.Unavailable, "data_folder", "create data folder %s", dir)
-		}
-		// MkdirAll honours the umask, which can only take bits away;
-		// chmod anyway so the folder is 0700 whatever made it.
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fault.Wrap(err, fault.Unavailable, "data_folder", "chmod data folder %s", dir)
-		}
-		return nil
+	if err := makeFolder(dir); err != nil {
+		return err
 	}
+	st, err := os.Stat(dir)
 	if err != nil {
 		return fault.Wrap(err, fault.Unavailable, "data_folder", "read data folder %s", dir)
 	}
@@ -36,6 +31,18 @@ func PrivateFolder(dir string) error {
 	if m := st.Mode().Perm(); m&0o077 != 0 {
 		return fault.E(fault.Forbidden, "data_folder_open",
 			"data folder %s has mode %04o: others on this machine can read its databases and keys; run: chmod 700 %s", dir, m, dir)
+	}
+	return nil
+}
+
+// makeFolder creates dir with mode 0700 if it does not exist. It fails
+// with fault.Unavailable.
+func makeFolder(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "data_folder", "create data folder %s", dir)
 	}
 	return nil
 }

@@ -66,9 +66,12 @@ func TestFilesPrivate(t *testing.T) {
 	}
 	db.Close()
 
+	if err := sqldb.PrivateFolder(dir); err != nil {
+		t.Errorf("PrivateFolder on a 0700 folder: %v", err)
+	}
 	for _, mode := range []os.FileMode{0o755, 0o750, 0o705, 0o711} {
 		os.Chmod(dir, mode)
-		_, err := sqldb.Open(context.Background(), "", dir)
+		err := sqldb.PrivateFolder(dir)
 		if !fault.Has(err, fault.Forbidden, "data_folder_open") {
 			t.Fatalf("mode %04o: got %v, want data_folder_open", mode, err)
 		}

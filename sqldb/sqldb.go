@@ -73,7 +73,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 			if dataDir == "" {
 				return nil, fault.E(fault.Invalid, "db_open", "no data folder and no database given")
 			}
-			if err := PrivateFolder(dataDir); err != nil {
+			if err := makeFolder(dataDir); err != nil {
 				return nil, err
 			}
 			path = filepath.Join(dataDir, "tapwallet.db")

@@ -43,7 +43,7 @@ func TestServe(t *testing.T) {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", t.TempDir(), "--http", addr},
+		done <- run(ctx, []string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--http", addr}, // a new folder: serve makes it 0700
 			func(k string) string {
 				if k == "TAPWALLET_HTTP" {
 					return "127.0.0.1:1"
