@@ -91,7 +91,7 @@ func TestMaskPAN(t *testing.T) {
 }
 
 func TestTokenData(t *testing.T) {
-	full := TokenData{Token: testPAN, PAR: "50010000000000000000000000001", RequestorID: "40010030273", Assurance: "02", DeviceID: "phone-7f3a"}
+	full := TokenData{Token: testPAN, PAR: "50010000000000000000000000001", RequestorID: "50110030273", Assurance: "02", DeviceID: "phone-7f3a"}
 	b, err := full.Marshal()
 	must(t, err)
 	if want := "DF0110" + hex.EncodeToString([]byte(testPAN)); !strings.HasPrefix(strings.ToUpper(hex.EncodeToString(b)), strings.ToUpper(want)) {

@@ -22,7 +22,8 @@ var ErrFormat = fault.E(fault.Invalid, FormatErrorCode, "iso8583: format error")
 var (
 	ErrTruncated      = errors.New("truncated")                  // the message ends inside the MTI, bitmap, a length prefix or an element
 	ErrBadMTI         = errors.New("bad MTI")                    // the MTI is not four digits of a 1987 message we know how to classify
-	ErrBadBitmap      = errors.New("bad bitmap")                 // the bitmap names no element, or flags an empty secondary bitmap
+	ErrBadBitmap      = errors.New("bad bitmap")                 // the bitmap names no element
+	ErrHexBitmap      = errors.New("ASCII-hex bitmap")           // the bitmap is sent as ASCII hex digits; the layout takes binary
 	ErrUnknownElement = errors.New("element without a spec")     // the bitmap (or a setter) names an element that has no spec
 	ErrBadLength      = errors.New("bad length")                 // a length prefix that is not digits, zero or above the maximum; a wrong fixed length
 	ErrBadCharacters  = errors.New("bad characters")             // a character that the element's type does not allow (non-digits in n, ...)

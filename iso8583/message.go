@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -270,6 +271,18 @@ func (m *Message) Pack() ([]byte, error) {
 // AppendPack appends the packed message to dst and returns the extended
 // slice; it fails like Pack, returning dst unchanged.
 func (m *Message) AppendPack(dst []byte) ([]byte, error) {
+	return m.appendPack(dst, false)
+}
+
+// AppendPackHexBitmap is AppendPack with the bitmaps written as 16 ASCII
+// hex digits each (uppercase), the layout some codecs use by default. It is
+// for one thing only: answering, in a layout it can read, a peer whose
+// message Unpack refused with ErrHexBitmap. It fails like Pack.
+func (m *Message) AppendPackHexBitmap(dst []byte) ([]byte, error) {
+	return m.appendPack(dst, true)
+}
+
+func (m *Message) appendPack(dst []byte, hexBitmap bool) ([]byte, error) {
 	if err := m.MTI.Check(); err != nil {
 		return dst, err
 	}
@@ -301,10 +314,20 @@ func (m *Message) AppendPack(dst []byte) ([]byte, error) {
 		bitmap[0] |= 1 << 63
 		size += 8
 	}
-	out := append(slices.Grow(dst, size), m.MTI...)
-	out = binary.BigEndian.AppendUint64(out, bitmap[0])
+	maps := bitmap[:1]
 	if bitmap[1] != 0 {
-		out = binary.BigEndian.AppendUint64(out, bitmap[1])
+		maps = bitmap[:2]
+	}
+	if hexBitmap {
+		size += 8 * len(maps) // hex digits double the bitmaps
+	}
+	out := append(slices.Grow(dst, size), m.MTI...)
+	for _, bm := range maps {
+		if hexBitmap {
+			out = fmt.Appendf(out, "%016X", bm)
+		} else {
+			out = binary.BigEndian.AppendUint64(out, bm)
+		}
 	}
 	m.each(func(de int, v []byte) {
 		if de < 2 {
@@ -325,7 +348,10 @@ func (m *Message) AppendPack(dst []byte) ([]byte, error) {
 // (fault.Invalid, FormatErrorCode; answer it with response code 30) wrapping
 // ErrTruncated, ErrBadMTI, ErrBadBitmap, ErrUnknownElement, ErrBadLength,
 // ErrBadCharacters or ErrTrailingBytes, naming the element but never its
-// value. It never panics and allocates no more than len(b).
+// value; ErrHexBitmap when the bitmap is ASCII hex digits (the layout takes
+// a binary bitmap). A secondary bitmap of zeros is accepted (it names no
+// element 65-128). It never panics and allocates no more than len(b)
+// (twice that for a message with an ASCII-hex bitmap).
 func Unpack(b []byte) (*Message, error) {
 	m, err := unpack(b)
 	if err != nil {
@@ -345,6 +371,55 @@ func UnpackPartial(b []byte) (*Message, error) {
 }
 
 func unpack(b []byte) (*Message, error) {
+	m, err := unpackBitmap(b, false)
+	if err != nil && m != nil && hexBitmap(b) {
+		// Some codecs send the bitmap as 16 (or 32) ASCII hex digits. Read
+		// the message that way to find DE11 and DE41 for the answer, but
+		// refuse it: the link's layout is a binary bitmap.
+		if hm, _ := unpackBitmap(b, true); hm != nil {
+			return hm, formatErr(ErrHexBitmap, 0, "the bitmap is ASCII hex; this layout takes a binary bitmap")
+		}
+	}
+	return m, err
+}
+
+// hexBitmap reports whether the 16 bytes after the MTI are ASCII hex digits,
+// as an ASCII-hex primary bitmap is.
+func hexBitmap(b []byte) bool {
+	if len(b) < 20 {
+		return false
+	}
+	for _, c := range b[4:20] {
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// readBitmap reads the bitmap named which at b[pos:], 8 bytes binary or
+// 16 ASCII hex digits, and returns it with the position after it; it fails
+// with a format error when b ends first or a hex digit is not one.
+func readBitmap(b []byte, pos int, hexDigits bool, which string) (uint64, int, error) {
+	n := 8
+	if hexDigits {
+		n = 16
+	}
+	if len(b)-pos < n {
+		return 0, pos, formatErr(ErrTruncated, 0, "message ends inside the %s bitmap", which)
+	}
+	if !hexDigits {
+		return binary.BigEndian.Uint64(b[pos : pos+8]), pos + 8, nil
+	}
+	v, err := strconv.ParseUint(string(b[pos:pos+16]), 16, 64)
+	if err != nil {
+		return 0, pos, formatErr(ErrBadBitmap, 0, "the %s bitmap is not 16 hex digits", which)
+	}
+	return v, pos + 16, nil
+}
+
+// unpackBitmap is unpack with the bitmaps read in binary or in ASCII hex.
+func unpackBitmap(b []byte, hexDigits bool) (*Message, error) {
 	if len(b) < 4 {
 		return nil, formatErr(ErrTruncated, 0, "message ends inside the MTI")
 	}
@@ -353,26 +428,22 @@ func unpack(b []byte) (*Message, error) {
 		return nil, err
 	}
 	m := &Message{MTI: mti}
-	if len(b) < 12 {
-		return m, formatErr(ErrTruncated, 0, "message ends inside the primary bitmap")
-	}
 	var bitmap [2]uint64
-	bitmap[0] = binary.BigEndian.Uint64(b[4:12])
-	pos := 12
+	var pos int
+	var err error // the first error
+	if bitmap[0], pos, err = readBitmap(b, 4, hexDigits, "primary"); err != nil {
+		return m, err
+	}
 	if bitmap[0]&(1<<63) != 0 {
-		if len(b) < 20 {
-			return m, formatErr(ErrTruncated, 0, "message ends inside the secondary bitmap")
-		}
-		bitmap[1] = binary.BigEndian.Uint64(b[12:20])
-		pos = 20
-		if bitmap[1] == 0 {
-			return m, formatErr(ErrBadBitmap, 0, "secondary bitmap is flagged but empty")
+		// A secondary bitmap of zeros is well-formed: it says that no
+		// element 65-128 is present. Many codecs always send one.
+		if bitmap[1], pos, err = readBitmap(b, pos, hexDigits, "secondary"); err != nil {
+			return m, err
 		}
 	}
 	if bitmap[0]&^(1<<63) == 0 && bitmap[1] == 0 {
 		return m, formatErr(ErrBadBitmap, 0, "bitmap names no element")
 	}
-	var err error // the first error
 	total := 0
 	m.vals = make([][]byte, 0, bits.OnesCount64(bitmap[0])+bits.OnesCount64(bitmap[1]))
 	for de := 2; de <= maxDE; de++ {
@@ -385,7 +456,7 @@ func unpack(b []byte) (*Message, error) {
 			break
 		}
 		v, next, eerr := readElement(sp, b, pos)
-		if eerr != nil && !(errors.Is(eerr, ErrBadCharacters) && next > pos) {
+		if eerr != nil && !(errors.Is(eerr, ErrBadCharacters) && next > pos) { // err is the first error
 			err = cmp.Or(err, eerr)
 			break
 		}

@@ -55,9 +55,9 @@ func sampleAuth(t *testing.T) *Message {
 	must(t, m.SetString(DERRN, "607309004711"))
 	must(t, m.SetString(DETerminal, "T0000001"))
 	must(t, m.SetString(DEMerchant, "898310054110001"))
-	must(t, m.SetString(DEMerchantName, "TAPWALLET MART         SHANGHAI     CN  "))
+	must(t, m.SetString(DEMerchantName, "TAPWALLET MART           SHANGHAI     CN"))
 	must(t, m.SetBytes(DEICC, testICC))
-	must(t, m.SetTokenData(TokenData{Token: testPAN, PAR: "50010000000000000000000000001", RequestorID: "40010030273", Assurance: "02", DeviceID: "dev-1"}))
+	must(t, m.SetTokenData(TokenData{Token: testPAN, PAR: "50010000000000000000000000001", RequestorID: "50110030273", Assurance: "02", DeviceID: "dev-1"}))
 	return m
 }
 
@@ -264,7 +264,10 @@ func TestUnpackErrors(t *testing.T) {
 		{"no bitmap", []byte("0100"), ErrTruncated, ""},
 		{"short primary bitmap", bitmapOnly("0100", 0x20, 0, 0), ErrTruncated, ""},
 		{"missing secondary bitmap", bitmapOnly("0100", 0xA0, 0, 0, 0, 0, 0, 0, 0), ErrTruncated, ""},
-		{"empty secondary bitmap", bitmapOnly("0100", 0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), ErrBadBitmap, ""},
+		{"secondary bitmap of zeros, no element", bitmapOnly("0100", 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), ErrBadBitmap, ""},
+		{"secondary bitmap of zeros, element missing", bitmapOnly("0100", 0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), ErrTruncated, "DE3 "},
+		{"ASCII-hex bitmap", append([]byte("0100"), "0020000000800000"+"000042"+"T0000001"...), ErrHexBitmap, ""},
+		{"ASCII-hex bitmap, secondary not hex", append([]byte("0100"), "A000000000000000"+"zz"...), ErrHexBitmap, ""},
 		{"empty bitmap", bitmapOnly("0100", 0, 0, 0, 0, 0, 0, 0, 0), ErrBadBitmap, ""},
 		{"element without spec", raw("0100", []int{5}, "000000000001"), ErrUnknownElement, "DE5 "},
 		{"tertiary bitmap flag", raw("0100", []int{65}, "0000000000000000"), ErrUnknownElement, "DE65 "},
@@ -350,6 +353,72 @@ func TestUnpackPartial(t *testing.T) {
 	}
 	if m, err := UnpackPartial([]byte("XXXX")); m != nil || err == nil {
 		t.Errorf("UnpackPartial(bad MTI) = %v, %v; want nil and an error", m, err)
+	}
+}
+
+// outsideAnswer is an 0110 as codecs that always send the secondary bitmap
+// (npm iso_8583, Postilion-style hosts) write it, built byte by byte here and
+// not by Pack: bit 1 set, a secondary bitmap of zeros, then DE4, DE11, DE38,
+// DE39 and DE41.
+var outsideAnswer = append([]byte("0110"+
+	"\x90\x20\x00\x00\x06\x80\x00\x00"+ // primary: 1, 4, 11, 38, 39, 41
+	"\x00\x00\x00\x00\x00\x00\x00\x00"), // secondary: none
+	"000000001234"+"000042"+"A1B2C3"+"00"+"T0000001"...)
+
+func TestUnpackZeroSecondaryBitmap(t *testing.T) {
+	m, err := Unpack(outsideAnswer)
+	if err != nil {
+		t.Fatalf("Unpack: got %v, want the message (a secondary bitmap of zeros is well-formed)", err)
+	}
+	if got, want := m.Elements(), []int{DEAmount, DESTAN, DEAuthID, DEResponseCode, DETerminal}; !equalInts(got, want) {
+		t.Errorf("elements: got %v, want %v", got, want)
+	}
+	if rc, _ := m.ResponseCode(); rc != Approved {
+		t.Errorf("DE39: got %q, want 00", rc)
+	}
+	if tid, _ := m.String(DETerminal); tid != "T0000001" {
+		t.Errorf("DE41: got %q, want T0000001", tid)
+	}
+	again, err := m.Pack()
+	must(t, err)
+	if again[4]&0x80 != 0 || len(again) != len(outsideAnswer)-8 {
+		t.Errorf("Pack: got %x, want no secondary bitmap", again)
+	}
+}
+
+func TestHexBitmap(t *testing.T) {
+	// An 0100 as a codec with ASCII-hex bitmaps writes it: DE11, DE41.
+	in := append([]byte("0100"), "0020000000800000"+"000042"+"T0000001"...)
+	_, err := Unpack(in)
+	if !errors.Is(err, ErrHexBitmap) || !errors.Is(err, ErrFormat) {
+		t.Fatalf("Unpack: got %v, want ErrHexBitmap, a format error", err)
+	}
+	p, perr := UnpackPartial(in)
+	if p == nil || perr == nil || perr.Error() != err.Error() {
+		t.Fatalf("UnpackPartial: got %v, %v; want the message read and the same error", p, perr)
+	}
+	if stan, _ := p.STAN(); stan != 42 {
+		t.Errorf("DE11: got %v, want 000042", stan)
+	}
+	if tid, _ := p.String(DETerminal); tid != "T0000001" {
+		t.Errorf("DE41: got %q, want T0000001", tid)
+	}
+	resp, err := NewResponse(p, FormatError)
+	must(t, err)
+	b, err := resp.AppendPackHexBitmap(nil)
+	must(t, err)
+	// 0110, DE11 DE39 DE41: bits 11, 39, 41.
+	want := "0110" + "0020000002800000" + "000042" + "30" + "T0000001"
+	if string(b) != want {
+		t.Errorf("AppendPackHexBitmap: got %q, want %q", b, want)
+	}
+	withSecondary := New(NetworkRequest)
+	must(t, withSecondary.SetSTAN(7))
+	must(t, withSecondary.SetString(DENetworkCode, "301"))
+	b, err = withSecondary.AppendPackHexBitmap([]byte("xx"))
+	must(t, err)
+	if want := "xx0800" + "8020000000000000" + "0400000000000000" + "000007" + "301"; string(b) != want {
+		t.Errorf("AppendPackHexBitmap with DE70: got %q, want %q", b, want)
 	}
 }
 
