@@ -122,7 +122,13 @@ func write(w io.Writer, frame []byte) error {
 
 // packFrame packs m into a frame (header included), checked against max.
 func packFrame(m *iso8583.Message, max int) ([]byte, error) {
-	buf, err := m.AppendPack(make([]byte, 2, 256))
+	return frameOfPack(m.AppendPack, max)
+}
+
+// frameOfPack makes a frame of what appendPack (a Message's AppendPack or
+// AppendPackHexBitmap) appends, checked against max.
+func frameOfPack(appendPack func([]byte) ([]byte, error), max int) ([]byte, error) {
+	buf, err := appendPack(make([]byte, 2, 256))
 	if err != nil {
 		return nil, err
 	}

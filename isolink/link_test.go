@@ -49,6 +49,12 @@ func startServer(t testing.TB, s *Server) (string, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerOn(t, s, ln)
+}
+
+// startServerOn is startServer on a listener of the test's.
+func startServerOn(t testing.TB, s *Server, ln net.Listener) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -376,6 +382,93 @@ func mustPack(t *testing.T, m *iso8583.Message) []byte {
 	return b
 }
 
+// outside0100 is an 0100 as codecs that always send the secondary bitmap
+// write it (npm iso_8583, Postilion-style hosts), built byte by byte and not
+// by iso8583's Pack: bit 1 set, a secondary bitmap of zeros, then DE3, DE4,
+// DE11 and DE41.
+func outside0100(stan int) []byte {
+	return append([]byte("0100"+
+		"\xb0\x20\x00\x00\x00\x80\x00\x00"+ // primary: 1, 3, 4, 11, 41
+		"\x00\x00\x00\x00\x00\x00\x00\x00"), // secondary: none
+		fmt.Sprintf("000000"+"000000000500"+"%06d"+"T0000009", stan)...)
+}
+
+// TestOutsideCodecMessages sends what other codecs write: an ASCII-hex
+// bitmap gets a 30 in an ASCII-hex bitmap (so its sender can read it) and
+// the connection stays open; one whose DE11 and DE41 cannot be found is
+// closed with a log line that says why.
+func TestOutsideCodecMessages(t *testing.T) {
+	logs := &logBuffer{}
+	addr, _ := startServer(t, &Server{Handler: EchoHandler, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	hexAuth := "0100" + "3020000000800000" + "000000" + "000000000500" + "000042" + "T0000009" // DE3, 4, 11, 41
+	if _, err := conn.Write(frameOf([]byte(hexAuth))); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := ReadFrame(conn, 0)
+	if err != nil {
+		t.Fatalf("ASCII-hex bitmap: got %v, want an answer", err)
+	}
+	// 0110 with DE3, 4, 11, 39, 41 echoed, the bitmap in ASCII hex.
+	want := "0110" + "3020000002800000" + "000000" + "000000000500" + "000042" + "30" + "T0000009"
+	if string(payload) != want {
+		t.Errorf("ASCII-hex bitmap: got %q, want %q", payload, want)
+	}
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "hex_bitmap=true") }, "a log line naming the hex bitmap")
+	if _, err := conn.Write(frameOf(outside0100(10))); err != nil {
+		t.Fatal(err)
+	}
+	if payload, err = ReadFrame(conn, 0); err != nil {
+		t.Fatalf("after the hex bitmap: got %v, want an answer", err)
+	}
+	if resp, err := iso8583.Unpack(payload); err != nil || resp.MTI != iso8583.AuthorizationResponse {
+		t.Errorf("after the hex bitmap: got %v, %v; want an 0110", resp, err)
+	}
+	// Hex digits, but the bitmap names an element without a spec first.
+	if _, err := conn.Write(frameOf([]byte("0100" + "0800000000000000" + "1"))); err != nil {
+		t.Fatal(err)
+	}
+	if payload, err := ReadFrame(conn, 0); !errors.Is(err, io.EOF) && !errors.Is(err, ErrConnLost) {
+		t.Fatalf("unanswerable hex-bitmap message: got %x, %v; want the connection closed", payload, err)
+	}
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "the link takes binary bitmaps only") }, "a log line saying why")
+}
+
+// TestClientReadsZeroSecondaryBitmap: the terminal's client takes an 0110
+// with a secondary bitmap of zeros as the answer (it used to drop it, time
+// out and reverse an approved payment).
+func TestClientReadsZeroSecondaryBitmap(t *testing.T) {
+	server, client := net.Pipe()
+	defer server.Close()
+	c := NewClient(client, Options{Timeout: 5 * time.Second})
+	defer c.Close()
+	go func() {
+		if _, err := ReadFrame(server, 0); err != nil {
+			return
+		}
+		answer := append([]byte("0110"+
+			"\x80\x20\x00\x00\x06\x80\x00\x00"+ // primary: 1, 11, 38, 39, 41
+			"\x00\x00\x00\x00\x00\x00\x00\x00"), // secondary: none
+			"000077"+"A1B2C3"+"00"+"T0000009"...)
+		_, _ = server.Write(frameOf(answer))
+	}()
+	resp, err := c.Send(context.Background(), authRequest(77, "T0000009", 500))
+	if err != nil {
+		t.Fatalf("Send: got %v, want the 0110", err)
+	}
+	if rc, _ := resp.ResponseCode(); rc != iso8583.Approved {
+		t.Errorf("DE39: got %s, want 00", rc)
+	}
+	if code, _ := resp.String(iso8583.DEAuthID); code != "A1B2C3" {
+		t.Errorf("DE38: got %q, want A1B2C3", code)
+	}
+}
+
 func TestGarbageFrames(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -408,6 +501,8 @@ func TestGarbageFrames(t *testing.T) {
 		{"non-digits in the amount", frameOf(badDigits), iso8583.FormatError, "0110", 4711, false, "DE4"},
 		{"element without a spec", frameOf(append(notAnswerable("0100", 0x00, 0x20, 0x00, 0x00, 0x01, 0, 0, 0), "000006123"...)), iso8583.FormatError, "0110", 6, false, "DE40"},
 		{"unsupported but well-formed MTI", frameOf(mustPack(t, other)), iso8583.FunctionNotSupported, "0310", 5, false, ""},
+		{"secondary bitmap of zeros (outside codec)", frameOf(outside0100(9)), iso8583.Approved, "0110", 9, false, ""},
+		{"bad characters in DE11, DE41 readable", frameOf(append(notAnswerable("0100", 0x00, 0x20, 0, 0, 0, 0x80, 0, 0), "00004x"+"T0000009"...)), iso8583.FormatError, "0110", 0, false, "DE11"},
 		{"zero length header", []byte{0, 0, '0', '1'}, "", "", 0, true, "bad frame header"},
 		{"oversize length header", []byte{0xff, 0xff, '0', '1'}, "", "", 0, true, "bad frame header"},
 		{"unknown MTI", frameOf(append(notAnswerable("0900", 0x00, 0x20, 0, 0, 0, 0, 0, 0), "000007"...)), "", "", 0, true, "cannot be answered"},
@@ -528,12 +623,15 @@ func TestAnswerNetwork(t *testing.T) {
 	now := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	noCode := NetworkRequest(iso8583.SignOn, 3, now)
 	noCode.Unset(iso8583.DENetworkCode)
+	acquirerSignOn := NetworkRequest(iso8583.SignOn, 1, now)
+	_ = acquirerSignOn.SetString(iso8583.DEAcquirer, "48021000")
+	_ = acquirerSignOn.SetString(iso8583.DETerminal, "T0000001")
 	tests := []struct {
 		name string
 		req  *iso8583.Message
 		want iso8583.ResponseCode
 	}{
-		{"sign-on", NetworkRequest(iso8583.SignOn, 1, now), iso8583.Approved},
+		{"sign-on", acquirerSignOn, iso8583.Approved},
 		{"echo", NetworkRequest(iso8583.EchoTest, 2, now), iso8583.Approved},
 		{"unknown code", NetworkRequest("555", 2, now), iso8583.FunctionNotSupported},
 		{"no DE70", noCode, iso8583.FormatError},
@@ -548,7 +646,7 @@ func TestAnswerNetwork(t *testing.T) {
 			if rc != tt.want {
 				t.Errorf("DE39: got %s, want %s", rc, tt.want)
 			}
-			for _, de := range []int{iso8583.DETransmission, iso8583.DESTAN} {
+			for _, de := range []int{iso8583.DETransmission, iso8583.DESTAN, iso8583.DEAcquirer, iso8583.DETerminal, iso8583.DENetworkCode} {
 				g, _ := resp.String(de)
 				w, _ := tt.req.String(de)
 				if g != w {
@@ -776,4 +874,95 @@ func TestClientMatchesAnswersWithoutTerminal(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("client's answer to the peer's echo: got none within 5s")
 	}
+}
+
+// TestConnectionLimits floods a server: connections beyond the limit per
+// source and in total are closed at once with a log line each; those within
+// are answered; a place freed by a close is taken again.
+func TestConnectionLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		limits  ConnLimits
+		wantLog string
+	}{
+		{"per source", ConnLimits{Total: 100, PerSource: 3}, "too many connections from one source address"},
+		{"in total", ConnLimits{Total: 3, PerSource: 100}, "too many connections in total"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			log := slog.New(slog.NewTextHandler(logs, nil))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, _ := startServerOn(t, &Server{Handler: EchoHandler, Log: log}, LimitListener(ln, tt.limits, log))
+			var clients []*Client
+			for i := range 3 {
+				c := dial(t, addr, Options{Timeout: 5 * time.Second})
+				if _, err := c.Send(context.Background(), authRequest(iso8583.STAN(i+1), "T0000001", 1)); err != nil {
+					t.Fatalf("connection %d within the limit: got %v, want an answer", i+1, err)
+				}
+				clients = append(clients, c)
+			}
+			for i := range 5 {
+				conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				_, _ = conn.Write(frameOf(mustPack(t, authRequest(iso8583.STAN(10+i), "T0000002", 1))))
+				if payload, err := ReadFrame(conn, 0); !errors.Is(err, io.EOF) && !errors.Is(err, ErrConnLost) {
+					t.Errorf("connection %d beyond the limit: got %x, %v; want it closed", 4+i, payload, err)
+				}
+				conn.Close()
+			}
+			waitFor(t, func() bool { return strings.Count(logs.String(), tt.wantLog) == 5 }, "5 log lines "+tt.wantLog)
+			if !strings.Contains(logs.String(), "source=127.0.0.1") || !strings.Contains(logs.String(), "limit=3") {
+				t.Errorf("refusal log lacks the source or the limit:\n%s", logs)
+			}
+			clients[0].Close()
+			var again *Client
+			waitFor(t, func() bool {
+				c, err := Dial(context.Background(), addr, Options{Timeout: time.Second})
+				if err != nil {
+					return false
+				}
+				if _, err := c.Send(context.Background(), authRequest(99, "T0000001", 1)); err != nil {
+					c.Close()
+					return false
+				}
+				again = c
+				return true
+			}, "a connection answered after one closed")
+			again.Close()
+		})
+	}
+}
+
+// TestDefaultConnectionLimits: a Server on a plain listener applies the
+// default limits.
+func TestDefaultConnectionLimits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	addr, _ := startServerOn(t, &Server{Handler: EchoHandler, Log: slog.New(slog.NewTextHandler(logs, nil))}, ln)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range DefaultMaxConnsPerSource + 1 {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+	}
+	waitFor(t, func() bool {
+		return strings.Count(logs.String(), "too many connections from one source address") == 1
+	}, "one refusal at the default limit per source")
 }

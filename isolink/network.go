@@ -18,8 +18,8 @@ func NetworkRequest(code iso8583.NetworkCode, stan iso8583.STAN, now time.Time) 
 	return m
 }
 
-// AnswerNetwork returns the 0810 answer to an 0800: DE7, DE11, DE41 and DE70
-// echoed, DE39 00 for sign-on, sign-off and echo, 40 (function not
+// AnswerNetwork returns the 0810 answer to an 0800: DE7, DE11, DE32, DE41
+// and DE70 echoed, DE39 00 for sign-on, sign-off and echo, 40 (function not
 // supported) for any other DE70 and 30 (format error) when DE70 is missing.
 // It returns nil when req is not an 0800.
 func AnswerNetwork(req *iso8583.Message) *iso8583.Message {
@@ -27,7 +27,7 @@ func AnswerNetwork(req *iso8583.Message) *iso8583.Message {
 		return nil
 	}
 	resp := iso8583.New(iso8583.NetworkResponse)
-	resp.Copy(req, iso8583.DETransmission, iso8583.DESTAN, iso8583.DETerminal, iso8583.DENetworkCode)
+	resp.Copy(req, iso8583.DETransmission, iso8583.DESTAN, iso8583.DEAcquirer, iso8583.DETerminal, iso8583.DENetworkCode)
 	rc := iso8583.Approved
 	switch code, ok := req.String(iso8583.DENetworkCode); {
 	case !ok:

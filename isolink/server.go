@@ -78,7 +78,8 @@ func (s *Server) withDefaults() *Server {
 }
 
 // Serve accepts connections on ln and answers their requests until ctx
-// ends; then it stops accepting, stops reading, lets the requests in flight
+// ends; connections beyond ln's limits (LimitListener; the default
+// ConnLimits when ln has none) are closed at once with a log line; then it stops accepting, stops reading, lets the requests in flight
 // finish and send their answers (for up to ShutdownGrace), closes every
 // connection and returns nil. It closes ln. It returns a fault.Invalid error
 // when Handler is nil, and a fault.Unavailable error when ln fails for
@@ -89,6 +90,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fault.E(fault.Invalid, "no_handler", "isolink: server has no handler")
 	}
 	cfg := s.withDefaults()
+	if _, ok := ln.(*limitListener); !ok {
+		ln = LimitListener(ln, ConnLimits{}, cfg.Log)
+	}
 	stopCtx, stop := context.WithCancel(ctx) // stop reading and accepting
 	defer stop()
 	hardCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx)) // stop everything
@@ -207,25 +211,39 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 }
 
 // answerFormatError answers a frame that does not unpack with DE39 30, when
-// its MTI is a request and its DE11 can be read; otherwise it logs and
-// returns false, and the connection is closed. Errors of iso8583 are safe
-// to log whole: they name elements, never values.
+// its MTI is a request and its DE11 or DE41 can be read; otherwise it logs
+// why and returns false, and the connection is closed. A message with an
+// ASCII-hex bitmap is answered with an ASCII-hex bitmap, so that its sender
+// can read the 30. Errors of iso8583 are safe to log whole: they name
+// elements, never values.
 func (c *srvConn) answerFormatError(frame []byte, err error) bool {
 	p, _ := iso8583.UnpackPartial(frame)
+	hexBitmap := errors.Is(err, iso8583.ErrHexBitmap)
 	var resp *iso8583.Message
-	if p != nil && p.Has(iso8583.DESTAN) {
+	if p != nil && (p.Has(iso8583.DESTAN) || p.Has(iso8583.DETerminal)) {
 		resp, _ = iso8583.NewResponse(p, iso8583.FormatError)
 	}
 	if resp == nil {
-		mti := "????"
-		if p != nil {
-			mti = safeMTI(p.MTI)
+		mti, why := "????", "its MTI cannot be read"
+		switch {
+		case p != nil && !p.MTI.IsRequest():
+			mti, why = safeMTI(p.MTI), "it is not a request"
+		case p != nil:
+			mti, why = safeMTI(p.MTI), "neither DE11 nor DE41 can be read"
 		}
-		c.log.Warn("isolink: closing the connection: a message that cannot be answered", "mti", mti, "err", err.Error())
+		if hexBitmap {
+			why += "; the link takes binary bitmaps only"
+		}
+		c.log.Warn("isolink: closing the connection: a message that cannot be answered", "mti", mti, "why", why, "err", err.Error())
 		return false
 	}
 	stan, _ := p.String(iso8583.DESTAN)
-	c.log.Warn("isolink: answered a format error with 30", "mti", safeMTI(p.MTI), "stan", stan, "err", err.Error())
+	c.log.Warn("isolink: answered a format error with 30", "mti", safeMTI(p.MTI), "stan", safeText(stan), "hex_bitmap", hexBitmap, "err", err.Error())
+	if hexBitmap {
+		if frame, perr := frameOfPack(resp.AppendPackHexBitmap, c.s.MaxFrame); perr == nil {
+			return c.write(frame) == nil
+		}
+	}
 	return c.send(resp, p) == nil
 }
 
@@ -268,6 +286,12 @@ func (c *srvConn) send(resp, req *iso8583.Message) error {
 			return err
 		}
 	}
+	return c.write(frame)
+}
+
+// write writes one frame (header included); a failed write closes the
+// connection.
+func (c *srvConn) write(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.WriteTimeout))
