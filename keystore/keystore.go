@@ -15,12 +15,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/hkdf"
 
@@ -43,6 +43,10 @@ type Keys interface {
 	// Index returns a keyed hash (HMAC-SHA-256) of data for one purpose, to
 	// find a record by a secret without storing the secret.
 	Index(purpose string, data []byte) []byte
+	// Indexes returns the keyed hash of data under every index key held,
+	// Index's first: what was indexed before a rotation of the index key
+	// is found by one of them.
+	Indexes(purpose string, data []byte) [][]byte
 	// IssuerMasterKey returns the 16-byte EMV issuer master key for a named
 	// range (e.g. a token BIN range).
 	IssuerMasterKey(name string) ([]byte, error)
@@ -50,71 +54,130 @@ type Keys interface {
 	ActiveKeyID() string
 }
 
-// File is a Keys kept in a JSON key file (mode 0600).
+// File is a Keys kept in a JSON key file (mode 0600). Every key has an
+// id: the vault's master keys (k1, k2, …), the index keys (i1, …) and the
+// EMV roots (r1, …); a rotation adds a key and makes it active, and the old
+// ones stay for what was made with them (docs/keys.md). A File notices a
+// rotation made by another process (tapwallet keys rotate) within a second
+// and at once when it meets a key id it does not hold.
 type File struct {
 	mu      sync.RWMutex
 	path    string
-	active  string
-	masters map[string][]byte
-	index   []byte
-	emvRoot []byte
-	aeads   sync.Map // master key id → its cipher.AEAD, made once (safe for concurrent use)
+	active  string            // the master key Seal uses
+	masters map[string][]byte // vault master keys by id
+	idxAct  string            // the index key Index uses
+	indexes map[string][]byte // index keys by id
+	emvAct  string            // the EMV root new token ranges would use
+	roots   map[string][]byte // EMV roots by id; r1 derives every key named without an id
+	aeads   sync.Map          // master key id → its cipher.AEAD, made once (safe for concurrent use)
+
+	stamp   fileStamp    // the key file as last read
+	checked atomic.Int64 // unix nanoseconds of the last look at the file
 }
 
 var _ Keys = (*File)(nil)
 
+// fileJSON is the key file. Version 1 files had one index key (index_key)
+// and one EMV root (emv_root): they read as i1 and r1.
 type fileJSON struct {
-	Version int               `json:"version"`
-	Active  string            `json:"active"`
-	Masters map[string]string `json:"masters"`
-	Index   string            `json:"index_key"`
-	EMVRoot string            `json:"emv_root"`
+	Version     int               `json:"version"`
+	Active      string            `json:"active"`
+	Masters     map[string]string `json:"masters"`
+	Index       string            `json:"index_key,omitempty"`
+	EMVRoot     string            `json:"emv_root,omitempty"`
+	IndexActive string            `json:"index_active,omitempty"`
+	IndexKeys   map[string]string `json:"index_keys,omitempty"`
+	EMVActive   string            `json:"emv_active,omitempty"`
+	EMVRoots    map[string]string `json:"emv_roots,omitempty"`
+	Role        string            `json:"role,omitempty"` // set in a party's key file (see Export)
 }
 
 // OpenFile loads the key file at path, creating it with fresh random keys if
-// it does not exist. It fails if the file exists but is unreadable or
-// malformed (it is never overwritten then).
+// it does not exist. It fails if the file exists but is unreadable,
+// malformed, readable by others than its owner, or a party's key file
+// (those open with OpenParty); it is never overwritten then.
 func OpenFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	_, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		f := &File{path: path, masters: map[string][]byte{}}
-		f.index = random(32)
-		f.emvRoot = random(32)
-		f.active = "k1"
-		f.masters["k1"] = random(32)
+		f := &File{path: path, active: "k1", masters: map[string][]byte{"k1": random(32)},
+			idxAct: "i1", indexes: map[string][]byte{"i1": random(32)}, emvAct: "r1", roots: map[string][]byte{"r1": random(32)}}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "keyfile", "create key folder")
 		}
 		if err := f.save(true); err != nil {
 			return nil, err
 		}
+		f.stamp, _ = stampOf(path)
 		return f, nil
 	}
+	f := &File{path: path}
+	if err := f.load(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// load (re)reads the key file into f. Keys already held stay: a key id
+// never changes its key.
+func (f *File) load() error {
+	st, b, err := readPrivate(f.path)
 	if err != nil {
-		return nil, fault.Wrap(err, fault.Unavailable, "keyfile", "read key file")
+		return err
 	}
 	var j fileJSON
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fault.E(fault.Invalid, "keyfile", "key file %s is not valid JSON", path)
+		return fault.E(fault.Invalid, "keyfile", "key file %s is not valid JSON", f.path)
 	}
-	f := &File{path: path, active: j.Active, masters: map[string][]byte{}}
-	for id, h := range j.Masters {
-		k, err := hex.DecodeString(h)
-		if err != nil || len(k) != 32 {
-			return nil, fault.E(fault.Invalid, "keyfile", "key file: master key %q must be 32 bytes of hex", id)
+	if j.Role != "" {
+		return fault.E(fault.Invalid, "keyfile", "key file %s holds only the keys of a %s, not the platform's", f.path, j.Role)
+	}
+	if j.IndexKeys == nil && j.Index != "" {
+		j.IndexActive, j.IndexKeys = "i1", map[string]string{"i1": j.Index}
+	}
+	if j.EMVRoots == nil && j.EMVRoot != "" {
+		j.EMVActive, j.EMVRoots = "r1", map[string]string{"r1": j.EMVRoot}
+	}
+	masters, err := hexKeys(j.Masters, 32, "master key")
+	if err != nil {
+		return err
+	}
+	indexes, err := hexKeys(j.IndexKeys, 32, "index key")
+	if err != nil {
+		return err
+	}
+	roots, err := hexKeys(j.EMVRoots, 32, "EMV root")
+	if err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		what, id string
+		in       map[string][]byte
+	}{{"master key", j.Active, masters}, {"index key", j.IndexActive, indexes}, {"EMV root", j.EMVActive, roots}} {
+		if _, ok := c.in[c.id]; !ok {
+			return fault.E(fault.Invalid, "keyfile", "key file: active %s %q is missing", c.what, c.id)
 		}
-		f.masters[id] = k
 	}
-	if f.index, err = hex.DecodeString(j.Index); err != nil || len(f.index) != 32 {
-		return nil, fault.E(fault.Invalid, "keyfile", "key file: index_key must be 32 bytes of hex")
+	if _, ok := roots["r1"]; !ok {
+		return fault.E(fault.Invalid, "keyfile", "key file: EMV root r1 is missing")
 	}
-	if f.emvRoot, err = hex.DecodeString(j.EMVRoot); err != nil || len(f.emvRoot) != 32 {
-		return nil, fault.E(fault.Invalid, "keyfile", "key file: emv_root must be 32 bytes of hex")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active, f.masters, f.idxAct, f.indexes, f.emvAct, f.roots = j.Active, masters, j.IndexActive, indexes, j.EMVActive, roots
+	f.stamp = st
+	return nil
+}
+
+// hexKeys decodes a map of hex keys of n bytes each.
+func hexKeys(in map[string]string, n int, what string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(in))
+	for id, h := range in {
+		k, err := hex.DecodeString(h)
+		if err != nil || len(k) != n || id == "" || len(id) > 32 {
+			return nil, fault.E(fault.Invalid, "keyfile", "key file: %s %.32q must be %d bytes of hex", what, id, n)
+		}
+		out[id] = k
 	}
-	if _, ok := f.masters[f.active]; !ok {
-		return nil, fault.E(fault.Invalid, "keyfile", "key file: active master key %q is missing", f.active)
-	}
-	return f, nil
+	return out, nil
 }
 
 func random(n int) []byte {
@@ -126,70 +189,57 @@ func random(n int) []byte {
 }
 
 func (f *File) save(create bool) error {
-	j := fileJSON{Version: 1, Active: f.active, Masters: map[string]string{}, Index: hex.EncodeToString(f.index), EMVRoot: hex.EncodeToString(f.emvRoot)}
-	for id, k := range f.masters {
-		j.Masters[id] = hex.EncodeToString(k)
-	}
+	j := fileJSON{Version: 2, Active: f.active, Masters: hexMap(f.masters), IndexActive: f.idxAct, IndexKeys: hexMap(f.indexes),
+		EMVActive: f.emvAct, EMVRoots: hexMap(f.roots)}
 	b, _ := json.MarshalIndent(j, "", "  ")
+	return writePrivate(f.path, b, create)
+}
+
+func hexMap(m map[string][]byte) map[string]string {
+	out := make(map[string]string, len(m))
+	for id, k := range m {
+		out[id] = hex.EncodeToString(k)
+	}
+	return out
+}
+
+// writePrivate writes a key file with mode 0600: created exclusively, or
+// replaced whole (a temporary file synced, then renamed over it).
+func writePrivate(path string, b []byte, create bool) error {
+	target := path
 	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if create {
 		flags |= os.O_EXCL
+	} else {
+		target = path + ".tmp"
 	}
-	tmp := f.path + ".tmp"
-	if !create {
-		w, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return fault.Wrap(err, fault.Unavailable, "keyfile", "write key file")
-		}
-		if _, err := w.Write(b); err != nil {
-			w.Close()
-			return fault.Wrap(err, fault.Unavailable, "keyfile", "write key file")
-		}
-		if err := w.Sync(); err != nil {
-			w.Close()
-			return fault.Wrap(err, fault.Unavailable, "keyfile", "sync key file")
-		}
-		w.Close()
-		return os.Rename(tmp, f.path)
-	}
-	w, err := os.OpenFile(f.path, flags, 0o600)
+	w, err := os.OpenFile(target, flags, 0o600)
 	if err != nil {
-		return fault.Wrap(err, fault.Unavailable, "keyfile", "create key file")
-	}
-	defer w.Close()
-	if _, err := w.Write(b); err != nil {
 		return fault.Wrap(err, fault.Unavailable, "keyfile", "write key file")
 	}
-	return w.Sync()
-}
-
-// Rotate adds a new master key and makes it active; data sealed under older
-// keys still opens. It returns the new key id.
-func (f *File) Rotate() (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ids := make([]string, 0, len(f.masters))
-	for id := range f.masters {
-		ids = append(ids, id)
+	if _, err := w.Write(b); err != nil {
+		w.Close()
+		return fault.Wrap(err, fault.Unavailable, "keyfile", "write key file")
 	}
-	sort.Strings(ids)
-	id := fmt.Sprintf("k%d", len(ids)+1)
-	for f.masters[id] != nil {
-		id += "x"
+	if err := w.Sync(); err != nil {
+		w.Close()
+		return fault.Wrap(err, fault.Unavailable, "keyfile", "sync key file")
 	}
-	f.masters[id] = random(32)
-	old := f.active
-	f.active = id
-	if err := f.save(false); err != nil {
-		delete(f.masters, id)
-		f.active = old
-		return "", err
+	if err := w.Close(); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "keyfile", "write key file")
 	}
-	return id, nil
+	if create {
+		return nil
+	}
+	if err := os.Rename(target, path); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "keyfile", "replace key file")
+	}
+	return nil
 }
 
 // ActiveKeyID names the master key Seal uses.
 func (f *File) ActiveKeyID() string {
+	f.refresh()
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.active
@@ -199,6 +249,7 @@ const sealVersion = 1
 
 // Seal: version(1) | len(keyID)(1) | keyID | wrapNonce(12) | wrappedDEK(48) | nonce(12) | ciphertext+tag.
 func (f *File) Seal(plaintext, aad []byte) ([]byte, error) {
+	f.refresh()
 	f.mu.RLock()
 	id, mk := f.active, f.masters[f.active]
 	f.mu.RUnlock()
@@ -219,19 +270,16 @@ func (f *File) Seal(plaintext, aad []byte) ([]byte, error) {
 // Open reverses Seal.
 func (f *File) Open(sealed, aad []byte) ([]byte, error) {
 	bad := fault.E(fault.Internal, "vault_integrity", "sealed data is damaged or was sealed for another record")
-	if len(sealed) < 2 || sealed[0] != sealVersion {
-		return nil, bad
+	id, rest, err := splitSealed(sealed)
+	if err != nil {
+		return nil, err
 	}
-	n := int(sealed[1])
-	rest := sealed[2:]
-	if len(rest) < n+12+48+12+16 {
-		return nil, bad
+	mk := f.master(id)
+	if mk == nil {
+		// Rotated by another process since we read the file? Read it again.
+		f.reload()
+		mk = f.master(id)
 	}
-	id := string(rest[:n])
-	rest = rest[n:]
-	f.mu.RLock()
-	mk := f.masters[id]
-	f.mu.RUnlock()
 	if mk == nil {
 		return nil, fault.E(fault.Internal, "vault_key_unknown", "sealed under master key %q, which this key store does not hold", id)
 	}
@@ -270,23 +318,71 @@ func gcm(key []byte) cipher.AEAD {
 	return a
 }
 
-// Index returns HMAC-SHA-256(index key, purpose || 0 || data).
+// Index returns HMAC-SHA-256(active index key, purpose || 0 || data).
 func (f *File) Index(purpose string, data []byte) []byte {
-	m := hmac.New(sha256.New, f.index)
+	f.refresh()
+	f.mu.RLock()
+	k := f.indexes[f.idxAct]
+	f.mu.RUnlock()
+	return hmacIndex(k, purpose, data)
+}
+
+// Indexes returns the keyed hash of data under every index key the store
+// holds, the active key's first: a record indexed before a rotation of the
+// index key is found by one of them.
+func (f *File) Indexes(purpose string, data []byte) [][]byte {
+	f.refresh()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := [][]byte{hmacIndex(f.indexes[f.idxAct], purpose, data)}
+	for _, id := range sortedIDs(f.indexes) {
+		if id != f.idxAct {
+			out = append(out, hmacIndex(f.indexes[id], purpose, data))
+		}
+	}
+	return out
+}
+
+func hmacIndex(key []byte, purpose string, data []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
 	m.Write(data)
 	return m.Sum(nil)
 }
 
-// IssuerMasterKey derives a 16-byte double-length TDES key for name from the
-// EMV root with HKDF-SHA-256, DES parity adjusted.
+// IssuerMasterKey derives a 16-byte double-length TDES key for name from
+// EMV root r1 with HKDF-SHA-256, DES parity adjusted. A name of the form
+// "rN/name" derives from root rN instead (what a token range made after a
+// rotation of the root would ask for; docs/keys.md). It fails with
+// fault.Invalid for an empty name and fault.NotFound for a root the store
+// does not hold.
 func (f *File) IssuerMasterKey(name string) ([]byte, error) {
-	if name == "" {
+	rootID, rest := "r1", name
+	if i := strings.IndexByte(name, '/'); i > 0 {
+		rootID, rest = name[:i], name[i+1:]
+	}
+	if rest == "" {
 		return nil, fault.E(fault.Invalid, "imk_name", "issuer master key needs a range name")
 	}
+	f.mu.RLock()
+	root := f.roots[rootID]
+	f.mu.RUnlock()
+	if root == nil {
+		f.reload()
+		f.mu.RLock()
+		root = f.roots[rootID]
+		f.mu.RUnlock()
+	}
+	if root == nil {
+		return nil, fault.E(fault.NotFound, "imk_root", "EMV root %.32q is not in this key store", rootID)
+	}
+	return deriveIMK(root, rest)
+}
+
+func deriveIMK(root []byte, name string) ([]byte, error) {
 	k := make([]byte, 16)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, f.emvRoot, nil, []byte("tapwallet imk "+name)), k); err != nil {
+	if _, err := io.ReadFull(hkdf.New(sha256.New, root, nil, []byte("tapwallet imk "+name)), k); err != nil {
 		return nil, fault.Wrap(err, fault.Internal, "imk", "derive issuer master key")
 	}
 	for i, b := range k {
