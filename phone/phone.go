@@ -51,6 +51,17 @@ type Profile struct {
 	PhoneID string `json:"phone_id,omitempty"`
 	Name    string `json:"name,omitempty"`
 	Cards   []Card `json:"cards,omitempty"`
+	// Pending holds the card bindings waiting for a one-time code, one per
+	// card (no card number: its last 4 digits and expiry name it).
+	Pending []Pending `json:"pending,omitempty"`
+}
+
+// Pending is a card binding that waits for its one-time code.
+type Pending struct {
+	PANLast4 string `json:"pan_last4"`
+	Expiry   string `json:"expiry"`
+	Binding  string `json:"binding_id"`
+	SentTo   string `json:"sent_to"`
 }
 
 // Phone is a phone with its profile folder and secure element.
@@ -60,13 +71,19 @@ type Phone struct {
 	SE      *se.Element
 	HTTP    *http.Client
 	Now     func() time.Time
+
+	base Profile // the profile as last read or written: what Save merges against
 }
+
+// ErrNoProfile is the code of the error Load returns for a folder that
+// holds no phone profile.
+const ErrNoProfile = "no_profile"
 
 // Open opens (or creates) the phone whose profile lives in dir; server, if
 // not empty, replaces the saved server URL.
 func Open(dir, server string) (*Phone, error) {
 	if dir == "" {
-		return nil, fault.E(fault.Invalid, "no_profile", "a phone needs a profile folder (--profile DIR)")
+		return nil, fault.E(fault.Invalid, ErrNoProfile, "a phone needs a profile folder (--profile DIR)")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fault.Wrap(err, fault.Unavailable, "profile", "create the profile folder")
@@ -76,14 +93,10 @@ func Open(dir, server string) (*Phone, error) {
 		return nil, err
 	}
 	p := &Phone{Dir: dir, SE: el, HTTP: &http.Client{Timeout: 15 * time.Second}, Now: time.Now}
-	b, err := os.ReadFile(filepath.Join(dir, "profile.json"))
-	if err == nil {
-		if err := json.Unmarshal(b, &p.Profile); err != nil {
-			return nil, fault.E(fault.Invalid, "profile", "profile.json in %s is damaged", dir)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fault.Wrap(err, fault.Unavailable, "profile", "read the profile")
+	if p.Profile, err = readProfile(dir); err != nil {
+		return nil, err
 	}
+	p.base = p.Profile.clone()
 	if server != "" {
 		p.Profile.Server = strings.TrimRight(server, "/")
 	}
@@ -93,14 +106,125 @@ func Open(dir, server string) (*Phone, error) {
 	return p, nil
 }
 
-// Save writes the profile atomically.
-func (p *Phone) Save() error {
-	b, _ := json.MarshalIndent(p.Profile, "", "  ")
-	tmp := filepath.Join(p.Dir, "profile.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "profile", "write the profile")
+// Load opens the phone whose profile lives in dir, which must exist: it
+// creates nothing, and fails with fault.NotFound ErrNoProfile if dir holds
+// no profile (a mistyped --profile must not make a new phone).
+func Load(dir, server string) (*Phone, error) {
+	if dir == "" {
+		return nil, fault.E(fault.Invalid, ErrNoProfile, "a phone needs a profile folder (--profile DIR)")
 	}
-	return os.Rename(tmp, filepath.Join(p.Dir, "profile.json"))
+	if _, err := os.Stat(filepath.Join(dir, "profile.json")); errors.Is(err, os.ErrNotExist) {
+		if _, derr := os.Stat(dir); errors.Is(derr, os.ErrNotExist) {
+			return nil, fault.E(fault.NotFound, ErrNoProfile, "no phone profile at %s: the folder does not exist (check --profile, or start a phone with 'tapwallet phone signup' or 'phone login')", dir)
+		}
+		return nil, fault.E(fault.NotFound, ErrNoProfile, "no phone profile in %s: it holds no profile.json (check --profile, or start a phone with 'tapwallet phone signup' or 'phone login')", dir)
+	} else if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "profile", "read the profile")
+	}
+	return Open(dir, server)
+}
+
+func readProfile(dir string) (Profile, error) {
+	var pr Profile
+	b, err := os.ReadFile(filepath.Join(dir, "profile.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return pr, nil
+	}
+	if err != nil {
+		return pr, fault.Wrap(err, fault.Unavailable, "profile", "read the profile")
+	}
+	if err := json.Unmarshal(b, &pr); err != nil {
+		return pr, fault.E(fault.Invalid, "profile", "profile.json in %s is damaged", dir)
+	}
+	return pr, nil
+}
+
+func (pr Profile) clone() Profile {
+	pr.Cards = append([]Card(nil), pr.Cards...)
+	pr.Pending = append([]Pending(nil), pr.Pending...)
+	return pr
+}
+
+// Save writes the profile atomically, under the profile's lock. Another
+// command may have saved the profile since this one read it: Save merges
+// what this one changed (since it read or last saved it) into what the
+// file now holds — a field or card this one left alone keeps the file's
+// value — so that no command's update is lost.
+func (p *Phone) Save() error {
+	path := filepath.Join(p.Dir, "profile.json")
+	unlock, err := se.Lock(path, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	theirs, err := readProfile(p.Dir)
+	if err != nil {
+		return err
+	}
+	merged := mergeProfile(p.base, p.Profile, theirs)
+	b, _ := json.MarshalIndent(merged, "", "  ")
+	if err := se.WriteFile(path, b, "profile", "the profile"); err != nil {
+		return err
+	}
+	p.Profile, p.base = merged, merged.clone()
+	return nil
+}
+
+// mergeProfile is a three-way merge: base is what this command read, mine
+// what it has now, theirs what the file holds now.
+func mergeProfile(base, mine, theirs Profile) Profile {
+	pick := func(b, m, t string) string {
+		if m != b {
+			return m
+		}
+		return t
+	}
+	out := Profile{
+		Server:  pick(base.Server, mine.Server, theirs.Server),
+		Email:   pick(base.Email, mine.Email, theirs.Email),
+		Session: pick(base.Session, mine.Session, theirs.Session),
+		PhoneID: pick(base.PhoneID, mine.PhoneID, theirs.PhoneID),
+		Name:    pick(base.Name, mine.Name, theirs.Name),
+	}
+	out.Cards = merge3(base.Cards, mine.Cards, theirs.Cards, func(c Card) string { return c.Token })
+	out.Pending = merge3(base.Pending, mine.Pending, theirs.Pending, func(c Pending) string { return c.PANLast4 + "/" + c.Expiry })
+	return out
+}
+
+// merge3 merges lists of records with a key: a record this side added,
+// changed or removed since base wins; otherwise the other side's stays.
+// The order is mine, then what only theirs added.
+func merge3[V comparable](base, mine, theirs []V, key func(V) string) []V {
+	index := func(l []V) map[string]V {
+		m := make(map[string]V, len(l))
+		for _, v := range l {
+			m[key(v)] = v
+		}
+		return m
+	}
+	b, m, t := index(base), index(mine), index(theirs)
+	var out []V
+	for _, v := range mine {
+		k := key(v)
+		old, wasThere := b[k]
+		tv, inTheirs := t[k]
+		switch {
+		case !wasThere || old != v: // added or changed here
+			out = append(out, v)
+		case inTheirs: // left alone here: theirs
+			out = append(out, tv)
+		} // else: removed by them
+	}
+	for _, v := range theirs {
+		k := key(v)
+		if _, inMine := m[k]; inMine {
+			continue
+		}
+		if _, wasThere := b[k]; !wasThere { // added by them; else removed here
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // APIError is an error answer of the wallet API.
@@ -120,6 +244,9 @@ func (e *APIError) Fault() *fault.Error {
 
 // call sends a request; sign adds the device-key proof of possession.
 func (p *Phone) call(ctx context.Context, method, path string, in, out any, sign bool) (int, error) {
+	if strings.HasPrefix(path, "/v1/phones//") { // this phone's own resources, and it has no id
+		return 0, fault.E(fault.Invalid, "not_registered", "this phone is not registered: run 'tapwallet phone register' (after 'phone login')")
+	}
 	var body []byte
 	if in != nil {
 		body, _ = json.Marshal(in)
@@ -240,7 +367,8 @@ type AddResult struct {
 }
 
 // AddCard sends the card's details to the wallet service (signed); on a
-// step-up it returns the binding to answer with VerifyOTP.
+// step-up it returns the binding to answer with VerifyOTP and remembers it
+// in the profile as the card's pending binding (PendingBinding).
 func (p *Phone) AddCard(ctx context.Context, pan, expiry, cvn2 string) (AddResult, error) {
 	var out provisioned
 	_, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards", map[string]string{"pan": pan, "expiry": expiry, "cvn2": cvn2}, &out, true)
@@ -248,15 +376,62 @@ func (p *Phone) AddCard(ctx context.Context, pan, expiry, cvn2 string) (AddResul
 		return AddResult{}, err
 	}
 	if out.Status == "otp_required" {
-		return AddResult{BindingID: out.Binding, SentTo: out.SentTo}, nil
+		pd := Pending{PANLast4: last4(pan), Expiry: expiry, Binding: out.Binding, SentTo: out.SentTo}
+		p.setPending(pd.PANLast4, pd.Expiry, &pd)
+		return AddResult{BindingID: out.Binding, SentTo: out.SentTo}, p.Save()
 	}
 	return p.install(out)
 }
 
-// VerifyOTP answers a step-up with the one-time code.
+// PendingBinding returns the binding of the card (number and expiry)
+// that waits for its one-time code, if AddCard left one.
+func (p *Phone) PendingBinding(pan, expiry string) (Pending, bool) {
+	for _, pd := range p.Profile.Pending {
+		if pd.PANLast4 == last4(pan) && pd.Expiry == expiry {
+			return pd, true
+		}
+	}
+	return Pending{}, false
+}
+
+func (p *Phone) setPending(panLast4, expiry string, pd *Pending) {
+	var keep []Pending
+	for _, o := range p.Profile.Pending {
+		if o.PANLast4 != panLast4 || o.Expiry != expiry {
+			keep = append(keep, o)
+		}
+	}
+	if pd != nil {
+		keep = append(keep, *pd)
+	}
+	p.Profile.Pending = keep
+}
+
+func last4(pan string) string {
+	if len(pan) < 4 {
+		return pan
+	}
+	return pan[len(pan)-4:]
+}
+
+// VerifyOTP answers a step-up with the one-time code. The binding stops
+// being pending when it succeeds, or when the service says it can no
+// longer (expired, closed, too many wrong codes, unknown).
 func (p *Phone) VerifyOTP(ctx context.Context, bindingID, code string) (AddResult, error) {
 	var out provisioned
-	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards/verify", map[string]string{"binding_id": bindingID, "otp": code}, &out, true); err != nil {
+	_, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards/verify", map[string]string{"binding_id": bindingID, "otp": code}, &out, true)
+	var ae *APIError
+	if err == nil || errors.As(err, &ae) && ae.Code != "wrong_otp" && ae.Status < 500 {
+		for _, pd := range p.Profile.Pending {
+			if pd.Binding == bindingID {
+				p.setPending(pd.PANLast4, pd.Expiry, nil)
+			}
+		}
+	}
+	if err != nil {
+		if serr := p.Save(); serr != nil {
+			return AddResult{}, errors.Join(err, serr)
+		}
 		return AddResult{}, err
 	}
 	return p.install(out)

@@ -48,6 +48,9 @@ func runClear(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usage("--date: %v", err)
 	}
+	if err := platformData("--data", *data); err != nil {
+		return err
+	}
 	if *out == "" {
 		*out = filepath.Join(*data, "clearing")
 	}

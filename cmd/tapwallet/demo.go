@@ -48,12 +48,13 @@ func (d *demo) check(cond bool, format string, args ...any) error {
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	keep := fs.String("data", "", "data folder to use (default: a new temporary folder, removed at the end)")
+	data := fs.String("data", "", "data folder to use (default: a new temporary folder, removed at the end)")
 	dsn := fs.String("db", envDefault(e, "db", ""), "database DSN (default: SQLite in the data folder)")
+	keep := fs.Bool("keep", false, "after the story, keep the platform running until Ctrl-C (SIGINT/SIGTERM) and print the portal's URL, e-mail and password")
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
 	}
-	dir := *keep
+	dir := *data
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "tapwallet-demo-")
 		if err != nil {
@@ -70,7 +71,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	defer p.Close()
 	d := &demo{ctx: ctx, out: e.stdout, p: p, dir: dir}
 	fmt.Fprintf(e.stdout, "tapwallet demo — the platform is running at %s (data in %s, %s)\n", p.URL, dir, p.DB.Dialect())
-	return d.run()
+	if err := d.run(); err != nil {
+		return err
+	}
+	if !*keep {
+		fmt.Fprintf(e.stdout, "The platform stops now. Run 'tapwallet demo --keep' to keep it running and look around the portal (%s, password %q).\n", demoEmail, demoPassword)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "The platform keeps running (--keep) until Ctrl-C:\n")
+	fmt.Fprintf(e.stdout, "  portal      %s\n  e-mail      %s\n  password    %s\n  wallet API  %s\n", p.Portal.URL(), demoEmail, demoPassword, p.URL)
+	<-ctx.Done()
+	fmt.Fprintln(e.stdout, "stopping the platform")
+	return nil
 }
 
 func (d *demo) run() error {
@@ -79,7 +91,7 @@ func (d *demo) run() error {
 	if err != nil {
 		return err
 	}
-	const email, pw = "alice@example.com", "correct horse battery staple"
+	const email, pw = demoEmail, demoPassword
 
 	d.say("Alice signs up for a wallet account and logs in on her phone")
 	if err := ph.SignUp(ctx, email, pw); err != nil {

@@ -20,8 +20,11 @@ import (
 	"github.com/tapwallet/tapwallet/wallet"
 )
 
-// demoPassword is the story's password (the first chapter's).
-const demoPassword = "correct horse battery staple"
+// demoEmail and demoPassword are the story's account (the first chapter's).
+const (
+	demoEmail    = "alice@example.com"
+	demoPassword = "correct horse battery staple"
+)
 
 // lostPhoneChapter: Alice loses her phone. On a friend's laptop she opens
 // the portal, logs in, finds the phone where it last reported itself and
@@ -184,7 +187,7 @@ func (d *demo) lostPhoneChapter() error {
 			d.ok("%s  %-10s from %-9s %s", e.At.Format("15:04:05"), e.Kind, e.Source, e.Detail)
 		}
 	}
-	d.ok("the portal is at %s — log in as %s with the demo's password to look around (while the demo runs)", portalURL, ph.Profile.Email)
+	d.ok("the portal is at %s — log in as %s, password %q, to look around (it stops with the demo unless it runs with --keep)", portalURL, ph.Profile.Email, demoPassword)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -102,6 +103,21 @@ func envDefault(e *env, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// platformData refuses a data folder that holds no platform (no key
+// file): only serve starts one, so a mistyped --data must not make a new
+// world of keys, databases and empty reports.
+func platformData(flag, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "keys.json")); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s %s: %w", flag, dir, err)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return usage("%s %s: no such folder; give the platform's data folder (the one 'tapwallet serve --data DIR' runs on)", flag, dir)
+	}
+	return usage("%s %s: no platform here (no keys.json); give the platform's data folder (the one 'tapwallet serve --data DIR' runs on)", flag, dir)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapwallet/tapwallet/platform"
 )
 
 // TestBenchAuthJSON runs a small `bench auth` end to end and reads its
@@ -64,9 +67,15 @@ func TestNetworkCommandsUsage(t *testing.T) {
 	}
 }
 
-// TestClearCommand clears an empty day and finds the report written.
+// TestClearCommand clears an empty day of a platform's data folder and
+// finds the report written.
 func TestClearCommand(t *testing.T) {
 	data := t.TempDir()
+	p, err := platform.New(context.Background(), platform.Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
 	out, errOut, err := runCLI(t, nil, "clear", "--data", data, "--date", "2026-03-14")
 	if err != nil {
 		t.Fatalf("clear: %v\n%s", err, errOut)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/phone"
 )
 
@@ -32,8 +33,8 @@ func init() {
 	registerPhone("login", "log in: --email ADDR", phoneLogIn)
 	registerPhone("logout", "log out", phoneLogOut)
 	registerPhone("register", "register this phone's device key: [--name NAME] [--model MODEL]", phoneRegister)
-	registerPhone("add-card", "add a bank card: --pan DIGITS --expiry MMYY --cvn2 NNN [--otp CODE]", phoneAddCard)
-	registerPhone("verify-otp", "finish adding a card: --binding ID --otp CODE", phoneVerifyOTP)
+	registerPhone("add-card", "add a bank card: --pan DIGITS --expiry MMYY --cvn2 NNN; if the bank sends a one-time code, run it again with --otp CODE", phoneAddCard)
+	registerPhone("verify-otp", "finish adding a card by its binding: --binding ID --otp CODE (the same as add-card … --otp CODE)", phoneVerifyOTP)
 	registerPhone("cards", "list the cards on this phone", phoneCards)
 	registerPhone("default", "make a card the default: CARD (token or PAN last 4)", phoneDefault)
 	registerPhone("remove-card", "remove a card: CARD (token or PAN last 4)", phoneRemove)
@@ -50,7 +51,19 @@ func (pf *phoneFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&pf.server, "server", pf.server, "wallet service URL [TAPWALLET_SERVER]")
 }
 
-func (pf *phoneFlags) open() (*phone.Phone, error) { return phone.Open(pf.profile, pf.server) }
+// open opens the phone of an existing profile; a folder that holds none is
+// refused (a mistyped --profile must not make a new phone).
+func (pf *phoneFlags) open() (*phone.Phone, error) {
+	p, err := phone.Load(pf.profile, pf.server)
+	if fault.Has(err, fault.NotFound, phone.ErrNoProfile) {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return p, err
+}
+
+// create opens the phone of a profile, making it if there is none: only
+// signup and login start a phone.
+func (pf *phoneFlags) create() (*phone.Phone, error) { return phone.Open(pf.profile, pf.server) }
 
 func runPhone(ctx context.Context, e *env, args []string) error {
 	pf := &phoneFlags{profile: envDefault(e, "profile", "./tapwallet-phone"), server: envDefault(e, "server", "")}
@@ -123,7 +136,7 @@ func phoneSignUp(ctx context.Context, e *env, pf *phoneFlags, args []string) err
 	if err != nil {
 		return err
 	}
-	p, err := pf.open()
+	p, err := pf.create()
 	if err != nil {
 		return err
 	}
@@ -140,7 +153,7 @@ func phoneLogIn(ctx context.Context, e *env, pf *phoneFlags, args []string) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	p, err := pf.open()
+	p, err := pf.create()
 	if err != nil {
 		return err
 	}
@@ -201,7 +214,7 @@ func phoneAddCard(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 	pan := fs.String("pan", "", "card number")
 	expiry := fs.String("expiry", "", "expiry MMYY")
 	cvn2 := fs.String("cvn2", "", "the 3-digit code on the back")
-	otp := fs.String("otp", "", "one-time code, if the bank asks for one (read it with 'tapwallet phone otp')")
+	otp := fs.String("otp", "", "the one-time code the bank sent for this card's pending binding (read it with 'tapwallet phone otp')")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -212,19 +225,28 @@ func phoneAddCard(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 	if err != nil {
 		return err
 	}
+	// With --otp, finish the binding the previous add-card of this card
+	// started: a new binding would send a new code, making this one wrong.
+	if pd, ok := p.PendingBinding(*pan, *expiry); ok && *otp != "" {
+		res, err := p.VerifyOTP(ctx, pd.Binding, *otp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added %s; %d payment keys in the secure element\n", res.Card.Describe(), res.KeysLeft)
+		return nil
+	}
 	res, err := p.AddCard(ctx, *pan, *expiry, *cvn2)
 	if err != nil {
 		return err
 	}
 	if res.Card == nil {
 		fmt.Fprintf(e.stdout, "the bank sent a one-time code to %s (binding %s)\n", res.SentTo, res.BindingID)
-		if *otp == "" {
-			fmt.Fprintf(e.stdout, "finish with: tapwallet phone verify-otp --binding %s --otp CODE\n", res.BindingID)
-			return nil
+		fmt.Fprintf(e.stdout, "finish with: tapwallet phone add-card --pan … --expiry … --cvn2 … --otp CODE (this card's details)\n")
+		fmt.Fprintf(e.stdout, "         or: tapwallet phone verify-otp --binding %s --otp CODE\n", res.BindingID)
+		if *otp != "" {
+			return fmt.Errorf("the --otp code was not used: no binding of this card was waiting for a code, so one was started and a new code sent; run add-card again with the new code")
 		}
-		if res, err = p.VerifyOTP(ctx, res.BindingID, *otp); err != nil {
-			return err
-		}
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "added %s; %d payment keys in the secure element\n", res.Card.Describe(), res.KeysLeft)
 	return nil

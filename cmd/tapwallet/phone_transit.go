@@ -175,7 +175,7 @@ func phoneTransit(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 		if *toProfile == "" {
 			return usage("transit move needs --to-profile DIR (the new phone's profile)")
 		}
-		to, err := phone.Open(*toProfile, p.Profile.Server)
+		to, err := phone.Load(*toProfile, p.Profile.Server)
 		if err != nil {
 			return err
 		}
