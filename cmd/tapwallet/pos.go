@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -22,7 +23,11 @@ const posUsage = `Usage: tapwallet pos charge --amount 12.34 --listen HOST:PORT 
 Waits for a phone to tap (the phone dials the listen address: tapwallet phone
 tap --reader HOST:PORT), runs the contactless flow, asks for the fingerprint
 again on "see phone", and prints the authorization request for the card
-network.
+network (or, with --network, sends it and reverses it when no usable answer
+comes). The terminal's STAN and RRN continue across runs: they are kept in
+a file per terminal id in the --state folder, locked while a number is
+taken, so two pos processes of one terminal never send the same STAN.
+The amount must be above zero and fit 12 digits of minor units.
 
 Flags:`
 
@@ -49,6 +54,7 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for a successful tap")
 	network := fs.String("network", envDefault(e, "network", ""), "card network address (tapwallet serve --iso), e.g. 127.0.0.1:8583; empty: only print the request [TAPWALLET_NETWORK]")
 	answerTimeout := fs.Duration("answer-timeout", 10*time.Second, "how long to wait for the network's answer before reversing")
+	stateDir := fs.String("state", envDefault(e, "pos_state", "./tapwallet-pos"), "folder of the terminal's counters (STAN, RRN), a file per terminal id; made when missing [TAPWALLET_POS_STATE]")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, posUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args[1:]); err != nil {
 		return usage("%v", err)
@@ -63,6 +69,9 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usage("--amount: %v", err)
 	}
+	if err := saleAmount(amount); err != nil {
+		return err
+	}
 	if *timeout <= 0 {
 		return usage("--timeout must be positive")
 	}
@@ -71,6 +80,13 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	k, err := kernel.New(cfg)
 	if err != nil {
 		return usage("%v", err)
+	}
+	counters, created, err := openTerminalCounters(*stateDir, cfg.TerminalID)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "new terminal state folder %s: the counters of terminal %s start at 000001\n", *stateDir, cfg.TerminalID)
 	}
 	l, err := nfc.Listen(*listen, nfc.Config{})
 	if err != nil {
@@ -105,8 +121,17 @@ func runPos(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		// The terminal's own counters, kept across runs, not the kernel's,
+		// which start at 000001 in every process.
+		stan, rrn, err := counters.next(res.Time, true)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(req.SetSTAN(stan), req.SetString(iso8583.DERRN, rrn)); err != nil {
+			return err
+		}
 		if *network != "" {
-			return authorizeOnline(context.WithoutCancel(ctx), e, *network, *answerTimeout, req)
+			return authorizeOnline(context.WithoutCancel(ctx), e, *network, *answerTimeout, req, counters)
 		}
 		return sendAuthorization(ctx, e, nil, req)
 	case kernel.Declined:
@@ -114,6 +139,22 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	default:
 		return fmt.Errorf("no payment: %s", res.Message)
 	}
+}
+
+// maxDE4 is the largest amount a 0100 can carry: DE4 and the chip's
+// amount authorised (9F02) are 12 digits of minor units.
+const maxDE4 = 999999999999
+
+// saleAmount refuses, as a usage error, an amount a sale cannot have: zero,
+// or more than DE4 and 9F02 can carry.
+func saleAmount(a money.Amount) error {
+	switch {
+	case a.Minor <= 0:
+		return usage("--amount must be above zero for a sale (got %s)", a)
+	case a.Minor > maxDE4:
+		return usage("--amount %s cannot be sent: the authorization carries at most 12 digits of minor units (DE4 and the chip's 9F02), so at most %s", a, money.New(maxDE4, a.Currency))
+	}
+	return nil
 }
 
 func hexAID(b []byte) string { return fmt.Sprintf("%X", b) }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -19,10 +17,11 @@ const reversalTries = 3
 
 // authorizeOnline sends the terminal's 0100 to the card network and shows
 // the answer: approved with its auth code, or declined with the reason.
-// When no answer comes within timeout (or the link drops), it reverses the
-// authorization (0400 with DE90 naming it, repeated as 0401 until answered)
-// so that no hold stays at the issuer, and fails.
-func authorizeOnline(ctx context.Context, e *env, addr string, timeout time.Duration, req *iso8583.Message) error {
+// When no answer comes within timeout (or the link drops), or the answer
+// cannot be read, it reverses the authorization (0400 with DE90 naming it
+// and a STAN of counters, repeated as 0401 until answered) so that no hold
+// stays at the issuer, and fails.
+func authorizeOnline(ctx context.Context, e *env, addr string, timeout time.Duration, req *iso8583.Message, counters *terminalCounters) error {
 	c, err := isolink.Dial(ctx, addr, isolink.Options{Timeout: timeout})
 	if err != nil {
 		return fmt.Errorf("the card network at %s does not answer: %w", addr, err)
@@ -32,12 +31,17 @@ func authorizeOnline(ctx context.Context, e *env, addr string, timeout time.Dura
 	fmt.Fprintf(e.stdout, "sending the authorization for %s to the card network at %s\n", amt, addr)
 	start := time.Now()
 	resp, err := c.Send(ctx, req)
-	if errors.Is(err, isolink.ErrTimeout) || errors.Is(err, isolink.ErrConnLost) {
-		fmt.Fprintf(e.stdout, "no answer within %s: reversing the authorization\n", timeout)
-		if rerr := reverseAuthorization(ctx, e, addr, timeout, req); rerr != nil {
+	unreadable := errors.Is(err, iso8583.ErrFormat)
+	if errors.Is(err, isolink.ErrTimeout) || errors.Is(err, isolink.ErrConnLost) || unreadable {
+		if unreadable {
+			fmt.Fprintf(e.stdout, "the card network's answer cannot be read (%v): reversing the authorization\n", err)
+		} else {
+			fmt.Fprintf(e.stdout, "no answer within %s: reversing the authorization\n", timeout)
+		}
+		if rerr := reverseAuthorization(ctx, e, addr, timeout, req, counters); rerr != nil {
 			fmt.Fprintf(e.stdout, "the reversal was not answered either (%v): the issuer's hold will expire\n", rerr)
 		}
-		return &exitError{code: 1, err: fmt.Errorf("no answer from the card network: the payment did not go through")}
+		return &exitError{code: 1, err: fmt.Errorf("no usable answer from the card network: the payment did not go through")}
 	}
 	if err != nil {
 		return err
@@ -62,8 +66,13 @@ func authorizeOnline(ctx context.Context, e *env, addr string, timeout time.Dura
 
 // reverseAuthorization sends the reversal of orig, on a new connection
 // when the old one dropped, until it is answered or reversalTries run out.
-func reverseAuthorization(ctx context.Context, e *env, addr string, timeout time.Duration, orig *iso8583.Message) error {
-	rev, err := reversalOf(orig, time.Now())
+func reverseAuthorization(ctx context.Context, e *env, addr string, timeout time.Duration, orig *iso8583.Message, counters *terminalCounters) error {
+	now := time.Now()
+	stan, _, err := counters.next(now, false)
+	if err != nil {
+		return err
+	}
+	rev, err := reversalOf(orig, now, stan)
 	if err != nil {
 		return err
 	}
@@ -90,22 +99,21 @@ func reverseAuthorization(ctx context.Context, e *env, addr string, timeout time
 }
 
 // reversalOf builds the terminal's 0400 for an authorization: the
-// original's elements, its own STAN and DE7, and DE90 naming the original.
-func reversalOf(orig *iso8583.Message, now time.Time) (*iso8583.Message, error) {
+// original's elements, its own STAN (stan) and DE7, and DE90 naming the
+// original.
+func reversalOf(orig *iso8583.Message, now time.Time, stan iso8583.STAN) (*iso8583.Message, error) {
 	m := iso8583.New(iso8583.ReversalRequest)
 	m.Copy(orig, iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DELocalTime, iso8583.DELocalDate,
 		iso8583.DEMCC, iso8583.DEPOSEntryMode, iso8583.DEPOSCondition, iso8583.DEAcquirer, iso8583.DERRN, iso8583.DETerminal,
 		iso8583.DEMerchant, iso8583.DECurrency)
 	m.SetTransmissionTime(now)
-	var b [4]byte
-	rand.Read(b[:])
-	if err := m.SetSTAN(iso8583.STAN(binary.BigEndian.Uint32(b[:])%uint32(iso8583.MaxSTAN)) + 1); err != nil {
+	if err := m.SetSTAN(stan); err != nil {
 		return nil, err
 	}
-	stan, _ := orig.String(iso8583.DESTAN)
+	origSTAN, _ := orig.String(iso8583.DESTAN)
 	de7, _ := orig.String(iso8583.DETransmission)
 	acq, _ := orig.String(iso8583.DEAcquirer)
-	if err := m.SetString(iso8583.DEOriginal, netswitch.OriginalData(stan, de7, acq)); err != nil {
+	if err := m.SetString(iso8583.DEOriginal, netswitch.OriginalData(origSTAN, de7, acq)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/platform"
 )
 
@@ -36,7 +43,8 @@ func TestPosChargeAndPhoneTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	envv := map[string]string{"TAPWALLET_PASSWORD": "password-123", "TAPWALLET_SERVER": p.URL, "TAPWALLET_PROFILE": filepath.Join(t.TempDir(), "phone")}
+	envv := map[string]string{"TAPWALLET_PASSWORD": "password-123", "TAPWALLET_SERVER": p.URL, "TAPWALLET_PROFILE": filepath.Join(t.TempDir(), "phone"),
+		"TAPWALLET_POS_STATE": filepath.Join(t.TempDir(), "pos")}
 	var green *bank.Cardholder
 	for i := range p.Banks.Cards {
 		if c := &p.Banks.Cards[i]; c.IDV == bank.Green && c.Expiry.Year >= 2028 {
@@ -68,12 +76,12 @@ func TestPosChargeAndPhoneTap(t *testing.T) {
 
 	out, _, err := tapUntilListening(t, envv, "phone", "tap", "--reader", addr)
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(out, "see phone: verify your fingerprint and tap again (12.34 CNY at CORNER SHOP)") {
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(out, "see phone") || !strings.Contains(out, "12.34 CNY at CORNER SHOP") || !strings.Contains(out, "tap again") {
 		t.Fatalf("tap without fingerprint: got %q, %v; want see phone and exit code 1", out, err)
 	}
 	out, _, err = runCLI(t, envv, "phone", "tap", "--reader", addr, "--finger", "right-thumb")
-	if err != nil || !strings.Contains(out, "paid 12.34 CNY at CORNER SHOP with card ending "+green.PAN.Last4()) {
-		t.Fatalf("tap with fingerprint: got %q, %v; want paid", out, err)
+	if err != nil || !strings.Contains(out, "12.34 CNY at CORNER SHOP with card ending "+green.PAN.Last4()) {
+		t.Fatalf("tap with fingerprint: got %q, %v; want the payment sent", out, err)
 	}
 	pos := <-posDone
 	if pos.err != nil {
@@ -88,11 +96,15 @@ func TestPosChargeAndPhoneTap(t *testing.T) {
 		"0100 DE2=",
 		"DE22=072",
 		"DE43=CORNER SHOP",
+		"DE11=000001", // the terminal's own counter, kept in its state file
 		"DE55=[",
 	} {
 		if !strings.Contains(pos.out, want) {
 			t.Errorf("pos output lacks %q:\n%s", want, pos.out)
 		}
+	}
+	if st, err := os.ReadFile(filepath.Join(envv["TAPWALLET_POS_STATE"], "terminal-T0000001.json")); err != nil || !strings.Contains(string(st), `"stan":1,`) {
+		t.Errorf("terminal state: got %s, %v; want STAN 1 kept", st, err)
 	}
 	var tokenDigits string
 	cards, _, _ := runCLI(t, envv, "phone", "cards")
@@ -151,7 +163,7 @@ func TestFingerLockCLI(t *testing.T) {
 }
 
 func TestTapCommandsUsage(t *testing.T) {
-	envv := map[string]string{"TAPWALLET_PROFILE": filepath.Join(t.TempDir(), "phone")}
+	envv := map[string]string{"TAPWALLET_PROFILE": filepath.Join(t.TempDir(), "phone"), "TAPWALLET_POS_STATE": filepath.Join(t.TempDir(), "pos")}
 	for _, args := range [][]string{
 		{"pos"},
 		{"pos", "refund"},
@@ -192,5 +204,230 @@ func TestBenchTapJSON(t *testing.T) {
 	}
 	if f.Taps != 5 || f.Bytes == 0 || f.Air <= 0 || f.P99 < f.P50 {
 		t.Errorf("figures: got %+v, want 5 taps, bytes, air time and p99 >= p50", f)
+	}
+}
+
+// TestPosRefusesAmounts: an amount the authorization cannot carry (DE4 and
+// the chip's 9F02 are 12 digits of minor units) and a zero sale are refused
+// at start with a clear text, before any tap.
+func TestPosRefusesAmounts(t *testing.T) {
+	envv := map[string]string{"TAPWALLET_POS_STATE": t.TempDir()}
+	tests := []struct{ amount, want string }{
+		{"99999999999", "cannot be sent: the authorization carries at most 12 digits of minor units (DE4 and the chip's 9F02), so at most 9999999999.99 CNY"},
+		{"10000000000", "cannot be sent"},
+		{"0", "--amount must be above zero for a sale"},
+		{"0.00", "--amount must be above zero for a sale"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.amount, func(t *testing.T) {
+			_, _, err := runCLI(t, envv, "pos", "charge", "--amount", tt.amount, "--listen", "127.0.0.1:0")
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a usage error (exit 2) saying %q", err, tt.want)
+			}
+		})
+	}
+	// The largest amount that fits starts the terminal (and times out
+	// waiting for a tap).
+	out, _, err := runCLI(t, envv, "pos", "charge", "--amount", "9999999999.99", "--listen", "127.0.0.1:0", "--timeout", "50ms")
+	var ee *exitError
+	if (errors.As(err, &ee) && ee.code == 2) || !strings.Contains(out, "charge 9999999999.99 CNY, waiting for a tap") {
+		t.Errorf("the largest amount: got %q, %v; want the terminal started", out, err)
+	}
+}
+
+// TestTerminalCounters: the STAN and RRN continue across runs (a new
+// terminalCounters is a new run) and stay unique when two processes of one
+// terminal take numbers at once (each opens and flocks the state file
+// itself, as two processes do).
+func TestTerminalCounters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pos")
+	at := time.Date(2026, 3, 14, 17, 26, 53, 0, time.Local)
+	first, created, err := openTerminalCounters(dir, "T0000001")
+	if err != nil || !created {
+		t.Fatalf("open: got %v, created %v; want a new state folder", err, created)
+	}
+	stan, rrn, err := first.next(at, true)
+	if err != nil || stan != 1 || rrn != "607317000001" {
+		t.Fatalf("first number: got %v %q %v, want 000001 607317000001", stan, rrn, err)
+	}
+	again, created, err := openTerminalCounters(dir, "T0000001")
+	if err != nil || created {
+		t.Fatalf("reopen: got %v, created %v", err, created)
+	}
+	if stan, rrn, _ := again.next(at, true); stan != 2 || rrn != "607317000002" {
+		t.Errorf("next run: got %v %q, want 000002 607317000002 (the counters continue)", stan, rrn)
+	}
+	other, _, _ := openTerminalCounters(dir, "T/00 02")
+	if stan, _, _ := other.next(at, true); stan != 1 {
+		t.Errorf("another terminal: got STAN %v, want its own counter at 000001", stan)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "terminal-T%2F00%2002.json")); err != nil {
+		t.Errorf("another terminal's file: %v", err)
+	}
+
+	var mu sync.Mutex
+	seen := map[iso8583.STAN]bool{}
+	seenRRN := map[string]bool{}
+	var wg sync.WaitGroup
+	for p := 0; p < 2; p++ {
+		c, _, err := openTerminalCounters(dir, "T0000001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g := 0; g < 20; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 5; i++ {
+					stan, rrn, err := c.next(at, true)
+					mu.Lock()
+					if err != nil || seen[stan] || seenRRN[rrn] {
+						t.Errorf("concurrent: got %v %q %v, want a number nobody else got", stan, rrn, err)
+					}
+					seen[stan], seenRRN[rrn] = true, true
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if stan, _, _ := first.next(at, false); stan != 203 {
+		t.Errorf("after 200 concurrent numbers: got STAN %v, want 000203", stan)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "terminal-T0000009.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := openTerminalCounters(dir, "T0000009"); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("damaged state: got %v, want a refusal that says so", err)
+	}
+}
+
+// testAuth is a terminal's 0100 for the network tests.
+func testAuth(t *testing.T) *iso8583.Message {
+	t.Helper()
+	m := iso8583.New(iso8583.AuthorizationRequest)
+	now := time.Now()
+	err := errors.Join(m.SetString(iso8583.DEPAN, "6288010000000004"), m.SetString(iso8583.DEProcessingCode, "000000"),
+		m.SetAmount(money.Fen(1234)), m.SetSTAN(4711), m.SetString(iso8583.DEAcquirer, "48021000"),
+		m.SetString(iso8583.DERRN, "607317004711"), m.SetString(iso8583.DETerminal, "T0000001"),
+		m.SetString(iso8583.DEMerchant, "898310054110001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetTransmissionTime(now)
+	m.SetLocalTime(now)
+	return m
+}
+
+// fakeNetwork accepts one connection and answers each request with
+// answer(request); it returns its address and the requests it got.
+func fakeNetwork(t *testing.T, answer func(req *iso8583.Message) []byte) (string, <-chan *iso8583.Message) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan *iso8583.Message, 10)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				for {
+					b, err := isolink.ReadFrame(conn, 0)
+					if err != nil {
+						return
+					}
+					req, err := iso8583.Unpack(b)
+					if err != nil {
+						return
+					}
+					got <- req
+					if err := isolink.WriteFrame(conn, answer(req), 0); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), got
+}
+
+// outsideAnswer writes an 0110 byte by byte as codecs that always send the
+// secondary bitmap do (not with our encoder): bit 1 set, a secondary bitmap
+// of zeros, DE11, DE38, DE39 rc, DE41 from req.
+func outsideAnswer(req *iso8583.Message, rc string) []byte {
+	stan, _ := req.String(iso8583.DESTAN)
+	tid, _ := req.String(iso8583.DETerminal)
+	return append([]byte("0110"+
+		"\x80\x20\x00\x00\x06\x80\x00\x00"+ // primary: 1, 11, 38, 39, 41
+		"\x00\x00\x00\x00\x00\x00\x00\x00"), // secondary: none
+		stan+"A1B2C3"+rc+tid...)
+}
+
+// TestPosReadsOutsideAnswer: the terminal takes an 0110 with a secondary
+// bitmap of zeros as the answer; it used to time out and reverse the
+// approved payment.
+func TestPosReadsOutsideAnswer(t *testing.T) {
+	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte { return outsideAnswer(req, "00") })
+	counters, _, err := openTerminalCounters(t.TempDir(), "T0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
+	if err := authorizeOnline(context.Background(), e, addr, 3*time.Second, testAuth(t), counters); err != nil {
+		t.Fatalf("authorizeOnline: got %v, want approved\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "APPROVED  12.34 CNY  auth code A1B2C3") || strings.Contains(out.String(), "revers") {
+		t.Errorf("got %q, want APPROVED with auth code A1B2C3 and no reversal", out.String())
+	}
+	if n := len(got); n != 1 {
+		t.Errorf("the network got %d messages, want the 0100 only", n)
+	}
+}
+
+// TestPosReversesUnreadableAnswer: an answer that does not unpack (DE39
+// with a bad character) cannot say approved or declined: the terminal
+// reverses at once (not after the timeout), with a STAN of its counters.
+func TestPosReversesUnreadableAnswer(t *testing.T) {
+	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte {
+		if req.MTI == iso8583.AuthorizationRequest {
+			return outsideAnswer(req, "0-")
+		}
+		resp, _ := iso8583.NewResponse(req, iso8583.Approved)
+		b, _ := resp.Pack()
+		return b
+	})
+	counters, _, err := openTerminalCounters(t.TempDir(), "T0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := counters.next(time.Now(), true); err != nil { // the 0100's number
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
+	start := time.Now()
+	err = authorizeOnline(context.Background(), e, addr, 20*time.Second, testAuth(t), counters)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || time.Since(start) > 10*time.Second {
+		t.Fatalf("got %v after %s, want a failure (exit 1) before the 20s timeout\n%s", err, time.Since(start), out.String())
+	}
+	if !strings.Contains(out.String(), "answer cannot be read") || !strings.Contains(out.String(), "reversal answered: 00") {
+		t.Errorf("got %q, want the unreadable answer named and the reversal answered", out.String())
+	}
+	<-got // the 0100
+	rev := <-got
+	stan, _ := rev.STAN()
+	orig, _ := rev.String(iso8583.DEOriginal)
+	if rev.MTI != iso8583.ReversalRequest || stan != 2 || !strings.HasPrefix(orig, "0100004711") {
+		t.Errorf("reversal: got %s STAN %v DE90 %s, want 0400 with STAN 000002 naming 0100 004711", rev.MTI, stan, orig)
 	}
 }
