@@ -56,13 +56,26 @@ type Element interface {
 
 var _ Element = (*se.Element)(nil)
 
+// Request is what a terminal asks the phone to pay, from the PDOL data of
+// its GET PROCESSING OPTIONS.
+type Request struct {
+	Amount   int64  // minor units, from 9F02
+	Currency uint16 // ISO 4217 numeric, from 5F2A
+	Merchant string // from 9F4E, trimmed ("" if the terminal sent none)
+}
+
+// Same reports whether r asks the same money as o: amount and currency.
+func (r Request) Same(o Request) bool { return r.Amount == o.Amount && r.Currency == o.Currency }
+
 // CDCVM is the consumer-device cardholder verification method: the
-// fingerprint check on the phone.
+// fingerprint check on the phone, as the card holder's consent to pay.
 type CDCVM interface {
-	// Verified reports whether the card holder verified on the phone
-	// recently enough for a payment now (a fingerprint within the last
-	// 30 seconds, payments not locked).
-	Verified() bool
+	// Consented reports whether the card holder verified on the phone
+	// recently enough (a fingerprint within the last 30 seconds, payments
+	// not locked) and for this request: a consent given for one amount
+	// and currency does not pay another. It is asked only when the card
+	// could pay; a request it refuses is one the phone shows its holder.
+	Consented(req Request) bool
 	// Used is called when a cryptogram has been made on the strength of
 	// the verification: one verification pays once.
 	Used()
@@ -89,9 +102,15 @@ const (
 	SeePhone
 	// NoKeys: GPO came for a card with no key left; answered 6984.
 	NoKeys
+	// Refused: the terminal's GPO was refused (bad PDOL data, no card
+	// selected, …); SW says how. The terminal reports an error.
+	Refused
+	// Outcome: the terminal told the phone what became of the payment
+	// (PUT DATA FF71, see qpboc.Outcome): ARC and Message are set.
+	Outcome
 )
 
-// String returns "paid", "see phone" or "no keys".
+// String returns "paid", "see phone", "no keys", "refused" or "outcome".
 func (k EventKind) String() string {
 	switch k {
 	case Paid:
@@ -100,11 +119,16 @@ func (k EventKind) String() string {
 		return "see phone"
 	case NoKeys:
 		return "no keys"
+	case Refused:
+		return "refused"
+	case Outcome:
+		return "outcome"
 	}
 	return "unknown"
 }
 
-// Event is what the payment applet learnt from a GET PROCESSING OPTIONS.
+// Event is what the payment applet learnt from a GET PROCESSING OPTIONS,
+// or from the terminal's outcome after it.
 type Event struct {
 	Kind     EventKind
 	Token    string // the card's token number
@@ -113,6 +137,16 @@ type Event struct {
 	Merchant string // from 9F4E, trimmed ("" if the terminal sent none)
 	ATC      int    // Paid only: the transaction counter used
 	KeyIndex int    // Paid only: the limited-use key used
+
+	SW         apdu.StatusWord // Refused only: the status word answered
+	ARC        string          // Outcome only: the authorisation response code, "" for a terminal error
+	Message    string          // Outcome only: the terminal's message
+	IssuerAuth bool            // Outcome only: the terminal passed on the issuer's authentication data (91)
+}
+
+// Request returns the request the event is about.
+func (e Event) Request() Request {
+	return Request{Amount: e.Amount, Currency: e.Currency, Merchant: e.Merchant}
 }
 
 // Payment is the phone's payment applet: qPBOC online with a limited-use
@@ -283,8 +317,8 @@ func (p *Payment) fci(i int) []byte {
 	return mustEncode(emv.NewConstructed(0x6F, emv.New(qpboc.TagDFName, c.AID), emv.NewConstructed(0xA5, prop...)))
 }
 
-// Process answers GET PROCESSING OPTIONS, READ RECORD and GET DATA; see
-// docs/emv.md for every status word.
+// Process answers GET PROCESSING OPTIONS, READ RECORD, GET DATA and the
+// terminal's outcome (PUT DATA FF71); see docs/emv.md for every status word.
 func (p *Payment) Process(cmd apdu.Command) apdu.Response {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -307,43 +341,63 @@ func (p *Payment) Process(cmd apdu.Command) apdu.Response {
 			return sw(apdu.SWCLANotSupported)
 		}
 		return p.getData(cmd)
+	case apdu.InsPutData:
+		if cmd.CLA != 0x80 {
+			return sw(apdu.SWCLANotSupported)
+		}
+		return p.putOutcome(cmd)
 	}
 	return sw(apdu.SWINSNotSupported)
 }
 
+// gpo answers GET PROCESSING OPTIONS. A refusal is reported as a Refused
+// event when a card is selected (the terminal reports an error then).
 func (p *Payment) gpo(cmd apdu.Command) apdu.Response {
+	r, ev := p.gpo1(cmd)
+	if r.SW != apdu.SWSuccess && r.SW != SWSeePhone && r.SW != SWNoKeys && p.state != idle && p.state != ppseSelected {
+		ev.SW = r.SW
+		p.event(ev, Refused)
+	}
+	return r
+}
+
+func (p *Payment) gpo1(cmd apdu.Command) (apdu.Response, Event) {
+	var ev Event
+	if p.state == cardSelected || p.state == processing {
+		ev.Token = p.cards[p.cur].Token
+	}
 	if cmd.P1 != 0 || cmd.P2 != 0 {
-		return sw(apdu.SWWrongP1P2Data)
+		return sw(apdu.SWWrongP1P2Data), ev
 	}
 	if p.state != cardSelected {
-		return sw(apdu.SWConditionsNotSatisfied)
+		return sw(apdu.SWConditionsNotSatisfied), ev
 	}
 	objs, err := emv.Decode(cmd.Data)
 	if err != nil || len(objs) != 1 || objs[0].Tag != 0x83 {
-		return sw(apdu.SWWrongData)
+		return sw(apdu.SWWrongData), ev
 	}
 	vals, err := PDOL.Split(objs[0].Value)
 	if err != nil {
-		return sw(apdu.SWWrongLength)
+		return sw(apdu.SWWrongLength), ev
 	}
 	amount, ok1 := bcd(vals[qpboc.TagAmount])
 	cur, ok2 := bcd(vals[qpboc.TagCurrency])
 	_, ok3 := bcd(vals[qpboc.TagAmountOther])
 	if !ok1 || !ok2 || !ok3 {
-		return sw(apdu.SWWrongData)
+		return sw(apdu.SWWrongData), ev
 	}
 	c := p.cards[p.cur]
-	ev := Event{Token: c.Token, Amount: amount, Currency: uint16(cur), Merchant: merchant(vals[emv.TagMerchantNameLocation])}
+	ev = Event{Token: c.Token, Amount: amount, Currency: uint16(cur), Merchant: merchant(vals[emv.TagMerchantNameLocation])}
 	// A card with no key cannot pay whatever the finger: say so first.
+	// The application stays selected (GET DATA still answers); a GPO may
+	// come again, after a sync or a fingerprint.
 	if p.el.KeysLeft(c.Token) == 0 {
-		p.state = idle
 		p.event(ev, NoKeys)
-		return sw(SWNoKeys)
+		return sw(SWNoKeys), ev
 	}
-	if p.cvm == nil || !p.cvm.Verified() {
-		p.state = idle
+	if p.cvm == nil || !p.cvm.Consented(ev.Request()) {
 		p.event(ev, SeePhone)
-		return sw(SWSeePhone)
+		return sw(SWSeePhone), ev
 	}
 	alg, cvn := emv.TDES, qpboc.CVNTDES
 	if c.Alg == emv.SM4 {
@@ -361,13 +415,11 @@ func (p *Payment) gpo(cmd apdu.Command) apdu.Response {
 		return qpboc.ARQCData(tags)
 	})
 	if errors.Is(err, se.ErrNoKeys) {
-		p.state = idle
 		p.event(ev, NoKeys)
-		return sw(SWNoKeys)
+		return sw(SWNoKeys), ev
 	}
 	if err != nil {
-		p.state = idle
-		return sw(apdu.SWNoPreciseDiagnosis)
+		return sw(apdu.SWNoPreciseDiagnosis), ev
 	}
 	p.cvm.Used()
 	p.state, p.paidCard = processing, p.cur
@@ -381,7 +433,29 @@ func (p *Payment) gpo(cmd apdu.Command) apdu.Response {
 		emv.New(qpboc.TagCID, []byte{qpboc.CIDARQC}),
 		emv.New(qpboc.TagIAD, iad),
 		emv.New(qpboc.TagCTQ, qpboc.CTQ(true)),
-	)))
+	))), ev
+}
+
+// putOutcome takes the terminal's outcome (PUT DATA FF71, qpboc.Outcome)
+// for the card selected: 9000 and an Outcome event; 6A88 for another tag,
+// 6A80 if the outcome does not parse, 6985 with no card selected.
+func (p *Payment) putOutcome(cmd apdu.Command) apdu.Response {
+	if emv.Tag(cmd.P1)<<8|emv.Tag(cmd.P2) != qpboc.TagOutcome {
+		return sw(apdu.SWReferenceNotFound)
+	}
+	if p.state != cardSelected && p.state != processing {
+		return sw(apdu.SWConditionsNotSatisfied)
+	}
+	o, err := qpboc.ParseOutcome(cmd.Data)
+	if err != nil {
+		return sw(apdu.SWWrongData)
+	}
+	c := p.cur
+	if p.state == processing {
+		c = p.paidCard
+	}
+	p.event(Event{Token: p.cards[c].Token, ARC: o.ARC, Message: o.Message, IssuerAuth: len(o.IssuerAuth) > 0}, Outcome)
+	return ok(nil)
 }
 
 func (p *Payment) event(ev Event, k EventKind) {

@@ -339,6 +339,7 @@ func TestPaymentStatusWords(t *testing.T) {
 		{"GET DATA ATC", true, []string{selectDebit, "80CA9F3600"}, 0x9000},
 		{"GET DATA unknown tag", true, []string{selectDebit, "80CA9F1300"}, 0x6A88},
 		{"GET DATA after PPSE only", true, []string{selectPPSE, "80CA9F3600"}, 0x6985},
+		{"GET DATA after see phone", false, []string{selectDebit, good, "80CA9F3600"}, 0x9000},
 		{"GENERATE AC", true, []string{selectDebit, "80AE8000020000"}, 0x6D00},
 		{"unknown INS", true, []string{selectDebit, "80EE0000"}, 0x6D00},
 		{"CLA 90", true, []string{selectDebit, "90A8000002830000"}, 0x6E00},
@@ -399,5 +400,114 @@ func TestPPSEFitsWithEightCards(t *testing.T) {
 	dir, _ := emv.Find(objs, emv.TagFCIIssuerDiscretion)
 	if len(dir.Children) != 8 {
 		t.Errorf("entries: got %d, want 8", len(dir.Children))
+	}
+}
+
+// Issue 9 item 10: after "see phone" (6986) or "no key" (6984) the card
+// stays selected: GET DATA answers, and a GPO may come again.
+func TestPaymentStaysSelectedAfterRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys int
+		want apdu.StatusWord
+	}{{"see phone", 2, applet.SWSeePhone}, {"no keys", 0, applet.SWNoKeys}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ph := newPhone(t, tc.keys, applettest.DebitCard())
+			ph.send(t, selectPPSE)
+			ph.send(t, selectDebit)
+			if r := ph.send(t, gpo(t, pdolData(t))); r.SW != tc.want {
+				t.Fatalf("GPO: got %v, want %v", r.SW, tc.want)
+			}
+			r := ph.send(t, "80CA9F3600")
+			if r.SW != apdu.SWSuccess || !bytes.Equal(tags(t, r.Data)[qpboc.TagATC], []byte{0, 0}) {
+				t.Errorf("GET DATA 9F36 after %v: got %v %X, want 9000 with ATC 0000", tc.want, r.SW, r.Data)
+			}
+			if tc.keys == 0 {
+				return
+			}
+			ph.finger.OK = true // the fingerprint, then the terminal asks again
+			if r := ph.send(t, gpo(t, pdolData(t))); r.SW != apdu.SWSuccess {
+				t.Errorf("GPO again after the fingerprint: got %v, want 9000", r.SW)
+			}
+		})
+	}
+}
+
+// Issue 9 item 9: a consent for one amount and currency does not pay
+// another request: it is "see phone", no key or counter used.
+func TestPaymentConsentCoversOneRequest(t *testing.T) {
+	ph := newPhone(t, 2, applettest.DebitCard())
+	ph.finger.OK = true
+	ph.finger.For = &applet.Request{Amount: 1234, Currency: 156}
+	eur := applet.PDOL.Build(map[emv.Tag][]byte{
+		qpboc.TagAmount: unhex(t, "000000000000"), qpboc.TagAmountOther: unhex(t, "000000000000"),
+		qpboc.TagCurrency: unhex(t, "0978"), qpboc.TagCountry: unhex(t, "0250"), qpboc.TagUN: unhex(t, "01020304"),
+	})
+	ph.send(t, selectDebit)
+	if r := ph.send(t, gpo(t, eur)); r.SW != applet.SWSeePhone {
+		t.Fatalf("GPO for 0.00 EUR with a consent for 12.34 CNY: got %v, want 6986", r.SW)
+	}
+	if n, c := ph.el.KeysLeft(applettest.DebitToken), ph.el.Counter(applettest.DebitToken); n != 2 || c != 1 {
+		t.Errorf("after the other request: keys %d, next counter %d; want 2 and 1", n, c)
+	}
+	if got := ph.finger.Asked; len(got) != 1 || got[0].Amount != 0 || got[0].Currency != 978 {
+		t.Errorf("consent asked for %+v, want one 0.00 EUR request", got)
+	}
+	if e := ph.events[0]; e.Kind != applet.SeePhone || e.Amount != 0 || e.Currency != 978 {
+		t.Errorf("event: got %+v, want see phone for 0 978", e)
+	}
+	if r := ph.send(t, gpo(t, pdolData(t))); r.SW != apdu.SWSuccess {
+		t.Errorf("GPO for the consented 12.34 CNY: got %v, want 9000", r.SW)
+	}
+}
+
+// Issue 9 item 13: the terminal's outcome reaches the phone as an event;
+// a refused GPO is reported as the terminal's error.
+func TestPaymentOutcome(t *testing.T) {
+	put := func(o qpboc.Outcome) string {
+		b, err := apdu.Command{CLA: 0x80, INS: apdu.InsPutData, P1: 0xFF, P2: 0x71, Data: o.Bytes()}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(b)
+	}
+	declined := put(qpboc.Outcome{ARC: "51", IssuerAuth: unhex(t, "0102030405060708 3531"), Message: "DECLINED"})
+	ph := newPhone(t, 2, applettest.DebitCard())
+	ph.finger.OK = true
+	if r := ph.send(t, declined); r.SW != apdu.SWConditionsNotSatisfied {
+		t.Errorf("outcome with nothing selected: got %v, want 6985", r.SW)
+	}
+	ph.send(t, selectDebit)
+	ph.send(t, gpo(t, pdolData(t)))
+	if r := ph.send(t, declined); r.SW != apdu.SWSuccess {
+		t.Fatalf("outcome after the payment: got %v, want 9000", r.SW)
+	}
+	if len(ph.events) != 2 {
+		t.Fatalf("events: got %+v, want paid then outcome", ph.events)
+	}
+	if e := ph.events[1]; e.Kind != applet.Outcome || e.ARC != "51" || e.Message != "DECLINED" || !e.IssuerAuth || e.Token != applettest.DebitToken {
+		t.Errorf("outcome event: got %+v, want ARC 51 DECLINED with issuer authentication for the debit card", e)
+	}
+	for name, c := range map[string]string{
+		"not a template": "80DAFF71048A023531",
+		"other tag":      strings.Replace(declined, "80daff71", "80dadf71", 1),
+		"ARC of 3":       "80DAFF7107FF71058A03353135",
+		"terminal error": put(qpboc.Outcome{Message: "card read error"}),
+	} {
+		r := ph.send(t, c)
+		want := map[string]apdu.StatusWord{"not a template": 0x6A80, "other tag": 0x6A88, "ARC of 3": 0x6A80, "terminal error": 0x9000}[name]
+		if r.SW != want {
+			t.Errorf("%s: got %v, want %v", name, r.SW, want)
+		}
+	}
+
+	ph = newPhone(t, 2, applettest.DebitCard())
+	ph.finger.OK = true
+	ph.send(t, selectDebit)
+	if r := ph.send(t, gpo(t, pdolData(t)[:50])); r.SW != apdu.SWWrongLength {
+		t.Fatalf("short GPO: got %v, want 6700", r.SW)
+	}
+	if len(ph.events) != 1 || ph.events[0].Kind != applet.Refused || ph.events[0].SW != apdu.SWWrongLength {
+		t.Errorf("events: got %+v, want one refused 6700", ph.events)
 	}
 }

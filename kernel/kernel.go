@@ -206,6 +206,10 @@ type Result struct {
 	Chip  map[emv.Tag][]byte
 	Trace Trace
 	Stats Stats
+	// Answer is what the terminal told the phone after the tap (see
+	// Kernel.Tell): the bank's answer, "could not go online", a decline
+	// by the terminal or its error; nil if it told nothing.
+	Answer *qpboc.Outcome
 
 	track2 string // digits, 'D' separator
 }

@@ -37,7 +37,20 @@ type fingerState struct {
 	VerifiedAt int64            `json:"verified_at,omitempty"` // Unix ms on the phone's clock; 0 = none
 	Failures   int              `json:"failures,omitempty"`    // wrong fingers in a row
 	Locked     bool             `json:"locked,omitempty"`      // payments locked until Unlock
+	// ConsentFor is the request the verification consents to: the one
+	// the phone showed before it (Shown), or the first one it met after.
+	// nil while the verification has met no request.
+	ConsentFor *applet.Request `json:"consent_for,omitempty"`
+	// Shown is the last request the phone showed its holder without
+	// paying it (see phone), and when (Unix ms): a fingerprint verified
+	// within RequestWindow after it consents to that request only.
+	Shown   *applet.Request `json:"shown,omitempty"`
+	ShownAt int64           `json:"shown_at,omitempty"`
 }
+
+// RequestWindow is how long after the phone showed a terminal's request
+// (see phone) a fingerprint consents to that request only.
+const RequestWindow = 2 * time.Minute
 
 type fingerTemplate struct {
 	Salt []byte `json:"salt"`
@@ -123,7 +136,9 @@ func lockedErr() error {
 
 // VerifyFinger checks a finger against the enrolled templates. A match
 // starts the FingerWindow in which one payment may be made and clears the
-// count of wrong fingers. A wrong finger counts: it fails with
+// count of wrong fingers; the consent is for the request the phone showed
+// in the last RequestWindow (a "see phone" tap), else for the first
+// request of a non-zero amount the phone meets (see Consented). A wrong finger counts: it fails with
 // fault.Unauthorized "wrong_finger", and the MaxFingerFailures-th in a row
 // locks payments and fails with fault.Forbidden "payments_locked", as does
 // any verification while locked. It fails with fault.NotFound "no_finger"
@@ -140,7 +155,11 @@ func (p *Phone) VerifyFinger(finger string) error {
 		return fault.E(fault.NotFound, "no_finger", "no fingerprint is enrolled on this phone (tapwallet phone enroll-finger)")
 	}
 	if _, ok := match(st, finger); ok {
-		st.Failures, st.VerifiedAt = 0, p.Now().UnixMilli()
+		now := p.Now()
+		st.Failures, st.VerifiedAt, st.ConsentFor = 0, now.UnixMilli(), nil
+		if st.Shown != nil && now.Sub(time.UnixMilli(st.ShownAt)) <= RequestWindow {
+			st.ConsentFor = st.Shown
+		}
 		return p.saveFingers(st)
 	}
 	st.Failures++
@@ -183,6 +202,9 @@ type FingerStatus struct {
 	Locked     bool      // payments locked until Unlock
 	VerifiedAt time.Time // last verification still unused (zero if none)
 	Fresh      bool      // verified within FingerWindow: a tap pays
+	// For is the request the fresh verification consents to; nil when it
+	// consents to the first request of a non-zero amount the phone meets.
+	For *applet.Request
 }
 
 // Fingers returns the fingerprint state; it fails if the state file is
@@ -196,6 +218,9 @@ func (p *Phone) Fingers() (FingerStatus, error) {
 	if st.VerifiedAt != 0 {
 		s.VerifiedAt = time.UnixMilli(st.VerifiedAt)
 		s.Fresh = fresh(st, p.Now())
+		if s.Fresh {
+			s.For = st.ConsentFor
+		}
 	}
 	return s, nil
 }
@@ -214,15 +239,61 @@ func fresh(st fingerState, now time.Time) bool {
 type phoneCDCVM struct{ p *Phone }
 
 // CDCVM returns the phone's consumer-device CVM for the payment applet:
-// verified when a fingerprint was verified within FingerWindow on the
-// phone's clock and payments are not locked; each payment uses the
+// it consents when a fingerprint was verified within FingerWindow on the
+// phone's clock, payments are not locked and the request is the one the
+// verification is for (see Consented); each payment uses the
 // verification up.
-func (p *Phone) CDCVM() applet.CDCVM { return phoneCDCVM{p} }
+func (p *Phone) CDCVM() CDCVM { return phoneCDCVM{p} }
 
-// Verified reports a fresh fingerprint (see CDCVM).
+// CDCVM is the phone's fingerprint as the applets ask it: the payment
+// applet for its consent to a request, the transit purses whether it is
+// fresh at all.
+type CDCVM interface {
+	applet.CDCVM
+	// Verified reports a fresh fingerprint, whatever it consents to.
+	Verified() bool
+}
+
+// Verified reports a fresh fingerprint, whatever it consents to (the
+// transit purses ask this: a locked phone's purse pays no fare).
 func (c phoneCDCVM) Verified() bool {
 	st, err := c.p.loadFingers()
 	return err == nil && fresh(st, c.p.Now())
+}
+
+// Consented reports whether a fresh fingerprint consents to req:
+//   - consented to this amount and currency: yes;
+//   - consented to another request: no — a second, different request in
+//     the window needs its own fingerprint;
+//   - met no request yet: yes, and the consent is now for req; but a zero
+//     amount (a card reader's read, an account check) is never paid on a
+//     fingerprint given before the phone showed it.
+//
+// A request it refuses is kept as shown: the holder sees it ("see phone"
+// with the amount) and the next fingerprint consents to it.
+func (c phoneCDCVM) Consented(req applet.Request) bool {
+	st, err := c.p.loadFingers()
+	if err != nil {
+		return false
+	}
+	now := c.p.Now()
+	ok := fresh(st, now)
+	switch {
+	case !ok:
+	case st.ConsentFor != nil:
+		ok = st.ConsentFor.Same(req)
+	case req.Amount == 0:
+		ok = false
+	default:
+		st.ConsentFor = &req
+	}
+	if !ok {
+		st.Shown, st.ShownAt = &req, now.UnixMilli()
+	}
+	if err := c.p.saveFingers(st); err != nil {
+		return false
+	}
+	return ok
 }
 
 // Used uses the verification up: the next payment needs a new one.
@@ -231,6 +302,6 @@ func (c phoneCDCVM) Used() {
 	if err != nil {
 		return
 	}
-	st.VerifiedAt = 0
+	st.VerifiedAt, st.ConsentFor, st.Shown, st.ShownAt = 0, nil, nil, 0
 	_ = c.p.saveFingers(st)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/applet"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/phone"
 )
@@ -133,5 +134,61 @@ func TestFingerTemplateHoldsNoName(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "fingerprint.json"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("fingerprint.json mode: got %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+// Issue 9 item 9: a fingerprint given before the phone showed a request
+// consents to the first request of a non-zero amount, then to that one
+// only; a request shown (refused) is what the next fingerprint covers.
+func TestFingerConsentIsForOneRequest(t *testing.T) {
+	c := &clock{t: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)}
+	p := openPhone(t, t.TempDir(), c)
+	if err := p.EnrollFinger("right-thumb"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.VerifyFinger("right-thumb"); err != nil {
+		t.Fatal(err)
+	}
+	cvm := p.CDCVM()
+	zeroEUR := applet.Request{Amount: 0, Currency: 978, Merchant: "CARDPEEK"}
+	cny := applet.Request{Amount: 500, Currency: 156}
+	for i, tc := range []struct {
+		req  applet.Request
+		want bool
+	}{
+		{zeroEUR, false}, // a read is never paid on a consent given before it was shown
+		{cny, true},      // the first real request: the consent is now for it
+		{applet.Request{Amount: 600, Currency: 156}, false},
+		{applet.Request{Amount: 500, Currency: 344}, false},
+		{cny, true},
+	} {
+		if got := cvm.Consented(tc.req); got != tc.want {
+			t.Errorf("request %d %+v: consented %v, want %v", i, tc.req, got, tc.want)
+		}
+	}
+	cvm.Used()
+	// The phone showed 0.00 EUR (refused); a fingerprint now pays it.
+	if cvm.Consented(zeroEUR) {
+		t.Fatal("consented with no fingerprint")
+	}
+	if err := p.VerifyFinger("right-thumb"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := p.Fingers(); st.For == nil || !st.For.Same(zeroEUR) {
+		t.Errorf("consent after the shown request: got %+v, want 0.00 EUR", st.For)
+	}
+	if !cvm.Consented(zeroEUR) || cvm.Consented(cny) {
+		t.Errorf("want the shown 0.00 EUR consented and 5.00 CNY not")
+	}
+	// A request shown longer ago than RequestWindow is not what a new
+	// fingerprint covers.
+	cvm.Used()
+	cvm.Consented(zeroEUR)
+	c.t = c.t.Add(phone.RequestWindow + time.Second)
+	if err := p.VerifyFinger("right-thumb"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := p.Fingers(); st.For != nil {
+		t.Errorf("consent after a stale shown request: got %+v, want none yet", st.For)
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/nfc"
+	"github.com/tapwallet/tapwallet/qpboc"
 )
 
 // appletMakers make the extra applets every tap serves (transit cards).
@@ -143,36 +145,101 @@ type TapReport struct {
 	Transit []string
 }
 
-// Summary says what happened, as the phone shows it: "paid 12.34 CNY at
-// TAPWALLET MART with card ending 0004 (counter 3)", "see phone: verify
-// your fingerprint and tap again", "card ending 0004 needs a sync: …", or
-// "no payment was asked" when the reader only read the directory.
+// Summary says what happened, as the phone shows it, one line per event:
+// "paid 12.34 CNY at TAPWALLET MART with card ending 0004: approved by the
+// bank (counter 3, key 7)", "declined: 51 insufficient funds (12.34 CNY at
+// …)", "see phone: verify your fingerprint for 12.34 CNY at … and tap
+// again", "the terminal reported an error: …", "card ending 0004 needs a
+// sync: …"; "no payment was asked" when the reader only read the
+// directory. Amounts are the terminal's, in its currency.
 func (r TapReport) Summary() string {
 	if len(r.Events) == 0 && len(r.Transit) == 0 {
 		return "no payment was asked"
 	}
 	lines := append([]string(nil), r.Transit...)
-	for _, e := range r.Events {
-		c := r.Cards[e.Token]
-		ending := c.PANLast4
-		if ending == "" {
-			ending = c.TokenLast4
-		}
-		amount := money.New(e.Amount, money.Currency(e.Currency)).String()
-		at := ""
-		if e.Merchant != "" {
-			at = " at " + e.Merchant
-		}
+	var paid *applet.Event // the payment an outcome is about
+	for i, e := range r.Events {
+		ending := r.ending(e.Token)
+		what := describe(e)
 		switch e.Kind {
 		case applet.Paid:
-			lines = append(lines, fmt.Sprintf("paid %s%s with card ending %s (online cryptogram, counter %d, key %d: the bank decides)", amount, at, ending, e.ATC, e.KeyIndex))
+			paid = &r.Events[i]
+			if i+1 < len(r.Events) && r.Events[i+1].Kind == applet.Outcome {
+				continue // said with the outcome
+			}
+			lines = append(lines, fmt.Sprintf("sent %s with card ending %s to the bank (online cryptogram, counter %d, key %d); the terminal did not pass on the bank's answer: see tapwallet phone history", what, ending, e.ATC, e.KeyIndex))
+		case applet.Outcome:
+			lines = append(lines, outcomeLine(e, paid, ending))
 		case applet.SeePhone:
-			lines = append(lines, fmt.Sprintf("see phone: verify your fingerprint and tap again (%s%s)", amount, at))
+			lines = append(lines, fmt.Sprintf("see phone: the terminal asks %s; verify your fingerprint for it and tap again", what))
 		case applet.NoKeys:
 			lines = append(lines, fmt.Sprintf("card ending %s has no payment key left: sync the phone online (tapwallet phone cards) and tap again", ending))
+		case applet.Refused:
+			lines = append(lines, fmt.Sprintf("the terminal reported an error: the phone refused its request (%s)", e.SW))
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// describe says what a request asked: "12.34 CNY at TAPWALLET MART".
+func describe(e applet.Event) string {
+	s := money.New(e.Amount, money.Currency(e.Currency)).String()
+	if e.Merchant != "" {
+		s += " at " + e.Merchant
+	}
+	return s
+}
+
+func (r TapReport) ending(token string) string {
+	c := r.Cards[token]
+	if c.PANLast4 != "" {
+		return c.PANLast4
+	}
+	return c.TokenLast4
+}
+
+// outcomeLine says what the terminal told of the payment paid.
+func outcomeLine(o applet.Event, paid *applet.Event, ending string) string {
+	what, detail := "the payment", ""
+	if paid != nil {
+		what = describe(*paid)
+		detail = fmt.Sprintf(" with card ending %s (counter %d, key %d)", ending, paid.ATC, paid.KeyIndex)
+	}
+	msg := ""
+	if o.Message != "" {
+		msg = ": " + o.Message
+	}
+	switch rc := iso8583.ResponseCode(o.ARC); {
+	case o.ARC == "":
+		return fmt.Sprintf("the terminal reported an error%s; %s was not paid%s", msg, what, detail)
+	case rc.Approved():
+		return fmt.Sprintf("paid %s%s: approved by the bank", what, detail)
+	case o.ARC == qpboc.ARCUnableOnline:
+		return fmt.Sprintf("not paid: the terminal could not reach the bank (%s%s)", what, detail)
+	case o.ARC == qpboc.ARCOfflineDeclined:
+		return fmt.Sprintf("declined by the terminal%s (%s%s)", msg, what, detail)
+	default:
+		return fmt.Sprintf("declined: %s (%s%s)", rc, what, detail)
+	}
+}
+
+// Err says whether the tap paid: nil when the terminal reported the
+// bank's approval, or when it reported nothing after the phone made its
+// cryptogram (the bank's answer is then in the history); otherwise an
+// error whose text is the last line of Summary: declined (with the
+// response code), not paid, see phone, no keys or the terminal's error.
+// A tap that asked no payment (a reader that only read the directory, a
+// transit gate) is not an error.
+func (r TapReport) Err() error {
+	last, ok := r.Last()
+	if !ok {
+		return nil // a read of the directory, or a transit gate
+	}
+	if last.Kind == applet.Paid || (last.Kind == applet.Outcome && iso8583.ResponseCode(last.ARC).Approved()) {
+		return nil
+	}
+	lines := strings.Split(r.Summary(), "\n")
+	return fault.E(fault.Unavailable, "not_paid", "%s", lines[len(lines)-1])
 }
 
 // Last returns the last event and whether there was one.

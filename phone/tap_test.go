@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/tapwallet/tapwallet/nfc"
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
@@ -79,6 +81,10 @@ type chargeOut struct {
 }
 
 func pos(t *testing.T, k *kernel.Kernel, amount money.Amount) (string, <-chan chargeOut) {
+	return posWith(t, k, amount, nil)
+}
+
+func posWith(t *testing.T, k *kernel.Kernel, amount money.Amount, online kernel.GoOnline) (string, <-chan chargeOut) {
 	t.Helper()
 	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
 	if err != nil {
@@ -89,7 +95,7 @@ func pos(t *testing.T, k *kernel.Kernel, amount money.Amount) (string, <-chan ch
 	go func() {
 		defer cancel()
 		defer l.Close()
-		res, see, err := k.Charge(ctx, l, kernel.Transaction{Amount: amount}, nil)
+		res, see, err := k.ChargeOnline(ctx, l, kernel.Transaction{Amount: amount}, nil, online)
 		out <- chargeOut{res, see, err}
 	}()
 	return l.Addr().String(), out
@@ -124,14 +130,10 @@ func chipFromRequest(t *testing.T, k *kernel.Kernel, res *kernel.Result) (string
 	return de2, chip
 }
 
-// TestTapAuthorizes is the whole tap with a phone provisioned by the token
-// service: without a fingerprint the terminal gets "see phone"; with one,
-// the ARQC made by the phone verifies at the token service with keys
-// derived again from the issuer master key; a replay and an altered amount
-// are declined.
-func TestTapAuthorizes(t *testing.T) {
+// enrolledWorld is newWorld with the right thumb enrolled, and a terminal.
+func enrolledWorld(t *testing.T) (*world, *kernel.Kernel) {
+	t.Helper()
 	w := newWorld(t)
-	ctx := context.Background()
 	if err := w.ph.EnrollFinger("right-thumb"); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +141,17 @@ func TestTapAuthorizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, k
+}
+
+// TestTapAuthorizes is the whole tap with a phone provisioned by the token
+// service: without a fingerprint the terminal gets "see phone"; with one,
+// the ARQC made by the phone verifies at the token service with keys
+// derived again from the issuer master key; a replay and an altered amount
+// are declined.
+func TestTapAuthorizes(t *testing.T) {
+	w, k := enrolledWorld(t)
+	ctx := context.Background()
 	addr, done := pos(t, k, money.Fen(1234))
 
 	rep, err := w.ph.Tap(ctx, phone.TapOptions{Reader: addr})
@@ -159,7 +172,7 @@ func TestTapAuthorizes(t *testing.T) {
 	if ev.Kind != applet.Paid || ev.Amount != 1234 || ev.Merchant != "TAPWALLET MART" {
 		t.Fatalf("second tap: got %+v, want paid 1234 at TAPWALLET MART", ev)
 	}
-	if want := "paid 12.34 CNY at TAPWALLET MART with card ending " + w.card.PAN.Last4(); rep.Summary()[:len(want)] != want {
+	if want := "sent 12.34 CNY at TAPWALLET MART with card ending " + w.card.PAN.Last4(); !strings.HasPrefix(rep.Summary(), want) {
 		t.Errorf("summary: got %q, want it to start %q", rep.Summary(), want)
 	}
 	o := <-done
@@ -317,4 +330,106 @@ func TestPaymentCardsOrder(t *testing.T) {
 	if cards[0].Label != "CMB 4562" || cards[0].PSN != 1 {
 		t.Errorf("default card: got label %q PSN %d, want CMB 4562 and 1", cards[0].Label, cards[0].PSN)
 	}
+}
+
+// posOnline is pos with a terminal that goes online while the phone stays
+// on the link and tells it the answer.
+func posOnline(t *testing.T, k *kernel.Kernel, amount money.Amount, answer qpboc.Outcome) (string, <-chan chargeOut) {
+	return posWith(t, k, amount, func(context.Context, *kernel.Result) qpboc.Outcome { return answer })
+}
+
+// Issue 9 item 13: the phone learns the bank's answer from the terminal
+// and says it; a decline is an error.
+func TestTapLearnsOutcome(t *testing.T) {
+	w, k := enrolledWorld(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		answer  qpboc.Outcome
+		summary string // the start of the summary
+		err     bool
+	}{
+		{"approved", qpboc.Outcome{ARC: "00", Message: "APPROVED"}, "paid 12.34 CNY at TAPWALLET MART with card ending " + w.card.PAN.Last4(), false},
+		{"declined 51", qpboc.Outcome{ARC: "51", Message: "DECLINED"}, "declined: 51 insufficient funds (12.34 CNY at TAPWALLET MART", true},
+		{"no answer", qpboc.Outcome{ARC: qpboc.ARCUnableOnline}, "not paid: the terminal could not reach the bank", true},
+		{"terminal error", qpboc.Outcome{Message: "printer jam"}, "the terminal reported an error: printer jam", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := w.ph.VerifyFinger("right-thumb"); err != nil {
+				t.Fatal(err)
+			}
+			addr, done := posOnline(t, k, money.Fen(1234), tc.answer)
+			rep, err := w.ph.Tap(ctx, phone.TapOptions{Reader: addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rep.Summary(); !strings.HasPrefix(got, tc.summary) {
+				t.Errorf("summary: got %q, want it to start %q", got, tc.summary)
+			}
+			if err := rep.Err(); (err != nil) != tc.err || (err != nil && !strings.HasPrefix(fault.MessageOf(err), tc.summary)) {
+				t.Errorf("Err: got %v, want error %v saying %q", err, tc.err, tc.summary)
+			}
+			o := <-done
+			if o.err != nil || o.res.Answer == nil || o.res.Answer.ARC != tc.answer.ARC {
+				t.Errorf("terminal: got %v answer %+v, want the answer told", o.err, o.res)
+			}
+		})
+	}
+}
+
+// Issue 9 item 9: a fingerprint given after the phone showed 12.34 CNY
+// pays 12.34 CNY only: a 0.00 EUR read in the window gets "see phone" and
+// spends no key; the phone shows the EUR request in letters.
+func TestTapConsentCoversShownAmount(t *testing.T) {
+	w, k := enrolledWorld(t)
+	ctx := context.Background()
+	addr, done := pos(t, k, money.Fen(1234))
+	rep, err := w.ph.Tap(ctx, phone.TapOptions{Reader: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "see phone: the terminal asks 12.34 CNY at TAPWALLET MART"; !strings.HasPrefix(rep.Summary(), want) {
+		t.Fatalf("first tap: got %q, want %q", rep.Summary(), want)
+	}
+	if err := w.ph.VerifyFinger("right-thumb"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := w.ph.Fingers(); st.For == nil || st.For.Amount != 1234 || st.For.Currency != 156 {
+		t.Fatalf("consent: got %+v, want for 12.34 CNY", st.For)
+	}
+	keys := w.ph.SE.KeysLeft(w.token)
+
+	// A reader asking 0.00 EUR in the window.
+	cfg := kernel.DefaultConfig()
+	cfg.MerchantName = "CARDPEEK"
+	reader, err := kernel.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raddr, rdone := pos(t, reader, money.New(0, 978))
+	rep, err = w.ph.Tap(ctx, phone.TapOptions{Reader: raddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := rep.Last(); ev.Kind != applet.SeePhone {
+		t.Fatalf("0.00 EUR in the window: got %+v, want see phone", rep.Events)
+	}
+	if want := "see phone: the terminal asks 0.00 EUR at CARDPEEK"; !strings.HasPrefix(rep.Summary(), want) {
+		t.Errorf("summary: got %q, want %q", rep.Summary(), want)
+	}
+	if got := w.ph.SE.KeysLeft(w.token); got != keys {
+		t.Errorf("keys after the 0.00 EUR read: got %d, want %d (none spent)", got, keys)
+	}
+	// The store terminal, still waiting, is paid on the next tap.
+	rep, err = w.ph.Tap(ctx, phone.TapOptions{Reader: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := rep.Last(); ev.Kind != applet.Paid || ev.Amount != 1234 {
+		t.Errorf("store tap: got %+v, want paid 1234", rep.Events)
+	}
+	if o := <-done; o.err != nil || o.res.Outcome != kernel.Online {
+		t.Errorf("store terminal: got %v %v, want online", o.err, o.res)
+	}
+	_ = rdone // the reader waits for a paying tap until its time runs out
 }

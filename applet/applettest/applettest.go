@@ -88,16 +88,23 @@ func InstallKeys(el *se.Element, imk []byte, c applet.PaymentCard, first, n int,
 	return el.InstallKeys(c.Token, sealed)
 }
 
-// Finger is a fingerprint sensor for tests: Verified reports OK, and Used
-// clears it unless Sticky is set.
+// Finger is a fingerprint sensor for tests: Consented reports OK (for any
+// request, or only for For when set), and Used clears it unless Sticky is
+// set.
 type Finger struct {
 	OK     bool
-	Sticky bool // stays verified after a payment (benchmarks)
-	Uses   int  // how many payments it verified
+	Sticky bool            // stays verified after a payment (benchmarks)
+	Uses   int             // how many payments it verified
+	For    *applet.Request // if set, the only amount and currency consented
+	Asked  []applet.Request
 }
 
-// Verified reports f.OK.
-func (f *Finger) Verified() bool { return f.OK }
+// Consented reports f.OK, and that req is For's amount and currency when
+// For is set; it records req in Asked.
+func (f *Finger) Consented(req applet.Request) bool {
+	f.Asked = append(f.Asked, req)
+	return f.OK && (f.For == nil || f.For.Same(req))
+}
 
 // Used counts a payment and clears OK unless Sticky.
 func (f *Finger) Used() {

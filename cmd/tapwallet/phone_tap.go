@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tapwallet/tapwallet/applet"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/nfc"
 	"github.com/tapwallet/tapwallet/phone"
@@ -50,8 +49,8 @@ func phoneTap(ctx context.Context, e *env, pf *phoneFlags, args []string) error 
 	if err != nil {
 		return err
 	}
-	if ev, ok := rep.Last(); ok && ev.Kind != applet.Paid {
-		return &exitError{code: 1, err: fmt.Errorf("the payment did not go through (%s)", ev.Kind)}
+	if err := rep.Err(); err != nil {
+		return &exitError{code: 1, err: err}
 	}
 	return nil
 }

@@ -33,8 +33,8 @@ import (
 // fingerprint is a card holder who has just touched the fingerprint sensor.
 type fingerprint struct{}
 
-func (fingerprint) Verified() bool { return true }
-func (fingerprint) Used()          {}
+func (fingerprint) Consented(applet.Request) bool { return true }
+func (fingerprint) Used()                         {}
 
 // bcd packs n as size bytes of BCD digits.
 func bcd(n int64, size int) []byte {
