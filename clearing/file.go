@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,6 +144,82 @@ func totals(m map[int]int64) string {
 	return strings.Join(parts, ";")
 }
 
+// detailFields are the formats of a detail record's text fields (the ones
+// not checked by their own parse), by field index, as docs/iso8583.md
+// gives them: every field is checked, so that a damaged file is refused
+// whole rather than read with changed content.
+var detailFields = map[int]struct {
+	name string
+	ok   func(string) bool
+	rule string
+}{
+	4:  {"RRN", func(v string) bool { return an(v, 12) }, "must be 12 letters or digits, space padded on the right (DE37 an12)"},
+	5:  {"STAN", func(v string) bool { return digits(v, 6, 6) && v != "000000" }, "must be 6 digits, 000001-999999 (DE11 n6)"},
+	6:  {"terminal", func(v string) bool { return ans(v, 8) }, "must be 8 printable ASCII characters, not all spaces (DE41 ans8)"},
+	7:  {"merchant", func(v string) bool { return ans(v, 15) }, "must be 15 printable ASCII characters, not all spaces (DE42 ans15)"},
+	11: {"auth code", func(v string) bool { return an(v, 6) }, "must be 6 letters or digits, space padded on the right (DE38 an6)"},
+	12: {"bank", func(v string) bool { return bankID.MatchString(v) }, bankIDRule},
+	13: {"acquirer", func(v string) bool { return digits(v, 1, 11) }, "must be 1 to 11 digits (DE32 n..11)"},
+}
+
+// bankID is the form of a bank's id (as bank.Config checks it).
+var bankID = regexp.MustCompile(`^[a-z][a-z0-9_-]{1,15}$`)
+
+const bankIDRule = "must be a bank id: a lower-case letter, then 1 to 15 lower-case letters, digits, '_' or '-'"
+
+// badDetailField returns the index of the first text field of a detail
+// record (fields, 14 of them) that breaks its format, and the rule broken;
+// 0 when all hold. The bank field must be the file's own bank (party).
+func badDetailField(fields []string, party string) (int, string) {
+	for _, i := range []int{4, 5, 6, 7, 11, 12, 13} {
+		if d := detailFields[i]; !d.ok(fields[i]) {
+			return i, d.rule
+		}
+	}
+	if fields[12] != party {
+		return 12, "must be the bank whose file this is (the header's field 5)"
+	}
+	return 0, ""
+}
+
+// an reports whether v is n ASCII letters or digits, of which any trailing
+// ones may be spaces (padding), the first not.
+func an(v string, n int) bool {
+	if len(v) != n {
+		return false
+	}
+	t := strings.TrimRight(v, " ")
+	if t == "" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// ans reports whether v is n printable ASCII characters (0x20-0x7E), not
+// all spaces.
+func ans(v string, n int) bool {
+	if len(v) != n || strings.TrimSpace(v) == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+// digits reports whether v is min to max ASCII digits.
+func digits(v string, min, max int) bool {
+	return len(v) >= min && len(v) <= max && strings.Trim(v, "0123456789") == ""
+}
+
 // MaxFileLine bounds a clearing file's line.
 const MaxFileLine = 4096
 
@@ -175,6 +252,9 @@ func ParseFile(r io.Reader) (File, error) {
 			if _, err := time.Parse("20060102", fields[3]); err != nil {
 				return File{}, bad(n, "bad business date")
 			}
+			if !bankID.MatchString(fields[4]) {
+				return File{}, bad(n, "field 5 (bank) %s", bankIDRule)
+			}
 			at, err := time.Parse("20060102T150405Z", fields[5])
 			if err != nil {
 				return File{}, bad(n, "bad creation time")
@@ -201,6 +281,9 @@ func ParseFile(r io.Reader) (File, error) {
 			}
 			if _, err := time.Parse("20060102150405", fields[2]+fields[3]); err != nil {
 				return File{}, bad(n, "bad local date or time")
+			}
+			if i, why := badDetailField(fields, f.Header.Party); i > 0 {
+				return File{}, bad(n, "field %d (%s) %s", i+1, detailFields[i].name, why)
 			}
 			f.Details = append(f.Details, Detail{Credit: fields[0] == "C", Seq: seq, LocalDate: fields[2], LocalTime: fields[3], RRN: fields[4], STAN: fields[5],
 				Terminal: fields[6], Merchant: fields[7], PANLast4: fields[8], Amount: amt, Currency: cur, AuthCode: fields[11],
