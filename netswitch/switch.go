@@ -536,8 +536,9 @@ func matchChip(req *iso8583.Message, chip map[emv.Tag][]byte) (iso8583.ResponseC
 // DeclineCode maps an error of the token service's check to the response
 // code the network answers (docs/iso8583.md) and the reason recorded:
 // token_unknown/token_deleted 14, token_suspended 78, token_domain 62,
-// token_expired 54, atc_replayed/atc_out_of_order/luk_used 59,
-// luk_unknown/luk_expired/arqc_invalid 88, cdcvm_missing 55, chip_data 30;
+// token_expired 54, atc_replayed/atc_out_of_order/luk_used/token_cloned 59,
+// luk_unknown/luk_expired/arqc_invalid 88, cdcvm_missing/cdcvm_conflict 55,
+// chip_data 30;
 // anything else 96.
 func DeclineCode(err error) (iso8583.ResponseCode, string) {
 	if fault.KindOf(err) != fault.Declined {
@@ -553,11 +554,11 @@ func DeclineCode(err error) (iso8583.ResponseCode, string) {
 		return iso8583.RestrictedCard, code
 	case tsp.DeclineExpired:
 		return iso8583.ExpiredCard, code
-	case tsp.DeclineATCReplay, tsp.DeclineATCJump, tsp.DeclineKeyUsed:
+	case tsp.DeclineATCReplay, tsp.DeclineATCJump, tsp.DeclineKeyUsed, tsp.DeclineCloned:
 		return iso8583.SuspectedFraud, code
 	case tsp.DeclineKeyUnknown, tsp.DeclineKeyExpired, tsp.DeclineCryptogram:
 		return iso8583.CryptographicFailure, code
-	case tsp.DeclineCDCVM:
+	case tsp.DeclineCDCVM, tsp.DeclineCDCVMConflict:
 		return iso8583.CDCVMMissing, code
 	case tsp.DeclineChipData:
 		return iso8583.FormatError, code

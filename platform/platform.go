@@ -45,6 +45,11 @@ type Config struct {
 	// ISOAddr is where the card network listens for acquirers (ISO 8583
 	// over TCP), e.g. 127.0.0.1:8583; "" picks a free loopback port.
 	ISOAddr string
+	// ISOMaxConns and ISOMaxConnsPerSource bound the acquirer connections
+	// open at once, in total and from one source IP address (0: the
+	// defaults of isolink.ConnLimits; negative: no bound). A connection
+	// beyond them is closed at once with a log line.
+	ISOMaxConns, ISOMaxConnsPerSource int
 	// IssuerTimeout is how long the network waits for an issuer (default 2s).
 	IssuerTimeout time.Duration
 	// OperatorToken guards the admin API routes (default: the file
@@ -128,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	p.net.tokens = sqldb.NewFastTokenStore(db)
 	p.Tokens = tsp.New(p.net.tokens, keys, &issuer.Directory{Config: banks, Now: cfg.Now}, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
 	p.Tokens.Now = cfg.Now
+	p.Tokens.Security = p.Wallet // a suspected clone is a security event of the account
 	p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
 	p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
 	p.Lost.Now = cfg.Now

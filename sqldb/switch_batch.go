@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"runtime"
 	"strings"
 	"sync"
@@ -452,7 +453,7 @@ func (s *FastTokenStore) UseKey(ctx context.Context, u tsp.KeyUse) error {
 func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 	out := make([]error, len(us))
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		use, err := tx.stmt(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
+		use, err := tx.stmt(ctx, `UPDATE luks SET used_at = ?, used_atc = ?, used_arqc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
 		if err != nil {
 			return err
 		}
@@ -464,7 +465,7 @@ func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error,
 		defer move.Close()
 		for i, u := range us {
 			out[i] = nil
-			res, err := use.ExecContext(ctx, Millis(u.At), u.ATC, u.Token, u.KeyIndex)
+			res, err := use.ExecContext(ctx, Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram), u.Token, u.KeyIndex)
 			if err != nil {
 				return err
 			}
@@ -477,7 +478,7 @@ func (s *FastTokenStore) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error,
 				return err
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
-				if _, err := tx.Exec(ctx, `UPDATE luks SET used_at = 0, used_atc = 0 WHERE token = ? AND key_index = ?`, u.Token, u.KeyIndex); err != nil {
+				if _, err := tx.Exec(ctx, `UPDATE luks SET used_at = 0, used_atc = 0, used_arqc = '' WHERE token = ? AND key_index = ?`, u.Token, u.KeyIndex); err != nil {
 					return err
 				}
 				out[i] = fault.E(fault.Declined, tsp.DeclineATCReplay, "transaction counter %d already seen: replayed cryptogram", u.ATC)

@@ -337,19 +337,22 @@ func newID(prefix string) string {
 func (s *TokenStore) LUK(ctx context.Context, token string, index int) (tsp.LUK, error) {
 	var k tsp.LUK
 	var issued, exp, used int64
-	err := s.DB.QueryRow(ctx, `SELECT token, key_index, issued_at, expires_at, used_at, used_atc FROM luks WHERE token = ? AND key_index = ?`, token, index).
-		Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC)
+	var arqc string
+	err := s.DB.QueryRow(ctx, `SELECT token, key_index, issued_at, expires_at, used_at, used_atc, used_arqc FROM luks WHERE token = ? AND key_index = ?`, token, index).
+		Scan(&k.Token, &k.Index, &issued, &exp, &used, &k.UsedATC, &arqc)
 	if NoRows(err) {
 		return k, fault.E(fault.NotFound, "luk_unknown", "no such limited-use key")
 	}
 	k.IssuedAt, k.ExpiresAt, k.UsedAt = Time(issued), Time(exp), Time(used)
+	k.UsedARQC, _ = hex.DecodeString(arqc)
 	return k, dbErr(err, "reading a limited-use key")
 }
 
 // UseKey consumes a limited-use key and moves the counter, atomically.
 func (s *TokenStore) UseKey(ctx context.Context, u tsp.KeyUse) error {
 	return s.DB.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE luks SET used_at = ?, used_atc = ? WHERE token = ? AND key_index = ? AND used_at = 0`, Millis(u.At), u.ATC, u.Token, u.KeyIndex)
+		res, err := tx.Exec(ctx, `UPDATE luks SET used_at = ?, used_atc = ?, used_arqc = ? WHERE token = ? AND key_index = ? AND used_at = 0`,
+			Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram), u.Token, u.KeyIndex)
 		if err != nil {
 			return dbErr(err, "using a limited-use key")
 		}

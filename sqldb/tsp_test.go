@@ -219,3 +219,60 @@ func TestStepUp(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyUseCryptogram: both token stores keep the cryptogram a key made
+// when it is used (what tells a cloned phone's second cryptogram from a
+// replay), a use declined for its counter keeps none, and an alert to the
+// card holder lands in the outbox.
+func TestKeyUseCryptogram(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		fast := sqldb.NewFastTokenStore(db)
+		defer fast.Close()
+		stores := []struct {
+			name  string
+			store tsp.Store
+		}{{"TokenStore", &sqldb.TokenStore{DB: db}}, {"FastTokenStore", fast}}
+		for i, s := range stores {
+			t.Run(s.name, func(t *testing.T) {
+				res, err := f.tokens.AddCard(ctx, tsp.AddCardRequest{Phone: f.phone, PAN: testPAN(20 + i), Expiry: "1230", CVN2: "123"})
+				if err != nil || res.Card == nil {
+					t.Fatalf("add card: %v", err)
+				}
+				tok := res.Card.Token.Number.Digits()
+				arqc := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+				if err := s.store.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: 1, ATC: 5, At: time.Now(), Cryptogram: arqc}); err != nil {
+					t.Fatal(err)
+				}
+				err = s.store.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: 2, ATC: 5, At: time.Now(), Cryptogram: []byte{9, 9, 9, 9, 9, 9, 9, 9}})
+				if !fault.Has(err, fault.Declined, tsp.DeclineATCReplay) {
+					t.Fatalf("a counter used twice: got %v, want %s", err, tsp.DeclineATCReplay)
+				}
+				keys, err := s.store.(tsp.KeyLister).LUKs(ctx, tok)
+				if err != nil || len(keys) < 2 {
+					t.Fatalf("keys: got %d (%v)", len(keys), err)
+				}
+				if k := keys[0]; k.Index != 1 || k.UsedATC != 5 || string(k.UsedARQC) != string(arqc) {
+					t.Errorf("key 1: got index %d counter %d cryptogram %x, want 1, 5, %x", k.Index, k.UsedATC, k.UsedARQC, arqc)
+				}
+				if k := keys[1]; !k.UsedAt.IsZero() || len(k.UsedARQC) != 0 {
+					t.Errorf("key 2 after a declined use: got used at %v with cryptogram %x, want unused", k.UsedAt, k.UsedARQC)
+				}
+				if k, err := (&sqldb.TokenStore{DB: db}).LUK(ctx, tok, 1); err != nil || string(k.UsedARQC) != string(arqc) {
+					t.Errorf("LUK: got cryptogram %x (%v), want %x", k.UsedARQC, err, arqc)
+				}
+			})
+		}
+		t.Run("alert", func(t *testing.T) {
+			msg := tsp.OTPMessage{ID: "otp_alert_1", AccountID: f.phone.AccountID, Message: "your card was suspended", CreatedAt: time.Now()}
+			if err := (&sqldb.TokenStore{DB: db}).AddMessage(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			out, err := f.tokens.Outbox(ctx, f.phone.AccountID)
+			if err != nil || len(out) == 0 || out[0].Message != msg.Message {
+				t.Errorf("outbox: got %+v (%v), want the alert first", out, err)
+			}
+		})
+	})
+}

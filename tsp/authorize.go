@@ -56,7 +56,17 @@ const (
 	DeclineKeyExpired   = "luk_expired"      // 88
 	DeclineCryptogram   = "arqc_invalid"     // 88
 	DeclineCDCVM        = "cdcvm_missing"    // 55
-	DeclineChipData     = "chip_data"        // 30: DE55 lacks what the check needs
+	// DeclineCDCVMConflict: the CTQ (9F6C, not covered by the ARQC) says
+	// the opposite of the CVR in the IAD (covered by it) about the
+	// fingerprint; the chip data was altered on its way or the card is
+	// faulty, so the network cannot say the card holder was verified.
+	DeclineCDCVMConflict = "cdcvm_conflict" // 55
+	DeclineChipData      = "chip_data"      // 30: DE55 lacks what the check needs
+	// DeclineCloned: a genuine cryptogram (it verifies) with a limited-use
+	// key or a transaction counter the network already saw used with
+	// another cryptogram — two copies of the phone's keys are paying. The
+	// token is suspended at once.
+	DeclineCloned = "token_cloned" // 59
 )
 
 func decline(code, format string, args ...any) error {
@@ -69,6 +79,9 @@ type KeyUse struct {
 	KeyIndex int
 	ATC      int
 	At       time.Time
+	// Cryptogram is the ARQC the key made, kept so that a second, different
+	// cryptogram with the same key or counter shows a cloned phone.
+	Cryptogram []byte
 }
 
 // imkCache keeps derived issuer master keys per token range in memory.
@@ -103,8 +116,10 @@ func (s *Service) imk(token string) ([]byte, error) {
 // far ahead), the limited-use key named in the IAD was issued to it and is
 // unused and unexpired, the ARQC verifies with that key derived again from
 // the issuer master key, and the fingerprint (consumer-device CVM) was
-// verified — then consumes the key and returns the PAN. Declines are
-// fault.Declined with one of the Decline* codes; nothing is consumed then.
+// verified (checkCDCVM) — then consumes the key and returns the PAN.
+// Declines are fault.Declined with one of the Decline* codes; nothing is
+// consumed then. A genuine cryptogram with a key or counter already used
+// with another cryptogram suspends the token (DeclineCloned).
 func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, error) {
 	// A store that can read the token and the key the IAD names at once
 	// saves a read; the checks below run in the same order either way.
@@ -157,8 +172,12 @@ func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 	if err != nil {
 		return AuthResult{}, decline(DeclineChipData, "chip data incomplete for the cryptogram check")
 	}
+	// A counter already seen or a key already used is declined; when the
+	// cryptogram is genuine and differs from the one the network saw, it
+	// is the first sign of a cloned phone (see clone.go).
+	var seen error
 	if atc <= t.LastATC {
-		return AuthResult{}, decline(DeclineATCReplay, "transaction counter %d already seen (last %d): replayed cryptogram", atc, t.LastATC)
+		seen = decline(DeclineATCReplay, "transaction counter %d already seen (last %d): replayed cryptogram", atc, t.LastATC)
 	}
 	if atc > t.LastATC+MaxATCJump {
 		return AuthResult{}, decline(DeclineATCJump, "transaction counter %d is far ahead of the last one (%d)", atc, t.LastATC)
@@ -173,15 +192,18 @@ func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 		luk, err = s.Store.LUK(ctx, t.Number.Digits(), int(iad.KeyIndex))
 	}
 	if err != nil {
+		if seen != nil {
+			return AuthResult{}, seen
+		}
 		if fault.KindOf(err) == fault.NotFound {
 			return AuthResult{}, decline(DeclineKeyUnknown, "limited-use key %d was never issued to this token", iad.KeyIndex)
 		}
 		return AuthResult{}, err
 	}
-	if !luk.UsedAt.IsZero() {
-		return AuthResult{}, decline(DeclineKeyUsed, "limited-use key %d was already used", iad.KeyIndex)
+	if seen == nil && !luk.UsedAt.IsZero() {
+		seen = decline(DeclineKeyUsed, "limited-use key %d was already used", iad.KeyIndex)
 	}
-	if !now.Before(luk.ExpiresAt) {
+	if seen == nil && !now.Before(luk.ExpiresAt) {
 		return AuthResult{}, decline(DeclineKeyExpired, "limited-use key %d has expired", iad.KeyIndex)
 	}
 	imk, err := s.imk(t.Number.Digits())
@@ -197,18 +219,29 @@ func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 		alg = emv.SM4
 	}
 	good, err := emv.VerifyCryptogram(alg, sk, data, emv.PadMethod1, arqc)
+	if seen != nil {
+		clear(sk)
+		if err == nil && good {
+			return AuthResult{}, s.checkClone(ctx, t, int(iad.KeyIndex), atc, arqc, seen)
+		}
+		return AuthResult{}, seen
+	}
 	if err != nil || !good {
 		clear(sk)
 		return AuthResult{}, decline(DeclineCryptogram, "the cryptogram does not verify")
 	}
-	ctq := r.Chip[qpboc.TagCTQ]
-	if !iad.CDCVM() || len(ctq) != 2 || ctq[1]&qpboc.CTQCDCVM == 0 {
+	if err := checkCDCVM(iad, r.Chip); err != nil {
 		clear(sk)
-		return AuthResult{}, decline(DeclineCDCVM, "the fingerprint was not verified on the phone")
+		return AuthResult{}, err
 	}
-	// Consume the key and move the counter, atomically and only once.
-	if err := s.Store.UseKey(ctx, KeyUse{Token: t.Number.Digits(), KeyIndex: int(iad.KeyIndex), ATC: atc, At: now}); err != nil {
+	use := KeyUse{Token: t.Number.Digits(), KeyIndex: int(iad.KeyIndex), ATC: atc, At: now, Cryptogram: arqc}
+	// Consume the key and move the counter, atomically and only once; a
+	// concurrent use of the same key or counter that won is checked as above.
+	if err := s.Store.UseKey(ctx, use); err != nil {
 		clear(sk)
+		if c := fault.CodeOf(err); fault.KindOf(err) == fault.Declined && (c == DeclineKeyUsed || c == DeclineATCReplay) {
+			return AuthResult{}, s.checkClone(ctx, t, use.KeyIndex, atc, arqc, err)
+		}
 		return AuthResult{}, err
 	}
 	v, err := s.Store.VaultPAN(ctx, t.PANID)
@@ -251,4 +284,38 @@ func (r *AuthResult) ARPC(arqc, arc []byte) ([]byte, error) {
 func (r *AuthResult) Forget() {
 	clear(r.sessionKey)
 	r.sessionKey = nil
+}
+
+// checkCDCVM decides whether the fingerprint was verified on the phone.
+// The card verification results in the IAD (9F10) are the card's own
+// answer and are covered by the ARQC, so they decide; the CTQ (9F6C) is a
+// copy of that answer that the cryptogram does not cover, and many
+// acquirers' DE55 tag lists leave it out. So: no CTQ — the CVR decides; a
+// CTQ that says the opposite of the CVR — DeclineCDCVMConflict (55: the
+// chip data contradicts itself about the card holder's verification, so
+// it is not proven; altered on the way or a faulty card, and the terminal
+// decided its CVM on the CTQ); a CTQ that is not 2 bytes — DeclineChipData
+// (30); a CVR without the CDCVM — DeclineCDCVM (55).
+func checkCDCVM(iad qpboc.IAD, chip map[emv.Tag][]byte) error {
+	cvr := iad.CDCVM()
+	if ctq, ok := chip[qpboc.TagCTQ]; ok {
+		if len(ctq) != 2 {
+			return decline(DeclineChipData, "chip data has card transaction qualifiers (9F6C) of %d bytes, want 2", len(ctq))
+		}
+		if ctqSays := ctq[1]&qpboc.CTQCDCVM != 0; ctqSays != cvr {
+			return decline(DeclineCDCVMConflict, "the card transaction qualifiers (9F6C) say the fingerprint was%s verified, the card verification results in 9F10 that the cryptogram covers say it was%s",
+				not(!ctqSays), not(!cvr))
+		}
+	}
+	if !cvr {
+		return decline(DeclineCDCVM, "the fingerprint was not verified on the phone")
+	}
+	return nil
+}
+
+func not(b bool) string {
+	if b {
+		return " not"
+	}
+	return ""
 }

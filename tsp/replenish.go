@@ -114,11 +114,11 @@ func (s *Service) Replenish(ctx context.Context, ph wallet.Phone, logs []TokenLo
 			suspend = "the network saw a transaction counter the phone never made"
 		}
 		if suspend != "" && t.State == Active {
-			if err := s.Suspend(ctx, t.Number.Digits(), "tsp:sync", "phone sync: "+suspend); err != nil {
+			// The wallet API records the sync's own security events.
+			if err := s.suspendClone(ctx, t, "tsp:sync", "phone sync: "+suspend, false); err != nil {
 				return nil, err
 			}
 			t.State, res.State, res.Suspended = Suspended, Suspended, true
-			s.Log.Warn("tsp: token suspended at sync", "token", t.Number, "reason", suspend)
 		}
 		if t.State == Active {
 			newKeys, sealed, err := s.keyBatch(ph, t, t.NextKey)

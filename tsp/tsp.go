@@ -88,6 +88,9 @@ type LUK struct {
 	ExpiresAt time.Time
 	UsedAt    time.Time
 	UsedATC   int
+	// UsedARQC is the cryptogram the key made when the network saw it used
+	// (empty for uses recorded before it was kept); read by KeyLister.
+	UsedARQC []byte
 }
 
 // Binding is a card binding waiting for its one-time code.
@@ -214,6 +217,9 @@ type Service struct {
 	// OTPTTL and OTPAttempts bound a step-up (default 5 minutes, 3 tries).
 	OTPTTL      time.Duration
 	OTPAttempts int
+	// Security receives the security events of a suspected clone (nil:
+	// they are only logged).
+	Security Security
 
 	imks imkCache
 }
