@@ -93,7 +93,7 @@ func (s *Service) suspendClone(ctx context.Context, t Token, actor, why string, 
 	if a, ok := s.Store.(Alerter); ok {
 		msg := OTPMessage{ID: wallet.NewID("otp"), AccountID: t.AccountID, CreatedAt: s.Now().UTC(),
 			Message: fmt.Sprintf("[tapwallet] Your card ending %s was suspended: it was used from a copy of your phone's wallet (%s). "+
-				"If you did not copy your phone, someone has its keys: check your phones, then resume the card.", t.PANLast4, why)}
+				"If you did not copy your phone, someone has its keys: check your phones, then remove the card and add it again.", t.PANLast4, why)}
 		if err := a.AddMessage(ctx, msg); err != nil {
 			s.Log.Error("tsp: clone alert not queued", "token", t.Number, "err", err)
 		}
