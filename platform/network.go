@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -135,6 +136,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 		hosts.Close()
 		return fault.Wrap(err, fault.Unavailable, "listen", "cannot listen on %s", addr)
 	}
+	ln = isolink.LimitListener(ln, isolink.ConnLimits{Total: cfg.ISOMaxConns, PerSource: cfg.ISOMaxConnsPerSource}, p.Log)
 	p.Issuers, p.Switch, p.ISOAddr = hosts, sw, ln.Addr().String()
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.net.cancel = cancel

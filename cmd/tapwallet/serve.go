@@ -4,7 +4,10 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"strconv"
+	"strings"
 
+	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/sqldb"
 )
@@ -21,6 +24,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	httpAddr := fs.String("http", envDefault(e, "http", "127.0.0.1:8080"), "HTTP listen address [TAPWALLET_HTTP]")
 	portalURL := fs.String("portal-url", envDefault(e, "portal_url", ""), "the lost-phone portal's public address; passkeys are bound to its host (default http://localhost:PORT) [TAPWALLET_PORTAL_URL]")
 	isoAddr := fs.String("iso", envDefault(e, "iso", "127.0.0.1:8583"), "card network listen address for acquirers, ISO 8583 over TCP [TAPWALLET_ISO]")
+	isoMax := map[string]int{"iso_max_conns": isolink.DefaultMaxConns, "iso_max_conns_per_source": isolink.DefaultMaxConnsPerSource}
+	for name := range isoMax {
+		if v := envDefault(e, name, ""); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return usage("TAPWALLET_%s must be a whole number, got %q", strings.ToUpper(name), v)
+			}
+			isoMax[name] = n
+		}
+	}
+	isoMaxConns := fs.Int("iso-max-conns", isoMax["iso_max_conns"], "acquirer connections open at once, in total; beyond, a connection is closed with a log line (-1: no bound) [TAPWALLET_ISO_MAX_CONNS]")
+	isoMaxPerSource := fs.Int("iso-max-conns-per-source", isoMax["iso_max_conns_per_source"], "acquirer connections open at once from one IP address (-1: no bound) [TAPWALLET_ISO_MAX_CONNS_PER_SOURCE]")
 	operator := envDefault(e, "operator_token", "") // admin API token [TAPWALLET_OPERATOR_TOKEN]; default: the file operator-token in the data folder
 	remote := issuerAt{}
 	fs.Var(remote, "issuer-at", "a bank's issuer host run elsewhere (tapwallet issuer), BANK=HOST:PORT; repeatable")
@@ -46,7 +61,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
-		ISOAddr: *isoAddr, OperatorToken: operator, IssuersAt: remote})
+		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote})
 	if err != nil {
 		return err
 	}
