@@ -106,3 +106,27 @@ func pad(s string, n int) string {
 	}
 	return s + strings.Repeat(" ", n-len(s))
 }
+
+// Answer returns what the terminal tells the phone of the card network's
+// answer to its 0100 (see Kernel.Tell): the ARC is DE39, the issuer
+// authentication data is tag 91 of DE55 if the answer carries it, and the
+// message is the response code's meaning ("approved", "insufficient
+// funds"). An answer without a two-character DE39 is told as
+// qpboc.ARCUnableOnline: the terminal could not get a usable answer.
+func Answer(resp *iso8583.Message) qpboc.Outcome {
+	rc, ok := resp.ResponseCode()
+	if !ok || len(rc) != 2 {
+		return qpboc.Outcome{ARC: qpboc.ARCUnableOnline, Message: "no usable answer from the bank"}
+	}
+	o := qpboc.Outcome{ARC: string(rc), Message: rc.Text()}
+	if icc, ok := resp.Bytes(iso8583.DEICC); ok {
+		if objs, err := emv.Decode(icc); err == nil {
+			for _, obj := range objs {
+				if obj.Tag == qpboc.TagIssuerAuth && len(obj.Value) >= 8 && len(obj.Value) <= 16 {
+					o.IssuerAuth = obj.Value
+				}
+			}
+		}
+	}
+	return o
+}

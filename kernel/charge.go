@@ -29,10 +29,11 @@ func (k *Kernel) Charge(ctx context.Context, l *nfc.Listener, tx Transaction, sh
 
 // GoOnline sends the authorization of an Online tap (the phone is still on
 // the link) and returns what the terminal tells the phone of it: the
-// issuer's response code and authentication data, or qpboc.ARCUnableOnline
-// when no answer came. It must not take longer than the phone waits
-// (phone tap --timeout, 30 s by default).
-type GoOnline func(ctx context.Context, res *Result) qpboc.Outcome
+// issuer's response code and authentication data (Answer), or
+// qpboc.ARCUnableOnline when no answer came; nil tells the phone nothing
+// (a terminal that only prints its request). It must not take longer than
+// the phone waits (phone tap --timeout, 30 s by default).
+type GoOnline func(ctx context.Context, res *Result) *qpboc.Outcome
 
 // ChargeOnline is Charge for a terminal that keeps the phone's link open
 // while it goes online: after the tap that ends Online it calls online and
@@ -64,7 +65,9 @@ func (k *Kernel) ChargeOnline(ctx context.Context, l *nfc.Listener, tx Transacti
 			k.Tell(ctx, r, res, qpboc.Outcome{ARC: qpboc.ARCOfflineDeclined, Message: MessageDeclined + ": " + res.Reason})
 		case err == nil && res.Outcome == Online && online != nil:
 			show(res.Message)
-			k.Tell(ctx, r, res, online(ctx, res))
+			if o := online(ctx, res); o != nil {
+				k.Tell(ctx, r, res, *o)
+			}
 		}
 		_ = r.PowerOff(ctx)
 		_ = r.Close()
@@ -82,7 +85,7 @@ func (k *Kernel) ChargeOnline(ctx context.Context, l *nfc.Listener, tx Transacti
 			seePhone = append(seePhone, res)
 			continue
 		}
-		if res.Answer == nil {
+		if online == nil || res.Outcome != Online {
 			show(res.Message)
 		}
 		return res, seePhone, nil

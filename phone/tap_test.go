@@ -335,7 +335,7 @@ func TestPaymentCardsOrder(t *testing.T) {
 // posOnline is pos with a terminal that goes online while the phone stays
 // on the link and tells it the answer.
 func posOnline(t *testing.T, k *kernel.Kernel, amount money.Amount, answer qpboc.Outcome) (string, <-chan chargeOut) {
-	return posWith(t, k, amount, func(context.Context, *kernel.Result) qpboc.Outcome { return answer })
+	return posWith(t, k, amount, func(context.Context, *kernel.Result) *qpboc.Outcome { return &answer })
 }
 
 // Issue 9 item 13: the phone learns the bank's answer from the terminal

@@ -84,6 +84,10 @@ func (d *demo) tapChapter() error {
 	if err := ph.VerifyFinger(phone.DefaultFinger); err != nil {
 		return err
 	}
+	if st, err := ph.Fingers(); err == nil && st.For != nil {
+		d.ok("the fingerprint consents to what the phone showed: %s at %s (another amount in the window needs another fingerprint)",
+			money.New(st.For.Amount, money.Currency(st.For.Currency)), st.For.Merchant)
+	}
 	rep, err = ph.Tap(ctx, phone.TapOptions{Reader: l.Addr().String()})
 	if err != nil {
 		return err

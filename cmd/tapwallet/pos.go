@@ -12,6 +12,7 @@ import (
 	"github.com/tapwallet/tapwallet/kernel"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/nfc"
+	"github.com/tapwallet/tapwallet/qpboc"
 )
 
 func init() {
@@ -96,8 +97,37 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "terminal %s at %s: charge %s, waiting for a tap on %s\n", cfg.TerminalID, cfg.MerchantName, amount, l.Addr())
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, seePhone, err := k.Charge(ctx, l, kernel.Transaction{Amount: amount}, func(m string) {
+	payOnline := func(res *kernel.Result, answer *qpboc.Outcome) error {
+		fmt.Fprintf(e.stdout, "card: %s %s, token %v, counter %d\n", hexAID(res.AID), res.Label, res.Token, res.ATC)
+		req, err := k.AuthorizationRequest(res, time.Now())
+		if err != nil {
+			return err
+		}
+		// The terminal's own counters, kept across runs, not the kernel's,
+		// which start at 000001 in every process.
+		stan, rrn, err := counters.next(res.Time, true)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(req.SetSTAN(stan), req.SetString(iso8583.DERRN, rrn)); err != nil {
+			return err
+		}
+		if *network != "" {
+			return authorizeOnlineAnswer(context.WithoutCancel(ctx), e, *network, *answerTimeout, req, counters, answer)
+		}
+		return sendAuthorization(ctx, e, nil, req)
+	}
+	// The phone stays on the link while the terminal goes online, and is
+	// told the answer (kernel.ChargeOnline, docs/emv.md).
+	var onlineErr error
+	res, seePhone, err := k.ChargeOnline(ctx, l, kernel.Transaction{Amount: amount}, func(m string) {
 		fmt.Fprintf(e.stdout, "[terminal] %s\n", m)
+	}, func(_ context.Context, res *kernel.Result) *qpboc.Outcome {
+		answer := qpboc.Outcome{ARC: qpboc.ARCUnableOnline, Message: "no answer from the bank"}
+		if onlineErr = payOnline(res, &answer); *network == "" {
+			return nil // the request was only printed: nothing to tell
+		}
+		return &answer
 	})
 	if *trace {
 		for i, r := range seePhone {
@@ -116,24 +146,7 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "tap: %s\n", res.Stats.Summary())
 	switch res.Outcome {
 	case kernel.Online:
-		fmt.Fprintf(e.stdout, "card: %s %s, token %v, counter %d\n", hexAID(res.AID), res.Label, res.Token, res.ATC)
-		req, err := k.AuthorizationRequest(res, time.Now())
-		if err != nil {
-			return err
-		}
-		// The terminal's own counters, kept across runs, not the kernel's,
-		// which start at 000001 in every process.
-		stan, rrn, err := counters.next(res.Time, true)
-		if err != nil {
-			return err
-		}
-		if err := errors.Join(req.SetSTAN(stan), req.SetString(iso8583.DERRN, rrn)); err != nil {
-			return err
-		}
-		if *network != "" {
-			return authorizeOnline(context.WithoutCancel(ctx), e, *network, *answerTimeout, req, counters)
-		}
-		return sendAuthorization(ctx, e, nil, req)
+		return onlineErr
 	case kernel.Declined:
 		return fmt.Errorf("declined by the card: %s", res.Reason)
 	default:

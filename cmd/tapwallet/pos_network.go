@@ -8,7 +8,9 @@ import (
 
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/kernel"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/qpboc"
 )
 
 // reversalTries is how often the terminal sends a reversal (0400, then
@@ -22,6 +24,12 @@ const reversalTries = 3
 // and a STAN of counters, repeated as 0401 until answered) so that no hold
 // stays at the issuer, and fails.
 func authorizeOnline(ctx context.Context, e *env, addr string, timeout time.Duration, req *iso8583.Message, counters *terminalCounters) error {
+	return authorizeOnlineAnswer(ctx, e, addr, timeout, req, counters, &qpboc.Outcome{})
+}
+
+// authorizeOnlineAnswer is authorizeOnline that also sets answer to what
+// the terminal tells the phone of the network's answer (kernel.Answer).
+func authorizeOnlineAnswer(ctx context.Context, e *env, addr string, timeout time.Duration, req *iso8583.Message, counters *terminalCounters, answer *qpboc.Outcome) error {
 	c, err := isolink.Dial(ctx, addr, isolink.Options{Timeout: timeout})
 	if err != nil {
 		return fmt.Errorf("the card network at %s does not answer: %w", addr, err)
@@ -47,6 +55,7 @@ func authorizeOnline(ctx context.Context, e *env, addr string, timeout time.Dura
 		return err
 	}
 	rc, _ := resp.ResponseCode()
+	*answer = kernel.Answer(resp)
 	took := time.Since(start).Round(time.Millisecond)
 	if !rc.Approved() {
 		fmt.Fprintf(e.stdout, "DECLINED  %s  (%s)\n", rc, took)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/money"
@@ -43,26 +42,7 @@ func TestPosChargeAndPhoneTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	envv := map[string]string{"TAPWALLET_PASSWORD": "password-123", "TAPWALLET_SERVER": p.URL, "TAPWALLET_PROFILE": filepath.Join(t.TempDir(), "phone"),
-		"TAPWALLET_POS_STATE": filepath.Join(t.TempDir(), "pos")}
-	var green *bank.Cardholder
-	for i := range p.Banks.Cards {
-		if c := &p.Banks.Cards[i]; c.IDV == bank.Green && c.Expiry.Year >= 2028 {
-			green = c
-			break
-		}
-	}
-	for _, args := range [][]string{
-		{"phone", "signup", "--email", "pat@example.com"},
-		{"phone", "login", "--email", "pat@example.com"},
-		{"phone", "register"},
-		{"phone", "add-card", "--pan", green.PAN.Digits(), "--expiry", green.Expiry.MMYY(), "--cvn2", green.CVN2.Digits()},
-		{"phone", "enroll-finger", "--finger", "right-thumb"},
-	} {
-		if out, errs, err := runCLI(t, envv, args...); err != nil {
-			t.Fatalf("%v: %v\n%s%s", args, err, out, errs)
-		}
-	}
+	envv, green := phoneWithCard(t, p, "pat@example.com", nil)
 	addr := freeAddr(t)
 	type result struct {
 		out string
