@@ -1,5 +1,6 @@
 // Package clearing is the card network's end of day: the captured
-// authorizations of a business date (approved, not reversed) are presented
+// authorizations of a business date (approved, not fully reversed; a
+// partially reversed one for the amount that remains) are presented
 // to their issuers and posted in the issuers' ledgers (each pending hold
 // posted for the cleared amount, at most the hold), the net settlement
 // positions between the banks and the network's acquirers are computed, and
@@ -156,7 +157,7 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 	}
 	var items []Item
 	for _, a := range append(auths, extra...) {
-		if !a.Captured() || a.ClearAmount <= 0 {
+		if !a.Captured() {
 			continue
 		}
 		items = append(items, Item{AuthID: a.ID, Bank: a.BankID, Acquirer: a.Acquirer, RRN: a.RRN, PANLast4: a.PANLast4,
@@ -191,9 +192,19 @@ func post(ctx context.Context, l ledger.Store, items []Item) error {
 		part := items[start:min(start+chunk, len(items))]
 		ids := make([]string, len(part))
 		ts := make([]ledger.Transfer, len(part))
+		held := make([]int64, len(part))
 		for i, it := range part {
 			a := it.auth
+			// After a partial reversal the issuer holds the rest under
+			// another id (issuer.ReducedID): post the hold that stands.
 			ids[i] = issuer.HoldID(a.BankID, a.Transmission, a.STAN, a.Terminal)
+			t, err := issuer.CurrentHold(ctx, l, ids[i])
+			switch {
+			case err == nil:
+				ids[i], held[i] = t.ID, t.Amount
+			case fault.KindOf(err) != fault.NotFound:
+				return err
+			}
 			ts[i] = ledger.Post(PostID(ids[i]), ids[i], it.Amount, "clearing rrn "+strings.TrimSpace(a.RRN))
 		}
 		rs, err := l.CreateTransfers(ctx, ts)
@@ -202,9 +213,7 @@ func post(ctx context.Context, l ledger.Store, items []Item) error {
 		}
 		for i := range part {
 			it := &part[i]
-			if t, err := l.LookupTransfer(ctx, ids[i]); err == nil {
-				it.Held = t.Amount
-			}
+			it.Held = held[i]
 			switch rs[i] {
 			case ledger.OK:
 				it.Outcome = Posted

@@ -85,6 +85,7 @@ type auth struct {
 	rc      string
 	code    string
 	holdID  string
+	held    int64                // what the hold that stands holds: amount, less after a partial reversal
 	status  ledger.PendingStatus // "" when no hold was placed
 	date    string
 	reverse bool // reversed before it was sent
@@ -100,19 +101,25 @@ type refund struct {
 }
 
 // refundable is what the model says an authorization may still have
-// refunded: the hold's amount while pending or once posted, nothing once
-// voided or expired (or never held), less the refunds approved.
+// refunded: what is held while pending or posted once posted (less after a
+// partial reversal), nothing once voided or expired (or never held), less
+// the refunds approved.
 func (a *auth) refundable() int64 {
 	if a.status != ledger.StatusPending && a.status != ledger.StatusPosted {
 		return 0
 	}
-	left := a.amount
+	return a.held - a.refunded()
+}
+
+// refunded is the sum of the refunds approved.
+func (a *auth) refunded() int64 {
+	var n int64
 	for _, r := range a.refunds {
 		if r.rc == "00" {
-			left -= r.amount
+			n += r.amount
 		}
 	}
-	return left
+	return n
 }
 
 // refundMessage builds the 0200 refund of amount as the network forwards
@@ -222,7 +229,8 @@ func (w *world) balances(t interface{ Fatal(...any) }) map[string]bal {
 }
 
 // TestConservation drives random authorizations, duplicates, reversals
-// (before and after their original), clearing runs and hold expiry through
+// (before and after their original, full and partial: DE95), refunds,
+// clearing runs and hold expiry through
 // the issuer hosts and clearing, and checks after each step that the books
 // balance, that each card account moved by exactly the model's holds and
 // posts, and that no hold resolved twice or changed after resolving.
@@ -261,18 +269,21 @@ func TestConservation(t *testing.T) {
 					if a.status == "" {
 						continue
 					}
-					tr, err := w.led.LookupTransfer(ctx, a.holdID)
+					tr, err := issuer.CurrentHold(ctx, w.led, a.holdID)
 					if err != nil {
 						rt.Fatalf("hold %s is gone: %v", a.holdID, err)
 					}
 					if tr.Status != a.status {
 						rt.Fatalf("got hold status %s, want %s", tr.Status, a.status)
 					}
+					if tr.Amount != a.held {
+						rt.Fatalf("got a hold of %d, want %d", tr.Amount, a.held)
+					}
 					switch a.status {
 					case ledger.StatusPending:
-						wantPending[a.acct] += a.amount
+						wantPending[a.acct] += a.held
 					case ledger.StatusPosted:
-						wantPosted[a.acct] += a.amount
+						wantPosted[a.acct] += a.held
 					}
 				}
 				for _, pan := range propCards {
@@ -308,7 +319,7 @@ func TestConservation(t *testing.T) {
 						return
 					}
 					if rc.Approved() {
-						a.status = ledger.StatusPending
+						a.status, a.held = ledger.StatusPending, a.amount
 						w.record(rt, a)
 						dates[a.date] = true
 					}
@@ -363,6 +374,35 @@ func TestConservation(t *testing.T) {
 						if rc != iso8583.InvalidTransaction {
 							rt.Fatalf("got %s reversing a cleared authorization, want 12", rc)
 						}
+					}
+				},
+				"partial reversal": func(rt *rapid.T) {
+					if len(auths) == 0 {
+						rt.Skip("nothing to reverse")
+					}
+					a := rapid.SampledFrom(auths).Draw(rt, "original")
+					keep := int64(rapid.IntRange(1, int(a.amount)).Draw(rt, "remaining"))
+					m := w.reversal(a.msg)
+					_ = m.SetString(iso8583.DEReplacement, fmt.Sprintf("%012d%012dC00000000C00000000", keep, keep))
+					resp := w.hosts[a.bank].Handle(ctx, m)
+					rc, _ := resp.ResponseCode()
+					want := iso8583.Approved
+					switch {
+					case a.status == "":
+						want = iso8583.UnableToLocateRecord
+					case a.status == ledger.StatusPosted:
+						want = iso8583.InvalidTransaction
+					case a.status != ledger.StatusPending || keep >= a.held:
+					case keep < a.refunded():
+						want = iso8583.InvalidAmount // the refunds would give back more than remains
+					default:
+						a.held = keep
+						if err := w.store.MarkReversed(ctx, netswitch.AuthID(str(a.msg, iso8583.DETerminal), str(a.msg, iso8583.DESTAN), str(a.msg, iso8583.DETransmission)), w.clock.Now(), string(rc), keep); err != nil {
+							rt.Fatal(err)
+						}
+					}
+					if rc != want {
+						rt.Fatalf("got %s reversing %d (hold %q of %d, %d refunded) to %d, want %s", rc, a.amount, a.status, a.held, a.refunded(), keep, want)
 					}
 				},
 				"reversal before its original": func(rt *rapid.T) {

@@ -26,3 +26,16 @@ func TestKindsAndCodes(t *testing.T) {
 		t.Errorf("Wrap: got %q", w.Error())
 	}
 }
+
+func TestInjectCallsTheHook(t *testing.T) {
+	Inject("nothing set") // no hook: nothing happens
+	var got []string
+	restore := SetHook(func(p string) { got = append(got, p) })
+	Inject("a")
+	Inject("b")
+	restore()
+	Inject("after restore")
+	if fmt.Sprint(got) != "[a b]" {
+		t.Errorf("got points %v, want [a b]", got)
+	}
+}

@@ -423,7 +423,7 @@ func (h *Host) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Messa
 }
 
 func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string) iso8583.ResponseCode {
-	t, err := h.cfg.Ledger.LookupTransfer(ctx, id)
+	t, err := CurrentHold(ctx, h.cfg.Ledger, id)
 	if fault.KindOf(err) == fault.NotFound {
 		if err := h.cfg.Reversals.RememberReversal(ctx, h.bank.ID, id, h.cfg.Now()); err != nil {
 			h.cfg.Log.Error("issuer: cannot remember a reversal", "err", fault.MessageOf(err))
@@ -449,11 +449,9 @@ func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string)
 		return iso8583.InvalidTransaction
 	}
 	if keep, partial := remaining(req); partial && keep > 0 {
-		// A partial reversal: the hold stays; clearing posts only what
-		// remains and releases the rest (ledger post ≤ hold).
-		return iso8583.Approved
+		return h.reduceHold(ctx, id, t, keep)
 	}
-	r, err := h.cfg.Ledger.CreateTransfer(ctx, ledger.Void(VoidID(id), id, "reversal"))
+	r, err := h.cfg.Ledger.CreateTransfer(ctx, ledger.Void(VoidID(t.ID), t.ID, "reversal"))
 	if err != nil {
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
 		return iso8583.SystemMalfunction
@@ -465,6 +463,67 @@ func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string)
 		return iso8583.InvalidTransaction
 	}
 	h.cfg.Log.Error("issuer: void refused", "result", string(r))
+	return iso8583.SystemMalfunction
+}
+
+// ReducedID is the id of the hold that replaces holdID when a partial
+// reversal reduces it: the void of holdID and this new, smaller hold are
+// one linked chain, so the card holder gets the reversed part back at once
+// and the rest stays held for clearing.
+func ReducedID(holdID string) string { return "reduced|" + holdID }
+
+// CurrentHold returns the hold that stands for an authorization now: its
+// first hold (holdID), or, after partial reversals, the last of the holds
+// that replaced it (ReducedID). It fails with the ledger's fault.NotFound
+// when the authorization has no hold, and with the ledger's error.
+func CurrentHold(ctx context.Context, l ledger.Store, holdID string) (ledger.Transfer, error) {
+	t, err := l.LookupTransfer(ctx, holdID)
+	for err == nil && t.Status == ledger.StatusVoided {
+		next, nerr := l.LookupTransfer(ctx, ReducedID(t.ID))
+		if nerr != nil {
+			if fault.KindOf(nerr) == fault.NotFound {
+				break
+			}
+			return ledger.Transfer{}, nerr
+		}
+		t = next
+	}
+	return t, err
+}
+
+// reduceHold answers a partial reversal of the pending hold t: the hold is
+// voided and a hold for the amount that stays authorised (keep) placed in
+// its stead, in one linked chain (00). Nothing changes for a keep at or
+// above what is held (a repeat: 00); a keep below what the bank already
+// refunded of the original is refused (13).
+func (h *Host) reduceHold(ctx context.Context, origID string, t ledger.Transfer, keep int64) iso8583.ResponseCode {
+	if keep >= t.Amount {
+		return iso8583.Approved
+	}
+	refunded, err := h.cfg.Refunds.Refunded(ctx, h.bank.ID, origID)
+	if err != nil {
+		h.cfg.Log.Error("issuer: refund store failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction
+	}
+	if keep < refunded {
+		return iso8583.InvalidAmount
+	}
+	timeout := time.Duration(0)
+	if !t.ExpiresAt.IsZero() {
+		timeout = max(t.ExpiresAt.Sub(h.cfg.Now()), time.Millisecond)
+	}
+	void := ledger.Void(VoidID(t.ID), t.ID, "partial reversal")
+	void.Flags |= ledger.Linked
+	hold := ledger.Hold(ReducedID(t.ID), t.DebitAccountID, t.CreditAccountID, money.New(keep, t.Currency), timeout, t.UserData)
+	rs, err := h.cfg.Ledger.CreateTransfers(ctx, []ledger.Transfer{void, hold})
+	if err != nil {
+		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction
+	}
+	if rs[0].Applied() && rs[1].Applied() {
+		return iso8583.Approved
+	}
+	h.cfg.Log.Error("issuer: partial reversal refused", "void", string(rs[0]), "hold", string(rs[1]))
 	return iso8583.SystemMalfunction
 }
 

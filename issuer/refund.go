@@ -55,6 +55,9 @@ type RefundStore interface {
 	// counted is Repeated (or Clashes when it differs). It fails only when
 	// the store does.
 	ReserveRefund(ctx context.Context, r Refund, limit int64) (Reserve, error)
+	// Refunded returns what an original (its hold id) has had refunded in
+	// all (0 when nothing). It fails only when the store does.
+	Refunded(ctx context.Context, bankID, originalID string) (int64, error)
 }
 
 // refund answers an 0200 refund from the network: a direct credit of the
@@ -110,7 +113,7 @@ func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origI
 	if amt.Currency != money.CNY {
 		return iso8583.InvalidAmount, "currency"
 	}
-	orig, err := h.cfg.Ledger.LookupTransfer(ctx, origID)
+	orig, err := CurrentHold(ctx, h.cfg.Ledger, origID)
 	if fault.KindOf(err) == fault.NotFound {
 		return iso8583.UnableToLocateRecord, "original_unknown"
 	}
@@ -219,4 +222,11 @@ func (m *MemRefunds) ReserveRefund(_ context.Context, r Refund, limit int64) (Re
 	m.totals[okey] += r.Amount
 	m.byID[key] = r
 	return Reserved, nil
+}
+
+// Refunded returns what an original has had refunded; it never fails.
+func (m *MemRefunds) Refunded(_ context.Context, bankID, originalID string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.totals[bankID+"\x00"+originalID], nil
 }

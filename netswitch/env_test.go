@@ -69,6 +69,13 @@ type envOpt func(*netswitch.Config)
 
 func newEnv(t testing.TB, db *sqldb.DB, opts ...envOpt) *env {
 	t.Helper()
+	return newEnvAt(t, db, filepath.Join(t.TempDir(), "keys.json"), opts...)
+}
+
+// newEnvAt is newEnv with the key file at keysPath (a crash test's
+// processes share one).
+func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{db: db, logs: &logBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -76,7 +83,7 @@ func newEnv(t testing.TB, db *sqldb.DB, opts ...envOpt) *env {
 	if e.banks, err = bank.Default(); err != nil {
 		t.Fatal(err)
 	}
-	if e.keys, err = keystore.OpenFile(filepath.Join(t.TempDir(), "keys.json")); err != nil {
+	if e.keys, err = keystore.OpenFile(keysPath); err != nil {
 		t.Fatal(err)
 	}
 	e.wallet = wallet.NewService(&sqldb.WalletStore{DB: db}, log)

@@ -50,8 +50,17 @@ type Auth struct {
 func (a Auth) Approved() bool { return a.ResponseCode == "00" }
 
 // Captured reports whether the authorization is to be cleared: approved
-// and not reversed.
-func (a Auth) Captured() bool { return a.Approved() && a.ReversedAt.IsZero() }
+// and not fully reversed (a partially reversed one clears ClearAmount).
+func (a Auth) Captured() bool { return a.Approved() && a.ClearAmount > 0 }
+
+// Reversed reports whether the authorization was reversed in full.
+func (a Auth) Reversed() bool { return a.Approved() && !a.ReversedAt.IsZero() && a.ClearAmount <= 0 }
+
+// PartiallyReversed reports whether a partial reversal reduced the
+// authorization to ClearAmount, which stays captured.
+func (a Auth) PartiallyReversed() bool {
+	return a.Approved() && !a.ReversedAt.IsZero() && a.ClearAmount > 0 && a.ClearAmount < a.Amount
+}
 
 // Reversal is a reversal (0400) the switch received whose original it did
 // not know: remembered so that a late original is declined, not approved.
@@ -61,16 +70,57 @@ type Reversal struct {
 	At         time.Time
 }
 
+// Deciding reports whether the record was stored before the issuer was
+// asked and its answer is not stored yet.
+func (a Auth) Deciding() bool { return a.ResponseCode == "" }
+
+// PendingReversal is a reversal the switch owes an issuer and keeps
+// sending until the issuer answers, across restarts: the original's
+// elements an issuer reversal carries (Auth: ID, BankID, Token, SealedPAN,
+// Acquirer, Terminal, STAN, Transmission, RRN, Merchant, LocalDate,
+// LocalTime, Amount, Currency) and the amount that stays authorised (0:
+// a full reversal).
+type PendingReversal struct {
+	Auth      Auth
+	Remaining int64
+	QueuedAt  time.Time
+}
+
 // Store keeps the switch's authorization records.
 type Store interface {
-	// SaveAuth stores a new authorization record; it fails with
-	// fault.Conflict "auth_exists" when the identity is already stored.
+	// SaveAuth stores a new authorization record — one being decided
+	// (ResponseCode "", before the issuer is asked) or a decided one; it
+	// fails with fault.Conflict "auth_exists" when the identity is already
+	// stored.
 	SaveAuth(ctx context.Context, a Auth) error
+	// FinishAuth stores the answer (ResponseCode, Reason, AuthCode,
+	// Answer, AnsweredAt) of a record saved while being decided; it fails
+	// with fault.Conflict "auth_settled" when the record is not waiting
+	// for its answer any more (AbandonAuth settled it).
+	FinishAuth(ctx context.Context, a Auth) error
+	// Deciding returns up to limit records still being decided that were
+	// received before t, oldest first.
+	Deciding(ctx context.Context, before time.Time, limit int) ([]Auth, error)
+	// AbandonAuth settles a record still being decided as never answered
+	// (96, reason "interrupted", nothing to clear) and queues its full
+	// reversal at the issuer (QueueReversal), in one transaction; it fails
+	// with fault.Conflict "auth_settled" when the record is not being
+	// decided.
+	AbandonAuth(ctx context.Context, id string, at time.Time) error
+	// QueueReversal keeps a reversal the issuer has still to answer,
+	// replacing one queued for the same original.
+	QueueReversal(ctx context.Context, p PendingReversal) error
+	// DoneReversal forgets a queued reversal once its issuer answered,
+	// unless one for another remaining amount replaced it meanwhile.
+	DoneReversal(ctx context.Context, originalID string, remaining int64) error
+	// PendingReversals returns the queued reversals, oldest first.
+	PendingReversals(ctx context.Context) ([]PendingReversal, error)
 	// Auth returns a record by identity, or a fault.NotFound error.
 	Auth(ctx context.Context, id string) (Auth, error)
 	// MarkReversed records that an authorization was reversed, with the
-	// amount that remains to clear (0 for a full reversal). Marking it again
-	// changes nothing. It fails with fault.NotFound for an unknown id.
+	// amount that remains to clear (0 for a full reversal). A later
+	// reversal lowers what remains; one that would raise it changes
+	// nothing. It fails with fault.NotFound for an unknown id.
 	MarkReversed(ctx context.Context, id string, at time.Time, rc string, remaining int64) error
 	// SaveReversal remembers a reversal of an unknown original; saving the
 	// same original again changes nothing.

@@ -36,11 +36,15 @@ func OriginalData(stan, transmission, acquirer string) string {
 // identity (DE41 and DE90's STAN and DE7) among the switch's records —
 // waiting for it if it is still being decided — and the reversal goes to
 // its issuer with the PAN from the record (the token service is not asked
-// again). The answer is 00 when the original was approved and is now
+// again); one whose original the switch never recorded still goes to the
+// issuer (reverseUnknown). A reversal with DE95 is partial: the original stays captured for
+// the amount DE95 leaves (the issuer reduces its hold, clearing presents
+// that amount). The answer is 00 when the original was approved and is now
 // reversed (or will be: the network keeps retrying an issuer that does not
-// answer), was already reversed, or was declined; 25 when the switch never
-// saw the original — remembered, so that it is declined should it still
-// come; 30 for a reversal that breaks the spec.
+// answer), was already reversed, or was declined; 13 for a DE95 above the
+// original or below its refunds; 25 when neither the switch nor the
+// issuer knows the original — remembered by both, so that it is declined
+// should it still come; 30 for a reversal that breaks the spec.
 func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Message {
 	if de, bad := missing(req, reversalMandatory); bad {
 		s.cfg.Log.Warn("netswitch: reversal lacks a mandatory element; answering 30", "de", de, "stan", safe(str(req, iso8583.DESTAN)))
@@ -71,7 +75,7 @@ func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 			s.cfg.Log.Error("netswitch: cannot remember a reversal", "err", fault.MessageOf(err))
 			return answer(req, iso8583.SystemMalfunction)
 		}
-		return answer(req, iso8583.UnableToLocateRecord)
+		return answer(req, s.reverseUnknown(ctx, req, origID, ostan, ode7))
 	}
 	if provisional {
 		s.mu.Lock()
@@ -82,21 +86,22 @@ func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 		s.cfg.Log.Error("netswitch: cannot read the original", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction)
 	}
-	if !rec.Approved() || !rec.ReversedAt.IsZero() || rec.SealedPAN == nil {
+	if !rec.Approved() || rec.Reversed() || rec.SealedPAN == nil {
 		return answer(req, iso8583.Approved)
 	}
-	remaining := int64(0)
-	if v, ok := req.String(iso8583.DEReplacement); ok && len(v) >= 12 {
-		if n, err := strconv.ParseInt(v[:12], 10, 64); err == nil && n >= 0 && n < rec.Amount {
-			remaining = n
-		}
+	remaining, rc := s.remainingOf(ctx, req, rec)
+	if rc != iso8583.Approved {
+		return answer(req, rc)
+	}
+	if remaining > 0 && remaining >= rec.ClearAmount {
+		return answer(req, iso8583.Approved) // nothing more to reverse: a repeat
 	}
 	fwd, err := s.issuerReversal(rec, iso8583.ReversalRequest, remaining)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot build the issuer's reversal", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction)
 	}
-	rc := iso8583.ResponseCode("")
+	rc = ""
 	if l := s.links[rec.BankID]; l != nil {
 		if resp, _, err := l.send(ctx, fwd); err == nil {
 			rc, _ = resp.ResponseCode()
@@ -106,9 +111,11 @@ func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	case iso8583.Approved, iso8583.UnableToLocateRecord:
 	case "":
 		// Store and forward: the network owns the reversal now and keeps
-		// sending it until the issuer answers.
+		// sending it until the issuer answers, restarts included.
 		rc = "SF"
-		s.retryReversal(rec, remaining)
+		if !s.queueReversal(ctx, rec, remaining) {
+			return answer(req, iso8583.SystemMalfunction) // the terminal sends it again
+		}
 	default:
 		return answer(req, rc) // such as 12: the original was already cleared
 	}
@@ -117,6 +124,85 @@ func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 		return answer(req, iso8583.SystemMalfunction)
 	}
 	return answer(req, iso8583.Approved)
+}
+
+// reverseUnknown passes on to the issuer a reversal whose original the
+// switch never recorded (its issuer may hold it all the same): the bank
+// by the token's range, the PAN from the token service (as for a credit:
+// a reversal gives money back). The issuer voids what it holds (00) or
+// remembers the reversal so that a late original is declined (25); an
+// issuer that does not answer gets it again until it does (00: store and
+// forward). 25 when the token is not the network's or the token service
+// does not know it; 96 when the reversal cannot be queued.
+func (s *Switch) reverseUnknown(ctx context.Context, req *iso8583.Message, origID, ostan, ode7 string) iso8583.ResponseCode {
+	token := str(req, iso8583.DEPAN)
+	b, ok := s.cfg.Banks.BankForTokenRange(token)
+	credits, can := s.cfg.Tokens.(Credits)
+	if !ok || !can || s.links[b.ID] == nil {
+		return iso8583.UnableToLocateRecord
+	}
+	res, err := credits.Credit(ctx, token)
+	if err != nil {
+		return iso8583.UnableToLocateRecord
+	}
+	rec := Auth{ID: origID, BankID: b.ID, Token: token, Acquirer: str(req, iso8583.DEAcquirer), Terminal: str(req, iso8583.DETerminal),
+		STAN: ostan, Transmission: ode7, RRN: str(req, iso8583.DERRN), Merchant: str(req, iso8583.DEMerchant),
+		LocalDate: str(req, iso8583.DELocalDate), LocalTime: str(req, iso8583.DELocalTime)}
+	if amt, err := req.Amount(); err == nil {
+		rec.Amount, rec.Currency = amt.Minor, int(amt.Currency)
+	}
+	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+origID))
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot seal the PAN", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction
+	}
+	rec.SealedPAN = sealed
+	fwd, err := s.issuerReversal(rec, iso8583.ReversalRequest, 0)
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot build the issuer's reversal", "err", fault.MessageOf(err))
+		return iso8583.SystemMalfunction
+	}
+	if resp, _, err := s.links[b.ID].send(ctx, fwd); err == nil {
+		if rc, _ := resp.ResponseCode(); rc == iso8583.Approved {
+			s.cfg.Log.Warn("netswitch: the issuer held an authorization the switch has no record of; reversed", "bank", b.ID, "stan", safe(ostan))
+			return iso8583.Approved
+		}
+		return iso8583.UnableToLocateRecord
+	}
+	if !s.queueReversal(ctx, rec, 0) {
+		return iso8583.SystemMalfunction
+	}
+	return iso8583.Approved
+}
+
+// remainingOf reads DE95 of a reversal: the amount that stays authorised
+// (0, and 00, for a full reversal). It answers 13 for a DE95 that is not a
+// number or is more than the original, or less than the original's
+// approved refunds (they would give back more than was bought), and 96
+// when the refunds cannot be read.
+func (s *Switch) remainingOf(ctx context.Context, req *iso8583.Message, rec Auth) (int64, iso8583.ResponseCode) {
+	v, ok := req.String(iso8583.DEReplacement)
+	if !ok {
+		return 0, iso8583.Approved
+	}
+	n, err := strconv.ParseInt(v[:min(12, len(v))], 10, 64)
+	if err != nil || len(v) < 12 || n < 0 || n > rec.Amount {
+		return 0, iso8583.InvalidAmount
+	}
+	if n == 0 || n == rec.Amount {
+		return n, iso8583.Approved
+	}
+	if store, ok := s.cfg.Store.(RefundStore); ok {
+		refunded, err := store.Refunded(ctx, rec.ID)
+		if err != nil {
+			s.cfg.Log.Error("netswitch: cannot read refunds", "err", fault.MessageOf(err))
+			return 0, iso8583.SystemMalfunction
+		}
+		if n < refunded {
+			return 0, iso8583.InvalidAmount
+		}
+	}
+	return n, iso8583.Approved
 }
 
 // issuerReversal builds the 0400 (or 0401) the issuer gets for a record:
@@ -164,37 +250,61 @@ func (s *Switch) issuerReversal(rec Auth, mti iso8583.MTI, remaining int64) (*is
 	return m, err
 }
 
-// reverseInBackground reverses at the issuer an authorization that the
-// issuer may have approved without the network knowing (no answer in time,
-// a lost link, a record that could not be stored).
-func (s *Switch) reverseInBackground(rec Auth) {
-	s.retryReversal(rec, 0)
+// queueReversal reverses at the issuer, in the background and until the
+// issuer answers, what it may hold for rec (no answer in time, a lost
+// link, a record that could not be stored, a reversal the issuer did not
+// answer): queued in the store first, so that a restart sends it again.
+// It reports whether the queue is durable; when the store fails the
+// reversal is still sent, from memory only.
+func (s *Switch) queueReversal(ctx context.Context, rec Auth, remaining int64) bool {
+	p := PendingReversal{Auth: rec, Remaining: remaining, QueuedAt: s.cfg.Now().UTC()}
+	err := s.cfg.Store.QueueReversal(ctx, p)
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot queue a reversal; sending it from memory only", "bank", rec.BankID, "stan", safe(rec.STAN), "err", fault.MessageOf(err))
+	}
+	s.sendReversal(p, err == nil)
+	return err == nil
 }
 
 // retryBackoff are the waits between tries of a reversal the issuer does
-// not answer; after the last the hold is left to the issuer's expiry sweep.
+// not answer; after the last, the recovery sweep starts again from the
+// queue.
 var retryBackoff = []time.Duration{0, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second,
 	30 * time.Second, time.Minute, 5 * time.Minute}
 
-// retryReversal sends an issuer reversal in the background: first 0400,
-// then 0401 repeats, until the issuer answers or the switch closes.
-func (s *Switch) retryReversal(rec Auth, remaining int64) {
+// sendReversal sends a reversal in the background: first 0400, then 0401
+// repeats, until the issuer answers (then it leaves the queue, if queued)
+// or the switch closes. One original is sent by one goroutine at a time.
+func (s *Switch) sendReversal(p PendingReversal, queued bool) {
+	rec := p.Auth
 	l := s.links[rec.BankID]
 	if l == nil {
 		return
 	}
+	s.mu.Lock()
+	if s.retrying[rec.ID] {
+		s.mu.Unlock()
+		return
+	}
+	s.retrying[rec.ID] = true
+	s.mu.Unlock()
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.retrying, rec.ID)
+			s.mu.Unlock()
+		}()
 		mti := iso8583.ReversalRequest
 		for try, wait := range retryBackoff {
 			select {
 			case <-time.After(wait):
 			case <-s.ctx.Done():
-				s.cfg.Log.Warn("netswitch: stopped retrying a reversal at shutdown", "bank", rec.BankID, "stan", safe(rec.STAN))
+				s.cfg.Log.Warn("netswitch: stopped sending a reversal at shutdown; it stays queued", "bank", rec.BankID, "stan", safe(rec.STAN))
 				return
 			}
-			m, err := s.issuerReversal(rec, mti, remaining)
+			m, err := s.issuerReversal(rec, mti, p.Remaining)
 			if err != nil {
 				s.cfg.Log.Error("netswitch: cannot build the issuer's reversal", "err", fault.MessageOf(err))
 				return
@@ -203,10 +313,15 @@ func (s *Switch) retryReversal(rec Auth, remaining int64) {
 			if err == nil {
 				rc, _ := resp.ResponseCode()
 				s.cfg.Log.Info("netswitch: issuer reversed", "bank", rec.BankID, "stan", safe(rec.STAN), "rc", safe(string(rc)), "tries", try+1)
+				if queued {
+					if err := s.cfg.Store.DoneReversal(s.ctx, rec.ID, p.Remaining); err != nil {
+						s.cfg.Log.Error("netswitch: cannot take an answered reversal off the queue", "err", fault.MessageOf(err))
+					}
+				}
 				return
 			}
 			mti = iso8583.ReversalRequestRepeat
 		}
-		s.cfg.Log.Error("netswitch: the issuer never answered a reversal; its expiry sweep will release the hold", "bank", rec.BankID, "stan", safe(rec.STAN))
+		s.cfg.Log.Error("netswitch: the issuer does not answer a reversal; it stays queued", "bank", rec.BankID, "stan", safe(rec.STAN))
 	}()
 }

@@ -68,6 +68,12 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// MaxRemembered bounds the answers kept in memory (default 200,000).
 	MaxRemembered int
+	// RecoverAfter is how long a record may wait for its issuer's answer
+	// before the recovery sweep takes it for one that a stopped switch
+	// left, settles it (96) and reverses it at the issuer (default 3 ×
+	// IssuerTimeout; the sweep runs at start and every RecoverAfter/2).
+	// It must be longer than any switch sharing the store takes to decide.
+	RecoverAfter time.Duration
 	// Observe, if set, is told of every authorization once it is stored
 	// (the platform records security events with it).
 	Observe func(ctx context.Context, a Auth)
@@ -85,6 +91,7 @@ type Switch struct {
 	recent   map[string]recentAuth // answers, for duplicates
 	order    []recentKey           // recent in arrival order, for eviction
 	early    map[string]bool       // reversals that came before their original
+	retrying map[string]bool       // queued reversals this switch is sending (by original id)
 
 	links map[string]*link // bank id → its host
 
@@ -112,9 +119,10 @@ type recentKey struct {
 }
 
 // New returns a switch. It loads the reversals of the last duplicate
-// window that came before their original. It fails with fault.Invalid for a
-// config without banks, token service, store or key store, and with the
-// store's error.
+// window that came before their original, starts sending again the
+// reversals its issuers have not answered, and starts the recovery sweep
+// (recovery.go). It fails with fault.Invalid for a config without banks,
+// token service, store or key store, and with the store's error.
 func New(ctx context.Context, cfg Config) (*Switch, error) {
 	if cfg.Banks == nil || cfg.Tokens == nil || cfg.Store == nil || cfg.Keys == nil {
 		return nil, fault.E(fault.Invalid, "switch_config", "the switch needs the banks, the token service, a store and a key store")
@@ -128,6 +136,9 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 	if cfg.MaxRemembered <= 0 {
 		cfg.MaxRemembered = 200_000
 	}
+	if cfg.RecoverAfter <= 0 {
+		cfg.RecoverAfter = 3 * cfg.IssuerTimeout
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -135,7 +146,7 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 		cfg.Now = time.Now
 	}
 	s := &Switch{cfg: cfg, stan: &iso8583.STANCounter{}, inflight: map[string]*call{}, recent: map[string]recentAuth{},
-		early: map[string]bool{}, links: map[string]*link{}}
+		early: map[string]bool{}, retrying: map[string]bool{}, links: map[string]*link{}}
 	for id, addr := range cfg.Issuers {
 		s.links[id] = &link{addr: addr, timeout: cfg.IssuerTimeout, log: cfg.Log}
 	}
@@ -147,6 +158,12 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 		s.early[r.OriginalID] = true
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.recoverOnce(ctx); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.bg.Add(1)
+	go s.recoverLoop()
 	return s, nil
 }
 
@@ -156,7 +173,8 @@ func (s *Switch) Serve(ctx context.Context, ln net.Listener) error {
 	return srv.Serve(ctx, ln)
 }
 
-// Close stops the reversals still being retried in the background and
+// Close stops the recovery sweep and the reversals still being retried in
+// the background (they stay queued in the store for the next start) and
 // closes the issuer connections. It always returns nil.
 func (s *Switch) Close() error {
 	s.cancel()
@@ -224,11 +242,22 @@ func AuthID(terminal, stan, transmission string) string {
 	return terminal + "|" + stan + "|" + transmission
 }
 
+// digestElements are the elements of an authorization that a
+// retransmission repeats unchanged: with DE41, DE11 and DE7 (the identity)
+// the whole message identity — the acquirer (DE32), the local date and time,
+// the RRN — and what it asks: the token, the processing code, the amount
+// and currency, the merchant, and the chip data (DE55: the cryptogram and
+// the counter of that one tap).
+var digestElements = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DECurrency, iso8583.DEMerchant, iso8583.DERRN,
+	iso8583.DEAcquirer, iso8583.DELocalDate, iso8583.DELocalTime, iso8583.DEICC}
+
 // digestOf hashes what an authorization asks for, so that a duplicate can
-// be told from a different request reusing an identity.
+// be told from a different request reusing an identity (a terminal whose
+// STAN restarted): only a message equal in every digestElements element
+// gets the stored answer, any other is answered 94.
 func digestOf(req *iso8583.Message) string {
 	h := sha256.New()
-	for _, de := range []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DECurrency, iso8583.DEMerchant, iso8583.DERRN} {
+	for _, de := range digestElements {
 		v, _ := req.Bytes(de)
 		h.Write(v)
 		h.Write([]byte{0})
@@ -294,6 +323,21 @@ func (s *Switch) duplicate(req *iso8583.Message, first, now string, packed []byt
 	return m
 }
 
+// duplicateOf answers a request whose identity the store holds already
+// (first): the stored answer for a true duplicate, 94 for another message
+// under the same identity, 96 while first is still being decided. The
+// packed answer is returned to be remembered only for a true duplicate.
+func (s *Switch) duplicateOf(req *iso8583.Message, first Auth, digest string) (*iso8583.Message, []byte) {
+	if first.Digest != digest {
+		return answer(req, iso8583.DuplicateTransmission), nil
+	}
+	if first.Deciding() {
+		s.cfg.Log.Warn("netswitch: a duplicate of an authorization still being decided elsewhere; answering 96", "stan", safe(first.STAN))
+		return answer(req, iso8583.SystemMalfunction), nil
+	}
+	return s.duplicate(req, first.Digest, digest, first.Answer), first.Answer
+}
+
 // remember keeps an answer for the duplicate window; s.mu is held.
 func (s *Switch) remember(id string, r recentAuth) {
 	now := s.cfg.Now()
@@ -315,6 +359,8 @@ type outcome struct {
 	reason   string
 	authCode string
 	arpc     []byte // tag 91 value
+	intended bool   // the record was stored before the issuer was asked: finish it
+	existing *Auth  // the identity was stored already: this is a duplicate of it
 }
 
 // decide runs one authorization through the token service and the issuer,
@@ -332,6 +378,9 @@ func (s *Switch) decide(ctx context.Context, req *iso8583.Message, id, digest st
 	}
 
 	out := s.run(ctx, req, &rec, early)
+	if out.existing != nil {
+		return s.duplicateOf(req, *out.existing, digest)
+	}
 
 	resp := answer(req, out.rc)
 	if resp == nil {
@@ -354,16 +403,26 @@ func (s *Switch) decide(ctx context.Context, req *iso8583.Message, id, digest st
 	}
 	rec.ResponseCode, rec.Reason, rec.AuthCode = string(out.rc), out.reason, out.authCode
 	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
-	if err := s.cfg.Store.SaveAuth(ctx, rec); err != nil {
-		if fault.Has(err, fault.Conflict, "auth_exists") {
+	save := s.cfg.Store.SaveAuth
+	if out.intended {
+		save = s.cfg.Store.FinishAuth
+	}
+	if err := save(ctx, rec); err != nil {
+		if !out.intended && fault.Has(err, fault.Conflict, "auth_exists") {
 			// A duplicate of an answer no longer in memory: the stored answer.
 			if first, err := s.cfg.Store.Auth(ctx, id); err == nil {
-				return s.duplicate(req, first.Digest, digest, first.Answer), first.Answer
+				return s.duplicateOf(req, first, digest)
 			}
+		}
+		if fault.Has(err, fault.Conflict, "auth_settled") {
+			// The recovery sweep took it for one a stopped switch left and
+			// reverses it: the terminal must not be told "approved".
+			s.cfg.Log.Warn("netswitch: the answer came after the recovery sweep settled the authorization; answering 96", "stan", safe(rec.STAN))
+			return answer(req, iso8583.SystemMalfunction), nil
 		}
 		s.cfg.Log.Error("netswitch: cannot store the authorization; answering 96", "err", fault.MessageOf(err))
 		if out.rc.Approved() && rec.SealedPAN != nil {
-			s.reverseInBackground(rec)
+			s.queueReversal(ctx, rec, 0)
 		}
 		return answer(req, iso8583.SystemMalfunction), nil
 	}
@@ -428,7 +487,14 @@ func (s *Switch) run(ctx context.Context, req *iso8583.Message, rec *Auth, early
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: "forward"}
 	}
+	if out, ok := s.intend(ctx, *rec); !ok {
+		res.Forget()
+		return out
+	}
+	fault.Inject("netswitch.recorded")
 	out := s.askIssuer(ctx, b.ID, fwd, rec)
+	out.intended = true
+	fault.Inject("netswitch.issuer_answered")
 	if arc := []byte(out.rc); len(arc) == 2 && len(arqc) == 8 {
 		if v, err := res.ARPC(arqc, arc); err == nil {
 			out.arpc = v
@@ -436,6 +502,26 @@ func (s *Switch) run(ctx context.Context, req *iso8583.Message, rec *Auth, early
 	}
 	res.Forget()
 	return out
+}
+
+// intend stores the record before the issuer is asked, still being
+// decided, so that a hold the issuer places is never unknown to the
+// network, whatever stops the switch after (recovery.go). false with the
+// outcome to answer: the identity is stored already (a duplicate), or the
+// store failed (96: the issuer is not asked).
+func (s *Switch) intend(ctx context.Context, rec Auth) (outcome, bool) {
+	rec.ResponseCode, rec.Reason, rec.AuthCode, rec.Answer, rec.AnsweredAt = "", "", "", nil, time.Time{}
+	err := s.cfg.Store.SaveAuth(ctx, rec)
+	if err == nil {
+		return outcome{}, true
+	}
+	if fault.Has(err, fault.Conflict, "auth_exists") {
+		if first, err := s.cfg.Store.Auth(ctx, rec.ID); err == nil {
+			return outcome{existing: &first}, false
+		}
+	}
+	s.cfg.Log.Error("netswitch: cannot record the authorization before asking the issuer; answering 96", "err", fault.MessageOf(err))
+	return outcome{rc: iso8583.SystemMalfunction, reason: "store"}, false
 }
 
 // askIssuer sends the authorization to the bank's host. No answer in time
@@ -453,14 +539,14 @@ func (s *Switch) askIssuer(ctx context.Context, bankID string, fwd *iso8583.Mess
 		}
 		s.cfg.Log.Warn("netswitch: issuer did not answer; answering 91", "bank", bankID, "reason", reason, "err", fault.MessageOf(err))
 		if sent {
-			s.reverseInBackground(*rec)
+			s.queueReversal(ctx, *rec, 0)
 		}
 		return outcome{rc: iso8583.IssuerInoperative, reason: reason}
 	}
 	rc, ok := resp.ResponseCode()
 	if !ok || len(rc) != 2 {
 		s.cfg.Log.Error("netswitch: issuer answered without a response code", "bank", bankID)
-		s.reverseInBackground(*rec)
+		s.queueReversal(ctx, *rec, 0)
 		return outcome{rc: iso8583.SystemMalfunction, reason: "issuer_answer"}
 	}
 	out := outcome{rc: rc}

@@ -3,6 +3,7 @@ package netswitch_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -416,4 +417,49 @@ func startSlowIssuer(t *testing.T, real func() string, delay time.Duration) (str
 	client = c
 	addr, stop := serve(t, handler)
 	return addr, func() { stop(); c.Close() }
+}
+
+// TestReusedSTANIsNotADuplicate is issue 9 item 14: a second sale from the
+// same terminal in the same second, under the STAN and RRN of the first (a
+// terminal whose counters restarted), is another tap — another cryptogram
+// and counter in DE55 — and gets 94, never the first sale's approval, both
+// while the first answer is in memory and once only the store has it; a
+// true retransmission still gets the stored answer.
+func TestReusedSTANIsNotADuplicate(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db, func(c *netswitch.Config) { c.MaxRemembered = 1 })
+		c := e.phone(t, ccbDebit).Cards[0]
+		other := e.phone(t, icbcDebit).Cards[0]
+		reuse := func(first, m *iso8583.Message) *iso8583.Message {
+			m.Copy(first, iso8583.DESTAN, iso8583.DETransmission, iso8583.DERRN, iso8583.DELocalDate, iso8583.DELocalTime)
+			return m
+		}
+		for _, evicted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("evicted from memory %v", evicted), func(t *testing.T) {
+				first := e.auth(t, c, 500, nettest.Tap{})
+				answer := e.send(t, first)
+				if rcOf(answer) != "00" {
+					t.Fatalf("first sale: got %s, want 00", rcOf(answer))
+				}
+				if evicted {
+					if got := rcOf(e.send(t, e.auth(t, other, 100, nettest.Tap{}))); got != "00" {
+						t.Fatalf("another sale: got %s, want 00", got)
+					}
+				}
+				second := reuse(first, e.auth(t, c, 500, nettest.Tap{}))
+				if got := e.send(t, second); rcOf(got) != "94" {
+					t.Errorf("a second sale under the first's STAN: got %s (auth code %q), want 94", rcOf(got), str(got, iso8583.DEAuthID))
+				}
+				hold, err := e.holdOf(t, "ccb", first)
+				if err != nil || hold.Amount != 500 {
+					t.Errorf("got the first sale's hold %d %v, want 500", hold.Amount, err)
+				}
+				again := first.Clone()
+				again.MTI = iso8583.AuthorizationRequestRepeat
+				if got := e.send(t, again); rcOf(got) != "00" || str(got, iso8583.DEAuthID) != str(answer, iso8583.DEAuthID) {
+					t.Errorf("a true retransmission: got %s %s, want the stored answer 00 %s", rcOf(got), str(got, iso8583.DEAuthID), str(answer, iso8583.DEAuthID))
+				}
+			})
+		}
+	})
 }

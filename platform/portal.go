@@ -45,10 +45,16 @@ func (a accountPayments) Payments(ctx context.Context, accountID string, limit i
 		if au.AccountID != "" && au.AccountID != accountID {
 			continue
 		}
+		amount := au.Amount
+		if au.PartiallyReversed() {
+			amount = au.ClearAmount // what stays charged
+		}
 		pm := portal.Payment{At: au.ReceivedAt, PhoneID: phoneOf[au.Token], TokenLast4: au.TokenLast4, Merchant: au.MerchantName,
-			Amount: money.New(au.Amount, money.Currency(au.Currency)), Approved: au.Approved() && au.ReversedAt.IsZero(), Code: au.ResponseCode}
+			Amount: money.New(amount, money.Currency(au.Currency)), Approved: au.Captured(), Code: au.ResponseCode}
 		switch {
-		case au.Approved() && !au.ReversedAt.IsZero():
+		case au.PartiallyReversed():
+			pm.Reason = "partially reversed by the terminal from " + money.New(au.Amount, money.Currency(au.Currency)).String()
+		case au.Reversed():
 			pm.Reason = "reversed by the terminal"
 		case !au.Approved():
 			pm.Reason = iso8583.ResponseCode(au.ResponseCode).Text()

@@ -14,8 +14,9 @@ import (
 // group-committed: the records of concurrent authorizations are written in
 // one transaction.
 type SwitchStore struct {
-	DB    *DB
-	saves *Batcher[netswitch.Auth, error]
+	DB       *DB
+	saves    *Batcher[netswitch.Auth, error]
+	finishes *Batcher[netswitch.Auth, error] // switch_recovery.go
 }
 
 var _ netswitch.Store = (*SwitchStore)(nil)
@@ -25,11 +26,15 @@ var _ netswitch.Store = (*SwitchStore)(nil)
 func NewSwitchStore(db *DB) *SwitchStore {
 	s := &SwitchStore{DB: db}
 	s.saves = NewBatcher(db.workersFor(), 1000, serialized(db, s.saveAuths))
+	s.finishes = NewBatcher(db.workersFor(), 1000, serialized(db, s.finishAuths))
 	return s
 }
 
-// Close stops the batch worker; it does not close the database.
-func (s *SwitchStore) Close() { s.saves.Close() }
+// Close stops the batch workers; it does not close the database.
+func (s *SwitchStore) Close() {
+	s.saves.Close()
+	s.finishes.Close()
+}
 
 const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, local_date, local_time,
 	token, token_last4, pan_last4, pan_sealed, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason,
@@ -112,11 +117,13 @@ func (s *SwitchStore) Auth(ctx context.Context, id string) (netswitch.Auth, erro
 	return a, dbErr(err, "reading an authorization")
 }
 
-// MarkReversed records a reversal once; it fails with fault.NotFound
-// "auth_not_found" for an unknown id.
+// MarkReversed records a reversal, or a further one lowering what remains
+// to clear; it fails with fault.NotFound "auth_not_found" for an unknown
+// id.
 func (s *SwitchStore) MarkReversed(ctx context.Context, id string, at time.Time, rc string, remaining int64) error {
 	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE switch_auths SET reversed_at = ?, reversal_rc = ?, clear_amount = ? WHERE id = ? AND reversed_at = 0`, Millis(at), rc, remaining, id)
+		res, err := tx.Exec(ctx, `UPDATE switch_auths SET reversed_at = ?, reversal_rc = ?, clear_amount = ? WHERE id = ? AND (reversed_at = 0 OR clear_amount > ?)`,
+			Millis(at), rc, remaining, id, remaining)
 		if err != nil {
 			return err
 		}

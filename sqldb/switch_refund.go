@@ -160,6 +160,17 @@ func (s *IssuerReversals) ReserveRefund(ctx context.Context, r issuer.Refund, li
 	return out, dbErr(err, "counting a refund")
 }
 
+// Refunded returns what an original has had refunded at a bank (0 when
+// nothing); it fails with fault.Unavailable when the database does.
+func (s *IssuerReversals) Refunded(ctx context.Context, bankID, originalID string) (int64, error) {
+	var n int64
+	err := s.DB.QueryRow(ctx, `SELECT refunded FROM issuer_refund_totals WHERE bank_id = ? AND original_id = ?`, bankID, originalID).Scan(&n)
+	if NoRows(err) {
+		return 0, nil
+	}
+	return n, dbErr(err, "reading refunds")
+}
+
 // AcquirerStore keeps what an acquirer (the transit operators as
 // merchants) needs to give money back over the card network: the charges
 // the network approved (acquirer_charges) and the refund messages sent

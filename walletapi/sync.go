@@ -81,7 +81,12 @@ func PaymentView(au netswitch.Auth) PaymentJSON {
 		CardLast4: au.PANLast4, TokenLast4: au.TokenLast4, Bank: au.BankID, At: au.ReceivedAt, ResponseCode: au.ResponseCode,
 		AuthCode: au.AuthCode}
 	switch {
-	case au.Approved() && !au.ReversedAt.IsZero():
+	case au.PartiallyReversed():
+		// What stays charged is what the card holder paid.
+		left := money.New(au.ClearAmount, amt.Currency)
+		p.Amount, p.Display, p.Status = left.Minor, left.String(), "approved"
+		p.Reason = "partially reversed by the terminal from " + amt.String()
+	case au.Reversed():
 		p.Status, p.Reason = "reversed", "reversed by the terminal"
 	case au.Approved():
 		p.Status = "approved"
@@ -155,11 +160,11 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body
 	out := []SyncJSON{}
 	for _, s := range res {
 		for _, m := range s.Mismatches {
-			a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncMismatch,
+			a.Wallet.Finding(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncMismatch,
 				Detail: "token ending " + last4(s.Token) + ": " + m.Kind + ": " + m.Detail, Source: source(r)})
 		}
 		if s.Suspended {
-			a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncSuspended,
+			a.Wallet.Finding(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncSuspended,
 				Detail: "token ending " + last4(s.Token) + " suspended: the network saw it used where the phone did not", Source: source(r)})
 		}
 		j := SyncJSON{Token: s.Token, State: string(s.State), Suspended: s.Suspended, Mismatches: s.Mismatches, Keys: s.Keys}

@@ -44,6 +44,20 @@ func OpenSQLite(t testing.TB) *sqldb.DB {
 // skipping the test when the variable is empty.
 func OpenPostgres(t testing.TB) *sqldb.DB {
 	t.Helper()
+	db, err := sqldb.Open(context.Background(), PostgresDSN(t), "")
+	if err != nil {
+		t.Fatalf("open postgres schema: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// PostgresDSN makes a fresh schema in the TAPWALLET_TEST_POSTGRES database,
+// dropped when the test ends, and returns the DSN that opens it (for a
+// test whose other processes share it), skipping the test when the
+// variable is empty.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	base := os.Getenv("TAPWALLET_TEST_POSTGRES")
 	if base == "" {
 		t.Skip("TAPWALLET_TEST_POSTGRES not set")
@@ -66,14 +80,9 @@ func OpenPostgres(t testing.TB) *sqldb.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := sqldb.Open(context.Background(), u.String(), "")
-	if err != nil {
-		t.Fatalf("open postgres schema: %v", err)
-	}
 	t.Cleanup(func() {
-		db.Close()
 		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
 		admin.Close()
 	})
-	return db
+	return u.String()
 }
