@@ -16,14 +16,13 @@ const CNY Currency = 156
 // Currency is an ISO 4217 numeric currency code.
 type Currency uint16
 
-// Exponent returns the number of minor-unit digits of the currency.
+// Exponent returns the number of minor-unit digits of the currency (ISO
+// 4217; 2 for a code not in the table).
 func (c Currency) Exponent() int {
-	switch c {
-	case 392, 410: // JPY, KRW
-		return 0
-	default:
-		return 2
+	if e, ok := iso4217[c]; ok {
+		return e.exp
 	}
+	return 2
 }
 
 // Amount is money in minor units of a currency.
@@ -43,17 +42,11 @@ func (a Amount) String() string {
 	return FormatMinor(a.Minor, a.Currency.Exponent()) + " " + a.Currency.Code()
 }
 
-// Code returns the alphabetic code for well-known currencies, else the number.
+// Code returns the ISO 4217 alphabetic code ("EUR" for 978), or the three
+// digits for a number that is no currency in use.
 func (c Currency) Code() string {
-	switch c {
-	case 156:
-		return "CNY"
-	case 344:
-		return "HKD"
-	case 840:
-		return "USD"
-	case 978:
-		return "EUR"
+	if e, ok := iso4217[c]; ok {
+		return e.code
 	}
 	return fmt.Sprintf("%03d", uint16(c))
 }

@@ -36,3 +36,16 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+// The phone shows any terminal's currency in letters and its minor units
+// (issue 9 item 9).
+func TestCurrencyCodes(t *testing.T) {
+	for _, tc := range []struct {
+		c    Currency
+		want string
+	}{{978, "0.00 EUR"}, {826, "0.00 GBP"}, {392, "0 JPY"}, {414, "0.000 KWD"}, {756, "0.00 CHF"}, {999, "0.00 999"}} {
+		if got := New(0, tc.c).String(); got != tc.want {
+			t.Errorf("currency %d: got %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}
