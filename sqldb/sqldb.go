@@ -11,9 +11,8 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
+	"io/fs"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,15 +57,10 @@ type DB struct {
 // cannot be reached or a migration fails.
 func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	var db *DB
+	var err error
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		s, err := sql.Open("pgx", dsn)
-		if err != nil {
-			return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open postgres")
-		}
-		s.SetMaxOpenConns(32)
-		s.SetMaxIdleConns(32)
-		db = &DB{sql: s, dialect: Postgres}
+		db, err = openPostgres(dsn)
 	case dsn == "" || strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
@@ -78,29 +72,56 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 			}
 			path = filepath.Join(dataDir, "tapwallet.db")
 		}
-		if err := privateFiles(path); err != nil {
-			return nil, err
-		}
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
-		s, err := sql.Open("sqlite", "file:"+path+q)
-		if err != nil {
-			return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")
-		}
-		// One writer at a time is how SQLite works; a small pool lets reads
-		// proceed beside it in WAL mode.
-		s.SetMaxOpenConns(4)
-		s.SetMaxIdleConns(4)
-		s.SetConnMaxLifetime(0)
-		db = &DB{sql: s, dialect: SQLite, path: path}
+		db, err = openSQLite(path)
 	default:
 		return nil, fault.E(fault.Invalid, "db_dsn", "database DSN must start with sqlite: or postgres://")
 	}
+	if err != nil {
+		return nil, err
+	}
+	return db.start(ctx, migrations, "migrations")
+}
+
+// openPostgres opens a pool on the PostgreSQL database dsn names.
+func openPostgres(dsn string) (*DB, error) {
+	s, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open postgres")
+	}
+	s.SetMaxOpenConns(32)
+	s.SetMaxIdleConns(32)
+	return &DB{sql: s, dialect: Postgres}, nil
+}
+
+// openSQLite opens the SQLite file at path (made 0600 first, so that its
+// log and journal are too) in WAL mode with foreign keys on.
+func openSQLite(path string) (*DB, error) {
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
+	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
+	s, err := sql.Open("sqlite", "file:"+path+q)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")
+	}
+	// One writer at a time is how SQLite works; a small pool lets reads
+	// proceed beside it in WAL mode.
+	s.SetMaxOpenConns(4)
+	s.SetMaxIdleConns(4)
+	s.SetConnMaxLifetime(0)
+	return &DB{sql: s, dialect: SQLite, path: path}, nil
+}
+
+// start checks that the database answers, applies the migrations of
+// fsys/dir and starts SQLite's background checkpoint; it closes the
+// database when it fails.
+func (db *DB) start(ctx context.Context, fsys fs.FS, dir string) (*DB, error) {
 	db.Now = time.Now
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
 		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "database does not answer")
 	}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, fsys, dir); err != nil {
 		db.sql.Close()
 		return nil, err
 	}
@@ -193,7 +214,11 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 		if err == nil || !retryable(err) {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fault.Wrap(ctx.Err(), fault.Unavailable, "db_retry", "gave up retrying a transaction")
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
 	}
 	return err
 }
@@ -244,67 +269,6 @@ func NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// migrate applies every embedded migration not yet applied, each in its own
-// transaction. On PostgreSQL an advisory lock keeps concurrent `serve`
-// processes from migrating at the same time.
-func (db *DB) migrate(ctx context.Context) error {
-	names, err := migrations.ReadDir("migrations")
-	if err != nil {
-		return fault.Wrap(err, fault.Internal, "migrate", "read migrations")
-	}
-	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
-	conn, err := db.sql.Conn(ctx)
-	if err != nil {
-		return fault.Wrap(err, fault.Unavailable, "migrate", "connect")
-	}
-	defer conn.Close()
-	if db.dialect == Postgres {
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(8583)"); err != nil {
-			return fault.Wrap(err, fault.Unavailable, "migrate", "lock")
-		}
-		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(8583)")
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "migrate", "create schema_migrations")
-	}
-	for _, n := range names {
-		var x int
-		err := conn.QueryRowContext(ctx, db.rebind("SELECT 1 FROM schema_migrations WHERE name = ?"), n.Name()).Scan(&x)
-		if err == nil {
-			continue
-		}
-		if !NoRows(err) {
-			return fault.Wrap(err, fault.Unavailable, "migrate", "read schema_migrations")
-		}
-		body, err := migrations.ReadFile("migrations/" + n.Name())
-		if err != nil {
-			return fault.Wrap(err, fault.Internal, "migrate", "read %s", n.Name())
-		}
-		text := string(body)
-		if db.dialect == Postgres {
-			text = strings.ReplaceAll(text, "BLOB", "BYTEA")
-		}
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return fault.Wrap(err, fault.Unavailable, "migrate", "begin")
-		}
-		for _, stmt := range splitStatements(text) {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fault.Wrap(err, fault.Internal, "migrate", "migration %s", n.Name())
-			}
-		}
-		if _, err := tx.ExecContext(ctx, db.rebind("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)"), n.Name(), time.Now().UnixMilli()); err != nil {
-			tx.Rollback()
-			return fault.Wrap(err, fault.Internal, "migrate", "record %s", n.Name())
-		}
-		if err := tx.Commit(); err != nil {
-			return fault.Wrap(err, fault.Unavailable, "migrate", "commit %s", n.Name())
-		}
-	}
-	return nil
-}
-
 // splitStatements splits a migration on semicolons at line ends; migrations
 // hold no semicolons inside literals.
 func splitStatements(s string) []string {
@@ -338,5 +302,3 @@ func Time(ms int64) time.Time {
 	}
 	return time.UnixMilli(ms).UTC()
 }
-
-var _ = fmt.Sprintf

@@ -81,8 +81,31 @@ func PostgresDSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	t.Cleanup(func() {
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		// The schema and the storage wings' schemas made beside it
+		// (SCHEMA_NAME, see sqldb.OpenWing).
+		DropSchemas(admin, schema)
 		admin.Close()
 	})
 	return u.String()
+}
+
+// DropSchemas drops the schema named prefix and every schema named
+// prefix_…, the wings sqldb.OpenWing made for a DSN whose search_path is
+// prefix.
+func DropSchemas(admin *sql.DB, prefix string) {
+	rows, err := admin.Query(`SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $2)`, prefix, prefix+"_")
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		admin.Exec(`DROP SCHEMA "` + n + `" CASCADE`)
+	}
 }
