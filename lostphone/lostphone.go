@@ -141,6 +141,10 @@ type Request struct {
 	Actor     string // "portal:<account>" or "phone:<phone that signed>"
 	Source    string // the asker's IP address
 	Reason    string // free text, kept with the switch
+	// KeepSession is the asker's own portal session token, left open when
+	// a switch-off ends the account's other portal sessions ("" for a
+	// request from the wallet API).
+	KeepSession string
 }
 
 // Result is what a switch did.
@@ -151,12 +155,14 @@ type Result struct {
 	Tokens    []string // tokens suspended (off) or resumed (on)
 	Transit   []string // transit cards blocked (off) or unblocked (on)
 	NoTransit bool     // no transit operators are connected: nothing hot-listed
+	Sessions  int      // sessions a switch-off ended
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
 // SwitchOff switches the wallet off on one phone of the account: the wallet
-// is marked off (no card can be added), every live token of the phone is
+// is marked off (no card can be added), every session the phone holds ends
+// (and every portal session of the account but the asker's), every live token of the phone is
 // suspended in the token service (the network declines it from then on,
 // response code 78), its unused limited-use keys are retired, its transit
 // cards go on the hot lists, and a wipe of its keys waits for its next
@@ -192,6 +198,13 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// End every session the phone holds, and the account's portal
+	// sessions but the asker's: whoever has the phone is logged out of the
+	// wallet API and of any portal page left open on it.
+	ended, err := s.Wallet.EndPhoneSessions(ctx, ph.AccountID, ph.ID, r.KeepSession)
+	if err != nil {
+		return Result{}, err
+	}
 	// Suspend every live token: the ones known at the switch, and any a
 	// racing request made live since (the wallet is off now: no new ones).
 	done := map[string]bool{}
@@ -215,7 +228,7 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 			return Result{}, err
 		}
 	}
-	res := Result{Switch: open, Changed: switched, Tokens: suspended, NoTransit: s.Transit == nil}
+	res := Result{Switch: open, Changed: switched, Tokens: suspended, NoTransit: s.Transit == nil, Sessions: ended}
 	if s.Transit != nil {
 		blocked, err := s.Transit.Block(ctx, ph.ID, r.Actor, open.Reason)
 		if err != nil {
@@ -234,7 +247,7 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 		if s.Transit != nil {
 			detail += ", " + plural(len(res.Transit), "transit card") + " hot-listed"
 		}
-		detail += ", key wipe queued; by " + r.Actor
+		detail += ", key wipe queued, " + plural(ended, "session") + " ended; by " + r.Actor
 		s.Wallet.Record(ctx, wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOff, Detail: detail, Source: r.Source})
 	}
 	if res.Phone, err = s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID); err != nil {

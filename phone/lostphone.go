@@ -2,6 +2,8 @@ package phone
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -125,7 +127,16 @@ func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, erro
 		}
 	}
 	if _, err := p.Cards(ctx); err != nil {
-		return res, err
+		var ae *APIError
+		if !wipe || !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+			return res, err
+		}
+		// Switched off: the wallet ended this phone's session with it, and
+		// every card of the phone is suspended; log in again once it is on.
+		for i := range p.Profile.Cards {
+			p.Profile.Cards[i].State = "suspended"
+		}
+		return res, p.Save()
 	}
 	return res, nil
 }

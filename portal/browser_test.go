@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,7 +140,11 @@ func TestBrowserLostPhone(t *testing.T) {
 			chromedp.Click(css("#login")))
 	}
 	logIn("log in with the password")
-	do("see the phones", chromedp.WaitVisible(css("#phones")))
+	do("the one-time code page", chromedp.WaitVisible(css("#login-code-form")))
+	do("log in with the one-time code",
+		chromedp.SendKeys(css("#code"), e.latestCode(t, "grace@example.com")),
+		chromedp.Click(css("#confirm-login")),
+		chromedp.WaitVisible(css("#phones")))
 
 	do("add a passkey",
 		chromedp.Navigate(e.base+"/settings"),
@@ -216,12 +221,45 @@ func TestBrowserLostPhone(t *testing.T) {
 	if got := e.tokenStates(t, id); !allIn(got, tsp.Active) {
 		t.Fatalf("tokens after switch-on: got %v, want all active", got)
 	}
+	if err := ph.LogIn(bg, "grace@example.com", password); err != nil { // the switch-off ended the phone's session
+		t.Fatal(err)
+	}
 	if res, n := checkIn(t, ph, nil); !res.FreshKeys || n != 20 {
 		t.Fatalf("the phone's check-in and sync: got %+v and %d keys, want fresh keys: 20", res, n)
 	}
 	if got := e.pay(t, ph); got != "approved" {
 		t.Fatalf("the next payment: got %s, want approved", got)
 	}
+
+	// Someone guesses the password from another address until the account
+	// locks: the owner still gets in, the passkey first, then the password.
+	do("log out before the guessing", chromedp.Click(css("#logout")), chromedp.WaitVisible(css("#login-form")))
+	g := e.browserFrom(t, "127.0.0.2")
+	g.get("/login")
+	for range 10 {
+		g.post("/login", url.Values{"email": {"grace@example.com"}, "password": {"a guess"}})
+	}
+	if a, _ := e.p.Wallet.Store.AccountByEmail(bg, "grace@example.com"); !a.LockedUntil.After(time.Now()) {
+		t.Fatalf("after 10 guesses the account is not locked")
+	}
+	logIn("log in while locked: the password (not checked yet)")
+	do("while locked: the passkey first",
+		chromedp.WaitVisible(css("#passkey-login")),
+		chromedp.Click(css("#use-passkey")),
+		chromedp.WaitVisible(css("#login-code-form")))
+	do("while locked: then the password",
+		chromedp.SendKeys(css("#password"), password),
+		chromedp.Click(css("#confirm-login")),
+		chromedp.WaitVisible(css("#phones")))
+
+	// Removing the passkey asks for it again, and the password.
+	do("remove the passkey: the passkey and the password again",
+		chromedp.Navigate(e.base+"/settings"),
+		chromedp.WaitVisible(css("#passkeys")),
+		chromedp.Click(css("#passkeys summary")),
+		chromedp.SendKeys(css(".passkey-remove input[name=password]"), password),
+		chromedp.Click(css(".passkey-remove button")),
+		chromedp.WaitVisible(css("#no-passkeys")))
 
 	// Every sign-in is in the record, the passkey ones as such.
 	evs, err := e.p.Wallet.Store.Events(bg, e.accountOf(t, ph), 100)
@@ -234,7 +272,21 @@ func TestBrowserLostPhone(t *testing.T) {
 			logins = append(logins, ev.Detail)
 		}
 	}
-	if len(logins) != 2 || logins[0] != "portal: password + passkey" {
-		t.Fatalf("portal log-ins recorded: got %q, want the passkey one newest of 2", logins)
+	want := []string{"portal: password + passkey", "portal: password + passkey", "portal: password + one-time code"}
+	if strings.Join(logins, "|") != strings.Join(want, "|") {
+		t.Fatalf("portal log-ins recorded: got %q, want %q", logins, want)
 	}
+	if n := count(evs, wallet.EventPasskeyRemoved); n != 1 {
+		t.Fatalf("passkey_removed events: got %d, want 1", n)
+	}
+}
+
+func count(evs []wallet.Event, kind string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
 }

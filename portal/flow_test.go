@@ -67,11 +67,15 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 		t.Fatalf("tap on the other phone: got %s, want approved", got)
 	}
 
-	// The phone is reached: it rings and destroys its keys; its sync
-	// gets no keys for suspended cards.
-	res, n := checkIn(t, lost, nil)
-	if n != 0 {
-		t.Fatalf("sync while off: got %d new keys, want 0", n)
+	// The phone is reached: it checks in (signed by its device key; its
+	// session ended with the switch-off), rings and destroys its keys; a
+	// sync needs a session, which it no longer has.
+	res, err := lost.CheckIn(ctx, nil)
+	if err != nil {
+		t.Fatalf("check-in while off: %v", err)
+	}
+	if _, err := lost.Sync(ctx); code(err) != "bad_session" {
+		t.Fatalf("sync while off: got %v, want bad_session (the switch-off ended the phone's session)", err)
 	}
 	kinds := []string{}
 	for _, c := range res.Commands {
@@ -95,36 +99,46 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	if st != 200 || !strings.Contains(body, "Send me a code") {
 		t.Fatalf("wallet-on page: got %d %s", st, snippet(body))
 	}
-	st, body = b.post("/phones/"+id+"/wallet-on", url.Values{"password": {"wrong password"}})
-	if st != http.StatusUnauthorized {
-		t.Fatalf("wallet-on with a wrong password: got %d, want 401", st)
-	}
-	st, body = b.post("/phones/"+id+"/wallet-on", url.Values{"password": {password}})
+	st, body = b.post("/phones/"+id+"/wallet-on", nil)
 	ceremony := formValue(body, "ceremony")
-	if st != 200 || ceremony == "" {
-		t.Fatalf("wallet-on password: got %d %s, want the code page", st, snippet(body))
+	if st != 200 || ceremony == "" || !strings.Contains(body, `name="password"`) {
+		t.Fatalf("wallet-on: got %d %s, want the page asking for the code and the password", st, snippet(body))
 	}
 	otp, err := other.LatestOTP(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {wrongCode(otp)}})
+	st, _ = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {wrongCode(otp)}, "password": {password}})
 	if st != http.StatusUnauthorized {
 		t.Fatalf("wrong code: got %d, want 401", st)
 	}
-	st, _ = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {otp}})
+	st, _ = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {otp}, "password": {password}})
 	if st != http.StatusNotFound {
 		t.Fatalf("the right code after a wrong one: got %d, want 404 (a code is tried once)", st)
 	}
-	_, body = b.post("/phones/"+id+"/wallet-on", url.Values{"password": {password}})
+	_, body = b.post("/phones/"+id+"/wallet-on", nil)
 	ceremony = formValue(body, "ceremony")
 	otp, _ = other.LatestOTP(ctx)
-	st, body = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {otp}})
+	st, _ = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {otp}, "password": {"wrong password"}})
+	if st != http.StatusUnauthorized {
+		t.Fatalf("the right code with a wrong password: got %d, want 401", st)
+	}
+	_, body = b.post("/phones/"+id+"/wallet-on", nil)
+	ceremony = formValue(body, "ceremony")
+	otp, _ = other.LatestOTP(ctx)
+	st, body = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {otp}, "password": {password}})
 	if st != 200 || !strings.Contains(body, "Wallet on") {
 		t.Fatalf("wallet on: got %d %s", st, snippet(body))
 	}
 	if got := e.tokenStates(t, id); !allIn(got, tsp.Active) {
 		t.Fatalf("tokens after switch-on: got %v, want all active", got)
+	}
+	// The phone logs in again before it syncs.
+	if _, err := lost.Sync(ctx); code(err) != "bad_session" {
+		t.Fatalf("sync after switch-on without logging in: got %v, want bad_session", err)
+	}
+	if err := lost.LogIn(ctx, "alice@example.com", password); err != nil {
+		t.Fatal(err)
 	}
 	if res, n := checkIn(t, lost, nil); !res.WalletOn || !res.FreshKeys || n != 20 {
 		t.Fatalf("check-in after switch-on: got %+v and %d keys, want 20 fresh keys", res, n)

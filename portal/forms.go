@@ -17,10 +17,12 @@ import (
 // a ceremony begins, and the ceremony's id with the browser's credential
 // when it finishes.
 type passkeyBody struct {
-	Ceremony   string          `json:"ceremony"`
-	Name       string          `json:"name"`
-	Password   string          `json:"password"`
-	Credential json.RawMessage `json:"credential"`
+	Ceremony    string          `json:"ceremony"`
+	Name        string          `json:"name"`
+	Password    string          `json:"password"`
+	NewPassword string          `json:"new_password"`
+	ID          string          `json:"id"` // a passkey's id (base64url), to remove it
+	Credential  json.RawMessage `json:"credential"`
 }
 
 // MaxCredential is the largest credential (attestation or assertion) JSON
@@ -46,15 +48,17 @@ func parsePasskeyBody(b []byte) (passkeyBody, error) {
 		case errors.As(err, &te):
 			return passkeyBody{}, fault.E(fault.Invalid, "bad_json", "field %q has the wrong type", te.Field)
 		}
-		return passkeyBody{}, fault.E(fault.Invalid, "bad_json", "the request body must be one JSON object with the fields ceremony, name, password and credential")
+		return passkeyBody{}, fault.E(fault.Invalid, "bad_json", "the request body must be one JSON object with the fields ceremony, name, id, password, new_password and credential")
 	}
 	if _, err := d.Token(); err != io.EOF {
 		return passkeyBody{}, fault.E(fault.Invalid, "bad_json", "the request body must hold one JSON object only")
 	}
 	switch {
+	case len(pb.ID) > 1400 || strings.Trim(pb.ID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "":
+		return passkeyBody{}, fault.E(fault.Invalid, "bad_field", "id must be a passkey id in base64url")
 	case len(pb.Ceremony) > 100 || strings.Trim(pb.Ceremony, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "":
 		return passkeyBody{}, fault.E(fault.Invalid, "bad_field", "ceremony must be the id the portal gave")
-	case len(pb.Password) > 256:
+	case len(pb.Password) > 256 || len(pb.NewPassword) > 256:
 		return passkeyBody{}, fault.E(fault.Invalid, "bad_field", "password must have at most 256 characters")
 	case len(pb.Credential) > MaxCredential:
 		return passkeyBody{}, fault.E(fault.Invalid, "bad_field", "credential is larger than %d bytes", MaxCredential)

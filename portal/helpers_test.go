@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -162,6 +163,7 @@ func allIn(states []tsp.State, want tsp.State) bool {
 // the way a page's forms carry it.
 type browser struct {
 	t    *testing.T
+	e    *env
 	c    *http.Client
 	base string
 	csrf string
@@ -170,8 +172,46 @@ type browser struct {
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
 
 func (e *env) browser(t *testing.T) *browser {
+	return e.browserFrom(t, "")
+}
+
+// browserFrom is a browser whose connections come from a loopback address
+// of its own (127.0.0.2, …): another source to the portal's throttling.
+func (e *env) browserFrom(t *testing.T, ip string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}, base: e.base}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if ip != "" {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		tr.DialContext = d.DialContext
+	}
+	return &browser{t: t, e: e, c: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: tr}, base: e.base}
+}
+
+var codeInMessage = regexp.MustCompile(`code to (.*) is ([0-9]{6})\.`)
+
+// latestCode returns the newest one-time code in the account's messages.
+func (e *env) latestCode(t *testing.T, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	a, err := e.p.Wallet.Store.AccountByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := e.p.Tokens.Outbox(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code string
+	var at time.Time
+	for _, m := range msgs {
+		if c := codeInMessage.FindStringSubmatch(m.Message); c != nil && !m.CreatedAt.Before(at) {
+			code, at = c[2], m.CreatedAt
+		}
+	}
+	if code == "" {
+		t.Fatalf("no one-time code in the messages of %s", email)
+	}
+	return code
 }
 
 func (b *browser) do(req *http.Request) (int, string) {
@@ -218,13 +258,34 @@ func (b *browser) postJSON(path, body string) (int, string) {
 	return b.do(req)
 }
 
+// login logs in to an account with no passkey: the password, then the
+// one-time code sent to the account's messages.
 func (b *browser) login(email string) {
 	b.t.Helper()
 	b.get("/login")
 	st, body := b.post("/login", url.Values{"email": {email}, "password": {password}})
-	if st != http.StatusOK || !strings.Contains(body, "My phones") {
-		b.t.Fatalf("log-in: got %d %s, want the phones page", st, snippet(body))
+	if st != http.StatusOK || !strings.Contains(body, `id="login-code-form"`) {
+		b.t.Fatalf("log-in: got %d %s, want the code page", st, snippet(body))
 	}
+	st, body = b.post("/login/code", url.Values{"code": {b.e.latestCode(b.t, email)}})
+	if st != http.StatusOK || !strings.Contains(body, "My phones") {
+		b.t.Fatalf("log-in code: got %d %s, want the phones page", st, snippet(body))
+	}
+}
+
+// loggedIn reports whether the browser holds a portal session that opens
+// the phones page.
+func (b *browser) loggedIn() bool {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", b.base+"/phones", nil)
+	c := *b.c
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func snippet(s string) string {

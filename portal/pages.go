@@ -3,12 +3,8 @@ package portal
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
-	"fmt"
 	"html/template"
-	"math/big"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -41,7 +37,7 @@ func (v *view) Token() string {
 	return v.CSRF
 }
 
-var pageNames = []string{"error", "login", "login_passkey", "phones", "phone", "wallet_on", "wallet_on_code", "transactions", "security", "settings"}
+var pageNames = []string{"error", "login", "login_passkey", "login_code", "password_code", "phones", "phone", "wallet_on", "wallet_on_code", "transactions", "security", "settings"}
 
 func (p *Portal) parseTemplates() error {
 	funcs := template.FuncMap{
@@ -142,13 +138,14 @@ var notices = map[string]string{
 	"message":       "The phone will show your message the next time it syncs.",
 	"passkey-added": "Your passkey is added. From now on you log in with your password and your passkey.",
 	"passkey-gone":  "The passkey is removed.",
+	"password":      "Your password is changed. Every other session of your account (the phone app included) is logged out.",
 	"out":           "You are logged out.",
 }
 
 // --- log-in and log-out ---
 
 func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
-	if _, err := p.cfg.Wallet.Authenticate(r.Context(), cookie(r, cookieSession)); err == nil {
+	if _, err := p.cfg.Wallet.Authenticate(r.Context(), cookie(r, cookieSession), wallet.SessionPortal); err == nil {
 		http.Redirect(w, r, "/phones", http.StatusSeeOther)
 		return
 	}
@@ -172,93 +169,13 @@ func (p *Portal) preToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, err := p.cfg.Wallet.Authenticate(r.Context(), cookie(r, cookieSession)); err == nil {
+	if _, err := p.cfg.Wallet.Authenticate(r.Context(), cookie(r, cookieSession), wallet.SessionPortal); err == nil {
 		http.Redirect(w, r, "/phones", http.StatusSeeOther)
 		return
 	}
 	v := &view{Title: "Log in", CSRF: p.preToken(w, r), Notice: notices[r.URL.Query().Get("done")],
 		Data: loginView{Next: safeNext(r.URL.Query().Get("next"))}}
 	p.render(w, r, http.StatusOK, "login", v)
-}
-
-func (p *Portal) loginFailed(w http.ResponseWriter, r *http.Request, code int, email, msg string) {
-	v := &view{Title: "Log in", CSRF: p.preToken(w, r), Error: msg, Data: loginView{Email: email, Next: safeNext(r.PostForm.Get("next"))}}
-	p.render(w, r, code, "login", v)
-}
-
-func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	src := source(r)
-	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
-	password := r.PostForm.Get("password")
-	if len(email) > 254 {
-		email = email[:254]
-	}
-	if ok, wait := p.byIP.allow(src); !ok {
-		p.throttled(w, r, email, "from this address", wait)
-		return
-	}
-	if ok, wait := p.byAccount.allow(email); !ok {
-		p.throttled(w, r, email, "for this account", wait)
-		return
-	}
-	a, err := p.cfg.Wallet.VerifyPassword(ctx, email, password, src)
-	if err != nil {
-		if k := fault.KindOf(err); k != fault.Unauthorized && k != fault.Limit {
-			p.fail(w, r, nil, err)
-			return
-		}
-		p.loginFailed(w, r, status(fault.KindOf(err)), email, fault.MessageOf(err))
-		return
-	}
-	keys, err := p.cfg.Store.Passkeys(ctx, a.ID)
-	if err != nil {
-		p.fail(w, r, nil, err)
-		return
-	}
-	if len(keys) == 0 {
-		next, err := p.openSession(w, r, a.ID, "portal: password (no passkey added yet)", safeNext(r.PostForm.Get("next")))
-		if err != nil {
-			p.fail(w, r, nil, err)
-			return
-		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
-	}
-	// The password is right; the passkey is the second step.
-	id, now := randomID(), p.now()
-	if err := p.cfg.Store.PutCeremony(ctx, Ceremony{IDHash: p.hashID(id), AccountID: a.ID, Kind: CeremonyLogin, Data: []byte("{}"), ExpiresAt: now.Add(LoginTTL), CreatedAt: now}); err != nil {
-		p.fail(w, r, nil, err)
-		return
-	}
-	p.setCookie(w, r, cookieLogin, id, "/login", LoginTTL)
-	http.Redirect(w, r, "/login/passkey", http.StatusSeeOther)
-}
-
-// throttled refuses a log-in attempt over the limits, recording it on the
-// account named (if there is one).
-func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, email, where string, wait time.Duration) {
-	src := source(r)
-	if a, err := p.cfg.Wallet.Store.AccountByEmail(r.Context(), email); err == nil {
-		p.cfg.Wallet.Record(r.Context(), wallet.Event{AccountID: a.ID, Kind: wallet.EventLoginThrottled, Detail: "too many log-in attempts " + where, Source: src})
-	}
-	p.cfg.Log.Warn("portal: log-in throttled", "where", where, "source", src)
-	secs := int(wait.Seconds()) + 1
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	p.loginFailed(w, r, http.StatusTooManyRequests, email, fmt.Sprintf("Too many log-in attempts %s: try again in %d seconds.", where, secs))
-}
-
-// openSession opens a wallet session for a verified account, sets its
-// cookie, records the log-in and returns where to go next.
-func (p *Portal) openSession(w http.ResponseWriter, r *http.Request, accountID, how, next string) (string, error) {
-	s, err := p.cfg.Wallet.OpenSession(r.Context(), accountID)
-	if err != nil {
-		return "", err
-	}
-	p.setCookie(w, r, cookieSession, s.Token, "/", time.Until(s.ExpiresAt))
-	p.setCookie(w, r, cookiePre, "", "/", 0)
-	p.cfg.Wallet.Record(r.Context(), wallet.Event{AccountID: accountID, Kind: wallet.EventLogin, Detail: how, Source: source(r)})
-	return next, nil
 }
 
 func (p *Portal) logout(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -440,7 +357,9 @@ func (p *Portal) ask(w http.ResponseWriter, r *http.Request, v *visit) {
 
 func (p *Portal) walletOff(w http.ResponseWriter, r *http.Request, v *visit) {
 	phoneID := r.PathValue("phone")
-	if _, err := p.cfg.Lost.SwitchOff(r.Context(), p.request(r, v, phoneID, r.PostForm.Get("reason"))); err != nil {
+	req := p.request(r, v, phoneID, r.PostForm.Get("reason"))
+	req.KeepSession = v.Token
+	if _, err := p.cfg.Lost.SwitchOff(r.Context(), req); err != nil {
 		p.fail(w, r, v, err)
 		return
 	}
@@ -458,15 +377,25 @@ type walletOnView struct {
 	CodeSentTo string
 }
 
-func (p *Portal) walletOnPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
+// offPhone returns the visitor's phone of the path if its wallet is off;
+// otherwise it has answered (not found, or back to the phone: it is on).
+func (p *Portal) offPhone(w http.ResponseWriter, r *http.Request, v *visit) (wallet.Phone, bool) {
+	ph, err := p.cfg.Wallet.OwnedPhone(r.Context(), v.AccountID, r.PathValue("phone"))
 	if err != nil {
 		p.fail(w, r, v, err)
-		return
+		return ph, false
 	}
 	if ph.WalletOn {
 		http.Redirect(w, r, "/phones/"+ph.ID+"?done=already-on", http.StatusSeeOther)
+		return ph, false
+	}
+	return ph, true
+}
+
+func (p *Portal) walletOnPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	ph, ok := p.offPhone(w, r, v)
+	if !ok {
 		return
 	}
 	keys, err := p.cfg.Store.Passkeys(ctx, v.AccountID)
@@ -476,86 +405,6 @@ func (p *Portal) walletOnPage(w http.ResponseWriter, r *http.Request, v *visit) 
 	}
 	p.render(w, r, http.StatusOK, "wallet_on", &view{Title: "Switch the wallet back on", Nav: "phones", Visit: v, Script: len(keys) > 0,
 		Data: walletOnView{Phone: ph, Passkey: len(keys) > 0, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
-}
-
-// walletOnPassword is the first step without a passkey: the password,
-// then a one-time code sent to the account's outbox.
-func (p *Portal) walletOnPassword(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	src := source(r)
-	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
-	if err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	if ph.WalletOn {
-		http.Redirect(w, r, "/phones/"+ph.ID+"?done=already-on", http.StatusSeeOther)
-		return
-	}
-	keys, err := p.cfg.Store.Passkeys(ctx, v.AccountID)
-	if err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	if len(keys) > 0 {
-		p.fail(w, r, v, fault.E(fault.Forbidden, "passkey_required", "this account has a passkey: confirm with it (a one-time code is not enough)"))
-		return
-	}
-	if _, err := p.cfg.Wallet.VerifyAccountPassword(ctx, v.AccountID, r.PostForm.Get("password"), src); err != nil {
-		p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOnFailed, Detail: "wrong password", Source: src})
-		p.render(w, r, status(fault.KindOf(err)), "wallet_on", &view{Title: "Switch the wallet back on", Nav: "phones", Visit: v, Error: fault.MessageOf(err),
-			Data: walletOnView{Phone: ph, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
-		return
-	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	code := fmt.Sprintf("%06d", n.Int64())
-	id, now := randomID(), p.now()
-	if err := p.cfg.Store.PutCeremony(ctx, Ceremony{IDHash: p.hashID(id), AccountID: v.AccountID, Kind: CeremonyWalletOnCode, PhoneID: ph.ID,
-		Data: p.codeHash(id, code), ExpiresAt: now.Add(CodeTTL), CreatedAt: now}); err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	msg := fmt.Sprintf("[tapwallet] Your code to switch the wallet back on on %q is %s. It expires in %d minutes. Never share it.", ph.Name, code, int(CodeTTL.Minutes()))
-	if err := p.cfg.Store.SendCode(ctx, v.AccountID, wallet.NewID("otp"), msg, now); err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	p.render(w, r, http.StatusOK, "wallet_on_code", &view{Title: "Enter the code", Nav: "phones", Visit: v,
-		Data: walletOnView{Phone: ph, Ceremony: id, CodeSentTo: "the account's messages (tapwallet phone otp)"}})
-}
-
-// CodeTTL is how long a one-time code to switch a wallet on lasts.
-const CodeTTL = 5 * time.Minute
-
-func (p *Portal) codeHash(id, code string) []byte {
-	return p.cfg.Keys.Index("portal wallet-on code", []byte(id+":"+code))
-}
-
-func (p *Portal) walletOnCode(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	src := source(r)
-	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
-	if err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	id := r.PostForm.Get("ceremony")
-	c, err := p.takeCeremony(ctx, id, v.AccountID, CeremonyWalletOnCode, ph.ID)
-	if err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	code := strings.TrimSpace(r.PostForm.Get("code"))
-	if len(code) != 6 || subtle.ConstantTimeCompare(p.codeHash(id, code), c.Data) != 1 {
-		p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOnFailed, Detail: "wrong one-time code", Source: src})
-		p.fail(w, r, v, fault.E(fault.Unauthorized, "wrong_code", "wrong code: start again (a new code will be sent)"))
-		return
-	}
-	if _, err := p.cfg.Lost.SwitchOn(ctx, p.request(r, v, ph.ID, "")); err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	http.Redirect(w, r, "/phones/"+ph.ID+"?done=on", http.StatusSeeOther)
 }
 
 // --- transactions, security events, settings ---
@@ -628,23 +477,4 @@ func (p *Portal) settingsPage(w http.ResponseWriter, r *http.Request, v *visit) 
 	}
 	p.render(w, r, http.StatusOK, "settings", &view{Title: "Settings", Nav: "settings", Visit: v, Script: true, Notice: notices[r.URL.Query().Get("done")],
 		Data: settingsView{Passkeys: keys, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
-}
-
-func (p *Portal) passkeyRemove(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
-	if err != nil || len(id) == 0 || len(id) > 1024 {
-		p.fail(w, r, v, fault.E(fault.NotFound, "passkey_not_found", "no such passkey on this account"))
-		return
-	}
-	if _, err := p.cfg.Wallet.VerifyAccountPassword(ctx, v.AccountID, r.PostForm.Get("password"), source(r)); err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	if err := p.cfg.Store.RemovePasskey(ctx, v.AccountID, id); err != nil {
-		p.fail(w, r, v, err)
-		return
-	}
-	p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, Kind: wallet.EventPasskeyRemoved, Source: source(r)})
-	http.Redirect(w, r, "/settings?done=passkey-gone", http.StatusSeeOther)
 }

@@ -80,9 +80,35 @@ func (p *Portal) loadUser(ctx context.Context, accountID string) (*user, error) 
 
 func (p *Portal) hashID(id string) []byte { return p.cfg.Keys.Index("portal ceremony", []byte(id)) }
 
+// ceremonyData is what a ceremony keeps: the WebAuthn challenge of a
+// passkey step or a one-time code's keyed hash, which factors are proven
+// already, and what a step-up is for.
+type ceremonyData struct {
+	WebAuthn     *webauthn.SessionData `json:"webauthn,omitempty"`
+	Code         []byte                `json:"code,omitempty"`
+	PasswordDone bool                  `json:"password_done,omitempty"` // the password was checked before the second factor
+	FactorDone   bool                  `json:"factor_done,omitempty"`   // the passkey was verified; the password comes next
+	Action       string                `json:"action,omitempty"`        // a step-up's action
+	Arg          string                `json:"arg,omitempty"`           // its argument (a passkey id, base64url)
+}
+
+func (c ceremonyData) encode() []byte {
+	b, _ := json.Marshal(c)
+	return b
+}
+
+func parseCeremonyData(b []byte) (ceremonyData, error) {
+	var cd ceremonyData
+	if err := json.Unmarshal(b, &cd); err != nil {
+		return cd, fault.E(fault.Internal, "ceremony_data", "the stored ceremony is damaged")
+	}
+	return cd, nil
+}
+
 // beginAssertion starts a passkey assertion for the account and stores its
-// challenge under a ceremony; it returns the options for the browser.
-func (p *Portal) beginAssertion(ctx context.Context, accountID, kind, phoneID, id string, expires time.Time) (*protocol.CredentialAssertion, error) {
+// challenge under a ceremony, with extra; it returns the options for the
+// browser.
+func (p *Portal) beginAssertion(ctx context.Context, accountID, kind, phoneID, id string, expires time.Time, extra ceremonyData) (*protocol.CredentialAssertion, error) {
 	rp, err := p.relyingParty()
 	if err != nil {
 		return nil, err
@@ -98,7 +124,8 @@ func (p *Portal) beginAssertion(ctx context.Context, accountID, kind, phoneID, i
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Internal, "passkey_begin", "cannot start the passkey check")
 	}
-	data, _ := json.Marshal(sd)
+	extra.WebAuthn = sd
+	data := extra.encode()
 	now := p.now()
 	if expires.IsZero() || expires.After(now.Add(CeremonyTTL)) {
 		expires = now.Add(CeremonyTTL)
@@ -111,19 +138,21 @@ func (p *Portal) beginAssertion(ctx context.Context, accountID, kind, phoneID, i
 
 // finishAssertion checks the browser's assertion against a ceremony taken
 // from the store, saves the passkey's counter, and records a failure as a
-// security event. It fails with fault.Unauthorized "passkey_failed".
-func (p *Portal) finishAssertion(ctx context.Context, c Ceremony, credential []byte, what, src string) error {
+// security event; it returns the ceremony's data. It fails with
+// fault.Unauthorized "passkey_failed".
+func (p *Portal) finishAssertion(ctx context.Context, c Ceremony, credential []byte, what, src string) (ceremonyData, error) {
 	rp, err := p.relyingParty()
 	if err != nil {
-		return err
+		return ceremonyData{}, err
 	}
-	var sd webauthn.SessionData
-	if err := json.Unmarshal(c.Data, &sd); err != nil || sd.Challenge == "" {
-		return fault.E(fault.Invalid, "ceremony_not_started", "the passkey check was not started: start again")
+	cd, err := parseCeremonyData(c.Data)
+	if err != nil || cd.WebAuthn == nil || cd.WebAuthn.Challenge == "" {
+		return ceremonyData{}, fault.E(fault.Invalid, "ceremony_not_started", "the passkey check was not started: start again")
 	}
+	sd := *cd.WebAuthn
 	u, err := p.loadUser(ctx, c.AccountID)
 	if err != nil {
-		return err
+		return ceremonyData{}, err
 	}
 	bad := func(why string) error {
 		p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: c.AccountID, PhoneID: c.PhoneID, Kind: wallet.EventPasskeyFailed, Detail: what + ": " + why, Source: src})
@@ -131,17 +160,17 @@ func (p *Portal) finishAssertion(ctx context.Context, c Ceremony, credential []b
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
-		return bad("unreadable assertion")
+		return ceremonyData{}, bad("unreadable assertion")
 	}
 	cred, err := rp.ValidateLogin(u, sd, parsed)
 	if err != nil {
-		return bad("assertion refused")
+		return ceremonyData{}, bad("assertion refused")
 	}
 	if cred.Authenticator.CloneWarning {
-		return bad("signature counter went backwards (cloned authenticator?)")
+		return ceremonyData{}, bad("signature counter went backwards (cloned authenticator?)")
 	}
 	rec, _ := json.Marshal(cred)
-	return p.cfg.Store.UsePasskey(ctx, c.AccountID, cred.ID, cred.Authenticator.SignCount, rec, p.now())
+	return cd, p.cfg.Store.UsePasskey(ctx, c.AccountID, cred.ID, cred.Authenticator.SignCount, rec, p.now())
 }
 
 // takeCeremony takes a ceremony of the visitor's account and of the
@@ -152,60 +181,6 @@ func (p *Portal) takeCeremony(ctx context.Context, id, accountID, kind, phoneID 
 		return Ceremony{}, notFound
 	}
 	return p.cfg.Store.TakeCeremony(ctx, p.hashID(id), Ceremony{AccountID: accountID, Kind: kind, PhoneID: phoneID}, p.now())
-}
-
-// --- log-in, second step ---
-
-func (p *Portal) loginPasskeyPage(w http.ResponseWriter, r *http.Request) {
-	id := cookie(r, cookieLogin)
-	if id == "" {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	p.render(w, r, http.StatusOK, "login_passkey", &view{Title: "Use your passkey", CSRF: p.csrfToken(id), Script: true})
-}
-
-func (p *Portal) loginPasskeyBegin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	id := cookie(r, cookieLogin)
-	c, err := p.takeCeremony(ctx, id, "", CeremonyLogin, "")
-	if err != nil {
-		p.setCookie(w, r, cookieLogin, "", "/login", 0)
-		writeJSONError(w, fault.E(fault.Unauthorized, "login_expired", "the log-in has expired: enter your password again"))
-		return
-	}
-	opts, err := p.beginAssertion(ctx, c.AccountID, CeremonyLogin, "", id, c.ExpiresAt)
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"options": opts})
-}
-
-func (p *Portal) loginPasskeyFinish(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	body, err := readPasskeyBody(r)
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	id := cookie(r, cookieLogin)
-	c, err := p.takeCeremony(ctx, id, "", CeremonyLogin, "")
-	p.setCookie(w, r, cookieLogin, "", "/login", 0)
-	if err != nil {
-		writeJSONError(w, fault.E(fault.Unauthorized, "login_expired", "the log-in has expired: enter your password again"))
-		return
-	}
-	if err := p.finishAssertion(ctx, c, body.Credential, "log-in", source(r)); err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	next, err := p.openSession(w, r, c.AccountID, "portal: password + passkey", "/phones")
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"redirect": next})
 }
 
 // --- adding and removing passkeys ---
@@ -293,66 +268,6 @@ func (p *Portal) passkeyAddFinish(w http.ResponseWriter, r *http.Request, v *vis
 	}
 	p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, Kind: wallet.EventPasskeyAdded, Detail: body.Name, Source: source(r)})
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": "/settings?done=passkey-added"})
-}
-
-// --- switching a wallet back on with the passkey ---
-
-func (p *Portal) walletOnBegin(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	body, err := readPasskeyBody(r)
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	if ph.WalletOn {
-		writeJSONError(w, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on"))
-		return
-	}
-	if _, err := p.cfg.Wallet.VerifyAccountPassword(ctx, v.AccountID, body.Password, source(r)); err != nil {
-		p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOnFailed, Detail: "wrong password", Source: source(r)})
-		writeJSONError(w, err)
-		return
-	}
-	id := randomID()
-	opts, err := p.beginAssertion(ctx, v.AccountID, CeremonyWalletOn, ph.ID, id, time.Time{})
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ceremony": id, "options": opts})
-}
-
-func (p *Portal) walletOnFinish(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	body, err := readPasskeyBody(r)
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	c, err := p.takeCeremony(ctx, body.Ceremony, v.AccountID, CeremonyWalletOn, ph.ID)
-	if err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	if err := p.finishAssertion(ctx, c, body.Credential, "switching the wallet on", source(r)); err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	if _, err := p.cfg.Lost.SwitchOn(ctx, p.request(r, v, ph.ID, "")); err != nil {
-		writeJSONError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"redirect": "/phones/" + ph.ID + "?done=on"})
 }
 
 func (p *Portal) request(r *http.Request, v *visit, phoneID, reason string) lostphone.Request {

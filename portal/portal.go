@@ -74,10 +74,7 @@ type Payments interface {
 }
 
 // Rate is how many attempts are allowed per period.
-type Rate struct {
-	N   int
-	Per time.Duration
-}
+type Rate = wallet.Rate
 
 // Config is what the portal is built from.
 type Config struct {
@@ -103,8 +100,8 @@ type Portal struct {
 	cfg       Config
 	mux       *http.ServeMux
 	pages     map[string]*template.Template
-	byIP      *limiter
-	byAccount *limiter
+	byIP      *wallet.Limiter
+	byAccount *wallet.Limiter
 	origin    string
 	rpID      string
 	secureURL bool
@@ -146,8 +143,8 @@ func New(cfg Config) (*Portal, error) {
 		return nil, fault.E(fault.Invalid, "portal_url", "the portal URL must be an absolute http(s) address like http://localhost:8080")
 	}
 	p := &Portal{cfg: cfg, mux: http.NewServeMux(),
-		byIP:      newLimiter(cfg.LoginPerIP, cfg.Now),
-		byAccount: newLimiter(cfg.LoginPerAccount, cfg.Now),
+		byIP:      wallet.NewLimiter(cfg.LoginPerIP, cfg.Now),
+		byAccount: wallet.NewLimiter(cfg.LoginPerAccount, cfg.Now),
 		origin:    u.Scheme + "://" + u.Host, rpID: u.Hostname(), secureURL: u.Scheme == "https"}
 	if err := p.parseTemplates(); err != nil {
 		return nil, err
@@ -169,6 +166,8 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("GET /{$}", p.home)
 	p.mux.HandleFunc("GET /login", p.loginPage)
 	p.mux.HandleFunc("POST /login", p.login)
+	p.mux.HandleFunc("GET /login/code", p.loginCodePage)
+	p.mux.HandleFunc("POST /login/code", p.loginCode)
 	p.mux.HandleFunc("GET /login/passkey", p.loginPasskeyPage)
 	p.mux.HandleFunc("POST /login/passkey/begin", p.loginPasskeyBegin)
 	p.mux.HandleFunc("POST /login/passkey/finish", p.loginPasskeyFinish)
@@ -179,7 +178,7 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /phones/{phone}/message", p.authed(p.ask))
 	p.mux.HandleFunc("POST /phones/{phone}/wallet-off", p.authed(p.walletOff))
 	p.mux.HandleFunc("GET /phones/{phone}/wallet-on", p.authed(p.walletOnPage))
-	p.mux.HandleFunc("POST /phones/{phone}/wallet-on", p.authed(p.walletOnPassword))
+	p.mux.HandleFunc("POST /phones/{phone}/wallet-on", p.authed(p.walletOnSendCode))
 	p.mux.HandleFunc("POST /phones/{phone}/wallet-on/code", p.authed(p.walletOnCode))
 	p.mux.HandleFunc("POST /phones/{phone}/wallet-on/begin", p.authed(p.walletOnBegin))
 	p.mux.HandleFunc("POST /phones/{phone}/wallet-on/finish", p.authed(p.walletOnFinish))
@@ -188,7 +187,12 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("GET /settings", p.authed(p.settingsPage))
 	p.mux.HandleFunc("POST /settings/passkeys/begin", p.authed(p.passkeyAddBegin))
 	p.mux.HandleFunc("POST /settings/passkeys/finish", p.authed(p.passkeyAddFinish))
-	p.mux.HandleFunc("POST /settings/passkeys/remove", p.authed(p.passkeyRemove))
+	p.mux.HandleFunc("POST /settings/passkeys/remove/begin", p.authed(p.stepUpBegin(actionRemovePasskey)))
+	p.mux.HandleFunc("POST /settings/passkeys/remove/finish", p.authed(p.stepUpFinish))
+	p.mux.HandleFunc("POST /settings/password/begin", p.authed(p.stepUpBegin(actionChangePassword)))
+	p.mux.HandleFunc("POST /settings/password/finish", p.authed(p.stepUpFinish))
+	p.mux.HandleFunc("POST /settings/password", p.authed(p.passwordSendCode))
+	p.mux.HandleFunc("POST /settings/password/code", p.authed(p.passwordCode))
 	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, nil, fault.E(fault.NotFound, "no_page", "there is no such page"))
 	})
@@ -307,12 +311,14 @@ type visit struct {
 	CSRF      string
 }
 
-// authed runs h for a logged-in visitor; others go to the log-in page (a
-// GET) or are refused (a POST).
+// authed runs h for a visitor with a live portal session (opened by the
+// portal's own log-in with every factor of the account); others — a
+// wallet API token in the cookie included — go to the log-in page (a GET)
+// or are refused (a POST).
 func (p *Portal) authed(h func(w http.ResponseWriter, r *http.Request, v *visit)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok := cookie(r, cookieSession)
-		acc, err := p.cfg.Wallet.Authenticate(r.Context(), tok)
+		sess, err := p.cfg.Wallet.Authenticate(r.Context(), tok, wallet.SessionPortal)
 		if err != nil {
 			if fault.KindOf(err) != fault.Unauthorized {
 				p.fail(w, r, nil, err)
@@ -328,12 +334,12 @@ func (p *Portal) authed(h func(w http.ResponseWriter, r *http.Request, v *visit)
 			p.fail(w, r, nil, fault.E(fault.Unauthorized, "bad_session", "log in first"))
 			return
 		}
-		a, err := p.cfg.Wallet.Account(r.Context(), acc)
+		a, err := p.cfg.Wallet.Account(r.Context(), sess.AccountID)
 		if err != nil {
 			p.fail(w, r, nil, err)
 			return
 		}
-		h(w, r, &visit{AccountID: acc, Email: a.Email, Token: tok, CSRF: p.csrfToken(tok)})
+		h(w, r, &visit{AccountID: sess.AccountID, Email: a.Email, Token: tok, CSRF: p.csrfToken(tok)})
 	}
 }
 

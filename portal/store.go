@@ -22,6 +22,9 @@ const (
 	CeremonyRegister     = "register"       // adding a passkey
 	CeremonyWalletOn     = "wallet_on"      // the passkey step of switching a wallet back on
 	CeremonyWalletOnCode = "wallet_on_code" // the one-time code of switching a wallet back on (no passkey)
+	CeremonyLoginCode    = "login_code"     // the one-time code (no passkey) or the password (after the passkey) of a log-in
+	CeremonyStepUp       = "step_up"        // the passkey step before a sensitive change (remove a passkey, change the password)
+	CeremonyStepUpCode   = "step_up_code"   // the one-time code before a sensitive change (no passkey)
 )
 
 // Ceremony is a step-up in flight: a WebAuthn challenge, or a one-time

@@ -49,53 +49,89 @@ func (s *WalletStore) AccountByEmail(ctx context.Context, email string) (wallet.
 	return a, dbErr(err, "reading an account")
 }
 
-// RecordLoginFailure counts a failed log-in and sets the lock time.
-func (s *WalletStore) RecordLoginFailure(ctx context.Context, accountID string, lockedUntil time.Time) (int, error) {
-	var n int
+// CountLoginAttempt counts one password attempt before its check, in one
+// transaction: a locked account is not counted and not allowed; otherwise
+// the attempt adds one, and the one that reaches maxTries sets the lock.
+// Concurrent attempts serialize on the account's row (its UPDATE), so no
+// more than maxTries of them pass before the lock.
+func (s *WalletStore) CountLoginAttempt(ctx context.Context, accountID string, now time.Time, maxTries int) (wallet.LoginAttempt, error) {
+	var att wallet.LoginAttempt
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET failed_logins = failed_logins + 1, locked_until = ? WHERE id = ?`, Millis(lockedUntil), accountID); err != nil {
+		att = wallet.LoginAttempt{}
+		r, err := tx.Exec(ctx, `UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = ? AND locked_until <= ?`, accountID, Millis(now))
+		if err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT failed_logins FROM accounts WHERE id = ?`, accountID).Scan(&n)
+		changed, err := r.RowsAffected()
+		if err != nil {
+			return err
+		}
+		var locked int64
+		if err := tx.QueryRow(ctx, `SELECT failed_logins, locked_until FROM accounts WHERE id = ?`, accountID).Scan(&att.N, &locked); err != nil {
+			if NoRows(err) {
+				return fault.E(fault.NotFound, "account_not_found", "no such account")
+			}
+			return err
+		}
+		if changed == 0 {
+			att.LockedUntil = Time(locked)
+			return nil
+		}
+		att.Allowed = true
+		if att.N >= maxTries {
+			att.LockedUntil = now.Add(wallet.LockTime(att.N))
+			_, err = tx.Exec(ctx, `UPDATE accounts SET locked_until = ? WHERE id = ?`, Millis(att.LockedUntil), accountID)
+		}
+		return err
 	})
-	return n, dbErr(err, "recording a failed log-in")
+	return att, dbErr(err, "counting a log-in attempt")
 }
 
-// ResetLoginFailures clears the failure count.
+// ResetLoginFailures clears the failure count and the lock.
 func (s *WalletStore) ResetLoginFailures(ctx context.Context, accountID string) error {
 	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE id = ?`, accountID)
+		_, err := tx.Exec(ctx, `UPDATE accounts SET failed_logins = 0, locked_until = 0 WHERE id = ? AND (failed_logins <> 0 OR locked_until <> 0)`, accountID)
 		return err
 	}), "resetting log-in failures")
 }
 
 // CreateSession stores a session by its token hash.
-func (s *WalletStore) CreateSession(ctx context.Context, tokenHash []byte, accountID string, expires time.Time) error {
+func (s *WalletStore) CreateSession(ctx context.Context, tokenHash []byte, sess wallet.Session) error {
 	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			tokenHash, accountID, Millis(tx.Now), Millis(expires))
+		_, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, account_id, kind, phone_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			tokenHash, sess.AccountID, sess.Kind, sess.PhoneID, Millis(tx.Now), Millis(sess.ExpiresAt))
 		return err
 	}), "creating a session")
 }
 
-// SessionAccount returns the account of a live session.
-func (s *WalletStore) SessionAccount(ctx context.Context, tokenHash []byte, now time.Time) (string, error) {
-	var acc string
+// SessionByToken returns a live session.
+func (s *WalletStore) SessionByToken(ctx context.Context, tokenHash []byte, now time.Time) (wallet.Session, error) {
+	var sess wallet.Session
 	var exp, revoked int64
-	err := s.DB.QueryRow(ctx, `SELECT account_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?`, tokenHash).Scan(&acc, &exp, &revoked)
+	err := s.DB.QueryRow(ctx, `SELECT account_id, kind, phone_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?`, tokenHash).
+		Scan(&sess.AccountID, &sess.Kind, &sess.PhoneID, &exp, &revoked)
 	if NoRows(err) {
-		return "", fault.E(fault.Unauthorized, "bad_session", "log in first: the session is unknown")
+		return wallet.Session{}, fault.E(fault.Unauthorized, "bad_session", "log in first: the session is unknown")
 	}
 	if err != nil {
-		return "", dbErr(err, "reading a session")
+		return wallet.Session{}, dbErr(err, "reading a session")
 	}
 	if revoked != 0 {
-		return "", fault.E(fault.Unauthorized, "bad_session", "log in again: the session was logged out")
+		return wallet.Session{}, fault.E(fault.Unauthorized, "bad_session", "log in again: the session was ended")
 	}
 	if now.UnixMilli() >= exp {
-		return "", fault.E(fault.Unauthorized, "session_expired", "log in again: the session has expired")
+		return wallet.Session{}, fault.E(fault.Unauthorized, "session_expired", "log in again: the session has expired")
 	}
-	return acc, nil
+	sess.ExpiresAt = Time(exp)
+	return sess, nil
+}
+
+// BindSession records the phone holding a session that has none yet.
+func (s *WalletStore) BindSession(ctx context.Context, tokenHash []byte, phoneID string) error {
+	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE sessions SET phone_id = ? WHERE token_hash = ? AND phone_id = ''`, phoneID, tokenHash)
+		return err
+	}), "binding a session to its phone")
 }
 
 // RevokeSession ends a session.
@@ -104,6 +140,41 @@ func (s *WalletStore) RevokeSession(ctx context.Context, tokenHash []byte) error
 		_, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at = 0`, Millis(tx.Now), tokenHash)
 		return err
 	}), "ending a session")
+}
+
+// RevokePhoneSessions ends every live session a phone holds.
+func (s *WalletStore) RevokePhoneSessions(ctx context.Context, phoneID string, at time.Time) (int, error) {
+	return s.revoke(ctx, "ending a phone's sessions", `UPDATE sessions SET revoked_at = ? WHERE phone_id = ? AND revoked_at = 0`, Millis(at), phoneID)
+}
+
+// RevokeSessions ends an account's live sessions of a kind ("" both) but one.
+func (s *WalletStore) RevokeSessions(ctx context.Context, accountID, kind string, except []byte, at time.Time) (int, error) {
+	if except == nil {
+		except = []byte{}
+	}
+	return s.revoke(ctx, "ending an account's sessions", `UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND (kind = ? OR ? = '') AND revoked_at = 0 AND token_hash <> ?`,
+		Millis(at), accountID, kind, kind, except)
+}
+
+// SetPasswordHash replaces an account's password hash and clears its lock.
+func (s *WalletStore) SetPasswordHash(ctx context.Context, accountID, hash string) error {
+	return s.DB.InTx(ctx, func(tx *Tx) error {
+		r, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = ?, failed_logins = 0, locked_until = 0 WHERE id = ?`, hash, accountID)
+		return oneRow(r, err, "account_not_found", "no such account", "changing a password")
+	})
+}
+
+func (s *WalletStore) revoke(ctx context.Context, what, query string, args ...any) (int, error) {
+	var n int64
+	err := s.DB.InTx(ctx, func(tx *Tx) error {
+		r, err := tx.Exec(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	return int(n), dbErr(err, what)
 }
 
 // CreatePhone inserts a phone.
@@ -176,16 +247,61 @@ func (s *WalletStore) UsePhoneNonce(ctx context.Context, phoneID, nonce string, 
 
 // AddEvent appends a security event.
 func (s *WalletStore) AddEvent(ctx context.Context, e wallet.Event) error {
+	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error { return insertEvent(ctx, tx, e) }), "recording a security event")
+}
+
+func insertEvent(ctx context.Context, tx *Tx, e wallet.Event) error {
+	times, first := max(e.Times, 1), e.FirstAt
+	if first.IsZero() {
+		first = e.At
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO security_events (id, account_id, phone_id, kind, detail, source, at, times, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.AccountID, e.PhoneID, e.Kind, e.Detail, e.Source, Millis(e.At), times, Millis(first))
+	return err
+}
+
+// FoldEvent adds one occurrence to the latest event of the same account,
+// phone, kind and source at or after since, or appends e.
+func (s *WalletStore) FoldEvent(ctx context.Context, e wallet.Event, since time.Time) error {
 	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO security_events (id, account_id, phone_id, kind, detail, source, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.AccountID, e.PhoneID, e.Kind, e.Detail, e.Source, Millis(e.At))
+		var id string
+		err := tx.QueryRow(ctx, `SELECT id FROM security_events WHERE account_id = ? AND kind = ? AND source = ? AND phone_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT 1`,
+			e.AccountID, e.Kind, e.Source, e.PhoneID, Millis(since)).Scan(&id)
+		if NoRows(err) {
+			return insertEvent(ctx, tx, e)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE security_events SET times = times + ?, detail = ?, at = CASE WHEN at > ? THEN at ELSE ? END WHERE id = ?`,
+			max(e.Times, 1), e.Detail, Millis(e.At), Millis(e.At), id)
 		return err
 	}), "recording a security event")
 }
 
-// Events lists an account's newest security events.
+// AddFinding appends e unless the same finding is recorded already.
+func (s *WalletStore) AddFinding(ctx context.Context, e wallet.Event) (bool, error) {
+	added := false
+	err := s.DB.InTx(ctx, func(tx *Tx) error {
+		var x int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM security_events WHERE account_id = ? AND phone_id = ? AND kind = ? AND detail = ? LIMIT 1`,
+			e.AccountID, e.PhoneID, e.Kind, e.Detail).Scan(&x)
+		if err == nil {
+			added = false
+			return nil
+		}
+		if !NoRows(err) {
+			return err
+		}
+		added = true
+		return insertEvent(ctx, tx, e)
+	})
+	return added, dbErr(err, "recording a security finding")
+}
+
+// Events lists an account's newest security events (by their last time).
 func (s *WalletStore) Events(ctx context.Context, accountID string, limit int) ([]wallet.Event, error) {
-	rows, err := s.DB.Query(ctx, `SELECT id, account_id, phone_id, kind, detail, source, at FROM security_events WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?`, accountID, limit)
+	rows, err := s.DB.Query(ctx, `SELECT id, account_id, phone_id, kind, detail, source, at, times, first_at FROM security_events WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?`, accountID, limit)
 	if err != nil {
 		return nil, dbErr(err, "listing security events")
 	}
@@ -193,11 +309,14 @@ func (s *WalletStore) Events(ctx context.Context, accountID string, limit int) (
 	var out []wallet.Event
 	for rows.Next() {
 		var e wallet.Event
-		var at int64
-		if err := rows.Scan(&e.ID, &e.AccountID, &e.PhoneID, &e.Kind, &e.Detail, &e.Source, &at); err != nil {
+		var at, first int64
+		if err := rows.Scan(&e.ID, &e.AccountID, &e.PhoneID, &e.Kind, &e.Detail, &e.Source, &at, &e.Times, &first); err != nil {
 			return nil, dbErr(err, "listing security events")
 		}
-		e.At = Time(at)
+		e.At, e.FirstAt = Time(at), Time(first)
+		if first == 0 {
+			e.FirstAt = e.At
+		}
 		out = append(out, e)
 	}
 	return out, dbErr(rows.Err(), "listing security events")

@@ -18,6 +18,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -37,10 +38,38 @@ type Account struct {
 }
 
 // Session is a logged-in session; Token is shown once, only its hash is kept.
+// A session is of one kind: an API session (POST /v1/login, the phone app)
+// is never accepted by the portal, nor a portal session by the wallet API.
 type Session struct {
 	Token     string
 	AccountID string
+	Kind      string // SessionAPI or SessionPortal
+	PhoneID   string // the phone that holds it: set at its first signed request ("" until then; always "" for the portal)
 	ExpiresAt time.Time
+}
+
+// Session kinds.
+const (
+	SessionAPI    = "api"    // the wallet API's bearer token: password only, for the phone app
+	SessionPortal = "portal" // the portal's cookie: password and the account's second factor
+)
+
+// LoginAttempt is what counting one log-in attempt found.
+type LoginAttempt struct {
+	Allowed     bool      // false: the account is locked, the password is not checked
+	N           int       // attempts in a row not yet followed by a right password, this one included
+	LockedUntil time.Time // the lock this attempt set or found (zero: none)
+}
+
+// MaxFailedLogins is how many password attempts in a row an account allows
+// before it locks; the attempt that reaches it sets the lock (and is still
+// checked), then each lock lets one more attempt through when it ends.
+const MaxFailedLogins = 5
+
+// LockTime is how long an account stays locked after the n-th attempt in a
+// row (n >= MaxFailedLogins): one minute, doubling, at most about an hour.
+func LockTime(n int) time.Duration {
+	return time.Minute << min(max(n-MaxFailedLogins, 0), 6)
 }
 
 // Phone is a phone registered under an account.
@@ -66,41 +95,71 @@ type Event struct {
 	Kind      string
 	Detail    string
 	Source    string
-	At        time.Time
+	At        time.Time // the last time it happened
+	Times     int       // how many times it happened (repeated events are folded into one)
+	FirstAt   time.Time // the first time it happened
 }
 
 // Security event kinds.
 const (
-	EventSignUp        = "signup"
-	EventLogin         = "login"
-	EventLoginFailed   = "login_failed"
-	EventLoginLocked   = "login_locked"
-	EventLogout        = "logout"
-	EventPhoneAdded    = "phone_registered"
-	EventCardAdded     = "card_added"
-	EventCardRemoved   = "card_removed"
-	EventCardStepUp    = "card_step_up"
-	EventCardDeclined  = "card_declined"
-	EventBadSignature  = "phone_bad_signature"
-	EventWalletOff     = "wallet_off"
-	EventWalletOn      = "wallet_on"
-	EventDefaultChosen = "default_card"
+	EventSignUp          = "signup"
+	EventLogin           = "login"
+	EventLoginFailed     = "login_failed"
+	EventLoginLocked     = "login_locked"
+	EventLogout          = "logout"
+	EventPhoneAdded      = "phone_registered"
+	EventCardAdded       = "card_added"
+	EventCardRemoved     = "card_removed"
+	EventCardStepUp      = "card_step_up"
+	EventCardDeclined    = "card_declined"
+	EventBadSignature    = "phone_bad_signature"
+	EventWalletOff       = "wallet_off"
+	EventWalletOn        = "wallet_on"
+	EventDefaultChosen   = "default_card"
+	EventSignUpTaken     = "signup_existing" // a sign-up named this account's email again
+	EventLoginBusy       = "login_busy"      // a log-in refused because too many password checks were running
+	EventPasswordChanged = "password_changed"
 )
 
 // Store is what the wallet service needs from storage.
 type Store interface {
 	CreateAccount(ctx context.Context, a Account) error                // fault.Conflict "email_taken"
 	AccountByEmail(ctx context.Context, email string) (Account, error) // fault.NotFound
-	RecordLoginFailure(ctx context.Context, accountID string, lockedUntil time.Time) (int, error)
+	// CountLoginAttempt counts one password attempt atomically, before the
+	// password is checked: unless the account is locked at now it adds one
+	// to the attempts in a row and, when they reach maxTries, locks the
+	// account until now + LockTime(n). A locked account is not counted.
+	CountLoginAttempt(ctx context.Context, accountID string, now time.Time, maxTries int) (LoginAttempt, error)
 	ResetLoginFailures(ctx context.Context, accountID string) error
-	CreateSession(ctx context.Context, tokenHash []byte, accountID string, expires time.Time) error
-	SessionAccount(ctx context.Context, tokenHash []byte, now time.Time) (string, error) // fault.Unauthorized
+	CreateSession(ctx context.Context, tokenHash []byte, s Session) error
+	// SessionByToken returns a live session (fault.Unauthorized
+	// "bad_session" or "session_expired" otherwise); Token is left empty.
+	SessionByToken(ctx context.Context, tokenHash []byte, now time.Time) (Session, error)
+	// BindSession records the phone that holds a session, if none is yet.
+	BindSession(ctx context.Context, tokenHash []byte, phoneID string) error
 	RevokeSession(ctx context.Context, tokenHash []byte) error
+	// RevokePhoneSessions ends every live session a phone holds; it
+	// returns how many.
+	RevokePhoneSessions(ctx context.Context, phoneID string, at time.Time) (int, error)
+	// RevokeSessions ends every live session of an account of a kind
+	// ("" for both) but the one whose hash is except (nil: none kept); it
+	// returns how many.
+	RevokeSessions(ctx context.Context, accountID, kind string, except []byte, at time.Time) (int, error)
+	// SetPasswordHash replaces an account's password hash and clears its
+	// failures and lock (fault.NotFound "account_not_found").
+	SetPasswordHash(ctx context.Context, accountID, hash string) error
 	CreatePhone(ctx context.Context, p Phone) error
 	Phone(ctx context.Context, id string) (Phone, error) // fault.NotFound
 	Phones(ctx context.Context, accountID string) ([]Phone, error)
 	UsePhoneNonce(ctx context.Context, phoneID, nonce string, now time.Time) error // fault.Conflict "replayed_request"
 	AddEvent(ctx context.Context, e Event) error
+	// FoldEvent adds one occurrence to the event of the same account,
+	// phone, kind and source last seen at or after since (its count, its
+	// last time and detail), or appends e as a new event if there is none.
+	FoldEvent(ctx context.Context, e Event, since time.Time) error
+	// AddFinding appends e unless an event of the same account, phone,
+	// kind and detail exists; it reports whether it appended.
+	AddFinding(ctx context.Context, e Event) (bool, error)
 	Events(ctx context.Context, accountID string, limit int) ([]Event, error)
 }
 
@@ -113,6 +172,23 @@ type Service struct {
 	SessionTTL time.Duration
 	// Argon2 cost (defaults: 2 passes, 19 MiB, 1 thread — the OWASP minimum).
 	ArgonTime, ArgonMemoryKiB uint32
+	// MaxPasswordChecks bounds the argon2 computations running at once
+	// (each takes ArgonMemoryKiB of memory); one more is refused with
+	// fault.Limit "busy" (HTTP 429). Default 4.
+	MaxPasswordChecks int
+	// FoldWindow is how long repeated events of one kind from one source
+	// are folded into one row (default 1 hour).
+	FoldWindow time.Duration
+
+	semOnce sync.Once
+	sem     chan struct{}
+}
+
+// foldKinds are the events that repeat while someone guesses: each burst
+// is one row with a count, not a row per attempt.
+var foldKinds = map[string]bool{
+	EventLoginFailed: true, EventLoginLocked: true, EventLoginThrottled: true, EventLoginBusy: true,
+	EventSignUpTaken: true, EventBadSignature: true, EventWalletOnFailed: true, EventPasskeyFailed: true,
 }
 
 // NewService returns a Service with defaults.
@@ -120,7 +196,30 @@ func NewService(st Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{Store: st, Log: log, Now: time.Now, SessionTTL: 12 * time.Hour, ArgonTime: 2, ArgonMemoryKiB: 19 * 1024}
+	return &Service{Store: st, Log: log, Now: time.Now, SessionTTL: 12 * time.Hour, ArgonTime: 2, ArgonMemoryKiB: 19 * 1024,
+		MaxPasswordChecks: 4, FoldWindow: time.Hour}
+}
+
+// errBusy is the answer when every password-check slot is taken.
+var errBusy = fault.E(fault.Limit, "busy", "too many log-ins at this moment: try again in a second")
+
+// argonSlot takes one of the MaxPasswordChecks slots without waiting; it
+// fails with fault.Limit "busy" when all are taken. The caller releases
+// the slot with the returned function.
+func (s *Service) argonSlot() (func(), error) {
+	s.semOnce.Do(func() {
+		n := s.MaxPasswordChecks
+		if n <= 0 {
+			n = 4
+		}
+		s.sem = make(chan struct{}, n)
+	})
+	select {
+	case s.sem <- struct{}{}:
+		return func() { <-s.sem }, nil
+	default:
+		return nil, errBusy
+	}
 }
 
 // NewID returns a unique identifier with a readable prefix; identifiers
@@ -149,14 +248,22 @@ func (s *Service) SignUp(ctx context.Context, email, password, source string) (A
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
 		return Account{}, fault.E(fault.Invalid, "bad_email", "email must be a plain address like name@example.com")
 	}
-	if len(password) < 8 {
-		return Account{}, fault.E(fault.Invalid, "weak_password", "password must have at least 8 characters")
+	if err := checkPassword(password); err != nil {
+		return Account{}, err
 	}
-	if len(password) > 256 {
-		return Account{}, fault.E(fault.Invalid, "weak_password", "password must have at most 256 characters")
+	release, err := s.argonSlot()
+	if err != nil {
+		return Account{}, err
 	}
-	a := Account{ID: NewID("acc"), Email: email, PasswordHash: s.hashPassword(password), CreatedAt: s.Now().UTC()}
+	hash := s.hashPassword(password)
+	release()
+	a := Account{ID: NewID("acc"), Email: email, PasswordHash: hash, CreatedAt: s.Now().UTC()}
 	if err := s.Store.CreateAccount(ctx, a); err != nil {
+		if fault.CodeOf(err) == "email_taken" {
+			if old, err2 := s.Store.AccountByEmail(ctx, email); err2 == nil {
+				s.event(ctx, Event{AccountID: old.ID, Kind: EventSignUpTaken, Detail: "someone tried to sign up with this account's email", Source: source})
+			}
+		}
 		return Account{}, err
 	}
 	s.event(ctx, Event{AccountID: a.ID, Kind: EventSignUp, Source: source})
@@ -171,65 +278,102 @@ func (s *Service) LogIn(ctx context.Context, email, password, source string) (Se
 	if err != nil {
 		return Session{}, err
 	}
-	sess, err := s.OpenSession(ctx, a.ID)
+	sess, err := s.OpenSession(ctx, a.ID, SessionAPI)
 	if err != nil {
 		return Session{}, err
 	}
-	s.event(ctx, Event{AccountID: a.ID, Kind: EventLogin, Source: source})
+	s.event(ctx, Event{AccountID: a.ID, Kind: EventLogin, Detail: "wallet API: password", Source: source})
 	return sess, nil
 }
 
 // VerifyPassword checks an account's password without opening a session
 // (the first factor of a portal log-in, or a step-up before a sensitive
-// change), counting failures and locking the account exactly as LogIn does.
-// It fails with fault.Unauthorized "bad_credentials" or fault.Limit
-// "login_locked".
+// change). The attempt is counted in the database before the password is
+// checked, so concurrent guesses cannot all pass the lock: the
+// MaxFailedLogins-th attempt in a row locks the account and later ones are
+// refused unchecked until the lock ends. At most MaxPasswordChecks
+// argon2 checks run at once. It fails with fault.Unauthorized
+// "bad_credentials" (unknown email or wrong password, alike), fault.Limit
+// "login_locked" or fault.Limit "busy".
 func (s *Service) VerifyPassword(ctx context.Context, email, password, source string) (Account, error) {
+	return s.verify(ctx, email, password, source, false)
+}
+
+// VerifyPasswordAfterFactor checks the password of an owner who has just
+// proven the account's second factor (a passkey assertion or a one-time
+// code): the account's lock does not refuse it — so no one guessing the
+// password can lock the owner out — and a right password ends the lock.
+// A wrong one is recorded but does not count towards the lock (each try
+// costs the guesser the second factor). It fails with fault.Unauthorized
+// "bad_credentials" or fault.Limit "busy".
+func (s *Service) VerifyPasswordAfterFactor(ctx context.Context, accountID, password, source string) (Account, error) {
+	a, err := s.Account(ctx, accountID)
+	if err != nil {
+		return Account{}, err
+	}
+	return s.verify(ctx, a.Email, password, source, true)
+}
+
+func (s *Service) verify(ctx context.Context, email, password, source string, factorShown bool) (Account, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	now := s.Now().UTC()
+	release, err := s.argonSlot()
+	if err != nil {
+		if a, err2 := s.Store.AccountByEmail(ctx, email); err2 == nil {
+			s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginBusy, Detail: "refused: too many password checks at once", Source: source})
+		}
+		return Account{}, err
+	}
+	defer release()
+	wrong := fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
 	a, err := s.Store.AccountByEmail(ctx, email)
 	if err != nil {
 		if fault.KindOf(err) == fault.NotFound {
 			s.hashPassword(password) // same work for unknown accounts
-			return Account{}, fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
+			return Account{}, wrong
 		}
 		return Account{}, err
 	}
-	if now.Before(a.LockedUntil) {
-		s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginLocked, Source: source})
-		return Account{}, fault.E(fault.Limit, "login_locked", "too many failed log-ins: try again after %s", a.LockedUntil.Format(time.RFC3339))
+	if !factorShown {
+		att, err := s.Store.CountLoginAttempt(ctx, a.ID, now, MaxFailedLogins)
+		if err != nil {
+			return Account{}, err
+		}
+		if !att.Allowed {
+			s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginLocked, Detail: "refused unchecked: the account is locked", Source: source})
+			return Account{}, fault.E(fault.Limit, "login_locked", "too many failed log-ins: try again after %s (or log in at the portal with your passkey or a one-time code)", att.LockedUntil.Format(time.RFC3339))
+		}
+		a.FailedLogins = att.N
 	}
 	if !s.CheckPassword(a, password) {
-		n := a.FailedLogins + 1
-		var until time.Time
-		if n >= 5 {
-			d := time.Minute << min(n-5, 6) // 1 min, doubling, at most ~1 h
-			until = now.Add(d)
+		detail := fmt.Sprintf("attempt %d in a row", a.FailedLogins)
+		if factorShown {
+			detail = "after the second factor"
 		}
-		if _, err := s.Store.RecordLoginFailure(ctx, a.ID, until); err != nil {
-			return Account{}, err
-		}
-		s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginFailed, Detail: fmt.Sprintf("failure %d in a row", n), Source: source})
-		return Account{}, fault.E(fault.Unauthorized, "bad_credentials", "wrong email or password")
+		s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginFailed, Detail: detail, Source: source})
+		return Account{}, wrong
 	}
-	if a.FailedLogins > 0 {
-		if err := s.Store.ResetLoginFailures(ctx, a.ID); err != nil {
-			return Account{}, err
-		}
+	if err := s.Store.ResetLoginFailures(ctx, a.ID); err != nil {
+		return Account{}, err
 	}
 	return a, nil
 }
 
-// OpenSession makes a new session for an account already authenticated.
-func (s *Service) OpenSession(ctx context.Context, accountID string) (Session, error) {
+// OpenSession makes a new session of a kind (SessionAPI, SessionPortal)
+// for an account already authenticated as that kind requires.
+func (s *Service) OpenSession(ctx context.Context, accountID, kind string) (Session, error) {
+	if kind != SessionAPI && kind != SessionPortal {
+		return Session{}, fault.E(fault.Internal, "session_kind", "unknown session kind")
+	}
 	var b [32]byte
 	rand.Read(b[:])
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	exp := s.Now().UTC().Add(s.SessionTTL)
-	if err := s.Store.CreateSession(ctx, hashToken(tok), accountID, exp); err != nil {
+	sess := Session{Token: tok, AccountID: accountID, Kind: kind, ExpiresAt: exp}
+	if err := s.Store.CreateSession(ctx, hashToken(tok), sess); err != nil {
 		return Session{}, err
 	}
-	return Session{Token: tok, AccountID: accountID, ExpiresAt: exp}, nil
+	return sess, nil
 }
 
 // CheckPassword reports whether password matches the account's hash.
@@ -237,25 +381,104 @@ func (s *Service) CheckPassword(a Account, password string) bool {
 	return verifyPassword(a.PasswordHash, password)
 }
 
-// Authenticate returns the account of a live session token, or
-// fault.Unauthorized "bad_session" (unknown, expired or logged out).
-func (s *Service) Authenticate(ctx context.Context, token string) (string, error) {
+// Authenticate returns the live session of a token if it is of the kind
+// asked (SessionAPI or SessionPortal); any other — unknown, expired,
+// logged out, switched off with its phone, or of the other kind — is
+// fault.Unauthorized "bad_session" (or "session_expired").
+func (s *Service) Authenticate(ctx context.Context, token, kind string) (Session, error) {
 	if token == "" || len(token) > 100 {
-		return "", fault.E(fault.Unauthorized, "bad_session", "log in first")
+		return Session{}, fault.E(fault.Unauthorized, "bad_session", "log in first")
 	}
-	return s.Store.SessionAccount(ctx, hashToken(token), s.Now().UTC())
+	sess, err := s.Store.SessionByToken(ctx, hashToken(token), s.Now().UTC())
+	if err != nil {
+		return Session{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(sess.Kind), []byte(kind)) != 1 {
+		return Session{}, fault.E(fault.Unauthorized, "bad_session", "log in first: this is not a %s session", kind)
+	}
+	sess.Token = token
+	return sess, nil
 }
 
-// LogOut ends a session.
+// BindSession records that the phone holds the session (its first request
+// signed by the phone's device key); switching that phone's wallet off
+// then ends the session. A session bound to another phone already is
+// left as it is.
+func (s *Service) BindSession(ctx context.Context, token, phoneID string) error {
+	return s.Store.BindSession(ctx, hashToken(token), phoneID)
+}
+
+// EndPhoneSessions ends every session a phone holds and every portal
+// session of its account except keep's (the portal session asking, if
+// any): a lost phone's app and any portal page left open are logged out.
+// It returns how many sessions it ended.
+func (s *Service) EndPhoneSessions(ctx context.Context, accountID, phoneID, keep string) (int, error) {
+	now := s.Now().UTC()
+	n, err := s.Store.RevokePhoneSessions(ctx, phoneID, now)
+	if err != nil {
+		return 0, err
+	}
+	var except []byte
+	if keep != "" {
+		except = hashToken(keep)
+	}
+	m, err := s.Store.RevokeSessions(ctx, accountID, SessionPortal, except, now)
+	return n + m, err
+}
+
+// ChangePassword sets a new password for an account whose owner has just
+// proven the old password and the second factor (the caller checks both),
+// and ends every other session of the account (API and portal; keep's
+// stays). It fails with fault.Invalid "weak_password", fault.Limit "busy",
+// or the store's error.
+func (s *Service) ChangePassword(ctx context.Context, accountID, password, keep, source string) error {
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	release, err := s.argonSlot()
+	if err != nil {
+		return err
+	}
+	hash := s.hashPassword(password)
+	release()
+	if err := s.Store.SetPasswordHash(ctx, accountID, hash); err != nil {
+		return err
+	}
+	var except []byte
+	if keep != "" {
+		except = hashToken(keep)
+	}
+	n, err := s.Store.RevokeSessions(ctx, accountID, "", except, s.Now().UTC())
+	if err != nil {
+		return err
+	}
+	s.event(ctx, Event{AccountID: accountID, Kind: EventPasswordChanged, Detail: fmt.Sprintf("%d other sessions ended", n), Source: source})
+	return nil
+}
+
+func checkPassword(password string) error {
+	if len(password) < 8 {
+		return fault.E(fault.Invalid, "weak_password", "password must have at least 8 characters")
+	}
+	if len(password) > 256 {
+		return fault.E(fault.Invalid, "weak_password", "password must have at most 256 characters")
+	}
+	return nil
+}
+
+// LogOut ends a session of either kind.
 func (s *Service) LogOut(ctx context.Context, token, source string) error {
-	acc, err := s.Authenticate(ctx, token)
+	if token == "" || len(token) > 100 {
+		return fault.E(fault.Unauthorized, "bad_session", "log in first")
+	}
+	sess, err := s.Store.SessionByToken(ctx, hashToken(token), s.Now().UTC())
 	if err != nil {
 		return err
 	}
 	if err := s.Store.RevokeSession(ctx, hashToken(token)); err != nil {
 		return err
 	}
-	s.event(ctx, Event{AccountID: acc, Kind: EventLogout, Source: source})
+	s.event(ctx, Event{AccountID: sess.AccountID, Kind: EventLogout, Detail: sess.Kind, Source: source})
 	return nil
 }
 
@@ -343,17 +566,53 @@ func (s *Service) VerifyPhone(ctx context.Context, accountID string, r SignedReq
 // PublicKey parses a phone's stored device key.
 func (p Phone) PublicKeyECDSA() (*ecdsa.PublicKey, error) { return devicekey.ParsePublic(p.PublicKey) }
 
-// Record appends a security event; failures to record are logged, never lost silently.
+// Record appends a security event; failures to record are logged, never
+// lost silently. Events that repeat while someone guesses (wrong
+// passwords, locks, throttling) are folded: one row per account, phone,
+// kind and source within FoldWindow, with a count and the first and last
+// time.
 func (s *Service) Record(ctx context.Context, e Event) { s.event(ctx, e) }
 
-func (s *Service) event(ctx context.Context, e Event) {
+// Finding records a finding (such as a key the phone used that the network
+// never saw) once: the same finding — account, phone, kind and detail —
+// found again at a later sync adds nothing. It reports whether it was new.
+func (s *Service) Finding(ctx context.Context, e Event) bool {
+	s.fill(&e)
+	added, err := s.Store.AddFinding(ctx, e)
+	if err != nil {
+		s.Log.Error("security finding not recorded", "kind", e.Kind, "account", e.AccountID, "err", err)
+	}
+	return added
+}
+
+func (s *Service) fill(e *Event) {
 	if e.ID == "" {
 		e.ID = NewID("ev")
 	}
 	if e.At.IsZero() {
 		e.At = s.Now().UTC()
 	}
-	if err := s.Store.AddEvent(ctx, e); err != nil {
+	if e.FirstAt.IsZero() {
+		e.FirstAt = e.At
+	}
+	if e.Times == 0 {
+		e.Times = 1
+	}
+}
+
+func (s *Service) event(ctx context.Context, e Event) {
+	s.fill(&e)
+	var err error
+	if foldKinds[e.Kind] {
+		w := s.FoldWindow
+		if w <= 0 {
+			w = time.Hour
+		}
+		err = s.Store.FoldEvent(ctx, e, e.At.Add(-w))
+	} else {
+		err = s.Store.AddEvent(ctx, e)
+	}
+	if err != nil {
 		s.Log.Error("security event not recorded", "kind", e.Kind, "account", e.AccountID, "err", err)
 	}
 }

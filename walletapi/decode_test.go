@@ -1,6 +1,7 @@
 package walletapi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -65,4 +66,47 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestDecodeStrict: a field given twice, or named with other letter case
+// than documented, is refused with a 400 naming the field (encoding/json
+// alone lets the last duplicate win and matches names case-insensitively).
+func TestDecodeStrict(t *testing.T) {
+	for _, tt := range []struct {
+		name, body, code, names string
+	}{
+		{"duplicate", `{"pan":"1","pan":"2"}`, "duplicate_field", "pan"},
+		{"duplicate in a nested object", `{"tokens":[{"token":"1","token":"2"}]}`, "duplicate_field", "token"},
+		{"upper case", `{"PAN":"1"}`, "field_case", "PAN"},
+		{"mixed case", `{"Expiry":"1230"}`, "field_case", "Expiry"},
+		{"duplicate by case", `{"pan":"1","Pan":"2"}`, "field_case", "Pan"},
+		{"digits in the name are not echoed", `{"6222020000000007":"1","6222020000000007":"2"}`, "duplicate_field", ""},
+		{"same key in two objects is fine", `{"tokens":[{"token":"1"},{"token":"2"}]}`, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if strings.Contains(tt.body, "tokens") {
+				var r SyncRequest
+				err = decode([]byte(tt.body), &r)
+			} else {
+				var r addCardReq
+				err = decode([]byte(tt.body), &r)
+			}
+			if tt.code == "" {
+				if err != nil && fault.CodeOf(err) != "unknown_field" && fault.CodeOf(err) != "bad_json" {
+					t.Fatalf("got %v, want it accepted by the strict check", err)
+				}
+				return
+			}
+			if !fault.Has(err, fault.Invalid, tt.code) {
+				t.Fatalf("got %v, want %s", err, tt.code)
+			}
+			if tt.names != "" && !strings.Contains(fault.MessageOf(err), tt.names) {
+				t.Fatalf("message %q does not name the field %s", fault.MessageOf(err), tt.names)
+			}
+			if strings.Contains(fault.MessageOf(err), "6222") {
+				t.Fatalf("message %q echoes a card-number-like field name", fault.MessageOf(err))
+			}
+		})
+	}
 }

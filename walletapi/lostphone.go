@@ -2,7 +2,6 @@ package walletapi
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -29,18 +28,20 @@ type PasskeyChecker interface {
 //
 // wallet-off, wallet-on and ask need a session and a signature by the
 // device key of any phone of the account — so a lost phone can be switched
-// off from another one; checkin must be signed by the phone itself.
+// off from another one; checkin must be signed by the phone itself and
+// needs no session: a switched-off phone, whose sessions ended, still
+// checks in to take its key wipe and report its place.
 func (a *API) MountLostPhone(lp *lostphone.Service, passkeys PasskeyChecker) {
 	a.mux.HandleFunc("POST /v1/phones/{phone}/wallet-off", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
 		a.walletOff(w, r, lp, signer, body)
 	}))
-	a.mux.HandleFunc("POST /v1/phones/{phone}/wallet-on", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
+	a.mux.HandleFunc("POST /v1/phones/{phone}/wallet-on", a.codeLimited(a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
 		a.walletOn(w, r, lp, passkeys, signer, body)
-	}))
+	})))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/ask", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
 		a.askPhone(w, r, lp, signer, body)
 	}))
-	a.mux.HandleFunc("POST /v1/phones/{phone}/checkin", a.signed(func(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
+	a.mux.HandleFunc("POST /v1/phones/{phone}/checkin", a.signedByPhone(func(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
 		a.checkIn(w, r, lp, ph, body)
 	}))
 }
@@ -55,12 +56,7 @@ func (a *API) signedByAccount(h func(w http.ResponseWriter, r *http.Request, sig
 			a.fail(w, r, err)
 			return
 		}
-		sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(devicekey.HeaderSignature))
-		signer, err := a.Wallet.VerifyPhone(r.Context(), acc, wallet.SignedRequest{
-			PhoneID: r.Header.Get(devicekey.HeaderPhone), Method: r.Method, Path: r.URL.Path,
-			Time: r.Header.Get(devicekey.HeaderTime), Nonce: r.Header.Get(devicekey.HeaderNonce),
-			Body: body, Signature: sig,
-		}, source(r))
+		signer, err := a.Wallet.VerifyPhone(r.Context(), acc, signedRequest(r, r.Header.Get(devicekey.HeaderPhone), body), source(r))
 		if err != nil {
 			if fault.KindOf(err) == fault.NotFound {
 				// The signing phone is not the account's: a bad signature, not a missing phone.
@@ -69,8 +65,37 @@ func (a *API) signedByAccount(h func(w http.ResponseWriter, r *http.Request, sig
 			a.fail(w, r, err)
 			return
 		}
+		a.holdSession(r, signer)
 		h(w, r, signer, body)
 	})
+}
+
+// signedByPhone requires only a request signed by the device key of the
+// phone in the path (no session): the signature is the phone's proof.
+func (a *API) signedByPhone(h func(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		phoneID := r.PathValue("phone")
+		if hdr := r.Header.Get(devicekey.HeaderPhone); hdr != phoneID {
+			a.fail(w, r, fault.E(fault.Unauthorized, "bad_signature", "the request must be signed by the phone it names"))
+			return
+		}
+		ph, err := a.Wallet.Store.Phone(r.Context(), phoneID)
+		if err != nil {
+			a.fail(w, r, fault.E(fault.Unauthorized, "bad_signature", "the request is not signed by a registered phone"))
+			return
+		}
+		ph, err = a.Wallet.VerifyPhone(r.Context(), ph.AccountID, signedRequest(r, phoneID, body), source(r))
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r, ph, body)
+	}
 }
 
 // SwitchJSON is the answer to wallet-off and wallet-on.

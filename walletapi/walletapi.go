@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +32,67 @@ type API struct {
 	Wallet *wallet.Service
 	Tokens *tsp.Service
 	Log    *slog.Logger
+	// Limits throttles the routes that check a secret (New sets the
+	// defaults of DefaultLimits; SetLimits changes them).
+	limits limiters
 	mux    *http.ServeMux
+}
+
+// Limits are the attempts allowed on the routes that check a password or a
+// one-time code, by source address and by account (memory of one process).
+type Limits struct {
+	LoginPerSource, LoginPerAccount wallet.Rate // POST /v1/login
+	SignUpPerSource                 wallet.Rate // POST /v1/signup
+	CodePerSource, CodePerAccount   wallet.Rate // one-time codes and password step-ups: cards/verify, wallet-on
+}
+
+// DefaultLimits: 20 log-ins a minute from one address and 10 per 10
+// minutes for one account; 10 sign-ups per 10 minutes from one address;
+// 20 codes a minute from one address and 10 per 10 minutes per account.
+var DefaultLimits = Limits{
+	LoginPerSource:  wallet.Rate{N: 20, Per: time.Minute},
+	LoginPerAccount: wallet.Rate{N: 10, Per: 10 * time.Minute},
+	SignUpPerSource: wallet.Rate{N: 10, Per: 10 * time.Minute},
+	CodePerSource:   wallet.Rate{N: 20, Per: time.Minute},
+	CodePerAccount:  wallet.Rate{N: 10, Per: 10 * time.Minute},
+}
+
+type limiters struct {
+	loginSource, loginAccount, signUpSource, codeSource, codeAccount *wallet.Limiter
+}
+
+// SetLimits replaces the API's limits (a zero Rate allows everything).
+func (a *API) SetLimits(l Limits) {
+	now := func() time.Time { return a.Wallet.Now() }
+	a.limits = limiters{
+		loginSource: wallet.NewLimiter(l.LoginPerSource, now), loginAccount: wallet.NewLimiter(l.LoginPerAccount, now),
+		signUpSource: wallet.NewLimiter(l.SignUpPerSource, now),
+		codeSource:   wallet.NewLimiter(l.CodePerSource, now), codeAccount: wallet.NewLimiter(l.CodePerAccount, now),
+	}
+}
+
+// throttle spends one attempt of each limiter for its key; the first that
+// has none left refuses with fault.Limit "throttled" (429, Retry-After),
+// recorded on the account when one is known.
+func (a *API) throttle(w http.ResponseWriter, r *http.Request, what, accountID string, checks ...limitCheck) bool {
+	for _, c := range checks {
+		ok, wait := c.l.Allow(c.key)
+		if ok {
+			continue
+		}
+		if accountID != "" {
+			a.Wallet.Record(r.Context(), wallet.Event{AccountID: accountID, Kind: wallet.EventLoginThrottled, Detail: "wallet API: too many " + what + " attempts " + c.where, Source: source(r)})
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		a.fail(w, r, fault.E(fault.Limit, "throttled", "too many %s attempts %s: try again in %d seconds", what, c.where, int(wait.Seconds())+1))
+		return false
+	}
+	return true
+}
+
+type limitCheck struct {
+	l          *wallet.Limiter
+	key, where string
 }
 
 // New returns the API with its routes.
@@ -40,6 +101,7 @@ func New(w *wallet.Service, t *tsp.Service, log *slog.Logger) *API {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{Wallet: w, Tokens: t, Log: log, mux: http.NewServeMux()}
+	a.SetLimits(DefaultLimits)
 	a.routes()
 	return a
 }
@@ -60,7 +122,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("POST /v1/phones", a.authed(a.registerPhone))
 	a.mux.HandleFunc("GET /v1/phones/{phone}/cards", a.authed(a.listCards))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/cards", a.signed(a.addCard))
-	a.mux.HandleFunc("POST /v1/phones/{phone}/cards/verify", a.signed(a.verifyOTP))
+	a.mux.HandleFunc("POST /v1/phones/{phone}/cards/verify", a.codeLimited(a.signed(a.verifyOTP)))
 	a.mux.HandleFunc("PUT /v1/phones/{phone}/cards/{token}/default", a.signed(a.setDefault))
 	a.mux.HandleFunc("DELETE /v1/phones/{phone}/cards/{token}", a.signed(a.removeCard))
 	a.mux.HandleFunc("GET /v1/otp", a.authed(a.outbox))
@@ -121,6 +183,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if k := fault.KindOf(err); k == fault.Internal || k == fault.Unavailable {
 		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if fault.KindOf(err) == fault.Limit && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
 	WriteError(w, err)
 }
 
@@ -145,11 +210,15 @@ func readJSON(r *http.Request, v any) error {
 	return decode(body, v)
 }
 
-// decode parses one JSON object strictly: no unknown fields, right types,
+// decode parses one JSON object strictly: no unknown fields, no field
+// given twice, field names spelled exactly (case included), right types,
 // nothing after it.
 func decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fault.E(fault.Invalid, "bad_json", "request body must be a JSON object")
+	}
+	if err := checkKeys(body, v); err != nil {
+		return err
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
@@ -204,14 +273,40 @@ func BearerToken(r *http.Request) string {
 	return ""
 }
 
+// authed runs h for a live API session (a portal session is refused: it
+// is another kind of credential).
 func (a *API) authed(h func(w http.ResponseWriter, r *http.Request, account string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		acc, err := a.Wallet.Authenticate(r.Context(), BearerToken(r))
+		sess, err := a.Wallet.Authenticate(r.Context(), BearerToken(r), wallet.SessionAPI)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		h(w, r, acc)
+		h(w, r, sess.AccountID)
+	}
+}
+
+// codeLimited throttles a route that checks a one-time code or a password
+// by source address and by the session's account, before anything else.
+func (a *API) codeLimited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		checks := []limitCheck{{a.limits.codeSource, source(r), "from this address"}}
+		acc := ""
+		if sess, err := a.Wallet.Authenticate(r.Context(), BearerToken(r), wallet.SessionAPI); err == nil {
+			acc = sess.AccountID
+			checks = append(checks, limitCheck{a.limits.codeAccount, acc, "for this account"})
+		}
+		if a.throttle(w, r, "code", acc, checks...) {
+			h(w, r)
+		}
+	}
+}
+
+// holdSession records that the signing phone holds the request's session
+// (switching its wallet off ends it).
+func (a *API) holdSession(r *http.Request, ph wallet.Phone) {
+	if err := a.Wallet.BindSession(r.Context(), BearerToken(r), ph.ID); err != nil {
+		a.Log.Error("session not bound to its phone", "phone", ph.ID, "err", err)
 	}
 }
 
@@ -224,7 +319,6 @@ func (a *API) signed(h func(w http.ResponseWriter, r *http.Request, ph wallet.Ph
 			a.fail(w, r, err)
 			return
 		}
-		sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(devicekey.HeaderSignature))
 		switch hdrPhone := r.Header.Get(devicekey.HeaderPhone); {
 		case hdrPhone == "":
 			a.fail(w, r, fault.E(fault.Unauthorized, "unsigned_request", "this request must be signed by the phone's device key"))
@@ -233,17 +327,22 @@ func (a *API) signed(h func(w http.ResponseWriter, r *http.Request, ph wallet.Ph
 			a.fail(w, r, fault.E(fault.Unauthorized, "bad_signature", "request is signed by another phone than the one it changes"))
 			return
 		}
-		ph, err := a.Wallet.VerifyPhone(r.Context(), acc, wallet.SignedRequest{
-			PhoneID: r.PathValue("phone"), Method: r.Method, Path: r.URL.Path,
-			Time: r.Header.Get(devicekey.HeaderTime), Nonce: r.Header.Get(devicekey.HeaderNonce),
-			Body: body, Signature: sig,
-		}, source(r))
+		ph, err := a.Wallet.VerifyPhone(r.Context(), acc, signedRequest(r, r.PathValue("phone"), body), source(r))
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
+		a.holdSession(r, ph)
 		h(w, r, ph, body)
 	})
+}
+
+// signedRequest is the proof of possession a request carries in its
+// headers, for the phone named.
+func signedRequest(r *http.Request, phoneID string, body []byte) wallet.SignedRequest {
+	sig, _ := base64.StdEncoding.DecodeString(r.Header.Get(devicekey.HeaderSignature))
+	return wallet.SignedRequest{PhoneID: phoneID, Method: r.Method, Path: r.URL.Path,
+		Time: r.Header.Get(devicekey.HeaderTime), Nonce: r.Header.Get(devicekey.HeaderNonce), Body: body, Signature: sig}
 }
 
 type credentials struct {
@@ -251,18 +350,32 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
+// SignUpJSON is the answer to a sign-up: the same whether the email was
+// new or had an account already, so the API does not tell who has one.
+type SignUpJSON struct {
+	Status  string `json:"status"` // "accepted"
+	Email   string `json:"email"`
+	Message string `json:"message"`
+}
+
 func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
+	if !a.throttle(w, r, "sign-up", "", limitCheck{a.limits.signUpSource, source(r), "from this address"}) {
+		return
+	}
 	var c credentials
 	if err := readJSON(r, &c); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	acc, err := a.Wallet.SignUp(r.Context(), c.Email, c.Password, source(r))
-	if err != nil {
+	_, err := a.Wallet.SignUp(r.Context(), c.Email, c.Password, source(r))
+	if err != nil && fault.CodeOf(err) != "email_taken" {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"account_id": acc.ID, "email": acc.Email})
+	// A taken email is answered exactly like a new one (the owner's
+	// account records the attempt); only its owner's password logs in.
+	writeJSON(w, http.StatusAccepted, SignUpJSON{Status: "accepted", Email: strings.ToLower(strings.TrimSpace(c.Email)),
+		Message: "if this email had no account, it has one now: log in with its password"})
 }
 
 // SessionJSON is the answer to a log-in.
@@ -273,9 +386,19 @@ type SessionJSON struct {
 }
 
 func (a *API) logIn(w http.ResponseWriter, r *http.Request) {
+	if !a.throttle(w, r, "log-in", "", limitCheck{a.limits.loginSource, source(r), "from this address"}) {
+		return
+	}
 	var c credentials
 	if err := readJSON(r, &c); err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(c.Email))
+	if len(email) > 254 {
+		email = email[:254]
+	}
+	if !a.throttle(w, r, "log-in", a.accountOf(r, email), limitCheck{a.limits.loginAccount, email, "for this account"}) {
 		return
 	}
 	s, err := a.Wallet.LogIn(r.Context(), c.Email, c.Password, source(r))
@@ -284,6 +407,16 @@ func (a *API) logIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, SessionJSON{Token: s.Token, AccountID: s.AccountID, ExpiresAt: s.ExpiresAt})
+}
+
+// accountOf returns the id of the account of an email, or "" (for the
+// throttling event only: the answer never tells).
+func (a *API) accountOf(r *http.Request, email string) string {
+	acc, err := a.Wallet.Store.AccountByEmail(r.Context(), email)
+	if err != nil {
+		return ""
+	}
+	return acc.ID
 }
 
 func (a *API) logOut(w http.ResponseWriter, r *http.Request) {
@@ -353,6 +486,7 @@ func (a *API) registerPhone(w http.ResponseWriter, r *http.Request, acc string) 
 		a.fail(w, r, err)
 		return
 	}
+	a.holdSession(r, p)
 	writeJSON(w, http.StatusCreated, PhoneView(p))
 }
 

@@ -1,9 +1,11 @@
 // passkey.js — the WebAuthn ceremonies of the tapwallet portal: adding a
 // passkey, the passkey step of logging in, and confirming a wallet switched
-// back on. The only script of the portal; no framework. A form marked
-// data-passkey="register|login|wallet-on" posts its fields as JSON to
-// data-begin, gets the WebAuthn options (binary fields in base64url), asks
-// the browser for the credential, and posts it to data-finish.
+// back on, and confirming a sensitive change (step-up). The only script of
+// the portal; no framework. A form marked
+// data-passkey="register|login|wallet-on|step-up" posts its fields as JSON
+// to data-begin, gets the WebAuthn options (binary fields in base64url),
+// asks the browser for the credential, and posts it to data-finish with
+// the password fields (the password is checked after the passkey).
 'use strict';
 (function () {
   function toBuf(s) {
@@ -82,7 +84,10 @@
         : await navigator.credentials.get(requestOptions(begin.options));
       if (!cred) throw new Error('no passkey was used');
       say('Checking…');
-      var done = await post(form.dataset.finish, { ceremony: begin.ceremony || '', name: fields.name || '', credential: credentialJSON(cred) });
+      var fin = { ceremony: begin.ceremony || '', name: fields.name || '', credential: credentialJSON(cred) };
+      if (fields.password) fin.password = fields.password;
+      if (fields.new_password) fin.new_password = fields.new_password;
+      var done = await post(form.dataset.finish, fin);
       say('Done.');
       form.dataset.state = 'done';
       window.location.assign(done.redirect || '/');
