@@ -272,9 +272,9 @@ func New(st Store, keys keystore.Keys, fares *fare.Table, pay Payments, log *slo
 		LoadTerminal: epurse.TerminalNumber(0, 0, 1), mks: map[string]epurse.MasterKeys{}}
 }
 
-// MasterKeys returns a city's master keys from the key store. It fails
-// with the key store's error.
-func MasterKeys(keys keystore.Keys, city string) (epurse.MasterKeys, error) {
+// MasterKeys returns a city's four master keys (what the operator's host
+// holds) from a key store. It fails with the key store's error.
+func MasterKeys(keys keystore.IssuerKeys, city string) (epurse.MasterKeys, error) {
 	var out [4][]byte
 	for i, n := range epurse.KeyNames(city) {
 		k, err := keys.IssuerMasterKey(n)
@@ -284,6 +284,29 @@ func MasterKeys(keys keystore.Keys, city string) (epurse.MasterKeys, error) {
 		out[i] = k
 	}
 	return epurse.MasterKeys{Purchase: out[0], Load: out[1], TAC: out[2], Maintenance: out[3]}, nil
+}
+
+// GateKeys returns what a gate's SAM holds of a city's master keys, the
+// purchase and the maintenance key, from a key store — the platform's, or
+// the gate's own file exported for it (tapwallet keys export --role gate),
+// which holds nothing else. It fails with the key store's error.
+func GateKeys(keys keystore.IssuerKeys, city string) (epurse.MasterKeys, error) {
+	names := epurse.KeyNames(city)
+	p, err := keys.IssuerMasterKey(names[0])
+	if err != nil {
+		return epurse.MasterKeys{}, err
+	}
+	m, err := keys.IssuerMasterKey(names[3])
+	if err != nil {
+		return epurse.MasterKeys{}, err
+	}
+	return epurse.MasterKeys{Purchase: p, Maintenance: m}, nil
+}
+
+// GateKeyNames are the key-store names of what a gate of city holds.
+func GateKeyNames(city string) []string {
+	n := epurse.KeyNames(city)
+	return []string{n[0], n[3]}
 }
 
 func (s *Service) masterKeys(city string) (epurse.MasterKeys, error) {

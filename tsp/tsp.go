@@ -315,7 +315,7 @@ func parseCard(panS, expS, cvn2 string) (card.PAN, card.Expiry, error) {
 }
 
 func (s *Service) notOnPhone(ctx context.Context, pan card.PAN, phoneID string) error {
-	v, err := s.Store.VaultByIndex(ctx, s.panIndex(pan))
+	v, err := s.vaultByPAN(ctx, pan.Digits())
 	if fault.KindOf(err) == fault.NotFound {
 		return nil
 	}
@@ -335,6 +335,21 @@ func (s *Service) notOnPhone(ctx context.Context, pan card.PAN, phoneID string) 
 }
 
 func (s *Service) panIndex(pan card.PAN) []byte { return s.Keys.Index("pan", []byte(pan.Digits())) }
+
+// vaultByPAN finds a card number's vault record by its keyed hash under
+// each index key the key store holds (the active one first), so that a
+// record indexed before a rotation of the index key is still found. It
+// fails with fault.NotFound when none finds it.
+func (s *Service) vaultByPAN(ctx context.Context, digits string) (VaultPAN, error) {
+	var err error
+	for _, idx := range s.Keys.Indexes("pan", []byte(digits)) {
+		var v VaultPAN
+		if v, err = s.Store.VaultByIndex(ctx, idx); fault.KindOf(err) != fault.NotFound {
+			return v, err
+		}
+	}
+	return VaultPAN{}, err
+}
 
 func (s *Service) stepUp(ctx context.Context, ph wallet.Phone, pan card.PAN, exp card.Expiry, v Verdict) (AddCardResult, error) {
 	id := wallet.NewID("bind")
@@ -378,7 +393,10 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph wallet.Phone, bindingID, co
 		s.Store.BindingAttempt(ctx, b.ID, false, 0)
 		return nil, fault.E(fault.Invalid, "otp_expired", "the one-time code has expired: add the card again")
 	}
-	ok := len(code) == 6 && subtle.ConstantTimeCompare(s.Keys.Index("otp", []byte(b.ID+":"+code)), b.OTPHash) == 1
+	ok := false
+	for _, h := range s.Keys.Indexes("otp", []byte(b.ID+":"+code)) { // a code sent before a rotation of the index key
+		ok = ok || len(code) == 6 && subtle.ConstantTimeCompare(h, b.OTPHash) == 1
+	}
 	after, err := s.Store.BindingAttempt(ctx, b.ID, ok, s.OTPAttempts)
 	if err != nil {
 		return nil, err
@@ -413,7 +431,7 @@ func (s *Service) provision(ctx context.Context, ph wallet.Phone, pan card.PAN, 
 	now := s.Now().UTC()
 	index := s.panIndex(pan)
 	vault := VaultPAN{Index: index, BIN: pan.BIN(), Last4: pan.Last4()}
-	if existing, err := s.Store.VaultByIndex(ctx, index); err == nil {
+	if existing, err := s.vaultByPAN(ctx, pan.Digits()); err == nil {
 		vault = existing
 	} else if fault.KindOf(err) != fault.NotFound {
 		return nil, err
@@ -475,7 +493,7 @@ func (s *Service) newTokenNumber(ctx context.Context, rangeIndex int) (card.Toke
 		body := TokenRangePrefix(rangeIndex) + fmt.Sprintf("%09d", n.Int64())
 		digits := body + string(card.LuhnDigit(body))
 		// A token is never equal to a PAN we hold.
-		if _, err := s.Store.VaultByIndex(ctx, s.Keys.Index("pan", []byte(digits))); err == nil {
+		if _, err := s.vaultByPAN(ctx, digits); err == nil {
 			continue
 		}
 		return card.ParseToken(digits)

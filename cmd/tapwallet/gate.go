@@ -34,8 +34,10 @@ the estimated air time at 106 kbit/s. Transactions are journalled in the
 data folder and uploaded to the operator in clearing files when --server is
 given, which also brings the hot list (blocked cards) and the fare table.
 
-The SAM is loaded from the operator's key store: --keys names the platform's
-key file (the data folder's keys.json of 'tapwallet serve').
+The SAM is loaded from the gate's own key file (--keys), which holds only
+its city's purchase and maintenance keys: make it where the platform's keys
+are, with 'tapwallet keys export --role gate --city CITY --out FILE', and
+copy it to the gate (mode 0600). The platform's whole key file is refused.
 
 Flags:`
 
@@ -48,7 +50,7 @@ func runGate(ctx context.Context, e *env, args []string) error {
 	mode := fs.String("mode", envDefault(e, "gate_mode", ""), "metro or bus (must be the line's) [TAPWALLET_GATE_MODE]")
 	listen := fs.String("listen", envDefault(e, "gate_listen", ""), "NFC link address the phones dial, HOST:PORT [TAPWALLET_GATE_LISTEN]")
 	dataDir := fs.String("data", envDefault(e, "gate_data", ""), "gate data folder (journal); default ./tapwallet-gate-CITY-STATION [TAPWALLET_GATE_DATA]")
-	keysPath := fs.String("keys", envDefault(e, "keys", "./tapwallet-data/keys.json"), "the operator's key file [TAPWALLET_KEYS]")
+	keysPath := fs.String("keys", envDefault(e, "gate_keys", ""), "the gate's key file, from: tapwallet keys export --role gate --city CITY --out FILE [TAPWALLET_GATE_KEYS]")
 	server := fs.String("server", envDefault(e, "server", ""), "the platform URL for clearing uploads, hot list and fares [TAPWALLET_SERVER]")
 	direction := fs.String("direction", "auto", "metro gates: in, out or auto (entry if not inside, else exit)")
 	device := fs.Uint("device", 1, "the gate's number at its station (1 to 65535)")
@@ -85,14 +87,22 @@ func runGate(ctx context.Context, e *env, args []string) error {
 	if *device == 0 || *device > 0xFFFF {
 		return usage("--device must be 1 to 65535")
 	}
-	if _, err := os.Stat(*keysPath); err != nil {
-		return usage("--keys %s: the operator's key file is needed to load the SAM (%v)", *keysPath, errors.Unwrap(err))
+	if *keysPath == "" {
+		return usage("gate needs --keys FILE: the gate's key file, made on the platform with: tapwallet keys export --role gate --city %s --out FILE", city.ID)
 	}
-	keys, err := keystore.OpenFile(*keysPath)
+	if _, err := os.Stat(*keysPath); err != nil {
+		return usage("--keys %s: the gate's key file is needed to load the SAM (%v); make it on the platform with: tapwallet keys export --role gate --city %s --out FILE", *keysPath, errors.Unwrap(err), city.ID)
+	}
+	// The gate's own key file: its city's purchase and maintenance keys,
+	// nothing of the vault or the network (the platform's keys.json is refused).
+	keys, err := keystore.OpenParty(*keysPath)
 	if err != nil {
 		return err
 	}
-	mk, err := transit.MasterKeys(keys, city.ID)
+	if keys.Role() != "gate" || keys.Scope() != city.ID {
+		return usage("--keys %s holds the keys of a %s of %s, not of a gate of %s", *keysPath, keys.Role(), keys.Scope(), city.ID)
+	}
+	mk, err := transit.GateKeys(keys, city.ID)
 	if err != nil {
 		return err
 	}

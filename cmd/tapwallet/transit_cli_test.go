@@ -47,7 +47,11 @@ func TestTransitCLI(t *testing.T) {
 	if auths, err := p.Records.PhoneAuths(context.Background(), phoneID(t, env), 10); err != nil || len(auths) != 2 {
 		t.Errorf("the network's records of the phone: got %d, %v; want 2 (issue, top-up)", len(auths), err)
 	}
-	keys := filepath.Join(dir, "platform", "keys.json")
+	// The gates run from their own key file, exported for a gate of the city.
+	keys := filepath.Join(dir, "gate-keys.json")
+	if out, errs, err := runCLI(t, env, "keys", "export", "--role", "gate", "--city", "shanghai", "--out", keys, "--data", filepath.Join(dir, "platform")); err != nil {
+		t.Fatalf("keys export: %v\n%s%s", err, out, errs)
+	}
 	gateRun := func(station string) (string, func() (string, error)) {
 		addr := freeAddr(t)
 		type res struct {
