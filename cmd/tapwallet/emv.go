@@ -2,27 +2,34 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/tapwallet/tapwallet/emv"
 )
 
 func init() {
-	register("emv", "EMV/PBOC calculator: key derivation, MACs, cryptograms, ARPCs, TLV", runEMV)
+	register("emv", "EMV/PBOC calculator: keys, KCVs, cryptograms, CVVs, PIN blocks, TLV, TVR/TSI/CVR bits", runEMV)
 }
 
 const emvHelp = `Usage: tapwallet emv COMMAND [flags]
 
 A calculator for the chip-card cryptography and data of tapwallet (package
-emv). Every command but tlv prints its result as upper-case hex on one line
-and nothing else; errors go to stderr with exit status 2. Keys are 16 bytes
-(32 hex digits): double-length TDES or SM4.
+emv), for what payment engineers use pyemv, BP-Tools or emvlab for. Every
+command prints its result on one line (hex, or digits for cvv and PINs)
+and nothing else, unless noted; --json on any command prints a JSON object
+with named fields instead. Errors go to stderr with exit status 2 and never
+repeat a key, PIN or PAN. Card keys are 16 bytes (32 hex digits):
+double-length TDES or SM4.
 
+Keys and cryptograms:
   derive-mk  --imk HEX --pan DIGITS [--psn NN] [--option a|b] [--alg tdes|sm4]
              card master key from the issuer master key (EMV Book 2 A1.4;
              SM4: PBOC 3.0). --psn defaults to 00, --option to a.
@@ -42,18 +49,57 @@ and nothing else; errors go to stderr with exit status 2. Keys are 16 bytes
              method 1: 8-byte ARPC from the 2-byte response code;
              method 2: 4-byte ARPC from the 4-byte card status update and
              0 to 8 bytes of proprietary authentication data.
+  kcv        --key HEX [--alg tdes|aes|sm4] [--method zeros|cmac] [--len N]
+             key check value, 3 bytes unless --len. zeros: encrypt a block
+             of zeros (TDES, SM4, legacy AES); cmac: CMAC of a block of
+             zeros (AES per ANSI X9.24-1:2017, the default for aes).
+             TDES keys 8, 16 or 24 bytes; AES 16, 24 or 32; SM4 16.
+
+Card verification values (Visa CVV / Mastercard CVC, CVK A || CVK B):
+  cvv        --cvk HEX --pan DIGITS --expiry YYMM --service-code NNN
+             CVV1 with the track's service code; CVV2 with 000.
+  icvv       --cvk HEX --pan DIGITS --expiry YYMM
+             iCVV: the CVV with service code 999.
+  dcvv       --cvk HEX --pan DIGITS --expiry YYMM --atc HEX [--service-code 000]
+             Visa dCVV (MSD): the CVV algorithm with the card's dCVV key
+             over ATC || PAN from its 5th digit || expiry || service code.
+
+PIN blocks (ISO 9564-1):
+  pinblock encode --format 0|1|3 --pin DIGITS --pan DIGITS [--key TDES-HEX] [--steps]
+  pinblock encode --format 4 --pin DIGITS --pan DIGITS --key AES-HEX [--steps]
+  pinblock decode --format 0|1|3 --block HEX --pan DIGITS [--key TDES-HEX] [--steps]
+  pinblock decode --format 4 --block HEX --pan DIGITS --key AES-HEX [--steps]
+             encode prints the block (enciphered when --key is given,
+             else clear); decode prints the PIN. Formats 1 and 3 and
+             format 4 fill with random digits. --steps (and --json) show
+             the clear block, or for format 4 the PIN field, PAN field,
+             A = AES(K)[PIN field], B = A xor PAN field and AES(K)[B].
+
+Data:
   tlv        HEX...  (or - to read the hex from stdin)
              the BER-TLV data as an indented tree with tag names.
+  decode     OBJECT HEX [--set]
+             bit by bit with names, one line per bit or field: tvr (95),
+             tsi (9B), cvm (9F34), aip (82), ttq (9F66), ctq (9F6C), cvr
+             (a PBOC / UICS CVR, or the whole IAD 9F10) and cvr-tapwallet
+             (tapwallet's cards, package qpboc). --set lists only what is set.
 
-Example: tapwallet emv derive-mk --imk 0123456789ABCDEFFEDCBA9876543210 \
-             --pan 12345678901234567 --psn 45
-         946DC1A8C78A624519BC4645CB073737
+Examples:
+  tapwallet emv derive-mk --imk 0123456789ABCDEFFEDCBA9876543210 --pan 12345678901234567 --psn 45
+  946DC1A8C78A624519BC4645CB073737
+  tapwallet emv kcv --key 0123456789ABCDEFFEDCBA9876543210
+  08D7B4
+  tapwallet emv cvv --cvk 0123456789ABCDEFFEDCBA9876543210 --pan 1234567890123456 --expiry 9912 --service-code 220
+  170
+  tapwallet emv pinblock decode --format 0 --block 041261AAAAEDCBA9 --pan 5555555551234567
+  1234
+  tapwallet emv decode tvr 8000048000 --set --json
 `
 
 func runEMV(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, emvHelp)
-		return usage("emv: want a command: derive-mk, derive-sk, mac, arqc, arpc or tlv")
+		return usage("emv: want a command: derive-mk, derive-sk, mac, arqc, arpc, kcv, cvv, icvv, dcvv, pinblock, tlv or decode")
 	}
 	run, ok := map[string]func(*env, []string) error{
 		"derive-mk": emvDeriveMK,
@@ -62,6 +108,12 @@ func runEMV(ctx context.Context, e *env, args []string) error {
 		"arqc":      emvARQC,
 		"arpc":      emvARPC,
 		"tlv":       emvTLV,
+		"kcv":       emvKCV,
+		"cvv":       emvCVV,
+		"icvv":      emvCVV,
+		"dcvv":      emvCVV,
+		"pinblock":  emvPINBlock,
+		"decode":    emvDecode,
 	}[args[0]]
 	switch {
 	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
@@ -71,6 +123,9 @@ func runEMV(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, emvHelp)
 		return usage("emv: unknown command %q", args[0])
 	}
+	if args[0] == "icvv" || args[0] == "dcvv" {
+		return run(e, args) // emvCVV reads its kind from the name
+	}
 	return run(e, args[1:])
 }
 
@@ -79,24 +134,31 @@ func runEMV(ctx context.Context, e *env, args []string) error {
 type emvFlags struct {
 	*flag.FlagSet
 	name string
+	// field names the result in the --json object.
+	field  string
+	asJSON *bool
+	stdout io.Writer
 }
 
 func newEMVFlags(e *env, name string) *emvFlags {
 	fs := flag.NewFlagSet("emv "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprint(e.stderr, emvHelp) }
-	return &emvFlags{FlagSet: fs, name: name}
+	fs.Usage = func() {} // parse prints the help for -h; a bad flag gets only its error
+	f := &emvFlags{FlagSet: fs, name: name, field: strings.ReplaceAll(name, "-", "_"), stdout: e.stdout}
+	f.asJSON = fs.Bool("json", false, "print the result as a JSON object")
+	return f
 }
 
-// parse parses args; -h prints the help and gives errHelpShown.
+// parse parses args; -h prints the help on stdout and gives errHelpShown.
 func (f *emvFlags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(f.stdout, emvHelp)
 			return errHelpShown
 		}
 		return usage("emv %s: %v", f.name, err)
 	}
-	if f.NArg() > 0 && f.name != "tlv" {
+	if f.NArg() > 0 && f.name != "tlv" && f.name != "decode" {
 		return usage("emv %s: unexpected argument %q", f.name, f.Arg(0))
 	}
 	return nil
@@ -165,9 +227,18 @@ func (f *emvFlags) padding(n int) (emv.Padding, error) {
 	return emv.Padding(n), nil
 }
 
-// done prints a result, or turns an error of package emv (whose texts
-// hold no key or card data) into a usage error.
+// done prints a result as one line of hex, or with --json as an object
+// whose field is named after the command ({"mk": "…"}).
 func (f *emvFlags) done(e *env, out []byte, err error) error {
+	return f.result(e, err, func() (string, any) {
+		return fmt.Sprintf("%X\n", out), map[string]string{f.field: fmt.Sprintf("%X", out)}
+	})
+}
+
+// result prints what show returns (text, or the JSON value with --json),
+// or turns an error of package emv (whose texts hold no key or card
+// data) into a usage error.
+func (f *emvFlags) result(e *env, err error, show func() (text string, v any)) error {
 	if err != nil {
 		if errors.Is(err, errHelpShown) {
 			return nil
@@ -178,12 +249,19 @@ func (f *emvFlags) done(e *env, out []byte, err error) error {
 		}
 		return usage("emv %s: %v", f.name, err)
 	}
-	_, err = fmt.Fprintf(e.stdout, "%X\n", out)
+	text, v := show()
+	if *f.asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err = fmt.Fprint(e.stdout, text)
 	return err
 }
 
 func emvDeriveMK(e *env, args []string) error {
 	f := newEMVFlags(e, "derive-mk")
+	f.field = "mk"
 	imkHex := f.String("imk", "", "issuer master key, 32 hex digits")
 	pan := f.String("pan", "", "primary account number, 1 to 19 digits")
 	psn := f.String("psn", "00", "PAN sequence number, 2 digits")
@@ -235,6 +313,7 @@ func allDigits(s string) bool {
 
 func emvDeriveSK(e *env, args []string) error {
 	f := newEMVFlags(e, "derive-sk")
+	f.field = "sk"
 	mkHex := f.String("mk", "", "card master key, 32 hex digits")
 	atcHex := f.String("atc", "", "application transaction counter, 4 hex digits")
 	unHex := f.String("un", "", "unpredictable number, 8 hex digits (emv scheme)")
@@ -303,6 +382,9 @@ func emvMAC(e *env, args []string) error  { return emvMACLike(e, "mac", args) }
 func emvARQC(e *env, args []string) error { return emvMACLike(e, "arqc", args) }
 func emvMACLike(e *env, name string, args []string) error {
 	f := newEMVFlags(e, name)
+	if name == "arqc" {
+		f.field = "cryptogram"
+	}
 	keyHex := f.String("key", "", "key (session key for arqc), 32 hex digits")
 	dataHex := f.String("data", "", "data in hex (may be empty)")
 	pad := f.Int("pad", 2, "ISO/IEC 9797-1 padding method: 1, 2 or 3")
@@ -391,7 +473,7 @@ func emvARPC(e *env, args []string) error {
 
 func emvTLV(e *env, args []string) error {
 	f := newEMVFlags(e, "tlv")
-	if err := f.parse(args); err != nil {
+	if err := f.parse(flagsFirst(args)); err != nil {
 		if errors.Is(err, errHelpShown) {
 			return nil
 		}
@@ -413,9 +495,321 @@ func emvTLV(e *env, args []string) error {
 		return usage("emv tlv: want BER-TLV data in hex")
 	}
 	objs, err := emv.Decode(b)
-	if err != nil {
-		return usage("emv tlv: %v", err)
+	return f.result(e, err, func() (string, any) {
+		return emv.Format(objs), tlvJSON(objs)
+	})
+}
+
+// tlvObject is a data object in the --json output of emv tlv.
+type tlvObject struct {
+	Tag      string      `json:"tag"`
+	Name     string      `json:"name,omitempty"`
+	Value    string      `json:"value"`
+	Children []tlvObject `json:"children,omitempty"`
+}
+
+func tlvJSON(objs []emv.TLV) []tlvObject {
+	out := make([]tlvObject, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, tlvObject{Tag: o.Tag.String(), Name: o.Tag.Name(), Value: fmt.Sprintf("%X", o.Value), Children: tlvJSON(o.Children)})
 	}
-	_, err = fmt.Fprint(e.stdout, emv.Format(objs))
+	return out
+}
+
+// flagsFirst moves the flags of a command that takes positional arguments
+// before them, so that "decode tvr 8000048000 --json" works; the flags of
+// such commands take no value.
+func flagsFirst(args []string) []string {
+	var flags, rest []string
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return append(append(flags, "--"), append(rest, args[i+1:]...)...)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return append(flags, rest...)
+}
+
+func emvKCV(e *env, args []string) error {
+	f := newEMVFlags(e, "kcv")
+	keyHex := f.String("key", "", "the key: tdes 8, 16 or 24 bytes; aes 16, 24 or 32; sm4 16")
+	algName := f.String("alg", "tdes", "tdes, aes or sm4")
+	methodName := f.String("method", "", "zeros (encrypt a zero block) or cmac (CMAC of a zero block); default cmac for aes, zeros otherwise")
+	n := f.Int("len", 3, "bytes of the check value to print (1 to the block size)")
+	var kcv []byte
+	var c emv.BlockCipher
+	var m emv.KCVMethod
+	err := func() error {
+		if err := f.parse(args); err != nil {
+			return err
+		}
+		var err error
+		if c, err = emv.ParseBlockCipher(*algName); err != nil {
+			return usage("emv kcv: --alg must be tdes, aes or sm4")
+		}
+		switch strings.ToLower(*methodName) {
+		case "":
+			m = emv.DefaultKCVMethod(c)
+		case "zeros", "encrypt", "legacy":
+			m = emv.KCVEncryptZeros
+		case "cmac":
+			m = emv.KCVCMAC
+		default:
+			return usage("emv kcv: --method must be zeros or cmac")
+		}
+		key, err := f.hexArg("key", *keyHex, 0, true)
+		if err != nil {
+			return err
+		}
+		kcv, err = emv.KeyCheckValue(c, key, m, *n)
+		return err
+	}()
+	return f.result(e, err, func() (string, any) {
+		return fmt.Sprintf("%X\n", kcv), map[string]any{"kcv": fmt.Sprintf("%X", kcv), "alg": c.String(), "method": m.String(), "length": len(kcv)}
+	})
+}
+
+// emvCVV is cvv, icvv and dcvv; args[0] names which for icvv and dcvv.
+func emvCVV(e *env, args []string) error {
+	kind := "cvv"
+	if len(args) > 0 && (args[0] == "icvv" || args[0] == "dcvv") {
+		kind, args = args[0], args[1:]
+	}
+	f := newEMVFlags(e, kind)
+	keyHex := f.String("cvk", "", "CVK A || CVK B, 32 hex digits (dcvv: the card's dCVV key)")
+	pan := f.String("pan", "", "primary account number, 1 to 19 digits")
+	expiry := f.String("expiry", "", "expiry date as on the track, YYMM")
+	defaultSC := map[string]string{"cvv": "", "icvv": emv.ICVVServiceCode, "dcvv": "000"}[kind]
+	sc := f.String("service-code", defaultSC, "service code, 3 digits (cvv: the track's, 000 for CVV2; icvv: 999; dcvv: 000)")
+	atcHex := f.String("atc", "", "application transaction counter, 4 hex digits (dcvv)")
+	var value string
+	err := func() error {
+		if err := f.parse(args); err != nil {
+			return err
+		}
+		key, err := f.hexArg("cvk", *keyHex, emv.KeySize, true)
+		if err != nil {
+			return err
+		}
+		for _, req := range []string{"pan", "expiry"} {
+			if !f.set(req) {
+				return usage("emv %s: --%s is required", kind, req)
+			}
+		}
+		if kind == "cvv" && !f.set("service-code") {
+			return usage("emv cvv: --service-code is required (the track's; 000 for CVV2; or use emv icvv)")
+		}
+		if kind != "dcvv" {
+			if f.set("atc") {
+				return usage("emv %s: --atc is for dcvv", kind)
+			}
+			value, err = emv.CVV(key, *pan, *expiry, *sc)
+			return err
+		}
+		atc, err := f.hexArg("atc", *atcHex, 2, true)
+		if err != nil {
+			return err
+		}
+		value, err = emv.DCVV(key, *pan, atc, *expiry, *sc)
+		return err
+	}()
+	return f.result(e, err, func() (string, any) {
+		return value + "\n", map[string]string{kind: value, "service_code": *sc}
+	})
+}
+
+// pinBlockJSON is the --json output of emv pinblock.
+type pinBlockJSON struct {
+	Format     int    `json:"format"`
+	PIN        string `json:"pin,omitempty"`
+	ClearBlock string `json:"clear_block,omitempty"`
+	PINField   string `json:"pin_field,omitempty"`
+	PANField   string `json:"pan_field,omitempty"`
+	A          string `json:"aes_pin_field,omitempty"`
+	B          string `json:"xor_pan_field,omitempty"`
+	Block      string `json:"block,omitempty"`
+}
+
+// text is the plain output: the block (or the PIN), and with steps every
+// intermediate value on its own line.
+func (p pinBlockJSON) text(decode, steps bool) string {
+	var sb strings.Builder
+	if steps {
+		for _, l := range [][2]string{
+			{"clear PIN block", p.ClearBlock}, {"PIN field", p.PINField}, {"PAN field", p.PANField},
+			{"A = AES(K)[PIN field]", p.A}, {"B = A xor PAN field", p.B}, {"block = AES(K)[B]", p.Block},
+		} {
+			if l[1] != "" {
+				fmt.Fprintf(&sb, "%-22s %s\n", l[0], l[1])
+			}
+		}
+		if p.PIN != "" {
+			fmt.Fprintf(&sb, "%-22s %s\n", "PIN", p.PIN)
+		}
+		return sb.String()
+	}
+	if decode {
+		return p.PIN + "\n"
+	}
+	if p.Block != "" {
+		return p.Block + "\n"
+	}
+	return p.ClearBlock + "\n"
+}
+
+func emvPINBlock(e *env, args []string) error {
+	if len(args) == 0 || (args[0] != "encode" && args[0] != "decode") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(e.stdout, emvHelp)
+			return nil
+		}
+		return usage("emv pinblock: want encode or decode")
+	}
+	decode := args[0] == "decode"
+	f := newEMVFlags(e, "pinblock "+args[0])
+	format := f.Int("format", 0, "ISO 9564-1 format: 0, 1, 3 (8 bytes, TDES) or 4 (16 bytes, AES)")
+	pin := f.String("pin", "", "the PIN, 4 to 12 digits (encode)")
+	pan := f.String("pan", "", "the PAN with its check digit (formats 0 and 3: 13 to 19 digits; 4: 1 to 19)")
+	blockHex := f.String("block", "", "the PIN block (decode): clear, or enciphered when --key is given")
+	keyHex := f.String("key", "", "PIN encryption key: TDES (8, 16 or 24 bytes) for formats 0, 1, 3; AES (16, 24 or 32) for format 4")
+	steps := f.Bool("steps", false, "print the intermediate values too")
+	var out pinBlockJSON
+	err := func() error {
+		if err := f.parse(args[1:]); err != nil {
+			return err
+		}
+		pf := emv.PINFormat(*format)
+		switch pf {
+		case emv.PINFormat0, emv.PINFormat1, emv.PINFormat3, emv.PINFormat4:
+		default:
+			return usage("emv pinblock: --format must be 0, 1, 3 or 4")
+		}
+		out.Format = *format
+		if pf != emv.PINFormat1 && !f.set("pan") {
+			return usage("emv pinblock: --pan is required for format %d", *format)
+		}
+		key, err := f.hexArg("key", *keyHex, 0, pf == emv.PINFormat4)
+		if err != nil {
+			return err
+		}
+		if decode {
+			return pinBlockDecode(f, pf, key, *blockHex, *pan, &out)
+		}
+		if !f.set("pin") {
+			return usage("emv pinblock: --pin is required")
+		}
+		return pinBlockEncode(pf, key, *pin, *pan, &out)
+	}()
+	return f.result(e, err, func() (string, any) { return out.text(decode, *steps), out })
+}
+
+func pinBlockEncode(pf emv.PINFormat, key []byte, pin, pan string, out *pinBlockJSON) error {
+	if pf == emv.PINFormat4 {
+		s, err := emv.EncipherPIN4(key, pin, pan, rand.Reader)
+		out.setSteps(s)
+		return err
+	}
+	plain, err := emv.PINBlock(pf, pin, pan, rand.Reader)
+	if err != nil {
+		return err
+	}
+	out.ClearBlock = fmt.Sprintf("%X", plain)
+	if key == nil {
+		return nil
+	}
+	b, err := emv.CipherTDES.NewBlock(key)
+	if err != nil {
+		return err
+	}
+	b.Encrypt(plain, plain)
+	out.Block = fmt.Sprintf("%X", plain)
+	return nil
+}
+
+func pinBlockDecode(f *emvFlags, pf emv.PINFormat, key []byte, blockHex, pan string, out *pinBlockJSON) error {
+	size := 8
+	if pf == emv.PINFormat4 {
+		size = 16
+	}
+	block, err := f.hexArg("block", blockHex, size, true)
+	if err != nil {
+		return err
+	}
+	if pf == emv.PINFormat4 {
+		pin, s, err := emv.DecipherPIN4(key, block, pan)
+		out.setSteps(s)
+		out.PIN = pin
+		return err
+	}
+	if key != nil {
+		b, err := emv.CipherTDES.NewBlock(key)
+		if err != nil {
+			return err
+		}
+		out.Block = fmt.Sprintf("%X", block)
+		b.Decrypt(block, block)
+	}
+	out.ClearBlock = fmt.Sprintf("%X", block)
+	out.PIN, err = emv.DecodePINBlock(pf, block, pan)
 	return err
+}
+
+func (p *pinBlockJSON) setSteps(s emv.PIN4Steps) {
+	p.PINField, p.PANField, p.A, p.B, p.Block = hexOf(s.PINField), hexOf(s.PANField), hexOf(s.A), hexOf(s.B), hexOf(s.Block)
+}
+
+func hexOf(b []byte) string {
+	if b == nil {
+		return ""
+	}
+	return fmt.Sprintf("%X", b)
+}
+
+func emvDecode(e *env, args []string) error {
+	f := newEMVFlags(e, "decode")
+	onlySet := f.Bool("set", false, "list only the bits that are set (and the values of multi-bit fields)")
+	var d emv.Decoded
+	err := func() error {
+		if err := f.parse(flagsFirst(args)); err != nil {
+			return err
+		}
+		if f.NArg() < 2 {
+			return usage("emv decode: want an object (%s, or its tag) and its value in hex", strings.Join(emv.BitsObjects(), ", "))
+		}
+		b, err := decodeHex(strings.Join(f.Args()[1:], ""))
+		if err != nil {
+			return usage("emv decode: the value %v", err)
+		}
+		d, err = emv.DecodeBits(f.Arg(0), b)
+		return err
+	}()
+	return f.result(e, err, func() (string, any) {
+		if *onlySet {
+			d.Fields = slices.DeleteFunc(d.Fields, func(b emv.BitField) bool { return !b.Set && b.Meaning == "" })
+		}
+		return decodedText(d), d
+	})
+}
+
+// decodedText prints a decoded object: a heading, then one line per field
+// with its byte, bits, value in binary and name.
+func decodedText(d emv.Decoded) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s %s: %s\n", d.Tag, d.Name, d.Hex)
+	for _, b := range d.Fields {
+		var hi, lo int
+		if n, _ := fmt.Sscanf(b.Bits, "b%d-b%d", &hi, &lo); n < 2 {
+			lo = hi
+		}
+		name := b.Name
+		if b.Meaning != "" {
+			name += ": " + b.Meaning
+		}
+		fmt.Fprintf(&sb, "byte %d %-6s %-8s %s\n", b.Byte, b.Bits, fmt.Sprintf("%0*b", hi-lo+1, b.Value), name)
+	}
+	return sb.String()
 }
