@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	"github.com/tapwallet/tapwallet/platform"
+)
+
+// TestKeysExportForGate: a gate's export holds its city's two SAM keys
+// (the platform's own, by check value) and nothing else; the gate refuses
+// the platform's key file and another city's export.
+func TestKeysExportForGate(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "platform")
+	pk, err := keystore.OpenFile(filepath.Join(data, "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "gate", "keys.json")
+	stdout, errs, err := runCLI(t, nil, "keys", "export", "--role", "gate", "--city", "shanghai", "--out", out, "--data", data)
+	if err != nil {
+		t.Fatalf("keys export: %v %s", err, errs)
+	}
+	for _, name := range []string{"transit-shanghai-purchase", "transit-shanghai-maintenance"} {
+		k, _ := pk.IssuerMasterKey(name)
+		if !strings.Contains(stdout, name+" kcv "+keystore.KCV(k)) {
+			t.Errorf("export listing %q lacks %s with the platform's check value", stdout, name)
+		}
+	}
+	listed, _, err := runCLI(t, nil, "keys", "list", "--file", out)
+	if err != nil || strings.Count(listed, "transit-shanghai-") != 2 || strings.Contains(listed, "load") || strings.Contains(listed, "master") {
+		t.Errorf("keys list --file: got %v\n%s", err, listed)
+	}
+	if st, _ := os.Stat(out); st == nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode: %v", st)
+	}
+	gate := func(city, line, station, keys string) error {
+		_, _, err := runCLI(t, nil, "gate", "--city", city, "--line", line, "--station", station, "--listen", "127.0.0.1:0",
+			"--keys", keys, "--data", filepath.Join(dir, "gate-"+city), "--count", "0")
+		return err
+	}
+	if err := gate("shanghai", "L2", "peoples-square", filepath.Join(data, "keys.json")); !fault.Has(err, fault.Invalid, "keyfile_platform") {
+		t.Errorf("gate on the platform's key file: got %v, want keyfile_platform", err)
+	}
+	if err := gate("beijing", "L1", "xidan", out); err == nil || !strings.Contains(err.Error(), "not of a gate of beijing") {
+		t.Errorf("gate of beijing on shanghai's keys: got %v", err)
+	}
+}
+
+// TestKeysRotateUnderLoad rotates the vault master key and the index key
+// twice each (and the EMV root once) with tapwallet keys rotate while
+// authorizations run over ISO 8583 and cards are added: every
+// authorization is approved, every card added, a card added again after
+// the index rotations is found (no second vault record), and every stored
+// card number opens — the re-wrapped ones under the newest master key.
+func TestKeysRotateUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	p, err := platform.Start(ctx, platform.Config{DataDir: data, HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Wallet.ArgonMemoryKiB = 64
+	p.Tokens.LUKBatch = 40
+	p.Tokens.LUKTTL = time.Hour
+	const tokens, per = 8, 40
+	streams, err := provision(ctx, p, tokens, per, tokens*per, func(int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var green []*bank.Cardholder
+	for i := range p.Banks.Cards {
+		if c := &p.Banks.Cards[i]; c.IDV == bank.Green && c.Expiry.Year >= 2027 && c.Usable() {
+			green = append(green, c)
+		}
+	}
+
+	var wg sync.WaitGroup
+	var approved, declined, added atomic.Int64
+	var loadErr atomic.Value
+	stop := make(chan struct{})
+	// Authorizations, each token's in counter order.
+	for i, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := isolink.Dial(ctx, p.ISOAddr, isolink.Options{Timeout: 30 * time.Second})
+			if err != nil {
+				loadErr.Store(err)
+				return
+			}
+			defer c.Close()
+			for _, m := range s.msgs {
+				resp, err := c.Send(ctx, m)
+				if err != nil {
+					loadErr.Store(fmt.Errorf("stream %d: %w", i, err))
+					return
+				}
+				if rcApproved(resp) {
+					approved.Add(1)
+				} else {
+					rc, _ := resp.ResponseCode()
+					loadErr.Store(fmt.Errorf("stream %d: declined %v", i, rc))
+					declined.Add(1)
+				}
+			}
+		}()
+	}
+	// Card adds on new phones until the rotations are done.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ph, err := nettest.NewPhone(ctx, p.Wallet, fmt.Sprintf("rot-%d@example.com", n))
+			if err != nil {
+				loadErr.Store(err)
+				return
+			}
+			if _, err := ph.AddCard(ctx, p.Tokens, green[n%len(green)]); err != nil {
+				loadErr.Store(fmt.Errorf("add card %d: %w", n, err))
+				return
+			}
+			added.Add(1)
+		}
+	}()
+	for _, kind := range []string{"master", "index", "emv-root", "master", "index"} {
+		time.Sleep(150 * time.Millisecond)
+		if out, errs, err := runCLI(t, nil, "keys", "rotate", "--kind", kind, "--data", data); err != nil {
+			t.Fatalf("keys rotate --kind %s: %v\n%s%s", kind, err, out, errs)
+		}
+	}
+	time.Sleep(150 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err, _ := loadErr.Load().(error); err != nil {
+		t.Fatalf("under rotation: %v", err)
+	}
+	if approved.Load() != tokens*per || declined.Load() != 0 || added.Load() < 2 {
+		t.Fatalf("got %d approved, %d declined, %d cards added; want %d, 0, at least 2", approved.Load(), declined.Load(), added.Load(), tokens*per)
+	}
+	t.Logf("%d authorizations approved and %d cards added during 5 rotations", approved.Load(), added.Load())
+
+	// A card on a phone is found again after two index rotations.
+	ph, err := nettest.NewPhone(ctx, p.Wallet, "again@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ph.AddCard(ctx, p.Tokens, green[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ph.AddCard(ctx, p.Tokens, green[0]); !fault.Has(err, fault.Conflict, "card_on_phone") {
+		t.Errorf("the same card again after index rotations: got %v, want card_on_phone", err)
+	}
+	// One vault record per card number, each readable.
+	keys, err := keystore.OpenFile(filepath.Join(data, "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := p.DB.SQL().Query("SELECT id, pan_sealed FROM vault_pans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	byKey := map[string]int{}
+	for rows.Next() {
+		var id string
+		var sealed []byte
+		rows.Scan(&id, &sealed)
+		pan, err := keys.Open(sealed, []byte("vault:"+id))
+		if err != nil {
+			t.Fatalf("vault record %s does not open: %v", id, err)
+		}
+		if seen[string(pan)] {
+			t.Errorf("two vault records for one card number (ending %s)", pan[len(pan)-4:])
+		}
+		seen[string(pan)] = true
+		byKey[keystore.SealedKeyID(sealed)]++
+	}
+	if byKey["k1"] != 0 || byKey["k3"] == 0 {
+		t.Errorf("vault records by master key: %v; want none left under k1 (re-wrapped) and some under k3", byKey)
+	}
+	t.Logf("vault records by master key: %v", byKey)
+}
