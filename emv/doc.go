@@ -2,7 +2,7 @@
 // data formats and the symmetric cryptography that the phone's payment
 // applet, the store terminal's kernel and the token service share.
 //
-// It holds three things, each usable on its own:
+// It holds four things, each usable on its own:
 //
 //   - BER-TLV (EMV Book 3 Annex B): [Decode], [Encode], [Find] and [Format]
 //     for the data objects in SELECT, GET PROCESSING OPTIONS, READ RECORD and
@@ -17,6 +17,13 @@
 //     ISO/IEC 9797-1 MAC algorithm 3 and SM4 CBC-MAC ([MAC]), application
 //     cryptograms ([Cryptogram]) and ARPC methods 1 and 2 ([ARPCMethod1],
 //     [ARPCMethod2]). Every function takes an [Alg] (TDES or SM4).
+//   - The calculator of a payment engineer: key check values by
+//     encrypt-zeros or CMAC for TDES, AES and SM4 keys ([KeyCheckValue],
+//     [CMAC]), Visa CVV / Mastercard CVC, iCVV and dCVV ([CVV], [DCVV]),
+//     ISO 9564-1 PIN blocks of formats 0, 1, 3 and 4 ([PINBlock],
+//     [DecodePINBlock], [EncipherPINBlock], [DecipherPINBlock],
+//     [EncipherPIN4]) and bit-by-bit names for TVR, TSI, CVM results,
+//     AIP, TTQ, CTQ and the PBOC CVR ([DecodeBits]).
 //
 // The package depends on nothing else in tapwallet; the only outside
 // dependency is github.com/emmansun/gmsm for the SM4 block cipher.
