@@ -161,7 +161,21 @@ func killNine(t *testing.T, spec crashSpec) {
 		}
 		recorded++
 	}
-	t.Logf("%d kills: %d holds, %d with a switch record, %d voided", crashKills, held, recorded, voided)
+	interrupted := 0
+	now := time.Now().UTC()
+	for d := range map[string]bool{now.Add(-time.Hour).Format("20060102"): true, now.Format("20060102"): true} {
+		as, err := e.store.DayAuths(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Reason == "interrupted" && strings.HasPrefix(a.Terminal, "K") {
+				interrupted++
+			}
+		}
+	}
+	t.Logf("%d kills: %d holds, %d with a switch record, %d voided; %d records the kills left undecided, settled and reversed by the recovery",
+		crashKills, held, recorded, voided, interrupted)
 	if held == 0 {
 		t.Fatal("the killed runs placed no hold: no load")
 	}

@@ -63,6 +63,7 @@ type env struct {
 	logs    *logBuffer
 	phoneN  atomic.Int64
 	issuers map[string]string
+	cfg     netswitch.Config // the switch's
 }
 
 type envOpt func(*netswitch.Config)
@@ -109,7 +110,20 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 		o(&cfg)
 	}
 	e.issuers = cfg.Issuers
-	e.sw, err = netswitch.New(ctx, cfg)
+	e.cfg = cfg
+	var stop func()
+	e.sw, e.addr, stop = startSwitch(t, cfg)
+	t.Cleanup(stop)
+	e.acq = e.dial(t)
+	e.term = nettest.NewTerminal("T0000001", "898310054110001", "TAPWALLET MART")
+	return e
+}
+
+// startSwitch starts a switch with cfg on a loopback port; stop stops it
+// (once).
+func startSwitch(t testing.TB, cfg netswitch.Config) (sw *netswitch.Switch, addr string, stop func()) {
+	t.Helper()
+	sw, err := netswitch.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,14 +131,11 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { e.sw.Serve(sctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; e.sw.Close() })
-	e.addr = ln.Addr().String()
-	e.acq = e.dial(t)
-	e.term = nettest.NewTerminal("T0000001", "898310054110001", "TAPWALLET MART")
-	return e
+	go func() { sw.Serve(sctx, ln); close(done) }()
+	var once sync.Once
+	return sw, ln.Addr().String(), func() { once.Do(func() { cancel(); <-done; sw.Close() }) }
 }
 
 func (e *env) dial(t testing.TB) *isolink.Client {
