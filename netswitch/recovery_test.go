@@ -2,6 +2,7 @@ package netswitch_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -27,20 +28,30 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// waitHold waits up to 10 s for an authorization's hold to reach status.
-func (e *env) waitHold(t *testing.T, req *iso8583.Message, status ledger.PendingStatus) {
+// eventually waits up to 10 s for done to report true, failing with what
+// it last said otherwise.
+func eventually(t *testing.T, done func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		hold, err := e.holdOf(t, "icbc", req)
-		if err == nil && hold.Status == status {
+		ok, what := done()
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("got hold %s (%v), want %s (logs: %s)", hold.Status, err, status, e.logs)
+			t.Fatal(what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitHold waits up to 10 s for an authorization's hold to reach status.
+func (e *env) waitHold(t *testing.T, req *iso8583.Message, status ledger.PendingStatus) {
+	t.Helper()
+	eventually(t, func() (bool, string) {
+		hold, err := e.holdOf(t, "icbc", req)
+		return err == nil && hold.Status == status, fmt.Sprintf("got hold %s (%v), want %s (logs: %s)", hold.Status, err, status, e.logs)
+	})
 }
 
 // TestQueuedReversalSurvivesRestart: a terminal's reversal that the issuer
@@ -81,17 +92,10 @@ func TestQueuedReversalSurvivesRestart(t *testing.T) {
 		_, _, stop = startSwitch(t, e.cfg) // the issuer is reachable again
 		defer stop()
 		e.waitHold(t, req, ledger.StatusVoided)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		eventually(t, func() (bool, string) {
 			queued, err := e.store.PendingReversals(ctx)
-			if err == nil && len(queued) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("got %d reversals still queued after the issuer answered (%v), want 0", len(queued), err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err == nil && len(queued) == 0, fmt.Sprintf("got %d reversals still queued after the issuer answered (%v), want 0", len(queued), err)
+		})
 	})
 }
 
