@@ -62,11 +62,7 @@ func tapOnce(t testing.TB, k *kernel.Kernel, card nfc.Card, amount money.Amount)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listen(t)
 	served := make(chan error, 1)
 	go func() { served <- nfc.DialAndServe(ctx, l.Addr().String(), card, nfc.Config{}) }()
 	r, err := l.Accept(ctx)
@@ -207,11 +203,7 @@ func TestChargeSeePhoneThenPaid(t *testing.T) {
 	k := newKernel(t, fixedConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listen(t)
 	shown := make(chan string, 10)
 	type out struct {
 		res *kernel.Result
@@ -249,12 +241,8 @@ func TestChargeTimeout(t *testing.T) {
 	k := newKernel(t, fixedConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, _, err = k.Charge(ctx, l, kernel.Transaction{Amount: money.Fen(1)}, nil)
+	l := listen(t)
+	_, _, err := k.Charge(ctx, l, kernel.Transaction{Amount: money.Fen(1)}, nil)
 	if !fault.Has(err, fault.Unavailable, "no_tap") {
 		t.Errorf("got %v, want unavailable no_tap", err)
 	}
@@ -419,11 +407,7 @@ func TestTapLinkDropped(t *testing.T) {
 	k := newKernel(t, fixedConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listen(t)
 	go func() {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err == nil {

@@ -26,11 +26,7 @@ func TestChargeOnlineTellsPhone(t *testing.T) {
 	k := newKernel(t, fixedConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listen(t)
 	arpc := []byte{1, 2, 3, 4, 5, 6, 7, 8, '5', '1'}
 	type out struct {
 		res *kernel.Result
@@ -87,11 +83,7 @@ func TestChargeTellsCardReadError(t *testing.T) {
 	k := newKernel(t, fixedConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listen(t)
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := k.Charge(ctx, l, kernel.Transaction{Amount: money.Fen(1234)}, nil)
@@ -126,4 +118,15 @@ func TestAnswer(t *testing.T) {
 	if got := kernel.Answer(iso8583.New(iso8583.AuthorizationResponse)); got.ARC != qpboc.ARCUnableOnline {
 		t.Errorf("Answer without DE39: got %+v, want Z3", got)
 	}
+}
+
+// listen is a terminal's NFC listener on loopback, closed at the test's end.
+func listen(t testing.TB) *nfc.Listener {
+	t.Helper()
+	l, err := nfc.Listen("127.0.0.1:0", nfc.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
