@@ -47,12 +47,12 @@ type Limits struct {
 }
 
 // DefaultLimits: 20 log-ins a minute from one address and 10 per 10
-// minutes for one account; 10 sign-ups per 10 minutes from one address;
+// minutes for one account; 20 sign-ups per 10 minutes from one address;
 // 20 codes a minute from one address and 10 per 10 minutes per account.
 var DefaultLimits = Limits{
 	LoginPerSource:  wallet.Rate{N: 20, Per: time.Minute},
 	LoginPerAccount: wallet.Rate{N: 10, Per: 10 * time.Minute},
-	SignUpPerSource: wallet.Rate{N: 10, Per: 10 * time.Minute},
+	SignUpPerSource: wallet.Rate{N: 20, Per: 10 * time.Minute},
 	CodePerSource:   wallet.Rate{N: 20, Per: time.Minute},
 	CodePerAccount:  wallet.Rate{N: 10, Per: 10 * time.Minute},
 }

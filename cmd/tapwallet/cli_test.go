@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -345,7 +346,7 @@ func TestDemoKeep(t *testing.T) {
 	for fields["wallet API"] == "" && sc.Scan() {
 		line := sc.Text()
 		text.WriteString(line + "\n")
-		for _, name := range []string{"portal", "e-mail", "password", "wallet API"} {
+		for _, name := range []string{"portal", "e-mail", "password", "codes", "wallet API"} {
 			if v, ok := strings.CutPrefix(line, "  "+name+" "); ok {
 				fields[name] = strings.TrimSpace(v)
 			}
@@ -371,8 +372,23 @@ func TestDemoKeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, body, err := b.post("/login", url.Values{"email": {email}, "password": {password}})
+	if err != nil || st != 200 || !strings.Contains(body, "login-code-form") {
+		t.Fatalf("portal log-in with the printed account: got %d %v, want the one-time code page", st, err)
+	}
+	// The printed command shows the code (the portal asks for every factor).
+	profile, ok := strings.CutPrefix(fields["codes"], "tapwallet phone --profile ")
+	profile, ok2 := strings.CutSuffix(profile, " otp")
+	if !ok || !ok2 {
+		t.Fatalf("codes line: got %q", fields["codes"])
+	}
+	var otp strings.Builder
+	if err := run(ctx, []string{"phone", "--profile", profile, "otp"}, func(string) string { return "" }, strings.NewReader(""), &otp, io.Discard); err != nil {
+		t.Fatalf("phone otp: %v", err)
+	}
+	code := regexp.MustCompile(`\b[0-9]{6}\b`).FindString(otp.String())
+	st, body, err = b.post("/login/code", url.Values{"code": {code}})
 	if err != nil || st != 200 || !strings.Contains(body, "My phones") {
-		t.Fatalf("portal log-in with the printed account: got %d %v", st, err)
+		t.Fatalf("portal log-in with the printed code %q (%q): got %d %v", code, otp.String(), st, err)
 	}
 	cancel()
 	select {

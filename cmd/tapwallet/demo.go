@@ -79,7 +79,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "The platform keeps running (--keep) until Ctrl-C:\n")
-	fmt.Fprintf(e.stdout, "  portal      %s\n  e-mail      %s\n  password    %s\n  wallet API  %s\n", p.Portal.URL(), demoEmail, demoPassword, p.URL)
+	fmt.Fprintf(e.stdout, "  portal      %s\n  e-mail      %s\n  password    %s\n  codes       tapwallet phone --profile %s otp\n  wallet API  %s\n",
+		p.Portal.URL(), demoEmail, demoPassword, filepath.Join(dir, "phone-alice"), p.URL)
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "stopping the platform")
 	return nil

@@ -54,15 +54,22 @@ func (d *demo) lostPhoneChapter() error {
 		return err
 	}
 	b.get("/login")
-	st, body, err := b.post("/login", url.Values{"email": {ph.Profile.Email}, "password": {demoPassword}})
+	if _, _, err := b.post("/login", url.Values{"email": {ph.Profile.Email}, "password": {demoPassword}}); err != nil {
+		return err
+	}
+	loginCode, err := ph.LatestOTP(ctx)
+	if err != nil {
+		return err
+	}
+	st, body, err := b.post("/login/code", url.Values{"code": {loginCode}})
 	if err != nil {
 		return err
 	}
 	if err := d.check(st == 200 && strings.Contains(body, "My phones"), "log-in: the portal answered %d", st); err != nil {
 		return err
 	}
-	d.ok("password checked; the session is a Secure (under TLS), HttpOnly, SameSite=Strict cookie; every form carries a CSRF token")
-	d.ok("(no passkey yet: with one, the portal asks for it after the password — see docs/portal.md)")
+	d.ok("password, then the one-time code %s sent to her messages; the session is a Secure (under TLS), HttpOnly, SameSite=Strict cookie; every form carries a CSRF token", loginCode)
+	d.ok("(no passkey yet: with one, the portal asks for it instead of the code — see docs/portal.md)")
 
 	d.say("She finds the phone")
 	_, body, err = b.get("/phones/" + id)
@@ -126,8 +133,8 @@ func (d *demo) lostPhoneChapter() error {
 	}
 	d.ok("%d limited-use keys destroyed in the secure element; the cards show as suspended", ci.Wiped)
 
-	d.say("She switches the wallet back on: her password, then the one-time code sent to her")
-	_, body, err = b.post("/phones/"+id+"/wallet-on", url.Values{"password": {demoPassword}})
+	d.say("She switches the wallet back on: the one-time code sent to her, and her password")
+	_, body, err = b.post("/phones/"+id+"/wallet-on", url.Values{})
 	if err != nil {
 		return err
 	}
@@ -135,12 +142,12 @@ func (d *demo) lostPhoneChapter() error {
 	if err := d.check(ceremony != "", "the portal asked for no code"); err != nil {
 		return err
 	}
-	code, err := ph.LatestOTP(ctx)
+	code, err := latestCode(ctx, d.p.Tokens, ph.Profile.Email, d.p.Wallet)
 	if err != nil {
 		return err
 	}
-	d.ok("the code %s arrives by message (tapwallet phone otp)", code)
-	st, body, err = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {code}})
+	d.ok("the code %s arrives by message (the lost phone's session ended with the switch-off: she reads it elsewhere)", code)
+	st, body, err = b.post("/phones/"+id+"/wallet-on/code", url.Values{"ceremony": {ceremony}, "code": {code}, "password": {demoPassword}})
 	if err != nil {
 		return err
 	}
@@ -149,7 +156,10 @@ func (d *demo) lostPhoneChapter() error {
 	}
 	d.ok("the tokens the switch-off suspended are active again")
 
-	d.say("The phone syncs and takes fresh keys")
+	d.say("The phone logs in again (the switch-off ended its session), syncs and takes fresh keys")
+	if err := ph.LogIn(ctx, ph.Profile.Email, demoPassword); err != nil {
+		return err
+	}
 	if _, err := ph.CheckIn(ctx, nil); err != nil {
 		return err
 	}
@@ -263,4 +273,30 @@ func formValueOf(page, name string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// latestCode reads the newest one-time code in the account's messages
+// (the lost phone, logged out by the switch-off, cannot).
+func latestCode(ctx context.Context, tokens *tsp.Service, email string, w *wallet.Service) (string, error) {
+	a, err := w.Store.AccountByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	msgs, err := tokens.Outbox(ctx, a.ID)
+	if err != nil {
+		return "", err
+	}
+	var code string
+	var at time.Time
+	for _, m := range msgs {
+		for _, f := range strings.Fields(m.Message) {
+			if f = strings.TrimRight(f, "."); len(f) == 6 && strings.Trim(f, "0123456789") == "" && !m.CreatedAt.Before(at) {
+				code, at = f, m.CreatedAt
+			}
+		}
+	}
+	if code == "" {
+		return "", fault.E(fault.NotFound, "no_otp", "no one-time code has been sent")
+	}
+	return code, nil
 }
