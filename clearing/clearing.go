@@ -92,10 +92,14 @@ type AcquirerLine struct {
 
 // Report is a clearing run.
 type Report struct {
-	Date      string         `json:"date"` // business date, YYYYMMDD
-	CreatedAt time.Time      `json:"created_at"`
-	Currency  string         `json:"currency"`
-	Expired   int            `json:"expired_holds_released"`
+	Date      string    `json:"date"` // business date, YYYYMMDD
+	CreatedAt time.Time `json:"created_at"`
+	Currency  string    `json:"currency"`
+	Expired   int       `json:"expired_holds_released"`
+	// Undecided counts the date's authorizations still waiting for their
+	// issuer's answer: none, unless a switch stopped while deciding them
+	// and has not started since (its recovery sweep reverses them).
+	Undecided int            `json:"undecided,omitempty"`
 	Banks     []BankLine     `json:"banks"`
 	Acquirers []AcquirerLine `json:"acquirers"`
 	// Network is the network's own net position: zero when every
@@ -157,6 +161,9 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 	}
 	var items []Item
 	for _, a := range append(auths, extra...) {
+		if a.Deciding() {
+			rep.Undecided++
+		}
 		if !a.Captured() {
 			continue
 		}

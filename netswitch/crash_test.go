@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
@@ -119,8 +121,22 @@ func killNine(t *testing.T, spec crashSpec) {
 		spec.Run = run
 		killChild(t, spec, time.Duration(150+rand.IntN(650))*time.Millisecond)
 	}
-	e := newEnvAt(t, spec.open(t), spec.Keys, func(c *netswitch.Config) { c.RecoverAfter = time.Millisecond })
 	ctx := context.Background()
+	db := spec.open(t)
+	undecided := 0
+	records := sqldb.NewSwitchStore(db)
+	defer records.Close()
+	for _, d := range businessDates() {
+		rep, err := clearing.Run(ctx, clearing.Config{Store: records, Ledger: sqldb.NewLedgerStore(db), Banks: bankConfig(t)}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		undecided += rep.Undecided
+	}
+	if undecided == 0 {
+		t.Error("clearing after the kills reports no undecided authorization")
+	}
+	e := newEnvAt(t, db, spec.Keys, func(c *netswitch.Config) { c.RecoverAfter = time.Millisecond })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		left, err := e.store.Deciding(ctx, time.Now().Add(time.Hour), 1)
@@ -162,8 +178,7 @@ func killNine(t *testing.T, spec crashSpec) {
 		recorded++
 	}
 	interrupted := 0
-	now := time.Now().UTC()
-	for d := range map[string]bool{now.Add(-time.Hour).Format("20060102"): true, now.Format("20060102"): true} {
+	for _, d := range businessDates() {
 		as, err := e.store.DayAuths(ctx, d)
 		if err != nil {
 			t.Fatal(err)
@@ -174,11 +189,31 @@ func killNine(t *testing.T, spec crashSpec) {
 			}
 		}
 	}
-	t.Logf("%d kills: %d holds, %d with a switch record, %d voided; %d records the kills left undecided, settled and reversed by the recovery",
-		crashKills, held, recorded, voided, interrupted)
+	t.Logf("%d kills: %d holds, %d with a switch record, %d voided; %d records the kills left undecided (clearing reported %d), settled and reversed by the recovery",
+		crashKills, held, recorded, voided, interrupted, undecided)
 	if held == 0 {
 		t.Fatal("the killed runs placed no hold: no load")
 	}
+}
+
+// businessDates are the business dates a crash test's runs fall on.
+func businessDates() []string {
+	now := time.Now().UTC()
+	a, b := now.Add(-time.Hour).Format("20060102"), now.Format("20060102")
+	if a == b {
+		return []string{b}
+	}
+	return []string{a, b}
+}
+
+// bankConfig is the default banks.
+func bankConfig(t *testing.T) *bank.Config {
+	t.Helper()
+	b, err := bank.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // brief is what a failure shows of a record.
