@@ -25,6 +25,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id"
 )
 
 // Account is a wallet account.
@@ -224,21 +225,8 @@ func (s *Service) argonSlot() (func(), error) {
 
 // NewID returns a unique identifier with a readable prefix; identifiers
 // made later sort after earlier ones (a time part, then a random part).
-func NewID(prefix string) string {
-	var b [8]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%s_%013x%s", prefix, time.Now().UnixNano()/1000, strings.ToLower(base32(b[:])))
-}
-
-func base32(b []byte) string {
-	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
-	var s strings.Builder
-	for _, c := range b {
-		s.WriteByte(alphabet[c&31])
-		s.WriteByte(alphabet[(c>>5)|((c&1)<<3)])
-	}
-	return s.String()
-}
+// (id.New, which every party uses).
+func NewID(prefix string) string { return id.New(prefix) }
 
 // SignUp creates an account. It fails with fault.Invalid for a bad email or a
 // password under 8 characters, fault.Conflict "email_taken" if the email is
