@@ -2,6 +2,8 @@ module github.com/tapwallet/tapwallet
 
 go 1.26.8
 
+require golang.org/x/term v0.48.0
+
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/chromedp/chromedp v0.23.0 // indirect

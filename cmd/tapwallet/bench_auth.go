@@ -143,7 +143,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	defer cleanup()
 
-	progress := func(format string, args ...any) { fmt.Fprintf(e.stderr, "\r\033[K"+format, args...) }
+	progress := newProgress(e.stderr)
 	p, err := platform.Start(ctx, platform.Config{DataDir: dir, DSN: dbDSN, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -158,12 +158,12 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		*tokens, (*tokens+7)/8, perToken, *conns, dbName)
 	start := time.Now()
 	streams, err := provision(ctx, p, *tokens, perToken, total, func(done int) {
-		progress("provisioning tokens and cryptograms: %d/%d", done, *tokens)
+		progress.show("provisioning tokens and cryptograms: %d/%d", done, *tokens)
 	})
 	if err != nil {
 		return err
 	}
-	progress("")
+	progress.clear()
 	fmt.Fprintf(e.stdout, "provisioned %d tokens and pre-computed %d cryptograms in %s\n", len(streams), total, time.Since(start).Round(100*time.Millisecond))
 
 	if *cpuProfile != "" {
@@ -369,7 +369,7 @@ func provision(ctx context.Context, p *platform.Platform, tokens, perToken, tota
 
 // drive sends every stream's messages over conns connections to addr,
 // each stream in order and all streams at once, for duration (0: until the
-// messages run out), showing progress on stderr.
+// messages run out), showing progress on stderr when it is a terminal.
 func drive(ctx context.Context, e *env, name, addr string, conns int, streams []*stream, duration time.Duration) (runFigures, error) {
 	clients := make([]*isolink.Client, conns)
 	for i := range clients {
@@ -384,6 +384,7 @@ func drive(ctx context.Context, e *env, name, addr string, conns int, streams []
 	lats := make([][]time.Duration, len(streams))
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	progress := newProgress(e.stderr)
 	start := time.Now()
 	for i, s := range streams {
 		wg.Add(1)
@@ -429,12 +430,12 @@ loop:
 		case <-tick.C:
 			n := approved.Load() + declined.Load() + errs.Load()
 			el := time.Since(start).Seconds()
-			fmt.Fprintf(e.stderr, "\r\033[K%s: %5.1fs  %8d auths  %7.0f/s  approved %d  declined %d  errors %d",
+			progress.show("%s: %5.1fs  %8d auths  %7.0f/s  approved %d  declined %d  errors %d",
 				name, el, n, float64(n)/el, approved.Load(), declined.Load(), errs.Load())
 		}
 	}
 	elapsed := time.Since(start)
-	fmt.Fprint(e.stderr, "\r\033[K")
+	progress.clear()
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)

@@ -41,9 +41,17 @@ type gateFigures struct {
 	Air     float64 `json:"air_ms"`
 }
 
+const benchGateUsage = `Usage: tapwallet bench gate [--count N] [--city CITY] [--json]
+
+Transit gate taps in process: the phone's purse, a gate and its SAM over
+the NFC framing on loopback, entries and exits alternating. Prints the
+latency percentiles, the bytes and APDUs of a tap and its estimated air
+time; --json ends with one JSON object on the last line.`
+
 func benchGate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("bench gate", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = helpUsage(e, fs, benchGateUsage)
 	count := fs.Int("count", 200, "number of taps (entries and exits alternating)")
 	cityID := fs.String("city", "shanghai", "city (shenzhen and wuhan use SM4)")
 	asJSON := fs.Bool("json", false, "end with one JSON object on the last line")

@@ -32,9 +32,19 @@ type tapFigures struct {
 	WallMS float64 `json:"wall_p50_ms"`
 }
 
+const benchTapUsage = `Usage: tapwallet bench tap [--count N] [--json]
+
+Payment taps in process: the phone's payment applet and the terminal's
+kernel over the NFC framing on loopback, one limited-use key per tap. Prints
+the latency percentiles, the bytes and APDUs of a tap and its estimated air
+time at 106 kbit/s; --json ends with one JSON object on the last line:
+{"taps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "bytes", "apdus", "air_ms",
+"wall_p50_ms"}.`
+
 func benchTap(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("bench tap", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = helpUsage(e, fs, benchTapUsage)
 	count := fs.Int("count", 200, "number of taps")
 	asJSON := fs.Bool("json", false, "end with one JSON object on the last line")
 	if err := fs.Parse(args); err != nil {

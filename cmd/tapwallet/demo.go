@@ -51,6 +51,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	data := fs.String("data", "", "data folder to use (default: a new temporary folder, removed at the end)")
 	dsn := fs.String("db", envDefault(e, "db", ""), "database DSN (default: SQLite in the data folder)")
 	keep := fs.Bool("keep", false, "after the story, keep the platform running until Ctrl-C (SIGINT/SIGTERM) and print the portal's URL, e-mail and password")
+	fs.Usage = helpUsage(e, fs, "Usage: tapwallet demo [--data DIR] [--db DSN] [--keep]\n\nTells the whole story end to end on a temporary platform, step by step;\na step that does not do what it should ends it with an error.")
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
 	}

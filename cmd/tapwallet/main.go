@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,7 +50,14 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 // usage returns an error that exits with code 2 (bad input or usage).
+// For a flag set's flag.ErrHelp (the help was asked for and printed) it
+// returns flag.ErrHelp, which run turns into exit status 0.
 func usage(format string, args ...any) error {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, flag.ErrHelp) {
+			return flag.ErrHelp
+		}
+	}
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
@@ -70,21 +78,36 @@ func main() {
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch {
+	case len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		if len(args) > 1 && args[0] == "help" { // tapwallet help COMMAND… is tapwallet COMMAND… -h
+			return run(ctx, append(append([]string{}, args[1:]...), "-h"), getenv, stdin, stdout, stderr)
+		}
 		printHelp(stdout)
 		return nil
+	case args[0] == "--version" || args[0] == "-version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		printHelp(stderr)
 		return usage("unknown command %q", args[0])
 	}
-	return c.run(ctx, e, args[1:])
+	var err error
+	if wantsHelp(args[1:]) {
+		err = runHelp(ctx, c, e, args[1:])
+	} else {
+		err = c.run(ctx, e, args[1:])
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the command printed its help, as asked
+	}
+	return err
 }
 
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "tapwallet — a tokenized NFC phone-wallet payment system, every party of it.")
-	fmt.Fprintln(w, "\nUsage: tapwallet COMMAND [flags]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: tapwallet COMMAND [SUBCOMMAND] [flags] [ARGS]\n       tapwallet --version\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -93,7 +116,7 @@ func printHelp(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'tapwallet COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nFlags:\n  -h, --help  this help (and 'tapwallet COMMAND [SUBCOMMAND] -h' a command's, on standard output)\n  --version   the version, commit and Go version (as 'tapwallet version')")
 }
 
 // envDefault returns the TAPWALLET_<name> environment value or def, so that

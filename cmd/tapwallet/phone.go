@@ -5,7 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/phone"
@@ -35,7 +38,7 @@ func init() {
 	registerPhone("register", "register this phone's device key: [--name NAME] [--model MODEL]", phoneRegister)
 	registerPhone("add-card", "add a bank card: --pan DIGITS --expiry MMYY --cvn2 NNN; if the bank sends a one-time code, run it again with --otp CODE", phoneAddCard)
 	registerPhone("verify-otp", "finish adding a card by its binding: --binding ID --otp CODE (the same as add-card … --otp CODE)", phoneVerifyOTP)
-	registerPhone("cards", "list the cards on this phone", phoneCards)
+	registerPhone("cards", "list the cards on this phone: [--json]", phoneCards)
 	registerPhone("default", "make a card the default: CARD (token or PAN last 4)", phoneDefault)
 	registerPhone("remove-card", "remove a card: CARD (token or PAN last 4)", phoneRemove)
 	registerPhone("otp", "show the newest one-time code sent to the account", phoneOTP)
@@ -71,10 +74,14 @@ func runPhone(ctx context.Context, e *env, args []string) error {
 	fs.SetOutput(e.stderr)
 	pf.bind(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: tapwallet phone [--profile DIR] [--server URL] COMMAND [flags]\n\nCommands:")
+		fmt.Fprintln(e.stderr, "Usage: tapwallet phone [--profile DIR] [--server URL] COMMAND [flags] [ARGS]\n\n"+
+			"The phone app: its account, device key, cards, payments and transit cards,\n"+
+			"kept in a profile folder. 'tapwallet phone COMMAND -h' shows a command's flags.\n\nCommands:")
 		for _, n := range sortedKeys(phoneCommands) {
-			fmt.Fprintf(e.stderr, "  %-12s %s\n", n, phoneCommands[n].summary)
+			fmt.Fprintf(e.stderr, "  %-13s %s\n", n, phoneCommands[n].summary)
 		}
+		fmt.Fprintln(e.stderr, "\nFlags (of every command):")
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
@@ -91,11 +98,33 @@ func runPhone(ctx context.Context, e *env, args []string) error {
 	return c.run(ctx, e, pf, fs.Args()[1:])
 }
 
-// subFlags makes a phone subcommand's flag set, with --profile and --server.
+// phoneArgs are the positional arguments of the phone subcommands that
+// take some, for their usage line.
+var phoneArgs = map[string]string{
+	"default":         "CARD",
+	"remove-card":     "CARD",
+	"transit express": "on|off",
+}
+
+// subFlags makes a phone subcommand's flag set, with --profile and
+// --server; its help (-h) is the usage line, the command's summary and its
+// flags.
 func subFlags(e *env, pf *phoneFlags, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("phone "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	pf.bind(fs)
+	fs.Usage = func() {
+		about := phoneCommands[name].summary
+		if sub, ok := strings.CutPrefix(name, "transit "); ok {
+			about = transitSummary(sub)
+		}
+		line := "Usage: tapwallet phone [--profile DIR] [--server URL] " + name + " [flags]"
+		if a := phoneArgs[name]; a != "" {
+			line += " " + a
+		}
+		fmt.Fprintf(e.stderr, "%s\n\n%s\n\nFlags:\n", line, about)
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
@@ -106,10 +135,24 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// password reads TAPWALLET_PASSWORD, or one line of stdin.
+// password reads TAPWALLET_PASSWORD, or the password typed at the terminal
+// without showing it, or one line of stdin when stdin is not a terminal
+// (a pipe or a file).
 func password(e *env) (string, error) {
 	if pw := e.getenv("TAPWALLET_PASSWORD"); pw != "" {
 		return pw, nil
+	}
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, "Password (not shown): ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the password from the terminal: %w", err)
+		}
+		if len(b) == 0 {
+			return "", usage("empty password")
+		}
+		return string(b), nil
 	}
 	fmt.Fprint(e.stderr, "Password: ")
 	line, err := bufio.NewReader(e.stdin).ReadString('\n')
@@ -276,6 +319,7 @@ func phoneVerifyOTP(ctx context.Context, e *env, pf *phoneFlags, args []string) 
 
 func phoneCards(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
 	fs := subFlags(e, pf, "cards")
+	asJSON := fs.Bool("json", false, `print {"cards": [{"default": bool, "token_last4", "pan_last4", "bank", "bank_name", "product", "card_art", "expiry" (MMYY), "state", "keys_left": int}]} (never a whole card or token number)`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -286,6 +330,27 @@ func phoneCards(ctx context.Context, e *env, pf *phoneFlags, args []string) erro
 	cards, err := p.Cards(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type cardJSON struct {
+			Default    bool   `json:"default"`
+			TokenLast4 string `json:"token_last4"`
+			PANLast4   string `json:"pan_last4"`
+			Bank       string `json:"bank"`
+			BankName   string `json:"bank_name"`
+			Product    string `json:"product"`
+			CardArt    string `json:"card_art"`
+			Expiry     string `json:"expiry"`
+			State      string `json:"state"`
+			KeysLeft   int    `json:"keys_left"`
+		}
+		out := struct {
+			Cards []cardJSON `json:"cards"`
+		}{Cards: []cardJSON{}}
+		for _, c := range cards {
+			out.Cards = append(out.Cards, cardJSON{c.Default, c.TokenLast4, c.PANLast4, c.Bank, c.BankName, c.Product, c.CardArt, c.Expiry, c.State, p.SE.KeysLeft(c.Token)})
+		}
+		return writeJSON(e.stdout, out)
 	}
 	if len(cards) == 0 {
 		fmt.Fprintln(e.stdout, "no cards on this phone")

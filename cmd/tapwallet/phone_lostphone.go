@@ -16,7 +16,7 @@ import (
 // a phone to ring or show a message, and check in (report the place, take
 // what waits: a key wipe, fresh keys, rings and messages).
 func init() {
-	registerPhone("phones", "list the account's phones: wallet on/off, cards, last place", phonePhones)
+	registerPhone("phones", "list the account's phones: wallet on/off, cards, last place: [--json]", phonePhones)
 	registerPhone("wallet-off", "switch the wallet off on a phone of the account: [--phone ID] [--reason TEXT]", phoneWalletOff)
 	registerPhone("wallet-on", "switch the wallet back on: [--phone ID] (password from TAPWALLET_PASSWORD or stdin)", phoneWalletOn)
 	registerPhone("ask", "ask a phone to ring or show a message at its next check-in: --phone ID (--ring | --message TEXT)", phoneAsk)
@@ -25,6 +25,7 @@ func init() {
 
 func phonePhones(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
 	fs := subFlags(e, pf, "phones")
+	asJSON := fs.Bool("json", false, `print {"phones": [{"id", "name", "model", "wallet_on": bool, "cards": int, "last_seen" (RFC 3339), "lat", "lon" (degrees, null when unknown), "located_at" (RFC 3339 or null), "this_phone": bool}]}`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +36,19 @@ func phonePhones(ctx context.Context, e *env, pf *phoneFlags, args []string) err
 	phones, err := p.Phones(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type phoneJSON struct {
+			phone.PhoneInfo
+			ThisPhone bool `json:"this_phone"`
+		}
+		out := struct {
+			Phones []phoneJSON `json:"phones"`
+		}{Phones: []phoneJSON{}}
+		for _, ph := range phones {
+			out.Phones = append(out.Phones, phoneJSON{ph, ph.ID == p.Profile.PhoneID})
+		}
+		return writeJSON(e.stdout, out)
 	}
 	fmt.Fprintf(e.stdout, "%-32s %-20s %-7s %-5s %-20s %s\n", "ID", "NAME", "WALLET", "CARDS", "LAST SEEN", "PLACE")
 	for _, ph := range phones {

@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/phone"
 )
 
 func init() {
 	registerPhone("sync", "check in ([--lat DEG --lon DEG]: report the place; take rings, messages, a key wipe) and send the card keys' log to the token service for fresh limited-use keys", phoneSync)
-	registerPhone("history", "the payments made with this phone, newest first: [--limit N]", phoneHistory)
+	registerPhone("history", "the payments made with this phone, newest first: [--limit N] [--json]", phoneHistory)
 }
 
 func phoneSync(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
@@ -63,6 +64,7 @@ func phoneSync(ctx context.Context, e *env, pf *phoneFlags, args []string) error
 func phoneHistory(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
 	fs := subFlags(e, pf, "history")
 	limit := fs.Int("limit", 20, "how many payments to show (1-500)")
+	asJSON := fs.Bool("json", false, `print {"payments": [{"merchant", "amount" (integer minor units), "currency", "display" (the amount as text), "card_last4", "token_last4", "bank", "at" (RFC 3339), "status" (approved, declined or reversed), "response_code", "reason", "auth_code"}]}, newest first`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -76,6 +78,14 @@ func phoneHistory(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 	h, err := p.History(ctx, *limit)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		if h == nil {
+			h = []phone.Payment{}
+		}
+		return writeJSON(e.stdout, struct {
+			Payments []phone.Payment `json:"payments"`
+		}{h})
 	}
 	if len(h) == 0 {
 		fmt.Fprintln(e.stdout, "no payments yet")

@@ -31,6 +31,26 @@ Commands:
 
 Cities: ` + "beijing, shanghai, guangzhou, shenzhen, wuhan, chongqing"
 
+// transitCommands are the subcommands of phone transit.
+var transitCommands = []string{"add", "list", "topup", "balance", "history", "refund", "move", "express", "resolve"}
+
+// transitSummary returns the lines of transitUsage that describe sub.
+func transitSummary(sub string) string {
+	var out []string
+	for _, l := range strings.Split(transitUsage, "\n") {
+		t := strings.TrimSpace(l)
+		switch {
+		case t == sub || strings.HasPrefix(t, sub+" "):
+			out = append(out, t)
+		case len(out) > 0 && strings.HasPrefix(l, "     "): // its continuation
+			out = append(out, t)
+		case len(out) > 0:
+			return strings.Join(out, "\n")
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func phoneTransit(ctx context.Context, e *env, pf *phoneFlags, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(e.stderr, transitUsage)
