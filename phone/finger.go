@@ -143,7 +143,14 @@ func lockedErr() error {
 // locks payments and fails with fault.Forbidden "payments_locked", as does
 // any verification while locked. It fails with fault.NotFound "no_finger"
 // when no finger is enrolled.
-func (p *Phone) VerifyFinger(finger string) error {
+func (p *Phone) VerifyFinger(finger string) error { return p.verifyFinger(finger, true) }
+
+// VerifyFingerToTap is VerifyFinger just before a tap (phone tap
+// --finger): the consent is for the first request of a non-zero amount
+// this tap meets, not for a request shown before.
+func (p *Phone) VerifyFingerToTap(finger string) error { return p.verifyFinger(finger, false) }
+
+func (p *Phone) verifyFinger(finger string, shown bool) error {
 	st, err := p.loadFingers()
 	if err != nil {
 		return err
@@ -157,7 +164,7 @@ func (p *Phone) VerifyFinger(finger string) error {
 	if _, ok := match(st, finger); ok {
 		now := p.Now()
 		st.Failures, st.VerifiedAt, st.ConsentFor = 0, now.UnixMilli(), nil
-		if st.Shown != nil && now.Sub(time.UnixMilli(st.ShownAt)) <= RequestWindow {
+		if shown && st.Shown != nil && now.Sub(time.UnixMilli(st.ShownAt)) <= RequestWindow {
 			st.ConsentFor = st.Shown
 		}
 		return p.saveFingers(st)

@@ -191,4 +191,14 @@ func TestFingerConsentIsForOneRequest(t *testing.T) {
 	if st, _ := p.Fingers(); st.For != nil {
 		t.Errorf("consent after a stale shown request: got %+v, want none yet", st.For)
 	}
+	// phone tap --finger: the consent is for what this tap meets, not for
+	// what was shown before (a reader's 0.00 read stays refused).
+	cvm.Used()
+	cvm.Consented(zeroEUR)
+	if err := p.VerifyFingerToTap("right-thumb"); err != nil {
+		t.Fatal(err)
+	}
+	if cvm.Consented(zeroEUR) || !cvm.Consented(cny) {
+		t.Errorf("after VerifyFingerToTap: want 0.00 EUR refused and 5.00 CNY consented")
+	}
 }

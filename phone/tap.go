@@ -181,14 +181,17 @@ func (r TapReport) Summary() string {
 	return strings.Join(lines, "\n")
 }
 
-// describe says what a request asked: "12.34 CNY at TAPWALLET MART".
-func describe(e applet.Event) string {
-	s := money.New(e.Amount, money.Currency(e.Currency)).String()
-	if e.Merchant != "" {
-		s += " at " + e.Merchant
+// Describe says what a terminal asked, as the phone shows it: "12.34 CNY
+// at TAPWALLET MART" (any ISO 4217 currency in letters).
+func Describe(r applet.Request) string {
+	s := money.New(r.Amount, money.Currency(r.Currency)).String()
+	if r.Merchant != "" {
+		s += " at " + r.Merchant
 	}
 	return s
 }
+
+func describe(e applet.Event) string { return Describe(e.Request()) }
 
 func (r TapReport) ending(token string) string {
 	c := r.Cards[token]

@@ -37,11 +37,11 @@ func phoneTap(ctx context.Context, e *env, pf *phoneFlags, args []string) error 
 		return err
 	}
 	if *finger != "" {
-		if err := p.VerifyFinger(*finger); err != nil {
+		if err := p.VerifyFingerToTap(*finger); err != nil {
 			// The tap goes on: the terminal will get "see phone".
 			fmt.Fprintf(e.stderr, "fingerprint: %s\n", fault.MessageOf(err))
 		} else {
-			fmt.Fprintln(e.stdout, "fingerprint verified")
+			fmt.Fprintf(e.stdout, "fingerprint verified %s\n", consentFor(p))
 		}
 	}
 	rep, err := p.Tap(ctx, phone.TapOptions{Reader: *reader, Card: *cardRef, Link: nfc.Config{IdleTimeout: *timeout}})
@@ -88,7 +88,7 @@ func phoneVerifyFinger(ctx context.Context, e *env, pf *phoneFlags, args []strin
 	if err := p.VerifyFinger(finger); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "fingerprint verified: tap within %v\n", phone.FingerWindow)
+	fmt.Fprintf(e.stdout, "fingerprint verified %s: tap within %v\n", consentFor(p), phone.FingerWindow)
 	return nil
 }
 
@@ -110,4 +110,15 @@ func phoneUnlock(ctx context.Context, e *env, pf *phoneFlags, args []string) err
 	}
 	fmt.Fprintln(e.stdout, "payments unlocked: verify your fingerprint and tap")
 	return nil
+}
+
+// consentFor says what a fresh fingerprint pays: "for 12.34 CNY at SHOP"
+// (the request the phone showed), or "for the next payment" asked.
+func consentFor(p *phone.Phone) string {
+	st, err := p.Fingers()
+	if err != nil || st.For == nil {
+		return "for the next payment a terminal asks (not a 0.00 read)"
+	}
+	s := "for " + phone.Describe(*st.For)
+	return s + " only"
 }
