@@ -120,14 +120,14 @@ type Transit interface {
 type Service struct {
 	Store   Store
 	Wallet  *wallet.Service
-	Tokens  *tsp.Service
+	Tokens  tsp.Requestor
 	Transit Transit // nil: no transit operators in this platform
 	Log     *slog.Logger
 	Now     func() time.Time
 }
 
 // New returns the service.
-func New(st Store, w *wallet.Service, t *tsp.Service, log *slog.Logger) *Service {
+func New(st Store, w *wallet.Service, t tsp.Requestor, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -205,28 +205,13 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// Suspend every live token: the ones known at the switch, and any a
-	// racing request made live since (the wallet is off now: no new ones).
-	done := map[string]bool{}
-	var suspended []string
-	for _, tok := range append(append([]string(nil), open.Tokens...), live...) {
-		if done[tok] {
-			continue
-		}
-		done[tok] = true
-		t, err := s.Tokens.Store.Token(ctx, tok)
-		if err != nil {
-			return Result{}, err
-		}
-		if t.State == tsp.Active {
-			if err := s.Tokens.Suspend(ctx, tok, r.Actor, open.Reason); err != nil {
-				return Result{}, err
-			}
-			suspended = append(suspended, tok)
-		}
-		if _, err := s.Store.RetireKeys(ctx, tok, now); err != nil {
-			return Result{}, err
-		}
+	// Tell the token service: it marks the device's wallet off (no card
+	// can be added from now on), suspends every live token of the device —
+	// any a racing add made live too — and retires their unused keys, in
+	// one transaction of its own.
+	suspended, err := s.Tokens.DeviceOff(ctx, tsp.DeviceSwitch{DeviceID: ph.ID, Actor: r.Actor, Reason: open.Reason})
+	if err != nil {
+		return Result{}, err
 	}
 	res := Result{Switch: open, Changed: switched, Tokens: suspended, NoTransit: s.Transit == nil, Sessions: ended}
 	if s.Transit != nil {
@@ -276,19 +261,12 @@ func (s *Service) SwitchOn(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var resumed []string
-	for _, tok := range open.Tokens {
-		t, err := s.Tokens.Store.Token(ctx, tok)
-		if err != nil {
-			return Result{}, err
-		}
-		if t.State != tsp.Suspended || t.PhoneID != ph.ID {
-			continue
-		}
-		if err := s.Tokens.Resume(ctx, tok, r.Actor, "wallet switched back on after verification"); err != nil {
-			return Result{}, err
-		}
-		resumed = append(resumed, tok)
+	// The token service resumes the tokens the switch-off suspended that
+	// are still suspended and on this phone, and lets cards be added again.
+	resumed, err := s.Tokens.DeviceOn(ctx, tsp.DeviceSwitch{DeviceID: ph.ID, Actor: r.Actor,
+		Reason: "wallet switched back on after verification", Tokens: open.Tokens})
+	if err != nil {
+		return Result{}, err
 	}
 	res := Result{Tokens: resumed, NoTransit: s.Transit == nil, Changed: true}
 	if s.Transit != nil && len(open.Transit) > 0 {

@@ -204,12 +204,10 @@ func (p *Portal) cards(ctx context.Context, phoneID string) ([]cardView, error) 
 	var out []cardView
 	for _, t := range toks {
 		c := cardView{BankName: t.BankID, Product: t.Product, PANLast4: t.PANLast4, TokenLast4: t.Number.Last4(), State: string(t.State), Default: t.Default, Art: "#555555"}
-		if p.cfg.Tokens.Issuers != nil {
-			if n, art, ok := p.cfg.Tokens.Issuers.Bank(t.BankID); ok {
-				c.BankName = n
-				if colour.MatchString(art) {
-					c.Art = art
-				}
+		if t.BankName != "" {
+			c.BankName = t.BankName
+			if colour.MatchString(t.CardArt) {
+				c.Art = t.CardArt
 			}
 		}
 		out = append(out, c)

@@ -79,7 +79,7 @@ type Rate = wallet.Rate
 // Config is what the portal is built from.
 type Config struct {
 	Wallet   *wallet.Service
-	Tokens   *tsp.Service
+	Tokens   tsp.Requestor
 	Lost     *lostphone.Service
 	Store    Store
 	Keys     Indexer

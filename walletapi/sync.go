@@ -152,7 +152,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body
 		a.fail(w, r, fault.E(fault.Invalid, "too_many_tokens", "a sync names at most %d tokens", tsp.MaxCardsPerPhone*4))
 		return
 	}
-	res, err := a.Tokens.Replenish(r.Context(), ph, req.Tokens)
+	res, err := a.Tokens.Replenish(r.Context(), device(ph), req.Tokens)
 	if err != nil {
 		a.fail(w, r, err)
 		return

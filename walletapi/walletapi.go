@@ -30,7 +30,7 @@ const MaxBody = 64 << 10
 // API serves the wallet API.
 type API struct {
 	Wallet *wallet.Service
-	Tokens *tsp.Service
+	Tokens tsp.Requestor
 	Log    *slog.Logger
 	// Limits throttles the routes that check a secret (New sets the
 	// defaults of DefaultLimits; SetLimits changes them).
@@ -96,7 +96,7 @@ type limitCheck struct {
 }
 
 // New returns the API with its routes.
-func New(w *wallet.Service, t *tsp.Service, log *slog.Logger) *API {
+func New(w *wallet.Service, t tsp.Requestor, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -509,12 +509,15 @@ type CardJSON struct {
 	TokenHandle string `json:"id"`                  // the token number; cards are addressed by it
 }
 
+// device is the phone as the token service knows it.
+func device(ph wallet.Phone) tsp.Device {
+	return tsp.Device{ID: ph.ID, AccountID: ph.AccountID, PublicKey: ph.PublicKey}
+}
+
 func (a *API) cardView(t tsp.Token) CardJSON {
 	name, art := t.BankID, "#444444"
-	if a.Tokens.Issuers != nil {
-		if n, c, ok := a.Tokens.Issuers.Bank(t.BankID); ok {
-			name, art = n, c
-		}
+	if t.BankName != "" {
+		name, art = t.BankName, t.CardArt
 	}
 	return CardJSON{TokenLast4: t.Number.Last4(), PANLast4: t.PANLast4, Bank: t.BankID, BankName: name, Product: t.Product,
 		CardArt: art, Default: t.Default, State: string(t.State), AID: t.AID, Expiry: t.Expiry.MMYY(), TokenHandle: t.Number.Digits()}
@@ -557,7 +560,7 @@ func (a *API) addCard(w http.ResponseWriter, r *http.Request, ph wallet.Phone, b
 		a.fail(w, r, err)
 		return
 	}
-	res, err := a.Tokens.AddCard(r.Context(), tsp.AddCardRequest{Phone: ph, PAN: req.PAN, Expiry: req.Expiry, CVN2: req.CVN2})
+	res, err := a.Tokens.AddCard(r.Context(), tsp.AddCardRequest{Device: device(ph), PAN: req.PAN, Expiry: req.Expiry, CVN2: req.CVN2})
 	if err != nil {
 		kind := wallet.EventCardDeclined
 		a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: kind, Detail: fault.CodeOf(err), Source: source(r)})
@@ -589,7 +592,7 @@ func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, ph wallet.Phone,
 		a.fail(w, r, err)
 		return
 	}
-	p, err := a.Tokens.ConfirmOTP(r.Context(), ph, req.BindingID, req.OTP)
+	p, err := a.Tokens.ConfirmOTP(r.Context(), device(ph), req.BindingID, req.OTP)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -598,7 +601,7 @@ func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, ph wallet.Phone,
 }
 
 func (a *API) setDefault(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
-	if err := a.Tokens.SetDefault(r.Context(), ph, r.PathValue("token")); err != nil {
+	if err := a.Tokens.SetDefault(r.Context(), device(ph), r.PathValue("token")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -607,7 +610,7 @@ func (a *API) setDefault(w http.ResponseWriter, r *http.Request, ph wallet.Phone
 }
 
 func (a *API) removeCard(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
-	if err := a.Tokens.RemoveCard(r.Context(), ph, r.PathValue("token"), "account:"+ph.AccountID); err != nil {
+	if err := a.Tokens.RemoveCard(r.Context(), device(ph), r.PathValue("token"), "account:"+ph.AccountID); err != nil {
 		a.fail(w, r, err)
 		return
 	}
