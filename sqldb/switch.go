@@ -14,9 +14,17 @@ import (
 // group-committed: the records of concurrent authorizations are written in
 // one transaction.
 type SwitchStore struct {
-	DB       *DB
-	saves    *Batcher[netswitch.Auth, error]
-	finishes *Batcher[netswitch.Auth, error] // switch_recovery.go
+	DB    *DB
+	saves *Batcher[authWrite, error]
+}
+
+// authWrite is one write of the batch: a new record, or the answer of a
+// record stored while being decided (finish, switch_recovery.go). Both go
+// in the same batches, so recording before the issuer is asked costs no
+// transaction of its own.
+type authWrite struct {
+	a      netswitch.Auth
+	finish bool
 }
 
 var _ netswitch.Store = (*SwitchStore)(nil)
@@ -25,16 +33,12 @@ var _ netswitch.Store = (*SwitchStore)(nil)
 // stops its batch worker.
 func NewSwitchStore(db *DB) *SwitchStore {
 	s := &SwitchStore{DB: db}
-	s.saves = NewBatcher(db.workersFor(), 1000, serialized(db, s.saveAuths))
-	s.finishes = NewBatcher(db.workersFor(), 1000, serialized(db, s.finishAuths))
+	s.saves = NewBatcher(db.workersFor(), 1000, serialized(db, s.writeAuths))
 	return s
 }
 
 // Close stops the batch workers; it does not close the database.
-func (s *SwitchStore) Close() {
-	s.saves.Close()
-	s.finishes.Close()
-}
+func (s *SwitchStore) Close() { s.saves.Close() }
 
 const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, local_date, local_time,
 	token, token_last4, pan_last4, pan_sealed, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason,
@@ -44,24 +48,39 @@ const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merch
 // fault.Conflict "auth_exists" when the identity is stored already, and
 // fault.Unavailable when the database fails.
 func (s *SwitchStore) SaveAuth(ctx context.Context, a netswitch.Auth) error {
-	res, err := s.saves.Do(ctx, a)
+	res, err := s.saves.Do(ctx, authWrite{a: a})
 	if err != nil {
 		return err
 	}
 	return res
 }
 
-func (s *SwitchStore) saveAuths(ctx context.Context, as []netswitch.Auth) ([]error, error) {
-	out := make([]error, len(as))
+const insertAuth = `INSERT INTO switch_auths (` + authCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO NOTHING`
+
+// writeAuths runs a batch of new records and answers in one transaction.
+func (s *SwitchStore) writeAuths(ctx context.Context, ws []authWrite) ([]error, error) {
+	out := make([]error, len(ws))
 	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		ins, err := tx.stmt(ctx, `INSERT INTO switch_auths (`+authCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`)
+		ins, err := tx.stmt(ctx, insertAuth)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		for i, a := range as {
+		up, err := tx.stmt(ctx, finishAuth)
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		for i, w := range ws {
 			out[i] = nil
+			if w.finish {
+				if out[i], err = finishOne(ctx, up, w.a); err != nil {
+					return err
+				}
+				continue
+			}
+			a := w.a
 			res, err := ins.ExecContext(ctx,
 				a.ID, a.Digest, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.MerchantName, a.MCC, a.LocalDate, a.LocalTime,
 				a.Token, a.TokenLast4, a.PANLast4, a.SealedPAN, a.PhoneID, a.AccountID, a.BankID, a.Amount, a.Currency, a.AuthCode, a.ResponseCode, a.Reason,

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -15,42 +16,32 @@ import (
 var errSettled = fault.E(fault.Conflict, "auth_settled", "the authorization is no longer being decided")
 
 // FinishAuth stores the answer of a record saved while deciding, in the
-// next batch; it fails with fault.Conflict "auth_settled" when the record
-// is not waiting for its answer (the recovery sweep settled it), and
-// fault.Unavailable when the database fails.
+// next batch (with the new records); it fails with fault.Conflict
+// "auth_settled" when the record is not waiting for its answer (the
+// recovery sweep settled it), and fault.Unavailable when the database
+// fails.
 func (s *SwitchStore) FinishAuth(ctx context.Context, a netswitch.Auth) error {
-	res, err := s.finishes.Do(ctx, a)
+	res, err := s.saves.Do(ctx, authWrite{a: a, finish: true})
 	if err != nil {
 		return err
 	}
 	return res
 }
 
-func (s *SwitchStore) finishAuths(ctx context.Context, as []netswitch.Auth) ([]error, error) {
-	out := make([]error, len(as))
-	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		up, err := tx.stmt(ctx, `UPDATE switch_auths SET response_code = ?, reason = ?, auth_code = ?, answer = ?, answered_at = ?
-			WHERE id = ? AND response_code = ''`)
-		if err != nil {
-			return err
-		}
-		defer up.Close()
-		for i, a := range as {
-			out[i] = nil
-			res, err := up.ExecContext(ctx, a.ResponseCode, a.Reason, a.AuthCode, a.Answer, Millis(a.AnsweredAt), a.ID)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				out[i] = errSettled
-			}
-		}
-		return nil
-	})
+const finishAuth = `UPDATE switch_auths SET response_code = ?, reason = ?, auth_code = ?, answer = ?, answered_at = ?
+	WHERE id = ? AND response_code = ''`
+
+// finishOne stores one answer with the statement finishAuth: errSettled
+// when the record was not waiting for it.
+func finishOne(ctx context.Context, up *sql.Stmt, a netswitch.Auth) (error, error) {
+	res, err := up.ExecContext(ctx, a.ResponseCode, a.Reason, a.AuthCode, a.Answer, Millis(a.AnsweredAt), a.ID)
 	if err != nil {
-		return nil, dbErr(err, "storing answers")
+		return nil, err
 	}
-	return out, nil
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errSettled, nil
+	}
+	return nil, nil
 }
 
 // Deciding returns up to limit records still waiting for their answer that
