@@ -58,8 +58,8 @@ func newFixture(tb testing.TB, nCards int) *fixture {
 		if c.IDV != bank.Green || c.Expiry.Year < 2027 {
 			continue
 		}
-		cur, _ := p.Wallet.Store.Phone(ctx, ph.ID)
-		res, err := p.Tokens.AddCard(ctx, tsp.AddCardRequest{Phone: cur, PAN: c.PAN.Digits(), Expiry: c.Expiry.MMYY(), CVN2: c.CVN2.Digits()})
+		dev := tsp.Device{ID: ph.ID, AccountID: ph.AccountID, PublicKey: ph.PublicKey}
+		res, err := p.Tokens.AddCard(ctx, tsp.AddCardRequest{Device: dev, PAN: c.PAN.Digits(), Expiry: c.Expiry.MMYY(), CVN2: c.CVN2.Digits()})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func (f *fixture) sync(tb testing.TB) int {
 		atc, unused := f.el.KeyIndexes(c.Token)
 		logs = append(logs, tsp.TokenLog{Token: c.Token, ATC: atc, Unused: append([]int{}, unused...)})
 	}
-	res, err := f.p.Tokens.Replenish(context.Background(), f.ph, logs)
+	res, err := f.p.Tokens.Replenish(context.Background(), tsp.Device{ID: f.ph.ID, AccountID: f.ph.AccountID, PublicKey: f.ph.PublicKey}, logs)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/tsp"
+	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/wallet"
 )
 
@@ -89,8 +90,11 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 	}
 	e.wallet = wallet.NewService(&sqldb.WalletStore{DB: db}, log)
 	e.wallet.ArgonTime, e.wallet.ArgonMemoryKiB = 1, 64
-	fast := sqldb.NewFastTokenStore(db)
-	t.Cleanup(fast.Close)
+	fast, err := tspstore.OpenBeside(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fast.Close() })
 	e.tokens = tsp.New(fast, e.keys, &issuer.Directory{Config: e.banks, Now: time.Now}, tsp.EMVKeys{Alg: emv.TDES}, log)
 	e.tokens.LUKBatch = 20
 	bl := sqldb.NewBatchLedger(db, sqldb.NewLedgerStore(db))

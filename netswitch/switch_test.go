@@ -194,7 +194,7 @@ func TestDeclinesEndToEnd(t *testing.T) {
 			}
 		})
 		t.Run("deleted token", func(t *testing.T) {
-			if err := e.tokens.RemoveCard(ctx, ph.Phone, low.Token, "test"); err != nil {
+			if err := e.tokens.RemoveCard(ctx, ph.Device(), low.Token, "test"); err != nil {
 				t.Fatal(err)
 			}
 			if got := rcOf(e.send(t, e.auth(t, low, 100, nettest.Tap{}))); got != "14" {

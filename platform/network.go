@@ -19,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
+	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/wallet"
 	"github.com/tapwallet/tapwallet/walletapi"
 )
@@ -31,7 +32,7 @@ type network struct {
 	// take turns on one write lock; on PostgreSQL the platform's DB).
 	issuersDB *sqldb.DB
 	networkDB *sqldb.DB
-	tokens    *sqldb.FastTokenStore
+	tokens    *tspstore.Store
 	ledger    *sqldb.BatchLedger
 	records   *sqldb.SwitchStore
 	cancel    context.CancelFunc

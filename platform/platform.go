@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
-	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/keystore"
@@ -130,10 +129,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if cfg.ArgonTime > 0 {
 		p.Wallet.ArgonTime = cfg.ArgonTime
 	}
-	p.net.tokens = sqldb.NewFastTokenStore(db)
-	p.Tokens = tsp.New(p.net.tokens, keys, &issuer.Directory{Config: banks, Now: cfg.Now}, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
-	p.Tokens.Now = cfg.Now
-	p.Tokens.Security = p.Wallet // a suspected clone is a security event of the account
+	if err := p.newTokens(ctx, cfg, &issuer.Directory{Config: banks, Now: cfg.Now}); err != nil {
+		db.Close()
+		return nil, err
+	}
 	p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
 	p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
 	p.Lost.Now = cfg.Now

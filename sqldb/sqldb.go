@@ -49,6 +49,8 @@ type DB struct {
 	ckptStop, ckptDone chan struct{}
 	// Now is the clock every transaction takes its time from.
 	Now func() time.Time
+	// dsn is what the database was opened with (for Beside).
+	dsn string
 }
 
 // Open opens the database named by dsn and runs the migrations. An empty dsn
@@ -79,6 +81,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.dsn = dsn
 	return db.start(ctx, migrations, "migrations")
 }
 

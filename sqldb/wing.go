@@ -71,6 +71,7 @@ func OpenWing(ctx context.Context, dsn, dataDir string, w Wing) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.dsn = dsn
 	return db.start(ctx, w.Migrations, w.Dir)
 }
 

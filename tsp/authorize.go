@@ -1,6 +1,7 @@
 package tsp
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -39,6 +40,17 @@ type AuthResult struct {
 	ATC      int
 	// sessionKey is the limited-use key, kept to make the ARPC.
 	sessionKey []byte
+	// arpc makes the ARPC where the key is, for a result that came over
+	// the wire (RemoteResult).
+	arpc func(arqc, arc []byte) ([]byte, error)
+}
+
+// RemoteResult returns r, a result a remote token check received, with its
+// ARPC made by arpc: the limited-use key never leaves the token service,
+// which makes the ARPC when asked (Service.ARPC).
+func RemoteResult(r AuthResult, arpc func(arqc, arc []byte) ([]byte, error)) AuthResult {
+	r.sessionKey, r.arpc = nil, arpc
+	return r
 }
 
 // Decline codes (fault codes) of the token check; the network maps each to
@@ -111,7 +123,7 @@ func (s *Service) imk(token string) ([]byte, error) {
 	return k, nil
 }
 
-// Authorize checks a token for one authorization — it exists and is active,
+// authorize checks a token for one authorization — it exists and is active,
 // the tap is in its NFC domain, its counter moves forward (not replayed, not
 // far ahead), the limited-use key named in the IAD was issued to it and is
 // unused and unexpired, the ARQC verifies with that key derived again from
@@ -120,7 +132,7 @@ func (s *Service) imk(token string) ([]byte, error) {
 // Declines are fault.Declined with one of the Decline* codes; nothing is
 // consumed then. A genuine cryptogram with a key or counter already used
 // with another cryptogram suspends the token (DeclineCloned).
-func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, error) {
+func (s *Service) authorize(ctx context.Context, r AuthRequest) (AuthResult, error) {
 	// A store that can read the token and the key the IAD names at once
 	// saves a read; the checks below run in the same order either way.
 	var key *LUK
@@ -267,6 +279,11 @@ func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 // for the answer to the phone, with the authorization's limited-use key,
 // and then forgets the key. It fails if the ARC is not 2 bytes.
 func (r *AuthResult) ARPC(arqc, arc []byte) ([]byte, error) {
+	if r.sessionKey == nil && r.arpc != nil {
+		f := r.arpc
+		r.arpc = nil
+		return f(arqc, arc)
+	}
 	if r.sessionKey == nil {
 		return nil, fault.E(fault.Internal, "arpc_key", "no key to make the ARPC")
 	}
@@ -283,7 +300,53 @@ func (r *AuthResult) ARPC(arqc, arc []byte) ([]byte, error) {
 // Forget drops the authorization's key without making an ARPC.
 func (r *AuthResult) Forget() {
 	clear(r.sessionKey)
-	r.sessionKey = nil
+	r.sessionKey, r.arpc = nil, nil
+}
+
+// ARPCRequest asks the token service for the ARPC of an authorization it
+// checked: the token, the limited-use key it consumed, the cryptogram it
+// verified and the issuer's authorization response code (2 bytes).
+type ARPCRequest struct {
+	Token    string `json:"token"`
+	KeyIndex int    `json:"key_index"`
+	ARQC     []byte `json:"arqc"`
+	ARC      []byte `json:"arc"`
+}
+
+// ARPC makes the issuer authentication data (tag 91: ARPC method 1 ‖ ARC)
+// of an authorization this token service checked, deriving its
+// limited-use key again — for a network in another process (the key stays
+// here). Only a key the token service saw consumed with exactly that
+// cryptogram gets an ARPC: anything else fails with fault.Forbidden
+// "arpc_refused", so the call is no oracle of the keys. It fails with
+// fault.Invalid "arpc" for an ARC that is not 2 bytes, and with the store's
+// or key store's errors.
+func (s *Service) ARPC(ctx context.Context, r ARPCRequest) ([]byte, error) {
+	k, err := s.Store.LUK(ctx, r.Token, r.KeyIndex)
+	if fault.KindOf(err) == fault.NotFound || err == nil && (k.UsedAt.IsZero() || len(r.ARQC) != 8 || !bytes.Equal(k.UsedARQC, r.ARQC)) {
+		return nil, fault.E(fault.Forbidden, "arpc_refused", "no authorization with that key and cryptogram was approved by the token check")
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := card.ParseToken(r.Token)
+	if err != nil {
+		return nil, fault.E(fault.Invalid, "bad_token", "not a token number")
+	}
+	tok, err := s.Store.Token(ctx, r.Token)
+	if err != nil {
+		return nil, err
+	}
+	imk, err := s.imk(r.Token)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := s.CardKeys.LUK(imk, t, tok.PSN, r.KeyIndex)
+	if err != nil {
+		return nil, err
+	}
+	res := AuthResult{sessionKey: sk}
+	return res.ARPC(r.ARQC, r.ARC)
 }
 
 // checkCDCVM decides whether the fingerprint was verified on the phone.

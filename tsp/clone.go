@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tapwallet/tapwallet/wallet"
+	"github.com/tapwallet/tapwallet/id"
 )
 
 // A phone's secure element here is software: its keys are a file in the
@@ -29,9 +29,17 @@ import (
 const EventTokenCloned = "token_cloned"
 
 // Security is where the token service reports security findings about a
-// card holder's tokens: the wallet's audit trail (wallet.Service.Record).
+// card holder's tokens: the wallet's audit trail (the platform hands the
+// events to the wallet service).
 type Security interface {
-	Record(ctx context.Context, e wallet.Event)
+	SecurityEvent(ctx context.Context, e SecurityEvent)
+}
+
+// SecurityEvent is one security finding about a card holder's token.
+type SecurityEvent struct {
+	AccountID, DeviceID string
+	Kind                string // EventTokenCloned
+	Detail, Source      string
 }
 
 // Alerter is a Store that can queue a message to a card holder in the
@@ -91,7 +99,7 @@ func (s *Service) suspendClone(ctx context.Context, t Token, actor, why string, 
 	}
 	s.Log.Warn("tsp: token suspended, cloned phone suspected", "token", t.Number, "actor", actor, "why", why)
 	if a, ok := s.Store.(Alerter); ok {
-		msg := OTPMessage{ID: wallet.NewID("otp"), AccountID: t.AccountID, CreatedAt: s.Now().UTC(),
+		msg := OTPMessage{ID: id.New("otp"), AccountID: t.AccountID, CreatedAt: s.Now().UTC(),
 			Message: fmt.Sprintf("[tapwallet] Your card ending %s was suspended: it was used from a copy of your phone's wallet (%s). "+
 				"If you did not copy your phone, someone has its keys: check your phones, then remove the card and add it again.", t.PANLast4, why)}
 		if err := a.AddMessage(ctx, msg); err != nil {
@@ -99,7 +107,7 @@ func (s *Service) suspendClone(ctx context.Context, t Token, actor, why string, 
 		}
 	}
 	if event && s.Security != nil {
-		s.Security.Record(ctx, wallet.Event{AccountID: t.AccountID, PhoneID: t.PhoneID, Kind: EventTokenCloned,
+		s.Security.SecurityEvent(ctx, SecurityEvent{AccountID: t.AccountID, DeviceID: t.PhoneID, Kind: EventTokenCloned,
 			Detail: "token ending " + t.Number.Last4() + " suspended: " + why, Source: actor})
 	}
 	return nil

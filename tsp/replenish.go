@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/wallet"
 )
 
 // TokenLog is a phone's account, at a sync, of what its secure element did
@@ -75,12 +74,12 @@ type KeyLister interface {
 // batch of limited-use keys sealed to the phone. It fails with
 // fault.NotFound "card_not_found" when the log names a token that is not on
 // this phone, and with the store's errors.
-func (s *Service) Replenish(ctx context.Context, ph wallet.Phone, logs []TokenLog) ([]SyncResult, error) {
+func (s *Service) Replenish(ctx context.Context, ph Device, logs []TokenLog) ([]SyncResult, error) {
 	out := make([]SyncResult, 0, len(logs))
 	for _, l := range logs {
 		t, err := s.Store.Token(ctx, l.Token)
 		if err != nil || t.PhoneID != ph.ID {
-			return nil, fault.E(fault.NotFound, "card_not_found", "no such card on this phone")
+			return nil, fault.E(fault.NotFound, CodeCardNotFound, "no such card on this phone")
 		}
 		res := SyncResult{Token: l.Token, State: t.State}
 		if t.State == Deleted {

@@ -22,8 +22,8 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id"
 	"github.com/tapwallet/tapwallet/keystore"
-	"github.com/tapwallet/tapwallet/wallet"
 )
 
 // MaxCardsPerPhone is the product's limit of cards on one phone.
@@ -63,6 +63,10 @@ type Token struct {
 	BankID    string
 	Product   string // debit | credit
 	AID       string
+	// BankName and CardArt describe the issuing bank for display; Cards
+	// fills them in (they are not stored).
+	BankName  string
+	CardArt   string
 	Default   bool
 	Priority  int
 	NextKey   int
@@ -133,18 +137,34 @@ type NewCard struct {
 
 // Store is what the token service needs from storage.
 type Store interface {
-	// CreateCard writes a new token atomically: the phone's card count goes up
-	// (fault.Limit "card_limit" at 8, fault.Forbidden "wallet_off" when the
-	// wallet is switched off), the vault row is reused or added, the token,
-	// its event and its keys are inserted. It returns the vault row used.
+	// CreateCard writes a new token atomically: the device's card count,
+	// kept by the token service itself, goes up (fault.Limit CodeCardLimit
+	// at 8, fault.Forbidden CodeWalletOff when the device's wallet was
+	// switched off), the vault row is reused or added, the token, its event
+	// and its keys are inserted. It returns the vault row used.
 	CreateCard(ctx context.Context, c NewCard) (VaultPAN, error)
+	// Device returns what the token service knows of a device: its live
+	// cards and whether its wallet is off (the zero state for a device it
+	// never saw).
+	Device(ctx context.Context, id string) (DeviceState, error)
+	// DeviceOff records that a device's wallet is off (no card can be
+	// added from then on), suspends every active token of the device with
+	// an event and ends the validity of their unused limited-use keys, in
+	// one transaction; it returns the tokens it suspended. Calling it again
+	// changes nothing more than what a racing add left.
+	DeviceOff(ctx context.Context, d DeviceSwitch) ([]string, error)
+	// DeviceOn records that a device's wallet is on again and resumes those
+	// of d.Tokens that are suspended and on the device, with an event, in
+	// one transaction; it returns the tokens it resumed.
+	DeviceOn(ctx context.Context, d DeviceSwitch) ([]string, error)
 	VaultByIndex(ctx context.Context, index []byte) (VaultPAN, error) // fault.NotFound
 	VaultPAN(ctx context.Context, id string) (VaultPAN, error)
 	Token(ctx context.Context, number string) (Token, error) // fault.NotFound
 	PhoneTokens(ctx context.Context, phoneID string) ([]Token, error)
 	SetDefault(ctx context.Context, phoneID, token string) error
 	// ChangeState moves a token to a new state with an event; deleting frees
-	// the phone's card slot. Deleted tokens never change again.
+	// the device's card slot. Deleted tokens never change again
+	// (fault.Conflict "token_deleted"); fault.NotFound for an unknown token.
 	ChangeState(ctx context.Context, token string, to State, actor, reason string, at time.Time) error
 	AddLUKs(ctx context.Context, token string, luks []LUK, nextKey int) error
 	CreateBinding(ctx context.Context, b Binding, msg OTPMessage) error
@@ -160,7 +180,7 @@ type Store interface {
 	// fault.Declined luk_used if the key was used meanwhile, atc_replayed if
 	// the counter is not above the last one.
 	UseKey(ctx context.Context, u KeyUse) error
-	// PhoneLUKs lists the unused, unexpired keys of the phone's tokens.
+	// UnusedKeys counts a token's unused, unexpired limited-use keys.
 	UnusedKeys(ctx context.Context, token string, now time.Time) (int, error)
 }
 
@@ -235,7 +255,7 @@ func New(st Store, keys keystore.Keys, iss Issuers, ck CardKeys, log *slog.Logge
 
 // AddCardRequest is a request to bind a card to a phone.
 type AddCardRequest struct {
-	Phone  wallet.Phone // verified to belong to the account by the caller
+	Device Device // verified to belong to the account by the caller
 	PAN    string
 	Expiry string // MMYY
 	CVN2   string
@@ -269,13 +289,19 @@ func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult,
 	if err != nil {
 		return AddCardResult{}, err
 	}
-	if !r.Phone.WalletOn {
-		return AddCardResult{}, fault.E(fault.Forbidden, "wallet_off", "the wallet on this phone is switched off")
+	// Checked early to spare the bank an ID&V; CreateCard checks both
+	// again, race-safe, when it binds the card.
+	st, err := s.Store.Device(ctx, r.Device.ID)
+	if err != nil {
+		return AddCardResult{}, err
 	}
-	if r.Phone.CardCount >= MaxCardsPerPhone {
+	if st.Off {
+		return AddCardResult{}, walletOff()
+	}
+	if st.Cards >= MaxCardsPerPhone {
 		return AddCardResult{}, cardLimit()
 	}
-	if err := s.notOnPhone(ctx, pan, r.Phone.ID); err != nil {
+	if err := s.notOnPhone(ctx, pan, r.Device.ID); err != nil {
 		return AddCardResult{}, err
 	}
 	v, err := s.Issuers.Verify(ctx, pan, exp, r.CVN2)
@@ -286,17 +312,32 @@ func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult,
 	case Red:
 		return AddCardResult{}, fault.E(fault.Declined, "idv_declined", "the bank declined to add this card to a wallet")
 	case StepUp:
-		return s.stepUp(ctx, r.Phone, pan, exp, v)
+		return s.stepUp(ctx, r.Device, pan, exp, v)
 	}
-	p, err := s.provision(ctx, r.Phone, pan, exp, v, "card_bound")
+	p, err := s.provision(ctx, r.Device, pan, exp, v, "card_bound")
 	if err != nil {
 		return AddCardResult{}, err
 	}
 	return AddCardResult{Card: p}, nil
 }
 
+// Error codes of the token service's requestor side (fault codes) that
+// callers may check with fault.CodeOf.
+const (
+	CodeCardLimit       = "card_limit"        // fault.Limit: 8 cards on the phone
+	CodeWalletOff       = "wallet_off"        // fault.Forbidden: the wallet on the phone is off
+	CodeCardOnPhone     = "card_on_phone"     // fault.Conflict
+	CodeCardNotFound    = "card_not_found"    // fault.NotFound
+	CodeBindingNotFound = "binding_not_found" // fault.NotFound
+	CodeTokenTaken      = "token_taken"       // fault.Conflict: a store's answer to a token number in use
+)
+
 func cardLimit() error {
-	return fault.E(fault.Limit, "card_limit", "a phone holds at most %d cards: remove one first", MaxCardsPerPhone)
+	return fault.E(fault.Limit, CodeCardLimit, "a phone holds at most %d cards: remove one first", MaxCardsPerPhone)
+}
+
+func walletOff() error {
+	return fault.E(fault.Forbidden, CodeWalletOff, "the wallet on this phone is switched off")
 }
 
 func parseCard(panS, expS, cvn2 string) (card.PAN, card.Expiry, error) {
@@ -328,7 +369,7 @@ func (s *Service) notOnPhone(ctx context.Context, pan card.PAN, phoneID string) 
 	}
 	for _, t := range toks {
 		if t.PANID == v.ID && t.State != Deleted {
-			return fault.E(fault.Conflict, "card_on_phone", "this card is already on this phone (token ending %s)", t.Number.Last4())
+			return fault.E(fault.Conflict, CodeCardOnPhone, "this card is already on this phone (token ending %s)", t.Number.Last4())
 		}
 	}
 	return nil
@@ -351,23 +392,23 @@ func (s *Service) vaultByPAN(ctx context.Context, digits string) (VaultPAN, erro
 	return VaultPAN{}, err
 }
 
-func (s *Service) stepUp(ctx context.Context, ph wallet.Phone, pan card.PAN, exp card.Expiry, v Verdict) (AddCardResult, error) {
-	id := wallet.NewID("bind")
-	sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("binding:"+id))
+func (s *Service) stepUp(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v Verdict) (AddCardResult, error) {
+	bid := id.New("bind")
+	sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("binding:"+bid))
 	if err != nil {
 		return AddCardResult{}, err
 	}
 	code := otpCode()
 	now := s.Now().UTC()
-	b := Binding{ID: id, PhoneID: ph.ID, AccountID: ph.AccountID, Sealed: sealed, Expiry: exp.MMYY(), BankID: v.BankID,
-		OTPHash: s.Keys.Index("otp", []byte(id+":"+code)), State: "pending", ExpiresAt: now.Add(s.OTPTTL), CreatedAt: now}
-	msg := OTPMessage{ID: wallet.NewID("otp"), AccountID: ph.AccountID, BindingID: id, CreatedAt: now,
+	b := Binding{ID: bid, PhoneID: ph.ID, AccountID: ph.AccountID, Sealed: sealed, Expiry: exp.MMYY(), BankID: v.BankID,
+		OTPHash: s.Keys.Index("otp", []byte(bid+":"+code)), State: "pending", ExpiresAt: now.Add(s.OTPTTL), CreatedAt: now}
+	msg := OTPMessage{ID: id.New("otp"), AccountID: ph.AccountID, BindingID: bid, CreatedAt: now,
 		Message: fmt.Sprintf("[%s] Your code to add the card ending %s to tapwallet is %s. It expires in %d minutes. Never share it.",
 			v.BankName, pan.Last4(), code, int(s.OTPTTL.Minutes()))}
 	if err := s.Store.CreateBinding(ctx, b, msg); err != nil {
 		return AddCardResult{}, err
 	}
-	return AddCardResult{BindingID: id, SentTo: "the phone number the bank holds for the card ending " + pan.Last4()}, nil
+	return AddCardResult{BindingID: bid, SentTo: "the phone number the bank holds for the card ending " + pan.Last4()}, nil
 }
 
 func otpCode() string {
@@ -380,10 +421,10 @@ func otpCode() string {
 // the tries left), fault.Limit "otp_attempts" after 3 wrong codes, or
 // fault.Invalid "otp_expired" after 5 minutes; a failed or finished binding
 // cannot be used again (fault.Conflict "binding_closed").
-func (s *Service) ConfirmOTP(ctx context.Context, ph wallet.Phone, bindingID, code string) (*Provisioned, error) {
+func (s *Service) ConfirmOTP(ctx context.Context, ph Device, bindingID, code string) (*Provisioned, error) {
 	b, err := s.Store.Binding(ctx, bindingID)
 	if err != nil || b.PhoneID != ph.ID || b.AccountID != ph.AccountID {
-		return nil, fault.E(fault.NotFound, "binding_not_found", "no such card binding waiting on this phone")
+		return nil, fault.E(fault.NotFound, CodeBindingNotFound, "no such card binding waiting on this phone")
 	}
 	if b.State != "pending" {
 		return nil, fault.E(fault.Conflict, "binding_closed", "this card binding is already %s: add the card again", b.State)
@@ -427,7 +468,7 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph wallet.Phone, bindingID, co
 }
 
 // provision makes the token, its keys and the vault row, atomically.
-func (s *Service) provision(ctx context.Context, ph wallet.Phone, pan card.PAN, exp card.Expiry, v Verdict, reason string) (*Provisioned, error) {
+func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v Verdict, reason string) (*Provisioned, error) {
 	now := s.Now().UTC()
 	index := s.panIndex(pan)
 	vault := VaultPAN{Index: index, BIN: pan.BIN(), Last4: pan.Last4()}
@@ -436,7 +477,7 @@ func (s *Service) provision(ctx context.Context, ph wallet.Phone, pan card.PAN, 
 	} else if fault.KindOf(err) != fault.NotFound {
 		return nil, err
 	} else {
-		vault.ID = wallet.NewID("pan")
+		vault.ID = id.New("pan")
 		vault.PAR = newPAR()
 		sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("vault:"+vault.ID))
 		if err != nil {
@@ -455,15 +496,15 @@ func (s *Service) provision(ctx context.Context, ph wallet.Phone, pan card.PAN, 
 		}
 		tok := Token{Number: num, PANID: vault.ID, PAR: vault.PAR, PANLast4: pan.Last4(), PhoneID: ph.ID, AccountID: ph.AccountID,
 			Domain: DomainNFC, State: Active, Expiry: exp, PSN: "00", BankID: v.BankID, Product: v.Product, AID: aid,
-			CreatedAt: now, NextKey: 1}
+			BankName: v.BankName, CardArt: v.CardArt, CreatedAt: now, NextKey: 1}
 		luks, batch, err := s.keyBatch(ph, tok, 1)
 		if err != nil {
 			return nil, err
 		}
 		tok.NextKey = 1 + len(luks)
 		used, err := s.Store.CreateCard(ctx, NewCard{Vault: vault, Token: tok, LUKs: luks,
-			Event: TokenEvent{ID: wallet.NewID("tev"), Token: num.Digits(), From: "", To: string(Active), Actor: "account:" + ph.AccountID, Reason: reason, At: now}})
-		if fault.CodeOf(err) == "token_taken" {
+			Event: TokenEvent{ID: id.New("tev"), Token: num.Digits(), From: "", To: string(Active), Actor: "account:" + ph.AccountID, Reason: reason, At: now}})
+		if fault.CodeOf(err) == CodeTokenTaken {
 			continue
 		}
 		if err != nil {
@@ -524,8 +565,8 @@ type BatchKey struct {
 	ExpiresAt int64  `json:"expires_at"` // Unix seconds
 }
 
-func (s *Service) keyBatch(ph wallet.Phone, tok Token, first int) ([]LUK, []byte, error) {
-	pub, err := ph.PublicKeyECDSA()
+func (s *Service) keyBatch(ph Device, tok Token, first int) ([]LUK, []byte, error) {
+	pub, err := devicekey.ParsePublic(ph.PublicKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -558,22 +599,30 @@ func (s *Service) keyBatch(ph wallet.Phone, tok Token, first int) ([]LUK, []byte
 	return luks, sealed, nil
 }
 
-// Cards lists the live (not deleted) tokens on a phone, default first.
+// Cards lists the live (not deleted) tokens on a phone, default first,
+// with the bank's name and card art. It fails with the store's errors.
 func (s *Service) Cards(ctx context.Context, phoneID string) ([]Token, error) {
-	return s.Store.PhoneTokens(ctx, phoneID)
+	toks, err := s.Store.PhoneTokens(ctx, phoneID)
+	if err != nil || s.Issuers == nil {
+		return toks, err
+	}
+	for i := range toks {
+		toks[i].BankName, toks[i].CardArt, _ = s.Issuers.Bank(toks[i].BankID)
+	}
+	return toks, nil
 }
 
 // phoneToken returns a live token on the phone, or fault.NotFound.
-func (s *Service) phoneToken(ctx context.Context, ph wallet.Phone, token string) (Token, error) {
+func (s *Service) phoneToken(ctx context.Context, ph Device, token string) (Token, error) {
 	t, err := s.Store.Token(ctx, token)
 	if err != nil || t.PhoneID != ph.ID || t.State == Deleted {
-		return Token{}, fault.E(fault.NotFound, "card_not_found", "no such card on this phone")
+		return Token{}, fault.E(fault.NotFound, CodeCardNotFound, "no such card on this phone")
 	}
 	return t, nil
 }
 
 // SetDefault makes a card the phone's default (first in PPSE).
-func (s *Service) SetDefault(ctx context.Context, ph wallet.Phone, token string) error {
+func (s *Service) SetDefault(ctx context.Context, ph Device, token string) error {
 	if _, err := s.phoneToken(ctx, ph, token); err != nil {
 		return err
 	}
@@ -582,7 +631,7 @@ func (s *Service) SetDefault(ctx context.Context, ph wallet.Phone, token string)
 
 // RemoveCard deletes a card's token (it can never be used again) and frees
 // its slot on the phone.
-func (s *Service) RemoveCard(ctx context.Context, ph wallet.Phone, token, actor string) error {
+func (s *Service) RemoveCard(ctx context.Context, ph Device, token, actor string) error {
 	if _, err := s.phoneToken(ctx, ph, token); err != nil {
 		return err
 	}

@@ -69,12 +69,16 @@ func NewPhone(ctx context.Context, w *wallet.Service, email string) (*Phone, err
 	return &Phone{Phone: ph, priv: priv}, nil
 }
 
+// Device is the phone as the token service knows it.
+func (p *Phone) Device() tsp.Device {
+	return tsp.Device{ID: p.Phone.ID, AccountID: p.Phone.AccountID, PublicKey: p.Phone.PublicKey}
+}
+
 // AddCard binds a test card to the phone through the token service and
 // opens its key batch. It fails with the token service's errors, and with
 // fault.Invalid "step_up" for a card whose bank asks for a one-time code.
 func (p *Phone) AddCard(ctx context.Context, t *tsp.Service, c *bank.Cardholder) (*Card, error) {
-	p.Phone.CardCount = len(p.Cards)
-	res, err := t.AddCard(ctx, tsp.AddCardRequest{Phone: p.Phone, PAN: c.PAN.Digits(), Expiry: c.Expiry.MMYY(), CVN2: c.CVN2.Digits()})
+	res, err := t.AddCard(ctx, tsp.AddCardRequest{Device: p.Device(), PAN: c.PAN.Digits(), Expiry: c.Expiry.MMYY(), CVN2: c.CVN2.Digits()})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,287 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"strings"
+	"sync"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+// Store is the token service's store (tsp.Store) in its own wing, tuned
+// for the authorization path: a limited-use key's use (UseKey) is
+// group-committed with those of concurrent authorizations, the reads of a
+// token and its key are prepared statements (on SQLite run by reader
+// goroutines whose stacks have grown once), and vault rows — which never
+// change — are kept in memory once read.
+type Store struct {
+	DB    *sqldb.DB
+	owned bool // Close closes DB (Open made it)
+
+	uses *sqldb.Batcher[tsp.KeyUse, error]
+
+	reads      chan read // to the reader goroutines (SQLite)
+	stopReads  chan struct{}
+	readersWG  sync.WaitGroup
+	closeReads sync.Once
+	vault      sync.Map // id → tsp.VaultPAN
+
+	prep    sync.Once
+	prepErr error
+	tokenQ  *sql.Stmt
+	lukQ    *sql.Stmt
+	bothQ   *sql.Stmt // a token and one of its keys
+}
+
+// New returns the store over db, a database opened with the wing (Open
+// does both). It never fails; Close stops its batch worker and reader
+// goroutines.
+func New(db *sqldb.DB) *Store {
+	s := &Store{DB: db}
+	s.uses = sqldb.NewBatcher(db.BatchWorkers(), 1000, sqldb.Serialized(db, s.useKeys))
+	if db.Dialect() == sqldb.SQLite {
+		s.reads, s.stopReads = make(chan read), make(chan struct{})
+		for i := 0; i < readers; i++ {
+			s.readersWG.Add(1)
+			go s.reader()
+		}
+	}
+	return s
+}
+
+// Close stops the batch worker and the readers and releases the prepared
+// statements; it closes the database when Open opened it. It may be
+// called more than once.
+func (s *Store) Close() error {
+	s.uses.Close()
+	if s.stopReads != nil {
+		s.closeReads.Do(func() { close(s.stopReads) })
+		s.readersWG.Wait()
+	}
+	for _, q := range []*sql.Stmt{s.tokenQ, s.lukQ, s.bothQ} {
+		if q != nil {
+			q.Close()
+		}
+	}
+	if s.owned {
+		s.owned = false
+		return s.DB.Close()
+	}
+	return nil
+}
+
+// prepare makes the statements of the authorization path's reads once.
+func (s *Store) prepare(ctx context.Context) error {
+	s.prep.Do(func() {
+		// The vault's part of a token (PAR, last four digits) never changes:
+		// it comes from the vault cache, so the read is one table's row.
+		cols := strings.Replace(tokenCols, "v.par, v.last4", "'', ''", 1)
+		s.tokenQ, s.prepErr = s.DB.Prepare(ctx, `SELECT `+cols+` FROM tokens t WHERE t.token = ?`)
+		if s.prepErr == nil {
+			s.lukQ, s.prepErr = s.DB.Prepare(ctx, `SELECT `+lukCols+` FROM luks WHERE token = ? AND key_index = ?`)
+		}
+		if s.prepErr == nil {
+			s.bothQ, s.prepErr = s.DB.Prepare(ctx, `SELECT `+cols+`, COALESCE(l.key_index, -1), COALESCE(l.issued_at, 0),
+				COALESCE(l.expires_at, 0), COALESCE(l.used_at, 0), COALESCE(l.used_atc, 0)
+				FROM tokens t LEFT JOIN luks l ON l.token = t.token AND l.key_index = ? WHERE t.token = ?`)
+		}
+	})
+	return s.prepErr
+}
+
+// readers is how many goroutines run the authorization path's reads on
+// SQLite.
+const readers = 2
+
+// read is one read handed to a reader goroutine.
+type read struct {
+	fn   func(context.Context) error
+	done chan error
+}
+
+// onReader runs fn, a read of one row, with a context without
+// cancellation: on SQLite on one of the reader goroutines, whose stacks
+// have grown once to the depth SQLite's code needs (a request's fresh
+// goroutine would grow and copy its stack for every read), elsewhere here.
+func (s *Store) onReader(ctx context.Context, fn func(context.Context) error) error {
+	if s.reads == nil {
+		return fn(ctx)
+	}
+	r := read{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.reads <- r:
+	case <-s.stopReads:
+		return sqldb.ErrClosed
+	}
+	return <-r.done
+}
+
+func (s *Store) reader() {
+	defer s.readersWG.Done()
+	ctx := context.Background()
+	for {
+		select {
+		case r := <-s.reads:
+			r.done <- r.fn(ctx)
+		case <-s.stopReads:
+			return
+		}
+	}
+}
+
+// withVault fills in a token's vault part (PAR, last four) from the cache.
+func (s *Store) withVault(ctx context.Context, t tsp.Token) (tsp.Token, error) {
+	v, err := s.VaultPAN(ctx, t.PANID)
+	if err != nil {
+		return t, err
+	}
+	t.PAR, t.PANLast4 = v.PAR, v.Last4
+	return t, nil
+}
+
+// Token returns a token by number (fault.NotFound "token_not_found").
+func (s *Store) Token(ctx context.Context, number string) (tsp.Token, error) {
+	if err := s.prepare(ctx); err != nil {
+		return tokenErr(scanToken(s.DB.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens t JOIN vault_pans v ON v.id = t.pan_id WHERE t.token = ?`, number)))
+	}
+	var t tsp.Token
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = scanToken(s.tokenQ.QueryRowContext(ctx, number))
+		return err
+	})
+	if t, err = tokenErr(t, err); err != nil {
+		return t, err
+	}
+	return s.withVault(ctx, t)
+}
+
+// TokenKey returns a token and its limited-use key with that index (nil
+// when it has none) in one read; it fails like Token.
+func (s *Store) TokenKey(ctx context.Context, number string, index int) (tsp.Token, *tsp.LUK, error) {
+	if err := s.prepare(ctx); err != nil {
+		t, err := s.Token(ctx, number)
+		return t, nil, err
+	}
+	var t tsp.Token
+	var k tsp.LUK
+	var issued, exp, used int64
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = scanToken(withMore{s.bothQ.QueryRowContext(ctx, index, number), []any{&k.Index, &issued, &exp, &used, &k.UsedATC}})
+		return err
+	})
+	if t, err = tokenErr(t, err); err != nil {
+		return t, nil, err
+	}
+	if t, err = s.withVault(ctx, t); err != nil {
+		return t, nil, err
+	}
+	if k.Index < 0 {
+		return t, nil, nil
+	}
+	k.Token = number
+	k.IssuedAt, k.ExpiresAt, k.UsedAt = sqldb.Time(issued), sqldb.Time(exp), sqldb.Time(used)
+	return t, &k, nil
+}
+
+// withMore scans a row whose columns go on past what its reader scans.
+type withMore struct {
+	row  *sql.Row
+	more []any
+}
+
+func (w withMore) Scan(dest ...any) error { return w.row.Scan(append(dest, w.more...)...) }
+
+// LUK returns a limited-use key's record (fault.NotFound "luk_unknown").
+func (s *Store) LUK(ctx context.Context, token string, index int) (tsp.LUK, error) {
+	var k tsp.LUK
+	var err error
+	if perr := s.prepare(ctx); perr != nil {
+		k, err = scanLUK(s.DB.QueryRow(ctx, `SELECT `+lukCols+` FROM luks WHERE token = ? AND key_index = ?`, token, index))
+	} else {
+		err = s.onReader(ctx, func(ctx context.Context) error {
+			var err error
+			k, err = scanLUK(s.lukQ.QueryRowContext(ctx, token, index))
+			return err
+		})
+	}
+	if sqldb.NoRows(err) {
+		return k, fault.E(fault.NotFound, tsp.DeclineKeyUnknown, "no such limited-use key")
+	}
+	return k, sqldb.Err(err, "reading a limited-use key")
+}
+
+// VaultPAN returns a vault row by id (fault.NotFound "pan_not_found"), from
+// memory after the first read.
+func (s *Store) VaultPAN(ctx context.Context, id string) (tsp.VaultPAN, error) {
+	if v, ok := s.vault.Load(id); ok {
+		return v.(tsp.VaultPAN), nil
+	}
+	v, err := s.vaultRow(ctx, id)
+	if err == nil {
+		s.vault.Store(id, v)
+	}
+	return v, err
+}
+
+// UseKey consumes a limited-use key and moves the counter, atomically, in
+// the next batch: fault.Declined luk_used if the key was used meanwhile,
+// atc_replayed if the counter is not above the last one (the key stays
+// unused then).
+func (s *Store) UseKey(ctx context.Context, u tsp.KeyUse) error {
+	res, err := s.uses.Do(ctx, u)
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+// useKeys applies a batch of key uses in one transaction; each use that
+// finds its key used or its counter passed gets its decline and changes
+// nothing.
+func (s *Store) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
+	out := make([]error, len(us))
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		use, err := tx.Stmt(ctx, `UPDATE luks SET used_at = ?, used_atc = ?, used_arqc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
+		if err != nil {
+			return err
+		}
+		defer use.Close()
+		move, err := tx.Stmt(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`)
+		if err != nil {
+			return err
+		}
+		defer move.Close()
+		for i, u := range us {
+			out[i] = nil
+			res, err := use.ExecContext(ctx, sqldb.Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram), u.Token, u.KeyIndex)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				out[i] = fault.E(fault.Declined, tsp.DeclineKeyUsed, "limited-use key %d was already used", u.KeyIndex)
+				continue
+			}
+			res, err = move.ExecContext(ctx, u.ATC, u.Token, u.ATC)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				if _, err := tx.Exec(ctx, `UPDATE luks SET used_at = 0, used_atc = 0, used_arqc = '' WHERE token = ? AND key_index = ?`, u.Token, u.KeyIndex); err != nil {
+					return err
+				}
+				out[i] = fault.E(fault.Declined, tsp.DeclineATCReplay, "transaction counter %d already seen: replayed cryptogram", u.ATC)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, sqldb.Err(err, "using limited-use keys")
+	}
+	return out, nil
+}
