@@ -174,9 +174,11 @@ type Service struct {
 	// Argon2 cost (defaults: 2 passes, 19 MiB, 1 thread — the OWASP minimum).
 	ArgonTime, ArgonMemoryKiB uint32
 	// MaxPasswordChecks bounds the argon2 computations running at once
-	// (each takes ArgonMemoryKiB of memory); one more is refused with
-	// fault.Limit "busy" (HTTP 429). Default 4.
+	// (each takes ArgonMemoryKiB of memory); one more waits at most
+	// PasswordCheckWait for a free slot, then is refused with fault.Limit
+	// "busy" (HTTP 429). Defaults 4 and 1 s.
 	MaxPasswordChecks int
+	PasswordCheckWait time.Duration
 	// FoldWindow is how long repeated events of one kind from one source
 	// are folded into one row (default 1 hour).
 	FoldWindow time.Duration
@@ -198,16 +200,17 @@ func NewService(st Store, log *slog.Logger) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{Store: st, Log: log, Now: time.Now, SessionTTL: 12 * time.Hour, ArgonTime: 2, ArgonMemoryKiB: 19 * 1024,
-		MaxPasswordChecks: 4, FoldWindow: time.Hour}
+		MaxPasswordChecks: 4, PasswordCheckWait: time.Second, FoldWindow: time.Hour}
 }
 
 // errBusy is the answer when every password-check slot is taken.
 var errBusy = fault.E(fault.Limit, "busy", "too many log-ins at this moment: try again in a second")
 
-// argonSlot takes one of the MaxPasswordChecks slots without waiting; it
-// fails with fault.Limit "busy" when all are taken. The caller releases
-// the slot with the returned function.
-func (s *Service) argonSlot() (func(), error) {
+// argonSlot takes one of the MaxPasswordChecks slots, waiting at most
+// PasswordCheckWait; it fails with fault.Limit "busy" when none frees in
+// time (or the request ends). The caller releases the slot with the
+// returned function.
+func (s *Service) argonSlot(ctx context.Context) (func(), error) {
 	s.semOnce.Do(func() {
 		n := s.MaxPasswordChecks
 		if n <= 0 {
@@ -215,12 +218,25 @@ func (s *Service) argonSlot() (func(), error) {
 		}
 		s.sem = make(chan struct{}, n)
 	})
+	release := func() { <-s.sem }
 	select {
 	case s.sem <- struct{}{}:
-		return func() { <-s.sem }, nil
+		return release, nil
 	default:
-		return nil, errBusy
 	}
+	wait := s.PasswordCheckWait
+	if wait <= 0 {
+		wait = time.Second
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		return release, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, errBusy
 }
 
 // NewID returns a unique identifier with a readable prefix; identifiers
@@ -239,7 +255,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, source string) (A
 	if err := checkPassword(password); err != nil {
 		return Account{}, err
 	}
-	release, err := s.argonSlot()
+	release, err := s.argonSlot(ctx)
 	if err != nil {
 		return Account{}, err
 	}
@@ -305,7 +321,7 @@ func (s *Service) VerifyPasswordAfterFactor(ctx context.Context, accountID, pass
 func (s *Service) verify(ctx context.Context, email, password, source string, factorShown bool) (Account, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	now := s.Now().UTC()
-	release, err := s.argonSlot()
+	release, err := s.argonSlot(ctx)
 	if err != nil {
 		if a, err2 := s.Store.AccountByEmail(ctx, email); err2 == nil {
 			s.event(ctx, Event{AccountID: a.ID, Kind: EventLoginBusy, Detail: "refused: too many password checks at once", Source: source})
@@ -423,7 +439,7 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, password, keep,
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	release, err := s.argonSlot()
+	release, err := s.argonSlot(ctx)
 	if err != nil {
 		return err
 	}

@@ -654,11 +654,13 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, acc string) {
 		PhoneID string    `json:"phone_id,omitempty"`
 		Detail  string    `json:"detail,omitempty"`
 		Source  string    `json:"source,omitempty"`
-		At      time.Time `json:"at"`
+		At      time.Time `json:"at"`       // the last time
+		Times   int       `json:"times"`    // how many times (repeats are folded)
+		FirstAt time.Time `json:"first_at"` // the first time
 	}
 	out := []ev{}
 	for _, e := range evs {
-		out = append(out, ev{e.Kind, e.PhoneID, e.Detail, e.Source, e.At})
+		out = append(out, ev{e.Kind, e.PhoneID, e.Detail, e.Source, e.At, max(e.Times, 1), e.FirstAt})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": out})
 }
