@@ -16,11 +16,9 @@ import (
 	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/isolink"
-	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
-	"github.com/tapwallet/tapwallet/wallet"
 	"github.com/tapwallet/tapwallet/walletapi"
 )
 
@@ -35,12 +33,10 @@ type network struct {
 	tokens    *tspstore.Store
 	ledger    *sqldb.BatchLedger
 	records   *sqldb.SwitchStore
+	ctx       context.Context // the goroutines' (networkContext)
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
-
-// Event kind of a payment the network declined as suspicious.
-const EventPaymentSuspicious = "payment_suspicious"
 
 // sweepEvery is how often the issuers' expired holds are released.
 const sweepEvery = time.Hour
@@ -64,9 +60,11 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	p.API.MountNetwork(walletapi.Network{Payments: p.Records, OperatorToken: token, Clear: func(ctx context.Context, date string) (clearing.Report, error) {
-		return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
-	}})
+	if p.API != nil && cfg.Roles.Has(RoleNetwork) {
+		p.API.MountNetwork(walletapi.Network{Payments: p.Records, OperatorToken: token, Clear: func(ctx context.Context, date string) (clearing.Report, error) {
+			return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
+		}})
+	}
 	return nil
 }
 
@@ -104,27 +102,26 @@ func (p *Platform) Clear(ctx context.Context, date, dir string) (clearing.Report
 	return clearing.Write(dir, rep)
 }
 
-// startNetwork starts the 20 issuer hosts (each on its own 127.0.0.1:0
-// listener), the switch dialling them, its acquirer listener on
-// cfg.ISOAddr, and the hourly expiry sweep of the issuers' holds.
+// startNetwork starts the roles of the card network this process runs:
+// the issuer hosts (startIssuers) and the switch, dialling the issuer
+// hosts wherever they run, with its acquirer listener on cfg.ISOAddr.
 func (p *Platform) startNetwork(ctx context.Context) error {
+	if p.cfg.Roles.Has(RoleIssuers) {
+		if err := p.startIssuers(ctx); err != nil {
+			return err
+		}
+	}
+	if !p.cfg.Roles.Has(RoleNetwork) {
+		return nil
+	}
 	cfg := p.cfg
-	hosts, err := issuer.StartHosts(ctx, issuer.HostConfig{Banks: p.Banks, Ledger: p.Ledger, Reversals: &sqldb.IssuerReversals{DB: p.IssuersDB},
-		Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log}, "127.0.0.1:0")
+	addrs, err := p.issuerAddrs()
 	if err != nil {
 		return err
 	}
-	addrs := map[string]string{}
-	for id, a := range hosts.Addrs {
-		addrs[id] = a
-	}
-	for id, a := range cfg.IssuersAt {
-		addrs[id] = a
-	}
 	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks, Tokens: p.Tokens, Store: p.Records, Keys: p.Keys,
-		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Observe: p.observe})
+		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now})
 	if err != nil {
-		hosts.Close()
 		return err
 	}
 	addr := cfg.ISOAddr
@@ -134,48 +131,18 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		sw.Close()
-		hosts.Close()
 		return fault.Wrap(err, fault.Unavailable, "listen", "cannot listen on %s", addr)
 	}
 	ln = isolink.LimitListener(ln, isolink.ConnLimits{Total: cfg.ISOMaxConns, PerSource: cfg.ISOMaxConnsPerSource}, p.Log)
-	p.Issuers, p.Switch, p.ISOAddr = hosts, sw, ln.Addr().String()
-	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.net.cancel = cancel
-	p.net.wg.Add(2)
+	p.Switch, p.ISOAddr = sw, ln.Addr().String()
+	nctx := p.networkContext(ctx)
+	p.net.wg.Add(1)
 	go func() {
 		defer p.net.wg.Done()
 		_ = sw.Serve(nctx, ln)
 	}()
-	go func() {
-		defer p.net.wg.Done()
-		t := time.NewTicker(sweepEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-nctx.Done():
-				return
-			case <-t.C:
-				if n, err := p.Ledger.ExpirePending(nctx, cfg.Now()); err != nil {
-					p.Log.Error("issuers: expiry sweep failed", "err", fault.MessageOf(err))
-				} else if n > 0 {
-					p.Log.Info("issuers: expired holds released", "holds", n)
-				}
-			}
-		}
-	}()
 	p.Log.Info("card network listening", "iso8583", p.ISOAddr)
 	return nil
-}
-
-// observe records a security event for a payment declined as suspicious
-// (a replayed or out-of-order counter, a used key, a failed cryptogram).
-func (p *Platform) observe(ctx context.Context, a netswitch.Auth) {
-	if a.AccountID == "" || (a.ResponseCode != "59" && a.ResponseCode != "88") {
-		return
-	}
-	p.Wallet.Record(ctx, wallet.Event{AccountID: a.AccountID, PhoneID: a.PhoneID, Kind: EventPaymentSuspicious,
-		Detail: "payment with the token ending " + a.TokenLast4 + " declined " + a.ResponseCode + ": " + strings.ReplaceAll(a.Reason, "_", " "),
-		Source: "network"})
 }
 
 // stopNetwork stops the switch and the issuer hosts, letting answers in
@@ -187,9 +154,6 @@ func (p *Platform) stopNetwork() {
 	}
 	if p.Switch != nil {
 		p.Switch.Close()
-	}
-	if p.Issuers != nil {
-		p.Issuers.Close()
 	}
 	if p.net.ledger != nil {
 		p.net.ledger.Close()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
@@ -42,20 +43,28 @@ func tap(t *testing.T, c *isolink.Client, el *se.Element, card phone.Card, amoun
 
 var testTerminal = nettest.NewTerminal("T0000009", "898310054110009", "TAPWALLET MART")
 
-func TestPaymentHistorySyncAndClearing(t *testing.T) {
-	e := start(t)
+// payingPhone is a new account's phone with the debit card 6222020000000007
+// of ICBC and a connection to the network's acquirer port.
+func (e *env) payingPhone(t *testing.T, email string) (*phone.Phone, phone.Card, *isolink.Client) {
+	t.Helper()
 	ctx := context.Background()
-	ph := e.newPhone(t, "dora@example.com")
+	ph := e.newPhone(t, email)
 	res, err := ph.AddCard(ctx, "6222020000000007", "1230", "123")
 	if err != nil {
 		t.Fatal(err)
 	}
-	card := *res.Card
 	c, err := isolink.Dial(ctx, e.p.ISOAddr, isolink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return ph, *res.Card, c
+}
+
+func TestPaymentHistorySyncAndClearing(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	ph, card, c := e.payingPhone(t, "dora@example.com")
 
 	if rc := tap(t, c, ph.SE, card, 1234); rc != "00" {
 		t.Fatalf("got %s for a tap, want 00", rc)
@@ -182,4 +191,55 @@ func callBody(t *testing.T, method, url, session string, hdr map[string]string) 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestReplayedCryptogramIsSecurityEvent: a cryptogram sent again under a
+// new trace number is declined 59 by the token check, and the token
+// service (which owns that decision) records a payment_suspicious event in
+// the account's audit trail; an honest decline (no fingerprint) does not.
+func TestReplayedCryptogramIsSecurityEvent(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	ph, card, c := e.payingPhone(t, "rita@example.com")
+	send := func(tags map[emv.Tag][]byte) string {
+		t.Helper()
+		m, err := testTerminal.Authorization(card.Token, "", 500, tags, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Send(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := resp.ResponseCode()
+		return string(rc)
+	}
+	events := func() string {
+		_, body := callBody(t, "GET", e.p.URL+"/v1/events", ph.Profile.Session, nil)
+		return body
+	}
+	noFinger, err := nettest.AnswerSE(ph.SE, card.Token, card.AID, nettest.TerminalData(500, time.Now()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := send(noFinger); rc != string(iso8583.IncorrectPIN) {
+		t.Fatalf("got %s without a fingerprint, want %s", rc, iso8583.IncorrectPIN)
+	}
+	if body := events(); strings.Contains(body, tsp.EventPaymentSuspicious) {
+		t.Fatalf("a tap without a fingerprint is a security event: %s", body)
+	}
+	tags, err := nettest.AnswerSE(ph.SE, card.Token, card.AID, nettest.TerminalData(500, time.Now()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := send(tags); rc != "00" {
+		t.Fatalf("got %s for a tap, want 00", rc)
+	}
+	if rc := send(tags); rc != string(iso8583.SuspectedFraud) {
+		t.Fatalf("got %s for the same cryptogram under a new trace number, want 59", rc)
+	}
+	body := events()
+	if !strings.Contains(body, tsp.EventPaymentSuspicious) || !strings.Contains(body, "ending "+card.Token[len(card.Token)-4:]) {
+		t.Errorf("the account's events lack the suspicious payment: %s", body)
+	}
 }

@@ -57,6 +57,28 @@ type Config struct {
 	// IssuersAt names banks whose issuer host runs elsewhere (bank id →
 	// host:port); the network dials it instead of the in-process host.
 	IssuersAt map[string]string
+
+	// Roles are the parties this process runs (nil: every role). A role
+	// whose partner runs elsewhere needs the partner's address; New
+	// refuses roles it cannot run as asked (see checkRoles).
+	Roles Roles
+	// IssuerBanks are the banks whose issuer hosts the issuers role runs
+	// (nil: every bank of the directory).
+	IssuerBanks []string
+	// IssuersListen is where the issuers role listens, HOST:PORT: the n-th
+	// bank of the directory (from 0) on PORT+n; PORT 0 gives each a free
+	// port (default 127.0.0.1:0).
+	IssuersListen string
+	// IssuersBase is where the network finds issuer hosts that run in
+	// other processes, HOST:PORT as IssuersListen (IssuersAt wins for the
+	// banks it names).
+	IssuersBase string
+	// TSPURL is the token service's address (http://HOST:PORT) for the
+	// wallet and network roles when the tsp role runs elsewhere.
+	TSPURL string
+	// NetworkAddr is the card network's acquirer port (HOST:PORT, ISO
+	// 8583) for the transit role when the network role runs elsewhere.
+	NetworkAddr string
 }
 
 // Platform is the running platform.
@@ -80,7 +102,7 @@ type Platform struct {
 	NetworkDB *sqldb.DB
 
 	Switch  *netswitch.Switch // the card network switch (set by Start)
-	Issuers *issuer.Hosts     // the 20 issuer hosts (set by Start)
+	Issuers *IssuerHosts      // the issuer hosts this process runs (set by Start)
 	ISOAddr string            // where the switch listens for acquirers (set by Start)
 	net     network
 	Log     *slog.Logger
@@ -114,6 +136,9 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRoles(cfg, banks); err != nil {
+		return nil, err
+	}
 	keys, err := keystore.OpenFile(filepath.Join(cfg.DataDir, "keys.json"))
 	if err != nil {
 		return nil, err
@@ -133,13 +158,17 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		db.Close()
 		return nil, err
 	}
-	p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
-	p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
-	p.Lost.Now = cfg.Now
-	p.API.MountLostPhone(p.Lost, &sqldb.PortalStore{DB: db})
-	if err := p.newTransit(cfg); err != nil {
-		db.Close()
-		return nil, err
+	if cfg.Roles.Has(RoleWallet) {
+		p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
+		p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
+		p.Lost.Now = cfg.Now
+		p.API.MountLostPhone(p.Lost, &sqldb.PortalStore{DB: db})
+	}
+	if cfg.Roles.Has(RoleTransit) {
+		if err := p.newTransit(cfg); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	p.cfg = cfg
 	if err := p.newNetwork(ctx, cfg); err != nil {
@@ -163,11 +192,13 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	p.ln = ln
 	p.URL = "http://" + ln.Addr().String()
-	if err := p.startPortal(); err != nil {
-		ln.Close()
-		p.stopNetwork()
-		p.DB.Close()
-		return nil, err
+	if cfg.Roles.Has(RolePortal) {
+		if err := p.startPortal(); err != nil {
+			ln.Close()
+			p.stopNetwork()
+			p.DB.Close()
+			return nil, err
+		}
 	}
 	if err := p.startNetwork(ctx); err != nil {
 		ln.Close()
@@ -184,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		}
 		p.done <- err
 	}()
-	p.Log.Info("platform listening", "http", p.URL, "db", p.DB.Dialect().String())
+	p.Log.Info("platform listening", "http", p.URL, "db", p.DB.Dialect().String(), "roles", cfg.Roles.String())
 	return p, nil
 }
 
@@ -245,11 +276,22 @@ func (p *Platform) startPortal() error {
 	return err
 }
 
-// handler routes the wallet API (/v1/, /healthz) and the portal (the rest).
+// handler routes the wallet API (/v1/, /healthz) and the portal (the
+// rest), as far as this process runs them; a process without the wallet
+// role answers /healthz alone.
 func (p *Platform) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", p.API)
-	mux.Handle("/healthz", p.API)
-	mux.Handle("/", p.Portal)
+	if p.API != nil {
+		mux.Handle("/v1/", p.API)
+		mux.Handle("/healthz", p.API)
+	} else {
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"status":"ok","roles":"` + p.cfg.Roles.String() + `"}` + "\n"))
+		})
+	}
+	if p.Portal != nil {
+		mux.Handle("/", p.Portal)
+	}
 	return mux
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -38,15 +39,38 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	isoMaxPerSource := fs.Int("iso-max-conns-per-source", isoMax["iso_max_conns_per_source"], "acquirer connections open at once from one IP address (-1: no bound) [TAPWALLET_ISO_MAX_CONNS_PER_SOURCE]")
 	operator := envDefault(e, "operator_token", "") // admin API token [TAPWALLET_OPERATOR_TOKEN]; default: the file operator-token in the data folder
 	remote := issuerAt{}
-	fs.Var(remote, "issuer-at", "a bank's issuer host run elsewhere (tapwallet issuer), BANK=HOST:PORT; repeatable")
+	if v := envDefault(e, "issuer_at", ""); v != "" {
+		for _, one := range strings.Split(v, ",") {
+			if err := remote.Set(strings.TrimSpace(one)); err != nil {
+				return usage("TAPWALLET_ISSUER_AT: %v", err)
+			}
+		}
+	}
+	fs.Var(remote, "issuer-at", "a bank's issuer host run elsewhere (tapwallet issuer, or serve --roles issuers), BANK=HOST:PORT; repeatable [TAPWALLET_ISSUER_AT: BANK=HOST:PORT,…]")
+	roles := fs.String("roles", envDefault(e, "roles", "all"), "the parties this process runs, comma-separated: wallet, tsp, network, issuers, transit, portal (all: every one) [TAPWALLET_ROLES]")
+	issuerBanks := fs.String("issuer-banks", envDefault(e, "issuer_banks", ""), "the banks whose issuer hosts the issuers role runs, comma-separated ids (default: every bank) [TAPWALLET_ISSUER_BANKS]")
+	issuersListen := fs.String("issuers-listen", envDefault(e, "issuers_listen", "127.0.0.1:0"), "where the issuers role listens: HOST:PORT puts the n-th bank of the directory (from 0) on PORT+n; port 0: free ports [TAPWALLET_ISSUERS_LISTEN]")
+	issuersAt := fs.String("issuers-at", envDefault(e, "issuers_at", ""), "where the network finds issuer hosts run in other processes: HOST:PORT as their --issuers-listen (--issuer-at wins for a bank) [TAPWALLET_ISSUERS_AT]")
+	tspURL := fs.String("tsp-url", envDefault(e, "tsp_url", ""), "the token service's address when the tsp role runs elsewhere, http://HOST:PORT [TAPWALLET_TSP_URL]")
+	networkAddr := fs.String("network-addr", envDefault(e, "network_addr", ""), "the card network's acquirer port when the network role runs elsewhere, HOST:PORT (for transit charges) [TAPWALLET_NETWORK_ADDR]")
 	banks := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error [TAPWALLET_LOG_LEVEL]")
 	fs.Usage = func() {
-		e.stderr.Write([]byte("Usage: tapwallet serve [flags]\n\nRuns the platform until SIGINT or SIGTERM.\n\n"))
+		e.stderr.Write([]byte("Usage: tapwallet serve [flags]\n\nRuns the platform, or the parties of it that --roles names, until SIGINT or\nSIGTERM. Several processes may run a role on one PostgreSQL database\n(--db); see docs/operations.md.\n\n"))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
+	}
+	rs, err := platform.ParseRoles(*roles)
+	if err != nil {
+		return usage("--roles: %s", fault.MessageOf(err))
+	}
+	var banksOf []string
+	for _, id := range strings.Split(*issuerBanks, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			banksOf = append(banksOf, id)
+		}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -61,11 +85,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
-		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote})
+		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote,
+		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, NetworkAddr: *networkAddr})
 	if err != nil {
 		return err
 	}
-	log.Info("tapwallet serving", "url", p.URL, "iso8583", p.ISOAddr, "portal", p.Portal.URL())
+	attrs := []any{"url", p.URL, "roles", rs.String()}
+	if p.ISOAddr != "" {
+		attrs = append(attrs, "iso8583", p.ISOAddr)
+	}
+	if p.Portal != nil {
+		attrs = append(attrs, "portal", p.Portal.URL())
+	}
+	if p.Issuers != nil {
+		attrs = append(attrs, "issuers", p.Issuers.Addrs)
+	}
+	log.Info("tapwallet serving", attrs...)
 	<-ctx.Done()
 	log.Info("shutting down")
 	return p.Close()

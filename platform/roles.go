@@ -1,0 +1,273 @@
+package platform
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// Role is one party of the payment system that a process runs
+// (tapwallet serve --roles). Any number of processes may run a role on one
+// PostgreSQL database; see docs/operations.md for which roles are
+// stateless and which need one writer.
+type Role string
+
+// The roles, in the order they are listed.
+const (
+	RoleWallet  Role = "wallet"  // wallet service and API (accounts, phones), lost-phone switch
+	RoleTSP     Role = "tsp"     // token service
+	RoleNetwork Role = "network" // card network: switch, acquirer port (ISO 8583), clearing
+	RoleIssuers Role = "issuers" // the banks' issuer hosts (ISO 8583), their ledgers
+	RoleTransit Role = "transit" // the six city transit operators
+	RolePortal  Role = "portal"  // the lost-phone web portal
+)
+
+// AllRoles are every role, as `serve` runs them by default.
+var AllRoles = []Role{RoleWallet, RoleTSP, RoleNetwork, RoleIssuers, RoleTransit, RolePortal}
+
+// Roles is a set of roles; the nil set means every role.
+type Roles map[Role]bool
+
+// Has reports whether r holds role (the nil set holds every role).
+func (r Roles) Has(role Role) bool { return r == nil || r[role] }
+
+// String lists the roles, comma-separated, in AllRoles' order.
+func (r Roles) String() string {
+	var s []string
+	for _, role := range AllRoles {
+		if r.Has(role) {
+			s = append(s, string(role))
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseRoles reads a comma-separated list of roles ("" or "all": every
+// role). It fails with fault.Invalid "roles" naming an unknown role.
+func ParseRoles(s string) (Roles, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return nil, nil
+	}
+	r := Roles{}
+	for _, part := range strings.Split(s, ",") {
+		role := Role(strings.TrimSpace(part))
+		known := false
+		for _, k := range AllRoles {
+			known = known || k == role
+		}
+		if !known {
+			return nil, fault.E(fault.Invalid, "roles", "unknown role %q: want some of wallet, tsp, network, issuers, transit, portal (or all)", role)
+		}
+		r[role] = true
+	}
+	return r, nil
+}
+
+// checkRoles refuses a set of roles this process cannot run as asked: a
+// role whose partner party runs elsewhere needs that party's address, and
+// the remote side of the interface between them; a role is never quietly
+// given an in-process partner it was not asked to run. It fails with
+// fault.Invalid "roles" saying what is missing.
+func checkRoles(cfg Config, dir *bank.Config) error {
+	r := cfg.Roles
+	bad := func(format string, args ...any) error { return fault.E(fault.Invalid, "roles", format, args...) }
+	if len(r) == 0 && r != nil {
+		return bad("no role to run")
+	}
+	if !r.Has(RoleTSP) {
+		// The wallet and the network reach the token service over HTTP/JSON
+		// when it runs elsewhere; that remote side is not built yet.
+		for _, role := range []Role{RoleWallet, RoleNetwork, RoleTransit} {
+			if r.Has(role) {
+				if cfg.TSPURL == "" {
+					return bad("the %s role needs the token service: add tsp to --roles, or give its address (--tsp-url)", role)
+				}
+				return bad("the %s role cannot reach the token service at %s: a token service in another process is not supported yet; add tsp to --roles", role, cfg.TSPURL)
+			}
+		}
+	}
+	if r.Has(RolePortal) && !r.Has(RoleWallet) {
+		return bad("the portal role needs the wallet role in the same process (it uses the wallet service and the lost-phone switch)")
+	}
+	if r.Has(RoleTSP) && !r.Has(RoleWallet) && !r.Has(RoleNetwork) {
+		return bad("the tsp role alone offers no door yet (its HTTP/JSON side is not built): run it with wallet or network")
+	}
+	if r.Has(RoleTransit) && (!r.Has(RoleWallet) || !r.Has(RoleNetwork)) {
+		return bad("the transit role needs the wallet role (its routes are on the wallet API) and the network role (its charges go to the switch) in the same process: an acquirer for transit over ISO 8583 to a network elsewhere (--network-addr) is not supported yet")
+	}
+	if len(cfg.IssuerBanks) > 0 && !r.Has(RoleIssuers) {
+		return bad("--issuer-banks names the banks of the issuers role, which this process does not run")
+	}
+	for _, id := range cfg.IssuerBanks {
+		if _, ok := dir.BankByID(id); !ok {
+			return bad("--issuer-banks: no bank %q (tapwallet banks list)", id)
+		}
+	}
+	if r.Has(RoleNetwork) {
+		local := localBanks(cfg, dir)
+		var missing []string
+		for _, b := range dir.Banks {
+			if !local[b.ID] && cfg.IssuersAt[b.ID] == "" && cfg.IssuersBase == "" {
+				missing = append(missing, b.ID)
+			}
+		}
+		if len(missing) > 0 {
+			return bad("the network role needs every bank's issuer host: %d bank(s) run nowhere in this process and have no address (%s): add issuers to --roles, or give --issuers-at HOST:PORT or --issuer-at BANK=HOST:PORT", len(missing), strings.Join(missing, ", "))
+		}
+	}
+	return nil
+}
+
+// localBanks are the banks whose hosts this process runs.
+func localBanks(cfg Config, dir *bank.Config) map[string]bool {
+	out := map[string]bool{}
+	if !cfg.Roles.Has(RoleIssuers) {
+		return out
+	}
+	for _, b := range dir.Banks {
+		out[b.ID] = len(cfg.IssuerBanks) == 0
+	}
+	for _, id := range cfg.IssuerBanks {
+		out[id] = true
+	}
+	return out
+}
+
+// bankAddr is where the n-th bank of the directory listens under a base
+// address HOST:PORT: HOST:PORT+n, or HOST:0 (a free port) when PORT is 0.
+func bankAddr(base string, n int) (string, error) {
+	host, port, err := net.SplitHostPort(base)
+	if err != nil {
+		return "", fault.E(fault.Invalid, "issuers_addr", "issuer address %q: want HOST:PORT", base)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p+n > 65535 {
+		return "", fault.E(fault.Invalid, "issuers_addr", "issuer address %q: want a port below %d", base, 65535-n)
+	}
+	if p == 0 {
+		return net.JoinHostPort(host, "0"), nil
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+n)), nil
+}
+
+// issuerAddrs is where the network dials each bank: the hosts this process
+// runs, else IssuersAt, else the bank's port under IssuersBase.
+func (p *Platform) issuerAddrs() (map[string]string, error) {
+	addrs := map[string]string{}
+	for i, b := range p.Banks.Banks {
+		switch {
+		case p.Issuers != nil && p.Issuers.Addrs[b.ID] != "":
+			addrs[b.ID] = p.Issuers.Addrs[b.ID]
+		case p.cfg.IssuersAt[b.ID] != "":
+			addrs[b.ID] = p.cfg.IssuersAt[b.ID]
+		case p.cfg.IssuersBase != "":
+			a, err := bankAddr(p.cfg.IssuersBase, i)
+			if err != nil {
+				return nil, err
+			}
+			addrs[b.ID] = a
+		}
+	}
+	// A bank named in IssuersAt wins over the in-process host (as before
+	// roles: --issuer-at points one bank elsewhere).
+	for id, a := range p.cfg.IssuersAt {
+		addrs[id] = a
+	}
+	return addrs, nil
+}
+
+// startIssuers starts the issuer hosts of the banks this process runs
+// (every bank, or Config.IssuerBanks), each on its own listener under
+// Config.IssuersListen, and the hourly expiry sweep of their holds.
+func (p *Platform) startIssuers(ctx context.Context) error {
+	cfg := p.cfg
+	local := localBanks(cfg, p.Banks)
+	listen := cfg.IssuersListen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	hs := &IssuerHosts{Addrs: map[string]string{}, Hosts: map[string]*issuer.Host{}}
+	type served struct {
+		h  *issuer.Host
+		ln net.Listener
+	}
+	var run []served
+	fail := func(err error) error {
+		for _, r := range run {
+			r.ln.Close()
+		}
+		return err
+	}
+	for i, b := range p.Banks.Banks {
+		if !local[b.ID] {
+			continue
+		}
+		h, err := issuer.NewHost(ctx, issuer.HostConfig{Banks: p.Banks, BankID: b.ID, Ledger: p.Ledger, Reversals: &sqldb.IssuerReversals{DB: p.IssuersDB},
+			Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log})
+		if err != nil {
+			return fail(err)
+		}
+		addr, err := bankAddr(listen, i)
+		if err != nil {
+			return fail(err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fault.Wrap(err, fault.Unavailable, "listen", "issuer host %s cannot listen on %s", b.ID, addr))
+		}
+		run = append(run, served{h, ln})
+		hs.Hosts[b.ID], hs.Addrs[b.ID] = h, ln.Addr().String()
+	}
+	nctx := p.networkContext(ctx)
+	for _, r := range run {
+		p.net.wg.Add(1)
+		go func() {
+			defer p.net.wg.Done()
+			_ = r.h.Serve(nctx, r.ln)
+		}()
+	}
+	p.Issuers = hs
+	p.net.wg.Add(1)
+	go func() {
+		defer p.net.wg.Done()
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-nctx.Done():
+				return
+			case <-t.C:
+				if n, err := p.Ledger.ExpirePending(nctx, cfg.Now()); err != nil {
+					p.Log.Error("issuers: expiry sweep failed", "err", fault.MessageOf(err))
+				} else if n > 0 {
+					p.Log.Info("issuers: expired holds released", "holds", n)
+				}
+			}
+		}
+	}()
+	p.Log.Info("issuer hosts listening", "banks", len(hs.Hosts))
+	return nil
+}
+
+// networkContext is the context the network's and issuers' goroutines run
+// in, cancelled by stopNetwork.
+func (p *Platform) networkContext(ctx context.Context) context.Context {
+	if p.net.ctx == nil {
+		p.net.ctx, p.net.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	return p.net.ctx
+}
+
+// IssuerHosts are the issuer hosts a process runs (the issuers role).
+type IssuerHosts struct {
+	Addrs map[string]string       // bank id → where its host listens
+	Hosts map[string]*issuer.Host // bank id → its host
+}
