@@ -253,7 +253,10 @@ func (c *Cardholder) Funds() money.Amount {
 	return c.Balance
 }
 
-// Config is the banks on the network and their card holders.
+// Config is the banks on the network and their card holders: the whole
+// configuration file, as an operator (or the test-card listing) reads it.
+// The parties get their parts of it: the network's Directory (no card
+// holders) and each bank's Holders (only that bank's issuer host).
 // Default and Load return a validated Config. One built in code should pass
 // Validate, which also indexes it (without the index, lookups scan the
 // slices); a Config must not change after Validate.
@@ -264,14 +267,11 @@ type Config struct {
 	idx *index // built by Validate; lookups scan the slices without it
 }
 
-// index makes lookups fast. Card numbers are keys of an in-memory map only.
+// index makes lookups fast: the directory's and the card holders'. Card
+// numbers are keys of an in-memory map only.
 type index struct {
-	bins        map[string]int // BIN -> bank index
-	binMin      int
-	binMax      int
-	banks       map[string]int // id -> bank index
-	tokenRanges map[int]int    // token range -> bank index
-	cards       map[string]int // PAN digits -> card index
+	dirIndex
+	cards map[string]int // PAN digits -> card index
 }
 
 // Default returns the configuration shipped with tapwallet: 20 banks and
@@ -482,69 +482,16 @@ func position(data []byte, off int64) string {
 }
 
 // BankByID returns the bank with the given id, or false if there is none.
-func (c *Config) BankByID(id string) (*Bank, bool) {
-	if c.idx != nil {
-		i, ok := c.idx.banks[id]
-		if !ok {
-			return nil, false
-		}
-		return &c.Banks[i], true
-	}
-	for i := range c.Banks {
-		if c.Banks[i].ID == id {
-			return &c.Banks[i], true
-		}
-	}
-	return nil, false
-}
+func (c *Config) BankByID(id string) (*Bank, bool) { return c.view().BankByID(id) }
 
 // BankForBIN returns the bank one of whose product BINs is the longest prefix
 // of pan, or false if no bank issues in pan's range.
-func (c *Config) BankForBIN(pan card.PAN) (*Bank, bool) {
-	d := pan.Digits()
-	if c.idx != nil {
-		for n := min(c.idx.binMax, len(d)); n >= c.idx.binMin; n-- {
-			if i, ok := c.idx.bins[d[:n]]; ok {
-				return &c.Banks[i], true
-			}
-		}
-		return nil, false
-	}
-	best, bestLen := -1, 0
-	for i := range c.Banks {
-		for _, p := range c.Banks[i].Products {
-			if len(p.BIN) > bestLen && hasPrefix(d, p.BIN) {
-				best, bestLen = i, len(p.BIN)
-			}
-		}
-	}
-	if best < 0 {
-		return nil, false
-	}
-	return &c.Banks[best], true
-}
+func (c *Config) BankForBIN(pan card.PAN) (*Bank, bool) { return c.view().BankForBIN(pan) }
 
 // BankForTokenRange returns the bank whose token range a token number (or
-// just its first six digits) is in, 6288 and the bank's two-digit range, or
-// false if the digits are not in any bank's token range.
+// just its first six digits) is in, or false if none is.
 func (c *Config) BankForTokenRange(tokenDigits string) (*Bank, bool) {
-	if len(tokenDigits) < 6 || !hasPrefix(tokenDigits, TokenBINPrefix) || !allDigits(tokenDigits[4:6]) {
-		return nil, false
-	}
-	r, _ := strconv.Atoi(tokenDigits[4:6])
-	if c.idx != nil {
-		i, ok := c.idx.tokenRanges[r]
-		if !ok {
-			return nil, false
-		}
-		return &c.Banks[i], true
-	}
-	for i := range c.Banks {
-		if c.Banks[i].TokenRange == r {
-			return &c.Banks[i], true
-		}
-	}
-	return nil, false
+	return c.view().BankForTokenRange(tokenDigits)
 }
 
 // LookupCard returns the card holder of pan, or false if no bank has issued

@@ -72,6 +72,12 @@ func TestVerify(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("decision: got %s, want %s", got, tt.want)
 			}
+			// The split path — the network's directory routes, the bank's
+			// own card holders decide — answers the same.
+			split, serr := splitVerify(c, IDVRequest{PAN: tt.pan, Expiry: tt.expiry, CVN2: tt.cvn2}, now)
+			if split.Decision != tt.want || (serr != nil) != (tt.code != "") || serr != nil && fault.CodeOf(serr) != tt.code || split.Reason != tt.code {
+				t.Errorf("directory and holders: got %s %q (%v), want %s %q", split.Decision, split.Reason, serr, tt.want, tt.code)
+			}
 			if tt.code == "" {
 				if err != nil {
 					t.Errorf("error: got %v, want nil", err)
@@ -131,4 +137,20 @@ func TestVerifyNotActiveSaysWhy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// splitVerify is ID&V as the parties do it: the directory routes the card
+// to its bank, whose own card holders decide.
+func splitVerify(c *Config, req IDVRequest, now time.Time) (IDVVerdict, error) {
+	v, err := c.Directory().Route(req.PAN)
+	if err != nil {
+		return v, err
+	}
+	b, _ := c.Directory().BankByID(v.BankID)
+	d, err := c.Holders(v.BankID).Verify(b, req, now)
+	if err != nil {
+		return red(err)
+	}
+	v.Decision = d
+	return v, nil
 }

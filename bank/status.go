@@ -34,5 +34,5 @@ func refuseBlocked(b *Bank, h *Cardholder) error {
 	if h.Status == Lost {
 		why = "it was reported lost"
 	}
-	return fault.E(fault.Declined, "card_blocked", "%s cannot add the card ending %s to a phone: %s; call the bank", b.Name, h.PAN.Last4(), why)
+	return fault.E(fault.Declined, CodeCardBlocked, "%s cannot add the card ending %s to a phone: %s; call the bank", b.Name, h.PAN.Last4(), why)
 }

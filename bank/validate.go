@@ -86,10 +86,8 @@ func (c *Config) Validate() error {
 	c.idx = nil
 	var p problems
 	x := &index{
-		bins:        map[string]int{},
-		banks:       map[string]int{},
-		tokenRanges: map[int]int{},
-		cards:       map[string]int{},
+		dirIndex: dirIndex{bins: map[string]int{}, banks: map[string]int{}, tokenRanges: map[int]int{}},
+		cards:    map[string]int{},
 	}
 	if len(c.Banks) == 0 {
 		p.addf("no banks")

@@ -1,6 +1,6 @@
 // Package issuer is the issuing banks: their part in adding a card to a phone
 // (finding the bank by BIN, checking the card, ID&V) and, as issuer hosts,
-// authorizing payments against their ledgers.
+// authorizing payments against their ledgers and posting their clearing.
 package issuer
 
 import (
@@ -10,55 +10,67 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/tsp"
 )
 
-// Directory answers the token service's ID&V requests for the banks of a
-// configuration.
-type Directory struct {
-	Config *bank.Config
-	Now    func() time.Time
+// IDV answers the token service's ID&V requests (bank.IDV) for the banks
+// of a directory whose card holders this process holds: it routes a card
+// by BIN through the directory and lets that bank check it against its
+// own card holders.
+type IDV struct {
+	Directory *bank.Directory
+	Holders   map[string]*bank.Holders // bank id → its card holders
+	Now       func() time.Time         // default time.Now
 }
 
-var _ tsp.Issuers = (*Directory)(nil)
+var _ bank.IDV = (*IDV)(nil)
 
-// Verify runs the bank's ID&V for a card (see bank.Verify for the errors).
-func (d *Directory) Verify(ctx context.Context, pan card.PAN, exp card.Expiry, cvn2 string) (tsp.Verdict, error) {
-	dec, err := bank.Verify(d.Config, pan, exp, cvn2, d.Now())
-	if err != nil {
-		return tsp.Verdict{Decision: tsp.Red}, err
+// NewIDV returns the ID&V of every bank of cfg, each with its own card
+// holders.
+func NewIDV(cfg *bank.Config, now func() time.Time) *IDV {
+	d := cfg.Directory()
+	hs := map[string]*bank.Holders{}
+	for _, id := range d.IDs() {
+		hs[id] = cfg.Holders(id)
 	}
-	v, err := d.Route(ctx, pan)
+	return &IDV{Directory: d, Holders: hs, Now: now}
+}
+
+// Verify runs the issuing bank's ID&V for a card: Red with the reason and
+// its *fault.Error (bank's Code constants) on failure; fault.Unavailable
+// "issuer_unavailable" when the bank's card holders are not in this
+// process.
+func (d *IDV) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdict, error) {
+	v, err := d.Directory.Route(req.PAN)
 	if err != nil {
 		return v, err
 	}
-	switch dec {
-	case bank.Green:
-		v.Decision = tsp.Green
-	case bank.StepUp:
-		v.Decision = tsp.StepUp
-	default:
-		v.Decision = tsp.Red
+	b, _ := d.Directory.BankByID(v.BankID)
+	h, ok := d.Holders[v.BankID]
+	if !ok {
+		err := fault.E(fault.Unavailable, "issuer_unavailable", "%s cannot be reached for ID&V", b.Name)
+		return bank.IDVVerdict{Decision: bank.Red, Reason: fault.CodeOf(err)}, err
 	}
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	dec, err := h.Verify(b, req, now())
+	if err != nil {
+		return bank.IDVVerdict{Decision: bank.Red, Reason: fault.CodeOf(err)}, err
+	}
+	v.Decision = dec
 	return v, nil
 }
 
-// Route returns the bank, product and token range of a card without checks.
-func (d *Directory) Route(ctx context.Context, pan card.PAN) (tsp.Verdict, error) {
-	b, ok := d.Config.BankForBIN(pan)
-	if !ok {
-		return tsp.Verdict{Decision: tsp.Red}, fault.E(fault.NotFound, "unknown_bin", "no bank on the network issues cards with BIN %s", pan.BIN())
-	}
-	p, ok := b.Product(pan)
-	if !ok {
-		return tsp.Verdict{Decision: tsp.Red}, fault.E(fault.NotFound, "unknown_bin", "%s has no product for BIN %s", b.Name, pan.BIN())
-	}
-	return tsp.Verdict{BankID: b.ID, BankName: b.Name, Product: string(p.Kind), TokenRange: b.TokenRange, CardArt: p.Art}, nil
+// Route returns the bank, product and token range of a card without checks
+// (see bank.Directory.Route).
+func (d *IDV) Route(_ context.Context, pan card.PAN) (bank.IDVVerdict, error) {
+	return d.Directory.Route(pan)
 }
 
 // Bank returns a bank's display name and card art colour.
-func (d *Directory) Bank(id string) (string, string, bool) {
-	b, ok := d.Config.BankByID(id)
+func (d *IDV) Bank(id string) (string, string, bool) {
+	b, ok := d.Directory.BankByID(id)
 	if !ok {
 		return "", "", false
 	}
