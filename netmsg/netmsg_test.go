@@ -1,0 +1,212 @@
+package netmsg_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/card"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/netmsg"
+)
+
+// golden is the documented 0100 (iso8583/testdata/auth_0100.hex).
+func golden(t *testing.T) *iso8583.Message {
+	t.Helper()
+	raw, err := os.ReadFile("../iso8583/testdata/auth_0100.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.Join(strings.Fields(string(raw)), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := iso8583.Unpack(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Luhn-valid number in place of the golden's DE2.
+	if err := m.SetString(iso8583.DEPAN, luhnValid); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var luhnValid = "622202000000000001" + string(card.LuhnDigit("622202000000000001"))
+
+func str(m *iso8583.Message, de int) string {
+	v, _ := m.String(de)
+	return v
+}
+
+func TestDecodeAuthorizationAtNetwork(t *testing.T) {
+	m := golden(t)
+	got, err := netmsg.Decode(m, netmsg.Network)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	a, ok := got.(*netmsg.Authorization)
+	if !ok {
+		t.Fatalf("got %T, want *netmsg.Authorization", got)
+	}
+	if a.Token.Digits() != str(m, iso8583.DEPAN) || !a.PAN.IsZero() {
+		t.Errorf("card: got token %v pan %v, want DE2 as the token and no PAN", a.Token, a.PAN)
+	}
+	wantAmt, _ := m.Amount()
+	if a.Amount != wantAmt || a.Amount.Currency != money.CNY {
+		t.Errorf("amount: got %v, want %v", a.Amount, wantAmt)
+	}
+	stan, _ := m.STAN()
+	if a.STAN != stan || a.Terminal != str(m, iso8583.DETerminal) || a.Transmission != str(m, iso8583.DETransmission) {
+		t.Errorf("identity: got %v %q %q", a.STAN, a.Terminal, a.Transmission)
+	}
+	if a.ID() != netmsg.ID(str(m, iso8583.DETerminal), str(m, iso8583.DESTAN), str(m, iso8583.DETransmission)) {
+		t.Errorf("ID: got %q", a.ID())
+	}
+	if a.ChipErr != nil || len(a.Chip) == 0 {
+		t.Errorf("chip: got %d tags, err %v; want the golden's tags", len(a.Chip), a.ChipErr)
+	}
+	if !a.Contactless() || a.ProcessingCode != "000000" || a.RRN != str(m, iso8583.DERRN) || a.Raw != m {
+		t.Errorf("got contactless %v pc %q rrn %q", a.Contactless(), a.ProcessingCode, a.RRN)
+	}
+}
+
+func TestDecodeAtIssuerReadsPAN(t *testing.T) {
+	m := golden(t)
+	// The golden's DE2 is a token number; at an issuer DE2 is read as a PAN.
+	got, err := netmsg.Decode(m, netmsg.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := got.(*netmsg.Authorization)
+	if a.PAN.Digits() != str(m, iso8583.DEPAN) {
+		t.Errorf("got PAN %v, want DE2", a.PAN)
+	}
+	if m.Has(iso8583.DETokenData) && a.TokenData.Token == "" {
+		t.Errorf("DE123 present but not read")
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	cases := []struct {
+		name   string
+		mangle func(m *iso8583.Message)
+		code   string
+		rc     iso8583.ResponseCode
+	}{
+		{"no DE41", func(m *iso8583.Message) { m.Unset(iso8583.DETerminal) }, netmsg.MissingCode, iso8583.FormatError},
+		{"no DE55", func(m *iso8583.Message) { m.Unset(iso8583.DEICC) }, netmsg.MissingCode, iso8583.FormatError},
+		{"reversal without DE90", func(m *iso8583.Message) { m.MTI = iso8583.ReversalRequest }, netmsg.MissingCode, iso8583.FormatError},
+		{"reversal with a DE90 of a reversal", func(m *iso8583.Message) {
+			m.MTI = iso8583.ReversalRequest
+			_ = m.SetString(iso8583.DEOriginal, "0400"+strings.Repeat("0", 38))
+		}, netmsg.BadOriginalCode, iso8583.FormatError},
+		{"an advice", func(m *iso8583.Message) { m.MTI = iso8583.AuthorizationAdvice }, netmsg.UnknownCode, iso8583.FunctionNotSupported},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := golden(t)
+			c.mangle(m)
+			_, err := netmsg.Decode(m, netmsg.Network)
+			if !fault.Has(err, fault.Invalid, c.code) {
+				t.Fatalf("got %v, want fault.Invalid %q", err, c.code)
+			}
+			if c.rc == iso8583.FormatError && !errors.Is(err, iso8583.ErrFormat) {
+				t.Errorf("got %v, want it to match iso8583.ErrFormat", err)
+			}
+			if rc := netmsg.ResponseCode(err); rc != c.rc {
+				t.Errorf("ResponseCode: got %s, want %s", rc, c.rc)
+			}
+			if strings.Contains(err.Error(), str(m, iso8583.DEPAN)) {
+				t.Errorf("error text names the card number: %v", err)
+			}
+		})
+	}
+}
+
+func TestDecodeBadChipAndCard(t *testing.T) {
+	m := golden(t)
+	_ = m.SetBytes(iso8583.DEICC, []byte{0x9f, 0x26, 0x08, 0x01})                       // truncated TLV
+	_ = m.SetString(iso8583.DEPAN, luhnValid[:18]+string('0'+(luhnValid[18]-'0'+1)%10)) // fails Luhn: zero token
+	got, err := netmsg.Decode(m, netmsg.Network)
+	if err != nil {
+		t.Fatalf("Decode: %v (bad chip data and card numbers are the party's to answer)", err)
+	}
+	a := got.(*netmsg.Authorization)
+	if !fault.Has(a.ChipErr, fault.Invalid, netmsg.ChipCode) {
+		t.Errorf("ChipErr: got %v, want %q", a.ChipErr, netmsg.ChipCode)
+	}
+	if !a.Token.IsZero() {
+		t.Errorf("token: got %v, want zero for a number failing Luhn", a.Token)
+	}
+}
+
+func TestDecodeReversalPartial(t *testing.T) {
+	m := golden(t)
+	m.MTI = iso8583.ReversalRequest
+	_ = m.SetString(iso8583.DEOriginal, "0100"+"000123"+"0314090000"+strings.Repeat("0", 22))
+	_ = m.SetString(iso8583.DEReplacement, "000000000500000000000500C00000000C00000000")
+	got, err := netmsg.Decode(m, netmsg.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got.(*netmsg.Reversal)
+	if r.Original != (netmsg.Original{STAN: "000123", Transmission: "0314090000"}) || !r.Partial || r.Remaining != 500 {
+		t.Fatalf("got original %+v partial %v remaining %d", r.Original, r.Partial, r.Remaining)
+	}
+	if r.OriginalID() != netmsg.ID(r.Terminal, "000123", "0314090000") {
+		t.Errorf("OriginalID: got %q", r.OriginalID())
+	}
+}
+
+func TestMux(t *testing.T) {
+	var seen []string
+	mux := &netmsg.Mux{Side: netmsg.Network,
+		Authorization: func(_ context.Context, a *netmsg.Authorization) *iso8583.Message {
+			seen = append(seen, "auth "+a.STAN.String())
+			return netmsg.Answer(a.Raw, iso8583.Approved)
+		},
+	}
+	ctx := context.Background()
+	rc := func(resp *iso8583.Message) iso8583.ResponseCode {
+		t.Helper()
+		if resp == nil {
+			t.Fatal("no answer")
+		}
+		c, _ := resp.ResponseCode()
+		return c
+	}
+	m := golden(t)
+	if got := rc(mux.Handle(ctx, m)); got != iso8583.Approved || len(seen) != 1 {
+		t.Errorf("0100: got %s (%v), want 00 from the handler", got, seen)
+	}
+	bad := golden(t)
+	bad.Unset(iso8583.DEMerchant)
+	if got := rc(mux.Handle(ctx, bad)); got != iso8583.FormatError || len(seen) != 1 {
+		t.Errorf("0100 without DE42: got %s, want 30 without the handler", got)
+	}
+	rev := golden(t)
+	rev.MTI = iso8583.ReversalRequest
+	_ = rev.SetString(iso8583.DEOriginal, "0100"+"000123"+"0314090000"+strings.Repeat("0", 22))
+	if got := rc(mux.Handle(ctx, rev)); got != iso8583.FunctionNotSupported {
+		t.Errorf("0400 with no reversal handler: got %s, want 40", got)
+	}
+	echo := iso8583.New(iso8583.NetworkRequest)
+	echo.SetTransmissionTime(timeZero)
+	_ = echo.SetSTAN(7)
+	_ = echo.SetString(iso8583.DENetworkCode, string(iso8583.EchoTest))
+	if resp := mux.Handle(ctx, echo); resp == nil || resp.MTI != iso8583.NetworkResponse || rc(resp) != iso8583.Approved {
+		t.Errorf("0800 echo: got %v, want 0810 00", resp)
+	}
+	if resp := mux.Handle(ctx, &iso8583.Message{MTI: iso8583.AuthorizationResponse}); resp != nil {
+		t.Errorf("a response: got an answer %v, want none", resp.MTI)
+	}
+}
+
+var timeZero = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
