@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 )
 
@@ -159,7 +160,13 @@ func (p *Portal) sendCode(ctx context.Context, accountID, ceremony, purpose stri
 	}
 	code := fmt.Sprintf("%06d", n.Int64())
 	msg := fmt.Sprintf("[tapwallet] Your code to %s is %s. It expires in %d minutes. Never share it.", purpose, code, int(CodeTTL.Minutes()))
-	if err := p.cfg.Store.SendCode(ctx, accountID, wallet.NewID("otp"), msg, p.now()); err != nil {
+	id, now := wallet.NewID("otp"), p.now()
+	if p.cfg.Messages != nil {
+		err = p.cfg.Messages.AddMessage(ctx, tsp.OTPMessage{ID: id, AccountID: accountID, Message: msg, CreatedAt: now})
+	} else {
+		err = p.cfg.Store.SendCode(ctx, accountID, id, msg, now)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return p.codeHash(ceremony, code), nil

@@ -84,6 +84,11 @@ type Config struct {
 	Store    Store
 	Keys     Indexer
 	Payments Payments // nil: no payment history yet
+	// Messages is where one-time codes go: the account's messages, which
+	// the token service keeps (its outbox: GET /v1/otp, `tapwallet phone
+	// otp`). Nil: the token service's store if it can (tsp.Alerter), else
+	// Store.SendCode.
+	Messages Messenger
 	// URL is the portal's public address (scheme://host[:port]). Passkeys
 	// are bound to its host name, which must be a domain name such as
 	// localhost (browsers refuse IP addresses as a passkey's site).
@@ -93,6 +98,11 @@ type Config struct {
 	// LoginPerIP and LoginPerAccount throttle password attempts (defaults:
 	// 10 a minute from one address, 10 per 10 minutes for one account).
 	LoginPerIP, LoginPerAccount Rate
+}
+
+// Messenger puts a message in an account's messages (standing for SMS).
+type Messenger interface {
+	AddMessage(ctx context.Context, m tsp.OTPMessage) error
 }
 
 // Portal is the web portal; it is an http.Handler for "/".
@@ -128,6 +138,13 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Messages == nil {
+		if ts, ok := cfg.Tokens.(*tsp.Service); ok {
+			if a, ok := ts.Store.(tsp.Alerter); ok {
+				cfg.Messages = a
+			}
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
