@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id"
 )
 
 // Device is a phone as the token service knows it: the wallet service
@@ -56,6 +57,7 @@ type Requestor interface {
 	Resume(ctx context.Context, token, actor, reason string) error
 	Replenish(ctx context.Context, d Device, logs []TokenLog) ([]SyncResult, error)
 	Outbox(ctx context.Context, accountID string) ([]OTPMessage, error)
+	Notify(ctx context.Context, accountID, message string) error
 	DeviceOff(ctx context.Context, d DeviceSwitch) ([]string, error)
 	DeviceOn(ctx context.Context, d DeviceSwitch) ([]string, error)
 }
@@ -93,14 +95,7 @@ func (d DeviceSwitch) check() error {
 // when told again). It fails with fault.Invalid for a missing device or
 // actor, and with the store's errors.
 func (s *Service) DeviceOff(ctx context.Context, d DeviceSwitch) ([]string, error) {
-	if err := d.check(); err != nil {
-		return nil, err
-	}
-	if d.Reason == "" {
-		d.Reason = "wallet switched off"
-	}
-	d.At = s.Now().UTC()
-	return s.Store.DeviceOff(ctx, d)
+	return s.deviceSwitch(ctx, d, "wallet switched off", s.Store.DeviceOff)
 }
 
 // DeviceOn is told that the wallet on a device was switched back on: cards
@@ -109,12 +104,34 @@ func (s *Service) DeviceOff(ctx context.Context, d DeviceSwitch) ([]string, erro
 // stay suspended). It returns the tokens it resumed, and fails like
 // DeviceOff.
 func (s *Service) DeviceOn(ctx context.Context, d DeviceSwitch) ([]string, error) {
+	return s.deviceSwitch(ctx, d, "wallet switched back on", s.Store.DeviceOn)
+}
+
+// deviceSwitch checks d, fills in the default reason and the time, and
+// hands it to the store.
+func (s *Service) deviceSwitch(ctx context.Context, d DeviceSwitch, reason string, apply func(context.Context, DeviceSwitch) ([]string, error)) ([]string, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
 	if d.Reason == "" {
-		d.Reason = "wallet switched back on"
+		d.Reason = reason
 	}
 	d.At = s.Now().UTC()
-	return s.Store.DeviceOn(ctx, d)
+	return apply(ctx, d)
+}
+
+// Notify queues a message to a card holder in the account's outbox, which
+// stands for SMS (what Outbox lists): the wallet service's own one-time
+// codes go there too. It fails with fault.Invalid for an empty account or
+// message, fault.Unavailable "no_outbox" when the store keeps no outbox
+// (it is no Alerter), and with the store's errors.
+func (s *Service) Notify(ctx context.Context, accountID, message string) error {
+	if strings.TrimSpace(accountID) == "" || strings.TrimSpace(message) == "" {
+		return fault.E(fault.Invalid, "message_missing", "a message needs an account and a text")
+	}
+	a, ok := s.Store.(Alerter)
+	if !ok {
+		return fault.E(fault.Unavailable, "no_outbox", "the token service keeps no outbox")
+	}
+	return a.AddMessage(ctx, OTPMessage{ID: id.New("otp"), AccountID: accountID, Message: message, CreatedAt: s.Now().UTC()})
 }
