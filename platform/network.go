@@ -60,10 +60,16 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if p.API != nil && cfg.Roles.Has(RoleNetwork) {
-		p.API.MountNetwork(walletapi.Network{Payments: p.Records, OperatorToken: token, Clear: func(ctx context.Context, date string) (clearing.Report, error) {
-			return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
-		}})
+	if p.API != nil {
+		// The phone's payment history and key sync read the network's
+		// records; the operator's clearing route only where the network runs.
+		n := walletapi.Network{Payments: p.Records, OperatorToken: token}
+		if cfg.Roles.Has(RoleNetwork) {
+			n.Clear = func(ctx context.Context, date string) (clearing.Report, error) {
+				return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
+			}
+		}
+		p.API.MountNetwork(n)
 	}
 	return nil
 }

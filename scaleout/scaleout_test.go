@@ -1,0 +1,615 @@
+// Package scaleout_test runs the platform as an operator would spread it:
+// each party a real OS process of the built binary (tapwallet serve
+// --roles …) on one PostgreSQL database, two card network processes and
+// the banks split over two issuer processes, kills one network and one
+// issuer process with SIGKILL in the middle of traffic, and checks that
+// no money was lost or doubled.
+package scaleout_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// proc is one OS process of the binary.
+type proc struct {
+	name string
+	bin  string
+	args []string
+	log  string // its stderr, for a failure's report
+	http string // its HTTP address
+	cmd  *exec.Cmd
+	// exited is closed when the process has ended.
+	exited chan struct{}
+}
+
+func (p *proc) start(t *testing.T) {
+	t.Helper()
+	if err := p.run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run starts the process and waits until its /healthz answers.
+func (p *proc) run() error {
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	p.cmd = exec.Command(p.bin, append([]string{"serve", "--http", p.http}, p.args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.Env = append(os.Environ(), "TAPWALLET_LOG_LEVEL=warn")
+	err = p.cmd.Start()
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %v", p.name, err)
+	}
+	exited := make(chan struct{})
+	go func() { p.cmd.Wait(); close(exited) }()
+	p.exited = exited
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.http + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(p.log)
+			return fmt.Errorf("%s exited at start:\n%s", p.name, tail(b, 3000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not come up: %v", p.name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL: no shutdown of any kind.
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// stop ends the process with SIGTERM (SIGKILL after 15 s).
+func (p *proc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.kill()
+	}
+}
+
+// freePorts returns n consecutive free TCP ports on 127.0.0.1.
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		base := 20000 + rand.IntN(30000)
+		var lns []net.Listener
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if ok = err == nil; ok {
+				lns = append(lns, ln)
+			}
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// testCard is a card of `tapwallet banks test-cards --json`.
+type testCard struct {
+	PAN, Expiry, CVN2, Bank, IDV string
+}
+
+func cli(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		t.Fatalf("tapwallet %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// sent is one authorization as the acquirer saw it.
+type sent struct {
+	bank     string
+	auth     *iso8583.Message
+	amount   int64
+	rc       string // "" when no answer came (the link died)
+	reversed bool   // a reversal of it was answered
+	refunded int64  // refunds of it answered 00
+	refunds  []*iso8583.Message
+}
+
+func TestScaleOut(t *testing.T) {
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true: the scale-out test needs TAPWALLET_TEST_POSTGRES (a PostgreSQL DSN)")
+		}
+		t.Skip("TAPWALLET_TEST_POSTGRES not set")
+	}
+	if testing.Short() {
+		t.Skip("builds the binary and runs seven processes")
+	}
+	ctx := context.Background()
+	dsn := sqldbtest.PostgresDSN(t)
+	root := t.TempDir()
+	bin := filepath.Join(root, "tapwallet")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/tapwallet").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	// The banks in directory order, split in two halves.
+	var banks struct{ Banks []struct{ ID string } }
+	if err := json.Unmarshal(cli(t, bin, "banks", "list", "--json"), &banks); err != nil {
+		t.Fatal(err)
+	}
+	var half [2][]string
+	for i, b := range banks.Banks {
+		half[i*2/len(banks.Banks)] = append(half[i*2/len(banks.Banks)], b.ID)
+	}
+	issuersBase := freePorts(t, len(banks.Banks))
+	pb := freePorts(t, 8) // HTTP and ISO 8583 ports of the processes
+
+	mk := func(name string, args ...string) *proc {
+		dir := filepath.Join(root, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		p := &proc{name: name, bin: bin, log: filepath.Join(root, name+".log"), args: append([]string{"--data", dir, "--db", dsn}, args...)}
+		t.Cleanup(func() {
+			p.stop()
+			if t.Failed() {
+				b, _ := os.ReadFile(p.log)
+				t.Logf("--- %s log (last 3000 bytes):\n%s", name, tail(b, 3000))
+			}
+		})
+		return p
+	}
+	wallet := mk("wallet", "--roles", "wallet,tsp,portal")
+	netArgs := func(iso int) []string {
+		return []string{"--roles", "network,tsp", "--iso", addr(iso), "--issuers-at", addr(issuersBase)}
+	}
+	net1, net2 := mk("network1", netArgs(pb+1)...), mk("network2", netArgs(pb+2)...)
+	iss := [2]*proc{}
+	for i := range iss {
+		iss[i] = mk(fmt.Sprintf("issuers%d", i+1), "--roles", "issuers", "--issuer-banks", strings.Join(half[i], ","), "--issuers-listen", addr(issuersBase))
+	}
+	for i, p := range []*proc{wallet, net1, net2, iss[0], iss[1]} {
+		p.http = addr(pb + 3 + i)
+	}
+	// One key store for the whole platform: the first process makes it,
+	// the others get a copy (an operator distributes keys.json, or an HSM).
+	wallet.start(t)
+	keys, err := os.ReadFile(filepath.Join(root, "wallet", "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*proc{net1, net2, iss[0], iss[1]} {
+		if err := os.WriteFile(filepath.Join(root, p.name, "keys.json"), keys, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []*proc{iss[0], iss[1], net1, net2} {
+		p.start(t)
+	}
+	isoAddrs := []string{addr(pb + 1), addr(pb + 2)}
+
+	// Phones with cards of many banks, added through the wallet process.
+	var cards []testCard
+	var tc struct{ Cards []testCard }
+	if err := json.Unmarshal(cli(t, bin, "banks", "test-cards", "--json"), &tc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range tc.Cards {
+		if c.IDV == "green" && c.Expiry[2:] >= "27" {
+			cards = append(cards, c)
+		}
+	}
+	const phones = 6
+	type wcard struct {
+		phone.Card
+		bank string
+	}
+	type worker struct {
+		ph    *phone.Phone
+		cards []wcard
+	}
+	workers := make([]*worker, phones)
+	for i := range workers {
+		ph, err := phone.Open(filepath.Join(root, fmt.Sprintf("phone%d", i)), "http://"+wallet.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		email := fmt.Sprintf("scale%d@example.com", i)
+		if err := ph.SignUp(ctx, email, "password-123"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ph.LogIn(ctx, email, "password-123"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ph.Register(ctx, "phone", "model"); err != nil {
+			t.Fatal(err)
+		}
+		w := &worker{ph: ph}
+		for j := i; j < len(cards); j += phones {
+			c := cards[j]
+			res, err := ph.AddCard(ctx, c.PAN, c.Expiry, c.CVN2)
+			if err != nil {
+				t.Fatalf("add card of %s: %v", c.Bank, err)
+			}
+			w.cards = append(w.cards, wcard{*res.Card, c.Bank})
+		}
+		workers[i] = w
+	}
+
+	// The load: each phone pays at its own terminal, over both network
+	// processes in turn; a fifth of the approvals are reversed, a fifth
+	// partly refunded. Half-way, one network and one issuer process die.
+	const perPhone = 60
+	var mu sync.Mutex
+	var all []*sent
+	var wg sync.WaitGroup
+	halfway := make(chan struct{})
+	var done sync.WaitGroup
+	done.Add(phones)
+	for wi, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			passed := false
+			defer func() {
+				if !passed {
+					done.Done()
+				}
+			}()
+			term := nettest.NewTerminal(fmt.Sprintf("S%07d", wi), fmt.Sprintf("89831005411%04d", wi), "SCALE OUT MART")
+			links := make([]*isolink.Client, 2)
+			send := func(i int, m *iso8583.Message) (string, error) {
+				for try := 0; try < 2; try++ {
+					n := (i + try) % 2
+					if links[n] == nil {
+						c, err := isolink.Dial(ctx, isoAddrs[n], isolink.Options{Timeout: 10 * time.Second, DialTimeout: 2 * time.Second})
+						if err != nil {
+							continue
+						}
+						links[n] = c
+					}
+					resp, err := links[n].Send(ctx, m)
+					if err != nil {
+						links[n].Close()
+						links[n] = nil
+						if m.MTI == iso8583.AuthorizationRequest {
+							return "", err // the outcome is unknown: the caller reverses
+						}
+						continue // reversals and refunds are sent again, to the other one
+					}
+					rc, _ := resp.ResponseCode()
+					return string(rc), nil
+				}
+				return "", fmt.Errorf("no network answers")
+			}
+			r := rand.New(rand.NewPCG(uint64(wi), 7))
+			for i := 0; i < perPhone; i++ {
+				if i == perPhone/2 {
+					passed = true
+					done.Done()
+					<-halfway
+				}
+				c := w.cards[i%len(w.cards)]
+				if i%len(w.cards) == 0 && i/len(w.cards)%8 == 7 {
+					// Each card holds 10 limited-use keys: replenish.
+					if _, err := w.ph.Sync(ctx); err != nil {
+						t.Errorf("sync: %v", err)
+						return
+					}
+				}
+				amount := int64(100 + r.IntN(900))
+				now := time.Now()
+				tags, err := nettest.AnswerSE(w.ph.SE, c.Token, c.AID, nettest.TerminalData(amount, now), true)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				m, err := term.Authorization(c.Token, "", amount, tags, now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				s := &sent{bank: c.bank, auth: m, amount: amount}
+				s.rc, _ = send(i, m)
+				mu.Lock()
+				all = append(all, s)
+				mu.Unlock()
+				roll := r.IntN(5)
+				switch {
+				case s.rc == "" || roll == 0:
+					// No answer (reverse on timeout), or the customer walked away.
+					rev, err := term.Reversal(m, time.Now())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for try := 0; try < 20 && !s.reversed; try++ {
+						rc, err := send(i+1+try, rev)
+						s.reversed = err == nil && (rc == "00" || rc == "25")
+						if !s.reversed {
+							time.Sleep(250 * time.Millisecond)
+						}
+					}
+				case s.rc == "00" && roll == 1:
+					ch, err := netswitch.ChargeOf(fmt.Sprintf("c%d-%d", wi, i), m, now)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					part := amount / 2
+					ref, err := netswitch.RefundRequest(ch, netswitch.NewRefundMessage(part, term.STAN.Next(), time.Now()))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					s.refunds = append(s.refunds, ref)
+					for try := 0; try < 20; try++ {
+						rc, err := send(i+1+try, ref)
+						if err == nil && rc == "00" {
+							s.refunded += part
+							break
+						}
+						if err == nil && rc != "91" && rc != "96" {
+							break
+						}
+						time.Sleep(250 * time.Millisecond)
+					}
+				}
+			}
+			for _, l := range links {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}()
+	}
+	restarted := make(chan error, 1)
+	go func() {
+		done.Wait()
+		close(halfway)
+		// Kill with traffic in flight: the second half has started.
+		time.Sleep(150 * time.Millisecond)
+		net1.kill()
+		iss[0].kill()
+		time.Sleep(time.Second)
+		err := net1.run()
+		if err == nil {
+			err = iss[0].run()
+		}
+		restarted <- err
+	}()
+	wg.Wait()
+	if err := <-restarted; err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Let the surviving and restarted switches settle what the killed one
+	// left (recovery sweep, queued reversals): the sweep takes records
+	// older than 3 × the issuer timeout (2 s).
+	time.Sleep(12 * time.Second)
+	for _, p := range []*proc{net1, net2, iss[0], iss[1], wallet} {
+		p.stop()
+	}
+
+	// The books, read by a platform on the same database that serves nothing.
+	pl, err := platform.New(ctx, platform.Config{DataDir: filepath.Join(root, "wallet"), DSN: dsn, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	var approved, declined, unanswered, reversed, refunded int
+	holds := map[string]bool{}
+	for _, s := range all {
+		de7, _ := s.auth.String(iso8583.DETransmission)
+		stan, _ := s.auth.String(iso8583.DESTAN)
+		tid, _ := s.auth.String(iso8583.DETerminal)
+		id := issuer.HoldID(s.bank, de7, stan, tid)
+		holds[id] = true
+		hold, err := pl.Ledger.LookupTransfer(ctx, id)
+		found := err == nil
+		switch {
+		case s.rc == "":
+			unanswered++
+		case s.rc == "00":
+			approved++
+		default:
+			declined++
+		}
+		if s.reversed {
+			reversed++
+		}
+		switch {
+		case s.rc == "00" && !s.reversed:
+			// Approved and kept: exactly one live hold of the amount.
+			if !found || hold.Status != ledger.StatusPending || hold.Amount != s.amount {
+				t.Errorf("approved %s %s: hold %+v (found %v), want one pending hold of %d", s.bank, stan, hold, found, s.amount)
+			}
+			if _, err := pl.Records.Auth(ctx, netswitch.AuthID(tid, stan, de7)); err != nil {
+				t.Errorf("approved %s %s: no switch record: %v", s.bank, stan, err)
+			}
+		case s.reversed || s.rc == "":
+			// Reversed (or never answered and then reversed): no live hold.
+			if found && hold.Status == ledger.StatusPending {
+				t.Errorf("reversed %s %s: the hold is still pending", s.bank, stan)
+			}
+			if s.rc == "" && !s.reversed {
+				t.Errorf("%s %s: no answer and no reversal answered", s.bank, stan)
+			}
+		default:
+			if found && hold.Status == ledger.StatusPending {
+				t.Errorf("declined %s %s (%s): a pending hold", s.bank, stan, s.rc)
+			}
+		}
+		for _, ref := range s.refunds {
+			rde7, _ := ref.String(iso8583.DETransmission)
+			rstan, _ := ref.String(iso8583.DESTAN)
+			tr, err := pl.Ledger.LookupTransfer(ctx, issuer.RefundID(issuer.HoldID(s.bank, rde7, rstan, tid)))
+			if s.refunded > 0 {
+				refunded++
+				if err != nil || tr.Amount != s.refunded {
+					t.Errorf("refund of %s %s: credit %+v (%v), want one of %d", s.bank, stan, tr, err, s.refunded)
+				}
+			}
+		}
+	}
+	// No hold without a switch record: every hold in the ledger is one of
+	// the load's, and the switch recorded it.
+	pending, err := pl.Ledger.Transfers(ctx, ledger.Filter{Flags: ledger.Pending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range pending {
+		if !holds[h.ID] {
+			t.Errorf("hold %s (%d) is none of the acquirer's authorizations", h.ID, h.Amount)
+		}
+	}
+
+	// Clearing, twice: the second run posts nothing more.
+	date := time.Now().UTC().Format("20060102") // the business date: UTC day of receipt
+	before := balances(t, pl)
+	rep1, err := pl.Clear(ctx, date, filepath.Join(root, "clearing1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := balances(t, pl)
+	rep2, err := pl.Clear(ctx, date, filepath.Join(root, "clearing2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := balances(t, pl)
+	posted := 0
+	for _, b := range rep1.Banks {
+		posted += b.Posted
+		if b.Flagged > 0 {
+			t.Errorf("bank %s: %d presentments flagged", b.Bank, b.Flagged)
+		}
+	}
+	if kept := approved - countApprovedReversed(all); posted != kept {
+		t.Errorf("clearing posted %d, want the %d approved and not reversed", posted, kept)
+	}
+	if fmt.Sprint(mid) != fmt.Sprint(after) {
+		t.Errorf("the second clearing changed the ledger:\n%v\n%v", mid, after)
+	}
+	for _, s := range []map[string]int64{before, mid, after} {
+		if s["debits_posted"] != s["credits_posted"] || s["debits_pending"] != s["credits_pending"] {
+			t.Errorf("the ledger does not balance: %v", s)
+		}
+	}
+	if rep2.Network != rep1.Network {
+		t.Errorf("network position %d then %d", rep1.Network, rep2.Network)
+	}
+	t.Logf("authorizations %d: approved %d, declined %d, unanswered %d; reversed %d; refunds %d; pending holds after the load %d; clearing posted %d (run twice); ledger %v",
+		len(all), approved, declined, unanswered, reversed, refunded, len(pending), posted, after)
+}
+
+func countApprovedReversed(all []*sent) int {
+	n := 0
+	for _, s := range all {
+		if s.rc == "00" && s.reversed {
+			n++
+		}
+	}
+	return n
+}
+
+// balances sums every account of the issuers' ledger: debits and credits,
+// posted and pending (equal sides when the books balance: money is neither
+// made nor lost).
+func balances(t *testing.T, pl *platform.Platform) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	trs, err := pl.Ledger.Transfers(ctx, ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, tr := range trs {
+		ids[tr.DebitAccountID], ids[tr.CreditAccountID] = true, true
+	}
+	var list []string
+	for id := range ids {
+		list = append(list, id)
+	}
+	accts, err := pl.Ledger.LookupAccounts(ctx, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{"accounts": int64(len(accts)), "transfers": int64(len(trs))}
+	for _, a := range accts {
+		out["debits_posted"] += a.DebitsPosted
+		out["credits_posted"] += a.CreditsPosted
+		out["debits_pending"] += a.DebitsPending
+		out["credits_pending"] += a.CreditsPending
+	}
+	return out
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return strings.Join(lines, "\n")
+}
