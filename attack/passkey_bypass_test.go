@@ -58,6 +58,9 @@ func TestAttackPasskeyBypassWithAPISession(t *testing.T) {
 	if a := attacker.call("GET", s.api+"/v1/phones", portalToken, ""); a.Status != http.StatusUnauthorized || a.Code != "bad_session" {
 		t.Errorf("a portal session as a wallet API token: got %d %s, want 401 bad_session", a.Status, a.Code)
 	}
+	if a := attacker.call("POST", s.api+"/v1/logout", portalToken, ""); a.Status != http.StatusUnauthorized {
+		t.Errorf("the API's log-out with a portal session: got %d %s, want 401", a.Status, a.Code)
+	}
 	if a := attacker.signed(s, &device{id: phone.id, key: phone.key, token: portalToken}, "POST", "/v1/phones/"+phone.id+"/wallet-on", `{"password":"`+pw+`"}`); a.Status != http.StatusUnauthorized {
 		t.Errorf("wallet-on through the API with a portal session: got %d %s, want 401", a.Status, a.Code)
 	}

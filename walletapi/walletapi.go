@@ -420,6 +420,10 @@ func (a *API) accountOf(r *http.Request, email string) string {
 }
 
 func (a *API) logOut(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.Wallet.Authenticate(r.Context(), BearerToken(r), wallet.SessionAPI); err != nil {
+		a.fail(w, r, err) // a portal session is not the API's to end
+		return
+	}
 	if err := a.Wallet.LogOut(r.Context(), BearerToken(r), source(r)); err != nil {
 		a.fail(w, r, err)
 		return
