@@ -95,7 +95,7 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fast.Close() })
-	e.tokens = tsp.New(fast, e.keys, &issuer.Directory{Config: e.banks, Now: time.Now}, tsp.EMVKeys{Alg: emv.TDES}, log)
+	e.tokens = tsp.New(fast, e.keys, issuer.NewIDV(e.banks, time.Now), tsp.EMVKeys{Alg: emv.TDES}, log)
 	e.tokens.LUKBatch = 20
 	bl := sqldb.NewBatchLedger(db, sqldb.NewLedgerStore(db))
 	t.Cleanup(bl.Close)

@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if cfg.ArgonTime > 0 {
 		p.Wallet.ArgonTime = cfg.ArgonTime
 	}
-	if err := p.newTokens(ctx, cfg, &issuer.Directory{Config: banks, Now: cfg.Now}); err != nil {
+	if err := p.newTokens(ctx, cfg, issuer.NewIDV(banks, cfg.Now)); err != nil {
 		db.Close()
 		return nil, err
 	}
