@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 
+	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/tsp"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -13,7 +14,7 @@ import (
 // the schema tsp on PostgreSQL) and builds the token service over it, its
 // ID&V through iss, its security findings handed to the wallet's audit
 // trail. It fails like tspstore.Open.
-func (p *Platform) newTokens(ctx context.Context, cfg Config, iss tsp.Issuers) error {
+func (p *Platform) newTokens(ctx context.Context, cfg Config, iss bank.IDV) error {
 	st, err := tspstore.Open(ctx, cfg.DSN, cfg.DataDir)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
@@ -185,9 +186,14 @@ type Store interface {
 }
 
 // Decision is an issuer's ID&V outcome.
+//
+// Deprecated: the banks' own type is bank.Decision; kept only while
+// issuer's bridge (issuer.Directory) still answers in it.
 type Decision int
 
 // ID&V outcomes.
+//
+// Deprecated: use bank.Green, bank.StepUp and bank.Red.
 const (
 	Green  Decision = iota // approve without a step-up
 	StepUp                 // approve after a one-time code
@@ -195,6 +201,8 @@ const (
 )
 
 // Verdict is the issuer's answer to an ID&V request.
+//
+// Deprecated: the banks' own type is bank.IDVVerdict.
 type Verdict struct {
 	Decision   Decision
 	BankID     string
@@ -204,14 +212,14 @@ type Verdict struct {
 	CardArt    string
 }
 
-// Issuers is the bank side of card binding: find the issuer by BIN, check
-// the card (Luhn, expiry, CVN2 against its records), run ID&V. Errors are
-// fault errors with specific codes (unknown_bin, wrong_cvn2, card_expired…).
+// Issuers is the bank side of card binding in the token service's former
+// types.
+//
+// Deprecated: the token service takes a bank.IDV (the banks' own types);
+// kept only while issuer.Directory still implements it.
 type Issuers interface {
 	Verify(ctx context.Context, pan card.PAN, exp card.Expiry, cvn2 string) (Verdict, error)
-	// Route returns the bank, product and token range of a card, without checks.
 	Route(ctx context.Context, pan card.PAN) (Verdict, error)
-	// Bank describes a bank for display (name, card art) by id.
 	Bank(id string) (name, cardArt string, ok bool)
 }
 
@@ -224,9 +232,13 @@ type CardKeys interface {
 
 // Service is the token service.
 type Service struct {
-	Store    Store
-	Keys     keystore.Keys
-	Issuers  Issuers
+	Store Store
+	Keys  keystore.Keys
+	// Issuers is the banks' side of card binding (bank.IDV, in the banks'
+	// own types): find the issuer by BIN, check the card, run ID&V.
+	// Errors are fault errors with bank's codes (bank.CodeUnknownBIN,
+	// bank.CodeWrongCVN2, bank.CodeCardExpired…).
+	Issuers  bank.IDV
 	CardKeys CardKeys
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -245,7 +257,7 @@ type Service struct {
 }
 
 // New returns a token service with the product's defaults.
-func New(st Store, keys keystore.Keys, iss Issuers, ck CardKeys, log *slog.Logger) *Service {
+func New(st Store, keys keystore.Keys, iss bank.IDV, ck CardKeys, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -304,15 +316,16 @@ func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult,
 	if err := s.notOnPhone(ctx, pan, r.Device.ID); err != nil {
 		return AddCardResult{}, err
 	}
-	v, err := s.Issuers.Verify(ctx, pan, exp, r.CVN2)
+	v, err := s.Issuers.Verify(ctx, bank.IDVRequest{PAN: pan, Expiry: exp, CVN2: r.CVN2})
 	if err != nil {
 		return AddCardResult{}, err
 	}
 	switch v.Decision {
-	case Red:
-		return AddCardResult{}, fault.E(fault.Declined, "idv_declined", "the bank declined to add this card to a wallet")
-	case StepUp:
+	case bank.Green:
+	case bank.StepUp:
 		return s.stepUp(ctx, r.Device, pan, exp, v)
+	default:
+		return AddCardResult{}, fault.E(fault.Declined, bank.CodeIDVDeclined, "the bank declined to add this card to a wallet")
 	}
 	p, err := s.provision(ctx, r.Device, pan, exp, v, "card_bound")
 	if err != nil {
@@ -392,7 +405,7 @@ func (s *Service) vaultByPAN(ctx context.Context, digits string) (VaultPAN, erro
 	return VaultPAN{}, err
 }
 
-func (s *Service) stepUp(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v Verdict) (AddCardResult, error) {
+func (s *Service) stepUp(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v bank.IDVVerdict) (AddCardResult, error) {
 	bid := id.New("bind")
 	sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("binding:"+bid))
 	if err != nil {
@@ -468,7 +481,7 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph Device, bindingID, code str
 }
 
 // provision makes the token, its keys and the vault row, atomically.
-func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v Verdict, reason string) (*Provisioned, error) {
+func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v bank.IDVVerdict, reason string) (*Provisioned, error) {
 	now := s.Now().UTC()
 	index := s.panIndex(pan)
 	vault := VaultPAN{Index: index, BIN: pan.BIN(), Last4: pan.Last4()}
@@ -486,7 +499,7 @@ func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp ca
 		vault.Sealed = sealed
 	}
 	aid := AIDDebit
-	if v.Product == "credit" {
+	if v.Product == bank.Credit {
 		aid = AIDCredit
 	}
 	for attempt := 0; attempt < 5; attempt++ {
@@ -495,7 +508,7 @@ func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp ca
 			return nil, err
 		}
 		tok := Token{Number: num, PANID: vault.ID, PAR: vault.PAR, PANLast4: pan.Last4(), PhoneID: ph.ID, AccountID: ph.AccountID,
-			Domain: DomainNFC, State: Active, Expiry: exp, PSN: "00", BankID: v.BankID, Product: v.Product, AID: aid,
+			Domain: DomainNFC, State: Active, Expiry: exp, PSN: "00", BankID: v.BankID, Product: string(v.Product), AID: aid,
 			BankName: v.BankName, CardArt: v.CardArt, CreatedAt: now, NextKey: 1}
 		luks, batch, err := s.keyBatch(ph, tok, 1)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
@@ -20,36 +21,34 @@ import (
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
-// Issuers is a bank for every card: BIN 622999 is approved outright,
-// BIN 622998 asks for a one-time code, 622997 is declined; anything else is
-// fault.NotFound "unknown_bin".
+// Issuers is a bank for every card (a bank.IDV): BIN 622999 is approved
+// outright, BIN 622998 asks for a one-time code, 622997 is declined;
+// anything else is fault.NotFound bank.CodeUnknownBIN.
 type Issuers struct{}
 
-// Verify runs the ID&V of a card; see tsp.Issuers.
-func (Issuers) Verify(ctx context.Context, pan card.PAN, exp card.Expiry, cvn2 string) (tsp.Verdict, error) {
-	v, err := Issuers{}.Route(ctx, pan)
-	switch pan.BIN() {
+// Verify runs the ID&V of a card; see bank.IDV.
+func (Issuers) Verify(ctx context.Context, r bank.IDVRequest) (bank.IDVVerdict, error) {
+	v, err := Issuers{}.Route(ctx, r.PAN)
+	switch r.PAN.BIN() {
 	case "622998":
-		v.Decision = tsp.StepUp
+		v.Decision = bank.StepUp
 	case "622997":
-		v.Decision = tsp.Red
+		v.Decision, v.Reason = bank.Red, bank.CodeIDVDeclined
 	}
 	return v, err
 }
 
-// Route returns the bank of a card; see tsp.Issuers.
-func (Issuers) Route(ctx context.Context, pan card.PAN) (tsp.Verdict, error) {
+// Route returns the bank of a card; see bank.IDV.
+func (Issuers) Route(ctx context.Context, pan card.PAN) (bank.IDVVerdict, error) {
 	switch pan.BIN() {
 	case "622999", "622998", "622997":
-		return tsp.Verdict{Decision: tsp.Green, BankID: "test", BankName: "Test Bank", Product: "debit", TokenRange: 99, CardArt: "#123456"}, nil
+		return bank.IDVVerdict{Decision: bank.Green, BankID: "test", BankName: "Test Bank", Product: bank.Debit, TokenRange: 99, CardArt: "#123456"}, nil
 	}
-	return tsp.Verdict{Decision: tsp.Red}, fault.E(fault.NotFound, "unknown_bin", "no bank issues BIN %s", pan.BIN())
+	return bank.IDVVerdict{Decision: bank.Red, Reason: bank.CodeUnknownBIN}, fault.E(fault.NotFound, bank.CodeUnknownBIN, "no bank issues BIN %s", pan.BIN())
 }
 
 // Bank describes the test bank.
-func (Issuers) Bank(bankID string) (string, string, bool) {
-	return "Test Bank", "#123456", bankID == "test"
-}
+func (Issuers) Bank(bankID string) (string, string, bool) { return "Test Bank", "#123456", bankID == "test" }
 
 // PAN returns the i-th test card number of a BIN (Luhn-valid).
 func PAN(bin string, i int) string {
