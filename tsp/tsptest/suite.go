@@ -48,7 +48,9 @@ func (Issuers) Route(ctx context.Context, pan card.PAN) (bank.IDVVerdict, error)
 }
 
 // Bank describes the test bank.
-func (Issuers) Bank(bankID string) (string, string, bool) { return "Test Bank", "#123456", bankID == "test" }
+func (Issuers) Bank(bankID string) (string, string, bool) {
+	return "Test Bank", "#123456", bankID == "test"
+}
 
 // PAN returns the i-th test card number of a BIN (Luhn-valid).
 func PAN(bin string, i int) string {
