@@ -91,12 +91,10 @@ var rules = []depRule{
 // The lead empties this list when issue 10 closes.
 var pending = map[string]string{
 	"issuer-not-tsp":              "C: ID&V in bank types",
-	"transit-not-tsp":             "E: transit keeps a token number, not tsp.Token",
 	"platform-not-iso8583":        "E: the transit acquirer moves out of platform/transit.go; F: accountPayments",
 	"platform-not-wire":           "E: platform/transit.go; F: platform/portal.go",
 	"network-not-bank-internals":  "B/D: netswitch/nettest builds phones with wallet types",
 	"kernel-knows-no-party":       "A–E: party code leaves sqldb",
-	"clearing-produces-files":     "C: issuers post their own clearing",
 	"walletapi-not-network-admin": "E: the network's admin routes leave walletapi",
 }
 
