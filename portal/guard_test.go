@@ -459,3 +459,27 @@ func TestGuessingDoesNotFloodEvents(t *testing.T) {
 		t.Fatalf("%d attempts: got %d rows counting %d, want at most 9 rows (kind × source) counting every attempt", 3*per, rows, times)
 	}
 }
+
+// TestCodesThrottled: each one-time code is tried once, so a session could
+// ask for codes without end and guess one each time; the portal sends at
+// most 10 per 10 minutes to an account.
+func TestCodesThrottled(t *testing.T) {
+	e := start(t)
+	ph := e.newPhone(t, "ivy@example.com", "Ivy's phone", 0)
+	b := e.browser(t)
+	b.login("ivy@example.com")
+	b.get("/phones/" + ph.Profile.PhoneID)
+	if st, _ := b.post("/phones/"+ph.Profile.PhoneID+"/wallet-off", nil); st != 200 {
+		t.Fatalf("switch-off: got %d", st)
+	}
+	var got []int
+	for range 12 {
+		st, _ := b.post("/phones/"+ph.Profile.PhoneID+"/wallet-on", nil)
+		got = append(got, st)
+	}
+	for i, st := range got {
+		if want := map[bool]int{true: 200, false: 429}[i < 10]; st != want {
+			t.Fatalf("code requests: got %v, want 10 × 200 then 429", got)
+		}
+	}
+}

@@ -98,6 +98,10 @@ type Config struct {
 	// LoginPerIP and LoginPerAccount throttle password attempts (defaults:
 	// 10 a minute from one address, 10 per 10 minutes for one account).
 	LoginPerIP, LoginPerAccount Rate
+	// CodesPerAccount throttles the one-time codes a logged-in account
+	// asks for to switch a wallet on or change the password, each tried
+	// once (default 10 per 10 minutes).
+	CodesPerAccount Rate
 }
 
 // Messenger puts a message in an account's messages (standing for SMS).
@@ -112,6 +116,7 @@ type Portal struct {
 	pages     map[string]*template.Template
 	byIP      *wallet.Limiter
 	byAccount *wallet.Limiter
+	codes     *wallet.Limiter // one-time codes sent to a logged-in account (switch-on, password)
 	origin    string
 	rpID      string
 	secureURL bool
@@ -155,6 +160,9 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.LoginPerAccount.N <= 0 {
 		cfg.LoginPerAccount = Rate{N: 10, Per: 10 * time.Minute}
 	}
+	if cfg.CodesPerAccount.N <= 0 {
+		cfg.CodesPerAccount = Rate{N: 10, Per: 10 * time.Minute}
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fault.E(fault.Invalid, "portal_url", "the portal URL must be an absolute http(s) address like http://localhost:8080")
@@ -162,6 +170,7 @@ func New(cfg Config) (*Portal, error) {
 	p := &Portal{cfg: cfg, mux: http.NewServeMux(),
 		byIP:      wallet.NewLimiter(cfg.LoginPerIP, cfg.Now),
 		byAccount: wallet.NewLimiter(cfg.LoginPerAccount, cfg.Now),
+		codes:     wallet.NewLimiter(cfg.CodesPerAccount, cfg.Now),
 		origin:    u.Scheme + "://" + u.Host, rpID: u.Hostname(), secureURL: u.Scheme == "https"}
 	if err := p.parseTemplates(); err != nil {
 		return nil, err

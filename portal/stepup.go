@@ -85,10 +85,17 @@ func (p *Portal) walletOnCode(w http.ResponseWriter, r *http.Request, v *visit) 
 // codeAllowed is nil for an account with no passkey: a one-time code is
 // its second factor. With a passkey it is fault.Forbidden
 // "passkey_required".
+// Codes are limited per account (Config.CodesPerAccount): fault.Limit
+// "throttled" beyond.
 func (p *Portal) codeAllowed(ctx context.Context, accountID string) error {
 	has, err := p.HasPasskey(ctx, accountID)
 	if err == nil && has {
 		err = fault.E(fault.Forbidden, "passkey_required", "this account has a passkey: confirm with it (a one-time code is not enough)")
+	}
+	if err == nil {
+		if ok, wait := p.codes.Allow(accountID); !ok {
+			err = fault.E(fault.Limit, "throttled", "too many one-time codes for this account: try again in %d seconds", int(wait.Seconds())+1)
+		}
 	}
 	return err
 }
