@@ -1,53 +1,46 @@
 // Package clearing is the card network's end of day: the captured
 // authorizations of a business date (approved, not fully reversed; a
-// partially reversed one for the amount that remains) are presented
-// to their issuers and posted in the issuers' ledgers (each pending hold
-// posted for the cleared amount, at most the hold), the net settlement
-// positions between the banks and the network's acquirers are computed, and
-// the day is written as a report (a text table and JSON) and one clearing
-// file per issuing bank (docs/iso8583.md). A presentment that would post
-// more than its hold, or names an authorization no issuer holds, is flagged
-// in the report, never posted. The day's refunds (credits the issuers
-// booked when they approved them) are reported, written to the clearing
-// files as credit records and netted into the positions. Clearing a date again posts nothing twice:
-// every post is identified by its authorization.
+// partially reversed one for the amount that remains) and its approved
+// refunds are written, per issuing bank, into that bank's clearing file
+// (package clearfile, docs/iso8583.md) and handed to the bank, whose issuer
+// host posts its own holds from it (issuer.Host.PostClearing) and answers
+// with what it posted; the network then marks what the banks posted
+// cleared and computes the net settlement positions between the banks and
+// its acquirers, written as a report (a text table and JSON) beside the
+// files. The network's clearing touches no bank's ledger: a presentment a
+// bank cannot post (more than its hold, or no hold) comes back flagged and
+// stays out of the positions. Clearing a date again posts nothing twice:
+// every post is identified, at the bank, by its authorization.
 package clearing
 
 import (
 	"context"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/issuer"
-	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 )
 
 // Config is what clearing works on.
 type Config struct {
-	Store  netswitch.Store // the switch's authorization records
-	Ledger ledger.Store    // the issuers' ledger
-	Banks  *bank.Config
-	Now    func() time.Time
+	Store netswitch.Store // the switch's authorization records
+	// Issuers takes each bank's clearing file to the bank; nil: the files
+	// are only produced (every record stays Presented, nothing is marked
+	// cleared).
+	Issuers Issuers
+	Now     func() time.Time
 }
 
-// PostID is the id of the ledger transfer that posts an authorization's
-// hold at clearing.
-func PostID(holdID string) string { return "post|" + holdID }
-
-// Outcome is what became of one presentment.
-type Outcome string
-
-// The outcomes of a presentment.
-const (
-	Posted        Outcome = "posted"         // posted now
-	AlreadyPosted Outcome = "already_posted" // posted by an earlier run
-	Flagged       Outcome = "flagged"        // not posted: see Reason
-)
+// Issuers is where the network hands each issuing bank its clearing file:
+// the bank posts it and answers with an Ack, one Posting per record (a
+// record it has not posted yet, such as a file left in a bank's drop
+// folder, is Presented). issuer.ClearingHosts is the side for the hosts
+// of this process. An error fails the run; running it again finishes.
+type Issuers interface {
+	PostClearing(ctx context.Context, bankID string, f File) (Ack, error)
+}
 
 // Item is one presentment and its outcome.
 type Item struct {
@@ -57,7 +50,7 @@ type Item struct {
 	RRN      string  `json:"rrn"`
 	PANLast4 string  `json:"pan_last4"`
 	Amount   int64   `json:"amount"` // minor units presented
-	Held     int64   `json:"held"`   // the hold found at the issuer (0 if none)
+	Held     int64   `json:"held"`   // the hold the issuer found (0 if none or not answered)
 	Outcome  Outcome `json:"outcome"`
 	Reason   string  `json:"reason,omitempty"` // why it was flagged
 	auth     netswitch.Auth
@@ -67,12 +60,13 @@ type Item struct {
 type BankLine struct {
 	Bank          string `json:"bank"`
 	Presented     int    `json:"presented"`
-	Posted        int    `json:"posted"`         // posted now or before
-	PostedAmount  int64  `json:"posted_amount"`  // minor units
-	Flagged       int    `json:"flagged"`        // not posted
-	FlaggedAmount int64  `json:"flagged_amount"` // minor units
-	Refunds       int    `json:"refunds"`        // refunds credited to its card holders
-	RefundAmount  int64  `json:"refund_amount"`  // minor units
+	Posted        int    `json:"posted"`             // posted now or before
+	PostedAmount  int64  `json:"posted_amount"`      // minor units
+	Flagged       int    `json:"flagged"`            // not posted
+	FlaggedAmount int64  `json:"flagged_amount"`     // minor units
+	Awaiting      int    `json:"awaiting,omitempty"` // presented, the bank has not answered
+	Refunds       int    `json:"refunds"`            // refunds credited to its card holders
+	RefundAmount  int64  `json:"refund_amount"`      // minor units
 	// Net is the bank's settlement position: what it pays the network
 	// (negative) for its card holders' cleared purchases, less what the
 	// network pays it for their refunds.
@@ -133,14 +127,15 @@ func ParseDate(s string) (string, error) {
 	return "", fault.E(fault.Invalid, "bad_date", "a business date is YYYY-MM-DD")
 }
 
-// Run clears a business date (YYYYMMDD): it releases the holds whose time
-// has run out, presents every captured authorization of the date (and the
-// extra presentments given, such as an acquirer's late file) to its issuer
-// and posts it, flags what cannot be posted, marks the posted records
-// cleared and computes the positions. It fails with fault.Invalid for a bad
-// date and with the store's or the ledger's error; then a run again
-// finishes the work (nothing is posted twice). The refunds of the date
-// are reported with it (refunds.go).
+// Run clears a business date (YYYYMMDD): it presents every captured
+// authorization of the date (and the extra presentments given, such as an
+// acquirer's late file) and every approved refund to its issuer in the
+// bank's clearing file (cfg.Issuers), records what each bank answers
+// (posted, already posted, flagged; refunds credited), marks what the
+// banks posted cleared and computes the positions. It fails with
+// fault.Invalid for a bad date or a bank's answer that does not match its
+// file, and with the store's or a bank's error; then a run again finishes
+// the work (nothing is posted twice).
 func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) (Report, error) {
 	if _, err := ParseDate(date); err != nil {
 		return Report{}, err
@@ -150,11 +145,6 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 	}
 	now := cfg.Now().UTC()
 	rep := Report{Date: date, CreatedAt: now, Currency: money.CNY.Code()}
-	expired, err := cfg.Ledger.ExpirePending(ctx, now)
-	if err != nil {
-		return Report{}, err
-	}
-	rep.Expired = expired
 	auths, err := cfg.Store.DayAuths(ctx, date)
 	if err != nil {
 		return Report{}, err
@@ -168,14 +158,20 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 			continue
 		}
 		items = append(items, Item{AuthID: a.ID, Bank: a.BankID, Acquirer: a.Acquirer, RRN: a.RRN, PANLast4: a.PANLast4,
-			Amount: a.ClearAmount, auth: a})
+			Amount: a.ClearAmount, Outcome: Presented, auth: a})
 	}
-	if err := post(ctx, cfg.Ledger, items); err != nil {
+	rep.Items = items
+	if rep.Refunds, err = refunds(ctx, cfg, date); err != nil {
 		return Report{}, err
 	}
+	if cfg.Issuers != nil {
+		if err := rep.present(ctx, cfg.Issuers); err != nil {
+			return Report{}, err
+		}
+	}
 	var cleared []string
-	for _, it := range items {
-		if it.Outcome != Flagged {
+	for _, it := range rep.Items {
+		if it.Outcome.Done() {
 			cleared = append(cleared, it.AuthID)
 		}
 	}
@@ -184,71 +180,41 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 			return Report{}, err
 		}
 	}
-	rep.Items = items
-	if rep.Refunds, err = refunds(ctx, cfg, date); err != nil {
+	if err := markRefunds(ctx, cfg, rep.Refunds, date, now); err != nil {
 		return Report{}, err
 	}
 	rep.positions()
 	return rep, nil
 }
 
-// post presents items to the ledger in batches and records each outcome.
-func post(ctx context.Context, l ledger.Store, items []Item) error {
-	const chunk = 1000
-	for start := 0; start < len(items); start += chunk {
-		part := items[start:min(start+chunk, len(items))]
-		ids := make([]string, len(part))
-		ts := make([]ledger.Transfer, len(part))
-		held := make([]int64, len(part))
-		for i, it := range part {
-			a := it.auth
-			// After a partial reversal the issuer holds the rest under
-			// another id (issuer.ReducedID): post the hold that stands.
-			ids[i] = issuer.HoldID(a.BankID, a.Transmission, a.STAN, a.Terminal)
-			t, err := issuer.CurrentHold(ctx, l, ids[i])
-			switch {
-			case err == nil:
-				ids[i], held[i] = t.ID, t.Amount
-			case fault.KindOf(err) != fault.NotFound:
-				return err
-			}
-			ts[i] = ledger.Post(PostID(ids[i]), ids[i], it.Amount, "clearing rrn "+strings.TrimSpace(a.RRN))
-		}
-		rs, err := l.CreateTransfers(ctx, ts)
+// present hands each bank its clearing file and records the bank's answer
+// to each record.
+func (r *Report) present(ctx context.Context, iss Issuers) error {
+	files, recs := r.files()
+	for _, bankID := range sortedKeys(files) {
+		f := files[bankID]
+		ack, err := iss.PostClearing(ctx, bankID, f)
 		if err != nil {
 			return err
 		}
-		for i := range part {
-			it := &part[i]
-			it.Held = held[i]
-			switch rs[i] {
-			case ledger.OK:
-				it.Outcome = Posted
-			case ledger.Exists:
-				it.Outcome = AlreadyPosted
-			default:
-				it.Outcome, it.Reason = Flagged, reason(rs[i])
+		if ack.Party != bankID || ack.Date != r.Date || len(ack.Postings) != len(f.Details) {
+			return fault.E(fault.Invalid, "bad_clearing_ack", "%s answered its clearing file of %s with %d postings for %d records", bankID, r.Date, len(ack.Postings), len(f.Details))
+		}
+		r.Expired += ack.Expired
+		for i, p := range ack.Postings {
+			if p.Seq != f.Details[i].Seq {
+				return fault.E(fault.Invalid, "bad_clearing_ack", "%s answered record %d of its clearing file out of order", bankID, f.Details[i].Seq)
+			}
+			rec := recs[bankID][i]
+			switch {
+			case rec.item != nil:
+				rec.item.Outcome, rec.item.Held, rec.item.Reason = p.Outcome, p.Held, p.Reason
+			case rec.refund != nil:
+				rec.refund.Outcome, rec.refund.Reason = p.Outcome, p.Reason
 			}
 		}
 	}
 	return nil
-}
-
-// reason says in words why a presentment could not be posted.
-func reason(r ledger.Result) string {
-	switch r {
-	case ledger.ExceedsPendingTransferAmount:
-		return "more than the hold"
-	case ledger.PendingTransferNotFound:
-		return "unknown authorization: the issuer holds nothing for it"
-	case ledger.PendingTransferExpired:
-		return "the hold expired before clearing"
-	case ledger.PendingTransferAlreadyVoided:
-		return "the hold was voided (reversed at the issuer)"
-	case ledger.PendingTransferAlreadyPosted, ledger.ExistsWithDifferentFields:
-		return "already cleared for another amount"
-	}
-	return "refused by the ledger: " + string(r)
 }
 
 // positions computes the bank and acquirer lines and the network's net.
@@ -262,9 +228,13 @@ func (r *Report) positions() {
 			banks[it.Bank] = b
 		}
 		b.Presented++
-		if it.Outcome == Flagged {
+		switch {
+		case it.Outcome == Flagged:
 			b.Flagged++
 			b.FlaggedAmount += it.Amount
+			continue
+		case !it.Outcome.Done():
+			b.Awaiting++
 			continue
 		}
 		b.Posted++

@@ -46,7 +46,7 @@ func TestRun(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		ctx := context.Background()
-		cfg := clearing.Config{Store: w.store, Ledger: w.led, Banks: w.banks, Now: w.clock.Now}
+		cfg := w.config()
 		a1 := w.authorize(t, "6222020000000007", 12345, true)
 		a2 := w.authorize(t, "6253300000000005", 800, true)
 		a3 := w.authorize(t, "6217000000011854", 999, true)
@@ -71,7 +71,7 @@ func TestRun(t *testing.T) {
 		over := w.authorize(t, "6222020000000007", 700, false)
 		overRec := netswitch.Auth{ID: "over", Acquirer: "48021000", Terminal: str(over.msg, iso8583.DETerminal), STAN: str(over.msg, iso8583.DESTAN),
 			Transmission: str(over.msg, iso8583.DETransmission), RRN: "000000000901", BankID: "icbc", Amount: 900, ClearAmount: 900,
-			Currency: 156, ResponseCode: "00", PANLast4: "0007", LocalDate: "0314", LocalTime: "090000"}
+			Currency: 156, ResponseCode: "00", PANLast4: "0007", LocalDate: "0314", LocalTime: "090000", Merchant: "898310054110001", AuthCode: "A1B2C3"}
 		unknown := overRec
 		unknown.ID, unknown.STAN, unknown.RRN = "unknown", "999998", "000000000902"
 

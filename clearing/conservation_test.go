@@ -3,6 +3,7 @@ package clearing_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/clearing"
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/issuer"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -40,7 +43,7 @@ type world struct {
 	clock *clock
 	banks *bank.Config
 	hosts map[string]*issuer.Host
-	led   ledger.Store
+	led   ledgers // each bank's own, in its own wing
 	store *sqldb.SwitchStore
 	seq   int
 }
@@ -57,17 +60,76 @@ func newWorld(t testing.TB, db *sqldb.DB) *world {
 	}
 	c := &clock{t: time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)}
 	db.Now = c.Now
-	w := &world{db: db, clock: c, banks: banks, hosts: map[string]*issuer.Host{}, led: sqldb.NewLedgerStore(db), store: sqldb.NewSwitchStore(db)}
+	w := &world{db: db, clock: c, banks: banks, hosts: map[string]*issuer.Host{}, led: ledgers{}, store: sqldb.NewSwitchStore(db)}
 	t.Cleanup(w.store.Close)
 	for _, id := range []string{"icbc", "ccb", "cmbc"} {
-		h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: id, Ledger: w.led,
-			Reversals: &sqldb.IssuerReversals{DB: db}, Secret: []byte("property"), HoldTimeout: time.Hour, Now: c.Now})
+		st, err := issuerstore.OpenBeside(context.Background(), db, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.hosts[id] = h
+		t.Cleanup(func() { st.Close() })
+		h, err := issuer.NewHost(context.Background(), st.HostConfig(issuer.HostConfig{Banks: banks, BankID: id,
+			Secret: []byte("property"), HoldTimeout: time.Hour, Now: c.Now}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.hosts[id], w.led[id] = h, st.Ledger
 	}
 	return w
+}
+
+// config is clearing as the platform runs it: the switch's records, each
+// bank's file posted by its own host.
+func (w *world) config() clearing.Config {
+	return clearing.Config{Store: w.store, Issuers: issuer.ClearingHosts(w.hosts), Now: w.clock.Now}
+}
+
+// ledgers are the banks' ledgers, each in its bank's wing, as the tests
+// read them: a call goes to the bank an id names (bank|… or bank:…, or
+// after a prefix such as reduced|).
+type ledgers map[string]ledger.Store
+
+// of returns the ledger of the bank id names.
+func (l ledgers) of(id string) ledger.Store {
+	for bankID, s := range l {
+		if strings.HasPrefix(id, bankID+"|") || strings.HasPrefix(id, bankID+":") || strings.Contains(id, "|"+bankID+"|") {
+			return s
+		}
+	}
+	return nil
+}
+
+func (l ledgers) LookupTransfer(ctx context.Context, id string) (ledger.Transfer, error) {
+	s := l.of(id)
+	if s == nil {
+		return ledger.Transfer{}, fault.E(fault.NotFound, "transfer_not_found", "no bank's id")
+	}
+	return s.LookupTransfer(ctx, id)
+}
+
+func (l ledgers) LookupAccounts(ctx context.Context, ids []string) ([]ledger.Account, error) {
+	// A bank's settlement account does not carry its id: ask every bank.
+	var out []ledger.Account
+	for _, s := range l {
+		as, err := s.LookupAccounts(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, as...)
+	}
+	return out, nil
+}
+
+func (l ledgers) ExpirePending(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, s := range l {
+		n, err := s.ExpirePending(ctx, now)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func (w *world) cardholder(pan string) *bank.Cardholder {
@@ -146,7 +208,7 @@ func (w *world) recordRefund(t interface{ Fatalf(string, ...any) }, a *auth, r *
 		OriginalID: netswitch.AuthID(str(a.msg, iso8583.DETerminal), str(a.msg, iso8583.DESTAN), str(a.msg, iso8583.DETransmission)),
 		Acquirer:   "48021000", Terminal: str(m, iso8583.DETerminal), STAN: str(m, iso8583.DESTAN), Transmission: str(m, iso8583.DETransmission),
 		RRN: str(m, iso8583.DERRN), Merchant: str(m, iso8583.DEMerchant), LocalDate: str(m, iso8583.DELocalDate), LocalTime: str(m, iso8583.DELocalTime),
-		Token: "6288010000000000", PANLast4: "0000", BankID: a.bank, Amount: r.amount, Currency: 156, AuthCode: r.code, ResponseCode: r.rc,
+		Token: "6288010000000000", PANLast4: "0000", BankID: a.bank, Amount: r.amount, Currency: 156, AuthCode: r.code, ResponseCode: iso8583.ResponseCode(r.rc),
 		BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
 	if err := w.store.SaveRefund(context.Background(), rec); err != nil {
 		t.Fatalf("saving the refund's record: %v", err)
@@ -194,7 +256,7 @@ func (w *world) record(t interface{ Fatalf(string, ...any) }, a *auth) {
 		Acquirer: "48021000", Terminal: str(iso8583.DETerminal), STAN: str(iso8583.DESTAN), Transmission: str(iso8583.DETransmission),
 		RRN: str(iso8583.DERRN), Merchant: str(iso8583.DEMerchant), LocalDate: str(iso8583.DELocalDate), LocalTime: str(iso8583.DELocalTime),
 		Token: "6288010000000000", BankID: a.bank, Amount: a.amount, Currency: 156, ClearAmount: a.amount, PANLast4: "0000",
-		AuthCode: a.code, ResponseCode: a.rc, BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
+		AuthCode: a.code, ResponseCode: iso8583.ResponseCode(a.rc), BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
 	if err := w.store.SaveAuth(context.Background(), rec); err != nil {
 		t.Fatalf("saving the record: %v", err)
 	}
@@ -269,7 +331,7 @@ func TestConservation(t *testing.T) {
 					if a.status == "" {
 						continue
 					}
-					tr, err := issuer.CurrentHold(ctx, w.led, a.holdID)
+					tr, err := issuer.CurrentHold(ctx, w.led.of(a.holdID), a.holdID)
 					if err != nil {
 						rt.Fatalf("hold %s is gone: %v", a.holdID, err)
 					}
@@ -477,7 +539,7 @@ func TestConservation(t *testing.T) {
 				},
 				"clearing": func(rt *rapid.T) {
 					for d := range dates {
-						rep, err := clearing.Run(ctx, clearing.Config{Store: w.store, Ledger: w.led, Banks: w.banks, Now: w.clock.Now}, d)
+						rep, err := clearing.Run(ctx, w.config(), d)
 						if err != nil {
 							rt.Fatal(err)
 						}

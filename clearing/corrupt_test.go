@@ -38,6 +38,7 @@ var corruptible = map[int]fieldClass{
 	11: {fixed: true, outside: notAN},                          // auth code an6
 	12: {fixed: true, outside: "ABC" + controlAndHigh + " .|"}, // bank: must be the header's
 	13: {fixed: false, outside: notDigits},                     // acquirer n..11
+	14: {fixed: true, outside: notDigits},                      // transmission DE7 n10 (version 3)
 }
 
 // corruptions returns every corrupted form of v for its class.
@@ -131,7 +132,7 @@ func TestFieldErrorsNameField(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 3: field 6 (STAN) must be 6 digits") {
 		t.Fatalf("got %v, want line 3 field 6 (STAN) named", err)
 	}
-	bad = strings.Replace(string(good), "|icbc|48021000\nC", "|ccb|48021000\nC", 1)
+	bad = strings.Replace(string(good), "|icbc|48021000|0314093002\n", "|ccb|48021000|0314093002\n", 1)
 	_, err = clearing.ParseFile(strings.NewReader(bad))
 	if err == nil || !strings.Contains(err.Error(), "line 3: field 13 (bank)") {
 		t.Fatalf("got %v, want line 3 field 13 (bank) named", err)

@@ -3,14 +3,10 @@ package clearing
 import (
 	"context"
 
-	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/issuer"
-	"github.com/tapwallet/tapwallet/ledger"
+	"time"
+
 	"github.com/tapwallet/tapwallet/netswitch"
 )
-
-// Credited is the outcome of a refund found credited at its issuer.
-const Credited Outcome = "credited"
 
 // RefundItem is one refund of the business date (an approved 0200 with
 // processing code 200000) as clearing reports it: a credit to the card
@@ -43,11 +39,10 @@ func (r Report) RefundFlags() []RefundItem {
 	return out
 }
 
-// refunds returns the approved refunds of a date, each checked against
-// the issuer's ledger (its credit, identified by the refund, for the same
-// amount and card account side), and marks those found cleared. A store
-// that keeps no refunds has none. It fails with the store's or the
-// ledger's error.
+// refunds returns the approved refunds of a date, Presented: each goes to
+// its issuer as a credit record (C) of its clearing file, and the issuer
+// answers whether it finds it credited. A store that keeps no refunds has
+// none. It fails with the store's error.
 func refunds(ctx context.Context, cfg Config, date string) ([]RefundItem, error) {
 	rs, ok := cfg.Store.(netswitch.RefundStore)
 	if !ok {
@@ -58,32 +53,32 @@ func refunds(ctx context.Context, cfg Config, date string) ([]RefundItem, error)
 		return nil, err
 	}
 	var out []RefundItem
-	var cleared []string
 	for _, r := range day {
-		if !r.Approved() {
-			continue
-		}
-		it := RefundItem{RefundID: r.ID, OriginalID: r.OriginalID, Bank: r.BankID, Acquirer: r.Acquirer, RRN: r.RRN, PANLast4: r.PANLast4,
-			Amount: r.Amount, Outcome: Credited, refund: r}
-		t, err := cfg.Ledger.LookupTransfer(ctx, issuer.RefundID(issuer.HoldID(r.BankID, r.Transmission, r.STAN, r.Terminal)))
-		switch {
-		case fault.KindOf(err) == fault.NotFound:
-			it.Outcome, it.Reason = Flagged, "the issuer holds no credit for it"
-		case err != nil:
-			return nil, err
-		case t.Amount != r.Amount || t.Flags&(ledger.Pending|ledger.PostPending|ledger.VoidPending) != 0:
-			it.Outcome, it.Reason = Flagged, "the issuer credited another amount"
-		default:
-			cleared = append(cleared, r.ID)
-		}
-		out = append(out, it)
-	}
-	if len(cleared) > 0 {
-		if err := rs.MarkRefundsCleared(ctx, cleared, date, cfg.Now().UTC()); err != nil {
-			return nil, err
+		if r.Approved() {
+			out = append(out, RefundItem{RefundID: r.ID, OriginalID: r.OriginalID, Bank: r.BankID, Acquirer: r.Acquirer, RRN: r.RRN,
+				PANLast4: r.PANLast4, Amount: r.Amount, Outcome: Presented, refund: r})
 		}
 	}
 	return out, nil
+}
+
+// markRefunds marks the refunds their issuers found credited cleared. It
+// fails with the store's error.
+func markRefunds(ctx context.Context, cfg Config, items []RefundItem, date string, now time.Time) error {
+	rs, ok := cfg.Store.(netswitch.RefundStore)
+	if !ok {
+		return nil
+	}
+	var cleared []string
+	for _, it := range items {
+		if it.Outcome == Credited {
+			cleared = append(cleared, it.RefundID)
+		}
+	}
+	if len(cleared) == 0 {
+		return nil
+	}
+	return rs.MarkRefundsCleared(ctx, cleared, date, now)
 }
 
 // refundPositions adds the credited refunds to the banks' and acquirers'
@@ -114,18 +109,11 @@ func (r *Report) refundPositions(banks map[string]*BankLine, acqs map[string]*Ac
 	}
 }
 
-// refundDetails returns the credit records (C) of a bank's clearing file:
-// its credited refunds, sequence numbers left to the caller.
-func (r Report) refundDetails(bankID string) []Detail {
-	var out []Detail
-	for _, it := range r.Refunds {
-		if it.Outcome != Credited || it.Bank != bankID {
-			continue
-		}
-		x := it.refund
-		out = append(out, Detail{Credit: true, LocalDate: localDate(r.Date, x.LocalDate), LocalTime: x.LocalTime, RRN: x.RRN, STAN: x.STAN,
-			Terminal: x.Terminal, Merchant: x.Merchant, PANLast4: x.PANLast4, Amount: it.Amount, Currency: x.Currency,
-			AuthCode: x.AuthCode, Bank: x.BankID, Acquirer: x.Acquirer})
-	}
-	return out
+// refundDetail returns the credit record (C) of a refund, its sequence
+// number left to the caller.
+func (r Report) refundDetail(it *RefundItem) Detail {
+	x := it.refund
+	return Detail{Credit: true, LocalDate: localDate(r.Date, x.LocalDate), LocalTime: x.LocalTime, RRN: x.RRN, STAN: x.STAN,
+		Terminal: x.Terminal, Merchant: x.Merchant, PANLast4: x.PANLast4, Amount: it.Amount, Currency: x.Currency,
+		AuthCode: x.AuthCode, Bank: x.BankID, Acquirer: x.Acquirer, Transmission: x.Transmission}
 }

@@ -23,7 +23,7 @@ func TestRunRefunds(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		ctx := context.Background()
-		cfg := clearing.Config{Store: w.store, Ledger: w.led, Banks: w.banks, Now: w.clock.Now}
+		cfg := w.config()
 		a := w.authorize(t, "6222020000000007", 10000, true)
 		if a.rc != "00" {
 			t.Fatalf("purchase: got %s, want 00", a.rc)
@@ -74,11 +74,14 @@ func TestRunRefunds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the clearing file does not read back: %v", err)
 		}
-		if len(f.Details) != 2 || f.Details[0].Credit || !f.Details[1].Credit || f.Details[1].Amount != 2500 || f.Details[1].AuthCode != r.code {
-			t.Errorf("got details %+v, want the purchase and the refund's credit", f.Details)
+		// The file is what the network presented: the purchase and both
+		// credits, the one the bank does not hold (flagged by the bank,
+		// out of the positions) too.
+		if len(f.Details) != 3 || f.Details[0].Credit || !f.Details[1].Credit || f.Details[1].Amount != 2500 || f.Details[1].AuthCode != r.code || !f.Details[2].Credit {
+			t.Errorf("got details %+v, want the purchase and the refunds' credits", f.Details)
 		}
-		if got := f.Credits()[156]; got != 2500 {
-			t.Errorf("got credit total %d, want 2500", got)
+		if got := f.Credits()[156]; got != 2600 {
+			t.Errorf("got credit total %d, want 2600", got)
 		}
 		text, _ := os.ReadFile(filepath.Join(dir, "report-"+date+".txt"))
 		if !strings.Contains(string(text), "Refunds flagged") || !strings.Contains(string(text), "refund amount") {

@@ -34,9 +34,16 @@ type ReversalStore interface {
 
 // HostConfig is how to run one bank's issuer host.
 type HostConfig struct {
-	Banks  *bank.Config // the banks and their card holders
-	BankID string       // which bank this host is
-	Ledger ledger.Store // the bank's ledger (may be shared by several banks: account ids carry the bank)
+	// Bank is the bank this host is, its entry in the network's directory,
+	// and Holders its card-holder file, which only this host reads.
+	Bank    *bank.Bank
+	Holders *bank.Holders
+	// Banks and BankID are a shortcut for tests and tools holding a whole
+	// configuration: when Bank is nil, the bank BankID of Banks and its
+	// holders.
+	Banks  *bank.Config
+	BankID string
+	Ledger ledger.Store // the bank's ledger (its own wing; account ids carry the bank)
 	// Reversals remembers reversals of unknown originals (default: in memory).
 	Reversals ReversalStore
 	// Refunds keeps the refunds taken and each original's refunded total
@@ -108,13 +115,21 @@ func VoidID(holdID string) string { return "void|" + holdID }
 // returns a fault.Invalid error for a missing config, secret or unknown
 // bank, and the ledger's error when it cannot be reached.
 func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
-	if cfg.Banks == nil || cfg.Ledger == nil || len(cfg.Secret) == 0 {
-		return nil, fault.E(fault.Invalid, "issuer_config", "an issuer host needs the banks, a ledger and a secret")
+	if cfg.Bank == nil && cfg.Banks != nil {
+		b, ok := cfg.Banks.BankByID(cfg.BankID)
+		if !ok {
+			return nil, fault.E(fault.Invalid, "unknown_bank", "no bank %q in the configuration", cfg.BankID)
+		}
+		cfg.Bank, cfg.Holders = b, cfg.Banks.Holders(b.ID)
 	}
-	b, ok := cfg.Banks.BankByID(cfg.BankID)
-	if !ok {
-		return nil, fault.E(fault.Invalid, "unknown_bank", "no bank %q in the configuration", cfg.BankID)
+	if cfg.Bank == nil || cfg.Holders == nil || cfg.Ledger == nil || len(cfg.Secret) == 0 {
+		return nil, fault.E(fault.Invalid, "issuer_config", "an issuer host needs its bank, its card holders, a ledger and a secret")
 	}
+	if cfg.Holders.Bank() != cfg.Bank.ID {
+		return nil, fault.E(fault.Invalid, "issuer_config", "the card holders of %s given to the host of %s", cfg.Holders.Bank(), cfg.Bank.ID)
+	}
+	b := cfg.Bank
+	cfg.BankID = b.ID
 	if cfg.Reversals == nil {
 		cfg.Reversals = &MemReversals{}
 	}
@@ -133,7 +148,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	}
 	cfg.Log = cfg.Log.With("bank", b.ID)
 	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}, answered: map[string]iso8583.ResponseCode{}}
-	for _, c := range cfg.Banks.CardsOf(b.ID) {
+	for _, c := range cfg.Holders.Cards() {
 		h.cards[c.PAN.Digits()] = cardAccount{holder: c, id: h.accountID(c)}
 	}
 	if err := h.open(ctx); err != nil {
@@ -151,6 +166,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 
 // Bank returns the bank this host is.
 func (h *Host) Bank() *bank.Bank { return h.bank }
+
+// Holders returns the bank's card holders.
+func (h *Host) Holders() *bank.Holders { return h.cfg.Holders }
 
 // Ledger returns the host's ledger.
 func (h *Host) Ledger() ledger.Store { return h.cfg.Ledger }
@@ -185,7 +203,7 @@ func (h *Host) open(ctx context.Context) error {
 		{ID: NetworkAccount(id), Currency: cur, Code: ledger.CodeNetworkSettlement, UserData: "the network's account at " + id},
 	}
 	var funding []ledger.Transfer
-	for _, c := range h.cfg.Banks.CardsOf(id) {
+	for _, c := range h.cfg.Holders.Cards() {
 		a := h.cards[c.PAN.Digits()]
 		code, from := ledger.CodeCustomerDebit, cashAccount(id)
 		if c.Product == bank.Credit {

@@ -22,8 +22,9 @@ const RefundProcessingCode = "200000"
 // DE41). It never fails.
 func RefundID(refundIdentity string) string { return "refund|" + refundIdentity }
 
-// postID is the id clearing gives the post of a hold (clearing.PostID).
-func postID(holdID string) string { return "post|" + holdID }
+// PostID is the id of the ledger transfer that posts a hold at clearing
+// (PostClearing): one per hold, so a presentment posted twice posts once.
+func PostID(holdID string) string { return "post|" + holdID }
 
 // Refund is one refund an issuer took: its identity, the original
 // authorization it gives back (the original's hold id) and its amount.
@@ -168,7 +169,7 @@ func (h *Host) refundable(ctx context.Context, orig ledger.Transfer) (int64, err
 	case ledger.StatusPending:
 		return orig.Amount, nil
 	case ledger.StatusPosted:
-		p, err := h.cfg.Ledger.LookupTransfer(ctx, postID(orig.ID))
+		p, err := h.cfg.Ledger.LookupTransfer(ctx, PostID(orig.ID))
 		if fault.KindOf(err) == fault.NotFound {
 			return orig.Amount, nil // posted under another id: at most the hold
 		}

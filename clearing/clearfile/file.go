@@ -1,30 +1,32 @@
-package clearing
+// Package clearfile is the clearing file of the card network
+// (docs/iso8583.md): what the network's clearing writes for each issuing
+// bank and what the bank's issuer host reads — with the validating reader
+// Parse, which refuses a damaged file whole — and posts, answering with an
+// Ack. Both sides use it; it depends on neither.
+package clearfile
 
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/money"
 )
 
 // FileType and FileVersion head every clearing file. Version 2 added the
-// credit records (C, refunds) and the trailer's credit totals; version 1
-// files (purchases only) are still read, and written again as version 1.
+// credit records (C, refunds) and the trailer's credit totals; version 3
+// the authorization's transmission time (DE7) to every record, so that the
+// issuer finds the authorization it holds (its identity is DE7, DE11 and
+// DE41). Versions 1 and 2 are still read, and written again as they were.
 const (
 	FileType    = "TWCLR"
-	FileVersion = "2"
+	FileVersion = "3"
 )
 
 // Header is a clearing file's first record.
@@ -53,6 +55,9 @@ type Detail struct {
 	AuthCode  string
 	Bank      string
 	Acquirer  string
+	// Transmission is the authorization's (or the refund's) DE7,
+	// MMDDhhmmss; version 3 and later.
+	Transmission string
 }
 
 // File is a clearing file: header, details, and (implied) trailer.
@@ -91,7 +96,7 @@ func (f File) version() string {
 // or a version it does not know.
 func (f File) Marshal() ([]byte, error) {
 	v := f.version()
-	if v != "1" && v != FileVersion {
+	if v != "1" && v != "2" && v != FileVersion {
 		return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: unknown version")
 	}
 	var b bytes.Buffer
@@ -116,8 +121,12 @@ func (f File) Marshal() ([]byte, error) {
 			}
 			rec, name = "C", "credit"
 		}
-		if err := line(name, rec, strconv.Itoa(i+1), d.LocalDate, d.LocalTime, d.RRN, d.STAN, d.Terminal, d.Merchant, d.PANLast4,
-			strconv.FormatInt(d.Amount, 10), fmt.Sprintf("%03d", d.Currency), d.AuthCode, d.Bank, d.Acquirer); err != nil {
+		fields := []string{rec, strconv.Itoa(i + 1), d.LocalDate, d.LocalTime, d.RRN, d.STAN, d.Terminal, d.Merchant, d.PANLast4,
+			strconv.FormatInt(d.Amount, 10), fmt.Sprintf("%03d", d.Currency), d.AuthCode, d.Bank, d.Acquirer}
+		if v >= "3" {
+			fields = append(fields, d.Transmission)
+		}
+		if err := line(name, fields...); err != nil {
 			return nil, err
 		}
 	}
@@ -223,13 +232,13 @@ func digits(v string, min, max int) bool {
 // MaxFileLine bounds a clearing file's line.
 const MaxFileLine = 4096
 
-// ParseFile reads a clearing file of version 1 or 2. It returns a
+// Parse reads a clearing file of version 1, 2 or 3. It returns a
 // fault.Invalid "bad_clearing_file" error naming the line (never a value)
 // for a header it does not know, a credit record in a version 1 file, a record of the wrong shape, a sequence number that is not
 // the next one, a detail that is not a valid amount, last-four or date, or
 // a trailer whose count or totals do not match the details. It never
 // panics.
-func ParseFile(r io.Reader) (File, error) {
+func Parse(r io.Reader) (File, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), MaxFileLine)
 	bad := func(n int, format string, args ...any) error {
@@ -246,8 +255,8 @@ func ParseFile(r io.Reader) (File, error) {
 		}
 		switch {
 		case n == 1:
-			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || (fields[2] != "1" && fields[2] != FileVersion) {
-				return File{}, bad(n, "not a %s version 1 or %s header", FileType, FileVersion)
+			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || (fields[2] != "1" && fields[2] != "2" && fields[2] != FileVersion) {
+				return File{}, bad(n, "not a %s version 1, 2 or %s header", FileType, FileVersion)
 			}
 			if _, err := time.Parse("20060102", fields[3]); err != nil {
 				return File{}, bad(n, "bad business date")
@@ -261,8 +270,8 @@ func ParseFile(r io.Reader) (File, error) {
 			}
 			f.Header = Header{Version: fields[2], Date: fields[3], Party: fields[4], CreatedAt: at}
 		case fields[0] == "D" || (fields[0] == "C" && f.Header.Version != "1"):
-			if len(fields) != 14 {
-				return File{}, bad(n, "a detail record has 14 fields, got %d", len(fields))
+			if want := detailLen(f.Header.Version); len(fields) != want {
+				return File{}, bad(n, "a detail record has %d fields, got %d", want, len(fields))
 			}
 			seq, err := strconv.Atoi(fields[1])
 			if err != nil || seq != len(f.Details)+1 {
@@ -285,9 +294,16 @@ func ParseFile(r io.Reader) (File, error) {
 			if i, why := badDetailField(fields, f.Header.Party); i > 0 {
 				return File{}, bad(n, "field %d (%s) %s", i+1, detailFields[i].name, why)
 			}
-			f.Details = append(f.Details, Detail{Credit: fields[0] == "C", Seq: seq, LocalDate: fields[2], LocalTime: fields[3], RRN: fields[4], STAN: fields[5],
+			d := Detail{Credit: fields[0] == "C", Seq: seq, LocalDate: fields[2], LocalTime: fields[3], RRN: fields[4], STAN: fields[5],
 				Terminal: fields[6], Merchant: fields[7], PANLast4: fields[8], Amount: amt, Currency: cur, AuthCode: fields[11],
-				Bank: fields[12], Acquirer: fields[13]})
+				Bank: fields[12], Acquirer: fields[13]}
+			if len(fields) > 14 {
+				if !transmission(fields[14]) {
+					return File{}, bad(n, "field 15 (transmission) must be the DE7 MMDDhhmmss")
+				}
+				d.Transmission = fields[14]
+			}
+			f.Details = append(f.Details, d)
 		case fields[0] == "T":
 			want := 4
 			if f.Header.Version == "1" {
@@ -319,154 +335,26 @@ func ParseFile(r io.Reader) (File, error) {
 	return f, nil
 }
 
+// detailLen is how many fields a detail record of a version has.
+func detailLen(version string) int {
+	if version >= "3" {
+		return 15
+	}
+	return 14
+}
+
+// transmission reports whether v is a DE7: MMDDhhmmss, a real date and time.
+func transmission(v string) bool {
+	if !digits(v, 10, 10) {
+		return false
+	}
+	_, err := time.Parse("2006"+"0102150405", "2000"+v) // a leap year: 0229 is a date
+	return err == nil
+}
+
 func safeNum(s string) string {
 	if len(s) > 9 || strings.Trim(s, "0123456789") != "" {
 		return "?"
 	}
 	return s
-}
-
-// ClearingFiles returns the day's clearing file of each bank that has
-// posted presentments or credited refunds, by bank id: its presentments
-// (D), then its refunds (C).
-func (r Report) ClearingFiles() map[string]File {
-	out := map[string]File{}
-	for _, it := range r.Items {
-		if it.Outcome == Flagged {
-			continue
-		}
-		a := it.auth
-		f, ok := out[it.Bank]
-		if !ok {
-			f = File{Header: Header{Date: r.Date, Party: it.Bank, CreatedAt: r.CreatedAt.Truncate(time.Second)}}
-		}
-		f.Details = append(f.Details, Detail{LocalDate: localDate(r.Date, a.LocalDate), LocalTime: a.LocalTime, RRN: a.RRN, STAN: a.STAN,
-			Terminal: a.Terminal, Merchant: a.Merchant, PANLast4: a.PANLast4, Amount: it.Amount, Currency: a.Currency,
-			AuthCode: a.AuthCode, Bank: a.BankID, Acquirer: a.Acquirer})
-		out[it.Bank] = f
-	}
-	for _, it := range r.Refunds {
-		if _, ok := out[it.Bank]; !ok && it.Outcome == Credited {
-			out[it.Bank] = File{Header: Header{Date: r.Date, Party: it.Bank, CreatedAt: r.CreatedAt.Truncate(time.Second)}}
-		}
-	}
-	for k, f := range out {
-		f.Details = append(f.Details, r.refundDetails(k)...)
-		for i := range f.Details {
-			f.Details[i].Seq = i + 1
-		}
-		out[k] = f
-	}
-	return out
-}
-
-// localDate gives DE13 (MMDD) the year that puts it nearest the business
-// date (YYYYMMDD).
-func localDate(business, mmdd string) string {
-	bd, err := time.Parse("20060102", business)
-	if err != nil || len(mmdd) != 4 {
-		return business
-	}
-	best := ""
-	var bestD time.Duration
-	for _, y := range []int{bd.Year() - 1, bd.Year(), bd.Year() + 1} {
-		t, err := time.Parse("20060102", strconv.Itoa(y)+mmdd)
-		if err != nil {
-			continue
-		}
-		d := t.Sub(bd)
-		if d < 0 {
-			d = -d
-		}
-		if best == "" || d < bestD {
-			best, bestD = t.Format("20060102"), d
-		}
-	}
-	if best == "" {
-		return business
-	}
-	return best
-}
-
-// Text returns the report as text tables: the banks' positions, the
-// acquirers', and the flagged presentments.
-func (r Report) Text() string {
-	var b bytes.Buffer
-	amt := func(m int64) string { return money.New(m, money.CNY).String() }
-	fmt.Fprintf(&b, "Clearing of %s (created %s)\n", r.Date, r.CreatedAt.Format(time.RFC3339))
-	if r.Expired > 0 {
-		fmt.Fprintf(&b, "%d expired holds released before clearing\n", r.Expired)
-	}
-	fmt.Fprintln(&b)
-	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "issuer\tpresented\tposted\tposted amount\tflagged\tflagged amount\trefunds\trefund amount\tnet position\t")
-	var pres, posted, flagged, refunds int
-	var postedAmt, flaggedAmt, refundAmt, net int64
-	for _, l := range r.Banks {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t\n", l.Bank, l.Presented, l.Posted, amt(l.PostedAmount), l.Flagged, amt(l.FlaggedAmount),
-			l.Refunds, amt(l.RefundAmount), amt(l.Net))
-		pres, posted, flagged, refunds = pres+l.Presented, posted+l.Posted, flagged+l.Flagged, refunds+l.Refunds
-		postedAmt, flaggedAmt, refundAmt, net = postedAmt+l.PostedAmount, flaggedAmt+l.FlaggedAmount, refundAmt+l.RefundAmount, net+l.Net
-	}
-	fmt.Fprintf(w, "total\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t\n", pres, posted, amt(postedAmt), flagged, amt(flaggedAmt), refunds, amt(refundAmt), amt(net))
-	w.Flush()
-	fmt.Fprintln(&b)
-	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "acquirer\tpurchases\trefunds\tnet position\t")
-	for _, l := range r.Acquirers {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t\n", l.Acquirer, l.Count, l.Refunds, amt(l.Net))
-	}
-	fmt.Fprintf(w, "network\t\t\t%s\t\n", amt(r.Network))
-	w.Flush()
-	if flags := r.Flags(); len(flags) > 0 {
-		fmt.Fprintf(&b, "\nFlagged, not posted (%d):\n", len(flags))
-		for _, it := range flags {
-			fmt.Fprintf(&b, "  %s rrn %s card ending %s: %s presented, %s held — %s\n", it.Bank, strings.TrimSpace(it.RRN), it.PANLast4,
-				amt(it.Amount), amt(it.Held), it.Reason)
-		}
-	}
-	if flags := r.RefundFlags(); len(flags) > 0 {
-		fmt.Fprintf(&b, "\nRefunds flagged, not netted (%d):\n", len(flags))
-		for _, it := range flags {
-			fmt.Fprintf(&b, "  %s rrn %s card ending %s: %s refunded — %s\n", it.Bank, strings.TrimSpace(it.RRN), it.PANLast4, amt(it.Amount), it.Reason)
-		}
-	}
-	return b.String()
-}
-
-// Write writes the report (report-YYYYMMDD.txt and .json) and each bank's
-// clearing file (TWCLR-YYYYMMDD-<bank>.txt) into dir, and returns the
-// report with the files' paths. It fails with a fault.Unavailable error
-// when dir cannot be written, and like File.Marshal.
-func Write(dir string, r Report) (Report, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return r, fault.Wrap(err, fault.Unavailable, "clearing_write", "cannot create %s", dir)
-	}
-	files := r.ClearingFiles()
-	r.Files = nil
-	write := func(name string, data []byte) error {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o640); err != nil {
-			return fault.Wrap(err, fault.Unavailable, "clearing_write", "cannot write %s", p)
-		}
-		r.Files = append(r.Files, p)
-		return nil
-	}
-	for _, bankID := range sortedKeys(files) {
-		data, err := files[bankID].Marshal()
-		if err != nil {
-			return r, err
-		}
-		if err := write(fmt.Sprintf("TWCLR-%s-%s.txt", r.Date, bankID), data); err != nil {
-			return r, err
-		}
-	}
-	if err := write("report-"+r.Date+".txt", []byte(r.Text())); err != nil {
-		return r, err
-	}
-	j, _ := json.MarshalIndent(r, "", "  ")
-	if err := write("report-"+r.Date+".json", append(j, '\n')); err != nil {
-		return r, err
-	}
-	return r, nil
 }

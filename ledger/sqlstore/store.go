@@ -1,4 +1,9 @@
-package sqldb
+// Package sqlstore is the ledger in SQL (package ledger's Store on
+// sqldb): the tables ledger_accounts, ledger_transfers and ledger_pending
+// of one storage wing — each bank's own (issuer/sqlstore opens it as the
+// wing issuer_<bankid>) — and Batch, which group-commits the single
+// transfers of concurrent callers.
+package sqlstore
 
 import (
 	"context"
@@ -11,21 +16,26 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/sqldb"
 )
 
-// LedgerStore is the issuers' ledger in SQL (tables ledger_accounts,
+// Store is a bank's ledger in SQL (tables ledger_accounts,
 // ledger_transfers and ledger_pending). Every call that writes is one
 // database transaction in which the rules of package ledger run; on
 // PostgreSQL the accounts a transaction touches are locked with SELECT … FOR
 // UPDATE in sorted id order, on SQLite the transaction itself is exclusive.
-type LedgerStore struct {
-	db *DB
+type Store struct {
+	db *sqldb.DB
 }
 
-var _ ledger.Store = (*LedgerStore)(nil)
+var _ ledger.Store = (*Store)(nil)
 
-// NewLedgerStore returns the ledger kept in db. It never fails.
-func NewLedgerStore(db *DB) *LedgerStore { return &LedgerStore{db: db} }
+// New returns the ledger kept in db, whose migrations must include
+// Migrations' (Wing does). It never fails.
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
+
+// DB returns the database the ledger is kept in.
+func (s *Store) DB() *sqldb.DB { return s.db }
 
 // ledgerChunk bounds the rows of one multi-row statement and the ids of one
 // IN list, well under the parameter limits of SQLite and PostgreSQL.
@@ -36,11 +46,11 @@ const expireBatch = 500
 
 // inTx runs fn in a transaction. A unique violation means that another
 // transaction stored the same id in the meantime: running again finds it.
-func (s *LedgerStore) inTx(ctx context.Context, fn func(ledger.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(ledger.Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = s.db.InTx(ctx, func(tx *Tx) error { return fn(ledgerTx{tx}) })
-		if !IsUniqueViolation(err) {
+		err = s.db.InTx(ctx, func(tx *sqldb.Tx) error { return fn(ledgerTx{tx}) })
+		if !sqldb.IsUniqueViolation(err) {
 			break
 		}
 	}
@@ -53,7 +63,7 @@ func (s *LedgerStore) inTx(ctx context.Context, fn func(ledger.Tx) error) error 
 // CreateAccounts creates accounts, returning one Result per account. It
 // fails with fault.Invalid for a batch over ledger.MaxBatch and
 // fault.Unavailable when the database fails; then nothing was created.
-func (s *LedgerStore) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.Result, error) {
+func (s *Store) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.Result, error) {
 	var rs []ledger.Result
 	err := s.inTx(ctx, func(tx ledger.Tx) error {
 		var err error
@@ -68,7 +78,7 @@ func (s *LedgerStore) CreateAccounts(ctx context.Context, accounts []ledger.Acco
 
 // CreateTransfer applies one transfer in one transaction. It fails with
 // fault.Unavailable when the database fails; then nothing took effect.
-func (s *LedgerStore) CreateTransfer(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
+func (s *Store) CreateTransfer(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
 	rs, err := s.CreateTransfers(ctx, []ledger.Transfer{t})
 	if err != nil {
 		return "", err
@@ -79,7 +89,7 @@ func (s *LedgerStore) CreateTransfer(ctx context.Context, t ledger.Transfer) (le
 // CreateTransfers applies a batch in one transaction. It fails with
 // fault.Invalid for a batch over ledger.MaxBatch and fault.Unavailable when
 // the database fails; then nothing of the batch took effect.
-func (s *LedgerStore) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
+func (s *Store) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
 	var rs []ledger.Result
 	err := s.inTx(ctx, func(tx ledger.Tx) error {
 		var err error
@@ -96,7 +106,7 @@ func (s *LedgerStore) CreateTransfers(ctx context.Context, ts []ledger.Transfer)
 // before now, a few hundred per transaction, and returns how many it
 // released. It fails with fault.Unavailable when the database fails; the
 // transactions committed before the failure stand.
-func (s *LedgerStore) ExpirePending(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) ExpirePending(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
 		var n int
@@ -117,7 +127,7 @@ func (s *LedgerStore) ExpirePending(ctx context.Context, now time.Time) (int, er
 
 // LookupAccounts returns the accounts that exist among ids, in the order
 // asked. It fails with fault.Unavailable when the database fails.
-func (s *LedgerStore) LookupAccounts(ctx context.Context, ids []string) ([]ledger.Account, error) {
+func (s *Store) LookupAccounts(ctx context.Context, ids []string) ([]ledger.Account, error) {
 	found := map[string]ledger.Account{}
 	for _, chunk := range ledgerChunks(ids) {
 		rows, err := s.db.Query(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE id IN ("+ledgerMarks(len(chunk))+")", ledgerExec(s.db.Dialect(), ledgerArgs(chunk))...)
@@ -140,7 +150,7 @@ func (s *LedgerStore) LookupAccounts(ctx context.Context, ids []string) ([]ledge
 // LookupTransfer returns a transfer with its current Status. It fails with
 // fault.NotFound when there is none and fault.Unavailable when the database
 // fails.
-func (s *LedgerStore) LookupTransfer(ctx context.Context, id string) (ledger.Transfer, error) {
+func (s *Store) LookupTransfer(ctx context.Context, id string) (ledger.Transfer, error) {
 	rows, err := s.db.Query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id = ?", id)
 	if err != nil {
 		return ledger.Transfer{}, ledgerDBError(err)
@@ -158,7 +168,7 @@ func (s *LedgerStore) LookupTransfer(ctx context.Context, id string) (ledger.Tra
 // Transfers returns the transfers matching f, oldest first (by timestamp,
 // then id in byte order). It fails with fault.Unavailable when the database
 // fails.
-func (s *LedgerStore) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.Transfer, error) {
+func (s *Store) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.Transfer, error) {
 	const kind = ledger.Pending | ledger.PostPending | ledger.VoidPending
 	var where []string
 	var args []any
@@ -187,7 +197,7 @@ func (s *LedgerStore) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY t.created_at, t.id"
-	if s.db.Dialect() == Postgres {
+	if s.db.Dialect() == sqldb.Postgres {
 		q += ` COLLATE "C"`
 	}
 	if f.Limit > 0 {
@@ -202,7 +212,7 @@ func (s *LedgerStore) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.
 }
 
 // ledgerTx is the ledger.Tx of one SQL transaction.
-type ledgerTx struct{ tx *Tx }
+type ledgerTx struct{ tx *sqldb.Tx }
 
 func (l ledgerTx) args(args []any) []any { return ledgerExec(l.tx.Dialect(), args) }
 
@@ -212,8 +222,8 @@ func (l ledgerTx) args(args []any) []any { return ledgerExec(l.tx.Dialect(), arg
 // made while the table was small (a sequential scan) would otherwise stay
 // while it grows, until the next ANALYZE. Lookups and updates of one row by
 // primary key, and inserts, keep the cheaper cached statements.
-func ledgerExec(d Dialect, args []any) []any {
-	if d != Postgres {
+func ledgerExec(d sqldb.Dialect, args []any) []any {
+	if d != sqldb.Postgres {
 		return args
 	}
 	return append([]any{pgx.QueryExecModeExec}, args...)
@@ -222,10 +232,10 @@ func ledgerExec(d Dialect, args []any) []any {
 // query runs a query of the write path: on SQLite a statement kept
 // prepared (a batch parses no SQL), on PostgreSQL as Tx.Query does.
 func (l ledgerTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if l.tx.Dialect() != SQLite {
+	if l.tx.Dialect() != sqldb.SQLite {
 		return l.tx.Query(ctx, q, args...)
 	}
-	st, err := l.tx.stmt(ctx, q)
+	st, err := l.tx.Stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -234,10 +244,10 @@ func (l ledgerTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, 
 
 // exec runs a statement of the write path like query.
 func (l ledgerTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if l.tx.Dialect() != SQLite {
+	if l.tx.Dialect() != sqldb.SQLite {
 		return l.tx.Exec(ctx, q, args...)
 	}
-	st, err := l.tx.stmt(ctx, q)
+	st, err := l.tx.Stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +263,7 @@ func (l ledgerTx) LockAccounts(ctx context.Context, ids []string) (map[string]le
 	// transactions never wait on each other in a circle.
 	for _, chunk := range ledgerChunks(ids) {
 		q := "SELECT " + ledgerAccountCols + " FROM ledger_accounts WHERE id IN (" + ledgerMarks(len(chunk)) + ")"
-		if l.tx.Dialect() == Postgres {
+		if l.tx.Dialect() == sqldb.Postgres {
 			q += ` ORDER BY id COLLATE "C" FOR UPDATE`
 		}
 		rows, err := l.query(ctx, q, l.args(ledgerArgs(chunk))...)
@@ -299,7 +309,7 @@ func (l ledgerTx) InsertAccounts(ctx context.Context, accounts []ledger.Account)
 		chunk := accounts[start:min(start+ledgerChunk/10, len(accounts))]
 		var args []any
 		for _, a := range chunk {
-			args = append(args, a.ID, int64(a.Currency), string(a.Code), int64(a.Flags), a.UserData, Millis(a.Timestamp))
+			args = append(args, a.ID, int64(a.Currency), string(a.Code), int64(a.Flags), a.UserData, sqldb.Millis(a.Timestamp))
 		}
 		q := "INSERT INTO ledger_accounts (id, currency, code, flags, user_data, created_at) VALUES " + ledgerRows(len(chunk), 6)
 		if _, err := l.tx.Exec(ctx, q, args...); err != nil {
@@ -351,7 +361,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 		args := make([]any, 0, len(chunk)*11)
 		for _, t := range chunk {
 			args = append(args, t.ID, t.DebitAccountID, t.CreditAccountID, t.Amount, int64(t.Currency), int64(t.Flags),
-				t.PendingID, t.Timeout.Milliseconds(), Millis(t.ExpiresAt), t.UserData, Millis(t.Timestamp))
+				t.PendingID, t.Timeout.Milliseconds(), sqldb.Millis(t.ExpiresAt), t.UserData, sqldb.Millis(t.Timestamp))
 			if t.Flags&ledger.Pending != 0 {
 				pending = append(pending, t)
 			}
@@ -366,7 +376,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 		chunk := pending[start:min(start+ledgerChunk/4, len(pending))]
 		args := make([]any, 0, len(chunk)*4)
 		for _, t := range chunk {
-			args = append(args, t.ID, string(ledger.StatusPending), Millis(t.ExpiresAt), Millis(t.Timestamp))
+			args = append(args, t.ID, string(ledger.StatusPending), sqldb.Millis(t.ExpiresAt), sqldb.Millis(t.Timestamp))
 		}
 		q := "INSERT INTO ledger_pending (id, status, expires_at, created_at) VALUES " + ledgerRows(len(chunk), 4)
 		if _, err := l.exec(ctx, q, args...); err != nil {
@@ -379,7 +389,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 func (l ledgerTx) ResolvePending(ctx context.Context, rs []ledger.Resolution) error {
 	for _, r := range rs {
 		res, err := l.exec(ctx, "UPDATE ledger_pending SET status = ?, resolved_at = ? WHERE id = ? AND status = 'pending'",
-			string(r.Status), Millis(r.At), r.ID)
+			string(r.Status), sqldb.Millis(r.At), r.ID)
 		if err != nil {
 			return ledgerDBError(err)
 		}
@@ -405,7 +415,7 @@ func scanLedgerAccounts(rows *sql.Rows, into map[string]ledger.Account) error {
 			&a.CreditsPending, &a.CreditsPosted, &created); err != nil {
 			return ledgerDBError(err)
 		}
-		a.Currency, a.Code, a.Flags, a.Timestamp = money.Currency(currency), ledger.Code(code), ledger.AccountFlags(flags), Time(created)
+		a.Currency, a.Code, a.Flags, a.Timestamp = money.Currency(currency), ledger.Code(code), ledger.AccountFlags(flags), sqldb.Time(created)
 		into[a.ID] = a
 	}
 	if err := rows.Err(); err != nil {
@@ -426,7 +436,7 @@ func scanLedgerTransfers(rows *sql.Rows) ([]ledger.Transfer, error) {
 			return nil, ledgerDBError(err)
 		}
 		t.Currency, t.Flags, t.Status = money.Currency(currency), ledger.TransferFlags(flags), ledger.PendingStatus(status)
-		t.Timeout, t.ExpiresAt, t.Timestamp = time.Duration(timeout)*time.Millisecond, Time(expires), Time(created)
+		t.Timeout, t.ExpiresAt, t.Timestamp = time.Duration(timeout)*time.Millisecond, sqldb.Time(expires), sqldb.Time(created)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {

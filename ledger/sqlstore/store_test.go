@@ -1,4 +1,4 @@
-package sqldb_test
+package sqlstore_test
 
 import (
 	"context"
@@ -10,27 +10,52 @@ import (
 
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/ledger/ledgertest"
+	"github.com/tapwallet/tapwallet/ledger/sqlstore"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
 // openLedger returns the SQL ledger of db with db's clock set to a test clock.
-func openLedger(db *sqldb.DB) (*sqldb.LedgerStore, *ledgertest.Clock) {
+func openLedger(db *sqldb.DB) (*sqlstore.Store, *ledgertest.Clock) {
 	clock := ledgertest.NewClock()
 	db.Now = clock.Now
-	return sqldb.NewLedgerStore(db), clock
+	return sqlstore.New(db), clock
+}
+
+// each runs fn on a fresh ledger wing on SQLite, and on PostgreSQL when
+// TAPWALLET_TEST_POSTGRES is set.
+func each(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, openSQLite(t)) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, openPostgres(t)) })
+	}
+}
+
+func openSQLite(t testing.TB) *sqldb.DB { return openWing(t, "", t.TempDir()) }
+
+func openPostgres(t testing.TB) *sqldb.DB { return openWing(t, sqldbtest.PostgresDSN(t), "") }
+
+func openWing(t testing.TB, dsn, dir string) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenWing(context.Background(), dsn, dir, sqlstore.Wing("issuer_test"))
+	if err != nil {
+		t.Fatalf("open the ledger wing: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func TestLedgerRules(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		s, clock := openLedger(db)
 		ledgertest.Run(t, s, clock)
 	})
 }
 
 func TestLedgerProperty(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		s, clock := openLedger(db)
 		ledgertest.WithChecks(30, func() { ledgertest.Property(t, s, clock) })
 	})
@@ -41,7 +66,7 @@ func TestLedgerProperty(t *testing.T) {
 // holds accepted never exceed the balance, and each shared id takes effect
 // at most once.
 func TestLedgerConcurrentHolds(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s, _ := openLedger(db)
 		const balance, workers, holds, shared = 10_000, 16, 30, 8
@@ -128,7 +153,7 @@ func TestLedgerConcurrentHolds(t *testing.T) {
 // same holds, each with its own message ids: every hold resolves exactly
 // once, and the accounts end as the winners say.
 func TestLedgerConcurrentResolve(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s, _ := openLedger(db)
 		const workers, holds, amount = 16, 20, 100
@@ -202,7 +227,7 @@ func TestLedgerConcurrentResolve(t *testing.T) {
 
 // TestLedgerSchemaChecks shows the tables refuse what the rules never do.
 func TestLedgerSchemaChecks(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s, _ := openLedger(db)
 		mustAccounts(t, s, "cust", "settle", "cash")
@@ -259,9 +284,9 @@ func BenchmarkCreateTransfer(b *testing.B) {
 		name string
 		open func(testing.TB) *sqldb.DB
 	}
-	backends := []backend{{"sqlite", sqldbtest.OpenSQLite}}
+	backends := []backend{{"sqlite", openSQLite}}
 	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
-		backends = append(backends, backend{"postgres", sqldbtest.OpenPostgres})
+		backends = append(backends, backend{"postgres", openPostgres})
 	}
 	for _, backend := range backends {
 		for _, size := range []int{1, 64} {
@@ -276,7 +301,7 @@ func BenchmarkCreateTransfer(b *testing.B) {
 
 func benchmarkCreateTransfer(b *testing.B, db *sqldb.DB, size int) {
 	ctx := context.Background()
-	s := sqldb.NewLedgerStore(db)
+	s := sqlstore.New(db)
 	const customers = 100
 	var accounts []ledger.Account
 	for i := range customers {
