@@ -22,6 +22,7 @@ import (
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
@@ -124,7 +125,10 @@ func killNine(t *testing.T, spec crashSpec) {
 	ctx := context.Background()
 	db := spec.open(t)
 	undecided := 0
-	records := sqldb.NewSwitchStore(db)
+	records, err := netstore.OpenBeside(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer records.Close()
 	for _, d := range businessDates() {
 		rep, err := clearing.Run(ctx, clearing.Config{Store: records, Ledger: sqldb.NewLedgerStore(db), Banks: bankConfig(t)}, d)

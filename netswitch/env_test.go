@@ -21,6 +21,7 @@ import (
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/tsp"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -56,7 +57,7 @@ type env struct {
 	tokens  *tsp.Service
 	ledger  ledger.Store
 	hosts   *issuer.Hosts
-	store   *sqldb.SwitchStore
+	store   *netstore.Store
 	sw      *netswitch.Switch
 	addr    string
 	acq     *isolink.Client
@@ -106,8 +107,10 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.hosts.Close() })
-	e.store = sqldb.NewSwitchStore(db)
-	t.Cleanup(e.store.Close)
+	if e.store, err = netstore.OpenBeside(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.store.Close() })
 	cfg := netswitch.Config{Banks: e.banks, Tokens: e.tokens, Store: e.store, Keys: e.keys, Issuers: e.hosts.Addrs,
 		IssuerTimeout: 2 * time.Second, Log: log}
 	for _, o := range opts {

@@ -3,6 +3,8 @@ package netswitch
 import (
 	"context"
 	"time"
+
+	"github.com/tapwallet/tapwallet/iso8583"
 )
 
 // Auth is the switch's record of one authorization (0100): who asked, for
@@ -33,10 +35,10 @@ type Auth struct {
 	Amount       int64 // minor units
 	Currency     int   // ISO 4217 numeric
 	AuthCode     string
-	ResponseCode string
-	Reason       string // why it was declined: a token-service decline code, "issuer_timeout", …
-	Answer       []byte // the packed answer sent to the acquirer (token in DE2, never the PAN)
-	BusinessDate string // YYYYMMDD, the UTC date the switch received it
+	ResponseCode iso8583.ResponseCode // "" while being decided
+	Reason       Reason               // why it was declined: a token-service decline code, ReasonIssuerTimeout, …
+	Answer       []byte               // the packed answer sent to the acquirer (token in DE2, never the PAN)
+	BusinessDate string               // YYYYMMDD, the UTC date the switch received it
 	ReceivedAt   time.Time
 	AnsweredAt   time.Time
 	ReversedAt   time.Time // zero unless reversed
@@ -47,7 +49,7 @@ type Auth struct {
 }
 
 // Approved reports whether the authorization was approved.
-func (a Auth) Approved() bool { return a.ResponseCode == "00" }
+func (a Auth) Approved() bool { return a.ResponseCode == iso8583.Approved }
 
 // Captured reports whether the authorization is to be cleared: approved
 // and not fully reversed (a partially reversed one clears ClearAmount).
@@ -61,6 +63,12 @@ func (a Auth) Reversed() bool { return a.Approved() && !a.ReversedAt.IsZero() &&
 func (a Auth) PartiallyReversed() bool {
 	return a.Approved() && !a.ReversedAt.IsZero() && a.ClearAmount > 0 && a.ClearAmount < a.Amount
 }
+
+// Early reports whether the row is the marker a reversal left for an
+// original the switch had not seen (no digest; 05 reversed_before_arrival):
+// the original, should it come to any switch sharing the store, is
+// declined over it (Store.SettleEarly).
+func (a Auth) Early() bool { return a.Digest == "" && a.Reason == ReasonReversedBeforeArrival }
 
 // Reversal is a reversal (0400) the switch received whose original it did
 // not know: remembered so that a late original is declined, not approved.
@@ -86,12 +94,21 @@ type PendingReversal struct {
 	QueuedAt  time.Time
 }
 
-// Store keeps the switch's authorization records.
+// The error codes of a Store (fault codes, checked with fault.Has).
+const (
+	CodeAuthExists   = "auth_exists"    // fault.Conflict: the identity is stored already
+	CodeAuthSettled  = "auth_settled"   // fault.Conflict: the record is not being decided any more
+	CodeAuthNotFound = "auth_not_found" // fault.NotFound
+)
+
+// Store keeps the switch's authorization records. It is where switches
+// sharing it decide each message once: an identity is stored once, by
+// whichever switch comes first (SaveAuth, SaveEarlyReversal).
 type Store interface {
 	// SaveAuth stores a new authorization record — one being decided
 	// (ResponseCode "", before the issuer is asked) or a decided one; it
-	// fails with fault.Conflict "auth_exists" when the identity is already
-	// stored.
+	// fails with fault.Conflict CodeAuthExists when the identity is already
+	// stored (a record, or the marker of a reversal that came first).
 	SaveAuth(ctx context.Context, a Auth) error
 	// FinishAuth stores the answer (ResponseCode, Reason, AuthCode,
 	// Answer, AnsweredAt) of a record saved while being decided; it fails
@@ -122,18 +139,25 @@ type Store interface {
 	// reversal lowers what remains; one that would raise it changes
 	// nothing. It fails with fault.NotFound for an unknown id.
 	MarkReversed(ctx context.Context, id string, at time.Time, rc string, remaining int64) error
-	// SaveReversal remembers a reversal of an unknown original; saving the
-	// same original again changes nothing.
-	SaveReversal(ctx context.Context, r Reversal) error
+	// SaveEarlyReversal remembers a reversal of an original with no record
+	// and claims the original's identity with a marker (Auth.Early), in
+	// one transaction; saving it again changes nothing. It fails with
+	// fault.Conflict CodeAuthExists when the original's record is stored.
+	SaveEarlyReversal(ctx context.Context, r Reversal) error
+	// SettleEarly stores the record of an original over its reversal's
+	// marker; it fails with fault.Conflict CodeAuthExists when no marker is
+	// there any more (another switch stored the original first).
+	SettleEarly(ctx context.Context, a Auth) error
 	// ReversalFor returns the remembered reversal of an original, or a
 	// fault.NotFound error.
 	ReversalFor(ctx context.Context, originalID string) (Reversal, error)
-	// ReversalsSince returns the remembered reversals made at or after t.
-	ReversalsSince(ctx context.Context, t time.Time) ([]Reversal, error)
 	// PhoneAuths returns a phone's authorizations, newest first.
 	PhoneAuths(ctx context.Context, phoneID string, limit int) ([]Auth, error)
+	// TokenAuths returns the authorizations of the given tokens, newest
+	// first.
+	TokenAuths(ctx context.Context, tokens []string, limit int) ([]Auth, error)
 	// DayAuths returns every authorization of a business date (YYYYMMDD),
-	// oldest first.
+	// oldest first (never a marker).
 	DayAuths(ctx context.Context, businessDate string) ([]Auth, error)
 	// MarkCleared records that authorizations were cleared on a date;
 	// those already cleared keep their first clearing.

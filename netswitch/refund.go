@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
-	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/netmsg"
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
@@ -46,8 +45,8 @@ type Refund struct {
 	Amount       int64 // minor units given back
 	Currency     int   // ISO 4217 numeric
 	AuthCode     string
-	ResponseCode string
-	Reason       string // why it was declined
+	ResponseCode iso8583.ResponseCode
+	Reason       Reason // why it was declined
 	Answer       []byte // the packed answer sent to the acquirer
 	BusinessDate string // YYYYMMDD, the UTC date the switch received it
 	ReceivedAt   time.Time
@@ -61,7 +60,11 @@ func (Refund) Kind() string { return KindRefund }
 
 // Approved reports whether the refund was approved (the issuer credited
 // the card); it never fails.
-func (r Refund) Approved() bool { return r.ResponseCode == "00" }
+func (r Refund) Approved() bool { return r.ResponseCode == iso8583.Approved }
+
+// CodeRefundExists is the fault.Conflict code of RefundStore.SaveRefund
+// for an identity stored already.
+const CodeRefundExists = "refund_exists"
 
 // RefundStore keeps the switch's refund records. A Store that is also a
 // RefundStore lets the switch take refunds; with any other Store they are
@@ -90,11 +93,6 @@ type RefundStore interface {
 type Credits interface {
 	Credit(ctx context.Context, token string) (tsp.CreditResult, error)
 }
-
-// refundMandatory are the elements a refund (0200) must carry.
-var refundMandatory = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
-	iso8583.DELocalTime, iso8583.DELocalDate, iso8583.DEAcquirer, iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant,
-	iso8583.DECurrency, iso8583.DEOriginal}
 
 // refundLocks serialize the refunds of one original authorization, so that
 // two of them cannot both fit what is left of it.
@@ -129,23 +127,14 @@ func refundDigest(req *iso8583.Message) string {
 // An issuer that does not answer in time makes a 91 that is not recorded:
 // the switch keeps asking the issuer and records its answer, and a repeat
 // of the refund is decided again (the issuer credits once per identity).
-func (s *Switch) refund(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	if de, bad := missing(req, refundMandatory); bad {
-		s.cfg.Log.Warn("netswitch: refund lacks a mandatory element; answering 30", "de", de, "stan", safe(str(req, iso8583.DESTAN)))
-		return answer(req, iso8583.FormatError)
-	}
-	ostan, ode7, ok := OriginalOf(req)
-	if !ok {
-		return answer(req, iso8583.FormatError)
-	}
+func (s *Switch) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message {
+	req := f.Raw
 	store, ok := s.cfg.Store.(RefundStore)
 	if !ok {
 		return answer(req, iso8583.FunctionNotSupported)
 	}
 	ctx = context.WithoutCancel(ctx)
-	terminal := str(req, iso8583.DETerminal)
-	id := AuthID(terminal, str(req, iso8583.DESTAN), str(req, iso8583.DETransmission))
-	origID := AuthID(terminal, ostan, ode7)
+	id, origID := f.ID(), f.OriginalID()
 	digest := refundDigest(req)
 
 	defer s.refundLocks.lock(origID)()
@@ -157,16 +146,11 @@ func (s *Switch) refund(ctx context.Context, req *iso8583.Message) *iso8583.Mess
 	}
 
 	now := s.cfg.Now().UTC()
-	rec := Refund{ID: id, Digest: digest, OriginalID: origID, Acquirer: str(req, iso8583.DEAcquirer), Terminal: terminal,
-		STAN: str(req, iso8583.DESTAN), Transmission: str(req, iso8583.DETransmission), RRN: str(req, iso8583.DERRN),
-		Merchant: str(req, iso8583.DEMerchant), MerchantName: merchantName(str(req, iso8583.DEMerchantName)),
-		LocalDate: str(req, iso8583.DELocalDate), LocalTime: str(req, iso8583.DELocalTime), Token: str(req, iso8583.DEPAN),
-		BusinessDate: now.Format("20060102"), ReceivedAt: now}
-	rec.TokenLast4 = last4(rec.Token)
-	if amt, err := req.Amount(); err == nil {
-		rec.Amount, rec.Currency = amt.Minor, int(amt.Currency)
-	}
-	out, fwd := s.runRefund(ctx, req, store, &rec)
+	rec := Refund{ID: id, Digest: digest, OriginalID: origID, Acquirer: f.Acquirer, Terminal: f.Terminal, STAN: f.STAN.String(),
+		Transmission: f.Transmission, RRN: f.RRN, Merchant: f.Merchant, MerchantName: merchantName(f.MerchantName),
+		LocalDate: f.LocalDate, LocalTime: f.LocalTime, Token: f.Token.Digits(), TokenLast4: f.Token.Last4(),
+		Amount: f.Amount.Minor, Currency: int(f.Amount.Currency), BusinessDate: now.Format("20060102"), ReceivedAt: now}
+	out, fwd := s.runRefund(ctx, f, store, &rec)
 	if out.rc == iso8583.IssuerInoperative && fwd != nil {
 		s.retryRefund(req, fwd, rec)
 		return answer(req, out.rc)
@@ -191,10 +175,10 @@ func (s *Switch) recordRefund(ctx context.Context, store RefundStore, req *iso85
 		s.cfg.Log.Error("netswitch: refund answer does not pack", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction)
 	}
-	rec.ResponseCode, rec.Reason, rec.AuthCode = string(out.rc), out.reason, out.authCode
+	rec.ResponseCode, rec.Reason, rec.AuthCode = out.rc, out.reason, out.authCode
 	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
 	if err := store.SaveRefund(ctx, rec); err != nil {
-		if fault.Has(err, fault.Conflict, "refund_exists") {
+		if fault.Has(err, fault.Conflict, CodeRefundExists) {
 			if first, err := store.Refund(ctx, rec.ID); err == nil {
 				return s.duplicate(req, first.Digest, rec.Digest, first.Answer)
 			}
@@ -209,44 +193,44 @@ func (s *Switch) recordRefund(ctx context.Context, store RefundStore, req *iso85
 
 // runRefund decides a refund up to the issuer's answer and returns it with
 // the message sent to the issuer (nil when the switch answered itself).
-func (s *Switch) runRefund(ctx context.Context, req *iso8583.Message, store RefundStore, rec *Refund) (outcome, *iso8583.Message) {
-	if pc := str(req, iso8583.DEProcessingCode); pc != RefundProcessingCode {
-		return outcome{rc: iso8583.InvalidTransaction, reason: "processing_code"}, nil
+func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundStore, rec *Refund) (outcome, *iso8583.Message) {
+	if f.ProcessingCode != RefundProcessingCode {
+		return outcome{rc: iso8583.InvalidTransaction, reason: ReasonProcessingCode}, nil
 	}
-	amt, err := req.Amount()
-	if err != nil || amt.Minor <= 0 {
-		return outcome{rc: iso8583.InvalidAmount, reason: "amount"}, nil
+	amt := f.Amount
+	if amt.Minor <= 0 {
+		return outcome{rc: iso8583.InvalidAmount, reason: ReasonAmount}, nil
 	}
 	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token)
-	if !ok {
-		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_range"}, nil
+	if f.Token.IsZero() || !ok {
+		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenRange}, nil
 	}
 	rec.BankID = b.ID
 	orig, err := s.cfg.Store.Auth(ctx, rec.OriginalID)
 	if fault.KindOf(err) == fault.NotFound {
-		return outcome{rc: iso8583.UnableToLocateRecord, reason: "original_unknown"}, nil
+		return outcome{rc: iso8583.UnableToLocateRecord, reason: ReasonOriginalUnknown}, nil
 	}
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot read the refund's original", "err", fault.MessageOf(err))
-		return outcome{rc: iso8583.SystemMalfunction, reason: "store"}, nil
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonStore}, nil
 	}
 	if !orig.Approved() || orig.Token != rec.Token || trimRRN(orig.RRN) != trimRRN(rec.RRN) {
-		return outcome{rc: iso8583.UnableToLocateRecord, reason: "original_mismatch"}, nil
+		return outcome{rc: iso8583.UnableToLocateRecord, reason: ReasonOriginalMismatch}, nil
 	}
 	if orig.Currency != rec.Currency {
-		return outcome{rc: iso8583.InvalidAmount, reason: "currency"}, nil
+		return outcome{rc: iso8583.InvalidAmount, reason: ReasonCurrency}, nil
 	}
 	refunded, err := store.Refunded(ctx, rec.OriginalID)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot read refunds", "err", fault.MessageOf(err))
-		return outcome{rc: iso8583.SystemMalfunction, reason: "store"}, nil
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonStore}, nil
 	}
 	if refunded+amt.Minor > orig.ClearAmount {
-		return outcome{rc: iso8583.InvalidAmount, reason: "exceeds_original"}, nil
+		return outcome{rc: iso8583.InvalidAmount, reason: ReasonExceedsOriginal}, nil
 	}
 	credits, ok := s.cfg.Tokens.(Credits)
 	if !ok {
-		return outcome{rc: iso8583.FunctionNotSupported, reason: "no_credits"}, nil
+		return outcome{rc: iso8583.FunctionNotSupported, reason: ReasonNoCredits}, nil
 	}
 	res, err := credits.Credit(ctx, rec.Token)
 	if err != nil {
@@ -259,24 +243,21 @@ func (s *Switch) runRefund(ctx context.Context, req *iso8583.Message, store Refu
 	t := res.Token
 	rec.PANLast4, rec.PhoneID, rec.AccountID = res.PAN.Last4(), t.PhoneID, t.AccountID
 	if t.BankID != "" && t.BankID != b.ID {
-		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_bank"}, nil
+		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenBank}, nil
 	}
-	fwd, err := s.toIssuerRefund(req, res.PAN, t)
+	fwd, err := s.toIssuerRefund(f.Raw, res.PAN, t)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot build the issuer's refund", "err", fault.MessageOf(err))
-		return outcome{rc: iso8583.SystemMalfunction, reason: "forward"}, nil
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}, nil
 	}
 	l := s.links[b.ID]
 	if l == nil {
-		return outcome{rc: iso8583.IssuerInoperative, reason: "issuer_unknown"}, nil
+		return outcome{rc: iso8583.IssuerInoperative, reason: ReasonIssuerUnknown}, nil
 	}
 	resp, sent, err := l.send(ctx, fwd)
 	if err != nil {
-		reason := "issuer_unavailable"
-		if errors.Is(err, isolink.ErrTimeout) {
-			reason = "issuer_timeout"
-		}
-		s.cfg.Log.Warn("netswitch: issuer did not answer a refund; answering 91", "bank", b.ID, "reason", reason, "err", fault.MessageOf(err))
+		reason := issuerFailure(err)
+		s.cfg.Log.Warn("netswitch: issuer did not answer a refund; answering 91", "bank", b.ID, "reason", string(reason), "err", fault.MessageOf(err))
 		if !sent {
 			fwd = nil // it never left: nothing to find out, a repeat decides it again
 		}
@@ -289,12 +270,12 @@ func (s *Switch) runRefund(ctx context.Context, req *iso8583.Message, store Refu
 func issuerOutcome(resp *iso8583.Message) outcome {
 	rc, ok := resp.ResponseCode()
 	if !ok || len(rc) != 2 {
-		return outcome{rc: iso8583.SystemMalfunction, reason: "issuer_answer"}
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonIssuerAnswer}
 	}
 	if rc.Approved() {
 		return outcome{rc: rc, authCode: str(resp, iso8583.DEAuthID)}
 	}
-	return outcome{rc: rc, reason: "issuer_declined"}
+	return outcome{rc: rc, reason: ReasonIssuerDeclined}
 }
 
 // toIssuerRefund is the refund as the issuer gets it: the PAN in DE2 and

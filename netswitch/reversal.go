@@ -3,24 +3,13 @@ package netswitch
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/netmsg"
 )
-
-// OriginalOf reads DE90 of a reversal: the original's STAN (DE11) and
-// transmission time (DE7); false when DE90 is absent or not the layout of
-// docs/iso8583.md for an authorization.
-func OriginalOf(req *iso8583.Message) (stan, transmission string, ok bool) {
-	v, has := req.String(iso8583.DEOriginal)
-	if !has || len(v) != 42 || iso8583.MTI(v[:4]).Class() != '1' {
-		return "", "", false
-	}
-	return v[4:10], v[10:20], true
-}
 
 // OriginalData returns DE90 for a reversal of the authorization with the
 // given STAN, transmission time and acquirer: original MTI 0100, STAN,
@@ -45,51 +34,42 @@ func OriginalData(stan, transmission, acquirer string) string {
 // original or below its refunds; 25 when neither the switch nor the
 // issuer knows the original — remembered by both, so that it is declined
 // should it still come; 30 for a reversal that breaks the spec.
-func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	if de, bad := missing(req, reversalMandatory); bad {
-		s.cfg.Log.Warn("netswitch: reversal lacks a mandatory element; answering 30", "de", de, "stan", safe(str(req, iso8583.DESTAN)))
-		return answer(req, iso8583.FormatError)
-	}
-	ostan, ode7, ok := OriginalOf(req)
-	if !ok {
-		return answer(req, iso8583.FormatError)
-	}
+func (s *Switch) reverse(ctx context.Context, r *netmsg.Reversal) *iso8583.Message {
+	req := r.Raw
 	ctx = context.WithoutCancel(ctx)
-	origID := AuthID(str(req, iso8583.DETerminal), ostan, ode7)
+	origID := r.OriginalID()
 
 	s.mu.Lock()
 	c := s.inflight[origID]
-	provisional := false
-	if c == nil && !s.early[origID] {
-		s.early[origID] = true // until the store says whether the original was seen
-		provisional = true
-	}
 	s.mu.Unlock()
 	if c != nil {
 		<-c.done
 	}
 
 	rec, err := s.cfg.Store.Auth(ctx, origID)
-	if fault.KindOf(err) == fault.NotFound {
-		if err := s.cfg.Store.SaveReversal(ctx, Reversal{OriginalID: origID, RRN: str(req, iso8583.DERRN), At: s.cfg.Now().UTC()}); err != nil {
-			s.cfg.Log.Error("netswitch: cannot remember a reversal", "err", fault.MessageOf(err))
-			return answer(req, iso8583.SystemMalfunction)
+	if fault.KindOf(err) == fault.NotFound || (err == nil && rec.Early()) {
+		// Claim the original's identity in the store, so that the original
+		// is declined at whichever switch it reaches — unless it was stored
+		// meanwhile (auth_exists): then it is reversed like any other.
+		err = s.cfg.Store.SaveEarlyReversal(ctx, Reversal{OriginalID: origID, RRN: r.RRN, At: s.cfg.Now().UTC()})
+		if err == nil {
+			return answer(req, s.reverseUnknown(ctx, r, origID))
 		}
-		return answer(req, s.reverseUnknown(ctx, req, origID, ostan, ode7))
+		if fault.Has(err, fault.Conflict, CodeAuthExists) {
+			rec, err = s.cfg.Store.Auth(ctx, origID)
+		}
 	}
-	if provisional {
-		s.mu.Lock()
-		delete(s.early, origID)
-		s.mu.Unlock()
+	if err == nil && rec.Deciding() {
+		rec, err = s.decided(ctx, rec)
 	}
 	if err != nil {
-		s.cfg.Log.Error("netswitch: cannot read the original", "err", fault.MessageOf(err))
+		s.cfg.Log.Error("netswitch: cannot read or remember the original of a reversal", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction)
 	}
 	if !rec.Approved() || rec.Reversed() || rec.SealedPAN == nil {
 		return answer(req, iso8583.Approved)
 	}
-	remaining, rc := s.remainingOf(ctx, req, rec)
+	remaining, rc := s.remainingOf(ctx, r, rec)
 	if rc != iso8583.Approved {
 		return answer(req, rc)
 	}
@@ -126,6 +106,42 @@ func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	return answer(req, iso8583.Approved)
 }
 
+// decidedPoll is how often a reversal looks again at an original another
+// switch is deciding.
+const decidedPoll = 20 * time.Millisecond
+
+// decided waits for the answer of an original another switch sharing the
+// store is deciding — up to IssuerTimeout and a second — and returns the
+// record then. An original still undecided after that is settled here as
+// never answered (AbandonAuth: 96, reversed at the issuer through the
+// queue), so that its switch cannot answer it approved any more.
+func (s *Switch) decided(ctx context.Context, rec Auth) (Auth, error) {
+	deadline := s.cfg.Now().Add(s.cfg.IssuerTimeout + time.Second)
+	for rec.Deciding() && s.cfg.Now().Before(deadline) {
+		select {
+		case <-time.After(decidedPoll):
+		case <-s.ctx.Done():
+			return rec, fault.E(fault.Unavailable, "switch_closed", "the switch is closing")
+		}
+		var err error
+		if rec, err = s.cfg.Store.Auth(ctx, rec.ID); err != nil {
+			return rec, err
+		}
+	}
+	if !rec.Deciding() {
+		return rec, nil
+	}
+	err := s.cfg.Store.AbandonAuth(ctx, rec.ID, s.cfg.Now().UTC())
+	if err != nil && !fault.Has(err, fault.Conflict, CodeAuthSettled) {
+		return rec, err
+	}
+	if err == nil && rec.SealedPAN != nil {
+		s.cfg.Log.Warn("netswitch: a reversal came for an authorization another switch left undecided; settled and reversing it", "stan", safe(rec.STAN))
+		s.sendReversal(PendingReversal{Auth: rec, QueuedAt: s.cfg.Now().UTC()}, true)
+	}
+	return s.cfg.Store.Auth(ctx, rec.ID)
+}
+
 // reverseUnknown passes on to the issuer a reversal whose original the
 // switch never recorded (its issuer may hold it all the same): the bank
 // by the token's range, the PAN from the token service (as for a credit:
@@ -134,23 +150,20 @@ func (s *Switch) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 // issuer that does not answer gets it again until it does (00: store and
 // forward). 25 when the token is not the network's or the token service
 // does not know it; 96 when the reversal cannot be queued.
-func (s *Switch) reverseUnknown(ctx context.Context, req *iso8583.Message, origID, ostan, ode7 string) iso8583.ResponseCode {
-	token := str(req, iso8583.DEPAN)
+func (s *Switch) reverseUnknown(ctx context.Context, r *netmsg.Reversal, origID string) iso8583.ResponseCode {
+	token := r.Token.Digits()
 	b, ok := s.cfg.Banks.BankForTokenRange(token)
 	credits, can := s.cfg.Tokens.(Credits)
-	if !ok || !can || s.links[b.ID] == nil {
+	if r.Token.IsZero() || !ok || !can || s.links[b.ID] == nil {
 		return iso8583.UnableToLocateRecord
 	}
 	res, err := credits.Credit(ctx, token)
 	if err != nil {
 		return iso8583.UnableToLocateRecord
 	}
-	rec := Auth{ID: origID, BankID: b.ID, Token: token, Acquirer: str(req, iso8583.DEAcquirer), Terminal: str(req, iso8583.DETerminal),
-		STAN: ostan, Transmission: ode7, RRN: str(req, iso8583.DERRN), Merchant: str(req, iso8583.DEMerchant),
-		LocalDate: str(req, iso8583.DELocalDate), LocalTime: str(req, iso8583.DELocalTime)}
-	if amt, err := req.Amount(); err == nil {
-		rec.Amount, rec.Currency = amt.Minor, int(amt.Currency)
-	}
+	rec := Auth{ID: origID, BankID: b.ID, Token: token, Acquirer: r.Acquirer, Terminal: r.Terminal,
+		STAN: r.Original.STAN, Transmission: r.Original.Transmission, RRN: r.RRN, Merchant: r.Merchant,
+		LocalDate: r.LocalDate, LocalTime: r.LocalTime, Amount: r.Amount.Minor, Currency: int(r.Amount.Currency)}
 	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+origID))
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot seal the PAN", "err", fault.MessageOf(err))
@@ -164,7 +177,7 @@ func (s *Switch) reverseUnknown(ctx context.Context, req *iso8583.Message, origI
 	}
 	if resp, _, err := s.links[b.ID].send(ctx, fwd); err == nil {
 		if rc, _ := resp.ResponseCode(); rc == iso8583.Approved {
-			s.cfg.Log.Warn("netswitch: the issuer held an authorization the switch has no record of; reversed", "bank", b.ID, "stan", safe(ostan))
+			s.cfg.Log.Warn("netswitch: the issuer held an authorization the switch has no record of; reversed", "bank", b.ID, "stan", safe(r.Original.STAN))
 			return iso8583.Approved
 		}
 		return iso8583.UnableToLocateRecord
@@ -180,13 +193,12 @@ func (s *Switch) reverseUnknown(ctx context.Context, req *iso8583.Message, origI
 // number or is more than the original, or less than the original's
 // approved refunds (they would give back more than was bought), and 96
 // when the refunds cannot be read.
-func (s *Switch) remainingOf(ctx context.Context, req *iso8583.Message, rec Auth) (int64, iso8583.ResponseCode) {
-	v, ok := req.String(iso8583.DEReplacement)
-	if !ok {
+func (s *Switch) remainingOf(ctx context.Context, r *netmsg.Reversal, rec Auth) (int64, iso8583.ResponseCode) {
+	if !r.Partial {
 		return 0, iso8583.Approved
 	}
-	n, err := strconv.ParseInt(v[:min(12, len(v))], 10, 64)
-	if err != nil || len(v) < 12 || n < 0 || n > rec.Amount {
+	n := r.Remaining
+	if n < 0 || n > rec.Amount {
 		return 0, iso8583.InvalidAmount
 	}
 	if n == 0 || n == rec.Amount {

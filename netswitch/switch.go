@@ -8,7 +8,10 @@
 // the terminal with the token (never the PAN) and an ARPC. It keeps one
 // record per authorization for duplicates, reversals, the phone's history
 // and clearing; it reverses at the issuer what a timed-out issuer may have
-// approved, and remembers reversals that came before their original.
+// approved, and remembers reversals that came before their original. Each
+// request is decoded once at the door (netmsg). Several switches may share
+// one Store: it is where each message is decided once (the duplicate and
+// the early-reversal checks are its primary key, not a process's memory).
 package netswitch
 
 import (
@@ -16,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -28,6 +32,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/netmsg"
 	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/tsp"
 )
@@ -87,11 +92,12 @@ type Switch struct {
 	stan *iso8583.STANCounter
 
 	mu       sync.Mutex
-	inflight map[string]*call      // authorizations being decided
-	recent   map[string]recentAuth // answers, for duplicates
+	inflight map[string]*call      // authorizations this switch is deciding
+	recent   map[string]recentAuth // final answers, a cache of the store's for duplicates
 	order    []recentKey           // recent in arrival order, for eviction
-	early    map[string]bool       // reversals that came before their original
 	retrying map[string]bool       // queued reversals this switch is sending (by original id)
+
+	mux *netmsg.Mux // decodes requests and calls authorize, reverse, refund
 
 	links map[string]*link // bank id → its host
 
@@ -118,9 +124,8 @@ type recentKey struct {
 	at time.Time
 }
 
-// New returns a switch. It loads the reversals of the last duplicate
-// window that came before their original, starts sending again the
-// reversals its issuers have not answered, and starts the recovery sweep
+// New returns a switch. It starts sending again the reversals its issuers
+// have not answered, and starts the recovery sweep
 // (recovery.go). It fails with fault.Invalid for a config without banks,
 // token service, store or key store, and with the store's error.
 func New(ctx context.Context, cfg Config) (*Switch, error) {
@@ -146,16 +151,10 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 		cfg.Now = time.Now
 	}
 	s := &Switch{cfg: cfg, stan: &iso8583.STANCounter{}, inflight: map[string]*call{}, recent: map[string]recentAuth{},
-		early: map[string]bool{}, retrying: map[string]bool{}, links: map[string]*link{}}
+		retrying: map[string]bool{}, links: map[string]*link{}}
+	s.mux = &netmsg.Mux{Side: netmsg.Network, Authorization: s.authorize, Reversal: s.reverse, Refund: s.refund, Log: cfg.Log}
 	for id, addr := range cfg.Issuers {
 		s.links[id] = &link{addr: addr, timeout: cfg.IssuerTimeout, log: cfg.Log}
-	}
-	rs, err := cfg.Store.ReversalsSince(ctx, cfg.Now().Add(-cfg.DuplicateWindow))
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range rs {
-		s.early[r.OriginalID] = true
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.recoverOnce(ctx); err != nil {
@@ -191,44 +190,11 @@ func (s *Switch) Close() error {
 // answered 40. It never fails and never panics on bad input: a message
 // that breaks the spec is answered 30.
 func (s *Switch) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	switch req.MTI {
-	case iso8583.AuthorizationRequest, iso8583.AuthorizationRequestRepeat:
-		return s.authorize(ctx, req)
-	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
-		return s.reverse(ctx, req)
-	case iso8583.FinancialRequest, iso8583.FinancialRequestRepeat:
-		return s.refund(ctx, req)
-	case iso8583.NetworkRequest:
-		return isolink.AnswerNetwork(req)
-	}
-	return answer(req, iso8583.FunctionNotSupported)
+	return s.mux.Handle(ctx, req)
 }
 
 func answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
-	resp, err := iso8583.NewResponse(req, rc)
-	if err != nil {
-		return nil
-	}
-	return resp
-}
-
-// authMandatory are the elements an 0100 must carry (docs/iso8583.md).
-var authMandatory = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
-	iso8583.DELocalTime, iso8583.DELocalDate, iso8583.DEMCC, iso8583.DEPOSEntryMode, iso8583.DEPOSCondition, iso8583.DEAcquirer,
-	iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant, iso8583.DEMerchantName, iso8583.DECurrency, iso8583.DEICC}
-
-// reversalMandatory are the elements an 0400 must carry.
-var reversalMandatory = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
-	iso8583.DELocalTime, iso8583.DELocalDate, iso8583.DEAcquirer, iso8583.DERRN, iso8583.DETerminal, iso8583.DEMerchant,
-	iso8583.DECurrency, iso8583.DEOriginal}
-
-func missing(req *iso8583.Message, des []int) (int, bool) {
-	for _, de := range des {
-		if !req.Has(de) {
-			return de, true
-		}
-	}
-	return 0, false
+	return netmsg.Answer(req, rc)
 }
 
 func str(m *iso8583.Message, de int) string {
@@ -237,9 +203,9 @@ func str(m *iso8583.Message, de int) string {
 }
 
 // AuthID is the message identity of an authorization at the switch:
-// terminal (DE41), STAN (DE11) and transmission time (DE7).
+// terminal (DE41), STAN (DE11) and transmission time (DE7) (netmsg.ID).
 func AuthID(terminal, stan, transmission string) string {
-	return terminal + "|" + stan + "|" + transmission
+	return netmsg.ID(terminal, stan, transmission)
 }
 
 // digestElements are the elements of an authorization that a
@@ -267,12 +233,9 @@ func digestOf(req *iso8583.Message) string {
 
 // authorize answers an 0100: from memory for a duplicate, after the first
 // for a duplicate still being decided, and else by deciding it.
-func (s *Switch) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	if de, bad := missing(req, authMandatory); bad {
-		s.cfg.Log.Warn("netswitch: authorization lacks a mandatory element; answering 30", "de", de, "stan", safe(str(req, iso8583.DESTAN)))
-		return answer(req, iso8583.FormatError)
-	}
-	id := AuthID(str(req, iso8583.DETerminal), str(req, iso8583.DESTAN), str(req, iso8583.DETransmission))
+func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso8583.Message {
+	req := a.Raw
+	id := a.ID()
 	digest := digestOf(req)
 
 	s.mu.Lock()
@@ -294,10 +257,9 @@ func (s *Switch) authorize(ctx context.Context, req *iso8583.Message) *iso8583.M
 	}
 	c := &call{digest: digest, done: make(chan struct{})}
 	s.inflight[id] = c
-	early := s.early[id]
 	s.mu.Unlock()
 
-	resp, packed := s.decide(context.WithoutCancel(ctx), req, id, digest, early)
+	resp, packed := s.decide(context.WithoutCancel(ctx), a, id, digest)
 
 	s.mu.Lock()
 	c.answer = resp
@@ -328,6 +290,10 @@ func (s *Switch) duplicate(req *iso8583.Message, first, now string, packed []byt
 // under the same identity, 96 while first is still being decided. The
 // packed answer is returned to be remembered only for a true duplicate.
 func (s *Switch) duplicateOf(req *iso8583.Message, first Auth, digest string) (*iso8583.Message, []byte) {
+	if first.Early() {
+		// Another switch settled the marker meanwhile and failed: retry.
+		return answer(req, iso8583.SystemMalfunction), nil
+	}
 	if first.Digest != digest {
 		return answer(req, iso8583.DuplicateTransmission), nil
 	}
@@ -356,7 +322,7 @@ func (s *Switch) remember(id string, r recentAuth) {
 // outcome is what deciding an authorization came to.
 type outcome struct {
 	rc       iso8583.ResponseCode
-	reason   string
+	reason   Reason
 	authCode string
 	arpc     []byte // tag 91 value
 	intended bool   // the record was stored before the issuer was asked: finish it
@@ -365,20 +331,19 @@ type outcome struct {
 
 // decide runs one authorization through the token service and the issuer,
 // stores its record and returns the answer (and its packed form).
-func (s *Switch) decide(ctx context.Context, req *iso8583.Message, id, digest string, early bool) (*iso8583.Message, []byte) {
+func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest string) (*iso8583.Message, []byte) {
+	req := a.Raw
 	now := s.cfg.Now().UTC()
-	rec := Auth{ID: id, Digest: digest, Acquirer: str(req, iso8583.DEAcquirer), Terminal: str(req, iso8583.DETerminal),
-		STAN: str(req, iso8583.DESTAN), Transmission: str(req, iso8583.DETransmission), RRN: str(req, iso8583.DERRN),
-		Merchant: str(req, iso8583.DEMerchant), MerchantName: merchantName(str(req, iso8583.DEMerchantName)), MCC: str(req, iso8583.DEMCC),
-		LocalDate: str(req, iso8583.DELocalDate), LocalTime: str(req, iso8583.DELocalTime), Token: str(req, iso8583.DEPAN),
-		BusinessDate: now.Format("20060102"), ReceivedAt: now}
-	rec.TokenLast4 = last4(rec.Token)
-	if amt, err := req.Amount(); err == nil {
-		rec.Amount, rec.Currency, rec.ClearAmount = amt.Minor, int(amt.Currency), amt.Minor
-	}
+	rec := Auth{ID: id, Digest: digest, Acquirer: a.Acquirer, Terminal: a.Terminal, STAN: a.STAN.String(), Transmission: a.Transmission,
+		RRN: a.RRN, Merchant: a.Merchant, MerchantName: merchantName(a.MerchantName), MCC: a.MCC, LocalDate: a.LocalDate,
+		LocalTime: a.LocalTime, Token: a.Token.Digits(), TokenLast4: a.Token.Last4(), Amount: a.Amount.Minor,
+		Currency: int(a.Amount.Currency), ClearAmount: a.Amount.Minor, BusinessDate: now.Format("20060102"), ReceivedAt: now}
 
-	out := s.run(ctx, req, &rec, early)
+	out := s.run(ctx, a, &rec)
 	if out.existing != nil {
+		if out.existing.Early() {
+			return s.settleEarly(ctx, req, rec)
+		}
 		return s.duplicateOf(req, *out.existing, digest)
 	}
 
@@ -401,20 +366,24 @@ func (s *Switch) decide(ctx context.Context, req *iso8583.Message, id, digest st
 		s.cfg.Log.Error("netswitch: answer does not pack", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction), nil
 	}
-	rec.ResponseCode, rec.Reason, rec.AuthCode = string(out.rc), out.reason, out.authCode
+	rec.ResponseCode, rec.Reason, rec.AuthCode = out.rc, out.reason, out.authCode
 	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
 	save := s.cfg.Store.SaveAuth
 	if out.intended {
 		save = s.cfg.Store.FinishAuth
 	}
 	if err := save(ctx, rec); err != nil {
-		if !out.intended && fault.Has(err, fault.Conflict, "auth_exists") {
-			// A duplicate of an answer no longer in memory: the stored answer.
+		if !out.intended && fault.Has(err, fault.Conflict, CodeAuthExists) {
+			// A duplicate of an answer no longer in memory, or an original
+			// whose reversal came first: the stored answer, or 05.
 			if first, err := s.cfg.Store.Auth(ctx, id); err == nil {
+				if first.Early() {
+					return s.settleEarly(ctx, req, rec)
+				}
 				return s.duplicateOf(req, first, digest)
 			}
 		}
-		if fault.Has(err, fault.Conflict, "auth_settled") {
+		if fault.Has(err, fault.Conflict, CodeAuthSettled) {
 			// The recovery sweep took it for one a stopped switch left and
 			// reverses it: the terminal must not be told "approved".
 			s.cfg.Log.Warn("netswitch: the answer came after the recovery sweep settled the authorization; answering 96", "stan", safe(rec.STAN))
@@ -432,34 +401,53 @@ func (s *Switch) decide(ctx context.Context, req *iso8583.Message, id, digest st
 	return resp, packed
 }
 
+// settleEarly answers an original whose reversal came first (its marker
+// holds the identity): 05, stored over the marker so that a repeat gets
+// the same answer at any switch.
+func (s *Switch) settleEarly(ctx context.Context, req *iso8583.Message, rec Auth) (*iso8583.Message, []byte) {
+	resp := answer(req, iso8583.DoNotHonour)
+	if resp == nil {
+		return nil, nil
+	}
+	packed, err := resp.Pack()
+	if err != nil {
+		return answer(req, iso8583.SystemMalfunction), nil
+	}
+	rec.ResponseCode, rec.Reason, rec.AuthCode, rec.SealedPAN = iso8583.DoNotHonour, ReasonReversedBeforeArrival, "", nil
+	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
+	if err := s.cfg.Store.SettleEarly(ctx, rec); err != nil {
+		if first, err2 := s.cfg.Store.Auth(ctx, rec.ID); fault.Has(err, fault.Conflict, CodeAuthExists) && err2 == nil {
+			return s.duplicateOf(req, first, rec.Digest)
+		}
+		s.cfg.Log.Error("netswitch: cannot store an authorization reversed before it came; answering 96", "err", fault.MessageOf(err))
+		return answer(req, iso8583.SystemMalfunction), nil
+	}
+	return resp, packed
+}
+
 // run decides: checks, token service, issuer. It fills rec's token and
 // bank fields as it learns them.
-func (s *Switch) run(ctx context.Context, req *iso8583.Message, rec *Auth, early bool) outcome {
-	if early {
-		return outcome{rc: iso8583.DoNotHonour, reason: "reversed_before_arrival"}
+func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) outcome {
+	if a.ProcessingCode != "000000" {
+		return outcome{rc: iso8583.InvalidTransaction, reason: ReasonProcessingCode}
 	}
-	if pc := str(req, iso8583.DEProcessingCode); pc != "000000" {
-		return outcome{rc: iso8583.InvalidTransaction, reason: "processing_code"}
-	}
-	amt, err := req.Amount()
-	if err != nil || amt.Minor <= 0 {
-		return outcome{rc: iso8583.InvalidAmount, reason: "amount"}
+	if a.Amount.Minor <= 0 {
+		return outcome{rc: iso8583.InvalidAmount, reason: ReasonAmount}
 	}
 	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token)
-	if !ok {
-		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_range"}
+	if a.Token.IsZero() || !ok {
+		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenRange}
 	}
 	rec.BankID = b.ID
-	icc, _ := req.Bytes(iso8583.DEICC)
-	chip, err := ChipData(icc)
-	if err != nil {
-		return outcome{rc: iso8583.FormatError, reason: "chip_data"}
+	if a.ChipErr != nil {
+		return outcome{rc: iso8583.FormatError, reason: ReasonChipData}
 	}
-	if rc, reason, ok := matchChip(req, chip); !ok {
+	chip := a.Chip
+	if rc, reason, ok := matchChip(a, chip); !ok {
 		return outcome{rc: rc, reason: reason}
 	}
 	arqc := chip[qpboc.TagCryptogram]
-	res, err := s.cfg.Tokens.Authorize(ctx, tsp.AuthRequest{Token: rec.Token, Contactless: strings.HasPrefix(str(req, iso8583.DEPOSEntryMode), "07"), Chip: chip})
+	res, err := s.cfg.Tokens.Authorize(ctx, tsp.AuthRequest{Token: rec.Token, Contactless: a.Contactless(), Chip: chip})
 	if err != nil {
 		rc, reason := DeclineCode(err)
 		if rc == iso8583.SystemMalfunction {
@@ -471,21 +459,21 @@ func (s *Switch) run(ctx context.Context, req *iso8583.Message, rec *Auth, early
 	rec.PANLast4, rec.PhoneID, rec.AccountID = res.PAN.Last4(), t.PhoneID, t.AccountID
 	if t.BankID != "" && t.BankID != b.ID {
 		res.Forget()
-		return outcome{rc: iso8583.InvalidCardNumber, reason: "token_bank"}
+		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenBank}
 	}
 	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+rec.ID))
 	if err != nil {
 		res.Forget()
 		s.cfg.Log.Error("netswitch: cannot seal the PAN", "err", fault.MessageOf(err))
-		return outcome{rc: iso8583.SystemMalfunction, reason: "seal"}
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonSeal}
 	}
 	rec.SealedPAN = sealed
 
-	fwd, err := s.toIssuer(req, res.PAN, tsp.TokenRangePrefix(b.TokenRange), t)
+	fwd, err := s.toIssuer(a.Raw, res.PAN, t)
 	if err != nil {
 		res.Forget()
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
-		return outcome{rc: iso8583.SystemMalfunction, reason: "forward"}
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}
 	}
 	if out, ok := s.intend(ctx, *rec); !ok {
 		res.Forget()
@@ -515,13 +503,13 @@ func (s *Switch) intend(ctx context.Context, rec Auth) (outcome, bool) {
 	if err == nil {
 		return outcome{}, true
 	}
-	if fault.Has(err, fault.Conflict, "auth_exists") {
+	if fault.Has(err, fault.Conflict, CodeAuthExists) {
 		if first, err := s.cfg.Store.Auth(ctx, rec.ID); err == nil {
 			return outcome{existing: &first}, false
 		}
 	}
 	s.cfg.Log.Error("netswitch: cannot record the authorization before asking the issuer; answering 96", "err", fault.MessageOf(err))
-	return outcome{rc: iso8583.SystemMalfunction, reason: "store"}, false
+	return outcome{rc: iso8583.SystemMalfunction, reason: ReasonStore}, false
 }
 
 // askIssuer sends the authorization to the bank's host. No answer in time
@@ -529,15 +517,12 @@ func (s *Switch) intend(ctx context.Context, rec Auth) (outcome, bool) {
 func (s *Switch) askIssuer(ctx context.Context, bankID string, fwd *iso8583.Message, rec *Auth) outcome {
 	l := s.links[bankID]
 	if l == nil {
-		return outcome{rc: iso8583.IssuerInoperative, reason: "issuer_unknown"}
+		return outcome{rc: iso8583.IssuerInoperative, reason: ReasonIssuerUnknown}
 	}
 	resp, sent, err := l.send(ctx, fwd)
 	if err != nil {
-		reason := "issuer_unavailable"
-		if errors.Is(err, isolink.ErrTimeout) {
-			reason = "issuer_timeout"
-		}
-		s.cfg.Log.Warn("netswitch: issuer did not answer; answering 91", "bank", bankID, "reason", reason, "err", fault.MessageOf(err))
+		reason := issuerFailure(err)
+		s.cfg.Log.Warn("netswitch: issuer did not answer; answering 91", "bank", bankID, "reason", string(reason), "err", fault.MessageOf(err))
 		if sent {
 			s.queueReversal(ctx, *rec, 0)
 		}
@@ -547,20 +532,28 @@ func (s *Switch) askIssuer(ctx context.Context, bankID string, fwd *iso8583.Mess
 	if !ok || len(rc) != 2 {
 		s.cfg.Log.Error("netswitch: issuer answered without a response code", "bank", bankID)
 		s.queueReversal(ctx, *rec, 0)
-		return outcome{rc: iso8583.SystemMalfunction, reason: "issuer_answer"}
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonIssuerAnswer}
 	}
 	out := outcome{rc: rc}
 	if rc.Approved() {
 		out.authCode = str(resp, iso8583.DEAuthID)
 	} else {
-		out.reason = "issuer_declined"
+		out.reason = ReasonIssuerDeclined
 	}
 	return out
 }
 
+// issuerFailure is the reason of an issuer that did not answer.
+func issuerFailure(err error) Reason {
+	if errors.Is(err, isolink.ErrTimeout) {
+		return ReasonIssuerTimeout
+	}
+	return ReasonIssuerUnavailable
+}
+
 // toIssuer is the authorization as the issuer gets it: the PAN in DE2, the
 // token data in DE123, and no chip or track data of the token.
-func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, _ string, t tsp.Token) (*iso8583.Message, error) {
+func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token) (*iso8583.Message, error) {
 	fwd := req.Clone()
 	if fwd.MTI == iso8583.AuthorizationRequestRepeat {
 		fwd.MTI = iso8583.AuthorizationRequest
@@ -581,75 +574,19 @@ func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, _ string, t tsp.To
 	return fwd, nil
 }
 
-// ChipData reads DE55 into its tags. It returns a fault.Invalid
-// "chip_data" error for BER-TLV that does not decode, a constructed tag,
-// or a tag given twice.
-func ChipData(icc []byte) (map[emv.Tag][]byte, error) {
-	objs, err := emv.Decode(icc)
-	if err != nil {
-		return nil, fault.Wrap(err, fault.Invalid, "chip_data", "DE55 is not valid BER-TLV")
-	}
-	out := make(map[emv.Tag][]byte, len(objs))
-	for _, o := range objs {
-		if o.Tag.Constructed() {
-			return nil, fault.E(fault.Invalid, "chip_data", "DE55 holds a constructed tag %s", o.Tag)
-		}
-		if _, dup := out[o.Tag]; dup {
-			return nil, fault.E(fault.Invalid, "chip_data", "DE55 holds tag %s twice", o.Tag)
-		}
-		out[o.Tag] = o.Value
-	}
-	return out, nil
-}
+// ChipData reads DE55 into its tags; it fails like netmsg.DecodeChip.
+func ChipData(icc []byte) (map[emv.Tag][]byte, error) { return netmsg.DecodeChip(icc) }
 
 // matchChip checks that the chip's amount (9F02) and currency (5F2A) are
 // those of DE4 and DE49 (13 otherwise).
-func matchChip(req *iso8583.Message, chip map[emv.Tag][]byte) (iso8583.ResponseCode, string, bool) {
-	if v, ok := chip[qpboc.TagAmount]; ok {
-		want, err := hex.DecodeString(str(req, iso8583.DEAmount))
-		if err != nil || hex.EncodeToString(v) != hex.EncodeToString(want) {
-			return iso8583.InvalidAmount, "chip_amount", false
-		}
+func matchChip(a *netmsg.Authorization, chip netmsg.Chip) (iso8583.ResponseCode, Reason, bool) {
+	if v, ok := chip[qpboc.TagAmount]; ok && hex.EncodeToString(v) != fmt.Sprintf("%012d", a.Amount.Minor) {
+		return iso8583.InvalidAmount, ReasonChipAmount, false
 	}
-	if v, ok := chip[qpboc.TagCurrency]; ok {
-		if hex.EncodeToString(v) != "0"+str(req, iso8583.DECurrency) {
-			return iso8583.InvalidAmount, "chip_currency", false
-		}
+	if v, ok := chip[qpboc.TagCurrency]; ok && hex.EncodeToString(v) != fmt.Sprintf("%04d", a.Amount.Currency) {
+		return iso8583.InvalidAmount, ReasonChipCurrency, false
 	}
 	return "", "", true
-}
-
-// DeclineCode maps an error of the token service's check to the response
-// code the network answers (docs/iso8583.md) and the reason recorded:
-// token_unknown/token_deleted 14, token_suspended 78, token_domain 62,
-// token_expired 54, atc_replayed/atc_out_of_order/luk_used/token_cloned 59,
-// luk_unknown/luk_expired/arqc_invalid 88, cdcvm_missing/cdcvm_conflict 55,
-// chip_data 30;
-// anything else 96.
-func DeclineCode(err error) (iso8583.ResponseCode, string) {
-	if fault.KindOf(err) != fault.Declined {
-		return iso8583.SystemMalfunction, "token_service"
-	}
-	code := fault.CodeOf(err)
-	switch code {
-	case tsp.DeclineTokenUnknown, tsp.DeclineTokenDeleted:
-		return iso8583.InvalidCardNumber, code
-	case tsp.DeclineSuspended:
-		return iso8583.Blocked, code
-	case tsp.DeclineDomain:
-		return iso8583.RestrictedCard, code
-	case tsp.DeclineExpired:
-		return iso8583.ExpiredCard, code
-	case tsp.DeclineATCReplay, tsp.DeclineATCJump, tsp.DeclineKeyUsed, tsp.DeclineCloned:
-		return iso8583.SuspectedFraud, code
-	case tsp.DeclineKeyUnknown, tsp.DeclineKeyExpired, tsp.DeclineCryptogram:
-		return iso8583.CryptographicFailure, code
-	case tsp.DeclineCDCVM, tsp.DeclineCDCVMConflict:
-		return iso8583.CDCVMMissing, code
-	case tsp.DeclineChipData:
-		return iso8583.FormatError, code
-	}
-	return iso8583.DoNotHonour, code
 }
 
 func merchantName(de43 string) string {

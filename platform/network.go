@@ -17,6 +17,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/netswitch"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/walletapi"
@@ -25,14 +26,13 @@ import (
 // network is the card network's running parts: the issuer hosts, the
 // switch's listener, the expiry sweep.
 type network struct {
-	// issuersDB and networkDB are the issuers' and the switch's own
+	// issuersDB is the issuers' own database (the switch's is its wing, records);
 	// databases (on SQLite their own files, so that their writers do not
 	// take turns on one write lock; on PostgreSQL the platform's DB).
 	issuersDB *sqldb.DB
-	networkDB *sqldb.DB
 	tokens    *tspstore.Store
 	ledger    *sqldb.BatchLedger
-	records   *sqldb.SwitchStore
+	records   *netstore.Store // the network's wing (closes its database)
 	ctx       context.Context // the goroutines' (networkContext)
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -49,12 +49,11 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if p.net.issuersDB, err = p.DB.Party(ctx, "issuers"); err != nil {
 		return err
 	}
-	if p.net.networkDB, err = p.DB.Party(ctx, "network"); err != nil {
+	if p.net.records, err = netstore.OpenBeside(ctx, p.DB); err != nil {
 		return err
 	}
-	p.IssuersDB, p.NetworkDB = p.net.issuersDB, p.net.networkDB
+	p.IssuersDB, p.NetworkDB = p.net.issuersDB, p.net.records.DB
 	p.net.ledger = sqldb.NewBatchLedger(p.IssuersDB, sqldb.NewLedgerStore(p.IssuersDB))
-	p.net.records = sqldb.NewSwitchStore(p.NetworkDB)
 	p.Ledger, p.Records = p.net.ledger, p.net.records
 	token, err := operatorToken(cfg)
 	if err != nil {
@@ -170,10 +169,10 @@ func (p *Platform) stopNetwork() {
 	if p.net.tokens != nil {
 		p.net.tokens.Close()
 	}
-	for _, db := range []*sqldb.DB{p.net.issuersDB, p.net.networkDB} {
+	for _, db := range []*sqldb.DB{p.net.issuersDB} {
 		if db != nil && db != p.DB {
 			db.Close()
 		}
 	}
-	p.net.issuersDB, p.net.networkDB = nil, nil
+	p.net.issuersDB = nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/lostphone"
 	"github.com/tapwallet/tapwallet/netswitch"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/transit"
@@ -93,7 +94,7 @@ type Platform struct {
 	Transit *transit.Service   // the six city transit operators
 	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
 	Ledger  ledger.Store       // the issuers' ledger
-	Records *sqldb.SwitchStore // the card network's authorization records
+	Records *netstore.Store    // the card network's authorization records (its wing)
 
 	// IssuersDB and NetworkDB are the issuers' and the card network's own
 	// databases: on SQLite issuers.db and network.db beside tapwallet.db,

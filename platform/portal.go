@@ -50,7 +50,7 @@ func (a accountPayments) Payments(ctx context.Context, accountID string, limit i
 			amount = au.ClearAmount // what stays charged
 		}
 		pm := portal.Payment{At: au.ReceivedAt, PhoneID: phoneOf[au.Token], TokenLast4: au.TokenLast4, Merchant: au.MerchantName,
-			Amount: money.New(amount, money.Currency(au.Currency)), Approved: au.Captured(), Code: au.ResponseCode}
+			Amount: money.New(amount, money.Currency(au.Currency)), Approved: au.Captured(), Code: string(au.ResponseCode)}
 		switch {
 		case au.PartiallyReversed():
 			pm.Reason = "partially reversed by the terminal from " + money.New(au.Amount, money.Currency(au.Currency)).String()
@@ -59,7 +59,7 @@ func (a accountPayments) Payments(ctx context.Context, accountID string, limit i
 		case !au.Approved():
 			pm.Reason = iso8583.ResponseCode(au.ResponseCode).Text()
 			if au.Reason != "" && au.Reason != "issuer_declined" {
-				pm.Reason += " (" + strings.ReplaceAll(au.Reason, "_", " ") + ")"
+				pm.Reason += " (" + strings.ReplaceAll(string(au.Reason), "_", " ") + ")"
 			}
 		}
 		out = append(out, pm)

@@ -33,13 +33,13 @@ func TestParty(t *testing.T) {
 		}
 		// Each file has the whole schema; a row written in one is not in the other.
 		if err := p.InTx(ctx, func(tx *sqldb.Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO switch_reversals (original_id, rrn, at) VALUES ('x', 'r', 1)`)
+			_, err := tx.Exec(ctx, `INSERT INTO issuer_reversals (bank_id, original_id, at) VALUES ('b', 'x', 1)`)
 			return err
 		}); err != nil {
 			t.Fatalf("insert in the party's DB: %v", err)
 		}
 		var n int
-		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM switch_reversals`).Scan(&n); err != nil || n != 0 {
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM issuer_reversals`).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("got %d rows (%v) in the platform's DB, want 0", n, err)
 		}
 	})
@@ -89,7 +89,7 @@ func TestCheckpointInBackground(t *testing.T) {
 	}
 	big := make([]byte, 1<<20)
 	if err := db.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO switch_reversals (original_id, rrn, at) VALUES ('big', ?, 1)`, string(big))
+		_, err := tx.Exec(ctx, `INSERT INTO issuer_reversals (bank_id, original_id, at) VALUES ('big', ?, 1)`, string(big))
 		return err
 	}); err != nil {
 		t.Fatalf("insert: %v", err)

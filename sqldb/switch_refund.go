@@ -10,105 +10,12 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch"
 )
 
-// Refunds over the card network (migration 008_refunds.sql): the switch's
-// refund records (table switch_refunds), the issuers' refunds and refunded
-// totals (issuer_refunds, issuer_refund_totals), and the acquirer side's
+// Refunds over the card network (migration 008_refunds.sql): (the
+// switch's refund records are the network's wing, netswitch/sqlstore) the
+// issuers' refunds and refunded totals (issuer_refunds, issuer_refund_totals), and the acquirer side's
 // charges and refund messages (acquirer_charges, acquirer_refunds).
 
-var _ netswitch.RefundStore = (*SwitchStore)(nil)
 var _ issuer.RefundStore = (*IssuerReversals)(nil)
-
-const refundCols = `id, digest, original_id, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, local_date, local_time,
-	token, token_last4, pan_last4, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason, answer,
-	business_date, received_at, answered_at, cleared_at, clearing_date`
-
-// SaveRefund stores a new refund record; it fails with fault.Conflict
-// "refund_exists" when the identity is stored already, and
-// fault.Unavailable when the database fails.
-func (s *SwitchStore) SaveRefund(ctx context.Context, r netswitch.Refund) error {
-	var dup bool
-	err := s.DB.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `INSERT INTO switch_refunds (`+refundCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`,
-			r.ID, r.Digest, r.OriginalID, r.Acquirer, r.Terminal, r.STAN, r.Transmission, r.RRN, r.Merchant, r.MerchantName, r.LocalDate, r.LocalTime,
-			r.Token, r.TokenLast4, r.PANLast4, r.PhoneID, r.AccountID, r.BankID, r.Amount, r.Currency, r.AuthCode, r.ResponseCode, r.Reason, r.Answer,
-			r.BusinessDate, Millis(r.ReceivedAt), Millis(r.AnsweredAt), Millis(r.ClearedAt), r.ClearingDate)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		dup = n != 1
-		return nil
-	})
-	if err != nil {
-		return dbErr(err, "storing a refund")
-	}
-	if dup {
-		return fault.E(fault.Conflict, "refund_exists", "a refund with this identity is already stored")
-	}
-	return nil
-}
-
-func scanRefund(sc interface{ Scan(...any) error }) (netswitch.Refund, error) {
-	var r netswitch.Refund
-	var recv, ans, clr int64
-	err := sc.Scan(&r.ID, &r.Digest, &r.OriginalID, &r.Acquirer, &r.Terminal, &r.STAN, &r.Transmission, &r.RRN, &r.Merchant, &r.MerchantName,
-		&r.LocalDate, &r.LocalTime, &r.Token, &r.TokenLast4, &r.PANLast4, &r.PhoneID, &r.AccountID, &r.BankID, &r.Amount, &r.Currency,
-		&r.AuthCode, &r.ResponseCode, &r.Reason, &r.Answer, &r.BusinessDate, &recv, &ans, &clr, &r.ClearingDate)
-	r.ReceivedAt, r.AnsweredAt, r.ClearedAt = Time(recv), Time(ans), Time(clr)
-	return r, err
-}
-
-// Refund returns a refund record by identity, or fault.NotFound
-// "refund_not_found".
-func (s *SwitchStore) Refund(ctx context.Context, id string) (netswitch.Refund, error) {
-	r, err := scanRefund(s.DB.QueryRow(ctx, `SELECT `+refundCols+` FROM switch_refunds WHERE id = ?`, id))
-	if NoRows(err) {
-		return r, fault.E(fault.NotFound, "refund_not_found", "no such refund")
-	}
-	return r, dbErr(err, "reading a refund")
-}
-
-// Refunded returns the sum of the approved refunds of an original
-// authorization (0 when none); it fails with fault.Unavailable when the
-// database does.
-func (s *SwitchStore) Refunded(ctx context.Context, originalID string) (int64, error) {
-	var n int64
-	err := s.DB.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM switch_refunds WHERE original_id = ? AND response_code = '00'`, originalID).Scan(&n)
-	return n, dbErr(err, "reading refunds")
-}
-
-// DayRefunds returns the refund records of a business date, oldest first;
-// it fails with fault.Unavailable when the database does.
-func (s *SwitchStore) DayRefunds(ctx context.Context, businessDate string) ([]netswitch.Refund, error) {
-	rows, err := s.DB.Query(ctx, `SELECT `+refundCols+` FROM switch_refunds WHERE business_date = ? ORDER BY received_at, id`, businessDate)
-	if err != nil {
-		return nil, dbErr(err, "reading a day's refunds")
-	}
-	defer rows.Close()
-	var out []netswitch.Refund
-	for rows.Next() {
-		r, err := scanRefund(rows)
-		if err != nil {
-			return nil, dbErr(err, "reading a day's refunds")
-		}
-		out = append(out, r)
-	}
-	return out, dbErr(rows.Err(), "reading a day's refunds")
-}
-
-// MarkRefundsCleared records the clearing of refunds not cleared before;
-// it fails with fault.Unavailable when the database does.
-func (s *SwitchStore) MarkRefundsCleared(ctx context.Context, ids []string, clearingDate string, at time.Time) error {
-	return dbErr(s.DB.InTx(ctx, func(tx *Tx) error {
-		for _, id := range ids {
-			if _, err := tx.Exec(ctx, `UPDATE switch_refunds SET cleared_at = ?, clearing_date = ? WHERE id = ? AND cleared_at = 0`, Millis(at), clearingDate, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	}), "marking refunds cleared")
-}
 
 // ReserveRefund counts a refund against its original in one transaction:
 // a refund stored before is Repeated (Clashes if it names another original

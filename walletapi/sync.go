@@ -78,7 +78,7 @@ type PaymentJSON struct {
 func PaymentView(au netswitch.Auth) PaymentJSON {
 	amt := money.New(au.Amount, money.Currency(au.Currency))
 	p := PaymentJSON{Merchant: au.MerchantName, Amount: au.Amount, Currency: amt.Currency.Code(), Display: amt.String(),
-		CardLast4: au.PANLast4, TokenLast4: au.TokenLast4, Bank: au.BankID, At: au.ReceivedAt, ResponseCode: au.ResponseCode,
+		CardLast4: au.PANLast4, TokenLast4: au.TokenLast4, Bank: au.BankID, At: au.ReceivedAt, ResponseCode: string(au.ResponseCode),
 		AuthCode: au.AuthCode}
 	switch {
 	case au.PartiallyReversed():
@@ -94,7 +94,7 @@ func PaymentView(au netswitch.Auth) PaymentJSON {
 		p.Status = "declined"
 		p.Reason = iso8583.ResponseCode(au.ResponseCode).Text()
 		if au.Reason != "" && au.Reason != "issuer_declined" {
-			p.Reason += " (" + strings.ReplaceAll(au.Reason, "_", " ") + ")"
+			p.Reason += " (" + strings.ReplaceAll(string(au.Reason), "_", " ") + ")"
 		}
 	}
 	return p

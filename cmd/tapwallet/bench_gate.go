@@ -58,6 +58,7 @@ func benchGate(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
 	}
+	progress := newProgress(e.stderr) // on a terminal only
 	if *count < 1 || *count > 60000 {
 		return usage("--count must be 1 to 60000")
 	}
@@ -176,9 +177,10 @@ func benchGate(ctx context.Context, e *env, args []string) error {
 		own = append(own, max(o.Elapsed-o.Link, 0))
 		last = o
 		if (i+1)%step == 0 && i+1 < *count {
-			fmt.Fprintf(e.stderr, "  %d/%d taps\n", i+1, *count)
+			progress.show("%d/%d taps", i+1, *count)
 		}
 	}
+	progress.clear()
 	sort.Slice(whole, func(i, j int) bool { return whole[i] < whole[j] })
 	sort.Slice(own, func(i, j int) bool { return own[i] < own[j] })
 	f := gateFigures{Taps: *count, P50: pct(whole, 50), P90: pct(whole, 90), P99: pct(whole, 99), Max: round3(msOf(whole[len(whole)-1])),

@@ -50,6 +50,7 @@ func benchTap(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
 	}
+	progress := newProgress(e.stderr) // on a terminal only
 	if *count < 1 || *count > 65000 {
 		return usage("--count must be 1 to 65000 (one limited-use key and counter value per tap)")
 	}
@@ -102,9 +103,10 @@ func benchTap(ctx context.Context, e *env, args []string) error {
 		compute = append(compute, res.Stats.Compute)
 		last = res.Stats
 		if (i+1)%step == 0 && i+1 < *count {
-			fmt.Fprintf(e.stderr, "  %d/%d taps\n", i+1, *count)
+			progress.show("%d/%d taps", i+1, *count)
 		}
 	}
+	progress.clear()
 	sort.Slice(compute, func(i, j int) bool { return compute[i] < compute[j] })
 	sort.Slice(wall, func(i, j int) bool { return wall[i] < wall[j] })
 	f := tapFigures{Taps: *count, P50: pct(compute, 50), P90: pct(compute, 90), P99: pct(compute, 99),

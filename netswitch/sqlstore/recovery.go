@@ -1,0 +1,96 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// The switch's recovery: records stored while the issuer is asked
+// (response_code ''), settled by FinishAuth or, after a crash (or a
+// reversal reaching another switch), by AbandonAuth; and the reversals the
+// issuers have still to answer.
+
+// Deciding returns up to limit records still waiting for their answer that
+// were received before t, oldest first; it fails with fault.Unavailable
+// when the database does.
+func (s *Store) Deciding(ctx context.Context, before time.Time, limit int) ([]netswitch.Auth, error) {
+	return s.auths(ctx, "reading undecided authorizations", `WHERE response_code = '' AND received_at < ? ORDER BY received_at, id LIMIT ?`,
+		sqldb.Millis(before), limit)
+}
+
+const pendingCols = `original_id, bank_id, token, pan_sealed, acquirer, terminal, stan, transmission, rrn, merchant, local_date, local_time,
+	amount, currency, remaining, queued_at`
+
+// AbandonAuth settles a record left waiting for its answer as not answered
+// (96, reason interrupted, reversed: nothing to clear) and queues its
+// reversal at the issuer, in one transaction. It fails with fault.Conflict
+// netswitch.CodeAuthSettled when the record is not waiting, and
+// fault.Unavailable when the database fails.
+func (s *Store) AbandonAuth(ctx context.Context, id string, at time.Time) error {
+	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE switch_auths SET response_code = '96', reason = ?, answered_at = ?, reversed_at = ?,
+			reversal_rc = 'SF', clear_amount = 0 WHERE id = ? AND response_code = ''`, string(netswitch.ReasonInterrupted), sqldb.Millis(at), sqldb.Millis(at), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errSettled
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO switch_pending_reversals (`+pendingCols+`)
+			SELECT id, bank_id, token, pan_sealed, acquirer, terminal, stan, transmission, rrn, merchant, local_date, local_time,
+				amount, currency, 0, ? FROM switch_auths WHERE id = ? AND pan_sealed IS NOT NULL
+			ON CONFLICT (original_id) DO UPDATE SET remaining = 0`, sqldb.Millis(at), id)
+		return err
+	}), "settling an interrupted authorization")
+}
+
+// QueueReversal keeps a reversal the issuer has still to answer; one
+// queued for the same original is replaced (a later reversal asks for
+// less to remain). It fails with fault.Unavailable when the database does.
+func (s *Store) QueueReversal(ctx context.Context, p netswitch.PendingReversal) error {
+	a := p.Auth
+	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO switch_pending_reversals (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (original_id) DO UPDATE SET remaining = excluded.remaining, queued_at = excluded.queued_at`,
+			a.ID, a.BankID, a.Token, a.SealedPAN, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.LocalDate, a.LocalTime,
+			a.Amount, a.Currency, p.Remaining, sqldb.Millis(p.QueuedAt))
+		return err
+	}), "queueing a reversal")
+}
+
+// DoneReversal forgets a queued reversal the issuer answered, unless a
+// later one (another remaining amount) replaced it meanwhile. It fails
+// with fault.Unavailable when the database does.
+func (s *Store) DoneReversal(ctx context.Context, originalID string, remaining int64) error {
+	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM switch_pending_reversals WHERE original_id = ? AND remaining = ?`, originalID, remaining)
+		return err
+	}), "forgetting a reversal")
+}
+
+// PendingReversals returns the queued reversals, oldest first; it fails
+// with fault.Unavailable when the database does.
+func (s *Store) PendingReversals(ctx context.Context) ([]netswitch.PendingReversal, error) {
+	const what = "reading queued reversals"
+	rows, err := s.DB.Query(ctx, `SELECT `+pendingCols+` FROM switch_pending_reversals ORDER BY queued_at, original_id`)
+	if err != nil {
+		return nil, sqldb.Err(err, what)
+	}
+	defer rows.Close()
+	var out []netswitch.PendingReversal
+	for rows.Next() {
+		var p netswitch.PendingReversal
+		a := &p.Auth
+		var at int64
+		if err := rows.Scan(&a.ID, &a.BankID, &a.Token, &a.SealedPAN, &a.Acquirer, &a.Terminal, &a.STAN, &a.Transmission, &a.RRN, &a.Merchant,
+			&a.LocalDate, &a.LocalTime, &a.Amount, &a.Currency, &p.Remaining, &at); err != nil {
+			return nil, sqldb.Err(err, what)
+		}
+		p.QueuedAt = sqldb.Time(at)
+		out = append(out, p)
+	}
+	return out, sqldb.Err(rows.Err(), what)
+}
