@@ -69,5 +69,5 @@ CREATE TABLE wallet_switches (
 CREATE INDEX wallet_switches_phone ON wallet_switches(phone_id, on_at);
 
 -- The portal lists an account's payments by token (declined taps of a
--- switched-off phone carry no phone id): index the switch's records so.
-CREATE INDEX switch_auths_token ON switch_auths(token, received_at);
+-- switched-off phone carry no phone id): the card network's own wing
+-- indexes its records so (netswitch/sqlstore, switch_auths_token).
