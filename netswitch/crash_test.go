@@ -131,7 +131,7 @@ func killNine(t *testing.T, spec crashSpec) {
 	}
 	defer records.Close()
 	for _, d := range businessDates() {
-		rep, err := clearing.Run(ctx, clearing.Config{Store: records, Ledger: sqldb.NewLedgerStore(db), Banks: bankConfig(t)}, d)
+		rep, err := clearing.Run(ctx, clearing.Config{Store: records}, d)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
@@ -98,11 +99,15 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 	t.Cleanup(func() { fast.Close() })
 	e.tokens = tsp.New(fast, e.keys, issuer.NewIDV(e.banks, time.Now), tsp.EMVKeys{Alg: emv.TDES}, log)
 	e.tokens.LUKBatch = 20
-	bl := sqldb.NewBatchLedger(db, sqldb.NewLedgerStore(db))
-	t.Cleanup(bl.Close)
-	e.ledger = bl
-	e.hosts, err = issuer.StartHosts(ctx, issuer.HostConfig{Banks: e.banks, Ledger: bl, Reversals: &sqldb.IssuerReversals{DB: db},
-		Secret: []byte("test secret"), Log: log}, "127.0.0.1:0")
+	// One issuer wing for the test's 20 banks (account and hold ids carry
+	// the bank), so the tests read one ledger.
+	ist, err := issuerstore.OpenBeside(ctx, db, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ist.Close() })
+	e.ledger = ist.Ledger
+	e.hosts, err = issuer.StartHosts(ctx, ist.HostConfig(issuer.HostConfig{Banks: e.banks, Secret: []byte("test secret"), Log: log}), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

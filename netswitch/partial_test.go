@@ -98,7 +98,7 @@ func TestPartialReversalIsClearedForWhatRemains(t *testing.T) {
 			t.Error("the record says reversed (the history would show ¥12.34 reversed)")
 		}
 
-		rep, err := clearing.Run(ctx, clearing.Config{Store: e.store, Ledger: e.ledger, Banks: e.banks}, rec.BusinessDate)
+		rep, err := clearing.Run(ctx, clearing.Config{Store: e.store, Issuers: issuer.ClearingHosts(e.hosts.Hosts)}, rec.BusinessDate)
 		if err != nil {
 			t.Fatal(err)
 		}

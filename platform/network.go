@@ -16,9 +16,10 @@ import (
 	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/issuer"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/netswitch"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
-	"github.com/tapwallet/tapwallet/sqldb"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/walletapi"
 )
@@ -26,16 +27,14 @@ import (
 // network is the card network's running parts: the issuer hosts, the
 // switch's listener, the expiry sweep.
 type network struct {
-	// issuersDB is the issuers' own database (the switch's is its wing, records);
-	// databases (on SQLite their own files, so that their writers do not
-	// take turns on one write lock; on PostgreSQL the platform's DB).
-	issuersDB *sqldb.DB
-	tokens    *tspstore.Store
-	ledger    *sqldb.BatchLedger
-	records   *netstore.Store // the network's wing (closes its database)
-	ctx       context.Context // the goroutines' (networkContext)
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// banks are the wings (issuer_<bankid>: ledger and host tables) of
+	// the banks whose issuer hosts this process runs (startIssuers).
+	banks   map[string]*issuerstore.Store
+	tokens  *tspstore.Store
+	records *netstore.Store // the network's wing (closes its database)
+	ctx     context.Context // the goroutines' (networkContext)
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // sweepEvery is how often the issuers' expired holds are released.
@@ -46,15 +45,10 @@ const sweepEvery = time.Hour
 // network's) and mounts its API routes.
 func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	var err error
-	if p.net.issuersDB, err = p.DB.Party(ctx, "issuers"); err != nil {
-		return err
-	}
 	if p.net.records, err = netstore.OpenBeside(ctx, p.DB); err != nil {
 		return err
 	}
-	p.IssuersDB, p.NetworkDB = p.net.issuersDB, p.net.records.DB
-	p.net.ledger = sqldb.NewBatchLedger(p.IssuersDB, sqldb.NewLedgerStore(p.IssuersDB))
-	p.Ledger, p.Records = p.net.ledger, p.net.records
+	p.NetworkDB, p.Records = p.net.records.DB, p.net.records
 	token, err := operatorToken(cfg)
 	if err != nil {
 		return err
@@ -100,7 +94,11 @@ func operatorToken(cfg Config) (string, error) {
 // writes its report and clearing files into dir (none when dir is empty).
 // It fails like clearing.Run and clearing.Write.
 func (p *Platform) Clear(ctx context.Context, date, dir string) (clearing.Report, error) {
-	rep, err := clearing.Run(ctx, clearing.Config{Store: p.Records, Ledger: p.Ledger, Banks: p.Banks, Now: p.cfg.Now}, date)
+	var hosts issuer.ClearingHosts
+	if p.Issuers != nil {
+		hosts = p.Issuers.Hosts
+	}
+	rep, err := clearing.Run(ctx, clearing.Config{Store: p.Records, Issuers: hosts, Now: p.cfg.Now}, date)
 	if err != nil || dir == "" {
 		return rep, err
 	}
@@ -160,19 +158,14 @@ func (p *Platform) stopNetwork() {
 	if p.Switch != nil {
 		p.Switch.Close()
 	}
-	if p.net.ledger != nil {
-		p.net.ledger.Close()
+	for _, st := range p.net.banks {
+		st.Close()
 	}
+	p.net.banks = nil
 	if p.net.records != nil {
 		p.net.records.Close()
 	}
 	if p.net.tokens != nil {
 		p.net.tokens.Close()
 	}
-	for _, db := range []*sqldb.DB{p.net.issuersDB} {
-		if db != nil && db != p.DB {
-			db.Close()
-		}
-	}
-	p.net.issuersDB = nil
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/keystore"
-	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/lostphone"
 	"github.com/tapwallet/tapwallet/netswitch"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
@@ -93,13 +92,10 @@ type Platform struct {
 	Lost    *lostphone.Service // the lost-phone switch
 	Transit *transit.Service   // the six city transit operators
 	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
-	Ledger  ledger.Store       // the issuers' ledger
 	Records *netstore.Store    // the card network's authorization records (its wing)
 
-	// IssuersDB and NetworkDB are the issuers' and the card network's own
-	// databases: on SQLite issuers.db and network.db beside tapwallet.db,
-	// on PostgreSQL the one database (DB).
-	IssuersDB *sqldb.DB
+	// NetworkDB is the card network's own database (its wing). Each
+	// bank's is its own wing too (IssuerLedger).
 	NetworkDB *sqldb.DB
 
 	Switch  *netswitch.Switch // the card network switch (set by Start)

@@ -10,7 +10,8 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
-	"github.com/tapwallet/tapwallet/sqldb"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
+	"github.com/tapwallet/tapwallet/ledger"
 )
 
 // Role is one party of the payment system that a process runs
@@ -210,8 +211,18 @@ func (p *Platform) startIssuers(ctx context.Context) error {
 		if !local[b.ID] {
 			continue
 		}
-		h, err := issuer.NewHost(ctx, issuer.HostConfig{Banks: p.Banks, BankID: b.ID, Ledger: p.Ledger, Reversals: &sqldb.IssuerReversals{DB: p.IssuersDB},
-			Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log})
+		// Each bank its own wing (issuer_<bankid>): its ledger and its
+		// host's tables; only this host reads the bank's card holders.
+		st, err := issuerstore.OpenBeside(ctx, p.DB, b.ID)
+		if err != nil {
+			return fail(err)
+		}
+		if p.net.banks == nil {
+			p.net.banks = map[string]*issuerstore.Store{}
+		}
+		p.net.banks[b.ID] = st
+		h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: &p.Banks.Banks[i], Holders: p.Banks.Holders(b.ID),
+			Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log}))
 		if err != nil {
 			return fail(err)
 		}
@@ -245,10 +256,12 @@ func (p *Platform) startIssuers(ctx context.Context) error {
 			case <-nctx.Done():
 				return
 			case <-t.C:
-				if n, err := p.Ledger.ExpirePending(nctx, cfg.Now()); err != nil {
-					p.Log.Error("issuers: expiry sweep failed", "err", fault.MessageOf(err))
-				} else if n > 0 {
-					p.Log.Info("issuers: expired holds released", "holds", n)
+				for id, st := range p.net.banks {
+					if n, err := st.Ledger.ExpirePending(nctx, cfg.Now()); err != nil {
+						p.Log.Error("issuers: expiry sweep failed", "bank", id, "err", fault.MessageOf(err))
+					} else if n > 0 {
+						p.Log.Info("issuers: expired holds released", "bank", id, "holds", n)
+					}
 				}
 			}
 		}
@@ -264,6 +277,16 @@ func (p *Platform) networkContext(ctx context.Context) context.Context {
 		p.net.ctx, p.net.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	}
 	return p.net.ctx
+}
+
+// IssuerLedger returns the ledger of a bank whose issuer host this process
+// runs (its own wing); false for another bank.
+func (p *Platform) IssuerLedger(bankID string) (ledger.Store, bool) {
+	st, ok := p.net.banks[bankID]
+	if !ok {
+		return nil, false
+	}
+	return st.Ledger, true
 }
 
 // IssuerHosts are the issuer hosts a process runs (the issuers role).

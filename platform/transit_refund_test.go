@@ -25,7 +25,7 @@ func (e *env) postedCredits(t *testing.T, bankID, pan string) int64 {
 	if !ok {
 		t.Fatalf("no account for the card ending %s", p.Last4())
 	}
-	as, err := e.p.Ledger.LookupAccounts(context.Background(), []string{id})
+	as, err := e.p.Issuers.Hosts[bankID].Ledger().LookupAccounts(context.Background(), []string{id})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("lookup account: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/platform"
 )
@@ -211,8 +212,15 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		pprof.Lookup("allocs").WriteTo(f, 0)
 		f.Close()
 	}
-	holds := -1
-	_ = p.IssuersDB.QueryRow(ctx, `SELECT COUNT(*) FROM ledger_pending WHERE status = 'pending'`).Scan(&holds)
+	holds := 0 // each bank's pending holds, in its own ledger
+	for _, h := range p.Issuers.Hosts {
+		ts, err := h.Ledger().Transfers(ctx, ledger.Filter{Status: ledger.StatusPending})
+		if err != nil {
+			holds = -1
+			break
+		}
+		holds += len(ts)
+	}
 
 	var echo runFigures
 	if *baseline {

@@ -247,7 +247,7 @@ func (d *demo) cardBalance(ctx context.Context, c phone.Card) (money.Amount, mon
 		if !ok {
 			break
 		}
-		as, err := d.p.Ledger.LookupAccounts(ctx, []string{id})
+		as, err := h.Ledger().LookupAccounts(ctx, []string{id})
 		if err != nil || len(as) != 1 {
 			break
 		}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/issuer"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/keystore"
-	"github.com/tapwallet/tapwallet/sqldb"
 )
 
 func init() {
@@ -61,22 +61,23 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := banks.BankByID(*bankID); !ok {
+	b, ok := banks.BankByID(*bankID)
+	if !ok {
 		return usage("no bank %q (tapwallet banks list)", *bankID)
 	}
-	db, err := sqldb.Open(ctx, *dsn, *data)
+	// The bank's own wing (issuer_<bankid>): its ledger and its host's tables.
+	st, err := issuerstore.Open(ctx, *dsn, *data, b.ID)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer st.Close()
 	keys, err := keystore.OpenFile(filepath.Join(*data, "keys.json"))
 	if err != nil {
 		return err
 	}
-	led := sqldb.NewBatchLedger(db, sqldb.NewLedgerStore(db))
-	defer led.Close()
-	h, err := issuer.NewHost(ctx, issuer.HostConfig{Banks: banks, BankID: *bankID, Ledger: led, Reversals: &sqldb.IssuerReversals{DB: db},
-		Secret: keys.Index("issuer-host", []byte("v1")), Log: log})
+	led := st.Ledger
+	h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: b, Holders: banks.Holders(b.ID),
+		Secret: keys.Index("issuer-host", []byte("v1")), Log: log}))
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "issuer host of %s listening on %s (ledger: %s)\n", h.Bank().Name, ln.Addr(), db.Dialect())
+	fmt.Fprintf(e.stdout, "issuer host of %s listening on %s (ledger: %s)\n", h.Bank().Name, ln.Addr(), st.DB.Dialect())
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
