@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/ledger"
 )
 
 // Batcher is group commit: calls made at the same time are gathered into
@@ -182,36 +181,3 @@ func serialized[In, Out any](db *DB, run func(context.Context, []In) ([]Out, err
 		return run(context.WithoutCancel(ctx), in)
 	}
 }
-
-// BatchLedger is a ledger.Store whose single transfers (CreateTransfer, as
-// an issuer host places one hold per authorization) are group-committed:
-// the transfers of concurrent callers are applied as one batch in one
-// transaction, each with its own Result. Everything else goes straight to
-// the store underneath.
-type BatchLedger struct {
-	ledger.Store
-	b *Batcher[ledger.Transfer, ledger.Result]
-}
-
-var _ ledger.Store = (*BatchLedger)(nil)
-
-// NewBatchLedger wraps a ledger kept in db, with one batch worker. It
-// never fails; Close stops it.
-func NewBatchLedger(db *DB, st ledger.Store) *BatchLedger {
-	// One worker even on PostgreSQL: every hold of a bank credits its one
-	// settlement account, so concurrent batches would wait on its row lock.
-	return &BatchLedger{Store: st, b: NewBatcher(1, 2000, serialized(db, st.CreateTransfers))}
-}
-
-// CreateTransfer applies t in the next batch. A Linked transfer goes alone
-// (it would chain to another caller's transfer). It fails like
-// ledger.Store.CreateTransfers, or with fault.Unavailable after Close.
-func (l *BatchLedger) CreateTransfer(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
-	if t.Flags&ledger.Linked != 0 {
-		return l.Store.CreateTransfer(ctx, t)
-	}
-	return l.b.Do(ctx, t)
-}
-
-// Close stops the batch worker; it does not close the database.
-func (l *BatchLedger) Close() { l.b.Close() }
