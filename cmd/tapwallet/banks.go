@@ -13,6 +13,7 @@ import (
 
 func init() {
 	register("banks", "list the issuing banks and their test cards", runBanks)
+	registerSubs("banks", func() []string { return []string{"list", "test-cards"} })
 }
 
 const banksHelp = `Usage: tapwallet banks list [--config FILE] [--json]

@@ -8,6 +8,7 @@ import (
 
 func init() {
 	register("bench", "measure the system: bench tap | auth | gate", runBench)
+	registerSubs("bench", func() []string { return sortedKeys(benchCommands) })
 }
 
 // benchCommands are the benchmarks; each lives in its own file

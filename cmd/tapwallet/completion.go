@@ -9,6 +9,7 @@ import (
 
 func init() {
 	register("completion", "print a shell completion script: completion bash|zsh|fish", runCompletion)
+	registerSubs("completion", func() []string { return completionShells })
 }
 
 // completionShells are the shells `tapwallet completion` writes for.

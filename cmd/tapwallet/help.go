@@ -65,22 +65,23 @@ func helpUsage(e *env, fs *flag.FlagSet, text string) func() {
 
 // subcommands names the subcommands of each command (and subcommand) that
 // has them, by the path of words after "tapwallet". The help test and the
-// completion scripts walk this tree. Commands that keep their subcommands
-// in a map read it; the others are listed here (their owners keep the
-// list true: TestHelpListsEverySubcommand compares it with their help).
+// completion scripts walk this tree. A command's file declares its own with
+// registerSubs; the commands listed here do not yet, and their owners keep
+// the lists true (TestHelpListsEverySubcommand compares them with their
+// help).
 var subcommands = map[string]func() []string{
-	"phone":         func() []string { return sortedKeys(phoneCommands) },
-	"phone transit": func() []string { return transitCommands },
-	"bench":         func() []string { return sortedKeys(benchCommands) },
-	"banks":         func() []string { return []string{"list", "test-cards"} },
-	"completion":    func() []string { return completionShells },
-	"keys":          func() []string { return []string{"export", "list", "rotate"} },
-	"pos":           func() []string { return []string{"charge"} },
+	"keys": func() []string { return []string{"export", "list", "rotate"} },
+	"pos":  func() []string { return []string{"charge"} },
 	"emv": func() []string {
 		return []string{"arpc", "arqc", "cvv", "dcvv", "decode", "derive-mk", "derive-sk", "icvv", "kcv", "mac", "pinblock", "tlv"}
 	},
 	"emv pinblock": func() []string { return []string{"decode", "encode"} },
 }
+
+// registerSubs declares the subcommands of a command path (e.g. "pos"),
+// replacing any entry above; a command's file may call it from its init so
+// that the list lives beside the dispatch.
+func registerSubs(path string, names func() []string) { subcommands[path] = names }
 
 // subsOf returns the subcommands of path ("" for the top level), sorted.
 func subsOf(path string) []string {

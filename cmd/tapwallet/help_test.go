@@ -175,7 +175,7 @@ func TestBuildVersion(t *testing.T) {
 func TestVersionOfBuiltBinary(t *testing.T) {
 	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
-		t.Fatalf("git rev-parse HEAD: %v", err)
+		t.Skipf("not a git checkout (git rev-parse HEAD: %v): no commit to compare with", err)
 	}
 	bin := filepath.Join(t.TempDir(), "tapwallet")
 	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".")

@@ -16,6 +16,7 @@ import (
 
 func init() {
 	register("phone", "the phone: account, device, cards (and taps, transit)", runPhone)
+	registerSubs("phone", func() []string { return sortedKeys(phoneCommands) })
 }
 
 // phoneCommands are the phone's subcommands.

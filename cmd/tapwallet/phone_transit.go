@@ -13,6 +13,7 @@ import (
 
 func init() {
 	registerPhone("transit", "transit cards: transit add|list|topup|balance|history|refund|move|express|resolve (tapwallet phone transit -h)", phoneTransit)
+	registerSubs("phone transit", func() []string { return transitCommands })
 }
 
 const transitUsage = `Usage: tapwallet phone [--profile DIR] transit COMMAND [flags]
