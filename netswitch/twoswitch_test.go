@@ -1,0 +1,156 @@
+package netswitch_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// secondSwitch starts another switch on the env's database — its own
+// store (connections, batcher) on the same SQLite file or PostgreSQL
+// schema, as a second network process would hold it — and returns an
+// acquirer connection to it.
+func (e *env) secondSwitch(t *testing.T, cfg netswitch.Config) *isolink.Client {
+	t.Helper()
+	st, err := netstore.OpenBeside(context.Background(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg.Store = st
+	_, addr, stop := startSwitch(t, cfg)
+	t.Cleanup(stop)
+	c, err := isolink.Dial(context.Background(), addr, isolink.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func sendTo(t *testing.T, c *isolink.Client, m *iso8583.Message) *iso8583.Message {
+	t.Helper()
+	resp, err := c.Send(context.Background(), m)
+	if err != nil {
+		t.Fatalf("send %s: %v", m.MTI, err)
+	}
+	return resp
+}
+
+// TestTwoSwitchesDecideOnce: two switches on one store (one SQLite file;
+// one PostgreSQL schema) decide each message once — a reversal reaching
+// one declines its original at the other, a retransmission reaching the
+// other gets the first answer byte for byte, and a reversal reaching one
+// while the other is still asking the issuer reverses what it approves.
+func TestTwoSwitchesDecideOnce(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e := newEnv(t, db)
+		b := e.secondSwitch(t, e.cfg)
+		c := e.phone(t, icbcCredit).Cards[0]
+
+		t.Run("reversal at one, original at the other", func(t *testing.T) {
+			req := e.auth(t, c, 4000, nettest.Tap{})
+			rev, err := e.term.Reversal(req, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc := rcOf(e.send(t, rev)); rc != "25" {
+				t.Fatalf("reversal of an original nobody saw: got %s, want 25", rc)
+			}
+			if rc := rcOf(sendTo(t, b, req)); rc != "05" {
+				t.Fatalf("original at the other switch after its reversal: got %s, want 05 (logs: %s)", rc, e.logs)
+			}
+			if hold, err := e.holdOf(t, "icbc", req); err == nil && hold.Status == ledger.StatusPending {
+				t.Fatalf("the issuer holds %d for an original reversed before it came", hold.Amount)
+			}
+			// Its retransmission, at either switch, gets the same 05.
+			for _, send := range []func() *iso8583.Message{func() *iso8583.Message { return e.send(t, req) }, func() *iso8583.Message { return sendTo(t, b, req) }} {
+				if rc := rcOf(send()); rc != "05" {
+					t.Fatalf("retransmission: got %s, want 05", rc)
+				}
+			}
+			rec, err := e.store.Auth(context.Background(), netswitch.AuthID(str(req, iso8583.DETerminal), str(req, iso8583.DESTAN), str(req, iso8583.DETransmission)))
+			if err != nil || rec.Early() || rec.Reason != netswitch.ReasonReversedBeforeArrival || rec.Amount != 4000 {
+				t.Fatalf("record: got %+v (%v), want the original's record declined reversed_before_arrival", brief(rec), err)
+			}
+		})
+
+		t.Run("retransmission at the other", func(t *testing.T) {
+			req := e.auth(t, c, 1500, nettest.Tap{})
+			first := e.send(t, req)
+			if rcOf(first) != "00" {
+				t.Fatalf("got %s, want 00", rcOf(first))
+			}
+			again := sendTo(t, b, req)
+			p1, _ := first.Pack()
+			p2, _ := again.Pack()
+			if !bytes.Equal(p1, p2) {
+				t.Fatalf("retransmission at the other switch: got %s, want the first answer byte for byte", again.Describe())
+			}
+			other := req.Clone()
+			_ = other.SetNumber(iso8583.DEAmount, 1600)
+			if rc := rcOf(sendTo(t, b, other)); rc != "94" {
+				t.Fatalf("another message under the same identity at the other switch: got %s, want 94", rc)
+			}
+			hold, err := e.holdOf(t, "icbc", req)
+			if err != nil || hold.Amount != 1500 || hold.Status != ledger.StatusPending {
+				t.Fatalf("got hold %+v (%v), want one pending hold of 1500", hold, err)
+			}
+		})
+
+		t.Run("reversal at one while the other asks the issuer", func(t *testing.T) {
+			// The first switch reaches icbc through a host that answers late.
+			slow := e.cfg
+			slow.Issuers = map[string]string{}
+			for id, addr := range e.issuers {
+				slow.Issuers[id] = addr
+			}
+			real, err := isolink.Dial(context.Background(), e.issuers["icbc"], isolink.Options{Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer real.Close()
+			addr, stop := serve(t, func(ctx context.Context, m *iso8583.Message) *iso8583.Message {
+				time.Sleep(400 * time.Millisecond)
+				resp, err := real.Send(ctx, m)
+				if err != nil {
+					return nil
+				}
+				return resp
+			})
+			defer stop()
+			slow.Issuers["icbc"] = addr
+			a := e.secondSwitch(t, slow)
+
+			req := e.auth(t, c, 2500, nettest.Tap{})
+			answered := make(chan *iso8583.Message, 1)
+			go func() { resp, _ := a.Send(context.Background(), req); answered <- resp }()
+			time.Sleep(100 * time.Millisecond) // the slow switch has stored it and waits for the issuer
+			rev, err := e.term.Reversal(req, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc := rcOf(sendTo(t, b, rev)); rc != "00" {
+				t.Fatalf("reversal while the other switch decides: got %s, want 00", rc)
+			}
+			if resp := <-answered; resp == nil || rcOf(resp) != "00" {
+				t.Fatalf("the original: got %v, want its approval (the reversal waited for it)", resp)
+			}
+			e.waitHold(t, req, ledger.StatusVoided)
+			rec, _ := e.store.Auth(context.Background(), netswitch.AuthID(str(req, iso8583.DETerminal), str(req, iso8583.DESTAN), str(req, iso8583.DETransmission)))
+			if rec.Captured() {
+				t.Fatalf("record %+v still captured after its reversal", brief(rec))
+			}
+		})
+	})
+}
