@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/acquirer"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
@@ -20,11 +21,11 @@ import (
 // refundOf builds the 0200 refund of amount against an approved 0100.
 func (e *env) refundOf(t testing.TB, orig *iso8583.Message, amount int64) *iso8583.Message {
 	t.Helper()
-	c, err := netswitch.ChargeOf("test", orig, time.Now())
+	c, err := acquirer.ChargeOf("test", orig, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := netswitch.RefundRequest(c, netswitch.NewRefundMessage(amount, e.term.STAN.Next(), time.Now()))
+	m, err := acquirer.RefundRequest(c, acquirer.NewRefundMessage(amount, e.term.STAN.Next(), time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/netswitch/adminapi"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/walletapi"
@@ -56,13 +57,12 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if p.API != nil {
 		// The phone's payment history and key sync read the network's
 		// records; the operator's clearing route only where the network runs.
-		n := walletapi.Network{Payments: p.Records, OperatorToken: token}
+		p.API.MountNetwork(walletapi.Network{Payments: p.Records})
 		if cfg.Roles.Has(RoleNetwork) {
-			n.Clear = func(ctx context.Context, date string) (clearing.Report, error) {
+			p.API.Handle("/v1/admin/", adminapi.New(func(ctx context.Context, date string) (clearing.Report, error) {
 				return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
-			}
+			}, token, p.Log))
 		}
-		p.API.MountNetwork(n)
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks, Tokens: p.Tokens, Store: p.Records, Keys: p.Keys,
+	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.Tokens, Store: p.Records, Keys: p.Keys,
 		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now})
 	if err != nil {
 		return err

@@ -102,6 +102,7 @@ type Platform struct {
 	Issuers *IssuerHosts      // the issuer hosts this process runs (set by Start)
 	ISOAddr string            // where the switch listens for acquirers (set by Start)
 	net     network
+	transit transitParty // the transit role's wings and network link
 	Log     *slog.Logger
 	URL     string // http://host:port
 	httpSrv *http.Server
@@ -232,6 +233,7 @@ func (p *Platform) shutdown() error {
 		<-p.done
 	}
 	p.stopNetwork()
+	p.stopTransit()
 	if cerr := p.DB.Close(); err == nil {
 		err = cerr
 	}

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/issuer"
-	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
@@ -71,53 +69,5 @@ func TestReserveRefund(t *testing.T) {
 				t.Errorf("got %d counted, want 900 (three refunds of 300 fit in 1000)", total)
 			}
 		})
-	})
-}
-
-// TestPlanRefund: a refund is spread over the charges named, each part at
-// most what its charge has left; planning the same refund again gives the
-// same parts; a declined part frees its charge again.
-func TestPlanRefund(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := &sqldb.AcquirerStore{DB: db}
-		now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
-		for i, amount := range []int64{2000, 5000} {
-			c := netswitch.Charge{Ref: fmt.Sprintf("c%d", i), Token: "6288010000000000", Acquirer: "48021000", Terminal: "TR000021",
-				STAN: fmt.Sprintf("%06d", i+1), Transmission: "0314090000", RRN: fmt.Sprintf("%012d", i+1), Merchant: "898000214111001",
-				MerchantName: "SHANGHAI TRANSIT", MCC: "4111", Amount: amount, Currency: 156, At: now}
-			for range 2 {
-				if err := s.SaveCharge(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		got, err := s.Charge(ctx, "c1")
-		if err != nil || got.Amount != 5000 || got.AuthID() != netswitch.AuthID("TR000021", "000002", "0314090000") {
-			t.Fatalf("got charge %+v %v, want c1 of 5000", got, err)
-		}
-		stans := iso8583.NewSTANCounter(0)
-		parts, err := s.PlanRefund(ctx, "r1", []string{"c1", "c0"}, 6000, stans.Next, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(parts) != 2 || parts[0].ChargeRef != "c1" || parts[0].Message.Amount != 5000 || parts[1].ChargeRef != "c0" || parts[1].Message.Amount != 1000 {
-			t.Fatalf("got parts %+v, want 5000 of c1 and 1000 of c0", parts)
-		}
-		again, err := s.PlanRefund(ctx, "r1", []string{"c0"}, 1, stans.Next, now.Add(time.Hour))
-		if err != nil || len(again) != 2 || again[1].Message != parts[1].Message {
-			t.Fatalf("got %+v %v planning again, want the same parts", again, err)
-		}
-		more, err := s.PlanRefund(ctx, "r2", []string{"c1", "c0"}, 5000, stans.Next, now)
-		if err != nil || len(more) != 1 || more[0].Message.Amount != 1000 {
-			t.Fatalf("got %+v %v, want only the 1000 left of c0", more, err)
-		}
-		if err := s.AnswerRefund(ctx, "r1", 0, "13", ""); err != nil {
-			t.Fatal(err)
-		}
-		freed, err := s.PlanRefund(ctx, "r3", []string{"c1"}, 9000, stans.Next, now)
-		if err != nil || len(freed) != 1 || freed[0].Message.Amount != 5000 {
-			t.Fatalf("got %+v %v, want the 5000 of c1 freed by the declined part", freed, err)
-		}
 	})
 }

@@ -5,12 +5,13 @@ import (
 	"sync"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/tsp"
 )
 
-// PhoneCards lists a phone's payment tokens (tsp.Service does).
+// PhoneCards tells which bank cards a phone can pay with: the token
+// numbers of its active cards (the token service knows; the operator
+// asks, it keeps no token records).
 type PhoneCards interface {
-	Cards(ctx context.Context, phoneID string) ([]tsp.Token, error)
+	ActiveCards(ctx context.Context, phoneID string) ([]string, error)
 }
 
 // CardOnFile is the Payments the operators use until their charges are
@@ -53,12 +54,12 @@ func (c *CardOnFile) usable(ctx context.Context, p Payment) error {
 	if c.Tokens == nil {
 		return nil
 	}
-	toks, err := c.Tokens.Cards(ctx, p.PhoneID)
+	toks, err := c.Tokens.ActiveCards(ctx, p.PhoneID)
 	if err != nil {
 		return err
 	}
 	for _, t := range toks {
-		if t.Number.Digits() == p.Token && t.State == tsp.Active {
+		if t == p.Token {
 			return nil
 		}
 	}

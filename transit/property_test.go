@@ -13,7 +13,6 @@ import (
 	"github.com/tapwallet/tapwallet/applet"
 	"github.com/tapwallet/tapwallet/gate"
 	"github.com/tapwallet/tapwallet/nfc"
-	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/transit"
 )
 
@@ -58,12 +57,7 @@ func TestNoMoneyAppearsOrVanishes(t *testing.T) {
 				r.cleanups[i]()
 			}
 		}()
-		db, err := sqldb.Open(context.Background(), "", r.TempDir())
-		if err != nil {
-			rt.Fatal(err)
-		}
-		r.Cleanup(func() { db.Close() })
-		w := newWorld(r, db)
+		w := newWorld(r, openWing(r, "", r.TempDir()))
 		phones := []*phone{w.phone("ph1", "acc1"), w.phone("ph2", "acc1")}
 		w.issue(phones[0], "shanghai", "issue-1")
 		live := map[*phone]bool{phones[0]: true}

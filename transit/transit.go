@@ -26,6 +26,7 @@ import (
 	"github.com/tapwallet/tapwallet/fare"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/money"
 )
 
 // Card states.
@@ -209,9 +210,10 @@ type Tx interface {
 	AddEntry(e Entry) (bool, error) // false if an entry with this ID exists
 	Sum(city string, kinds []string, from, to time.Time) (count int, sum int64, err error)
 	HotList(city string) (HotList, error)
-	AddHot(city, card, reason string) error  // bumps the city's version if the card is new to it
-	RemoveHot(city, card string) error       // bumps the city's version if the card was on it
-	PendingLoads(city string) (int64, error) // sum of loads paid but not on a card (paid, signed, refunding)
+	AddHot(city, card, reason string) error        // bumps the city's version if the card is new to it
+	RemoveHot(city, card string) error             // bumps the city's version if the card was on it
+	PendingLoads(city string) (int64, error)       // sum of loads paid but not on a card (paid, signed, refunding)
+	LoadPaymentRefs(card string) ([]string, error) // payment refs of the card's loads that reached it ("done"), newest first
 }
 
 // Payment is a charge or refund of a bank card in the wallet, for an
@@ -263,10 +265,14 @@ type Service struct {
 	mks map[string]epurse.MasterKeys
 }
 
-// New returns the operators' host.
+// New returns the operators' host (with the shipped fare table when fares
+// is nil).
 func New(st Store, keys keystore.Keys, fares *fare.Table, pay Payments, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if fares == nil {
+		fares = fare.Default()
 	}
 	return &Service{Store: st, Keys: keys, Fares: fares, Payments: pay, Log: log,
 		LoadTerminal: epurse.TerminalNumber(0, 0, 1), mks: map[string]epurse.MasterKeys{}}
@@ -507,4 +513,35 @@ func (s *Service) PhoneCard(ctx context.Context, phoneID, number string) (Card, 
 		return Card{}, fault.E(fault.NotFound, "no_transit_card", "no transit card %s on this phone", number)
 	}
 	return c, nil
+}
+
+// CardShown is a transit card as the lost-phone portal shows it.
+type CardShown struct {
+	Number  string
+	City    string // the city's name
+	Balance string // e.g. 12.30 CNY, what the operator believes it holds
+	State   string // active, blocked (on the hot list), closed, …
+}
+
+// CardsShown returns a phone's transit cards as the lost-phone portal
+// shows them: a card on its city's hot list is "blocked". It fails with
+// the store's error.
+func (s *Service) CardsShown(ctx context.Context, phoneID string) ([]CardShown, error) {
+	cards, err := s.CardsOfPhone(ctx, phoneID)
+	if err != nil {
+		return nil, err
+	}
+	var out []CardShown
+	for _, c := range cards {
+		state := c.State
+		if blocked, err := s.Blocked(ctx, c); err == nil && blocked && state == CardActive {
+			state = "blocked"
+		}
+		name := c.City
+		if city, err := s.Fares.City(c.City); err == nil {
+			name = city.Name
+		}
+		out = append(out, CardShown{Number: c.Number, City: name, Balance: money.Fen(c.Balance).String(), State: state})
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"github.com/tapwallet/tapwallet/transit"
+	transitsql "github.com/tapwallet/tapwallet/transit/sqlstore"
 )
 
 // world is an operator's host on a real database, phones with secure
@@ -44,6 +46,27 @@ type tb interface {
 	Cleanup(func())
 }
 
+// eachWing runs fn on the transit operators' own wing on SQLite and, with
+// TAPWALLET_TEST_POSTGRES, on PostgreSQL.
+func eachWing(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, openWing(t, "", t.TempDir())) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, openWing(t, sqldbtest.PostgresDSN(t), "")) })
+	}
+}
+
+// openWing opens the transit wing (transit/sqlstore) on dsn or in dir.
+func openWing(t tb, dsn, dir string) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenWing(context.Background(), dsn, dir, transitsql.Wing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newWorld builds the world on db, a database of the transit wing.
 func newWorld(t tb, db *sqldb.DB) *world {
 	t.Helper()
 	keys, err := keystore.OpenFile(filepath.Join(t.TempDir(), "keys.json"))
@@ -52,7 +75,7 @@ func newWorld(t tb, db *sqldb.DB) *world {
 	}
 	w := &world{t: t, ctx: context.Background(), db: db, keys: keys, now: time.Date(2016, 4, 6, 8, 0, 0, 0, epurse.China), gates: map[string]*gate.Gate{}}
 	db.Now = func() time.Time { return w.now }
-	w.svc = transit.New(&sqldb.TransitStore{DB: db}, keys, fare.Default(), &transit.CardOnFile{}, nil)
+	w.svc = transit.New(transitsql.New(db), keys, fare.Default(), &transit.CardOnFile{}, nil)
 	return w
 }
 
@@ -236,7 +259,7 @@ func (w *world) checkFloat(city string) {
 }
 
 func TestRideAndClear(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
 		w.issue(p, "shanghai", "issue-1")
@@ -282,7 +305,7 @@ func TestRideAndClear(t *testing.T) {
 // TestCaught: a forged record, a replayed one, an exact duplicate, a
 // counter that jumps and a grey record are each caught.
 func TestCaught(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
 		w.issue(p, "beijing", "issue-1")
@@ -360,7 +383,7 @@ func TestCaught(t *testing.T) {
 }
 
 func TestReplayedRecord(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
 		w.issue(p, "guangzhou", "issue-1")
@@ -395,7 +418,7 @@ func TestReplayedRecord(t *testing.T) {
 // TestLoadRecovery: a load that paid but did not reach the card is
 // completed from the card's proof, or refunded against its fresh MAC1.
 func TestLoadRecovery(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
 		w.issue(p, "chongqing", "issue-1")
@@ -465,7 +488,7 @@ func ptr[T any](v T) *T { return &v }
 // TestRefundWaitsForClearing: a card's refund waits until its last
 // offline rides have cleared.
 func TestRefundWaitsForClearing(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
 		w.issue(p, "wuhan", "issue-1")
@@ -506,7 +529,7 @@ func TestRefundWaitsForClearing(t *testing.T) {
 // TestMove: the card moves to a new phone with its balance; the old copy
 // is dead before the new one exists.
 func TestMove(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		old := w.phone("ph1", "acc1")
 		w.issue(old, "shenzhen", "issue-1")
@@ -550,7 +573,7 @@ func TestMove(t *testing.T) {
 }
 
 func TestIssueRules(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		p := w.phone("ph1", "acc1")
 		a, err := w.svc.Issue(w.ctx, p.ph, "beijing", "tok", "r1")
@@ -585,7 +608,7 @@ func TestIssueRules(t *testing.T) {
 // TestConcurrentClearing: gates upload at the same time files with rides
 // of the same cards; every ride is charged once and the float holds.
 func TestConcurrentClearing(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachWing(t, func(t *testing.T, db *sqldb.DB) {
 		w := newWorld(t, db)
 		var phones []*phone
 		for i := 0; i < 3; i++ {

@@ -2,14 +2,12 @@ package walletapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
@@ -24,18 +22,11 @@ type Payments interface {
 	PhoneAuths(ctx context.Context, phoneID string, limit int) ([]netswitch.Auth, error)
 }
 
-// Network is the card network's part of the wallet API.
+// Network is the card network's part of the wallet API. (The network's
+// admin routes are its own door, netswitch/adminapi.)
 type Network struct {
 	Payments Payments
-	// Clear runs the end-of-day clearing of a business date (YYYYMMDD).
-	Clear func(ctx context.Context, date string) (clearing.Report, error)
-	// OperatorToken guards the admin routes (header X-Operator-Token); no
-	// token, no admin routes.
-	OperatorToken string
 }
-
-// HeaderOperatorToken carries the operator token of the admin routes.
-const HeaderOperatorToken = "X-Operator-Token"
 
 // Security event kinds of the phone's sync.
 const (
@@ -47,15 +38,11 @@ const (
 //
 //	GET  /v1/phones/{phone}/payments  the phone's payments, newest first (session)
 //	POST /v1/phones/{phone}/sync      the phone's key log in, fresh limited-use keys out (signed by the phone)
-//	POST /v1/admin/clearing?date=YYYY-MM-DD  the end-of-day clearing (operator token)
 func (a *API) MountNetwork(n Network) {
 	a.mux.HandleFunc("GET /v1/phones/{phone}/payments", a.authed(func(w http.ResponseWriter, r *http.Request, acc string) {
 		a.payments(w, r, n, acc)
 	}))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/sync", a.signed(a.sync))
-	if n.OperatorToken != "" && n.Clear != nil {
-		a.mux.HandleFunc("POST /v1/admin/clearing", func(w http.ResponseWriter, r *http.Request) { a.clear(w, r, n) })
-	}
 }
 
 // PaymentJSON is one payment in the phone's history.
@@ -174,23 +161,4 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body
 		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
-}
-
-func (a *API) clear(w http.ResponseWriter, r *http.Request, n Network) {
-	got := r.Header.Get(HeaderOperatorToken)
-	if subtle.ConstantTimeCompare([]byte(got), []byte(n.OperatorToken)) != 1 {
-		a.fail(w, r, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))
-		return
-	}
-	date, err := clearing.ParseDate(r.URL.Query().Get("date"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	rep, err := n.Clear(r.Context(), date)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }

@@ -1,12 +1,9 @@
 package walletapi
 
 import (
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tapwallet/tapwallet/epurse"
@@ -29,18 +26,11 @@ import (
 //	POST /v1/phones/{phone}/transit/cards/{card}/refund           the card's closure: balance and deposit back (signed)
 //	POST /v1/phones/{phone}/transit/cards/{card}/move             the card's closure: personalise another phone (signed)
 //	POST /v1/phones/{phone}/transit/cards/{card}/moved            the new phone installed the card (signed)
-//	POST /v1/transit/{city}/clearing                              a gate's clearing file (text)
-//	GET  /v1/transit/{city}/hotlist                               the versioned hot list
-//	GET  /v1/transit/{city}/fares                                 the versioned fare table
-//	GET  /v1/transit/{city}/settlement?day=YYYY-MM-DD             the day's settlement (operator token)
-//	GET  /v1/transit/{city}/exceptions                            what clearing flagged (operator token)
 //
-// The gate routes carry no session: a gate is a machine on the operator's
-// network, and clearing trusts nothing in a file but what its TACs prove.
-// The settlement and exception routes need the operator token (header
-// X-Operator-Token) when one is given.
-func (a *API) MountTransit(t *transit.Service, operatorToken string) {
-	h := &transitAPI{a: a, t: t, token: operatorToken}
+// The operators' back office (gates' clearing files, hot lists, fares,
+// settlement) is their own door, transit/operatorapi.
+func (a *API) MountTransit(t *transit.Service) {
+	h := &transitAPI{a: a, t: t}
 	a.mux.HandleFunc("GET /v1/phones/{phone}/transit/cards", a.authed(h.list))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/transit/cards", a.signed(h.issue))
 	a.mux.HandleFunc("GET /v1/phones/{phone}/transit/cards/{card}", a.authed(h.card))
@@ -53,17 +43,11 @@ func (a *API) MountTransit(t *transit.Service, operatorToken string) {
 	a.mux.HandleFunc("POST /v1/phones/{phone}/transit/cards/{card}/refund", a.signed(h.refund))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/transit/cards/{card}/move", a.signed(h.move))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/transit/cards/{card}/moved", a.signed(h.moved))
-	a.mux.HandleFunc("POST /v1/transit/{city}/clearing", h.clearing)
-	a.mux.HandleFunc("GET /v1/transit/{city}/hotlist", h.hotList)
-	a.mux.HandleFunc("GET /v1/transit/{city}/fares", h.fares)
-	a.mux.HandleFunc("GET /v1/transit/{city}/settlement", h.operator(h.settlement))
-	a.mux.HandleFunc("GET /v1/transit/{city}/exceptions", h.operator(h.exceptions))
 }
 
 type transitAPI struct {
-	a     *API
-	t     *transit.Service
-	token string
+	a *API
+	t *transit.Service
 }
 
 func transitPhone(p wallet.Phone) transit.Phone {
@@ -409,90 +393,4 @@ func (h *transitAPI) moved(w http.ResponseWriter, r *http.Request, ph wallet.Pho
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "installed"})
-}
-
-func (h *transitAPI) clearing(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, transit.MaxFileBytes+1))
-	if err != nil {
-		h.a.fail(w, r, fault.E(fault.Invalid, "bad_body", "could not read the clearing file"))
-		return
-	}
-	f, err := transit.ParseFile(b)
-	if err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	if f.City != r.PathValue("city") {
-		h.a.fail(w, r, fault.E(fault.Invalid, "wrong_city", "the clearing file is for another city"))
-		return
-	}
-	rc, err := h.t.Clear(r.Context(), b)
-	if err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rc)
-}
-
-func (h *transitAPI) hotList(w http.ResponseWriter, r *http.Request) {
-	hl, err := h.t.HotList(r.Context(), r.PathValue("city"))
-	if err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, hl)
-}
-
-func (h *transitAPI) fares(w http.ResponseWriter, r *http.Request) {
-	ft, err := h.t.FareTable(r.PathValue("city"))
-	if err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ft)
-}
-
-func (h *transitAPI) operator(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if h.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderOperatorToken)), []byte(h.token)) != 1 {
-			h.a.fail(w, r, fault.E(fault.Unauthorized, "operator_token", "this route needs the operator token"))
-			return
-		}
-		next(w, r)
-	}
-}
-
-func (h *transitAPI) settlement(w http.ResponseWriter, r *http.Request) {
-	day := r.URL.Query().Get("day")
-	if day == "" {
-		day = time.Now().In(epurse.China).Format("2006-01-02")
-	}
-	st, err := h.t.Settle(r.Context(), r.PathValue("city"), day)
-	if err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
-}
-
-func (h *transitAPI) exceptions(w http.ResponseWriter, r *http.Request) {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	ex, err := h.t.Exceptions(r.Context(), r.PathValue("city"), limit)
-	if err != nil {
-		h.a.fail(w, r, err)
-		return
-	}
-	type exJSON struct {
-		Kind   string    `json:"kind"`
-		Card   string    `json:"card"`
-		ATC    int       `json:"atc"`
-		Detail string    `json:"detail"`
-		File   string    `json:"file_id"`
-		At     time.Time `json:"at"`
-	}
-	out := []exJSON{}
-	for _, e := range ex {
-		out = append(out, exJSON{e.Kind, e.Card, e.ATC, e.Detail, e.FileID, e.At})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"exceptions": out})
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
 
-	"github.com/tapwallet/tapwallet/iso8583"
-	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/acquirer"
 	"github.com/tapwallet/tapwallet/kernel"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/nfc"
@@ -25,7 +23,8 @@ Waits for a phone to tap (the phone dials the listen address: tapwallet phone
 tap --reader HOST:PORT), runs the contactless flow, asks for the fingerprint
 again on "see phone", and prints the authorization request for the card
 network (or, with --network, sends it and reverses it when no usable answer
-comes). The terminal's STAN and RRN continue across runs: they are kept in
+comes; a reversal the network does not answer either is kept in the state
+folder, acquirer.db, and sent again by the next run). The terminal's STAN and RRN continue across runs: they are kept in
 a file per terminal id in the --state folder, locked while a number is
 taken, so two pos processes of one terminal never send the same STAN.
 The amount must be above zero and fit 12 digits of minor units.
@@ -82,12 +81,22 @@ func runPos(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usage("%v", err)
 	}
-	counters, created, err := openTerminalCounters(*stateDir, cfg.TerminalID)
+	counters, created, err := acquirer.OpenFileCounters(*stateDir, cfg.TerminalID)
 	if err != nil {
 		return err
 	}
 	if created {
 		fmt.Fprintf(e.stdout, "new terminal state folder %s: the counters of terminal %s start at 000001\n", *stateDir, cfg.TerminalID)
+	}
+	profile := acquirer.Merchant{Acquirer: cfg.Acquirer, Terminal: cfg.TerminalID, ID: cfg.MerchantID, Name: cfg.MerchantName,
+		City: cfg.City, Country: cfg.CountryCode, MCC: cfg.MCC}
+	var acq *terminalAcquirer
+	if *network != "" {
+		if acq, err = openTerminalAcquirer(ctx, *stateDir, *network, *answerTimeout); err != nil {
+			return err
+		}
+		defer acq.close()
+		sendOwedReversals(ctx, e, acq)
 	}
 	l, err := nfc.Listen(*listen, nfc.Config{})
 	if err != nil {
@@ -105,17 +114,18 @@ func runPos(ctx context.Context, e *env, args []string) error {
 		}
 		// The terminal's own counters, kept across runs, not the kernel's,
 		// which start at 000001 in every process.
-		stan, rrn, err := counters.next(res.Time, true)
+		stan, rrn, err := counters.Next(ctx, res.Time, true)
 		if err != nil {
 			return err
 		}
-		if err := errors.Join(req.SetSTAN(stan), req.SetString(iso8583.DERRN, rrn)); err != nil {
+		if err := profile.Stamp(req, stan, rrn, time.Now()); err != nil {
 			return err
 		}
-		if *network != "" {
-			return authorizeOnlineAnswer(context.WithoutCancel(ctx), e, *network, *answerTimeout, req, counters, answer)
+		if acq != nil {
+			return authorizeOnline(context.WithoutCancel(ctx), e, acq, req, counters, answer)
 		}
-		return sendAuthorization(ctx, e, nil, req)
+		fmt.Fprintf(e.stdout, "authorization request for the card network (not sent: no network configured):\n  %s\n", req.Describe())
+		return nil
 	}
 	// The phone stays on the link while the terminal goes online, and is
 	// told the answer (kernel.ChargeOnline, docs/emv.md).
@@ -171,24 +181,3 @@ func saleAmount(a money.Amount) error {
 }
 
 func hexAID(b []byte) string { return fmt.Sprintf("%X", b) }
-
-// sendAuthorization is where the card network plugs in: it sends the
-// terminal's 0100 on client and prints the answer. With a nil client (no
-// network configured yet) it prints the request the terminal would send,
-// masked (iso8583 Describe).
-func sendAuthorization(ctx context.Context, e *env, client *isolink.Client, req *iso8583.Message) error {
-	if client == nil {
-		fmt.Fprintf(e.stdout, "authorization request for the card network (not sent: no network configured):\n  %s\n", req.Describe())
-		return nil
-	}
-	resp, err := client.Send(ctx, req)
-	if err != nil {
-		return err
-	}
-	rc, _ := resp.ResponseCode()
-	fmt.Fprintf(e.stdout, "card network answered: %s\n  %s\n", rc, resp.Describe())
-	if !rc.Approved() {
-		return &exitError{code: 1, err: fmt.Errorf("declined: %s", rc)}
-	}
-	return nil
-}

@@ -9,14 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/acquirer"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/qpboc"
 )
 
 // tapUntilListening runs `phone tap` until the terminal listens (a refused
@@ -216,74 +217,6 @@ func TestPosRefusesAmounts(t *testing.T) {
 	}
 }
 
-// TestTerminalCounters: the STAN and RRN continue across runs (a new
-// terminalCounters is a new run) and stay unique when two processes of one
-// terminal take numbers at once (each opens and flocks the state file
-// itself, as two processes do).
-func TestTerminalCounters(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "pos")
-	at := time.Date(2026, 3, 14, 17, 26, 53, 0, time.Local)
-	first, created, err := openTerminalCounters(dir, "T0000001")
-	if err != nil || !created {
-		t.Fatalf("open: got %v, created %v; want a new state folder", err, created)
-	}
-	stan, rrn, err := first.next(at, true)
-	if err != nil || stan != 1 || rrn != "607317000001" {
-		t.Fatalf("first number: got %v %q %v, want 000001 607317000001", stan, rrn, err)
-	}
-	again, created, err := openTerminalCounters(dir, "T0000001")
-	if err != nil || created {
-		t.Fatalf("reopen: got %v, created %v", err, created)
-	}
-	if stan, rrn, _ := again.next(at, true); stan != 2 || rrn != "607317000002" {
-		t.Errorf("next run: got %v %q, want 000002 607317000002 (the counters continue)", stan, rrn)
-	}
-	other, _, _ := openTerminalCounters(dir, "T/00 02")
-	if stan, _, _ := other.next(at, true); stan != 1 {
-		t.Errorf("another terminal: got STAN %v, want its own counter at 000001", stan)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "terminal-T%2F00%2002.json")); err != nil {
-		t.Errorf("another terminal's file: %v", err)
-	}
-
-	var mu sync.Mutex
-	seen := map[iso8583.STAN]bool{}
-	seenRRN := map[string]bool{}
-	var wg sync.WaitGroup
-	for p := 0; p < 2; p++ {
-		c, _, err := openTerminalCounters(dir, "T0000001")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for g := 0; g < 20; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 5; i++ {
-					stan, rrn, err := c.next(at, true)
-					mu.Lock()
-					if err != nil || seen[stan] || seenRRN[rrn] {
-						t.Errorf("concurrent: got %v %q %v, want a number nobody else got", stan, rrn, err)
-					}
-					seen[stan], seenRRN[rrn] = true, true
-					mu.Unlock()
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if stan, _, _ := first.next(at, false); stan != 203 {
-		t.Errorf("after 200 concurrent numbers: got STAN %v, want 000203", stan)
-	}
-
-	if err := os.WriteFile(filepath.Join(dir, "terminal-T0000009.json"), []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := openTerminalCounters(dir, "T0000009"); err == nil || !strings.Contains(err.Error(), "damaged") {
-		t.Errorf("damaged state: got %v, want a refusal that says so", err)
-	}
-}
-
 // testAuth is a terminal's 0100 for the network tests.
 func testAuth(t *testing.T) *iso8583.Message {
 	t.Helper()
@@ -302,7 +235,7 @@ func testAuth(t *testing.T) *iso8583.Message {
 }
 
 // fakeNetwork accepts one connection and answers each request with
-// answer(request); it returns its address and the requests it got.
+// answer(request) (nil: no answer); it returns its address and the requests it got.
 func fakeNetwork(t *testing.T, answer func(req *iso8583.Message) []byte) (string, <-chan *iso8583.Message) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -329,7 +262,7 @@ func fakeNetwork(t *testing.T, answer func(req *iso8583.Message) []byte) (string
 						return
 					}
 					got <- req
-					if err := isolink.WriteFrame(conn, answer(req), 0); err != nil {
+					if b := answer(req); b != nil && isolink.WriteFrame(conn, b, 0) != nil {
 						return
 					}
 				}
@@ -356,13 +289,10 @@ func outsideAnswer(req *iso8583.Message, rc string) []byte {
 // approved payment.
 func TestPosReadsOutsideAnswer(t *testing.T) {
 	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte { return outsideAnswer(req, "00") })
-	counters, _, err := openTerminalCounters(t.TempDir(), "T0000001")
-	if err != nil {
-		t.Fatal(err)
-	}
+	counters, acq := testTerminal(t, t.TempDir(), addr, 3*time.Second)
 	var out bytes.Buffer
 	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
-	if err := authorizeOnline(context.Background(), e, addr, 3*time.Second, testAuth(t), counters); err != nil {
+	if err := authorizeOnline(context.Background(), e, acq, testAuth(t), counters, &qpboc.Outcome{}); err != nil {
 		t.Fatalf("authorizeOnline: got %v, want approved\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "APPROVED  12.34 CNY  auth code A1B2C3") || strings.Contains(out.String(), "revers") {
@@ -385,17 +315,14 @@ func TestPosReversesUnreadableAnswer(t *testing.T) {
 		b, _ := resp.Pack()
 		return b
 	})
-	counters, _, err := openTerminalCounters(t.TempDir(), "T0000001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := counters.next(time.Now(), true); err != nil { // the 0100's number
+	counters, acq := testTerminal(t, t.TempDir(), addr, 20*time.Second)
+	if _, _, err := counters.Next(context.Background(), time.Now(), true); err != nil { // the 0100's number
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
 	start := time.Now()
-	err = authorizeOnline(context.Background(), e, addr, 20*time.Second, testAuth(t), counters)
+	err := authorizeOnline(context.Background(), e, acq, testAuth(t), counters, &qpboc.Outcome{})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || time.Since(start) > 10*time.Second {
 		t.Fatalf("got %v after %s, want a failure (exit 1) before the 20s timeout\n%s", err, time.Since(start), out.String())
@@ -409,5 +336,59 @@ func TestPosReversesUnreadableAnswer(t *testing.T) {
 	orig, _ := rev.String(iso8583.DEOriginal)
 	if rev.MTI != iso8583.ReversalRequest || stan != 2 || !strings.HasPrefix(orig, "0100004711") {
 		t.Errorf("reversal: got %s STAN %v DE90 %s, want 0400 with STAN 000002 naming 0100 004711", rev.MTI, stan, orig)
+	}
+}
+
+// testTerminal opens a terminal's counters and acquirer in the state
+// folder dir for the network at addr.
+func testTerminal(t *testing.T, dir, addr string, timeout time.Duration) (*acquirer.FileCounters, *terminalAcquirer) {
+	t.Helper()
+	counters, _, err := acquirer.OpenFileCounters(dir, "T0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acq, err := openTerminalAcquirer(context.Background(), dir, addr, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(acq.close)
+	return counters, acq
+}
+
+// TestPosReversalOwedNextRun: a network that answers neither the 0100 nor
+// its reversal leaves the reversal owed in the state folder; the next
+// pos run (a new acquirer on the same folder) sends it, as 0401 naming
+// the 0100, before anything else.
+func TestPosReversalOwedNextRun(t *testing.T) {
+	dir := t.TempDir()
+	silent, _ := fakeNetwork(t, func(*iso8583.Message) []byte { return nil })
+	counters, acq := testTerminal(t, dir, silent, 200*time.Millisecond)
+	acq.ReversalTimeout, acq.ReversalTries, acq.RetryWait = 200*time.Millisecond, 2, time.Millisecond
+	var out bytes.Buffer
+	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
+	if err := authorizeOnline(context.Background(), e, acq, testAuth(t), counters, &qpboc.Outcome{}); err == nil ||
+		!strings.Contains(out.String(), "it stays owed and the next pos charge sends it") {
+		t.Fatalf("got %v, %q; want a failure and the reversal left owed", err, out.String())
+	}
+	acq.close()
+
+	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte {
+		resp, _ := iso8583.NewResponse(req, iso8583.Approved)
+		b, _ := resp.Pack()
+		return b
+	})
+	_, next := testTerminal(t, dir, addr, 2*time.Second)
+	out.Reset()
+	sendOwedReversals(context.Background(), e, next)
+	if !strings.Contains(out.String(), "reversals owed from an earlier run: 1 sent and answered") {
+		t.Errorf("next run: got %q, want the reversal owed sent and answered", out.String())
+	}
+	rev := <-got
+	orig, _ := rev.String(iso8583.DEOriginal)
+	if rev.MTI != iso8583.ReversalRequestRepeat || !strings.HasPrefix(orig, "0100004711") {
+		t.Errorf("got %s DE90 %s, want the 0401 naming 0100 004711", rev.MTI, orig)
+	}
+	if owed, _ := next.Store.OwedReversals(context.Background(), 10); len(owed) != 0 {
+		t.Errorf("still owed after the answer: %d", len(owed))
 	}
 }

@@ -1,3 +1,4 @@
+-- The transit wing (transit/sqlstore; was sqldb/migrations/006_transit.sql).
 -- The transit operators' host: cards issued into phones, loads, cleared
 -- rides, clearing files, exceptions, the money journal (float, fees,
 -- deposits) and the versioned hot lists. Amounts in fen.

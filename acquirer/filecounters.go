@@ -1,6 +1,7 @@
-package main
+package acquirer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,34 +23,38 @@ type terminalState struct {
 	RRN  string       `json:"rrn"`
 }
 
-// terminalCounters hands out a terminal's STANs and RRNs from its state
-// file in dir. Each number is taken under an exclusive lock (flock) of the
-// file, read, advanced and written durably before it is used, so two `pos`
-// processes of one terminal never send the same STAN.
-type terminalCounters struct {
+// FileCounters are a store terminal's Counters kept in a state file of
+// its own (terminal-ID.json in a state folder). Each number is taken under
+// an exclusive lock (flock) of the file, read, advanced and written
+// durably before it is used, so two processes of one terminal never send
+// the same STAN.
+type FileCounters struct {
 	path string
 }
 
-// openTerminalCounters returns the counters of terminal in dir, creating
-// dir (0700) when it does not exist yet; created reports that. It fails
-// with a clear error when dir cannot be made or the file is unreadable.
-func openTerminalCounters(dir, terminal string) (c *terminalCounters, created bool, err error) {
+var _ Counters = (*FileCounters)(nil)
+
+// OpenFileCounters returns the counters of terminal in dir, creating dir
+// (0700) when it does not exist yet; created reports that. It fails with a
+// clear error when dir cannot be made or the file is unreadable or
+// damaged.
+func OpenFileCounters(dir, terminal string) (c *FileCounters, created bool, err error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, false, fmt.Errorf("terminal state folder %s cannot be made: %w", dir, err)
 		}
 		created = true
 	}
-	c = &terminalCounters{path: filepath.Join(dir, "terminal-"+fileSafe(terminal)+".json")}
+	c = &FileCounters{path: filepath.Join(dir, "terminal-"+FileSafe(terminal)+".json")}
 	if _, err := c.read(); err != nil {
 		return nil, false, err
 	}
 	return c, created, nil
 }
 
-// fileSafe keeps letters, digits, '-' and '_' of a terminal id and writes
+// FileSafe keeps letters, digits, '-' and '_' of a terminal id and writes
 // every other byte as %XX, so that any DE41 (printable ASCII) names one file.
-func fileSafe(id string) string {
+func FileSafe(id string) string {
 	var b strings.Builder
 	for i := 0; i < len(id); i++ {
 		switch ch := id[i]; {
@@ -62,7 +67,7 @@ func fileSafe(id string) string {
 	return b.String()
 }
 
-func (c *terminalCounters) read() (terminalState, error) {
+func (c *FileCounters) read() (terminalState, error) {
 	var st terminalState
 	b, err := os.ReadFile(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -77,13 +82,11 @@ func (c *terminalCounters) read() (terminalState, error) {
 	return st, nil
 }
 
-// next takes the next STAN and, for a new transaction (withRRN), the RRN
-// of a transaction at local time t: the last digit of the year, the day of
-// the year, the hour and the STAN (12 digits). As the STAN never restarts,
-// an RRN could repeat only after a million messages of the terminal within
-// one hour, or the same hour of a day ten years on. It fails when the state cannot be locked, read or
-// written: the terminal must not send a number it may send again.
-func (c *terminalCounters) next(t time.Time, withRRN bool) (iso8583.STAN, string, error) {
+// Next takes the next STAN and, for a new transaction (withRRN), the RRN
+// of a transaction at local time t (see RRN). It fails when the state
+// cannot be locked, read or written: the terminal must not send a number
+// it may send again.
+func (c *FileCounters) Next(_ context.Context, t time.Time, withRRN bool) (iso8583.STAN, string, error) {
 	unlock, err := se.Lock(c.path, true)
 	if err != nil {
 		return 0, "", fmt.Errorf("terminal state %s: %w", c.path, err)
@@ -96,7 +99,7 @@ func (c *terminalCounters) next(t time.Time, withRRN bool) (iso8583.STAN, string
 	st.STAN = st.STAN%iso8583.MaxSTAN + 1
 	rrn := ""
 	if withRRN {
-		rrn = fmt.Sprintf("%d%03d%02d%s", t.Year()%10, t.YearDay(), t.Hour(), st.STAN)
+		rrn = RRN(t, st.STAN)
 		st.RRN = rrn
 	}
 	b, _ := json.Marshal(st)
