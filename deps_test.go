@@ -90,7 +90,6 @@ var rules = []depRule{
 // instead of failing, and fails when a pending rule is met (take it off).
 // The lead empties this list when issue 10 closes.
 var pending = map[string]string{
-	"issuer-not-tsp":              "C: ID&V in bank types",
 	"platform-not-iso8583":        "E: the transit acquirer moves out of platform/transit.go; F: accountPayments",
 	"platform-not-wire":           "E: platform/transit.go; F: platform/portal.go",
 	"network-not-bank-internals":  "B/D: netswitch/nettest builds phones with wallet types",
