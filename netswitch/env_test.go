@@ -116,7 +116,7 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
-	cfg := netswitch.Config{Banks: e.banks, Tokens: e.tokens, Store: e.store, Keys: e.keys, Issuers: e.hosts.Addrs,
+	cfg := netswitch.Config{Banks: e.banks.Directory(), Tokens: e.tokens, Store: e.store, Keys: e.keys, Issuers: e.hosts.Addrs,
 		IssuerTimeout: 2 * time.Second, Log: log}
 	for _, o := range opts {
 		o(&cfg)

@@ -57,10 +57,10 @@ const RequestorID = "50110030273"
 
 // Config is how to run the switch.
 type Config struct {
-	Banks  *bank.Config // routes token ranges to banks
-	Tokens Tokens       // the token service
-	Store  Store        // authorization records
-	Keys   Sealer       // seals the PAN in the records
+	Banks  *bank.Directory // the network's directory of banks: routes token ranges
+	Tokens Tokens          // the token service
+	Store  Store           // authorization records
+	Keys   Sealer          // seals the PAN in the records
 	// Issuers is each bank's host address (bank id → host:port); the
 	// switch dials them as it needs them.
 	Issuers map[string]string
@@ -130,7 +130,7 @@ type recentKey struct {
 // token service, store or key store, and with the store's error.
 func New(ctx context.Context, cfg Config) (*Switch, error) {
 	if cfg.Banks == nil || cfg.Tokens == nil || cfg.Store == nil || cfg.Keys == nil {
-		return nil, fault.E(fault.Invalid, "switch_config", "the switch needs the banks, the token service, a store and a key store")
+		return nil, fault.E(fault.Invalid, "switch_config", "the switch needs the directory of banks, the token service, a store and a key store")
 	}
 	if cfg.IssuerTimeout <= 0 {
 		cfg.IssuerTimeout = 2 * time.Second
