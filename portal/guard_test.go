@@ -483,3 +483,53 @@ func TestCodesThrottled(t *testing.T) {
 		}
 	}
 }
+
+// TestChangePasswordStepUp: changing the password takes a fresh one-time
+// code and the current password (the session alone is not enough); once
+// changed, the old password opens nothing and every other session of the
+// account — the phone's API session included — is ended.
+func TestChangePasswordStepUp(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	ph := e.newPhone(t, "jo@example.com", "Jo's phone", 0)
+	b := e.browser(t)
+	b.login("jo@example.com")
+	other := e.browser(t)
+	other.login("jo@example.com")
+	b.get("/settings")
+	change := func(code, current string) (int, string) {
+		_, body := b.post("/settings/password", nil)
+		ceremony := formValue(body, "ceremony")
+		if ceremony == "" {
+			t.Fatalf("no code page: %s", snippet(body))
+		}
+		if code == "" {
+			code = e.latestCode(t, "jo@example.com")
+		}
+		return b.post("/settings/password/code", url.Values{"ceremony": {ceremony}, "code": {code}, "password": {current}, "new_password": {"a brand new password"}})
+	}
+	if st, _ := change(wrongCode(e.latestCode(t, "jo@example.com")), password); st != http.StatusUnauthorized {
+		t.Fatalf("a wrong code: got %d, want 401", st)
+	}
+	if st, _ := change("", "not the password"); st != http.StatusUnauthorized {
+		t.Fatalf("the right code with a wrong current password: got %d, want 401", st)
+	}
+	if st, body := change("", password); st != 200 || !strings.Contains(body, "Your password is changed") {
+		t.Fatalf("the right code and password: got %d %s", st, snippet(body))
+	}
+	if _, err := e.p.Wallet.VerifyPassword(ctx, "jo@example.com", password, "test"); codeOf(err) != "bad_credentials" {
+		t.Fatalf("the old password: got %v, want bad_credentials", err)
+	}
+	if _, err := e.p.Wallet.VerifyPassword(ctx, "jo@example.com", "a brand new password", "test"); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+	if _, err := ph.Cards(ctx); code(err) != "bad_session" {
+		t.Fatalf("the phone's API session after the change: got %v, want bad_session", err)
+	}
+	if other.loggedIn() {
+		t.Fatal("another portal session survived the password change")
+	}
+	if !b.loggedIn() {
+		t.Fatal("the session that changed the password was ended")
+	}
+}
