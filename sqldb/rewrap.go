@@ -24,8 +24,15 @@ var SealedColumns = [][2]string{
 // database error; what was written before stays written (and stays
 // readable: either key opens it).
 func (db *DB) RewrapSealed(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
+	return db.RewrapColumns(ctx, SealedColumns, rewrap)
+}
+
+// RewrapColumns is RewrapSealed over the given columns (table and column;
+// each table's key is its id column), for a storage wing's own sealed
+// columns. It fails like RewrapSealed.
+func (db *DB) RewrapColumns(ctx context.Context, cols [][2]string, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
 	n := 0
-	for _, tc := range SealedColumns {
+	for _, tc := range cols {
 		table, col := tc[0], tc[1]
 		last := ""
 		for {

@@ -11,6 +11,7 @@ import (
 	"github.com/tapwallet/tapwallet/fare"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/sqldb"
+	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/transit"
 )
 
@@ -193,5 +194,12 @@ func rewrapAll(ctx context.Context, f *keystore.File, dsn, data string) (int, er
 			return total, err
 		}
 	}
-	return total, nil
+	// The token service's vault is its own wing.
+	tokens, err := tspstore.Open(ctx, dsn, data)
+	if err != nil {
+		return total, err
+	}
+	defer tokens.Close()
+	n, err := tokens.Rewrap(ctx, f.Rewrap)
+	return total + n, err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/platform"
+	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 )
 
 // TestKeysExportForGate: a gate's export holds its city's two SAM keys
@@ -176,7 +177,12 @@ func TestKeysRotateUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := p.DB.SQL().Query("SELECT id, pan_sealed FROM vault_pans")
+	vault, err := tspstore.Open(ctx, "", data) // the token service's own wing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vault.Close()
+	rows, err := vault.DB.SQL().Query("SELECT id, pan_sealed FROM vault_pans")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -111,6 +112,51 @@ func TestWingAlone(t *testing.T) {
 		for _, table := range []string{"vault_pans", "tokens", "luks", "bindings", "otp_outbox", "token_events", "devices"} {
 			if _, err := st.DB.SQL().ExecContext(ctx, "SELECT 1 FROM "+table); err != nil {
 				t.Errorf("table %s: %v", table, err)
+			}
+		}
+	})
+}
+
+// TestRewrap: after a rotation of the master key, Rewrap re-seals the
+// vault's card numbers and a pending binding's under the new key; each
+// still opens with its record's aad, and a second pass changes nothing.
+func TestRewrap(t *testing.T) {
+	each(t, func(t *testing.T, st *sqlstore.Store) {
+		ctx := context.Background()
+		s := tsptest.NewService(t, st)
+		d := tsptest.NewDevice(t)
+		for i := 0; i < 3; i++ {
+			if _, err := s.AddCard(ctx, tsp.AddCardRequest{Device: d, PAN: tsptest.PAN("622999", i), Expiry: "1230", CVN2: "123"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.AddCard(ctx, tsp.AddCardRequest{Device: d, PAN: tsptest.PAN("622998", 1), Expiry: "1230", CVN2: "123"}); err != nil {
+			t.Fatal(err)
+		}
+		keys := s.Keys.(*keystore.File)
+		if _, err := keys.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := st.Rewrap(ctx, keys.Rewrap)
+		if err != nil || n != 4 {
+			t.Fatalf("rewrap: got %d (%v), want 3 vault records and 1 binding", n, err)
+		}
+		if n, err := st.Rewrap(ctx, keys.Rewrap); err != nil || n != 0 {
+			t.Errorf("second rewrap: got %d (%v), want 0", n, err)
+		}
+		rows, err := st.DB.SQL().Query("SELECT id, pan_sealed FROM vault_pans")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var vid string
+			var sealed []byte
+			if err := rows.Scan(&vid, &sealed); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := keys.Open(sealed, []byte("vault:"+vid)); err != nil {
+				t.Errorf("vault record %s does not open after the rewrap: %v", vid, err)
 			}
 		}
 	})

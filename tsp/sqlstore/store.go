@@ -139,6 +139,18 @@ func (s *Store) CreateCard(ctx context.Context, c tsp.NewCard) (tsp.VaultPAN, er
 	return v, sqldb.Err(err, "binding a card")
 }
 
+// SealedColumns are the token service's columns sealed by the key store
+// (card numbers): the vault and the bindings waiting for a code.
+var SealedColumns = [][2]string{{"vault_pans", "pan_sealed"}, {"bindings", "pan_sealed"}}
+
+// Rewrap passes every sealed card number of the wing through rewrap
+// (keystore.File.Rewrap, after a rotation of the master key) and writes
+// back the changed ones, online (sqldb.DB.RewrapColumns). It returns how
+// many changed and fails like RewrapColumns.
+func (s *Store) Rewrap(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
+	return s.DB.RewrapColumns(ctx, SealedColumns, rewrap)
+}
+
 // Device returns the token service's record of a device (the zero state
 // for a device it never saw).
 func (s *Store) Device(ctx context.Context, deviceID string) (tsp.DeviceState, error) {
