@@ -11,8 +11,8 @@ import (
 	"github.com/tapwallet/tapwallet/fare"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/sqldb"
-	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/transit"
+	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 )
 
 func init() {
