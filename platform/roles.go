@@ -101,8 +101,11 @@ func checkRoles(cfg Config, dir *bank.Config) error {
 	if r.Has(RoleTSP) && !r.Has(RoleWallet) && !r.Has(RoleNetwork) {
 		return bad("the tsp role alone offers no door yet (its HTTP/JSON side is not built): run it with wallet or network")
 	}
-	if r.Has(RoleTransit) && (!r.Has(RoleWallet) || !r.Has(RoleNetwork)) {
-		return bad("the transit role needs the wallet role (its routes are on the wallet API) and the network role (its charges go to the switch) in the same process: an acquirer for transit over ISO 8583 to a network elsewhere (--network-addr) is not supported yet")
+	if r.Has(RoleTransit) && !r.Has(RoleWallet) {
+		return bad("the transit role needs the wallet role in the same process (the phones' transit routes are on the wallet API)")
+	}
+	if r.Has(RoleTransit) && !r.Has(RoleNetwork) && cfg.NetworkAddr == "" {
+		return bad("the transit role sends its charges to the card network as an acquirer (ISO 8583): add network to --roles, or give the network's acquirer port (--network-addr)")
 	}
 	if len(cfg.IssuerBanks) > 0 && !r.Has(RoleIssuers) {
 		return bad("--issuer-banks names the banks of the issuers role, which this process does not run")

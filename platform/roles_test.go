@@ -24,7 +24,8 @@ func TestRolesRefused(t *testing.T) {
 		{"network,tsp,issuers", platform.Config{IssuerBanks: []string{"icbc"}}, "19 bank(s) run nowhere"},
 		{"portal,tsp", platform.Config{}, "the portal role needs the wallet role"},
 		{"tsp", platform.Config{}, "the tsp role alone offers no door yet"},
-		{"transit,wallet,tsp", platform.Config{}, "the transit role needs the wallet role"},
+		{"transit,wallet,tsp", platform.Config{}, "the transit role sends its charges to the card network as an acquirer"},
+		{"transit,network,tsp", platform.Config{}, "the transit role needs the wallet role"},
 		{"network,tsp", platform.Config{IssuerBanks: []string{"icbc"}, IssuersBase: "127.0.0.1:9100"}, "which this process does not run"},
 		{"issuers", platform.Config{IssuerBanks: []string{"nosuchbank"}}, `no bank "nosuchbank"`},
 	} {
