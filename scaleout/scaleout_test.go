@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/acquirer"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
@@ -386,13 +387,13 @@ func TestScaleOut(t *testing.T) {
 						}
 					}
 				case s.rc == "00" && roll == 1:
-					ch, err := netswitch.ChargeOf(fmt.Sprintf("c%d-%d", wi, i), m, now)
+					ch, err := acquirer.ChargeOf(fmt.Sprintf("c%d-%d", wi, i), m, now)
 					if err != nil {
 						t.Error(err)
 						return
 					}
 					part := amount / 2
-					ref, err := netswitch.RefundRequest(ch, netswitch.NewRefundMessage(part, term.STAN.Next(), time.Now()))
+					ref, err := acquirer.RefundRequest(ch, acquirer.NewRefundMessage(part, term.STAN.Next(), time.Now()))
 					if err != nil {
 						t.Error(err)
 						return
