@@ -28,6 +28,10 @@ type Message struct {
 	// its 128 elements: kept dense, it stays small to allocate and to scan.
 	has  [(maxDE + 64) / 64]uint64
 	vals [][]byte
+	// packed is the encoding PackOnce kept, for the MTI packedMTI; any
+	// change of an element drops it.
+	packed    []byte
+	packedMTI MTI
 }
 
 // index returns where element de's value is (or would go) in m.vals.
@@ -50,6 +54,7 @@ func (m *Message) get(de int) []byte {
 
 // put sets element de (in range) to v, or removes it when v is nil.
 func (m *Message) put(de int, v []byte) {
+	m.packed = nil
 	i, bit := m.index(de), uint64(1)<<uint(de%64)
 	present := m.has[de/64]&bit != 0
 	switch {
@@ -282,7 +287,25 @@ func (m *Message) AppendPackHexBitmap(dst []byte) ([]byte, error) {
 	return m.appendPack(dst, true)
 }
 
+// PackOnce packs m like Pack and keeps the bytes: a later Pack or
+// AppendPack of the unchanged message (same elements, same MTI) copies
+// them instead of encoding it again — an answer the switch stores and then
+// sends is encoded once. The caller must not modify the bytes. Unlike
+// Pack it writes to m: not concurrently with other uses of m. It fails
+// like Pack.
+func (m *Message) PackOnce() ([]byte, error) {
+	b, err := m.appendPack(nil, false)
+	if err != nil {
+		return nil, err
+	}
+	m.packed, m.packedMTI = b, m.MTI
+	return b, nil
+}
+
 func (m *Message) appendPack(dst []byte, hexBitmap bool) ([]byte, error) {
+	if !hexBitmap && m.packed != nil && m.packedMTI == m.MTI {
+		return append(dst, m.packed...), nil
+	}
 	if err := m.MTI.Check(); err != nil {
 		return dst, err
 	}

@@ -727,3 +727,38 @@ func TestNumberGetter(t *testing.T) {
 		})
 	}
 }
+
+// TestPackOnce: what PackOnce kept is what Pack and AppendPack give while
+// the message is unchanged, and a change of an element or of the MTI is
+// encoded anew.
+func TestPackOnce(t *testing.T) {
+	m := New(AuthorizationResponse)
+	_ = m.SetString(DESTAN, "000123")
+	_ = m.SetString(DETerminal, "T0000001")
+	_ = m.SetResponseCode(Approved)
+	once, err := m.PackOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func(m *Message) []byte {
+		b, err := m.Clone().Pack() // a clone keeps no encoding
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if got, _ := m.AppendPack([]byte{0, 0}); string(got[2:]) != string(fresh(m)) || string(once) != string(fresh(m)) {
+		t.Fatalf("AppendPack after PackOnce: got %x, want %x", got[2:], fresh(m))
+	}
+	_ = m.SetResponseCode(DoNotHonour)
+	if got, _ := m.Pack(); string(got) == string(once) || string(got) != string(fresh(m)) {
+		t.Fatalf("after a change: got %x, want %x", got, fresh(m))
+	}
+	if _, err := m.PackOnce(); err != nil {
+		t.Fatal(err)
+	}
+	m.MTI = ReversalResponse
+	if got, _ := m.Pack(); string(got[:4]) != "0410" || string(got) != string(fresh(m)) {
+		t.Fatalf("after an MTI change: got %x, want %x", got, fresh(m))
+	}
+}

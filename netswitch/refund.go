@@ -170,7 +170,7 @@ func (s *Switch) recordRefund(ctx context.Context, store RefundStore, req *iso85
 			out.authCode = ""
 		}
 	}
-	packed, err := resp.Pack()
+	packed, err := resp.PackOnce() // stored and sent: encoded once
 	if err != nil {
 		s.cfg.Log.Error("netswitch: refund answer does not pack", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction)

@@ -361,7 +361,7 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 			_ = resp.SetBytes(iso8583.DEICC, b)
 		}
 	}
-	packed, err := resp.Pack()
+	packed, err := resp.PackOnce() // stored and sent: encoded once
 	if err != nil {
 		s.cfg.Log.Error("netswitch: answer does not pack", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction), nil
@@ -409,7 +409,7 @@ func (s *Switch) settleEarly(ctx context.Context, req *iso8583.Message, rec Auth
 	if resp == nil {
 		return nil, nil
 	}
-	packed, err := resp.Pack()
+	packed, err := resp.PackOnce() // stored and sent: encoded once
 	if err != nil {
 		return answer(req, iso8583.SystemMalfunction), nil
 	}
