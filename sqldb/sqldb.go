@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -51,6 +52,8 @@ type DB struct {
 	Now func() time.Time
 	// dsn is what the database was opened with (for Beside).
 	dsn string
+	// meter is told of each group-commit batch (SetBatchMeter).
+	meter atomic.Pointer[BatchMeter]
 }
 
 // Open opens the database named by dsn and runs the migrations. An empty dsn

@@ -167,6 +167,7 @@ var writeLocks sync.Map // *DB → *sync.Mutex
 // serialized wraps a batch function so that, on SQLite, batches of all the
 // batchers of db run one at a time.
 func serialized[In, Out any](db *DB, run func(context.Context, []In) ([]Out, error)) func(context.Context, []In) ([]Out, error) {
+	run = metered(db, run)
 	if db.dialect == Postgres {
 		return run
 	}
