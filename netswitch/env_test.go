@@ -27,6 +27,7 @@ import (
 	"github.com/tapwallet/tapwallet/tsp"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/wallet"
+	walletstore "github.com/tapwallet/tapwallet/wallet/sqlstore"
 )
 
 // logBuffer collects log lines from many goroutines.
@@ -90,7 +91,12 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 	if e.keys, err = keystore.OpenFile(keysPath); err != nil {
 		t.Fatal(err)
 	}
-	e.wallet = wallet.NewService(&sqldb.WalletStore{DB: db}, log)
+	ws, err := walletstore.OpenBeside(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	e.wallet = wallet.NewService(ws, log)
 	e.wallet.ArgonTime, e.wallet.ArgonMemoryKiB = 1, 64
 	fast, err := tspstore.OpenBeside(ctx, db)
 	if err != nil {
@@ -160,11 +166,21 @@ func (e *env) dial(t testing.TB) *isolink.Client {
 	return c
 }
 
+// register is the nettest.Registrar of the env's wallet service.
+func (e *env) register(ctx context.Context, email string, pub []byte) (tsp.Device, error) {
+	acc, err := e.wallet.SignUp(ctx, email, "test-password-1", "nettest")
+	if err != nil {
+		return tsp.Device{}, err
+	}
+	ph, err := e.wallet.RegisterPhone(ctx, acc.ID, "simulated phone", "nettest", pub, "nettest")
+	return tsp.Device{ID: ph.ID, AccountID: ph.AccountID, PublicKey: ph.PublicKey}, err
+}
+
 // phone makes a simulated phone with the given test cards.
 func (e *env) phone(t testing.TB, pans ...string) *nettest.Phone {
 	t.Helper()
 	ctx := context.Background()
-	ph, err := nettest.NewPhone(ctx, e.wallet, fmt.Sprintf("p%d@example.com", e.phoneN.Add(1)))
+	ph, err := nettest.NewPhone(ctx, e.register, fmt.Sprintf("p%d@example.com", e.phoneN.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func TestRefundEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			if rec.Kind() != "refund" || rec.ResponseCode != "00" || rec.OriginalID != origID || rec.Amount != 3000 || rec.PANLast4 != "0007" ||
-				rec.BankID != "icbc" || rec.PhoneID != ph.Phone.ID {
+				rec.BankID != "icbc" || rec.PhoneID != ph.Device.ID {
 				t.Errorf("got record %s %s %s %d %s %s, want refund 00 of the purchase, 3000, 0007, icbc", rec.Kind(), rec.ResponseCode,
 					rec.OriginalID, rec.Amount, rec.PANLast4, rec.BankID)
 			}

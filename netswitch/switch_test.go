@@ -62,7 +62,7 @@ func TestApprovedEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.ResponseCode != "00" || rec.BankID != "icbc" || rec.PANLast4 != "0007" || rec.Amount != 12345 || rec.PhoneID != ph.Phone.ID {
+		if rec.ResponseCode != "00" || rec.BankID != "icbc" || rec.PANLast4 != "0007" || rec.Amount != 12345 || rec.PhoneID != ph.Device.ID {
 			t.Errorf("got record %s %s %s %d %s, want 00 icbc 0007 12345 and the phone", rec.ResponseCode, rec.BankID, rec.PANLast4, rec.Amount, rec.PhoneID)
 		}
 		if strings.Contains(e.logs.String(), icbcDebit) {
@@ -194,7 +194,7 @@ func TestDeclinesEndToEnd(t *testing.T) {
 			}
 		})
 		t.Run("deleted token", func(t *testing.T) {
-			if err := e.tokens.RemoveCard(ctx, ph.Device(), low.Token, "test"); err != nil {
+			if err := e.tokens.RemoveCard(ctx, ph.Device, low.Token, "test"); err != nil {
 				t.Fatal(err)
 			}
 			if got := rcOf(e.send(t, e.auth(t, low, 100, nettest.Tap{}))); got != "14" {

@@ -97,7 +97,7 @@ func TestTransitCardRefundOverTheNetwork(t *testing.T) {
 func TestTransitLoadRefundOverTheNetwork(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
-	nph, err := nettest.NewPhone(ctx, e.p.Wallet, "fay@example.com")
+	nph, err := nettest.NewPhone(ctx, e.p.RegisterSimulatedPhone, "fay@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestTransitLoadRefundOverTheNetwork(t *testing.T) {
 		}
 		return transit.Pay{Token: c.Token, Auth: b}
 	}
-	tph := transit.Phone{ID: nph.Phone.ID, AccountID: nph.Phone.AccountID, PublicKey: nph.Phone.PublicKey}
+	tph := transit.Phone{ID: nph.Device.ID, AccountID: nph.Device.AccountID, PublicKey: nph.Device.PublicKey}
 	city, _ := fare.Default().City("shanghai")
 	issued, err := e.p.Transit.IssueWith(ctx, tph, "shanghai", pay(city.Product.IssueFee+city.Product.Deposit), "issue-1")
 	if err != nil {

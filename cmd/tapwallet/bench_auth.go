@@ -339,7 +339,7 @@ func provision(ctx context.Context, p *platform.Platform, tokens, perToken, tota
 	for i := 0; i < tokens; i++ {
 		if i%8 == 0 {
 			var err error
-			ph, err = nettest.NewPhone(ctx, p.Wallet, fmt.Sprintf("bench-%s-%d@example.com", run, i/8))
+			ph, err = nettest.NewPhone(ctx, p.RegisterSimulatedPhone, fmt.Sprintf("bench-%s-%d@example.com", run, i/8))
 			if err != nil {
 				return nil, err
 			}

@@ -132,7 +132,7 @@ func TestKeysRotateUnderLoad(t *testing.T) {
 				return
 			default:
 			}
-			ph, err := nettest.NewPhone(ctx, p.Wallet, fmt.Sprintf("rot-%d@example.com", n))
+			ph, err := nettest.NewPhone(ctx, p.RegisterSimulatedPhone, fmt.Sprintf("rot-%d@example.com", n))
 			if err != nil {
 				loadErr.Store(err)
 				return
@@ -162,7 +162,7 @@ func TestKeysRotateUnderLoad(t *testing.T) {
 	t.Logf("%d authorizations approved and %d cards added during 5 rotations", approved.Load(), added.Load())
 
 	// A card on a phone is found again after two index rotations.
-	ph, err := nettest.NewPhone(ctx, p.Wallet, "again@example.com")
+	ph, err := nettest.NewPhone(ctx, p.RegisterSimulatedPhone, "again@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}

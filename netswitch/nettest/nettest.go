@@ -27,16 +27,20 @@ import (
 	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/se"
 	"github.com/tapwallet/tapwallet/tsp"
-	"github.com/tapwallet/tapwallet/wallet"
 )
 
 // Phone is a simulated phone: a device key in memory, registered under a
 // wallet account, holding its tokens' opened limited-use keys.
 type Phone struct {
-	Phone wallet.Phone
-	priv  *ecdsa.PrivateKey
-	Cards []*Card
+	Device tsp.Device // the phone as the token service knows it
+	priv   *ecdsa.PrivateKey
+	Cards  []*Card
 }
+
+// Registrar signs up an account for email and registers a phone with the
+// device public key (DER) at the wallet service, and returns the phone as
+// the token service knows it (platform.Platform.RegisterSimulatedPhone).
+type Registrar func(ctx context.Context, email string, publicKey []byte) (tsp.Device, error)
 
 // Card is a token on a simulated phone with its limited-use keys, used
 // oldest first, and its transaction counter.
@@ -50,35 +54,26 @@ type Card struct {
 	lastKey tsp.BatchKey
 }
 
-// NewPhone signs up an account and registers a phone with a new device key
-// in memory. It fails with the wallet's errors.
-func NewPhone(ctx context.Context, w *wallet.Service, email string) (*Phone, error) {
+// NewPhone makes a new device key in memory and registers it with reg
+// under a new account for email. It fails with reg's errors.
+func NewPhone(ctx context.Context, reg Registrar, email string) (*Phone, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Internal, "keygen", "make a device key")
 	}
-	acc, err := w.SignUp(ctx, email, "bench-password-1", "nettest")
-	if err != nil {
-		return nil, err
-	}
 	pub, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	ph, err := w.RegisterPhone(ctx, acc.ID, "simulated phone", "nettest", pub, "nettest")
+	d, err := reg(ctx, email, pub)
 	if err != nil {
 		return nil, err
 	}
-	return &Phone{Phone: ph, priv: priv}, nil
-}
-
-// Device is the phone as the token service knows it.
-func (p *Phone) Device() tsp.Device {
-	return tsp.Device{ID: p.Phone.ID, AccountID: p.Phone.AccountID, PublicKey: p.Phone.PublicKey}
+	return &Phone{Device: d, priv: priv}, nil
 }
 
 // AddCard binds a test card to the phone through the token service and
 // opens its key batch. It fails with the token service's errors, and with
 // fault.Invalid "step_up" for a card whose bank asks for a one-time code.
 func (p *Phone) AddCard(ctx context.Context, t *tsp.Service, c *bank.Cardholder) (*Card, error) {
-	res, err := t.AddCard(ctx, tsp.AddCardRequest{Device: p.Device(), PAN: c.PAN.Digits(), Expiry: c.Expiry.MMYY(), CVN2: c.CVN2.Digits()})
+	res, err := t.AddCard(ctx, tsp.AddCardRequest{Device: p.Device, PAN: c.PAN.Digits(), Expiry: c.Expiry.MMYY(), CVN2: c.CVN2.Digits()})
 	if err != nil {
 		return nil, err
 	}
