@@ -26,7 +26,6 @@ const (
 	ReasonOriginalUnknown       Reason = "original_unknown"        // 25
 	ReasonOriginalMismatch      Reason = "original_mismatch"       // 25: another token or RRN
 	ReasonChipData              Reason = "chip_data"               // 30: DE55 does not decode
-	ReasonNoCredits             Reason = "no_credits"              // 40: the token service takes no credits
 	ReasonIssuerUnknown         Reason = "issuer_unknown"          // 91: no host for the bank
 	ReasonIssuerTimeout         Reason = "issuer_timeout"          // 91
 	ReasonIssuerUnavailable     Reason = "issuer_unavailable"      // 91

@@ -86,14 +86,6 @@ type RefundStore interface {
 	MarkRefundsCleared(ctx context.Context, ids []string, clearingDate string, at time.Time) error
 }
 
-// Credits is the token service's check of a credit to a card (a refund):
-// the token exists and is not deleted; declines are fault.Declined with
-// tsp.DeclineTokenUnknown or tsp.DeclineTokenDeleted. The switch's Tokens
-// must also be Credits for the switch to take refunds (tsp.Service is).
-type Credits interface {
-	Credit(ctx context.Context, token string) (tsp.CreditResult, error)
-}
-
 // refundLocks serialize the refunds of one original authorization, so that
 // two of them cannot both fit what is left of it.
 type refundLocks struct{ m [64]sync.Mutex }
@@ -228,11 +220,7 @@ func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundSt
 	if refunded+amt.Minor > orig.ClearAmount {
 		return outcome{rc: iso8583.InvalidAmount, reason: ReasonExceedsOriginal}, nil
 	}
-	credits, ok := s.cfg.Tokens.(Credits)
-	if !ok {
-		return outcome{rc: iso8583.FunctionNotSupported, reason: ReasonNoCredits}, nil
-	}
-	res, err := credits.Credit(ctx, rec.Token)
+	res, err := s.cfg.Tokens.Credit(ctx, rec.Token)
 	if err != nil {
 		rc, reason := DeclineCode(err)
 		if rc == iso8583.SystemMalfunction {

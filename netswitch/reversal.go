@@ -153,11 +153,10 @@ func (s *Switch) decided(ctx context.Context, rec Auth) (Auth, error) {
 func (s *Switch) reverseUnknown(ctx context.Context, r *netmsg.Reversal, origID string) iso8583.ResponseCode {
 	token := r.Token.Digits()
 	b, ok := s.cfg.Banks.BankForTokenRange(token)
-	credits, can := s.cfg.Tokens.(Credits)
-	if r.Token.IsZero() || !ok || !can || s.links[b.ID] == nil {
+	if r.Token.IsZero() || !ok || s.links[b.ID] == nil {
 		return iso8583.UnableToLocateRecord
 	}
-	res, err := credits.Credit(ctx, token)
+	res, err := s.cfg.Tokens.Credit(ctx, token)
 	if err != nil {
 		return iso8583.UnableToLocateRecord
 	}

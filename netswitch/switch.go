@@ -37,13 +37,6 @@ import (
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
-// Tokens is the token service as the switch uses it.
-type Tokens interface {
-	// Authorize checks a token for one authorization and swaps it for the
-	// PAN; declines are fault.Declined with a tsp.Decline* code.
-	Authorize(ctx context.Context, r tsp.AuthRequest) (tsp.AuthResult, error)
-}
-
 // Sealer seals the PAN into an authorization record and opens it for a
 // reversal (the platform key store).
 type Sealer interface {
@@ -58,7 +51,7 @@ const RequestorID = "50110030273"
 // Config is how to run the switch.
 type Config struct {
 	Banks  *bank.Directory // the network's directory of banks: routes token ranges
-	Tokens Tokens          // the token service
+	Tokens tsp.TokenCheck  // the token service (in process, or tsphttp.Client)
 	Store  Store           // authorization records
 	Keys   Sealer          // seals the PAN in the records
 	// Issuers is each bank's host address (bank id → host:port); the
