@@ -52,7 +52,8 @@ type Item struct {
 	Amount   int64   `json:"amount"` // minor units presented
 	Held     int64   `json:"held"`   // the hold the issuer found (0 if none or not answered)
 	Outcome  Outcome `json:"outcome"`
-	Reason   string  `json:"reason,omitempty"` // why it was flagged
+	Flag     Flag    `json:"flag,omitempty"`   // why it was flagged (the bank's code)
+	Reason   string  `json:"reason,omitempty"` // the same in words
 	auth     netswitch.Auth
 }
 
@@ -208,9 +209,9 @@ func (r *Report) present(ctx context.Context, iss Issuers) error {
 			rec := recs[bankID][i]
 			switch {
 			case rec.item != nil:
-				rec.item.Outcome, rec.item.Held, rec.item.Reason = p.Outcome, p.Held, p.Reason
+				rec.item.Outcome, rec.item.Held, rec.item.Flag, rec.item.Reason = p.Outcome, p.Held, p.Flag, p.Reason
 			case rec.refund != nil:
-				rec.refund.Outcome, rec.refund.Reason = p.Outcome, p.Reason
+				rec.refund.Outcome, rec.refund.Flag, rec.refund.Reason = p.Outcome, p.Flag, p.Reason
 			}
 		}
 	}

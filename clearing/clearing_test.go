@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tapwallet/tapwallet/clearing"
+	"github.com/tapwallet/tapwallet/clearing/clearfile"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/ledger"
@@ -84,7 +85,7 @@ func TestRun(t *testing.T) {
 			t.Fatalf("got %d presentments, want %d", got, want)
 		}
 		flags := rep.Flags()
-		if len(flags) != 2 || flags[0].Reason != "more than the hold" || !strings.HasPrefix(flags[1].Reason, "unknown authorization") {
+		if len(flags) != 2 || flags[0].Flag != clearfile.FlagExceedsHold || flags[1].Flag != clearfile.FlagNoHold {
 			t.Fatalf("got flags %+v, want more-than-the-hold and unknown", flags)
 		}
 		var net int64

@@ -19,6 +19,7 @@ import (
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
@@ -44,7 +45,7 @@ type world struct {
 	banks *bank.Config
 	hosts map[string]*issuer.Host
 	led   ledgers // each bank's own, in its own wing
-	store *sqldb.SwitchStore
+	store *netstore.Store
 	seq   int
 }
 
@@ -60,8 +61,12 @@ func newWorld(t testing.TB, db *sqldb.DB) *world {
 	}
 	c := &clock{t: time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)}
 	db.Now = c.Now
-	w := &world{db: db, clock: c, banks: banks, hosts: map[string]*issuer.Host{}, led: ledgers{}, store: sqldb.NewSwitchStore(db)}
-	t.Cleanup(w.store.Close)
+	store, err := netstore.OpenBeside(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	w := &world{db: db, clock: c, banks: banks, hosts: map[string]*issuer.Host{}, led: ledgers{}, store: store}
 	for _, id := range []string{"icbc", "ccb", "cmbc"} {
 		st, err := issuerstore.OpenBeside(context.Background(), db, id)
 		if err != nil {
@@ -253,6 +258,7 @@ func (w *world) record(t interface{ Fatalf(string, ...any) }, a *auth) {
 	str := func(de int) string { v, _ := m.String(de); return v }
 	now := w.clock.Now()
 	rec := netswitch.Auth{ID: netswitch.AuthID(str(iso8583.DETerminal), str(iso8583.DESTAN), str(iso8583.DETransmission)),
+		Digest:   "the message's digest", // a record, not an early reversal's marker
 		Acquirer: "48021000", Terminal: str(iso8583.DETerminal), STAN: str(iso8583.DESTAN), Transmission: str(iso8583.DETransmission),
 		RRN: str(iso8583.DERRN), Merchant: str(iso8583.DEMerchant), LocalDate: str(iso8583.DELocalDate), LocalTime: str(iso8583.DELocalTime),
 		Token: "6288010000000000", BankID: a.bank, Amount: a.amount, Currency: 156, ClearAmount: a.amount, PANLast4: "0000",

@@ -23,7 +23,8 @@ type RefundItem struct {
 	PANLast4   string  `json:"pan_last4"`
 	Amount     int64   `json:"amount"` // minor units given back
 	Outcome    Outcome `json:"outcome"`
-	Reason     string  `json:"reason,omitempty"` // why it was flagged
+	Flag       Flag    `json:"flag,omitempty"`   // why it was flagged (the bank's code)
+	Reason     string  `json:"reason,omitempty"` // the same in words
 	refund     netswitch.Refund
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tapwallet/tapwallet/clearing"
+	"github.com/tapwallet/tapwallet/clearing/clearfile"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -44,7 +45,7 @@ func TestRunRefunds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rep.Refunds) != 2 || rep.Refunds[0].Outcome != clearing.Credited || rep.Refunds[1].Outcome != clearing.Flagged {
+		if len(rep.Refunds) != 2 || rep.Refunds[0].Outcome != clearing.Credited || rep.Refunds[1].Outcome != clearing.Flagged || rep.Refunds[1].Flag != clearfile.FlagNoCredit {
 			t.Fatalf("got refunds %+v, want one credited and one flagged", rep.Refunds)
 		}
 		if got := bankLine(rep, "icbc"); got.Posted != 1 || got.PostedAmount != 10000 || got.Refunds != 1 || got.RefundAmount != 2500 || got.Net != -7500 {

@@ -27,6 +27,7 @@ type (
 	Outcome = clearfile.Outcome
 	Ack     = clearfile.Ack
 	Posting = clearfile.Posting
+	Flag    = clearfile.Flag
 )
 
 // The outcomes of a presentment or refund (clearfile's).

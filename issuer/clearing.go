@@ -88,7 +88,8 @@ func (h *Host) post(ctx context.Context, f []clearfile.Detail, idx []int, out []
 		case ledger.Exists:
 			out[i].Outcome = clearfile.AlreadyPosted
 		default:
-			out[i].Outcome, out[i].Reason = clearfile.Flagged, postRefused(rs[k])
+			out[i].Outcome = clearfile.Flagged
+			out[i].Flag, out[i].Reason = postRefused(rs[k])
 		}
 	}
 	return nil
@@ -100,32 +101,33 @@ func (h *Host) checkRefund(ctx context.Context, d clearfile.Detail, out *clearfi
 	t, err := h.cfg.Ledger.LookupTransfer(ctx, RefundID(HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal)))
 	switch {
 	case fault.KindOf(err) == fault.NotFound:
-		out.Outcome, out.Reason = clearfile.Flagged, "the issuer holds no credit for it"
+		out.Outcome, out.Flag, out.Reason = clearfile.Flagged, clearfile.FlagNoCredit, "the issuer holds no credit for it"
 	case err != nil:
 		return err
 	case t.Amount != d.Amount || t.Flags&(ledger.Pending|ledger.PostPending|ledger.VoidPending) != 0:
-		out.Outcome, out.Reason = clearfile.Flagged, "the issuer credited another amount"
+		out.Outcome, out.Flag, out.Reason = clearfile.Flagged, clearfile.FlagCreditDiffers, "the issuer credited another amount"
 	default:
 		out.Outcome = clearfile.Credited
 	}
 	return nil
 }
 
-// postRefused says in words why a presentment could not be posted.
-func postRefused(r ledger.Result) string {
+// postRefused says why a presentment could not be posted, as a code and
+// in words.
+func postRefused(r ledger.Result) (clearfile.Flag, string) {
 	switch r {
 	case ledger.ExceedsPendingTransferAmount:
-		return "more than the hold"
+		return clearfile.FlagExceedsHold, "more than the hold"
 	case ledger.PendingTransferNotFound:
-		return "unknown authorization: the issuer holds nothing for it"
+		return clearfile.FlagNoHold, "unknown authorization: the issuer holds nothing for it"
 	case ledger.PendingTransferExpired:
-		return "the hold expired before clearing"
+		return clearfile.FlagHoldExpired, "the hold expired before clearing"
 	case ledger.PendingTransferAlreadyVoided:
-		return "the hold was voided (reversed at the issuer)"
+		return clearfile.FlagHoldVoided, "the hold was voided (reversed at the issuer)"
 	case ledger.PendingTransferAlreadyPosted, ledger.ExistsWithDifferentFields:
-		return "already cleared for another amount"
+		return clearfile.FlagClearedOther, "already cleared for another amount"
 	}
-	return "refused by the ledger: " + string(r)
+	return clearfile.FlagLedgerRefused, "refused by the ledger: " + string(r)
 }
 
 // ClearingHosts hands each bank's clearing file to its issuer host in this

@@ -313,7 +313,7 @@ func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	h.mu.Lock()
 	rc, again := h.answered[id]
 	h.mu.Unlock()
-	reason := "repeat"
+	reason := DeclineRepeat
 	if !again {
 		rc, reason = h.decide(ctx, req, id)
 		if rc != iso8583.SystemMalfunction {
@@ -337,58 +337,58 @@ func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	return resp
 }
 
-func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso8583.ResponseCode, string) {
+func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso8583.ResponseCode, Decline) {
 	h.mu.Lock()
 	gone := h.reversed[id]
 	h.mu.Unlock()
 	if gone {
-		return iso8583.DoNotHonour, "reversed_before_arrival"
+		return iso8583.DoNotHonour, DeclineReversedBeforeArrival
 	}
 	panS, _ := req.String(iso8583.DEPAN)
 	pan, err := card.ParsePAN(panS)
 	if err != nil {
-		return iso8583.InvalidCardNumber, "bad_pan"
+		return iso8583.InvalidCardNumber, DeclineBadPAN
 	}
 	acct, ok := h.cards[pan.Digits()]
 	if !ok {
-		return iso8583.InvalidCardNumber, "card_not_found"
+		return iso8583.InvalidCardNumber, DeclineCardNotFound
 	}
 	if rc, reason, refused := statusDecline(acct.holder); refused {
 		return rc, reason
 	}
 	if acct.holder.Expiry.Expired(h.cfg.Now()) {
-		return iso8583.ExpiredCard, "card_expired"
+		return iso8583.ExpiredCard, DeclineCardExpired
 	}
 	if pc, _ := req.String(iso8583.DEProcessingCode); pc != "000000" {
-		return iso8583.InvalidTransaction, "processing_code"
+		return iso8583.InvalidTransaction, DeclineProcessingCode
 	}
 	amt, err := req.Amount()
 	if err != nil || amt.Minor <= 0 {
-		return iso8583.InvalidAmount, "amount"
+		return iso8583.InvalidAmount, DeclineAmount
 	}
 	if amt.Currency != money.CNY {
-		return iso8583.InvalidAmount, "currency"
+		return iso8583.InvalidAmount, DeclineCurrency
 	}
 	if h.cfg.PerTransactionLimit > 0 && amt.Minor > h.cfg.PerTransactionLimit {
-		return iso8583.ExceedsAmountLimit, "per_transaction_limit"
+		return iso8583.ExceedsAmountLimit, DeclinePerTransactionLimit
 	}
 	rrn, _ := req.String(iso8583.DERRN)
 	hold := ledger.Hold(id, acct.id, h.bank.SettlementAccount, amt, h.cfg.HoldTimeout, "rrn "+strings.TrimSpace(rrn))
 	r, err := h.cfg.Ledger.CreateTransfer(ctx, hold)
 	if err != nil {
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
-		return iso8583.SystemMalfunction, "ledger"
+		return iso8583.SystemMalfunction, DeclineLedger
 	}
 	switch r {
 	case ledger.OK, ledger.Exists:
 		return iso8583.Approved, ""
 	case ledger.ExceedsCredits:
-		return iso8583.InsufficientFunds, "insufficient_funds"
+		return iso8583.InsufficientFunds, DeclineInsufficientFunds
 	case ledger.ExistsWithDifferentFields:
-		return iso8583.DuplicateTransmission, "identity_reused"
+		return iso8583.DuplicateTransmission, DeclineIdentityReused
 	}
 	h.cfg.Log.Error("issuer: hold refused", "result", string(r))
-	return iso8583.SystemMalfunction, string(r)
+	return iso8583.SystemMalfunction, DeclineLedger
 }
 
 // AuthCode returns the authorization code (DE38) of an approval: six

@@ -94,52 +94,52 @@ func (h *Host) refund(ctx context.Context, req *iso8583.Message) *iso8583.Messag
 	return resp
 }
 
-func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origID string) (iso8583.ResponseCode, string) {
+func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origID string) (iso8583.ResponseCode, Decline) {
 	if pc, _ := req.String(iso8583.DEProcessingCode); pc != RefundProcessingCode {
-		return iso8583.InvalidTransaction, "processing_code"
+		return iso8583.InvalidTransaction, DeclineProcessingCode
 	}
 	panS, _ := req.String(iso8583.DEPAN)
 	pan, err := card.ParsePAN(panS)
 	if err != nil {
-		return iso8583.InvalidCardNumber, "bad_pan"
+		return iso8583.InvalidCardNumber, DeclineBadPAN
 	}
 	acct, ok := h.cards[pan.Digits()]
 	if !ok {
-		return iso8583.InvalidCardNumber, "card_not_found"
+		return iso8583.InvalidCardNumber, DeclineCardNotFound
 	}
 	amt, err := req.Amount()
 	if err != nil || amt.Minor <= 0 {
-		return iso8583.InvalidAmount, "amount"
+		return iso8583.InvalidAmount, DeclineAmount
 	}
 	if amt.Currency != money.CNY {
-		return iso8583.InvalidAmount, "currency"
+		return iso8583.InvalidAmount, DeclineCurrency
 	}
 	orig, err := CurrentHold(ctx, h.cfg.Ledger, origID)
 	if fault.KindOf(err) == fault.NotFound {
-		return iso8583.UnableToLocateRecord, "original_unknown"
+		return iso8583.UnableToLocateRecord, DeclineOriginalUnknown
 	}
 	if err != nil {
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
-		return iso8583.SystemMalfunction, "ledger"
+		return iso8583.SystemMalfunction, DeclineLedger
 	}
 	if orig.Flags&ledger.Pending == 0 || orig.DebitAccountID != acct.id {
-		return iso8583.UnableToLocateRecord, "original_mismatch"
+		return iso8583.UnableToLocateRecord, DeclineOriginalMismatch
 	}
 	limit, err := h.refundable(ctx, orig)
 	if err != nil {
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
-		return iso8583.SystemMalfunction, "ledger"
+		return iso8583.SystemMalfunction, DeclineLedger
 	}
 	res, err := h.cfg.Refunds.ReserveRefund(ctx, Refund{BankID: h.bank.ID, ID: id, OriginalID: origID, Amount: amt.Minor, At: h.cfg.Now()}, limit)
 	if err != nil {
 		h.cfg.Log.Error("issuer: refund store failed", "err", fault.MessageOf(err))
-		return iso8583.SystemMalfunction, "refund_store"
+		return iso8583.SystemMalfunction, DeclineRefundStore
 	}
 	switch res {
 	case Exceeds:
-		return iso8583.InvalidAmount, "exceeds_original"
+		return iso8583.InvalidAmount, DeclineExceedsOriginal
 	case Clashes:
-		return iso8583.DuplicateTransmission, "identity_reused"
+		return iso8583.DuplicateTransmission, DeclineIdentityReused
 	}
 	rrn, _ := req.String(iso8583.DERRN)
 	credit := ledger.Transfer{ID: RefundID(id), DebitAccountID: h.bank.SettlementAccount, CreditAccountID: acct.id,
@@ -149,16 +149,16 @@ func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origI
 		// Counted but not credited: a repeat of the refund (Repeated)
 		// credits it, once.
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
-		return iso8583.SystemMalfunction, "ledger"
+		return iso8583.SystemMalfunction, DeclineLedger
 	}
 	switch r {
 	case ledger.OK, ledger.Exists:
 		return iso8583.Approved, ""
 	case ledger.ExistsWithDifferentFields:
-		return iso8583.DuplicateTransmission, "identity_reused"
+		return iso8583.DuplicateTransmission, DeclineIdentityReused
 	}
 	h.cfg.Log.Error("issuer: refund credit refused", "result", string(r))
-	return iso8583.SystemMalfunction, string(r)
+	return iso8583.SystemMalfunction, DeclineLedger
 }
 
 // refundable is what an original may have refunded in all: the hold while

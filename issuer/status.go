@@ -10,12 +10,12 @@ import (
 // permitted to cardholder) for a blocked card, 41 (lost card) for one its
 // holder reported lost, with the reason recorded; false for an active
 // card.
-func statusDecline(h *bank.Cardholder) (iso8583.ResponseCode, string, bool) {
+func statusDecline(h *bank.Cardholder) (iso8583.ResponseCode, Decline, bool) {
 	switch {
 	case h.Usable():
 		return "", "", false
 	case h.Status == bank.Lost:
-		return iso8583.LostCard, "card_lost", true
+		return iso8583.LostCard, DeclineCardLost, true
 	}
-	return iso8583.NotPermittedToCardholder, "card_blocked", true
+	return iso8583.NotPermittedToCardholder, DeclineCardBlocked, true
 }

@@ -16,12 +16,29 @@ const (
 // before, or a refund found credited.
 func (o Outcome) Done() bool { return o == Posted || o == AlreadyPosted || o == Credited }
 
+// Flag is why a bank did not post a record of its clearing file: a code
+// both sides compare (the words are in Reason).
+type Flag string
+
+// Why a record was flagged.
+const (
+	FlagExceedsHold   Flag = "exceeds_hold"   // a presentment of more than the hold
+	FlagNoHold        Flag = "no_hold"        // the issuer holds nothing for the authorization
+	FlagHoldExpired   Flag = "hold_expired"   // the hold expired before clearing
+	FlagHoldVoided    Flag = "hold_voided"    // the hold was voided (reversed at the issuer)
+	FlagClearedOther  Flag = "cleared_other"  // already cleared for another amount
+	FlagLedgerRefused Flag = "ledger_refused" // refused by the ledger for another reason
+	FlagNoCredit      Flag = "no_credit"      // a refund the issuer holds no credit for
+	FlagCreditDiffers Flag = "credit_differs" // a refund the issuer credited for another amount
+)
+
 // Posting is a bank's answer to one record of its clearing file.
 type Posting struct {
 	Seq     int     `json:"seq"` // the record's sequence number
 	Outcome Outcome `json:"outcome"`
 	Held    int64   `json:"held"`             // a presentment's hold found at the bank (0 if none)
-	Reason  string  `json:"reason,omitempty"` // why it was flagged
+	Flag    Flag    `json:"flag,omitempty"`   // why it was flagged
+	Reason  string  `json:"reason,omitempty"` // the same in words
 }
 
 // Ack is a bank's answer to its clearing file: one Posting per record, in
