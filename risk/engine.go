@@ -1,0 +1,269 @@
+package risk
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+)
+
+// Engine decides with one rule set at a time over a State.
+type Engine struct {
+	state State
+	set   atomic.Pointer[compiled]
+	// City finds a terminal's place from DE43's city when the facts do not
+	// carry it (default: City, the engine's own table).
+	City func(name string) (Place, bool)
+	pool sync.Pool
+}
+
+// New returns an engine deciding with set over state; it fails with
+// fault.Invalid CodeRules when the set does not hold.
+func New(set *RuleSet, state State) (*Engine, error) {
+	e := &Engine{state: state, City: City}
+	e.pool.New = func() any {
+		return &scratch{vals: make([]value, len(attrList)), known: make([]bool, len(attrList)), rows: make([][]Row, len(groups))}
+	}
+	if err := e.Use(set); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Use makes set the rule set of the decisions to come; it fails with
+// fault.Invalid CodeRules when it does not hold (the old set stays).
+func (e *Engine) Use(set *RuleSet) error {
+	c, err := compile(set)
+	if err != nil {
+		return err
+	}
+	e.set.Store(c)
+	return nil
+}
+
+// Rules returns the rule set in use.
+func (e *Engine) Rules() *RuleSet { return e.set.Load().set }
+
+// State returns the engine's state.
+func (e *Engine) State() State { return e.state }
+
+type scratch struct {
+	vals  []value
+	known []bool
+	rows  [][]Row
+	qs    []Query
+	qg    []int
+}
+
+// Authorize decides an authorization before the issuer is asked: it reads
+// the state, evaluates the authorization rules and explains the outcome.
+// A phone whose wallet is off is declined beyond any rule (Block). It
+// fails with fault.Invalid CodeFacts/CodeCardNumber on bad facts and with
+// the state's error when it cannot be read; it changes nothing (see
+// RecordAuth).
+func (e *Engine) Authorize(ctx context.Context, a Auth) (Decision, error) {
+	if err := a.check(); err != nil {
+		return Decision{}, err
+	}
+	d, err := e.decide(ctx, PointAuthorization, &facts{auth: &a, now: a.At, city: e.City}, a.ID)
+	if err == nil && a.PhoneOff {
+		d.Outcome, d.Block = Decline, BlockPhoneOff
+	}
+	return d, err
+}
+
+// RecordAuth adds an authorization whose answer is known to the state
+// (its counters, the card's amounts and its last tap when approved):
+// call it once the answer is stored. It fails like the state's Add.
+func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
+	if err := a.check(); err != nil {
+		return err
+	}
+	if err := e.state.Add(ctx, authDeltas(&a, approved)); err != nil {
+		return err
+	}
+	if !approved {
+		return nil
+	}
+	here, ok := e.terminal(&a)
+	if !ok {
+		return nil
+	}
+	for _, k := range sightingKeys(&a) {
+		if strings.HasSuffix(k, ":") {
+			continue
+		}
+		if err := e.state.SetLast(ctx, k, Sighting{Place: here, At: a.At}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) terminal(a *Auth) (Place, bool) {
+	if a.Terminal != nil {
+		return *a.Terminal, true
+	}
+	if e.City != nil {
+		return e.City(a.City)
+	}
+	return Place{}, false
+}
+
+// Bind decides a card binding before ID&V. A phone whose wallet is off is
+// declined beyond any rule. It fails like Authorize.
+func (e *Engine) Bind(ctx context.Context, b Binding) (Decision, error) {
+	if err := b.check(); err != nil {
+		return Decision{}, err
+	}
+	d, err := e.decide(ctx, PointBinding, &facts{bind: &b, now: b.At}, b.ID)
+	if err == nil && b.PhoneOff {
+		d.Outcome, d.Block = Decline, BlockPhoneOff
+	}
+	return d, err
+}
+
+// RecordBinding adds a binding attempt to the state (every attempt
+// counts, whatever its outcome). It fails like the state's Add.
+func (e *Engine) RecordBinding(ctx context.Context, b Binding) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	return e.state.Add(ctx, bindDeltas(&b))
+}
+
+func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Decision, error) {
+	c := e.set.Load()
+	pr := c.points[p]
+	sc := e.pool.Get().(*scratch)
+	defer e.pool.Put(sc)
+	sc.qs, sc.qg = sc.qs[:0], sc.qg[:0]
+	for _, g := range pr.groups {
+		if q, ok := groups[g].query(f); ok {
+			sc.qs = append(sc.qs, q)
+			sc.qg = append(sc.qg, g)
+		}
+	}
+	for i := range sc.rows {
+		sc.rows[i] = nil
+	}
+	if len(sc.qs) > 0 {
+		res, err := e.state.Read(ctx, sc.qs)
+		if err != nil {
+			return Decision{}, err
+		}
+		for i, g := range sc.qg {
+			sc.rows[g] = res[i]
+		}
+	}
+	f.rows = sc.rows
+	if pr.sighting {
+		seen, err := e.state.Last(ctx, sightingKeys(f.auth))
+		if err != nil {
+			return Decision{}, err
+		}
+		f.seen = seen
+	}
+	for _, a := range pr.attrs {
+		sc.vals[a], sc.known[a] = attrList[a].val(f)
+	}
+	d := Decision{Point: p, ID: id, At: f.now, Version: c.set.Version, Digest: c.digest, Reasons: []string{}, Hits: []Hit{}}
+	score := 0
+	for i := range pr.rules {
+		cr := &pr.rules[i]
+		if !cr.when.eval(sc.vals, sc.known) {
+			continue
+		}
+		h := Hit{Rule: cr.r.ID, Reason: cr.r.Reason, Score: cr.r.Score, Outcome: cr.r.Outcome, Shadow: cr.r.Shadow}
+		if cr.band >= 0 {
+			if !sc.known[cr.band] {
+				continue
+			}
+			v := sc.vals[cr.band].n
+			found := false
+			for _, b := range cr.r.Bands.Steps {
+				if v >= b.Min {
+					h.Score, h.Outcome, found = b.Score, b.Outcome, true
+				}
+			}
+			if !found {
+				continue
+			}
+		}
+		for _, a := range cr.inputs {
+			if sc.known[a] {
+				h.Inputs = append(h.Inputs, Input{Attr: attrList[a].name, Value: sc.vals[a].any(attrList[a].str)})
+			}
+		}
+		if len(cr.snooze) > 0 {
+			h.Pattern = pattern(cr, sc)
+			snoozed, err := e.state.Snoozed(ctx, cr.r.ID, h.Pattern, f.now)
+			if err != nil {
+				return Decision{}, err
+			}
+			h.Snoozed = snoozed
+		}
+		d.Hits = append(d.Hits, h)
+		if h.Shadow || h.Snoozed {
+			continue
+		}
+		d.Reasons = append(d.Reasons, h.Rule)
+		score += h.Score
+		if h.Outcome > d.Outcome {
+			d.Outcome = h.Outcome
+		}
+	}
+	if score > 99 {
+		score = 99
+	}
+	d.Score = score
+	t := c.set.Thresholds
+	if t.Decline > 0 && score >= t.Decline {
+		d.Outcome = Decline
+	} else if t.Review > 0 && score >= t.Review && d.Outcome < Review {
+		d.Outcome = Review
+	}
+	return d, nil
+}
+
+// pattern is a hit's snooze pattern: attr=value pairs joined by "&".
+func pattern(cr *cRule, sc *scratch) string {
+	var b strings.Builder
+	for i, a := range cr.snooze {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(attrList[a].name)
+		b.WriteByte('=')
+		if sc.known[a] {
+			if attrList[a].str {
+				b.WriteString(sc.vals[a].s)
+			} else {
+				b.WriteString(strconv.FormatFloat(sc.vals[a].n, 'f', -1, 64))
+			}
+		}
+	}
+	return b.String()
+}
+
+func (v value) any(isStr bool) any {
+	if isStr {
+		return v.s
+	}
+	return v.n
+}
+
+// Snooze silences the hit's rule for its pattern until the given time
+// (after a card holder answered "yes, that was me"). It fails with
+// fault.Invalid CodeFacts for a hit without a pattern, and like the
+// state's Snooze.
+func (e *Engine) Snooze(ctx context.Context, h Hit, until time.Time) error {
+	if h.Pattern == "" {
+		return fault.E(fault.Invalid, CodeFacts, "rule %s has no snooze pattern", h.Rule)
+	}
+	return e.state.Snooze(ctx, h.Rule, h.Pattern, until)
+}

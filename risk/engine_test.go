@@ -1,0 +1,240 @@
+package risk_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/risk"
+)
+
+func decodeRules(t *testing.T, s string) *risk.RuleSet {
+	t.Helper()
+	set, err := risk.DecodeRules(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// TestShadowChangesNoOutcome: the same decline rule enforced declines
+// with 59; as a shadow rule it is recorded with its inputs and the
+// authorization is approved.
+func TestShadowChangesNoOutcome(t *testing.T) {
+	const rule = `{"version": %d, "rules": [{"id": "big", "point": "authorization", "reason": "big", "when": {"attr": "auth.amount", "op": ">", "value": 100000}, "outcome": "decline", "score": 10, "shadow": %s}]}`
+	for _, shadow := range []bool{false, true} {
+		set := decodeRules(t, strings.NewReplacer("%d", "1", "%s", map[bool]string{true: "true", false: "false"}[shadow]).Replace(rule))
+		e, err := risk.New(set, risk.NewMemory())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.Authorize(context.Background(), auth(amount(100001)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Hits) != 1 || d.Hits[0].Rule != "big" || d.Hits[0].Shadow != shadow || d.Hits[0].Inputs[0].Value != float64(100001) {
+			t.Fatalf("shadow=%v: hits %+v, want big recorded with auth.amount 100001", shadow, d.Hits)
+		}
+		wantOutcome, wantRC, wantScore := risk.Decline, iso8583.SuspectedFraud, 10
+		if shadow {
+			wantOutcome, wantRC, wantScore = risk.Approve, "", 0
+		}
+		if d.Outcome != wantOutcome || d.ResponseCode() != wantRC || d.Score != wantScore {
+			t.Errorf("shadow=%v: got %s rc %q score %d, want %s %q %d", shadow, d.Outcome, d.ResponseCode(), d.Score, wantOutcome, wantRC, wantScore)
+		}
+	}
+}
+
+// TestDecisionExplained: the decision names the version, digest, rules,
+// inputs and score, and its JSON holds no card number.
+func TestDecisionExplained(t *testing.T) {
+	e, _ := risk.New(risk.Default(), risk.NewMemory())
+	ctx := context.Background()
+	if err := e.RecordAuth(ctx, auth(func(a *risk.Auth) { a.At = t0.Add(-10 * time.Minute) }), true); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Authorize(ctx, auth(func(a *risk.Auth) { a.City = "SHANGHAI"; a.MCC = "7995" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Outcome != risk.Decline || d.Score != 99 || d.Version != 1 || d.Digest != risk.Default().Digest() || d.ResponseCode() != "59" {
+		t.Fatalf("got %s score %d v%d %s, want decline 99 v1 with the default digest", d.Outcome, d.Score, d.Version, d.Digest)
+	}
+	if strings.Join(d.Reasons, ",") != "auth.mcc_high_risk,auth.impossible_travel" {
+		t.Errorf("reasons: got %v", d.Reasons)
+	}
+	var travel risk.Hit
+	for _, h := range d.Hits {
+		if h.Rule == "auth.impossible_travel" {
+			travel = h
+		}
+	}
+	got := map[string]any{}
+	for _, in := range travel.Inputs {
+		got[in.Attr] = in.Value
+	}
+	if dist, _ := got["travel.distance_km"].(float64); dist < 1000 || dist > 1100 {
+		t.Errorf("distance Beijing–Shanghai: got %v km, want about 1068", got["travel.distance_km"])
+	}
+	if v, _ := got["travel.speed_kmh"].(float64); v < 6000 {
+		t.Errorf("speed: got %v, want above 6000 km/h", got["travel.speed_kmh"])
+	}
+	b, _ := json.Marshal(d)
+	if strings.Contains(string(b), "6222") || !strings.Contains(string(b), `"outcome":"decline"`) {
+		t.Errorf("decision JSON: %s", b)
+	}
+}
+
+// TestPhoneOffBlocks: a switched-off phone is declined beyond any rule,
+// at authorization and at binding.
+func TestPhoneOffBlocks(t *testing.T) {
+	e, _ := risk.New(risk.Default(), risk.NewMemory())
+	d, err := e.Authorize(context.Background(), auth(func(a *risk.Auth) { a.PhoneOff = true }))
+	if err != nil || d.Outcome != risk.Decline || d.Block != risk.BlockPhoneOff || d.ResponseCode() != "59" {
+		t.Errorf("authorization: got %v %v, want decline blocked phone_off", d, err)
+	}
+	d, err = e.Bind(context.Background(), binding(func(b *risk.Binding) { b.PhoneOff = true }))
+	if err != nil || d.Verdict() != "decline" || d.Block != risk.BlockPhoneOff {
+		t.Errorf("binding: got %v %v, want decline blocked phone_off", d, err)
+	}
+}
+
+// TestRefusesCardNumbers: facts that carry a card number are refused.
+func TestRefusesCardNumbers(t *testing.T) {
+	e, _ := risk.New(risk.Default(), risk.NewMemory())
+	_, err := e.Authorize(context.Background(), auth(func(a *risk.Auth) { a.Token = "6288010000000004" }))
+	if !errors.Is(err, fault.E(fault.Invalid, risk.CodeCardNumber, "")) || strings.Contains(err.Error(), "6288") {
+		t.Errorf("token number: got %v, want risk_card_number without the number", err)
+	}
+	_, err = e.Bind(context.Background(), binding(func(b *risk.Binding) { b.Card = "pan6222020000000007" }))
+	if !errors.Is(err, fault.E(fault.Invalid, risk.CodeCardNumber, "")) {
+		t.Errorf("card number: got %v", err)
+	}
+}
+
+// TestDecodeStrict: what a rule set may not be.
+func TestDecodeStrict(t *testing.T) {
+	ok := `{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 10}`
+	for name, doc := range map[string]string{
+		"unknown field":        `{"version": 1, "rules": [], "colour": "red"}`,
+		"unknown rule field":   `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 10, "weight": 2}]}`,
+		"version 0":            `{"version": 0, "rules": [` + ok + `]}`,
+		"two documents":        `{"version": 1, "rules": []} {}`,
+		"unknown attribute":    `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.colour", "op": ">", "value": 1}, "score": 10}]}`,
+		"binding attr at auth": `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "phone.cards_24h", "op": ">", "value": 1}, "score": 10}]}`,
+		"string op on number":  `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": "==", "value": "big"}, "score": 10}]}`,
+		"order op on string":   `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.mcc", "op": ">", "value": "5000"}, "score": 10}]}`,
+		"two forms":            `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1, "all": [{"attr": "auth.amount", "op": ">", "value": 1}]}, "score": 10}]}`,
+		"duplicate id":         `{"version": 1, "rules": [` + ok + `,` + ok + `]}`,
+		"bad outcome":          `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "outcome": "block"}]}`,
+		"no effect":            `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}}]}`,
+		"no reason":            `{"version": 1, "rules": [{"id": "r", "point": "authorization", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 1}]}`,
+		"bands not rising":     `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "bands": {"attr": "auth.amount", "steps": [{"min": 5, "score": 1}, {"min": 5, "score": 2}]}}]}`,
+		"thresholds reversed":  `{"version": 1, "thresholds": {"review": 90, "decline": 50}, "rules": []}`,
+		"empty in":             `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.mcc", "op": "in", "value": []}, "score": 10}]}`,
+		"score above 99":       `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 100}]}`,
+		"unknown snooze":       `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 10, "snooze": ["auth.colour"]}]}`,
+		"ref to string":        `{"version": 1, "rules": [{"id": "r", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "ref": "auth.mcc"}, "score": 10}]}`,
+		"unknown point":        `{"version": 1, "rules": [{"id": "r", "point": "clearing", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 10}]}`,
+		"bad id":               `{"version": 1, "rules": [{"id": "Big Rule", "point": "authorization", "reason": "x", "when": {"attr": "auth.amount", "op": ">", "value": 1}, "score": 10}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := risk.DecodeRules(strings.NewReader(doc))
+			if fault.KindOf(err) != fault.Invalid {
+				t.Errorf("got %v, want fault.Invalid", err)
+			}
+		})
+	}
+}
+
+// TestVersionsNeverOverwritten: a stored version stays as it was; a new
+// set needs a higher number; decisions are kept once.
+func TestVersionsNeverOverwritten(t *testing.T) {
+	testVersions(t, risk.NewMemoryVersions())
+}
+
+func testVersions(t *testing.T, v risk.Versions) {
+	ctx := context.Background()
+	def := risk.Default()
+	if err := risk.Activate(ctx, v, def, t0); err != nil {
+		t.Fatal(err)
+	}
+	changed := risk.Default()
+	changed.Rules = changed.Rules[:3]
+	if err := v.PutRules(ctx, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
+		t.Fatalf("same version again: got %v, want conflict", err)
+	}
+	if err := risk.Activate(ctx, v, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
+		t.Fatalf("activate same version: got %v, want conflict", err)
+	}
+	changed.Version = 2
+	if err := risk.Activate(ctx, v, changed, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	old, err := v.RulesAt(ctx, 1)
+	if err != nil || old.Digest() != def.Digest() || len(old.Rules) != len(def.Rules) {
+		t.Fatalf("version 1 after version 2: got %v rules, %v", len(old.Rules), err)
+	}
+	latest, err := risk.Latest(ctx, v)
+	if err != nil || latest.Version != 2 || len(latest.Rules) != 3 {
+		t.Fatalf("latest: got %+v %v", latest, err)
+	}
+	vs, _ := v.RuleVersions(ctx)
+	if len(vs) != 2 || vs[0].Version != 1 || vs[1].Rules != 3 || vs[1].Digest != changed.Digest() {
+		t.Errorf("versions: %+v", vs)
+	}
+	if _, err := v.RulesAt(ctx, 7); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoVersion, "")) {
+		t.Errorf("version 7: got %v, want not found", err)
+	}
+	e, _ := risk.New(latest, risk.NewMemory())
+	d, _ := e.Authorize(ctx, auth(func(a *risk.Auth) { a.Country = "KP" }))
+	if err := v.SaveDecision(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d2 := d
+	d2.Outcome = risk.Approve
+	if err := v.SaveDecision(ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.DecisionOf(ctx, risk.PointAuthorization, d.ID)
+	if err != nil || got.Outcome != d.Outcome || got.Version != 2 || len(got.Hits) != len(d.Hits) {
+		t.Errorf("kept decision: got %+v %v, want the first, version 2", got, err)
+	}
+	if _, err := v.DecisionOf(ctx, risk.PointBinding, d.ID); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("other point: got %v, want not found", err)
+	}
+}
+
+// TestSnooze: a hit's pattern snoozed ("yes, that was me") no longer
+// counts for that token and merchant until the snooze ends; another
+// merchant still counts.
+func TestSnooze(t *testing.T) {
+	ctx := context.Background()
+	e, _ := risk.New(risk.Default(), risk.NewMemory())
+	past(5, true, minutes(2), nil)(t, e)
+	d, _ := e.Authorize(ctx, auth())
+	if d.Outcome != risk.Review || d.Hits[0].Pattern != "auth.token=tok_A&auth.merchant=898310054110001" {
+		t.Fatalf("before: got %s %+v", d, d.Hits)
+	}
+	if err := e.Snooze(ctx, d.Hits[0], t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = e.Authorize(ctx, auth())
+	if d.Outcome != risk.Approve || !d.Hits[0].Snoozed || len(d.Reasons) != 0 {
+		t.Errorf("snoozed: got %s %+v, want approve with the hit snoozed", d, d.Hits)
+	}
+	d, _ = e.Authorize(ctx, auth(func(a *risk.Auth) { a.Merchant = "898310054110002" }))
+	if d.Outcome != risk.Review {
+		t.Errorf("another merchant: got %s, want review", d)
+	}
+	d, _ = e.Authorize(ctx, auth(func(a *risk.Auth) { a.At = t0.Add(61 * time.Minute) }))
+	_ = d // the 5 payments are out of the window by then; the snooze's end is checked on the state
+	if s, _ := e.State().Snoozed(ctx, "auth.token_velocity_15m", "auth.token=tok_A&auth.merchant=898310054110001", t0.Add(61*time.Minute)); s {
+		t.Errorf("snooze after its end: still snoozed")
+	}
+}

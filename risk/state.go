@@ -1,0 +1,200 @@
+package risk
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+// State is what the engine remembers between decisions: bucketed
+// counters, last sightings and snoozes. The engine reads it before a
+// decision (one Read, one Last) and writes it when the outcome is known
+// (Record*: one Add, one SetLast). Implementations must apply each Add
+// atomically and exactly under concurrent callers (several network
+// processes): Memory does with a mutex, risk/sqlstore with upserts.
+type State interface {
+	// Add adds each delta's count and sum to its bucket (creating it).
+	Add(ctx context.Context, ds []Delta) error
+	// Read returns, for each query, its bucket range's totals grouped by
+	// member (members in ascending order; none when nothing was counted).
+	Read(ctx context.Context, qs []Query) ([][]Row, error)
+	// SetLast records a sighting under key unless a later one is there.
+	SetLast(ctx context.Context, key string, s Sighting) error
+	// Last returns the latest sighting of each key (zero when none).
+	Last(ctx context.Context, keys []string) ([]Sighting, error)
+	// Snooze silences a rule's pattern until a time (a later until wins).
+	Snooze(ctx context.Context, rule, pattern string, until time.Time) error
+	// Snoozed reports whether a rule's pattern is silenced at a time.
+	Snoozed(ctx context.Context, rule, pattern string, at time.Time) (bool, error)
+	// Prune forgets buckets that expired before now.
+	Prune(ctx context.Context, now time.Time) error
+}
+
+// Delta is an addition to one bucket of a series: the events of a
+// subject (Key) of a kind (Series), by member (a distinct value, e.g. a
+// card tried on a phone, or an amount class; "" for a plain counter), in
+// the bucket numbered Bucket (time / the series' resolution). Expires is
+// when the bucket may be forgotten (Unix seconds; 0: never).
+type Delta struct {
+	Series  string
+	Key     string
+	Member  string
+	Bucket  int64
+	Count   int64
+	Sum     int64
+	Expires int64
+}
+
+// Query asks for the buckets From..To (inclusive) of a series' subject.
+type Query struct {
+	Series   string
+	Key      string
+	From, To int64
+}
+
+// Row is a member's totals over a query's buckets.
+type Row struct {
+	Member string
+	Count  int64
+	Sum    int64
+}
+
+// Memory is the in-process State: maps under one lock. Its zero value is
+// not ready; use NewMemory.
+type Memory struct {
+	mu      sync.Mutex
+	cells   map[seriesKey]map[memberBucket]*cell
+	last    map[string]Sighting
+	snoozes map[[2]string]time.Time
+}
+
+type seriesKey struct{ series, key string }
+type memberBucket struct {
+	member string
+	bucket int64
+}
+type cell struct{ count, sum, expires int64 }
+
+// NewMemory returns an empty in-process state.
+func NewMemory() *Memory {
+	return &Memory{cells: map[seriesKey]map[memberBucket]*cell{}, last: map[string]Sighting{}, snoozes: map[[2]string]time.Time{}}
+}
+
+var _ State = (*Memory)(nil)
+
+// Add adds the deltas under the lock; it never fails.
+func (m *Memory) Add(_ context.Context, ds []Delta) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, d := range ds {
+		sk := seriesKey{d.Series, d.Key}
+		cs := m.cells[sk]
+		if cs == nil {
+			cs = map[memberBucket]*cell{}
+			m.cells[sk] = cs
+		}
+		mb := memberBucket{d.Member, d.Bucket}
+		c := cs[mb]
+		if c == nil {
+			c = &cell{}
+			cs[mb] = c
+		}
+		c.count += d.Count
+		c.sum += d.Sum
+		if d.Expires > c.expires {
+			c.expires = d.Expires
+		}
+	}
+	return nil
+}
+
+// Read sums the buckets of each query; it never fails.
+func (m *Memory) Read(_ context.Context, qs []Query) ([][]Row, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([][]Row, len(qs))
+	for i, q := range qs {
+		cs := m.cells[seriesKey{q.Series, q.Key}]
+		var rows []Row
+		for mb, c := range cs {
+			if mb.bucket < q.From || mb.bucket > q.To {
+				continue
+			}
+			rows = addRow(rows, mb.member, c.count, c.sum)
+		}
+		out[i] = rows
+	}
+	return out, nil
+}
+
+// addRow adds to the row of member, keeping rows sorted by member.
+func addRow(rows []Row, member string, count, sum int64) []Row {
+	j := sort.Search(len(rows), func(k int) bool { return rows[k].Member >= member })
+	if j < len(rows) && rows[j].Member == member {
+		rows[j].Count += count
+		rows[j].Sum += sum
+		return rows
+	}
+	rows = append(rows, Row{})
+	copy(rows[j+1:], rows[j:])
+	rows[j] = Row{member, count, sum}
+	return rows
+}
+
+// SetLast keeps the later sighting; it never fails.
+func (m *Memory) SetLast(_ context.Context, key string, s Sighting) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.last[key]; !ok || s.At.After(old.At) {
+		m.last[key] = s
+	}
+	return nil
+}
+
+// Last returns the sightings; it never fails.
+func (m *Memory) Last(_ context.Context, keys []string) ([]Sighting, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Sighting, len(keys))
+	for i, k := range keys {
+		out[i] = m.last[k]
+	}
+	return out, nil
+}
+
+// Snooze records a snooze; it never fails.
+func (m *Memory) Snooze(_ context.Context, rule, pattern string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := [2]string{rule, pattern}
+	if until.After(m.snoozes[k]) {
+		m.snoozes[k] = until
+	}
+	return nil
+}
+
+// Snoozed looks a snooze up; it never fails.
+func (m *Memory) Snoozed(_ context.Context, rule, pattern string, at time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return at.Before(m.snoozes[[2]string{rule, pattern}]), nil
+}
+
+// Prune drops expired buckets; it never fails.
+func (m *Memory) Prune(_ context.Context, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := now.Unix()
+	for sk, cs := range m.cells {
+		for mb, c := range cs {
+			if c.expires != 0 && c.expires < t {
+				delete(cs, mb)
+			}
+		}
+		if len(cs) == 0 {
+			delete(m.cells, sk)
+		}
+	}
+	return nil
+}
