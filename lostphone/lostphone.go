@@ -58,32 +58,45 @@ type Switch struct {
 	OffAt     time.Time
 	OffBy     string
 	OffSource string
-	Tokens    []string // the tokens this switch-off suspended
-	Transit   []string // the transit cards it put on hot lists
-	OnAt      time.Time
+	OffDone   time.Time // when the wallet and the token service had both been told (zero: not yet)
+	Tokens    []string  // the tokens this switch-off suspended
+	Transit   []string  // the transit cards it put on hot lists
+	OnAsked   time.Time // when a verified switch-on began (zero: none asked)
+	OnAt      time.Time // when the switch-on was done (zero: the switch is open)
 	OnBy      string
 	OnSource  string
 }
 
-// Store is what the lost-phone switch needs from storage.
+// Store is what the lost-phone switch keeps (the portal's wing): the
+// records of each switch and the commands waiting for a phone. The wallet
+// and the token service are other parties, told apart and in no shared
+// transaction: a switch is recorded before they are told and marked done
+// after, so an unfinished one is finished at the next start or retry.
 type Store interface {
-	// SwitchOff sets the phone's wallet off, records sw as its open switch
-	// and queues wipe, in one transaction. If the wallet is already off it
-	// changes nothing and returns the open switch with on = false.
-	SwitchOff(ctx context.Context, sw Switch, wipe Command) (open Switch, switched bool, err error)
-	// UpdateSwitch saves the tokens and transit cards of a switch.
-	UpdateSwitch(ctx context.Context, sw Switch) error
-	// SwitchOn sets the phone's wallet on, closes its open switch and
-	// queues fresh, in one transaction; fault.Conflict "wallet_on" if the
-	// wallet is already on. It returns the closed switch.
-	SwitchOn(ctx context.Context, phoneID string, at time.Time, by, source string, fresh Command) (Switch, error)
-	// OpenSwitch returns the phone's open switch (fault.NotFound if on).
+	// BeginSwitchOff records sw as the phone's open switch, its
+	// switch-off not yet done, and queues wipe, in one transaction. If the
+	// phone has an open switch already it returns that one with opened =
+	// false, and cancels a switch-on asked of it and not done (the later
+	// switch-off wins).
+	BeginSwitchOff(ctx context.Context, sw Switch, wipe Command) (open Switch, opened bool, err error)
+	// FinishSwitchOff saves the tokens and transit cards of an open switch
+	// and marks its switch-off done at a time.
+	FinishSwitchOff(ctx context.Context, sw Switch, at time.Time) error
+	// BeginSwitchOn marks the phone's open switch as asked to switch on (by
+	// whom, from where, at a time); fault.NotFound "no_switch" when the
+	// phone has none open.
+	BeginSwitchOn(ctx context.Context, phoneID string, at time.Time, by, source string) (Switch, error)
+	// FinishSwitchOn closes the open switch id (its switch-on done at a
+	// time) and queues fresh, in one transaction; fault.NotFound
+	// "no_switch" when it is not open any more.
+	FinishSwitchOn(ctx context.Context, id string, at time.Time, fresh Command) (Switch, error)
+	// OpenSwitch returns the phone's open switch (fault.NotFound "no_switch").
 	OpenSwitch(ctx context.Context, phoneID string) (Switch, error)
+	// Unfinished lists open switches whose switch-off is not done or whose
+	// switch-on was asked, oldest first, at most limit.
+	Unfinished(ctx context.Context, limit int) ([]Switch, error)
 	// Switches lists a phone's switches, newest first.
 	Switches(ctx context.Context, phoneID string, limit int) ([]Switch, error)
-	// RetireKeys ends the validity of a token's unused limited-use keys at
-	// a time; it returns how many it retired.
-	RetireKeys(ctx context.Context, token string, at time.Time) (int, error)
 	// QueueCommand adds a command for the phone's next check-in.
 	QueueCommand(ctx context.Context, c Command) error
 	// TakeCommands returns the phone's undelivered commands, oldest first,
@@ -91,6 +104,29 @@ type Store interface {
 	TakeCommands(ctx context.Context, phoneID string, at time.Time) ([]Command, error)
 	// PendingCommands lists the phone's undelivered commands, oldest first.
 	PendingCommands(ctx context.Context, phoneID string) ([]Command, error)
+}
+
+// Wallet is what the switch asks of the wallet service (*wallet.Service):
+// the account's phones, the wallet's own on/off fact, its sessions and
+// its security events.
+type Wallet interface {
+	OwnedPhone(ctx context.Context, accountID, phoneID string) (wallet.Phone, error)
+	Phone(ctx context.Context, phoneID string) (wallet.Phone, error)
+	SetWalletOn(ctx context.Context, phoneID string, on bool) (bool, error)
+	EndPhoneSessions(ctx context.Context, accountID, phoneID, keep string) (int, error)
+	Record(ctx context.Context, e wallet.Event)
+	ReportLocation(ctx context.Context, phoneID string, lat, lon float64) error
+	Seen(ctx context.Context, phoneID string) error
+}
+
+var _ Wallet = (*wallet.Service)(nil)
+
+// Tokens is what the switch asks of the token service (tsp.Requestor,
+// in process or over HTTP).
+type Tokens interface {
+	Cards(ctx context.Context, deviceID string) ([]tsp.Token, error)
+	DeviceOff(ctx context.Context, d tsp.DeviceSwitch) ([]string, error)
+	DeviceOn(ctx context.Context, d tsp.DeviceSwitch) ([]string, error)
 }
 
 // TransitCard is a transit card on a phone, as the portal shows it.
@@ -119,15 +155,15 @@ type Transit interface {
 // Service is the lost-phone switch.
 type Service struct {
 	Store   Store
-	Wallet  *wallet.Service
-	Tokens  tsp.Requestor
+	Wallet  Wallet
+	Tokens  Tokens
 	Transit Transit // nil: no transit operators in this platform
 	Log     *slog.Logger
 	Now     func() time.Time
 }
 
 // New returns the service.
-func New(st Store, w *wallet.Service, t tsp.Requestor, log *slog.Logger) *Service {
+func New(st Store, w Wallet, t Tokens, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -160,16 +196,18 @@ type Result struct {
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
-// SwitchOff switches the wallet off on one phone of the account: the wallet
-// is marked off (no card can be added), every session the phone holds ends
-// (and every portal session of the account but the asker's), every live token of the phone is
-// suspended in the token service (the network declines it from then on,
-// response code 78), its unused limited-use keys are retired, its transit
-// cards go on the hot lists, and a wipe of its keys waits for its next
-// check-in. Switching off a wallet that is off again finishes anything a
-// failed earlier attempt left undone. It fails with fault.NotFound when the
-// phone is not the account's (exactly as if it did not exist), or with the
-// error of the step that failed (the switch can then be asked again).
+// SwitchOff switches the wallet off on one phone of the account: the switch
+// is recorded first, then the wallet is marked off (no card can be added),
+// every session the phone holds ends (and every portal session of the
+// account but the asker's), the token service suspends every live token
+// of the phone (the network declines it from then on, response code 78)
+// and retires its unused limited-use keys, its transit cards go on the hot
+// lists, a wipe of its keys waits for its next check-in, and the switch is
+// marked done. Switching off a wallet that is off again finishes anything
+// an earlier attempt left undone (as Recover does at start). It fails with
+// fault.NotFound when the phone is not the account's (exactly as if it did
+// not exist), or with the error of the step that failed (the switch can
+// then be asked again).
 func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 	ph, err := s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID)
 	if err != nil {
@@ -194,46 +232,13 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 		OffAt: now, OffBy: r.Actor, OffSource: r.Source, Tokens: live}
 	wipe := Command{ID: wallet.NewID("cmd"), PhoneID: ph.ID, AccountID: ph.AccountID, Kind: CommandWipeKeys,
 		Message: "The wallet on this phone was switched off: its payment keys are destroyed.", Actor: r.Actor, Source: r.Source, CreatedAt: now}
-	open, switched, err := s.Store.SwitchOff(ctx, sw, wipe)
+	open, opened, err := s.Store.BeginSwitchOff(ctx, sw, wipe)
 	if err != nil {
 		return Result{}, err
 	}
-	// End every session the phone holds, and the account's portal
-	// sessions but the asker's: whoever has the phone is logged out of the
-	// wallet API and of any portal page left open on it.
-	ended, err := s.Wallet.EndPhoneSessions(ctx, ph.AccountID, ph.ID, r.KeepSession)
+	res, err := s.finishOff(ctx, open, r.Actor, r.Source, r.KeepSession, opened)
 	if err != nil {
 		return Result{}, err
-	}
-	// Tell the token service: it marks the device's wallet off (no card
-	// can be added from now on), suspends every live token of the device —
-	// any a racing add made live too — and retires their unused keys, in
-	// one transaction of its own.
-	suspended, err := s.Tokens.DeviceOff(ctx, tsp.DeviceSwitch{DeviceID: ph.ID, Actor: r.Actor, Reason: open.Reason})
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{Switch: open, Changed: switched, Tokens: suspended, NoTransit: s.Transit == nil, Sessions: ended}
-	if s.Transit != nil {
-		blocked, err := s.Transit.Block(ctx, ph.ID, r.Actor, open.Reason)
-		if err != nil {
-			return Result{}, err
-		}
-		res.Transit = blocked
-		open.Transit = union(open.Transit, blocked)
-	}
-	open.Tokens = union(open.Tokens, suspended)
-	if err := s.Store.UpdateSwitch(ctx, open); err != nil {
-		return Result{}, err
-	}
-	res.Switch = open
-	if switched || len(suspended) > 0 {
-		detail := plural(len(suspended), "card") + " suspended"
-		if s.Transit != nil {
-			detail += ", " + plural(len(res.Transit), "transit card") + " hot-listed"
-		}
-		detail += ", key wipe queued, " + plural(ended, "session") + " ended; by " + r.Actor
-		s.Wallet.Record(ctx, wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOff, Detail: detail, Source: r.Source})
 	}
 	if res.Phone, err = s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID); err != nil {
 		return Result{}, err
@@ -241,44 +246,118 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 	return res, nil
 }
 
+// finishOff tells the parties of a recorded switch-off — the wallet, its
+// sessions, the token service, the transit operators — each step
+// idempotent, then marks the switch done. opened: this call recorded it.
+func (s *Service) finishOff(ctx context.Context, open Switch, actor, source, keep string, opened bool) (Result, error) {
+	changed, err := s.Wallet.SetWalletOn(ctx, open.PhoneID, false)
+	if err != nil {
+		return Result{}, err
+	}
+	// End every session the phone holds, and the account's portal
+	// sessions but the asker's: whoever has the phone is logged out of the
+	// wallet API and of any portal page left open on it.
+	ended, err := s.Wallet.EndPhoneSessions(ctx, open.AccountID, open.PhoneID, keep)
+	if err != nil {
+		return Result{}, err
+	}
+	// Tell the token service: it marks the device's wallet off (no card
+	// can be added from now on), suspends every live token of the device —
+	// any a racing add made live too — and retires their unused keys, in
+	// one transaction of its own.
+	suspended, err := s.Tokens.DeviceOff(ctx, tsp.DeviceSwitch{DeviceID: open.PhoneID, Actor: open.OffBy, Reason: open.Reason})
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Changed: opened || changed, Tokens: suspended, NoTransit: s.Transit == nil, Sessions: ended}
+	if s.Transit != nil {
+		blocked, err := s.Transit.Block(ctx, open.PhoneID, open.OffBy, open.Reason)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Transit = blocked
+		open.Transit = union(open.Transit, blocked)
+	}
+	open.Tokens = union(open.Tokens, suspended)
+	now := s.now()
+	if err := s.Store.FinishSwitchOff(ctx, open, now); err != nil {
+		return Result{}, err
+	}
+	if open.OffDone.IsZero() {
+		open.OffDone = now
+	}
+	res.Switch = open
+	if res.Changed || len(suspended) > 0 {
+		detail := plural(len(suspended), "card") + " suspended"
+		if s.Transit != nil {
+			detail += ", " + plural(len(res.Transit), "transit card") + " hot-listed"
+		}
+		detail += ", key wipe queued, " + plural(ended, "session") + " ended; by " + actor
+		s.Wallet.Record(ctx, wallet.Event{AccountID: open.AccountID, PhoneID: open.PhoneID, Kind: wallet.EventWalletOff, Detail: detail, Source: source})
+	}
+	return res, nil
+}
+
 // SwitchOn switches the wallet back on on one phone of the account. The
 // caller has verified the card holder again (password and passkey, or
-// password and a one-time code). The tokens the switch-off suspended are
-// resumed (tokens suspended for other reasons, e.g. by the issuer, stay
-// suspended), the transit cards come off the hot lists, and fresh
-// limited-use keys wait for the phone's next check-in. It fails with
-// fault.NotFound for a phone not the account's, fault.Conflict "wallet_on"
-// when the wallet is on, or the error of the step that failed.
+// password and a one-time code). The switch-on is recorded on the open
+// switch first; then the tokens the switch-off suspended are resumed
+// (tokens suspended for other reasons, e.g. by the issuer, stay
+// suspended), the transit cards come off the hot lists, the wallet is
+// marked on, and the switch is closed with fresh limited-use keys waiting
+// for the phone's next check-in. It fails with fault.NotFound for a phone
+// not the account's, fault.Conflict "wallet_on" when the wallet is on, or
+// the error of the step that failed (asking again, or Recover, finishes it).
 func (s *Service) SwitchOn(ctx context.Context, r Request) (Result, error) {
 	ph, err := s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID)
 	if err != nil {
 		return Result{}, err
 	}
-	if ph.WalletOn {
+	open, err := s.Store.BeginSwitchOn(ctx, ph.ID, s.now(), r.Actor, r.Source)
+	if fault.CodeOf(err) == "no_switch" {
 		return Result{}, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on")
 	}
-	open, err := s.Store.OpenSwitch(ctx, ph.ID)
 	if err != nil {
 		return Result{}, err
 	}
+	res, err := s.finishOn(ctx, open)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Phone, err = s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// finishOn tells the parties of a switch-on recorded on open — the token
+// service, the transit operators, the wallet — each step idempotent, then
+// closes the switch.
+func (s *Service) finishOn(ctx context.Context, open Switch) (Result, error) {
 	// The token service resumes the tokens the switch-off suspended that
 	// are still suspended and on this phone, and lets cards be added again.
-	resumed, err := s.Tokens.DeviceOn(ctx, tsp.DeviceSwitch{DeviceID: ph.ID, Actor: r.Actor,
+	resumed, err := s.Tokens.DeviceOn(ctx, tsp.DeviceSwitch{DeviceID: open.PhoneID, Actor: open.OnBy,
 		Reason: "wallet switched back on after verification", Tokens: open.Tokens})
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Tokens: resumed, NoTransit: s.Transit == nil, Changed: true}
 	if s.Transit != nil && len(open.Transit) > 0 {
-		if err := s.Transit.Unblock(ctx, ph.ID, open.Transit, r.Actor, "wallet switched back on"); err != nil {
+		if err := s.Transit.Unblock(ctx, open.PhoneID, open.Transit, open.OnBy, "wallet switched back on"); err != nil {
 			return Result{}, err
 		}
 		res.Transit = open.Transit
 	}
+	if _, err := s.Wallet.SetWalletOn(ctx, open.PhoneID, true); err != nil {
+		return Result{}, err
+	}
 	now := s.now()
-	fresh := Command{ID: wallet.NewID("cmd"), PhoneID: ph.ID, AccountID: ph.AccountID, Kind: CommandFreshKeys,
-		Message: "The wallet on this phone was switched back on: new payment keys are installed.", Actor: r.Actor, Source: r.Source, CreatedAt: now}
-	closed, err := s.Store.SwitchOn(ctx, ph.ID, now, r.Actor, r.Source, fresh)
+	fresh := Command{ID: wallet.NewID("cmd"), PhoneID: open.PhoneID, AccountID: open.AccountID, Kind: CommandFreshKeys,
+		Message: "The wallet on this phone was switched back on: new payment keys are installed.", Actor: open.OnBy, Source: open.OnSource, CreatedAt: now}
+	closed, err := s.Store.FinishSwitchOn(ctx, open.ID, now, fresh)
+	if fault.CodeOf(err) == "no_switch" {
+		return Result{}, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on")
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -287,12 +366,40 @@ func (s *Service) SwitchOn(ctx context.Context, r Request) (Result, error) {
 	if s.Transit != nil {
 		detail += ", " + plural(len(res.Transit), "transit card") + " off the hot list"
 	}
-	detail += ", fresh keys queued; by " + r.Actor
-	s.Wallet.Record(ctx, wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventWalletOn, Detail: detail, Source: r.Source})
-	if res.Phone, err = s.Wallet.OwnedPhone(ctx, r.AccountID, r.PhoneID); err != nil {
-		return Result{}, err
-	}
+	detail += ", fresh keys queued; by " + open.OnBy
+	s.Wallet.Record(ctx, wallet.Event{AccountID: open.AccountID, PhoneID: open.PhoneID, Kind: wallet.EventWalletOn, Detail: detail, Source: open.OnSource})
 	return res, nil
+}
+
+// Recover finishes every switch a crash or a failed party left half done
+// (recorded but not marked done): a switch-off is told again to the
+// wallet, the token service and the transit operators (ending the phone's
+// sessions and the account's portal sessions), a switch-on asked is
+// finished. The platform calls it at start. It returns how many switches
+// it finished and the first error (the others are still tried).
+func (s *Service) Recover(ctx context.Context) (int, error) {
+	list, err := s.Store.Unfinished(ctx, 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var first error
+	for _, sw := range list {
+		if !sw.OnAsked.IsZero() {
+			_, err = s.finishOn(ctx, sw)
+		} else {
+			_, err = s.finishOff(ctx, sw, sw.OffBy, sw.OffSource, "", false)
+		}
+		if err != nil {
+			s.Log.Error("lost-phone switch not finished", "switch", sw.ID, "phone", sw.PhoneID, "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		n++
+	}
+	return n, first
 }
 
 // Ask queues a ring or a message for the phone's next check-in. It fails
@@ -390,7 +497,7 @@ func (s *Service) CheckIn(ctx context.Context, ph wallet.Phone, loc *Location) (
 	} else if err := s.Wallet.Seen(ctx, ph.ID); err != nil {
 		return CheckIn{}, err
 	}
-	cur, err := s.Wallet.Store.Phone(ctx, ph.ID)
+	cur, err := s.Wallet.Phone(ctx, ph.ID)
 	if err != nil {
 		return CheckIn{}, err
 	}

@@ -103,6 +103,7 @@ type Platform struct {
 	ISOAddr string            // where the switch listens for acquirers (set by Start)
 	net     network
 	transit transitParty // the transit role's wings and network link
+	wings   walletWings  // the wallet's and the portal's wings
 	Log     *slog.Logger
 	URL     string // http://host:port
 	httpSrv *http.Server
@@ -147,20 +148,16 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	db.Now = cfg.Now
 	p := &Platform{DB: db, Keys: keys, Banks: banks, Log: cfg.Log}
-	p.Wallet = wallet.NewService(&sqldb.WalletStore{DB: db}, cfg.Log)
-	p.Wallet.Now = cfg.Now
-	if cfg.ArgonTime > 0 {
-		p.Wallet.ArgonTime = cfg.ArgonTime
+	if err := p.newWallet(ctx, cfg); err != nil {
+		db.Close()
+		return nil, err
 	}
 	if err := p.newTokens(ctx, cfg, issuer.NewIDV(banks, cfg.Now)); err != nil {
 		db.Close()
 		return nil, err
 	}
 	if cfg.Roles.Has(RoleWallet) {
-		p.API = walletapi.New(p.Wallet, p.Tokens, cfg.Log)
-		p.Lost = lostphone.New(&sqldb.LostPhoneStore{DB: db}, p.Wallet, p.Tokens, cfg.Log)
-		p.Lost.Now = cfg.Now
-		p.API.MountLostPhone(p.Lost, &sqldb.PortalStore{DB: db})
+		p.newWalletAPI(ctx, cfg, p.Tokens, walletapi.New(p.Wallet, p.Tokens, cfg.Log))
 	}
 	if cfg.Roles.Has(RoleTransit) {
 		if err := p.newTransit(cfg); err != nil {
@@ -234,6 +231,9 @@ func (p *Platform) shutdown() error {
 	}
 	p.stopNetwork()
 	p.stopTransit()
+	if cerr := p.closeWallet(); err == nil {
+		err = cerr
+	}
 	if cerr := p.DB.Close(); err == nil {
 		err = cerr
 	}
@@ -270,7 +270,7 @@ func (p *Platform) startPortal() error {
 	if p.Records != nil {
 		pays = accountPayments{p}
 	}
-	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Tokens, Lost: p.Lost, Store: &sqldb.PortalStore{DB: p.DB},
+	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Tokens, Lost: p.Lost, Store: p.wings.portal,
 		Keys: p.Keys, Payments: pays, URL: u, Log: p.Log, Now: p.cfg.Now})
 	return err
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/portal"
-	"github.com/tapwallet/tapwallet/sqldb"
+	portalstore "github.com/tapwallet/tapwallet/portal/sqlstore"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 )
@@ -386,7 +386,11 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 		t.Fatalf("wallet-on with a wrong password: got %v, want bad_credentials", err)
 	}
 	// A passkey on the account: the API refuses, the portal must be used.
-	ps := &sqldb.PortalStore{DB: e.p.DB}
+	ps, err := portalstore.OpenBeside(ctx, e.p.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
 	pk := portal.Passkey{ID: []byte("cred"), AccountID: e.accountOf(t, lost), Name: "k", Record: []byte(`{}`), CreatedAt: time.Now()}
 	if err := ps.AddPasskey(ctx, pk); err != nil {
 		t.Fatal(err)

@@ -164,7 +164,7 @@ func (p *Portal) sendCode(ctx context.Context, accountID, ceremony, purpose stri
 	if p.cfg.Messages != nil {
 		err = p.cfg.Messages.AddMessage(ctx, tsp.OTPMessage{ID: id, AccountID: accountID, Message: msg, CreatedAt: now})
 	} else {
-		err = p.cfg.Store.SendCode(ctx, accountID, id, msg, now)
+		err = p.cfg.Tokens.Notify(ctx, accountID, msg)
 	}
 	if err != nil {
 		return nil, err

@@ -86,8 +86,7 @@ type Config struct {
 	Payments Payments // nil: no payment history yet
 	// Messages is where one-time codes go: the account's messages, which
 	// the token service keeps (its outbox: GET /v1/otp, `tapwallet phone
-	// otp`). Nil: the token service's store if it can (tsp.Alerter), else
-	// Store.SendCode.
+	// otp`). Nil: the token service's Notify.
 	Messages Messenger
 	// URL is the portal's public address (scheme://host[:port]). Passkeys
 	// are bound to its host name, which must be a domain name such as
@@ -143,13 +142,6 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Messages == nil {
-		if ts, ok := cfg.Tokens.(*tsp.Service); ok {
-			if a, ok := ts.Store.(tsp.Alerter); ok {
-				cfg.Messages = a
-			}
-		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -386,7 +378,7 @@ func status(k fault.Kind) int { return walletapi.Status(k) }
 // fail answers with an error page (or a JSON error to the passkey script).
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, v *visit, err error) {
 	if k := fault.KindOf(err); k == fault.Internal || k == fault.Unavailable {
-		p.cfg.Log.Error("portal request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		p.cfg.Log.ErrorContext(r.Context(), "portal request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if wantsJSON(r) {
 		writeJSONError(w, err)

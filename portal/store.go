@@ -61,7 +61,4 @@ type Store interface {
 	// unknown, expired or different one is fault.NotFound
 	// "ceremony_not_found" and a different one is left in place.
 	TakeCeremony(ctx context.Context, idHash []byte, want Ceremony, now time.Time) (Ceremony, error)
-	// SendCode puts a message holding a one-time code in the account's
-	// outbox (standing for an SMS, read with `tapwallet phone otp`).
-	SendCode(ctx context.Context, accountID, id, message string, at time.Time) error
 }

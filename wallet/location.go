@@ -20,10 +20,9 @@ const (
 	EventWalletOnFailed = "wallet_on_failed" // a switch-on was refused (wrong password, passkey or code)
 )
 
-// PhoneStateStore is the storage of what phones report about themselves
-// (their place, when they were last seen) and of accounts looked up by id.
-// The SQL store implements it beside Store; a Store without it makes the
-// methods below fail with fault.Internal "no_phone_state".
+// PhoneStateStore is the part of Store that keeps what phones report about
+// themselves (their place, when they were last seen), whether each phone's
+// wallet is on, and accounts looked up by id.
 type PhoneStateStore interface {
 	// SetPhoneLocation records a phone's reported place and marks it seen.
 	SetPhoneLocation(ctx context.Context, phoneID string, lat, lon float64, at time.Time) error
@@ -31,14 +30,30 @@ type PhoneStateStore interface {
 	TouchPhone(ctx context.Context, phoneID string, at time.Time) error
 	// AccountByID returns an account (fault.NotFound "account_not_found").
 	AccountByID(ctx context.Context, id string) (Account, error)
+	// SetWalletOn sets whether the wallet on a phone is on and reports
+	// whether that changed anything (fault.NotFound "phone_not_found").
+	SetWalletOn(ctx context.Context, phoneID string, on bool) (changed bool, err error)
 }
 
-func (s *Service) phoneState() (PhoneStateStore, error) {
-	st, ok := s.Store.(PhoneStateStore)
-	if !ok {
-		return nil, fault.E(fault.Internal, "no_phone_state", "the wallet store keeps no phone locations")
-	}
-	return st, nil
+func (s *Service) phoneState() (PhoneStateStore, error) { return s.Store, nil }
+
+// SetWalletOn switches the wallet on a phone on or off in the wallet's own
+// records (the lost-phone switch tells the token service apart); it
+// reports whether that changed anything. It fails with fault.NotFound for
+// an unknown phone or the store's error.
+func (s *Service) SetWalletOn(ctx context.Context, phoneID string, on bool) (bool, error) {
+	return s.Store.SetWalletOn(ctx, phoneID, on)
+}
+
+// Phone returns a phone by id (fault.NotFound "phone_not_found"); the
+// caller has checked who may see it (OwnedPhone checks the account).
+func (s *Service) Phone(ctx context.Context, phoneID string) (Phone, error) {
+	return s.Store.Phone(ctx, phoneID)
+}
+
+// Phones lists an account's phones, oldest first.
+func (s *Service) Phones(ctx context.Context, accountID string) ([]Phone, error) {
+	return s.Store.Phones(ctx, accountID)
 }
 
 // ValidLocation reports whether lat, lon is a place on Earth in degrees

@@ -162,6 +162,7 @@ type Store interface {
 	// kind and detail exists; it reports whether it appended.
 	AddFinding(ctx context.Context, e Event) (bool, error)
 	Events(ctx context.Context, accountID string, limit int) ([]Event, error)
+	PhoneStateStore
 }
 
 // Service is the wallet's account service.
