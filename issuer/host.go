@@ -60,6 +60,9 @@ type HostConfig struct {
 	PerTransactionLimit int64
 	Now                 func() time.Time
 	Log                 *slog.Logger
+	// Meter, if set, is told the time of the ledger's hold and each
+	// authorization's response code (meter.go).
+	Meter Meter
 }
 
 // Host is one bank's issuer host: it answers the network's authorizations
@@ -258,7 +261,7 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 func (h *Host) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
 	switch req.MTI {
 	case iso8583.AuthorizationRequest, iso8583.AuthorizationRequestRepeat:
-		return h.authorize(ctx, req)
+		return h.authorizeMetered(ctx, req)
 	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
 		return h.reverse(ctx, req)
 	case iso8583.FinancialRequest, iso8583.FinancialRequestRepeat:
@@ -374,7 +377,9 @@ func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso
 	}
 	rrn, _ := req.String(iso8583.DERRN)
 	hold := ledger.Hold(id, acct.id, h.bank.SettlementAccount, amt, h.cfg.HoldTimeout, "rrn "+strings.TrimSpace(rrn))
+	held := time.Now()
 	r, err := h.cfg.Ledger.CreateTransfer(ctx, hold)
+	h.hop(HopLedgerCommit, held)
 	if err != nil {
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
 		return iso8583.SystemMalfunction, DeclineLedger

@@ -75,8 +75,11 @@ type Config struct {
 	// Observe, if set, is told of every authorization once it is stored
 	// (the platform records security events with it).
 	Observe func(ctx context.Context, a Auth)
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Meter, if set, is told the time of each hop of an authorization and
+	// its response code (meter.go).
+	Meter Meter
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Switch is the card network switch. Handle is its isolink.Handler.
@@ -145,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 	}
 	s := &Switch{cfg: cfg, stan: &iso8583.STANCounter{}, inflight: map[string]*call{}, recent: map[string]recentAuth{},
 		retrying: map[string]bool{}, links: map[string]*link{}}
-	s.mux = &netmsg.Mux{Side: netmsg.Network, Authorization: s.authorize, Reversal: s.reverse, Refund: s.refund, Log: cfg.Log}
+	s.mux = &netmsg.Mux{Side: netmsg.Network, Authorization: s.authorizeMetered, Reversal: s.reverse, Refund: s.refund, Log: cfg.Log}
 	for id, addr := range cfg.Issuers {
 		s.links[id] = &link{addr: addr, timeout: cfg.IssuerTimeout, log: cfg.Log}
 	}
@@ -440,7 +443,9 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		return outcome{rc: rc, reason: reason}
 	}
 	arqc := chip[qpboc.TagCryptogram]
+	checked := time.Now()
 	res, err := s.cfg.Tokens.Authorize(ctx, tsp.AuthRequest{Token: rec.Token, Contactless: a.Contactless(), Chip: chip})
+	s.hop(HopTokenCheck, checked)
 	if err != nil {
 		rc, reason := DeclineCode(err)
 		if rc == iso8583.SystemMalfunction {
@@ -512,7 +517,9 @@ func (s *Switch) askIssuer(ctx context.Context, bankID string, fwd *iso8583.Mess
 	if l == nil {
 		return outcome{rc: iso8583.IssuerInoperative, reason: ReasonIssuerUnknown}
 	}
+	asked := time.Now()
 	resp, sent, err := l.send(ctx, fwd)
+	s.hop(HopIssuer, asked)
 	if err != nil {
 		reason := issuerFailure(err)
 		s.cfg.Log.Warn("netswitch: issuer did not answer; answering 91", "bank", bankID, "reason", string(reason), "err", fault.MessageOf(err))

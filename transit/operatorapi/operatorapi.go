@@ -93,7 +93,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if k := fault.KindOf(err); k == fault.Internal || k == fault.Unavailable {
-		a.Log.Error("transit back office: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.Log.ErrorContext(r.Context(), "transit back office: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	WriteError(w, err)
 }
