@@ -73,19 +73,46 @@ func operatorToken(cfg Config) (string, error) {
 	if cfg.OperatorToken != "" {
 		return cfg.OperatorToken, nil
 	}
-	path := filepath.Join(cfg.DataDir, "operator-token")
+	return secretFile(cfg.DataDir, "operator-token", "operator_token", true)
+}
+
+// secretFile reads the secret kept in the data folder's file name; when
+// the file is missing it makes a fresh random one if create is set (whole,
+// by a link: a process racing to make it reads the winner's), else returns
+// "". It fails with fault.Unavailable code when the file cannot be read or
+// written.
+func secretFile(dataDir, name, code string, create bool) (string, error) {
+	path := filepath.Join(dataDir, name)
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fault.Wrap(err, fault.Unavailable, "operator_token", "cannot read %s", path)
+		return "", fault.Wrap(err, fault.Unavailable, code, "cannot read %s", path)
+	}
+	if !create {
+		return "", nil
 	}
 	var r [24]byte
 	rand.Read(r[:])
 	tok := hex.EncodeToString(r[:])
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fault.Wrap(err, fault.Unavailable, "operator_token", "cannot write %s", path)
+	tmp, err := os.CreateTemp(dataDir, "."+name+"-*")
+	if err != nil {
+		return "", fault.Wrap(err, fault.Unavailable, code, "cannot write %s", path)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(tok + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return secretFile(dataDir, name, code, false)
+	}
+	if err != nil {
+		return "", fault.Wrap(err, fault.Unavailable, code, "cannot write %s", path)
 	}
 	return tok, nil
 }
@@ -122,7 +149,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.Tokens, Store: p.Records, Keys: p.Keys,
+	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: p.Keys,
 		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now})
 	if err != nil {
 		return err

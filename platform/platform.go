@@ -74,8 +74,12 @@ type Config struct {
 	// banks it names).
 	IssuersBase string
 	// TSPURL is the token service's address (http://HOST:PORT) for the
-	// wallet and network roles when the tsp role runs elsewhere.
+	// wallet, network and transit roles when the tsp role runs elsewhere.
 	TSPURL string
+	// TSPSecret is the shared secret of the token service link (tsphttp),
+	// the same in the tsp process and the processes that reach it
+	// (default: the data folder's tsp-secret file, made by the tsp role).
+	TSPSecret string
 	// NetworkAddr is the card network's acquirer port (HOST:PORT, ISO
 	// 8583) for the transit role when the network role runs elsewhere.
 	NetworkAddr string
@@ -87,12 +91,17 @@ type Platform struct {
 	Keys    *keystore.File
 	Banks   *bank.Config
 	Wallet  *wallet.Service
-	Tokens  *tsp.Service
+	Tokens  *tsp.Service // the token service, when this process runs the tsp role
 	API     *walletapi.API
 	Lost    *lostphone.Service // the lost-phone switch
 	Transit *transit.Service   // the six city transit operators
 	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
 	Records *netstore.Store    // the card network's authorization records (its wing)
+
+	// Requestor is the token service as the wallet, lost-phone switch,
+	// portal and transit use it: Tokens, or the tsp role of another
+	// process at Config.TSPURL (tsphttp).
+	Requestor tsp.Requestor
 
 	// NetworkDB is the card network's own database (its wing). Each
 	// bank's is its own wing too (IssuerLedger).
@@ -112,6 +121,11 @@ type Platform struct {
 	done    chan error
 	close   sync.Once
 	closed  error
+
+	// tokenCheck is the token service as the switch uses it (Tokens, or
+	// the remote one); tspSecret guards the tsp role's HTTP side.
+	tokenCheck tsp.TokenCheck
+	tspSecret  string
 }
 
 // New opens storage and keys and builds the services, without listening.
@@ -157,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	if cfg.Roles.Has(RoleWallet) {
-		p.newWalletAPI(ctx, cfg, p.Tokens, walletapi.New(p.Wallet, p.Tokens, cfg.Log))
+		p.newWalletAPI(ctx, cfg, p.Requestor, walletapi.New(p.Wallet, p.Requestor, cfg.Log))
 	}
 	if cfg.Roles.Has(RoleTransit) {
 		if err := p.newTransit(cfg); err != nil {
@@ -270,7 +284,7 @@ func (p *Platform) startPortal() error {
 	if p.Records != nil {
 		pays = accountPayments{p}
 	}
-	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Tokens, Lost: p.Lost, Store: p.wings.portal,
+	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Requestor, Lost: p.Lost, Store: p.wings.portal,
 		Keys: p.Keys, Payments: pays, URL: u, Log: p.Log, Now: p.cfg.Now})
 	return err
 }
@@ -289,6 +303,7 @@ func (p *Platform) handler() http.Handler {
 			w.Write([]byte(`{"status":"ok","roles":"` + p.cfg.Roles.String() + `"}` + "\n"))
 		})
 	}
+	p.mountTSP(mux)
 	if p.Portal != nil {
 		mux.Handle("/", p.Portal)
 	}

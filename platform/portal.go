@@ -90,7 +90,7 @@ func (a accountPayments) Payments(ctx context.Context, accountID string, limit i
 	phoneOf := map[string]string{} // token → phone
 	var tokens []string
 	for _, ph := range phones {
-		toks, err := a.p.Tokens.Cards(ctx, ph.ID)
+		toks, err := a.p.Requestor.Cards(ctx, ph.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ type Role string
 // The roles, in the order they are listed.
 const (
 	RoleWallet  Role = "wallet"  // wallet service and API (accounts, phones), lost-phone switch
-	RoleTSP     Role = "tsp"     // token service
+	RoleTSP     Role = "tsp"     // token service; serves the other processes over HTTP/JSON (tsphttp)
 	RoleNetwork Role = "network" // card network: switch, acquirer port (ISO 8583), clearing
 	RoleIssuers Role = "issuers" // the banks' issuer hosts (ISO 8583), their ledgers
 	RoleTransit Role = "transit" // the six city transit operators
@@ -84,22 +84,18 @@ func checkRoles(cfg Config, dir *bank.Config) error {
 		return bad("no role to run")
 	}
 	if !r.Has(RoleTSP) {
-		// The wallet and the network reach the token service over HTTP/JSON
-		// when it runs elsewhere; that remote side is not built yet.
+		// The wallet, the network and transit reach the token service
+		// over HTTP/JSON (tsphttp) when it runs elsewhere.
 		for _, role := range []Role{RoleWallet, RoleNetwork, RoleTransit} {
-			if r.Has(role) {
-				if cfg.TSPURL == "" {
-					return bad("the %s role needs the token service: add tsp to --roles, or give its address (--tsp-url)", role)
-				}
-				return bad("the %s role cannot reach the token service at %s: a token service in another process is not supported yet; add tsp to --roles", role, cfg.TSPURL)
+			if r.Has(role) && cfg.TSPURL == "" {
+				return bad("the %s role needs the token service: add tsp to --roles, or give its address (--tsp-url)", role)
 			}
 		}
+	} else if cfg.TSPURL != "" {
+		return bad("--tsp-url names a token service elsewhere, but this process runs the tsp role: drop tsp from --roles, or the address")
 	}
 	if r.Has(RolePortal) && !r.Has(RoleWallet) {
 		return bad("the portal role needs the wallet role in the same process (it uses the wallet service and the lost-phone switch)")
-	}
-	if r.Has(RoleTSP) && !r.Has(RoleWallet) && !r.Has(RoleNetwork) {
-		return bad("the tsp role alone offers no door yet (its HTTP/JSON side is not built): run it with wallet or network")
 	}
 	if r.Has(RoleTransit) && !r.Has(RoleWallet) {
 		return bad("the transit role needs the wallet role in the same process (the phones' transit routes are on the wallet API)")

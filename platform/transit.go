@@ -60,7 +60,7 @@ func (p *Platform) newTransit(cfg Config) error {
 	}
 	p.transit = transitParty{store: st, acq: acqStore, link: link}
 	pay := &transit.NetworkPayments{Acquirer: acq, Counters: acqStore.Counters, Store: st, Log: p.Log,
-		CardOnFile: &transit.CardOnFile{Tokens: phoneCards{p.Tokens}}, Online: func() bool { return network() != "" }}
+		CardOnFile: &transit.CardOnFile{Tokens: phoneCards{p.Requestor}}, Online: func() bool { return network() != "" }}
 	p.Transit = transit.New(st, p.Keys, nil, pay, p.Log)
 	pay.Fares = p.Transit.Fares
 	if p.API != nil {
@@ -108,7 +108,7 @@ func (l lostTransit) Unblock(ctx context.Context, phoneID string, cards []string
 
 // phoneCards tells the operators which bank cards of a phone are active,
 // from the token service.
-type phoneCards struct{ t *tsp.Service }
+type phoneCards struct{ t tsp.Requestor }
 
 func (c phoneCards) ActiveCards(ctx context.Context, phoneID string) ([]string, error) {
 	if c.t == nil {

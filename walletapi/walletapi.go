@@ -463,7 +463,15 @@ func (a *API) listPhones(w http.ResponseWriter, r *http.Request, acc string) {
 	}
 	out := []PhoneJSON{}
 	for _, p := range ps {
-		out = append(out, PhoneView(p))
+		j := PhoneView(p)
+		// The token service owns the count of cards bound to a device.
+		toks, err := a.Tokens.Cards(r.Context(), p.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		j.Cards = len(toks)
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"phones": out})
 }

@@ -51,7 +51,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	issuerBanks := fs.String("issuer-banks", envDefault(e, "issuer_banks", ""), "the banks whose issuer hosts the issuers role runs, comma-separated ids (default: every bank) [TAPWALLET_ISSUER_BANKS]")
 	issuersListen := fs.String("issuers-listen", envDefault(e, "issuers_listen", "127.0.0.1:0"), "where the issuers role listens: HOST:PORT puts the n-th bank of the directory (from 0) on PORT+n; port 0: free ports [TAPWALLET_ISSUERS_LISTEN]")
 	issuersAt := fs.String("issuers-at", envDefault(e, "issuers_at", ""), "where the network finds issuer hosts run in other processes: HOST:PORT as their --issuers-listen (--issuer-at wins for a bank) [TAPWALLET_ISSUERS_AT]")
-	tspURL := fs.String("tsp-url", envDefault(e, "tsp_url", ""), "the token service's address when the tsp role runs elsewhere, http://HOST:PORT [TAPWALLET_TSP_URL]")
+	tspURL := fs.String("tsp-url", envDefault(e, "tsp_url", ""), "the token service's address when the tsp role runs elsewhere, http://HOST:PORT (its --http); the shared secret comes from TAPWALLET_TSP_SECRET or the data folder's tsp-secret file, never a flag [TAPWALLET_TSP_URL]")
+	tspSecret := envDefault(e, "tsp_secret", "") // the token service link's shared secret [TAPWALLET_TSP_SECRET]; default: the file tsp-secret in the data folder
 	networkAddr := fs.String("network-addr", envDefault(e, "network_addr", ""), "the card network's acquirer port when the network role runs elsewhere, HOST:PORT (for transit charges) [TAPWALLET_NETWORK_ADDR]")
 	banks := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error [TAPWALLET_LOG_LEVEL]")
@@ -86,7 +87,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
 		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote,
-		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, NetworkAddr: *networkAddr})
+		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, TSPSecret: tspSecret, NetworkAddr: *networkAddr})
 	if err != nil {
 		return err
 	}
