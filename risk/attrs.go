@@ -423,7 +423,7 @@ func authDeltas(a *Auth, approved bool) []Delta {
 		if res != 0 {
 			exp = (b+1)*res + keep(res)
 		}
-		ds = append(ds, Delta{Series: series, Key: key, Member: member, Bucket: b, Count: count, Sum: sum, Expires: exp})
+		ds = append(ds, Delta{Series: series, Key: key, Member: member, Bucket: b, Count: count, Sum: sum, Expires: exp, At: a.At.Unix()})
 	}
 	for _, s := range authSubjects {
 		k := s.key(a)
@@ -454,7 +454,7 @@ func bindDeltas(b *Binding) []Delta {
 			return
 		}
 		bk := bucketOf(b.At, res)
-		ds = append(ds, Delta{Series: series, Key: key, Member: member, Bucket: bk, Count: 1, Expires: (bk+1)*res + keep(res)})
+		ds = append(ds, Delta{Series: series, Key: key, Member: member, Bucket: bk, Count: 1, Expires: (bk+1)*res + keep(res), At: b.At.Unix()})
 	}
 	add(seriesBindCD, 3600, b.Card+"|"+b.Phone, "")
 	add(seriesCards, 3600, b.Phone, b.Card)

@@ -35,7 +35,9 @@ type State interface {
 // subject (Key) of a kind (Series), by member (a distinct value, e.g. a
 // card tried on a phone, or an amount class; "" for a plain counter), in
 // the bucket numbered Bucket (time / the series' resolution). Expires is
-// when the bucket may be forgotten (Unix seconds; 0: never).
+// when the bucket may be forgotten (Unix seconds; 0: never); At is when
+// the event happened (Unix seconds): a store may forget then the
+// subject's buckets that expired before it.
 type Delta struct {
 	Series  string
 	Key     string
@@ -44,6 +46,7 @@ type Delta struct {
 	Count   int64
 	Sum     int64
 	Expires int64
+	At      int64
 }
 
 // Query asks for the buckets From..To (inclusive) of a series' subject.
@@ -60,25 +63,25 @@ type Row struct {
 	Sum    int64
 }
 
-// Memory is the in-process State: maps under one lock. Its zero value is
-// not ready; use NewMemory.
+// Memory is the in-process State: per series and subject a short list
+// of buckets, under one lock. Its zero value is not ready; use NewMemory.
 type Memory struct {
 	mu      sync.Mutex
-	cells   map[seriesKey]map[memberBucket]*cell
+	cells   map[seriesKey][]cell
 	last    map[string]Sighting
 	snoozes map[[2]string]time.Time
 }
 
 type seriesKey struct{ series, key string }
-type memberBucket struct {
-	member string
-	bucket int64
+type cell struct {
+	member              string
+	bucket              int64
+	count, sum, expires int64
 }
-type cell struct{ count, sum, expires int64 }
 
 // NewMemory returns an empty in-process state.
 func NewMemory() *Memory {
-	return &Memory{cells: map[seriesKey]map[memberBucket]*cell{}, last: map[string]Sighting{}, snoozes: map[[2]string]time.Time{}}
+	return &Memory{cells: map[seriesKey][]cell{}, last: map[string]Sighting{}, snoozes: map[[2]string]time.Time{}}
 }
 
 var _ State = (*Memory)(nil)
@@ -90,21 +93,29 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 	for _, d := range ds {
 		sk := seriesKey{d.Series, d.Key}
 		cs := m.cells[sk]
-		if cs == nil {
-			cs = map[memberBucket]*cell{}
-			m.cells[sk] = cs
+		i := 0
+		for i < len(cs) && (cs[i].member != d.Member || cs[i].bucket != d.Bucket) {
+			i++
 		}
-		mb := memberBucket{d.Member, d.Bucket}
-		c := cs[mb]
-		if c == nil {
-			c = &cell{}
-			cs[mb] = c
+		if i == len(cs) {
+			// A new bucket: the subject's expired ones go, so that a
+			// subject holds no more buckets than its windows read.
+			kept := cs[:0]
+			for _, c := range cs {
+				if c.expires == 0 || c.expires >= d.At {
+					kept = append(kept, c)
+				}
+			}
+			cs = append(kept, cell{member: d.Member, bucket: d.Bucket})
+			i = len(cs) - 1
 		}
+		c := &cs[i]
 		c.count += d.Count
 		c.sum += d.Sum
 		if d.Expires > c.expires {
 			c.expires = d.Expires
 		}
+		m.cells[sk] = cs
 	}
 	return nil
 }
@@ -115,13 +126,12 @@ func (m *Memory) Read(_ context.Context, qs []Query) ([][]Row, error) {
 	defer m.mu.Unlock()
 	out := make([][]Row, len(qs))
 	for i, q := range qs {
-		cs := m.cells[seriesKey{q.Series, q.Key}]
 		var rows []Row
-		for mb, c := range cs {
-			if mb.bucket < q.From || mb.bucket > q.To {
+		for _, c := range m.cells[seriesKey{q.Series, q.Key}] {
+			if c.bucket < q.From || c.bucket > q.To {
 				continue
 			}
-			rows = addRow(rows, mb.member, c.count, c.sum)
+			rows = addRow(rows, c.member, c.count, c.sum)
 		}
 		out[i] = rows
 	}
@@ -187,13 +197,16 @@ func (m *Memory) Prune(_ context.Context, now time.Time) error {
 	defer m.mu.Unlock()
 	t := now.Unix()
 	for sk, cs := range m.cells {
-		for mb, c := range cs {
-			if c.expires != 0 && c.expires < t {
-				delete(cs, mb)
+		kept := cs[:0]
+		for _, c := range cs {
+			if c.expires == 0 || c.expires >= t {
+				kept = append(kept, c)
 			}
 		}
-		if len(cs) == 0 {
+		if len(kept) == 0 {
 			delete(m.cells, sk)
+		} else {
+			m.cells[sk] = kept
 		}
 	}
 	return nil
