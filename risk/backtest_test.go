@@ -197,7 +197,10 @@ func BenchmarkAuthorize(b *testing.B) {
 	ctx := context.Background()
 	e, _ := risk.New(risk.Default(), risk.NewMemory())
 	for i := 0; i < 200; i++ {
-		a := auth(func(a *risk.Auth) { a.At = t0.Add(-time.Duration(200-i) * 7 * time.Minute); a.Amount = int64(1000 + i*37) })
+		a := auth(func(a *risk.Auth) {
+			a.At = t0.Add(-time.Duration(200-i) * 7 * time.Minute)
+			a.Amount = int64(1000 + i*37)
+		})
 		e.RecordAuth(ctx, a, i%10 != 0)
 	}
 	a := auth(func(a *risk.Auth) { a.City = "SHANGHAI" })
@@ -216,7 +219,10 @@ func BenchmarkAuthorizeAndRecord(b *testing.B) {
 	e, _ := risk.New(risk.Default(), risk.NewMemory())
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		a := auth(func(a *risk.Auth) { a.At = t0.Add(time.Duration(i) * time.Second); a.Card = fmt.Sprintf("par_%d", i%1000) })
+		a := auth(func(a *risk.Auth) {
+			a.At = t0.Add(time.Duration(i) * time.Second)
+			a.Card = fmt.Sprintf("par_%d", i%1000)
+		})
 		d, err := e.Authorize(ctx, a)
 		if err != nil {
 			b.Fatal(err)
