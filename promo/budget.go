@@ -112,12 +112,14 @@ type Store interface {
 	// Expire releases every pending hold whose ExpiresAt is at or before
 	// now and returns how many.
 	Expire(ctx context.Context, now time.Time) (int, error)
-	// Refund gives back to the budget restore fen of the posted hold id
-	// (RefundSplit.Restore; full: the card's count too) once per refundID.
-	// It returns true when this call applied it. It fails with
-	// fault.Invalid when the refunds would restore more than was spent,
-	// ErrHoldResolved when the hold is not posted.
-	Refund(ctx context.Context, id, refundID string, restore int64, full bool) (bool, error)
+	// Refund gives back to the budget what the refund refundID of the
+	// posted hold id restores (split.Restore fen, and the card's count
+	// when split.RestoreCount), once per refundID. It returns true when
+	// this call applied it, false when refundID was applied before. It
+	// fails with fault.Invalid when the refunds would restore more than
+	// the hold spent, ErrHoldResolved when the hold is not posted,
+	// ErrNoHold when unknown.
+	Refund(ctx context.Context, id, refundID string, split RefundSplit) (bool, error)
 	// Hold returns a hold by id, or ErrNoHold.
 	Hold(ctx context.Context, id string) (Hold, error)
 	// Usage returns a campaign's budget, or fault.NotFound.

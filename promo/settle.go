@@ -192,9 +192,11 @@ type RefundSplit struct {
 	// Restore is what the campaign's budget gets back: the funders' part
 	// under RefundRestore, 0 under RefundForfeit.
 	Restore int64 `json:"restore"`
-	// Full: this refund completes the purchase's refund (the card's count
-	// comes back under RefundRestore).
+	// Full: this refund completes the purchase's refund.
 	Full bool `json:"full"`
+	// RestoreCount: the card's count and the campaign's count come back
+	// (a full refund under RefundRestore).
+	RestoreCount bool `json:"restore_count"`
 }
 
 // Refund splits a refund of amount fen of the redemption r, of which
@@ -240,6 +242,7 @@ func (r Redemption) Refund(already, amount int64, rule RefundRule) (RefundSplit,
 	}
 	if rule == RefundRestore {
 		out.Restore = funders
+		out.RestoreCount = out.Full
 	}
 	return out, nil
 }

@@ -1,0 +1,54 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/sqlstore"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// BenchmarkMatchAndReserve is what an authorization adds with campaigns
+// active: rank 200 campaigns (a third fit) and reserve the best one's
+// budget and the card's limits, as promo.Apply does — on SQLite, and on
+// PostgreSQL with TAPWALLET_TEST_POSTGRES.
+func BenchmarkMatchAndReserve(b *testing.B) {
+	run := func(b *testing.B, dsn, dir string) {
+		ctx := context.Background()
+		s, err := sqlstore.Open(ctx, dsn, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		var cs []promo.Campaign
+		for i := 0; i < 200; i++ {
+			c := campaign(fmt.Sprintf("c%03d", i), 1<<40, promo.Limits{CardDayCount: 1000000})
+			c.Mechanic = promo.Mechanic{Kind: promo.MechanicRandom, Min: 1, Max: 900}
+			c.Window.End = at.Add(time.Duration(1+i%7) * 24 * time.Hour)
+			if i%3 != 0 {
+				c.Eligibility.Banks = []string{"ccb"}
+			}
+			cs = append(cs, c)
+		}
+		if err := s.Save(ctx, cs); err != nil {
+			b.Fatal(err)
+		}
+		m := promo.NewMatcher(cs)
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			p := &promo.Purchase{Identity: fmt.Sprintf("m%d", i), Card: fmt.Sprintf("k%d", i%1000), Bank: "icbc",
+				Channel: promo.ChannelNFC, Gross: 12000, At: at}
+			if _, _, ok, err := promo.Apply(ctx, s, m, p); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	}
+	b.Run("sqlite", func(b *testing.B) { run(b, "", b.TempDir()) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		b.Run("postgres", func(b *testing.B) { run(b, sqldbtest.PostgresDSN(b), "") })
+	}
+}
