@@ -10,9 +10,8 @@ import (
 // SealedColumns are the columns that hold data sealed by the key store
 // (card numbers), as table and column; each table's key is its id column.
 var SealedColumns = [][2]string{
-	{"vault_pans", "pan_sealed"},   // the token service's vault
-	{"bindings", "pan_sealed"},     // card bindings waiting for a one-time code
-	{"switch_auths", "pan_sealed"}, // the network's records, for reversals
+	{"vault_pans", "pan_sealed"}, // the token service's vault
+	{"bindings", "pan_sealed"},   // card bindings waiting for a one-time code
 }
 
 // RewrapSealed passes every sealed value of the SealedColumns through

@@ -10,6 +10,7 @@ import (
 	"github.com/tapwallet/tapwallet/epurse"
 	"github.com/tapwallet/tapwallet/fare"
 	"github.com/tapwallet/tapwallet/keystore"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/transit"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -177,7 +178,7 @@ func rewrapAll(ctx context.Context, f *keystore.File, dsn, data string) (int, er
 	defer db.Close()
 	dbs := []*sqldb.DB{db}
 	if db.Dialect() == sqldb.SQLite {
-		for _, name := range []string{"network", "issuers"} {
+		for _, name := range []string{"issuers"} {
 			p, err := db.Party(ctx, name)
 			if err != nil {
 				return 0, err
@@ -201,5 +202,16 @@ func rewrapAll(ctx context.Context, f *keystore.File, dsn, data string) (int, er
 	}
 	defer tokens.Close()
 	n, err := tokens.Rewrap(ctx, f.Rewrap)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	// The network's records are its own wing.
+	records, err := netstore.Open(ctx, dsn, data)
+	if err != nil {
+		return total, err
+	}
+	defer records.Close()
+	n, err = records.Rewrap(ctx, f.Rewrap)
 	return total + n, err
 }

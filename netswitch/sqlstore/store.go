@@ -370,3 +370,17 @@ func (s *Store) markCleared(ctx context.Context, table string, ids []string, cle
 		return nil
 	}), "marking "+table+" cleared")
 }
+
+// SealedColumns are the network's columns sealed by the key store (card
+// numbers): the records' PANs, for reversals. (A queued reversal's copy in
+// switch_pending_reversals is short-lived and opens under the key it was
+// sealed with, which a rotation keeps.)
+var SealedColumns = [][2]string{{"switch_auths", "pan_sealed"}}
+
+// Rewrap passes every sealed card number of the wing through rewrap
+// (keystore.File.Rewrap, after a rotation of the master key) and writes
+// back the changed ones, online (sqldb.DB.RewrapColumns). It returns how
+// many changed and fails like RewrapColumns.
+func (s *Store) Rewrap(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
+	return s.DB.RewrapColumns(ctx, SealedColumns, rewrap)
+}
