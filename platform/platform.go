@@ -19,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/lostphone"
+	"github.com/tapwallet/tapwallet/metrics"
 	"github.com/tapwallet/tapwallet/netswitch"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/portal"
@@ -83,6 +84,9 @@ type Config struct {
 	// NetworkAddr is the card network's acquirer port (HOST:PORT, ISO
 	// 8583) for the transit role when the network role runs elsewhere.
 	NetworkAddr string
+	// Metrics is where the platform's metrics go, served at /metrics
+	// (nil: a registry of its own).
+	Metrics *metrics.Registry
 }
 
 // Platform is the running platform.
@@ -135,6 +139,9 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
 	}
 	if cfg.DataDir == "" {
 		return nil, fault.E(fault.Invalid, "no_data_dir", "a data folder is needed (--data)")
@@ -215,7 +222,8 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		p.DB.Close()
 		return nil, err
 	}
-	p.httpSrv = &http.Server{Handler: logRequests(p.Log, p.handler()), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	p.meterWings()
+	p.httpSrv = &http.Server{Handler: p.serveHTTP(p.handler()), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	p.done = make(chan error, 1)
 	go func() {
 		err := p.httpSrv.Serve(ln)
@@ -254,23 +262,6 @@ func (p *Platform) shutdown() error {
 	return err
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
-
-// logRequests logs method, path (which never holds a card number), status and time.
-func logRequests(log *slog.Logger, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: 200}
-		h.ServeHTTP(sw, r)
-		log.Info("http", "method", r.Method, "path", maskPath(r.URL.Path), "status", sw.status, "ms", time.Since(start).Milliseconds())
-	})
-}
-
 // startPortal builds the lost-phone portal for the address the platform
 // listens on.
 func (p *Platform) startPortal() error {
@@ -294,6 +285,7 @@ func (p *Platform) startPortal() error {
 // role answers /healthz alone.
 func (p *Platform) handler() http.Handler {
 	mux := http.NewServeMux()
+	p.mountOps(mux)
 	if p.API != nil {
 		mux.Handle("/v1/", p.API)
 		mux.Handle("/healthz", p.API)

@@ -221,7 +221,7 @@ func (p *Platform) startIssuers(ctx context.Context) error {
 		}
 		p.net.banks[b.ID] = st
 		h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: &p.Banks.Banks[i], Holders: p.Banks.Holders(b.ID),
-			Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log}))
+			Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log, Meter: cfg.Metrics.Party("issuer")}))
 		if err != nil {
 			return fail(err)
 		}

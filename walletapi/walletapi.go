@@ -181,7 +181,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fail logs internal errors (their text is safe) and answers.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if k := fault.KindOf(err); k == fault.Internal || k == fault.Unavailable {
-		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if fault.KindOf(err) == fault.Limit && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")

@@ -10,6 +10,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/reqid"
 	"github.com/tapwallet/tapwallet/sqldb"
 )
 
@@ -84,7 +85,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+	// Each log line of an HTTP request carries its request id (reqid).
+	log := slog.New(reqid.Handler(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl})))
 	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
 		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote,
 		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, TSPSecret: tspSecret, NetworkAddr: *networkAddr})

@@ -1,0 +1,171 @@
+package platform_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/reqid"
+)
+
+// startOps starts a platform whose log lines carry request ids, as serve's do.
+func startOps(t *testing.T, issuersAt map[string]string) *env {
+	t.Helper()
+	logs := &syncBuffer{}
+	data := t.TempDir()
+	p, err := platform.Start(context.Background(), platform.Config{DataDir: data, HTTPAddr: "127.0.0.1:0", ArgonTime: 1, IssuersAt: issuersAt,
+		Log: slog.New(reqid.Handler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return &env{p: p, logs: logs, data: data, clock: &atomic.Int64{}}
+}
+
+func get(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+type readiness struct {
+	Status string           `json:"status"`
+	Checks []platform.Check `json:"checks"`
+}
+
+// TestOperations: after a payment, /readyz passes with a check of every
+// wing and every bank's issuer link, /metrics shows the authorization at
+// the network and the issuer, each hop, the batches and the pools, and the
+// HTTP requests by route pattern; one request's id is echoed, in its error
+// answer and in its log lines.
+func TestOperations(t *testing.T) {
+	e := startOps(t, nil)
+	ph, c, conn := e.payingPhone(t, "ops@example.com")
+	if rc := tap(t, conn, ph.SE, c, 1234); rc != "00" {
+		t.Fatalf("payment answered %s, want 00", rc)
+	}
+
+	resp, body := get(t, e.p.URL+"/readyz", nil)
+	var r readiness
+	if err := json.Unmarshal([]byte(body), &r); err != nil || resp.StatusCode != 200 || r.Status != "ready" {
+		t.Fatalf("/readyz: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	names := map[string]bool{}
+	issuers := 0
+	for _, c := range r.Checks {
+		names[c.Name] = c.OK
+		if strings.HasPrefix(c.Name, "issuer:") {
+			issuers++
+		}
+	}
+	for _, want := range []string{"db:tsp", "db:network", "db:wallet", "db:issuer_" + e.p.Banks.Banks[0].ID} {
+		if !names[want] {
+			t.Errorf("/readyz has no passing check %s: %s", want, body)
+		}
+	}
+	if issuers != len(e.p.Banks.Banks) {
+		t.Errorf("/readyz checks %d issuer links, want one per bank (%d)", issuers, len(e.p.Banks.Banks))
+	}
+	if resp, body := get(t, e.p.URL+"/healthz", nil); resp.StatusCode != 200 {
+		t.Errorf("/healthz: %d %s", resp.StatusCode, body)
+	}
+
+	// An error answer carries the request id it was given, as the header does.
+	resp, body = get(t, e.p.URL+"/v1/phones", map[string]string{"Authorization": "Bearer nope", reqid.Header: "ops-test-1"})
+	if resp.StatusCode != 401 || resp.Header.Get(reqid.Header) != "ops-test-1" || !strings.Contains(body, `"request_id":"ops-test-1"`) {
+		t.Errorf("GET /v1/phones with a bad session: %d, header %q, body %s; want 401 carrying the id", resp.StatusCode, resp.Header.Get(reqid.Header), body)
+	}
+	var lines int
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, `"request_id":"ops-test-1"`) {
+			lines++
+			if !strings.Contains(l, `"route":"GET /v1/phones"`) && !strings.Contains(l, `"msg"`) {
+				t.Errorf("log line %s", l)
+			}
+		}
+	}
+	if lines == 0 {
+		t.Errorf("no log line carries the request id:\n%s", e.logs.String())
+	}
+
+	_, page := get(t, e.p.URL+"/metrics", nil)
+	bank := e.p.Banks.Banks[0].ID
+	for _, want := range []string{
+		`tapwallet_authorizations_total{code="00",role="network"} 1`,
+		`tapwallet_authorizations_total{code="00",role="issuer"} 1`,
+		`tapwallet_auth_hop_seconds_count{hop="switch"} 1`,
+		`tapwallet_auth_hop_seconds_count{hop="token_check"} 1`,
+		`tapwallet_auth_hop_seconds_count{hop="issuer"} 1`,
+		`tapwallet_auth_hop_seconds_count{hop="ledger_commit"} 1`,
+		`tapwallet_db_batch_size_count{wing="network"}`,
+		`tapwallet_db_batch_size_count{wing="issuer_`,
+		`go_sql_open_connections{db_name="tsp"}`,
+		`go_sql_open_connections{db_name="issuer_` + bank + `"}`,
+		`tapwallet_http_requests_total{method="POST",route="POST /v1/phones/{phone}/cards",status="201"} 1`,
+		`tapwallet_http_requests_total{method="GET",route="GET /v1/phones",status="401"} 1`,
+		`tapwallet_http_requests_total{method="GET",route="GET /readyz",status="200"} 1`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(page, "\n") {
+			if strings.HasPrefix(l, "tapwallet_") && !strings.Contains(l, "_bucket") {
+				t.Log(l)
+			}
+		}
+	}
+	// Route labels are patterns: no phone id, token or other raw path.
+	for _, m := range regexp.MustCompile(`route="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		if strings.Contains(m[1], "ph_") || strings.Contains(m[1], "tok_") || regexp.MustCompile(`\d{6,}`).MatchString(m[1]) {
+			t.Errorf("route label %q holds an id", m[1])
+		}
+	}
+}
+
+// TestNotReadyWithoutIssuer: a bank whose issuer host cannot be reached
+// fails /readyz (503) with that bank's link named; /healthz still passes.
+func TestNotReadyWithoutIssuer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nobody listens there now
+	probe := startOps(t, nil)
+	bank := probe.p.Banks.Banks[3].ID
+	probe.p.Close()
+
+	e := startOps(t, map[string]string{bank: dead})
+	resp, body := get(t, e.p.URL+"/readyz", nil)
+	var r readiness
+	if err := json.Unmarshal([]byte(body), &r); err != nil || resp.StatusCode != http.StatusServiceUnavailable || r.Status != "not_ready" {
+		t.Fatalf("/readyz: %d %s, want 503 not_ready", resp.StatusCode, body)
+	}
+	for _, c := range r.Checks {
+		if want := c.Name != "issuer:"+bank; c.OK != want {
+			t.Errorf("check %s ok=%v (%s), want %v", c.Name, c.OK, c.Error, want)
+		}
+	}
+	if resp, _ := get(t, e.p.URL+"/healthz", nil); resp.StatusCode != 200 {
+		t.Errorf("/healthz: %d, want 200 (alive though not ready)", resp.StatusCode)
+	}
+}
