@@ -27,10 +27,10 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 )
 
-// Keys is the key-store interface: keys go in at creation, and only results
-// (ciphertexts, plaintexts for the vault, hashes) come out — except the EMV
-// issuer master keys, which the token service's software cryptography needs
-// (an HSM would derive card keys inside instead).
+// Keys is the old, context-free view of a key store — seal, open and
+// keyed hashes — for the parties that have not moved to Store (the switch's
+// record sealing, the portal, the network–issuer secret). *File has it;
+// Plain gives it for any Store. No key leaves through it.
 type Keys interface {
 	// Seal encrypts plaintext under a fresh data key wrapped by the active
 	// master key; aad is bound to the ciphertext. It fails only on a broken
@@ -47,11 +47,6 @@ type Keys interface {
 	// Index's first: what was indexed before a rotation of the index key
 	// is found by one of them.
 	Indexes(purpose string, data []byte) [][]byte
-	// IssuerMasterKey returns the 16-byte EMV issuer master key for a named
-	// range (e.g. a token BIN range).
-	IssuerMasterKey(name string) ([]byte, error)
-	// ActiveKeyID names the master key that Seal uses now.
-	ActiveKeyID() string
 }
 
 // File is a Keys kept in a JSON key file (mode 0600). Every key has an
@@ -69,6 +64,7 @@ type File struct {
 	indexes map[string][]byte // index keys by id
 	emvAct  string            // the EMV root new token ranges would use
 	roots   map[string][]byte // EMV roots by id; r1 derives every key named without an id
+	imks    map[string][]byte // issuer master keys imported at a key ceremony, by name
 	aeads   sync.Map          // master key id → its cipher.AEAD, made once (safe for concurrent use)
 
 	stamp   fileStamp    // the key file as last read
@@ -89,7 +85,8 @@ type fileJSON struct {
 	IndexKeys   map[string]string `json:"index_keys,omitempty"`
 	EMVActive   string            `json:"emv_active,omitempty"`
 	EMVRoots    map[string]string `json:"emv_roots,omitempty"`
-	Role        string            `json:"role,omitempty"` // set in a party's key file (see Export)
+	Imported    map[string]string `json:"imported_imks,omitempty"` // keys import --kind imk
+	Role        string            `json:"role,omitempty"`          // set in a party's key file (see Export)
 }
 
 // OpenFile loads the key file at path, creating it with fresh random keys if
@@ -149,6 +146,10 @@ func (f *File) load() error {
 	if err != nil {
 		return err
 	}
+	imks, err := hexKeys(j.Imported, 16, "imported issuer master key")
+	if err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		what, id string
 		in       map[string][]byte
@@ -162,7 +163,7 @@ func (f *File) load() error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.active, f.masters, f.idxAct, f.indexes, f.emvAct, f.roots = j.Active, masters, j.IndexActive, indexes, j.EMVActive, roots
+	f.active, f.masters, f.idxAct, f.indexes, f.emvAct, f.roots, f.imks = j.Active, masters, j.IndexActive, indexes, j.EMVActive, roots, imks
 	f.stamp = st
 	return nil
 }
@@ -191,6 +192,9 @@ func random(n int) []byte {
 func (f *File) save(create bool) error {
 	j := fileJSON{Version: 2, Active: f.active, Masters: hexMap(f.masters), IndexActive: f.idxAct, IndexKeys: hexMap(f.indexes),
 		EMVActive: f.emvAct, EMVRoots: hexMap(f.roots)}
+	if len(f.imks) > 0 {
+		j.Imported = hexMap(f.imks)
+	}
 	b, _ := json.MarshalIndent(j, "", "  ")
 	return writePrivate(f.path, b, create)
 }
@@ -351,7 +355,8 @@ func hmacIndex(key []byte, purpose string, data []byte) []byte {
 	return m.Sum(nil)
 }
 
-// IssuerMasterKey derives a 16-byte double-length TDES key for name from
+// IssuerMasterKey returns the issuer master key imported under name (keys
+// import --kind imk), or derives a 16-byte double-length TDES key for name from
 // EMV root r1 with HKDF-SHA-256, DES parity adjusted. A name of the form
 // "rN/name" derives from root rN instead (what a token range made after a
 // rotation of the root would ask for; docs/keys.md). It fails with
@@ -364,6 +369,12 @@ func (f *File) IssuerMasterKey(name string) ([]byte, error) {
 	}
 	if rest == "" {
 		return nil, fault.E(fault.Invalid, "imk_name", "issuer master key needs a range name")
+	}
+	f.mu.RLock()
+	imp := f.imks[name]
+	f.mu.RUnlock()
+	if imp != nil {
+		return append([]byte(nil), imp...), nil
 	}
 	f.mu.RLock()
 	root := f.roots[rootID]

@@ -254,9 +254,9 @@ func (f *File) List() []Key {
 		k   Kind
 		m   map[string][]byte
 		act string
-	}{{Master, f.masters, f.active}, {IndexK, f.indexes, f.idxAct}, {EMVRoot, f.roots, f.emvAct}} {
+	}{{Master, f.masters, f.active}, {IndexK, f.indexes, f.idxAct}, {EMVRoot, f.roots, f.emvAct}, {IMK, f.imks, ""}} {
 		for _, id := range sortedIDs(c.m) {
-			out = append(out, Key{Kind: c.k, ID: id, KCV: KCV(c.m[id]), Active: id == c.act})
+			out = append(out, Key{Kind: c.k, ID: id, KCV: KCV(c.m[id]), Active: id == c.act || c.k == IMK})
 		}
 	}
 	return out

@@ -19,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/soft"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
@@ -103,7 +104,7 @@ func newEnvAt(t testing.TB, db *sqldb.DB, keysPath string, opts ...envOpt) *env 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fast.Close() })
-	e.tokens = tsp.New(fast, e.keys, issuer.NewIDV(e.banks, time.Now), tsp.EMVKeys{Alg: emv.TDES}, log)
+	e.tokens = tsp.New(fast, soft.New(e.keys), issuer.NewIDV(e.banks, time.Now), tsp.EMVKeys{Alg: emv.TDES}, log)
 	e.tokens.LUKBatch = 20
 	// One issuer wing for the test's 20 banks (account and hold ids carry
 	// the bank), so the tests read one ledger.

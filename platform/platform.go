@@ -18,6 +18,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/soft"
 	"github.com/tapwallet/tapwallet/lostphone"
 	"github.com/tapwallet/tapwallet/metrics"
 	"github.com/tapwallet/tapwallet/netswitch"
@@ -42,6 +43,10 @@ type Config struct {
 	// PortalURL is the lost-phone portal's public address; passkeys are
 	// bound to its host name (default http://localhost:PORT).
 	PortalURL string
+	// KeyStore is the key store the token service uses, as operations
+	// (a keystore/pkcs11 store from serve --keys; the caller closes it);
+	// nil: the key file in DataDir (keystore/soft). See docs/keys.md.
+	KeyStore keystore.Store
 	// ISOAddr is where the card network listens for acquirers (ISO 8583
 	// over TCP), e.g. 127.0.0.1:8583; "" picks a free loopback port.
 	ISOAddr string
@@ -91,16 +96,19 @@ type Config struct {
 
 // Platform is the running platform.
 type Platform struct {
-	DB      *sqldb.DB
-	Keys    *keystore.File
-	Banks   *bank.Config
-	Wallet  *wallet.Service
-	Tokens  *tsp.Service // the token service, when this process runs the tsp role
-	API     *walletapi.API
-	Lost    *lostphone.Service // the lost-phone switch
-	Transit *transit.Service   // the six city transit operators
-	Portal  *portal.Portal     // the lost-phone web portal (set by Start)
-	Records *netstore.Store    // the card network's authorization records (its wing)
+	DB   *sqldb.DB
+	Keys *keystore.File // the key file (transit keys, SM4, the issuer-host secret)
+	// KeyStore is the token service's key store (Config.KeyStore or the
+	// key file's operations).
+	KeyStore keystore.Store
+	Banks    *bank.Config
+	Wallet   *wallet.Service
+	Tokens   *tsp.Service // the token service, when this process runs the tsp role
+	API      *walletapi.API
+	Lost     *lostphone.Service // the lost-phone switch
+	Transit  *transit.Service   // the six city transit operators
+	Portal   *portal.Portal     // the lost-phone web portal (set by Start)
+	Records  *netstore.Store    // the card network's authorization records (its wing)
 
 	// Requestor is the token service as the wallet, lost-phone switch,
 	// portal and transit use it: Tokens, or the tsp role of another
@@ -168,7 +176,10 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	db.Now = cfg.Now
-	p := &Platform{DB: db, Keys: keys, Banks: banks, Log: cfg.Log}
+	p := &Platform{DB: db, Keys: keys, KeyStore: cfg.KeyStore, Banks: banks, Log: cfg.Log}
+	if p.KeyStore == nil {
+		p.KeyStore = soft.New(keys)
+	}
 	if err := p.newWallet(ctx, cfg); err != nil {
 		db.Close()
 		return nil, err

@@ -252,8 +252,10 @@ type Payments interface {
 
 // Service is the operators' host.
 type Service struct {
-	Store    Store
-	Keys     keystore.Keys
+	Store Store
+	// Keys gives the cities' transit master keys (the key file's; see
+	// docs/keys.md — transit keys stay in the soft store).
+	Keys     keystore.IssuerKeys
 	Fares    *fare.Table
 	Payments Payments
 	Log      *slog.Logger
@@ -267,7 +269,7 @@ type Service struct {
 
 // New returns the operators' host (with the shipped fare table when fares
 // is nil).
-func New(st Store, keys keystore.Keys, fares *fare.Table, pay Payments, log *slog.Logger) *Service {
+func New(st Store, keys keystore.IssuerKeys, fares *fare.Table, pay Payments, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -3,12 +3,12 @@ package tsp
 import (
 	"bytes"
 	"context"
-	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/qpboc"
 )
 
@@ -38,8 +38,10 @@ type AuthResult struct {
 	PAN      card.PAN
 	KeyIndex int
 	ATC      int
-	// sessionKey is the limited-use key, kept to make the ARPC.
-	sessionKey []byte
+	// session is the key store's session of the verified cryptogram: it
+	// makes the ARPC (the key stays in the key store).
+	session keystore.Session
+	arqc    []byte
 	// arpc makes the ARPC where the key is, for a result that came over
 	// the wire (RemoteResult).
 	arpc func(arqc, arc []byte) ([]byte, error)
@@ -49,7 +51,7 @@ type AuthResult struct {
 // ARPC made by arpc: the limited-use key never leaves the token service,
 // which makes the ARPC when asked (Service.ARPC).
 func RemoteResult(r AuthResult, arpc func(arqc, arc []byte) ([]byte, error)) AuthResult {
-	r.sessionKey, r.arpc = nil, arpc
+	r.session, r.arpc = nil, arpc
 	return r
 }
 
@@ -94,33 +96,6 @@ type KeyUse struct {
 	// Cryptogram is the ARQC the key made, kept so that a second, different
 	// cryptogram with the same key or counter shows a cloned phone.
 	Cryptogram []byte
-}
-
-// imkCache keeps derived issuer master keys per token range in memory.
-type imkCache struct {
-	mu sync.RWMutex
-	m  map[string][]byte
-}
-
-func (s *Service) imk(token string) ([]byte, error) {
-	name := IMKName(token)
-	s.imks.mu.RLock()
-	k := s.imks.m[name]
-	s.imks.mu.RUnlock()
-	if k != nil {
-		return k, nil
-	}
-	k, err := s.Keys.IssuerMasterKey(name)
-	if err != nil {
-		return nil, err
-	}
-	s.imks.mu.Lock()
-	if s.imks.m == nil {
-		s.imks.m = map[string][]byte{}
-	}
-	s.imks.m[name] = k
-	s.imks.mu.Unlock()
-	return k, nil
 }
 
 // authorize checks a token for one authorization — it exists and is active,
@@ -218,39 +193,34 @@ func (s *Service) authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 	if seen == nil && !now.Before(luk.ExpiresAt) {
 		return AuthResult{}, decline(DeclineKeyExpired, "limited-use key %d has expired", iad.KeyIndex)
 	}
-	imk, err := s.imk(t.Number.Digits())
-	if err != nil {
-		return AuthResult{}, err
-	}
-	sk, err := s.CardKeys.LUK(imk, t.Number, t.PSN, int(iad.KeyIndex))
-	if err != nil {
-		return AuthResult{}, err
-	}
 	alg := emv.TDES
 	if iad.CVN == qpboc.CVNSM4 {
 		alg = emv.SM4
 	}
-	good, err := emv.VerifyCryptogram(alg, sk, data, emv.PadMethod1, arqc)
+	sess, err := s.Keys.VerifyARQC(ctx, s.arqcRequest(t, alg, int(iad.KeyIndex), arqc, data))
+	good := err == nil
+	if err != nil && !fault.Has(err, fault.Declined, keystore.CodeARQC) {
+		return AuthResult{}, err
+	}
 	if seen != nil {
-		clear(sk)
-		if err == nil && good {
+		if good {
+			sess.Close()
 			return AuthResult{}, s.checkClone(ctx, t, int(iad.KeyIndex), atc, arqc, seen)
 		}
 		return AuthResult{}, seen
 	}
-	if err != nil || !good {
-		clear(sk)
+	if !good {
 		return AuthResult{}, decline(DeclineCryptogram, "the cryptogram does not verify")
 	}
 	if err := checkCDCVM(iad, r.Chip); err != nil {
-		clear(sk)
+		sess.Close()
 		return AuthResult{}, err
 	}
 	use := KeyUse{Token: t.Number.Digits(), KeyIndex: int(iad.KeyIndex), ATC: atc, At: now, Cryptogram: arqc}
 	// Consume the key and move the counter, atomically and only once; a
 	// concurrent use of the same key or counter that won is checked as above.
 	if err := s.Store.UseKey(ctx, use); err != nil {
-		clear(sk)
+		sess.Close()
 		if c := fault.CodeOf(err); fault.KindOf(err) == fault.Declined && (c == DeclineKeyUsed || c == DeclineATCReplay) {
 			return AuthResult{}, s.checkClone(ctx, t, use.KeyIndex, atc, arqc, err)
 		}
@@ -258,49 +228,64 @@ func (s *Service) authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 	}
 	v, err := s.Store.VaultPAN(ctx, t.PANID)
 	if err != nil {
-		clear(sk)
+		sess.Close()
 		return AuthResult{}, err
 	}
-	panB, err := s.Keys.Open(v.Sealed, []byte("vault:"+v.ID))
+	panB, err := s.Keys.Open(ctx, v.Sealed, []byte("vault:"+v.ID))
 	if err != nil {
-		clear(sk)
+		sess.Close()
 		return AuthResult{}, err
 	}
 	pan, err := card.ParsePAN(string(panB))
 	clear(panB)
 	if err != nil {
-		clear(sk)
+		sess.Close()
 		return AuthResult{}, fault.E(fault.Internal, "vault_pan", "the vault holds an invalid card number")
 	}
-	return AuthResult{Token: t, PAN: pan, KeyIndex: int(iad.KeyIndex), ATC: atc, sessionKey: sk}, nil
+	return AuthResult{Token: t, PAN: pan, KeyIndex: int(iad.KeyIndex), ATC: atc, session: sess, arqc: arqc}, nil
 }
 
 // ARPC makes the issuer authentication data (tag 91: ARPC method 1 ‖ ARC)
-// for the answer to the phone, with the authorization's limited-use key,
-// and then forgets the key. It fails if the ARC is not 2 bytes.
+// for the answer to the phone, in the cryptogram's algorithm (TDES or
+// SM4), with the key store's session of the authorization, and then
+// closes the session. It fails if the ARC is not 2 bytes.
 func (r *AuthResult) ARPC(arqc, arc []byte) ([]byte, error) {
-	if r.sessionKey == nil && r.arpc != nil {
+	if r.session == nil && r.arpc != nil {
 		f := r.arpc
 		r.arpc = nil
 		return f(arqc, arc)
 	}
-	if r.sessionKey == nil {
+	if r.session == nil {
 		return nil, fault.E(fault.Internal, "arpc_key", "no key to make the ARPC")
 	}
-	alg := emv.TDES
-	out, err := emv.ARPCMethod1(alg, r.sessionKey, arqc, arc)
-	clear(r.sessionKey)
-	r.sessionKey = nil
+	sess := r.session
+	r.session = nil
+	defer sess.Close()
+	if r.arqc != nil && !bytes.Equal(arqc, r.arqc) {
+		return nil, fault.E(fault.Forbidden, "arpc_refused", "an ARPC is made only for the cryptogram that was verified")
+	}
+	out, err := sess.ARPC1(context.Background(), arc)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, "arpc", "cannot make the ARPC")
 	}
 	return append(out, arc...), nil
 }
 
-// Forget drops the authorization's key without making an ARPC.
+// Forget drops the authorization's key session without making an ARPC.
 func (r *AuthResult) Forget() {
-	clear(r.sessionKey)
-	r.sessionKey, r.arpc = nil, nil
+	if r.session != nil {
+		r.session.Close()
+	}
+	r.session, r.arpc = nil, nil
+}
+
+// arqcRequest is the key store's request for a token's cryptogram, made
+// with the limited-use key of index keyIndex (the PBOC session key with
+// the key index in the counter's place), from the root the token was
+// issued under.
+func (s *Service) arqcRequest(t Token, alg emv.Alg, keyIndex int, arqc, data []byte) keystore.ARQC {
+	return keystore.ARQC{Range: IMKName(t.Number.Digits()), Root: t.KeyRoot, Alg: alg, PAN: t.Number.Digits(), PSN: t.PSN,
+		Method: keystore.ByCounter, Counter: keyIndex, Data: data, Pad: emv.PadMethod1, ARQC: arqc}
 }
 
 // ARPCRequest asks the token service for the ARPC of an authorization it
@@ -329,23 +314,15 @@ func (s *Service) ARPC(ctx context.Context, r ARPCRequest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := card.ParseToken(r.Token)
-	if err != nil {
-		return nil, fault.E(fault.Invalid, "bad_token", "not a token number")
-	}
 	tok, err := s.Store.Token(ctx, r.Token)
 	if err != nil {
 		return nil, err
 	}
-	imk, err := s.imk(r.Token)
+	sess, err := s.Keys.ARPCSession(ctx, s.arqcRequest(tok, s.Alg, r.KeyIndex, r.ARQC, nil))
 	if err != nil {
 		return nil, err
 	}
-	sk, err := s.CardKeys.LUK(imk, t, tok.PSN, r.KeyIndex)
-	if err != nil {
-		return nil, err
-	}
-	res := AuthResult{sessionKey: sk}
+	res := AuthResult{session: sess, arqc: r.ARQC}
 	return res.ARPC(r.ARQC, r.ARC)
 }
 

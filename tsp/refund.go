@@ -37,7 +37,7 @@ func (s *Service) Credit(ctx context.Context, token string) (CreditResult, error
 	if err != nil {
 		return CreditResult{}, err
 	}
-	panB, err := s.Keys.Open(v.Sealed, []byte("vault:"+v.ID))
+	panB, err := s.Keys.Open(ctx, v.Sealed, []byte("vault:"+v.ID))
 	if err != nil {
 		return CreditResult{}, err
 	}

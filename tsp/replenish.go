@@ -120,7 +120,7 @@ func (s *Service) Replenish(ctx context.Context, ph Device, logs []TokenLog) ([]
 			t.State, res.State, res.Suspended = Suspended, Suspended, true
 		}
 		if t.State == Active {
-			newKeys, sealed, err := s.keyBatch(ph, t, t.NextKey)
+			newKeys, sealed, err := s.keyBatch(ctx, ph, t, t.NextKey)
 			if err != nil {
 				return nil, err
 			}

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/card"
-	"github.com/tapwallet/tapwallet/devicekey"
+	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/id"
 	"github.com/tapwallet/tapwallet/keystore"
@@ -66,12 +65,16 @@ type Token struct {
 	AID       string
 	// BankName and CardArt describe the issuing bank for display; Cards
 	// fills them in (they are not stored).
-	BankName  string
-	CardArt   string
-	Default   bool
-	Priority  int
-	NextKey   int
-	LastATC   int
+	BankName string
+	CardArt  string
+	Default  bool
+	Priority int
+	NextKey  int
+	LastATC  int
+	// KeyRoot is the id of the EMV root the token's keys derive from (r1,
+	// r2…; "" is r1): the key store's active root when it was made. A
+	// rotation of the root changes only tokens made after it.
+	KeyRoot   string
 	CreatedAt time.Time
 }
 
@@ -223,25 +226,22 @@ type Issuers interface {
 	Bank(id string) (name, cardArt string, ok bool)
 }
 
-// CardKeys derives a token's limited-use keys from the network's issuer
-// master key for the token's range (EMV option A card master key, then one
-// session key per key index).
-type CardKeys interface {
-	LUK(imk []byte, token card.Token, psn string, index int) ([]byte, error)
-}
-
 // Service is the token service.
 type Service struct {
 	Store Store
-	Keys  keystore.Keys
+	// Keys is the key store, as operations: the token service seals and
+	// finds card numbers, checks cryptograms and has key batches made with
+	// it, and never holds a key.
+	Keys keystore.Store
 	// Issuers is the banks' side of card binding (bank.IDV, in the banks'
 	// own types): find the issuer by BIN, check the card, run ID&V.
 	// Errors are fault errors with bank's codes (bank.CodeUnknownBIN,
 	// bank.CodeWrongCVN2, bank.CodeCardExpired…).
-	Issuers  bank.IDV
-	CardKeys CardKeys
-	Log      *slog.Logger
-	Now      func() time.Time
+	Issuers bank.IDV
+	// Alg is the algorithm of the tokens' card keys (EMVKeys.Alg).
+	Alg emv.Alg
+	Log *slog.Logger
+	Now func() time.Time
 	// LUKBatch is how many limited-use keys a phone gets at a time (default 10).
 	LUKBatch int
 	// LUKTTL is how long a limited-use key is valid (default 72h).
@@ -252,16 +252,14 @@ type Service struct {
 	// Security receives the security events of a suspected clone (nil:
 	// they are only logged).
 	Security Security
-
-	imks imkCache
 }
 
 // New returns a token service with the product's defaults.
-func New(st Store, keys keystore.Keys, iss bank.IDV, ck CardKeys, log *slog.Logger) *Service {
+func New(st Store, keys keystore.Store, iss bank.IDV, ck EMVKeys, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{Store: st, Keys: keys, Issuers: iss, CardKeys: ck, Log: log, Now: time.Now,
+	return &Service{Store: st, Keys: keys, Issuers: iss, Alg: ck.Alg, Log: log, Now: time.Now,
 		LUKBatch: 10, LUKTTL: 72 * time.Hour, OTPTTL: 5 * time.Minute, OTPAttempts: 3}
 }
 
@@ -388,15 +386,20 @@ func (s *Service) notOnPhone(ctx context.Context, pan card.PAN, phoneID string) 
 	return nil
 }
 
-func (s *Service) panIndex(pan card.PAN) []byte { return s.Keys.Index("pan", []byte(pan.Digits())) }
+func (s *Service) panIndex(ctx context.Context, pan card.PAN) ([]byte, error) {
+	return s.Keys.Index(ctx, "pan", []byte(pan.Digits()))
+}
 
 // vaultByPAN finds a card number's vault record by its keyed hash under
 // each index key the key store holds (the active one first), so that a
 // record indexed before a rotation of the index key is still found. It
 // fails with fault.NotFound when none finds it.
 func (s *Service) vaultByPAN(ctx context.Context, digits string) (VaultPAN, error) {
-	var err error
-	for _, idx := range s.Keys.Indexes("pan", []byte(digits)) {
+	idxs, err := s.Keys.Indexes(ctx, "pan", []byte(digits))
+	if err != nil {
+		return VaultPAN{}, err
+	}
+	for _, idx := range idxs {
 		var v VaultPAN
 		if v, err = s.Store.VaultByIndex(ctx, idx); fault.KindOf(err) != fault.NotFound {
 			return v, err
@@ -407,14 +410,18 @@ func (s *Service) vaultByPAN(ctx context.Context, digits string) (VaultPAN, erro
 
 func (s *Service) stepUp(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v bank.IDVVerdict) (AddCardResult, error) {
 	bid := id.New("bind")
-	sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("binding:"+bid))
+	sealed, err := s.Keys.Seal(ctx, []byte(pan.Digits()), []byte("binding:"+bid))
 	if err != nil {
 		return AddCardResult{}, err
 	}
 	code := otpCode()
+	otpHash, err := s.Keys.Index(ctx, "otp", []byte(bid+":"+code))
+	if err != nil {
+		return AddCardResult{}, err
+	}
 	now := s.Now().UTC()
 	b := Binding{ID: bid, PhoneID: ph.ID, AccountID: ph.AccountID, Sealed: sealed, Expiry: exp.MMYY(), BankID: v.BankID,
-		OTPHash: s.Keys.Index("otp", []byte(bid+":"+code)), State: "pending", ExpiresAt: now.Add(s.OTPTTL), CreatedAt: now}
+		OTPHash: otpHash, State: "pending", ExpiresAt: now.Add(s.OTPTTL), CreatedAt: now}
 	msg := OTPMessage{ID: id.New("otp"), AccountID: ph.AccountID, BindingID: bid, CreatedAt: now,
 		Message: fmt.Sprintf("[%s] Your code to add the card ending %s to tapwallet is %s. It expires in %d minutes. Never share it.",
 			v.BankName, pan.Last4(), code, int(s.OTPTTL.Minutes()))}
@@ -448,7 +455,11 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph Device, bindingID, code str
 		return nil, fault.E(fault.Invalid, "otp_expired", "the one-time code has expired: add the card again")
 	}
 	ok := false
-	for _, h := range s.Keys.Indexes("otp", []byte(b.ID+":"+code)) { // a code sent before a rotation of the index key
+	hashes, err := s.Keys.Indexes(ctx, "otp", []byte(b.ID+":"+code))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hashes { // a code sent before a rotation of the index key
 		ok = ok || len(code) == 6 && subtle.ConstantTimeCompare(h, b.OTPHash) == 1
 	}
 	after, err := s.Store.BindingAttempt(ctx, b.ID, ok, s.OTPAttempts)
@@ -464,7 +475,7 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph Device, bindingID, code str
 	if after.State != "done" {
 		return nil, fault.E(fault.Conflict, "binding_closed", "this card binding is already %s: add the card again", after.State)
 	}
-	panB, err := s.Keys.Open(b.Sealed, []byte("binding:"+b.ID))
+	panB, err := s.Keys.Open(ctx, b.Sealed, []byte("binding:"+b.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +494,10 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph Device, bindingID, code str
 // provision makes the token, its keys and the vault row, atomically.
 func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp card.Expiry, v bank.IDVVerdict, reason string) (*Provisioned, error) {
 	now := s.Now().UTC()
-	index := s.panIndex(pan)
+	index, err := s.panIndex(ctx, pan)
+	if err != nil {
+		return nil, err
+	}
 	vault := VaultPAN{Index: index, BIN: pan.BIN(), Last4: pan.Last4()}
 	if existing, err := s.vaultByPAN(ctx, pan.Digits()); err == nil {
 		vault = existing
@@ -492,7 +506,7 @@ func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp ca
 	} else {
 		vault.ID = id.New("pan")
 		vault.PAR = newPAR()
-		sealed, err := s.Keys.Seal([]byte(pan.Digits()), []byte("vault:"+vault.ID))
+		sealed, err := s.Keys.Seal(ctx, []byte(pan.Digits()), []byte("vault:"+vault.ID))
 		if err != nil {
 			return nil, err
 		}
@@ -502,6 +516,10 @@ func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp ca
 	if v.Product == bank.Credit {
 		aid = AIDCredit
 	}
+	root, err := s.Keys.ActiveRoot(ctx) // new tokens' keys come from the active EMV root
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		num, err := s.newTokenNumber(ctx, v.TokenRange)
 		if err != nil {
@@ -509,8 +527,8 @@ func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp ca
 		}
 		tok := Token{Number: num, PANID: vault.ID, PAR: vault.PAR, PANLast4: pan.Last4(), PhoneID: ph.ID, AccountID: ph.AccountID,
 			Domain: DomainNFC, State: Active, Expiry: exp, PSN: "00", BankID: v.BankID, Product: string(v.Product), AID: aid,
-			BankName: v.BankName, CardArt: v.CardArt, CreatedAt: now, NextKey: 1}
-		luks, batch, err := s.keyBatch(ph, tok, 1)
+			BankName: v.BankName, CardArt: v.CardArt, CreatedAt: now, NextKey: 1, KeyRoot: root}
+		luks, batch, err := s.keyBatch(ctx, ph, tok, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -565,49 +583,24 @@ func newPAR() string {
 }
 
 // KeyBatch is the plaintext of a sealed key batch, as the phone's secure
-// element reads it after opening it with its device key.
-type KeyBatch struct {
-	Token string     `json:"token"`
-	Keys  []BatchKey `json:"keys"`
-}
+// element reads it after opening it with its device key: the key store
+// makes it (keystore.SealBatch); the token service only passes it on sealed.
+type KeyBatch = keystore.BatchPlaintext
 
 // BatchKey is one limited-use key in a batch.
-type BatchKey struct {
-	Index     int    `json:"index"`
-	Key       []byte `json:"key"`
-	ExpiresAt int64  `json:"expires_at"` // Unix seconds
-}
+type BatchKey = keystore.BatchKey
 
-func (s *Service) keyBatch(ph Device, tok Token, first int) ([]LUK, []byte, error) {
-	pub, err := devicekey.ParsePublic(ph.PublicKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	imk, err := s.Keys.IssuerMasterKey(IMKName(tok.Number.Digits()))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer clear(imk)
+func (s *Service) keyBatch(ctx context.Context, ph Device, tok Token, first int) ([]LUK, []byte, error) {
 	now := s.Now().UTC()
-	batch := KeyBatch{Token: tok.Number.Digits()}
-	var luks []LUK
-	for i := first; i < first+s.LUKBatch; i++ {
-		k, err := s.CardKeys.LUK(imk, tok.Number, tok.PSN, i)
-		if err != nil {
-			return nil, nil, err
-		}
-		exp := now.Add(s.LUKTTL)
-		batch.Keys = append(batch.Keys, BatchKey{Index: i, Key: k, ExpiresAt: exp.Unix()})
-		luks = append(luks, LUK{Token: tok.Number.Digits(), Index: i, IssuedAt: now, ExpiresAt: exp})
-	}
-	plain, _ := json.Marshal(batch)
-	defer clear(plain)
-	for _, k := range batch.Keys {
-		clear(k.Key)
-	}
-	sealed, err := devicekey.Seal(pub, plain, []byte(tok.Number.Digits()))
+	exp := now.Add(s.LUKTTL)
+	sealed, err := s.Keys.KeyBatch(ctx, keystore.Batch{Range: IMKName(tok.Number.Digits()), Root: tok.KeyRoot, Alg: s.Alg,
+		PAN: tok.Number.Digits(), PSN: tok.PSN, First: first, Count: s.LUKBatch, Expires: exp, DeviceKey: ph.PublicKey})
 	if err != nil {
 		return nil, nil, err
+	}
+	luks := make([]LUK, 0, s.LUKBatch)
+	for i := first; i < first+s.LUKBatch; i++ {
+		luks = append(luks, LUK{Token: tok.Number.Digits(), Index: i, IssuedAt: now, ExpiresAt: exp})
 	}
 	return luks, sealed, nil
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/soft"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -133,7 +133,7 @@ func TestRewrap(t *testing.T) {
 		if _, err := s.AddCard(ctx, tsp.AddCardRequest{Device: d, PAN: tsptest.PAN("622998", 1), Expiry: "1230", CVN2: "123"}); err != nil {
 			t.Fatal(err)
 		}
-		keys := s.Keys.(*keystore.File)
+		keys := s.Keys.(*soft.Store).File()
 		if _, err := keys.Rotate(); err != nil {
 			t.Fatal(err)
 		}

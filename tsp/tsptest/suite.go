@@ -17,7 +17,7 @@ import (
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/id"
-	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/soft"
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
@@ -73,7 +73,7 @@ func NewDevice(t testing.TB) tsp.Device {
 // Issuers.
 func NewService(t testing.TB, st tsp.Store) *tsp.Service {
 	t.Helper()
-	keys, err := keystore.OpenFile(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := soft.Open(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,251 @@
+// Package soft is the default key store: the platform's key file
+// (keystore.File, DATA/keys.json, mode 0600) behind keystore.Store, the
+// cryptography done in this process with package emv. It is the only
+// store for SM4 cards (no PKCS#11 token tapwallet meets has SM4; see
+// docs/keys.md).
+package soft
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/keystore"
+)
+
+// Store is the key file as operations.
+type Store struct{ f *keystore.File }
+
+var _ keystore.Store = (*Store)(nil)
+
+// Open opens (or creates, with fresh keys) the key file at path, failing
+// like keystore.OpenFile.
+func Open(path string) (*Store, error) {
+	f, err := keystore.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(f), nil
+}
+
+// New returns the operations over an opened key file.
+func New(f *keystore.File) *Store { return &Store{f: f} }
+
+// File is the key file under the store (for rotation's re-wrap tools).
+func (s *Store) File() *keystore.File { return s.f }
+
+func (s *Store) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.f.Seal(plaintext, aad)
+}
+
+func (s *Store) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.f.Open(sealed, aad)
+}
+
+func (s *Store) Rewrap(ctx context.Context, sealed []byte) ([]byte, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	return s.f.Rewrap(sealed)
+}
+
+func (s *Store) Index(ctx context.Context, purpose string, data []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.f.Index(purpose, data), nil
+}
+
+func (s *Store) Indexes(ctx context.Context, purpose string, data []byte) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.f.Indexes(purpose, data), nil
+}
+
+func (s *Store) ActiveRoot(context.Context) (string, error) { return s.f.ActiveRoot(), nil }
+
+func (s *Store) List(context.Context) ([]keystore.Key, error) { return s.f.List(), nil }
+
+func (s *Store) KCV(_ context.Context, id string) (string, error) { return s.f.KeyCheck(id) }
+
+func (s *Store) Rotate(_ context.Context, k keystore.Kind) (string, error) { return s.f.RotateKind(k) }
+
+func (s *Store) Import(_ context.Context, k keystore.Kind, name string, key keystore.Secret) (keystore.Key, error) {
+	if k != keystore.IMK {
+		return keystore.Key{}, fault.E(fault.Invalid, keystore.CodeRequest, "the key file imports issuer master keys (kind imk) only")
+	}
+	return s.f.ImportIMK(name, key)
+}
+
+func (s *Store) Close() error { return nil }
+
+// cardKey derives the card master key (EMV option A) of a card.
+func (s *Store) cardKey(root, rng string, alg emv.Alg, pan, psn string) (keystore.Secret, error) {
+	imk, err := s.f.IssuerKey(root, rng)
+	if err != nil {
+		return keystore.Secret{}, err
+	}
+	defer imk.Wipe()
+	mk, err := emv.MasterKey(alg, emv.OptionA, imk.Reveal(), pan, psn)
+	if err != nil {
+		return keystore.Secret{}, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
+	}
+	defer clear(mk)
+	return keystore.NewSecret(mk), nil
+}
+
+// sessionKey derives a session key from a card master key.
+func sessionKey(alg emv.Alg, mk keystore.Secret, r keystore.ARQC) (keystore.Secret, error) {
+	var sk []byte
+	var err error
+	switch {
+	case r.Method == keystore.ByCounter:
+		sk, err = emv.SessionKeyPBOC(alg, mk.Reveal(), keystore.Counter2(r.Counter))
+	case alg == emv.TDES:
+		sk, err = emv.CommonSessionKey(mk.Reveal(), r.R)
+	default:
+		return keystore.Secret{}, fault.E(fault.Invalid, keystore.CodeRequest, "the EMV common session key is TDES only")
+	}
+	if err != nil {
+		return keystore.Secret{}, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the session key")
+	}
+	defer clear(sk)
+	return keystore.NewSecret(sk), nil
+}
+
+// VerifyARQC checks the cryptogram with keys derived from the range's
+// issuer master key; see keystore.Store.
+func (s *Store) VerifyARQC(ctx context.Context, r keystore.ARQC) (keystore.Session, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.derive(r, true)
+}
+
+// ARPCSession derives the ARPC key without a check; see keystore.Store.
+func (s *Store) ARPCSession(ctx context.Context, r keystore.ARQC) (keystore.Session, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.derive(r, false)
+}
+
+func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
+	mk, err := s.cardKey(r.Root, r.Range, r.Alg, r.PAN, r.PSN)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := sessionKey(r.Alg, mk, r)
+	if err != nil {
+		mk.Wipe()
+		return nil, err
+	}
+	if check {
+		good, err := emv.VerifyCryptogram(r.Alg, sk.Reveal(), r.Data, r.Pad, r.ARQC)
+		if err != nil || !good {
+			mk.Wipe()
+			sk.Wipe()
+			if err != nil {
+				return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot compute the cryptogram")
+			}
+			return nil, fault.E(fault.Declined, keystore.CodeARQC, "the cryptogram does not verify")
+		}
+	}
+	key := sk
+	if r.ARPCKey == keystore.ARPCWithCardKey {
+		key, mk = mk, sk
+	}
+	mk.Wipe()
+	return &session{alg: r.Alg, key: key, arqc: append([]byte(nil), r.ARQC...)}, nil
+}
+
+// session makes the ARPC in the cryptogram's algorithm.
+type session struct {
+	alg  emv.Alg
+	key  keystore.Secret
+	arqc []byte
+}
+
+func (s *session) ARPC1(ctx context.Context, arc []byte) ([]byte, error) {
+	if err := keystore.CheckARPC1(arc); err != nil {
+		return nil, err
+	}
+	if s.key.IsZero() {
+		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
+	}
+	out, err := emv.ARPCMethod1(s.alg, s.key.Reveal(), s.arqc, arc)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot make the ARPC")
+	}
+	return out, nil
+}
+
+func (s *session) ARPC2(ctx context.Context, csu, prop []byte) ([]byte, error) {
+	if err := keystore.CheckARPC2(csu, prop); err != nil {
+		return nil, err
+	}
+	if s.key.IsZero() {
+		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
+	}
+	out, err := emv.ARPCMethod2(s.alg, s.key.Reveal(), s.arqc, csu, prop)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot make the ARPC")
+	}
+	return out, nil
+}
+
+func (s *session) Close() { s.key.Wipe(); s.key = keystore.Secret{} }
+
+func (s *session) String() string {
+	return "soft.session(" + s.alg.String() + ", key " + keystore.Redacted + ")"
+}
+func (s *session) GoString() string           { return s.String() }
+func (s *session) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+func (s *session) LogValue() slog.Value       { return slog.StringValue(s.String()) }
+
+// KeyBatch derives the limited-use keys (PBOC session keys by key index)
+// and seals them to the phone.
+func (s *Store) KeyBatch(ctx context.Context, b keystore.Batch) ([]byte, error) {
+	if err := b.Check(); err != nil {
+		return nil, err
+	}
+	mk, err := s.cardKey(b.Root, b.Range, b.Alg, b.PAN, b.PSN)
+	if err != nil {
+		return nil, err
+	}
+	defer mk.Wipe()
+	keys := make([]keystore.Secret, 0, b.Count)
+	defer func() {
+		for _, k := range keys {
+			k.Wipe()
+		}
+	}()
+	for i := b.First; i < b.First+b.Count; i++ {
+		sk, err := sessionKey(b.Alg, mk, keystore.ARQC{Method: keystore.ByCounter, Counter: i})
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, sk)
+	}
+	return keystore.SealBatch(b, keys)
+}
+
+func (s *Store) String() string             { return "soft.Store(" + s.f.String() + ")" }
+func (s *Store) GoString() string           { return s.String() }
+func (s *Store) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+func (s *Store) LogValue() slog.Value       { return slog.StringValue(s.String()) }
