@@ -1,7 +1,9 @@
 // Package scaleout_test runs the platform as an operator would spread it:
 // each party a real OS process of the built binary (tapwallet serve
-// --roles …) on one PostgreSQL database, two card network processes and
-// the banks split over two issuer processes, kills one network and one
+// --roles …) on one PostgreSQL database: the token service, the wallet
+// (with the portal) reaching it over HTTP/JSON, two card network processes
+// whose token checks go to it over HTTP too, and the banks split over two
+// issuer processes. It kills one network and one
 // issuer process with SIGKILL in the middle of traffic, and checks that
 // no money was lost or doubled.
 package scaleout_test
@@ -178,7 +180,7 @@ func TestScaleOut(t *testing.T) {
 		t.Skip("TAPWALLET_TEST_POSTGRES not set")
 	}
 	if testing.Short() {
-		t.Skip("builds the binary and runs seven processes")
+		t.Skip("builds the binary and runs six processes")
 	}
 	ctx := context.Background()
 	dsn := sqldbtest.PostgresDSN(t)
@@ -198,7 +200,7 @@ func TestScaleOut(t *testing.T) {
 		half[i*2/len(banks.Banks)] = append(half[i*2/len(banks.Banks)], b.ID)
 	}
 	issuersBase := freePorts(t, len(banks.Banks))
-	pb := freePorts(t, 8) // HTTP and ISO 8583 ports of the processes
+	pb := freePorts(t, 9) // HTTP and ISO 8583 ports of the processes
 
 	mk := func(name string, args ...string) *proc {
 		dir := filepath.Join(root, name)
@@ -215,31 +217,38 @@ func TestScaleOut(t *testing.T) {
 		})
 		return p
 	}
-	wallet := mk("wallet", "--roles", "wallet,tsp,portal")
+	// The token service is its own process; the wallet and the networks
+	// reach it over HTTP/JSON at its address (tsphttp).
+	tokens := mk("tsp", "--roles", "tsp")
+	tspURL := "http://" + addr(pb+3)
+	wallet := mk("wallet", "--roles", "wallet,portal", "--tsp-url", tspURL)
 	netArgs := func(iso int) []string {
-		return []string{"--roles", "network,tsp", "--iso", addr(iso), "--issuers-at", addr(issuersBase)}
+		return []string{"--roles", "network", "--tsp-url", tspURL, "--iso", addr(iso), "--issuers-at", addr(issuersBase)}
 	}
 	net1, net2 := mk("network1", netArgs(pb+1)...), mk("network2", netArgs(pb+2)...)
 	iss := [2]*proc{}
 	for i := range iss {
 		iss[i] = mk(fmt.Sprintf("issuers%d", i+1), "--roles", "issuers", "--issuer-banks", strings.Join(half[i], ","), "--issuers-listen", addr(issuersBase))
 	}
-	for i, p := range []*proc{wallet, net1, net2, iss[0], iss[1]} {
+	for i, p := range []*proc{tokens, wallet, net1, net2, iss[0], iss[1]} {
 		p.http = addr(pb + 3 + i)
 	}
 	// One key store for the whole platform: the first process makes it,
-	// the others get a copy (an operator distributes keys.json, or an HSM).
-	wallet.start(t)
-	keys, err := os.ReadFile(filepath.Join(root, "wallet", "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []*proc{net1, net2, iss[0], iss[1]} {
-		if err := os.WriteFile(filepath.Join(root, p.name, "keys.json"), keys, 0o600); err != nil {
+	// the others get a copy (an operator distributes keys.json, or an
+	// HSM); the token service's link secret (tsp-secret) likewise.
+	tokens.start(t)
+	for _, f := range []string{"keys.json", "tsp-secret"} {
+		b, err := os.ReadFile(filepath.Join(root, "tsp", f))
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, p := range []*proc{wallet, net1, net2, iss[0], iss[1]} {
+			if err := os.WriteFile(filepath.Join(root, p.name, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	for _, p := range []*proc{iss[0], iss[1], net1, net2} {
+	for _, p := range []*proc{wallet, iss[0], iss[1], net1, net2} {
 		p.start(t)
 	}
 	isoAddrs := []string{addr(pb + 1), addr(pb + 2)}
