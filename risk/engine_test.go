@@ -11,6 +11,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/risk"
+	"github.com/tapwallet/tapwallet/risk/risktest"
 )
 
 func decodeRules(t *testing.T, s string) *risk.RuleSet {
@@ -152,62 +153,13 @@ func TestDecodeStrict(t *testing.T) {
 	}
 }
 
-// TestVersionsNeverOverwritten: a stored version stays as it was; a new
-// set needs a higher number; decisions are kept once.
-func TestVersionsNeverOverwritten(t *testing.T) {
-	testVersions(t, risk.NewMemoryVersions())
-}
-
-func testVersions(t *testing.T, v risk.Versions) {
-	ctx := context.Background()
-	def := risk.Default()
-	if err := risk.Activate(ctx, v, def, t0); err != nil {
-		t.Fatal(err)
-	}
-	changed := risk.Default()
-	changed.Rules = changed.Rules[:3]
-	if err := v.PutRules(ctx, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
-		t.Fatalf("same version again: got %v, want conflict", err)
-	}
-	if err := risk.Activate(ctx, v, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
-		t.Fatalf("activate same version: got %v, want conflict", err)
-	}
-	changed.Version = 2
-	if err := risk.Activate(ctx, v, changed, t0.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	old, err := v.RulesAt(ctx, 1)
-	if err != nil || old.Digest() != def.Digest() || len(old.Rules) != len(def.Rules) {
-		t.Fatalf("version 1 after version 2: got %v rules, %v", len(old.Rules), err)
-	}
-	latest, err := risk.Latest(ctx, v)
-	if err != nil || latest.Version != 2 || len(latest.Rules) != 3 {
-		t.Fatalf("latest: got %+v %v", latest, err)
-	}
-	vs, _ := v.RuleVersions(ctx)
-	if len(vs) != 2 || vs[0].Version != 1 || vs[1].Rules != 3 || vs[1].Digest != changed.Digest() {
-		t.Errorf("versions: %+v", vs)
-	}
-	if _, err := v.RulesAt(ctx, 7); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoVersion, "")) {
-		t.Errorf("version 7: got %v, want not found", err)
-	}
-	e, _ := risk.New(latest, risk.NewMemory())
-	d, _ := e.Authorize(ctx, auth(func(a *risk.Auth) { a.Country = "KP" }))
-	if err := v.SaveDecision(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	d2 := d
-	d2.Outcome = risk.Approve
-	if err := v.SaveDecision(ctx, d2); err != nil {
-		t.Fatal(err)
-	}
-	got, err := v.DecisionOf(ctx, risk.PointAuthorization, d.ID)
-	if err != nil || got.Outcome != d.Outcome || got.Version != 2 || len(got.Hits) != len(d.Hits) {
-		t.Errorf("kept decision: got %+v %v, want the first, version 2", got, err)
-	}
-	if _, err := v.DecisionOf(ctx, risk.PointBinding, d.ID); fault.KindOf(err) != fault.NotFound {
-		t.Errorf("other point: got %v, want not found", err)
-	}
+// TestMemoryConformance: the in-process state and versions pass the
+// storage suite (a second handle is the same memory).
+func TestMemoryConformance(t *testing.T) {
+	risktest.Run(t, func(*testing.T) risktest.Open {
+		m, v := risk.NewMemory(), risk.NewMemoryVersions()
+		return func(*testing.T) (risk.State, risk.Versions) { return m, v }
+	})
 }
 
 // TestSnooze: a hit's pattern snoozed ("yes, that was me") no longer

@@ -1,0 +1,277 @@
+// Package risktest is the conformance suite of the risk engine's storage:
+// every risk.State and risk.Versions (the in-process one, risk/sqlstore on
+// SQLite and PostgreSQL) runs it.
+package risktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/risk"
+)
+
+// Open returns a new handle on the storage under test: a second call is
+// another process on the same database, or the same one after a restart.
+type Open func(t *testing.T) (risk.State, risk.Versions)
+
+var t0 = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+
+// Run runs every test of the suite, each on fresh storage: fresh makes
+// an empty store and returns how to open handles on it.
+func Run(t *testing.T, fresh func(t *testing.T) Open) {
+	for _, c := range []struct {
+		name string
+		fn   func(*testing.T, Open)
+	}{{"Counters", Counters}, {"Concurrent", Concurrent}, {"Sightings", Sightings}, {"Snoozes", Snoozes}, {"Prune", Prune}, {"Versions", Versions}} {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, fresh(t)) })
+	}
+}
+
+func read(t *testing.T, s risk.State, q risk.Query) []risk.Row {
+	t.Helper()
+	rows, err := s.Read(context.Background(), []risk.Query{q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows[0]
+}
+
+// Counters: deltas add up by member over an inclusive bucket range; other
+// series and subjects are apart.
+func Counters(t *testing.T, open Open) {
+	ctx := context.Background()
+	s, _ := open(t)
+	ds := []risk.Delta{
+		{Series: "card.n.m", Key: "par_A", Bucket: 100, Count: 1, Sum: 500},
+		{Series: "card.n.m", Key: "par_A", Bucket: 100, Count: 2, Sum: 700},
+		{Series: "card.n.m", Key: "par_A", Bucket: 101, Count: 1, Sum: 100},
+		{Series: "card.n.m", Key: "par_A", Bucket: 103, Count: 1, Sum: 9},
+		{Series: "card.n.m", Key: "par_B", Bucket: 101, Count: 5, Sum: 5},
+		{Series: "card.d.m", Key: "par_A", Bucket: 101, Count: 7},
+		{Series: "phone.card.h", Key: "ph_A", Member: "par_B", Bucket: 3, Count: 1},
+		{Series: "phone.card.h", Key: "ph_A", Member: "par_A", Bucket: 3, Count: 1},
+		{Series: "phone.card.h", Key: "ph_A", Member: "par_A", Bucket: 4, Count: 1},
+	}
+	if err := s.Add(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	got := read(t, s, risk.Query{Series: "card.n.m", Key: "par_A", From: 100, To: 102})
+	if len(got) != 1 || got[0] != (risk.Row{Count: 4, Sum: 1300}) {
+		t.Errorf("card par_A buckets 100–102: got %+v, want 4 events, 1300", got)
+	}
+	got = read(t, s, risk.Query{Series: "phone.card.h", Key: "ph_A", From: 0, To: 10})
+	want := []risk.Row{{Member: "par_A", Count: 2}, {Member: "par_B", Count: 1}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("members: got %+v, want %+v", got, want)
+	}
+	if got := read(t, s, risk.Query{Series: "card.n.m", Key: "par_C", From: 0, To: 1000}); len(got) != 0 {
+		t.Errorf("unknown subject: got %+v, want nothing", got)
+	}
+	rows, err := s.Read(ctx, []risk.Query{
+		{Series: "card.n.m", Key: "par_A", From: 103, To: 103},
+		{Series: "card.d.m", Key: "par_A", From: 0, To: 200},
+		{Series: "card.n.m", Key: "par_B", From: 0, To: 200},
+		{Series: "card.n.m", Key: "par_A", From: 0, To: 200},
+	})
+	if err != nil || len(rows) != 4 || rows[0][0].Count != 1 || rows[1][0].Count != 7 || rows[2][0].Count != 5 || rows[3][0].Sum != 1309 {
+		t.Errorf("several queries at once: got %+v %v", rows, err)
+	}
+}
+
+// Concurrent: two handles (two processes) recording authorizations at
+// once count each exactly once, and the counts survive a restart.
+func Concurrent(t *testing.T, open Open) {
+	ctx := context.Background()
+	const workers, each = 4, 25
+	s1, _ := open(t)
+	s2, _ := open(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers)
+	for h, s := range []risk.State{s1, s2} {
+		e, err := risk.New(risk.Default(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					a := risk.Auth{ID: fmt.Sprintf("%d|%d|%d", h, w, i), At: t0.Add(time.Duration(i) * time.Second), Token: fmt.Sprintf("tok_%d", w),
+						Card: "par_A", Phone: "ph_A", Merchant: "M1", Amount: 100 + int64(i), City: "BEIJING"}
+					if err := e.RecordAuth(ctx, a, i%5 != 0); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	n := int64(2 * workers * each)
+	var sum int64
+	for i := 0; i < each; i++ {
+		sum += 100 + int64(i)
+	}
+	sum *= 2 * workers
+	s3, _ := open(t) // after a restart
+	e, _ := risk.New(risk.Default(), s3)
+	d, err := e.Authorize(ctx, risk.Auth{ID: "x", At: t0.Add(time.Minute), Token: "tok_0", Card: "par_A", Phone: "ph_A", Merchant: "M1", Amount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []risk.State{s1, s3} {
+		rows := read(t, st, risk.Query{Series: "card.n.m", Key: "par_A", From: 0, To: 1 << 40})
+		if len(rows) != 1 || rows[0].Count != n || rows[0].Sum != sum {
+			t.Errorf("card count: got %+v, want %d events, sum %d", rows, n, sum)
+		}
+		rows = read(t, st, risk.Query{Series: "card.d.m", Key: "par_A", From: 0, To: 1 << 40})
+		if len(rows) != 1 || rows[0].Count != n/5 {
+			t.Errorf("card declines: got %+v, want %d", rows, n/5)
+		}
+		rows = read(t, st, risk.Query{Series: "token.uses", Key: "tok_1", From: 0, To: 0})
+		if len(rows) != 1 || rows[0].Count != 2*each*4/5 {
+			t.Errorf("token uses: got %+v, want %d", rows, 2*each*4/5)
+		}
+	}
+	_ = d
+}
+
+// Sightings: the latest sighting wins, whoever writes last.
+func Sightings(t *testing.T, open Open) {
+	ctx := context.Background()
+	s, _ := open(t)
+	bj, sh := risk.Place{Lat: 39.9, Lon: 116.4}, risk.Place{Lat: 31.2, Lon: 121.5}
+	if err := s.SetLast(ctx, "card:par_A", risk.Sighting{Place: sh, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetLast(ctx, "card:par_A", risk.Sighting{Place: bj, At: t0.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := open(t)
+	got, err := s2.Last(ctx, []string{"card:par_A", "card:par_B"})
+	if err != nil || len(got) != 2 || got[0].Place != sh || !got[0].At.Equal(t0) || got[1].Known() {
+		t.Fatalf("got %+v %v, want Shanghai at t0 and nothing", got, err)
+	}
+	if err := s2.SetLast(ctx, "card:par_A", risk.Sighting{Place: bj, At: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Last(ctx, []string{"card:par_A"})
+	if got[0].Place != bj {
+		t.Errorf("a later sighting: got %+v, want Beijing", got[0])
+	}
+}
+
+// Snoozes: a snooze holds until its end; a shorter one does not cut it.
+func Snoozes(t *testing.T, open Open) {
+	ctx := context.Background()
+	s, _ := open(t)
+	if err := s.Snooze(ctx, "auth.x", "auth.merchant=M1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Snooze(ctx, "auth.x", "auth.merchant=M1", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := open(t)
+	for _, c := range []struct {
+		rule, pattern string
+		at            time.Time
+		want          bool
+	}{
+		{"auth.x", "auth.merchant=M1", t0.Add(30 * time.Minute), true},
+		{"auth.x", "auth.merchant=M1", t0.Add(61 * time.Minute), false},
+		{"auth.x", "auth.merchant=M2", t0, false},
+		{"auth.y", "auth.merchant=M1", t0, false},
+	} {
+		if got, err := s2.Snoozed(ctx, c.rule, c.pattern, c.at); err != nil || got != c.want {
+			t.Errorf("%s %s at %v: got %v %v, want %v", c.rule, c.pattern, c.at, got, err, c.want)
+		}
+	}
+}
+
+// Prune: expired buckets go, the others and the ones that never expire
+// stay.
+func Prune(t *testing.T, open Open) {
+	ctx := context.Background()
+	s, _ := open(t)
+	now := t0.Unix()
+	if err := s.Add(ctx, []risk.Delta{
+		{Series: "a", Key: "k", Bucket: 1, Count: 1, Expires: now - 1},
+		{Series: "a", Key: "k", Bucket: 2, Count: 2, Expires: now + 1},
+		{Series: "b", Key: "k", Bucket: 0, Count: 4},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prune(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := s.Read(ctx, []risk.Query{{Series: "a", Key: "k", From: 0, To: 9}, {Series: "b", Key: "k"}})
+	if rows[0][0].Count != 2 || rows[1][0].Count != 4 {
+		t.Errorf("after prune: got %+v, want 2 and 4", rows)
+	}
+}
+
+// Versions: a stored version stays as it was; a new set needs a higher
+// number; decisions are kept once.
+func Versions(t *testing.T, open Open) {
+	ctx := context.Background()
+	_, v := open(t)
+	def := risk.Default()
+	if err := risk.Activate(ctx, v, def, t0); err != nil {
+		t.Fatal(err)
+	}
+	changed := risk.Default()
+	changed.Rules = changed.Rules[:3]
+	if err := v.PutRules(ctx, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
+		t.Fatalf("same version again: got %v, want conflict", err)
+	}
+	if err := risk.Activate(ctx, v, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
+		t.Fatalf("activate same version: got %v, want conflict", err)
+	}
+	changed.Version = 2
+	if err := risk.Activate(ctx, v, changed, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, v = open(t)
+	old, err := v.RulesAt(ctx, 1)
+	if err != nil || old.Digest() != def.Digest() || len(old.Rules) != len(def.Rules) {
+		t.Fatalf("version 1 after version 2: got %v, %v", old, err)
+	}
+	latest, err := risk.Latest(ctx, v)
+	if err != nil || latest.Version != 2 || len(latest.Rules) != 3 {
+		t.Fatalf("latest: got %+v %v", latest, err)
+	}
+	vs, _ := v.RuleVersions(ctx)
+	if len(vs) != 2 || vs[0].Version != 1 || vs[1].Rules != 3 || vs[1].Digest != changed.Digest() || !vs[1].At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("versions: %+v", vs)
+	}
+	if _, err := v.RulesAt(ctx, 7); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoVersion, "")) {
+		t.Errorf("version 7: got %v, want not found", err)
+	}
+	e, _ := risk.New(old, risk.NewMemory())
+	d, _ := e.Authorize(ctx, risk.Auth{ID: "T1|000001|0314100000", At: t0, Token: "tok_A", Country: "KP", Amount: 100})
+	if err := v.SaveDecision(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d2 := d
+	d2.Outcome = risk.Approve
+	if err := v.SaveDecision(ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.DecisionOf(ctx, risk.PointAuthorization, d.ID)
+	if err != nil || got.Outcome != d.Outcome || len(d.Hits) == 0 || got.Version != 1 || len(got.Hits) != len(d.Hits) || got.Hits[0].Inputs[0].Value != "KP" {
+		t.Errorf("kept decision: got %+v %v, want the first, version 1, with its inputs", got, err)
+	}
+	if _, err := v.DecisionOf(ctx, risk.PointBinding, d.ID); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoDecision, "")) {
+		t.Errorf("other point: got %v, want not found", err)
+	}
+}

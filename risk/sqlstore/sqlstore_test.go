@@ -1,0 +1,67 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/risk"
+	"github.com/tapwallet/tapwallet/risk/risktest"
+	"github.com/tapwallet/tapwallet/risk/sqlstore"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// fresh returns, for a new empty wing, how to open stores on it: each call
+// is another process on the same database (or a restart).
+func fresh(dsn, dir string) risktest.Open {
+	return func(t *testing.T) (risk.State, risk.Versions) {
+		s, err := sqlstore.Open(context.Background(), dsn, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, s
+	}
+}
+
+// TestConformance runs the risk storage suite on SQLite and, with
+// TAPWALLET_TEST_POSTGRES, PostgreSQL: counters exact under two
+// processes' concurrent authorizations and after a restart, sightings,
+// snoozes, pruning, versions never overwritten, decisions kept.
+func TestConformance(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		risktest.Run(t, func(t *testing.T) risktest.Open { return fresh("", t.TempDir()) })
+	})
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) {
+			risktest.Run(t, func(t *testing.T) risktest.Open { return fresh(sqldbtest.PostgresDSN(t), "") })
+		})
+	}
+}
+
+// BenchmarkAuthorizeSQLite is one authorization decision and its
+// recording with the default rules on the SQLite wing.
+func BenchmarkAuthorizeSQLite(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, "", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	e, _ := risk.New(risk.Default(), s)
+	t0 := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := risk.Auth{ID: fmt.Sprintf("T1|%06d|x", i), At: t0.Add(time.Duration(i) * time.Second), Token: fmt.Sprintf("tok_%d", i%50),
+			Card: fmt.Sprintf("par_%d", i%50), Phone: fmt.Sprintf("ph_%d", i%50), Merchant: "M1", Amount: 5000, City: "BEIJING", Country: "CN"}
+		d, err := e.Authorize(ctx, a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.RecordAuth(ctx, a, d.Outcome != risk.Decline); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
