@@ -121,10 +121,10 @@ func (s *Store) CreateCard(ctx context.Context, c tsp.NewCard) (tsp.VaultPAN, er
 		if live == 0 {
 			def = 1
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO tokens (token, pan_id, phone_id, account_id, domain, state, expiry, psn, bank_id, product, aid, is_default, priority, next_key_index, last_atc, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+		_, err = tx.Exec(ctx, `INSERT INTO tokens (token, pan_id, phone_id, account_id, domain, state, expiry, psn, bank_id, product, aid, is_default, priority, next_key_index, last_atc, created_at, updated_at, key_root)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 			t.Number.Digits(), v.ID, t.PhoneID, t.AccountID, t.Domain, string(t.State), t.Expiry.MMYY(), t.PSN, t.BankID, t.Product, t.AID,
-			def, live+1, t.NextKey, sqldb.Millis(tx.Now), sqldb.Millis(tx.Now))
+			def, live+1, t.NextKey, sqldb.Millis(tx.Now), sqldb.Millis(tx.Now), keyRoot(t.KeyRoot))
 		if sqldb.IsUniqueViolation(err) {
 			return fault.E(fault.Conflict, tsp.CodeTokenTaken, "token number already issued")
 		}
@@ -291,13 +291,21 @@ func (s *Store) vaultRow(ctx context.Context, id string) (tsp.VaultPAN, error) {
 	return vaultErr(scanVault(s.DB.QueryRow(ctx, `SELECT id, pan_index, pan_sealed, par, bin, last4 FROM vault_pans WHERE id = ?`, id)))
 }
 
-const tokenCols = `t.token, t.pan_id, v.par, v.last4, t.phone_id, t.account_id, t.domain, t.state, t.expiry, t.psn, t.bank_id, t.product, t.aid, t.is_default, t.priority, t.next_key_index, t.last_atc, t.created_at`
+const tokenCols = `t.token, t.pan_id, v.par, v.last4, t.phone_id, t.account_id, t.domain, t.state, t.expiry, t.psn, t.bank_id, t.product, t.aid, t.is_default, t.priority, t.next_key_index, t.last_atc, t.created_at, t.key_root`
+
+// keyRoot is the root id stored for a token ("" is r1).
+func keyRoot(id string) string {
+	if id == "" {
+		return "r1"
+	}
+	return id
+}
 
 func scanToken(sc scanner) (tsp.Token, error) {
 	var t tsp.Token
 	var num, state, exp string
 	var def, created int64
-	err := sc.Scan(&num, &t.PANID, &t.PAR, &t.PANLast4, &t.PhoneID, &t.AccountID, &t.Domain, &state, &exp, &t.PSN, &t.BankID, &t.Product, &t.AID, &def, &t.Priority, &t.NextKey, &t.LastATC, &created)
+	err := sc.Scan(&num, &t.PANID, &t.PAR, &t.PANLast4, &t.PhoneID, &t.AccountID, &t.Domain, &state, &exp, &t.PSN, &t.BankID, &t.Product, &t.AID, &def, &t.Priority, &t.NextKey, &t.LastATC, &created, &t.KeyRoot)
 	if err != nil {
 		return t, err
 	}
