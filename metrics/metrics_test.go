@@ -25,6 +25,8 @@ func TestInstrumentsExposedAndReadBack(t *testing.T) {
 	w := r.Wing("issuer_0102")
 	w.Batch(10, 2*time.Millisecond)
 	w.Batch(30, 4*time.Millisecond)
+	r.Wing("issuer_0103").Batch(20, time.Millisecond)
+	r.Wing("network").Batch(7, time.Millisecond)
 	r.HTTP("GET", "GET /v1/phones/{phone}/cards", 200, time.Millisecond)
 	r.HTTP("BREW", "", 404, time.Millisecond)
 	db, err := sql.Open("sqlite", ":memory:")
@@ -80,8 +82,12 @@ func TestInstrumentsExposedAndReadBack(t *testing.T) {
 		t.Errorf("no series %s in %+v", series, ms)
 		return 0
 	}
-	if got := mean(s.BatchSizes, `tapwallet_db_batch_size{wing="issuer_0102"}`); got != 20 {
-		t.Errorf("mean batch size %v, want 20", got)
+	// The banks' wings are read as one.
+	if got := mean(s.BatchSizes, `tapwallet_db_batch_size{wing="issuer_*"}`); got != 20 {
+		t.Errorf("mean batch size of the banks' wings %v, want 20", got)
+	}
+	if got := mean(s.BatchSizes, `tapwallet_db_batch_size{wing="network"}`); got != 7 {
+		t.Errorf("mean batch size of the network's wing %v, want 7", got)
 	}
 	if got := mean(s.Hops, `tapwallet_auth_hop_seconds{hop="switch"}`); got < 0.00499 || got > 0.00501 {
 		t.Errorf("mean switch hop %v s, want 0.005", got)
@@ -89,9 +95,16 @@ func TestInstrumentsExposedAndReadBack(t *testing.T) {
 	if got := s.Authorizations[`code="00",role="network"`]; got != 2 {
 		t.Errorf("authorizations 00 at the network: %v, want 2", got)
 	}
+	// What came after a reading, alone.
+	w.Batch(100, time.Millisecond)
+	local, _ = r.Gather()
+	d := metrics.Summarize(local).Since(s)
+	if len(d.BatchSizes) != 1 || d.BatchSizes[0].Count != 1 || d.BatchSizes[0].Mean != 100 || len(d.Hops) != 0 {
+		t.Errorf("Since: %+v, want one batch of 100 and no hop", d)
+	}
 	var out strings.Builder
 	s.Print(&out)
-	if !strings.Contains(out.String(), `tapwallet_db_batch_size{wing="issuer_0102"}`) || !strings.Contains(out.String(), "5.000 ms") {
+	if !strings.Contains(out.String(), `tapwallet_db_batch_size{wing="issuer_*"}`) || !strings.Contains(out.String(), "5.000 ms") {
 		t.Errorf("Print:\n%s", out.String())
 	}
 }

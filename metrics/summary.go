@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -31,8 +32,9 @@ type Summary struct {
 	Authorizations map[string]float64
 }
 
-// Summarize reads the histograms of families (from Registry.Gatherer or
-// a scrape) into a Summary; series with no observation are left out.
+// Summarize reads the histograms of families (from Registry.Gather or a
+// scrape) into a Summary; series with no observation are left out, and
+// the banks' wings (issuer_<bankid>) are read as one, wing="issuer_*".
 func Summarize(families []*dto.MetricFamily) Summary {
 	s := Summary{Authorizations: map[string]float64{}}
 	for _, f := range families {
@@ -53,17 +55,35 @@ func Summarize(families []*dto.MetricFamily) Summary {
 }
 
 func means(f *dto.MetricFamily) []Mean {
-	var out []Mean
+	type acc struct {
+		n   uint64
+		sum float64
+	}
+	by := map[string]*acc{}
 	for _, m := range f.GetMetric() {
 		h := m.GetHistogram()
 		if h.GetSampleCount() == 0 {
 			continue
 		}
-		out = append(out, Mean{Series: f.GetName() + "{" + labels(m) + "}", Count: h.GetSampleCount(), Mean: h.GetSampleSum() / float64(h.GetSampleCount())})
+		series := f.GetName() + "{" + bankWings.ReplaceAllString(labels(m), `wing="issuer_*"`) + "}"
+		a := by[series]
+		if a == nil {
+			a = &acc{}
+			by[series] = a
+		}
+		a.n += h.GetSampleCount()
+		a.sum += h.GetSampleSum()
+	}
+	out := make([]Mean, 0, len(by))
+	for series, a := range by {
+		out = append(out, Mean{Series: series, Count: a.n, Mean: a.sum / float64(a.n)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Series < out[j].Series })
 	return out
 }
+
+// bankWings matches the label of a bank's own wing.
+var bankWings = regexp.MustCompile(`wing="issuer_[a-z0-9_]+"`)
 
 func labels(m *dto.Metric) string {
 	var parts []string
@@ -125,4 +145,31 @@ func (s Summary) Print(w io.Writer) {
 	for _, m := range s.BatchSeconds {
 		row(m, "ms")
 	}
+}
+
+// Since returns what s observed after before was read (both of one
+// registry): each series' observations and mean over that span alone.
+func (s Summary) Since(before Summary) Summary {
+	sub := func(now, then []Mean) []Mean {
+		prev := map[string]Mean{}
+		for _, m := range then {
+			prev[m.Series] = m
+		}
+		var out []Mean
+		for _, m := range now {
+			p := prev[m.Series]
+			if n := m.Count - p.Count; n > 0 {
+				out = append(out, Mean{Series: m.Series, Count: n, Mean: (m.Mean*float64(m.Count) - p.Mean*float64(p.Count)) / float64(n)})
+			}
+		}
+		return out
+	}
+	out := Summary{Hops: sub(s.Hops, before.Hops), BatchSizes: sub(s.BatchSizes, before.BatchSizes),
+		BatchSeconds: sub(s.BatchSeconds, before.BatchSeconds), Authorizations: map[string]float64{}}
+	for k, v := range s.Authorizations {
+		if d := v - before.Authorizations[k]; d > 0 {
+			out.Authorizations[k] = d
+		}
+	}
+	return out
 }

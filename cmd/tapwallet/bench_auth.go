@@ -24,6 +24,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/metrics"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/platform"
 )
@@ -63,6 +64,9 @@ type authFigures struct {
 	BaselineTPS float64 `json:"baseline_tps,omitempty"`
 	BaselineP50 float64 `json:"baseline_p50_ms,omitempty"`
 	BaselineP99 float64 `json:"baseline_p99_ms,omitempty"`
+	// Means are the run's hop times (ms) and batch sizes (calls) from
+	// the platform's metrics, by series.
+	Means map[string]float64 `json:"means,omitempty"`
 }
 
 // runFigures is what one run measured.
@@ -191,10 +195,12 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		pprof.Lookup("allocs").WriteTo(f, 0)
 		f.Close()
 	}
+	before := readMetrics(p)
 	path, err := drive(ctx, e, "network path", p.ISOAddr, *conns, streams, *duration)
 	if err != nil {
 		return err
 	}
+	seen := readMetrics(p).Since(before)
 	if *blockProfile != "" {
 		runtime.SetBlockProfileRate(0)
 		f, err := os.Create(*blockProfile)
@@ -256,6 +262,10 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 				path.tps()/echo.tps(), path.pct(0.5)/echo.pct(0.5))
 		}
 	}
+	if len(seen.Hops)+len(seen.BatchSizes) > 0 {
+		fmt.Fprintf(w, "\nwhere the time went (the platform's metrics over the run; /metrics on a serve):\n")
+		seen.Print(w)
+	}
 	if holds >= 0 {
 		check := "= approved"
 		if holds != path.approved {
@@ -269,10 +279,27 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		if *baseline {
 			f.BaselineTPS, f.BaselineP50, f.BaselineP99 = round2(echo.tps()), echo.pct(0.5), echo.pct(0.99)
 		}
+		f.Means = map[string]float64{}
+		for _, m := range seen.Hops {
+			f.Means[m.Series] = round2(m.Mean * 1000) // ms
+		}
+		for _, m := range seen.BatchSizes {
+			f.Means[m.Series] = round2(m.Mean) // calls
+		}
 		b, _ := json.Marshal(f)
 		fmt.Fprintln(w, string(b))
 	}
 	return nil
+}
+
+// readMetrics reads the platform's metrics registry in process (nothing
+// when it cannot be read: the figures stay).
+func readMetrics(p *platform.Platform) metrics.Summary {
+	fams, err := p.Metrics().Gather()
+	if err != nil {
+		return metrics.Summary{}
+	}
+	return metrics.Summarize(fams)
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
