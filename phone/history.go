@@ -4,25 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
+
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // Payment is one payment in the phone's history, as the card network
 // recorded it (the notification of a tap's outcome).
-type Payment struct {
-	Merchant     string    `json:"merchant"`
-	Amount       int64     `json:"amount"`
-	Currency     string    `json:"currency"`
-	Display      string    `json:"display"`
-	CardLast4    string    `json:"card_last4"`
-	TokenLast4   string    `json:"token_last4"`
-	Bank         string    `json:"bank"`
-	At           time.Time `json:"at"`
-	Status       string    `json:"status"` // approved | declined | reversed
-	ResponseCode string    `json:"response_code"`
-	Reason       string    `json:"reason"`
-	AuthCode     string    `json:"auth_code"`
-}
+type Payment struct{ client.Payment }
 
 // History returns the phone's payments, newest first (at most limit; 0 for
 // the server's default). It fails like the wallet API.
@@ -31,13 +19,15 @@ func (p *Phone) History(ctx context.Context, limit int) ([]Payment, error) {
 	if limit > 0 {
 		path += "?limit=" + strconv.Itoa(limit)
 	}
-	var out struct {
-		Payments []Payment `json:"payments"`
-	}
+	var out client.Payments
 	if _, err := p.call(ctx, "GET", path, nil, &out, false); err != nil {
 		return nil, err
 	}
-	return out.Payments, nil
+	pms := make([]Payment, 0, len(out.Payments))
+	for _, pm := range out.Payments {
+		pms = append(pms, Payment{pm})
+	}
+	return pms, nil
 }
 
 // Describe is a one-line description of a payment.

@@ -4,42 +4,23 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // PhoneInfo is a phone of the account as the wallet service lists it.
-type PhoneInfo struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Model     string     `json:"model"`
-	WalletOn  bool       `json:"wallet_on"`
-	Cards     int        `json:"cards"`
-	LastSeen  time.Time  `json:"last_seen"`
-	Lat       *float64   `json:"lat"`
-	Lon       *float64   `json:"lon"`
-	LocatedAt *time.Time `json:"located_at"`
-}
+type PhoneInfo = client.Phone
 
 // Phones lists the phones of the logged-in account.
 func (p *Phone) Phones(ctx context.Context) ([]PhoneInfo, error) {
-	var out struct {
-		Phones []PhoneInfo `json:"phones"`
-	}
+	var out client.Phones
 	_, err := p.call(ctx, "GET", "/v1/phones", nil, &out, false)
 	return out.Phones, err
 }
 
 // SwitchResult is the wallet service's answer to a switch off or on.
-type SwitchResult struct {
-	Phone     PhoneInfo `json:"phone"`
-	Changed   bool      `json:"changed"`
-	Tokens    []string  `json:"tokens"`
-	Transit   []string  `json:"transit_cards"`
-	NoTransit bool      `json:"no_transit_operator"`
-	Message   string    `json:"message"`
-}
+type SwitchResult = client.Switch
 
 // WalletOff switches the wallet off on a phone of the account (this one or
 // another, e.g. a lost one); the request is signed by this phone's device
@@ -47,7 +28,7 @@ type SwitchResult struct {
 // the account).
 func (p *Phone) WalletOff(ctx context.Context, phoneID, reason string) (SwitchResult, error) {
 	var out SwitchResult
-	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/wallet-off", map[string]string{"reason": reason}, &out, true)
+	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/wallet-off", client.WalletOff{Reason: reason}, &out, true)
 	return out, err
 }
 
@@ -56,14 +37,14 @@ func (p *Phone) WalletOff(ctx context.Context, phoneID, reason string) (SwitchRe
 // (passkey_required): it switches on in the portal.
 func (p *Phone) WalletOn(ctx context.Context, phoneID, password string) (SwitchResult, error) {
 	var out SwitchResult
-	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/wallet-on", map[string]string{"password": password}, &out, true)
+	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/wallet-on", client.WalletOn{Password: password}, &out, true)
 	return out, err
 }
 
 // Ask queues a ring ("ring") or a message ("message") for a phone's next
 // check-in.
 func (p *Phone) Ask(ctx context.Context, phoneID, kind, message string) error {
-	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/ask", map[string]string{"kind": kind, "message": message}, nil, true)
+	_, err := p.call(ctx, "POST", "/v1/phones/"+phoneID+"/ask", client.Ask{Kind: kind, Message: message}, nil, true)
 	return err
 }
 
@@ -74,12 +55,7 @@ type Location struct {
 }
 
 // Command is a request the phone took at its check-in.
-type Command struct {
-	ID      string    `json:"id"`
-	Kind    string    `json:"kind"` // ring | message | wipe_keys | fresh_keys
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
-}
+type Command = client.Command
 
 // CheckInResult is what a check-in did on the phone.
 type CheckInResult struct {
@@ -101,13 +77,9 @@ func (p *Phone) CheckIn(ctx context.Context, loc *Location) (CheckInResult, erro
 	}
 	var in any
 	if loc != nil {
-		in = loc
+		in = client.CheckIn{Lat: &loc.Lat, Lon: &loc.Lon}
 	}
-	var out struct {
-		WalletOn  bool      `json:"wallet_on"`
-		Commands  []Command `json:"commands"`
-		FreshKeys bool      `json:"fresh_keys"`
-	}
+	var out client.CheckInAnswer
 	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/checkin", in, &out, true); err != nil {
 		return CheckInResult{}, err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/se"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // Card is a card as the phone keeps it (no PAN: the phone never has it).
@@ -288,9 +289,7 @@ func (p *Phone) call(ctx context.Context, method, path string, in, out any, sign
 		return resp.StatusCode, fault.Wrap(err, fault.Unavailable, "server_down", "reading the answer")
 	}
 	if resp.StatusCode >= 400 {
-		var eb struct {
-			Error struct{ Kind, Code, Message string } `json:"error"`
-		}
+		var eb client.Error
 		if json.Unmarshal(rb, &eb) != nil || eb.Error.Code == "" {
 			return resp.StatusCode, &APIError{Status: resp.StatusCode, Kind: "internal", Code: "http_" + strconv.Itoa(resp.StatusCode), Message: "the server answered " + resp.Status}
 		}
@@ -306,7 +305,7 @@ func (p *Phone) call(ctx context.Context, method, path string, in, out any, sign
 
 // SignUp creates the account.
 func (p *Phone) SignUp(ctx context.Context, email, password string) error {
-	_, err := p.call(ctx, "POST", "/v1/signup", map[string]string{"email": email, "password": password}, nil, false)
+	_, err := p.call(ctx, "POST", "/v1/signup", client.Credentials{Email: email, Password: password}, nil, false)
 	if err == nil {
 		p.Profile.Email = email
 		err = p.Save()
@@ -316,10 +315,8 @@ func (p *Phone) SignUp(ctx context.Context, email, password string) error {
 
 // LogIn logs in and keeps the session in the profile.
 func (p *Phone) LogIn(ctx context.Context, email, password string) error {
-	var s struct {
-		Token string `json:"token"`
-	}
-	if _, err := p.call(ctx, "POST", "/v1/login", map[string]string{"email": email, "password": password}, &s, false); err != nil {
+	var s client.Session
+	if _, err := p.call(ctx, "POST", "/v1/login", client.Credentials{Email: email, Password: password}, &s, false); err != nil {
 		return err
 	}
 	p.Profile.Email, p.Profile.Session = email, s.Token
@@ -338,24 +335,14 @@ func (p *Phone) LogOut(ctx context.Context) error {
 
 // Register registers this phone's device key under the logged-in account.
 func (p *Phone) Register(ctx context.Context, name, model string) (string, error) {
-	var out struct {
-		ID string `json:"id"`
-	}
-	_, err := p.call(ctx, "POST", "/v1/phones", map[string]string{"name": name, "model": model,
-		"public_key": base64.StdEncoding.EncodeToString(p.SE.PublicKey())}, &out, false)
+	var out client.Phone
+	_, err := p.call(ctx, "POST", "/v1/phones", client.RegisterPhone{Name: name, Model: model,
+		PublicKey: base64.StdEncoding.EncodeToString(p.SE.PublicKey())}, &out, false)
 	if err != nil {
 		return "", err
 	}
 	p.Profile.PhoneID, p.Profile.Name = out.ID, name
 	return out.ID, p.Save()
-}
-
-type provisioned struct {
-	Card
-	KeyBatch string `json:"key_batch"`
-	Status   string `json:"status"`
-	Binding  string `json:"binding_id"`
-	SentTo   string `json:"sent_to"`
 }
 
 // AddResult is the outcome of adding a card: the card, or a step-up.
@@ -370,15 +357,15 @@ type AddResult struct {
 // step-up it returns the binding to answer with VerifyOTP and remembers it
 // in the profile as the card's pending binding (PendingBinding).
 func (p *Phone) AddCard(ctx context.Context, pan, expiry, cvn2 string) (AddResult, error) {
-	var out provisioned
-	_, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards", map[string]string{"pan": pan, "expiry": expiry, "cvn2": cvn2}, &out, true)
+	var out client.Provisioned
+	_, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards", client.AddCard{PAN: pan, Expiry: expiry, CVN2: cvn2}, &out, true)
 	if err != nil {
 		return AddResult{}, err
 	}
 	if out.Status == "otp_required" {
-		pd := Pending{PANLast4: last4(pan), Expiry: expiry, Binding: out.Binding, SentTo: out.SentTo}
+		pd := Pending{PANLast4: last4(pan), Expiry: expiry, Binding: out.BindingID, SentTo: out.SentTo}
 		p.setPending(pd.PANLast4, pd.Expiry, &pd)
-		return AddResult{BindingID: out.Binding, SentTo: out.SentTo}, p.Save()
+		return AddResult{BindingID: out.BindingID, SentTo: out.SentTo}, p.Save()
 	}
 	return p.install(out)
 }
@@ -418,8 +405,8 @@ func last4(pan string) string {
 // being pending when it succeeds, or when the service says it can no
 // longer (expired, closed, too many wrong codes, unknown).
 func (p *Phone) VerifyOTP(ctx context.Context, bindingID, code string) (AddResult, error) {
-	var out provisioned
-	_, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards/verify", map[string]string{"binding_id": bindingID, "otp": code}, &out, true)
+	var out client.Provisioned
+	_, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/cards/verify", client.VerifyOTP{BindingID: bindingID, OTP: code}, &out, true)
 	var ae *APIError
 	if err == nil || errors.As(err, &ae) && ae.Code != "wrong_otp" && ae.Status < 500 {
 		for _, pd := range p.Profile.Pending {
@@ -437,7 +424,7 @@ func (p *Phone) VerifyOTP(ctx context.Context, bindingID, code string) (AddResul
 	return p.install(out)
 }
 
-func (p *Phone) install(out provisioned) (AddResult, error) {
+func (p *Phone) install(out client.Provisioned) (AddResult, error) {
 	sealed, err := base64.StdEncoding.DecodeString(out.KeyBatch)
 	if err != nil || out.Token == "" {
 		return AddResult{}, fault.E(fault.Internal, "bad_answer", "the server sent no key batch")
@@ -446,12 +433,20 @@ func (p *Phone) install(out provisioned) (AddResult, error) {
 	if err != nil {
 		return AddResult{}, err
 	}
-	c := out.Card
+	c := cardOf(out.Card)
+	c.Token = out.Token
 	p.upsertCard(c)
 	if err := p.Save(); err != nil {
 		return AddResult{}, err
 	}
 	return AddResult{Card: &c, KeysLeft: n}, nil
+}
+
+// cardOf is a card of the wallet API's answer as the phone keeps it (its
+// token number is the card's handle).
+func cardOf(c client.Card) Card {
+	return Card{Token: c.TokenHandle, TokenLast4: c.TokenLast4, PANLast4: c.PANLast4, Bank: c.Bank, BankName: c.BankName, Product: c.Product,
+		CardArt: c.CardArt, AID: c.AID, Expiry: c.Expiry, PSN: c.PSN, Default: c.Default, State: c.State}
 }
 
 func (p *Phone) upsertCard(c Card) {
@@ -467,12 +462,7 @@ func (p *Phone) upsertCard(c Card) {
 // Cards fetches the card list from the wallet service and refreshes the
 // profile's copy (default first).
 func (p *Phone) Cards(ctx context.Context) ([]Card, error) {
-	var out struct {
-		Cards []struct {
-			Card
-			ID string `json:"id"`
-		} `json:"cards"`
-	}
+	var out client.Cards
 	if _, err := p.call(ctx, "GET", "/v1/phones/"+p.Profile.PhoneID+"/cards", nil, &out, false); err != nil {
 		return nil, err
 	}
@@ -482,9 +472,8 @@ func (p *Phone) Cards(ctx context.Context) ([]Card, error) {
 	}
 	var cards []Card
 	for _, c := range out.Cards {
-		card := c.Card
-		card.Token = c.ID
-		if l, ok := local[c.ID]; ok {
+		card := cardOf(c)
+		if l, ok := local[card.Token]; ok {
 			card.PSN = l.PSN
 		}
 		if card.PSN == "" {
@@ -546,11 +535,7 @@ func (p *Phone) RemoveCard(ctx context.Context, ref string) error {
 // OTPMessages reads the one-time-code messages waiting for the account (the
 // phone's SMS inbox in this system), newest first.
 func (p *Phone) OTPMessages(ctx context.Context) ([]string, error) {
-	var out struct {
-		Messages []struct {
-			Message string `json:"message"`
-		} `json:"messages"`
-	}
+	var out client.Messages
 	if _, err := p.call(ctx, "GET", "/v1/otp", nil, &out, false); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // syncStateFile keeps, per token, the limited-use keys the phone held after
@@ -17,26 +18,14 @@ import (
 const syncStateFile = "sync-state.json"
 
 // KeyUse is one limited-use key the phone used since its last sync.
-type KeyUse struct {
-	Index int `json:"index"`
-	ATC   int `json:"atc,omitempty"`
-}
+type KeyUse = client.KeyUse
 
 // tokenLog is the phone's log of one token, as the sync route takes it.
-type tokenLog struct {
-	Token  string   `json:"token"`
-	ATC    int      `json:"atc"`
-	Unused []int    `json:"unused"`
-	Used   []KeyUse `json:"used,omitempty"`
-}
+type tokenLog = client.TokenLog
 
 // Mismatch is a difference the token service found between the phone's log
 // and its own record.
-type Mismatch struct {
-	Kind     string `json:"kind"`
-	KeyIndex int    `json:"key_index,omitempty"`
-	Detail   string `json:"detail"`
-}
+type Mismatch = client.Mismatch
 
 // SyncCard is what a sync did for one card.
 type SyncCard struct {
@@ -81,17 +70,8 @@ func (p *Phone) Sync(ctx context.Context) ([]SyncCard, error) {
 	if len(logs) == 0 {
 		return nil, nil
 	}
-	var out struct {
-		Tokens []struct {
-			Token      string     `json:"token"`
-			State      string     `json:"state"`
-			Suspended  bool       `json:"suspended"`
-			Mismatches []Mismatch `json:"mismatches"`
-			KeyBatch   string     `json:"key_batch"`
-			Keys       int        `json:"keys"`
-		} `json:"tokens"`
-	}
-	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/sync", map[string]any{"tokens": logs}, &out, true); err != nil {
+	var out client.SyncAnswer
+	if _, err := p.call(ctx, "POST", "/v1/phones/"+p.Profile.PhoneID+"/sync", client.Sync{Tokens: logs}, &out, true); err != nil {
 		return nil, err
 	}
 	for _, t := range out.Tokens {

@@ -3,12 +3,12 @@ package walletapi
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/tapwallet/tapwallet/devicekey"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/lostphone"
 	"github.com/tapwallet/tapwallet/wallet"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // PasskeyChecker tells whether an account has a passkey (the portal's
@@ -99,14 +99,7 @@ func (a *API) signedByPhone(h func(w http.ResponseWriter, r *http.Request, ph wa
 }
 
 // SwitchJSON is the answer to wallet-off and wallet-on.
-type SwitchJSON struct {
-	Phone     PhoneJSON `json:"phone"`
-	Changed   bool      `json:"changed"`
-	Tokens    []string  `json:"tokens"` // last 4 digits of the tokens suspended or resumed
-	Transit   []string  `json:"transit_cards"`
-	NoTransit bool      `json:"no_transit_operator,omitempty"`
-	Message   string    `json:"message"`
-}
+type SwitchJSON = client.Switch
 
 func switchView(res lostphone.Result, msg string) SwitchJSON {
 	j := SwitchJSON{Phone: PhoneView(res.Phone), Changed: res.Changed, Tokens: []string{}, Transit: []string{}, NoTransit: res.NoTransit, Message: msg}
@@ -117,9 +110,7 @@ func switchView(res lostphone.Result, msg string) SwitchJSON {
 	return j
 }
 
-type walletOffReq struct {
-	Reason string `json:"reason"`
-}
+type walletOffReq = client.WalletOff
 
 func (a *API) walletOff(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, signer wallet.Phone, body []byte) {
 	var req walletOffReq
@@ -138,9 +129,7 @@ func (a *API) walletOff(w http.ResponseWriter, r *http.Request, lp *lostphone.Se
 	writeJSON(w, http.StatusOK, switchView(res, "the wallet is off: its cards are suspended and the phone wipes its keys at its next check-in"))
 }
 
-type walletOnReq struct {
-	Password string `json:"password"`
-}
+type walletOnReq = client.WalletOn
 
 func (a *API) walletOn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, passkeys PasskeyChecker, signer wallet.Phone, body []byte) {
 	var req walletOnReq
@@ -178,10 +167,7 @@ func (a *API) walletOn(w http.ResponseWriter, r *http.Request, lp *lostphone.Ser
 	writeJSON(w, http.StatusOK, switchView(res, "the wallet is on: the phone gets fresh keys at its next check-in"))
 }
 
-type askReq struct {
-	Kind    string `json:"kind"` // ring | message
-	Message string `json:"message"`
-}
+type askReq = client.Ask
 
 func (a *API) askPhone(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, signer wallet.Phone, body []byte) {
 	var req askReq
@@ -198,26 +184,12 @@ func (a *API) askPhone(w http.ResponseWriter, r *http.Request, lp *lostphone.Ser
 }
 
 // CommandJSON is a request waiting for (or handed to) a phone.
-type CommandJSON struct {
-	ID      string    `json:"id"`
-	Kind    string    `json:"kind"`
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
-}
+type CommandJSON = client.Command
 
-type checkInReq struct {
-	Lat *float64 `json:"lat"`
-	Lon *float64 `json:"lon"`
-}
+type checkInReq = client.CheckIn
 
 // CheckInJSON is the answer to a check-in.
-type CheckInJSON struct {
-	WalletOn bool          `json:"wallet_on"`
-	Commands []CommandJSON `json:"commands"`
-	// FreshKeys: the wallet was switched back on; sync now
-	// (POST /v1/phones/{phone}/sync) to take fresh limited-use keys.
-	FreshKeys bool `json:"fresh_keys"`
-}
+type CheckInJSON = client.CheckInAnswer
 
 func (a *API) checkIn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, ph wallet.Phone, body []byte) {
 	var req checkInReq

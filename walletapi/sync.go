@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
@@ -14,6 +13,7 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // Payments is where the payment history comes from: the card network's
@@ -46,20 +46,7 @@ func (a *API) MountNetwork(n Network) {
 }
 
 // PaymentJSON is one payment in the phone's history.
-type PaymentJSON struct {
-	Merchant     string    `json:"merchant"`
-	Amount       int64     `json:"amount"` // minor units
-	Currency     string    `json:"currency"`
-	Display      string    `json:"display"` // e.g. ¥123.45
-	CardLast4    string    `json:"card_last4"`
-	TokenLast4   string    `json:"token_last4"`
-	Bank         string    `json:"bank"`
-	At           time.Time `json:"at"`
-	Status       string    `json:"status"` // approved | declined | reversed
-	ResponseCode string    `json:"response_code"`
-	Reason       string    `json:"reason,omitempty"`
-	AuthCode     string    `json:"auth_code,omitempty"`
-}
+type PaymentJSON = client.Payment
 
 // PaymentView turns an authorization record into a history entry.
 func PaymentView(au netswitch.Auth) PaymentJSON {
@@ -111,23 +98,14 @@ func (a *API) payments(w http.ResponseWriter, r *http.Request, n Network, acc st
 	for _, au := range auths {
 		out = append(out, PaymentView(au))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"payments": out})
+	writeJSON(w, http.StatusOK, client.Payments{Payments: out})
 }
 
 // SyncRequest is the phone's sync: its log of each token's keys.
-type SyncRequest struct {
-	Tokens []tsp.TokenLog `json:"tokens"`
-}
+type SyncRequest = client.Sync
 
 // SyncJSON is the answer to one token of a sync.
-type SyncJSON struct {
-	Token      string         `json:"token"`
-	State      string         `json:"state"`
-	Suspended  bool           `json:"suspended,omitempty"`
-	Mismatches []tsp.Mismatch `json:"mismatches,omitempty"`
-	KeyBatch   string         `json:"key_batch,omitempty"` // base64, sealed to the device key
-	Keys       int            `json:"keys"`
-}
+type SyncJSON = client.SyncToken
 
 func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
 	var req SyncRequest
@@ -139,7 +117,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body
 		a.fail(w, r, fault.E(fault.Invalid, "too_many_tokens", "a sync names at most %d tokens", tsp.MaxCardsPerPhone*4))
 		return
 	}
-	res, err := a.Tokens.Replenish(r.Context(), device(ph), req.Tokens)
+	res, err := a.Tokens.Replenish(r.Context(), device(ph), tokenLogs(req.Tokens))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -154,11 +132,27 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body
 			a.Wallet.Finding(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: EventSyncSuspended,
 				Detail: "token ending " + last4(s.Token) + " suspended: the network saw it used where the phone did not", Source: source(r)})
 		}
-		j := SyncJSON{Token: s.Token, State: string(s.State), Suspended: s.Suspended, Mismatches: s.Mismatches, Keys: s.Keys}
+		j := SyncJSON{Token: s.Token, State: string(s.State), Suspended: s.Suspended, Keys: s.Keys}
+		for _, m := range s.Mismatches {
+			j.Mismatches = append(j.Mismatches, client.Mismatch{Kind: m.Kind, KeyIndex: m.KeyIndex, Detail: m.Detail})
+		}
 		if s.KeyBatch != nil {
 			j.KeyBatch = base64.StdEncoding.EncodeToString(s.KeyBatch)
 		}
 		out = append(out, j)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	writeJSON(w, http.StatusOK, client.SyncAnswer{Tokens: out})
+}
+
+// tokenLogs turns the phone's logs into the token service's.
+func tokenLogs(in []client.TokenLog) []tsp.TokenLog {
+	out := make([]tsp.TokenLog, 0, len(in))
+	for _, l := range in {
+		t := tsp.TokenLog{Token: l.Token, ATC: l.ATC, Unused: l.Unused}
+		for _, u := range l.Used {
+			t.Used = append(t.Used, tsp.KeyLog{Index: u.Index, ATC: u.ATC})
+		}
+		out = append(out, t)
+	}
+	return out
 }

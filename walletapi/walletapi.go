@@ -22,6 +22,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 // MaxBody is the largest request body accepted.
@@ -156,13 +157,7 @@ func Status(k fault.Kind) int {
 }
 
 // ErrorBody is the JSON shape of every error answer.
-type ErrorBody struct {
-	Error struct {
-		Kind    string `json:"kind"`
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+type ErrorBody = client.Error
 
 // WriteError writes err as a JSON error answer.
 func WriteError(w http.ResponseWriter, err error) {
@@ -345,18 +340,11 @@ func signedRequest(r *http.Request, phoneID string, body []byte) wallet.SignedRe
 		Time: r.Header.Get(devicekey.HeaderTime), Nonce: r.Header.Get(devicekey.HeaderNonce), Body: body, Signature: sig}
 }
 
-type credentials struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
+type credentials = client.Credentials
 
 // SignUpJSON is the answer to a sign-up: the same whether the email was
 // new or had an account already, so the API does not tell who has one.
-type SignUpJSON struct {
-	Status  string `json:"status"` // "accepted"
-	Email   string `json:"email"`
-	Message string `json:"message"`
-}
+type SignUpJSON = client.SignUp
 
 func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	if !a.throttle(w, r, "sign-up", "", limitCheck{a.limits.signUpSource, source(r), "from this address"}) {
@@ -379,11 +367,7 @@ func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 }
 
 // SessionJSON is the answer to a log-in.
-type SessionJSON struct {
-	Token     string    `json:"token"`
-	AccountID string    `json:"account_id"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+type SessionJSON = client.Session
 
 func (a *API) logIn(w http.ResponseWriter, r *http.Request) {
 	if !a.throttle(w, r, "log-in", "", limitCheck{a.limits.loginSource, source(r), "from this address"}) {
@@ -432,18 +416,7 @@ func (a *API) logOut(w http.ResponseWriter, r *http.Request) {
 }
 
 // PhoneJSON is a phone in API answers.
-type PhoneJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Model     string     `json:"model"`
-	WalletOn  bool       `json:"wallet_on"`
-	Cards     int        `json:"cards"`
-	LastSeen  time.Time  `json:"last_seen"`
-	Lat       *float64   `json:"lat,omitempty"`
-	Lon       *float64   `json:"lon,omitempty"`
-	LocatedAt *time.Time `json:"located_at,omitempty"`
-	KeyFP     string     `json:"device_key_fingerprint"`
-}
+type PhoneJSON = client.Phone
 
 // PhoneView turns a phone into its JSON form.
 func PhoneView(p wallet.Phone) PhoneJSON {
@@ -473,14 +446,10 @@ func (a *API) listPhones(w http.ResponseWriter, r *http.Request, acc string) {
 		j.Cards = len(toks)
 		out = append(out, j)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"phones": out})
+	writeJSON(w, http.StatusOK, client.Phones{Phones: out})
 }
 
-type registerReq struct {
-	Name      string `json:"name"`
-	Model     string `json:"model"`
-	PublicKey string `json:"public_key"` // base64 PKIX DER
-}
+type registerReq = client.RegisterPhone
 
 func (a *API) registerPhone(w http.ResponseWriter, r *http.Request, acc string) {
 	var req registerReq
@@ -503,23 +472,7 @@ func (a *API) registerPhone(w http.ResponseWriter, r *http.Request, acc string) 
 }
 
 // CardJSON is a card (token) in API answers.
-type CardJSON struct {
-	Token       string `json:"token,omitempty"` // full token number, only when provisioned
-	TokenLast4  string `json:"token_last4"`
-	PANLast4    string `json:"pan_last4"`
-	Bank        string `json:"bank"`
-	BankName    string `json:"bank_name"`
-	Product     string `json:"product"`
-	CardArt     string `json:"card_art"`
-	Default     bool   `json:"default"`
-	State       string `json:"state"`
-	AID         string `json:"aid"`
-	Expiry      string `json:"expiry"`
-	PSN         string `json:"psn,omitempty"`
-	PAR         string `json:"par,omitempty"`
-	KeyBatch    string `json:"key_batch,omitempty"` // base64, sealed to the device key
-	TokenHandle string `json:"id"`                  // the token number; cards are addressed by it
-}
+type CardJSON = client.Card
 
 // device is the phone as the token service knows it.
 func device(ph wallet.Phone) tsp.Device {
@@ -557,14 +510,10 @@ func (a *API) listCards(w http.ResponseWriter, r *http.Request, acc string) {
 	for _, t := range toks {
 		out = append(out, a.cardView(t))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cards": out, "max_cards": tsp.MaxCardsPerPhone})
+	writeJSON(w, http.StatusOK, client.Cards{Cards: out, MaxCards: tsp.MaxCardsPerPhone})
 }
 
-type addCardReq struct {
-	PAN    string `json:"pan"`
-	Expiry string `json:"expiry"`
-	CVN2   string `json:"cvn2"`
-}
+type addCardReq = client.AddCard
 
 func (a *API) addCard(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
 	var req addCardReq
@@ -581,7 +530,7 @@ func (a *API) addCard(w http.ResponseWriter, r *http.Request, ph wallet.Phone, b
 	}
 	if res.Card == nil {
 		a.Wallet.Record(r.Context(), wallet.Event{AccountID: ph.AccountID, PhoneID: ph.ID, Kind: wallet.EventCardStepUp, Detail: res.BindingID, Source: source(r)})
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "otp_required", "binding_id": res.BindingID, "sent_to": res.SentTo})
+		writeJSON(w, http.StatusAccepted, client.StepUp{Status: "otp_required", BindingID: res.BindingID, SentTo: res.SentTo})
 		return
 	}
 	a.cardAdded(w, r, ph, res.Card)
@@ -593,10 +542,7 @@ func (a *API) cardAdded(w http.ResponseWriter, r *http.Request, ph wallet.Phone,
 	writeJSON(w, http.StatusCreated, a.provisioned(p))
 }
 
-type verifyReq struct {
-	BindingID string `json:"binding_id"`
-	OTP       string `json:"otp"`
-}
+type verifyReq = client.VerifyOTP
 
 func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, ph wallet.Phone, body []byte) {
 	var req verifyReq
@@ -643,16 +589,11 @@ func (a *API) outbox(w http.ResponseWriter, r *http.Request, acc string) {
 		a.fail(w, r, err)
 		return
 	}
-	type msg struct {
-		BindingID string    `json:"binding_id"`
-		Message   string    `json:"message"`
-		At        time.Time `json:"at"`
-	}
-	out := []msg{}
+	out := []client.Message{}
 	for _, m := range msgs {
-		out = append(out, msg{m.BindingID, m.Message, m.CreatedAt})
+		out = append(out, client.Message{BindingID: m.BindingID, Message: m.Message, At: m.CreatedAt})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+	writeJSON(w, http.StatusOK, client.Messages{Messages: out})
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request, acc string) {
