@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/tapwallet/tapwallet/money"
 )
 
 // Purchase is what the network knows of an authorization when it looks
@@ -205,4 +207,33 @@ func better(a, b Offer) bool {
 		return a.Campaign.Window.End.Before(b.Campaign.Window.End)
 	}
 	return a.Campaign.ID < b.Campaign.ID
+}
+
+// String describes the mechanic in a line, e.g. "spend 100.00 save 50.00".
+func (m Mechanic) String() string {
+	over := ""
+	if m.Threshold > 0 {
+		over = " over " + m.Threshold.String()
+	}
+	switch m.Kind {
+	case MechanicFixed:
+		if m.Threshold > 0 {
+			return "spend " + m.Threshold.String() + " save " + m.Amount.String()
+		}
+		return m.Amount.String() + " off"
+	case MechanicPercent:
+		return money.FormatMinor(int64(m.PercentBP), 2) + "% up to " + m.Cap.String() + over
+	case MechanicTiers:
+		s := "tiers"
+		for i, t := range m.Tiers {
+			if i > 0 {
+				s += ","
+			}
+			s += " " + t.Spend.String() + "→" + t.Save.String()
+		}
+		return s
+	case MechanicRandom:
+		return "random " + m.Min.String() + "-" + m.Max.String() + over
+	}
+	return string(m.Kind)
 }
