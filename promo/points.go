@@ -135,8 +135,9 @@ func (b *Book) Balance() int64 {
 	return n
 }
 
-// ErrPoints is the kind and code of points refused for lack of points.
-var ErrPoints = fault.E(fault.Declined, "promo_points", "")
+// ErrPoints is the kind and code of a payment with points refused for
+// lack of points: errors.Is(err, promo.ErrPoints).
+var ErrPoints = fault.E(fault.Declined, "promo_points_short", "")
 
 // transfer returns a points transfer between two accounts of the book.
 func (b *Book) transfer(id, from, to string, points int64) ledger.Transfer {
@@ -239,8 +240,9 @@ func (b *Book) expire(now time.Time) []ledger.Transfer {
 // (expiries due, the points card → redeemed, the money credit, Linked),
 // the fen credited and true; the first call's credit and false when the
 // purchase was paid with points before. It fails with ErrPoints when the
-// card has fewer points (nothing spent) and fault.Invalid for points <= 0
-// or a credit above the purchase's amount.
+// card has fewer points — nothing spent; the transfers it then returns are
+// the expiries due at at, which stand and are to be posted — and with
+// fault.Invalid for points <= 0 or a credit above the purchase's amount.
 func (b *Book) Pay(purchaseID string, points, purchase int64, cardAccount string, at time.Time) ([]ledger.Transfer, int64, bool, error) {
 	key := "pay:" + purchaseID
 	if n, ok := b.done[key]; ok {
@@ -253,7 +255,7 @@ func (b *Book) Pay(purchaseID string, points, purchase int64, cardAccount string
 	}
 	ts := b.expire(at)
 	if b.Balance() < points {
-		return link(ts), 0, false, fault.E(fault.Declined, "promo_points", "the card has %d points, %d asked", b.Balance(), points)
+		return link(ts), 0, false, fault.E(fault.Declined, "promo_points_short", "the card has %d points, %d asked", b.Balance(), points)
 	}
 	want := points
 	for i := range b.Lots {

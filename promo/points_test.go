@@ -2,6 +2,7 @@ package promo_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -120,8 +121,8 @@ func TestPointsLedger(t *testing.T) {
 	if cardMoney[0].CreditsPosted != 300 {
 		t.Fatalf("card credited %d, want 300 once", cardMoney[0].CreditsPosted)
 	}
-	if _, _, _, err := b.Pay("E", 10000, 20000, "card-1:debit", t0.Add(211*day)); err == nil {
-		t.Fatal("paying with more points than the card has was accepted")
+	if _, _, _, err := b.Pay("E", 10000, 20000, "card-1:debit", t0.Add(211*day)); !errors.Is(err, promo.ErrPoints) {
+		t.Fatalf("paying with more points than the card has: got %v, want ErrPoints", err)
 	}
 
 	// A refund of part of B takes back from B's own lot.
