@@ -19,7 +19,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -580,13 +579,29 @@ func ChipData(icc []byte) (map[emv.Tag][]byte, error) { return netmsg.DecodeChip
 // matchChip checks that the chip's amount (9F02) and currency (5F2A) are
 // those of DE4 and DE49 (13 otherwise).
 func matchChip(a *netmsg.Authorization, chip netmsg.Chip) (iso8583.ResponseCode, Reason, bool) {
-	if v, ok := chip[qpboc.TagAmount]; ok && hex.EncodeToString(v) != fmt.Sprintf("%012d", a.Amount.Minor) {
+	if v, ok := chip[qpboc.TagAmount]; ok && (len(v) != 6 || !bcdIs(v, a.Amount.Minor)) {
 		return iso8583.InvalidAmount, ReasonChipAmount, false
 	}
-	if v, ok := chip[qpboc.TagCurrency]; ok && hex.EncodeToString(v) != fmt.Sprintf("%04d", a.Amount.Currency) {
+	if v, ok := chip[qpboc.TagCurrency]; ok && (len(v) != 2 || !bcdIs(v, int64(a.Amount.Currency))) {
 		return iso8583.InvalidAmount, ReasonChipCurrency, false
 	}
 	return "", "", true
+}
+
+// bcdIs reports whether b is n in packed BCD, right-aligned and padded
+// with zeros (no allocation: it runs for every authorization).
+func bcdIs(b []byte, n int64) bool {
+	if n < 0 {
+		return false
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		d := byte(n % 100)
+		n /= 100
+		if b[i] != d/10<<4|d%10 {
+			return false
+		}
+	}
+	return n == 0
 }
 
 func merchantName(de43 string) string {
