@@ -92,7 +92,7 @@ func tspClient(ctx context.Context, cfg Config) (*tsphttp.Client, error) {
 	case fault.Unauthorized:
 		return nil, fault.E(fault.Unauthorized, "tsp_secret", "the token service at %s refuses this process's shared secret: give every process the tsp process's secret (TAPWALLET_TSP_SECRET, or its data folder's %s file)", c.URL, tspSecretFile)
 	default:
-		return nil, fault.Wrap(err, fault.Unavailable, "tsp_unreachable", "the token service at %s does not answer (%s): start the tsp role there first, or correct --tsp-url", c.URL, fault.MessageOf(err))
+		return nil, fault.Wrap(err, fault.Unavailable, "tsp_unreachable", "the token service at %s does not answer as one: start the tsp role there first, or correct --tsp-url", c.URL)
 	}
 }
 
