@@ -196,6 +196,10 @@ type Result struct {
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
+// HasTransit reports whether transit operators are connected (their
+// cards are hot-listed with the wallet).
+func (s *Service) HasTransit() bool { return s.Transit != nil }
+
 // SwitchOff switches the wallet off on one phone of the account: the switch
 // is recorded first, then the wallet is marked off (no card can be added),
 // every session the phone holds ends (and every portal session of the

@@ -282,12 +282,12 @@ func (p *Platform) startPortal() error {
 		u = "http://localhost:" + port
 	}
 	var err error
-	var pays portal.Payments
+	var records portal.Records
 	if p.Records != nil {
-		pays = accountPayments{p}
+		records = p.Records
 	}
 	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Requestor, Lost: p.Lost, Store: p.wings.portal,
-		Keys: p.Keys, Payments: pays, URL: u, Log: p.Log, Now: p.cfg.Now})
+		Keys: p.Keys, Records: records, URL: u, Log: p.Log, Now: p.cfg.Now})
 	return err
 }
 

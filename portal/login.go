@@ -105,7 +105,7 @@ func (p *Portal) secondFactor(w http.ResponseWriter, r *http.Request, accountID 
 // email with no account gets the code page all the same (nothing to
 // prove, nothing told).
 func (p *Portal) factorFirst(w http.ResponseWriter, r *http.Request, email string) {
-	a, err := p.cfg.Wallet.Store.AccountByEmail(r.Context(), email)
+	a, err := p.cfg.Wallet.AccountByEmail(r.Context(), email)
 	if err != nil {
 		if fault.KindOf(err) != fault.NotFound {
 			p.fail(w, r, nil, err)
@@ -121,7 +121,7 @@ func (p *Portal) factorFirst(w http.ResponseWriter, r *http.Request, email strin
 // recordThrottled records a throttled log-in on the account the email
 // names, if any (repeats fold into one event).
 func (p *Portal) recordThrottled(r *http.Request, email, where string) {
-	if a, err := p.cfg.Wallet.Store.AccountByEmail(r.Context(), email); err == nil {
+	if a, err := p.cfg.Wallet.AccountByEmail(r.Context(), email); err == nil {
 		p.cfg.Wallet.Record(r.Context(), wallet.Event{AccountID: a.ID, Kind: wallet.EventLoginThrottled, Detail: "too many log-in attempts " + where, Source: source(r)})
 	}
 }

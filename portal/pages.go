@@ -237,7 +237,7 @@ func (p *Portal) phoneView(ctx context.Context, ph wallet.Phone) (phoneView, err
 
 func (p *Portal) phonesPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	phones, err := p.cfg.Wallet.Store.Phones(ctx, v.AccountID)
+	phones, err := p.cfg.Wallet.Phones(ctx, v.AccountID)
 	if err != nil {
 		p.fail(w, r, v, err)
 		return
@@ -299,7 +299,7 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.fail(w, r, v, err)
 		return
 	}
-	page := phonePage{Phone: pv, NoTransit: p.cfg.Lost.Transit == nil}
+	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit()}
 	if ph.Lat != nil && ph.Lon != nil {
 		page.Located = true
 		page.Map = drawMap(*ph.Lat, *ph.Lon)
@@ -327,7 +327,7 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 	for _, sw := range switches {
 		page.Switches = append(page.Switches, switchRow{Switch: sw, OffByLabel: actorLabel(sw.OffBy, v.AccountID, names), OnByLabel: actorLabel(sw.OnBy, v.AccountID, names)})
 	}
-	evs, err := p.cfg.Wallet.Store.Events(ctx, v.AccountID, 200)
+	evs, err := p.cfg.Wallet.Events(ctx, v.AccountID, 200)
 	if err != nil {
 		p.fail(w, r, v, err)
 		return
@@ -415,7 +415,7 @@ type transactionsView struct {
 }
 
 func (p *Portal) phoneNames(ctx context.Context, accountID string) (map[string]string, error) {
-	phones, err := p.cfg.Wallet.Store.Phones(ctx, accountID)
+	phones, err := p.cfg.Wallet.Phones(ctx, accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -428,16 +428,16 @@ func (p *Portal) phoneNames(ctx context.Context, accountID string) (map[string]s
 
 func (p *Portal) transactionsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	tv := transactionsView{Network: p.cfg.Payments != nil}
+	tv := transactionsView{Network: p.cfg.Records != nil}
 	var err error
 	if tv.Phones, err = p.phoneNames(ctx, v.AccountID); err != nil {
 		p.fail(w, r, v, err)
 		return
 	}
-	if p.cfg.Payments != nil {
-		tv.Payments, err = p.cfg.Payments.Payments(ctx, v.AccountID, 50)
+	if p.cfg.Records != nil {
+		tv.Payments, err = p.payments(ctx, v.AccountID, 50)
 	} else {
-		tv.Events, err = p.cfg.Wallet.Store.Events(ctx, v.AccountID, 50)
+		tv.Events, err = p.cfg.Wallet.Events(ctx, v.AccountID, 50)
 	}
 	if err != nil {
 		p.fail(w, r, v, err)
@@ -448,7 +448,7 @@ func (p *Portal) transactionsPage(w http.ResponseWriter, r *http.Request, v *vis
 
 func (p *Portal) securityPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	evs, err := p.cfg.Wallet.Store.Events(ctx, v.AccountID, 100)
+	evs, err := p.cfg.Wallet.Events(ctx, v.AccountID, 100)
 	if err != nil {
 		p.fail(w, r, v, err)
 		return

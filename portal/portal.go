@@ -65,25 +65,51 @@ type Payment struct {
 	Reason     string // why it was declined, if it was
 }
 
-// Payments is where the portal reads the account's recent authorizations
-// (the card network's records). Until the network keeps them it is nil and
-// the transactions page shows the security events instead.
-type Payments interface {
-	// Payments lists the account's newest authorizations.
-	Payments(ctx context.Context, accountID string, limit int) ([]Payment, error)
-}
-
 // Rate is how many attempts are allowed per period.
 type Rate = wallet.Rate
 
+// Wallet is the wallet service as the portal uses it (*wallet.Service):
+// the account's password and sessions, its phones and security events.
+type Wallet interface {
+	Account(ctx context.Context, accountID string) (wallet.Account, error)
+	AccountByEmail(ctx context.Context, email string) (wallet.Account, error)
+	VerifyPassword(ctx context.Context, email, password, source string) (wallet.Account, error)
+	VerifyPasswordAfterFactor(ctx context.Context, accountID, password, source string) (wallet.Account, error)
+	VerifyAccountPassword(ctx context.Context, accountID, password, source string) (wallet.Account, error)
+	ChangePassword(ctx context.Context, accountID, password, keep, source string) error
+	OpenSession(ctx context.Context, accountID, kind string) (wallet.Session, error)
+	Authenticate(ctx context.Context, token, kind string) (wallet.Session, error)
+	LogOut(ctx context.Context, token, source string) error
+	Phones(ctx context.Context, accountID string) ([]wallet.Phone, error)
+	OwnedPhone(ctx context.Context, accountID, phoneID string) (wallet.Phone, error)
+	Record(ctx context.Context, e wallet.Event)
+	Events(ctx context.Context, accountID string, limit int) ([]wallet.Event, error)
+}
+
+// LostPhone is the lost-phone switch as the portal uses it (*lostphone.Service).
+type LostPhone interface {
+	SwitchOff(ctx context.Context, r lostphone.Request) (lostphone.Result, error)
+	SwitchOn(ctx context.Context, r lostphone.Request) (lostphone.Result, error)
+	Ask(ctx context.Context, r lostphone.Request, kind, message string) (lostphone.Command, error)
+	Pending(ctx context.Context, accountID, phoneID string) ([]lostphone.Command, error)
+	History(ctx context.Context, accountID, phoneID string) ([]lostphone.Switch, error)
+	TransitCards(ctx context.Context, accountID, phoneID string) ([]lostphone.TransitCard, error)
+	HasTransit() bool
+}
+
+var (
+	_ Wallet    = (*wallet.Service)(nil)
+	_ LostPhone = (*lostphone.Service)(nil)
+)
+
 // Config is what the portal is built from.
 type Config struct {
-	Wallet   *wallet.Service
-	Tokens   tsp.Requestor
-	Lost     *lostphone.Service
-	Store    Store
-	Keys     Indexer
-	Payments Payments // nil: no payment history yet
+	Wallet  Wallet
+	Tokens  tsp.Requestor
+	Lost    LostPhone
+	Store   Store
+	Keys    Indexer
+	Records Records // the card network's records (nil: no network connected; the transactions page shows the security events)
 	// Messages is where one-time codes go: the account's messages, which
 	// the token service keeps (its outbox: GET /v1/otp, `tapwallet phone
 	// otp`). Nil: the token service's Notify.

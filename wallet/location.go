@@ -51,6 +51,20 @@ func (s *Service) Phone(ctx context.Context, phoneID string) (Phone, error) {
 	return s.Store.Phone(ctx, phoneID)
 }
 
+// AccountByEmail returns the account of an email as stored (lower-case),
+// or fault.NotFound "account_not_found".
+func (s *Service) AccountByEmail(ctx context.Context, email string) (Account, error) {
+	return s.Store.AccountByEmail(ctx, email)
+}
+
+// Events lists an account's newest security events (by their last time).
+func (s *Service) Events(ctx context.Context, accountID string, limit int) ([]Event, error) {
+	return s.Store.Events(ctx, accountID, limit)
+}
+
+// Clock is the service's time now (Now, in UTC).
+func (s *Service) Clock() time.Time { return s.Now().UTC() }
+
 // Phones lists an account's phones, oldest first.
 func (s *Service) Phones(ctx context.Context, accountID string) ([]Phone, error) {
 	return s.Store.Phones(ctx, accountID)

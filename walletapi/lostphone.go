@@ -18,6 +18,16 @@ type PasskeyChecker interface {
 	HasPasskey(ctx context.Context, accountID string) (bool, error)
 }
 
+// LostPhone is the lost-phone switch as the API uses it (*lostphone.Service).
+type LostPhone interface {
+	SwitchOff(ctx context.Context, r lostphone.Request) (lostphone.Result, error)
+	SwitchOn(ctx context.Context, r lostphone.Request) (lostphone.Result, error)
+	Ask(ctx context.Context, r lostphone.Request, kind, message string) (lostphone.Command, error)
+	CheckIn(ctx context.Context, ph wallet.Phone, loc *lostphone.Location) (lostphone.CheckIn, error)
+}
+
+var _ LostPhone = (*lostphone.Service)(nil)
+
 // MountLostPhone adds the lost-phone routes (docs/openapi.yaml):
 //
 //	POST /v1/phones/{phone}/wallet-off  switch a phone's wallet off
@@ -31,7 +41,7 @@ type PasskeyChecker interface {
 // off from another one; checkin must be signed by the phone itself and
 // needs no session: a switched-off phone, whose sessions ended, still
 // checks in to take its key wipe and report its place.
-func (a *API) MountLostPhone(lp *lostphone.Service, passkeys PasskeyChecker) {
+func (a *API) MountLostPhone(lp LostPhone, passkeys PasskeyChecker) {
 	a.mux.HandleFunc("POST /v1/phones/{phone}/wallet-off", a.signedByAccount(func(w http.ResponseWriter, r *http.Request, signer wallet.Phone, body []byte) {
 		a.walletOff(w, r, lp, signer, body)
 	}))
@@ -84,7 +94,7 @@ func (a *API) signedByPhone(h func(w http.ResponseWriter, r *http.Request, ph wa
 			a.fail(w, r, fault.E(fault.Unauthorized, "bad_signature", "the request must be signed by the phone it names"))
 			return
 		}
-		ph, err := a.Wallet.Store.Phone(r.Context(), phoneID)
+		ph, err := a.Wallet.Phone(r.Context(), phoneID)
 		if err != nil {
 			a.fail(w, r, fault.E(fault.Unauthorized, "bad_signature", "the request is not signed by a registered phone"))
 			return
@@ -112,7 +122,7 @@ func switchView(res lostphone.Result, msg string) SwitchJSON {
 
 type walletOffReq = client.WalletOff
 
-func (a *API) walletOff(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, signer wallet.Phone, body []byte) {
+func (a *API) walletOff(w http.ResponseWriter, r *http.Request, lp LostPhone, signer wallet.Phone, body []byte) {
 	var req walletOffReq
 	if len(body) > 0 {
 		if err := decode(body, &req); err != nil {
@@ -131,7 +141,7 @@ func (a *API) walletOff(w http.ResponseWriter, r *http.Request, lp *lostphone.Se
 
 type walletOnReq = client.WalletOn
 
-func (a *API) walletOn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, passkeys PasskeyChecker, signer wallet.Phone, body []byte) {
+func (a *API) walletOn(w http.ResponseWriter, r *http.Request, lp LostPhone, passkeys PasskeyChecker, signer wallet.Phone, body []byte) {
 	var req walletOnReq
 	if err := decode(body, &req); err != nil {
 		a.fail(w, r, err)
@@ -169,7 +179,7 @@ func (a *API) walletOn(w http.ResponseWriter, r *http.Request, lp *lostphone.Ser
 
 type askReq = client.Ask
 
-func (a *API) askPhone(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, signer wallet.Phone, body []byte) {
+func (a *API) askPhone(w http.ResponseWriter, r *http.Request, lp LostPhone, signer wallet.Phone, body []byte) {
 	var req askReq
 	if err := decode(body, &req); err != nil {
 		a.fail(w, r, err)
@@ -191,7 +201,7 @@ type checkInReq = client.CheckIn
 // CheckInJSON is the answer to a check-in.
 type CheckInJSON = client.CheckInAnswer
 
-func (a *API) checkIn(w http.ResponseWriter, r *http.Request, lp *lostphone.Service, ph wallet.Phone, body []byte) {
+func (a *API) checkIn(w http.ResponseWriter, r *http.Request, lp LostPhone, ph wallet.Phone, body []byte) {
 	var req checkInReq
 	if len(body) > 0 {
 		if err := decode(body, &req); err != nil {

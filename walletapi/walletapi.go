@@ -7,6 +7,7 @@ package walletapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -28,9 +29,32 @@ import (
 // MaxBody is the largest request body accepted.
 const MaxBody = 64 << 10
 
+// Wallet is the wallet service as its API uses it (*wallet.Service):
+// accounts, sessions, phones and their signed requests, security events.
+type Wallet interface {
+	SignUp(ctx context.Context, email, password, source string) (wallet.Account, error)
+	LogIn(ctx context.Context, email, password, source string) (wallet.Session, error)
+	LogOut(ctx context.Context, token, source string) error
+	Authenticate(ctx context.Context, token, kind string) (wallet.Session, error)
+	BindSession(ctx context.Context, token, phoneID string) error
+	AccountByEmail(ctx context.Context, email string) (wallet.Account, error)
+	VerifyAccountPassword(ctx context.Context, accountID, password, source string) (wallet.Account, error)
+	RegisterPhone(ctx context.Context, accountID, name, model string, pub []byte, source string) (wallet.Phone, error)
+	Phone(ctx context.Context, phoneID string) (wallet.Phone, error)
+	Phones(ctx context.Context, accountID string) ([]wallet.Phone, error)
+	OwnedPhone(ctx context.Context, accountID, phoneID string) (wallet.Phone, error)
+	VerifyPhone(ctx context.Context, accountID string, r wallet.SignedRequest, source string) (wallet.Phone, error)
+	Record(ctx context.Context, e wallet.Event)
+	Finding(ctx context.Context, e wallet.Event) bool
+	Events(ctx context.Context, accountID string, limit int) ([]wallet.Event, error)
+	Clock() time.Time
+}
+
+var _ Wallet = (*wallet.Service)(nil)
+
 // API serves the wallet API.
 type API struct {
-	Wallet *wallet.Service
+	Wallet Wallet
 	Tokens tsp.Requestor
 	Log    *slog.Logger
 	// Limits throttles the routes that check a secret (New sets the
@@ -64,7 +88,7 @@ type limiters struct {
 
 // SetLimits replaces the API's limits (a zero Rate allows everything).
 func (a *API) SetLimits(l Limits) {
-	now := func() time.Time { return a.Wallet.Now() }
+	now := a.Wallet.Clock
 	a.limits = limiters{
 		loginSource: wallet.NewLimiter(l.LoginPerSource, now), loginAccount: wallet.NewLimiter(l.LoginPerAccount, now),
 		signUpSource: wallet.NewLimiter(l.SignUpPerSource, now),
@@ -97,7 +121,7 @@ type limitCheck struct {
 }
 
 // New returns the API with its routes.
-func New(w *wallet.Service, t tsp.Requestor, log *slog.Logger) *API {
+func New(w Wallet, t tsp.Requestor, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -396,7 +420,7 @@ func (a *API) logIn(w http.ResponseWriter, r *http.Request) {
 // accountOf returns the id of the account of an email, or "" (for the
 // throttling event only: the answer never tells).
 func (a *API) accountOf(r *http.Request, email string) string {
-	acc, err := a.Wallet.Store.AccountByEmail(r.Context(), email)
+	acc, err := a.Wallet.AccountByEmail(r.Context(), email)
 	if err != nil {
 		return ""
 	}
@@ -429,7 +453,7 @@ func PhoneView(p wallet.Phone) PhoneJSON {
 }
 
 func (a *API) listPhones(w http.ResponseWriter, r *http.Request, acc string) {
-	ps, err := a.Wallet.Store.Phones(r.Context(), acc)
+	ps, err := a.Wallet.Phones(r.Context(), acc)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -597,7 +621,7 @@ func (a *API) outbox(w http.ResponseWriter, r *http.Request, acc string) {
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request, acc string) {
-	evs, err := a.Wallet.Store.Events(r.Context(), acc, 100)
+	evs, err := a.Wallet.Events(r.Context(), acc, 100)
 	if err != nil {
 		a.fail(w, r, err)
 		return
