@@ -6,14 +6,13 @@ import (
 	"testing"
 
 	"github.com/tapwallet/tapwallet/promo"
-	"github.com/tapwallet/tapwallet/promo/sqlstore"
 )
 
 // TestApply: the best campaign applies while its budget lasts, then the
 // next best; a retransmission gets the same offer and hold without a
 // second reservation; a purchase no campaign fits gets none.
 func TestApply(t *testing.T) {
-	each(t, func(t *testing.T, open func() *sqlstore.Store) {
+	each(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
 		s := open()
 		big := campaign("big", 10000, promo.Limits{})

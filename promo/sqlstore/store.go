@@ -233,81 +233,101 @@ func scanHold(r scanner) (promo.Hold, error) {
 // with promo.ErrNotOpen, ErrBudget, ErrCardLimit, ErrHoldConflict or
 // fault.Unavailable, and then nothing was reserved.
 func (s *Store) Reserve(ctx context.Context, h promo.Hold) (promo.Hold, error) {
-	if h.ID == "" || h.Card == "" || h.Amount <= 0 || h.At.IsZero() {
-		return promo.Hold{}, fault.E(fault.Invalid, "promo_hold", "a hold needs an id, a card, an amount above 0 and a time")
+	if err := checkHold(h); err != nil {
+		return promo.Hold{}, err
 	}
 	var out promo.Hold
-	sctx := ctx
-	if s.DB.Dialect() == sqldb.SQLite {
-		// The SQLite driver watches a cancellable context with a goroutine
-		// per statement; the transaction's statements are short.
-		sctx = context.WithoutCancel(ctx)
-	}
 	err := s.inTx(ctx, func(tx *sqldb.Tx) error {
-		prev, err := scanHold(queryRow(sctx, tx, `SELECT `+holdColumns+` FROM promo_holds WHERE id = ?`, h.ID))
-		if err == nil {
-			if prev.Campaign != h.Campaign || prev.Card != h.Card || prev.Amount != h.Amount {
-				return fault.E(fault.Conflict, "promo_hold_conflict", "hold %s exists for another campaign, card or amount", h.ID)
-			}
-			out = prev
-			return nil
-		}
-		if !sqldb.NoRows(err) {
-			return err
-		}
-		at := sqldb.Millis(h.At)
-		var dayCount, dayAmount, count, amount int64
-		err = queryRow(sctx, tx, `UPDATE promo_campaigns SET reserved = reserved + ?, reserved_count = reserved_count + 1, updated_at = ?
-			WHERE id = ? AND paused = 0 AND start_ms <= ? AND ? < end_ms
-			AND reserved + spent + ? <= budget AND (max_count = 0 OR reserved_count + spent_count < max_count)
-			RETURNING card_day_count, card_day_amount, card_count, card_amount`,
-			h.Amount, sqldb.Millis(tx.Now), h.Campaign, at, at, h.Amount).Scan(&dayCount, &dayAmount, &count, &amount)
-		if sqldb.NoRows(err) {
-			return s.whyNot(ctx, tx, h)
-		}
-		if err != nil {
-			return err
-		}
-		for _, u := range []struct {
-			day           string
-			count, amount int64
-		}{{h.Day(), dayCount, dayAmount}, {"", count, amount}} {
-			// The first use of a card inserts its row (within the limits
-			// when the one discount is); a later one raises it only while
-			// the limits hold.
-			n := int64(0)
-			if u.amount == 0 || h.Amount <= u.amount {
-				n, err = exec(sctx, tx, `INSERT INTO promo_card_usage (campaign_id, card, day, reserved_count, reserved_amount) VALUES (?, ?, ?, 1, ?)
-					ON CONFLICT (campaign_id, card, day) DO UPDATE SET reserved_count = promo_card_usage.reserved_count + 1,
-					reserved_amount = promo_card_usage.reserved_amount + excluded.reserved_amount
-					WHERE (? = 0 OR promo_card_usage.reserved_count + promo_card_usage.spent_count < ?)
-					AND (? = 0 OR promo_card_usage.reserved_amount + promo_card_usage.spent_amount + excluded.reserved_amount <= ?)`,
-					h.Campaign, h.Card, u.day, h.Amount, u.count, u.count, u.amount, u.amount)
-				if err != nil {
-					return err
-				}
-			}
-			if n == 0 {
-				what := "in all"
-				if u.day != "" {
-					what = "on " + u.day
-				}
-				return fault.E(fault.Limit, "promo_card_limit", "the card reached its limit of campaign %q %s", h.Campaign, what)
-			}
-		}
-		h.Status, h.Refunded = promo.HoldPending, 0
-		if h.ExpiresAt.IsZero() {
-			h.ExpiresAt = h.At.Add(promo.HoldTimeout)
-		}
-		if _, err := exec(sctx, tx, `INSERT INTO promo_holds (id, campaign_id, card, day, amount, at_ms, expires_ms, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`, h.ID, h.Campaign, h.Card, h.Day(), h.Amount, at,
-			sqldb.Millis(h.ExpiresAt), sqldb.Millis(tx.Now)); err != nil {
-			return err
-		}
-		out = h
-		return nil
+		var err error
+		out, err = s.reserveIn(ctx, tx, h)
+		return err
 	})
 	return out, err
+}
+
+// checkHold refuses a hold that misses a field.
+func checkHold(h promo.Hold) error {
+	if h.ID == "" || h.Card == "" || h.Amount <= 0 || h.At.IsZero() {
+		return fault.E(fault.Invalid, "promo_hold", "a hold needs an id, a card, an amount above 0 and a time")
+	}
+	return nil
+}
+
+// sqliteCtx is the context of the statements of a transaction on SQLite:
+// the driver watches a cancellable context with a goroutine per
+// statement, and the statements of the hot path are short.
+func (s *Store) sqliteCtx(ctx context.Context) context.Context {
+	if s.DB.Dialect() == sqldb.SQLite {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// reserveIn is Reserve's work inside the transaction tx. A refusal is a
+// *fault.Error after which the caller must roll back what it did (the
+// whole transaction, or a savepoint); any other error is the storage's.
+func (s *Store) reserveIn(ctx context.Context, tx *sqldb.Tx, h promo.Hold) (promo.Hold, error) {
+	sctx := s.sqliteCtx(ctx)
+	prev, err := scanHold(queryRow(sctx, tx, `SELECT `+holdColumns+` FROM promo_holds WHERE id = ?`, h.ID))
+	if err == nil {
+		if prev.Campaign != h.Campaign || prev.Card != h.Card || prev.Amount != h.Amount {
+			return promo.Hold{}, fault.E(fault.Conflict, "promo_hold_conflict", "hold %s exists for another campaign, card or amount", h.ID)
+		}
+		return prev, nil
+	}
+	if !sqldb.NoRows(err) {
+		return promo.Hold{}, err
+	}
+	at := sqldb.Millis(h.At)
+	var dayCount, dayAmount, count, amount int64
+	err = queryRow(sctx, tx, `UPDATE promo_campaigns SET reserved = reserved + ?, reserved_count = reserved_count + 1, updated_at = ?
+		WHERE id = ? AND paused = 0 AND start_ms <= ? AND ? < end_ms
+		AND reserved + spent + ? <= budget AND (max_count = 0 OR reserved_count + spent_count < max_count)
+		RETURNING card_day_count, card_day_amount, card_count, card_amount`,
+		h.Amount, sqldb.Millis(tx.Now), h.Campaign, at, at, h.Amount).Scan(&dayCount, &dayAmount, &count, &amount)
+	if sqldb.NoRows(err) {
+		return promo.Hold{}, s.whyNot(ctx, tx, h)
+	}
+	if err != nil {
+		return promo.Hold{}, err
+	}
+	for _, u := range []struct {
+		day           string
+		count, amount int64
+	}{{h.Day(), dayCount, dayAmount}, {"", count, amount}} {
+		// The first use of a card inserts its row (within the limits
+		// when the one discount is); a later one raises it only while
+		// the limits hold.
+		n := int64(0)
+		if u.amount == 0 || h.Amount <= u.amount {
+			n, err = exec(sctx, tx, `INSERT INTO promo_card_usage (campaign_id, card, day, reserved_count, reserved_amount) VALUES (?, ?, ?, 1, ?)
+				ON CONFLICT (campaign_id, card, day) DO UPDATE SET reserved_count = promo_card_usage.reserved_count + 1,
+				reserved_amount = promo_card_usage.reserved_amount + excluded.reserved_amount
+				WHERE (? = 0 OR promo_card_usage.reserved_count + promo_card_usage.spent_count < ?)
+				AND (? = 0 OR promo_card_usage.reserved_amount + promo_card_usage.spent_amount + excluded.reserved_amount <= ?)`,
+				h.Campaign, h.Card, u.day, h.Amount, u.count, u.count, u.amount, u.amount)
+			if err != nil {
+				return promo.Hold{}, err
+			}
+		}
+		if n == 0 {
+			what := "in all"
+			if u.day != "" {
+				what = "on " + u.day
+			}
+			return promo.Hold{}, fault.E(fault.Limit, "promo_card_limit", "the card reached its limit of campaign %q %s", h.Campaign, what)
+		}
+	}
+	h.Status, h.Refunded = promo.HoldPending, 0
+	if h.ExpiresAt.IsZero() {
+		h.ExpiresAt = h.At.Add(promo.HoldTimeout)
+	}
+	if _, err := exec(sctx, tx, `INSERT INTO promo_holds (id, campaign_id, card, day, amount, at_ms, expires_ms, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`, h.ID, h.Campaign, h.Card, h.Day(), h.Amount, at,
+		sqldb.Millis(h.ExpiresAt), sqldb.Millis(tx.Now)); err != nil {
+		return promo.Hold{}, err
+	}
+	return h, nil
 }
 
 // queryRow runs a query of the hot path as a statement kept prepared.

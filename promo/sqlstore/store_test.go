@@ -13,26 +13,45 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/promo/sqlstore"
+	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
+// testStore is the store under test: the plain store or its batching
+// wrapper, and the database beneath for the checks.
+type testStore struct {
+	promo.Store
+	db *sqldb.DB
+}
+
 // each runs fn on the promo wing on SQLite and, with
-// TAPWALLET_TEST_POSTGRES, PostgreSQL; open opens the same wing again, as
-// another network process would.
-func each(t *testing.T, fn func(t *testing.T, open func() *sqlstore.Store)) {
-	run := func(t *testing.T, dsn, dir string) {
-		fn(t, func() *sqlstore.Store {
+// TAPWALLET_TEST_POSTGRES, PostgreSQL, through the plain store and through
+// Batch; open opens the same wing again, as another network process would.
+func each(t *testing.T, fn func(t *testing.T, open func() testStore)) {
+	run := func(t *testing.T, dsn, dir string, batch bool) {
+		fn(t, func() testStore {
 			s, err := sqlstore.Open(context.Background(), dsn, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if batch {
+				b := sqlstore.NewBatch(s)
+				t.Cleanup(func() { b.Close() })
+				return testStore{b, s.DB}
+			}
 			t.Cleanup(func() { s.Close() })
-			return s
+			return testStore{s, s.DB}
 		})
 	}
-	t.Run("sqlite", func(t *testing.T) { run(t, "", t.TempDir()) })
-	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
-		t.Run("postgres", func(t *testing.T) { run(t, sqldbtest.PostgresDSN(t), "") })
+	for _, batch := range []bool{false, true} {
+		suffix := ""
+		if batch {
+			suffix = "-batch"
+		}
+		t.Run("sqlite"+suffix, func(t *testing.T) { run(t, "", t.TempDir(), batch) })
+		if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+			t.Run("postgres"+suffix, func(t *testing.T) { run(t, sqldbtest.PostgresDSN(t), "", batch) })
+		}
 	}
 }
 
@@ -55,7 +74,7 @@ func hold(id, campaign, card string, amount int64) promo.Hold {
 // gets the 10th, the other is refused with ErrCardLimit — never 11. Done
 // 10 times over, with fresh cards.
 func TestLimitTenNotEleven(t *testing.T) {
-	each(t, func(t *testing.T, open func() *sqlstore.Store) {
+	each(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
 		a, b := open(), open()
 		if err := a.Save(ctx, []promo.Campaign{campaign("ten", 1000000, promo.Limits{CardCount: 10})}); err != nil {
@@ -76,7 +95,7 @@ func TestLimitTenNotEleven(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			errs := make([]error, 2)
-			for i, s := range []*sqlstore.Store{a, b} {
+			for i, s := range []testStore{a, b} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -110,9 +129,9 @@ func TestLimitTenNotEleven(t *testing.T) {
 // network processes, against a budget of 10.00: exactly 10 are reserved,
 // the budget is used to the fen, the rest refused with ErrBudget.
 func TestBudgetRunsOutExactly(t *testing.T) {
-	each(t, func(t *testing.T, open func() *sqlstore.Store) {
+	each(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
-		stores := []*sqlstore.Store{open(), open()}
+		stores := []testStore{open(), open()}
 		if err := stores[0].Save(ctx, []promo.Campaign{campaign("b", 1000, promo.Limits{})}); err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +165,7 @@ func TestBudgetRunsOutExactly(t *testing.T) {
 // post and void resolve a hold once; the budget runs out exactly at its
 // limit; a paused campaign reserves nothing.
 func TestReserveOnce(t *testing.T) {
-	each(t, func(t *testing.T, open func() *sqlstore.Store) {
+	each(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
 		s := open()
 		if err := s.Save(ctx, []promo.Campaign{campaign("c", 500, promo.Limits{}), campaign("d", 500, promo.Limits{})}); err != nil {
@@ -231,9 +250,9 @@ func TestReserveOnce(t *testing.T) {
 // limits, and every hold was resolved by at most one call — at the end,
 // after a final sweep, by exactly one.
 func TestBudgetProperty(t *testing.T) {
-	each(t, func(t *testing.T, open func() *sqlstore.Store) {
+	each(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
-		stores := []*sqlstore.Store{open(), open()}
+		stores := []testStore{open(), open()}
 		const budget = 8000
 		lim := promo.Limits{CardDayCount: 4, CardCount: 6, CardAmount: 3000}
 		if err := stores[0].Save(ctx, []promo.Campaign{campaign("p", budget, lim)}); err != nil {
@@ -348,7 +367,7 @@ func record(t *testing.T, mu *sync.Mutex, resolved map[string]int, id string, ok
 }
 
 // checkInvariants reads the wing directly and checks the budget rules.
-func checkInvariants(t *testing.T, s *sqlstore.Store, budget int64, lim promo.Limits, resolved map[string]int, refunded map[string]int64) {
+func checkInvariants(t *testing.T, s testStore, budget int64, lim promo.Limits, resolved map[string]int, refunded map[string]int64) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := s.Usage(ctx, "p")
@@ -359,7 +378,7 @@ func checkInvariants(t *testing.T, s *sqlstore.Store, budget int64, lim promo.Li
 		t.Fatalf("reserved %d + spent %d > budget %d", u.Reserved, u.Spent, budget)
 	}
 	var pending, posted, refundedSum, pendingN, postedN int64
-	rows, err := s.DB.Query(ctx, `SELECT status, COALESCE(SUM(amount), 0), COALESCE(SUM(refunded), 0), COUNT(*) FROM promo_holds GROUP BY status`)
+	rows, err := s.db.Query(ctx, `SELECT status, COALESCE(SUM(amount), 0), COALESCE(SUM(refunded), 0), COUNT(*) FROM promo_holds GROUP BY status`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +411,7 @@ func checkInvariants(t *testing.T, s *sqlstore.Store, budget int64, lim promo.Li
 	}
 	// No card over its limits: count and amount of its live holds (the
 	// refunds here restore amounts only, never counts).
-	rows, err = s.DB.Query(ctx, `SELECT card, day, COUNT(*), SUM(amount - refunded) FROM promo_holds WHERE status IN ('pending', 'posted') GROUP BY card, day`)
+	rows, err = s.db.Query(ctx, `SELECT card, day, COUNT(*), SUM(amount - refunded) FROM promo_holds WHERE status IN ('pending', 'posted') GROUP BY card, day`)
 	if err != nil {
 		t.Fatal(err)
 	}

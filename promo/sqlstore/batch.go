@@ -1,0 +1,93 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// Batch is a promo.Store whose reservations are group-committed: the
+// Reserve calls of concurrent authorizations run as one transaction, each
+// in its own savepoint, so a refused one (budget, card limit) is rolled
+// back alone and the others commit together — one commit for many
+// authorizations. Everything else goes straight to the store underneath.
+type Batch struct {
+	*Store
+	b *sqldb.Batcher[promo.Hold, reserved]
+}
+
+var _ promo.Store = (*Batch)(nil)
+
+// reserved is one reservation's answer in a batch.
+type reserved struct {
+	h   promo.Hold
+	err error
+}
+
+// NewBatch wraps s with one batch worker (every reservation of a campaign
+// updates its one row: concurrent batches would only wait on its lock).
+// It never fails; Close stops it.
+func NewBatch(s *Store) *Batch {
+	return &Batch{Store: s, b: sqldb.NewBatcher(1, 500, sqldb.Serialized(s.DB, s.reserveBatch))}
+}
+
+// Reserve places h in the next batch; it answers as Store.Reserve, or
+// with fault.Unavailable after Close.
+func (b *Batch) Reserve(ctx context.Context, h promo.Hold) (promo.Hold, error) {
+	if err := checkHold(h); err != nil {
+		return promo.Hold{}, err
+	}
+	r, err := b.b.Do(ctx, h)
+	if err != nil {
+		return promo.Hold{}, err
+	}
+	return r.h, r.err
+}
+
+// Close stops the batch worker, then closes the store if Open opened it.
+func (b *Batch) Close() error {
+	b.b.Close()
+	return b.Store.Close()
+}
+
+// reserveBatch reserves hs in one transaction, each in a savepoint: a
+// refusal rolls back to it and is that hold's answer; a storage error
+// fails the batch (each caller gets it; nothing was reserved).
+func (s *Store) reserveBatch(ctx context.Context, hs []promo.Hold) ([]reserved, error) {
+	out := make([]reserved, len(hs))
+	err := s.inTx(ctx, func(tx *sqldb.Tx) error {
+		sctx := s.sqliteCtx(ctx)
+		for i, h := range hs {
+			if _, err := tx.Exec(sctx, `SAVEPOINT promo_hold`); err != nil {
+				return err
+			}
+			got, err := s.reserveIn(ctx, tx, h)
+			if err != nil && !refused(err) {
+				return err
+			}
+			if err != nil {
+				if _, rerr := tx.Exec(sctx, `ROLLBACK TO SAVEPOINT promo_hold`); rerr != nil {
+					return rerr
+				}
+			}
+			if _, rerr := tx.Exec(sctx, `RELEASE SAVEPOINT promo_hold`); rerr != nil {
+				return rerr
+			}
+			out[i] = reserved{got, err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// refused reports whether err is a refusal of the rules, not a storage
+// failure.
+func refused(err error) bool {
+	return errors.Is(err, promo.ErrBudget) || errors.Is(err, promo.ErrCardLimit) ||
+		errors.Is(err, promo.ErrNotOpen) || errors.Is(err, promo.ErrHoldConflict)
+}
