@@ -27,20 +27,7 @@ func BenchmarkMatchAndReserve(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		var cs []promo.Campaign
-		for i := 0; i < 200; i++ {
-			c := campaign(fmt.Sprintf("c%03d", i), 1<<40, promo.Limits{CardDayCount: 1000000})
-			c.Mechanic = promo.Mechanic{Kind: promo.MechanicRandom, Min: 1, Max: 900}
-			c.Window.End = at.Add(time.Duration(1+i%7) * 24 * time.Hour)
-			if i%3 != 0 {
-				c.Eligibility.Banks = []string{"ccb"}
-			}
-			cs = append(cs, c)
-		}
-		if err := s.Save(ctx, cs); err != nil {
-			b.Fatal(err)
-		}
-		m := promo.NewMatcher(cs)
+		m := save200(b, s)
 		b.ResetTimer()
 		for i := 0; b.Loop(); i++ {
 			p := &promo.Purchase{Identity: fmt.Sprintf("m%d", i), Card: fmt.Sprintf("k%d", i%1000), Bank: "icbc",
@@ -54,6 +41,25 @@ func BenchmarkMatchAndReserve(b *testing.B) {
 	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
 		b.Run("postgres", func(b *testing.B) { run(b, sqldbtest.PostgresDSN(b), "") })
 	}
+}
+
+// save200 saves 200 campaigns of random discounts ending over a week, a
+// third of them open to an ICBC card, and returns their matcher.
+func save200(b *testing.B, s *sqlstore.Store) *promo.Matcher {
+	var cs []promo.Campaign
+	for i := 0; i < 200; i++ {
+		c := campaign(fmt.Sprintf("c%03d", i), 1<<40, promo.Limits{CardDayCount: 1000000})
+		c.Mechanic = promo.Mechanic{Kind: promo.MechanicRandom, Min: 1, Max: 900}
+		c.Window.End = at.Add(time.Duration(1+i%7) * 24 * time.Hour)
+		if i%3 != 0 {
+			c.Eligibility.Banks = []string{"ccb"}
+		}
+		cs = append(cs, c)
+	}
+	if err := s.Save(context.Background(), cs); err != nil {
+		b.Fatal(err)
+	}
+	return promo.NewMatcher(cs)
 }
 
 // BenchmarkReserveParallel is 32 authorizations at a time reserving the
@@ -76,19 +82,7 @@ func BenchmarkReserveParallel(b *testing.B) {
 		} else {
 			defer s.Close()
 		}
-		var cs []promo.Campaign
-		for i := 0; i < 200; i++ {
-			c := campaign(fmt.Sprintf("c%03d", i), 1<<40, promo.Limits{CardDayCount: 1000000})
-			c.Mechanic = promo.Mechanic{Kind: promo.MechanicRandom, Min: 1, Max: 900}
-			if i%3 != 0 {
-				c.Eligibility.Banks = []string{"ccb"}
-			}
-			cs = append(cs, c)
-		}
-		if err := s.Save(ctx, cs); err != nil {
-			b.Fatal(err)
-		}
-		m := promo.NewMatcher(cs)
+		m := save200(b, s)
 		var mu sync.Mutex
 		var lat []time.Duration
 		var n atomic.Int64
