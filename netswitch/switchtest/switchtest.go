@@ -150,6 +150,51 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 			t.Fatalf("MarkReversed unknown: got %v", err)
 		}
 	})
+	t.Run("listings", func(t *testing.T) {
+		a, b := open(t)
+		for i, id := range []string{"l1", "l2", "l3"} {
+			r := rec(id)
+			r.ReceivedAt = now.Add(time.Duration(i) * time.Minute)
+			r.ResponseCode = iso8583.Approved
+			if err := a.SaveAuth(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.SaveEarlyReversal(ctx, netswitch.Reversal{OriginalID: "l0", At: now}); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(as []netswitch.Auth, err error) string {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := ""
+			for _, x := range as {
+				s += x.ID + " "
+			}
+			return s
+		}
+		if got := ids(b.PhoneAuths(ctx, "ph1", 2)); got != "l3 l2 " {
+			t.Errorf("PhoneAuths(2): got %q, want newest first: l3 l2", got)
+		}
+		if got := ids(b.TokenAuths(ctx, []string{"6288010000000000", "other"}, 0)); got != "l3 l2 l1 " {
+			t.Errorf("TokenAuths: got %q, want l3 l2 l1 (no marker)", got)
+		}
+		if got := ids(b.DayAuths(ctx, "20260314")); got != "l1 l2 l3 " {
+			t.Errorf("DayAuths: got %q, want oldest first, no marker", got)
+		}
+		if err := a.MarkCleared(ctx, []string{"l1"}, "20260315", now); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.MarkCleared(ctx, []string{"l1", "l2"}, "20260316", now); err != nil {
+			t.Fatal(err)
+		}
+		l1, _ := a.Auth(ctx, "l1")
+		l2, _ := a.Auth(ctx, "l2")
+		if l1.ClearingDate != "20260315" || l2.ClearingDate != "20260316" {
+			t.Errorf("MarkCleared: got %q %q, want the first clearing kept", l1.ClearingDate, l2.ClearingDate)
+		}
+	})
 	t.Run("refunds", func(t *testing.T) {
 		a, b := open(t)
 		ra, okA := a.(netswitch.RefundStore)
