@@ -526,12 +526,20 @@ func (s *Store) Refund(ctx context.Context, id, refundID string, split promo.Ref
 			return fault.E(fault.Invalid, "promo_refund", "refund %s restores %s; the hold spent %s and refunds restored %s already",
 				refundID, promo.Amount(split.Restore), promo.Amount(h.Amount), promo.Amount(h.Refunded))
 		}
+		var restored int64
+		if err := tx.QueryRow(ctx, `SELECT count_restored FROM promo_holds WHERE id = ?`, id).Scan(&restored); err != nil {
+			return err
+		}
 		count := int64(boolInt(split.RestoreCount))
+		if restored != 0 {
+			count = 0 // the hold gave its count back once already
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO promo_refunds (id, hold_id, restore, restore_count, created_at) VALUES (?, ?, ?, ?, ?)`,
 			refundID, id, split.Restore, count, sqldb.Millis(tx.Now)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE promo_holds SET refunded = refunded + ? WHERE id = ?`, split.Restore, id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE promo_holds SET refunded = refunded + ?, count_restored = count_restored + ? WHERE id = ?`,
+			split.Restore, count, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE promo_campaigns SET spent = spent - ?, spent_count = spent_count - ?, updated_at = ? WHERE id = ?`,

@@ -224,6 +224,27 @@ func TestReserveOnce(t *testing.T) {
 		if _, err := s.Reserve(ctx, hold("m5", "d", "k", 1)); !errors.Is(err, promo.ErrNotOpen) {
 			t.Fatalf("paused: got %v, want ErrNotOpen", err)
 		}
+		// Refunds of the posted m1 (200): the count comes back once, the
+		// amount never beyond what it spent, each refund id once.
+		full := promo.RefundSplit{Restore: 150, RestoreCount: true}
+		if ok, err := s.Refund(ctx, "m1", "r1", full); !ok || err != nil {
+			t.Fatalf("refund: %v %v", ok, err)
+		}
+		if ok, err := s.Refund(ctx, "m1", "r1", full); ok || err != nil {
+			t.Fatalf("the same refund again: got %v %v, want false, nil", ok, err)
+		}
+		if _, err := s.Refund(ctx, "m1", "r2", promo.RefundSplit{Restore: 51}); fault.KindOf(err) != fault.Invalid {
+			t.Fatalf("restoring more than spent: got %v, want invalid", err)
+		}
+		if ok, err := s.Refund(ctx, "m1", "r3", promo.RefundSplit{Restore: 50, RestoreCount: true}); !ok || err != nil {
+			t.Fatalf("the rest: %v %v", ok, err)
+		}
+		if u, _ := s.Usage(ctx, "c"); u.Spent != 0 || u.SpentCount != 0 {
+			t.Fatalf("after refunds: %+v, want 0 spent, count given back once", u)
+		}
+		if _, err := s.Refund(ctx, "m4", "r4", full); !errors.Is(err, promo.ErrHoldResolved) {
+			t.Fatalf("refund of a pending hold: got %v", err)
+		}
 		cs, _ := s.Campaigns(ctx)
 		if len(cs) != 2 || cs[0].ID != "c" || cs[0].Paused || !cs[1].Paused {
 			t.Fatalf("campaigns: %+v", cs)

@@ -49,6 +49,7 @@ CREATE TABLE promo_holds (
   expires_ms BIGINT NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('pending', 'posted', 'voided', 'expired')),
   refunded BIGINT NOT NULL DEFAULT 0 CHECK (refunded >= 0 AND refunded <= amount),
+  count_restored INTEGER NOT NULL DEFAULT 0,
   created_at BIGINT NOT NULL,
   resolved_at BIGINT NOT NULL DEFAULT 0
 );
