@@ -17,7 +17,7 @@ import (
 )
 
 // golden is the documented 0100 (iso8583/testdata/auth_0100.hex).
-func golden(t *testing.T) *iso8583.Message {
+func golden(t testing.TB) *iso8583.Message {
 	t.Helper()
 	raw, err := os.ReadFile("../iso8583/testdata/auth_0100.hex")
 	if err != nil {
