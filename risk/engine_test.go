@@ -157,8 +157,8 @@ func TestDecodeStrict(t *testing.T) {
 // storage suite (a second handle is the same memory).
 func TestMemoryConformance(t *testing.T) {
 	risktest.Run(t, func(*testing.T) risktest.Open {
-		m, v := risk.NewMemory(), risk.NewMemoryVersions()
-		return func(*testing.T) (risk.State, risk.Versions) { return m, v }
+		s := risktest.Stores{State: risk.NewMemory(), Versions: risk.NewMemoryVersions(), Cases: risk.NewMemoryCases()}
+		return func(*testing.T) risktest.Stores { return s }
 	})
 }
 
@@ -188,5 +188,35 @@ func TestSnooze(t *testing.T) {
 	_ = d // the 5 payments are out of the window by then; the snooze's end is checked on the state
 	if s, _ := e.State().Snoozed(ctx, "auth.token_velocity_15m", "auth.token=tok_A&auth.merchant=898310054110001", t0.Add(61*time.Minute)); s {
 		t.Errorf("snooze after its end: still snoozed")
+	}
+}
+
+// TestAnswers: "no" closes a case as confirmed fraud and snoozes nothing;
+// "yes" closes it as not fraud and snoozes the hit's pattern for the time
+// given, not longer.
+func TestAnswers(t *testing.T) {
+	ctx := context.Background()
+	for _, yes := range []bool{false, true} {
+		e, _ := risk.New(risk.Default(), risk.NewMemory())
+		cases := risk.NewMemoryCases()
+		past(5, true, minutes(2), nil)(t, e)
+		a := auth()
+		d, _ := e.Authorize(ctx, a)
+		c, ok := risk.CaseFor(d, a)
+		if !ok {
+			t.Fatalf("no case for %s", d)
+		}
+		cases.OpenCase(ctx, c)
+		got, err := risk.Answer(ctx, cases, e.State(), "acc_A", c.ID, yes, t0, time.Hour)
+		want := map[bool]risk.CaseState{false: risk.CaseConfirmedFraud, true: risk.CaseNotFraud}[yes]
+		if err != nil || got.State != want {
+			t.Fatalf("yes=%v: got %s %v, want %s", yes, got.State, err, want)
+		}
+		pattern := d.Hits[0].Pattern
+		for at, wantSnoozed := range map[time.Time]bool{t0.Add(59 * time.Minute): yes, t0.Add(61 * time.Minute): false} {
+			if s, _ := e.State().Snoozed(ctx, "auth.token_velocity_15m", pattern, at); s != wantSnoozed {
+				t.Errorf("yes=%v at %v: snoozed %v, want %v", yes, at, s, wantSnoozed)
+			}
+		}
 	}
 }

@@ -17,7 +17,14 @@ import (
 
 // Open returns a new handle on the storage under test: a second call is
 // another process on the same database, or the same one after a restart.
-type Open func(t *testing.T) (risk.State, risk.Versions)
+type Open func(t *testing.T) Stores
+
+// Stores are the risk engine's storage interfaces on one storage.
+type Stores struct {
+	State    risk.State
+	Versions risk.Versions
+	Cases    risk.Cases
+}
 
 var t0 = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
 
@@ -27,7 +34,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 	for _, c := range []struct {
 		name string
 		fn   func(*testing.T, Open)
-	}{{"Counters", Counters}, {"Concurrent", Concurrent}, {"Sightings", Sightings}, {"Snoozes", Snoozes}, {"Prune", Prune}, {"Versions", Versions}} {
+	}{{"Counters", Counters}, {"Concurrent", Concurrent}, {"Sightings", Sightings}, {"Snoozes", Snoozes}, {"Prune", Prune}, {"Versions", Versions}, {"Cases", Cases}} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, fresh(t)) })
 	}
 }
@@ -45,7 +52,7 @@ func read(t *testing.T, s risk.State, q risk.Query) []risk.Row {
 // series and subjects are apart.
 func Counters(t *testing.T, open Open) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s := open(t).State
 	ds := []risk.Delta{
 		{Series: "card.n.m", Key: "par_A", Bucket: 100, Count: 1, Sum: 500},
 		{Series: "card.n.m", Key: "par_A", Bucket: 100, Count: 2, Sum: 700},
@@ -88,8 +95,8 @@ func Counters(t *testing.T, open Open) {
 func Concurrent(t *testing.T, open Open) {
 	ctx := context.Background()
 	const workers, each = 4, 25
-	s1, _ := open(t)
-	s2, _ := open(t)
+	s1 := open(t).State
+	s2 := open(t).State
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*workers)
 	for h, s := range []risk.State{s1, s2} {
@@ -123,7 +130,7 @@ func Concurrent(t *testing.T, open Open) {
 		sum += 100 + int64(i)
 	}
 	sum *= 2 * workers
-	s3, _ := open(t) // after a restart
+	s3 := open(t).State // after a restart
 	e, _ := risk.New(risk.Default(), s3)
 	d, err := e.Authorize(ctx, risk.Auth{ID: "x", At: t0.Add(time.Minute), Token: "tok_0", Card: "par_A", Phone: "ph_A", Merchant: "M1", Amount: 1})
 	if err != nil {
@@ -149,7 +156,7 @@ func Concurrent(t *testing.T, open Open) {
 // Sightings: the latest sighting wins, whoever writes last.
 func Sightings(t *testing.T, open Open) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s := open(t).State
 	bj, sh := risk.Place{Lat: 39.9, Lon: 116.4}, risk.Place{Lat: 31.2, Lon: 121.5}
 	if err := s.SetLast(ctx, "card:par_A", risk.Sighting{Place: sh, At: t0}); err != nil {
 		t.Fatal(err)
@@ -157,7 +164,7 @@ func Sightings(t *testing.T, open Open) {
 	if err := s.SetLast(ctx, "card:par_A", risk.Sighting{Place: bj, At: t0.Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	s2, _ := open(t)
+	s2 := open(t).State
 	got, err := s2.Last(ctx, []string{"card:par_A", "card:par_B"})
 	if err != nil || len(got) != 2 || got[0].Place != sh || !got[0].At.Equal(t0) || got[1].Known() {
 		t.Fatalf("got %+v %v, want Shanghai at t0 and nothing", got, err)
@@ -174,14 +181,14 @@ func Sightings(t *testing.T, open Open) {
 // Snoozes: a snooze holds until its end; a shorter one does not cut it.
 func Snoozes(t *testing.T, open Open) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s := open(t).State
 	if err := s.Snooze(ctx, "auth.x", "auth.merchant=M1", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Snooze(ctx, "auth.x", "auth.merchant=M1", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	s2, _ := open(t)
+	s2 := open(t).State
 	for _, c := range []struct {
 		rule, pattern string
 		at            time.Time
@@ -202,7 +209,7 @@ func Snoozes(t *testing.T, open Open) {
 // stay.
 func Prune(t *testing.T, open Open) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s := open(t).State
 	now := t0.Unix()
 	if err := s.Add(ctx, []risk.Delta{
 		{Series: "a", Key: "k", Bucket: 1, Count: 1, Expires: now - 1},
@@ -224,7 +231,7 @@ func Prune(t *testing.T, open Open) {
 // number; decisions are kept once.
 func Versions(t *testing.T, open Open) {
 	ctx := context.Background()
-	_, v := open(t)
+	v := open(t).Versions
 	def := risk.Default()
 	if err := risk.Activate(ctx, v, def, t0); err != nil {
 		t.Fatal(err)
@@ -241,7 +248,7 @@ func Versions(t *testing.T, open Open) {
 	if err := risk.Activate(ctx, v, changed, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	_, v = open(t)
+	v = open(t).Versions
 	old, err := v.RulesAt(ctx, 1)
 	if err != nil || old.Digest() != def.Digest() || len(old.Rules) != len(def.Rules) {
 		t.Fatalf("version 1 after version 2: got %v, %v", old, err)
@@ -273,5 +280,93 @@ func Versions(t *testing.T, open Open) {
 	}
 	if _, err := v.DecisionOf(ctx, risk.PointBinding, d.ID); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoDecision, "")) {
 		t.Errorf("other point: got %v, want not found", err)
+	}
+}
+
+// Cases: a review opens a case for its account only; nobody else sees or
+// answers it; of two answers at once one wins; "yes" snoozes the hit's
+// pattern so the rule no longer counts for it; "no" is confirmed fraud;
+// every change is kept with who and when, also after a restart.
+func Cases(t *testing.T, open Open) {
+	ctx := context.Background()
+	st := open(t)
+	e, _ := risk.New(risk.Default(), st.State)
+	base := risk.Auth{At: t0, Token: "tok_A", Card: "par_A", Phone: "ph_A", Account: "acc_A", Merchant: "M1", Amount: 5000, City: "BEIJING"}
+	for i := 0; i < 5; i++ {
+		a := base
+		a.ID, a.At = fmt.Sprintf("T1|%06d|x", i), t0.Add(-time.Duration(5-i)*time.Minute)
+		if err := e.RecordAuth(ctx, a, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := base
+	a.ID = "T1|000009|x"
+	d, err := e.Authorize(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := risk.CaseFor(d, a)
+	if !ok || d.Outcome != risk.Review {
+		t.Fatalf("the 6th payment in 15 minutes: got %s, want a review that opens a case", d)
+	}
+	if _, ok := risk.CaseFor(risk.Decision{Outcome: risk.Approve}, a); ok {
+		t.Errorf("an approval opened a case")
+	}
+	if err := st.Cases.OpenCase(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Cases.OpenCase(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	other := open(t).Cases
+	if _, err := other.CaseOf(ctx, "acc_B", c.ID); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoCase, "")) {
+		t.Errorf("another account reads the case: got %v, want not found", err)
+	}
+	if list, _ := other.CasesOf(ctx, "acc_B", ""); len(list) != 0 {
+		t.Errorf("another account lists %d cases", len(list))
+	}
+	if _, err := risk.Answer(ctx, other, st.State, "acc_B", c.ID, true, t0, time.Hour); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoCase, "")) {
+		t.Errorf("another account answers the case: got %v, want not found", err)
+	}
+	if _, err := other.CloseCase(ctx, "acc_A", c.ID, risk.Change{At: t0, By: "x", To: risk.CaseOpen}); fault.KindOf(err) != fault.Invalid {
+		t.Errorf("closing as open: got %v, want invalid", err)
+	}
+	list, err := other.CasesOf(ctx, "acc_A", risk.CaseOpen)
+	if err != nil || len(list) != 1 || list[0].ID != c.ID || list[0].Decision.Reasons[0] != "auth.token_velocity_15m" || len(list[0].History) != 1 {
+		t.Fatalf("open cases of acc_A: got %+v %v", list, err)
+	}
+
+	// Two answers at once (the phone and the portal): one wins.
+	var wg sync.WaitGroup
+	results := make([]error, 2)
+	for i, cs := range []risk.Cases{st.Cases, other} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, results[i] = risk.Answer(ctx, cs, st.State, "acc_A", c.ID, i == 0, t0.Add(time.Minute), time.Hour)
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range results {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, fault.E(fault.Conflict, risk.CodeCaseClosed, "")):
+			t.Fatalf("an answer failed: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("two answers at once: %d won, want 1 (%v)", won, results)
+	}
+	got, err := open(t).Cases.CaseOf(ctx, "acc_A", c.ID)
+	if err != nil || got.State == risk.CaseOpen || len(got.History) != 2 || got.History[1].By != "account:acc_A" ||
+		got.History[1].From != risk.CaseOpen || got.History[1].To != got.State || !got.History[1].At.Equal(t0.Add(time.Minute)) || !got.ClosedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after the answer: got %+v %v", got, err)
+	}
+	d2, _ := e.Authorize(ctx, a)
+	snoozed := len(d2.Hits) > 0 && d2.Hits[0].Snoozed
+	if yes := got.State == risk.CaseNotFraud; snoozed != yes || (yes && d2.Outcome != risk.Approve) {
+		t.Errorf("answered %s: the next such payment is %s with hits %+v; want snoozed exactly when the answer was yes", got.State, d2, d2.Hits)
 	}
 }

@@ -16,13 +16,13 @@ import (
 // fresh returns, for a new empty wing, how to open stores on it: each call
 // is another process on the same database (or a restart).
 func fresh(dsn, dir string) risktest.Open {
-	return func(t *testing.T) (risk.State, risk.Versions) {
+	return func(t *testing.T) risktest.Stores {
 		s, err := sqlstore.Open(context.Background(), dsn, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s, s
+		return risktest.Stores{State: s, Versions: s, Cases: s}
 	}
 }
 
