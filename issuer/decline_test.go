@@ -21,8 +21,8 @@ type reasons struct {
 }
 
 func (r *reasons) Enabled(context.Context, slog.Level) bool { return true }
-func (r *reasons) WithAttrs([]slog.Attr) slog.Handler        { return r }
-func (r *reasons) WithGroup(string) slog.Handler             { return r }
+func (r *reasons) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *reasons) WithGroup(string) slog.Handler            { return r }
 func (r *reasons) Handle(_ context.Context, rec slog.Record) error {
 	rec.Attrs(func(a slog.Attr) bool {
 		if a.Key == "reason" {

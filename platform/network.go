@@ -17,6 +17,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/adminapi"
@@ -120,16 +121,61 @@ func secretFile(dataDir, name, code string, create bool) (string, error) {
 // Clear runs the end-of-day clearing of a business date (YYYYMMDD) and
 // writes its report and clearing files into dir (none when dir is empty).
 // It fails like clearing.Run and clearing.Write.
+//
+// Each bank posts its own file: the banks named in Config.ClearingAt at
+// their issuer process over HTTP (issuer/clearinghttp), the others at the
+// hosts of this process — the issuers role's (Start), or, for a platform
+// built by New that runs the issuers role (tapwallet clear), a host opened
+// on each of its banks' storage for the run.
 func (p *Platform) Clear(ctx context.Context, date, dir string) (clearing.Report, error) {
-	var hosts issuer.ClearingHosts
+	local := issuer.ClearingHosts{}
 	if p.Issuers != nil {
-		hosts = p.Issuers.Hosts
+		local = p.Issuers.Hosts
+	} else {
+		mine := localBanks(p.cfg, p.Banks)
+		for i, b := range p.Banks.Banks {
+			if _, remote := p.cfg.ClearingAt[b.ID]; remote || !mine[b.ID] {
+				continue
+			}
+			st, h, err := p.openBank(ctx, i)
+			if err != nil {
+				return clearing.Report{}, err
+			}
+			defer st.Close()
+			local[b.ID] = h
+		}
 	}
-	rep, err := clearing.Run(ctx, clearing.Config{Store: p.Records, Issuers: hosts, Now: p.cfg.Now}, date)
+	iss := &clearinghttp.Client{At: p.cfg.ClearingAt, Secret: p.ClearingSecret(), Local: local}
+	rep, err := clearing.Run(ctx, clearing.Config{Store: p.Records, Issuers: iss, Now: p.cfg.Now}, date)
 	if err != nil || dir == "" {
 		return rep, err
 	}
 	return clearing.Write(dir, rep)
+}
+
+// ClearingSecret is the network–issuer shared secret that signs the
+// clearing files and the banks' answers (issuer/clearinghttp), derived
+// from the key store: processes sharing keys.json share it.
+func (p *Platform) ClearingSecret() []byte {
+	return p.Keys.Index(clearinghttp.KeyPurpose, []byte("v1"))
+}
+
+// openBank opens the n-th bank's own wing (issuer_<bankid>: its ledger and
+// its host's tables) and its issuer host, the only reader of the bank's
+// card holders.
+func (p *Platform) openBank(ctx context.Context, n int) (*issuerstore.Store, *issuer.Host, error) {
+	b := &p.Banks.Banks[n]
+	st, err := issuerstore.OpenBeside(ctx, p.DB, b.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: b, Holders: p.Banks.Holders(b.ID),
+		Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: p.cfg.Now, Log: p.Log, Meter: p.cfg.Metrics.Party("issuer")}))
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, h, nil
 }
 
 // startNetwork starts the roles of the card network this process runs:

@@ -17,6 +17,7 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/keystore/soft"
 	"github.com/tapwallet/tapwallet/lostphone"
@@ -63,6 +64,10 @@ type Config struct {
 	// IssuersAt names banks whose issuer host runs elsewhere (bank id →
 	// host:port); the network dials it instead of the in-process host.
 	IssuersAt map[string]string
+	// ClearingAt names banks whose issuer host runs in another process
+	// for clearing (bank id → the process's http://HOST:PORT): the
+	// network POSTs each its clearing file there (issuer/clearinghttp).
+	ClearingAt map[string]string
 
 	// Roles are the parties this process runs (nil: every role). A role
 	// whose partner runs elsewhere needs the partner's address; New
@@ -307,6 +312,9 @@ func (p *Platform) handler() http.Handler {
 		})
 	}
 	p.mountTSP(mux)
+	if p.Issuers != nil { // the network hands the banks of this process their clearing files here
+		mux.Handle(clearinghttp.Path, clearinghttp.Handler(issuer.ClearingHosts(p.Issuers.Hosts), p.ClearingSecret()))
+	}
 	if p.Portal != nil {
 		mux.Handle("/", p.Portal)
 	}

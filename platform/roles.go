@@ -212,7 +212,7 @@ func (p *Platform) startIssuers(ctx context.Context) error {
 		}
 		// Each bank its own wing (issuer_<bankid>): its ledger and its
 		// host's tables; only this host reads the bank's card holders.
-		st, err := issuerstore.OpenBeside(ctx, p.DB, b.ID)
+		st, h, err := p.openBank(ctx, i)
 		if err != nil {
 			return fail(err)
 		}
@@ -220,11 +220,6 @@ func (p *Platform) startIssuers(ctx context.Context) error {
 			p.net.banks = map[string]*issuerstore.Store{}
 		}
 		p.net.banks[b.ID] = st
-		h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: &p.Banks.Banks[i], Holders: p.Banks.Holders(b.ID),
-			Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: cfg.Now, Log: p.Log, Meter: cfg.Metrics.Party("issuer")}))
-		if err != nil {
-			return fail(err)
-		}
 		addr, err := bankAddr(listen, i)
 		if err != nil {
 			return fail(err)

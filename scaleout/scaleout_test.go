@@ -28,9 +28,11 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/acquirer"
+	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
@@ -455,16 +457,28 @@ func TestScaleOut(t *testing.T) {
 	// left (recovery sweep, queued reversals): the sweep takes records
 	// older than 3 × the issuer timeout (2 s).
 	time.Sleep(12 * time.Second)
-	for _, p := range []*proc{net1, net2, iss[0], iss[1], wallet} {
+	// The network and the wallet stop; the issuer processes stay up: the
+	// clearing files are handed to them, and each bank posts its own.
+	for _, p := range []*proc{net1, net2, wallet} {
 		p.stop()
 	}
 
-	// The books, read by a platform on the same database that serves nothing.
+	// The books: the switch's records read by a platform on the same
+	// database that serves nothing, each bank's ledger in its own wing.
 	pl, err := platform.New(ctx, platform.Config{DataDir: filepath.Join(root, "wallet"), DSN: dsn, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pl.Close()
+	books := ledgers{}
+	for _, b := range banks.Banks {
+		st, err := issuerstore.Open(ctx, dsn, filepath.Join(root, "books"), b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		books[b.ID] = st.Ledger
+	}
 	var approved, declined, unanswered, reversed, refunded int
 	holds := map[string]bool{}
 	for _, s := range all {
@@ -473,7 +487,7 @@ func TestScaleOut(t *testing.T) {
 		tid, _ := s.auth.String(iso8583.DETerminal)
 		id := issuer.HoldID(s.bank, de7, stan, tid)
 		holds[id] = true
-		hold, err := pl.Ledger.LookupTransfer(ctx, id)
+		hold, err := books[s.bank].LookupTransfer(ctx, id)
 		found := err == nil
 		switch {
 		case s.rc == "":
@@ -511,7 +525,7 @@ func TestScaleOut(t *testing.T) {
 		for _, ref := range s.refunds {
 			rde7, _ := ref.String(iso8583.DETransmission)
 			rstan, _ := ref.String(iso8583.DESTAN)
-			tr, err := pl.Ledger.LookupTransfer(ctx, issuer.RefundID(issuer.HoldID(s.bank, rde7, rstan, tid)))
+			tr, err := books[s.bank].LookupTransfer(ctx, issuer.RefundID(issuer.HoldID(s.bank, rde7, rstan, tid)))
 			if s.refunded > 0 {
 				refunded++
 				if err != nil || tr.Amount != s.refunded {
@@ -522,9 +536,13 @@ func TestScaleOut(t *testing.T) {
 	}
 	// No hold without a switch record: every hold in the ledger is one of
 	// the load's, and the switch recorded it.
-	pending, err := pl.Ledger.Transfers(ctx, ledger.Filter{Flags: ledger.Pending})
-	if err != nil {
-		t.Fatal(err)
+	var pending []ledger.Transfer
+	for _, led := range books {
+		trs, err := led.Transfers(ctx, ledger.Filter{Flags: ledger.Pending})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, trs...)
 	}
 	for _, h := range pending {
 		if !holds[h.ID] {
@@ -532,19 +550,27 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 
-	// Clearing, twice: the second run posts nothing more.
+	// Clearing, twice, as the operator runs it: tapwallet clear hands each
+	// bank its file over HTTP at the issuer process hosting it; the second
+	// run posts nothing more.
 	date := time.Now().UTC().Format("20060102") // the business date: UTC day of receipt
-	before := balances(t, pl)
-	rep1, err := pl.Clear(ctx, date, filepath.Join(root, "clearing1"))
-	if err != nil {
-		t.Fatal(err)
+	clear := func(out string) clearing.Report {
+		args := []string{"clear", "--db", dsn, "--data", filepath.Join(root, "wallet"), "--date", date[:4] + "-" + date[4:6] + "-" + date[6:],
+			"--out", filepath.Join(root, out), "--json"}
+		for i, p := range iss {
+			args = append(args, "--issuer-clearing", strings.Join(half[i], ",")+"=http://"+p.http)
+		}
+		var rep clearing.Report
+		if err := json.Unmarshal(cli(t, bin, args...), &rep); err != nil {
+			t.Fatalf("clear --json: %v", err)
+		}
+		return rep
 	}
-	mid := balances(t, pl)
-	rep2, err := pl.Clear(ctx, date, filepath.Join(root, "clearing2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := balances(t, pl)
+	before := balances(t, books)
+	rep1 := clear("clearing1")
+	mid := balances(t, books)
+	rep2 := clear("clearing2")
+	after := balances(t, books)
 	posted := 0
 	for _, b := range rep1.Banks {
 		posted += b.Posted
@@ -554,6 +580,16 @@ func TestScaleOut(t *testing.T) {
 	}
 	if kept := approved - countApprovedReversed(all); posted != kept {
 		t.Errorf("clearing posted %d, want the %d approved and not reversed", posted, kept)
+	}
+	again := 0
+	for _, it := range rep2.Items {
+		if it.Outcome != clearing.AlreadyPosted {
+			t.Errorf("second clearing: %s at %s %s, want already posted", it.AuthID, it.Bank, it.Outcome)
+		}
+		again++
+	}
+	if again != posted {
+		t.Errorf("second clearing presented %d, want the %d of the first", again, posted)
 	}
 	if fmt.Sprint(mid) != fmt.Sprint(after) {
 		t.Errorf("the second clearing changed the ledger:\n%v\n%v", mid, after)
@@ -580,34 +616,41 @@ func countApprovedReversed(all []*sent) int {
 	return n
 }
 
-// balances sums every account of the issuers' ledger: debits and credits,
+// ledgers are the banks' ledgers, each read from its own wing.
+type ledgers map[string]ledger.Store
+
+// balances sums every account of every bank's ledger: debits and credits,
 // posted and pending (equal sides when the books balance: money is neither
 // made nor lost).
-func balances(t *testing.T, pl *platform.Platform) map[string]int64 {
+func balances(t *testing.T, books ledgers) map[string]int64 {
 	t.Helper()
 	ctx := context.Background()
-	trs, err := pl.Ledger.Transfers(ctx, ledger.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]bool{}
-	for _, tr := range trs {
-		ids[tr.DebitAccountID], ids[tr.CreditAccountID] = true, true
-	}
-	var list []string
-	for id := range ids {
-		list = append(list, id)
-	}
-	accts, err := pl.Ledger.LookupAccounts(ctx, list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int64{"accounts": int64(len(accts)), "transfers": int64(len(trs))}
-	for _, a := range accts {
-		out["debits_posted"] += a.DebitsPosted
-		out["credits_posted"] += a.CreditsPosted
-		out["debits_pending"] += a.DebitsPending
-		out["credits_pending"] += a.CreditsPending
+	out := map[string]int64{}
+	for _, led := range books {
+		trs, err := led.Transfers(ctx, ledger.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, tr := range trs {
+			ids[tr.DebitAccountID], ids[tr.CreditAccountID] = true, true
+		}
+		var list []string
+		for id := range ids {
+			list = append(list, id)
+		}
+		accts, err := led.LookupAccounts(ctx, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["accounts"] += int64(len(accts))
+		out["transfers"] += int64(len(trs))
+		for _, a := range accts {
+			out["debits_posted"] += a.DebitsPosted
+			out["credits_posted"] += a.CreditsPosted
+			out["debits_pending"] += a.DebitsPending
+			out["credits_pending"] += a.CreditsPending
+		}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/clearing"
@@ -19,11 +20,15 @@ func init() {
 
 const clearUsage = `Usage: tapwallet clear --date YYYY-MM-DD [flags]
 
-Clears a business day of the card network: releases the issuers' expired
-holds, presents every captured authorization of the date (approved, not
-reversed) to its issuer and posts its hold, flags what cannot be posted
-(more than the hold, no hold at all), and writes the report (text and JSON)
-and one clearing file per issuing bank into --out. Clearing a date again
+Clears a business day of the card network: writes one clearing file per
+issuing bank of every captured authorization of the date (approved, not
+reversed) and refund, and hands each bank its file. The bank posts its own
+holds from it — after releasing its expired holds — and answers what it
+posted or flagged (more than the hold, no hold at all). A bank whose issuer
+host runs in another process (serve --roles issuers, tapwallet issuer) gets
+its file over HTTP (--issuer-clearing), signed with the network–issuer
+shared secret of the key file; the others are posted here, on each bank's
+own ledger wing. The report (text and JSON) and the files go into --out. Clearing a date again
 posts nothing twice. Business dates are UTC dates of the network's receipt.
 The running platform offers the same as POST /v1/admin/clearing?date=….
 
@@ -37,6 +42,15 @@ func runClear(ctx context.Context, e *env, args []string) error {
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	out := fs.String("out", "", "folder for the report and the clearing files (default: DATA/clearing)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of tables")
+	at := clearingAt{}
+	if v := envDefault(e, "issuer_clearing", ""); v != "" {
+		for _, one := range strings.Split(v, ";") {
+			if err := at.Set(one); err != nil {
+				return usage("TAPWALLET_ISSUER_CLEARING: %v", err)
+			}
+		}
+	}
+	fs.Var(at, "issuer-clearing", "banks whose issuer host runs in another process, BANK[,BANK…]=http://HOST:PORT (its serve --http, or tapwallet issuer --clearing-listen): their clearing files are posted there; repeatable [TAPWALLET_ISSUER_CLEARING: …;…]")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, clearUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
@@ -54,7 +68,7 @@ func runClear(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		*out = filepath.Join(*data, "clearing")
 	}
-	p, err := platform.New(ctx, platform.Config{DataDir: *data, DSN: *dsn, Log: slog.New(slog.DiscardHandler)})
+	p, err := platform.New(ctx, platform.Config{DataDir: *data, DSN: *dsn, ClearingAt: at, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
@@ -72,6 +86,26 @@ func runClear(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(e.stdout)
 	for _, f := range rep.Files {
 		fmt.Fprintf(e.stdout, "wrote %s\n", f)
+	}
+	return nil
+}
+
+// clearingAt is the repeatable flag --issuer-clearing BANK[,BANK…]=URL:
+// where the banks hosted by another process take their clearing files.
+type clearingAt map[string]string
+
+func (a clearingAt) String() string { return fmt.Sprint(map[string]string(a)) }
+
+func (a clearingAt) Set(v string) error {
+	ids, url, ok := strings.Cut(v, "=")
+	if !ok || ids == "" || !strings.HasPrefix(url, "http") {
+		return fmt.Errorf("want BANK[,BANK…]=http://HOST:PORT, got %q", v)
+	}
+	for _, id := range strings.Split(ids, ",") {
+		if id == "" {
+			return fmt.Errorf("an empty bank id in %q", v)
+		}
+		a[id] = url
 	}
 	return nil
 }

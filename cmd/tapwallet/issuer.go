@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/keystore"
 )
@@ -26,7 +28,10 @@ Runs one bank's issuer host as its own process: it answers the card
 network's authorizations (0100) and reversals (0400) over ISO 8583 on TCP
 from its own ledger (accounts opened from the bank's test card holders at
 the first start), and releases expired holds every hour. Point a platform's
-network at it with 'tapwallet serve --issuer-at ID=HOST:PORT'.
+network at it with 'tapwallet serve --issuer-at ID=HOST:PORT'. With
+--clearing-listen it takes the bank's clearing file from the network over
+HTTP and posts it (tapwallet clear --issuer-clearing ID=http://HOST:PORT;
+both need the same key file, whose shared secret signs the file).
 
 Flags:`
 
@@ -38,6 +43,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	data := fs.String("data", envDefault(e, "data", "./tapwallet-issuer"), "data folder (SQLite ledger, key file) [TAPWALLET_DATA]")
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	banksFile := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
+	clearingListen := fs.String("clearing-listen", envDefault(e, "clearing_listen", ""), "address to take the network's clearing files on (HTTP, POST /clearing/files), e.g. 127.0.0.1:9101; empty: none [TAPWALLET_CLEARING_LISTEN]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, issuerUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +92,18 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "issuer host of %s listening on %s (ledger: %s)\n", h.Bank().Name, ln.Addr(), st.DB.Dialect())
+	if *clearingListen != "" {
+		cln, err := net.Listen("tcp", *clearingListen)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		srv := &http.Server{Handler: clearinghttp.Handler(issuer.ClearingHosts{b.ID: h}, keys.Index(clearinghttp.KeyPurpose, []byte("v1"))),
+			ReadHeaderTimeout: 10 * time.Second}
+		fmt.Fprintf(e.stdout, "taking clearing files on http://%s%s\n", cln.Addr(), clearinghttp.Path)
+		go srv.Serve(cln)
+		defer srv.Close()
+	}
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
