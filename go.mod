@@ -3,6 +3,7 @@ module github.com/tapwallet/tapwallet
 go 1.26.8
 
 require (
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0

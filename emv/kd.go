@@ -52,19 +52,15 @@ func MasterKey(a Alg, opt Option, imk []byte, pan, psn string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	y, err := OptionAData(pan, psn)
+	if err != nil {
+		return nil, err
+	}
 	if psn == "" {
 		psn = "00"
 	}
-	if !digits(pan) || len(pan) == 0 || len(pan) > 19 {
-		return nil, fmt.Errorf("%w: PAN must be 1 to 19 digits", ErrArgument)
-	}
-	if !digits(psn) || len(psn) != 2 {
-		return nil, fmt.Errorf("%w: PAN sequence number must be 2 digits", ErrArgument)
-	}
-	var y []byte
 	switch opt {
 	case OptionA:
-		y = optionAData(pan, psn)
 	case OptionB:
 		if len(pan) <= 16 {
 			y = optionAData(pan, psn)

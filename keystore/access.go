@@ -61,9 +61,9 @@ func (f *File) ImportIMK(name string, key Secret) (Key, error) {
 		return Key{}, fault.E(fault.Conflict, CodeKeyExists, "an issuer master key named %.64q is already in the key file", name)
 	}
 	if f.imks == nil {
-		f.imks = map[string][]byte{}
+		f.imks = map[string]Secret{}
 	}
-	f.imks[name] = append([]byte(nil), key.Reveal()...)
+	f.imks[name] = NewSecret(key.Reveal())
 	if err := f.save(false); err != nil {
 		delete(f.imks, name)
 		return Key{}, err

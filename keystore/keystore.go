@@ -59,12 +59,12 @@ type File struct {
 	mu      sync.RWMutex
 	path    string
 	active  string            // the master key Seal uses
-	masters map[string][]byte // vault master keys by id
+	masters map[string]Secret // vault master keys by id
 	idxAct  string            // the index key Index uses
-	indexes map[string][]byte // index keys by id
+	indexes map[string]Secret // index keys by id
 	emvAct  string            // the EMV root new token ranges would use
-	roots   map[string][]byte // EMV roots by id; r1 derives every key named without an id
-	imks    map[string][]byte // issuer master keys imported at a key ceremony, by name
+	roots   map[string]Secret // EMV roots by id; r1 derives every key named without an id
+	imks    map[string]Secret // issuer master keys imported at a key ceremony, by name
 	aeads   sync.Map          // master key id → its cipher.AEAD, made once (safe for concurrent use)
 
 	stamp   fileStamp    // the key file as last read
@@ -96,8 +96,8 @@ type fileJSON struct {
 func OpenFile(path string) (*File, error) {
 	_, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		f := &File{path: path, active: "k1", masters: map[string][]byte{"k1": random(32)},
-			idxAct: "i1", indexes: map[string][]byte{"i1": random(32)}, emvAct: "r1", roots: map[string][]byte{"r1": random(32)}}
+		f := &File{path: path, active: "k1", masters: map[string]Secret{"k1": NewSecret(random(32))},
+			idxAct: "i1", indexes: map[string]Secret{"i1": NewSecret(random(32))}, emvAct: "r1", roots: map[string]Secret{"r1": NewSecret(random(32))}}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "keyfile", "create key folder")
 		}
@@ -152,7 +152,7 @@ func (f *File) load() error {
 	}
 	for _, c := range []struct {
 		what, id string
-		in       map[string][]byte
+		in       map[string]Secret
 	}{{"master key", j.Active, masters}, {"index key", j.IndexActive, indexes}, {"EMV root", j.EMVActive, roots}} {
 		if _, ok := c.in[c.id]; !ok {
 			return fault.E(fault.Invalid, "keyfile", "key file: active %s %q is missing", c.what, c.id)
@@ -169,14 +169,15 @@ func (f *File) load() error {
 }
 
 // hexKeys decodes a map of hex keys of n bytes each.
-func hexKeys(in map[string]string, n int, what string) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(in))
+func hexKeys(in map[string]string, n int, what string) (map[string]Secret, error) {
+	out := make(map[string]Secret, len(in))
 	for id, h := range in {
 		k, err := hex.DecodeString(h)
 		if err != nil || len(k) != n || id == "" || len(id) > 32 {
 			return nil, fault.E(fault.Invalid, "keyfile", "key file: %s %.32q must be %d bytes of hex", what, id, n)
 		}
-		out[id] = k
+		out[id] = NewSecret(k)
+		clear(k)
 	}
 	return out, nil
 }
@@ -199,10 +200,10 @@ func (f *File) save(create bool) error {
 	return writePrivate(f.path, b, create)
 }
 
-func hexMap(m map[string][]byte) map[string]string {
+func hexMap(m map[string]Secret) map[string]string {
 	out := make(map[string]string, len(m))
 	for id, k := range m {
-		out[id] = hex.EncodeToString(k)
+		out[id] = hex.EncodeToString(k.Reveal())
 	}
 	return out
 }
@@ -261,51 +262,103 @@ func (f *File) Seal(plaintext, aad []byte) ([]byte, error) {
 	defer clear(dek)
 	wrapNonce := random(12)
 	wrapped := f.masterGCM(id, mk).Seal(nil, wrapNonce, dek, []byte(id))
+	return SealWith(id, wrapNonce, wrapped, dek, plaintext, aad)
+}
+
+// Open reverses Seal.
+func (f *File) Open(sealed, aad []byte) ([]byte, error) {
+	p, dek, err := f.unwrap(sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dek)
+	return p.OpenWith(dek, aad)
+}
+
+// unwrap opens a sealed value's data key with its master key.
+func (f *File) unwrap(sealed []byte) (Sealed, []byte, error) {
+	p, err := ParseSealed(sealed)
+	if err != nil {
+		return p, nil, err
+	}
+	mk := f.master(p.KeyID)
+	if mk.IsZero() {
+		// Rotated by another process since we read the file? Read it again.
+		f.reload()
+		mk = f.master(p.KeyID)
+	}
+	if mk.IsZero() {
+		return p, nil, fault.E(fault.Internal, "vault_key_unknown", "sealed under master key %q, which this key store does not hold", p.KeyID)
+	}
+	dek, err := f.masterGCM(p.KeyID, mk).Open(nil, p.WrapNonce, p.Wrapped, []byte(p.KeyID))
+	if err != nil {
+		return p, nil, errDamaged
+	}
+	return p, dek, nil
+}
+
+var errDamaged = fault.E(fault.Internal, "vault_integrity", "sealed data is damaged or was sealed for another record")
+
+// Sealed is a sealed value taken apart: which master key wrapped its data
+// key, the wrapping, and the card number's own ciphertext.
+type Sealed struct {
+	KeyID     string
+	WrapNonce []byte // 12 bytes
+	Wrapped   []byte // the data key under AES-256-GCM, aad = KeyID (48 bytes)
+	body      []byte // nonce(12) | ciphertext+tag
+}
+
+// ParseSealed takes a sealed value apart (fault.Internal
+// "vault_integrity" for one that is not).
+func ParseSealed(sealed []byte) (Sealed, error) {
+	id, rest, err := splitSealed(sealed)
+	if err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{KeyID: id, WrapNonce: rest[:12], Wrapped: rest[12:60], body: rest[60:]}, nil
+}
+
+// SealWith builds a sealed value: the data key dek wrapped (by a key
+// store) under master key id, and plaintext encrypted under dek.
+func SealWith(id string, wrapNonce, wrapped, dek, plaintext, aad []byte) ([]byte, error) {
+	if len(id) == 0 || len(id) > 255 || len(wrapNonce) != 12 || len(wrapped) != 48 {
+		return nil, fault.E(fault.Internal, "seal", "bad data key wrapping")
+	}
 	nonce := random(12)
 	out := []byte{sealVersion, byte(len(id))}
 	out = append(out, id...)
 	out = append(out, wrapNonce...)
 	out = append(out, wrapped...)
 	out = append(out, nonce...)
-	out = gcm(dek).Seal(out, nonce, plaintext, aad)
-	return out, nil
+	return gcm(dek).Seal(out, nonce, plaintext, aad), nil
 }
 
-// Open reverses Seal.
-func (f *File) Open(sealed, aad []byte) ([]byte, error) {
-	bad := fault.E(fault.Internal, "vault_integrity", "sealed data is damaged or was sealed for another record")
-	id, rest, err := splitSealed(sealed)
+// OpenWith opens the sealed card number with its unwrapped data key.
+func (p Sealed) OpenWith(dek, aad []byte) ([]byte, error) {
+	pt, err := gcm(dek).Open(nil, p.body[:12], p.body[12:], aad)
 	if err != nil {
-		return nil, err
-	}
-	mk := f.master(id)
-	if mk == nil {
-		// Rotated by another process since we read the file? Read it again.
-		f.reload()
-		mk = f.master(id)
-	}
-	if mk == nil {
-		return nil, fault.E(fault.Internal, "vault_key_unknown", "sealed under master key %q, which this key store does not hold", id)
-	}
-	dek, err := f.masterGCM(id, mk).Open(nil, rest[:12], rest[12:60], []byte(id))
-	if err != nil {
-		return nil, bad
-	}
-	defer clear(dek)
-	pt, err := gcm(dek).Open(nil, rest[60:72], rest[72:], aad)
-	if err != nil {
-		return nil, bad
+		return nil, errDamaged
 	}
 	return pt, nil
 }
 
+// Rewrapped is the sealed value with its data key wrapped anew (under
+// master key id); the card number's ciphertext is untouched.
+func (p Sealed) Rewrapped(id string, wrapNonce, wrapped []byte) []byte {
+	out := []byte{sealVersion, byte(len(id))}
+	out = append(out, id...)
+	out = append(out, wrapNonce...)
+	out = append(out, wrapped...)
+	return append(out, p.body...)
+}
+
 // masterGCM returns the AEAD of master key id (whose bytes are mk), made
 // once: a master key never changes under its id.
-func (f *File) masterGCM(id string, mk []byte) cipher.AEAD {
+func (f *File) masterGCM(id string, mk Secret) cipher.AEAD {
 	if a, ok := f.aeads.Load(id); ok {
 		return a.(cipher.AEAD)
 	}
-	a := gcm(mk)
+	a := gcm(mk.Reveal())
 	f.aeads.Store(id, a)
 	return a
 }
@@ -347,8 +400,8 @@ func (f *File) Indexes(purpose string, data []byte) [][]byte {
 	return out
 }
 
-func hmacIndex(key []byte, purpose string, data []byte) []byte {
-	m := hmac.New(sha256.New, key)
+func hmacIndex(key Secret, purpose string, data []byte) []byte {
+	m := hmac.New(sha256.New, key.Reveal())
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
 	m.Write(data)
@@ -373,22 +426,22 @@ func (f *File) IssuerMasterKey(name string) ([]byte, error) {
 	f.mu.RLock()
 	imp := f.imks[name]
 	f.mu.RUnlock()
-	if imp != nil {
-		return append([]byte(nil), imp...), nil
+	if !imp.IsZero() {
+		return append([]byte(nil), imp.Reveal()...), nil
 	}
 	f.mu.RLock()
 	root := f.roots[rootID]
 	f.mu.RUnlock()
-	if root == nil {
+	if root.IsZero() {
 		f.reload()
 		f.mu.RLock()
 		root = f.roots[rootID]
 		f.mu.RUnlock()
 	}
-	if root == nil {
+	if root.IsZero() {
 		return nil, fault.E(fault.NotFound, "imk_root", "EMV root %.32q is not in this key store", rootID)
 	}
-	return deriveIMK(root, rest)
+	return deriveIMK(root.Reveal(), rest)
 }
 
 func deriveIMK(root []byte, name string) ([]byte, error) {

@@ -30,7 +30,7 @@ var (
 // the card network's.
 type Party struct {
 	role, scope string
-	keys        map[string][]byte
+	keys        map[string]Secret
 }
 
 type partyJSON struct {
@@ -96,7 +96,7 @@ func OpenParty(path string) (*Party, error) {
 		return nil, err
 	}
 	for n, k := range keys {
-		if want, ok := j.KCVs[n]; ok && want != KCV(k) {
+		if want, ok := j.KCVs[n]; ok && want != KCV(k.Reveal()) {
 			return nil, fault.E(fault.Invalid, "keyfile", "key file %s: key %.40q does not match its check value", path, n)
 		}
 	}
@@ -116,7 +116,7 @@ func (p *Party) IssuerMasterKey(name string) ([]byte, error) {
 	if !ok {
 		return nil, fault.E(fault.NotFound, "key_not_held", "the %s key file holds no key %.40q", p.role, name)
 	}
-	return append([]byte(nil), k...), nil
+	return append([]byte(nil), k.Reveal()...), nil
 }
 
 // List returns the party's keys by name and key check value.
@@ -128,7 +128,7 @@ func (p *Party) List() []Key {
 	sort.Strings(names)
 	out := make([]Key, len(names))
 	for i, n := range names {
-		out[i] = Key{Kind: Kind(p.role), ID: n, KCV: KCV(p.keys[n])}
+		out[i] = Key{Kind: Kind(p.role), ID: n, KCV: KCV(p.keys[n].Reveal())}
 	}
 	return out
 }

@@ -77,7 +77,7 @@ func (f *File) reload() {
 }
 
 // master returns the master key of id, or nil.
-func (f *File) master(id string) []byte {
+func (f *File) master(id string) Secret {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.masters[id]
@@ -125,7 +125,7 @@ func (f *File) RotateKind(k Kind) (string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var m map[string][]byte
+	var m map[string]Secret
 	var act *string
 	var prefix string
 	switch k {
@@ -140,7 +140,7 @@ func (f *File) RotateKind(k Kind) (string, error) {
 	}
 	id := nextID(m, prefix)
 	old := *act
-	m[id] = random(32)
+	m[id] = NewSecret(random(32))
 	*act = id
 	if err := f.save(false); err != nil {
 		delete(m, id)
@@ -152,7 +152,7 @@ func (f *File) RotateKind(k Kind) (string, error) {
 }
 
 // nextID returns prefix followed by one more than the highest number used.
-func nextID(m map[string][]byte, prefix string) string {
+func nextID(m map[string]Secret, prefix string) string {
 	n := 0
 	for id := range m {
 		if v, err := strconv.Atoi(strings.TrimPrefix(id, prefix)); err == nil && strings.HasPrefix(id, prefix) && v > n {
@@ -192,32 +192,19 @@ func lockFile(path string) (func(), error) {
 // key). It fails like Open for damaged data or an unknown key.
 func (f *File) Rewrap(sealed []byte) ([]byte, bool, error) {
 	f.refresh()
-	id, rest, err := splitSealed(sealed)
-	if err != nil {
-		return nil, false, err
-	}
 	f.mu.RLock()
 	act, amk := f.active, f.masters[f.active]
 	f.mu.RUnlock()
-	if id == act {
+	if SealedKeyID(sealed) == act {
 		return sealed, false, nil
 	}
-	mk := f.master(id)
-	if mk == nil {
-		return nil, false, fault.E(fault.Internal, "vault_key_unknown", "sealed under master key %q, which this key store does not hold", id)
-	}
-	dek, err := f.masterGCM(id, mk).Open(nil, rest[:12], rest[12:60], []byte(id))
+	p, dek, err := f.unwrap(sealed)
 	if err != nil {
-		return nil, false, fault.E(fault.Internal, "vault_integrity", "sealed data is damaged")
+		return nil, false, err
 	}
 	defer clear(dek)
 	wrapNonce := random(12)
-	out := []byte{sealVersion, byte(len(act))}
-	out = append(out, act...)
-	out = append(out, wrapNonce...)
-	out = f.masterGCM(act, amk).Seal(out, wrapNonce, dek, []byte(act))
-	out = append(out, rest[60:]...)
-	return out, true, nil
+	return p.Rewrapped(act, wrapNonce, f.masterGCM(act, amk).Seal(nil, wrapNonce, dek, []byte(act))), true, nil
 }
 
 // SealedKeyID returns the id of the master key that sealed data names, or
@@ -252,29 +239,34 @@ func (f *File) List() []Key {
 	var out []Key
 	for _, c := range []struct {
 		k   Kind
-		m   map[string][]byte
+		m   map[string]Secret
 		act string
 	}{{Master, f.masters, f.active}, {IndexK, f.indexes, f.idxAct}, {EMVRoot, f.roots, f.emvAct}, {IMK, f.imks, ""}} {
 		for _, id := range sortedIDs(c.m) {
-			out = append(out, Key{Kind: c.k, ID: id, KCV: KCV(c.m[id]), Active: id == c.act || c.k == IMK})
+			out = append(out, Key{Kind: c.k, ID: id, KCV: KCV(c.m[id].Reveal()), Active: id == c.act || c.k == IMK})
 		}
 	}
 	return out
 }
 
 // sortedIDs returns the ids of m in order (k2 before k10).
-func sortedIDs(m map[string][]byte) []string {
+func sortedIDs(m map[string]Secret) []string {
 	ids := make([]string, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
 	}
+	SortIDs(ids)
+	return ids
+}
+
+// SortIDs sorts key ids by number (k2 before k10).
+func SortIDs(ids []string) {
 	sort.Slice(ids, func(i, j int) bool {
 		if len(ids[i]) != len(ids[j]) {
 			return len(ids[i]) < len(ids[j])
 		}
 		return ids[i] < ids[j]
 	})
-	return ids
 }
 
 // KCV returns a key's check value as payment HSMs show it: the first three

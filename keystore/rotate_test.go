@@ -95,7 +95,7 @@ func TestRotateEachKind(t *testing.T) {
 		if len(k.KCV) != 6 {
 			t.Errorf("%v: bad check value", k)
 		}
-		if strings.Contains(k.String(), hex.EncodeToString(a.masters["k1"])) {
+		if strings.Contains(k.String(), hex.EncodeToString(a.masters["k1"].Reveal())) {
 			t.Error("listing holds a key")
 		}
 	}
@@ -128,7 +128,7 @@ func TestVersion1KeyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := hex.DecodeString(k)
-	if !bytes.Equal(f.Index("pan", []byte("x")), hmacIndex(key, "pan", []byte("x"))) {
+	if !bytes.Equal(f.Index("pan", []byte("x")), hmacIndex(NewSecret(key), "pan", []byte("x"))) {
 		t.Error("version 1 index key not read as i1")
 	}
 	if _, err := f.RotateKind(IndexK); err != nil {
@@ -138,7 +138,7 @@ func TestVersion1KeyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := g.Indexes("pan", []byte("x")); len(h) != 2 || !bytes.Equal(h[1], hmacIndex(key, "pan", []byte("x"))) {
+	if h := g.Indexes("pan", []byte("x")); len(h) != 2 || !bytes.Equal(h[1], hmacIndex(NewSecret(key), "pan", []byte("x"))) {
 		t.Error("after rotation the version 1 index key is lost")
 	}
 }
@@ -160,7 +160,7 @@ func TestPartyKeyFile(t *testing.T) {
 		t.Errorf("second export over the file: got %v, want export_exists", err)
 	}
 	raw, _ := os.ReadFile(gatePath)
-	for _, k := range [][]byte{f.masters["k1"], f.indexes["i1"], f.roots["r1"]} {
+	for _, k := range [][]byte{f.masters["k1"].Reveal(), f.indexes["i1"].Reveal(), f.roots["r1"].Reveal()} {
 		if bytes.Contains(raw, []byte(hex.EncodeToString(k))) {
 			t.Fatal("the gate's key file holds a platform key")
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"unsafe"
 )
 
 // Redacted is what every printed form of a Secret shows.
@@ -11,16 +12,20 @@ const Redacted = "[key redacted]"
 
 // Secret is key material. Every way Go prints or encodes a value — String,
 // GoString, fmt's verbs (%v, %+v, %#v, %x, %s, %q), slog and JSON — shows
-// Redacted; inside another struct it prints as a pointer (fmt does not
-// follow pointers below the top level). Two Secrets compare in constant
-// time. Only a key store reads the bytes (Reveal); no other package keeps
+// Redacted; inside another struct, where fmt cannot call its methods (an
+// unexported field), it prints as an address only: the bytes hang off an
+// unsafe.Pointer, which fmt never follows — not even in the error form of
+// a bad verb, which does follow ordinary pointers. Two Secrets compare in
+// constant time. Only a key store reads the bytes (Reveal); no other package keeps
 // a Secret.
-type Secret struct{ p *secretBytes }
+type Secret struct{ p unsafe.Pointer } // *secretBytes
 
 type secretBytes struct{ b []byte }
 
 // NewSecret returns a Secret holding a copy of b.
-func NewSecret(b []byte) Secret { return Secret{&secretBytes{append([]byte(nil), b...)}} }
+func NewSecret(b []byte) Secret {
+	return Secret{unsafe.Pointer(&secretBytes{append([]byte(nil), b...)})}
+}
 
 // Reveal returns the key bytes, for a key store's own cryptography only:
 // the caller must not keep, log or return them.
@@ -28,7 +33,7 @@ func (s Secret) Reveal() []byte {
 	if s.p == nil {
 		return nil
 	}
-	return s.p.b
+	return (*secretBytes)(s.p).b
 }
 
 // Len is the key's length in bytes.
@@ -45,7 +50,7 @@ func (s Secret) Equal(o Secret) bool {
 // Wipe overwrites the key bytes with zeros.
 func (s Secret) Wipe() {
 	if s.p != nil {
-		clear(s.p.b)
+		clear((*secretBytes)(s.p).b)
 	}
 }
 
