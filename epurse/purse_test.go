@@ -59,15 +59,14 @@ func TestPublishedVector(t *testing.T) {
 // terminal plays the gate's side of the purse protocol with the test
 // master keys.
 type terminal struct {
-	t     *testing.T
-	p     *epurse.Purse
-	alg   emv.Alg
-	mk    epurse.MasterKeys
-	no    epurse.CardNumber
-	term  [6]byte
-	seq   uint32
-	at    time.Time
-	trace []string
+	t    *testing.T
+	p    *epurse.Purse
+	alg  emv.Alg
+	mk   epurse.MasterKeys
+	no   epurse.CardNumber
+	term [6]byte
+	seq  uint32
+	at   time.Time
 }
 
 func newTerminal(t *testing.T, p *epurse.Purse, city string) *terminal {

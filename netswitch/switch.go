@@ -611,13 +611,6 @@ func merchantName(de43 string) string {
 	return strings.TrimSpace(de43)
 }
 
-func last4(s string) string {
-	if len(s) < 4 {
-		return s
-	}
-	return s[len(s)-4:]
-}
-
 // safe keeps short printable ASCII for a log line (STANs, codes).
 func safe(s string) string {
 	if len(s) > 12 {

@@ -153,7 +153,7 @@ func TestBrowserLostPhone(t *testing.T) {
 		chromedp.SendKeys(css("#password"), password),
 		chromedp.Click(css("#add-passkey")),
 		chromedp.WaitVisible(css("#passkeys")))
-	creds, err := chromedp.Call(ctx, cdpwebauthn.GetCredentials, cdpwebauthn.GetCredentialsParams{AuthenticatorID: auth.AuthenticatorID})
+	creds, err := chromedp.Call(ctx, cdpwebauthn.GetCredentials, cdpwebauthn.GetCredentialsParams(auth))
 	if err != nil {
 		t.Fatalf("read the authenticator: %v", err)
 	}

@@ -5,11 +5,6 @@ import "github.com/tapwallet/tapwallet/fault"
 // dbErr is Err for the stores still in this package.
 func dbErr(err error, what string) error { return Err(err, what) }
 
-// oneRow is OneRow for the stores still in this package.
-func oneRow(r interface{ RowsAffected() (int64, error) }, err error, code, msg, what string) error {
-	return OneRow(r, err, code, msg, what)
-}
-
 // OneRow turns an UPDATE's outcome into nil (one row or more changed),
 // fault.NotFound with code (no row), or a database error (Err with what).
 func OneRow(r interface{ RowsAffected() (int64, error) }, err error, code, msg, what string) error {

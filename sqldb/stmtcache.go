@@ -79,13 +79,3 @@ func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	return t.tx.PrepareContext(ctx, q)
 }
-
-// readCtx is the context of a short read on the hot path: on SQLite
-// without cancellation, as the driver watches a cancellable context with a
-// goroutine per statement, and a read of a row by its key does not wait.
-func (db *DB) readCtx(ctx context.Context) context.Context {
-	if db.dialect == SQLite {
-		return context.WithoutCancel(ctx)
-	}
-	return ctx
-}

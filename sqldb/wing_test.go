@@ -74,18 +74,15 @@ func TestWingMigratesOnceUnderConcurrency(t *testing.T) {
 		for err := range errs {
 			t.Errorf("open: %v", err)
 		}
-		var first *sqldb.DB
+		var opened []*sqldb.DB
 		for db := range dbs {
-			if first == nil {
-				first = db
-			} else {
-				defer db.Close()
-			}
+			opened = append(opened, db)
+			t.Cleanup(func() { db.Close() })
 		}
-		if first == nil {
+		if len(opened) == 0 {
 			t.Fatal("no wing opened")
 		}
-		defer first.Close()
+		first := opened[0]
 		var applied int
 		if err := first.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&applied); err != nil {
 			t.Fatal(err)

@@ -13,8 +13,6 @@ package transit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"sync"
@@ -347,12 +345,6 @@ func (s *Service) cardKeys(c *fare.City, number string) (epurse.CardKeys, emv.Al
 }
 
 func (s *Service) city(id string) (*fare.City, error) { return s.Fares.City(id) }
-
-func newID(prefix string) string {
-	var b [10]byte
-	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
 
 // Phone is the phone a request comes from (checked by the wallet API).
 type Phone struct {
