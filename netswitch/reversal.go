@@ -116,10 +116,16 @@ const decidedPoll = 20 * time.Millisecond
 // never answered (AbandonAuth: 96, reversed at the issuer through the
 // queue), so that its switch cannot answer it approved any more.
 func (s *Switch) decided(ctx context.Context, rec Auth) (Auth, error) {
-	deadline := s.cfg.Now().Add(s.cfg.IssuerTimeout + time.Second)
-	for rec.Deciding() && s.cfg.Now().Before(deadline) {
+	giveUp := time.NewTimer(s.cfg.IssuerTimeout + time.Second) // real time, whatever cfg.Now says
+	defer giveUp.Stop()
+	poll := time.NewTicker(decidedPoll)
+	defer poll.Stop()
+	for waiting := true; rec.Deciding() && waiting; {
 		select {
-		case <-time.After(decidedPoll):
+		case <-poll.C:
+		case <-giveUp.C:
+			waiting = false
+			continue
 		case <-s.ctx.Done():
 			return rec, fault.E(fault.Unavailable, "switch_closed", "the switch is closing")
 		}

@@ -108,6 +108,43 @@ func TestTwoSwitchesDecideOnce(t *testing.T) {
 			}
 		})
 
+		t.Run("reversal of an original a stopped switch left undecided", func(t *testing.T) {
+			// What a switch killed while asking the issuer leaves: a record
+			// being decided. A reversal at the other switch waits for it
+			// (IssuerTimeout + 1 s), then settles it and answers 00.
+			req := e.auth(t, c, 700, nettest.Tap{})
+			id := netswitch.AuthID(str(req, iso8583.DETerminal), str(req, iso8583.DESTAN), str(req, iso8583.DETransmission))
+			sealed, err := e.keys.Seal([]byte(icbcCredit), []byte("switch:"+id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := netswitch.Auth{ID: id, Digest: "left", Terminal: str(req, iso8583.DETerminal), STAN: str(req, iso8583.DESTAN),
+				Transmission: str(req, iso8583.DETransmission), Token: c.Token, BankID: "icbc", Amount: 700, Currency: 156, ClearAmount: 700,
+				SealedPAN: sealed, BusinessDate: time.Now().UTC().Format("20060102"), ReceivedAt: time.Now()}
+			if err := e.store.SaveAuth(context.Background(), left); err != nil {
+				t.Fatal(err)
+			}
+			rev, err := e.term.Reversal(req, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if rc := rcOf(sendTo(t, b, rev)); rc != "00" {
+				t.Fatalf("reversal: got %s, want 00", rc)
+			}
+			if waited := time.Since(start); waited < e.cfg.IssuerTimeout {
+				t.Errorf("answered after %v: want it to wait for the other switch first", waited)
+			}
+			rec, _ := e.store.Auth(context.Background(), id)
+			if rec.Reason != netswitch.ReasonInterrupted || rec.Captured() {
+				t.Fatalf("record %+v: want settled 96 interrupted, nothing to clear", brief(rec))
+			}
+			eventually(t, func() (bool, string) {
+				q, err := e.store.PendingReversals(context.Background())
+				return err == nil && len(q) == 0, "the settled record's reversal is still queued"
+			})
+		})
+
 		t.Run("reversal at one while the other asks the issuer", func(t *testing.T) {
 			// The first switch reaches icbc through a host that answers late.
 			slow := e.cfg
