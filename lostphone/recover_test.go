@@ -3,6 +3,7 @@ package lostphone_test
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/lostphone"
 	portalstore "github.com/tapwallet/tapwallet/portal/sqlstore"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 	"github.com/tapwallet/tapwallet/wallet/wallettest"
@@ -84,6 +86,7 @@ func (w *failingWallet) SetWalletOn(ctx context.Context, phoneID string, on bool
 // crashFixture is an account with one phone on the wallet's Fake, the
 // portal's wing on SQLite in dir and the fake token service.
 type crashFixture struct {
+	dsn    string // "" (SQLite in dir) or the PostgreSQL of TAPWALLET_TEST_POSTGRES
 	dir    string
 	wallet *wallet.Service
 	tokens *fakeTokens
@@ -91,16 +94,16 @@ type crashFixture struct {
 	ph     wallet.Phone
 }
 
-func newCrashFixture(t *testing.T) *crashFixture {
+func newCrashFixture(t *testing.T, dsn string) *crashFixture {
 	ws := wallettest.NewFake()
 	acc, ph := wallettest.Fixture(t, ws, "crash@example.com")
-	return &crashFixture{dir: t.TempDir(), wallet: wallet.NewService(ws, nil), tokens: newFakeTokens(ph.ID, "6288010000001239", "6288010000002237"), acc: acc, ph: ph}
+	return &crashFixture{dsn: dsn, dir: t.TempDir(), wallet: wallet.NewService(ws, nil), tokens: newFakeTokens(ph.ID, "6288010000001239", "6288010000002237"), acc: acc, ph: ph}
 }
 
 // start is one run of the process: the switch over the portal's wing
 // (opened again each time, as after a restart).
 func (f *crashFixture) start(t *testing.T, w lostphone.Wallet) *lostphone.Service {
-	st, err := portalstore.Open(context.Background(), "", f.dir)
+	st, err := portalstore.Open(context.Background(), f.dsn, f.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +127,15 @@ func (f *crashFixture) state(t *testing.T) (walletOn, tspOff bool, live int) {
 	return p.WalletOn, f.tokens.off[f.ph.ID], len(f.tokens.live[f.ph.ID])
 }
 
+// backends runs fn with the portal's wing on SQLite, and on PostgreSQL when
+// TAPWALLET_TEST_POSTGRES is set.
+func backends(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, sqldbtest.PostgresDSN(t)) })
+	}
+}
+
 var errCrash = fault.E(fault.Unavailable, "crash", "the process died here")
 
 // TestSwitchOffCrashRecovered: a switch-off that stops between the two
@@ -140,49 +152,53 @@ func TestSwitchOffCrashRecovered(t *testing.T) {
 		{"before the wallet", errCrash, nil, true},
 		{"between the wallet and the token service", nil, errCrash, false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			f := newCrashFixture(t)
-			f.tokens.fail = c.tspErr
-			lp := f.start(t, &failingWallet{Service: f.wallet, fail: c.walletErr})
-			if _, err := lp.SwitchOff(ctx, f.req()); !errors.Is(err, errCrash) {
-				t.Fatalf("switch-off: got %v, want the crash", err)
-			}
-			on, off, live := f.state(t)
-			if on != c.wantWalletOn || off || live != 2 {
-				t.Fatalf("after the crash: wallet on %v, token service off %v, %d live; want %v, false, 2 (half switched)", on, off, live, c.wantWalletOn)
-			}
-			lp = f.start(t, f.wallet) // the restart
-			n, err := lp.Recover(ctx)
-			if err != nil || n != 1 {
-				t.Fatalf("Recover: got %d, %v, want 1 switch finished", n, err)
-			}
-			if on, off, live := f.state(t); on || !off || live != 0 {
-				t.Fatalf("after Recover: wallet on %v, token service off %v, %d live; want off, off, 0", on, off, live)
-			}
-			sw, err := lp.History(ctx, f.acc.ID, f.ph.ID)
-			if err != nil || len(sw) != 1 || sw[0].OffDone.IsZero() || len(sw[0].Tokens) != 2 {
-				t.Fatalf("records: got %+v, %v, want one switch, done, 2 tokens", sw, err)
-			}
-			if cmds, _ := lp.Pending(ctx, f.acc.ID, f.ph.ID); len(cmds) != 1 || cmds[0].Kind != lostphone.CommandWipeKeys {
-				t.Fatalf("pending: got %+v, want one wipe", cmds)
-			}
-			if n, err := lp.Recover(ctx); err != nil || n != 0 {
-				t.Fatalf("Recover again: got %d, %v, want nothing left", n, err)
-			}
-			evs, _ := f.wallet.Store.Events(ctx, f.acc.ID, 10)
-			if len(evs) != 1 || evs[0].Kind != wallet.EventWalletOff {
-				t.Fatalf("events: got %+v, want one wallet_off", evs)
-			}
+		backends(t, func(t *testing.T, dsn string) {
+			t.Run(c.name, func(t *testing.T) {
+				ctx := context.Background()
+				f := newCrashFixture(t, dsn)
+				f.tokens.fail = c.tspErr
+				lp := f.start(t, &failingWallet{Service: f.wallet, fail: c.walletErr})
+				if _, err := lp.SwitchOff(ctx, f.req()); !errors.Is(err, errCrash) {
+					t.Fatalf("switch-off: got %v, want the crash", err)
+				}
+				on, off, live := f.state(t)
+				if on != c.wantWalletOn || off || live != 2 {
+					t.Fatalf("after the crash: wallet on %v, token service off %v, %d live; want %v, false, 2 (half switched)", on, off, live, c.wantWalletOn)
+				}
+				lp = f.start(t, f.wallet) // the restart
+				n, err := lp.Recover(ctx)
+				if err != nil || n != 1 {
+					t.Fatalf("Recover: got %d, %v, want 1 switch finished", n, err)
+				}
+				if on, off, live := f.state(t); on || !off || live != 0 {
+					t.Fatalf("after Recover: wallet on %v, token service off %v, %d live; want off, off, 0", on, off, live)
+				}
+				sw, err := lp.History(ctx, f.acc.ID, f.ph.ID)
+				if err != nil || len(sw) != 1 || sw[0].OffDone.IsZero() || len(sw[0].Tokens) != 2 {
+					t.Fatalf("records: got %+v, %v, want one switch, done, 2 tokens", sw, err)
+				}
+				if cmds, _ := lp.Pending(ctx, f.acc.ID, f.ph.ID); len(cmds) != 1 || cmds[0].Kind != lostphone.CommandWipeKeys {
+					t.Fatalf("pending: got %+v, want one wipe", cmds)
+				}
+				if n, err := lp.Recover(ctx); err != nil || n != 0 {
+					t.Fatalf("Recover again: got %d, %v, want nothing left", n, err)
+				}
+				evs, _ := f.wallet.Store.Events(ctx, f.acc.ID, 10)
+				if len(evs) != 1 || evs[0].Kind != wallet.EventWalletOff {
+					t.Fatalf("events: got %+v, want one wallet_off", evs)
+				}
+			})
 		})
 	}
 }
 
 // TestSwitchOffRetried: the owner asking again after a failed switch-off
 // finishes it on the same record (no second record, no second wipe).
-func TestSwitchOffRetried(t *testing.T) {
+func TestSwitchOffRetried(t *testing.T) { backends(t, testSwitchOffRetried) }
+
+func testSwitchOffRetried(t *testing.T, dsn string) {
 	ctx := context.Background()
-	f := newCrashFixture(t)
+	f := newCrashFixture(t, dsn)
 	f.tokens.fail = errCrash
 	lp := f.start(t, f.wallet)
 	if _, err := lp.SwitchOff(ctx, f.req()); !errors.Is(err, errCrash) {
@@ -203,9 +219,11 @@ func TestSwitchOffRetried(t *testing.T) {
 // TestSwitchOnCrashRecovered: a switch-on that stops after it was recorded
 // (the token service unreachable) is finished at the next start: tokens
 // resumed, wallet on, the switch closed, fresh keys queued.
-func TestSwitchOnCrashRecovered(t *testing.T) {
+func TestSwitchOnCrashRecovered(t *testing.T) { backends(t, testSwitchOnCrashRecovered) }
+
+func testSwitchOnCrashRecovered(t *testing.T, dsn string) {
 	ctx := context.Background()
-	f := newCrashFixture(t)
+	f := newCrashFixture(t, dsn)
 	lp := f.start(t, f.wallet)
 	if _, err := lp.SwitchOff(ctx, f.req()); err != nil {
 		t.Fatal(err)
