@@ -152,8 +152,8 @@ func TestSwitchOffCrashRecovered(t *testing.T) {
 		{"before the wallet", errCrash, nil, true},
 		{"between the wallet and the token service", nil, errCrash, false},
 	} {
-		backends(t, func(t *testing.T, dsn string) {
-			t.Run(c.name, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
+			backends(t, func(t *testing.T, dsn string) {
 				ctx := context.Background()
 				f := newCrashFixture(t, dsn)
 				f.tokens.fail = c.tspErr
