@@ -104,7 +104,7 @@ func TestAttackWorldReadableFiles(t *testing.T) {
 			t.Errorf("%s has mode %04o, want 0600", e.Name(), info.Mode().Perm())
 		}
 	}
-	for _, want := range []string{"keys.json", "tapwallet.db", "tapwallet.db-wal", "tapwallet.db-shm", "network.db", "issuers.db"} {
+	for _, want := range []string{"keys.json", "wallet.db", "wallet.db-wal", "wallet.db-shm", "tsp.db", "network.db", "issuer_icbc.db"} {
 		if !strings.Contains(strings.Join(names, "\n")+"\n", want+" ") {
 			t.Errorf("no %s in the data folder (%v)", want, names)
 		}
