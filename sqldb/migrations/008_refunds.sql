@@ -1,26 +1,10 @@
--- Refunds over the card network (docs/iso8583.md, "Refunds"): (the
--- switch's records of refunds are in the network's wing,
--- netswitch/sqlstore) the issuers' refunds and what each original authorization has
--- had refunded, and the acquirer side (the transit operators as merchants):
--- the charges the network approved and the refund messages sent against
--- them, so that a refund sent again is the same message. Never a PAN in
--- clear: its last four digits only. Times are Unix milliseconds.
-CREATE TABLE issuer_refunds (
-  bank_id TEXT NOT NULL,
-  id TEXT NOT NULL,
-  original_id TEXT NOT NULL,
-  amount BIGINT NOT NULL CHECK (amount > 0),
-  at BIGINT NOT NULL,
-  PRIMARY KEY (bank_id, id)
-);
-
-CREATE TABLE issuer_refund_totals (
-  bank_id TEXT NOT NULL,
-  original_id TEXT NOT NULL,
-  refunded BIGINT NOT NULL CHECK (refunded >= 0),
-  PRIMARY KEY (bank_id, original_id)
-);
-
+-- Refunds over the card network (docs/iso8583.md, "Refunds"), the acquirer
+-- side (the transit operators as merchants): the charges the network
+-- approved and the refund messages sent against them, so that a refund sent
+-- again is the same message. (The switch's records of refunds are in the
+-- network's wing, netswitch/sqlstore; the issuers' refunds in each bank's
+-- wing, issuer/sqlstore.) Never a PAN in clear: its last four digits only.
+-- Times are Unix milliseconds.
 CREATE TABLE acquirer_charges (
   ref TEXT PRIMARY KEY,
   auth_id TEXT NOT NULL,

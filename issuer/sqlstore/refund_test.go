@@ -1,4 +1,4 @@
-package sqldb_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,17 +8,21 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/issuer"
-	"github.com/tapwallet/tapwallet/sqldb"
-	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+	"github.com/tapwallet/tapwallet/issuer/sqlstore"
 )
 
 // TestReserveRefund: refunds of one original are counted up to its limit,
 // a repeat is counted once, a clash is told apart, and 16 refunds racing
-// for one original never come to more than it.
+// for one original never come to more than it — in the bank's own wing
+// (moved from sqldb's IssuerReversals).
 func TestReserveRefund(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	backends(t, func(t *testing.T, dsn, dir string) {
 		ctx := context.Background()
-		s := &sqldb.IssuerReversals{DB: db}
+		s, err := sqlstore.Open(ctx, dsn, dir, "icbc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 		at := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 		for _, tt := range []struct {
 			name   string
