@@ -92,7 +92,6 @@ var rules = []depRule{
 var pending = map[string]string{
 	"platform-not-iso8583":        "platform/network.go bounds the acquirer port's connections with isolink.LimitListener (netswitch could take the limits); A: accountPayments' response-code text (platform/portal.go)",
 	"platform-not-wire":           "platform/tsp.go passes emv.TDES to tsp.New (tsp could default its card keys' algorithm); A: accountPayments' money (platform/portal.go)",
-	"kernel-knows-no-party":       "A–E: party code leaves sqldb",
 	"walletapi-not-network-admin": "E: the network's admin routes leave walletapi",
 }
 
