@@ -39,7 +39,16 @@ func Run(t *testing.T, backend func(t *testing.T) Open) {
 	}
 }
 
-var at = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+// At is the time of the suite's purchases.
+var At = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+
+var at = At
+
+// Campaign returns a valid instant campaign funded by the network, open
+// around At, giving 1.00 off, with budget and limits l.
+func Campaign(id string, budget promo.Amount, l promo.Limits) promo.Campaign {
+	return campaign(id, budget, l)
+}
 
 func campaign(id string, budget promo.Amount, l promo.Limits) promo.Campaign {
 	return promo.Campaign{ID: id, Name: promo.Names{ZH: "测试", EN: "test"}, Owner: "network",

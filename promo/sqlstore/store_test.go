@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/promo/promotest"
@@ -50,12 +49,7 @@ func opener(t *testing.T, dsn, dir string, batch bool) promotest.Open {
 	}
 }
 
-var at = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
-
-func campaign(id string, budget promo.Amount, l promo.Limits) promo.Campaign {
-	return promo.Campaign{ID: id, Name: promo.Names{ZH: "测试", EN: "test"}, Owner: "network",
-		Funders:  []promo.Funder{{Kind: promo.FunderNetwork, ShareBP: 10000}},
-		Window:   promo.Window{Start: at.Add(-24 * time.Hour), End: at.Add(30 * 24 * time.Hour)},
-		Channels: []promo.Channel{promo.ChannelNFC}, Mechanic: promo.Mechanic{Kind: promo.MechanicFixed, Amount: 100},
-		Limits: l, Budget: budget, Enrolment: promo.EnrolAuto, Fulfilment: promo.FulfilInstant}
-}
+var (
+	at       = promotest.At
+	campaign = promotest.Campaign
+)
