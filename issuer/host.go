@@ -362,7 +362,7 @@ func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso
 	if acct.holder.Expiry.Expired(h.cfg.Now()) {
 		return iso8583.ExpiredCard, DeclineCardExpired
 	}
-	if pc, _ := req.String(iso8583.DEProcessingCode); pc != "000000" {
+	if pc, _ := req.String(iso8583.DEProcessingCode); !authorizable(pc) {
 		return iso8583.InvalidTransaction, DeclineProcessingCode
 	}
 	amt, err := req.Amount()

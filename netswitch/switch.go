@@ -423,7 +423,7 @@ func (s *Switch) settleEarly(ctx context.Context, req *iso8583.Message, rec Auth
 // run decides: checks, token service, issuer. It fills rec's token and
 // bank fields as it learns them.
 func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) outcome {
-	if a.ProcessingCode != "000000" {
+	if !authorizable(a.ProcessingCode) {
 		return outcome{rc: iso8583.InvalidTransaction, reason: ReasonProcessingCode}
 	}
 	if a.Amount.Minor <= 0 {
