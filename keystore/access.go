@@ -102,3 +102,22 @@ func (p *Party) GoString() string             { return p.String() }
 func (p *Party) Format(s fmt.State, _ rune)   { fmt.Fprint(s, p.String()) }
 func (p *Party) LogValue() slog.Value         { return slog.StringValue(p.String()) }
 func (p *Party) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+
+// KeyOf returns a key of the file by kind and id (k2, i1, r1) or, for
+// kind IMK, a token range's issuer master key by name (imported, or
+// derived from r1 or "rN/NAME"): for keys import --from-file, moving the
+// file's keys into a PKCS#11 token. It fails with fault.NotFound
+// CodeKeyMissing.
+func (f *File) KeyOf(k Kind, id string) (Secret, error) {
+	if k == IMK {
+		return f.IssuerKey("", id)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	m := map[Kind]map[string]Secret{Master: f.masters, IndexK: f.indexes, EMVRoot: f.roots}[k]
+	s, ok := m[id]
+	if !ok {
+		return Secret{}, fault.E(fault.NotFound, CodeKeyMissing, "the key file holds no %s key %.32q", k, id)
+	}
+	return NewSecret(s.Reveal()), nil
+}

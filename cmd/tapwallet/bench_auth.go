@@ -107,6 +107,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines waited during the run to this file")
 	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file (and of what came before to FILE.base)")
+	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the token service's key store: empty for a fresh key file, or pkcs11:module=…;token=…;pin-env=… (a token made with tapwallet keys init) [TAPWALLET_KEYS]")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, benchAuthUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return usage("%v", err)
@@ -148,8 +149,14 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	defer cleanup()
 
+	keyStore, closeKeys, err := openServeKeys(ctx, e, *keysURI, dir)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+
 	progress := newProgress(e.stderr)
-	p, err := platform.Start(ctx, platform.Config{DataDir: dir, DSN: dbDSN, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
+	p, err := platform.Start(ctx, platform.Config{KeyStore: keyStore, DataDir: dir, DSN: dbDSN, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err

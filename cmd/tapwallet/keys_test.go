@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,8 +16,11 @@ import (
 
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/pkcs11"
+	"github.com/tapwallet/tapwallet/keystore/pkcs11/pkcs11test"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/platform"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -207,4 +212,136 @@ func TestKeysRotateUnderLoad(t *testing.T) {
 		t.Errorf("vault records by master key: %v; want none left under k1 (re-wrapped) and some under k3", byKey)
 	}
 	t.Logf("vault records by master key: %v", byKey)
+}
+
+// TestKeysPKCS11 is a key ceremony and a day of payments with the keys in
+// a SoftHSM2 token: keys init makes k1, i1, r1 in the token, list and kcv
+// show ids and check values, import combines two components (each
+// component's KCV and the key's shown), serve refuses a wrong PIN, a
+// missing token and an empty token at start with a clear error; then a
+// platform on the token approves authorizations over ISO 8583 on TCP (the
+// cryptograms checked and the ARPCs made in the token), its vault opens
+// only through the token, and no error text, log line or file in the data
+// folder holds the PIN.
+func TestKeysPKCS11(t *testing.T) {
+	uri := pkcs11test.Token(t, "ceremony")
+	env := map[string]string{pkcs11test.PINEnv: pkcs11test.PIN}
+	data := filepath.Join(t.TempDir(), "data")
+	out, errs, err := runCLI(t, env, "keys", "init", "--keys", uri, "--data", data)
+	if err != nil || !strings.Contains(out, "made 3 key(s) in the token") {
+		t.Fatalf("keys init: %v\n%s%s", err, out, errs)
+	}
+	listed, _, err := runCLI(t, env, "keys", "list", "--keys", uri, "--data", data)
+	for _, want := range []string{"master    k1", "index     i1", "emv-root  r1"} {
+		if err != nil || !strings.Contains(listed, want) {
+			t.Errorf("keys list: %v, want %q in\n%s", err, want, listed)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	comps := "0123456789ABCDEF0123456789ABCDEF\nFEDCBA9876543210FEDCBA9876543210\n" // XOR: FFFF…
+	err = run(context.Background(), []string{"keys", "import", "--kind", "imk", "--name", "token-range-999999", "--components", "2", "--keys", uri, "--data", data},
+		func(k string) string { return env[k] }, strings.NewReader(comps), &stdout, &stderr)
+	want := keystore.KCV(bytes.Repeat([]byte{0xFF}, 16))
+	if err != nil || !strings.Contains(stdout.String(), "component 1 kcv "+keystore.KCV(mustHex(t, "0123456789ABCDEF0123456789ABCDEF"))) ||
+		!strings.Contains(stdout.String(), "imported imk token-range-999999 kcv "+want) {
+		t.Errorf("keys import: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if kcv, _, err := runCLI(t, env, "keys", "kcv", "token-range-999999", "--keys", uri, "--data", data); err != nil || kcv != "token-range-999999 kcv "+want+"\n" {
+		t.Errorf("keys kcv: %q, %v, want %s", kcv, err, want)
+	}
+	// A wrong PIN, a missing token, a token without keys: serve stops at
+	// start, saying why; never the PIN in the text.
+	empty := pkcs11test.Token(t, "empty")
+	for _, c := range []struct {
+		name, uri, pin, says string
+	}{
+		{"wrong PIN", uri, "0000", "wrong PIN"},
+		{"missing token", strings.Replace(uri, "token=ceremony", "token=absent", 1), pkcs11test.PIN, `no PKCS#11 token labelled "absent"`},
+		{"no keys", empty, pkcs11test.PIN, "tapwallet keys init"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, errs, err := runCLI(t, map[string]string{pkcs11test.PINEnv: c.pin}, "serve", "--keys", c.uri, "--data", data, "--http", "127.0.0.1:0", "--iso", "127.0.0.1:0")
+		cancel()
+		_ = ctx
+		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error()+errs, pkcs11test.PIN) {
+			t.Errorf("serve, %s: got %v (%s), want an error saying %q without the PIN", c.name, err, errs, c.says)
+		}
+	}
+
+	// Payments with the keys in the token.
+	ctx := context.Background()
+	t.Setenv(pkcs11test.PINEnv, pkcs11test.PIN)
+	store, err := pkcs11.OpenURI(ctx, uri, pkcs11.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var logs bytes.Buffer
+	p, err := platform.Start(ctx, platform.Config{KeyStore: store, DataDir: data, HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1,
+		Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Wallet.ArgonMemoryKiB = 64
+	streams, err := provision(ctx, p, 4, 3, 12, func(int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := isolink.Dial(ctx, p.ISOAddr, isolink.Options{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	approved := 0
+	for _, s := range streams {
+		for _, m := range s.msgs {
+			resp, err := c.Send(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rcApproved(resp) {
+				rc, _ := resp.ResponseCode()
+				t.Fatalf("declined %v", rc)
+			}
+			if iad, _ := resp.Bytes(iso8583.DEICC); len(iad) == 0 {
+				t.Error("an approval without chip data (no ARPC)")
+			}
+			approved++
+		}
+	}
+	if approved != 12 {
+		t.Fatalf("approved %d, want 12", approved)
+	}
+	// The vault was sealed in the token: the key file's master key does
+	// not open it, the token does.
+	file, _ := keystore.OpenFile(filepath.Join(data, "keys.json"))
+	vault, err := tspstore.Open(ctx, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vault.Close()
+	var id string
+	var sealed []byte
+	if err := vault.DB.SQL().QueryRow("SELECT id, pan_sealed FROM vault_pans LIMIT 1").Scan(&id, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.Open(sealed, []byte("vault:"+id)); err == nil {
+		t.Error("the key file opens a card number the token sealed")
+	}
+	if pan, err := store.Open(ctx, sealed, []byte("vault:"+id)); err != nil || len(pan) < 16 {
+		t.Errorf("the token does not open its vault: %v", err)
+	}
+	if strings.Contains(logs.String(), pkcs11test.PIN) {
+		t.Error("a log line holds the PIN")
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	networkAddr := fs.String("network-addr", envDefault(e, "network_addr", ""), "the card network's acquirer port when the network role runs elsewhere, HOST:PORT (for transit charges) [TAPWALLET_NETWORK_ADDR]")
 	banks := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error [TAPWALLET_LOG_LEVEL]")
+	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the token service's key store: empty for the key file DATA/keys.json, or a PKCS#11 token, pkcs11:module=LIB;token=LABEL;pin-env=VAR (the PIN in the environment variable VAR, never here); docs/keys.md [TAPWALLET_KEYS]")
 	fs.Usage = func() {
 		e.stderr.Write([]byte("Usage: tapwallet serve [flags]\n\nRuns the platform, or the parties of it that --roles names, until SIGINT or\nSIGTERM. Several processes may run a role on one PostgreSQL database\n(--db); see docs/operations.md.\n\n"))
 		fs.PrintDefaults()
@@ -87,13 +89,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	// Each log line of an HTTP request carries its request id (reqid).
 	log := slog.New(reqid.Handler(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lvl})))
-	p, err := platform.Start(ctx, platform.Config{DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
+	keyStore, closeKeys, err := openServeKeys(ctx, e, *keysURI, *data)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	p, err := platform.Start(ctx, platform.Config{KeyStore: keyStore, DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
 		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote,
 		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, TSPSecret: tspSecret, NetworkAddr: *networkAddr})
 	if err != nil {
 		return err
 	}
 	attrs := []any{"url", p.URL, "roles", rs.String()}
+	if keyStore != nil {
+		attrs = append(attrs, "keys", fmt.Sprint(keyStore)) // the token's label, never the PIN
+	}
 	if p.ISOAddr != "" {
 		attrs = append(attrs, "iso8583", p.ISOAddr)
 	}

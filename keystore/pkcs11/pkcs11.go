@@ -64,6 +64,8 @@ type Options struct {
 	// Sessions is how many PKCS#11 sessions run operations at once
 	// (default 4).
 	Sessions int
+	// Getenv reads the PIN's environment variable (default os.Getenv).
+	Getenv func(string) string
 }
 
 // module is a loaded PKCS#11 library, shared by the stores of a process
@@ -138,7 +140,11 @@ func OpenURI(ctx context.Context, uri string, o Options) (*Store, error) {
 // locked PIN), fault.NotFound keystore.CodeKeyMissing (no tapwallet keys
 // in the token, unless o.Init).
 func Open(ctx context.Context, c Config, o Options) (*Store, error) {
-	pin := os.Getenv(c.PINEnv)
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	pin := getenv(c.PINEnv)
 	if pin == "" {
 		return nil, fault.E(fault.Invalid, "pkcs11_pin", "the environment variable %s (pin-env) holds no PIN for token %q", c.PINEnv, c.Token)
 	}
