@@ -177,6 +177,9 @@ type Store interface {
 	AnswerRefund(ctx context.Context, ref string, part int, rc, authCode string) error
 	// Counters returns the counters of a terminal kept in the store.
 	Counters(terminal string) Counters
+
+	// TerminalStore: the store terminal's day (terminal.go).
+	TerminalStore
 }
 
 // Acquirer sends a terminal's authorizations and refunds to the network.
@@ -449,9 +452,13 @@ func (a *Acquirer) Charge(ctx context.Context, ref string, req *iso8583.Message,
 	if err != nil || !res.Approved() {
 		return res, err
 	}
-	if c, err := ChargeOf(ref, req, a.now()); err != nil {
+	c, err := ChargeOf(ref, req, a.now())
+	if err != nil {
 		a.Log.Error("acquirer: an approved charge cannot be refunded over the network", "err", fault.MessageOf(err))
-	} else if err := a.Store.SaveCharge(ctx, c); err != nil {
+		return res, nil
+	}
+	c.AuthCode = res.AuthCode
+	if err := a.Store.SaveCharge(ctx, c); err != nil {
 		a.Log.Error("acquirer: cannot remember an approved charge", "err", fault.MessageOf(err))
 	}
 	return res, nil

@@ -31,6 +31,18 @@ type Charge struct {
 	Amount       int64  // DE4, minor units
 	Currency     int    // DE49
 	At           time.Time
+
+	// The store terminal's view (terminal.go): a sale or a
+	// pre-authorization (Kind, from DE3), the auth code (DE38 of the
+	// answer), when it was voided (zero: not voided), the final amount
+	// of a completed pre-authorization (0: not completed) and the batch
+	// it was settled in (0: the open batch).
+	Kind           Kind
+	ProcessingCode string // DE3
+	AuthCode       string
+	VoidedAt       time.Time
+	Completed      int64
+	Batch          int64
 }
 
 // AuthID returns the network's identity of the charge's authorization
@@ -50,7 +62,11 @@ func ChargeOf(ref string, req *iso8583.Message, at time.Time) (Charge, error) {
 	str := func(de int) string { s, _ := req.String(de); return s }
 	c := Charge{Ref: ref, Token: str(iso8583.DEPAN), Acquirer: str(iso8583.DEAcquirer), Terminal: str(iso8583.DETerminal),
 		STAN: str(iso8583.DESTAN), Transmission: str(iso8583.DETransmission), RRN: str(iso8583.DERRN),
-		Merchant: str(iso8583.DEMerchant), MerchantName: str(iso8583.DEMerchantName), MCC: str(iso8583.DEMCC), At: at}
+		Merchant: str(iso8583.DEMerchant), MerchantName: str(iso8583.DEMerchantName), MCC: str(iso8583.DEMCC), At: at,
+		ProcessingCode: str(iso8583.DEProcessingCode), Kind: KindSale}
+	if c.ProcessingCode == PreAuthProcessingCode {
+		c.Kind = KindPreAuth
+	}
 	amt, err := req.Amount()
 	if err != nil {
 		return Charge{}, fault.Wrap(err, fault.Invalid, CodeBadCharge, "the authorization's amount")
@@ -90,34 +106,38 @@ type RefundPart struct {
 // money back, the card holder does not authorize anything). It fails with
 // the codec's fault.Invalid error for an element that does not fit.
 func RefundRequest(c Charge, r RefundMessage) (*iso8583.Message, error) {
-	m := iso8583.New(iso8583.FinancialRequest)
-	var err error
-	set := func(de int, v string) {
-		if err == nil && v != "" {
-			err = m.SetString(de, v)
+	return build(iso8583.FinancialRequest, r.Amount, c.Currency, []field{
+		{iso8583.DEPAN, c.Token}, {iso8583.DEProcessingCode, RefundProcessingCode}, {iso8583.DETransmission, r.Transmission},
+		{iso8583.DESTAN, r.STAN}, {iso8583.DELocalTime, r.LocalTime}, {iso8583.DELocalDate, r.LocalDate}, {iso8583.DEMCC, c.MCC},
+		{iso8583.DEPOSCondition, "00"}, {iso8583.DEAcquirer, c.Acquirer}, {iso8583.DERRN, c.RRN}, {iso8583.DETerminal, c.Terminal},
+		{iso8583.DEMerchant, c.Merchant}, {iso8583.DEMerchantName, c.MerchantName},
+		{iso8583.DEOriginal, OriginalData(c.STAN, c.Transmission, c.Acquirer)},
+	})
+}
+
+// field is one element of a message build sets (skipped when empty).
+type field struct {
+	de int
+	v  string
+}
+
+// build returns a message of type mti with the fields that are not
+// empty, amount in DE4 and currency in DE49; it fails with the codec's
+// fault.Invalid error for an element that does not fit.
+func build(mti iso8583.MTI, amount int64, currency int, fields []field) (*iso8583.Message, error) {
+	m := iso8583.New(mti)
+	for _, f := range fields {
+		if f.v == "" {
+			continue
+		}
+		if err := m.SetString(f.de, f.v); err != nil {
+			return m, err
 		}
 	}
-	set(iso8583.DEPAN, c.Token)
-	set(iso8583.DEProcessingCode, RefundProcessingCode)
-	set(iso8583.DETransmission, r.Transmission)
-	set(iso8583.DESTAN, r.STAN)
-	set(iso8583.DELocalTime, r.LocalTime)
-	set(iso8583.DELocalDate, r.LocalDate)
-	set(iso8583.DEMCC, c.MCC)
-	set(iso8583.DEPOSCondition, "00")
-	set(iso8583.DEAcquirer, c.Acquirer)
-	set(iso8583.DERRN, c.RRN)
-	set(iso8583.DETerminal, c.Terminal)
-	set(iso8583.DEMerchant, c.Merchant)
-	set(iso8583.DEMerchantName, c.MerchantName)
-	set(iso8583.DEOriginal, OriginalData(c.STAN, c.Transmission, c.Acquirer))
-	if err == nil {
-		err = m.SetNumber(iso8583.DEAmount, r.Amount)
+	if err := m.SetNumber(iso8583.DEAmount, amount); err != nil {
+		return m, err
 	}
-	if err == nil {
-		err = m.SetNumber(iso8583.DECurrency, int64(c.Currency))
-	}
-	return m, err
+	return m, m.SetNumber(iso8583.DECurrency, int64(currency))
 }
 
 // NewRefundMessage returns a refund message of amount with the given STAN,

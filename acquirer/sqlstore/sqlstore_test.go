@@ -79,7 +79,7 @@ func TestCounters(t *testing.T) {
 func charge(ref, terminal, stan string, fen int64) acquirer.Charge {
 	return acquirer.Charge{Ref: ref, Token: "6288010000000004", Acquirer: "48021000", Terminal: terminal, STAN: stan,
 		Transmission: "0314090000", RRN: "607309" + stan, Merchant: "898000214111001", MerchantName: "SHANGHAI TRANSIT",
-		MCC: "4111", Amount: fen, Currency: 156, At: time.UnixMilli(1_773_000_000_000).UTC()}
+		MCC: "4111", Amount: fen, Currency: 156, At: time.UnixMilli(1_773_000_000_000).UTC(), Kind: acquirer.KindSale, ProcessingCode: "000000"}
 }
 
 // TestChargesAndRefundPlans: a charge is kept once by reference; a

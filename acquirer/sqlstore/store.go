@@ -145,15 +145,22 @@ func (s *Store) ReversalAnswered(ctx context.Context, id, rc string, at time.Tim
 	}), "recording a reversal's answer")
 }
 
-const chargeCols = `ref, token, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, amount, currency, at`
+const chargeCols = `ref, token, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, amount, currency, at, kind, processing_code, auth_code, voided_at, completed, batch`
 
 // SaveCharge remembers an approved charge; saving a reference again
 // changes nothing. It fails with fault.Unavailable when the database does.
 func (s *Store) SaveCharge(ctx context.Context, c acquirer.Charge) error {
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO charges (auth_id, `+chargeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		kind, pc := c.Kind, c.ProcessingCode
+		if kind == "" {
+			kind = acquirer.KindSale
+		}
+		if pc == "" {
+			pc = "000000"
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO charges (auth_id, `+chargeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ref) DO NOTHING`, c.AuthID(), c.Ref, c.Token, c.Acquirer, c.Terminal, c.STAN, c.Transmission, c.RRN, c.Merchant,
-			c.MerchantName, c.MCC, c.Amount, c.Currency, sqldb.Millis(c.At))
+			c.MerchantName, c.MCC, c.Amount, c.Currency, sqldb.Millis(c.At), string(kind), pc, c.AuthCode, sqldb.Millis(c.VoidedAt), c.Completed, c.Batch)
 		return err
 	}), "remembering a charge")
 }
@@ -161,15 +168,22 @@ func (s *Store) SaveCharge(ctx context.Context, c acquirer.Charge) error {
 // Charge returns a charge by reference, or fault.NotFound
 // acquirer.CodeChargeNotFound.
 func (s *Store) Charge(ctx context.Context, ref string) (acquirer.Charge, error) {
-	var c acquirer.Charge
-	var at int64
-	err := s.DB.QueryRow(ctx, `SELECT `+chargeCols+` FROM charges WHERE ref = ?`, ref).Scan(&c.Ref, &c.Token, &c.Acquirer, &c.Terminal,
-		&c.STAN, &c.Transmission, &c.RRN, &c.Merchant, &c.MerchantName, &c.MCC, &c.Amount, &c.Currency, &at)
-	c.At = sqldb.Time(at)
+	c, err := scanCharge(s.DB.QueryRow(ctx, `SELECT `+chargeCols+` FROM charges WHERE ref = ?`, ref))
 	if sqldb.NoRows(err) {
 		return c, fault.E(fault.NotFound, acquirer.CodeChargeNotFound, "no charge with this reference")
 	}
 	return c, sqldb.Err(err, "reading a charge")
+}
+
+// scanCharge reads one row of chargeCols.
+func scanCharge(row interface{ Scan(...any) error }) (acquirer.Charge, error) {
+	var c acquirer.Charge
+	var at, voided int64
+	var kind string
+	err := row.Scan(&c.Ref, &c.Token, &c.Acquirer, &c.Terminal, &c.STAN, &c.Transmission, &c.RRN, &c.Merchant, &c.MerchantName,
+		&c.MCC, &c.Amount, &c.Currency, &at, &kind, &c.ProcessingCode, &c.AuthCode, &voided, &c.Completed, &c.Batch)
+	c.At, c.Kind, c.VoidedAt = sqldb.Time(at), acquirer.Kind(kind), sqldb.Time(voided)
+	return c, err
 }
 
 // PlanRefund returns the parts of a refund, planning them the first time;
@@ -189,7 +203,10 @@ func (s *Store) PlanRefund(ctx context.Context, ref string, charges []string, am
 			}
 			var charged, given int64
 			var terminal string
-			err := tx.QueryRow(ctx, `SELECT amount, terminal FROM charges WHERE ref = ?`, cref).Scan(&charged, &terminal)
+			// What the charge took: a sale's amount, a completed
+			// pre-authorization's final amount; a voided charge has nothing left.
+			err := tx.QueryRow(ctx, `SELECT CASE WHEN voided_at <> 0 THEN 0 WHEN completed > 0 THEN completed ELSE amount END, terminal
+				FROM charges WHERE ref = ?`, cref).Scan(&charged, &terminal)
 			if sqldb.NoRows(err) {
 				continue
 			}
