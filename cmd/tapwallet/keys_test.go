@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,10 +16,12 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/keystoretest"
 	"github.com/tapwallet/tapwallet/keystore/pkcs11"
 	"github.com/tapwallet/tapwallet/keystore/pkcs11/pkcs11test"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
@@ -344,4 +347,120 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestNoKeyAtRestOrInText runs payments on the key file and then looks for
+// every key of keys.json (the vault's master keys, index keys, EMV roots,
+// and the issuer master keys of the token ranges used) in every other file
+// of the data folder, in the log, in the texts of the errors the key store
+// gives, and in every printed form of the structs that hold keys (the
+// platform, the token service, the key file, the store): none is there.
+func TestNoKeyAtRestOrInText(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	var logs bytes.Buffer
+	p, err := platform.Start(ctx, platform.Config{DataDir: data, HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1,
+		Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Wallet.ArgonMemoryKiB = 64
+	streams, err := provision(ctx, p, 4, 2, 8, func(int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := isolink.Dial(ctx, p.ISOAddr, isolink.Options{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, s := range streams {
+		for _, m := range s.msgs {
+			if resp, err := c.Send(ctx, m); err != nil || !rcApproved(resp) {
+				t.Fatalf("authorization: %v", err)
+			}
+		}
+		// The same cryptogram again: declined (replay), an error path.
+		c.Send(ctx, s.msgs[0])
+	}
+	// The keys: everything in keys.json, and the ranges' issuer master keys.
+	raw, err := os.ReadFile(filepath.Join(data, "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kf map[string]any
+	json.Unmarshal(raw, &kf)
+	var keys []string
+	for _, field := range []string{"masters", "index_keys", "emv_roots"} {
+		m, _ := kf[field].(map[string]any)
+		for _, v := range m {
+			keys = append(keys, v.(string))
+		}
+	}
+	vault, err := tspstore.Open(ctx, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vault.Close()
+	rows, err := vault.DB.SQL().Query("SELECT DISTINCT substr(token, 1, 6) FROM tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var prefix string
+		rows.Scan(&prefix)
+		k, err := p.Keys.IssuerMasterKey("token-range-" + prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, hex.EncodeToString(k))
+	}
+	rows.Close()
+	if len(keys) < 4 {
+		t.Fatalf("found only %d keys to look for", len(keys))
+	}
+	// Error texts of the key store.
+	var texts []string
+	st := p.KeyStore
+	sealed, _ := st.Seal(ctx, []byte("6222020000000004"), []byte("a"))
+	for _, err := range []error{
+		func() error { _, err := st.Open(ctx, sealed, []byte("b")); return err }(),
+		func() error { _, err := st.Open(ctx, sealed[:30], []byte("a")); return err }(),
+		func() error {
+			_, err := st.VerifyARQC(ctx, keystore.ARQC{Range: "token-range-628801", Alg: emv.TDES, PAN: "6288010000000001", ARQC: make([]byte, 8)})
+			return err
+		}(),
+		func() error { _, err := st.KCV(ctx, "k99"); return err }(),
+		func() error { _, err := st.Rotate(ctx, "nonsense"); return err }(),
+	} {
+		if err == nil {
+			t.Fatal("an error path gave no error")
+		}
+		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
+	}
+	p.Close()
+	if where := keystoretest.FindKey(logs.String()+strings.Join(texts, "\n"), keys); where != "" {
+		t.Errorf("a key is in the log or an error text (%s)", where)
+	}
+	files := 0
+	filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(path) == "keys.json" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		files++
+		if where := keystoretest.FindKey(string(b), keys); where != "" {
+			t.Errorf("%s holds a key (%s)", path, where)
+		}
+		return nil
+	})
+	if files < 3 {
+		t.Errorf("looked in only %d files", files)
+	}
+	keystoretest.AssertNoKey(t, keys, p, p.Keys, p.KeyStore, p.Tokens)
+	t.Logf("%d keys looked for in %d files, %d bytes of log, %d error texts and the printed structs", len(keys), files, logs.Len(), len(texts))
 }
