@@ -70,6 +70,12 @@ func Tap(el applet.Element, c phone.Card, amount int64, now time.Time) (map[emv.
 	if err != nil {
 		return nil, err
 	}
+	return TapCard(el, pc, amount, now)
+}
+
+// TapCard is Tap with the applet's card given whole (e.g. an SM4 card,
+// Alg emv.SM4: cryptogram version 12).
+func TapCard(el applet.Element, pc applet.PaymentCard, amount int64, now time.Time) (map[emv.Tag][]byte, error) {
 	pay := applet.NewPayment(el, fingerprint{}, pc)
 	if r := pay.Select(pc.AID, false); r.SW != apdu.SWSuccess {
 		return nil, fault.E(fault.Invalid, "select", "SELECT of the card answered %04X", uint16(r.SW))
