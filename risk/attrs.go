@@ -134,7 +134,6 @@ func addAttr(a attrDef) {
 }
 
 func num(x float64) (value, bool)           { return value{n: x}, true }
-func str(s string) (value, bool)            { return value{s: s}, true }
 func strIf(s string) (value, bool)          { return value{s: s}, s != "" }
 func ageHours(since, now time.Time) float64 { return now.Sub(since).Hours() }
 
@@ -229,14 +228,6 @@ const (
 func countSeries(subject, measure string, res int64) string {
 	return subject + "." + measure + "." + resName(res)
 }
-
-// The sightings read for an authorization: the card's last tap, the
-// phone's last tap, the phone's reported place (a fact).
-const (
-	seenCard = iota
-	seenPhone
-	nSeen
-)
 
 func sightingKeys(a *Auth) []string { return []string{"card:" + a.Card, "phone:" + a.Phone} }
 

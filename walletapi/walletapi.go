@@ -275,14 +275,6 @@ func source(r *http.Request) string {
 	return host
 }
 
-type ctxKey int
-
-const (
-	accountKey ctxKey = iota
-	phoneKey
-	bodyKey
-)
-
 // BearerToken returns the session token of a request.
 func BearerToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")
