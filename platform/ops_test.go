@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/reqid"
 )
@@ -158,5 +159,58 @@ func TestNotReadyWithoutIssuer(t *testing.T) {
 	}
 	if status, _ := callBody(t, "GET", e.p.URL+"/healthz", "", nil); status != 200 {
 		t.Errorf("/healthz: %d, want 200 (alive though not ready)", status)
+	}
+}
+
+// TestDocumentedRoutesServed keys the API documents on the mux the
+// platform builds: each documented operation, asked of a platform running
+// every role, is served by the route pattern of the same method and path
+// (the pattern the HTTP metrics name), not by a fallback.
+func TestDocumentedRoutesServed(t *testing.T) {
+	e := startOps(t, nil)
+	want := map[string]bool{}
+	for _, path := range []string{"../docs/openapi.yaml", "../docs/openapi-operators.yaml"} {
+		doc, err := openapi3.NewLoader().LoadFromFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, item := range doc.Paths.Map() {
+			for method := range item.Operations() {
+				want[method+" "+p] = true
+				url := e.p.URL + regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(p, "x")
+				req, _ := http.NewRequest(method, url, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		}
+	}
+	fams, err := e.p.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	for _, f := range fams {
+		if f.GetName() != "tapwallet_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" {
+					served[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	t.Logf("%d documented, %d route patterns served", len(want), len(served))
+	if len(want) < 30 {
+		t.Fatalf("only %d documented operations: the documents did not load", len(want))
+	}
+	for r := range want {
+		if !served[r] {
+			t.Errorf("documented %s: the platform's mux has no such route pattern", r)
+		}
 	}
 }
