@@ -130,7 +130,7 @@ func (p *Portal) recordThrottled(r *http.Request, email, where string) {
 // on the account named (if there is one).
 func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, email, where string, wait time.Duration) {
 	p.recordThrottled(r, email, where)
-	p.cfg.Log.Warn("portal: log-in throttled", "where", where, "source", source(r))
+	p.cfg.Log.WarnContext(r.Context(), "portal: log-in throttled", "where", where, "source", source(r))
 	secs := int(wait.Seconds()) + 1
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	p.loginFailed(w, r, http.StatusTooManyRequests, email, fmt.Sprintf("Too many log-in attempts %s: try again in %d seconds.", where, secs))

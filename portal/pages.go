@@ -64,7 +64,7 @@ func (p *Portal) parseTemplates() error {
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, code int, name string, v *view) {
 	var buf bytes.Buffer
 	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-		p.cfg.Log.Error("portal template failed", "page", name, "err", err)
+		p.cfg.Log.ErrorContext(r.Context(), "portal template failed", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

@@ -338,7 +338,7 @@ func (p *Portal) csrfOK(r *http.Request) bool {
 }
 
 func (p *Portal) csrfRefused(w http.ResponseWriter, r *http.Request) {
-	p.cfg.Log.Warn("portal: POST without a valid CSRF token", "path", r.URL.Path, "source", source(r))
+	p.cfg.Log.WarnContext(r.Context(), "portal: POST without a valid CSRF token", "path", r.URL.Path, "source", source(r))
 	err := fault.E(fault.Forbidden, "csrf", "this form did not come from a page of the portal, or it has expired: go back, reload the page and try again")
 	if wantsJSON(r) {
 		writeJSONError(w, err)

@@ -58,7 +58,7 @@ type Alerter interface {
 func (s *Service) checkClone(ctx context.Context, t Token, keyIndex, atc int, arqc []byte, seen error) error {
 	luks, err := s.luks(ctx, t)
 	if err != nil {
-		s.Log.Error("tsp: cannot read the key uses to check for a clone", "token", t.Number, "err", err)
+		s.Log.ErrorContext(ctx, "tsp: cannot read the key uses to check for a clone", "token", t.Number, "err", err)
 		return seen
 	}
 	why := cloneSign(luks, keyIndex, atc, arqc)
@@ -97,13 +97,13 @@ func (s *Service) suspendClone(ctx context.Context, t Token, actor, why string, 
 	if err := s.Suspend(ctx, t.Number.Digits(), actor, "clone suspected: "+why); err != nil {
 		return err
 	}
-	s.Log.Warn("tsp: token suspended, cloned phone suspected", "token", t.Number, "actor", actor, "why", why)
+	s.Log.WarnContext(ctx, "tsp: token suspended, cloned phone suspected", "token", t.Number, "actor", actor, "why", why)
 	if a, ok := s.Store.(Alerter); ok {
 		msg := OTPMessage{ID: id.New("otp"), AccountID: t.AccountID, CreatedAt: s.Now().UTC(),
 			Message: fmt.Sprintf("[tapwallet] Your card ending %s was suspended: it was used from a copy of your phone's wallet (%s). "+
 				"If you did not copy your phone, someone has its keys: check your phones, then remove the card and add it again.", t.PANLast4, why)}
 		if err := a.AddMessage(ctx, msg); err != nil {
-			s.Log.Error("tsp: clone alert not queued", "token", t.Number, "err", err)
+			s.Log.ErrorContext(ctx, "tsp: clone alert not queued", "token", t.Number, "err", err)
 		}
 	}
 	if event && s.Security != nil {

@@ -585,7 +585,7 @@ func (s *Service) Finding(ctx context.Context, e Event) bool {
 	s.fill(&e)
 	added, err := s.Store.AddFinding(ctx, e)
 	if err != nil {
-		s.Log.Error("security finding not recorded", "kind", e.Kind, "account", e.AccountID, "err", err)
+		s.Log.ErrorContext(ctx, "security finding not recorded", "kind", e.Kind, "account", e.AccountID, "err", err)
 	}
 	return added
 }
@@ -618,7 +618,7 @@ func (s *Service) event(ctx context.Context, e Event) {
 		err = s.Store.AddEvent(ctx, e)
 	}
 	if err != nil {
-		s.Log.Error("security event not recorded", "kind", e.Kind, "account", e.AccountID, "err", err)
+		s.Log.ErrorContext(ctx, "security event not recorded", "kind", e.Kind, "account", e.AccountID, "err", err)
 	}
 }
 

@@ -317,7 +317,7 @@ func (a *API) codeLimited(h http.HandlerFunc) http.HandlerFunc {
 // (switching its wallet off ends it).
 func (a *API) holdSession(r *http.Request, ph wallet.Phone) {
 	if err := a.Wallet.BindSession(r.Context(), BearerToken(r), ph.ID); err != nil {
-		a.Log.Error("session not bound to its phone", "phone", ph.ID, "err", err)
+		a.Log.ErrorContext(r.Context(), "session not bound to its phone", "phone", ph.ID, "err", err)
 	}
 }
 
