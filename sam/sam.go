@@ -16,6 +16,7 @@ import (
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/epurse"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/keystore"
 )
 
 // Counter keeps the SAM's transaction sequence number durably: Next
@@ -42,8 +43,8 @@ func (c *MemoryCounter) Next() (uint32, error) {
 // SAM is a secure access module for one city's cards.
 type SAM struct {
 	alg         emv.Alg
-	purchase    []byte
-	maintenance []byte
+	purchase    keystore.Secret // redacted in every printed form
+	maintenance keystore.Secret
 	terminal    [6]byte
 	counter     Counter
 }
@@ -59,7 +60,7 @@ func New(alg emv.Alg, keys epurse.MasterKeys, terminal [6]byte, counter Counter)
 	if counter == nil {
 		counter = &MemoryCounter{}
 	}
-	return &SAM{alg: alg, purchase: append([]byte(nil), keys.Purchase...), maintenance: append([]byte(nil), keys.Maintenance...),
+	return &SAM{alg: alg, purchase: keystore.NewSecret(keys.Purchase), maintenance: keystore.NewSecret(keys.Maintenance),
 		terminal: terminal, counter: counter}, nil
 }
 
@@ -103,7 +104,7 @@ func (s *SAM) Open(card epurse.CardNumber, typ byte, amount uint32, atc uint16, 
 }
 
 func (s *SAM) sessionKey(p Purchase) ([]byte, error) {
-	dpk, err := epurse.Diversify(s.alg, s.purchase, p.Card)
+	dpk, err := epurse.Diversify(s.alg, s.purchase.Reveal(), p.Card)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Internal, "sam_crypto", "diversify the purchase key")
 	}
@@ -134,7 +135,7 @@ func (s *SAM) CheckMAC2(p Purchase, mac2 [4]byte) (bool, error) {
 // that answered GET CHALLENGE with challenge. It fails with
 // fault.Internal if the keys cannot be used.
 func (s *SAM) BlockMAC(card epurse.CardNumber, challenge [4]byte, p2 byte) ([4]byte, error) {
-	damk, err := epurse.Diversify(s.alg, s.maintenance, card)
+	damk, err := epurse.Diversify(s.alg, s.maintenance.Reveal(), card)
 	if err != nil {
 		return [4]byte{}, fault.Wrap(err, fault.Internal, "sam_crypto", "diversify the maintenance key")
 	}

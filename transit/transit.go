@@ -262,7 +262,7 @@ type Service struct {
 	LoadTerminal [6]byte
 
 	mu  sync.Mutex
-	mks map[string]epurse.MasterKeys
+	mks map[string][4]keystore.Secret // the cities' master keys (purchase, load, TAC, maintenance), redacted
 }
 
 // New returns the operators' host (with the shipped fare table when fares
@@ -275,7 +275,7 @@ func New(st Store, keys keystore.IssuerKeys, fares *fare.Table, pay Payments, lo
 		fares = fare.Default()
 	}
 	return &Service{Store: st, Keys: keys, Fares: fares, Payments: pay, Log: log,
-		LoadTerminal: epurse.TerminalNumber(0, 0, 1), mks: map[string]epurse.MasterKeys{}}
+		LoadTerminal: epurse.TerminalNumber(0, 0, 1), mks: map[string][4]keystore.Secret{}}
 }
 
 // MasterKeys returns a city's four master keys (what the operator's host
@@ -315,18 +315,25 @@ func GateKeyNames(city string) []string {
 	return []string{n[0], n[3]}
 }
 
+// masterKeys returns a city's master keys for one use: the cache keeps
+// them as keystore.Secrets (never printed, never in JSON), the returned
+// value only views them.
 func (s *Service) masterKeys(city string) (epurse.MasterKeys, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.mks[city]; ok {
-		return k, nil
+	k, ok := s.mks[city]
+	if !ok {
+		mk, err := MasterKeys(s.Keys, city)
+		if err != nil {
+			return mk, err
+		}
+		for i, b := range [][]byte{mk.Purchase, mk.Load, mk.TAC, mk.Maintenance} {
+			k[i] = keystore.NewSecret(b)
+			clear(b)
+		}
+		s.mks[city] = k
 	}
-	k, err := MasterKeys(s.Keys, city)
-	if err != nil {
-		return k, err
-	}
-	s.mks[city] = k
-	return k, nil
+	return epurse.MasterKeys{Purchase: k[0].Reveal(), Load: k[1].Reveal(), TAC: k[2].Reveal(), Maintenance: k[3].Reveal()}, nil
 }
 
 // cardKeys returns a card's keys and algorithm.
