@@ -11,6 +11,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/reqid"
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
@@ -45,6 +46,11 @@ func call[In, Out any](ctx context.Context, c *Client, name string, in In) (Out,
 	req.Header.Set("Content-Type", "application/json")
 	if c.Secret != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Secret)
+	}
+	if id := reqid.From(ctx); id != "" {
+		// The token service's log lines of this call carry the id of the
+		// request that made it.
+		req.Header.Set(reqid.Header, id)
 	}
 	hc := c.HTTP
 	if hc == nil {
