@@ -80,15 +80,18 @@ type Store interface {
 	// switch-off wins).
 	BeginSwitchOff(ctx context.Context, sw Switch, wipe Command) (open Switch, opened bool, err error)
 	// FinishSwitchOff saves the tokens and transit cards of an open switch
-	// and marks its switch-off done at a time.
-	FinishSwitchOff(ctx context.Context, sw Switch, at time.Time) error
+	// and marks its switch-off done at a time, if no switch-on was asked of
+	// it since; it reports whether the switch-off is still the latest
+	// (false: a switch-on was asked or done meanwhile, nothing saved).
+	FinishSwitchOff(ctx context.Context, sw Switch, at time.Time) (latest bool, err error)
 	// BeginSwitchOn marks the phone's open switch as asked to switch on (by
 	// whom, from where, at a time); fault.NotFound "no_switch" when the
 	// phone has none open.
 	BeginSwitchOn(ctx context.Context, phoneID string, at time.Time, by, source string) (Switch, error)
 	// FinishSwitchOn closes the open switch id (its switch-on done at a
 	// time) and queues fresh, in one transaction; fault.NotFound
-	// "no_switch" when it is not open any more.
+	// "no_switch" when it is not open any more, fault.Conflict
+	// "switch_superseded" when a later switch-off cancelled the switch-on.
 	FinishSwitchOn(ctx context.Context, id string, at time.Time, fresh Command) (Switch, error)
 	// OpenSwitch returns the phone's open switch (fault.NotFound "no_switch").
 	OpenSwitch(ctx context.Context, phoneID string) (Switch, error)
@@ -253,7 +256,53 @@ func (s *Service) SwitchOff(ctx context.Context, r Request) (Result, error) {
 // finishOff tells the parties of a recorded switch-off — the wallet, its
 // sessions, the token service, the transit operators — each step
 // idempotent, then marks the switch done. opened: this call recorded it.
+// If a switch-on was asked of the switch meanwhile (the later intent), the
+// switch-on's steps are applied again after these, so the phone ends as
+// the latest request left it.
 func (s *Service) finishOff(ctx context.Context, open Switch, actor, source, keep string, opened bool) (Result, error) {
+	res, err := s.applyOff(ctx, open, keep)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Changed = res.Changed || opened
+	open.Transit = union(open.Transit, res.Transit)
+	open.Tokens = union(open.Tokens, res.Tokens)
+	now := s.now()
+	latest, err := s.Store.FinishSwitchOff(ctx, open, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if !latest {
+		if _, err := s.applyOn(ctx, open); err != nil {
+			return Result{}, err
+		}
+		return Result{}, errSuperseded("on")
+	}
+	if open.OffDone.IsZero() {
+		open.OffDone = now
+	}
+	res.Switch = open
+	if res.Changed || len(res.Tokens) > 0 {
+		detail := plural(len(res.Tokens), "card") + " suspended"
+		if s.Transit != nil {
+			detail += ", " + plural(len(res.Transit), "transit card") + " hot-listed"
+		}
+		detail += ", key wipe queued, " + plural(res.Sessions, "session") + " ended; by " + actor
+		s.Wallet.Record(ctx, wallet.Event{AccountID: open.AccountID, PhoneID: open.PhoneID, Kind: wallet.EventWalletOff, Detail: detail, Source: source})
+	}
+	return res, nil
+}
+
+// errSuperseded: a later switch of the other way was asked while this one
+// ran; its steps were applied again after this one's.
+func errSuperseded(now string) error {
+	return fault.E(fault.Conflict, "switch_superseded", "the wallet was switched %s again meanwhile: it stays %s", now, now)
+}
+
+// applyOff is a switch-off's steps at the other parties: the wallet marked
+// off, the phone's sessions (and the account's portal sessions but keep's)
+// ended, the token service told, the transit cards hot-listed.
+func (s *Service) applyOff(ctx context.Context, open Switch, keep string) (Result, error) {
 	changed, err := s.Wallet.SetWalletOn(ctx, open.PhoneID, false)
 	if err != nil {
 		return Result{}, err
@@ -273,31 +322,13 @@ func (s *Service) finishOff(ctx context.Context, open Switch, actor, source, kee
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Changed: opened || changed, Tokens: suspended, NoTransit: s.Transit == nil, Sessions: ended}
+	res := Result{Changed: changed, Tokens: suspended, NoTransit: s.Transit == nil, Sessions: ended}
 	if s.Transit != nil {
 		blocked, err := s.Transit.Block(ctx, open.PhoneID, open.OffBy, open.Reason)
 		if err != nil {
 			return Result{}, err
 		}
 		res.Transit = blocked
-		open.Transit = union(open.Transit, blocked)
-	}
-	open.Tokens = union(open.Tokens, suspended)
-	now := s.now()
-	if err := s.Store.FinishSwitchOff(ctx, open, now); err != nil {
-		return Result{}, err
-	}
-	if open.OffDone.IsZero() {
-		open.OffDone = now
-	}
-	res.Switch = open
-	if res.Changed || len(suspended) > 0 {
-		detail := plural(len(suspended), "card") + " suspended"
-		if s.Transit != nil {
-			detail += ", " + plural(len(res.Transit), "transit card") + " hot-listed"
-		}
-		detail += ", key wipe queued, " + plural(ended, "session") + " ended; by " + actor
-		s.Wallet.Record(ctx, wallet.Event{AccountID: open.AccountID, PhoneID: open.PhoneID, Kind: wallet.EventWalletOff, Detail: detail, Source: source})
 	}
 	return res, nil
 }
@@ -336,10 +367,45 @@ func (s *Service) SwitchOn(ctx context.Context, r Request) (Result, error) {
 
 // finishOn tells the parties of a switch-on recorded on open — the token
 // service, the transit operators, the wallet — each step idempotent, then
-// closes the switch.
+// closes the switch. If a switch-off was asked again meanwhile (the later
+// intent), its steps are applied again after these and the switch stays
+// open: fault.Conflict "switch_superseded".
 func (s *Service) finishOn(ctx context.Context, open Switch) (Result, error) {
-	// The token service resumes the tokens the switch-off suspended that
-	// are still suspended and on this phone, and lets cards be added again.
+	res, err := s.applyOn(ctx, open)
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.now()
+	fresh := Command{ID: wallet.NewID("cmd"), PhoneID: open.PhoneID, AccountID: open.AccountID, Kind: CommandFreshKeys,
+		Message: "The wallet on this phone was switched back on: new payment keys are installed.", Actor: open.OnBy, Source: open.OnSource, CreatedAt: now}
+	closed, err := s.Store.FinishSwitchOn(ctx, open.ID, now, fresh)
+	switch fault.CodeOf(err) {
+	case "no_switch":
+		return Result{}, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on")
+	case "switch_superseded":
+		if _, err := s.applyOff(ctx, open, ""); err != nil {
+			return Result{}, err
+		}
+		return Result{}, errSuperseded("off")
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.Switch = closed
+	detail := plural(len(res.Tokens), "card") + " resumed"
+	if s.Transit != nil {
+		detail += ", " + plural(len(res.Transit), "transit card") + " off the hot list"
+	}
+	detail += ", fresh keys queued; by " + open.OnBy
+	s.Wallet.Record(ctx, wallet.Event{AccountID: open.AccountID, PhoneID: open.PhoneID, Kind: wallet.EventWalletOn, Detail: detail, Source: open.OnSource})
+	return res, nil
+}
+
+// applyOn is a switch-on's steps at the other parties: the token service
+// resumes the tokens the switch-off suspended that are still suspended and
+// on this phone (and lets cards be added again), the transit cards come
+// off the hot lists, the wallet is marked on.
+func (s *Service) applyOn(ctx context.Context, open Switch) (Result, error) {
 	resumed, err := s.Tokens.DeviceOn(ctx, tsp.DeviceSwitch{DeviceID: open.PhoneID, Actor: open.OnBy,
 		Reason: "wallet switched back on after verification", Tokens: open.Tokens})
 	if err != nil {
@@ -355,23 +421,6 @@ func (s *Service) finishOn(ctx context.Context, open Switch) (Result, error) {
 	if _, err := s.Wallet.SetWalletOn(ctx, open.PhoneID, true); err != nil {
 		return Result{}, err
 	}
-	now := s.now()
-	fresh := Command{ID: wallet.NewID("cmd"), PhoneID: open.PhoneID, AccountID: open.AccountID, Kind: CommandFreshKeys,
-		Message: "The wallet on this phone was switched back on: new payment keys are installed.", Actor: open.OnBy, Source: open.OnSource, CreatedAt: now}
-	closed, err := s.Store.FinishSwitchOn(ctx, open.ID, now, fresh)
-	if fault.CodeOf(err) == "no_switch" {
-		return Result{}, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on")
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	res.Switch = closed
-	detail := plural(len(resumed), "card") + " resumed"
-	if s.Transit != nil {
-		detail += ", " + plural(len(res.Transit), "transit card") + " off the hot list"
-	}
-	detail += ", fresh keys queued; by " + open.OnBy
-	s.Wallet.Record(ctx, wallet.Event{AccountID: open.AccountID, PhoneID: open.PhoneID, Kind: wallet.EventWalletOn, Detail: detail, Source: open.OnSource})
 	return res, nil
 }
 
@@ -393,6 +442,9 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			_, err = s.finishOn(ctx, sw)
 		} else {
 			_, err = s.finishOff(ctx, sw, sw.OffBy, sw.OffSource, "", false)
+		}
+		if fault.CodeOf(err) == "switch_superseded" { // the later switch's steps were applied again
+			err = nil
 		}
 		if err != nil {
 			s.Log.Error("lost-phone switch not finished", "switch", sw.ID, "phone", sw.PhoneID, "err", err)

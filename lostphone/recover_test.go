@@ -26,6 +26,9 @@ type fakeTokens struct {
 	suspended map[string][]string
 	off       map[string]bool
 	fail      error
+	// hold, when set, stops the next DeviceOff after its work until it is
+	// closed (held is closed when it stops): a slow party.
+	hold, held chan struct{}
 }
 
 func newFakeTokens(device string, tokens ...string) *fakeTokens {
@@ -40,6 +43,14 @@ func (f *fakeTokens) DeviceOff(_ context.Context, d tsp.DeviceSwitch) ([]string,
 	if err := f.fail; err != nil {
 		f.fail = nil
 		return nil, err
+	}
+	hold, held := f.hold, f.held
+	f.hold = nil
+	if hold != nil { // the call reaches the party late: after what happens meanwhile
+		f.mu.Unlock()
+		close(held)
+		<-hold
+		f.mu.Lock()
 	}
 	f.off[d.DeviceID] = true
 	out := f.live[d.DeviceID]
@@ -136,6 +147,18 @@ func backends(t *testing.T, fn func(t *testing.T, dsn string)) {
 	}
 }
 
+// crashedSwitchOff is a fixture whose switch-off stopped at the token
+// service (the wallet is off, the tokens are live), and its switch.
+func crashedSwitchOff(t *testing.T, dsn string) (*crashFixture, *lostphone.Service) {
+	f := newCrashFixture(t, dsn)
+	f.tokens.fail = errCrash
+	lp := f.start(t, f.wallet)
+	if _, err := lp.SwitchOff(context.Background(), f.req()); !errors.Is(err, errCrash) {
+		t.Fatalf("switch-off: got %v, want the crash", err)
+	}
+	return f, lp
+}
+
 var errCrash = fault.E(fault.Unavailable, "crash", "the process died here")
 
 // TestSwitchOffCrashRecovered: a switch-off that stops between the two
@@ -198,12 +221,7 @@ func TestSwitchOffRetried(t *testing.T) { backends(t, testSwitchOffRetried) }
 
 func testSwitchOffRetried(t *testing.T, dsn string) {
 	ctx := context.Background()
-	f := newCrashFixture(t, dsn)
-	f.tokens.fail = errCrash
-	lp := f.start(t, f.wallet)
-	if _, err := lp.SwitchOff(ctx, f.req()); !errors.Is(err, errCrash) {
-		t.Fatalf("switch-off: got %v, want the crash", err)
-	}
+	f, lp := crashedSwitchOff(t, dsn)
 	res, err := lp.SwitchOff(ctx, f.req())
 	if err != nil || len(res.Tokens) != 2 || res.Phone.WalletOn {
 		t.Fatalf("retry: got %+v, %v, want 2 tokens suspended, wallet off", res, err)
@@ -252,5 +270,40 @@ func testSwitchOnCrashRecovered(t *testing.T, dsn string) {
 	}
 	if _, err := lp.SwitchOn(ctx, f.req()); !fault.Has(err, fault.Conflict, "wallet_on") {
 		t.Fatalf("switch-on again: got %v, want wallet_on", err)
+	}
+}
+
+// TestRecoverRacesSwitchOn: a start finishing a crashed switch-off whose
+// token-service call arrives late, after the owner switched the wallet
+// back on, does not leave the phone off under a closed record: the later
+// request (on) is applied again and wins.
+func TestRecoverRacesSwitchOn(t *testing.T) { backends(t, testRecoverRacesSwitchOn) }
+
+func testRecoverRacesSwitchOn(t *testing.T, dsn string) {
+	ctx := context.Background()
+	f, lp := crashedSwitchOff(t, dsn)
+	restarted := f.start(t, f.wallet)
+	hold, held := make(chan struct{}), make(chan struct{})
+	f.tokens.mu.Lock()
+	f.tokens.hold, f.tokens.held = hold, held
+	f.tokens.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { _, err := restarted.Recover(ctx); done <- err }()
+	<-held // Recover's DeviceOff is on its way
+	if _, err := lp.SwitchOn(ctx, f.req()); err != nil {
+		t.Fatalf("the owner's switch-on: got %v", err)
+	}
+	close(hold) // ... and arrives after the switch-on
+	if err := <-done; err != nil {
+		t.Fatalf("Recover: got %v", err)
+	}
+	if on, off, live := f.state(t); !on || off || live != 2 {
+		t.Fatalf("after the race: wallet on %v, token service off %v, %d live; want on, on, 2 (the later request wins)", on, off, live)
+	}
+	if sw, _ := lp.History(ctx, f.acc.ID, f.ph.ID); len(sw) != 1 || sw[0].OnAt.IsZero() {
+		t.Fatalf("records: got %+v, want the one switch closed", sw)
+	}
+	if n, err := lp.Recover(ctx); n != 0 || err != nil {
+		t.Fatalf("Recover again: got %d, %v, want nothing left", n, err)
 	}
 }

@@ -198,8 +198,8 @@ func TestLostPhoneStore(t *testing.T) {
 			t.Fatalf("4 racing switch-offs: %d opened, %d records; want 1 and 1", opens, len(hist))
 		}
 		open.Transit = []string{"BJ-0001"}
-		if err := st.FinishSwitchOff(ctx, open, now.Add(time.Second)); err != nil {
-			t.Fatal(err)
+		if latest, err := st.FinishSwitchOff(ctx, open, now.Add(time.Second)); err != nil || !latest {
+			t.Fatalf("finish the switch-off: got %v, %v, want it the latest", latest, err)
 		}
 		again, opened, err := st.BeginSwitchOff(ctx, lostphone.Switch{ID: wallet.NewID("sw"), PhoneID: ph, AccountID: acc, OffAt: now}, cmd(ph, lostphone.CommandWipeKeys, now))
 		if err != nil || opened || again.ID != sw.ID || len(again.Tokens) != 1 || len(again.Transit) != 1 || !again.OffDone.Equal(now.Add(time.Second)) {
@@ -210,8 +210,12 @@ func TestLostPhoneStore(t *testing.T) {
 			t.Fatalf("pending after switch-off: got %+v, %v, want one wipe (the second switch-off queues nothing)", pending, err)
 		}
 		// A switch-on asked, then a switch-off again: the later wins.
-		if _, err := st.BeginSwitchOn(ctx, ph, now.Add(time.Minute), "portal:"+acc, "10.0.0.2"); err != nil {
+		first, err := st.BeginSwitchOn(ctx, ph, now.Add(time.Minute), "portal:"+acc, "10.0.0.2")
+		if err != nil {
 			t.Fatal(err)
+		}
+		if latest, err := st.FinishSwitchOff(ctx, open, now.Add(time.Hour)); err != nil || latest {
+			t.Fatalf("finishing the switch-off after a switch-on was asked: got %v, %v, want not the latest", latest, err)
 		}
 		if list, _ := st.Unfinished(ctx, 10); len(list) != 2 {
 			t.Fatalf("unfinished with a switch-on asked: got %d, want 2 (it and the other phone's)", len(list))
@@ -221,6 +225,9 @@ func TestLostPhoneStore(t *testing.T) {
 		}
 		if list, _ := st.Unfinished(ctx, 10); len(list) != 1 || list[0].PhoneID != other {
 			t.Fatalf("unfinished after the cancel: got %+v, want only the other phone's", list)
+		}
+		if _, err := st.FinishSwitchOn(ctx, first.ID, now, cmd(ph, lostphone.CommandFreshKeys, now)); !fault.Has(err, fault.Conflict, "switch_superseded") {
+			t.Fatalf("finishing the cancelled switch-on: got %v, want switch_superseded", err)
 		}
 		asked, err := st.BeginSwitchOn(ctx, ph, now.Add(time.Minute), "portal:"+acc, "10.0.0.2")
 		if err != nil || asked.OnBy != "portal:"+acc || !asked.OnAsked.Equal(now.Add(time.Minute)) {

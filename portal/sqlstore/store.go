@@ -264,13 +264,28 @@ func (s *Store) beginSwitchOff(ctx context.Context, sw lostphone.Switch, wipe lo
 }
 
 // FinishSwitchOff saves the tokens and transit cards of a switch and marks
-// its switch-off done (the first time).
-func (s *Store) FinishSwitchOff(ctx context.Context, sw lostphone.Switch, at time.Time) error {
-	return s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		r, err := tx.Exec(ctx, `UPDATE wallet_switches SET tokens = ?, transit = ?, off_done_at = CASE WHEN off_done_at = 0 THEN ? ELSE off_done_at END WHERE id = ?`,
+// its switch-off done (the first time), unless a switch-on was asked of it
+// since: then it saves nothing and reports false.
+func (s *Store) FinishSwitchOff(ctx context.Context, sw lostphone.Switch, at time.Time) (bool, error) {
+	latest := false
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		r, err := tx.Exec(ctx, `UPDATE wallet_switches SET tokens = ?, transit = ?, off_done_at = CASE WHEN off_done_at = 0 THEN ? ELSE off_done_at END WHERE id = ? AND on_at = 0 AND on_asked_at = 0`,
 			strings.Join(sw.Tokens, " "), strings.Join(sw.Transit, " "), sqldb.Millis(at), sw.ID)
-		return sqldb.OneRow(r, err, "switch_not_found", "no such wallet switch", "updating a wallet switch")
+		if err != nil {
+			return err
+		}
+		n, err := r.RowsAffected()
+		if latest = n > 0; latest || err != nil {
+			return err
+		}
+		var x int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM wallet_switches WHERE id = ?`, sw.ID).Scan(&x); sqldb.NoRows(err) {
+			return fault.E(fault.NotFound, "switch_not_found", "no such wallet switch")
+		} else {
+			return err
+		}
 	})
+	return latest, sqldb.Err(err, "updating a wallet switch")
 }
 
 // BeginSwitchOn marks the phone's open switch as asked to switch on.
@@ -294,13 +309,25 @@ func (s *Store) BeginSwitchOn(ctx context.Context, phoneID string, at time.Time,
 
 var errNoSwitch = fault.E(fault.NotFound, "no_switch", "the wallet on this phone is not switched off")
 
-// FinishSwitchOn closes an open switch and queues fresh keys, in one
-// transaction.
+// FinishSwitchOn closes an open switch whose switch-on is asked and queues
+// fresh keys, in one transaction.
 func (s *Store) FinishSwitchOn(ctx context.Context, id string, at time.Time, fresh lostphone.Command) (lostphone.Switch, error) {
 	var closed lostphone.Switch
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		r, err := tx.Exec(ctx, `UPDATE wallet_switches SET on_at = ? WHERE id = ? AND on_at = 0`, sqldb.Millis(at), id)
-		if err := sqldb.OneRow(r, err, "no_switch", "the wallet on this phone is not switched off", "closing a wallet switch"); err != nil {
+		r, err := tx.Exec(ctx, `UPDATE wallet_switches SET on_at = ? WHERE id = ? AND on_at = 0 AND on_asked_at <> 0`, sqldb.Millis(at), id)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			sw, err := scanSwitch(tx.QueryRow(ctx, `SELECT `+switchCols+` FROM wallet_switches WHERE id = ?`, id))
+			switch {
+			case err == nil && sw.OnAt.IsZero():
+				return fault.E(fault.Conflict, "switch_superseded", "the wallet was switched off again meanwhile")
+			case err == nil || sqldb.NoRows(err):
+				return errNoSwitch
+			}
 			return err
 		}
 		if closed, err = scanSwitch(tx.QueryRow(ctx, `SELECT `+switchCols+` FROM wallet_switches WHERE id = ?`, id)); err != nil {
