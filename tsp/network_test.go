@@ -121,7 +121,7 @@ func (n *network) reason(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("the network's record: %v", err)
 	}
-	return a.ResponseCode + " " + a.Reason
+	return string(a.ResponseCode) + " " + string(a.Reason)
 }
 
 func field(m *iso8583.Message, de int) string {
