@@ -9,13 +9,11 @@
 package metrics
 
 import (
-	"database/sql"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -38,9 +36,11 @@ const (
 	NameHTTPSeconds    = "tapwallet_http_request_seconds"
 )
 
-// Registry is one process's metrics: a Prometheus registry with the
-// process and Go runtime collectors and tapwallet's instruments. Its
-// methods are safe for concurrent use; a nil *Registry records nothing.
+// Registry is one process's metrics: a Prometheus registry with
+// tapwallet's instruments, and the collectors the assembly adds (Register:
+// the Go runtime, the process, the database pools — this package imports
+// no database package). Its methods are safe for concurrent use; a nil
+// *Registry records nothing.
 type Registry struct {
 	reg          *prometheus.Registry
 	auths        *prometheus.CounterVec
@@ -75,8 +75,7 @@ func New() *Registry {
 		[]string{"method", "route", "status"})
 	r.httpSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: NameHTTPSeconds,
 		Help: "Time to answer an HTTP request, by route pattern.", Buckets: latencyBuckets}, []string{"route"})
-	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.auths, r.hops, r.batchSize, r.batchSeconds, r.httpReqs, r.httpSeconds)
+	r.reg.MustRegister(r.auths, r.hops, r.batchSize, r.batchSeconds, r.httpReqs, r.httpSeconds)
 	return r
 }
 
@@ -132,13 +131,11 @@ func (w Wing) Batch(size int, took time.Duration) {
 	w.secs.Observe(took.Seconds())
 }
 
-// WatchDB registers the pool statistics of a wing's database
-// (go_sql_* with db_name=name: connections open, in use, idle, waits).
-// A wing watched twice is counted once.
-func (r *Registry) WatchDB(name string, db *sql.DB) {
-	// The only error is prometheus.AlreadyRegisteredError for a name
-	// watched before: the first collector stays.
-	_ = r.reg.Register(collectors.NewDBStatsCollector(db, name))
+// Register adds a collector (the Go runtime's, the process's, a database
+// pool's: prometheus/collectors). A collector of the same metrics as one
+// registered before is left out: the first stays.
+func (r *Registry) Register(c prometheus.Collector) {
+	_ = r.reg.Register(c) // only prometheus.AlreadyRegisteredError
 }
 
 // HTTP counts one request answered: its method, the route pattern that

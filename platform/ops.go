@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/metrics"
 	"github.com/tapwallet/tapwallet/reqid"
@@ -52,12 +53,16 @@ func (p *Platform) openWings() map[string]*sqldb.DB {
 	return out
 }
 
-// meterWings hands each open wing's batches and pool to the metrics.
+// meterWings hands each open wing's batches and pool (go_sql_* with
+// db_name=WING) to the metrics, with the Go runtime's and the process's
+// collectors.
 func (p *Platform) meterWings() {
 	m := p.cfg.Metrics
+	m.Register(collectors.NewGoCollector())
+	m.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for name, db := range p.openWings() {
 		db.SetBatchMeter(m.Wing(name))
-		m.WatchDB(name, db.SQL())
+		m.Register(collectors.NewDBStatsCollector(db.SQL(), name))
 	}
 }
 

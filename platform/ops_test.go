@@ -110,6 +110,8 @@ func TestOperations(t *testing.T) {
 		`tapwallet_db_batch_size_count{wing="issuer_`,
 		`go_sql_open_connections{db_name="tsp"}`,
 		`go_sql_open_connections{db_name="issuer_` + bank + `"}`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
 		`tapwallet_http_requests_total{method="POST",route="POST /v1/phones/{phone}/cards",status="201"} 1`,
 		`tapwallet_http_requests_total{method="GET",route="GET /v1/phones",status="401"} 2`,
 		`tapwallet_http_requests_total{method="GET",route="GET /readyz",status="200"} 1`,
