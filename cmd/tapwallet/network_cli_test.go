@@ -33,6 +33,17 @@ func TestBenchAuthJSON(t *testing.T) {
 	if !strings.Contains(out, "300 holds pending = approved") {
 		t.Errorf("the issuers' holds do not match the approvals:\n%s", out)
 	}
+	// The platform's metrics over the run: each hop timed, the batches.
+	for _, series := range []string{`tapwallet_auth_hop_seconds{hop="switch"}`, `tapwallet_auth_hop_seconds{hop="token_check"}`,
+		`tapwallet_auth_hop_seconds{hop="issuer"}`, `tapwallet_auth_hop_seconds{hop="ledger_commit"}`, `tapwallet_db_batch_size{wing="issuer_*"}`} {
+		if f.Means[series] <= 0 || !strings.Contains(out, series) {
+			t.Errorf("no mean of %s in the output and the JSON (%v)", series, f.Means)
+		}
+	}
+	if f.Means[`tapwallet_auth_hop_seconds{hop="issuer"}`] > f.Means[`tapwallet_auth_hop_seconds{hop="switch"}`] {
+		t.Errorf("the issuer's round trip (%v ms) is longer than the switch's whole decision (%v ms)",
+			f.Means[`tapwallet_auth_hop_seconds{hop="issuer"}`], f.Means[`tapwallet_auth_hop_seconds{hop="switch"}`])
+	}
 }
 
 func TestNetworkCommandsUsage(t *testing.T) {
