@@ -3,6 +3,7 @@ package netswitch_test
 import (
 	"bytes"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+	"github.com/tapwallet/tapwallet/tsp"
 )
 
 // secondSwitch starts another switch on the env's database — its own
@@ -38,6 +40,17 @@ func (e *env) secondSwitch(t *testing.T, cfg netswitch.Config) *isolink.Client {
 	return c
 }
 
+// countingTokens counts the token checks a switch asks for.
+type countingTokens struct {
+	tsp.TokenCheck
+	n *atomic.Int64
+}
+
+func (c countingTokens) Authorize(ctx context.Context, r tsp.AuthRequest) (tsp.AuthResult, error) {
+	c.n.Add(1)
+	return c.TokenCheck.Authorize(ctx, r)
+}
+
 func sendTo(t *testing.T, c *isolink.Client, m *iso8583.Message) *iso8583.Message {
 	t.Helper()
 	resp, err := c.Send(context.Background(), m)
@@ -55,7 +68,10 @@ func sendTo(t *testing.T, c *isolink.Client, m *iso8583.Message) *iso8583.Messag
 func TestTwoSwitchesDecideOnce(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		e := newEnv(t, db)
-		b := e.secondSwitch(t, e.cfg)
+		var asked atomic.Int64 // token checks the second switch asked for
+		bcfg := e.cfg
+		bcfg.Tokens = countingTokens{e.tokens, &asked}
+		b := e.secondSwitch(t, bcfg)
 		c := e.phone(t, icbcCredit).Cards[0]
 
 		t.Run("reversal at one, original at the other", func(t *testing.T) {
@@ -70,6 +86,7 @@ func TestTwoSwitchesDecideOnce(t *testing.T) {
 			if rc := rcOf(sendTo(t, b, req)); rc != "05" {
 				t.Fatalf("original at the other switch after its reversal: got %s, want 05 (logs: %s)", rc, e.logs)
 			}
+
 			if hold, err := e.holdOf(t, "icbc", req); err == nil && hold.Status == ledger.StatusPending {
 				t.Fatalf("the issuer holds %d for an original reversed before it came", hold.Amount)
 			}
@@ -91,10 +108,21 @@ func TestTwoSwitchesDecideOnce(t *testing.T) {
 			if rcOf(first) != "00" {
 				t.Fatalf("got %s, want 00", rcOf(first))
 			}
-			again := sendTo(t, b, req)
+			// Sent as a repeat (0101), it is answered from the store without
+			// the token service.
+			repeat := req.Clone()
+			repeat.MTI = iso8583.AuthorizationRequestRepeat
+			before := asked.Load()
+			again := sendTo(t, b, repeat)
+			if n := asked.Load() - before; n != 0 {
+				t.Errorf("the repeat at the other switch went to the token service %d times, want 0 (its replayed cryptogram would raise an alert)", n)
+			}
+			if rcOf(again) != "00" || str(again, iso8583.DEAuthID) != str(first, iso8583.DEAuthID) {
+				t.Fatalf("repeat at the other switch: got %s, want the first approval", again.Describe())
+			}
 			p1, _ := first.Pack()
-			p2, _ := again.Pack()
-			if !bytes.Equal(p1, p2) {
+			again = sendTo(t, b, req)
+			if p2, _ := again.Pack(); !bytes.Equal(p1, p2) {
 				t.Fatalf("retransmission at the other switch: got %s, want the first answer byte for byte", again.Describe())
 			}
 			other := req.Clone()
