@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
 )
 
 // Kind is what a charge was at the terminal: a sale or a
@@ -137,6 +138,9 @@ func (c Charge) Final() int64 {
 	return c.Amount
 }
 
+// money returns n minor units in the charge's currency.
+func (c Charge) money(n int64) money.Amount { return money.New(n, money.Currency(c.Currency)) }
+
 // TerminalStore is the store terminal's part of the acquirer's store.
 type TerminalStore interface {
 	// FindCharge returns a terminal's charge by its RRN (DE37) or, when
@@ -241,9 +245,9 @@ func (a *Acquirer) Complete(ctx context.Context, c Charge, amount int64, counter
 	case !c.VoidedAt.IsZero():
 		return Answered{}, fault.E(fault.Conflict, CodeVoided, "the pre-authorization RRN %s was voided", c.RRN)
 	case c.Completed > 0 && c.Completed != amount:
-		return Answered{}, fault.E(fault.Conflict, CodeCompleted, "the pre-authorization RRN %s was completed already for %d", c.RRN, c.Completed)
+		return Answered{}, fault.E(fault.Conflict, CodeCompleted, "the pre-authorization RRN %s was completed already for %s", c.RRN, c.money(c.Completed))
 	case amount <= 0 || amount > c.Amount:
-		return Answered{}, fault.E(fault.Invalid, CodeCompletionExceeds, "the completion must be above zero and at most the pre-authorization's %d (got %d)", c.Amount, amount)
+		return Answered{}, fault.E(fault.Invalid, CodeCompletionExceeds, "the completion must be above zero and at most the pre-authorization's %s (got %s)", c.money(c.Amount), c.money(amount))
 	}
 	if amount == c.Amount {
 		return Answered{Code: iso8583.Approved}, a.Store.MarkCompleted(ctx, c.Ref, amount)
@@ -332,7 +336,8 @@ func (a *Acquirer) RefundCharge(ctx context.Context, c Charge, ref string, amoun
 			return Answered{}, err
 		}
 		if left := c.Final() - refunded; amount > left {
-			return Answered{}, fault.E(fault.Invalid, CodeRefundExceeds, "a refund of %d exceeds what the charge RRN %s has left: %d of %d (refunded %d)", amount, c.RRN, left, c.Final(), refunded)
+			return Answered{}, fault.E(fault.Invalid, CodeRefundExceeds, "a refund of %s exceeds what the charge RRN %s has left: %s of %s (refunded %s)",
+				c.money(amount), c.RRN, c.money(left), c.money(c.Final()), c.money(refunded))
 		}
 	}
 	if _, err := a.Refund(ctx, ref, []string{c.Ref}, amount); err != nil {

@@ -5,14 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapwallet/tapwallet/acquirer"
+	acqsql "github.com/tapwallet/tapwallet/acquirer/sqlstore"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/money"
@@ -84,9 +85,15 @@ func TestPosChargeAndPhoneTap(t *testing.T) {
 			t.Errorf("pos output lacks %q:\n%s", want, pos.out)
 		}
 	}
-	if st, err := os.ReadFile(filepath.Join(envv["TAPWALLET_POS_STATE"], "terminal-T0000001.json")); err != nil || !strings.Contains(string(st), `"stan":1,`) {
-		t.Errorf("terminal state: got %s, %v; want STAN 1 kept", st, err)
+	// The terminal's books keep its STAN: the next number is 2.
+	st, err := acqsql.Open(context.Background(), "", envv["TAPWALLET_POS_STATE"])
+	if err != nil {
+		t.Fatal(err)
 	}
+	if stan, _, err := st.Counters("T0000001").Next(context.Background(), time.Now(), false); err != nil || stan != 2 {
+		t.Errorf("terminal state: the next STAN is %v (%v), want 000002 (000001 kept)", stan, err)
+	}
+	st.Close()
 	var tokenDigits string
 	cards, _, _ := runCLI(t, envv, "phone", "cards")
 	for _, f := range strings.Fields(cards) {
@@ -289,10 +296,10 @@ func outsideAnswer(req *iso8583.Message, rc string) []byte {
 // approved payment.
 func TestPosReadsOutsideAnswer(t *testing.T) {
 	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte { return outsideAnswer(req, "00") })
-	counters, acq := testTerminal(t, t.TempDir(), addr, 3*time.Second)
 	var out bytes.Buffer
 	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
-	if err := authorizeOnline(context.Background(), e, acq, testAuth(t), counters, &qpboc.Outcome{}); err != nil {
+	term, run := testTerminal(t, e, t.TempDir(), addr, 3*time.Second)
+	if _, err := authorizeOnline(context.Background(), e, term, run, acquirer.KindSale, testAuth(t), &qpboc.Outcome{}); err != nil {
 		t.Fatalf("authorizeOnline: got %v, want approved\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "APPROVED  12.34 CNY  auth code A1B2C3") || strings.Contains(out.String(), "revers") {
@@ -315,14 +322,14 @@ func TestPosReversesUnreadableAnswer(t *testing.T) {
 		b, _ := resp.Pack()
 		return b
 	})
-	counters, acq := testTerminal(t, t.TempDir(), addr, 20*time.Second)
-	if _, _, err := counters.Next(context.Background(), time.Now(), true); err != nil { // the 0100's number
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
 	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
+	term, run := testTerminal(t, e, t.TempDir(), addr, 20*time.Second)
+	if _, _, err := run.counters.Next(context.Background(), time.Now(), true); err != nil { // the 0100's number
+		t.Fatal(err)
+	}
 	start := time.Now()
-	err := authorizeOnline(context.Background(), e, acq, testAuth(t), counters, &qpboc.Outcome{})
+	_, err := authorizeOnline(context.Background(), e, term, run, acquirer.KindSale, testAuth(t), &qpboc.Outcome{})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || time.Since(start) > 10*time.Second {
 		t.Fatalf("got %v after %s, want a failure (exit 1) before the 20s timeout\n%s", err, time.Since(start), out.String())
@@ -339,20 +346,21 @@ func TestPosReversesUnreadableAnswer(t *testing.T) {
 	}
 }
 
-// testTerminal opens a terminal's counters and acquirer in the state
-// folder dir for the network at addr.
-func testTerminal(t *testing.T, dir, addr string, timeout time.Duration) (*acquirer.FileCounters, *terminalAcquirer) {
+// testTerminal opens a terminal's books in the state folder dir and its
+// acquirer for the network at addr, as a pos command with --network does.
+func testTerminal(t *testing.T, e *env, dir, addr string, timeout time.Duration) (*posTerminal, *posRun) {
 	t.Helper()
-	counters, _, err := acquirer.OpenFileCounters(dir, "T0000001")
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	term := terminalFlags(e, fs)
+	if err := fs.Parse([]string{"--state", dir, "--network", addr, "--answer-timeout", timeout.String()}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := openPosTerminal(context.Background(), e, term, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acq, err := openTerminalAcquirer(context.Background(), dir, addr, timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(acq.close)
-	return counters, acq
+	t.Cleanup(run.close)
+	return term, run
 }
 
 // TestPosReversalOwedNextRun: a network that answers neither the 0100 nor
@@ -362,24 +370,23 @@ func testTerminal(t *testing.T, dir, addr string, timeout time.Duration) (*acqui
 func TestPosReversalOwedNextRun(t *testing.T) {
 	dir := t.TempDir()
 	silent, _ := fakeNetwork(t, func(*iso8583.Message) []byte { return nil })
-	counters, acq := testTerminal(t, dir, silent, 200*time.Millisecond)
-	acq.ReversalTimeout, acq.ReversalTries, acq.RetryWait = 200*time.Millisecond, 2, time.Millisecond
 	var out bytes.Buffer
 	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
-	if err := authorizeOnline(context.Background(), e, acq, testAuth(t), counters, &qpboc.Outcome{}); err == nil ||
-		!strings.Contains(out.String(), "it stays owed and the next pos charge sends it") {
+	term, run := testTerminal(t, e, dir, silent, 200*time.Millisecond)
+	run.acq.ReversalTimeout, run.acq.ReversalTries, run.acq.RetryWait = 200*time.Millisecond, 2, time.Millisecond
+	if _, err := authorizeOnline(context.Background(), e, term, run, acquirer.KindSale, testAuth(t), &qpboc.Outcome{}); err == nil ||
+		!strings.Contains(out.String(), "it stays owed and the next pos command with --network sends it") {
 		t.Fatalf("got %v, %q; want a failure and the reversal left owed", err, out.String())
 	}
-	acq.close()
+	run.close()
 
 	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte {
 		resp, _ := iso8583.NewResponse(req, iso8583.Approved)
 		b, _ := resp.Pack()
 		return b
 	})
-	_, next := testTerminal(t, dir, addr, 2*time.Second)
 	out.Reset()
-	sendOwedReversals(context.Background(), e, next)
+	_, next := testTerminal(t, e, dir, addr, 2*time.Second) // opening it sends what is owed
 	if !strings.Contains(out.String(), "reversals owed from an earlier run: 1 sent and answered") {
 		t.Errorf("next run: got %q, want the reversal owed sent and answered", out.String())
 	}
@@ -388,7 +395,7 @@ func TestPosReversalOwedNextRun(t *testing.T) {
 	if rev.MTI != iso8583.ReversalRequestRepeat || !strings.HasPrefix(orig, "0100004711") {
 		t.Errorf("got %s DE90 %s, want the 0401 naming 0100 004711", rev.MTI, orig)
 	}
-	if owed, _ := next.Store.OwedReversals(context.Background(), 10); len(owed) != 0 {
+	if owed, _ := next.store.OwedReversals(context.Background(), 10); len(owed) != 0 {
 		t.Errorf("still owed after the answer: %d", len(owed))
 	}
 }
