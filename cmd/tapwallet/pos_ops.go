@@ -280,7 +280,7 @@ func printBatch(e *env, b acquirer.Batch) {
 		return
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "CURRENCY\tSALES\t\tCOMPLETIONS\t\tREFUNDS\t\tVOIDS\t\tNET\t")
+	fmt.Fprintln(w, "CURRENCY\tSALES\tAMOUNT\tCOMPLETIONS\tAMOUNT\tREFUNDS\tAMOUNT\tVOIDS\tAMOUNT\tNET\t")
 	for _, t := range b.Totals {
 		cur := money.Currency(t.Currency)
 		m := func(n int64) string { return money.New(n, cur).String() }

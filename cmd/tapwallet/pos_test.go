@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -397,5 +398,36 @@ func TestPosReversalOwedNextRun(t *testing.T) {
 	}
 	if owed, _ := next.store.OwedReversals(context.Background(), 10); len(owed) != 0 {
 		t.Errorf("still owed after the answer: %d", len(owed))
+	}
+}
+
+// TestPosCarriesOldCounters: a state folder of an older version kept the
+// STAN in terminal-ID.json; the books continue after it (never lower),
+// and a damaged file is refused with its name, not silently restarted.
+func TestPosCarriesOldCounters(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "terminal-T0000001.json"), []byte(`{"stan":41,"rrn":"634012000041"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
+	_, run := testTerminal(t, e, dir, "127.0.0.1:1", time.Second)
+	if stan, _, err := run.counters.Next(context.Background(), time.Now(), false); err != nil || stan != 42 {
+		t.Fatalf("the next STAN: got %v, %v; want 000042", stan, err)
+	}
+	run.close()
+	_, again := testTerminal(t, e, dir, "127.0.0.1:1", time.Second) // carried once: not lowered back to 41
+	if stan, _, err := again.counters.Next(context.Background(), time.Now(), false); err != nil || stan != 43 {
+		t.Fatalf("the next STAN of the next run: got %v, %v; want 000043", stan, err)
+	}
+	again.close()
+
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "terminal-T0000001.json"), []byte(`{"stan":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCLI(t, map[string]string{"TAPWALLET_POS_STATE": bad}, "pos", "batch")
+	if err == nil || !strings.Contains(err.Error(), "the old counters file of terminal T0000001") {
+		t.Errorf("a damaged counters file: got %v, want it named", err)
 	}
 }
