@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/ledger"
@@ -208,16 +207,6 @@ func businessDates() []string {
 		return []string{b}
 	}
 	return []string{a, b}
-}
-
-// bankConfig is the default banks.
-func bankConfig(t *testing.T) *bank.Config {
-	t.Helper()
-	b, err := bank.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // brief is what a failure shows of a record.
