@@ -23,7 +23,8 @@ sale; a partial refund leaves the rest for later ones. A refund above what
 the sale has left (its amount less the refunds before) is refused before
 anything is sent. A completed pre-authorization refunds its final amount.
 --ref names the refund so that running it again (after no answer) sends the
-same message and is not a second refund; without it each run is a new one.`
+same message and is not a second refund; without it each run is a new one
+(a refund the network did not answer says which --ref sends it again).`
 
 const posVoidHelp = `Usage: tapwallet pos void (--rrn RRN | --auth-code CODE) --network HOST:PORT [flags]
 
@@ -177,6 +178,11 @@ func runPosRefund(ctx context.Context, e *env, name string, args []string) error
 		*ref = fmt.Sprintf("refund|%s|%d", c.Ref, time.Now().UnixNano())
 	}
 	ans, err := t.acq.RefundCharge(ctx, c, *ref, amount)
+	if fault.Has(err, fault.Unavailable, acquirer.CodeRefundUnanswered) {
+		// The refund is planned and may have reached the bank: the same
+		// message again, not a second refund.
+		return &exitError{code: 1, err: fmt.Errorf("%s: send the same refund again with --ref %s", fault.MessageOf(err), *ref)}
+	}
 	return answered(e, term, receiptOfCharge("refund", c, amount, ans), err)
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -429,5 +430,60 @@ func TestPosCarriesOldCounters(t *testing.T) {
 	_, _, err := runCLI(t, map[string]string{"TAPWALLET_POS_STATE": bad}, "pos", "batch")
 	if err == nil || !strings.Contains(err.Error(), "the old counters file of terminal T0000001") {
 		t.Errorf("a damaged counters file: got %v, want it named", err)
+	}
+}
+
+// TestPosRefundAgainByRef: a refund the network answers 91 names the
+// --ref that sends it again; sent again with it, it is the same message
+// (same STAN and DE7), approved, and no second refund.
+func TestPosRefundAgainByRef(t *testing.T) {
+	var answered atomic.Int32
+	addr, got := fakeNetwork(t, func(req *iso8583.Message) []byte {
+		rc := iso8583.Approved
+		if req.MTI == iso8583.FinancialRequest && answered.Add(1) == 1 {
+			rc = iso8583.IssuerInoperative
+		}
+		resp, _ := iso8583.NewResponse(req, rc)
+		b, _ := resp.Pack()
+		return b
+	})
+	dir := t.TempDir()
+	st, err := acqsql.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := acquirer.ChargeOf("607317004711", testAuth(t), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveCharge(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	envv := map[string]string{"TAPWALLET_POS_STATE": dir, "TAPWALLET_NETWORK": addr}
+	_, _, err = runCLI(t, envv, "pos", "refund", "--rrn", "607317004711", "--amount", "2.00")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "send the same refund again with --ref refund|607317004711|") {
+		t.Fatalf("unanswered refund: got %v, want exit 1 naming the --ref", err)
+	}
+	ref := err.Error()[strings.Index(err.Error(), "--ref ")+len("--ref "):]
+	out, _, err := runCLI(t, envv, "pos", "refund", "--rrn", "607317004711", "--amount", "2.00", "--ref", ref, "--json")
+	if err != nil || !strings.Contains(out, `"result":"approved"`) || !strings.Contains(out, `"amount_minor":200`) {
+		t.Fatalf("again by --ref: got %s, %v; want approved 2.00", out, err)
+	}
+	var refunds []*iso8583.Message
+	for len(got) > 0 {
+		if m := <-got; m.MTI == iso8583.FinancialRequest {
+			refunds = append(refunds, m)
+		}
+	}
+	de := func(m *iso8583.Message, n int) string { v, _ := m.String(n); return v }
+	if len(refunds) != 2 || de(refunds[0], iso8583.DESTAN) != de(refunds[1], iso8583.DESTAN) ||
+		de(refunds[0], iso8583.DETransmission) != de(refunds[1], iso8583.DETransmission) {
+		t.Fatalf("the network got %d refunds, want the same one twice", len(refunds))
+	}
+	out, _, _ = runCLI(t, envv, "pos", "batch", "--json")
+	if !strings.Contains(out, `"refunds":{"count":1,"amount":200}`) {
+		t.Errorf("batch: got %s, want one refund of 2.00", out)
 	}
 }
