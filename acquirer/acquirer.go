@@ -7,7 +7,10 @@
 // in the store before it is sent, so it survives a restart and is sent
 // again until the network answers — remembers the charges the network
 // approved and gives money back as refunds (0200, processing code
-// 200000) naming them. It knows the network only by its ISO 8583 port
+// 200000) naming them; for a store terminal it also voids a charge on
+// request (0400), completes a pre-authorization (DE3 030000) for its
+// final amount and keeps the terminal's batches with their totals
+// (terminal.go). It knows the network only by its ISO 8583 port
 // (a Link); the terminals' counters and the charges are its own data
 // (Store; acquirer/sqlstore on a database, FileCounters for a store
 // terminal's state folder).
