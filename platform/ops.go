@@ -13,6 +13,7 @@ import (
 	"github.com/tapwallet/tapwallet/metrics"
 	"github.com/tapwallet/tapwallet/reqid"
 	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/tsp/tsphttp"
 )
 
 // What an operator sees of a running platform: /metrics (Prometheus),
@@ -26,9 +27,6 @@ func (p *Platform) Metrics() *metrics.Registry { return p.cfg.Metrics }
 // wings returns the databases this process has open, by wing name.
 func (p *Platform) openWings() map[string]*sqldb.DB {
 	out := map[string]*sqldb.DB{}
-	if p.DB != nil {
-		out["tapwallet"] = p.DB
-	}
 	if p.wings.wallet != nil {
 		out["wallet"] = p.wings.wallet.DB
 	}
@@ -78,8 +76,9 @@ const readyTimeout = 3 * time.Second
 
 // Ready checks what the roles of this process need: each open database
 // answers a ping and, with the network role, each bank's issuer host link
-// is up (dialled and signed on). It returns the checks, sorted by name,
-// and whether all passed.
+// is up (dialled and signed on); with the token service in another
+// process (Config.TSPURL), it answers. It returns the checks, sorted by
+// name, and whether all passed.
 func (p *Platform) Ready(ctx context.Context) ([]Check, bool) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -102,6 +101,13 @@ func (p *Platform) Ready(ctx context.Context) ([]Check, bool) {
 			add("db:"+name, db.SQL().PingContext(ctx))
 		}()
 	}
+	if c, ok := p.Requestor.(*tsphttp.Client); ok && p.Tokens == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			add("tsp:"+c.URL, tspAnswers(ctx, c))
+		}()
+	}
 	if p.Switch != nil {
 		for bank, err := range p.Switch.CheckIssuers(ctx) {
 			add("issuer:"+bank, err)
@@ -114,6 +120,18 @@ func (p *Platform) Ready(ctx context.Context) ([]Check, bool) {
 		ok = ok && c.OK
 	}
 	return checks, ok
+}
+
+// tspAnswers asks the token service in another process for an empty
+// device's cards, as tspClient does at start: an answer, even a refusal of
+// the question, is a token service that is up and takes the secret.
+func tspAnswers(ctx context.Context, c *tsphttp.Client) error {
+	_, err := c.Cards(ctx, "")
+	switch k := fault.KindOf(err); {
+	case err == nil, k == fault.Invalid, k == fault.NotFound:
+		return nil
+	}
+	return err
 }
 
 // readyz answers 200 when Ready passes, else 503, with the checks.

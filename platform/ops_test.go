@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -214,5 +216,53 @@ func TestDocumentedRoutesServed(t *testing.T) {
 		if !served[r] {
 			t.Errorf("documented %s: the platform's mux has no such route pattern", r)
 		}
+	}
+}
+
+// TestReadyFollowsRemoteTSP: a process reaching the token service in
+// another process is ready while it answers and not once it is gone.
+func TestReadyFollowsRemoteTSP(t *testing.T) {
+	ctx := context.Background()
+	tspData, frontData := t.TempDir(), t.TempDir()
+	back, err := platform.Start(ctx, platform.Config{DataDir: tspData, HTTPAddr: "127.0.0.1:0", Roles: platform.Roles{platform.RoleTSP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { back.Close() })
+	for _, f := range []string{"keys.json", "tsp-secret"} {
+		b, err := os.ReadFile(filepath.Join(tspData, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(frontData, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	front, err := platform.Start(ctx, platform.Config{DataDir: frontData, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
+		Roles: platform.Roles{platform.RoleWallet: true}, TSPURL: back.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	tspCheck := func() platform.Check {
+		t.Helper()
+		checks, _ := front.Ready(ctx)
+		for _, c := range checks {
+			if strings.HasPrefix(c.Name, "tsp:") {
+				return c
+			}
+		}
+		t.Fatalf("no tsp check in %+v", checks)
+		return platform.Check{}
+	}
+	if c := tspCheck(); !c.OK {
+		t.Errorf("token service up: check %+v, want ok", c)
+	}
+	back.Close()
+	if c := tspCheck(); c.OK || c.Error == "" {
+		t.Errorf("token service gone: check %+v, want failed with why", c)
+	}
+	if status, body := callBody(t, "GET", front.URL+"/readyz", "", nil); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the token service gone: %d %s, want 503", status, body)
 	}
 }
