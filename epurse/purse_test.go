@@ -147,7 +147,7 @@ func (tm *terminal) purchase(amount uint32, trip []byte, badMAC1 bool) purchase 
 		tm.t.Fatal(err)
 	}
 	tm.seq++
-	sk, err := epurse.PurchaseSessionKey(tm.alg, keys.DPK, pr.random, pr.atc, tm.seq)
+	sk, err := epurse.PurchaseSessionKey(tm.alg, keys.DPK.Reveal(), pr.random, pr.atc, tm.seq)
 	if err != nil {
 		tm.t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func (tm *terminal) purchase(amount uint32, trip []byte, badMAC1 bool) purchase 
 	if !epurse.Equal4(wantMAC2, pr.mac2) {
 		tm.t.Errorf("MAC2 does not verify")
 	}
-	wantTAC, _ := epurse.TAC(tm.alg, keys.DTK, epurse.PurchaseTACData(amount, typ, tm.term, tm.seq, dt, pr.atc, pr.balance-int32(amount)))
+	wantTAC, _ := epurse.TAC(tm.alg, keys.DTK.Reveal(), epurse.PurchaseTACData(amount, typ, tm.term, tm.seq, dt, pr.atc, pr.balance-int32(amount)))
 	if !epurse.Equal4(wantTAC, pr.tac) {
 		tm.t.Errorf("TAC does not verify")
 	}
@@ -298,7 +298,7 @@ func TestLoad(t *testing.T) {
 	var rnd, mac1 [4]byte
 	copy(rnd[:], r.Data[8:12])
 	copy(mac1[:], r.Data[12:16])
-	sk, _ := epurse.LoadSessionKey(tm.alg, keys.DLK, rnd, atc)
+	sk, _ := epurse.LoadSessionKey(tm.alg, keys.DLK.Reveal(), rnd, atc)
 	want, _ := epurse.SessionMAC(tm.alg, sk, epurse.LoadMAC1Data(bal, 5000, term))
 	if !epurse.Equal4(want, mac1) {
 		t.Fatalf("the host cannot verify MAC1")
@@ -319,13 +319,13 @@ func TestLoad(t *testing.T) {
 	// A new session with a new random: the old MAC2 is worthless.
 	r = p.Process(initCmd(0x00, 5000, term))
 	copy(rnd[:], r.Data[8:12])
-	sk, _ = epurse.LoadSessionKey(tm.alg, keys.DLK, rnd, atc)
+	sk, _ = epurse.LoadSessionKey(tm.alg, keys.DLK.Reveal(), rnd, atc)
 	mac2, _ = epurse.SessionMAC(tm.alg, sk, epurse.LoadMAC2Data(5000, term, dt))
 	r = credit(mac2)
 	if r.SW != apdu.SWSuccess {
 		t.Fatalf("CREDIT FOR LOAD: got %v, want 9000", r.SW)
 	}
-	wantTAC, _ := epurse.TAC(tm.alg, keys.DTK, epurse.LoadTACData(5100, atc, 5000, term, dt))
+	wantTAC, _ := epurse.TAC(tm.alg, keys.DTK.Reveal(), epurse.LoadTACData(5100, atc, 5000, term, dt))
 	var tac [4]byte
 	copy(tac[:], r.Data)
 	if !epurse.Equal4(wantTAC, tac) {
@@ -357,7 +357,7 @@ func TestBlockAndExpress(t *testing.T) {
 		r := p.Process(apdu.Command{INS: apdu.InsGetChallenge, Ne: 4})
 		var ch [4]byte
 		copy(ch[:], r.Data)
-		m, _ := epurse.MaintenanceMAC(tm.alg, keys.DAMK, ch, 0x00)
+		m, _ := epurse.MaintenanceMAC(tm.alg, keys.DAMK.Reveal(), ch, 0x00)
 		if corrupt {
 			m[0] ^= 1
 		}
@@ -457,7 +457,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := epurse.TAC(tm.alg, keys.DTK, epurse.CloseData(ch, tm.no, 1234, 0, 0))
+	want, _ := epurse.TAC(tm.alg, keys.DTK.Reveal(), epurse.CloseData(ch, tm.no, 1234, 0, 0))
 	if c.Balance != 1234 || !epurse.Equal4(want, c.MAC) {
 		t.Errorf("closure: got balance %d, MAC ok %v; want 1234, true", c.Balance, epurse.Equal4(want, c.MAC))
 	}

@@ -24,5 +24,5 @@ func TestSAMPrintsNoKey(t *testing.T) {
 		s   *sam.SAM
 		SAM sam.SAM
 	}{s, *s}
-	keystoretest.AssertNoKey(t, []string{hex.EncodeToString(mk.Purchase), hex.EncodeToString(mk.Maintenance)}, s, *s, holder, &holder)
+	keystoretest.AssertNoKey(t, []string{hex.EncodeToString(mk.Purchase.Reveal()), hex.EncodeToString(mk.Maintenance.Reveal())}, s, *s, holder, &holder)
 }

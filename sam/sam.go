@@ -54,13 +54,13 @@ type SAM struct {
 // number and counter. It fails with fault.Invalid "bad_sam_key" for keys
 // that are not 16 bytes or an unknown algorithm.
 func New(alg emv.Alg, keys epurse.MasterKeys, terminal [6]byte, counter Counter) (*SAM, error) {
-	if (alg != emv.TDES && alg != emv.SM4) || len(keys.Purchase) != 16 || len(keys.Maintenance) != 16 {
+	if (alg != emv.TDES && alg != emv.SM4) || keys.Purchase.Len() != 16 || keys.Maintenance.Len() != 16 {
 		return nil, fault.E(fault.Invalid, "bad_sam_key", "a SAM needs 16-byte purchase and maintenance keys and TDES or SM4")
 	}
 	if counter == nil {
 		counter = &MemoryCounter{}
 	}
-	return &SAM{alg: alg, purchase: keystore.NewSecret(keys.Purchase), maintenance: keystore.NewSecret(keys.Maintenance),
+	return &SAM{alg: alg, purchase: keystore.NewSecret(keys.Purchase.Reveal()), maintenance: keystore.NewSecret(keys.Maintenance.Reveal()),
 		terminal: terminal, counter: counter}, nil
 }
 

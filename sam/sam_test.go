@@ -9,6 +9,7 @@ import (
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/epurse"
 	"github.com/tapwallet/tapwallet/epurse/epursetest"
+	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/sam"
 )
 
@@ -92,7 +93,7 @@ func TestBlock(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	if _, err := sam.New(emv.TDES, epurse.MasterKeys{Purchase: make([]byte, 8), Maintenance: make([]byte, 16)}, [6]byte{}, nil); err == nil {
+	if _, err := sam.New(emv.TDES, epurse.MasterKeys{Purchase: keystore.NewSecret(make([]byte, 8)), Maintenance: keystore.NewSecret(make([]byte, 16))}, [6]byte{}, nil); err == nil {
 		t.Errorf("an 8-byte key: got nil error, want bad_sam_key")
 	}
 }

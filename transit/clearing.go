@@ -63,7 +63,7 @@ func (s *Service) Clear(ctx context.Context, raw []byte) (Receipt, error) {
 				if err != nil {
 					return err
 				}
-				want, err := epurse.TAC(alg, keys.DTK, epurse.PurchaseTACData(uint32(r.Amount), r.Type, f.Terminal, r.Seq, r.DateTime, r.ATC, int32(r.BalanceAfter)))
+				want, err := epurse.TAC(alg, keys.DTK.Reveal(), epurse.PurchaseTACData(uint32(r.Amount), r.Type, f.Terminal, r.Seq, r.DateTime, r.ATC, int32(r.BalanceAfter)))
 				if err != nil || !epurse.Equal4(want, r.TAC) {
 					rc.Forged++
 					if err := flag(r.Card, int(r.ATC), ExForged, "the TAC does not verify"); err != nil {

@@ -44,7 +44,7 @@ func (s *Service) checkClosure(c Card, cl epurse.Closure) error {
 	}
 	var ch [8]byte
 	copy(ch[:], c.Challenge)
-	want, err := epurse.TAC(alg, keys.DTK, epurse.CloseData(ch, cl.Number, int32(cl.Balance), cl.OnlineATC, cl.OfflineATC))
+	want, err := epurse.TAC(alg, keys.DTK.Reveal(), epurse.CloseData(ch, cl.Number, int32(cl.Balance), cl.OnlineATC, cl.OfflineATC))
 	if err != nil || !epurse.Equal4(want, cl.MAC) || cl.Number.String() != c.Number {
 		return fault.E(fault.Forbidden, "bad_closure", "the card's closure does not verify")
 	}

@@ -149,7 +149,7 @@ func (s *Service) SignLoad(ctx context.Context, ph Phone, id string, in InitLoad
 		if err != nil {
 			return err
 		}
-		sk, err := epurse.LoadSessionKey(alg, keys.DLK, in.Random, in.OnlineATC)
+		sk, err := epurse.LoadSessionKey(alg, keys.DLK.Reveal(), in.Random, in.OnlineATC)
 		if err != nil {
 			return fault.Wrap(err, fault.Internal, "transit_crypto", "derive the load session key")
 		}
@@ -199,7 +199,7 @@ func (s *Service) ConfirmLoad(ctx context.Context, ph Phone, id string, tac [4]b
 		if err != nil {
 			return err
 		}
-		want, err := epurse.TAC(alg, keys.DTK, epurse.LoadTACData(int32(l.Balance+l.Amount), uint16(l.OnlineATC), uint32(l.Amount), s.LoadTerminal, l.DateTime))
+		want, err := epurse.TAC(alg, keys.DTK.Reveal(), epurse.LoadTACData(int32(l.Balance+l.Amount), uint16(l.OnlineATC), uint32(l.Amount), s.LoadTerminal, l.DateTime))
 		if err != nil || !epurse.Equal4(want, tac) {
 			return fault.E(fault.Forbidden, "bad_tac", "the card's TAC does not verify")
 		}
@@ -252,7 +252,7 @@ func (s *Service) RefundLoad(ctx context.Context, ph Phone, id string, in *InitL
 		if err != nil {
 			return err
 		}
-		sk, err := epurse.LoadSessionKey(alg, keys.DLK, in.Random, in.OnlineATC)
+		sk, err := epurse.LoadSessionKey(alg, keys.DLK.Reveal(), in.Random, in.OnlineATC)
 		if err != nil {
 			return fault.Wrap(err, fault.Internal, "transit_crypto", "derive the load session key")
 		}

@@ -29,7 +29,7 @@ func TestServicePrintsNoKey(t *testing.T) {
 			k, _ := keys.IssuerMasterKey(n)
 			hexes = append(hexes, hex.EncodeToString(k))
 		}
-		if hex.EncodeToString(mk.Purchase) != hexes[len(hexes)-4] {
+		if hex.EncodeToString(mk.Purchase.Reveal()) != hexes[len(hexes)-4] {
 			t.Fatal("the cached purchase key is not the key store's")
 		}
 	}

@@ -281,13 +281,14 @@ func New(st Store, keys keystore.IssuerKeys, fares *fare.Table, pay Payments, lo
 // MasterKeys returns a city's four master keys (what the operator's host
 // holds) from a key store. It fails with the key store's error.
 func MasterKeys(keys keystore.IssuerKeys, city string) (epurse.MasterKeys, error) {
-	var out [4][]byte
+	var out [4]keystore.Secret
 	for i, n := range epurse.KeyNames(city) {
 		k, err := keys.IssuerMasterKey(n)
 		if err != nil {
 			return epurse.MasterKeys{}, err
 		}
-		out[i] = k
+		out[i] = keystore.NewSecret(k)
+		clear(k)
 	}
 	return epurse.MasterKeys{Purchase: out[0], Load: out[1], TAC: out[2], Maintenance: out[3]}, nil
 }
@@ -306,7 +307,10 @@ func GateKeys(keys keystore.IssuerKeys, city string) (epurse.MasterKeys, error) 
 	if err != nil {
 		return epurse.MasterKeys{}, err
 	}
-	return epurse.MasterKeys{Purchase: p, Maintenance: m}, nil
+	mk := epurse.MasterKeys{Purchase: keystore.NewSecret(p), Maintenance: keystore.NewSecret(m)}
+	clear(p)
+	clear(m)
+	return mk, nil
 }
 
 // GateKeyNames are the key-store names of what a gate of city holds.
@@ -327,13 +331,10 @@ func (s *Service) masterKeys(city string) (epurse.MasterKeys, error) {
 		if err != nil {
 			return mk, err
 		}
-		for i, b := range [][]byte{mk.Purchase, mk.Load, mk.TAC, mk.Maintenance} {
-			k[i] = keystore.NewSecret(b)
-			clear(b)
-		}
+		k = [4]keystore.Secret{mk.Purchase, mk.Load, mk.TAC, mk.Maintenance}
 		s.mks[city] = k
 	}
-	return epurse.MasterKeys{Purchase: k[0].Reveal(), Load: k[1].Reveal(), TAC: k[2].Reveal(), Maintenance: k[3].Reveal()}, nil
+	return epurse.MasterKeys{Purchase: k[0], Load: k[1], TAC: k[2], Maintenance: k[3]}, nil
 }
 
 // cardKeys returns a card's keys and algorithm.

@@ -404,7 +404,7 @@ func TestReplayedRecord(t *testing.T) {
 		n, _ := epurse.ParseCardNumber(p.card)
 		k, _ := mk.Card(epurse.Alg(c), n)
 		r := f2.Records[0]
-		f2.Records[0].TAC, _ = epurse.TAC(epurse.Alg(c), k.DTK, epurse.PurchaseTACData(uint32(r.Amount), r.Type, f2.Terminal, r.Seq, r.DateTime, r.ATC, int32(r.BalanceAfter)))
+		f2.Records[0].TAC, _ = epurse.TAC(epurse.Alg(c), k.DTK.Reveal(), epurse.PurchaseTACData(uint32(r.Amount), r.Type, f2.Terminal, r.Seq, r.DateTime, r.ATC, int32(r.BalanceAfter)))
 		rc := w.clear(f2)
 		if rc.Replayed != 1 || rc.Accepted != 0 {
 			t.Errorf("got %+v, want 1 replayed, none accepted", rc)

@@ -14,14 +14,15 @@ import (
 
 	"github.com/tapwallet/tapwallet/epurse"
 	"github.com/tapwallet/tapwallet/fare"
+	"github.com/tapwallet/tapwallet/keystore"
 )
 
 // MasterKeys returns the fixed test master keys of a city (SHA-256 of the
 // city and key name, cut to 16 bytes).
 func MasterKeys(city string) epurse.MasterKeys {
-	k := func(name string) []byte {
+	k := func(name string) keystore.Secret {
 		h := sha256.Sum256([]byte("tapwallet test " + city + " " + name))
-		return h[:16]
+		return keystore.NewSecret(h[:16])
 	}
 	return epurse.MasterKeys{Purchase: k("purchase"), Load: k("load"), TAC: k("tac"), Maintenance: k("maintenance")}
 }
