@@ -70,8 +70,7 @@ func helpUsage(e *env, fs *flag.FlagSet, text string) func() {
 // the lists true (TestHelpListsEverySubcommand compares them with their
 // help).
 var subcommands = map[string]func() []string{
-	"keys": func() []string { return []string{"export", "list", "rotate"} },
-	"pos":  func() []string { return []string{"charge"} },
+	"keys": func() []string { return []string{"export", "import", "init", "kcv", "list", "rotate"} },
 	"emv": func() []string {
 		return []string{"arpc", "arqc", "cvv", "dcvv", "decode", "derive-mk", "derive-sk", "icvv", "kcv", "mac", "pinblock", "tlv"}
 	},

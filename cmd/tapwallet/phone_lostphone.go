@@ -38,15 +38,26 @@ func phonePhones(ctx context.Context, e *env, pf *phoneFlags, args []string) err
 		return err
 	}
 	if *asJSON {
+		// The script's contract: every field always present (null when
+		// unknown), whatever the wire form of the wallet API leaves out.
 		type phoneJSON struct {
-			phone.PhoneInfo
-			ThisPhone bool `json:"this_phone"`
+			ID        string     `json:"id"`
+			Name      string     `json:"name"`
+			Model     string     `json:"model"`
+			WalletOn  bool       `json:"wallet_on"`
+			Cards     int        `json:"cards"`
+			LastSeen  time.Time  `json:"last_seen"`
+			Lat       *float64   `json:"lat"`
+			Lon       *float64   `json:"lon"`
+			LocatedAt *time.Time `json:"located_at"`
+			ThisPhone bool       `json:"this_phone"`
 		}
 		out := struct {
 			Phones []phoneJSON `json:"phones"`
 		}{Phones: []phoneJSON{}}
 		for _, ph := range phones {
-			out.Phones = append(out.Phones, phoneJSON{ph, ph.ID == p.Profile.PhoneID})
+			out.Phones = append(out.Phones, phoneJSON{ID: ph.ID, Name: ph.Name, Model: ph.Model, WalletOn: ph.WalletOn,
+				Cards: ph.Cards, LastSeen: ph.LastSeen, Lat: ph.Lat, Lon: ph.Lon, LocatedAt: ph.LocatedAt, ThisPhone: ph.ID == p.Profile.PhoneID})
 		}
 		return writeJSON(e.stdout, out)
 	}

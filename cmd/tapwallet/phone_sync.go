@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/phone"
 )
 
 func init() {
@@ -80,12 +80,30 @@ func phoneHistory(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 		return err
 	}
 	if *asJSON {
-		if h == nil {
-			h = []phone.Payment{}
+		// The script's contract: every field always present ("" when
+		// none), whatever the wire form of the wallet API leaves out.
+		type paymentJSON struct {
+			Merchant     string    `json:"merchant"`
+			Amount       int64     `json:"amount"`
+			Currency     string    `json:"currency"`
+			Display      string    `json:"display"`
+			CardLast4    string    `json:"card_last4"`
+			TokenLast4   string    `json:"token_last4"`
+			Bank         string    `json:"bank"`
+			At           time.Time `json:"at"`
+			Status       string    `json:"status"`
+			ResponseCode string    `json:"response_code"`
+			Reason       string    `json:"reason"`
+			AuthCode     string    `json:"auth_code"`
 		}
-		return writeJSON(e.stdout, struct {
-			Payments []phone.Payment `json:"payments"`
-		}{h})
+		out := struct {
+			Payments []paymentJSON `json:"payments"`
+		}{Payments: []paymentJSON{}}
+		for _, pm := range h {
+			out.Payments = append(out.Payments, paymentJSON{pm.Merchant, pm.Amount, pm.Currency, pm.Display, pm.CardLast4,
+				pm.TokenLast4, pm.Bank, pm.At, pm.Status, pm.ResponseCode, pm.Reason, pm.AuthCode})
+		}
+		return writeJSON(e.stdout, out)
 	}
 	if len(h) == 0 {
 		fmt.Fprintln(e.stdout, "no payments yet")
