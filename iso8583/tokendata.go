@@ -13,6 +13,7 @@ const (
 	TagRequestorID = 0xDF03 // token requestor id, 11 digits
 	TagAssurance   = 0xDF04 // token assurance level, 2 digits
 	TagDeviceID    = 0xDF05 // id of the device the token is bound to, 1-64 printable ASCII
+	TagRiskScore   = 0xDF06 // the network's risk score of the authorization, 2 digits 00-99 (docs/risk.md)
 )
 
 // TokenData is the token part of an authorization, carried in DE123 as
@@ -24,6 +25,7 @@ type TokenData struct {
 	RequestorID string // DF03
 	Assurance   string // DF04
 	DeviceID    string // DF05
+	RiskScore   string // DF06: the network's risk score, "00"-"99" ("" when the network scored nothing)
 }
 
 type tokenField struct {
@@ -40,6 +42,7 @@ var tokenFields = []tokenField{
 	{TagRequestorID, "token requestor id", 11, 11, N, func(t *TokenData) *string { return &t.RequestorID }},
 	{TagAssurance, "assurance level", 2, 2, N, func(t *TokenData) *string { return &t.Assurance }},
 	{TagDeviceID, "device id", 1, 64, ANS, func(t *TokenData) *string { return &t.DeviceID }},
+	{TagRiskScore, "risk score", 2, 2, N, func(t *TokenData) *string { return &t.RiskScore }},
 }
 
 func (f *tokenField) check(v string) error {

@@ -74,6 +74,9 @@ type Config struct {
 	// Observe, if set, is told of every authorization once it is stored
 	// (the platform records security events with it).
 	Observe func(ctx context.Context, a Auth)
+	// Risk, if set, is the network's risk engine, asked before the issuer
+	// (risk.go).
+	Risk *Risk
 	// Meter, if set, is told the time of each hop of an authorization and
 	// its response code (meter.go).
 	Meter Meter
@@ -322,6 +325,7 @@ type outcome struct {
 	arpc     []byte // tag 91 value
 	intended bool   // the record was stored before the issuer was asked: finish it
 	existing *Auth  // the identity was stored already: this is a duplicate of it
+	risk     *riskCall
 }
 
 // decide runs one authorization through the token service and the issuer,
@@ -408,6 +412,7 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 	if s.cfg.Observe != nil {
 		s.cfg.Observe(ctx, rec)
 	}
+	s.recordRisk(ctx, a, rec, out.risk)
 	return resp, packed
 }
 
@@ -473,6 +478,11 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		res.Forget()
 		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenBank}
 	}
+	rk := s.screen(ctx, a, rec, t)
+	if rk.declines() {
+		res.Forget()
+		return outcome{rc: iso8583.SuspectedFraud, reason: RiskReason(rk.d), risk: rk}
+	}
 	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+rec.ID))
 	if err != nil {
 		res.Forget()
@@ -481,7 +491,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	}
 	rec.SealedPAN = sealed
 
-	fwd, err := s.toIssuer(a.Raw, res.PAN, t)
+	fwd, err := s.toIssuer(a.Raw, res.PAN, t, rk.score())
 	if err != nil {
 		res.Forget()
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
@@ -493,7 +503,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	}
 	fault.Inject("netswitch.recorded")
 	out := s.askIssuer(ctx, b.ID, fwd, rec)
-	out.intended = true
+	out.intended, out.risk = true, rk
 	fault.Inject("netswitch.issuer_answered")
 	if arc := []byte(out.rc); len(arc) == 2 && len(arqc) == 8 {
 		if v, err := res.ARPC(arqc, arc); err == nil {
@@ -567,7 +577,7 @@ func issuerFailure(err error) Reason {
 
 // toIssuer is the authorization as the issuer gets it: the PAN in DE2, the
 // token data in DE123, and no chip or track data of the token.
-func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token) (*iso8583.Message, error) {
+func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token, score string) (*iso8583.Message, error) {
 	fwd := req.Clone()
 	if fwd.MTI == iso8583.AuthorizationRequestRepeat {
 		fwd.MTI = iso8583.AuthorizationRequest
@@ -578,7 +588,7 @@ func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token) (*iso
 	for _, de := range []int{iso8583.DEExpiry, iso8583.DETrack2, iso8583.DEICC, iso8583.DECardSequence} {
 		fwd.Unset(de)
 	}
-	td := iso8583.TokenData{Token: t.Number.Digits(), PAR: t.PAR, RequestorID: RequestorID, Assurance: "20", DeviceID: t.PhoneID}
+	td := iso8583.TokenData{Token: t.Number.Digits(), PAR: t.PAR, RequestorID: RequestorID, Assurance: "20", DeviceID: t.PhoneID, RiskScore: score}
 	if len(td.DeviceID) > 64 {
 		td.DeviceID = td.DeviceID[:64]
 	}

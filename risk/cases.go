@@ -30,10 +30,13 @@ const (
 // Case is a "was this you?" alert: a review or a risk decline shown to the
 // card holder, with every change of its state.
 type Case struct {
-	ID       string    `json:"id"` // the decision's point and id ("authorization:T1|000001|0314100000")
-	Account  string    `json:"account"`
-	Phone    string    `json:"phone"`
-	Token    string    `json:"token"` // the token's reference
+	ID      string `json:"id"` // the decision's point and id ("authorization:T1|000001|0314100000")
+	Account string `json:"account"`
+	Phone   string `json:"phone"`
+	Token   string `json:"token"` // the token's reference (TokenRef)
+	// Summary is what the card holder is shown: the amount, the merchant
+	// and its city (never a card number); set by the party that opens it.
+	Summary  string    `json:"summary,omitempty"`
 	Decision Decision  `json:"decision"`
 	State    CaseState `json:"state"`
 	OpenedAt time.Time `json:"opened_at"`

@@ -20,9 +20,9 @@ func (s *Store) OpenCase(ctx context.Context, c risk.Case) error {
 		return fault.Wrap(err, fault.Internal, risk.CodeNoCase, "a decision does not encode")
 	}
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, `INSERT INTO risk_cases (id, account, phone, token, decision, state, opened_at, closed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING`,
-			c.ID, c.Account, c.Phone, c.Token, string(body), string(c.State), sqldb.Millis(c.OpenedAt))
+		res, err := tx.Exec(ctx, `INSERT INTO risk_cases (id, account, phone, token, decision, state, opened_at, closed_at, summary)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING`,
+			c.ID, c.Account, c.Phone, c.Token, string(body), string(c.State), sqldb.Millis(c.OpenedAt), c.Summary)
 		if err != nil {
 			return err
 		}
@@ -55,8 +55,8 @@ func (s *Store) readCase(ctx context.Context, account, id string) (risk.Case, er
 	var c risk.Case
 	var body, state string
 	var opened, closed int64
-	err := s.DB.QueryRow(ctx, `SELECT id, account, phone, token, decision, state, opened_at, closed_at FROM risk_cases WHERE id = ? AND account = ?`,
-		id, account).Scan(&c.ID, &c.Account, &c.Phone, &c.Token, &body, &state, &opened, &closed)
+	err := s.DB.QueryRow(ctx, `SELECT id, account, phone, token, decision, state, opened_at, closed_at, summary FROM risk_cases WHERE id = ? AND account = ?`,
+		id, account).Scan(&c.ID, &c.Account, &c.Phone, &c.Token, &body, &state, &opened, &closed, &c.Summary)
 	if sqldb.NoRows(err) {
 		return c, risk.NoCase()
 	}

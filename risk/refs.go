@@ -1,0 +1,26 @@
+package risk
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+)
+
+var refEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// TokenRef is the reference the engine's facts, counters and cases name a
+// token by: "tk_" and 16 base32 letters of the sha-256 of its digits — the
+// same for the network (which sees the token in DE2) and the wallet (which
+// finds a case's token among the phone's cards), never the number itself
+// (base32, so no run of 12 digits: refsClean accepts it).
+func TokenRef(digits string) string { return ref("tk_", "tapwallet risk token\x00", digits) }
+
+// CardRef is the reference of a card the binding flow names by its
+// keyed index (the token service's vault index): "ci_" and 16 base32
+// letters of the sha-256 of the index.
+func CardRef(index []byte) string { return ref("ci_", "tapwallet risk card\x00", string(index)) }
+
+func ref(prefix, domain, s string) string {
+	h := sha256.Sum256([]byte(domain + s))
+	return prefix + strings.ToLower(refEncoding.EncodeToString(h[:10]))
+}
