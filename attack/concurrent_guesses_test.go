@@ -53,11 +53,34 @@ func TestAttackConcurrentGuesses(t *testing.T) {
 		if checked > 5 {
 			t.Errorf("%d of %d concurrent guesses were checked, want at most 5", checked, burst)
 		}
-		if right.Status == 200 {
-			t.Fatalf("the right password after %d concurrent wrong guesses was accepted, want it refused (locked)", burst)
+		// On a loaded machine the right password may reach the server
+		// before the guesses sent 20 ms earlier: it is then one of the
+		// first five attempts and rightly checked. What must never happen
+		// is what the audit saw: five wrong guesses checked and the right
+		// password still let in.
+		if right.Status == 200 && checked >= 5 {
+			t.Fatalf("the right password was accepted after %d wrong guesses were checked, want it refused (locked)", checked)
 		}
-		if right.Code != "login_locked" && right.Code != "busy" {
+		if right.Status != 200 && right.Code != "login_locked" && right.Code != "busy" {
 			t.Errorf("the right password after the burst: got %d %s, want 429 login_locked", right.Status, right.Code)
+		}
+		if right.Status == 200 {
+			// It came first and reset the count: the burst again, this time
+			// with the right password only once every guess was answered.
+			var wg sync.WaitGroup
+			for i := range burst {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					source(t, 200+i).login(s, "target@example.com", fmt.Sprintf("wrong guess again %d", i))
+				}()
+			}
+			wg.Wait()
+			_, right = source(t, 300).login(s, "target@example.com", pw)
+			t.Logf("the right password after a burst of %d answered guesses: %d %s", burst, right.Status, right.Code)
+			if right.Status == 200 || right.Code != "login_locked" {
+				t.Fatalf("the right password after %d concurrent wrong guesses: got %d %s, want 429 login_locked", burst, right.Status, right.Code)
+			}
 		}
 	}
 
