@@ -278,7 +278,7 @@ func (c *client) portalLogin(s *server, email, password, apiToken string) {
 	}
 	csrf = csrfMeta.FindStringSubmatch(a.Body)[1]
 	a = c.form(s, "/login/code", csrf, url.Values{"code": {c.latestCode(s, apiToken)}})
-	if a.Status != 200 || !strings.Contains(a.Body, "My phones") {
+	if a.Status != 200 || !strings.Contains(a.Body, `id="phones"`) {
 		c.t.Fatalf("portal log-in code: got %d, want the phones page", a.Status)
 	}
 }

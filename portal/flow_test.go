@@ -40,7 +40,7 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	}
 	id := lost.Profile.PhoneID
 	st, body = b.get("/phones/" + id)
-	for _, want := range []string{"39.93391° N, 116.45400° E", "<svg class=\"map\"", "500 m", "from the centre of Beijing", "Wallet on"} {
+	for _, want := range []string{"39.93391° N, 116.45400° E", "<svg class=\"map\"", `class="map-ring"`, "2nd Ring Rd", "from the centre of Beijing", "Wallet on"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("phone page (%d): no %q in %s", st, want, snippet(body))
 		}
@@ -180,8 +180,8 @@ func TestLostPhoneWithoutPasskey(t *testing.T) {
 	// The payments as the card network recorded them: approved, declined
 	// 78 while off, approved again.
 	_, body = b.get("/transactions")
-	if n := strings.Count(body, `<tr class="declined">`); n != 1 || !strings.Contains(body, "declined 78") || strings.Count(body, `<tr class="approved">`) != 3 {
-		t.Errorf("transactions page: got %d declined rows, want 1 declined 78 and 3 approved: %s", n, snippet(body))
+	if n := strings.Count(body, `<tr class="payment declined">`); n != 1 || !strings.Contains(body, "declined: card suspended (the wallet on the phone is off)") || strings.Count(body, `<tr class="payment approved">`) != 3 || strings.Contains(body, "declined 78") {
+		t.Errorf("transactions page: got %d declined rows, want 1 declined because the card is suspended (in words, no code 78) and 3 approved: %s", n, snippet(body))
 	}
 	st, body = b.post("/logout", nil)
 	if st != 200 || !strings.Contains(body, "You are logged out") {

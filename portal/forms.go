@@ -114,8 +114,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeJSONError writes the wallet API's error shape.
-func writeJSONError(w http.ResponseWriter, err error) {
+// writeJSONError writes the wallet API's error shape, its message in
+// the visitor's language (the passkey script shows it).
+func (p *Portal) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
 	var b struct {
 		Error struct {
 			Kind    string `json:"kind"`
@@ -123,6 +124,6 @@ func writeJSONError(w http.ResponseWriter, err error) {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	b.Error.Kind, b.Error.Code, b.Error.Message = string(fault.KindOf(err)), fault.CodeOf(err), fault.MessageOf(err)
+	b.Error.Kind, b.Error.Code, b.Error.Message = string(fault.KindOf(err)), fault.CodeOf(err), p.tr(r).errText(err)
 	writeJSON(w, status(fault.KindOf(err)), b)
 }

@@ -167,6 +167,7 @@ type browser struct {
 	c    *http.Client
 	base string
 	csrf string
+	lang string // Accept-Language; "" is en (the tests' texts are English)
 }
 
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
@@ -187,7 +188,7 @@ func (e *env) browserFrom(t *testing.T, ip string) *browser {
 	return &browser{t: t, e: e, c: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: tr}, base: e.base}
 }
 
-var codeInMessage = regexp.MustCompile(`code to (.*) is ([0-9]{6})\.`)
+var codeInMessage = regexp.MustCompile(`(?:code to .* is|验证码) ([0-9]{6})`)
 
 // latestCode returns the newest one-time code in the account's messages.
 func (e *env) latestCode(t *testing.T, email string) string {
@@ -205,7 +206,7 @@ func (e *env) latestCode(t *testing.T, email string) string {
 	var at time.Time
 	for _, m := range msgs {
 		if c := codeInMessage.FindStringSubmatch(m.Message); c != nil && !m.CreatedAt.Before(at) {
-			code, at = c[2], m.CreatedAt
+			code, at = c[1], m.CreatedAt
 		}
 	}
 	if code == "" {
@@ -216,6 +217,13 @@ func (e *env) latestCode(t *testing.T, email string) string {
 
 func (b *browser) do(req *http.Request) (int, string) {
 	b.t.Helper()
+	if req.Header.Get("Accept-Language") == "" {
+		lang := b.lang
+		if lang == "" {
+			lang = "en"
+		}
+		req.Header.Set("Accept-Language", lang)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)

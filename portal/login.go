@@ -32,7 +32,7 @@ import (
 // password checked; the owner always gets in.
 
 func (p *Portal) loginFailed(w http.ResponseWriter, r *http.Request, code int, email, msg string) {
-	v := &view{Title: "Log in", CSRF: p.preToken(w, r), Error: msg, Data: loginView{Email: email, Next: safeNext(r.PostForm.Get("next"))}}
+	v := &view{Title: "page.login", CSRF: p.preToken(w, r), Error: msg, Data: loginView{Email: email, Next: safeNext(r.PostForm.Get("next"))}}
 	p.render(w, r, code, "login", v)
 }
 
@@ -63,7 +63,7 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, nil, err)
 			return
 		}
-		p.loginFailed(w, r, status(fault.KindOf(err)), email, fault.MessageOf(err))
+		p.loginFailed(w, r, status(fault.KindOf(err)), email, p.tr(r).errText(err))
 		return
 	}
 	p.secondFactor(w, r, a.ID, ceremonyData{PasswordDone: true})
@@ -85,7 +85,7 @@ func (p *Portal) secondFactor(w http.ResponseWriter, r *http.Request, accountID 
 		if !cd.PasswordDone {
 			page += "?ask=password"
 		}
-		code, err := p.sendCode(ctx, accountID, id, "log in to the tapwallet portal")
+		code, err := p.sendCode(ctx, p.tr(r), accountID, id, p.tr(r).T("code.login"))
 		if err != nil {
 			p.fail(w, r, nil, err)
 			return
@@ -133,7 +133,7 @@ func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, email, where 
 	p.cfg.Log.WarnContext(r.Context(), "portal: log-in throttled", "where", where, "source", source(r))
 	secs := int(wait.Seconds()) + 1
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	p.loginFailed(w, r, http.StatusTooManyRequests, email, fmt.Sprintf("Too many log-in attempts %s: try again in %d seconds.", where, secs))
+	p.loginFailed(w, r, http.StatusTooManyRequests, email, p.tr(r).N("err.throttled_source", secs))
 }
 
 // openSession opens a portal session for an account verified with every
@@ -153,13 +153,14 @@ func (p *Portal) openSession(w http.ResponseWriter, r *http.Request, accountID, 
 
 // sendCode makes a six-digit one-time code for a ceremony, puts it in the
 // account's messages (standing for an SMS) and returns its keyed hash.
-func (p *Portal) sendCode(ctx context.Context, accountID, ceremony, purpose string) ([]byte, error) {
+// The message is in the visitor's language (t).
+func (p *Portal) sendCode(ctx context.Context, t *tr, accountID, ceremony, purpose string) ([]byte, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Internal, "code", "cannot make a one-time code")
 	}
 	code := fmt.Sprintf("%06d", n.Int64())
-	msg := fmt.Sprintf("[tapwallet] Your code to %s is %s. It expires in %d minutes. Never share it.", purpose, code, int(CodeTTL.Minutes()))
+	msg := t.T("code.message", "Purpose", purpose, "Code", code, "Minutes", int(CodeTTL.Minutes()))
 	id, now := wallet.NewID("otp"), p.now()
 	if p.cfg.Messages != nil {
 		err = p.cfg.Messages.AddMessage(ctx, tsp.OTPMessage{ID: id, AccountID: accountID, Message: msg, CreatedAt: now})
@@ -191,7 +192,7 @@ func (p *Portal) loginCodePage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ask := q.Get("ask")
 	v := loginCodeView{Code: ask != "password-only", Password: ask == "password" || ask == "password-only", Locked: q.Get("locked") == "1"}
-	p.render(w, r, http.StatusOK, "login_code", &view{Title: "Confirm it is you", CSRF: p.csrfToken(id), Data: v})
+	p.render(w, r, http.StatusOK, "login_code", &view{Title: "page.confirm", CSRF: p.csrfToken(id), Data: v})
 }
 
 // loginCode finishes a log-in waiting for a one-time code, the password,
@@ -202,7 +203,7 @@ func (p *Portal) loginCode(w http.ResponseWriter, r *http.Request) {
 	id := cookie(r, cookieLogin)
 	p.setCookie(w, r, cookieLogin, "", "/login", 0)
 	again := func(err error) {
-		p.loginFailed(w, r, status(fault.KindOf(err)), "", fault.MessageOf(err))
+		p.loginFailed(w, r, status(fault.KindOf(err)), "", p.tr(r).errText(err))
 	}
 	c, err := p.takeCeremony(ctx, id, "", CeremonyLoginCode, "")
 	if err != nil {
@@ -245,7 +246,7 @@ func (p *Portal) loginPasskeyPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	p.render(w, r, http.StatusOK, "login_passkey", &view{Title: "Use your passkey", CSRF: p.csrfToken(id), Script: true})
+	p.render(w, r, http.StatusOK, "login_passkey", &view{Title: "page.passkey", CSRF: p.csrfToken(id), Script: true})
 }
 
 func (p *Portal) loginPasskeyBegin(w http.ResponseWriter, r *http.Request) {
@@ -254,17 +255,17 @@ func (p *Portal) loginPasskeyBegin(w http.ResponseWriter, r *http.Request) {
 	c, err := p.takeCeremony(ctx, id, "", CeremonyLogin, "")
 	if err != nil {
 		p.setCookie(w, r, cookieLogin, "", "/login", 0)
-		writeJSONError(w, fault.E(fault.Unauthorized, "login_expired", "the log-in has expired: log in again"))
+		p.writeJSONError(w, r, fault.E(fault.Unauthorized, "login_expired", "the log-in has expired: log in again"))
 		return
 	}
 	cd, err := parseCeremonyData(c.Data)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	opts, err := p.beginAssertion(ctx, c.AccountID, CeremonyLogin, "", id, c.ExpiresAt, ceremonyData{PasswordDone: cd.PasswordDone})
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"options": opts})
@@ -274,19 +275,19 @@ func (p *Portal) loginPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	body, err := readPasskeyBody(r)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	id := cookie(r, cookieLogin)
 	c, err := p.takeCeremony(ctx, id, "", CeremonyLogin, "")
 	p.setCookie(w, r, cookieLogin, "", "/login", 0)
 	if err != nil {
-		writeJSONError(w, fault.E(fault.Unauthorized, "login_expired", "the log-in has expired: log in again"))
+		p.writeJSONError(w, r, fault.E(fault.Unauthorized, "login_expired", "the log-in has expired: log in again"))
 		return
 	}
 	cd, err := p.finishAssertion(ctx, c, body.Credential, "log-in", source(r))
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	if !cd.PasswordDone {
@@ -295,7 +296,7 @@ func (p *Portal) loginPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		nid, now := randomID(), p.now()
 		if err := p.cfg.Store.PutCeremony(ctx, Ceremony{IDHash: p.hashID(nid), AccountID: c.AccountID, Kind: CeremonyLoginCode,
 			Data: ceremonyData{FactorDone: true}.encode(), ExpiresAt: now.Add(LoginTTL), CreatedAt: now}); err != nil {
-			writeJSONError(w, err)
+			p.writeJSONError(w, r, err)
 			return
 		}
 		p.setCookie(w, r, cookieLogin, nid, "/login", LoginTTL)
@@ -304,7 +305,7 @@ func (p *Portal) loginPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	next, err := p.openSession(w, r, c.AccountID, "portal: password + passkey", "/phones")
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": next})

@@ -3,6 +3,7 @@ package portal
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"html/template"
 	"net/http"
@@ -17,16 +18,22 @@ import (
 	"github.com/tapwallet/tapwallet/wallet"
 )
 
-// view is what every page template gets.
+// view is what every page template gets. Title is a catalogue id (or,
+// with TitleText, a name such as the phone's); Notice names one of the
+// fixed notices a redirect may ask for; Error is already in the visitor's
+// language.
 type view struct {
-	Title  string
-	Nav    string
-	Visit  *visit
-	CSRF   string // the token of a page shown before any session
-	Error  string
-	Notice string
-	Script bool // the page runs passkey.js
-	Data   any
+	Title     string
+	TitleText string
+	Nav       string
+	Visit     *visit
+	CSRF      string // the token of a page shown before any session
+	Error     string
+	Notice    string
+	Script    bool // the page runs passkey.js
+	Data      any
+	Lang      string // set by render
+	Path      string // set by render: the page, for the language switch
 }
 
 // Token is the page's CSRF token.
@@ -39,15 +46,13 @@ func (v *view) Token() string {
 
 var pageNames = []string{"error", "login", "login_passkey", "login_code", "password_code", "phones", "phone", "wallet_on", "wallet_on_code", "transactions", "security", "settings"}
 
+// parseTemplates parses every page once; each answer executes a clone
+// with the visitor's functions (language, time zone).
 func (p *Portal) parseTemplates() error {
-	funcs := template.FuncMap{
-		"age":   func(t time.Time) string { return age(p.now(), t) },
-		"when":  when,
-		"event": eventLabel,
-		"b64":   func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) },
-		"last4": func(s string) string { return last4(s) },
-		"fp":    wallet.Fingerprint,
-	}
+	funcs := p.funcs(newTr(LangZH, p.cfg.Zone))
+	funcs["b64"] = func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	funcs["last4"] = func(s string) string { return last4(s) }
+	funcs["fp"] = wallet.Fingerprint
 	p.pages = map[string]*template.Template{}
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -59,48 +64,32 @@ func (p *Portal) parseTemplates() error {
 	return nil
 }
 
-// render writes a page; templates are executed into a buffer first so a
-// failure never leaves half a page.
+// tr is the visitor's translator.
+func (p *Portal) tr(r *http.Request) *tr { return newTr(pickLanguage(r), p.cfg.Zone) }
+
+// render writes a page in the visitor's language; templates are executed
+// into a buffer first so a failure never leaves half a page.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, code int, name string, v *view) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-		p.cfg.Log.ErrorContext(r.Context(), "portal template failed", "page", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+	t := p.tr(r)
+	v.Lang, v.Path = t.lang, r.URL.Path
+	if !notices[v.Notice] {
+		v.Notice = ""
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
-func age(now, t time.Time) string {
-	if t.IsZero() {
-		return "never"
+	page, err := p.pages[name].Clone()
+	if err == nil {
+		var buf bytes.Buffer
+		if err = page.Funcs(p.funcs(t)).ExecuteTemplate(&buf, "layout", v); err == nil {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Language", t.lang)
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Vary", "Accept-Language, Cookie")
+			w.WriteHeader(code)
+			w.Write(buf.Bytes())
+			return
+		}
 	}
-	d := now.Sub(t)
-	switch {
-	case d < 0:
-		return "just now"
-	case d < time.Minute:
-		return "just now"
-	case d < 2*time.Minute:
-		return "1 minute ago"
-	case d < time.Hour:
-		return strconv.Itoa(int(d.Minutes())) + " minutes ago"
-	case d < 2*time.Hour:
-		return "1 hour ago"
-	case d < 48*time.Hour:
-		return strconv.Itoa(int(d.Hours())) + " hours ago"
-	}
-	return strconv.Itoa(int(d.Hours()/24)) + " days ago"
-}
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+	p.cfg.Log.ErrorContext(r.Context(), "portal template failed", "page", name, "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
 func last4(s string) string {
@@ -110,37 +99,11 @@ func last4(s string) string {
 	return s[len(s)-4:]
 }
 
-var eventLabels = map[string]string{
-	wallet.EventSignUp: "Account created", wallet.EventLogin: "Logged in", wallet.EventLoginFailed: "Wrong password",
-	wallet.EventLoginLocked: "Log-in while locked", wallet.EventLogout: "Logged out", wallet.EventPhoneAdded: "Phone registered",
-	wallet.EventCardAdded: "Card added", wallet.EventCardRemoved: "Card removed", wallet.EventCardStepUp: "Card waits for a code",
-	wallet.EventCardDeclined: "Card refused", wallet.EventBadSignature: "Bad phone signature", wallet.EventWalletOff: "Wallet switched off",
-	wallet.EventWalletOn: "Wallet switched on", wallet.EventDefaultChosen: "Default card chosen",
-	wallet.EventLoginThrottled: "Log-ins throttled", wallet.EventPasskeyAdded: "Passkey added", wallet.EventPasskeyRemoved: "Passkey removed",
-	wallet.EventPasskeyFailed: "Passkey failed", wallet.EventPhoneRing: "Ring requested", wallet.EventPhoneMessage: "Message requested",
-	wallet.EventWalletOnFailed: "Switch-on refused",
-}
-
-func eventLabel(kind string) string {
-	if l, ok := eventLabels[kind]; ok {
-		return l
-	}
-	return strings.ReplaceAll(kind, "_", " ")
-}
-
 // notices are the fixed messages a redirect may ask a page to show (the
-// query names one; nothing from the query is ever shown).
-var notices = map[string]string{
-	"off":           "The wallet on this phone is switched off. Its cards are suspended: no store terminal will approve a payment from it.",
-	"on":            "The wallet on this phone is on again. The phone gets fresh payment keys the next time it syncs.",
-	"already-on":    "The wallet on this phone is on.",
-	"ring":          "The phone will ring the next time it syncs.",
-	"message":       "The phone will show your message the next time it syncs.",
-	"passkey-added": "Your passkey is added. From now on you log in with your password and your passkey.",
-	"passkey-gone":  "The passkey is removed.",
-	"password":      "Your password is changed. Every other session of your account (the phone app included) is logged out.",
-	"out":           "You are logged out.",
-}
+// query names one, "notice.<name>" in the catalogues; nothing from the
+// query is ever shown).
+var notices = map[string]bool{"off": true, "on": true, "already-on": true, "ring": true, "message": true,
+	"passkey-added": true, "passkey-gone": true, "password": true, "out": true, "default": true, "removed": true}
 
 // --- log-in and log-out ---
 
@@ -173,7 +136,7 @@ func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/phones", http.StatusSeeOther)
 		return
 	}
-	v := &view{Title: "Log in", CSRF: p.preToken(w, r), Notice: notices[r.URL.Query().Get("done")],
+	v := &view{Title: "page.login", CSRF: p.preToken(w, r), Notice: r.URL.Query().Get("done"),
 		Data: loginView{Next: safeNext(r.URL.Query().Get("next"))}}
 	p.render(w, r, http.StatusOK, "login", v)
 }
@@ -189,12 +152,21 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request, v *visit) {
 
 // --- phones ---
 
+// cardView is a card on a phone. Handle names it in the forms (a keyed
+// hash of the token: the token itself is never in a page or a URL).
 type cardView struct {
-	BankName, Product, PANLast4, TokenLast4, State, Art string
-	Default                                             bool
+	BankName, Product, PANLast4, TokenLast4, State, Art, Handle string
+	Default                                                     bool
+	Payments                                                    []Payment
+	token                                                       string
 }
 
 var colour = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
+
+// cardHandle is the name of a token in the portal's forms.
+func (p *Portal) cardHandle(token string) string {
+	return base64.RawURLEncoding.EncodeToString(p.cfg.Keys.Index("portal card", []byte(token)))[:22]
+}
 
 func (p *Portal) cards(ctx context.Context, phoneID string) ([]cardView, error) {
 	toks, err := p.cfg.Tokens.Cards(ctx, phoneID)
@@ -203,7 +175,11 @@ func (p *Portal) cards(ctx context.Context, phoneID string) ([]cardView, error) 
 	}
 	var out []cardView
 	for _, t := range toks {
-		c := cardView{BankName: t.BankID, Product: t.Product, PANLast4: t.PANLast4, TokenLast4: t.Number.Last4(), State: string(t.State), Default: t.Default, Art: "#555555"}
+		if t.State == tsp.Deleted {
+			continue
+		}
+		c := cardView{BankName: t.BankID, Product: t.Product, PANLast4: t.PANLast4, TokenLast4: t.Number.Last4(), State: string(t.State), Default: t.Default, Art: "#555555",
+			Handle: p.cardHandle(t.Number.Digits()), token: t.Number.Digits()}
 		if t.BankName != "" {
 			c.BankName = t.BankName
 			if colour.MatchString(t.CardArt) {
@@ -251,7 +227,7 @@ func (p *Portal) phonesPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		}
 		out = append(out, pv)
 	}
-	p.render(w, r, http.StatusOK, "phones", &view{Title: "My phones", Nav: "phones", Visit: v, Data: out})
+	p.render(w, r, http.StatusOK, "phones", &view{Title: "page.phones", Nav: "phones", Visit: v, Data: out})
 }
 
 type phonePage struct {
@@ -262,6 +238,8 @@ type phonePage struct {
 	Near      string
 	Transit   []lostphone.TransitCard
 	NoTransit bool
+	Network   bool // the card network's records are connected: each card's payments
+	Discounts bool
 	Pending   []lostphone.Command
 	Switches  []switchRow
 	Events    []wallet.Event
@@ -273,22 +251,12 @@ type switchRow struct {
 	OffByLabel, OnByLabel string
 }
 
-// actorLabel says who acted in words: "you, in the portal" or "the phone
-// “name”" (a switch from another phone of the account).
-func actorLabel(actor, accountID string, names map[string]string) string {
-	switch {
-	case actor == "portal:"+accountID:
-		return "you, in the portal"
-	case strings.HasPrefix(actor, "phone:"):
-		if n, ok := names[strings.TrimPrefix(actor, "phone:")]; ok {
-			return "your phone “" + n + "”"
-		}
-	}
-	return actor
-}
+// cardPayments is how many recent payments the phone page shows per card.
+const cardPayments = 5
 
 func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
+	t := p.tr(r)
 	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
 	if err != nil {
 		p.fail(w, r, v, err)
@@ -299,12 +267,16 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.fail(w, r, v, err)
 		return
 	}
-	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit()}
+	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit(), Network: p.cfg.Records != nil, Discounts: p.cfg.Discounts != nil}
 	if ph.Lat != nil && ph.Lon != nil {
 		page.Located = true
-		page.Map = drawMap(*ph.Lat, *ph.Lon)
+		page.Map = drawMap(t, *ph.Lat, *ph.Lon, p.now().Sub(ph.LocatedAt))
 		page.Place = formatPlace(*ph.Lat, *ph.Lon)
-		page.Near = nearest(*ph.Lat, *ph.Lon)
+		page.Near = nearest(t, *ph.Lat, *ph.Lon)
+	}
+	if err := p.cardsPayments(ctx, v.AccountID, ph.ID, pv.Cards); err != nil {
+		p.fail(w, r, v, err)
+		return
 	}
 	if page.Transit, err = p.cfg.Lost.TransitCards(ctx, v.AccountID, ph.ID); err != nil {
 		p.fail(w, r, v, err)
@@ -325,7 +297,7 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	for _, sw := range switches {
-		page.Switches = append(page.Switches, switchRow{Switch: sw, OffByLabel: actorLabel(sw.OffBy, v.AccountID, names), OnByLabel: actorLabel(sw.OnBy, v.AccountID, names)})
+		page.Switches = append(page.Switches, switchRow{Switch: sw, OffByLabel: t.actor(sw.OffBy, v.AccountID, names), OnByLabel: t.actor(sw.OnBy, v.AccountID, names)})
 	}
 	evs, err := p.cfg.Wallet.Events(ctx, v.AccountID, 200)
 	if err != nil {
@@ -337,7 +309,86 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 			page.Events = append(page.Events, e)
 		}
 	}
-	p.render(w, r, http.StatusOK, "phone", &view{Title: ph.Name, Nav: "phones", Visit: v, Notice: notices[r.URL.Query().Get("done")], Data: page})
+	p.render(w, r, http.StatusOK, "phone", &view{TitleText: ph.Name, Nav: "phones", Visit: v, Notice: r.URL.Query().Get("done"), Data: page})
+}
+
+// cardsPayments fills in each card's newest payments.
+func (p *Portal) cardsPayments(ctx context.Context, accountID, phoneID string, cards []cardView) error {
+	if p.cfg.Records == nil || len(cards) == 0 {
+		return nil
+	}
+	info := map[string]cardInfo{}
+	var tokens []string
+	for _, c := range cards {
+		info[c.token] = cardInfo{phoneID: phoneID, bank: c.BankName, panLast4: c.PANLast4}
+		tokens = append(tokens, c.token)
+	}
+	pays, err := p.paymentsOf(ctx, accountID, info, tokens, cardPayments*len(cards)*4)
+	if err != nil {
+		return err
+	}
+	for i := range cards {
+		for _, pm := range pays {
+			if pm.token == cards[i].token && len(cards[i].Payments) < cardPayments {
+				cards[i].Payments = append(cards[i].Payments, pm)
+			}
+		}
+	}
+	return nil
+}
+
+// phoneCard finds the visitor's phone of the path and its card named by
+// the form's handle (another account's phone, or a card not on it, is not
+// found).
+func (p *Portal) phoneCard(r *http.Request, v *visit) (wallet.Phone, cardView, error) {
+	ph, err := p.cfg.Wallet.OwnedPhone(r.Context(), v.AccountID, r.PathValue("phone"))
+	if err != nil {
+		return ph, cardView{}, err
+	}
+	cards, err := p.cards(r.Context(), ph.ID)
+	if err != nil {
+		return ph, cardView{}, err
+	}
+	h := r.PostForm.Get("card")
+	for _, c := range cards {
+		if h != "" && subtle.ConstantTimeCompare([]byte(h), []byte(c.Handle)) == 1 {
+			return ph, c, nil
+		}
+	}
+	return ph, cardView{}, fault.E(fault.NotFound, "card_not_on_phone", "no such card on this phone")
+}
+
+func phoneDevice(ph wallet.Phone) tsp.Device {
+	return tsp.Device{ID: ph.ID, AccountID: ph.AccountID, PublicKey: ph.PublicKey}
+}
+
+// cardDefault makes a card the phone's default (the one it offers at a
+// terminal first).
+func (p *Portal) cardDefault(w http.ResponseWriter, r *http.Request, v *visit) {
+	p.cardChange(w, r, v, "default", wallet.EventDefaultChosen, func(ph wallet.Phone, c cardView) error {
+		return p.cfg.Tokens.SetDefault(r.Context(), phoneDevice(ph), c.token)
+	})
+}
+
+// cardRemove removes a card from the phone: its token is deleted and can
+// never pay again.
+func (p *Portal) cardRemove(w http.ResponseWriter, r *http.Request, v *visit) {
+	p.cardChange(w, r, v, "removed", wallet.EventCardRemoved, func(ph wallet.Phone, c cardView) error {
+		return p.cfg.Tokens.RemoveCard(r.Context(), phoneDevice(ph), c.token, "portal:"+v.AccountID)
+	})
+}
+
+func (p *Portal) cardChange(w http.ResponseWriter, r *http.Request, v *visit, done, kind string, change func(wallet.Phone, cardView) error) {
+	ph, c, err := p.phoneCard(r, v)
+	if err == nil {
+		err = change(ph, c)
+	}
+	if err != nil {
+		p.fail(w, r, v, err)
+		return
+	}
+	p.cfg.Wallet.Record(r.Context(), wallet.Event{AccountID: v.AccountID, PhoneID: ph.ID, Kind: kind, Detail: "token ending " + c.TokenLast4, Source: source(r)})
+	http.Redirect(w, r, "/phones/"+ph.ID+"?done="+done, http.StatusSeeOther)
 }
 
 func (p *Portal) ask(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -367,12 +418,11 @@ func (p *Portal) walletOff(w http.ResponseWriter, r *http.Request, v *visit) {
 // --- switching a wallet back on ---
 
 type walletOnView struct {
-	Phone      wallet.Phone
-	Passkey    bool   // the account has a passkey: confirm with it
-	Usable     bool   // passkeys can work at this address
-	PortalURL  string // where they can
-	Ceremony   string // the one-time code's ceremony
-	CodeSentTo string
+	Phone     wallet.Phone
+	Passkey   bool   // the account has a passkey: confirm with it
+	Usable    bool   // passkeys can work at this address
+	PortalURL string // where they can
+	Ceremony  string // the one-time code's ceremony
 }
 
 // offPhone returns the visitor's phone of the path if its wallet is off;
@@ -401,17 +451,21 @@ func (p *Portal) walletOnPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		p.fail(w, r, v, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "wallet_on", &view{Title: "Switch the wallet back on", Nav: "phones", Visit: v, Script: len(keys) > 0,
+	p.render(w, r, http.StatusOK, "wallet_on", &view{Title: "page.wallet_on", Nav: "phones", Visit: v, Script: len(keys) > 0,
 		Data: walletOnView{Phone: ph, Passkey: len(keys) > 0, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
 }
 
 // --- transactions, security events, settings ---
 
 type transactionsView struct {
-	Payments []Payment
-	Network  bool // the card network's records are connected
-	Events   []wallet.Event
-	Phones   map[string]string
+	Payments  []Payment
+	Network   bool // the card network's records are connected
+	Discounts bool // promotions are connected: a discount column
+	Events    []wallet.Event
+	Phones    map[string]string
+	Page      int // 1-based
+	Prev      int // 0: none
+	Next      int // 0: none
 }
 
 func (p *Portal) phoneNames(ctx context.Context, accountID string) (map[string]string, error) {
@@ -426,16 +480,37 @@ func (p *Portal) phoneNames(ctx context.Context, accountID string) (map[string]s
 	return m, nil
 }
 
+// Paging of the transactions: PageSize a page, at most MaxPayments in all
+// (the CSV export too).
+const (
+	PageSize    = 20
+	MaxPayments = 1000
+)
+
 func (p *Portal) transactionsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	tv := transactionsView{Network: p.cfg.Records != nil}
+	tv := transactionsView{Network: p.cfg.Records != nil, Discounts: p.cfg.Discounts != nil, Page: 1}
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 1 && n <= MaxPayments/PageSize {
+		tv.Page = n
+	}
 	var err error
 	if tv.Phones, err = p.phoneNames(ctx, v.AccountID); err != nil {
 		p.fail(w, r, v, err)
 		return
 	}
 	if p.cfg.Records != nil {
-		tv.Payments, err = p.payments(ctx, v.AccountID, 50)
+		var all []Payment
+		all, err = p.payments(ctx, v.AccountID, tv.Page*PageSize+1)
+		from := (tv.Page - 1) * PageSize
+		if from < len(all) {
+			tv.Payments = all[from:min(len(all), from+PageSize)]
+		}
+		if len(all) > tv.Page*PageSize {
+			tv.Next = tv.Page + 1
+		}
+		if tv.Page > 1 {
+			tv.Prev = tv.Page - 1
+		}
 	} else {
 		tv.Events, err = p.cfg.Wallet.Events(ctx, v.AccountID, 50)
 	}
@@ -443,7 +518,7 @@ func (p *Portal) transactionsPage(w http.ResponseWriter, r *http.Request, v *vis
 		p.fail(w, r, v, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "transactions", &view{Title: "Recent transactions", Nav: "transactions", Visit: v, Data: tv})
+	p.render(w, r, http.StatusOK, "transactions", &view{Title: "page.transactions", Nav: "transactions", Visit: v, Data: tv})
 }
 
 func (p *Portal) securityPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -458,7 +533,7 @@ func (p *Portal) securityPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		p.fail(w, r, v, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "security", &view{Title: "Security events", Nav: "security", Visit: v, Data: transactionsView{Events: evs, Phones: names}})
+	p.render(w, r, http.StatusOK, "security", &view{Title: "page.security", Nav: "security", Visit: v, Data: transactionsView{Events: evs, Phones: names}})
 }
 
 type settingsView struct {
@@ -473,6 +548,6 @@ func (p *Portal) settingsPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		p.fail(w, r, v, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "settings", &view{Title: "Settings", Nav: "settings", Visit: v, Script: true, Notice: notices[r.URL.Query().Get("done")],
+	p.render(w, r, http.StatusOK, "settings", &view{Title: "page.settings", Nav: "settings", Visit: v, Script: true, Notice: r.URL.Query().Get("done"),
 		Data: settingsView{Passkeys: keys, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
 }

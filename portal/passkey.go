@@ -189,21 +189,21 @@ func (p *Portal) passkeyAddBegin(w http.ResponseWriter, r *http.Request, v *visi
 	ctx := r.Context()
 	body, err := readPasskeyBody(r)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	if _, err := p.cfg.Wallet.VerifyAccountPassword(ctx, v.AccountID, body.Password, source(r)); err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	rp, err := p.relyingParty()
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	u, err := p.loadUser(ctx, v.AccountID)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	var exclude []protocol.CredentialDescriptor
@@ -212,13 +212,13 @@ func (p *Portal) passkeyAddBegin(w http.ResponseWriter, r *http.Request, v *visi
 	}
 	opts, sd, err := rp.BeginRegistration(u, webauthn.WithExclusions(exclude))
 	if err != nil {
-		writeJSONError(w, fault.Wrap(err, fault.Internal, "passkey_begin", "cannot start adding a passkey"))
+		p.writeJSONError(w, r, fault.Wrap(err, fault.Internal, "passkey_begin", "cannot start adding a passkey"))
 		return
 	}
 	data, _ := json.Marshal(sd)
 	id, now := randomID(), p.now()
 	if err := p.cfg.Store.PutCeremony(ctx, Ceremony{IDHash: p.hashID(id), AccountID: v.AccountID, Kind: CeremonyRegister, Data: data, ExpiresAt: now.Add(CeremonyTTL), CreatedAt: now}); err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ceremony": id, "options": opts})
@@ -228,42 +228,42 @@ func (p *Portal) passkeyAddFinish(w http.ResponseWriter, r *http.Request, v *vis
 	ctx := r.Context()
 	body, err := readPasskeyBody(r)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	c, err := p.takeCeremony(ctx, body.Ceremony, v.AccountID, CeremonyRegister, "")
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	rp, err := p.relyingParty()
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	var sd webauthn.SessionData
 	if err := json.Unmarshal(c.Data, &sd); err != nil {
-		writeJSONError(w, fault.E(fault.Internal, "ceremony_data", "the stored ceremony is damaged"))
+		p.writeJSONError(w, r, fault.E(fault.Internal, "ceremony_data", "the stored ceremony is damaged"))
 		return
 	}
 	u, err := p.loadUser(ctx, v.AccountID)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(body.Credential)
 	if err != nil {
-		writeJSONError(w, fault.E(fault.Invalid, "passkey_failed", "the browser's answer could not be read: try again"))
+		p.writeJSONError(w, r, fault.E(fault.Invalid, "passkey_failed", "the browser's answer could not be read: try again"))
 		return
 	}
 	cred, err := rp.CreateCredential(u, sd, parsed)
 	if err != nil {
-		writeJSONError(w, fault.E(fault.Invalid, "passkey_failed", "the passkey could not be verified: try again"))
+		p.writeJSONError(w, r, fault.E(fault.Invalid, "passkey_failed", "the passkey could not be verified: try again"))
 		return
 	}
 	rec, _ := json.Marshal(cred)
 	if err := p.cfg.Store.AddPasskey(ctx, Passkey{ID: cred.ID, AccountID: v.AccountID, Name: body.Name, Record: rec, SignCount: cred.Authenticator.SignCount, CreatedAt: p.now()}); err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, Kind: wallet.EventPasskeyAdded, Detail: body.Name, Source: source(r)})

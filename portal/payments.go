@@ -3,11 +3,12 @@ package portal
 import (
 	"context"
 	"sort"
-	"strings"
+	"time"
 
-	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/tsp"
 )
 
 // Records is the card network's read of its authorization records by
@@ -17,27 +18,85 @@ type Records interface {
 	TokenAuths(ctx context.Context, tokens []string, limit int) ([]netswitch.Auth, error)
 }
 
-// payments lists the account's newest authorizations, asking each party
-// for its part: the wallet for the account's phones, the token service
-// for each phone's tokens, the card network for the records of those
-// tokens (declines too: a switched-off phone's declined taps carry no
-// phone). It fails with the first party's error.
-func (p *Portal) payments(ctx context.Context, accountID string, limit int) ([]Payment, error) {
+// Discounts is the promotions' read of the discount given to an
+// authorization (promo.Store.Hold: a hold's id is the authorization's
+// message identity); promo.ErrNoHold when it got none.
+type Discounts interface {
+	Hold(ctx context.Context, id string) (promo.Hold, error)
+}
+
+// Payment is one authorization of a card of the account, as the card
+// network recorded it, in the portal's words.
+type Payment struct {
+	At         time.Time
+	PhoneID    string
+	PhoneName  string
+	TokenLast4 string
+	BankName   string // the card's bank, when the card is still on a phone
+	PANLast4   string // the card's own last 4 digits, likewise
+	Merchant   string
+	Amount     money.Amount // what stays charged (after a partial reversal: the rest)
+	Original   money.Amount // what was asked, when a partial reversal changed it
+	Discount   money.Amount // the promotion's discount (Minor 0: none)
+	Approved   bool
+	Reversed   bool   // approved, then reversed in full by the terminal
+	Partial    bool   // approved, then partly reversed
+	Code       string // ISO 8583 response code (DE39), never shown as such
+	Reason     string // the network's decline reason code, never shown as such
+	token      string
+}
+
+// cardInfo is what the token service says of a token for the pages.
+type cardInfo struct {
+	phoneID, phoneName, bank, panLast4 string
+}
+
+// accountTokens asks the wallet for the account's phones and the token
+// service for each phone's tokens.
+func (p *Portal) accountTokens(ctx context.Context, accountID string) (map[string]cardInfo, []string, error) {
 	phones, err := p.cfg.Wallet.Phones(ctx, accountID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	phoneOf := map[string]string{} // token → phone
+	info := map[string]cardInfo{}
 	var tokens []string
 	for _, ph := range phones {
 		toks, err := p.cfg.Tokens.Cards(ctx, ph.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, t := range toks {
-			phoneOf[t.Number.Digits()] = ph.ID
+			info[t.Number.Digits()] = cardInfo{phoneID: ph.ID, phoneName: ph.Name, bank: bankName(t), panLast4: t.PANLast4}
 			tokens = append(tokens, t.Number.Digits())
 		}
+	}
+	return info, tokens, nil
+}
+
+func bankName(t tsp.Token) string {
+	if t.BankName != "" {
+		return t.BankName
+	}
+	return t.BankID
+}
+
+// payments lists the account's newest authorizations (at most limit),
+// asking each party for its part: the wallet for the account's phones, the
+// token service for each phone's tokens, the card network for the records
+// of those tokens (declines too: a switched-off phone's declined taps carry
+// no phone), the promotions for their discounts. It fails with the first
+// party's error.
+func (p *Portal) payments(ctx context.Context, accountID string, limit int) ([]Payment, error) {
+	info, tokens, err := p.accountTokens(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return p.paymentsOf(ctx, accountID, info, tokens, limit)
+}
+
+func (p *Portal) paymentsOf(ctx context.Context, accountID string, info map[string]cardInfo, tokens []string, limit int) ([]Payment, error) {
+	if len(tokens) == 0 || p.cfg.Records == nil {
+		return nil, nil
 	}
 	auths, err := p.cfg.Records.TokenAuths(ctx, tokens, limit)
 	if err != nil {
@@ -48,7 +107,13 @@ func (p *Portal) payments(ctx context.Context, accountID string, limit int) ([]P
 		if au.AccountID != "" && au.AccountID != accountID {
 			continue
 		}
-		out = append(out, paymentOf(au, phoneOf[au.Token]))
+		pm := paymentOf(au, info[au.Token])
+		if p.cfg.Discounts != nil && au.Approved() {
+			if h, err := p.cfg.Discounts.Hold(ctx, au.ID); err == nil && h.Amount > 0 && h.Status != promo.HoldVoided && h.Status != promo.HoldExpired {
+				pm.Discount = money.New(h.Amount, money.Currency(au.Currency))
+			}
+		}
+		out = append(out, pm)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
 	if len(out) > limit {
@@ -59,23 +124,29 @@ func (p *Portal) payments(ctx context.Context, accountID string, limit int) ([]P
 
 // paymentOf is a network record as the portal shows it: what stays
 // charged after a partial reversal, and why a payment did not go through.
-func paymentOf(au netswitch.Auth, phoneID string) Payment {
-	amount := au.Amount
-	if au.PartiallyReversed() {
-		amount = au.ClearAmount
+func paymentOf(au netswitch.Auth, c cardInfo) Payment {
+	cur := money.Currency(au.Currency)
+	pm := Payment{At: au.ReceivedAt, PhoneID: c.phoneID, PhoneName: c.phoneName, TokenLast4: au.TokenLast4, BankName: c.bank, PANLast4: c.panLast4,
+		Merchant: au.MerchantName, Amount: money.New(au.Amount, cur), Approved: au.Captured(),
+		Reversed: au.Reversed(), Partial: au.PartiallyReversed(), Code: string(au.ResponseCode), Reason: string(au.Reason), token: au.Token}
+	if pm.PANLast4 == "" {
+		pm.PANLast4 = au.PANLast4
 	}
-	pm := Payment{At: au.ReceivedAt, PhoneID: phoneID, TokenLast4: au.TokenLast4, Merchant: au.MerchantName,
-		Amount: money.New(amount, money.Currency(au.Currency)), Approved: au.Captured(), Code: string(au.ResponseCode)}
-	switch {
-	case au.PartiallyReversed():
-		pm.Reason = "partially reversed by the terminal from " + money.New(au.Amount, money.Currency(au.Currency)).String()
-	case au.Reversed():
-		pm.Reason = "reversed by the terminal"
-	case !au.Approved():
-		pm.Reason = iso8583.ResponseCode(au.ResponseCode).Text()
-		if au.Reason != "" && au.Reason != "issuer_declined" {
-			pm.Reason += " (" + strings.ReplaceAll(string(au.Reason), "_", " ") + ")"
-		}
+	if pm.Partial {
+		pm.Original, pm.Amount = pm.Amount, money.New(au.ClearAmount, cur)
 	}
 	return pm
+}
+
+// result says in words how a payment ended.
+func (t *tr) result(pm Payment) string {
+	switch {
+	case pm.Partial:
+		return t.T("result.partial", "Original", Money(pm.Original))
+	case pm.Reversed:
+		return t.T("result.reversed")
+	case pm.Approved:
+		return t.T("result.approved")
+	}
+	return t.T("result.declined", "Why", t.decline(pm.Code, pm.Reason))
 }

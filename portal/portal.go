@@ -34,7 +34,6 @@ import (
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/lostphone"
-	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 	"github.com/tapwallet/tapwallet/walletapi"
@@ -50,19 +49,6 @@ var staticFS embed.FS
 // CSRF tokens and hashes ceremony ids and one-time codes with it.
 type Indexer interface {
 	Index(purpose string, data []byte) []byte
-}
-
-// Payment is one authorization of a card of the account, as the card
-// network recorded it.
-type Payment struct {
-	At         time.Time
-	PhoneID    string
-	TokenLast4 string
-	Merchant   string
-	Amount     money.Amount
-	Approved   bool
-	Code       string // ISO 8583 response code (DE39)
-	Reason     string // why it was declined, if it was
 }
 
 // Rate is how many attempts are allowed per period.
@@ -110,6 +96,12 @@ type Config struct {
 	Store   Store
 	Keys    Indexer
 	Records Records // the card network's records (nil: no network connected; the transactions page shows the security events)
+	// Discounts is the promotions' read of a payment's discount (nil: no
+	// promotions; no discount column).
+	Discounts Discounts
+	// Zone is the card holder's time zone the pages write times in
+	// (default Asia/Shanghai), the zone shown beside each time.
+	Zone *time.Location
 	// Messages is where one-time codes go: the account's messages, which
 	// the token service keeps (its outbox: GET /v1/otp, `tapwallet phone
 	// otp`). Nil: the token service's Notify.
@@ -172,6 +164,13 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Zone == nil {
+		z, err := time.LoadLocation("Asia/Shanghai")
+		if err != nil {
+			return nil, fault.Wrap(err, fault.Internal, "portal_zone", "the time zone Asia/Shanghai is not known")
+		}
+		cfg.Zone = z
+	}
 	if cfg.LoginPerIP.N <= 0 {
 		cfg.LoginPerIP = Rate{N: 10, Per: time.Minute}
 	}
@@ -208,6 +207,10 @@ func (p *Portal) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	p.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 	p.mux.HandleFunc("GET /{$}", p.home)
+	p.mux.HandleFunc("GET /lang", p.setLanguage)
+	p.mux.HandleFunc("POST /phones/{phone}/cards/default", p.authed(p.cardDefault))
+	p.mux.HandleFunc("POST /phones/{phone}/cards/remove", p.authed(p.cardRemove))
+	p.mux.HandleFunc("GET /transactions.csv", p.authed(p.transactionsCSV))
 	p.mux.HandleFunc("GET /login", p.loginPage)
 	p.mux.HandleFunc("POST /login", p.login)
 	p.mux.HandleFunc("GET /login/code", p.loginCodePage)
@@ -341,10 +344,10 @@ func (p *Portal) csrfRefused(w http.ResponseWriter, r *http.Request) {
 	p.cfg.Log.WarnContext(r.Context(), "portal: POST without a valid CSRF token", "path", r.URL.Path, "source", source(r))
 	err := fault.E(fault.Forbidden, "csrf", "this form did not come from a page of the portal, or it has expired: go back, reload the page and try again")
 	if wantsJSON(r) {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusForbidden, "error", &view{Title: "Refused", Data: errorView{Code: "csrf", Message: fault.MessageOf(err)}})
+	p.render(w, r, http.StatusForbidden, "error", &view{Title: "page.refused", Data: errorView{Code: "csrf", Message: p.tr(r).errText(err)}})
 }
 
 // visit is a logged-in request.
@@ -407,12 +410,12 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, v *visit, err erro
 		p.cfg.Log.ErrorContext(r.Context(), "portal request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if wantsJSON(r) {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	back := "/phones"
 	if v == nil {
 		back = "/login"
 	}
-	p.render(w, r, status(fault.KindOf(err)), "error", &view{Title: "Sorry", Visit: v, Data: errorView{Code: fault.CodeOf(err), Message: fault.MessageOf(err), Back: back}})
+	p.render(w, r, status(fault.KindOf(err)), "error", &view{Title: "page.sorry", Visit: v, Data: errorView{Code: fault.CodeOf(err), Message: p.tr(r).errText(err), Back: back}})
 }

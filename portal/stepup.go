@@ -46,7 +46,7 @@ func (p *Portal) walletOnSendCode(w http.ResponseWriter, r *http.Request, v *vis
 		return
 	}
 	id, now := randomID(), p.now()
-	code, err := p.sendCode(ctx, v.AccountID, id, "switch the wallet back on on \u201c"+ph.Name+"\u201d")
+	code, err := p.sendCode(ctx, p.tr(r), v.AccountID, id, p.tr(r).T("code.wallet_on", "Name", ph.Name))
 	if err != nil {
 		p.fail(w, r, v, err)
 		return
@@ -56,8 +56,8 @@ func (p *Portal) walletOnSendCode(w http.ResponseWriter, r *http.Request, v *vis
 		p.fail(w, r, v, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "wallet_on_code", &view{Title: "Enter the code", Nav: "phones", Visit: v,
-		Data: walletOnView{Phone: ph, Ceremony: id, CodeSentTo: "the account's messages (tapwallet phone otp)"}})
+	p.render(w, r, http.StatusOK, "wallet_on_code", &view{Title: "page.code", Nav: "phones", Visit: v,
+		Data: walletOnView{Phone: ph, Ceremony: id}})
 }
 
 func (p *Portal) walletOnCode(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -136,22 +136,22 @@ func (p *Portal) stepUpPassword(ctx context.Context, r *http.Request, v *visit, 
 func (p *Portal) walletOnBegin(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
 	if _, err := readPasskeyBody(r); err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	if ph.WalletOn {
-		writeJSONError(w, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on"))
+		p.writeJSONError(w, r, fault.E(fault.Conflict, "wallet_on", "the wallet on this phone is already on"))
 		return
 	}
 	id := randomID()
 	opts, err := p.beginAssertion(ctx, v.AccountID, CeremonyWalletOn, ph.ID, id, time.Time{}, ceremonyData{})
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ceremony": id, "options": opts})
@@ -178,20 +178,20 @@ func (p *Portal) walletOnFinish(w http.ResponseWriter, r *http.Request, v *visit
 	ctx := r.Context()
 	ph, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, r.PathValue("phone"))
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	body, _, err := p.verifiedAssertion(r, v, CeremonyWalletOn, ph.ID, "switching the wallet on")
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	if err := p.stepUpPassword(ctx, r, v, ph.ID, body.Password); err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	if _, err := p.cfg.Lost.SwitchOn(ctx, p.request(r, v, ph.ID, "")); err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": "/phones/" + ph.ID + "?done=on"})
@@ -207,13 +207,13 @@ func (p *Portal) stepUpBegin(action string) func(w http.ResponseWriter, r *http.
 		ctx := r.Context()
 		body, err := readPasskeyBody(r)
 		if err != nil {
-			writeJSONError(w, err)
+			p.writeJSONError(w, r, err)
 			return
 		}
 		cd := ceremonyData{Action: action}
 		if action == actionRemovePasskey {
 			if _, err := p.ownPasskey(ctx, v.AccountID, body.ID); err != nil {
-				writeJSONError(w, err)
+				p.writeJSONError(w, r, err)
 				return
 			}
 			cd.Arg = body.ID
@@ -221,7 +221,7 @@ func (p *Portal) stepUpBegin(action string) func(w http.ResponseWriter, r *http.
 		id := randomID()
 		opts, err := p.beginAssertion(ctx, v.AccountID, CeremonyStepUp, "", id, time.Time{}, cd)
 		if err != nil {
-			writeJSONError(w, err)
+			p.writeJSONError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ceremony": id, "options": opts})
@@ -233,12 +233,12 @@ func (p *Portal) stepUpBegin(action string) func(w http.ResponseWriter, r *http.
 func (p *Portal) stepUpFinish(w http.ResponseWriter, r *http.Request, v *visit) {
 	body, cd, err := p.verifiedAssertion(r, v, CeremonyStepUp, "", "confirming a change")
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	next, err := p.change(r.Context(), r, v, cd, body.Password, body.NewPassword)
 	if err != nil {
-		writeJSONError(w, err)
+		p.writeJSONError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": next})
@@ -300,7 +300,7 @@ func (p *Portal) passwordSendCode(w http.ResponseWriter, r *http.Request, v *vis
 		return
 	}
 	id, now := randomID(), p.now()
-	code, err := p.sendCode(ctx, v.AccountID, id, "change your tapwallet password")
+	code, err := p.sendCode(ctx, p.tr(r), v.AccountID, id, p.tr(r).T("code.password"))
 	if err != nil {
 		p.fail(w, r, v, err)
 		return
@@ -310,7 +310,7 @@ func (p *Portal) passwordSendCode(w http.ResponseWriter, r *http.Request, v *vis
 		p.fail(w, r, v, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "password_code", &view{Title: "Change the password", Nav: "settings", Visit: v, Data: id})
+	p.render(w, r, http.StatusOK, "password_code", &view{Title: "page.password", Nav: "settings", Visit: v, Data: id})
 }
 
 func (p *Portal) passwordCode(w http.ResponseWriter, r *http.Request, v *visit) {

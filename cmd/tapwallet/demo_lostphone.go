@@ -65,7 +65,7 @@ func (d *demo) lostPhoneChapter() error {
 	if err != nil {
 		return err
 	}
-	if err := d.check(st == 200 && strings.Contains(body, "My phones"), "log-in: the portal answered %d", st); err != nil {
+	if err := d.check(st == 200 && strings.Contains(body, `id="phones"`), "log-in: the portal answered %d", st); err != nil {
 		return err
 	}
 	d.ok("password, then the one-time code %s sent to her messages; the session is a Secure (under TLS), HttpOnly, SameSite=Strict cookie; every form carries a CSRF token", loginCode)
@@ -89,7 +89,7 @@ func (d *demo) lostPhoneChapter() error {
 		return err
 	}
 	switched := time.Since(t0)
-	if err := d.check(st == 200 && strings.Contains(body, "Wallet off"), "switch-off: the portal answered %d", st); err != nil {
+	if err := d.check(st == 200 && strings.Contains(body, `class="badge off" id="wallet-state"`), "switch-off: the portal answered %d", st); err != nil {
 		return err
 	}
 	toks, err := d.p.Tokens.Cards(ctx, id)

@@ -32,7 +32,7 @@
     });
     var j = {};
     try { j = await r.json(); } catch (e) { /* not JSON */ }
-    if (!r.ok) throw new Error((j.error && j.error.message) || ('the portal answered ' + r.status));
+    if (!r.ok) throw new Error((j.error && j.error.message) || (tr('tFailed', 'The portal could not do it') + ' (' + r.status + ')'));
     return j;
   }
   function creationOptions(o) {
@@ -65,6 +65,11 @@
     }
     return out;
   }
+  // The page's language: the texts come from the catalogue, on <body>.
+  function tr(key, fallback) {
+    var d = document.body && document.body.dataset;
+    return (d && d[key]) || fallback;
+  }
   async function run(form) {
     var status = form.querySelector('.passkey-status');
     function say(t, bad) {
@@ -76,31 +81,31 @@
     new FormData(form).forEach(function (v, k) { if (k !== 'csrf') fields[k] = String(v); });
     form.dataset.state = 'running';
     try {
-      say('Asking the portal…');
+      say(tr('tAsking', 'Asking the portal…'));
       var begin = await post(form.dataset.begin, fields);
-      say('Use your passkey: your fingerprint or your screen lock…');
+      say(tr('tUse', 'Use your passkey: your fingerprint or your screen lock…'));
       var cred = form.dataset.passkey === 'register'
         ? await navigator.credentials.create(creationOptions(begin.options))
         : await navigator.credentials.get(requestOptions(begin.options));
-      if (!cred) throw new Error('no passkey was used');
-      say('Checking…');
+      if (!cred) throw new Error(tr('tNone', 'No passkey was used.'));
+      say(tr('tChecking', 'Checking…'));
       var fin = { ceremony: begin.ceremony || '', name: fields.name || '', credential: credentialJSON(cred) };
       if (fields.password) fin.password = fields.password;
       if (fields.new_password) fin.new_password = fields.new_password;
       var done = await post(form.dataset.finish, fin);
-      say('Done.');
+      say(tr('tDone', 'Done.'));
       form.dataset.state = 'done';
       window.location.assign(done.redirect || '/');
     } catch (e) {
       form.dataset.state = 'failed';
-      say((e && e.message) || String(e), true);
+      say((e && e.name === 'NotAllowedError') ? tr('tCancelled', 'The passkey was not used.') : ((e && e.message) || String(e)), true);
     }
   }
   document.addEventListener('DOMContentLoaded', function () {
     document.querySelectorAll('form[data-passkey]').forEach(function (form) {
       if (!window.PublicKeyCredential) {
         var s = form.querySelector('.passkey-status');
-        if (s) s.textContent = 'This browser cannot use passkeys.';
+        if (s) s.textContent = tr('tUnsupported', 'This browser cannot use passkeys.');
         return;
       }
       form.addEventListener('submit', function (ev) { ev.preventDefault(); run(form); });
