@@ -25,6 +25,7 @@ const (
 	ReasonTokenBank             Reason = "token_bank"              // 14: the token is another bank's
 	ReasonOriginalUnknown       Reason = "original_unknown"        // 25
 	ReasonOriginalMismatch      Reason = "original_mismatch"       // 25: another token or RRN
+	ReasonDuplicate             Reason = "duplicate"               // 94: another refund claimed its identity
 	ReasonChipData              Reason = "chip_data"               // 30: DE55 does not decode
 	ReasonIssuerUnknown         Reason = "issuer_unknown"          // 91: no host for the bank
 	ReasonIssuerTimeout         Reason = "issuer_timeout"          // 91

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash/fnv"
-	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/card"
@@ -62,16 +60,37 @@ func (Refund) Kind() string { return KindRefund }
 // the card); it never fails.
 func (r Refund) Approved() bool { return r.ResponseCode == iso8583.Approved }
 
-// CodeRefundExists is the fault.Conflict code of RefundStore.SaveRefund
-// for an identity stored already.
-const CodeRefundExists = "refund_exists"
+// The error codes of a RefundStore (fault codes, checked with fault.Has).
+const (
+	// CodeRefundExists is the fault.Conflict code of SaveRefund for an
+	// identity stored already, and of ClaimRefund for an identity that
+	// claimed another original or amount.
+	CodeRefundExists = "refund_exists"
+	// CodeRefundExceeds is the fault.Conflict code of ClaimRefund for a
+	// refund that does not fit what is left of its original.
+	CodeRefundExceeds = "refund_exceeds_original"
+)
 
 // RefundStore keeps the switch's refund records. A Store that is also a
 // RefundStore lets the switch take refunds; with any other Store they are
 // answered 40.
 type RefundStore interface {
+	// ClaimRefund claims amount of what is left of an approved original
+	// for the refund refundID, before the issuer is asked: in one
+	// transaction, the original's refunded total is raised by amount only
+	// if it stays within what the original clears (ClearAmount), so that
+	// switches sharing the store never let refunds of one original
+	// together exceed it. A refund claims once: claiming again under the
+	// same identity, original and amount changes nothing and succeeds. It
+	// fails with fault.Conflict CodeRefundExceeds when the refund does not
+	// fit, fault.Conflict CodeRefundExists when the identity claimed
+	// another original or amount, and fault.NotFound for an original that
+	// is not an approved authorization.
+	ClaimRefund(ctx context.Context, refundID, originalID string, amount int64) error
 	// SaveRefund stores a new refund record; it fails with fault.Conflict
-	// "refund_exists" when the identity is already stored.
+	// "refund_exists" when the identity is already stored. A record that
+	// is not approved gives its claim (ClaimRefund) back in the same
+	// transaction; an approved one keeps it.
 	SaveRefund(ctx context.Context, r Refund) error
 	// Refund returns a record by identity, or a fault.NotFound error.
 	Refund(ctx context.Context, id string) (Refund, error)
@@ -84,18 +103,6 @@ type RefundStore interface {
 	// MarkRefundsCleared records that refunds were cleared on a date; those
 	// already cleared keep their first clearing.
 	MarkRefundsCleared(ctx context.Context, ids []string, clearingDate string, at time.Time) error
-}
-
-// refundLocks serialize the refunds of one original authorization, so that
-// two of them cannot both fit what is left of it.
-type refundLocks struct{ m [64]sync.Mutex }
-
-func (l *refundLocks) lock(id string) func() {
-	f := fnv.New32a()
-	f.Write([]byte(id))
-	m := &l.m[f.Sum32()%uint32(len(l.m))]
-	m.Lock()
-	return m.Unlock
 }
 
 // refundDigest hashes what a refund asks for, its original included.
@@ -129,7 +136,6 @@ func (s *Switch) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message 
 	id, origID := f.ID(), f.OriginalID()
 	digest := refundDigest(req)
 
-	defer s.refundLocks.lock(origID)()
 	if first, err := store.Refund(ctx, id); err == nil {
 		return s.duplicate(req, first.Digest, digest, first.Answer)
 	} else if fault.KindOf(err) != fault.NotFound {
@@ -143,6 +149,11 @@ func (s *Switch) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message 
 		LocalDate: f.LocalDate, LocalTime: f.LocalTime, Token: f.Token.Digits(), TokenLast4: f.Token.Last4(),
 		Amount: f.Amount.Minor, Currency: int(f.Amount.Currency), BusinessDate: now.Format("20060102"), ReceivedAt: now}
 	out, fwd := s.runRefund(ctx, f, store, &rec)
+	if out.reason == ReasonDuplicate {
+		// Another refund under this identity holds its claim: it is not
+		// recorded (its record would give that claim back).
+		return answer(req, out.rc)
+	}
 	if out.rc == iso8583.IssuerInoperative && fwd != nil {
 		s.retryRefund(req, fwd, rec)
 		return answer(req, out.rc)
@@ -212,13 +223,20 @@ func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundSt
 	if orig.Currency != rec.Currency {
 		return outcome{rc: iso8583.InvalidAmount, reason: ReasonCurrency}, nil
 	}
-	refunded, err := store.Refunded(ctx, rec.OriginalID)
-	if err != nil {
-		s.cfg.Log.Error("netswitch: cannot read refunds", "err", fault.MessageOf(err))
+	// What is left of the original is the store's decision (a conditional
+	// update), so that refunds reaching two switches at once cannot both
+	// fit it; the claim is given back when the refund is stored declined.
+	if err := store.ClaimRefund(ctx, rec.ID, rec.OriginalID, amt.Minor); err != nil {
+		switch {
+		case fault.Has(err, fault.Conflict, CodeRefundExceeds):
+			return outcome{rc: iso8583.InvalidAmount, reason: ReasonExceedsOriginal}, nil
+		case fault.Has(err, fault.Conflict, CodeRefundExists):
+			return outcome{rc: iso8583.DuplicateTransmission, reason: ReasonDuplicate}, nil
+		case fault.KindOf(err) == fault.NotFound:
+			return outcome{rc: iso8583.UnableToLocateRecord, reason: ReasonOriginalMismatch}, nil
+		}
+		s.cfg.Log.Error("netswitch: cannot claim the refund's amount", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonStore}, nil
-	}
-	if refunded+amt.Minor > orig.ClearAmount {
-		return outcome{rc: iso8583.InvalidAmount, reason: ReasonExceedsOriginal}, nil
 	}
 	res, err := s.cfg.Tokens.Credit(ctx, rec.Token)
 	if err != nil {
@@ -314,11 +332,9 @@ func (s *Switch) retryRefund(req, fwd *iso8583.Message, rec Refund) {
 				continue
 			}
 			out := issuerOutcome(resp)
-			unlock := s.refundLocks.lock(rec.OriginalID)
-			if _, err := store.Refund(s.ctx, rec.ID); fault.KindOf(err) == fault.NotFound {
-				s.recordRefund(s.ctx, store, req, rec, out)
-			}
-			unlock()
+			// Stored unless the acquirer's own repeat was recorded first
+			// (SaveRefund keeps the first).
+			s.recordRefund(s.ctx, store, req, rec, out)
 			s.cfg.Log.Info("netswitch: issuer answered a refund", "bank", rec.BankID, "stan", safe(rec.STAN), "rc", safe(string(out.rc)), "tries", try+2)
 			return
 		}

@@ -99,8 +99,6 @@ type Switch struct {
 
 	links map[string]*link // bank id → its host
 
-	refundLocks refundLocks // one original's refunds at a time
-
 	bg     sync.WaitGroup // reversals sent in the background
 	ctx    context.Context
 	cancel context.CancelFunc

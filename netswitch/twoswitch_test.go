@@ -136,6 +136,43 @@ func TestTwoSwitchesDecideOnce(t *testing.T) {
 			}
 		})
 
+		t.Run("refunds of one original at both switches", func(t *testing.T) {
+			// Two refunds of 700 of a purchase of 1000, one at each switch at
+			// the same moment: the network decides what is left of the
+			// original once (its store), so one is credited and the other
+			// declined 13 by the network itself — not left to the issuer's
+			// own limit.
+			ctx := context.Background()
+			ch := e.phone(t, icbcDebit).Cards[0]
+			for round := range 3 {
+				purchase := e.auth(t, ch, 1000, nettest.Tap{})
+				if rc := rcOf(e.send(t, purchase)); rc != "00" {
+					t.Fatalf("purchase: got %s", rc)
+				}
+				before := e.credits(t, "icbc", icbcDebit)
+				ra, rb := e.refundOf(t, purchase, 700), e.refundOf(t, purchase, 700)
+				got := make(chan *iso8583.Message, 2)
+				go func() { got <- e.send(t, ra) }()
+				go func() { got <- sendTo(t, b, rb) }()
+				a1, a2 := <-got, <-got
+				if codes := rcOf(a1) + rcOf(a2); codes != "0013" && codes != "1300" {
+					t.Fatalf("round %d: got %s and %s, want one 00 and one 13", round, rcOf(a1), rcOf(a2))
+				}
+				declined := a1
+				if rcOf(a1) == "00" {
+					declined = a2
+				}
+				id := netswitch.AuthID(str(declined, iso8583.DETerminal), str(declined, iso8583.DESTAN), str(declined, iso8583.DETransmission))
+				rec, err := e.store.Refund(ctx, id)
+				if err != nil || rec.Reason != netswitch.ReasonExceedsOriginal {
+					t.Fatalf("round %d: declined refund's record %+v (%v): want reason %s, decided by the network", round, rec, err, netswitch.ReasonExceedsOriginal)
+				}
+				if n := e.credits(t, "icbc", icbcDebit) - before; n != 700 {
+					t.Fatalf("round %d: the card was credited %d, want 700 once", round, n)
+				}
+			}
+		})
+
 		t.Run("reversal of an original a stopped switch left undecided", func(t *testing.T) {
 			// What a switch killed while asking the issuer leaves: a record
 			// being decided. A reversal at the other switch waits for it

@@ -16,7 +16,79 @@ const refundCols = `id, digest, original_id, acquirer, terminal, stan, transmiss
 	token, token_last4, pan_last4, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason, answer,
 	business_date, received_at, answered_at, cleared_at, clearing_date`
 
-// SaveRefund stores a new refund record; it fails with fault.Conflict
+var (
+	errRefundExceeds = fault.E(fault.Conflict, netswitch.CodeRefundExceeds, "the refund exceeds what is left of its original")
+	errRefundClash   = fault.E(fault.Conflict, netswitch.CodeRefundExists, "a refund with this identity claimed another original or amount")
+	errNoOriginal    = fault.E(fault.NotFound, "original_not_found", "the refund's original is not an approved authorization")
+)
+
+// ClaimRefund claims amount of what is left of an approved original for
+// the refund refundID (netswitch.RefundStore): the claim is stored once by
+// the refund's identity, and the original's refunded total raised by a
+// conditional update that keeps it within its clear amount — on
+// PostgreSQL the update waits for, and re-reads, a concurrent one on the
+// same row, so two switches never both fit. It fails with fault.Conflict
+// CodeRefundExceeds or CodeRefundExists, fault.NotFound for an original
+// that is not approved, and fault.Unavailable when the database fails.
+func (s *Store) ClaimRefund(ctx context.Context, refundID, originalID string, amount int64) error {
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, `INSERT INTO switch_refund_claims (refund_id, original_id, amount) VALUES (?, ?, ?) ON CONFLICT (refund_id) DO NOTHING`,
+			refundID, originalID, amount)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			var orig string
+			var was int64
+			if err := tx.QueryRow(ctx, `SELECT original_id, amount FROM switch_refund_claims WHERE refund_id = ?`, refundID).Scan(&orig, &was); err != nil {
+				return err
+			}
+			if orig != originalID || was != amount {
+				return errRefundClash
+			}
+			return nil // claimed already: a repeat of the refund
+		}
+		res, err = tx.Exec(ctx, `UPDATE switch_auths SET refunded = refunded + ? WHERE id = ? AND response_code = '00' AND refunded + ? <= clear_amount`,
+			amount, originalID, amount)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		var found int
+		err = tx.QueryRow(ctx, `SELECT 1 FROM switch_auths WHERE id = ? AND response_code = '00'`, originalID).Scan(&found)
+		if sqldb.NoRows(err) {
+			return errNoOriginal
+		}
+		if err != nil {
+			return err
+		}
+		return errRefundExceeds
+	})
+	return sqldb.Err(err, "claiming a refund")
+}
+
+// release gives back a refund's claim, if it has one, in tx.
+func release(ctx context.Context, tx *sqldb.Tx, refundID string) error {
+	var orig string
+	var amount int64
+	err := tx.QueryRow(ctx, `SELECT original_id, amount FROM switch_refund_claims WHERE refund_id = ?`, refundID).Scan(&orig, &amount)
+	if sqldb.NoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM switch_refund_claims WHERE refund_id = ?`, refundID); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE switch_auths SET refunded = refunded - ? WHERE id = ?`, amount, orig)
+	return err
+}
+
+// SaveRefund stores a new refund record — one not approved giving its
+// claim back in the same transaction; it fails with fault.Conflict
 // "refund_exists" when the identity is stored already, and
 // fault.Unavailable when the database fails.
 func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
@@ -32,7 +104,10 @@ func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
 		}
 		n, _ := res.RowsAffected()
 		dup = n != 1
-		return nil
+		if dup || r.Approved() {
+			return nil
+		}
+		return release(ctx, tx, r.ID)
 	})
 	if err != nil {
 		return sqldb.Err(err, "storing a refund")

@@ -21,7 +21,14 @@ type Memory struct {
 	early    map[string]netswitch.Reversal
 	pending  map[string]netswitch.PendingReversal
 	refunds  map[string]netswitch.Refund
-	received []string // auth ids in arrival order
+	claims   map[string]claim // refund id → its claim on an original
+	refunded map[string]int64 // original id → what its refunds claim
+	received []string         // auth ids in arrival order
+}
+
+type claim struct {
+	original string
+	amount   int64
 }
 
 var (
@@ -32,7 +39,8 @@ var (
 // NewMemory returns an empty store; it never fails.
 func NewMemory() *Memory {
 	return &Memory{auths: map[string]netswitch.Auth{}, early: map[string]netswitch.Reversal{},
-		pending: map[string]netswitch.PendingReversal{}, refunds: map[string]netswitch.Refund{}}
+		pending: map[string]netswitch.PendingReversal{}, refunds: map[string]netswitch.Refund{},
+		claims: map[string]claim{}, refunded: map[string]int64{}}
 }
 
 func exists() error {
@@ -278,7 +286,31 @@ func first(was, at time.Time, wasDate, date string) (time.Time, string) {
 	return at, date
 }
 
-// SaveRefund stores a new refund record.
+// ClaimRefund claims amount of what is left of an approved original; see
+// netswitch.RefundStore.
+func (m *Memory) ClaimRefund(_ context.Context, refundID, originalID string, amount int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.claims[refundID]; ok {
+		if c != (claim{originalID, amount}) {
+			return fault.E(fault.Conflict, netswitch.CodeRefundExists, "a refund with this identity claimed another original or amount")
+		}
+		return nil
+	}
+	a, ok := m.auths[originalID]
+	if !ok || !a.Approved() {
+		return fault.E(fault.NotFound, "original_not_found", "the refund's original is not an approved authorization")
+	}
+	if m.refunded[originalID]+amount > a.ClearAmount {
+		return fault.E(fault.Conflict, netswitch.CodeRefundExceeds, "the refund exceeds what is left of its original")
+	}
+	m.refunded[originalID] += amount
+	m.claims[refundID] = claim{originalID, amount}
+	return nil
+}
+
+// SaveRefund stores a new refund record, giving back the claim of one not
+// approved.
 func (m *Memory) SaveRefund(_ context.Context, r netswitch.Refund) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -287,6 +319,10 @@ func (m *Memory) SaveRefund(_ context.Context, r netswitch.Refund) error {
 	}
 	r.Answer = slices.Clone(r.Answer)
 	m.refunds[r.ID] = r
+	if c, ok := m.claims[r.ID]; ok && !r.Approved() {
+		m.refunded[c.original] -= c.amount
+		delete(m.claims, r.ID)
+	}
 	return nil
 }
 

@@ -196,12 +196,7 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 		}
 	})
 	t.Run("refunds", func(t *testing.T) {
-		a, b := open(t)
-		ra, okA := a.(netswitch.RefundStore)
-		rb, okB := b.(netswitch.RefundStore)
-		if !okA || !okB {
-			t.Skip("not a RefundStore")
-		}
+		ra, rb := refundStores(t, nil, nil, open)
 		f := netswitch.Refund{ID: "f1", Digest: "df", OriginalID: "o1", Amount: 100, Currency: 156, ResponseCode: iso8583.Approved, BusinessDate: "20260314", ReceivedAt: now}
 		if err := ra.SaveRefund(ctx, f); err != nil {
 			t.Fatal(err)
@@ -222,4 +217,78 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 			t.Fatalf("DayRefunds: got %+v", rs)
 		}
 	})
+	t.Run("refund claims decided once", func(t *testing.T) {
+		a, b := open(t)
+		ra, rb := refundStores(t, a, b, nil)
+		o := rec("o2") // clears 1234
+		o.ResponseCode, o.Answer, o.AnsweredAt = iso8583.Approved, []byte("0110"), now
+		if err := a.SaveAuth(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if err := ra.ClaimRefund(ctx, "r1", "o2", 1000); err != nil {
+			t.Fatal(err)
+		}
+		if err := rb.ClaimRefund(ctx, "r1", "o2", 1000); err != nil {
+			t.Fatalf("the same refund again at the other store: got %v, want nil (claimed once)", err)
+		}
+		if err := rb.ClaimRefund(ctx, "r1", "o2", 999); !fault.Has(err, fault.Conflict, netswitch.CodeRefundExists) {
+			t.Fatalf("another amount under r1: got %v, want %s", err, netswitch.CodeRefundExists)
+		}
+		if err := rb.ClaimRefund(ctx, "r2", "o2", 235); !fault.Has(err, fault.Conflict, netswitch.CodeRefundExceeds) {
+			t.Fatalf("235 over 234 left: got %v, want %s", err, netswitch.CodeRefundExceeds)
+		}
+		if err := rb.ClaimRefund(ctx, "r3", "nowhere", 1); fault.KindOf(err) != fault.NotFound {
+			t.Fatalf("unknown original: got %v, want fault.NotFound", err)
+		}
+		// r1 declined by the issuer: storing it gives its claim back.
+		f := netswitch.Refund{ID: "r1", Digest: "d", OriginalID: "o2", Amount: 1000, Currency: 156, ResponseCode: iso8583.DoNotHonour,
+			BusinessDate: "20260314", ReceivedAt: now}
+		if err := ra.SaveRefund(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		// Now 1234 is left: of 20 refunds of 100 over both stores at
+		// once, exactly 12 fit.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		fit, exceeded := 0, 0
+		for i := range 20 {
+			st := ra
+			if i%2 == 1 {
+				st = rb
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := st.ClaimRefund(ctx, "c"+string(rune('a'+i)), "o2", 100)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					fit++
+				case fault.Has(err, fault.Conflict, netswitch.CodeRefundExceeds):
+					exceeded++
+				default:
+					t.Errorf("claim %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if fit != 12 || exceeded != 8 {
+			t.Fatalf("concurrent claims: %d fit, %d exceeded; want 12 and 8", fit, exceeded)
+		}
+	})
+}
+
+// refundStores returns a and b (or two stores open makes) as
+// RefundStores, skipping the test when they are not.
+func refundStores(t *testing.T, a, b netswitch.Store, open func(t *testing.T) (a, b netswitch.Store)) (ra, rb netswitch.RefundStore) {
+	if open != nil {
+		a, b = open(t)
+	}
+	ra, okA := a.(netswitch.RefundStore)
+	rb, okB := b.(netswitch.RefundStore)
+	if !okA || !okB {
+		t.Skip("not a RefundStore")
+	}
+	return ra, rb
 }
