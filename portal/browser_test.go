@@ -49,6 +49,89 @@ func artifacts(t *testing.T) string {
 	return t.TempDir()
 }
 
+// chrome starts Debian's headless Chromium asking for pages in lang
+// (Accept-Language) with a window of w×h, and navigates to nothing yet.
+func chrome(t *testing.T, exe, lang string, w, h int, start string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("accept-lang", lang),
+		chromedp.Flag("lang", strings.Split(lang, ",")[0]),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(w, h),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	t.Cleanup(cancelB)
+	// The first call starts the browser; it must not have a timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate(start)); err != nil {
+		t.Fatalf("start the browser: %v", err)
+	}
+	return ctx
+}
+
+// driver runs steps in a browser with time limits and saves screenshots.
+type driver struct {
+	t   *testing.T
+	ctx context.Context
+	dir string
+}
+
+// do runs steps with a time limit; on failure it says where the browser
+// was and what the page said.
+func (d *driver) do(step string, steps ...chromedp.Action[chromedp.Void]) {
+	d.t.Helper()
+	sctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		loc, _ := chromedp.Run(d.ctx, chromedp.Location())
+		msgs, _ := chromedp.Run(d.ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('.passkey-status,.error,.notice')).map(e => e.textContent).join(' | ')`))
+		d.t.Fatalf("%s: %v (at %s; messages: %q)", step, err, loc, msgs)
+	}
+}
+
+// text reads an element's text.
+func (d *driver) text(sel string) string {
+	d.t.Helper()
+	sctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		d.t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
+// shot saves a screenshot of the whole page to the artifacts folder.
+func (d *driver) shot(name string) {
+	d.t.Helper()
+	if d.dir == "" {
+		d.dir = artifacts(d.t)
+	}
+	sctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		d.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(d.dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Logf("screenshot: %s", path)
+}
+
 // TestBrowserLostPhone drives a real headless Chromium through the portal:
 // log in with the password, add a passkey (a virtual authenticator of the
 // DevTools WebAuthn domain stands in for the fingerprint), log out, log in
@@ -66,52 +149,10 @@ func TestBrowserLostPhone(t *testing.T) {
 	}
 	id := ph.Profile.PhoneID
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(bg, opts...)
-	defer cancelA()
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
-	defer cancelB()
-	// The first call starts the browser; it must not have a timeout.
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/login")); err != nil {
-		t.Fatalf("start the browser: %v", err)
-	}
+	ctx := chrome(t, exe, "en-US,en", 1280, 900, e.base+"/login")
 
-	// do runs steps with a time limit; on failure it says where the
-	// browser was and what the page said.
-	do := func(step string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			msgs, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('.passkey-status,.error,.notice')).map(e => e.textContent).join(' | ')`))
-			t.Fatalf("%s: %v (at %s; messages: %q)", step, err, loc, msgs)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
-	}
+	d := &driver{t: t, ctx: ctx}
+	do, text := d.do, d.text
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
 	// A virtual authenticator: a platform authenticator with user
@@ -174,21 +215,7 @@ func TestBrowserLostPhone(t *testing.T) {
 	if place, age := text("#place"), text("#place-age"); place != "39.90872° N, 116.39748° E" || !strings.Contains(age, "Reported just now") {
 		t.Fatalf("the phone's place: got %q, %q", place, age)
 	}
-	dir := artifacts(t)
-	shot := func(name string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the phone page: %s", path)
-	}
+	shot := d.shot
 	shot("portal-phone-desktop.png")
 	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {
 		t.Fatalf("phone-sized screen: %v", err)
