@@ -28,6 +28,13 @@ type IDVRequest struct {
 	PAN    card.PAN
 	Expiry card.Expiry
 	CVN2   string // as entered; compared in constant time, never logged
+	// The network's risk engine's view of the binding, as MDES sends an
+	// issuer its scores and reason codes: the score (0-99), the verdict
+	// (green, step_up, decline) and the reasons (rule ids, docs/risk.md).
+	// Zero when the token service runs without the engine.
+	RiskScore   int
+	RiskVerdict string
+	RiskReasons []string
 }
 
 // IDVVerdict is a bank's answer to an IDVRequest (or to a Route): its

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netmsg"
 	"github.com/tapwallet/tapwallet/risk"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -88,7 +87,7 @@ func (r Reason) IsRisk() bool { return strings.HasPrefix(string(r), string(Reaso
 // from the message, and from the token service's answer when it has one
 // (t nil: only the token's reference).
 func riskFacts(a *netmsg.Authorization, rec *Auth, t *tsp.Token) risk.Auth {
-	f := risk.Auth{ID: rec.ID, At: rec.ReceivedAt, Token: risk.TokenRef(rec.Token), Bank: rec.BankID, Amount: a.Amount.Minor,
+	f := risk.Auth{ID: rec.ID, At: rec.ReceivedAt, Token: risk.TokenRef(a.Token.Digits()), Bank: rec.BankID, Amount: a.Amount.Minor,
 		Currency: int(a.Amount.Currency), MCC: a.MCC, Merchant: a.Merchant}
 	if de43 := a.MerchantName; len(de43) >= 40 {
 		f.City, f.Country = strings.TrimSpace(de43[25:38]), strings.TrimSpace(de43[38:40])
@@ -133,7 +132,7 @@ func (s *Switch) screen(ctx context.Context, a *netmsg.Authorization, rec *Auth,
 // opens a "was this you?" case for a review or a risk decline.
 func (s *Switch) recordRisk(ctx context.Context, a *netmsg.Authorization, rec Auth, rk *riskCall) {
 	r := s.cfg.Risk
-	if r == nil || r.Engine == nil || rec.Token == "" || a == nil {
+	if r == nil || r.Engine == nil || a == nil || a.Token.IsZero() {
 		return
 	}
 	if rk == nil {
@@ -149,7 +148,7 @@ func (s *Switch) recordRisk(ctx context.Context, a *netmsg.Authorization, rec Au
 		s.riskFailed("keeping the decision", err)
 	}
 	if c, ok := risk.CaseFor(rk.d, rk.facts); ok {
-		c.Summary = caseSummary(rec)
+		c.Summary = caseSummary(a, rec)
 		if err := r.Keep.OpenCase(ctx, c); err != nil {
 			s.riskFailed("opening a case", err)
 		}
@@ -158,12 +157,12 @@ func (s *Switch) recordRisk(ctx context.Context, a *netmsg.Authorization, rec Au
 
 // caseSummary is what the card holder is asked about: amount, merchant,
 // city, time, and the network's answer.
-func caseSummary(rec Auth) string {
+func caseSummary(a *netmsg.Authorization, rec Auth) string {
 	what := "approved"
 	if !rec.ResponseCode.Approved() {
 		what = "declined (" + rec.ResponseCode.Text() + ")"
 	}
-	return fmt.Sprintf("%s at %s, %s UTC: %s", money.New(rec.Amount, money.Currency(rec.Currency)), rec.MerchantName,
+	return fmt.Sprintf("%s at %s, %s UTC: %s", a.Amount, rec.MerchantName,
 		rec.ReceivedAt.UTC().Format(time.DateTime), what)
 }
 

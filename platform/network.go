@@ -196,7 +196,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 		return err
 	}
 	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: p.Keys,
-		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network")})
+		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk()})
 	if err != nil {
 		return err
 	}

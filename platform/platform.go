@@ -97,6 +97,9 @@ type Config struct {
 	// Metrics is where the platform's metrics go, served at /metrics
 	// (nil: a registry of its own).
 	Metrics *metrics.Registry
+	// RiskOff runs the network and the token service without the risk
+	// engine (docs/risk.md; tapwallet bench auth --risk off).
+	RiskOff bool
 }
 
 // Platform is the running platform.
@@ -130,6 +133,7 @@ type Platform struct {
 	net     network
 	transit transitParty // the transit role's wings and network link
 	wings   walletWings  // the wallet's and the portal's wings
+	risk    riskParty    // the risk engine and its wing
 	Log     *slog.Logger
 	URL     string // http://host:port
 	httpSrv *http.Server
@@ -189,12 +193,16 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := p.newRisk(ctx, cfg); err != nil {
+		return nil, err
+	}
 	if err := p.newTokens(ctx, cfg, issuer.NewIDV(banks, cfg.Now)); err != nil {
 		db.Close()
 		return nil, err
 	}
 	if cfg.Roles.Has(RoleWallet) {
 		p.newWalletAPI(ctx, cfg, p.Requestor, walletapi.New(p.Wallet, p.Requestor, cfg.Log))
+		p.mountAlerts(cfg)
 	}
 	if cfg.Roles.Has(RoleTransit) {
 		if err := p.newTransit(cfg); err != nil {
@@ -269,6 +277,7 @@ func (p *Platform) shutdown() error {
 	}
 	p.stopNetwork()
 	p.stopTransit()
+	p.closeRisk()
 	if cerr := p.closeWallet(); err == nil {
 		err = cerr
 	}

@@ -252,6 +252,8 @@ type Service struct {
 	// Security receives the security events of a suspected clone (nil:
 	// they are only logged).
 	Security Security
+	// Risk, if set, is the risk engine asked before ID&V (risk.go).
+	Risk *Risk
 }
 
 // New returns a token service with the product's defaults.
@@ -314,12 +316,21 @@ func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult,
 	if err := s.notOnPhone(ctx, pan, r.Device.ID); err != nil {
 		return AddCardResult{}, err
 	}
-	v, err := s.Issuers.Verify(ctx, bank.IDVRequest{PAN: pan, Expiry: exp, CVN2: r.CVN2})
+	rc, err := s.screenBinding(ctx, r.Device, pan, st)
+	if err != nil {
+		return AddCardResult{}, err
+	}
+	req := bank.IDVRequest{PAN: pan, Expiry: exp, CVN2: r.CVN2}
+	rc.idv(&req)
+	v, err := s.Issuers.Verify(ctx, req)
 	if err != nil {
 		return AddCardResult{}, err
 	}
 	switch v.Decision {
 	case bank.Green:
+		if rc.stepUp() { // the risk engine's step-up: a one-time code even for a green card
+			return s.stepUp(ctx, r.Device, pan, exp, v)
+		}
 	case bank.StepUp:
 		return s.stepUp(ctx, r.Device, pan, exp, v)
 	default:
@@ -467,6 +478,7 @@ func (s *Service) ConfirmOTP(ctx context.Context, ph Device, bindingID, code str
 		return nil, err
 	}
 	if !ok {
+		s.recordWrongOTP(ctx, ph, b, after.Attempts)
 		if after.State == "failed" {
 			return nil, fault.E(fault.Limit, "otp_attempts", "wrong one-time code %d times: add the card again", s.OTPAttempts)
 		}
