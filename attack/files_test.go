@@ -109,6 +109,11 @@ func TestAttackWorldReadableFiles(t *testing.T) {
 			t.Errorf("no %s in the data folder (%v)", want, names)
 		}
 	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "tapwallet.db") {
+			t.Errorf("%s in the data folder: the storage kernel opens no database of its own, each party its wing (%v)", n, names)
+		}
+	}
 	t.Logf("data folder: %v", names)
 	cmd.Process.Signal(os.Interrupt)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

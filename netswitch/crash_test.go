@@ -41,12 +41,7 @@ type crashSpec struct {
 
 func (c crashSpec) open(t testing.TB) *sqldb.DB {
 	t.Helper()
-	db, err := sqldb.Open(context.Background(), c.DSN, c.Dir)
-	if err != nil {
-		t.Fatalf("open the crash test's database: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return sqldbtest.OpenAt(t, sqldb.Place{DSN: c.DSN, Dir: c.Dir})
 }
 
 // TestCrashChild is the body of the process TestKillNineLeavesNoUnknownHold

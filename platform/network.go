@@ -47,9 +47,10 @@ const sweepEvery = time.Hour
 // network's) and mounts its API routes.
 func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	var err error
-	if p.net.records, err = netstore.OpenBeside(ctx, p.DB); err != nil {
+	if p.net.records, err = netstore.Open(ctx, p.Place.DSN, p.Place.Dir); err != nil {
 		return err
 	}
+	p.net.records.DB.Now = cfg.Now
 	p.NetworkDB, p.Records = p.net.records.DB, p.net.records
 	token, err := operatorToken(cfg)
 	if err != nil {
@@ -165,10 +166,11 @@ func (p *Platform) ClearingSecret() []byte {
 // card holders.
 func (p *Platform) openBank(ctx context.Context, n int) (*issuerstore.Store, *issuer.Host, error) {
 	b := &p.Banks.Banks[n]
-	st, err := issuerstore.OpenBeside(ctx, p.DB, b.ID)
+	st, err := issuerstore.Open(ctx, p.Place.DSN, p.Place.Dir, b.ID)
 	if err != nil {
 		return nil, nil, err
 	}
+	st.DB.Now = p.cfg.Now
 	h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: b, Holders: p.Banks.Holders(b.ID),
 		Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: p.cfg.Now, Log: p.Log, Meter: p.cfg.Metrics.Party("issuer")}))
 	if err != nil {

@@ -104,8 +104,10 @@ type Config struct {
 
 // Platform is the running platform.
 type Platform struct {
-	DB   *sqldb.DB
-	Keys *keystore.File // the key file (transit keys, SM4, the issuer-host secret)
+	// Place is where the parties' storage wings live (Config.DSN and
+	// DataDir); each party opens its own wing there.
+	Place sqldb.Place
+	Keys  *keystore.File // the key file (transit keys, SM4, the issuer-host secret)
 	// KeyStore is the token service's key store (Config.KeyStore or the
 	// key file's operations).
 	KeyStore keystore.Store
@@ -180,24 +182,21 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqldb.Open(ctx, cfg.DSN, cfg.DataDir)
+	place, err := sqldb.NewPlace(cfg.DSN, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	db.Now = cfg.Now
-	p := &Platform{DB: db, Keys: keys, KeyStore: cfg.KeyStore, Banks: banks, Log: cfg.Log}
+	p := &Platform{Place: place, Keys: keys, KeyStore: cfg.KeyStore, Banks: banks, Log: cfg.Log}
 	if p.KeyStore == nil {
 		p.KeyStore = soft.New(keys)
 	}
 	if err := p.newWallet(ctx, cfg); err != nil {
-		db.Close()
 		return nil, err
 	}
 	if err := p.newRisk(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if err := p.newTokens(ctx, cfg, issuer.NewIDV(banks, cfg.Now)); err != nil {
-		db.Close()
 		return nil, err
 	}
 	if cfg.Roles.Has(RoleWallet) {
@@ -206,14 +205,12 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	if cfg.Roles.Has(RoleTransit) {
 		if err := p.newTransit(cfg); err != nil {
-			db.Close()
 			return nil, err
 		}
 	}
 	p.cfg = cfg
 	if err := p.newNetwork(ctx, cfg); err != nil {
 		p.stopNetwork()
-		db.Close()
 		return nil, err
 	}
 	return p, nil
@@ -227,7 +224,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		p.DB.Close()
+		p.Close()
 		return nil, fault.Wrap(err, fault.Unavailable, "listen", "cannot listen on %s", cfg.HTTPAddr)
 	}
 	p.ln = ln
@@ -236,14 +233,12 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		if err := p.startPortal(); err != nil {
 			ln.Close()
 			p.stopNetwork()
-			p.DB.Close()
 			return nil, err
 		}
 	}
 	if err := p.startNetwork(ctx); err != nil {
 		ln.Close()
 		p.stopNetwork()
-		p.DB.Close()
 		return nil, err
 	}
 	p.meterWings()
@@ -256,12 +251,12 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		}
 		p.done <- err
 	}()
-	p.Log.Info("platform listening", "http", p.URL, "db", p.DB.Dialect().String(), "roles", cfg.Roles.String())
+	p.Log.Info("platform listening", "http", p.URL, "db", p.Place.Dialect().String(), "roles", cfg.Roles.String())
 	return p, nil
 }
 
 // Close stops serving (letting requests in flight finish, up to 10 s) and
-// closes the database.
+// closes the parties' wings.
 func (p *Platform) Close() error {
 	p.close.Do(func() { p.closed = p.shutdown() })
 	return p.closed
@@ -279,9 +274,6 @@ func (p *Platform) shutdown() error {
 	p.stopTransit()
 	p.closeRisk()
 	if cerr := p.closeWallet(); err == nil {
-		err = cerr
-	}
-	if cerr := p.DB.Close(); err == nil {
 		err = cerr
 	}
 	return err

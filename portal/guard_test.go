@@ -386,7 +386,7 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 		t.Fatalf("wallet-on with a wrong password: got %v, want bad_credentials", err)
 	}
 	// A passkey on the account: the API refuses, the portal must be used.
-	ps, err := portalstore.OpenBeside(ctx, e.p.DB)
+	ps, err := portalstore.Open(ctx, e.p.Place.DSN, e.p.Place.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package sqldb
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 
 	"github.com/tapwallet/tapwallet/fault"
 )
@@ -49,12 +48,3 @@ func Serialized[In, Out any](db *DB, run func(context.Context, []In) ([]Out, err
 // BatchWorkers is how many batches of one batcher should run at once on
 // db: one on SQLite, a few on PostgreSQL.
 func (db *DB) BatchWorkers() int { return db.workersFor() }
-
-// Beside opens the storage wing w on the backend db is on — on SQLite the
-// wing's file in db's folder, on PostgreSQL its schema beside db's (the
-// rule of OpenWing for the DSN db was opened with) — for tests and tools
-// that hold one party's database and need another's. It fails like
-// OpenWing.
-func (db *DB) Beside(ctx context.Context, w Wing) (*DB, error) {
-	return OpenWing(ctx, db.dsn, filepath.Dir(db.path), w)
-}

@@ -11,21 +11,26 @@ import (
 	"github.com/tapwallet/tapwallet/sqldb"
 )
 
-// TestFilesPrivate: a data folder made by Open is 0700 and every database,
-// log and index file in it 0600, whatever the umask; a data folder others
-// can read is refused with the folder and the fix named; a database left
-// 0644 by an older version is brought to 0600.
+// TestFilesPrivate: a data folder made for a place is 0700 and every
+// database, log and index file in it 0600, whatever the umask; a data
+// folder others can read is refused with the folder and the fix named; a
+// database left 0644 by an older version is brought to 0600.
 func TestFilesPrivate(t *testing.T) {
+	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
-	db, err := sqldb.Open(context.Background(), "", dir)
+	pl, err := sqldb.NewPlace("", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	party, err := db.Party(context.Background(), "network")
+	a, err := pl.Open(ctx, alpha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.SQL().Exec("CREATE TABLE perm_probe (x INTEGER)"); err != nil {
+	b, err := pl.Open(ctx, beta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SQL().Exec("CREATE TABLE perm_probe (x INTEGER)"); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := os.Stat(dir)
@@ -43,28 +48,28 @@ func TestFilesPrivate(t *testing.T) {
 				t.Errorf("%s: got mode %04o, want 0600", e.Name(), m)
 			}
 		}
-		for _, want := range []string{"tapwallet.db", "tapwallet.db-wal", "tapwallet.db-shm", "network.db", "network.db-wal"} {
+		for _, want := range []string{"alpha.db", "alpha.db-wal", "alpha.db-shm", "beta.db", "beta.db-wal"} {
 			if !seen[want] {
 				t.Errorf("%s not made (files: %v)", want, seen)
 			}
 		}
 	}
 	checkFiles()
-	party.Close()
-	db.Close()
+	b.Close()
+	a.Close()
 
 	// An older version left the files world-readable: reopening fixes them.
-	for _, n := range []string{"tapwallet.db", "network.db"} {
+	for _, n := range []string{"alpha.db", "beta.db"} {
 		os.Chmod(filepath.Join(dir, n), 0o644)
 	}
-	db, err = sqldb.Open(context.Background(), "", dir)
+	a, err = pl.Open(ctx, alpha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := os.Stat(filepath.Join(dir, "tapwallet.db")); st.Mode().Perm() != 0o600 {
+	if st, _ := os.Stat(filepath.Join(dir, "alpha.db")); st.Mode().Perm() != 0o600 {
 		t.Errorf("reopened database: got mode %04o, want 0600", st.Mode().Perm())
 	}
-	db.Close()
+	a.Close()
 
 	if err := sqldb.PrivateFolder(dir); err != nil {
 		t.Errorf("PrivateFolder on a 0700 folder: %v", err)

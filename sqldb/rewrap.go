@@ -7,28 +7,16 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 )
 
-// SealedColumns are the columns that hold data sealed by the key store
-// (card numbers), as table and column; each table's key is its id column.
-var SealedColumns = [][2]string{
-	{"vault_pans", "pan_sealed"}, // the token service's vault
-	{"bindings", "pan_sealed"},   // card bindings waiting for a one-time code
-}
-
-// RewrapSealed passes every sealed value of the SealedColumns through
-// rewrap (keystore.File.Rewrap: the data key wrapped again under the
-// active master key) and writes back the changed ones, 200 rows a
-// transaction, each only if the row still holds what was read — so it runs
-// online, beside the parties writing. It returns how many values changed.
-// It fails with rewrap's error (naming the table, never a value) or a
-// database error; what was written before stays written (and stays
-// readable: either key opens it).
-func (db *DB) RewrapSealed(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
-	return db.RewrapColumns(ctx, SealedColumns, rewrap)
-}
-
-// RewrapColumns is RewrapSealed over the given columns (table and column;
-// each table's key is its id column), for a storage wing's own sealed
-// columns. It fails like RewrapSealed.
+// RewrapColumns passes every value of the given columns (table and
+// column; each table's key is its id column) through rewrap (e.g.
+// keystore.File.Rewrap: the data key wrapped again under the active master
+// key) and writes back the changed ones, 200 rows a transaction, each only
+// if the row still holds what was read — so it runs online, beside the
+// parties writing. A storage wing lists its own sealed columns and calls it
+// from its Rewrap. It returns how many values changed. It fails with
+// rewrap's error (naming the table, never a value) or a database error;
+// what was written before stays written (and stays readable: either key
+// opens it).
 func (db *DB) RewrapColumns(ctx context.Context, cols [][2]string, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
 	n := 0
 	for _, tc := range cols {

@@ -1,18 +1,19 @@
-// Package sqldb is the storage adapter of tapwallet: one SQL implementation of
-// every domain store, running on SQLite (modernc.org/sqlite, the embedded
-// default, WAL and foreign keys on) or PostgreSQL (jackc/pgx/v5) for many
-// `serve` processes sharing one database. The backend is chosen once, here,
-// from the DSN. Queries are written with `?` placeholders and rebound for
-// PostgreSQL; migrations are embedded and run one transaction each.
+// Package sqldb is the storage kernel of tapwallet: connections, dialect,
+// transactions with retries, migrations with a lease lock, the statement
+// cache and the group-commit batcher, on SQLite (modernc.org/sqlite, the
+// embedded default, WAL and foreign keys on) or PostgreSQL (jackc/pgx/v5)
+// for many `serve` processes sharing one database. It knows no party and
+// holds no table of its own: each party's storage wing (its sqlstore
+// package) opens its own database with OpenWing (or Place.Open) and brings
+// its own migrations. The backend is chosen once, here, from the DSN.
+// Queries are written with `?` placeholders and rebound for PostgreSQL.
 package sqldb
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"io/fs"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,42 +51,10 @@ type DB struct {
 	ckptStop, ckptDone chan struct{}
 	// Now is the clock every transaction takes its time from.
 	Now func() time.Time
-	// dsn is what the database was opened with (for Beside).
+	// dsn is what the database was opened with (for Place and Beside).
 	dsn string
 	// meter is told of each group-commit batch (SetBatchMeter).
 	meter atomic.Pointer[BatchMeter]
-}
-
-// Open opens the database named by dsn and runs the migrations. An empty dsn
-// or "sqlite:" means dataDir/tapwallet.db; "sqlite:PATH" a given file;
-// "postgres://…" or "postgresql://…" PostgreSQL. It fails if the database
-// cannot be reached or a migration fails.
-func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
-	var db *DB
-	var err error
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		db, err = openPostgres(dsn)
-	case dsn == "" || strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(dsn, "sqlite:")
-		if path == "" {
-			if dataDir == "" {
-				return nil, fault.E(fault.Invalid, "db_open", "no data folder and no database given")
-			}
-			if err := makeFolder(dataDir); err != nil {
-				return nil, err
-			}
-			path = filepath.Join(dataDir, "tapwallet.db")
-		}
-		db, err = openSQLite(path)
-	default:
-		return nil, fault.E(fault.Invalid, "db_dsn", "database DSN must start with sqlite: or postgres://")
-	}
-	if err != nil {
-		return nil, err
-	}
-	db.dsn = dsn
-	return db.start(ctx, migrations, "migrations")
 }
 
 // openPostgres opens a pool on the PostgreSQL database dsn names.
@@ -271,9 +240,6 @@ func IsCheckViolation(err error) bool {
 
 // NoRows reports whether err means the query found nothing.
 func NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // splitStatements splits a migration on semicolons at line ends; migrations
 // hold no semicolons inside literals.

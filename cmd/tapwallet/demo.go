@@ -71,7 +71,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	defer p.Close()
 	d := &demo{ctx: ctx, out: e.stdout, p: p, dir: dir}
-	fmt.Fprintf(e.stdout, "tapwallet demo — the platform is running at %s (data in %s, %s)\n", p.URL, dir, p.DB.Dialect())
+	fmt.Fprintf(e.stdout, "tapwallet demo — the platform is running at %s (data in %s, %s)\n", p.URL, dir, p.Place.Dialect())
 	if err := d.run(); err != nil {
 		return err
 	}

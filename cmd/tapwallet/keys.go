@@ -156,7 +156,7 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		if k != keystore.Master && k != keystore.IndexK && k != keystore.EMVRoot {
 			return usage("keys rotate needs --kind master, index or emv-root")
 		}
-		st, f, done, err := openStore(ctx, e, *keysURI, *data, false, false)
+		st, _, done, err := openStore(ctx, e, *keysURI, *data, false, false)
 		if err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		if k != keystore.Master || *noRewrap {
 			return nil
 		}
-		n, err := rewrapAll(ctx, st, f, *dsn, *data)
+		n, err := rewrapAll(ctx, st, *dsn, *data)
 		if err != nil {
 			return fmt.Errorf("the new key %s is active; re-wrapping the stored card numbers stopped (run keys rotate again later or leave them: the old key still opens them): %w", id, err)
 		}
@@ -227,54 +227,48 @@ func openPlatformKeys(data string) (*keystore.File, error) {
 	return keystore.OpenFile(filepath.Join(data, "keys.json"))
 }
 
-// rewrapAll re-wraps the sealed card numbers in the platform's databases
-// (on SQLite each party's file) under the active master key.
-// The token service's vault is re-wrapped by its key store st; the other
-// parties' sealed columns by the key file f (they seal with it).
-func rewrapAll(ctx context.Context, st keystore.Store, f *keystore.File, dsn, data string) (int, error) {
-	db, err := sqldb.Open(ctx, dsn, data)
+// sealedWing is a party's storage wing holding sealed card numbers; it
+// knows its own sealed columns and re-wraps them (sqldb.DB.RewrapColumns).
+type sealedWing interface {
+	Rewrap(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error)
+	Close() error
+}
+
+// sealedWings open, at a place, each wing that holds sealed card numbers:
+// the token service's vault and bindings, the network's records. Each
+// party seals with the key store (--keys), so one store re-wraps them all.
+var sealedWings = []func(context.Context, sqldb.Place) (sealedWing, error){
+	func(ctx context.Context, pl sqldb.Place) (sealedWing, error) {
+		return tspstore.Open(ctx, pl.DSN, pl.Dir)
+	},
+	func(ctx context.Context, pl sqldb.Place) (sealedWing, error) {
+		return netstore.Open(ctx, pl.DSN, pl.Dir)
+	},
+}
+
+// rewrapAll re-wraps the sealed card numbers of every wing that holds
+// some (sealedWings) under the key store's active master key, wing by
+// wing, and returns how many changed.
+func rewrapAll(ctx context.Context, st keystore.Store, dsn, data string) (int, error) {
+	pl, err := sqldb.NewPlace(dsn, data)
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close()
-	dbs := []*sqldb.DB{db}
-	if db.Dialect() == sqldb.SQLite {
-		for _, name := range []string{"issuers"} {
-			p, err := db.Party(ctx, name)
-			if err != nil {
-				return 0, err
-			}
-			defer p.Close()
-			dbs = append(dbs, p)
-		}
-	}
+	rewrap := func(b []byte) ([]byte, bool, error) { return st.Rewrap(ctx, b) }
 	total := 0
-	for _, d := range dbs {
-		n, err := d.RewrapSealed(ctx, f.Rewrap)
+	for _, open := range sealedWings {
+		w, err := open(ctx, pl)
+		if err != nil {
+			return total, err
+		}
+		n, err := w.Rewrap(ctx, rewrap)
+		w.Close()
 		total += n
 		if err != nil {
 			return total, err
 		}
 	}
-	// The token service's vault is its own wing.
-	tokens, err := tspstore.Open(ctx, dsn, data)
-	if err != nil {
-		return total, err
-	}
-	defer tokens.Close()
-	n, err := tokens.Rewrap(ctx, func(b []byte) ([]byte, bool, error) { return st.Rewrap(ctx, b) })
-	total += n
-	if err != nil {
-		return total, err
-	}
-	// The network's records are its own wing.
-	records, err := netstore.Open(ctx, dsn, data)
-	if err != nil {
-		return total, err
-	}
-	defer records.Close()
-	n, err = records.Rewrap(ctx, f.Rewrap)
-	return total + n, err
+	return total, nil
 }
 
 // openStore opens the platform's key store: the key file DATA/keys.json

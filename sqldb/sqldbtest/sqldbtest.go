@@ -1,6 +1,7 @@
 // Package sqldbtest runs a storage test on every backend: always on SQLite
 // in a temporary folder, and on PostgreSQL when TAPWALLET_TEST_POSTGRES holds
-// a DSN (each test then gets its own fresh schema, dropped afterwards).
+// a DSN (each test then gets its own fresh schema prefix, its wings' schemas
+// dropped afterwards).
 package sqldbtest
 
 import (
@@ -15,41 +16,57 @@ import (
 	"github.com/tapwallet/tapwallet/sqldb"
 )
 
-// Backends returns the DSNs to test on: "sqlite:" always, and a fresh
-// PostgreSQL schema when TAPWALLET_TEST_POSTGRES is set.
+// Anchor is the wing a test's database is: empty (no migrations, no
+// table), named for no party; a test holds it and opens the parties' wings
+// beside it (sqldb.DB.Beside, the wings' OpenBeside).
+var Anchor = sqldb.Wing{Name: "anchor"}
+
+// Each runs fn on SQLite always and on PostgreSQL when
+// TAPWALLET_TEST_POSTGRES is set, each time with the Anchor wing at a fresh
+// place.
 func Each(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 	t.Helper()
+	EachPlace(t, func(t *testing.T, pl sqldb.Place) { fn(t, OpenAt(t, pl)) })
+}
+
+// EachPlace runs fn with a fresh place on SQLite (a temporary data folder)
+// always and on PostgreSQL (a fresh schema prefix) when
+// TAPWALLET_TEST_POSTGRES is set.
+func EachPlace(t *testing.T, fn func(t *testing.T, pl sqldb.Place)) {
+	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
-		fn(t, OpenSQLite(t))
+		fn(t, sqldb.Place{Dir: t.TempDir()})
 	})
 	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
 		t.Run("postgres", func(t *testing.T) {
-			fn(t, OpenPostgres(t))
+			fn(t, sqldb.Place{DSN: PostgresDSN(t)})
 		})
 	}
 }
 
-// OpenSQLite opens a fresh SQLite database in t.TempDir().
-func OpenSQLite(t testing.TB) *sqldb.DB {
+// OpenAt opens the Anchor wing at pl, closed when the test ends.
+func OpenAt(t testing.TB, pl sqldb.Place) *sqldb.DB {
 	t.Helper()
-	db, err := sqldb.Open(context.Background(), "", t.TempDir())
+	db, err := pl.Open(context.Background(), Anchor)
 	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
+		t.Fatalf("open the test's database (%s): %v", pl.Dialect(), err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
 }
 
-// OpenPostgres opens a fresh schema in the TAPWALLET_TEST_POSTGRES database,
-// skipping the test when the variable is empty.
+// OpenSQLite opens the Anchor wing in a fresh t.TempDir().
+func OpenSQLite(t testing.TB) *sqldb.DB {
+	t.Helper()
+	return OpenAt(t, sqldb.Place{Dir: t.TempDir()})
+}
+
+// OpenPostgres opens the Anchor wing at a fresh schema prefix of the
+// TAPWALLET_TEST_POSTGRES database, skipping the test when the variable is
+// empty.
 func OpenPostgres(t testing.TB) *sqldb.DB {
 	t.Helper()
-	db, err := sqldb.Open(context.Background(), PostgresDSN(t), "")
-	if err != nil {
-		t.Fatalf("open postgres schema: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return OpenAt(t, sqldb.Place{DSN: PostgresDSN(t)})
 }
 
 // PostgresDSN makes a fresh schema in the TAPWALLET_TEST_POSTGRES database,

@@ -1,0 +1,1 @@
+CREATE TABLE secrets (id TEXT PRIMARY KEY, value_sealed BLOB);
