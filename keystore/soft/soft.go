@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
@@ -16,7 +17,11 @@ import (
 )
 
 // Store is the key file as operations.
-type Store struct{ f *keystore.File }
+type Store struct {
+	f     *keystore.File
+	cache keyCache
+	now   func() time.Time
+}
 
 var _ keystore.Store = (*Store)(nil)
 
@@ -31,7 +36,7 @@ func Open(path string) (*Store, error) {
 }
 
 // New returns the operations over an opened key file.
-func New(f *keystore.File) *Store { return &Store{f: f} }
+func New(f *keystore.File) *Store { return &Store{f: f, now: time.Now} }
 
 // File is the key file under the store (for rotation's re-wrap tools).
 func (s *Store) File() *keystore.File { return s.f }
@@ -83,24 +88,48 @@ func (s *Store) Import(_ context.Context, k keystore.Kind, name string, key keys
 	if k != keystore.IMK {
 		return keystore.Key{}, fault.E(fault.Invalid, keystore.CodeRequest, "the key file imports issuer master keys (kind imk) only")
 	}
+	defer s.cache.clear() // a range's key may be derived no more
 	return s.f.ImportIMK(name, key)
 }
 
-func (s *Store) Close() error { return nil }
+// Close wipes the keys the store keeps derived.
+func (s *Store) Close() error { s.cache.clear(); return nil }
 
-// cardKey derives the card master key (EMV option A) of a card.
+// cardKey derives the card master key (EMV option A) of a card, or
+// returns a copy of the one derived in the last cacheFor; the caller wipes it.
 func (s *Store) cardKey(root, rng string, alg emv.Alg, pan, psn string) (keystore.Secret, error) {
-	imk, err := s.f.IssuerKey(root, rng)
+	now := s.now()
+	id := cardID{imkID{root, rng}, alg, pan, psn}
+	if mk, ok := get(&s.cache, &s.cache.cards, id, now); ok {
+		return mk, nil
+	}
+	imk, err := s.issuerKey(id.imkID, now)
 	if err != nil {
 		return keystore.Secret{}, err
 	}
 	defer imk.Wipe()
-	mk, err := emv.MasterKey(alg, emv.OptionA, imk.Reveal(), pan, psn)
+	b, err := emv.MasterKey(alg, emv.OptionA, imk.Reveal(), pan, psn)
 	if err != nil {
 		return keystore.Secret{}, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
 	}
-	defer clear(mk)
-	return keystore.NewSecret(mk), nil
+	defer clear(b)
+	mk := keystore.NewSecret(b)
+	put(&s.cache, &s.cache.cards, id, mk, now)
+	return mk, nil
+}
+
+// issuerKey returns a copy of a token range's issuer master key, kept
+// like the card keys; the caller wipes it.
+func (s *Store) issuerKey(id imkID, now time.Time) (keystore.Secret, error) {
+	if imk, ok := get(&s.cache, &s.cache.imks, id, now); ok {
+		return imk, nil
+	}
+	imk, err := s.f.IssuerKey(id.root, id.rng)
+	if err != nil {
+		return keystore.Secret{}, err
+	}
+	put(&s.cache, &s.cache.imks, id, imk, now)
+	return imk, nil
 }
 
 // sessionKey derives a session key from a card master key.

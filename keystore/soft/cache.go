@@ -1,0 +1,95 @@
+package soft
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/keystore"
+)
+
+// cacheFor is how long a derived key is kept. The key file itself is read
+// again at most once a second when another process changes it
+// (keystore.File), so a key kept this long is never staler than the file's
+// own view; an import through this store empties the cache at once.
+const cacheFor = time.Second
+
+// cacheMax bounds the card master keys kept: past it the expired ones go,
+// and if none has expired, all of them (each wiped).
+const cacheMax = 4096
+
+// keyCache keeps the keys derived for a card's cryptograms — the range's
+// issuer master key and the card's master key — for cacheFor, so that a
+// token paying again soon does not derive them again (HKDF and two TDES
+// key schedules: 8 µs of an authorization's CPU). The keys stay in the
+// store, as Secrets, and are wiped when they go.
+type keyCache struct {
+	mu    sync.Mutex
+	imks  map[imkID]cached
+	cards map[cardID]cached
+}
+
+type imkID struct{ root, rng string }
+
+type cardID struct {
+	imkID
+	alg      emv.Alg
+	pan, psn string
+}
+
+type cached struct {
+	key   keystore.Secret
+	until time.Time
+}
+
+// get returns a copy of the key kept under id (the caller wipes it) if it
+// has not expired.
+func get[K comparable](c *keyCache, m *map[K]cached, id K, now time.Time) (keystore.Secret, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := (*m)[id]
+	if !ok || !now.Before(e.until) {
+		return keystore.Secret{}, false
+	}
+	return keystore.NewSecret(e.key.Reveal()), true
+}
+
+// put keeps a copy of key under id until now+cacheFor; the caller keeps
+// (and wipes) its own.
+func put[K comparable](c *keyCache, m *map[K]cached, id K, key keystore.Secret, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *m == nil {
+		*m = map[K]cached{}
+	}
+	if len(*m) >= cacheMax {
+		for k, e := range *m {
+			if !now.Before(e.until) {
+				e.key.Wipe()
+				delete(*m, k)
+			}
+		}
+		if len(*m) >= cacheMax {
+			wipeAll(*m)
+		}
+	}
+	if old, ok := (*m)[id]; ok {
+		old.key.Wipe()
+	}
+	(*m)[id] = cached{key: keystore.NewSecret(key.Reveal()), until: now.Add(cacheFor)}
+}
+
+func wipeAll[K comparable](m map[K]cached) {
+	for k, e := range m {
+		e.key.Wipe()
+		delete(m, k)
+	}
+}
+
+// clear wipes and forgets every key kept.
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wipeAll(c.imks)
+	wipeAll(c.cards)
+}

@@ -1,0 +1,181 @@
+package soft
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/keystore"
+)
+
+const cachePAN, cachePSN = "6288990000001234", "00"
+
+func openTemp(t testing.TB) *Store {
+	s, err := Open(filepath.Join(t.TempDir(), "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// request makes a genuine ARQC for counter with the card key derived from imk.
+func request(t testing.TB, imk []byte, rng, pan string, counter int) keystore.ARQC {
+	mk, err := emv.MasterKey(emv.TDES, emv.OptionA, imk, pan, cachePSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := emv.SessionKeyPBOC(emv.TDES, mk, keystore.Counter2(counter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("amount 000000001234 un 11223344")
+	ac, err := emv.Cryptogram(emv.TDES, sk, data, emv.PadMethod1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keystore.ARQC{Range: rng, Alg: emv.TDES, PAN: pan, PSN: cachePSN, Method: keystore.ByCounter,
+		Counter: counter, Data: data, Pad: emv.PadMethod1, ARQC: ac}
+}
+
+func rangeKey(t testing.TB, s *Store, rng string) []byte {
+	imk, err := s.f.IssuerKey("", rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imk.Reveal()
+}
+
+func verify(t testing.TB, s *Store, r keystore.ARQC) {
+	t.Helper()
+	sess, err := s.VerifyARQC(context.Background(), r)
+	if err != nil {
+		t.Fatalf("VerifyARQC: %v", err)
+	}
+	sess.Close()
+}
+
+// TestCardKeyCached: a card's second cryptogram within cacheFor is checked
+// with the kept card key (it verifies, nothing new is derived); after
+// cacheFor the keys are derived again.
+func TestCardKeyCached(t *testing.T) {
+	s := openTemp(t)
+	now := time.Unix(1_800_000_000, 0)
+	s.now = func() time.Time { return now }
+	imk := rangeKey(t, s, "token-range-628899")
+	verify(t, s, request(t, imk, "token-range-628899", cachePAN, 1))
+	id := cardID{imkID{"", "token-range-628899"}, emv.TDES, cachePAN, cachePSN}
+	first := s.cache.cards[id]
+	verify(t, s, request(t, imk, "token-range-628899", cachePAN, 2))
+	if got := s.cache.cards[id]; got.until != first.until || len(s.cache.cards) != 1 || len(s.cache.imks) != 1 {
+		t.Fatalf("second cryptogram: cache %d cards, %d ranges, entry renewed %v; want the first entry kept", len(s.cache.cards), len(s.cache.imks), got.until != first.until)
+	}
+	now = now.Add(cacheFor)
+	verify(t, s, request(t, imk, "token-range-628899", cachePAN, 3))
+	if got := s.cache.cards[id]; !got.until.Equal(now.Add(cacheFor)) {
+		t.Fatalf("after cacheFor: entry until %v, want derived again (until %v)", got.until, now.Add(cacheFor))
+	}
+}
+
+// TestImportForgetsKeys: an issuer master key imported under a range's name
+// is the one the next cryptogram is checked with, though the range's
+// derived key was kept a moment before.
+func TestImportForgetsKeys(t *testing.T) {
+	s := openTemp(t)
+	verify(t, s, request(t, rangeKey(t, s, "bank-x"), "bank-x", cachePAN, 1))
+	imported := []byte("0123456789ABCDEF")
+	if _, err := s.Import(context.Background(), keystore.IMK, "bank-x", keystore.NewSecret(imported)); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, s, request(t, imported, "bank-x", cachePAN, 2))
+}
+
+// TestCacheBounded: past cacheMax cards the cache starts again; every card
+// still verifies, and Close wipes what is kept.
+func TestCacheBounded(t *testing.T) {
+	s := openTemp(t)
+	imk := rangeKey(t, s, "r")
+	kept := map[cardID]cached{}
+	for i := 0; i <= cacheMax; i++ {
+		pan := fmt.Sprintf("62889900%08d", i)
+		r := request(t, imk, "r", pan, 1)
+		if i < 2 || i >= cacheMax-1 {
+			verify(t, s, r)
+		} else { // fill without deriving: the bound is what is tested
+			put(&s.cache, &s.cache.cards, cardID{imkID{"", "r"}, emv.TDES, pan, cachePSN}, keystore.NewSecret(imk), s.now())
+		}
+		if n := len(s.cache.cards); n > cacheMax {
+			t.Fatalf("after %d cards: %d kept, want at most %d", i+1, n, cacheMax)
+		}
+	}
+	for k, e := range s.cache.cards {
+		kept[k] = e
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range kept {
+		if !bytes.Equal(e.key.Reveal(), make([]byte, e.key.Len())) {
+			t.Fatal("Close left a kept card key unwiped")
+		}
+	}
+}
+
+// TestCacheConcurrent: cards verified at once while the cache is emptied
+// all verify (run with -race).
+func TestCacheConcurrent(t *testing.T) {
+	s := openTemp(t)
+	imk := rangeKey(t, s, "r")
+	reqs := make([]keystore.ARQC, 8)
+	for i := range reqs {
+		reqs[i] = request(t, imk, "r", fmt.Sprintf("62889900%08d", i), 7)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*50)
+	for _, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				sess, err := s.VerifyARQC(context.Background(), r)
+				if err != nil {
+					errs <- err
+					return
+				}
+				sess.Close()
+				s.cache.clear()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkVerifyARQC: one card's cryptograms checked one after another,
+// with its keys kept ("cached") and derived each time ("derived", the
+// cache emptied before each).
+func BenchmarkVerifyARQC(b *testing.B) {
+	for _, cold := range []bool{false, true} {
+		name := "cached"
+		if cold {
+			name = "derived"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := openTemp(b)
+			r := request(b, rangeKey(b, s, "r"), "r", cachePAN, 9)
+			for b.Loop() {
+				if cold {
+					s.cache.clear()
+				}
+				verify(b, s, r)
+			}
+		})
+	}
+}
