@@ -205,7 +205,7 @@ func TestCSRF(t *testing.T) {
 				}
 				form.Set("csrf", tok.token)
 				st, body := b.post(p.path, form)
-				if st != http.StatusForbidden || !strings.Contains(body, "this form did not come from a page of the portal") {
+				if st != http.StatusForbidden || !strings.Contains(body, "did not come from a page of the portal") {
 					t.Fatalf("got %d %s, want 403 with the CSRF page", st, snippet(body))
 				}
 			})

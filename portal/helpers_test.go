@@ -276,7 +276,7 @@ func (b *browser) login(email string) {
 		b.t.Fatalf("log-in: got %d %s, want the code page", st, snippet(body))
 	}
 	st, body = b.post("/login/code", url.Values{"code": {b.e.latestCode(b.t, email)}})
-	if st != http.StatusOK || !strings.Contains(body, "My phones") {
+	if st != http.StatusOK || !strings.Contains(body, `id="phones"`) {
 		b.t.Fatalf("log-in code: got %d %s, want the phones page", st, snippet(body))
 	}
 }

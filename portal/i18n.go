@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/money"
 )
 
@@ -228,6 +230,34 @@ func (p *Portal) funcs(t *tr) template.FuncMap {
 			return m
 		},
 	}
+}
+
+// Zones are the time zones a card holder can choose on the settings page
+// (remembered in the cookie tw_tz); the portal's Config.Zone otherwise.
+var Zones = []string{"Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Seoul",
+	"Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney", "UTC"}
+
+const cookieZone = "tw_tz"
+
+// zone is the visitor's time zone: the one chosen, else the portal's.
+func (p *Portal) zone(r *http.Request) *time.Location {
+	if c := cookie(r, cookieZone); c != "" && slices.Contains(Zones, c) {
+		if z, err := time.LoadLocation(c); err == nil {
+			return z
+		}
+	}
+	return p.cfg.Zone
+}
+
+// setZone remembers the time zone chosen on the settings page for a year.
+func (p *Portal) setZone(w http.ResponseWriter, r *http.Request, v *visit) {
+	z := r.PostForm.Get("zone")
+	if !slices.Contains(Zones, z) {
+		p.fail(w, r, v, fault.E(fault.Invalid, "bad_zone", "choose one of the time zones listed"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieZone, Value: z, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: p.secure(r), SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/settings?done=zone", http.StatusSeeOther)
 }
 
 // setLanguage is the language switch: it remembers the choice for a year

@@ -260,6 +260,19 @@ func TestManageCards(t *testing.T) {
 	if st, _ := b.post("/phones/"+id+"/cards/remove", url.Values{"card": {first}}); st != http.StatusNotFound {
 		t.Fatalf("removing it again: got %d, want 404", st)
 	}
+	// The card holder's time zone: Beijing time unless chosen otherwise.
+	if _, body := b.get("/settings"); !strings.Contains(html.UnescapeString(body), "Times in Asia/Shanghai, UTC+8") {
+		t.Errorf("settings: no Beijing time: %s", snippet(body))
+	}
+	if st, body := b.post("/settings/zone", url.Values{"zone": {"Asia/Tokyo"}}); st != 200 || !strings.Contains(body, "Times are now shown in the time zone you chose") {
+		t.Fatalf("choose a zone: %d %s", st, snippet(body))
+	}
+	if _, body := b.get("/security"); !strings.Contains(html.UnescapeString(body), "(UTC+9)") || !strings.Contains(html.UnescapeString(body), "Times in Asia/Tokyo, UTC+9") {
+		t.Errorf("security events after choosing Tokyo: %s", snippet(body))
+	}
+	if st, _ := b.post("/settings/zone", url.Values{"zone": {"Mars/Olympus"}}); st != http.StatusBadRequest {
+		t.Errorf("an unknown zone: got %d, want 400", st)
+	}
 	toks, _ = e.p.Tokens.Cards(ctx, id)
 	live := 0
 	for _, tk := range toks {

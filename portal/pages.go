@@ -65,7 +65,7 @@ func (p *Portal) parseTemplates() error {
 }
 
 // tr is the visitor's translator.
-func (p *Portal) tr(r *http.Request) *tr { return newTr(pickLanguage(r), p.cfg.Zone) }
+func (p *Portal) tr(r *http.Request) *tr { return newTr(pickLanguage(r), p.zone(r)) }
 
 // render writes a page in the visitor's language; templates are executed
 // into a buffer first so a failure never leaves half a page.
@@ -103,7 +103,7 @@ func last4(s string) string {
 // query names one, "notice.<name>" in the catalogues; nothing from the
 // query is ever shown).
 var notices = map[string]bool{"off": true, "on": true, "already-on": true, "ring": true, "message": true,
-	"passkey-added": true, "passkey-gone": true, "password": true, "out": true, "default": true, "removed": true}
+	"passkey-added": true, "passkey-gone": true, "password": true, "out": true, "default": true, "removed": true, "zone": true}
 
 // --- log-in and log-out ---
 
@@ -537,6 +537,8 @@ func (p *Portal) securityPage(w http.ResponseWriter, r *http.Request, v *visit) 
 }
 
 type settingsView struct {
+	Zones     []string
+	Zone      string
 	Passkeys  []Passkey
 	Usable    bool
 	PortalURL string
@@ -549,5 +551,5 @@ func (p *Portal) settingsPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	p.render(w, r, http.StatusOK, "settings", &view{Title: "page.settings", Nav: "settings", Visit: v, Script: true, Notice: r.URL.Query().Get("done"),
-		Data: settingsView{Passkeys: keys, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
+		Data: settingsView{Zones: Zones, Zone: p.zone(r).String(), Passkeys: keys, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
 }

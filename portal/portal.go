@@ -239,6 +239,7 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /settings/password/begin", p.authed(p.stepUpBegin(actionChangePassword)))
 	p.mux.HandleFunc("POST /settings/password/finish", p.authed(p.stepUpFinish))
 	p.mux.HandleFunc("POST /settings/password", p.authed(p.passwordSendCode))
+	p.mux.HandleFunc("POST /settings/zone", p.authed(p.setZone))
 	p.mux.HandleFunc("POST /settings/password/code", p.authed(p.passwordCode))
 	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, nil, fault.E(fault.NotFound, "no_page", "there is no such page"))
