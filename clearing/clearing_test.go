@@ -14,6 +14,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
@@ -71,8 +72,8 @@ func TestRun(t *testing.T) {
 		// one that no issuer authorized.
 		over := w.authorize(t, "6222020000000007", 700, false)
 		overRec := netswitch.Auth{ID: "over", Acquirer: "48021000", Terminal: str(over.msg, iso8583.DETerminal), STAN: str(over.msg, iso8583.DESTAN),
-			Transmission: str(over.msg, iso8583.DETransmission), RRN: "000000000901", BankID: "icbc", Amount: 900, ClearAmount: 900,
-			Currency: 156, ResponseCode: "00", PANLast4: "0007", LocalDate: "0314", LocalTime: "090000", Merchant: "898310054110001", AuthCode: "A1B2C3"}
+			Transmission: str(over.msg, iso8583.DETransmission), RRN: "000000000901", BankID: "icbc", Amount: money.Fen(900), ClearAmount: 900,
+			ResponseCode: "00", PANLast4: "0007", LocalDate: "0314", LocalTime: "090000", Merchant: "898310054110001", AuthCode: "A1B2C3"}
 		unknown := overRec
 		unknown.ID, unknown.STAN, unknown.RRN = "unknown", "999998", "000000000902"
 

@@ -18,6 +18,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -51,6 +52,10 @@ type world struct {
 
 // The cards of the property: a rich debit card, a ¥10 debit card, a ¥10
 // credit card and a credit card with a big limit.
+// testToken is the token of the records the property test stores (a
+// Luhn-valid number in the network's range).
+var testToken, _ = card.ParseToken("6288010000000009")
+
 var propCards = []string{"6222020000000007", "6217000000011854", "6226150000018513", "6253300000000005"}
 
 func newWorld(t testing.TB, db *sqldb.DB) *world {
@@ -213,7 +218,7 @@ func (w *world) recordRefund(t interface{ Fatalf(string, ...any) }, a *auth, r *
 		OriginalID: netswitch.AuthID(str(a.msg, iso8583.DETerminal), str(a.msg, iso8583.DESTAN), str(a.msg, iso8583.DETransmission)),
 		Acquirer:   "48021000", Terminal: str(m, iso8583.DETerminal), STAN: str(m, iso8583.DESTAN), Transmission: str(m, iso8583.DETransmission),
 		RRN: str(m, iso8583.DERRN), Merchant: str(m, iso8583.DEMerchant), LocalDate: str(m, iso8583.DELocalDate), LocalTime: str(m, iso8583.DELocalTime),
-		Token: "6288010000000000", PANLast4: "0000", BankID: a.bank, Amount: r.amount, Currency: 156, AuthCode: r.code, ResponseCode: iso8583.ResponseCode(r.rc),
+		Token: testToken, PANLast4: "0000", BankID: a.bank, Amount: money.Fen(r.amount), AuthCode: r.code, ResponseCode: iso8583.ResponseCode(r.rc),
 		BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
 	if err := w.store.SaveRefund(context.Background(), rec); err != nil {
 		t.Fatalf("saving the refund's record: %v", err)
@@ -261,7 +266,7 @@ func (w *world) record(t interface{ Fatalf(string, ...any) }, a *auth) {
 		Digest:   "the message's digest", // a record, not an early reversal's marker
 		Acquirer: "48021000", Terminal: str(iso8583.DETerminal), STAN: str(iso8583.DESTAN), Transmission: str(iso8583.DETransmission),
 		RRN: str(iso8583.DERRN), Merchant: str(iso8583.DEMerchant), LocalDate: str(iso8583.DELocalDate), LocalTime: str(iso8583.DELocalTime),
-		Token: "6288010000000000", BankID: a.bank, Amount: a.amount, Currency: 156, ClearAmount: a.amount, PANLast4: "0000",
+		Token: testToken, BankID: a.bank, Amount: money.Fen(a.amount), ClearAmount: a.amount, PANLast4: "0000",
 		AuthCode: a.code, ResponseCode: iso8583.ResponseCode(a.rc), BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now}
 	if err := w.store.SaveAuth(context.Background(), rec); err != nil {
 		t.Fatalf("saving the record: %v", err)

@@ -57,7 +57,7 @@ func refunds(ctx context.Context, cfg Config, date string) ([]RefundItem, error)
 	for _, r := range day {
 		if r.Approved() {
 			out = append(out, RefundItem{RefundID: r.ID, OriginalID: r.OriginalID, Bank: r.BankID, Acquirer: r.Acquirer, RRN: r.RRN,
-				PANLast4: r.PANLast4, Amount: r.Amount, Outcome: Presented, refund: r})
+				PANLast4: r.PANLast4, Amount: r.Amount.Minor, Outcome: Presented, refund: r})
 		}
 	}
 	return out, nil
@@ -115,6 +115,6 @@ func (r *Report) refundPositions(banks map[string]*BankLine, acqs map[string]*Ac
 func (r Report) refundDetail(it *RefundItem) Detail {
 	x := it.refund
 	return Detail{Credit: true, LocalDate: localDate(r.Date, x.LocalDate), LocalTime: x.LocalTime, RRN: x.RRN, STAN: x.STAN,
-		Terminal: x.Terminal, Merchant: x.Merchant, PANLast4: x.PANLast4, Amount: it.Amount, Currency: x.Currency,
+		Terminal: x.Terminal, Merchant: x.Merchant, PANLast4: x.PANLast4, Amount: it.Amount, Currency: int(x.Amount.Currency),
 		AuthCode: x.AuthCode, Bank: x.BankID, Acquirer: x.Acquirer, Transmission: x.Transmission}
 }

@@ -82,7 +82,7 @@ func (r *Report) files() (map[string]File, map[string][]record) {
 		it := &r.Items[i]
 		a := it.auth
 		add(it.Bank, Detail{LocalDate: localDate(r.Date, a.LocalDate), LocalTime: a.LocalTime, RRN: a.RRN, STAN: a.STAN,
-			Terminal: a.Terminal, Merchant: a.Merchant, PANLast4: a.PANLast4, Amount: it.Amount, Currency: a.Currency,
+			Terminal: a.Terminal, Merchant: a.Merchant, PANLast4: a.PANLast4, Amount: it.Amount, Currency: int(a.Amount.Currency),
 			AuthCode: a.AuthCode, Bank: a.BankID, Acquirer: a.Acquirer, Transmission: a.Transmission}, record{item: it})
 	}
 	for i := range r.Refunds {

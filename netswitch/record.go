@@ -2,9 +2,12 @@ package netswitch
 
 import (
 	"context"
+	"strings"
 	"time"
 
+	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
 )
 
 // Auth is the switch's record of one authorization (0100): who asked, for
@@ -13,27 +16,26 @@ import (
 // platform key store (SealedPAN), so that a reversal can reach the issuer
 // without asking the token service again.
 type Auth struct {
-	ID           string // message identity: DE41|DE11|DE7
-	Digest       string // hash of what the request asks (token, amount, merchant …): a different request under the same identity is not a duplicate
-	Acquirer     string // DE32
-	Terminal     string // DE41
-	STAN         string // DE11
-	Transmission string // DE7, MMDDhhmmss UTC
-	RRN          string // DE37
-	Merchant     string // DE42
-	MerchantName string // DE43 name part, trimmed
-	MCC          string // DE18
-	LocalDate    string // DE13, MMDD
-	LocalTime    string // DE12, hhmmss
-	Token        string
+	ID           string     // message identity: DE41|DE11|DE7
+	Digest       string     // hash of what the request asks (token, amount, merchant …): a different request under the same identity is not a duplicate
+	Acquirer     string     // DE32
+	Terminal     string     // DE41
+	STAN         string     // DE11
+	Transmission string     // DE7, MMDDhhmmss UTC
+	RRN          string     // DE37
+	Merchant     string     // DE42
+	MerchantName string     // DE43 name part, trimmed
+	MCC          string     // DE18
+	LocalDate    string     // DE13, MMDD
+	LocalTime    string     // DE12, hhmmss
+	Token        card.Token // zero for a marker (Early) or a token that did not parse
 	TokenLast4   string
 	PANLast4     string
 	SealedPAN    []byte // the PAN sealed by the key store (aad "switch:"+ID); nil when the token check failed
 	PhoneID      string
 	AccountID    string
 	BankID       string
-	Amount       int64 // minor units
-	Currency     int   // ISO 4217 numeric
+	Amount       money.Amount // DE4 in DE49's currency
 	AuthCode     string
 	ResponseCode iso8583.ResponseCode // "" while being decided
 	Reason       Reason               // why it was declined: a token-service decline code, ReasonIssuerTimeout, …
@@ -43,13 +45,27 @@ type Auth struct {
 	AnsweredAt   time.Time
 	ReversedAt   time.Time // zero unless reversed
 	ReversalRC   string    // the issuer's answer to the reversal
-	ClearAmount  int64     // the amount to clear: Amount, or less after a partial reversal
+	ClearAmount  int64     // the amount to clear, minor units of Amount's currency: Amount, or less after a partial reversal
 	ClearedAt    time.Time // zero until cleared
 	ClearingDate string    // the business date it was cleared in
 }
 
 // Approved reports whether the authorization was approved.
 func (a Auth) Approved() bool { return a.ResponseCode == iso8583.Approved }
+
+// Why is why an authorization was declined, in words: its response
+// code's meaning and, unless the issuer declined it, the network's reason
+// ("" for an approved one).
+func (a Auth) Why() string {
+	if a.Approved() {
+		return ""
+	}
+	why := a.ResponseCode.Text()
+	if a.Reason != "" && a.Reason != ReasonIssuerDeclined {
+		why += " (" + strings.ReplaceAll(string(a.Reason), "_", " ") + ")"
+	}
+	return why
+}
 
 // Captured reports whether the authorization is to be cleared: approved
 // and not fully reversed (a partially reversed one clears ClearAmount).
@@ -61,7 +77,7 @@ func (a Auth) Reversed() bool { return a.Approved() && !a.ReversedAt.IsZero() &&
 // PartiallyReversed reports whether a partial reversal reduced the
 // authorization to ClearAmount, which stays captured.
 func (a Auth) PartiallyReversed() bool {
-	return a.Approved() && !a.ReversedAt.IsZero() && a.ClearAmount > 0 && a.ClearAmount < a.Amount
+	return a.Approved() && !a.ReversedAt.IsZero() && a.ClearAmount > 0 && a.ClearAmount < a.Amount.Minor
 }
 
 // Early reports whether the row is the marker a reversal left for an

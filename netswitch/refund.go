@@ -9,6 +9,7 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netmsg"
 	"github.com/tapwallet/tapwallet/tsp"
 )
@@ -34,14 +35,13 @@ type Refund struct {
 	MerchantName string // DE43 name part, trimmed
 	LocalDate    string // DE13
 	LocalTime    string // DE12
-	Token        string
+	Token        card.Token
 	TokenLast4   string
 	PANLast4     string
 	PhoneID      string
 	AccountID    string
 	BankID       string
-	Amount       int64 // minor units given back
-	Currency     int   // ISO 4217 numeric
+	Amount       money.Amount // given back (DE4, DE49)
 	AuthCode     string
 	ResponseCode iso8583.ResponseCode
 	Reason       Reason // why it was declined
@@ -146,8 +146,8 @@ func (s *Switch) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message 
 	now := s.cfg.Now().UTC()
 	rec := Refund{ID: id, Digest: digest, OriginalID: origID, Acquirer: f.Acquirer, Terminal: f.Terminal, STAN: f.STAN.String(),
 		Transmission: f.Transmission, RRN: f.RRN, Merchant: f.Merchant, MerchantName: merchantName(f.MerchantName),
-		LocalDate: f.LocalDate, LocalTime: f.LocalTime, Token: f.Token.Digits(), TokenLast4: f.Token.Last4(),
-		Amount: f.Amount.Minor, Currency: int(f.Amount.Currency), BusinessDate: now.Format("20060102"), ReceivedAt: now}
+		LocalDate: f.LocalDate, LocalTime: f.LocalTime, Token: f.Token, TokenLast4: f.Token.Last4(),
+		Amount: f.Amount, BusinessDate: now.Format("20060102"), ReceivedAt: now}
 	out, fwd := s.runRefund(ctx, f, store, &rec)
 	if out.reason == ReasonDuplicate {
 		// Another refund under this identity holds its claim: it is not
@@ -204,7 +204,7 @@ func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundSt
 	if amt.Minor <= 0 {
 		return outcome{rc: iso8583.InvalidAmount, reason: ReasonAmount}, nil
 	}
-	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token)
+	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token.Digits())
 	if f.Token.IsZero() || !ok {
 		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenRange}, nil
 	}
@@ -220,7 +220,7 @@ func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundSt
 	if !orig.Approved() || orig.Token != rec.Token || trimRRN(orig.RRN) != trimRRN(rec.RRN) {
 		return outcome{rc: iso8583.UnableToLocateRecord, reason: ReasonOriginalMismatch}, nil
 	}
-	if orig.Currency != rec.Currency {
+	if orig.Amount.Currency != rec.Amount.Currency {
 		return outcome{rc: iso8583.InvalidAmount, reason: ReasonCurrency}, nil
 	}
 	// What is left of the original is the store's decision (a conditional
@@ -238,7 +238,7 @@ func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundSt
 		s.cfg.Log.Error("netswitch: cannot claim the refund's amount", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonStore}, nil
 	}
-	res, err := s.cfg.Tokens.Credit(ctx, rec.Token)
+	res, err := s.cfg.Tokens.Credit(ctx, rec.Token.Digits())
 	if err != nil {
 		rc, reason := DeclineCode(err)
 		if rc == iso8583.SystemMalfunction {

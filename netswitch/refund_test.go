@@ -12,6 +12,7 @@ import (
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -144,7 +145,7 @@ func TestRefundEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.Kind() != "refund" || rec.ResponseCode != "00" || rec.OriginalID != origID || rec.Amount != 3000 || rec.PANLast4 != "0007" ||
+			if rec.Kind() != "refund" || rec.ResponseCode != "00" || rec.OriginalID != origID || rec.Amount != money.Fen(3000) || rec.PANLast4 != "0007" ||
 				rec.BankID != "icbc" || rec.PhoneID != ph.Device.ID {
 				t.Errorf("got record %s %s %s %d %s %s, want refund 00 of the purchase, 3000, 0007, icbc", rec.Kind(), rec.ResponseCode,
 					rec.OriginalID, rec.Amount, rec.PANLast4, rec.BankID)

@@ -166,9 +166,9 @@ func (s *Switch) reverseUnknown(ctx context.Context, r *netmsg.Reversal, origID 
 	if err != nil {
 		return iso8583.UnableToLocateRecord
 	}
-	rec := Auth{ID: origID, BankID: b.ID, Token: token, Acquirer: r.Acquirer, Terminal: r.Terminal,
+	rec := Auth{ID: origID, BankID: b.ID, Token: r.Token, Acquirer: r.Acquirer, Terminal: r.Terminal,
 		STAN: r.Original.STAN, Transmission: r.Original.Transmission, RRN: r.RRN, Merchant: r.Merchant,
-		LocalDate: r.LocalDate, LocalTime: r.LocalTime, Amount: r.Amount.Minor, Currency: int(r.Amount.Currency)}
+		LocalDate: r.LocalDate, LocalTime: r.LocalTime, Amount: r.Amount}
 	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+origID))
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot seal the PAN", "err", fault.MessageOf(err))
@@ -203,10 +203,10 @@ func (s *Switch) remainingOf(ctx context.Context, r *netmsg.Reversal, rec Auth) 
 		return 0, iso8583.Approved
 	}
 	n := r.Remaining
-	if n < 0 || n > rec.Amount {
+	if n < 0 || n > rec.Amount.Minor {
 		return 0, iso8583.InvalidAmount
 	}
-	if n == 0 || n == rec.Amount {
+	if n == 0 || n == rec.Amount.Minor {
 		return n, iso8583.Approved
 	}
 	if store, ok := s.cfg.Store.(RefundStore); ok {
@@ -256,13 +256,13 @@ func (s *Switch) issuerReversal(rec Auth, mti iso8583.MTI, remaining int64) (*is
 		set(iso8583.DEReplacement, fmt.Sprintf("%012d%012dC00000000C00000000", remaining, remaining))
 	}
 	if err == nil {
-		err = m.SetNumber(iso8583.DEAmount, rec.Amount)
+		err = m.SetNumber(iso8583.DEAmount, rec.Amount.Minor)
 	}
 	if err == nil {
-		err = m.SetNumber(iso8583.DECurrency, int64(rec.Currency))
+		err = m.SetNumber(iso8583.DECurrency, int64(rec.Amount.Currency))
 	}
 	if err == nil {
-		err = m.SetTokenData(iso8583.TokenData{Token: rec.Token, RequestorID: RequestorID})
+		err = m.SetTokenData(iso8583.TokenData{Token: rec.Token.Digits(), RequestorID: RequestorID})
 	}
 	return m, err
 }

@@ -333,8 +333,8 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 	now := s.cfg.Now().UTC()
 	rec := Auth{ID: id, Digest: digest, Acquirer: a.Acquirer, Terminal: a.Terminal, STAN: a.STAN.String(), Transmission: a.Transmission,
 		RRN: a.RRN, Merchant: a.Merchant, MerchantName: merchantName(a.MerchantName), MCC: a.MCC, LocalDate: a.LocalDate,
-		LocalTime: a.LocalTime, Token: a.Token.Digits(), TokenLast4: a.Token.Last4(), Amount: a.Amount.Minor,
-		Currency: int(a.Amount.Currency), ClearAmount: a.Amount.Minor, BusinessDate: now.Format("20060102"), ReceivedAt: now}
+		LocalTime: a.LocalTime, Token: a.Token, TokenLast4: a.Token.Last4(), Amount: a.Amount,
+		ClearAmount: a.Amount.Minor, BusinessDate: now.Format("20060102"), ReceivedAt: now}
 
 	// A repeat (0101) is looked up in the store first: decided at another
 	// switch sharing it (or here, before the answer cache's window), it gets
@@ -447,7 +447,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	if a.Amount.Minor <= 0 {
 		return outcome{rc: iso8583.InvalidAmount, reason: ReasonAmount}
 	}
-	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token)
+	b, ok := s.cfg.Banks.BankForTokenRange(rec.Token.Digits())
 	if a.Token.IsZero() || !ok {
 		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenRange}
 	}
@@ -461,7 +461,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	}
 	arqc := chip[qpboc.TagCryptogram]
 	checked := time.Now()
-	res, err := s.cfg.Tokens.Authorize(ctx, tsp.AuthRequest{Token: rec.Token, Contactless: a.Contactless(), Chip: chip})
+	res, err := s.cfg.Tokens.Authorize(ctx, tsp.AuthRequest{Token: rec.Token.Digits(), Contactless: a.Contactless(), Chip: chip})
 	s.hop(HopTokenCheck, checked)
 	if err != nil {
 		rc, reason := DeclineCode(err)

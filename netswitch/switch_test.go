@@ -13,6 +13,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/qpboc"
@@ -62,7 +63,7 @@ func TestApprovedEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.ResponseCode != "00" || rec.BankID != "icbc" || rec.PANLast4 != "0007" || rec.Amount != 12345 || rec.PhoneID != ph.Device.ID {
+		if rec.ResponseCode != "00" || rec.BankID != "icbc" || rec.PANLast4 != "0007" || rec.Amount != money.Fen(12345) || rec.PhoneID != ph.Device.ID {
 			t.Errorf("got record %s %s %s %d %s, want 00 icbc 0007 12345 and the phone", rec.ResponseCode, rec.BankID, rec.PANLast4, rec.Amount, rec.PhoneID)
 		}
 		if strings.Contains(e.logs.String(), icbcDebit) {

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
@@ -38,6 +40,16 @@ func (e *env) secondSwitch(t *testing.T, cfg netswitch.Config) *isolink.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// tokenOf parses a token number of the tests' phones.
+func tokenOf(t *testing.T, number string) card.Token {
+	t.Helper()
+	tok, err := card.ParseToken(number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // countingTokens counts the token checks a switch asks for.
@@ -97,7 +109,7 @@ func TestTwoSwitchesDecideOnce(t *testing.T) {
 				}
 			}
 			rec, err := e.store.Auth(context.Background(), netswitch.AuthID(str(req, iso8583.DETerminal), str(req, iso8583.DESTAN), str(req, iso8583.DETransmission)))
-			if err != nil || rec.Early() || rec.Reason != netswitch.ReasonReversedBeforeArrival || rec.Amount != 4000 {
+			if err != nil || rec.Early() || rec.Reason != netswitch.ReasonReversedBeforeArrival || rec.Amount != money.Fen(4000) {
 				t.Fatalf("record: got %+v (%v), want the original's record declined reversed_before_arrival", brief(rec), err)
 			}
 		})
@@ -184,7 +196,7 @@ func TestTwoSwitchesDecideOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			left := netswitch.Auth{ID: id, Digest: "left", Terminal: str(req, iso8583.DETerminal), STAN: str(req, iso8583.DESTAN),
-				Transmission: str(req, iso8583.DETransmission), Token: c.Token, BankID: "icbc", Amount: 700, Currency: 156, ClearAmount: 700,
+				Transmission: str(req, iso8583.DETransmission), Token: tokenOf(t, c.Token), BankID: "icbc", Amount: money.Fen(700), ClearAmount: 700,
 				SealedPAN: sealed, BusinessDate: time.Now().UTC().Format("20060102"), ReceivedAt: time.Now()}
 			if err := e.store.SaveAuth(context.Background(), left); err != nil {
 				t.Fatal(err)

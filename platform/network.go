@@ -59,7 +59,7 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if p.API != nil {
 		// The phone's payment history and key sync read the network's
 		// records; the operator's clearing route only where the network runs.
-		p.API.MountNetwork(walletapi.Network{Payments: p.Records})
+		p.API.MountNetwork(walletapi.Network{Payments: phonePayments{p.Records}})
 		if cfg.Roles.Has(RoleNetwork) {
 			p.API.Handle("/v1/admin/", adminapi.New(func(ctx context.Context, date string) (clearing.Report, error) {
 				return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))

@@ -71,7 +71,7 @@ func TestTransitAcquirerToNetworkElsewhere(t *testing.T) {
 	var fen []int64
 	for _, au := range auths {
 		if au.Approved() && au.MCC == "4111" && au.Terminal == "TR000021" {
-			fen = append(fen, au.Amount)
+			fen = append(fen, au.Amount.Minor)
 		}
 	}
 	if len(fen) != 2 || fen[0] != city.Product.IssueFee+city.Product.Deposit || fen[1] != 5000 {

@@ -75,7 +75,7 @@ func TestTransitCardRefundOverTheNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(refunds) != 2 || !refunds[0].Approved() || refunds[0].Amount != 5000 || !refunds[1].Approved() || refunds[1].Amount != city.Product.Deposit {
+	if len(refunds) != 2 || !refunds[0].Approved() || refunds[0].Amount.Minor != 5000 || !refunds[1].Approved() || refunds[1].Amount.Minor != city.Product.Deposit {
 		t.Fatalf("got %d refunds at the switch, want the top-up's 5000 and the deposit %d, approved", len(refunds), city.Product.Deposit)
 	}
 	rep, err := e.p.Clear(ctx, date, t.TempDir())

@@ -107,10 +107,10 @@ func (p *Portal) paymentsOf(ctx context.Context, accountID string, info map[stri
 		if au.AccountID != "" && au.AccountID != accountID {
 			continue
 		}
-		pm := paymentOf(au, info[au.Token])
+		pm := paymentOf(au, info[au.Token.Digits()])
 		if p.cfg.Discounts != nil && au.Approved() {
 			if h, err := p.cfg.Discounts.Hold(ctx, au.ID); err == nil && h.Amount > 0 && h.Status != promo.HoldVoided && h.Status != promo.HoldExpired {
-				pm.Discount = money.New(h.Amount, money.Currency(au.Currency))
+				pm.Discount = money.New(h.Amount, au.Amount.Currency)
 			}
 		}
 		out = append(out, pm)
@@ -125,10 +125,10 @@ func (p *Portal) paymentsOf(ctx context.Context, accountID string, info map[stri
 // paymentOf is a network record as the portal shows it: what stays
 // charged after a partial reversal, and why a payment did not go through.
 func paymentOf(au netswitch.Auth, c cardInfo) Payment {
-	cur := money.Currency(au.Currency)
+	cur := au.Amount.Currency
 	pm := Payment{At: au.ReceivedAt, PhoneID: c.phoneID, PhoneName: c.phoneName, TokenLast4: au.TokenLast4, BankName: c.bank, PANLast4: c.panLast4,
-		Merchant: au.MerchantName, Amount: money.New(au.Amount, cur), Approved: au.Captured(),
-		Reversed: au.Reversed(), Partial: au.PartiallyReversed(), Code: string(au.ResponseCode), Reason: string(au.Reason), token: au.Token}
+		Merchant: au.MerchantName, Amount: au.Amount, Approved: au.Captured(),
+		Reversed: au.Reversed(), Partial: au.PartiallyReversed(), Code: string(au.ResponseCode), Reason: string(au.Reason), token: au.Token.Digits()}
 	if pm.PANLast4 == "" {
 		pm.PANLast4 = au.PANLast4
 	}

@@ -5,21 +5,50 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
-	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/wallet"
 	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
-// Payments is where the payment history comes from: the card network's
-// authorization records.
+// Payments is where the phone's payment history comes from: the card
+// network's records, seen through an adapter the assembly (platform)
+// builds — the wallet API knows neither the network's record nor ISO 8583.
 type Payments interface {
-	PhoneAuths(ctx context.Context, phoneID string, limit int) ([]netswitch.Auth, error)
+	// PhonePayments returns a phone's payments, newest first, at most
+	// limit.
+	PhonePayments(ctx context.Context, phoneID string, limit int) ([]Payment, error)
+}
+
+// PaymentStatus is what became of a payment.
+type PaymentStatus string
+
+// The statuses of a payment.
+const (
+	PaymentApproved          PaymentStatus = "approved"
+	PaymentPartiallyReversed PaymentStatus = "partially_reversed" // approved, then lowered by the terminal: Charged is what stays
+	PaymentReversed          PaymentStatus = "reversed"
+	PaymentDeclined          PaymentStatus = "declined"
+)
+
+// Payment is one payment of a phone as the wallet shows it.
+type Payment struct {
+	Merchant   string
+	Amount     money.Amount // what the terminal asked
+	Charged    int64        // what stays charged, minor units of Amount's currency (PaymentPartiallyReversed)
+	Status     PaymentStatus
+	CardLast4  string
+	TokenLast4 string
+	Bank       string
+	At         time.Time
+	Code       string // the network's response code, two digits
+	AuthCode   string
+	// Declined is why, in words, for PaymentDeclined: the response
+	// code's meaning and the network's reason.
+	Declined string
 }
 
 // Network is the card network's part of the wallet API. (The network's
@@ -48,28 +77,21 @@ func (a *API) MountNetwork(n Network) {
 // PaymentJSON is one payment in the phone's history.
 type PaymentJSON = client.Payment
 
-// PaymentView turns an authorization record into a history entry.
-func PaymentView(au netswitch.Auth) PaymentJSON {
-	amt := money.New(au.Amount, money.Currency(au.Currency))
-	p := PaymentJSON{Merchant: au.MerchantName, Amount: au.Amount, Currency: amt.Currency.Code(), Display: amt.String(),
-		CardLast4: au.PANLast4, TokenLast4: au.TokenLast4, Bank: au.BankID, At: au.ReceivedAt, ResponseCode: string(au.ResponseCode),
-		AuthCode: au.AuthCode}
-	switch {
-	case au.PartiallyReversed():
+// PaymentView turns a payment into a history entry.
+func PaymentView(pm Payment) PaymentJSON {
+	p := PaymentJSON{Merchant: pm.Merchant, Amount: pm.Amount.Minor, Currency: pm.Amount.Currency.Code(), Display: pm.Amount.String(),
+		CardLast4: pm.CardLast4, TokenLast4: pm.TokenLast4, Bank: pm.Bank, At: pm.At, ResponseCode: pm.Code, AuthCode: pm.AuthCode,
+		Status: string(pm.Status)}
+	switch pm.Status {
+	case PaymentPartiallyReversed:
 		// What stays charged is what the card holder paid.
-		left := money.New(au.ClearAmount, amt.Currency)
-		p.Amount, p.Display, p.Status = left.Minor, left.String(), "approved"
-		p.Reason = "partially reversed by the terminal from " + amt.String()
-	case au.Reversed():
-		p.Status, p.Reason = "reversed", "reversed by the terminal"
-	case au.Approved():
-		p.Status = "approved"
-	default:
-		p.Status = "declined"
-		p.Reason = iso8583.ResponseCode(au.ResponseCode).Text()
-		if au.Reason != "" && au.Reason != "issuer_declined" {
-			p.Reason += " (" + strings.ReplaceAll(string(au.Reason), "_", " ") + ")"
-		}
+		left := money.New(pm.Charged, pm.Amount.Currency)
+		p.Amount, p.Display, p.Status = left.Minor, left.String(), string(PaymentApproved)
+		p.Reason = "partially reversed by the terminal from " + pm.Amount.String()
+	case PaymentReversed:
+		p.Reason = "reversed by the terminal"
+	case PaymentDeclined:
+		p.Reason = pm.Declined
 	}
 	return p
 }
@@ -89,14 +111,14 @@ func (a *API) payments(w http.ResponseWriter, r *http.Request, n Network, acc st
 			return
 		}
 	}
-	auths, err := n.Payments.PhoneAuths(r.Context(), ph.ID, limit)
+	pms, err := n.Payments.PhonePayments(r.Context(), ph.ID, limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	out := []PaymentJSON{}
-	for _, au := range auths {
-		out = append(out, PaymentView(au))
+	for _, pm := range pms {
+		out = append(out, PaymentView(pm))
 	}
 	writeJSON(w, http.StatusOK, client.Payments{Payments: out})
 }

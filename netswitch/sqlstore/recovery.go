@@ -55,8 +55,8 @@ func (s *Store) QueueReversal(ctx context.Context, p netswitch.PendingReversal) 
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO switch_pending_reversals (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (original_id) DO UPDATE SET remaining = excluded.remaining, queued_at = excluded.queued_at`,
-			a.ID, a.BankID, a.Token, a.SealedPAN, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.LocalDate, a.LocalTime,
-			a.Amount, a.Currency, p.Remaining, sqldb.Millis(p.QueuedAt))
+			a.ID, a.BankID, a.Token.Digits(), a.SealedPAN, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.LocalDate, a.LocalTime,
+			a.Amount.Minor, int(a.Amount.Currency), p.Remaining, sqldb.Millis(p.QueuedAt))
 		return err
 	}), "queueing a reversal")
 }
@@ -85,10 +85,12 @@ func (s *Store) PendingReversals(ctx context.Context) ([]netswitch.PendingRevers
 		var p netswitch.PendingReversal
 		a := &p.Auth
 		var at int64
-		if err := rows.Scan(&a.ID, &a.BankID, &a.Token, &a.SealedPAN, &a.Acquirer, &a.Terminal, &a.STAN, &a.Transmission, &a.RRN, &a.Merchant,
-			&a.LocalDate, &a.LocalTime, &a.Amount, &a.Currency, &p.Remaining, &at); err != nil {
+		var tv typed
+		if err := rows.Scan(&a.ID, &a.BankID, &tv.token, &a.SealedPAN, &a.Acquirer, &a.Terminal, &a.STAN, &a.Transmission, &a.RRN, &a.Merchant,
+			&a.LocalDate, &a.LocalTime, &tv.minor, &tv.currency, &p.Remaining, &at); err != nil {
 			return nil, sqldb.Err(err, what)
 		}
+		a.Token, a.Amount = tv.values()
 		p.QueuedAt = sqldb.Time(at)
 		out = append(out, p)
 	}

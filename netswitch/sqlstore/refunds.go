@@ -97,7 +97,7 @@ func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
 		res, err := tx.Exec(ctx, `INSERT INTO switch_refunds (`+refundCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			r.ID, r.Digest, r.OriginalID, r.Acquirer, r.Terminal, r.STAN, r.Transmission, r.RRN, r.Merchant, r.MerchantName, r.LocalDate, r.LocalTime,
-			r.Token, r.TokenLast4, r.PANLast4, r.PhoneID, r.AccountID, r.BankID, r.Amount, r.Currency, r.AuthCode, string(r.ResponseCode), string(r.Reason), r.Answer,
+			r.Token.Digits(), r.TokenLast4, r.PANLast4, r.PhoneID, r.AccountID, r.BankID, r.Amount.Minor, int(r.Amount.Currency), r.AuthCode, string(r.ResponseCode), string(r.Reason), r.Answer,
 			r.BusinessDate, sqldb.Millis(r.ReceivedAt), sqldb.Millis(r.AnsweredAt), sqldb.Millis(r.ClearedAt), r.ClearingDate)
 		if err != nil {
 			return err
@@ -122,10 +122,12 @@ func scanRefund(sc interface{ Scan(...any) error }) (netswitch.Refund, error) {
 	var r netswitch.Refund
 	var recv, ans, clr int64
 	var rc, reason string
+	var tv typed
 	err := sc.Scan(&r.ID, &r.Digest, &r.OriginalID, &r.Acquirer, &r.Terminal, &r.STAN, &r.Transmission, &r.RRN, &r.Merchant, &r.MerchantName,
-		&r.LocalDate, &r.LocalTime, &r.Token, &r.TokenLast4, &r.PANLast4, &r.PhoneID, &r.AccountID, &r.BankID, &r.Amount, &r.Currency,
+		&r.LocalDate, &r.LocalTime, &tv.token, &r.TokenLast4, &r.PANLast4, &r.PhoneID, &r.AccountID, &r.BankID, &tv.minor, &tv.currency,
 		&r.AuthCode, &rc, &reason, &r.Answer, &r.BusinessDate, &recv, &ans, &clr, &r.ClearingDate)
 	r.ResponseCode, r.Reason = iso8583.ResponseCode(rc), netswitch.Reason(reason)
+	r.Token, r.Amount = tv.values()
 	r.ReceivedAt, r.AnsweredAt, r.ClearedAt = sqldb.Time(recv), sqldb.Time(ans), sqldb.Time(clr)
 	return r, err
 }

@@ -17,8 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
 )
@@ -105,7 +107,7 @@ const authMarks = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 
 func authArgs(a netswitch.Auth) []any {
 	return []any{a.ID, a.Digest, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.MerchantName, a.MCC, a.LocalDate, a.LocalTime,
-		a.Token, a.TokenLast4, a.PANLast4, a.SealedPAN, a.PhoneID, a.AccountID, a.BankID, a.Amount, a.Currency, a.AuthCode, string(a.ResponseCode), string(a.Reason),
+		a.Token.Digits(), a.TokenLast4, a.PANLast4, a.SealedPAN, a.PhoneID, a.AccountID, a.BankID, a.Amount.Minor, int(a.Amount.Currency), a.AuthCode, string(a.ResponseCode), string(a.Reason),
 		a.Answer, a.BusinessDate, sqldb.Millis(a.ReceivedAt), sqldb.Millis(a.AnsweredAt), sqldb.Millis(a.ReversedAt), a.ReversalRC, a.ClearAmount,
 		sqldb.Millis(a.ClearedAt), a.ClearingDate}
 }
@@ -185,13 +187,29 @@ func (s *Store) writeAuths(ctx context.Context, ws []authWrite) ([]error, error)
 	return out, nil
 }
 
+// typed holds the stored forms of a record's token and amount while a row
+// is scanned.
+type typed struct {
+	token    string
+	minor    int64
+	currency int
+}
+
+// values returns the token (zero for a marker's empty one) and the amount.
+func (t typed) values() (card.Token, money.Amount) {
+	tok, _ := card.ParseToken(t.token)
+	return tok, money.New(t.minor, money.Currency(t.currency))
+}
+
 func scanAuth(sc interface{ Scan(...any) error }) (netswitch.Auth, error) {
 	var a netswitch.Auth
 	var recv, ans, rev, clr int64
 	var rc, reason string
+	var tv typed
 	err := sc.Scan(&a.ID, &a.Digest, &a.Acquirer, &a.Terminal, &a.STAN, &a.Transmission, &a.RRN, &a.Merchant, &a.MerchantName, &a.MCC, &a.LocalDate, &a.LocalTime,
-		&a.Token, &a.TokenLast4, &a.PANLast4, &a.SealedPAN, &a.PhoneID, &a.AccountID, &a.BankID, &a.Amount, &a.Currency, &a.AuthCode, &rc, &reason,
+		&tv.token, &a.TokenLast4, &a.PANLast4, &a.SealedPAN, &a.PhoneID, &a.AccountID, &a.BankID, &tv.minor, &tv.currency, &a.AuthCode, &rc, &reason,
 		&a.Answer, &a.BusinessDate, &recv, &ans, &rev, &a.ReversalRC, &a.ClearAmount, &clr, &a.ClearingDate)
+	a.Token, a.Amount = tv.values()
 	a.ResponseCode, a.Reason = iso8583.ResponseCode(rc), netswitch.Reason(reason)
 	a.ReceivedAt, a.AnsweredAt, a.ReversedAt, a.ClearedAt = sqldb.Time(recv), sqldb.Time(ans), sqldb.Time(rev), sqldb.Time(clr)
 	return a, err

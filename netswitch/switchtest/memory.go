@@ -242,7 +242,7 @@ func (m *Memory) PhoneAuths(_ context.Context, phoneID string, limit int) ([]net
 
 // TokenAuths returns the records of the tokens, newest first.
 func (m *Memory) TokenAuths(_ context.Context, tokens []string, limit int) ([]netswitch.Auth, error) {
-	return m.list(func(a netswitch.Auth) bool { return slices.Contains(tokens, a.Token) }, true, orFifty(limit)), nil
+	return m.list(func(a netswitch.Auth) bool { return slices.Contains(tokens, a.Token.Digits()) }, true, orFifty(limit)), nil
 }
 
 // orFifty is a listing's limit: 50 unless given.
@@ -338,7 +338,7 @@ func (m *Memory) Refunded(_ context.Context, originalID string) (int64, error) {
 	var n int64
 	for _, r := range m.refunds {
 		if r.OriginalID == originalID && r.Approved() {
-			n += r.Amount
+			n += r.Amount.Minor
 		}
 	}
 	return n, nil

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 )
 
@@ -19,9 +21,13 @@ import (
 func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	token, err := card.ParseToken("6288010000000009")
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := func(id string) netswitch.Auth {
-		return netswitch.Auth{ID: id, Digest: "d-" + id, Terminal: "T1", STAN: "000001", Transmission: "0314090000", Token: "6288010000000000",
-			TokenLast4: "0000", BankID: "b1", PhoneID: "ph1", Amount: 1234, Currency: 156, ClearAmount: 1234, SealedPAN: []byte("sealed"),
+		return netswitch.Auth{ID: id, Digest: "d-" + id, Terminal: "T1", STAN: "000001", Transmission: "0314090000", Token: token,
+			TokenLast4: token.Last4(), BankID: "b1", PhoneID: "ph1", Amount: money.New(1234, money.CNY), ClearAmount: 1234, SealedPAN: []byte("sealed"),
 			BusinessDate: "20260314", ReceivedAt: now}
 	}
 	t.Run("save once, finish once", func(t *testing.T) {
@@ -41,7 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 			t.Fatalf("second FinishAuth: got %v, want %s", err, netswitch.CodeAuthSettled)
 		}
 		got, err := b.Auth(ctx, "x1")
-		if err != nil || got.ResponseCode != iso8583.Approved || string(got.Answer) != "0110" || got.Amount != 1234 {
+		if err != nil || got.ResponseCode != iso8583.Approved || string(got.Answer) != "0110" || got.Amount != money.New(1234, money.CNY) || got.Token != token {
 			t.Fatalf("Auth: got %+v, %v", got, err)
 		}
 		if _, err := b.Auth(ctx, "nope"); !fault.Has(err, fault.NotFound, netswitch.CodeAuthNotFound) {
@@ -177,7 +183,7 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 		if got := ids(b.PhoneAuths(ctx, "ph1", 2)); got != "l3 l2 " {
 			t.Errorf("PhoneAuths(2): got %q, want newest first: l3 l2", got)
 		}
-		if got := ids(b.TokenAuths(ctx, []string{"6288010000000000", "other"}, 0)); got != "l3 l2 l1 " {
+		if got := ids(b.TokenAuths(ctx, []string{token.Digits(), "other"}, 0)); got != "l3 l2 l1 " {
 			t.Errorf("TokenAuths: got %q, want l3 l2 l1 (no marker)", got)
 		}
 		if got := ids(b.DayAuths(ctx, "20260314")); got != "l1 l2 l3 " {
@@ -197,14 +203,14 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 	})
 	t.Run("refunds", func(t *testing.T) {
 		ra, rb := refundStores(t, nil, nil, open)
-		f := netswitch.Refund{ID: "f1", Digest: "df", OriginalID: "o1", Amount: 100, Currency: 156, ResponseCode: iso8583.Approved, BusinessDate: "20260314", ReceivedAt: now}
+		f := netswitch.Refund{ID: "f1", Digest: "df", OriginalID: "o1", Amount: money.New(100, money.CNY), ResponseCode: iso8583.Approved, BusinessDate: "20260314", ReceivedAt: now}
 		if err := ra.SaveRefund(ctx, f); err != nil {
 			t.Fatal(err)
 		}
 		if err := rb.SaveRefund(ctx, f); !fault.Has(err, fault.Conflict, netswitch.CodeRefundExists) {
 			t.Fatalf("again: got %v", err)
 		}
-		f.ID, f.Amount = "f2", 50
+		f.ID, f.Amount = "f2", money.New(50, money.CNY)
 		_ = rb.SaveRefund(ctx, f)
 		if n, err := ra.Refunded(ctx, "o1"); err != nil || n != 150 {
 			t.Fatalf("Refunded: got %d, %v; want 150", n, err)
@@ -241,7 +247,7 @@ func Run(t *testing.T, open func(t *testing.T) (a, b netswitch.Store)) {
 			t.Fatalf("unknown original: got %v, want fault.NotFound", err)
 		}
 		// r1 declined by the issuer: storing it gives its claim back.
-		f := netswitch.Refund{ID: "r1", Digest: "d", OriginalID: "o2", Amount: 1000, Currency: 156, ResponseCode: iso8583.DoNotHonour,
+		f := netswitch.Refund{ID: "r1", Digest: "d", OriginalID: "o2", Amount: money.New(1000, money.CNY), ResponseCode: iso8583.DoNotHonour,
 			BusinessDate: "20260314", ReceivedAt: now}
 		if err := ra.SaveRefund(ctx, f); err != nil {
 			t.Fatal(err)
