@@ -19,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
+	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/adminapi"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
@@ -34,9 +35,11 @@ type network struct {
 	banks   map[string]*issuerstore.Store
 	tokens  *tspstore.Store
 	records *netstore.Store // the network's wing (closes its database)
-	ctx     context.Context // the goroutines' (networkContext)
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// host and clearing are the network–issuer secrets (LinkSecrets).
+	host, clearing keystore.Secret
+	ctx            context.Context // the goroutines' (networkContext)
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
 }
 
 // sweepEvery is how often the issuers' expired holds are released.
@@ -47,6 +50,9 @@ const sweepEvery = time.Hour
 // network's) and mounts its API routes.
 func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	var err error
+	if p.net.host, p.net.clearing, err = LinkSecrets(ctx, p.KeyStore); err != nil {
+		return err
+	}
 	if p.net.records, err = netstore.Open(ctx, p.Place.DSN, p.Place.Dir); err != nil {
 		return err
 	}
@@ -156,9 +162,30 @@ func (p *Platform) Clear(ctx context.Context, date, dir string) (clearing.Report
 
 // ClearingSecret is the network–issuer shared secret that signs the
 // clearing files and the banks' answers (issuer/clearinghttp), derived
-// from the key store: processes sharing keys.json share it.
+// from the key store (LinkSecrets).
 func (p *Platform) ClearingSecret() []byte {
-	return p.Keys.Index(clearinghttp.KeyPurpose, []byte("v1"))
+	return p.net.clearing.Reveal()
+}
+
+// LinkSecrets derives the network–issuer shared secrets from the key store
+// st, as keyed hashes under its index key — the key file's, or the
+// PKCS#11 token's with --keys — so every process given the same key store
+// derives the same: host keys the issuer hosts' card-account ids and auth
+// codes, clearing signs the clearing files and the banks' answers
+// (clearinghttp.KeyPurpose). It fails with the key store's error.
+func LinkSecrets(ctx context.Context, st keystore.Store) (host, clearing keystore.Secret, err error) {
+	h, err := st.Index(ctx, "issuer-host", []byte("v1"))
+	if err != nil {
+		return host, clearing, err
+	}
+	c, err := st.Index(ctx, clearinghttp.KeyPurpose, []byte("v1"))
+	if err != nil {
+		return host, clearing, err
+	}
+	host, clearing = keystore.NewSecret(h), keystore.NewSecret(c)
+	clear(h)
+	clear(c)
+	return host, clearing, nil
 }
 
 // openBank opens the n-th bank's own wing (issuer_<bankid>: its ledger and
@@ -172,7 +199,7 @@ func (p *Platform) openBank(ctx context.Context, n int) (*issuerstore.Store, *is
 	}
 	st.DB.Now = p.cfg.Now
 	h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: b, Holders: p.Banks.Holders(b.ID),
-		Secret: p.Keys.Index("issuer-host", []byte("v1")), Now: p.cfg.Now, Log: p.Log, Meter: p.cfg.Metrics.Party("issuer")}))
+		Secret: p.net.host.Reveal(), Now: p.cfg.Now, Log: p.Log, Meter: p.cfg.Metrics.Party("issuer")}))
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -197,7 +224,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: p.Keys,
+	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: keystore.Plain{S: p.KeyStore},
 		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk()})
 	if err != nil {
 		return err

@@ -107,9 +107,10 @@ type Platform struct {
 	// Place is where the parties' storage wings live (Config.DSN and
 	// DataDir); each party opens its own wing there.
 	Place sqldb.Place
-	Keys  *keystore.File // the key file (transit keys, SM4, the issuer-host secret)
-	// KeyStore is the token service's key store (Config.KeyStore or the
-	// key file's operations).
+	Keys  *keystore.File // the key file (transit keys, SM4)
+	// KeyStore is the key store (Config.KeyStore or the key file's
+	// operations) of the token service, the network's record sealing, the
+	// portal's keyed hashes and the network–issuer secrets.
 	KeyStore keystore.Store
 	Banks    *bank.Config
 	Wallet   *wallet.Service
@@ -293,7 +294,9 @@ func (p *Platform) startPortal() error {
 		records = p.Records
 	}
 	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Requestor, Lost: p.Lost, Store: p.wings.portal,
-		Keys: p.Keys, Records: records, URL: u, Log: p.Log, Now: p.cfg.Now})
+		Keys: keystore.Plain{S: p.KeyStore, OnError: func(err error) {
+			p.Log.Error("portal: a keyed hash the key store did not make", "err", fault.MessageOf(err))
+		}}, Records: records, URL: u, Log: p.Log, Now: p.cfg.Now})
 	return err
 }
 

@@ -27,7 +27,8 @@ holds from it — after releasing its expired holds — and answers what it
 posted or flagged (more than the hold, no hold at all). A bank whose issuer
 host runs in another process (serve --roles issuers, tapwallet issuer) gets
 its file over HTTP (--issuer-clearing), signed with the network–issuer
-shared secret of the key file; the others are posted here, on each bank's
+shared secret of the key store (the key file, or --keys as the network's
+serve); the others are posted here, on each bank's
 own ledger wing. The report (text and JSON) and the files go into --out. Clearing a date again
 posts nothing twice. Business dates are UTC dates of the network's receipt.
 The running platform offers the same as POST /v1/admin/clearing?date=….
@@ -42,6 +43,7 @@ func runClear(ctx context.Context, e *env, args []string) error {
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	out := fs.String("out", "", "folder for the report and the clearing files (default: DATA/clearing)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of tables")
+	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the network's key store, as serve --keys: empty for the key file DATA/keys.json, or pkcs11:module=LIB;token=LABEL;pin-env=VAR [TAPWALLET_KEYS]")
 	at := clearingAt{}
 	if v := envDefault(e, "issuer_clearing", ""); v != "" {
 		for _, one := range strings.Split(v, ";") {
@@ -68,7 +70,12 @@ func runClear(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		*out = filepath.Join(*data, "clearing")
 	}
-	p, err := platform.New(ctx, platform.Config{DataDir: *data, DSN: *dsn, ClearingAt: at, Log: slog.New(slog.DiscardHandler)})
+	keyStore, closeKeys, err := openServeKeys(ctx, e, *keysURI, *data)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	p, err := platform.New(ctx, platform.Config{DataDir: *data, DSN: *dsn, KeyStore: keyStore, ClearingAt: at, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

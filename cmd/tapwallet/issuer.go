@@ -16,6 +16,8 @@ import (
 	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/keystore"
+	"github.com/tapwallet/tapwallet/keystore/soft"
+	"github.com/tapwallet/tapwallet/platform"
 )
 
 func init() {
@@ -31,7 +33,8 @@ the first start), and releases expired holds every hour. Point a platform's
 network at it with 'tapwallet serve --issuer-at ID=HOST:PORT'. With
 --clearing-listen it takes the bank's clearing file from the network over
 HTTP and posts it (tapwallet clear --issuer-clearing ID=http://HOST:PORT;
-both need the same key file, whose shared secret signs the file).
+both need the same key store, whose shared secret signs the file: the same
+key file, or with --keys the same PKCS#11 token as the network's serve).
 
 Flags:`
 
@@ -44,6 +47,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	banksFile := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
 	clearingListen := fs.String("clearing-listen", envDefault(e, "clearing_listen", ""), "address to take the network's clearing files on (HTTP, POST /clearing/files), e.g. 127.0.0.1:9101; empty: none [TAPWALLET_CLEARING_LISTEN]")
+	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the key store the network–issuer secrets come from, as the network's serve --keys: empty for the key file DATA/keys.json, or pkcs11:module=LIB;token=LABEL;pin-env=VAR [TAPWALLET_KEYS]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, issuerUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -77,13 +81,25 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	keys, err := keystore.OpenFile(filepath.Join(*data, "keys.json"))
+	keyStore, closeKeys, err := openServeKeys(ctx, e, *keysURI, *data)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	if keyStore == nil {
+		keys, err := keystore.OpenFile(filepath.Join(*data, "keys.json"))
+		if err != nil {
+			return err
+		}
+		keyStore = soft.New(keys)
+	}
+	hostSecret, clearingSecret, err := platform.LinkSecrets(ctx, keyStore)
 	if err != nil {
 		return err
 	}
 	led := st.Ledger
 	h, err := issuer.NewHost(ctx, st.HostConfig(issuer.HostConfig{Bank: b, Holders: banks.Holders(b.ID),
-		Secret: keys.Index("issuer-host", []byte("v1")), Log: log}))
+		Secret: hostSecret.Reveal(), Log: log}))
 	if err != nil {
 		return err
 	}
@@ -98,7 +114,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 			ln.Close()
 			return err
 		}
-		srv := &http.Server{Handler: clearinghttp.Handler(issuer.ClearingHosts{b.ID: h}, keys.Index(clearinghttp.KeyPurpose, []byte("v1"))),
+		srv := &http.Server{Handler: clearinghttp.Handler(issuer.ClearingHosts{b.ID: h}, clearingSecret.Reveal()),
 			ReadHeaderTimeout: 10 * time.Second}
 		fmt.Fprintf(e.stdout, "taking clearing files on http://%s%s\n", cln.Addr(), clearinghttp.Path)
 		go srv.Serve(cln)

@@ -273,9 +273,9 @@ func rewrapAll(ctx context.Context, st keystore.Store, dsn, data string) (int, e
 
 // openStore opens the platform's key store: the key file DATA/keys.json
 // (uri ""), or the PKCS#11 token uri names, with the key file beside it for
-// what stays soft (SM4, transit keys, the network's record sealing). The
-// key file must exist unless create; a token without keys opens only with
-// create or emptyToken (init, import). done releases the store.
+// what stays soft (SM4, transit keys). The key file must exist unless
+// create; a token without keys opens only with create or emptyToken (init,
+// import). done releases the store.
 func openStore(ctx context.Context, e *env, uri, data string, create, emptyToken bool) (keystore.Store, *keystore.File, func(), error) {
 	path := filepath.Join(data, "keys.json")
 	if !create {

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +28,9 @@ import (
 	"github.com/tapwallet/tapwallet/keystore/pkcs11"
 	"github.com/tapwallet/tapwallet/keystore/pkcs11/pkcs11test"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/platform"
+	"github.com/tapwallet/tapwallet/sqldb"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 )
 
@@ -324,19 +329,59 @@ func TestKeysPKCS11(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vault.Close()
-	var id string
-	var sealed []byte
-	if err := vault.DB.SQL().QueryRow("SELECT id, pan_sealed FROM vault_pans LIMIT 1").Scan(&id, &sealed); err != nil {
+	sealedInToken(t, store, file, vault.DB, "SELECT id, pan_sealed FROM vault_pans LIMIT 1", "vault:")
+	// The network sealed its records' card numbers in the token too.
+	records, err := netstore.Open(ctx, "", data)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := file.Open(sealed, []byte("vault:"+id)); err == nil {
-		t.Error("the key file opens a card number the token sealed")
+	defer records.Close()
+	sealedInToken(t, store, file, records.DB, "SELECT id, pan_sealed FROM switch_auths WHERE pan_sealed IS NOT NULL LIMIT 1", "switch:")
+	// The portal's keyed hashes are the token's: the log-in form's CSRF
+	// token for a given cookie is the token's HMAC, not the key file's.
+	req, _ := http.NewRequest("GET", p.URL+"/login", nil)
+	req.AddCookie(&http.Cookie{Name: "tw_pre", Value: "pkcs11-test-binding"})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if pan, err := store.Open(ctx, sealed, []byte("vault:"+id)); err != nil || len(pan) < 16 {
-		t.Errorf("the token does not open its vault: %v", err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	inToken, err := store.Index(ctx, "portal csrf", []byte("pkcs11-test-binding"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `name="csrf" value="` + base64.RawURLEncoding.EncodeToString(inToken) + `"`; !strings.Contains(string(page), want) {
+		t.Errorf("the portal's CSRF token is not the token's keyed hash (want %s in the log-in page, status %d)", want, resp.StatusCode)
+	}
+	if fileHash := base64.RawURLEncoding.EncodeToString(file.Index("portal csrf", []byte("pkcs11-test-binding"))); strings.Contains(string(page), fileHash) {
+		t.Error("the portal hashed with the key file's index key")
+	}
+	// The network–issuer secrets come from the token as well.
+	if _, clr, err := platform.LinkSecrets(ctx, store); err != nil || string(clr.Reveal()) != string(p.ClearingSecret()) ||
+		string(p.ClearingSecret()) == string(file.Index("clearing-link", []byte("v1"))) {
+		t.Errorf("the clearing secret is not the token's (err %v)", err)
 	}
 	if strings.Contains(logs.String(), pkcs11test.PIN) {
 		t.Error("a log line holds the PIN")
+	}
+}
+
+// sealedInToken reads one sealed card number (id, sealed) with query from
+// db and checks that the token opens it with the aad prefix+id and the key
+// file does not.
+func sealedInToken(t *testing.T, store keystore.Store, file *keystore.File, db *sqldb.DB, query, prefix string) {
+	t.Helper()
+	var id string
+	var sealed []byte
+	if err := db.SQL().QueryRow(query).Scan(&id, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.Open(sealed, []byte(prefix+id)); err == nil {
+		t.Errorf("the key file opens a card number sealed (%s) with --keys pkcs11", prefix)
+	}
+	if pan, err := store.Open(context.Background(), sealed, []byte(prefix+id)); err != nil || len(pan) < 16 {
+		t.Errorf("the token does not open the card number it sealed (%s): %v", prefix, err)
 	}
 }
 
