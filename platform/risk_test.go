@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,12 +88,12 @@ func TestRiskOverISO8583(t *testing.T) {
 			t.Fatalf("3 declines, then 5.00: got %s, want 59 (card testing)", rc)
 		}
 		a := e.lastAuth(t, ph.Profile.PhoneID)
-		if !a.Reason.IsRisk() || !strings.Contains(string(a.Reason), "auth.card_testing") || !strings.Contains(string(a.Reason), "v1 score 9") {
+		if !a.Reason.IsRisk() || !strings.Contains(string(a.Reason), "auth.card_testing") || !strings.Contains(string(a.Reason), fmt.Sprintf("v%d score 9", risk.Default().Version)) {
 			t.Fatalf("recorded reason %q, want the risk reason naming auth.card_testing, the version and the score", a.Reason)
 		}
 		d, err := e.p.RiskDecisions().DecisionOf(context.Background(), risk.PointAuthorization, a.ID)
-		if err != nil || d.Outcome != risk.Decline || d.Version != 1 {
-			t.Fatalf("kept decision %+v %v, want a decline of version 1", d, err)
+		if err != nil || d.Outcome != risk.Decline || d.Version != risk.Default().Version {
+			t.Fatalf("kept decision %+v %v, want a decline of the default version", d, err)
 		}
 		if strings.Contains(string(d.JSON()), card.Token) {
 			t.Fatal("the kept decision holds the token number")

@@ -63,8 +63,8 @@ func TestDecisionExplained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Outcome != risk.Decline || d.Score != 99 || d.Version != 1 || d.Digest != risk.Default().Digest() || d.ResponseCode() != "59" {
-		t.Fatalf("got %s score %d v%d %s, want decline 99 v1 with the default digest", d.Outcome, d.Score, d.Version, d.Digest)
+	if d.Outcome != risk.Decline || d.Score != 99 || d.Version != risk.Default().Version || d.Digest != risk.Default().Digest() || d.ResponseCode() != "59" {
+		t.Fatalf("got %s score %d v%d %s, want decline 99 with the default version and digest", d.Outcome, d.Score, d.Version, d.Digest)
 	}
 	if strings.Join(d.Reasons, ",") != "auth.mcc_high_risk,auth.impossible_travel" {
 		t.Errorf("reasons: got %v", d.Reasons)

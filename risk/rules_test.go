@@ -168,11 +168,21 @@ func TestDefaultRules(t *testing.T) {
 		{"card/device attempts silent at the 3rd", "bind.card_device_attempts", pastBindings(2, hours(20), nil), nil, false, risk.Approve},
 		{"card/device attempts silent when older than 72 h", "bind.card_device_attempts", pastBindings(3, func(i int) time.Duration { return time.Duration(73+i) * time.Hour }, nil), nil, false, risk.Approve},
 
-		{"cards per phone fire at the 6th card", "bind.cards_per_phone", pastBindings(5, hours(3), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), nil, true, risk.Decline},
+		{"card/device attempts decline at the 9th in 72 h (wrong codes count)", "bind.card_device_attempts_many", pastBindings(8, hours(8), nil), nil, true, risk.Decline},
+		{"card/device attempts step up only at the 8th", "bind.card_device_attempts_many", pastBindings(7, hours(8), nil), nil, false, risk.Review},
+
+		{"cards per phone step up at the 6th card", "bind.cards_per_phone", pastBindings(5, hours(3), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), nil, true, risk.Review},
+		{"cards per phone step up, not decline, on a new phone and account", "bind.cards_per_phone", pastBindings(7, hours(3), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), bp(binding(func(b *risk.Binding) {
+			b.PhoneCreated, b.AccountCreated = t0.Add(-2*time.Hour), t0.Add(-3*time.Hour)
+		})), true, risk.Review},
 		{"cards per phone silent at the 5th", "bind.cards_per_phone", pastBindings(4, hours(3), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), nil, false, risk.Approve},
 
 		{"lost 6 days ago fires", "bind.lost_recently", nothing, bp(binding(func(b *risk.Binding) { b.PhoneLostAt = t0.Add(-6 * 24 * time.Hour) })), true, risk.Review},
 		{"lost 8 days ago silent", "bind.lost_recently", nothing, bp(binding(func(b *risk.Binding) { b.PhoneLostAt = t0.Add(-8 * 24 * time.Hour) })), false, risk.Approve},
+
+		{"lost 12 hours ago and a 4th card declines", "bind.lost_many_cards", pastBindings(3, hours(2), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), bp(binding(func(b *risk.Binding) { b.PhoneLostAt = t0.Add(-12 * time.Hour) })), true, risk.Decline},
+		{"lost 12 hours ago and a 3rd card steps up", "bind.lost_many_cards", pastBindings(2, hours(2), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), bp(binding(func(b *risk.Binding) { b.PhoneLostAt = t0.Add(-12 * time.Hour) })), false, risk.Review},
+		{"lost 2 days ago and a 4th card steps up", "bind.lost_many_cards", pastBindings(3, hours(2), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), bp(binding(func(b *risk.Binding) { b.PhoneLostAt = t0.Add(-48 * time.Hour) })), false, risk.Review},
 
 		{"3 names on a phone fire", "bind.names_per_phone", pastBindings(2, hours(30), func(i int, b *risk.Binding) { b.Holder = fmt.Sprintf("nm_o%d", i) }), nil, true, risk.Review},
 		{"2 names on a phone silent", "bind.names_per_phone", pastBindings(1, hours(30), func(i int, b *risk.Binding) { b.Holder = fmt.Sprintf("nm_o%d", i) }), nil, false, risk.Approve},

@@ -159,12 +159,8 @@ func (d *demo) run() error {
 	d.ok("refused: %v", err)
 
 	d.say("She fills the phone up to 8 cards")
-	for _, c := range green[1:7] {
-		r, err := ph.AddCard(ctx, c.PAN.Digits(), c.Expiry.MMYY(), c.CVN2.Digits())
-		if err != nil {
-			return err
-		}
-		d.ok("added %s", r.Card.Describe())
+	if err := d.fillCards(ph, green[1:7]); err != nil {
+		return err
 	}
 	cards, err := ph.Cards(ctx)
 	if err != nil {

@@ -151,16 +151,20 @@ func (d *demo) lostPhoneChapter() error {
 	if err != nil {
 		return err
 	}
-	if err := d.check(st == 200 && strings.Contains(body, "Wallet on"), "switch-on: the portal answered %d", st); err != nil {
+	if err := d.check(st == 200 && strings.Contains(body, `class="badge on" id="wallet-state"`), "switch-on: the portal answered %d", st); err != nil {
 		return err
 	}
 	d.ok("the tokens the switch-off suspended are active again")
 
-	d.say("The phone logs in again (the switch-off ended its session), syncs and takes fresh keys")
+	d.say("Back home in Shanghai, the phone logs in again (the switch-off ended its session), reports where it is, syncs and takes fresh keys")
 	if err := ph.LogIn(ctx, ph.Profile.Email, demoPassword); err != nil {
 		return err
 	}
-	if _, err := ph.CheckIn(ctx, nil); err != nil {
+	// Its last report was Sanlitun, Beijing: a tap at the Shanghai store
+	// minutes later would be impossible travel for the network's risk
+	// engine (auth.impossible_travel, declined 59) had it not reported
+	// its new place.
+	if _, err := ph.CheckIn(ctx, &phone.Location{Lat: 31.2304, Lon: 121.4737}); err != nil {
 		return err
 	}
 	res, err := ph.Sync(ctx)

@@ -50,13 +50,13 @@ func TestRiskCommands(t *testing.T) {
 	}
 
 	db := "sqlite:" + filepath.Join(dir, "p.db")
-	if out, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err != nil || !strings.Contains(out, "version 1 stored") {
+	if out, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err != nil || !strings.Contains(out, "version 2 stored") {
 		t.Fatalf("activate: %v %s", err, out)
 	}
-	if _, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err == nil || !strings.Contains(err.Error(), "version 1 is stored") {
+	if _, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err == nil || !strings.Contains(err.Error(), "version 2 is stored") {
 		t.Errorf("activate again: got %v, want the version refused", err)
 	}
-	if out, _, err = runCLI(t, nil, "risk", "versions", "--db", db, "--json"); err != nil || !strings.Contains(out, `"version":1`) {
+	if out, _, err = runCLI(t, nil, "risk", "versions", "--db", db, "--json"); err != nil || !strings.Contains(out, `"version":2`) {
 		t.Errorf("versions: %v %s", err, out)
 	}
 	if out, _, err = runCLI(t, nil, "risk", "rules", "--db", db); err != nil || !strings.Contains(out, "the active version") {

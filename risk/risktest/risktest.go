@@ -244,21 +244,21 @@ func Versions(t *testing.T, open Open) {
 	if err := risk.Activate(ctx, v, changed, t0); !errors.Is(err, fault.E(fault.Conflict, risk.CodeVersion, "")) {
 		t.Fatalf("activate same version: got %v, want conflict", err)
 	}
-	changed.Version = 2
+	changed.Version = def.Version + 1
 	if err := risk.Activate(ctx, v, changed, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	v = open(t).Versions
-	old, err := v.RulesAt(ctx, 1)
+	old, err := v.RulesAt(ctx, def.Version)
 	if err != nil || old.Digest() != def.Digest() || len(old.Rules) != len(def.Rules) {
-		t.Fatalf("version 1 after version 2: got %v, %v", old, err)
+		t.Fatalf("the default's version after a newer one: got %v, %v", old, err)
 	}
 	latest, err := risk.Latest(ctx, v)
-	if err != nil || latest.Version != 2 || len(latest.Rules) != 3 {
+	if err != nil || latest.Version != def.Version+1 || len(latest.Rules) != 3 {
 		t.Fatalf("latest: got %+v %v", latest, err)
 	}
 	vs, _ := v.RuleVersions(ctx)
-	if len(vs) != 2 || vs[0].Version != 1 || vs[1].Rules != 3 || vs[1].Digest != changed.Digest() || !vs[1].At.Equal(t0.Add(time.Hour)) {
+	if len(vs) != 2 || vs[0].Version != def.Version || vs[1].Rules != 3 || vs[1].Digest != changed.Digest() || !vs[1].At.Equal(t0.Add(time.Hour)) {
 		t.Errorf("versions: %+v", vs)
 	}
 	if _, err := v.RulesAt(ctx, 7); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoVersion, "")) {
@@ -275,8 +275,8 @@ func Versions(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	got, err := v.DecisionOf(ctx, risk.PointAuthorization, d.ID)
-	if err != nil || got.Outcome != d.Outcome || len(d.Hits) == 0 || got.Version != 1 || len(got.Hits) != len(d.Hits) || got.Hits[0].Inputs[0].Value != "KP" {
-		t.Errorf("kept decision: got %+v %v, want the first, version 1, with its inputs", got, err)
+	if err != nil || got.Outcome != d.Outcome || len(d.Hits) == 0 || got.Version != def.Version || len(got.Hits) != len(d.Hits) || got.Hits[0].Inputs[0].Value != "KP" {
+		t.Errorf("kept decision: got %+v %v, want the first, the default's version, with its inputs", got, err)
 	}
 	if _, err := v.DecisionOf(ctx, risk.PointBinding, d.ID); !errors.Is(err, fault.E(fault.NotFound, risk.CodeNoDecision, "")) {
 		t.Errorf("other point: got %v, want not found", err)
