@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/netmsg"
 )
 
 // ReversalStore keeps, per bank, the identities of authorizations that were
@@ -82,6 +82,7 @@ type Host struct {
 	answered map[string]iso8583.ResponseCode // recent decisions, so a repeat gets the same answer
 	order    []string                        // answered in order, for eviction
 	locks    [256]sync.Mutex                 // one message identity at a time
+	mux      *netmsg.Mux                     // decodes requests once and calls authorize, reverse, refund
 }
 
 // maxAnswered bounds the decisions a host keeps in memory; an approval is
@@ -151,6 +152,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	}
 	cfg.Log = cfg.Log.With("bank", b.ID)
 	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}, answered: map[string]iso8583.ResponseCode{}}
+	h.mux = &netmsg.Mux{Side: netmsg.Issuer, Authorization: h.authorize, Reversal: h.reverse, Refund: h.refund, Log: cfg.Log}
 	for _, c := range cfg.Holders.Cards() {
 		h.cards[c.PAN.Digits()] = cardAccount{holder: c, id: h.accountID(c)}
 	}
@@ -255,30 +257,23 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Handle answers one message from the network: 0100/0101 authorizations,
-// 0400/0401 reversals, 0200/0201 refunds (refund.go); anything else is answered 40 (function not
-// supported). It never fails: every problem is an answer with its
-// response code.
+// 0400/0401 reversals, 0200/0201 refunds (refund.go), 0800 network
+// management; anything else is answered 40 (function not supported). Each
+// request is decoded once, as an issuer reads it (netmsg.Mux: the PAN in
+// DE2, the token in DE123); one that lacks an element its type needs, or
+// whose DE90 names no authorization, is answered 30. It never fails: every
+// problem is an answer with its response code.
 func (h *Host) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	switch req.MTI {
-	case iso8583.AuthorizationRequest, iso8583.AuthorizationRequestRepeat:
-		return h.authorizeMetered(ctx, req)
-	case iso8583.ReversalRequest, iso8583.ReversalRequestRepeat:
-		return h.reverse(ctx, req)
-	case iso8583.FinancialRequest, iso8583.FinancialRequestRepeat:
-		return h.refund(ctx, req)
-	case iso8583.NetworkRequest:
-		return isolink.AnswerNetwork(req)
+	resp := h.mux.Handle(ctx, req)
+	if req.MTI == iso8583.AuthorizationRequest || req.MTI == iso8583.AuthorizationRequestRepeat {
+		h.meterAnswer(resp)
 	}
-	return answer(req, iso8583.FunctionNotSupported)
+	return resp
 }
 
 // answer returns the response to req with rc; nil if req is not a request.
 func answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
-	resp, err := iso8583.NewResponse(req, rc)
-	if err != nil {
-		return nil
-	}
-	return resp
+	return netmsg.Answer(req, rc)
 }
 
 // lock takes the lock of a message identity and returns its release.
@@ -290,27 +285,12 @@ func (h *Host) lock(id string) func() {
 	return m.Unlock
 }
 
-func missing(req *iso8583.Message, des ...int) bool {
-	for _, de := range des {
-		if !req.Has(de) {
-			return true
-		}
-	}
-	return false
-}
-
 // authorize decides an 0100: the card is the bank's, not expired, the
 // purchase is valid and within the per-transaction limit, and a hold for
 // the amount fits the card's balance or available credit.
-func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	if missing(req, iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
-		iso8583.DETerminal, iso8583.DECurrency) {
-		return answer(req, iso8583.FormatError)
-	}
-	de7, _ := req.String(iso8583.DETransmission)
-	stan, _ := req.String(iso8583.DESTAN)
-	tid, _ := req.String(iso8583.DETerminal)
-	id := HoldID(h.bank.ID, de7, stan, tid)
+func (h *Host) authorize(ctx context.Context, a *netmsg.Authorization) *iso8583.Message {
+	req, stan := a.Raw, a.STAN.String()
+	id := HoldID(h.bank.ID, a.Transmission, stan, a.Terminal)
 	defer h.lock(id)()
 
 	h.mu.Lock()
@@ -318,7 +298,7 @@ func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	h.mu.Unlock()
 	reason := DeclineRepeat
 	if !again {
-		rc, reason = h.decide(ctx, req, id)
+		rc, reason = h.decide(ctx, a, id)
 		if rc != iso8583.SystemMalfunction {
 			h.mu.Lock()
 			h.answered[id] = rc
@@ -340,21 +320,16 @@ func (h *Host) authorize(ctx context.Context, req *iso8583.Message) *iso8583.Mes
 	return resp
 }
 
-func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso8583.ResponseCode, Decline) {
+func (h *Host) decide(ctx context.Context, a *netmsg.Authorization, id string) (iso8583.ResponseCode, Decline) {
 	h.mu.Lock()
 	gone := h.reversed[id]
 	h.mu.Unlock()
 	if gone {
 		return iso8583.DoNotHonour, DeclineReversedBeforeArrival
 	}
-	panS, _ := req.String(iso8583.DEPAN)
-	pan, err := card.ParsePAN(panS)
-	if err != nil {
-		return iso8583.InvalidCardNumber, DeclineBadPAN
-	}
-	acct, ok := h.cards[pan.Digits()]
-	if !ok {
-		return iso8583.InvalidCardNumber, DeclineCardNotFound
+	acct, rc, reason := h.cardOf(a.PAN)
+	if rc != "" {
+		return rc, reason
 	}
 	if rc, reason, refused := statusDecline(acct.holder); refused {
 		return rc, reason
@@ -362,21 +337,17 @@ func (h *Host) decide(ctx context.Context, req *iso8583.Message, id string) (iso
 	if acct.holder.Expiry.Expired(h.cfg.Now()) {
 		return iso8583.ExpiredCard, DeclineCardExpired
 	}
-	if pc, _ := req.String(iso8583.DEProcessingCode); !authorizable(pc) {
+	if !authorizable(a.ProcessingCode) {
 		return iso8583.InvalidTransaction, DeclineProcessingCode
 	}
-	amt, err := req.Amount()
-	if err != nil || amt.Minor <= 0 {
-		return iso8583.InvalidAmount, DeclineAmount
-	}
-	if amt.Currency != money.CNY {
-		return iso8583.InvalidAmount, DeclineCurrency
+	amt := a.Amount
+	if rc, reason := amountDecline(amt); rc != "" {
+		return rc, reason
 	}
 	if h.cfg.PerTransactionLimit > 0 && amt.Minor > h.cfg.PerTransactionLimit {
 		return iso8583.ExceedsAmountLimit, DeclinePerTransactionLimit
 	}
-	rrn, _ := req.String(iso8583.DERRN)
-	hold := ledger.Hold(id, acct.id, h.bank.SettlementAccount, amt, h.cfg.HoldTimeout, "rrn "+strings.TrimSpace(rrn))
+	hold := ledger.Hold(id, acct.id, h.bank.SettlementAccount, amt, h.cfg.HoldTimeout, "rrn "+strings.TrimSpace(a.RRN))
 	held := time.Now()
 	r, err := h.cfg.Ledger.CreateTransfer(ctx, hold)
 	h.hop(HopLedgerCommit, held)
@@ -411,41 +382,43 @@ func (h *Host) AuthCode(id string) string {
 	return string(out)
 }
 
-// OriginalOf reads DE90 of a reversal: the original's STAN and DE7.
-func OriginalOf(req *iso8583.Message) (stan, transmission string, ok bool) {
-	v, has := req.String(iso8583.DEOriginal)
-	if !has || len(v) != 42 {
-		return "", "", false
+// cardOf finds the bank's card: 14 for a DE2 that is not a card number
+// (netmsg leaves it zero) or not a card of this bank.
+func (h *Host) cardOf(pan card.PAN) (cardAccount, iso8583.ResponseCode, Decline) {
+	if pan.IsZero() {
+		return cardAccount{}, iso8583.InvalidCardNumber, DeclineBadPAN
 	}
-	if mti := iso8583.MTI(v[:4]); mti.Class() != '1' {
-		return "", "", false
+	acct, ok := h.cards[pan.Digits()]
+	if !ok {
+		return cardAccount{}, iso8583.InvalidCardNumber, DeclineCardNotFound
 	}
-	if _, err := strconv.ParseUint(v[4:20], 10, 64); err != nil {
-		return "", "", false
+	return acct, "", ""
+}
+
+// amountDecline refuses an amount that is not above zero (netmsg leaves an
+// unreadable DE4 or DE49 zero) or not in the bank's currency: 13.
+func amountDecline(amt money.Amount) (iso8583.ResponseCode, Decline) {
+	if amt.Minor <= 0 {
+		return iso8583.InvalidAmount, DeclineAmount
 	}
-	return v[4:10], v[10:20], true
+	if amt.Currency != money.CNY {
+		return iso8583.InvalidAmount, DeclineCurrency
+	}
+	return "", ""
 }
 
 // reverse answers an 0400: it voids the hold of the original (00), answers
 // 00 again for a hold already voided or expired, 12 for one already cleared,
 // and 25 for an original it never saw — remembered, so that the original,
 // should it still come, is declined.
-func (h *Host) reverse(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	if missing(req, iso8583.DEPAN, iso8583.DESTAN, iso8583.DETerminal, iso8583.DEOriginal) {
-		return answer(req, iso8583.FormatError)
-	}
-	ostan, ode7, ok := OriginalOf(req)
-	if !ok {
-		return answer(req, iso8583.FormatError)
-	}
-	tid, _ := req.String(iso8583.DETerminal)
-	id := HoldID(h.bank.ID, ode7, ostan, tid)
+func (h *Host) reverse(ctx context.Context, r *netmsg.Reversal) *iso8583.Message {
+	id := HoldID(h.bank.ID, r.Original.Transmission, r.Original.STAN, r.Terminal)
 	defer h.lock(id)()
-	rc := h.reverseHold(ctx, req, id)
-	return answer(req, rc)
+	rc := h.reverseHold(ctx, r, id)
+	return answer(r.Raw, rc)
 }
 
-func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string) iso8583.ResponseCode {
+func (h *Host) reverseHold(ctx context.Context, rev *netmsg.Reversal, id string) iso8583.ResponseCode {
 	t, err := CurrentHold(ctx, h.cfg.Ledger, id)
 	if fault.KindOf(err) == fault.NotFound {
 		if err := h.cfg.Reversals.RememberReversal(ctx, h.bank.ID, id, h.cfg.Now()); err != nil {
@@ -461,8 +434,7 @@ func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string)
 		h.cfg.Log.Error("issuer: ledger failed", "err", fault.MessageOf(err))
 		return iso8583.SystemMalfunction
 	}
-	panS, _ := req.String(iso8583.DEPAN)
-	if acct, ok := h.cards[panS]; !ok || acct.id != t.DebitAccountID {
+	if acct, ok := h.cards[rev.PAN.Digits()]; rev.PAN.IsZero() || !ok || acct.id != t.DebitAccountID {
 		return iso8583.UnableToLocateRecord
 	}
 	switch t.Status {
@@ -471,8 +443,10 @@ func (h *Host) reverseHold(ctx context.Context, req *iso8583.Message, id string)
 	case ledger.StatusPosted:
 		return iso8583.InvalidTransaction
 	}
-	if keep, partial := remaining(req); partial && keep > 0 {
-		return h.reduceHold(ctx, id, t, keep)
+	if rev.Partial && rev.Remaining > 0 {
+		// DE95's amount that stays authorised; one that does not read
+		// (Remaining -1) reverses all, as a full reversal.
+		return h.reduceHold(ctx, id, t, rev.Remaining)
 	}
 	r, err := h.cfg.Ledger.CreateTransfer(ctx, ledger.Void(VoidID(t.ID), t.ID, "reversal"))
 	if err != nil {
@@ -548,20 +522,6 @@ func (h *Host) reduceHold(ctx context.Context, origID string, t ledger.Transfer,
 	}
 	h.cfg.Log.Error("issuer: partial reversal refused", "void", string(rs[0]), "hold", string(rs[1]))
 	return iso8583.SystemMalfunction
-}
-
-// remaining reads DE95 of a partial reversal: the amount that stays
-// authorised; false when there is no DE95 (a full reversal).
-func remaining(req *iso8583.Message) (int64, bool) {
-	v, ok := req.String(iso8583.DEReplacement)
-	if !ok || len(v) < 12 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v[:12], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return n, true
 }
 
 // MemReversals is a ReversalStore in memory.

@@ -3,6 +3,7 @@ package issuer_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,4 +211,78 @@ func TestHostReversal(t *testing.T) {
 			t.Fatalf("got %s, want 30", got)
 		}
 	})
+}
+
+// countingMeter records the response codes a host tells its meter.
+type countingMeter struct {
+	mu    sync.Mutex
+	codes []string
+}
+
+func (m *countingMeter) Hop(string, time.Duration) {}
+func (m *countingMeter) Answered(rc string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.codes = append(m.codes, rc)
+}
+
+// TestHostDispatch: the host answers through the one MTI dispatcher
+// (netmsg.Mux, issuer side) — an echo (0800) is answered, a request that
+// does not decode is answered 30 whatever its type, one nobody handles
+// 40 — and the meter is told every authorization's answer, the
+// dispatcher's 30 included, and nothing of the other types.
+func TestHostDispatch(t *testing.T) {
+	banks, err := bank.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meter := &countingMeter{}
+	now := func() time.Time { return time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC) }
+	h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: "icbc", Ledger: ledger.NewMemStore(now),
+		Secret: []byte("s"), Now: now, Meter: meter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	echo := iso8583.New(iso8583.NetworkRequest)
+	echo.SetTransmissionTime(now())
+	_ = echo.SetSTAN(1)
+	_ = echo.SetString(iso8583.DENetworkCode, string(iso8583.EchoTest))
+	if got := rc(h.Handle(ctx, echo)); got != "00" {
+		t.Errorf("echo: got %s, want 00", got)
+	}
+
+	ok := msg("6222020000000007", 100)
+	noAmount := msg("6222020000000007", 100)
+	noAmount.Unset(iso8583.DEAmount)
+	if got := rc(h.Handle(ctx, ok)); got != "00" {
+		t.Fatalf("authorization: got %s, want 00", got)
+	}
+	if got := rc(h.Handle(ctx, noAmount)); got != "30" {
+		t.Errorf("authorization without DE4: got %s, want 30", got)
+	}
+
+	rev := reversal(ok)
+	_ = rev.SetString(iso8583.DEOriginal, "0200"+"000001"+"0314090000"+"00048021000"+"00000000000") // not an authorization's
+	if got := rc(h.Handle(ctx, rev)); got != "30" {
+		t.Errorf("reversal whose DE90 names a 0200: got %s, want 30", got)
+	}
+	refund := reversal(ok)
+	refund.MTI = iso8583.FinancialRequest
+	refund.Unset(iso8583.DEOriginal)
+	if got := rc(h.Handle(ctx, refund)); got != "30" {
+		t.Errorf("refund without DE90: got %s, want 30", got)
+	}
+	advice := msg("6222020000000007", 100)
+	advice.MTI = iso8583.ReversalAdvice
+	if got := rc(h.Handle(ctx, advice)); got != "40" {
+		t.Errorf("reversal advice: got %s, want 40", got)
+	}
+
+	meter.mu.Lock()
+	defer meter.mu.Unlock()
+	if len(meter.codes) != 2 || meter.codes[0] != "00" || meter.codes[1] != "30" {
+		t.Errorf("meter told %v, want [00 30]: the authorizations only, the dispatcher's 30 included", meter.codes)
+	}
 }

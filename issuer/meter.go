@@ -1,7 +1,6 @@
 package issuer
 
 import (
-	"context"
 	"time"
 
 	"github.com/tapwallet/tapwallet/iso8583"
@@ -26,9 +25,9 @@ func (h *Host) hop(hop string, start time.Time) {
 	}
 }
 
-// authorizeMetered is authorize, counted by its answer's code.
-func (h *Host) authorizeMetered(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	resp := h.authorize(ctx, req)
+// meterAnswer tells the meter, if any, an authorization's answer's code
+// (also a 30 or 40 the dispatcher gave).
+func (h *Host) meterAnswer(resp *iso8583.Message) {
 	if h.cfg.Meter != nil {
 		var rc iso8583.ResponseCode
 		if resp != nil {
@@ -36,5 +35,4 @@ func (h *Host) authorizeMetered(ctx context.Context, req *iso8583.Message) *iso8
 		}
 		h.cfg.Meter.Answered(string(rc))
 	}
-	return resp
 }

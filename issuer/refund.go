@@ -6,11 +6,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/ledger"
-	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/netmsg"
 )
 
 // RefundProcessingCode is DE3 of a refund (0200): returns, a credit to the
@@ -68,23 +67,13 @@ type RefundStore interface {
 // if the bank has none for this card; 13 if the refund and the refunds
 // before it come to more than it holds or posted (0 once voided or
 // expired). A blocked, lost or expired card still gets its money back.
-func (h *Host) refund(ctx context.Context, req *iso8583.Message) *iso8583.Message {
-	if missing(req, iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAmount, iso8583.DETransmission, iso8583.DESTAN,
-		iso8583.DETerminal, iso8583.DECurrency, iso8583.DEOriginal) {
-		return answer(req, iso8583.FormatError)
-	}
-	ostan, ode7, ok := OriginalOf(req)
-	if !ok {
-		return answer(req, iso8583.FormatError)
-	}
-	de7, _ := req.String(iso8583.DETransmission)
-	stan, _ := req.String(iso8583.DESTAN)
-	tid, _ := req.String(iso8583.DETerminal)
-	id := HoldID(h.bank.ID, de7, stan, tid)
-	origID := HoldID(h.bank.ID, ode7, ostan, tid)
+func (h *Host) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message {
+	stan := f.STAN.String()
+	id := HoldID(h.bank.ID, f.Transmission, stan, f.Terminal)
+	origID := HoldID(h.bank.ID, f.Original.Transmission, f.Original.STAN, f.Terminal)
 	defer h.lock(origID)()
-	rc, reason := h.decideRefund(ctx, req, id, origID)
-	resp := answer(req, rc)
+	rc, reason := h.decideRefund(ctx, f, id, origID)
+	resp := answer(f.Raw, rc)
 	if resp != nil && rc.Approved() {
 		_ = resp.SetString(iso8583.DEAuthID, h.AuthCode(id))
 	}
@@ -94,25 +83,17 @@ func (h *Host) refund(ctx context.Context, req *iso8583.Message) *iso8583.Messag
 	return resp
 }
 
-func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origID string) (iso8583.ResponseCode, Decline) {
-	if pc, _ := req.String(iso8583.DEProcessingCode); pc != RefundProcessingCode {
+func (h *Host) decideRefund(ctx context.Context, f *netmsg.Refund, id, origID string) (iso8583.ResponseCode, Decline) {
+	if f.ProcessingCode != RefundProcessingCode {
 		return iso8583.InvalidTransaction, DeclineProcessingCode
 	}
-	panS, _ := req.String(iso8583.DEPAN)
-	pan, err := card.ParsePAN(panS)
-	if err != nil {
-		return iso8583.InvalidCardNumber, DeclineBadPAN
+	acct, rc, reason := h.cardOf(f.PAN)
+	if rc != "" {
+		return rc, reason
 	}
-	acct, ok := h.cards[pan.Digits()]
-	if !ok {
-		return iso8583.InvalidCardNumber, DeclineCardNotFound
-	}
-	amt, err := req.Amount()
-	if err != nil || amt.Minor <= 0 {
-		return iso8583.InvalidAmount, DeclineAmount
-	}
-	if amt.Currency != money.CNY {
-		return iso8583.InvalidAmount, DeclineCurrency
+	amt := f.Amount
+	if rc, reason := amountDecline(amt); rc != "" {
+		return rc, reason
 	}
 	orig, err := CurrentHold(ctx, h.cfg.Ledger, origID)
 	if fault.KindOf(err) == fault.NotFound {
@@ -141,9 +122,8 @@ func (h *Host) decideRefund(ctx context.Context, req *iso8583.Message, id, origI
 	case Clashes:
 		return iso8583.DuplicateTransmission, DeclineIdentityReused
 	}
-	rrn, _ := req.String(iso8583.DERRN)
 	credit := ledger.Transfer{ID: RefundID(id), DebitAccountID: h.bank.SettlementAccount, CreditAccountID: acct.id,
-		Amount: amt.Minor, Currency: amt.Currency, UserData: "refund rrn " + strings.TrimSpace(rrn)}
+		Amount: amt.Minor, Currency: amt.Currency, UserData: "refund rrn " + strings.TrimSpace(f.RRN)}
 	r, err := h.cfg.Ledger.CreateTransfer(ctx, credit)
 	if err != nil {
 		// Counted but not credited: a repeat of the refund (Repeated)
