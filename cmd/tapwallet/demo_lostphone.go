@@ -185,6 +185,11 @@ func (d *demo) lostPhoneChapter() error {
 	if err != nil {
 		return err
 	}
+	if !pay.Approved {
+		if a, err := ph.Alerts(ctx, true); err == nil && len(a) > 0 {
+			return d.check(false, "the tap after switching on: got %s (%s), want approved", pay, strings.Join(a[0].Reasons, "; "))
+		}
+	}
 	if err := d.check(pay.Approved, "the tap after switching on: got %s, want approved", pay); err != nil {
 		return err
 	}
