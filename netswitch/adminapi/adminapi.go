@@ -32,26 +32,27 @@ func New(clear Clear, operatorToken string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/admin/clearing", func(w http.ResponseWriter, r *http.Request) {
 		if operatorToken == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderOperatorToken)), []byte(operatorToken)) != 1 {
-			answer(w, log, nil, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))
+			answer(w, r, log, nil, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))
 			return
 		}
 		date, err := clearing.ParseDate(r.URL.Query().Get("date"))
 		if err != nil {
-			answer(w, log, nil, err)
+			answer(w, r, log, nil, err)
 			return
 		}
 		rep, err := clear(r.Context(), date)
-		answer(w, log, rep, err)
+		answer(w, r, log, rep, err)
 	})
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, log, nil, fault.E(fault.NotFound, "no_route", "no such route"))
+		answer(w, r, log, nil, fault.E(fault.NotFound, "no_route", "no such route"))
 	})
 	return mux
 }
 
 // answer writes v (200) or err as the house's JSON error answer
-// ({"error":{"kind","code","message"}}).
-func answer(w http.ResponseWriter, log *slog.Logger, v any, err error) {
+// ({"error":{"kind","code","message"}}); a failure (5xx) is logged with
+// r's context, so the line carries the request id.
+func answer(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any, err error) {
 	code := http.StatusOK
 	if err != nil {
 		switch fault.KindOf(err) {
@@ -67,7 +68,7 @@ func answer(w http.ResponseWriter, log *slog.Logger, v any, err error) {
 			code = http.StatusInternalServerError
 		}
 		if code >= 500 {
-			log.Error("network admin: request failed", "err", err)
+			log.ErrorContext(r.Context(), "network admin: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		v = map[string]any{"error": map[string]string{"kind": string(fault.KindOf(err)), "code": fault.CodeOf(err), "message": fault.MessageOf(err)}}
 	}
