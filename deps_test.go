@@ -93,10 +93,7 @@ var rules = []depRule{
 // of issue 10 move each party out. The test reports their breaches
 // instead of failing, and fails when a pending rule is met (take it off).
 // The lead empties this list when issue 10 closes.
-var pending = map[string]string{
-	"platform-not-iso8583": "platform/network.go bounds the acquirer port's connections with isolink.LimitListener (netswitch could take the limits)",
-	"platform-not-wire":    "platform/tsp.go passes emv.TDES to tsp.New (tsp could default its card keys' algorithm)",
-}
+var pending = map[string]string{}
 
 // graph maps a module-relative package path to the packages it imports
 // (module-relative for the module's own, full path for the others).

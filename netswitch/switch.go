@@ -80,8 +80,14 @@ type Config struct {
 	// Meter, if set, is told the time of each hop of an authorization and
 	// its response code (meter.go).
 	Meter Meter
-	Log   *slog.Logger
-	Now   func() time.Time
+	// MaxConns and MaxConnsPerSource bound the acquirer connections Serve
+	// keeps open at once, in all and per source address (0: the defaults
+	// of isolink.ConnLimits; negative: no bound); a connection beyond them
+	// is closed at once and logged.
+	MaxConns, MaxConnsPerSource int
+
+	Log *slog.Logger
+	Now func() time.Time
 }
 
 // Switch is the card network switch. Handle is its isolink.Handler.
@@ -162,8 +168,10 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 	return s, nil
 }
 
-// Serve answers the acquirers on ln until ctx ends; see isolink.Server.
+// Serve answers the acquirers on ln until ctx ends, within the config's
+// connection limits; see isolink.Server.
 func (s *Switch) Serve(ctx context.Context, ln net.Listener) error {
+	ln = isolink.LimitListener(ln, isolink.ConnLimits{Total: s.cfg.MaxConns, PerSource: s.cfg.MaxConnsPerSource}, s.cfg.Log)
 	srv := &isolink.Server{Handler: s.Handle, Log: s.cfg.Log}
 	return srv.Serve(ctx, ln)
 }

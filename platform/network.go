@@ -15,7 +15,6 @@ import (
 
 	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
@@ -225,7 +224,8 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 		return err
 	}
 	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: keystore.Plain{S: p.KeyStore},
-		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk()})
+		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk(),
+		MaxConns: cfg.ISOMaxConns, MaxConnsPerSource: cfg.ISOMaxConnsPerSource})
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,6 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 		sw.Close()
 		return fault.Wrap(err, fault.Unavailable, "listen", "cannot listen on %s", addr)
 	}
-	ln = isolink.LimitListener(ln, isolink.ConnLimits{Total: cfg.ISOMaxConns, PerSource: cfg.ISOMaxConnsPerSource}, p.Log)
 	p.Switch, p.ISOAddr = sw, ln.Addr().String()
 	nctx := p.networkContext(ctx)
 	p.net.wg.Add(1)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
-	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/tsp"
 	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
@@ -44,7 +43,7 @@ func (p *Platform) newTokens(ctx context.Context, cfg Config, iss bank.IDV) erro
 		}
 		st.DB.Now = cfg.Now
 		p.net.tokens = st
-		p.Tokens = tsp.New(st, p.KeyStore, iss, tsp.EMVKeys{Alg: emv.TDES}, cfg.Log)
+		p.Tokens = tsp.New(st, p.KeyStore, iss, tsp.EMVKeys{}, cfg.Log)
 		p.Tokens.Now = cfg.Now
 		p.Tokens.Security = tokenSecurity{p.Wallet} // a suspected clone is a security event of the account
 		p.Tokens.Risk = p.bindingRisk()

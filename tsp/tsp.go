@@ -256,10 +256,14 @@ type Service struct {
 	Risk *Risk
 }
 
-// New returns a token service with the product's defaults.
+// New returns a token service with the product's defaults: the card keys'
+// algorithm is ck's, TDES when ck names none.
 func New(st Store, keys keystore.Store, iss bank.IDV, ck EMVKeys, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if ck.Alg == 0 {
+		ck.Alg = emv.TDES
 	}
 	return &Service{Store: st, Keys: keys, Issuers: iss, Alg: ck.Alg, Log: log, Now: time.Now,
 		LUKBatch: 10, LUKTTL: 72 * time.Hour, OTPTTL: 5 * time.Minute, OTPAttempts: 3}
