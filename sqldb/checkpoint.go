@@ -22,7 +22,7 @@ func syncWithFdatasync() { _, _ = sqlite.Fdatasync(true) }
 // checkpointIdle is the longest a log waits when it takes few writes.
 const (
 	checkpointEvery = 100 * time.Millisecond
-	checkpointIdle  = time.Second
+	checkpointIdle  = 2 * time.Second
 )
 
 // checkpointPages is the number of new log pages a background checkpoint
@@ -33,7 +33,7 @@ const (
 // shorter (halving down to checkpointEvery). With a file per bank
 // (issue 10) each takes a twentieth of the writes, and checkpointing all
 // twenty every 100 ms cost 46 µs of CPU per authorization instead of 24.
-const checkpointPages = 256
+const checkpointPages = 512
 
 // nextCheckpoint is the wait before the next checkpoint of a log that
 // took added pages during the last wait of length last.

@@ -16,7 +16,7 @@ func TestNextCheckpoint(t *testing.T) {
 	}{
 		{checkpointEvery, 0, 2 * checkpointEvery},
 		{checkpointEvery, checkpointPages/2 - 1, 2 * checkpointEvery},
-		{800 * time.Millisecond, 10, checkpointIdle},
+		{checkpointIdle * 3 / 4, 10, checkpointIdle},
 		{checkpointIdle, 0, checkpointIdle},
 		{400 * time.Millisecond, checkpointPages, 400 * time.Millisecond},
 		{400 * time.Millisecond, 2*checkpointPages + 1, 200 * time.Millisecond},
