@@ -114,7 +114,8 @@ func (e *env) pay(t *testing.T, ph *phone.Phone) string {
 	t.Helper()
 	if e.pos == nil {
 		var err error
-		if e.pos, err = taptest.NewTerminal(e.p.ISOAddr, ""); err != nil {
+		// A store where the tests' phones report their place.
+		if e.pos, err = taptest.NewTerminalAt(e.p.ISOAddr, "", "BEIJING"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -167,7 +167,7 @@ func TestMemoryConformance(t *testing.T) {
 // merchant still counts.
 func TestSnooze(t *testing.T) {
 	ctx := context.Background()
-	e, _ := risk.New(risk.Default(), risk.NewMemory())
+	e, _ := risk.New(risktest.VelocityEnforced(), risk.NewMemory())
 	past(5, true, minutes(2), nil)(t, e)
 	d, _ := e.Authorize(ctx, auth())
 	if d.Outcome != risk.Review || d.Hits[0].Pattern != "auth.token=tok_A&auth.merchant=898310054110001" {
@@ -197,7 +197,7 @@ func TestSnooze(t *testing.T) {
 func TestAnswers(t *testing.T) {
 	ctx := context.Background()
 	for _, yes := range []bool{false, true} {
-		e, _ := risk.New(risk.Default(), risk.NewMemory())
+		e, _ := risk.New(risktest.VelocityEnforced(), risk.NewMemory())
 		cases := risk.NewMemoryCases()
 		past(5, true, minutes(2), nil)(t, e)
 		a := auth()

@@ -111,17 +111,17 @@ func TestDefaultRules(t *testing.T) {
 		{"p95 silent at 5x", "auth.amount_p95", tenK, ap(auth(amount(50000))), false, risk.Approve},
 		{"p95 silent with 4 payments of history", "auth.amount_p95", past(4, true, hours(20), func(i int, a *risk.Auth) { a.Amount = 10000 }), ap(auth(amount(60000))), false, risk.Approve},
 
-		{"token velocity fires at the 6th in 15 min", "auth.token_velocity_15m", past(5, true, minutes(2), nil), ap(auth()), true, risk.Review},
+		{"token velocity (shadow) fires at the 6th in 15 min, outcome unchanged", "auth.token_velocity_15m", past(5, true, minutes(2), nil), ap(auth()), true, risk.Approve},
 		{"token velocity silent at the 5th", "auth.token_velocity_15m", past(4, true, minutes(2), nil), ap(auth()), false, risk.Approve},
 		{"token velocity silent when the 5 are 16 min old", "auth.token_velocity_15m", past(5, true, func(i int) time.Duration { return 16*time.Minute + time.Duration(i)*time.Second }, nil), ap(auth()), false, risk.Approve},
 
-		{"card velocity fires at the 11th in an hour", "auth.card_velocity_1h", past(10, true, minutes(5), func(i int, a *risk.Auth) { other(i, a, true, false, true) }), ap(auth()), true, risk.Review},
+		{"card velocity (shadow) fires at the 11th in an hour, outcome unchanged", "auth.card_velocity_1h", past(10, true, minutes(5), func(i int, a *risk.Auth) { other(i, a, true, false, true) }), ap(auth()), true, risk.Approve},
 		{"card velocity silent at the 10th", "auth.card_velocity_1h", past(9, true, minutes(5), func(i int, a *risk.Auth) { other(i, a, true, false, true) }), ap(auth()), false, risk.Approve},
 
-		{"card sum fires above 20,000.00", "auth.card_sum_24h", past(2, true, hours(8), func(i int, a *risk.Auth) { a.Amount = 995000 }), ap(auth(amount(20000))), true, risk.Review},
+		{"card sum (shadow) fires above 20,000.00, outcome unchanged", "auth.card_sum_24h", past(2, true, hours(8), func(i int, a *risk.Auth) { a.Amount = 995000 }), ap(auth(amount(20000))), true, risk.Approve},
 		{"card sum silent at 20,000.00", "auth.card_sum_24h", past(2, true, hours(8), func(i int, a *risk.Auth) { a.Amount = 995000 }), ap(auth(amount(10000))), false, risk.Approve},
 
-		{"phone velocity fires at the 16th", "auth.phone_velocity_1h", past(15, true, minutes(3), func(i int, a *risk.Auth) { other(i, a, true, true, false) }), ap(auth()), true, risk.Review},
+		{"phone velocity (shadow) fires at the 16th, outcome unchanged", "auth.phone_velocity_1h", past(15, true, minutes(3), func(i int, a *risk.Auth) { other(i, a, true, true, false) }), ap(auth()), true, risk.Approve},
 		{"phone velocity silent at the 15th", "auth.phone_velocity_1h", past(14, true, minutes(3), func(i int, a *risk.Auth) { other(i, a, true, true, false) }), ap(auth()), false, risk.Approve},
 
 		{"merchant burst (shadow) fires at the 301st, outcome unchanged", "auth.merchant_burst_15m", past(300, true, func(i int) time.Duration { return time.Duration(i) * 2 * time.Second }, func(i int, a *risk.Auth) { other(i, a, true, true, true) }), ap(auth()), true, risk.Approve},
@@ -133,7 +133,7 @@ func TestDefaultRules(t *testing.T) {
 		{"card testing fires on the card's declines over other tokens", "auth.card_testing", past(3, false, minutes(15), func(i int, a *risk.Auth) { other(i, a, true, false, true) }), ap(auth(amount(100))), true, risk.Decline},
 
 		{"small burst fires at the 6th small payment", "auth.small_burst", past(5, true, minutes(2), func(i int, a *risk.Auth) { a.Amount = 500 }), ap(auth(amount(500))), true, risk.Decline},
-		{"small burst silent above 10.00", "auth.small_burst", past(5, true, minutes(2), func(i int, a *risk.Auth) { a.Amount = 500 }), ap(auth(amount(1001))), false, risk.Review},
+		{"small burst silent above 10.00", "auth.small_burst", past(5, true, minutes(2), func(i int, a *risk.Auth) { a.Amount = 500 }), ap(auth(amount(1001))), false, risk.Approve},
 
 		{"decline velocity fires at 10 declines in 24 h", "auth.decline_velocity_24h", past(10, false, hours(2), nil), ap(auth()), true, risk.Decline},
 		{"decline velocity silent at 9", "auth.decline_velocity_24h", past(9, false, hours(2), nil), ap(auth()), false, risk.Approve},

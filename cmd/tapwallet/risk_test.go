@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapwallet/tapwallet/risk"
 )
 
 // TestRiskCommands: rules lists the default set and prints it as JSON;
@@ -50,13 +53,13 @@ func TestRiskCommands(t *testing.T) {
 	}
 
 	db := "sqlite:" + filepath.Join(dir, "p.db")
-	if out, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err != nil || !strings.Contains(out, "version 2 stored") {
+	if out, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err != nil || !strings.Contains(out, fmt.Sprintf("version %d stored", risk.Default().Version)) {
 		t.Fatalf("activate: %v %s", err, out)
 	}
-	if _, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err == nil || !strings.Contains(err.Error(), "version 2 is stored") {
+	if _, _, err = runCLI(t, nil, "risk", "activate", "--rules", rules, "--db", db); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d is stored", risk.Default().Version)) {
 		t.Errorf("activate again: got %v, want the version refused", err)
 	}
-	if out, _, err = runCLI(t, nil, "risk", "versions", "--db", db, "--json"); err != nil || !strings.Contains(out, `"version":2`) {
+	if out, _, err = runCLI(t, nil, "risk", "versions", "--db", db, "--json"); err != nil || !strings.Contains(out, fmt.Sprintf(`"version":%d`, risk.Default().Version)) {
 		t.Errorf("versions: %v %s", err, out)
 	}
 	if out, _, err = runCLI(t, nil, "risk", "rules", "--db", db); err != nil || !strings.Contains(out, "the active version") {

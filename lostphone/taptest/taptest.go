@@ -157,11 +157,18 @@ type Terminal struct {
 // terminal id if not empty: two terminals of one merchant must differ)
 // that sends its authorizations to the card network's switch at network.
 func NewTerminal(network, terminalID string) (*Terminal, error) {
+	return NewTerminalAt(network, terminalID, "")
+}
+
+// NewTerminalAt is NewTerminal for a store in city (DE43; "" for the
+// kernel's default): a story whose phone reports its place must tap where
+// the phone is, or the network's risk engine rightly sees impossible
+// travel.
+func NewTerminalAt(network, terminalID, city string) (*Terminal, error) {
 	cfg := kernel.DefaultConfig()
-	// The lost-phone stories are set in Beijing, where their phones report
-	// their place: a store in another city minutes later would rightly be
-	// impossible travel to the network's risk engine.
-	cfg.City = "BEIJING"
+	if city != "" {
+		cfg.City = city
+	}
 	if terminalID != "" {
 		cfg.TerminalID = terminalID
 	}

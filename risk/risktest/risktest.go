@@ -290,7 +290,7 @@ func Versions(t *testing.T, open Open) {
 func Cases(t *testing.T, open Open) {
 	ctx := context.Background()
 	st := open(t)
-	e, _ := risk.New(risk.Default(), st.State)
+	e, _ := risk.New(VelocityEnforced(), st.State)
 	base := risk.Auth{At: t0, Token: "tok_A", Card: "par_A", Phone: "ph_A", Account: "acc_A", Merchant: "M1", Amount: 5000, City: "BEIJING"}
 	for i := 0; i < 5; i++ {
 		a := base
@@ -369,4 +369,17 @@ func Cases(t *testing.T, open Open) {
 	if yes := got.State == risk.CaseNotFraud; snoozed != yes || (yes && d2.Outcome != risk.Approve) {
 		t.Errorf("answered %s: the next such payment is %s with hits %+v; want snoozed exactly when the answer was yes", got.State, d2, d2.Hits)
 	}
+}
+
+// VelocityEnforced is the default rule set with its 15-minute token
+// velocity rule enforced (a review) instead of shadow: the rule the case
+// and snooze tests lean on, whatever the default's choice for live traffic.
+func VelocityEnforced() *risk.RuleSet {
+	set := risk.Default()
+	for i := range set.Rules {
+		if set.Rules[i].ID == "auth.token_velocity_15m" {
+			set.Rules[i].Shadow = false
+		}
+	}
+	return set
 }
