@@ -1,11 +1,13 @@
 // Package metrics is what `tapwallet serve` tells Prometheus: one registry
 // per process and its typed instruments — authorizations by role and
 // response code, the latency of each hop of an authorization, the sizes
-// and times of group-commit batches, HTTP requests by route pattern and
-// status, and the database pools of each storage wing. The parties never
-// import it (nor Prometheus): each takes a small interface or function
-// field in its config (netswitch.Meter, issuer.Meter, sqldb.BatchMeter),
-// and the platform hands them the values this package makes.
+// and times of group-commit batches, the token service's and the risk
+// engine's decisions, HTTP requests by route pattern and status, and the
+// database pools of each storage wing. The parties never import it (nor
+// Prometheus): each takes a small interface or function field in its
+// config (netswitch.Meter, issuer.Meter, tsp.Meter, risk.Meter,
+// sqldb.BatchMeter), and the platform hands them the values this package
+// makes.
 package metrics
 
 import (
@@ -49,6 +51,7 @@ type Registry struct {
 	batchSeconds *prometheus.HistogramVec
 	httpReqs     *prometheus.CounterVec
 	httpSeconds  *prometheus.HistogramVec
+	dec          decisions // the token service's and the risk engine's (decisions.go)
 }
 
 // latencyBuckets span a tenth of a millisecond (a cached token check) to
@@ -76,6 +79,7 @@ func New() *Registry {
 	r.httpSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: NameHTTPSeconds,
 		Help: "Time to answer an HTTP request, by route pattern.", Buckets: latencyBuckets}, []string{"route"})
 	r.reg.MustRegister(r.auths, r.hops, r.batchSize, r.batchSeconds, r.httpReqs, r.httpSeconds)
+	r.dec = newDecisions(r.reg)
 	return r
 }
 

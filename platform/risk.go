@@ -18,6 +18,7 @@ import (
 type riskParty struct {
 	store  *risksqlstore.Store
 	engine *risk.Engine
+	meter  risk.Meter // the metrics of the engine's decisions (Config.Metrics)
 	stop   chan struct{}
 }
 
@@ -45,7 +46,7 @@ func (p *Platform) newRisk(ctx context.Context, cfg Config) error {
 		st.Close()
 		return err
 	}
-	p.risk.store, p.risk.stop = st, make(chan struct{})
+	p.risk.store, p.risk.stop, p.risk.meter = st, make(chan struct{}), cfg.Metrics.Risk()
 	go p.pruneRisk(cfg)
 	return nil
 }
@@ -81,7 +82,7 @@ func (p *Platform) switchRisk() *netswitch.Risk {
 	if p.risk.engine == nil {
 		return nil
 	}
-	r := &netswitch.Risk{Engine: p.risk.engine, Keep: p.risk.store}
+	r := &netswitch.Risk{Engine: risk.Metered{Engine: p.risk.engine, Meter: p.risk.meter}, Keep: p.risk.store}
 	if p.Wallet != nil {
 		r.Places = walletFacts{p}
 	}
@@ -93,7 +94,7 @@ func (p *Platform) bindingRisk() *tsp.Risk {
 	if p.risk.engine == nil {
 		return nil
 	}
-	r := &tsp.Risk{Engine: p.risk.engine, Keep: p.risk.store}
+	r := &tsp.Risk{Engine: risk.Metered{Engine: p.risk.engine, Meter: p.risk.meter}, Keep: p.risk.store}
 	if p.Wallet != nil {
 		r.Phones = walletFacts{p}
 	}

@@ -47,6 +47,7 @@ func (p *Platform) newTokens(ctx context.Context, cfg Config, iss bank.IDV) erro
 		p.Tokens.Now = cfg.Now
 		p.Tokens.Security = tokenSecurity{p.Wallet} // a suspected clone is a security event of the account
 		p.Tokens.Risk = p.bindingRisk()
+		p.Tokens.Meter = cfg.Metrics.TokenService()
 		p.Requestor, p.tokenCheck, p.tspSecret = p.Tokens, p.Tokens, secret
 		return nil
 	}

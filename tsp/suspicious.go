@@ -31,10 +31,11 @@ func SuspiciousDecline(err error) bool {
 
 // Authorize checks a token for one authorization (see authorize) and, when
 // it declines for a reason SuspiciousDecline names, reports an
-// EventPaymentSuspicious security event of the token's account. It
-// returns authorize's result and error.
+// EventPaymentSuspicious security event of the token's account; the
+// Meter is told the outcome. It returns authorize's result and error.
 func (s *Service) Authorize(ctx context.Context, r AuthRequest) (AuthResult, error) {
 	res, err := s.authorize(ctx, r)
+	s.meterCheck(err)
 	if err != nil && s.Security != nil && SuspiciousDecline(err) {
 		s.reportSuspicious(ctx, r.Token, fault.CodeOf(err))
 	}

@@ -254,6 +254,9 @@ type Service struct {
 	Security Security
 	// Risk, if set, is the risk engine asked before ID&V (risk.go).
 	Risk *Risk
+	// Meter, if set, is told each token check's outcome and each
+	// binding's ID&V verdict (meter.go).
+	Meter Meter
 }
 
 // New returns a token service with the product's defaults: the card keys'
@@ -327,6 +330,7 @@ func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult,
 	req := bank.IDVRequest{PAN: pan, Expiry: exp, CVN2: r.CVN2}
 	rc.idv(&req)
 	v, err := s.Issuers.Verify(ctx, req)
+	s.meterIDV(v, err, rc.stepUp())
 	if err != nil {
 		return AddCardResult{}, err
 	}
