@@ -11,8 +11,10 @@ import (
 
 type recMeter struct{ calls []string }
 
-func (m *recMeter) Checked(outcome, code string) { m.calls = append(m.calls, "check "+outcome+" "+code) }
-func (m *recMeter) Bound(verdict, code string)   { m.calls = append(m.calls, "bind "+verdict+" "+code) }
+func (m *recMeter) Checked(outcome, code string) {
+	m.calls = append(m.calls, "check "+outcome+" "+code)
+}
+func (m *recMeter) Bound(verdict, code string) { m.calls = append(m.calls, "bind "+verdict+" "+code) }
 
 // TestMeterLabelsBounded: the meter is told a decline's code only when it
 // is one of the token check's, a bank's error code only when it is one of
