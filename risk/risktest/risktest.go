@@ -24,6 +24,22 @@ type Stores struct {
 	State    risk.State
 	Versions risk.Versions
 	Cases    risk.Cases
+	// Flush, when set, writes what this handle queued (a store that
+	// records off the hot path, like risk/sqlstore, shows another process
+	// its writes once their batch commits); Close, when set, closes the
+	// handle cleanly (a restart must lose nothing it recorded).
+	Flush func(ctx context.Context) error
+	Close func() error
+}
+
+// flush runs st's Flush, if any.
+func flush(t *testing.T, st Stores) {
+	t.Helper()
+	if st.Flush != nil {
+		if err := st.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var t0 = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -95,8 +111,8 @@ func Counters(t *testing.T, open Open) {
 func Concurrent(t *testing.T, open Open) {
 	ctx := context.Background()
 	const workers, each = 4, 25
-	s1 := open(t).State
-	s2 := open(t).State
+	h1, h2 := open(t), open(t)
+	s1, s2 := h1.State, h2.State
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*workers)
 	for h, s := range []risk.State{s1, s2} {
@@ -130,13 +146,27 @@ func Concurrent(t *testing.T, open Open) {
 		sum += 100 + int64(i)
 	}
 	sum *= 2 * workers
+	// Each process reads its own events at once, before any batch commits.
+	rows := read(t, s1, risk.Query{Series: "card.n.m", Key: "par_A", From: 0, To: 1 << 40})
+	if len(rows) != 1 || rows[0].Count < n/2 {
+		t.Errorf("the first process's own count: got %+v, want at least %d events", rows, n/2)
+	}
+	check := []risk.State{s1}
+	for _, h := range []Stores{h1, h2} {
+		if h.Close != nil { // a clean restart of both
+			if err := h.Close(); err != nil {
+				t.Fatal(err)
+			}
+			check = nil
+		}
+	}
 	s3 := open(t).State // after a restart
 	e, _ := risk.New(risk.Default(), s3)
 	d, err := e.Authorize(ctx, risk.Auth{ID: "x", At: t0.Add(time.Minute), Token: "tok_0", Card: "par_A", Phone: "ph_A", Merchant: "M1", Amount: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, st := range []risk.State{s1, s3} {
+	for _, st := range append(check, s3) {
 		rows := read(t, st, risk.Query{Series: "card.n.m", Key: "par_A", From: 0, To: 1 << 40})
 		if len(rows) != 1 || rows[0].Count != n || rows[0].Sum != sum {
 			t.Errorf("card count: got %+v, want %d events, sum %d", rows, n, sum)
@@ -156,7 +186,8 @@ func Concurrent(t *testing.T, open Open) {
 // Sightings: the latest sighting wins, whoever writes last.
 func Sightings(t *testing.T, open Open) {
 	ctx := context.Background()
-	s := open(t).State
+	h := open(t)
+	s := h.State
 	bj, sh := risk.Place{Lat: 39.9, Lon: 116.4}, risk.Place{Lat: 31.2, Lon: 121.5}
 	if err := s.SetLast(ctx, "card:par_A", risk.Sighting{Place: sh, At: t0}); err != nil {
 		t.Fatal(err)
@@ -164,7 +195,12 @@ func Sightings(t *testing.T, open Open) {
 	if err := s.SetLast(ctx, "card:par_A", risk.Sighting{Place: bj, At: t0.Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	s2 := open(t).State
+	if got, _ := s.Last(ctx, []string{"card:par_A"}); got[0].Place != sh {
+		t.Errorf("the writer's own read: got %+v, want Shanghai", got[0])
+	}
+	flush(t, h)
+	h2 := open(t)
+	s2 := h2.State
 	got, err := s2.Last(ctx, []string{"card:par_A", "card:par_B"})
 	if err != nil || len(got) != 2 || got[0].Place != sh || !got[0].At.Equal(t0) || got[1].Known() {
 		t.Fatalf("got %+v %v, want Shanghai at t0 and nothing", got, err)
@@ -172,6 +208,7 @@ func Sightings(t *testing.T, open Open) {
 	if err := s2.SetLast(ctx, "card:par_A", risk.Sighting{Place: bj, At: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+	flush(t, h2)
 	got, _ = s.Last(ctx, []string{"card:par_A"})
 	if got[0].Place != bj {
 		t.Errorf("a later sighting: got %+v, want Beijing", got[0])

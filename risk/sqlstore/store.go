@@ -11,7 +11,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"sort"
 	"strings"
 	"time"
 
@@ -35,10 +34,16 @@ var (
 type Store struct {
 	DB    *sqldb.DB
 	owned bool
+	rec   *recorder // the queue of counters, sightings and decisions to write (recorder.go)
 }
 
-// New returns the store on db, a database opened with Wing.
-func New(db *sqldb.DB) *Store { return &Store{DB: db} }
+// New returns the store on db, a database opened with Wing, and starts
+// its recording queue's flusher (Close drains and stops it).
+func New(db *sqldb.DB) *Store {
+	s := &Store{DB: db}
+	s.startRecorder()
+	return s
+}
 
 // Open opens (creating and migrating as needed) the risk wing on the
 // backend dsn names ("" for DATA/risk.db, "sqlite:PATH", "postgres://…")
@@ -49,81 +54,38 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db, owned: true}, nil
+	s := New(db)
+	s.owned = true
+	return s, nil
 }
 
-// Close closes the database if Open opened it; it fails like sqldb.DB.Close.
+// Close writes what is queued (see recorder.go), stops the flusher and
+// closes the database if Open opened it; it fails like sqldb.DB.Close.
 func (s *Store) Close() error {
+	s.stopRecorder()
 	if s.owned {
 		return s.DB.Close()
 	}
 	return nil
 }
 
-type cellKey struct {
-	series, subject, member string
-	bucket                  int64
-}
-
-// Add adds the deltas in one transaction: equal buckets merged, then one
-// upsert of every bucket in key order (so two processes take the rows'
-// locks in one order). It fails with fault.Unavailable when the database
-// does.
+// Add queues the deltas (merged per bucket with the queued ones) for
+// the next batch; this store's reads count them at once. It fails with
+// fault.Unavailable "store_closed" after Close; on a full queue it drops
+// them (see recorder.go).
 func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	merged := map[cellKey]*risk.Delta{}
-	for i := range ds {
-		d := ds[i]
-		k := cellKey{d.Series, d.Key, d.Member, d.Bucket}
-		if m, ok := merged[k]; ok {
-			m.Count += d.Count
-			m.Sum += d.Sum
-			m.Expires = max(m.Expires, d.Expires)
-			continue
+	return s.enqueue("counters", len(ds), func(p *pending) {
+		for _, d := range ds {
+			p.addDelta(d)
 		}
-		merged[k] = &d
-	}
-	keys := make([]cellKey, 0, len(merged))
-	for k := range merged {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.series != b.series {
-			return a.series < b.series
-		}
-		if a.subject != b.subject {
-			return a.subject < b.subject
-		}
-		if a.member != b.member {
-			return a.member < b.member
-		}
-		return a.bucket < b.bucket
 	})
-	var q strings.Builder
-	q.WriteString(`INSERT INTO risk_counters (series, subject, member, bucket, n, total, expires) VALUES `)
-	args := make([]any, 0, 7*len(keys))
-	for i, k := range keys {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-		d := merged[k]
-		args = append(args, k.series, k.subject, k.member, k.bucket, d.Count, d.Sum, d.Expires)
-	}
-	q.WriteString(` ON CONFLICT (series, subject, member, bucket) DO UPDATE SET n = risk_counters.n + excluded.n,
-		total = risk_counters.total + excluded.total,
-		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END`)
-	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, q.String(), args...)
-		return err
-	}), "adding to the risk counters")
 }
 
 // Read answers every query in one statement (one grouped select per
-// query, joined by UNION ALL). It fails with fault.Unavailable when the
+// query, joined by UNION ALL), adding this store's queued deltas. It fails with fault.Unavailable when the
 // database does.
 func (s *Store) Read(ctx context.Context, qs []risk.Query) ([][]risk.Row, error) {
 	out := make([][]risk.Row, len(qs))
@@ -141,47 +103,75 @@ func (s *Store) Read(ctx context.Context, qs []risk.Query) ([][]risk.Row, error)
 		args = append(args, i, x.Series, x.Key, x.From, x.To)
 	}
 	q.WriteString(" ORDER BY 1, 2")
-	rows, err := s.DB.Query(ctx, q.String(), args...)
-	if err != nil {
+	s.rec.view.RLock()
+	defer s.rec.view.RUnlock()
+	if err := s.readRows(ctx, q.String(), args, out); err != nil {
 		return nil, sqldb.Err(err, "reading the risk counters")
+	}
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	for i, x := range qs {
+		out[i] = s.rec.overlayRows(x, out[i])
+	}
+	return out, nil
+}
+
+func (s *Store) readRows(ctx context.Context, q string, args []any, out [][]risk.Row) error {
+	rows, err := s.DB.Query(ctx, q, args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var i int
 		var r risk.Row
 		if err := rows.Scan(&i, &r.Member, &r.Count, &r.Sum); err != nil {
-			return nil, sqldb.Err(err, "reading the risk counters")
+			return err
 		}
 		out[i] = append(out[i], r)
 	}
-	return out, sqldb.Err(rows.Err(), "reading the risk counters")
+	return rows.Err()
 }
 
-// SetLast records a sighting unless a later one is stored; it fails with
-// fault.Unavailable when the database does.
+// SetLast queues a sighting for the next batch, which stores it unless a
+// later one is stored; it fails like Add.
 func (s *Store) SetLast(ctx context.Context, key string, x risk.Sighting) error {
-	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO risk_sightings (subject, lat, lon, seen_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (subject) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, seen_at = excluded.seen_at
-			WHERE excluded.seen_at > risk_sightings.seen_at`, key, x.Lat, x.Lon, sqldb.Millis(x.At))
-		return err
-	}), "recording a sighting")
+	return s.enqueue("sighting", 1, func(p *pending) { p.setLast(key, x) })
 }
 
-// Last returns the latest sighting of each key (zero when none); it fails
-// with fault.Unavailable when the database does.
+// Last returns the latest sighting of each key (zero when none), this
+// store's queued ones included; it fails with fault.Unavailable when the
+// database does.
 func (s *Store) Last(ctx context.Context, keys []string) ([]risk.Sighting, error) {
 	out := make([]risk.Sighting, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
+	s.rec.view.RLock()
+	defer s.rec.view.RUnlock()
+	if err := s.lastStored(ctx, keys, out); err != nil {
+		return nil, sqldb.Err(err, "reading sightings")
+	}
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	for i, k := range keys {
+		for _, p := range []*pending{s.rec.flight, s.rec.queued} {
+			if x, ok := p.seen[k]; ok && x.At.After(out[i].At) {
+				out[i] = x
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) lastStored(ctx context.Context, keys []string, out []risk.Sighting) error {
 	args := make([]any, len(keys))
 	for i, k := range keys {
 		args[i] = k
 	}
 	rows, err := s.DB.Query(ctx, `SELECT subject, lat, lon, seen_at FROM risk_sightings WHERE subject IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
 	if err != nil {
-		return nil, sqldb.Err(err, "reading sightings")
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -189,7 +179,7 @@ func (s *Store) Last(ctx context.Context, keys []string) ([]risk.Sighting, error
 		var x risk.Sighting
 		var at int64
 		if err := rows.Scan(&k, &x.Lat, &x.Lon, &at); err != nil {
-			return nil, sqldb.Err(err, "reading sightings")
+			return err
 		}
 		x.At = sqldb.Time(at)
 		for i := range keys {
@@ -198,7 +188,7 @@ func (s *Store) Last(ctx context.Context, keys []string) ([]risk.Sighting, error
 			}
 		}
 	}
-	return out, sqldb.Err(rows.Err(), "reading sightings")
+	return rows.Err()
 }
 
 // Snooze silences a rule's pattern until a time (a later until wins); it
@@ -220,9 +210,13 @@ func (s *Store) Snoozed(ctx context.Context, rule, pattern string, at time.Time)
 	return n > 0, sqldb.Err(err, "reading a snooze")
 }
 
-// Prune deletes the buckets and snoozes that ended before now; it fails
-// with fault.Unavailable when the database does.
+// Prune writes what is queued, then deletes the buckets and snoozes that
+// ended before now; it fails with fault.Unavailable when the database
+// does.
 func (s *Store) Prune(ctx context.Context, now time.Time) error {
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM risk_counters WHERE expires <> 0 AND expires < ?`, now.Unix()); err != nil {
 			return err
@@ -282,21 +276,23 @@ func (s *Store) RuleVersions(ctx context.Context) ([]risk.VersionInfo, error) {
 	return out, sqldb.Err(rows.Err(), "listing rule sets")
 }
 
-// SaveDecision keeps a decision once per point and id; it fails with
-// fault.Unavailable when the database does.
+// SaveDecision queues a decision for the next batch, which keeps it once
+// per point and id (the first one kept wins); it fails like Add.
 func (s *Store) SaveDecision(ctx context.Context, d risk.Decision) error {
-	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (point, id) DO NOTHING`, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(d.JSON()))
-		return err
-	}), "keeping a decision")
+	return s.enqueue("decision", 1, func(p *pending) { p.saveDecision(d) })
 }
 
-// DecisionOf returns a kept decision, or fault.NotFound
-// risk.CodeNoDecision.
+// DecisionOf returns a kept (or this store's queued) decision, or
+// fault.NotFound risk.CodeNoDecision.
 func (s *Store) DecisionOf(ctx context.Context, p risk.Point, id string) (risk.Decision, error) {
 	var body string
+	s.rec.view.RLock()
 	err := s.DB.QueryRow(ctx, `SELECT body FROM risk_decisions WHERE point = ? AND id = ?`, string(p), id).Scan(&body)
+	queued, ok := s.rec.overlayDecision(p, id)
+	s.rec.view.RUnlock()
+	if sqldb.NoRows(err) && ok {
+		err, body = nil, string(queued.JSON()) // as it will be read once written
+	}
 	if sqldb.NoRows(err) {
 		return risk.Decision{}, fault.E(fault.NotFound, risk.CodeNoDecision, "no %s decision kept for this id", p)
 	}

@@ -1,0 +1,370 @@
+package sqlstore
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/risk"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// The recording path is off the authorization's hot path: Add, SetLast
+// and SaveDecision put their rows in a bounded in-process queue and
+// return; one background flusher drains it in batches, one transaction a
+// batch (group commit: what piled up while the previous batch committed
+// goes together), with the counters' deltas merged per bucket into one
+// multi-row upsert, the sightings merged per subject (the latest) and the
+// decisions inserted together. Until its batch commits, what is queued
+// (or being written) is an overlay that this store's Read, Last and
+// DecisionOf add to what the database answers, so the same process's next
+// decision sees every event it recorded (a burst of declines is counted
+// before the next tap is decided). The database's upserts keep several
+// processes exact; another process sees this one's events once their
+// batch commits (milliseconds later). Close drains the queue; a crash
+// loses what was queued and not yet committed (the last milliseconds of
+// counters and decisions: risk signals, never money).
+//
+// On overflow (maxPending rows queued, e.g. when the database is down) a
+// write is dropped, counted (Dropped) and logged: a slow risk store never
+// blocks or fails an authorization.
+const (
+	maxPending = 200_000 // queued rows (cells, sightings, decisions) before writes are dropped
+	chunkRows  = 400     // rows per multi-row statement (below SQLite's 32766 parameters)
+)
+
+type subj struct{ series, subject string }
+type cellAt struct {
+	member string
+	bucket int64
+}
+type decKey struct{ point, id string }
+
+// pending is one generation of queued writes.
+type pending struct {
+	cells map[subj]map[cellAt]*risk.Delta
+	seen  map[string]risk.Sighting
+	decs  map[decKey]risk.Decision
+	n     int
+}
+
+func newPending() *pending {
+	return &pending{cells: map[subj]map[cellAt]*risk.Delta{}, seen: map[string]risk.Sighting{}, decs: map[decKey]risk.Decision{}}
+}
+
+type recorder struct {
+	view    sync.RWMutex // readers (R) against a batch's commit (W): a read sees a batch in the database or in the overlay, never both
+	flushMu sync.Mutex   // one flush at a time
+	mu      sync.Mutex   // queued and inflight
+	queued  *pending
+	flight  *pending // taken by the flush in progress (or failed and to retry)
+	closed  bool
+	limit   int // maxPending; lower in tests
+	dropped atomic.Int64
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+	log     *slog.Logger
+}
+
+func (s *Store) startRecorder() {
+	s.rec = &recorder{queued: newPending(), flight: newPending(), limit: maxPending, kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default()}
+	go s.flusher()
+}
+
+var errClosed = fault.E(fault.Unavailable, "store_closed", "the risk store is closed")
+
+// enqueue applies put to the queue (rows: how many rows it may add) and
+// wakes the flusher; it drops the write when the queue is full.
+func (s *Store) enqueue(what string, rows int, put func(p *pending)) error {
+	r := s.rec
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errClosed
+	}
+	if r.queued.n+r.flight.n+rows > r.limit {
+		r.mu.Unlock()
+		if n := r.dropped.Add(1); n == 1 || n%1000 == 0 {
+			r.log.Error("risk: the recording queue is full (the risk database is slow or down); dropping writes", "what", what, "dropped", n)
+		}
+		return nil
+	}
+	put(r.queued)
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Dropped is how many writes were dropped because the queue was full.
+func (s *Store) Dropped() int64 { return s.rec.dropped.Load() }
+
+func (p *pending) addDelta(d risk.Delta) {
+	k := subj{d.Series, d.Key}
+	m := p.cells[k]
+	if m == nil {
+		m = map[cellAt]*risk.Delta{}
+		p.cells[k] = m
+	}
+	c := cellAt{d.Member, d.Bucket}
+	if o, ok := m[c]; ok {
+		o.Count += d.Count
+		o.Sum += d.Sum
+		o.Expires = max(o.Expires, d.Expires)
+		return
+	}
+	m[c] = &d
+	p.n++
+}
+
+func (p *pending) setLast(key string, x risk.Sighting) {
+	if old, ok := p.seen[key]; ok {
+		if x.At.After(old.At) {
+			p.seen[key] = x
+		}
+		return
+	}
+	p.seen[key] = x
+	p.n++
+}
+
+func (p *pending) saveDecision(d risk.Decision) {
+	k := decKey{string(d.Point), d.ID}
+	if _, ok := p.decs[k]; !ok { // the first kept wins, as in the table
+		p.decs[k] = d
+		p.n++
+	}
+}
+
+func (s *Store) flusher() {
+	r := s.rec
+	defer close(r.stopped)
+	for {
+		select {
+		case <-r.kick:
+		case <-r.stop:
+			s.drain()
+			return
+		}
+		for s.queuedRows() > 0 {
+			if err := s.Flush(context.Background()); err != nil {
+				r.log.Error("risk: writing the recorded counters and decisions failed; retrying", "err", fault.MessageOf(err))
+				select {
+				case <-time.After(200 * time.Millisecond):
+				case <-r.stop:
+					s.drain()
+					return
+				}
+			}
+		}
+	}
+}
+
+// drain writes what is queued at Close, retrying a few times.
+func (s *Store) drain() {
+	for try := 0; s.queuedRows() > 0 && try < 5; try++ {
+		if err := s.Flush(context.Background()); err != nil {
+			s.rec.log.Error("risk: writing the recorded counters and decisions at close failed", "err", fault.MessageOf(err), "try", try+1)
+			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+		}
+	}
+	if n := s.queuedRows(); n > 0 {
+		s.rec.log.Error("risk: closing with recorded rows not written", "rows", n)
+	}
+}
+
+func (s *Store) queuedRows() int {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.queued.n + s.rec.flight.n
+}
+
+// Flush writes everything queued before the call in one transaction (or
+// what a failed batch left first) and returns once it is committed. It
+// fails with fault.Unavailable when the database does (the rows stay
+// queued and are retried).
+func (s *Store) Flush(ctx context.Context) error {
+	r := s.rec
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	for {
+		r.mu.Lock()
+		if r.flight.n == 0 {
+			r.flight, r.queued = r.queued, newPending()
+		}
+		p := r.flight
+		r.mu.Unlock()
+		if p.n == 0 {
+			return nil
+		}
+		locked := false
+		err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+			if err := writeBatch(ctx, tx, p); err != nil {
+				return err
+			}
+			if !locked { // the commit follows: no read may straddle it
+				r.view.Lock()
+				locked = true
+			}
+			return nil
+		})
+		if err == nil {
+			r.mu.Lock()
+			r.flight = newPending()
+			r.mu.Unlock()
+		}
+		if locked {
+			r.view.Unlock()
+		}
+		if err != nil {
+			return sqldb.Err(err, "writing the recorded risk counters and decisions")
+		}
+		r.mu.Lock()
+		more := r.queued.n > 0 && ctx.Err() == nil
+		r.mu.Unlock()
+		if !more {
+			return nil
+		}
+	}
+}
+
+// writeBatch writes a batch: the counters in key order (two processes
+// take the rows' locks in one order), the sightings, the decisions.
+func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending) error {
+	var ds []*risk.Delta
+	for _, m := range p.cells {
+		for _, d := range m {
+			ds = append(ds, d)
+		}
+	}
+	sort.Slice(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		if a.Series != b.Series {
+			return a.Series < b.Series
+		}
+		if a.Key != b.Key {
+			return a.Key < b.Key
+		}
+		if a.Member != b.Member {
+			return a.Member < b.Member
+		}
+		return a.Bucket < b.Bucket
+	})
+	err := chunked(ctx, tx, len(ds), `INSERT INTO risk_counters (series, subject, member, bucket, n, total, expires) VALUES `, 7,
+		func(i int, args []any) []any {
+			d := ds[i]
+			return append(args, d.Series, d.Key, d.Member, d.Bucket, d.Count, d.Sum, d.Expires)
+		}, ` ON CONFLICT (series, subject, member, bucket) DO UPDATE SET n = risk_counters.n + excluded.n,
+		total = risk_counters.total + excluded.total,
+		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END`)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(p.seen))
+	for k := range p.seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	err = chunked(ctx, tx, len(keys), `INSERT INTO risk_sightings (subject, lat, lon, seen_at) VALUES `, 4,
+		func(i int, args []any) []any {
+			x := p.seen[keys[i]]
+			return append(args, keys[i], x.Lat, x.Lon, sqldb.Millis(x.At))
+		}, ` ON CONFLICT (subject) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, seen_at = excluded.seen_at
+			WHERE excluded.seen_at > risk_sightings.seen_at`)
+	if err != nil {
+		return err
+	}
+	decs := make([]risk.Decision, 0, len(p.decs))
+	for _, d := range p.decs {
+		decs = append(decs, d)
+	}
+	sort.Slice(decs, func(i, j int) bool {
+		return decs[i].Point < decs[j].Point || decs[i].Point == decs[j].Point && decs[i].ID < decs[j].ID
+	})
+	return chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
+		func(i int, args []any) []any {
+			d := decs[i]
+			return append(args, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(d.JSON()))
+		}, ` ON CONFLICT (point, id) DO NOTHING`)
+}
+
+// chunked runs head + up to chunkRows value tuples of width columns + tail
+// for rows 0..n-1, row adding its arguments.
+func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, row func(i int, args []any) []any, tail string) error {
+	tuple := "(?" + strings.Repeat(", ?", width-1) + ")"
+	for from := 0; from < n; from += chunkRows {
+		to := min(n, from+chunkRows)
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, width*(to-from))
+		for i := from; i < to; i++ {
+			if i > from {
+				q.WriteString(", ")
+			}
+			q.WriteString(tuple)
+			args = row(i, args)
+		}
+		q.WriteString(tail)
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overlayRows adds the queued and inflight cells of q to rows (sorted by
+// member).
+func (r *recorder) overlayRows(q risk.Query, rows []risk.Row) []risk.Row {
+	for _, p := range []*pending{r.flight, r.queued} {
+		for c, d := range p.cells[subj{q.Series, q.Key}] {
+			if c.bucket < q.From || c.bucket > q.To {
+				continue
+			}
+			j := sort.Search(len(rows), func(k int) bool { return rows[k].Member >= c.member })
+			if j < len(rows) && rows[j].Member == c.member {
+				rows[j].Count += d.Count
+				rows[j].Sum += d.Sum
+				continue
+			}
+			rows = append(rows, risk.Row{})
+			copy(rows[j+1:], rows[j:])
+			rows[j] = risk.Row{Member: c.member, Count: d.Count, Sum: d.Sum}
+		}
+	}
+	return rows
+}
+
+// overlayDecision returns a queued or inflight decision.
+func (r *recorder) overlayDecision(p risk.Point, id string) (risk.Decision, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range []*pending{r.flight, r.queued} {
+		if d, ok := q.decs[decKey{string(p), id}]; ok {
+			return d, true
+		}
+	}
+	return risk.Decision{}, false
+}
+
+// stopRecorder drains the queue and stops the flusher; later writes fail
+// with fault.Unavailable "store_closed".
+func (s *Store) stopRecorder() {
+	r := s.rec
+	r.mu.Lock()
+	already := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if !already {
+		close(r.stop)
+	}
+	<-r.stopped
+}

@@ -1,0 +1,136 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/risk"
+)
+
+var t0 = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+
+func storedCount(t *testing.T, s *Store, series, key string) int64 {
+	t.Helper()
+	var n int64
+	if err := s.DB.QueryRow(context.Background(), `SELECT COALESCE(SUM(n), 0) FROM risk_counters WHERE series = ? AND subject = ?`, series, key).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestQueuedWritesSeenAndDrained: while the flusher cannot write, the
+// store's own reads (counters, sightings, decisions) already count what
+// RecordAuth and SaveDecision queued — a burst of declines is seen by the
+// next decision — though nothing is in the table yet; once written they
+// are counted once, not twice; Close drains the queue so that a restart
+// loses nothing.
+func TestQueuedWritesSeenAndDrained(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, _ := risk.New(risk.Default(), s)
+	s.rec.flushMu.Lock() // the flusher stalls, as on a slow database
+	const declines = 7
+	var last risk.Decision
+	for i := 0; i < declines+1; i++ {
+		a := risk.Auth{ID: fmt.Sprintf("T1|%06d|x", i), At: t0.Add(time.Duration(i) * time.Second), Token: "tok_A", Card: "par_A", Phone: "ph_A",
+			Merchant: "M1", Amount: 100, City: "BEIJING"}
+		d, err := e.Authorize(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = d
+		if err := s.SaveDecision(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.RecordAuth(ctx, a, i == declines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := risk.Query{Series: "card.d.m", Key: "par_A", From: 0, To: 1 << 40}
+	check := func(when string, s *Store) {
+		t.Helper()
+		rows, err := s.Read(ctx, []risk.Query{q})
+		if err != nil || len(rows[0]) != 1 || rows[0][0].Count != declines {
+			t.Errorf("%s: declines read %+v %v, want %d", when, rows, err, declines)
+		}
+		seen, err := s.Last(ctx, []string{"card:par_A"})
+		if err != nil || !seen[0].At.Equal(t0.Add(declines*time.Second)) {
+			t.Errorf("%s: last sighting %+v %v, want the approved tap's", when, seen, err)
+		}
+		d, err := s.DecisionOf(ctx, risk.PointAuthorization, last.ID)
+		if err != nil || d.ID != last.ID || d.Version != last.Version {
+			t.Errorf("%s: decision %+v %v", when, d, err)
+		}
+	}
+	check("queued", s)
+	if n := storedCount(t, s, "card.d.m", "par_A"); n != 0 {
+		t.Fatalf("the stalled flusher wrote %d declines", n)
+	}
+	s.rec.flushMu.Unlock()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("written", s)
+	if n := storedCount(t, s, "card.d.m", "par_A"); n != declines {
+		t.Fatalf("written: %d declines in the table, want %d", n, declines)
+	}
+
+	// Queued at Close: drained, not lost.
+	if err := e.RecordAuth(ctx, risk.Auth{ID: "T1|000099|x", At: t0.Add(time.Minute), Token: "tok_A", Card: "par_A", Phone: "ph_A", Merchant: "M1", Amount: 100}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, []risk.Delta{{Series: "x", Key: "k", Count: 1}}); err == nil {
+		t.Errorf("Add after Close: got nil, want store_closed")
+	}
+	s2, err := Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if n := storedCount(t, s2, "card.d.m", "par_A"); n != declines+1 {
+		t.Errorf("after a restart: %d declines, want %d", n, declines+1)
+	}
+}
+
+// TestFullQueueDrops: with the database stalled and the queue full, a
+// write is dropped and counted, never blocking the caller nor failing it.
+func TestFullQueueDrops(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.rec.flushMu.Lock()
+	s.rec.limit = 3
+	for i := 0; i < 5; i++ {
+		done := make(chan error, 1)
+		go func() { done <- s.Add(ctx, []risk.Delta{{Series: "s", Key: "k", Bucket: int64(i), Count: 1}}) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("write %d: %v, want nil (dropped)", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("write %d blocked on a full queue", i)
+		}
+	}
+	if got := s.Dropped(); got != 2 {
+		t.Errorf("dropped %d, want 2", got)
+	}
+	s.rec.flushMu.Unlock()
+	rows, _ := s.Read(ctx, []risk.Query{{Series: "s", Key: "k", From: 0, To: 9}})
+	if len(rows[0]) != 1 || rows[0][0].Count != 3 {
+		t.Errorf("kept %+v, want the 3 queued before the queue filled", rows[0])
+	}
+}
