@@ -35,6 +35,7 @@ func (p *Platform) newRisk(ctx context.Context, cfg Config) error {
 		return err
 	}
 	st.DB.Now = cfg.Now
+	st.SetLog(p.Log)
 	set, err := risk.Latest(ctx, st)
 	if fault.Has(err, fault.NotFound, risk.CodeNoVersion) {
 		set, err = risk.Default(), nil

@@ -105,6 +105,14 @@ func (s *Store) enqueue(what string, rows int, put func(p *pending)) error {
 	return nil
 }
 
+// SetLog sets where the flusher's failures and drops are logged
+// (default slog.Default()); call it before recording.
+func (s *Store) SetLog(l *slog.Logger) {
+	if l != nil {
+		s.rec.log = l
+	}
+}
+
 // Dropped is how many writes were dropped because the queue was full.
 func (s *Store) Dropped() int64 { return s.rec.dropped.Load() }
 
