@@ -59,6 +59,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	banks := fs.String("banks", envDefault(e, "banks", ""), "bank configuration file (default: the shipped 20 banks) [TAPWALLET_BANKS]")
 	logLevel := fs.String("log-level", envDefault(e, "log_level", "info"), "log level: debug, info, warn, error [TAPWALLET_LOG_LEVEL]")
 	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the token service's key store: empty for the key file DATA/keys.json, or a PKCS#11 token, pkcs11:module=LIB;token=LABEL;pin-env=VAR (the PIN in the environment variable VAR, never here); docs/keys.md [TAPWALLET_KEYS]")
+	riskMode := fs.String("risk", envDefault(e, "risk", "on"), "the risk engine at card binding and before the issuer: on, or off (an operator's switch, e.g. while a rule set is investigated; docs/risk.md) [TAPWALLET_RISK]")
 	fs.Usage = func() {
 		e.stderr.Write([]byte("Usage: tapwallet serve [flags]\n\nRuns the platform, or the parties of it that --roles names, until SIGINT or\nSIGTERM. Several processes may run a role on one PostgreSQL database\n(--db); see docs/operations.md.\n\n"))
 		fs.PrintDefaults()
@@ -75,6 +76,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if id = strings.TrimSpace(id); id != "" {
 			banksOf = append(banksOf, id)
 		}
+	}
+	if *riskMode != "on" && *riskMode != "off" {
+		return usage("--risk must be on or off")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -96,7 +100,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer closeKeys()
 	p, err := platform.Start(ctx, platform.Config{KeyStore: keyStore, DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
 		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote,
-		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, TSPSecret: tspSecret, NetworkAddr: *networkAddr})
+		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, TSPSecret: tspSecret, NetworkAddr: *networkAddr, RiskOff: *riskMode == "off"})
 	if err != nil {
 		return err
 	}
