@@ -9,9 +9,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -35,6 +37,58 @@ type Store struct {
 	DB    *sqldb.DB
 	owned bool
 	rec   *recorder // the queue of counters, sightings and decisions to write (recorder.go)
+	reads preparedReads
+}
+
+// preparedReads keeps the decision's reads prepared, by their text (which
+// depends only on how many counters or sightings are read): parsing the
+// UNION ALL read was most of a decision's cost on SQLite.
+type preparedReads struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxPrepared bounds the kept statements (a decision reads at most a few
+// dozen counters: one text per count).
+const maxPrepared = 128
+
+// query runs q, prepared once and kept (past maxPrepared, as it is).
+func (s *Store) query(ctx context.Context, q string, args []any) (*sql.Rows, error) {
+	r := &s.reads
+	r.mu.Lock()
+	st, ok := r.m[q]
+	r.mu.Unlock()
+	if !ok {
+		prepared, err := s.DB.Prepare(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if r.m == nil {
+			r.m = map[string]*sql.Stmt{}
+		}
+		if old, ok := r.m[q]; ok {
+			prepared.Close()
+			st = old
+		} else if len(r.m) < maxPrepared {
+			r.m[q], st = prepared, prepared
+		} else {
+			r.mu.Unlock()
+			defer prepared.Close()
+			return prepared.QueryContext(ctx, args...)
+		}
+		r.mu.Unlock()
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (r *preparedReads) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.m {
+		st.Close()
+	}
+	r.m = nil
 }
 
 // New returns the store on db, a database opened with Wing, and starts
@@ -63,6 +117,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 // closes the database if Open opened it; it fails like sqldb.DB.Close.
 func (s *Store) Close() error {
 	s.stopRecorder()
+	s.reads.close()
 	if s.owned {
 		return s.DB.Close()
 	}
@@ -117,7 +172,7 @@ func (s *Store) Read(ctx context.Context, qs []risk.Query) ([][]risk.Row, error)
 }
 
 func (s *Store) readRows(ctx context.Context, q string, args []any, out [][]risk.Row) error {
-	rows, err := s.DB.Query(ctx, q, args...)
+	rows, err := s.query(ctx, q, args)
 	if err != nil {
 		return err
 	}
@@ -169,7 +224,7 @@ func (s *Store) lastStored(ctx context.Context, keys []string, out []risk.Sighti
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := s.DB.Query(ctx, `SELECT subject, lat, lon, seen_at FROM risk_sightings WHERE subject IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	rows, err := s.query(ctx, `SELECT subject, lat, lon, seen_at FROM risk_sightings WHERE subject IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args)
 	if err != nil {
 		return err
 	}
