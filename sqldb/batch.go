@@ -18,6 +18,7 @@ import (
 type Batcher[In, Out any] struct {
 	run  func(ctx context.Context, in []In) ([]Out, error)
 	max  int
+	gate CommitGate // nil: none (NewGatedBatcher)
 	reqs chan batchReq[In, Out]
 	stop chan struct{}
 	done chan struct{}
@@ -42,8 +43,25 @@ const batchTimeout = 30 * time.Second
 // calls (at least 1) with run, which must return one result per input, in
 // order, or an error for the whole batch. It never fails; Close stops it.
 func NewBatcher[In, Out any](workers, max int, run func(ctx context.Context, in []In) ([]Out, error)) *Batcher[In, Out] {
+	return NewGatedBatcher(workers, max, nil, run)
+}
+
+// CommitGate lets at most cap(gate) batches of the batchers sharing it run
+// at once (nil: no bound). Make one with NewCommitGate.
+type CommitGate chan struct{}
+
+// NewCommitGate returns a gate for n batches at once (at least 1).
+func NewCommitGate(n int) CommitGate { return make(CommitGate, maxInt(n, 1)) }
+
+// NewGatedBatcher is NewBatcher whose workers, once a call is waiting,
+// take their turn at gate before they gather the batch: while the
+// batchers sharing the gate (each a database of its own — a bank's ledger
+// among the twenty one process hosts) commit, the calls of the others
+// queue up and go in their next batch whole, each still in its own
+// database's transaction. When nothing else commits there is no wait.
+func NewGatedBatcher[In, Out any](workers, max int, gate CommitGate, run func(ctx context.Context, in []In) ([]Out, error)) *Batcher[In, Out] {
 	workers, max = maxInt(workers, 1), maxInt(max, 1)
-	b := &Batcher[In, Out]{run: run, max: max, reqs: make(chan batchReq[In, Out], max*workers),
+	b := &Batcher[In, Out]{run: run, max: max, gate: gate, reqs: make(chan batchReq[In, Out], max*workers),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for i := 0; i < workers; i++ {
 		b.wg.Add(1)
@@ -100,6 +118,9 @@ func (b *Batcher[In, Out]) work() {
 		case <-b.stop:
 			return
 		}
+		if b.gate != nil {
+			b.gate <- struct{}{}
+		}
 		// Let the callers that are ready to run queue their calls first:
 		// on a busy machine the batch then takes them all at once.
 		runtime.Gosched()
@@ -118,6 +139,9 @@ func (b *Batcher[In, Out]) work() {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		outs, err := b.run(ctx, ins)
 		cancel()
+		if b.gate != nil {
+			<-b.gate
+		}
 		if err == nil && len(outs) != len(ins) {
 			err = fault.E(fault.Internal, "batch_results", "a batch returned %d results for %d calls", len(outs), len(ins))
 		}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"embed"
+	"runtime"
 
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -36,8 +37,27 @@ var _ ledger.Store = (*Batch)(nil)
 func NewBatch(s *Store) *Batch {
 	// One worker even on PostgreSQL: every hold of a bank credits its one
 	// settlement account, so concurrent batches would wait on its row lock.
-	return &Batch{Store: s, b: sqldb.NewBatcher(1, 2000, sqldb.Serialized(s.db, s.CreateTransfers))}
+	return &Batch{Store: s, b: sqldb.NewGatedBatcher(1, 2000, gateFor(s.db.Dialect()), sqldb.Serialized(s.db, s.CreateTransfers))}
 }
+
+// gateFor is the turn a ledger on dialect d takes to commit.
+func gateFor(d sqldb.Dialect) sqldb.CommitGate {
+	if d == sqldb.SQLite {
+		return sqliteCommits
+	}
+	return nil
+}
+
+// sqliteCommits is the turn the banks' ledgers hosted in this process take
+// to commit on SQLite: as many at once as the process has CPUs. Each bank
+// its own database (issue 10), a bank takes a twentieth of the holds; its
+// batches were 4 holds where the one file of all banks had 10-12, and a
+// transaction's fixed cost (its log pages: a page per table and index it
+// touches, two pwrite(2)s each) is most of a small batch's. Waiting for
+// its turn while others commit, a bank's batch gathers the holds that came
+// meanwhile. On PostgreSQL the commits wait on the server, not the CPUs:
+// no turn.
+var sqliteCommits = sqldb.NewCommitGate(runtime.GOMAXPROCS(0))
 
 // CreateTransfer applies t in the next batch. A Linked transfer goes alone
 // (it would chain to another caller's transfer). It fails like
