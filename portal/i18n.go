@@ -51,8 +51,6 @@ var bundle = func() *i18n.Bundle {
 	return b
 }()
 
-var matcher = language.NewMatcher([]language.Tag{language.SimplifiedChinese, language.English})
-
 // pickLanguage returns the visitor's language: the switch's cookie, else
 // the best match of Accept-Language (any Chinese is zh-CN), else zh-CN.
 func pickLanguage(r *http.Request) string {

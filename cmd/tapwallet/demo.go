@@ -187,11 +187,12 @@ func (d *demo) run() error {
 	// here in order. Each returns an error when a step does not do what it
 	// should.
 	for _, chapter := range []func() error{
-		// (chapters are added here: tap, network, transit, lost phone)
+		// (chapters are added here: tap, network, transit, lost phone, risk)
 		d.tapChapter,
 		d.networkChapter,
 		d.transitChapter,
 		d.lostPhoneChapter,
+		d.riskChapter,
 	} {
 		if err := chapter(); err != nil {
 			return err
