@@ -8,10 +8,10 @@ import (
 	"github.com/tapwallet/tapwallet/keystore"
 )
 
-// cacheFor is how long a derived key is kept. The key file itself is read
-// again at most once a second when another process changes it
-// (keystore.File), so a key kept this long is never staler than the file's
-// own view; an import through this store empties the cache at once.
+// cacheFor is how long a derived key is kept: it is at most that much
+// staler than the key file as this process holds it (an issuer master key
+// imported by another process arrives when keystore.File reads the file
+// again); an import through this store empties the cache at once.
 const cacheFor = time.Second
 
 // cacheMax bounds the card master keys kept: past it the expired ones go,
