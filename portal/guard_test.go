@@ -416,7 +416,7 @@ func TestAPISwitchFromAnotherPhone(t *testing.T) {
 	if err := lost.LogIn(ctx, "frank@example.com", password); err != nil {
 		t.Fatal(err)
 	}
-	if res, n := checkIn(t, lost, &phone.Location{Lat: 31.2304, Lon: 121.4737}); !res.FreshKeys || n != 20 {
+	if res, n := checkIn(t, lost, &phone.Location{Lat: 39.90872, Lon: 116.39748}); !res.FreshKeys || n != 20 {
 		t.Fatalf("check-in: got %+v and %d keys, want 20 fresh keys", res, n)
 	}
 	if got := e.pay(t, lost); got != "approved" {
