@@ -71,7 +71,7 @@ func (db *DB) checkpointer(stop <-chan struct{}, done chan<- struct{}) {
 	wait := checkpointEvery
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	prev := 0
+	prev, prevCopied := 0, 0
 	for {
 		select {
 		case <-stop:
@@ -81,7 +81,10 @@ func (db *DB) checkpointer(stop <-chan struct{}, done chan<- struct{}) {
 		var busy, log, copied int
 		if err := db.sql.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
 			wait = nextCheckpoint(wait, logAdded(prev, log))
-			prev = log
+			if logAdded(prevCopied, copied) > 0 {
+				syncs.Add(2) // the log, then the file (see Syncs)
+			}
+			prev, prevCopied = log, copied
 		}
 		t.Reset(wait)
 	}

@@ -55,6 +55,9 @@ type DB struct {
 	dsn string
 	// meter is told of each group-commit batch (SetBatchMeter).
 	meter atomic.Pointer[BatchMeter]
+	// commitSyncs: a commit that wrote syncs the log (SQLite, synchronous
+	// FULL); counted in Syncs.
+	commitSyncs bool
 }
 
 // openPostgres opens a pool on the PostgreSQL database dsn names.
@@ -69,12 +72,14 @@ func openPostgres(dsn string) (*DB, error) {
 }
 
 // openSQLite opens the SQLite file at path (made 0600 first, so that its
-// log and journal are too) in WAL mode with foreign keys on.
+// log and journal are too) in WAL mode with foreign keys on and
+// synchronous=FULL: every commit syncs the log, so what InTx committed is
+// on disk when it returns (durable.go; NORMAL only after SetSQLiteSyncNormal).
 func openSQLite(path string) (*DB, error) {
 	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
-	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
+	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sqliteSynchronous() + ")&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
 	s, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")
@@ -100,7 +105,17 @@ func (db *DB) start(ctx context.Context, fsys fs.FS, dir string) (*DB, error) {
 		db.sql.Close()
 		return nil, err
 	}
+	if db.dialect == Postgres {
+		if err := db.checkDurablePostgres(ctx); err != nil {
+			db.sql.Close()
+			return nil, err
+		}
+	}
 	if db.dialect == SQLite {
+		if err := db.readSynchronous(ctx); err != nil {
+			db.sql.Close()
+			return nil, err
+		}
 		useFdatasync.Do(syncWithFdatasync)
 		db.ckptStop, db.ckptDone = make(chan struct{}), make(chan struct{})
 		go db.checkpointer(db.ckptStop, db.ckptDone)
@@ -149,10 +164,14 @@ type Tx struct {
 	tx  *sql.Tx
 	db  *DB
 	Now time.Time // the transaction's time, from the DB clock
+	// wrote: the transaction ran a statement or prepared one (Stmt), so its
+	// commit may write the log (and sync it, counted in Syncs).
+	wrote bool
 }
 
 // Exec runs a statement.
 func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.wrote = true
 	return t.tx.ExecContext(ctx, t.db.rebind(q), args...)
 }
 
@@ -210,6 +229,9 @@ func (db *DB) inTx(ctx context.Context, fn func(*Tx) error) error {
 	}
 	if err := stx.Commit(); err != nil {
 		return fault.Wrap(err, fault.Unavailable, "db_commit", "commit transaction")
+	}
+	if t.wrote && db.commitSyncs {
+		syncs.Add(1)
 	}
 	return nil
 }
