@@ -178,3 +178,51 @@ func TestRiskOverISO8583(t *testing.T) {
 		}
 	})
 }
+
+// TestShadowRuleOverISO8583: a shadow rule that would decline every
+// payment is evaluated and recorded with the authorization's decision,
+// and changes nothing: the tap is approved by the issuer. The same rule
+// enforced declines the next tap 59.
+func TestShadowRuleOverISO8583(t *testing.T) {
+	e := start(t)
+	ph, card, c := e.payingPhone(t, "shadow@example.com")
+	set := risk.Default()
+	set.Version++
+	set.Rules = append(set.Rules, risk.Rule{ID: "test.everything", Point: risk.PointAuthorization,
+		Reason: "every payment (a rule under trial)", When: risk.Cond{Attr: "auth.amount", Op: ">=", Value: 1.0},
+		Score: 99, Outcome: risk.Decline, Shadow: true})
+	if err := e.p.Risk().Use(set); err != nil {
+		t.Fatal(err)
+	}
+	if rc := e.riskTap(t, c, ph, card, "SHANGHAI", 1234, false); rc != "00" {
+		t.Fatalf("a tap under a shadow rule that declines everything: got %s, want 00", rc)
+	}
+	a := e.lastAuth(t, ph.Profile.PhoneID)
+	d, err := e.p.RiskDecisions().DecisionOf(context.Background(), risk.PointAuthorization, a.ID)
+	if err != nil {
+		t.Fatalf("no decision kept for the approved tap: %v", err)
+	}
+	var hit *risk.Hit
+	for i := range d.Hits {
+		if d.Hits[i].Rule == "test.everything" {
+			hit = &d.Hits[i]
+		}
+	}
+	if hit == nil || !hit.Shadow || d.Outcome != risk.Approve || d.Version != set.Version {
+		t.Fatalf("kept decision %+v: want approve of v%d with the shadow hit test.everything recorded", d, set.Version)
+	}
+
+	enforced := risk.Default()
+	enforced.Version = set.Version + 1
+	enforced.Rules = append(enforced.Rules, set.Rules[len(set.Rules)-1])
+	enforced.Rules[len(enforced.Rules)-1].Shadow = false
+	if err := e.p.Risk().Use(enforced); err != nil {
+		t.Fatal(err)
+	}
+	if rc := e.riskTap(t, c, ph, card, "SHANGHAI", 1234, false); rc != "59" {
+		t.Fatalf("the same rule enforced: got %s, want 59", rc)
+	}
+	if a := e.lastAuth(t, ph.Profile.PhoneID); !strings.Contains(string(a.Reason), "test.everything") {
+		t.Fatalf("recorded reason %q, want test.everything", a.Reason)
+	}
+}
