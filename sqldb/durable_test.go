@@ -2,10 +2,13 @@ package sqldb_test
 
 import (
 	"context"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/sqldb"
 )
 
@@ -104,4 +107,29 @@ func TestSQLiteSyncNormalIsOptIn(t *testing.T) {
 	if l := synchronousOfPool(t, full, 4); l[0] != 2 || l[3] != 2 {
 		t.Fatalf("opt-out turned off: PRAGMA synchronous = %v, want 2 (FULL)", l)
 	}
+}
+
+// TestPostgresSynchronousCommitOffIsRefused: a PostgreSQL DSN that turns
+// synchronous_commit off (commits answered before they are flushed) does
+// not open, with a code that says why; the same DSN without it opens.
+// It runs only with TAPWALLET_TEST_POSTGRES set.
+func TestPostgresSynchronousCommitOffIsRefused(t *testing.T) {
+	dsn := os.Getenv("TAPWALLET_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("TAPWALLET_TEST_POSTGRES not set")
+	}
+	ctx := context.Background()
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	_, err := sqldb.OpenWing(ctx, dsn+sep+"synchronous_commit=off", "", alpha)
+	if !fault.Has(err, fault.Unavailable, "db_not_durable") {
+		t.Fatalf("synchronous_commit=off: err %v, want db_not_durable", err)
+	}
+	db, err := sqldb.OpenWing(ctx, dsn+sep+"synchronous_commit=local", "", alpha)
+	if err != nil {
+		t.Fatalf("synchronous_commit=local (flushes the local log): %v", err)
+	}
+	db.Close()
 }
