@@ -44,11 +44,12 @@ simulated phones (8 cards each) straight through the token service, with one
 limited-use key per authorization, pre-computes every cryptogram (each a
 fresh counter and key), then drives 0100s over --conns acquirer connections
 to the switch, end to end: the token service checks and swaps each token,
-the issuer host places a durable hold in its ledger (committed before the
-answer), the switch stores its record. Each token's authorizations go in
-order; all tokens at once. It prints a table (approved, declined, errors,
-throughput, latency p50/p90/p99/max) and with --json one JSON object on the
-last line. --baseline also runs the same client against an ISO 8583 echo
+the issuer host places a durable hold in its ledger (committed and
+fdatasync'd before the answer), the switch stores its record (the same).
+Each token's authorizations go in order; all tokens at once. It prints a
+table (approved, declined, errors, throughput, latency p50/p90/p99/max),
+the fdatasyncs per authorization, and with --json one JSON object on the
+last line. It exits non-zero if a durable SQLite run made no fdatasync. --baseline also runs the same client against an ISO 8583 echo
 server (same codec and framing, no business logic) in the same run.
 
 Flags:`
