@@ -18,6 +18,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
+	"github.com/tapwallet/tapwallet/issuer/idvhttp"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/keystore/soft"
 	"github.com/tapwallet/tapwallet/lostphone"
@@ -68,6 +69,11 @@ type Config struct {
 	// for clearing (bank id → the process's http://HOST:PORT): the
 	// network POSTs each its clearing file there (issuer/clearinghttp).
 	ClearingAt map[string]string
+	// IDVAt names banks whose issuer host runs in another process for
+	// the token service's ID&V (bank id → the process's http://HOST:PORT):
+	// the tsp role asks them there (issuer/idvhttp) and never reads their
+	// card holders; the other banks' ID&V runs in this process.
+	IDVAt map[string]string
 
 	// Roles are the parties this process runs (nil: every role). A role
 	// whose partner runs elsewhere needs the partner's address; New
@@ -197,7 +203,11 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if err := p.newRisk(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if err := p.newTokens(ctx, cfg, issuer.NewIDV(banks, cfg.Now)); err != nil {
+	idv, err := p.tokenIDV(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.newTokens(ctx, cfg, idv); err != nil {
 		return nil, err
 	}
 	if cfg.Roles.Has(RoleWallet) {
@@ -318,6 +328,7 @@ func (p *Platform) handler() http.Handler {
 	p.mountTSP(mux)
 	if p.Issuers != nil { // the network hands the banks of this process their clearing files here
 		mux.Handle(clearinghttp.Path, clearinghttp.Handler(issuer.ClearingHosts(p.Issuers.Hosts), p.ClearingSecret()))
+		mux.Handle(idvhttp.Path, idvhttp.Handler(p.hostedIDV(), p.ClearingSecret(), p.Log)) // and the token service asks them for ID&V
 	}
 	if p.Portal != nil {
 		mux.Handle("/", p.Portal)

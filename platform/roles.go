@@ -10,6 +10,7 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/issuer/idvhttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/ledger"
 )
@@ -287,4 +288,43 @@ func (p *Platform) IssuerLedger(bankID string) (ledger.Store, bool) {
 type IssuerHosts struct {
 	Addrs map[string]string       // bank id → where its host listens
 	Hosts map[string]*issuer.Host // bank id → its host
+}
+
+// tokenIDV is the ID&V the tsp role asks: the banks of Config.IDVAt over
+// HTTP at their issuer process (idvhttp, under the network–issuer secret),
+// the others in this process — which reads the card holders of those
+// others alone. nil when this process does not run the tsp role.
+func (p *Platform) tokenIDV(ctx context.Context, cfg Config) (bank.IDV, error) {
+	if !cfg.Roles.Has(RoleTSP) {
+		return nil, nil
+	}
+	local := &issuer.IDV{Directory: p.Banks.Directory(), Holders: map[string]*bank.Holders{}, Now: cfg.Now}
+	for _, b := range p.Banks.Banks {
+		if _, remote := cfg.IDVAt[b.ID]; !remote {
+			local.Holders[b.ID] = p.Banks.Holders(b.ID)
+		}
+	}
+	if len(cfg.IDVAt) == 0 {
+		return local, nil
+	}
+	for id := range cfg.IDVAt {
+		if _, ok := local.Directory.BankByID(id); !ok {
+			return nil, fault.E(fault.Invalid, "roles", "--issuer-idv: no bank %q (tapwallet banks list)", id)
+		}
+	}
+	_, secret, err := LinkSecrets(ctx, p.KeyStore)
+	if err != nil {
+		return nil, err
+	}
+	return &idvhttp.Client{Directory: local.Directory, At: cfg.IDVAt, Secret: secret.Reveal(), Local: local}, nil
+}
+
+// hostedIDV is the ID&V of the banks whose issuer hosts this process runs,
+// each against its own card holders (served at idvhttp.Path).
+func (p *Platform) hostedIDV() *issuer.IDV {
+	d := &issuer.IDV{Directory: p.Banks.Directory(), Holders: map[string]*bank.Holders{}, Now: p.cfg.Now}
+	for id := range p.Issuers.Hosts {
+		d.Holders[id] = p.Banks.Holders(id)
+	}
+	return d
 }

@@ -49,6 +49,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	fs.Var(remote, "issuer-at", "a bank's issuer host run elsewhere (tapwallet issuer, or serve --roles issuers), BANK=HOST:PORT; repeatable [TAPWALLET_ISSUER_AT: BANK=HOST:PORT,…]")
+	idvAt := clearingAt{} // the same BANK[,BANK…]=URL form as clear --issuer-clearing
+	if v := envDefault(e, "issuer_idv", ""); v != "" {
+		for _, one := range strings.Split(v, ";") {
+			if err := idvAt.Set(strings.TrimSpace(one)); err != nil {
+				return usage("TAPWALLET_ISSUER_IDV: %v", err)
+			}
+		}
+	}
+	fs.Var(idvAt, "issuer-idv", "banks whose issuer host runs in another process, BANK[,BANK…]=http://HOST:PORT (its serve --http): the tsp role asks them for ID&V there and never reads their card holders; repeatable [TAPWALLET_ISSUER_IDV: …;…]")
 	roles := fs.String("roles", envDefault(e, "roles", "all"), "the parties this process runs, comma-separated: wallet, tsp, network, issuers, transit, portal (all: every one) [TAPWALLET_ROLES]")
 	issuerBanks := fs.String("issuer-banks", envDefault(e, "issuer_banks", ""), "the banks whose issuer hosts the issuers role runs, comma-separated ids (default: every bank) [TAPWALLET_ISSUER_BANKS]")
 	issuersListen := fs.String("issuers-listen", envDefault(e, "issuers_listen", "127.0.0.1:0"), "where the issuers role listens: HOST:PORT puts the n-th bank of the directory (from 0) on PORT+n; port 0: free ports [TAPWALLET_ISSUERS_LISTEN]")
@@ -99,7 +108,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer closeKeys()
 	p, err := platform.Start(ctx, platform.Config{KeyStore: keyStore, DataDir: *data, DSN: *dsn, HTTPAddr: *httpAddr, BankFile: *banks, Log: log, PortalURL: *portalURL,
-		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote,
+		ISOAddr: *isoAddr, ISOMaxConns: *isoMaxConns, ISOMaxConnsPerSource: *isoMaxPerSource, OperatorToken: operator, IssuersAt: remote, IDVAt: idvAt,
 		Roles: rs, IssuerBanks: banksOf, IssuersListen: *issuersListen, IssuersBase: *issuersAt, TSPURL: *tspURL, TSPSecret: tspSecret, NetworkAddr: *networkAddr, RiskOff: *riskMode == "off"})
 	if err != nil {
 		return err
