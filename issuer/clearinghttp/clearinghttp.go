@@ -14,9 +14,6 @@ package clearinghttp
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -25,6 +22,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/clearing/clearfile"
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/issuer/linkmac"
 )
 
 // Path is the route of the clearing files on an issuer process.
@@ -50,46 +48,6 @@ type Poster interface {
 	PostClearing(ctx context.Context, bankID string, f clearfile.File) (clearfile.Ack, error)
 }
 
-func mac(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func macOK(secret, body []byte, got string) bool {
-	want, err := hex.DecodeString(got)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(m.Sum(nil), want)
-}
-
-// faultJSON is an error on the wire: the fault's kind, code and safe
-// message.
-type faultJSON struct {
-	Kind    fault.Kind `json:"kind"`
-	Code    string     `json:"code"`
-	Message string     `json:"message"`
-}
-
-func status(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // Handler serves Path for the banks of hosts: POST with the file as the
 // body and its MAC in MACHeader. It answers 200 with the Ack (JSON, its
 // MAC in MACHeader); 401 unauthorized for a missing or wrong MAC; 400
@@ -98,11 +56,7 @@ func status(k fault.Kind) int {
 // the host's error otherwise — each as {"kind","code","message"}.
 func Handler(hosts Poster, secret []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fail := func(err error) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status(fault.KindOf(err)))
-			json.NewEncoder(w).Encode(faultJSON{Kind: fault.KindOf(err), Code: fault.CodeOf(err), Message: fault.MessageOf(err)})
-		}
+		fail := func(err error) { linkmac.WriteFault(w, err) }
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			fail(fault.E(fault.Invalid, "method", "POST a clearing file to %s", Path))
@@ -113,7 +67,7 @@ func Handler(hosts Poster, secret []byte) http.Handler {
 			fail(fault.E(fault.Invalid, "bad_clearing_file", "the clearing file is unreadable or larger than %d bytes", maxFile))
 			return
 		}
-		if !macOK(secret, body, r.Header.Get(MACHeader)) {
+		if !linkmac.Check(secret, body, r.Header.Get(MACHeader)) {
 			fail(fault.E(fault.Unauthorized, "unauthorized", "the clearing file's MAC does not check under the network's shared secret"))
 			return
 		}
@@ -128,9 +82,7 @@ func Handler(hosts Poster, secret []byte) http.Handler {
 			return
 		}
 		out, _ := json.Marshal(ack)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set(MACHeader, mac(secret, out))
-		w.Write(out)
+		linkmac.WriteSigned(w, MACHeader, secret, out)
 	})
 }
 
@@ -168,7 +120,7 @@ func (c *Client) PostClearing(ctx context.Context, bankID string, f clearfile.Fi
 		return clearfile.Ack{}, fault.Wrap(err, fault.Invalid, "issuer_url", "bad clearing address for %s", bankID)
 	}
 	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set(MACHeader, mac(c.Secret, body))
+	req.Header.Set(MACHeader, linkmac.Sign(c.Secret, body))
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTP
@@ -183,13 +135,13 @@ func (c *Client) PostClearing(ctx context.Context, bankID string, f clearfile.Fi
 		return clearfile.Ack{}, fault.Wrap(err, fault.Unavailable, "issuer_unreachable", "the answer of %s to its clearing file broke off", bankID)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var fj faultJSON
-		if json.Unmarshal(out, &fj) != nil || fj.Kind == "" {
+		fj, ok := linkmac.ReadFault(out)
+		if !ok {
 			return clearfile.Ack{}, fault.E(fault.Unavailable, "issuer_unreachable", "the issuer process of %s answered HTTP %d", bankID, resp.StatusCode)
 		}
 		return clearfile.Ack{}, fault.E(fj.Kind, fj.Code, "%s: %s", bankID, fj.Message)
 	}
-	if !macOK(c.Secret, out, resp.Header.Get(MACHeader)) {
+	if !linkmac.Check(c.Secret, out, resp.Header.Get(MACHeader)) {
 		return clearfile.Ack{}, fault.E(fault.Internal, "bad_clearing_ack", "the answer of %s to its clearing file does not carry the shared secret's MAC", bankID)
 	}
 	var ack clearfile.Ack

@@ -14,9 +14,6 @@ package idvhttp
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -28,6 +25,7 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/issuer/linkmac"
 )
 
 // Path is the route of ID&V on an issuer process.
@@ -63,49 +61,7 @@ type request struct {
 // answer is an IDV verdict on the wire; a failed Verify carries its error.
 type answer struct {
 	Verdict bank.IDVVerdict `json:"verdict"`
-	Error   *faultJSON      `json:"error,omitempty"`
-}
-
-// faultJSON is an error on the wire: the fault's kind, code and safe
-// message.
-type faultJSON struct {
-	Kind    fault.Kind `json:"kind"`
-	Code    string     `json:"code"`
-	Message string     `json:"message"`
-}
-
-func toJSON(err error) *faultJSON {
-	return &faultJSON{Kind: fault.KindOf(err), Code: fault.CodeOf(err), Message: fault.MessageOf(err)}
-}
-
-func mac(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func macOK(secret, body []byte, got string) bool {
-	want, err := hex.DecodeString(got)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(m.Sum(nil), want)
-}
-
-func status(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	Error   *linkmac.Fault  `json:"error,omitempty"`
 }
 
 // decodeStrict decodes exactly one JSON value into v, refusing unknown
@@ -137,11 +93,7 @@ func Handler(idv *issuer.IDV, secret []byte, log *slog.Logger) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fail := func(err error) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status(fault.KindOf(err)))
-			json.NewEncoder(w).Encode(toJSON(err))
-		}
+		fail := func(err error) { linkmac.WriteFault(w, err) }
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			fail(fault.E(fault.Invalid, "method", "POST an ID&V request to %s", Path))
@@ -152,7 +104,7 @@ func Handler(idv *issuer.IDV, secret []byte, log *slog.Logger) http.Handler {
 			fail(fault.E(fault.Invalid, CodeBadRequest, "the ID&V request is unreadable or larger than %d bytes", maxBody))
 			return
 		}
-		if !macOK(secret, body, r.Header.Get(MACHeader)) {
+		if !linkmac.Check(secret, body, r.Header.Get(MACHeader)) {
 			fail(fault.E(fault.Unauthorized, CodeUnauthorized, "the ID&V request's MAC does not check under the network's shared secret"))
 			return
 		}
@@ -178,13 +130,11 @@ func Handler(idv *issuer.IDV, secret []byte, log *slog.Logger) http.Handler {
 		v, err := idv.Verify(r.Context(), req)
 		a := answer{Verdict: v}
 		if err != nil {
-			a.Error = toJSON(err)
+			a.Error = linkmac.FaultOf(err)
 		}
 		log.Info("issuer: ID&V", "bank", route.BankID, "decision", string(v.Decision), "reason", v.Reason)
 		out, _ := json.Marshal(a)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set(MACHeader, mac(secret, out))
-		w.Write(out)
+		linkmac.WriteSigned(w, MACHeader, secret, out)
 	})
 }
 
@@ -242,7 +192,7 @@ func (c *Client) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdi
 		return red(fault.E(fault.Invalid, "issuer_url", "bad ID&V address for %s", route.BankID))
 	}
 	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set(MACHeader, mac(c.Secret, body))
+	hr.Header.Set(MACHeader, linkmac.Sign(c.Secret, body))
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTP
@@ -259,13 +209,13 @@ func (c *Client) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdi
 		return red(fault.E(fault.Unavailable, CodeUnreachable, "the ID&V answer of %s broke off", route.BankID))
 	}
 	if resp.StatusCode != http.StatusOK {
-		var fj faultJSON
-		if json.Unmarshal(out, &fj) != nil || fj.Kind == "" {
+		fj, ok := linkmac.ReadFault(out)
+		if !ok {
 			return red(fault.E(fault.Unavailable, CodeUnreachable, "the issuer process of %s answered HTTP %d", route.BankID, resp.StatusCode))
 		}
 		return red(fault.E(fj.Kind, fj.Code, "%s: %s", route.BankID, fj.Message))
 	}
-	if !macOK(c.Secret, out, resp.Header.Get(MACHeader)) {
+	if !linkmac.Check(c.Secret, out, resp.Header.Get(MACHeader)) {
 		return red(fault.E(fault.Internal, CodeBadAnswer, "the ID&V answer of %s does not carry the shared secret's MAC", route.BankID))
 	}
 	var a answer
