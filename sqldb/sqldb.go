@@ -97,7 +97,18 @@ func openSQLite(path string) (*DB, error) {
 // database when it fails.
 func (db *DB) start(ctx context.Context, fsys fs.FS, dir string) (*DB, error) {
 	db.Now = time.Now
-	if err := db.sql.PingContext(ctx); err != nil {
+	// A new SQLite file opened by several processes at once: the one that
+	// turns it to WAL holds it for a moment, and SQLite may answer the
+	// others' first connection busy without waiting — try again briefly.
+	err := db.sql.PingContext(ctx)
+	for try := 1; err != nil && retryable(err) && try <= 20; try++ {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try) * 10 * time.Millisecond):
+		}
+		err = db.sql.PingContext(ctx)
+	}
+	if err != nil {
 		db.sql.Close()
 		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "database does not answer")
 	}

@@ -97,7 +97,7 @@ func openPostgresWing(ctx context.Context, dsn, name string) (*DB, error) {
 	defer admin.Close()
 	// Two processes making one schema at once: one of them may see a
 	// unique violation on the catalogue; the schema is there either way.
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil && !IsUniqueViolation(err) {
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil && !alreadyMade(err) {
 		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "create schema %s", schema)
 	}
 	q.Set("search_path", schema)
@@ -187,7 +187,10 @@ func (db *DB) lockSchema(ctx context.Context) (func(), error) {
 	rand.Read(rb[:])
 	holder := hex.EncodeToString(rb[:])
 	for {
-		if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_lock (id INTEGER PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`); err != nil && !IsUniqueViolation(err) && !retryable(err) {
+		// Processes starting at once race on IF NOT EXISTS: PostgreSQL may
+		// answer the loser "already exists" (the table, or its row type) —
+		// it exists either way, so the lease below decides.
+		if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_lock (id INTEGER PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`); err != nil && !alreadyMade(err) && !retryable(err) {
 			return nil, fault.Wrap(err, fault.Unavailable, "migrate", "create schema_lock")
 		}
 		now := time.Now()
@@ -209,4 +212,17 @@ func (db *DB) lockSchema(ctx context.Context) (func(), error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// alreadyMade reports whether err says that what a CREATE … IF NOT EXISTS
+// made exists already: PostgreSQL answers a process that loses the race
+// with another creating it with a unique violation on its catalogue
+// (23505), duplicate table (42P07), duplicate object — the table's row
+// type — (42710) or duplicate schema (42P06).
+func alreadyMade(err error) bool {
+	if IsUniqueViolation(err) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLSTATE 42P07") || strings.Contains(s, "SQLSTATE 42710") || strings.Contains(s, "SQLSTATE 42P06")
 }
