@@ -157,28 +157,8 @@ func (a *API) routes() {
 	})
 }
 
-// Status maps an error kind to an HTTP status.
-func Status(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.Forbidden:
-		return http.StatusForbidden
-	case fault.Limit:
-		return http.StatusTooManyRequests
-	case fault.Declined:
-		return http.StatusUnprocessableEntity
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// Status maps an error kind to an HTTP status (fault.HTTPStatus).
+func Status(k fault.Kind) int { return fault.HTTPStatus(k) }
 
 // ErrorBody is the JSON shape of every error answer.
 type ErrorBody = client.Error

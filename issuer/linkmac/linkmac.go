@@ -47,27 +47,10 @@ func FaultOf(err error) *Fault {
 	return &Fault{Kind: fault.KindOf(err), Code: fault.CodeOf(err), Message: fault.MessageOf(err)}
 }
 
-// Status is the HTTP status of an error of kind k.
-func Status(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // WriteFault answers err as JSON with the status of its kind.
 func WriteFault(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(Status(fault.KindOf(err)))
+	w.WriteHeader(fault.HTTPStatus(fault.KindOf(err)))
 	json.NewEncoder(w).Encode(FaultOf(err))
 }
 
