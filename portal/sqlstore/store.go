@@ -27,8 +27,7 @@ var Wing = sqldb.Wing{Name: "portal", Migrations: migrations, Dir: "migrations"}
 
 // Store is the portal's and the lost-phone switch's store on the portal wing.
 type Store struct {
-	DB    *sqldb.DB
-	owned bool // Close closes DB (Open or OpenBeside made it)
+	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
 }
 
 var (
@@ -37,38 +36,28 @@ var (
 )
 
 // New returns the store on a database opened with sqldb.OpenWing(…, Wing).
-func New(db *sqldb.DB) *Store { return &Store{DB: db} }
+func New(db *sqldb.DB) *Store { return &Store{Held: sqldb.Hold(db)} }
 
 // Open opens (creating and migrating as needed) the portal's wing on the
 // backend dsn names ("" for DATA/portal.db, "sqlite:PATH", "postgres://…")
 // and returns its store, which closes the database on Close. It fails
 // like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db, owned: true}, nil
+	return &Store{Held: h}, nil
 }
 
 // OpenBeside opens the portal's wing on the backend db is on (the file
 // portal.db in db's folder, or the schema beside db's). It fails like Open.
 func OpenBeside(ctx context.Context, db *sqldb.DB) (*Store, error) {
-	wdb, err := db.Beside(ctx, Wing)
+	h, err := sqldb.HoldBeside(ctx, db, Wing)
 	if err != nil {
 		return nil, err
 	}
-	wdb.Now = db.Now
-	return &Store{DB: wdb, owned: true}, nil
-}
-
-// Close closes the wing's database if Open or OpenBeside opened it.
-func (s *Store) Close() error {
-	if s.owned {
-		s.owned = false
-		return s.DB.Close()
-	}
-	return nil
+	return &Store{Held: h}, nil
 }
 
 var errNotThisCeremony = fault.E(fault.NotFound, "ceremony_not_found", "not this ceremony")

@@ -31,31 +31,22 @@ var _ promo.Store = (*Store)(nil)
 
 // Store is promo.Store on the promo wing's database.
 type Store struct {
-	DB    *sqldb.DB
-	owned bool
+	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
 }
 
 // New returns the store on db, a database opened with Wing.
-func New(db *sqldb.DB) *Store { return &Store{DB: db} }
+func New(db *sqldb.DB) *Store { return &Store{Held: sqldb.Hold(db)} }
 
 // Open opens (creating and migrating as needed) the promo wing on the
 // backend dsn names ("" for DATA/promo.db, "sqlite:PATH", "postgres://…")
 // and returns its store, which closes the database on Close. It fails
 // like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db, owned: true}, nil
-}
-
-// Close closes the database if Open opened it; it fails like sqldb.DB.Close.
-func (s *Store) Close() error {
-	if s.owned {
-		return s.DB.Close()
-	}
-	return nil
+	return &Store{Held: h}, nil
 }
 
 // inTx runs fn in a transaction; a unique violation (another process

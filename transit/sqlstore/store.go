@@ -27,34 +27,24 @@ var Wing = sqldb.Wing{Name: "transit", Migrations: migrations, Dir: "migrations"
 
 // TransitStore implements transit.Store on the transit wing's database.
 type TransitStore struct {
-	DB    *sqldb.DB
-	owned bool
+	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
 }
 
 var _ transit.Store = (*TransitStore)(nil)
 
 // New returns the store on db, a database opened with Wing.
-func New(db *sqldb.DB) *TransitStore { return &TransitStore{DB: db} }
+func New(db *sqldb.DB) *TransitStore { return &TransitStore{Held: sqldb.Hold(db)} }
 
 // Open opens (creating and migrating as needed) the transit wing on the
 // backend dsn names ("" for DATA/transit.db, "sqlite:PATH",
 // "postgres://…") and returns its store, which closes the database on
 // Close. It fails like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*TransitStore, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	return &TransitStore{DB: db, owned: true}, nil
-}
-
-// Close closes the database if Open opened it; it fails like
-// sqldb.DB.Close.
-func (s *TransitStore) Close() error {
-	if s.owned {
-		return s.DB.Close()
-	}
-	return nil
+	return &TransitStore{Held: h}, nil
 }
 
 // InTx runs fn in one database transaction (retried on serialization

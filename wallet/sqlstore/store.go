@@ -26,46 +26,35 @@ var Wing = sqldb.Wing{Name: "wallet", Migrations: migrations, Dir: "migrations"}
 
 // Store is the wallet service's store on its wing.
 type Store struct {
-	DB    *sqldb.DB
-	owned bool // Close closes DB (Open or OpenBeside made it)
+	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
 }
 
 var _ wallet.Store = (*Store)(nil)
 
 // New returns the store on a database opened with sqldb.OpenWing(…, Wing).
-func New(db *sqldb.DB) *Store { return &Store{DB: db} }
+func New(db *sqldb.DB) *Store { return &Store{Held: sqldb.Hold(db)} }
 
 // Open opens (creating and migrating as needed) the wallet's wing on the
 // backend dsn names ("" for DATA/wallet.db, "sqlite:PATH", "postgres://…")
 // and returns its store, which closes the database on Close. It fails
 // like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db, owned: true}, nil
+	return &Store{Held: h}, nil
 }
 
 // OpenBeside opens the wallet's wing on the backend db is on (the file
 // wallet.db in db's folder, or the schema beside db's), for tests and
 // tools that hold another party's database. It fails like Open.
 func OpenBeside(ctx context.Context, db *sqldb.DB) (*Store, error) {
-	wdb, err := db.Beside(ctx, Wing)
+	h, err := sqldb.HoldBeside(ctx, db, Wing)
 	if err != nil {
 		return nil, err
 	}
-	wdb.Now = db.Now
-	return &Store{DB: wdb, owned: true}, nil
-}
-
-// Close closes the wing's database if Open or OpenBeside opened it.
-func (s *Store) Close() error {
-	if s.owned {
-		s.owned = false
-		return s.DB.Close()
-	}
-	return nil
+	return &Store{Held: h}, nil
 }
 
 // SetWalletOn sets whether the wallet on a phone is on; it reports
