@@ -40,9 +40,8 @@ var (
 // the answers of records stored while being decided go in one batch (one
 // transaction) with those of concurrent authorizations.
 type Store struct {
-	DB    *sqldb.DB
-	saves *sqldb.Batcher[authWrite, error]
-	owned bool // Close closes DB
+	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
+	saves      *sqldb.Batcher[authWrite, error]
 }
 
 // authWrite is one write of the batch: a new record, or the answer of a
@@ -54,8 +53,13 @@ type authWrite struct {
 
 // New returns the switch's store in db, a database of the network's wing.
 // It never fails; Close stops its batch worker.
-func New(db *sqldb.DB) *Store {
-	s := &Store{DB: db}
+func New(db *sqldb.DB) *Store { return held(sqldb.Hold(db)) }
+
+// held is New on h: a lent database (Hold) or one the store owns and
+// closes (OpenHeld, HoldBeside).
+func held(h sqldb.Held) *Store {
+	db := h.DB
+	s := &Store{Held: h}
 	s.saves = sqldb.NewBatcher(db.BatchWorkers(), 1000, sqldb.Serialized(db, s.writeAuths))
 	return s
 }
@@ -65,12 +69,11 @@ func New(db *sqldb.DB) *Store {
 // "postgres://…") and returns its store, which closes the database on
 // Close. It fails like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	s := New(db)
-	s.owned = true
+	s := held(h)
 	return s, nil
 }
 
@@ -79,13 +82,11 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 // and tests that hold another party's database. The store closes the
 // wing's database on Close. It fails like Open.
 func OpenBeside(ctx context.Context, db *sqldb.DB) (*Store, error) {
-	wdb, err := db.Beside(ctx, Wing)
+	h, err := sqldb.HoldBeside(ctx, db, Wing)
 	if err != nil {
 		return nil, err
 	}
-	wdb.Now = db.Now
-	s := New(wdb)
-	s.owned = true
+	s := held(h)
 	return s, nil
 }
 
@@ -93,10 +94,7 @@ func OpenBeside(ctx context.Context, db *sqldb.DB) (*Store, error) {
 // opened it. It fails with the database's error.
 func (s *Store) Close() error {
 	s.saves.Close()
-	if s.owned {
-		return s.DB.Close()
-	}
-	return nil
+	return s.Held.Close()
 }
 
 const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, local_date, local_time,

@@ -34,10 +34,9 @@ var (
 
 // Store is the risk engine's state and versions on its wing's database.
 type Store struct {
-	DB    *sqldb.DB
-	owned bool
-	rec   *recorder // the queue of counters, sightings and decisions to write (recorder.go)
-	reads preparedReads
+	sqldb.Held           // the wing's database (s.DB); Close closes it when Open opened it
+	rec        *recorder // the queue of counters, sightings and decisions to write (recorder.go)
+	reads      preparedReads
 }
 
 // preparedReads keeps the decision's reads prepared, by their text (which
@@ -93,8 +92,12 @@ func (r *preparedReads) close() {
 
 // New returns the store on db, a database opened with Wing, and starts
 // its recording queue's flusher (Close drains and stops it).
-func New(db *sqldb.DB) *Store {
-	s := &Store{DB: db}
+func New(db *sqldb.DB) *Store { return held(sqldb.Hold(db)) }
+
+// held is New on h: a lent database (Hold) or one the store owns and
+// closes (OpenHeld, HoldBeside).
+func held(h sqldb.Held) *Store {
+	s := &Store{Held: h}
 	s.startRecorder()
 	return s
 }
@@ -104,12 +107,11 @@ func New(db *sqldb.DB) *Store {
 // and returns its store, which closes the database on Close. It fails
 // like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	s := New(db)
-	s.owned = true
+	s := held(h)
 	return s, nil
 }
 
@@ -118,10 +120,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 func (s *Store) Close() error {
 	s.stopRecorder()
 	s.reads.close()
-	if s.owned {
-		return s.DB.Close()
-	}
-	return nil
+	return s.Held.Close()
 }
 
 // Add queues the deltas (merged per bucket with the queued ones) for

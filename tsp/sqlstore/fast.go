@@ -19,8 +19,7 @@ import (
 // goroutines whose stacks have grown once), and vault rows — which never
 // change — are kept in memory once read.
 type Store struct {
-	DB    *sqldb.DB
-	owned bool // Close closes DB (Open made it)
+	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
 
 	uses *sqldb.Batcher[tsp.KeyUse, error]
 
@@ -40,8 +39,13 @@ type Store struct {
 // New returns the store over db, a database opened with the wing (Open
 // does both). It never fails; Close stops its batch worker and reader
 // goroutines.
-func New(db *sqldb.DB) *Store {
-	s := &Store{DB: db}
+func New(db *sqldb.DB) *Store { return held(sqldb.Hold(db)) }
+
+// held is New on h: a lent database (Hold) or one the store owns and
+// closes (OpenHeld, HoldBeside).
+func held(h sqldb.Held) *Store {
+	db := h.DB
+	s := &Store{Held: h}
 	s.uses = sqldb.NewBatcher(db.BatchWorkers(), 1000, sqldb.Serialized(db, s.useKeys))
 	if db.Dialect() == sqldb.SQLite {
 		s.reads, s.stopReads = make(chan read), make(chan struct{})
@@ -67,11 +71,7 @@ func (s *Store) Close() error {
 			q.Close()
 		}
 	}
-	if s.owned {
-		s.owned = false
-		return s.DB.Close()
-	}
-	return nil
+	return s.Held.Close()
 }
 
 // prepare makes the statements of the authorization path's reads once.

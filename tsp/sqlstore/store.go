@@ -40,12 +40,11 @@ var (
 // "postgres://…") and returns its store, which closes the database on
 // Close. It fails like sqldb.OpenWing.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
-	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing)
+	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	s := New(db)
-	s.owned = true
+	s := held(h)
 	return s, nil
 }
 
@@ -54,13 +53,11 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 // db's) — for tests and tools that hold another party's database. The
 // store closes the wing's database on Close. It fails like Open.
 func OpenBeside(ctx context.Context, db *sqldb.DB) (*Store, error) {
-	wdb, err := db.Beside(ctx, Wing)
+	h, err := sqldb.HoldBeside(ctx, db, Wing)
 	if err != nil {
 		return nil, err
 	}
-	wdb.Now = db.Now
-	s := New(wdb)
-	s.owned = true
+	s := held(h)
 	return s, nil
 }
 
