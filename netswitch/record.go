@@ -8,6 +8,7 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // Auth is the switch's record of one authorization (0100): who asked, for
@@ -35,7 +36,12 @@ type Auth struct {
 	PhoneID      string
 	AccountID    string
 	BankID       string
-	Amount       money.Amount // DE4 in DE49's currency
+	PAR          string       // the card's payment account reference (DE123 DF02): the card's identity without its number, for rewards
+	Amount       money.Amount // DE4 in DE49's currency: the gross, what the merchant is settled
+	// Promo is the promotion applied to the authorization (docs/promotions.md),
+	// nil when none did: for an instant discount the issuer holds Promo.Net
+	// and the funders pay the shares; the merchant is settled the gross.
+	Promo *promo.Redemption
 	AuthCode     string
 	ResponseCode iso8583.ResponseCode // "" while being decided
 	Reason       Reason               // why it was declined: a token-service decline code, ReasonIssuerTimeout, …

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // FileType and FileVersion head every clearing file. Version 2 added the
@@ -58,6 +59,14 @@ type Detail struct {
 	// Transmission is the authorization's (or the refund's) DE7,
 	// MMDDhhmmss; version 3 and later.
 	Transmission string
+	// MCC is the merchant category (DE18) and PAR the card's payment
+	// account reference (DE123 DF02), for the issuer's points programme;
+	// Promo the promotion of a discounted purchase (Amount is then what
+	// the card holder is charged, Promo.Gross what the merchant is
+	// settled) or the campaign a refund gives back to; version 4 and later.
+	MCC   string
+	PAR   string
+	Promo *promo.Redemption
 }
 
 // File is a clearing file: header, details, and (implied) trailer.
