@@ -101,7 +101,8 @@ const (
 	DEReplacement     = 95  // replacement amounts
 	DEAccount         = 102 // account identification 1
 	DETokenData       = 123 // private: token data as BER-TLV (see TokenData)
-	DEPrivate124      = 124 // private: binary, reserved
+	DEPromotionData   = 124 // private: promotion data as BER-TLV (see PromotionData)
+	DEPrivate124      = DEPromotionData
 	DEPrivate127      = 127 // private: text, free for later
 	maxDE             = 128
 	secondaryBitmapDE = 1
@@ -138,7 +139,7 @@ var table = []Spec{
 	{DEReplacement, "replacement amounts", AN, Fixed, 42, Clear},
 	{DEAccount, "account identification 1", ANS, LLVAR, 28, MaskPAN},
 	{DETokenData, "private: token data", B, LLLVAR, 999, Hidden},
-	{DEPrivate124, "private: reserved binary", B, LLLVAR, 999, Hidden},
+	{DEPromotionData, "private: promotion data", B, LLLVAR, 999, Hidden},
 	{DEPrivate127, "private: reserved text", ANS, LLLVAR, 999, Hidden},
 }
 

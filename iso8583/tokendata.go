@@ -97,12 +97,12 @@ func ParseTokenData(b []byte) (TokenData, error) {
 	var t TokenData
 	seen := map[uint32]bool{}
 	for pos := 0; pos < len(b); {
-		tag, n, err := readTag(b[pos:])
+		tag, n, err := readTag(b[pos:], DETokenData)
 		if err != nil {
 			return TokenData{}, err
 		}
 		pos += n
-		l, n, err := readLen(b[pos:])
+		l, n, err := readLen(b[pos:], DETokenData)
 		if err != nil {
 			return TokenData{}, err
 		}
@@ -133,20 +133,20 @@ func ParseTokenData(b []byte) (TokenData, error) {
 	return t, nil
 }
 
-// readTag reads a BER-TLV tag of 1 to 3 bytes.
-func readTag(b []byte) (uint32, int, error) {
+// readTag reads a BER-TLV tag of 1 to 3 bytes of element de.
+func readTag(b []byte, de int) (uint32, int, error) {
 	if len(b) == 0 {
-		return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV tag")
+		return 0, 0, formatErr(ErrTruncated, de, "ends inside a TLV tag")
 	}
 	tag := uint32(b[0])
 	n := 1
 	if b[0]&0x1f == 0x1f {
 		for {
 			if n >= len(b) {
-				return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV tag")
+				return 0, 0, formatErr(ErrTruncated, de, "ends inside a TLV tag")
 			}
 			if n >= 3 {
-				return 0, 0, formatErr(ErrBadLength, DETokenData, "has a TLV tag longer than 3 bytes")
+				return 0, 0, formatErr(ErrBadLength, de, "has a TLV tag longer than 3 bytes")
 			}
 			tag = tag<<8 | uint32(b[n])
 			n++
@@ -158,27 +158,27 @@ func readTag(b []byte) (uint32, int, error) {
 	return tag, n, nil
 }
 
-// readLen reads a BER length: one byte below 0x80, or 0x81/0x82 and one or
-// two bytes.
-func readLen(b []byte) (int, int, error) {
+// readLen reads a BER length of element de: one byte below 0x80, or
+// 0x81/0x82 and one or two bytes.
+func readLen(b []byte, de int) (int, int, error) {
 	if len(b) == 0 {
-		return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV length")
+		return 0, 0, formatErr(ErrTruncated, de, "ends inside a TLV length")
 	}
 	switch {
 	case b[0] < 0x80:
 		return int(b[0]), 1, nil
 	case b[0] == 0x81:
 		if len(b) < 2 {
-			return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV length")
+			return 0, 0, formatErr(ErrTruncated, de, "ends inside a TLV length")
 		}
 		return int(b[1]), 2, nil
 	case b[0] == 0x82:
 		if len(b) < 3 {
-			return 0, 0, formatErr(ErrTruncated, DETokenData, "ends inside a TLV length")
+			return 0, 0, formatErr(ErrTruncated, de, "ends inside a TLV length")
 		}
 		return int(b[1])<<8 | int(b[2]), 3, nil
 	}
-	return 0, 0, formatErr(ErrBadLength, DETokenData, "has a TLV length form other than 1 to 3 bytes")
+	return 0, 0, formatErr(ErrBadLength, de, "has a TLV length form other than 1 to 3 bytes")
 }
 
 // SetTokenData encodes t into DE123; it fails like TokenData.Marshal.
