@@ -79,7 +79,7 @@ func openSQLite(path string) (*DB, error) {
 	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
-	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sqliteSynchronous() + ")&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate"
+	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sqliteSynchronous() + ")&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutoCheckpoint) + ")&_txlock=immediate" + vfsParam()
 	s, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open sqlite")

@@ -1,0 +1,91 @@
+package powerloss
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+func count(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUnsyncedWritesAreDropped: through the layer, commits made with
+// synchronous=FULL (the log synced at each) are in the shadow copy, and a
+// commit made with synchronous=OFF (never synced) is in the live file but
+// not in the copy — what a power cut would have left. Then a checkpoint
+// (which syncs the log and the file) brings it to the copy too.
+func TestUnsyncedWritesAreDropped(t *testing.T) {
+	shadowDir := t.TempDir()
+	if err := Install(shadowDir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?vfs="+Name+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 10; i++ {
+		if _, err := db.Exec("INSERT INTO t (v) VALUES ('durable')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec("PRAGMA synchronous=OFF"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := db.Exec("INSERT INTO t (v) VALUES ('unsynced')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(t, db); n != 13 {
+		t.Fatalf("live file: %d rows, want 13", n)
+	}
+	_, pending := Stats()
+	if pending == 0 {
+		t.Error("no write pending after three unsynced commits")
+	}
+	after := func(want int) {
+		t.Helper()
+		cut := t.TempDir()
+		if err := Copy(shadowDir, cut); err != nil {
+			t.Fatal(err)
+		}
+		c, err := sql.Open("sqlite", "file:"+filepath.Join(cut, "x.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if n := count(t, c); n != want {
+			t.Errorf("after the power cut: %d rows, want %d", n, want)
+		}
+		var unsynced int
+		c.QueryRow("SELECT count(*) FROM t WHERE v = 'unsynced'").Scan(&unsynced)
+		if want == 10 && unsynced != 0 {
+			t.Errorf("%d unsynced rows survived the power cut", unsynced)
+		}
+	}
+	after(10)
+	if _, err := db.Exec("PRAGMA synchronous=FULL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA wal_checkpoint(FULL)"); err != nil {
+		t.Fatal(err)
+	}
+	after(13)
+	if applied, _ := Stats(); applied == 0 {
+		t.Error("no write applied to a shadow")
+	}
+}
