@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -36,16 +37,31 @@ const (
 
 // Payment is one payment of a phone as the wallet shows it.
 type Payment struct {
-	Merchant   string
-	Amount     money.Amount // what the terminal asked
-	Charged    int64        // what stays charged, minor units of Amount's currency (PaymentPartiallyReversed)
-	Status     PaymentStatus
-	CardLast4  string
-	TokenLast4 string
-	Bank       string
-	At         time.Time
-	Code       string // the network's response code, two digits
-	AuthCode   string
+	ID       string // the authorization's identity at the network (POST /v1/points/pay names it)
+	PhoneID  string // the phone that paid (not shown: whose payment it is)
+	PAR      string // the card's payment account reference (not shown: its points are kept by it)
+	Merchant string
+	Amount   money.Amount // what the terminal asked: the gross
+	// Charged is what the card holder pays, minor units of Amount's
+	// currency: Amount less an instant discount, less what the terminal
+	// reversed (PaymentPartiallyReversed).
+	Charged int64
+	// The promotion applied, if one did (Campaign ""  when none):
+	// Discount is the benefit in minor units, off the amount charged
+	// (FulfilInstant) or given after clearing; Funders are who funded it
+	// for display ("ICBC", "network", a merchant's name).
+	Discount     int64
+	Campaign     string
+	CampaignName client.Names
+	Fulfilment   string // instant | statement_credit | points
+	Funders      []string
+	Status       PaymentStatus
+	CardLast4    string
+	TokenLast4   string
+	Bank         string
+	At           time.Time
+	Code         string // the network's response code, two digits
+	AuthCode     string
 	// Declined is why, in words, for PaymentDeclined: the response
 	// code's meaning and the network's reason.
 	Declined string
@@ -79,13 +95,14 @@ type PaymentJSON = client.Payment
 
 // PaymentView turns a payment into a history entry.
 func PaymentView(pm Payment) PaymentJSON {
-	p := PaymentJSON{Merchant: pm.Merchant, Amount: pm.Amount.Minor, Currency: pm.Amount.Currency.Code(), Display: pm.Amount.String(),
+	p := PaymentJSON{ID: pm.ID, Merchant: pm.Merchant, Amount: pm.Amount.Minor, Currency: pm.Amount.Currency.Code(), Display: pm.Amount.String(),
 		CardLast4: pm.CardLast4, TokenLast4: pm.TokenLast4, Bank: pm.Bank, At: pm.At, ResponseCode: pm.Code, AuthCode: pm.AuthCode,
-		Status: string(pm.Status)}
+		Status: string(pm.Status), Charged: pm.Charged}
 	switch pm.Status {
 	case PaymentPartiallyReversed:
-		// What stays charged is what the card holder paid.
-		left := money.New(pm.Charged, pm.Amount.Currency)
+		// What stays of the price after the reversal (the card holder
+		// pays it less the discount, if one stands).
+		left := money.New(pm.Charged+pm.instant(), pm.Amount.Currency)
 		p.Amount, p.Display, p.Status = left.Minor, left.String(), string(PaymentApproved)
 		p.Reason = "partially reversed by the terminal from " + pm.Amount.String()
 	case PaymentReversed:
@@ -93,7 +110,70 @@ func PaymentView(pm Payment) PaymentJSON {
 	case PaymentDeclined:
 		p.Reason = pm.Declined
 	}
+	if pm.Status == PaymentReversed || pm.Status == PaymentDeclined {
+		p.Charged = 0
+	}
+	p.ChargedDisplay = money.New(p.Charged, pm.Amount.Currency).String()
+	if pm.Campaign != "" && pm.Discount > 0 && (pm.Status == PaymentApproved || pm.Status == PaymentPartiallyReversed) {
+		names := pm.CampaignName
+		p.Discount, p.DiscountDisplay = pm.Discount, money.New(pm.Discount, pm.Amount.Currency).String()
+		p.Campaign, p.CampaignName, p.Fulfilment, p.Funders = pm.Campaign, &names, pm.Fulfilment, pm.Funders
+		p.Promotion = Benefit(money.New(pm.Discount, pm.Amount.Currency), pm.Fulfilment, pm.Funders)
+	}
 	return p
+}
+
+// instant is the discount taken off the amount charged: Discount for an
+// instant discount, 0 otherwise.
+func (pm Payment) instant() int64 {
+	if pm.Campaign != "" && pm.Fulfilment == "instant" {
+		return pm.Discount
+	}
+	return 0
+}
+
+// Benefit says a promotion's benefit in words, e.g. "¥50.00 off, funded
+// by the network", "¥5.00 back to the card after clearing, funded by CCB".
+func Benefit(a money.Amount, fulfilment string, funders []string) string {
+	s := Yuan(a) + " off"
+	switch fulfilment {
+	case "statement_credit":
+		s = Yuan(a) + " back to the card after clearing"
+	case "points":
+		s = "bonus points worth " + Yuan(a) + " after clearing"
+	}
+	if len(funders) > 0 {
+		s += ", funded by " + FundedBy(funders)
+	}
+	return s
+}
+
+// FundedBy joins funders' names for display: "network" is "the network",
+// "ICBC and the network".
+func FundedBy(funders []string) string {
+	words := make([]string, len(funders))
+	for i, f := range funders {
+		words[i] = f
+		if f == "network" {
+			words[i] = "the network"
+		}
+	}
+	switch len(words) {
+	case 0:
+		return ""
+	case 1:
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
+// Yuan is an amount for the card holder: "¥50.00" in yuan, else as
+// money.Amount writes it ("12.00 USD").
+func Yuan(a money.Amount) string {
+	if a.Currency == money.CNY {
+		return "¥" + money.FormatMinor(a.Minor, a.Currency.Exponent())
+	}
+	return a.String()
 }
 
 func (a *API) payments(w http.ResponseWriter, r *http.Request, n Network, acc string) {

@@ -219,6 +219,24 @@ type Payment struct {
 	ResponseCode string    `json:"response_code"`
 	Reason       string    `json:"reason,omitempty"`
 	AuthCode     string    `json:"auth_code,omitempty"`
+	// ID is the payment's identity at the network (POST /v1/points/pay
+	// names it).
+	ID string `json:"id,omitempty"`
+	// Charged is what the card holder pays, minor units: the amount less
+	// an instant discount (and less what a terminal reversed).
+	Charged        int64  `json:"charged"`
+	ChargedDisplay string `json:"charged_display"`
+	// The promotion applied, if one did: the benefit in minor units, the
+	// campaign, how it is given (instant: off the amount charged;
+	// statement_credit, points: after clearing) and who funded it.
+	Discount        int64    `json:"discount,omitempty"`
+	DiscountDisplay string   `json:"discount_display,omitempty"`
+	Campaign        string   `json:"campaign,omitempty"`
+	CampaignName    *Names   `json:"campaign_name,omitempty"`
+	Fulfilment      string   `json:"fulfilment,omitempty"`
+	Funders         []string `json:"funders,omitempty"` // e.g. "ICBC", "network"
+	// Promotion is the benefit in words: "¥50.00 off, funded by the network".
+	Promotion string `json:"promotion,omitempty"`
 }
 
 // Payments is the answer to GET /v1/phones/{phone}/payments.
