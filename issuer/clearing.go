@@ -20,7 +20,10 @@ const postChunk = 1000
 // presented, at most the hold, under PostID of that hold — so a file
 // posted twice, or two files naming one authorization, post it once — and
 // checks each refund (C) against the credit the host booked when it
-// approved it. It answers one Posting per record, in file order: Posted,
+// approved it. Then the bank's rewards (clearingRewards, rewards.go): the
+// points each posted purchase earns accrued to its card (by PAR), a
+// campaign's statement credit paid, and the points of each refund credited
+// taken back; the points whose life ended expire first (ExpirePoints). It answers one Posting per record, in file order: Posted,
 // AlreadyPosted or Flagged (with the reason) for a presentment; Credited
 // or Flagged for a refund.
 //
@@ -43,6 +46,9 @@ func (h *Host) PostClearing(ctx context.Context, f clearfile.File) (clearfile.Ac
 		return clearfile.Ack{}, err
 	}
 	ack.Expired = n
+	if _, err := h.ExpirePoints(ctx, h.cfg.Now()); err != nil {
+		return clearfile.Ack{}, err
+	}
 	var debits []int
 	for i, d := range f.Details {
 		if d.Credit {
@@ -57,6 +63,9 @@ func (h *Host) PostClearing(ctx context.Context, f clearfile.File) (clearfile.Ac
 		if err := h.post(ctx, f.Details, debits[start:min(start+postChunk, len(debits))], ack.Postings); err != nil {
 			return clearfile.Ack{}, err
 		}
+	}
+	if err := h.clearingRewards(ctx, f.Details, ack.Postings); err != nil {
+		return clearfile.Ack{}, err
 	}
 	return ack, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netmsg"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // ReversalStore keeps, per bank, the identities of authorizations that were
@@ -63,6 +64,16 @@ type HostConfig struct {
 	// Meter, if set, is told the time of the ledger's hold and each
 	// authorization's response code (meter.go).
 	Meter Meter
+	// Programs are the banks' points programmes; the host runs its
+	// bank's (default promo.DefaultPrograms, docs/promotions.md Points).
+	Programs *promo.Programs
+	// Points keeps the points of the bank's cards (default: in memory,
+	// applying the transfers in Ledger).
+	Points PointsStore
+	// PromotionFunding is what the bank's promotion account (pay with
+	// points, statement credits) is opened with, in fen, once (default
+	// 100,000,000: ¥1,000,000.00).
+	PromotionFunding int64
 }
 
 // Host is one bank's issuer host: it answers the network's authorizations
@@ -83,6 +94,8 @@ type Host struct {
 	order    []string                        // answered in order, for eviction
 	locks    [256]sync.Mutex                 // one message identity at a time
 	mux      *netmsg.Mux                     // decodes requests once and calls authorize, reverse, refund
+	program  *promo.Program                  // the bank's points programme
+	byAcct   map[string]cardAccount          // card account id → its card
 }
 
 // maxAnswered bounds the decisions a host keeps in memory; an approval is
@@ -150,11 +163,26 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Programs == nil {
+		ps, err := promo.DefaultPrograms()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Programs = ps
+	}
+	if cfg.Points == nil {
+		cfg.Points = &MemPoints{Ledger: cfg.Ledger}
+	}
+	if cfg.PromotionFunding == 0 {
+		cfg.PromotionFunding = 100_000_000
+	}
 	cfg.Log = cfg.Log.With("bank", b.ID)
-	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}, answered: map[string]iso8583.ResponseCode{}}
+	h := &Host{cfg: cfg, bank: b, cards: map[string]cardAccount{}, reversed: map[string]bool{}, answered: map[string]iso8583.ResponseCode{},
+		program: cfg.Programs.For(b.ID), byAcct: map[string]cardAccount{}}
 	h.mux = &netmsg.Mux{Side: netmsg.Issuer, Authorization: h.authorize, Reversal: h.reverse, Refund: h.refund, Log: cfg.Log}
 	for _, c := range cfg.Holders.Cards() {
 		h.cards[c.PAN.Digits()] = cardAccount{holder: c, id: h.accountID(c)}
+		h.byAcct[h.cards[c.PAN.Digits()].id] = h.cards[c.PAN.Digits()]
 	}
 	if err := h.open(ctx); err != nil {
 		return nil, err
@@ -206,8 +234,11 @@ func (h *Host) open(ctx context.Context) error {
 		{ID: creditLimitAccount(id), Currency: cur, Code: ledger.CodeCreditLimit, UserData: id + " credit limits granted"},
 		{ID: h.bank.SettlementAccount, Currency: cur, Code: ledger.CodeBankSettlement, UserData: id + " position towards the network"},
 		{ID: NetworkAccount(id), Currency: cur, Code: ledger.CodeNetworkSettlement, UserData: "the network's account at " + id},
+		{ID: h.program.MoneyAccount, Currency: cur, Code: ledger.CodePromotion, Flags: ledger.DebitsMustNotExceedCredits, UserData: id + " promotions: pay with points, statement credits"},
 	}
-	var funding []ledger.Transfer
+	accounts = append(accounts, h.program.Accounts("")[:3]...) // the points' pool, breakage and redeemed
+	funding := []ledger.Transfer{{ID: "open|" + h.program.MoneyAccount, DebitAccountID: cashAccount(id), CreditAccountID: h.program.MoneyAccount,
+		Amount: h.cfg.PromotionFunding, Currency: cur, UserData: "promotion budget"}}
 	for _, c := range h.cfg.Holders.Cards() {
 		a := h.cards[c.PAN.Digits()]
 		code, from := ledger.CodeCustomerDebit, cashAccount(id)

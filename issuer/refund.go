@@ -60,6 +60,15 @@ type RefundStore interface {
 	Refunded(ctx context.Context, bankID, originalID string) (int64, error)
 }
 
+// RefundFinder is a RefundStore that finds a refund by its identity
+// (MemRefunds and issuer/sqlstore's do), so that clearing can take back the
+// points of the purchase a refund gives back.
+type RefundFinder interface {
+	// FindRefund returns the refund the bank took under id; false when
+	// none. It fails only when the store does.
+	FindRefund(ctx context.Context, bankID, id string) (Refund, bool, error)
+}
+
 // refund answers an 0200 refund from the network: a direct credit of the
 // amount from the bank's settlement account to the card's account, the
 // transfer's id the refund's identity (RefundID), so a repeat finds it and
@@ -210,4 +219,12 @@ func (m *MemRefunds) Refunded(_ context.Context, bankID, originalID string) (int
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.totals[bankID+"\x00"+originalID], nil
+}
+
+// FindRefund returns a refund counted before; it never fails.
+func (m *MemRefunds) FindRefund(_ context.Context, bankID, id string) (Refund, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.byID[bankID+"\x00"+id]
+	return r, ok, nil
 }

@@ -77,9 +77,9 @@ func (s *Store) Close() error {
 }
 
 // HostConfig fills in what the bank's issuer host keeps in this wing: its
-// ledger, reversals and refunds.
+// ledger, reversals, refunds and its cards' points (points.go).
 func (s *Store) HostConfig(cfg issuer.HostConfig) issuer.HostConfig {
-	cfg.Ledger, cfg.Reversals, cfg.Refunds = s.Ledger, s, s
+	cfg.Ledger, cfg.Reversals, cfg.Refunds, cfg.Points = s.Ledger, s, s, s
 	return cfg
 }
 

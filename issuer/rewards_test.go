@@ -1,0 +1,46 @@
+package issuer_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/issuer/rewardstest"
+	"github.com/tapwallet/tapwallet/ledger"
+)
+
+// TestRewards runs the rewards suite on the points in memory
+// (issuer.MemPoints on ledger.MemStore).
+func TestRewards(t *testing.T) {
+	rewardstest.Run(t, func(t *testing.T, now func() time.Time) (*issuer.Host, ledger.Store) {
+		banks, err := bank.Default()
+		if err != nil {
+			t.Fatal(err)
+		}
+		led := ledger.NewMemStore(now)
+		h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: "icbc", Ledger: led, Secret: []byte("s"), Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, led
+	})
+}
+
+// TestPurchaseHold: a purchase named as the network or the bank names it.
+func TestPurchaseHold(t *testing.T) {
+	for in, want := range map[string]string{
+		"T0000001|000123|0314090000":      "icbc|0314090000|000123|T0000001",
+		"icbc|0314090000|000123|T0000001": "icbc|0314090000|000123|T0000001",
+		"ccb|0314090000|000123|T0000001":  "",
+		"T0000001|12|0314090000":          "",
+		"T0000001|000123|031409000x":      "",
+		"":                                "",
+	} {
+		got, ok := issuer.PurchaseHold("icbc", in)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: got %q %v, want %q", in, got, ok, want)
+		}
+	}
+}
