@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tapwallet/tapwallet/clearing"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // fieldClass says how a field of a clearing file may be corrupted so that
@@ -96,7 +97,9 @@ func TestCorruptedFieldsRefused(t *testing.T) {
 			if !strings.Contains(msg, fmt.Sprintf("line %d", line+1)) {
 				t.Errorf("line %d field %d = %q: error %q does not name the line", line+1, field+1, v, msg)
 			}
-			if strings.Contains(msg, v) && len(v) > 3 {
+			// (a fulfilment or funder kind cut short is a piece of the
+			// words the rule names)
+			if strings.Contains(msg, v) && len(v) > 3 && !strings.Contains("instant statement_credit points network issuer merchant", strings.TrimSpace(v)) {
 				t.Errorf("line %d field %d: error %q repeats the value", line+1, field+1, msg)
 			}
 			return
@@ -113,6 +116,21 @@ func TestCorruptedFieldsRefused(t *testing.T) {
 			}
 		}
 	}
+	// The version 4 fields of the records that carry them: a corruption
+	// still in the field's form (an MCC emptied, a campaign id made longer)
+	// is content, and skipped.
+	for line := 1; line < len(lines)-1; line++ {
+		fs := strings.Split(lines[line], "|")
+		for field := 15; field < len(fs); field++ {
+			c, form := v4Class(fs, field)
+			for _, v := range corruptions(fs[field], c) {
+				if form != nil && form.MatchString(v) {
+					continue
+				}
+				try(t, line, field, v)
+			}
+		}
+	}
 	// The header's bank id.
 	for _, v := range corruptions("icbc", fieldClass{fixed: false, outside: "ABC" + controlAndHigh + " ."}) {
 		try(t, 0, 4, v)
@@ -121,6 +139,32 @@ func TestCorruptedFieldsRefused(t *testing.T) {
 	if refused == 0 {
 		t.Fatal("nothing refused")
 	}
+}
+
+// v4Class is how a version 4 field (index field of the record fs) may be
+// corrupted, and the form of a value that is another valid value of it
+// (nil: every change of the class is refused).
+func v4Class(fs []string, field int) (fieldClass, *regexp.Regexp) {
+	switch {
+	case field == 15: // MCC n4 or empty
+		return fieldClass{fixed: true, outside: notDigits}, regexp.MustCompile(`^$`)
+	case field == 16: // PAR an29 or empty
+		return fieldClass{fixed: true, outside: notAN + " "}, regexp.MustCompile(`^$`)
+	case field == 17: // campaign id
+		return fieldClass{outside: controlAndHigh + " .+#"}, regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	case field == 18, field >= 21 && (field-21)%3 == 0: // fulfilment, funder kind
+		return fieldClass{fixed: true, outside: controlAndHigh + " .-"}, nil
+	case field >= 21 && (field-21)%3 == 1: // funder: network, a bank id or a merchant id
+		switch fs[field-1] {
+		case "issuer":
+			return fieldClass{outside: "ABC" + controlAndHigh + " ."}, regexp.MustCompile(`^[a-z][a-z0-9_-]{1,15}$`)
+		case "merchant":
+			return fieldClass{outside: controlAndHigh}, nil // 15 characters already: any insertion is too long
+		}
+		return fieldClass{fixed: true, outside: controlAndHigh + " "}, nil
+	}
+	// gross, discount, share: digits whose sum rules catch any change of value
+	return fieldClass{fixed: true, outside: notDigits}, regexp.MustCompile(`^0+[1-9][0-9]*$|^0+$`)
 }
 
 // TestFieldErrorsNameField: a refusal names the line, the field number and
@@ -132,7 +176,7 @@ func TestFieldErrorsNameField(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 3: field 6 (STAN) must be 6 digits") {
 		t.Fatalf("got %v, want line 3 field 6 (STAN) named", err)
 	}
-	bad = strings.Replace(string(good), "|icbc|48021000|0314093002\n", "|ccb|48021000|0314093002\n", 1)
+	bad = strings.Replace(string(good), "|icbc|48021000|0314093002|", "|ccb|48021000|0314093002|", 1)
 	_, err = clearing.ParseFile(strings.NewReader(bad))
 	if err == nil || !strings.Contains(err.Error(), "line 3: field 13 (bank)") {
 		t.Fatalf("got %v, want line 3 field 13 (bank) named", err)
@@ -149,6 +193,11 @@ var fieldForms = map[int]*regexp.Regexp{
 	11: regexp.MustCompile(`^[A-Za-z0-9]+ *$`),
 	13: regexp.MustCompile(`^[0-9]{1,11}$`),
 }
+
+var (
+	mccForm = regexp.MustCompile(`^([0-9]{4})?$`)
+	parForm = regexp.MustCompile(`^([A-Za-z0-9]{29})?$`)
+)
 
 // FuzzParseFileFields: whatever the reader accepts has every checked field
 // in its documented form and every record of the file's own bank. Seeds:
@@ -176,6 +225,25 @@ func FuzzParseFileFields(f *testing.F) {
 			}
 			if d.Bank != file.Header.Party {
 				t.Fatalf("record %d of bank %q in the file of %q", i+1, d.Bank, file.Header.Party)
+			}
+			if !mccForm.MatchString(d.MCC) || !parForm.MatchString(d.PAR) {
+				t.Fatalf("record %d: accepted MCC %q PAR %q", i+1, d.MCC, d.PAR)
+			}
+			if p := d.Promo; p != nil {
+				var sum int64
+				for _, s := range p.Shares {
+					if s.Amount < 0 {
+						t.Fatalf("record %d: accepted a negative share", i+1)
+					}
+					sum += s.Amount
+				}
+				want := d.Amount // a presentment after clearing: the gross is charged
+				if d.Credit || p.Fulfilment == promo.FulfilInstant {
+					want = d.Amount + sum
+				}
+				if sum != p.Discount || p.Gross != want || len(p.Shares) == 0 {
+					t.Fatalf("record %d: accepted a promotion that does not balance: %+v", i+1, p)
+				}
 			}
 		}
 	})

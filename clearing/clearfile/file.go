@@ -24,10 +24,13 @@ import (
 // credit records (C, refunds) and the trailer's credit totals; version 3
 // the authorization's transmission time (DE7) to every record, so that the
 // issuer finds the authorization it holds (its identity is DE7, DE11 and
-// DE41). Versions 1 and 2 are still read, and written again as they were.
+// DE41); version 4 the merchant category, the card's PAR and the
+// promotion of a discounted purchase or of the refund of one to every
+// record, and the trailer's promotion totals (promo.go). Versions 1 to 3
+// are still read, and written again as they were.
 const (
 	FileType    = "TWCLR"
-	FileVersion = "3"
+	FileVersion = "4"
 )
 
 // Header is a clearing file's first record.
@@ -105,7 +108,7 @@ func (f File) version() string {
 // or a version it does not know.
 func (f File) Marshal() ([]byte, error) {
 	v := f.version()
-	if v != "1" && v != "2" && v != FileVersion {
+	if !known(v) {
 		return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: unknown version")
 	}
 	var b bytes.Buffer
@@ -135,6 +138,14 @@ func (f File) Marshal() ([]byte, error) {
 		if v >= "3" {
 			fields = append(fields, d.Transmission)
 		}
+		if v >= "4" {
+			if err := checkPromo(d); err != "" {
+				return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: %s record %d: %s", name, i+1, err)
+			}
+			fields = append(fields, promoFields(d)...)
+		} else if d.MCC != "" || d.PAR != "" || d.Promo != nil {
+			return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: a version %s file has no MCC, PAR or promotion (%s record %d)", v, name, i+1)
+		}
 		if err := line(name, fields...); err != nil {
 			return nil, err
 		}
@@ -142,6 +153,9 @@ func (f File) Marshal() ([]byte, error) {
 	trailer := []string{"T", strconv.Itoa(len(f.Details)), totals(f.Totals())}
 	if v != "1" {
 		trailer = append(trailer, totals(f.Credits()))
+	}
+	if v >= "4" {
+		trailer = append(trailer, totals(f.PromoDebits()), totals(f.PromoCredits()))
 	}
 	if err := line("trailer", trailer...); err != nil {
 		return nil, err
@@ -241,12 +255,13 @@ func digits(v string, min, max int) bool {
 // MaxFileLine bounds a clearing file's line.
 const MaxFileLine = 4096
 
-// Parse reads a clearing file of version 1, 2 or 3. It returns a
+// Parse reads a clearing file of version 1 to 4. It returns a
 // fault.Invalid "bad_clearing_file" error naming the line (never a value)
-// for a header it does not know, a credit record in a version 1 file, a record of the wrong shape, a sequence number that is not
-// the next one, a detail that is not a valid amount, last-four or date, or
-// a trailer whose count or totals do not match the details. It never
-// panics.
+// for a header it does not know, a credit record in a version 1 file, a
+// record of the wrong shape, a sequence number that is not the next one, a
+// detail that is not a valid amount, last-four or date, a promotion whose
+// arithmetic does not hold (promo.go), or a trailer whose count or totals
+// do not match the details. It never panics.
 func Parse(r io.Reader) (File, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), MaxFileLine)
@@ -264,8 +279,8 @@ func Parse(r io.Reader) (File, error) {
 		}
 		switch {
 		case n == 1:
-			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || (fields[2] != "1" && fields[2] != "2" && fields[2] != FileVersion) {
-				return File{}, bad(n, "not a %s version 1, 2 or %s header", FileType, FileVersion)
+			if len(fields) != 6 || fields[0] != "H" || fields[1] != FileType || !known(fields[2]) {
+				return File{}, bad(n, "not a %s version 1 to %s header", FileType, FileVersion)
 			}
 			if _, err := time.Parse("20060102", fields[3]); err != nil {
 				return File{}, bad(n, "bad business date")
@@ -279,7 +294,10 @@ func Parse(r io.Reader) (File, error) {
 			}
 			f.Header = Header{Version: fields[2], Date: fields[3], Party: fields[4], CreatedAt: at}
 		case fields[0] == "D" || (fields[0] == "C" && f.Header.Version != "1"):
-			if want := detailLen(f.Header.Version); len(fields) != want {
+			if want := detailLen(f.Header.Version); len(fields) != want && (want < 21 || len(fields) < want+3 || (len(fields)-want)%3 != 0) {
+				if want >= 21 {
+					return File{}, bad(n, "a detail record has %d fields, or 3 more per funder share, got %d", want, len(fields))
+				}
 				return File{}, bad(n, "a detail record has %d fields, got %d", want, len(fields))
 			}
 			seq, err := strconv.Atoi(fields[1])
@@ -312,11 +330,22 @@ func Parse(r io.Reader) (File, error) {
 				}
 				d.Transmission = fields[14]
 			}
+			if len(fields) > 15 {
+				if i, why := readPromo(&d, fields); why != "" {
+					if i > 0 {
+						return File{}, bad(n, "field %d (%s) %s", i+1, promoFieldName(i), why)
+					}
+					return File{}, bad(n, "%s", why)
+				}
+			}
 			f.Details = append(f.Details, d)
 		case fields[0] == "T":
 			want := 4
-			if f.Header.Version == "1" {
+			switch {
+			case f.Header.Version == "1":
 				want = 3
+			case f.Header.Version >= "4":
+				want = 6
 			}
 			if len(fields) != want {
 				return File{}, bad(n, "a trailer has %d fields", want)
@@ -324,8 +353,11 @@ func Parse(r io.Reader) (File, error) {
 			if c, err := strconv.Atoi(fields[1]); err != nil || c != len(f.Details) {
 				return File{}, bad(n, "the trailer counts %s records, the file has %d", safeNum(fields[1]), len(f.Details))
 			}
-			if fields[2] != totals(f.Totals()) || (want == 4 && fields[3] != totals(f.Credits())) {
+			if fields[2] != totals(f.Totals()) || (want >= 4 && fields[3] != totals(f.Credits())) {
 				return File{}, bad(n, "the trailer's totals do not match the records")
+			}
+			if want == 6 && (fields[4] != totals(f.PromoDebits()) || fields[5] != totals(f.PromoCredits())) {
+				return File{}, bad(n, "the trailer's promotion totals do not match the records")
 			}
 			trailer = true
 		default:
@@ -344,13 +376,20 @@ func Parse(r io.Reader) (File, error) {
 	return f, nil
 }
 
-// detailLen is how many fields a detail record of a version has.
+// detailLen is how many fields a detail record of a version has (in
+// version 4, without funder shares: each adds 3).
 func detailLen(version string) int {
-	if version >= "3" {
+	switch {
+	case version >= "4":
+		return 21
+	case version >= "3":
 		return 15
 	}
 	return 14
 }
+
+// known reports whether v is a version this package reads and writes.
+func known(v string) bool { return v == "1" || v == "2" || v == "3" || v == FileVersion }
 
 // transmission reports whether v is a DE7: MMDDhhmmss, a real date and time.
 func transmission(v string) bool {
