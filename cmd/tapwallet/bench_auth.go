@@ -33,7 +33,7 @@ import (
 )
 
 func init() {
-	registerBench("auth", "authorizations end to end (network → token service → issuer ledger): [--duration 30s | --count N] [--conns C] [--db DSN] [--baseline] [--json]", benchAuth)
+	registerBench("auth", "authorizations end to end (network → token service → issuer ledger): [--duration 30s | --count N] [--tokens N | --sweep 16,32,64,128] [--plot FILE.svg] [--conns C] [--db DSN] [--json]", benchAuth)
 }
 
 const benchAuthUsage = `Usage: tapwallet bench auth [--duration 30s | --count N] [flags]
@@ -46,11 +46,22 @@ fresh counter and key), then drives 0100s over --conns acquirer connections
 to the switch, end to end: the token service checks and swaps each token,
 the issuer host places a durable hold in its ledger (committed and
 fdatasync'd before the answer), the switch stores its record (the same).
-Each token's authorizations go in order; all tokens at once. It prints a
-table (approved, declined, errors, throughput, latency p50/p90/p99/max),
-the fdatasyncs per authorization, and with --json one JSON object on the
-last line. It exits non-zero if a durable SQLite run made no fdatasync. --baseline also runs the same client against an ISO 8583 echo
-server (same codec and framing, no business logic) in the same run.
+Each token's authorizations go in order; all tokens at once. Then, in the
+same process, the same client drives a bare ISO 8583 echo server (the same
+codec and link framing, no business logic; --baseline=false skips it) with
+the same tokens in flight, for a third of --duration (2 to 5 s) or the same
+--count. It prints a row per concurrency: approved, declined, errors,
+throughput, latency p50/p90/p99/max, CPU µs per authorization (the whole
+process's user+system CPU from getrusage over the run — platform, load
+generator and background checkpoints — divided by the authorizations),
+fdatasyncs per authorization, the echo's throughput and CPU per round trip,
+and full/echo (the full path's throughput over the echo's); with --json one
+JSON object on the last line. --sweep 16,32,64,128 runs one point per
+concurrency, one after another on the same platform (each --duration or
+--count); --plot FILE.svg draws throughput against p50/p99 latency. The
+default --tokens is where p99 stays under 20 ms on a 2-core machine (see
+docs/performance.md). It exits non-zero if a durable SQLite run made no
+fdatasync.
 
 Flags:`
 
@@ -71,6 +82,16 @@ type authFigures struct {
 	BaselineTPS float64 `json:"baseline_tps,omitempty"`
 	BaselineP50 float64 `json:"baseline_p50_ms,omitempty"`
 	BaselineP99 float64 `json:"baseline_p99_ms,omitempty"`
+	// Tokens is the concurrency: authorizations in flight.
+	Tokens int `json:"tokens"`
+	// CPU is the process's CPU (user+system, getrusage) per authorization
+	// over the run, in µs; EchoCPU the same per echo round trip.
+	CPU     float64 `json:"cpu_us_per_auth"`
+	EchoCPU float64 `json:"echo_cpu_us_per_auth,omitempty"`
+	// FullEcho is the full path's throughput over the echo's.
+	FullEcho float64 `json:"full_echo_ratio,omitempty"`
+	// Sweep holds every point of a --sweep (the top level is its last).
+	Sweep []authFigures `json:"sweep,omitempty"`
 	// Means are the run's hop times (ms) and batch sizes (calls) from
 	// the platform's metrics, by series.
 	Means map[string]float64 `json:"means,omitempty"`
@@ -81,6 +102,24 @@ type runFigures struct {
 	approved, declined, errors int
 	elapsed                    time.Duration
 	lat                        []time.Duration
+	cpu                        time.Duration // the process's CPU over the run (getrusage)
+	syncs                      uint64        // fdatasyncs over the run (sqldb.Syncs)
+}
+
+// cpuPerAuth is the process's CPU per authorization, µs.
+func (r runFigures) cpuPerAuth() float64 {
+	if r.total() == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / float64(r.total())
+}
+
+// syncsPerAuth is the fdatasyncs per authorization.
+func (r runFigures) syncsPerAuth() float64 {
+	if r.total() == 0 {
+		return 0
+	}
+	return float64(r.syncs) / float64(r.total())
 }
 
 func (r runFigures) total() int { return r.approved + r.declined + r.errors }
@@ -106,9 +145,11 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	duration := fs.Duration("duration", 0, "run for this long (default 30s unless --count is given)")
 	count := fs.Int("count", 0, "run this many authorizations")
 	conns := fs.Int("conns", 8, "acquirer connections to the switch")
-	tokens := fs.Int("tokens", 200, "tokens (8 per simulated phone); each token's authorizations go in order, all tokens at once")
+	tokens := fs.Int("tokens", defaultBenchTokens, "tokens (8 per simulated phone): authorizations in flight; each token's authorizations go in order, all tokens at once")
+	sweep := fs.String("sweep", "", "run one point per concurrency, e.g. 16,32,64,128 (instead of --tokens), each for --duration or --count")
+	plot := fs.String("plot", "", "draw throughput against p50/p99 latency, a point per concurrency, into this SVG file")
 	dsn := fs.String("db", envDefault(e, "bench_db", ""), "database: empty for SQLite in a temporary folder, or postgres://… (a fresh schema, dropped after) [TAPWALLET_BENCH_DB]")
-	baseline := fs.Bool("baseline", false, "also run the same client against a bare ISO 8583 echo server")
+	baseline := fs.Bool("baseline", true, "also run the same client against a bare ISO 8583 echo server, for the full/echo ratio")
 	asJSON := fs.Bool("json", false, "end with one JSON object on the last line")
 	rate := fs.Int("max-rate", 8000, "with --duration: pre-compute cryptograms for at most this many authorizations per second")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -138,16 +179,32 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	if *tokens < 1 || *tokens > 4000 {
 		return usage("--tokens must be 1 to 4000")
 	}
-	total := *count
-	if total == 0 {
-		total = int(duration.Seconds() * float64(*rate))
+	points := []int{*tokens}
+	if *sweep != "" {
+		var err error
+		if points, err = parseSweep(*sweep); err != nil {
+			return err
+		}
 	}
-	perToken := (total + *tokens - 1) / *tokens
+	perPoint := *count
+	if perPoint == 0 {
+		perPoint = int(duration.Seconds() * float64(*rate))
+	}
+	for i := range points {
+		points[i] = min(points[i], max(perPoint, 1))
+	}
+	quotas, counts := sweepPlan(points, perPoint)
+	perToken := 0
+	for _, n := range counts {
+		perToken = max(perToken, n)
+	}
 	if perToken > 60000 {
 		return usage("%d authorizations per token is too many (at most 60000): give more --tokens", perToken)
 	}
-	if total < *tokens {
-		*tokens = total
+	*tokens = len(counts)
+	echoFor := *duration
+	if echoFor > 0 {
+		echoFor = min(max(echoFor/3, 2*time.Second), 5*time.Second, echoFor)
 	}
 
 	dir, err := os.MkdirTemp("", "tapwallet-bench-auth-")
@@ -196,10 +253,14 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	p.Tokens.LUKTTL = 24 * time.Hour
 
 	fmt.Fprintf(e.stdout, "bench auth: risk engine %s\n", *riskOn)
-	fmt.Fprintf(e.stdout, "bench auth: %d tokens on %d simulated phones, %d keys each, %d connections, %s\n",
+	fmt.Fprintf(e.stdout, "bench auth: %d tokens on %d simulated phones, up to %d keys each, %d connections, %s\n",
 		*tokens, (*tokens+7)/8, perToken, *conns, dbName)
 	start := time.Now()
-	streams, err := provision(ctx, p, *tokens, perToken, total, func(done int) {
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	streams, err := provisionCounts(ctx, p, counts, func(done int) {
 		progress.show("provisioning tokens and cryptograms: %d/%d", done, *tokens)
 	})
 	if err != nil {
@@ -232,14 +293,39 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		pprof.Lookup("allocs").WriteTo(f, 0)
 		f.Close()
 	}
-	before := readMetrics(p)
-	syncsBefore := sqldb.Syncs()
-	path, err := drive(ctx, e, "network path", p.ISOAddr, *conns, streams, *duration)
-	if err != nil {
-		return err
+	w := e.stdout
+	var rows []authFigures
+	var seen metrics.Summary
+	approvedAll, authsAll, syncsAll := 0, 0, uint64(0)
+	for i, c := range points {
+		before := readMetrics(p)
+		path, err := drive(ctx, e, fmt.Sprintf("network path, %d in flight", c), p.ISOAddr, *conns, streams[:c], quotas[i], *duration, false)
+		if err != nil {
+			return err
+		}
+		seen = readMetrics(p).Since(before)
+		approvedAll += path.approved
+		authsAll += path.total()
+		syncsAll += path.syncs
+		var echo runFigures
+		if *baseline {
+			eq := quotas[i] // --count: as many echoes; --duration: for echoFor
+			if *duration > 0 {
+				eq = nil
+			}
+			if echo, err = echoRun(ctx, e, c, *conns, streams[:c], eq, echoFor); err != nil {
+				return err
+			}
+		}
+		f := figuresOf(c, path, echo, dbName, seen)
+		rows = append(rows, f)
+		if i == 0 {
+			fmt.Fprintf(w, "\n%6s %8s %8s %8s %6s %8s %7s %7s %7s %7s %9s %8s %8s %9s %9s\n", "tokens", "auths", "approved", "declined", "errors",
+				"auth/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU µs", "fsync", "echo/s", "echo µs", "full/echo")
+		}
+		fmt.Fprintf(w, "%6d %8d %8d %8d %6d %8.0f %7.2f %7.2f %7.2f %7.2f %9.0f %8.3f %8.0f %9.1f %9.2f\n", c, path.total(), path.approved, path.declined, path.errors,
+			path.tps(), path.pct(0.50), path.pct(0.90), path.pct(0.99), path.pct(1), f.CPU, f.Fdatasyncs, f.BaselineTPS, f.EchoCPU, f.FullEcho)
 	}
-	seen := readMetrics(p).Since(before)
-	syncs := sqldb.Syncs() - syncsBefore
 	if *blockProfile != "" {
 		runtime.SetBlockProfileRate(0)
 		f, err := os.Create(*blockProfile)
@@ -266,75 +352,105 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		}
 		holds += len(ts)
 	}
-
-	var echo runFigures
-	if *baseline {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		ectx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { (&isolink.Server{Handler: isolink.EchoHandler}).Serve(ectx, ln); close(done) }()
-		for _, s := range streams {
-			s.next = 0
-		}
-		echo, err = drive(ctx, e, "echo baseline", ln.Addr().String(), *conns, streams, *duration)
-		cancel()
-		<-done
-		if err != nil {
-			return err
-		}
+	fmt.Fprintf(w, "(CPU µs: the process's user+system CPU per authorization, platform and load generator; fsync: fdatasyncs per authorization; echo: a bare ISO 8583 echo, same codec and framing, same tokens in flight)\n")
+	if last := rows[len(rows)-1]; len(rows) == 1 && last.FullEcho > 0 && last.BaselineP50 > 0 && last.EchoCPU > 0 {
+		fmt.Fprintf(w, "the full path runs at %.2f× the echo's throughput, with %.1f× its median latency and %.1f× its CPU per round trip\n",
+			last.FullEcho, last.P50/last.BaselineP50, last.CPU/last.EchoCPU)
 	}
-
-	w := e.stdout
-	fmt.Fprintf(w, "\n%-14s %9s %9s %9s %7s %9s %8s %8s %8s %8s\n", "", "auths", "approved", "declined", "errors", "auth/s", "p50 ms", "p90 ms", "p99 ms", "max ms")
-	row := func(name string, r runFigures) {
-		fmt.Fprintf(w, "%-14s %9d %9d %9d %7d %9.0f %8.2f %8.2f %8.2f %8.2f\n", name, r.total(), r.approved, r.declined, r.errors,
-			r.tps(), r.pct(0.50), r.pct(0.90), r.pct(0.99), r.pct(1))
-	}
-	row("network path", path)
-	if *baseline {
-		row("echo baseline", echo)
-		if echo.tps() > 0 && echo.pct(0.5) > 0 {
-			fmt.Fprintf(w, "the full path runs at %.2f× the echo's throughput, with %.1f× its median latency\n",
-				path.tps()/echo.tps(), path.pct(0.5)/echo.pct(0.5))
-		}
-	}
-	perAuth := 0.0
-	if path.total() > 0 {
-		perAuth = float64(syncs) / float64(path.total())
-	}
-	fmt.Fprintf(w, "fdatasyncs: %d, %.3f per authorization (%s)\n", syncs, perAuth, dbName)
-	if len(seen.Hops)+len(seen.BatchSizes) > 0 {
+	fmt.Fprintf(w, "fdatasyncs: %d, %.3f per authorization (%s)\n", syncsAll, float64(syncsAll)/float64(max(authsAll, 1)), dbName)
+	if len(rows) == 1 && len(seen.Hops)+len(seen.BatchSizes) > 0 {
 		fmt.Fprintf(w, "\nwhere the time went (the platform's metrics over the run; /metrics on a serve):\n")
 		seen.Print(w)
 	}
 	if holds >= 0 {
 		check := "= approved"
-		if holds != path.approved {
-			check = fmt.Sprintf("≠ %d approved", path.approved)
+		if holds != approvedAll {
+			check = fmt.Sprintf("≠ %d approved", approvedAll)
 		}
 		fmt.Fprintf(w, "issuer ledgers: %d holds pending %s\n", holds, check)
 	}
+	if *plot != "" {
+		if err := writePlot(*plot, rows, fmt.Sprintf("tapwallet bench auth: throughput and latency, %d connections, %s", *conns, dbShort(dbName))); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "plot: %s\n", *plot)
+	}
 	if *asJSON {
-		f := authFigures{Approved: path.approved, Declined: path.declined, Errors: path.errors, TPS: round2(path.tps()),
-			P50: path.pct(0.5), P90: path.pct(0.9), P99: path.pct(0.99), Max: path.pct(1), DB: dbName,
-			Fdatasyncs: round3(perAuth)}
-		if *baseline {
-			f.BaselineTPS, f.BaselineP50, f.BaselineP99 = round2(echo.tps()), echo.pct(0.5), echo.pct(0.99)
-		}
-		f.Means = map[string]float64{}
-		for _, m := range seen.Hops {
-			f.Means[m.Series] = round2(m.Mean * 1000) // ms
-		}
-		for _, m := range seen.BatchSizes {
-			f.Means[m.Series] = round2(m.Mean) // calls
+		f := rows[len(rows)-1]
+		if len(rows) > 1 {
+			f.Sweep = rows
 		}
 		b, _ := json.Marshal(f)
 		fmt.Fprintln(w, string(b))
 	}
-	return durableRun(*dsn == "" && *syncMode == "full", path.approved, syncs)
+	return durableRun(*dsn == "" && *syncMode == "full", approvedAll, syncsAll)
+}
+
+// defaultBenchTokens is the default concurrency of bench auth: the most
+// tokens in flight at which p99 stayed under 20 ms in a durable sweep on
+// the 2-core machine (docs/performance.md).
+const defaultBenchTokens = 200
+
+// echoRun drives the same client, with c tokens in flight, against a bare
+// ISO 8583 echo server in this process (the messages go round again as
+// often as needed: the echo checks nothing).
+func echoRun(ctx context.Context, e *env, c, conns int, streams []*stream, quotas []int, d time.Duration) (runFigures, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return runFigures{}, err
+	}
+	ectx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { (&isolink.Server{Handler: isolink.EchoHandler}).Serve(ectx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	again := make([]*stream, len(streams))
+	for k, s := range streams {
+		again[k] = &stream{msgs: s.msgs}
+	}
+	return drive(ctx, e, fmt.Sprintf("echo baseline, %d in flight", c), ln.Addr().String(), conns, again, quotas, d, true)
+}
+
+// figuresOf is one point's figures as the JSON gives them.
+func figuresOf(tokens int, path, echo runFigures, dbName string, seen metrics.Summary) authFigures {
+	f := authFigures{Approved: path.approved, Declined: path.declined, Errors: path.errors, TPS: round2(path.tps()),
+		P50: path.pct(0.5), P90: path.pct(0.9), P99: path.pct(0.99), Max: path.pct(1), DB: dbName,
+		Fdatasyncs: round3(path.syncsPerAuth()), Tokens: tokens, CPU: round2(path.cpuPerAuth())}
+	if echo.total() > 0 {
+		f.BaselineTPS, f.BaselineP50, f.BaselineP99 = round2(echo.tps()), echo.pct(0.5), echo.pct(0.99)
+		f.EchoCPU = round2(echo.cpuPerAuth())
+		if echo.tps() > 0 {
+			f.FullEcho = round3(path.tps() / echo.tps())
+		}
+	}
+	f.Means = map[string]float64{}
+	for _, m := range seen.Hops {
+		f.Means[m.Series] = round2(m.Mean * 1000) // ms
+	}
+	for _, m := range seen.BatchSizes {
+		f.Means[m.Series] = round2(m.Mean) // calls
+	}
+	return f
+}
+
+// writePlot writes the sweep's throughput–latency plot to path.
+func writePlot(path string, rows []authFigures, title string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := plotSVG(f, rows, title); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// dbShort is the database's name up to its first parenthesis.
+func dbShort(name string) string {
+	if i := strings.Index(name, " ("); i > 0 {
+		return name[:i]
+	}
+	return name
 }
 
 // durableRun fails a run that was to be durable on SQLite (sqlite) and
@@ -400,8 +516,23 @@ type stream struct {
 }
 
 // provision makes the tokens on simulated phones and pre-computes each
-// token's authorizations, total in all.
+// token's authorizations, total in all (at most perToken a token).
 func provision(ctx context.Context, p *platform.Platform, tokens, perToken, total int, report func(int)) ([]*stream, error) {
+	counts := make([]int, tokens)
+	for i := range counts {
+		n := total / tokens
+		if i < total%tokens {
+			n++
+		}
+		counts[i] = min(n, perToken)
+	}
+	return provisionCounts(ctx, p, counts, report)
+}
+
+// provisionCounts makes len(counts) tokens on simulated phones and
+// pre-computes counts[i] authorizations for token i.
+func provisionCounts(ctx context.Context, p *platform.Platform, counts []int, report func(int)) ([]*stream, error) {
+	tokens := len(counts)
 	// 8 cards a phone in seconds is what the binding rules refuse (more
 	// than 5 cards tried on a phone in 24 h): the bench measures
 	// authorizations, so binding is not screened while it provisions.
@@ -438,11 +569,7 @@ func provision(ctx context.Context, p *platform.Platform, tokens, perToken, tota
 			return nil, err
 		}
 		term := nettest.NewTerminal(fmt.Sprintf("B%07d", i), "898310054110001", "TAPWALLET BENCH")
-		n := total / tokens
-		if i < total%tokens {
-			n++
-		}
-		n = min(n, perToken)
+		n := counts[i]
 		s := &stream{msgs: make([]*iso8583.Message, 0, n)}
 		now := time.Now()
 		for j := 0; j < n; j++ {
@@ -464,9 +591,12 @@ func provision(ctx context.Context, p *platform.Platform, tokens, perToken, tota
 }
 
 // drive sends every stream's messages over conns connections to addr,
-// each stream in order and all streams at once, for duration (0: until the
-// messages run out), showing progress on stderr when it is a terminal.
-func drive(ctx context.Context, e *env, name, addr string, conns int, streams []*stream, duration time.Duration) (runFigures, error) {
+// each stream in order and all streams at once — stream i at most
+// quotas[i] of them (nil: no limit), from where it stopped last, over
+// again from its first when wrap — for duration (0: until the quotas or
+// the messages run out), showing progress on stderr when it is a
+// terminal. It measures the process's CPU and fdatasyncs over the run.
+func drive(ctx context.Context, e *env, name, addr string, conns int, streams []*stream, quotas []int, duration time.Duration, wrap bool) (runFigures, error) {
 	clients := make([]*isolink.Client, conns)
 	for i := range clients {
 		c, err := isolink.Dial(ctx, addr, isolink.Options{Timeout: 30 * time.Second})
@@ -481,15 +611,20 @@ func drive(ctx context.Context, e *env, name, addr string, conns int, streams []
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	progress := newProgress(e.stderr)
+	cpu0, syncs0 := processCPU(), sqldb.Syncs()
 	start := time.Now()
 	for i, s := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := clients[i%len(clients)]
-			lat := make([]time.Duration, 0, len(s.msgs))
-			for s.next < len(s.msgs) && !stop.Load() {
-				m := s.msgs[s.next]
+			quota := -1
+			if quotas != nil {
+				quota = quotas[i]
+			}
+			lat := make([]time.Duration, 0, max(quota, 0))
+			for sent := 0; sent != quota && (wrap || s.next < len(s.msgs)) && len(s.msgs) > 0 && !stop.Load(); sent++ {
+				m := s.msgs[s.next%len(s.msgs)]
 				s.next++
 				t0 := time.Now()
 				resp, err := c.Send(ctx, m)
@@ -531,13 +666,15 @@ loop:
 		}
 	}
 	elapsed := time.Since(start)
+	cpu, syncs := processCPU()-cpu0, sqldb.Syncs()-syncs0
 	progress.clear()
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	return runFigures{approved: int(approved.Load()), declined: int(declined.Load()), errors: int(errs.Load()), elapsed: elapsed, lat: all}, nil
+	return runFigures{approved: int(approved.Load()), declined: int(declined.Load()), errors: int(errs.Load()), elapsed: elapsed, lat: all,
+		cpu: cpu, syncs: syncs}, nil
 }
 
 func rcApproved(m *iso8583.Message) bool {
