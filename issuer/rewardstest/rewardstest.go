@@ -385,3 +385,14 @@ func (s *suite) run() {
 	}
 	s.points("campaign points", DebitPAR, 100+20+88)
 }
+
+// Cleared makes a purchase of amount at mcc with the card pan (PAR par)
+// at h and clears it, so the card earns its points; it returns the
+// purchase's identity as the network names it (DE41|DE11|DE7).
+func Cleared(t *testing.T, h *issuer.Host, now func() time.Time, pan, par, mcc string, amount int64) string {
+	t.Helper()
+	s := &suite{t: t, ctx: context.Background(), clock: &Clock{t: now()}, h: h}
+	p := s.buy(pan, par, mcc, amount)
+	s.clear(p.detail(0))
+	return p.id()
+}
