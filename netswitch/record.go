@@ -41,7 +41,7 @@ type Auth struct {
 	// Promo is the promotion applied to the authorization (docs/promotions.md),
 	// nil when none did: for an instant discount the issuer holds Promo.Net
 	// and the funders pay the shares; the merchant is settled the gross.
-	Promo *promo.Redemption
+	Promo        *promo.Redemption
 	AuthCode     string
 	ResponseCode iso8583.ResponseCode // "" while being decided
 	Reason       Reason               // why it was declined: a token-service decline code, ReasonIssuerTimeout, …

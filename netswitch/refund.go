@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/tapwallet/tapwallet/card"
@@ -11,6 +12,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netmsg"
+	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/tsp"
 )
 
@@ -41,7 +43,11 @@ type Refund struct {
 	PhoneID      string
 	AccountID    string
 	BankID       string
-	Amount       money.Amount // given back (DE4, DE49)
+	Amount       money.Amount // given back (DE4, DE49): the gross, what the merchant gives back
+	// Promo is the refund's split when the original had a promotion: the
+	// card holder got Promo.Split.CardHolder (the issuer's DE4), each
+	// funder its share; nil otherwise.
+	Promo        *PromoRefund
 	AuthCode     string
 	ResponseCode iso8583.ResponseCode
 	Reason       Reason // why it was declined
@@ -180,6 +186,9 @@ func (s *Switch) recordRefund(ctx context.Context, store RefundStore, req *iso85
 	}
 	rec.ResponseCode, rec.Reason, rec.AuthCode = out.rc, out.reason, out.authCode
 	rec.Answer, rec.AnsweredAt = packed, s.cfg.Now().UTC()
+	if out.rc.Approved() {
+		s.restorePromo(ctx, &rec)
+	}
 	if err := store.SaveRefund(ctx, rec); err != nil {
 		if fault.Has(err, fault.Conflict, CodeRefundExists) {
 			if first, err := store.Refund(ctx, rec.ID); err == nil {
@@ -251,7 +260,16 @@ func (s *Switch) runRefund(ctx context.Context, f *netmsg.Refund, store RefundSt
 	if t.BankID != "" && t.BankID != b.ID {
 		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenBank}, nil
 	}
-	fwd, err := s.toIssuerRefund(f.Raw, res.PAN, t)
+	if orig.Promo != nil {
+		if out, ok := s.splitRefund(ctx, store, orig, rec); !ok {
+			return out, nil
+		}
+		if rec.Promo.Split.CardHolder == 0 {
+			// The funders take all of it back: nothing to credit the card.
+			return outcome{rc: iso8583.Approved}, nil
+		}
+	}
+	fwd, err := s.toIssuerRefund(f.Raw, res.PAN, t, rec.Promo)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot build the issuer's refund", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}, nil
@@ -284,13 +302,80 @@ func issuerOutcome(resp *iso8583.Message) outcome {
 	return outcome{rc: rc, reason: ReasonIssuerDeclined}
 }
 
+// splitRefund splits the refund rec of a discounted purchase orig
+// (Redemption.Refund under the campaign's refund rule) into rec.Promo;
+// false with the answer when the split is refused (13) or the refunds
+// cannot be read (96).
+func (s *Switch) splitRefund(ctx context.Context, store RefundStore, orig Auth, rec *Refund) (outcome, bool) {
+	already, err := store.Refunded(ctx, orig.ID)
+	if err != nil {
+		s.cfg.Log.Error("netswitch: cannot read refunds", "err", fault.MessageOf(err))
+		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonStore}, false
+	}
+	rule := promo.RefundRestore
+	if s.cfg.Promotions != nil {
+		if c, ok := s.cfg.Promotions.Campaign(orig.Promo.Campaign); ok && c.RefundRule != "" {
+			rule = c.RefundRule
+		}
+	}
+	split, err := orig.Promo.Refund(already, rec.Amount.Minor, rule)
+	if err != nil {
+		return outcome{rc: iso8583.InvalidAmount, reason: ReasonExceedsOriginal}, false
+	}
+	rec.Promo = &PromoRefund{Campaign: orig.Promo.Campaign, HoldID: orig.ID, Split: split}
+	return outcome{}, true
+}
+
+// restorePromo gives the campaign's budget back its part of an approved
+// refund (Promotions.Refund, once per refund identity). A purchase not
+// cleared yet (its hold not posted) cannot be restored now: Restored stays
+// false, and clearing restores it once it posts the hold.
+func (s *Switch) restorePromo(ctx context.Context, rec *Refund) {
+	p := rec.Promo
+	if p == nil || p.Restored || s.cfg.Promotions == nil {
+		return
+	}
+	if p.Split.Restore == 0 && !p.Split.RestoreCount {
+		p.Restored = true
+		return
+	}
+	err := s.cfg.Promotions.Refund(ctx, p.HoldID, rec.ID, p.Split)
+	switch {
+	case err == nil:
+		p.Restored = true
+	case errors.Is(err, promo.ErrHoldResolved):
+		s.cfg.Log.Info("netswitch: a refund of a purchase not cleared yet; its promotion's budget is restored at clearing", "stan", safe(rec.STAN))
+	default:
+		s.cfg.Log.Error("netswitch: cannot restore a promotion's budget after a refund", "stan", safe(rec.STAN), "err", fault.MessageOf(err))
+	}
+}
+
 // toIssuerRefund is the refund as the issuer gets it: the PAN in DE2 and
-// the token data in DE123.
-func (s *Switch) toIssuerRefund(req *iso8583.Message, pan card.PAN, t tsp.Token) (*iso8583.Message, error) {
+// the token data in DE123; for a discounted purchase DE4 is the card
+// holder's part and DE124 the refunded gross and the funders' parts.
+func (s *Switch) toIssuerRefund(req *iso8583.Message, pan card.PAN, t tsp.Token, p *PromoRefund) (*iso8583.Message, error) {
 	fwd := req.Clone()
 	fwd.MTI = iso8583.FinancialRequest
 	if err := fwd.SetString(iso8583.DEPAN, pan.Digits()); err != nil {
 		return nil, err
+	}
+	if p != nil {
+		var funders int64
+		for _, sh := range p.Split.Shares {
+			funders += sh.Amount
+		}
+		f := promo.FulfilInstant
+		if s.cfg.Promotions != nil {
+			if c, ok := s.cfg.Promotions.Campaign(p.Campaign); ok {
+				f = c.Fulfilment
+			}
+		}
+		if err := fwd.SetPromotionData(promoData(p.Campaign, f, p.Split.Gross, funders, p.Split.Shares)); err != nil {
+			return nil, err
+		}
+		if err := fwd.SetNumber(iso8583.DEAmount, p.Split.CardHolder); err != nil {
+			return nil, err
+		}
 	}
 	for _, de := range []int{iso8583.DEExpiry, iso8583.DETrack2, iso8583.DEICC, iso8583.DECardSequence} {
 		fwd.Unset(de)

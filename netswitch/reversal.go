@@ -9,6 +9,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/netmsg"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // OriginalData returns DE90 for a reversal of the authorization with the
@@ -76,7 +77,12 @@ func (s *Switch) reverse(ctx context.Context, r *netmsg.Reversal) *iso8583.Messa
 	if remaining > 0 && remaining >= rec.ClearAmount {
 		return answer(req, iso8583.Approved) // nothing more to reverse: a repeat
 	}
-	fwd, err := s.issuerReversal(rec, iso8583.ReversalRequest, remaining)
+	keep, promoAfter, voids, ok := promoReversal(rec, remaining)
+	if !ok {
+		s.cfg.Log.Warn("netswitch: a partial reversal to between the net and the discount of a discounted purchase; answering 13", "stan", safe(rec.STAN))
+		return answer(req, iso8583.InvalidAmount)
+	}
+	fwd, err := s.issuerReversal(issuerView(rec), iso8583.ReversalRequest, keep)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot build the issuer's reversal", "err", fault.MessageOf(err))
 		return answer(req, iso8583.SystemMalfunction)
@@ -93,11 +99,22 @@ func (s *Switch) reverse(ctx context.Context, r *netmsg.Reversal) *iso8583.Messa
 		// Store and forward: the network owns the reversal now and keeps
 		// sending it until the issuer answers, restarts included.
 		rc = "SF"
-		if !s.queueReversal(ctx, rec, remaining) {
+		if !s.queueReversal(ctx, rec, keep) {
 			return answer(req, iso8583.SystemMalfunction) // the terminal sends it again
 		}
 	default:
 		return answer(req, rc) // such as 12: the original was already cleared
+	}
+	if rec.Promo != nil && (voids || promoAfter != rec.Promo) {
+		if voids {
+			s.voidPromo(ctx, &rec)
+		}
+		if st, ok := s.cfg.Store.(PromoRecords); ok && remaining > 0 {
+			if err := st.SetPromo(ctx, origID, promoAfter); err != nil {
+				s.cfg.Log.Error("netswitch: cannot record a reversal's promotion", "err", fault.MessageOf(err))
+				return answer(req, iso8583.SystemMalfunction)
+			}
+		}
 	}
 	if err := s.cfg.Store.MarkReversed(ctx, origID, s.cfg.Now().UTC(), string(rc), remaining); err != nil {
 		s.cfg.Log.Error("netswitch: cannot record a reversal", "err", fault.MessageOf(err))
@@ -143,7 +160,10 @@ func (s *Switch) decided(ctx context.Context, rec Auth) (Auth, error) {
 	}
 	if err == nil && rec.SealedPAN != nil {
 		s.cfg.Log.Warn("netswitch: a reversal came for an authorization another switch left undecided; settled and reversing it", "stan", safe(rec.STAN))
-		s.sendReversal(PendingReversal{Auth: rec, QueuedAt: s.cfg.Now().UTC()}, true)
+		s.sendReversal(PendingReversal{Auth: issuerView(rec), QueuedAt: s.cfg.Now().UTC()}, true)
+	}
+	if err == nil {
+		s.voidPromo(ctx, &rec)
 	}
 	return s.cfg.Store.Auth(ctx, rec.ID)
 }
@@ -222,6 +242,47 @@ func (s *Switch) remainingOf(ctx context.Context, r *netmsg.Reversal, rec Auth) 
 	return n, iso8583.Approved
 }
 
+// promoReversal is a reversal of a discounted purchase rec down to
+// remaining (gross terms, 0: full) in the issuer's terms
+// (docs/promotions.md, "Reversal"): keep is what stays held at the issuer
+// (DE95; 0: full), after the promotion that stands then (nil: none),
+// and whether the promotion's hold is to be voided. A full reversal voids
+// it. A partial one keeps the discount while remaining − discount is at
+// least 1 fen (the issuer keeps that, the redemption's gross becomes
+// remaining); below, the discount goes (the hold is voided) and the
+// issuer keeps remaining — which it can only when remaining is at most
+// what it holds: otherwise (remaining between the net and the discount)
+// ok is false and the reversal is answered 13. A credit after clearing
+// (the issuer holds the gross) keeps its promotion, its gross lowered
+// (the credit is of the smaller purchase), and voids it on a full
+// reversal.
+func promoReversal(rec Auth, remaining int64) (keep int64, after *promo.Redemption, voids, ok bool) {
+	r := rec.Promo
+	if r == nil {
+		return remaining, nil, false, true
+	}
+	if remaining == 0 {
+		return 0, r, true, true
+	}
+	cut := *r
+	cut.Shares = append([]promo.Share(nil), r.Shares...)
+	if !instant(r) {
+		if remaining <= r.Discount {
+			return remaining, nil, true, true
+		}
+		cut.Gross, cut.Net = remaining, remaining
+		return remaining, &cut, false, true
+	}
+	if remaining-r.Discount >= promo.MinCharge {
+		cut.Gross, cut.Net = remaining, remaining-r.Discount
+		return cut.Net, &cut, false, true
+	}
+	if remaining > r.Net {
+		return 0, nil, false, false
+	}
+	return remaining, nil, true, true
+}
+
 // issuerReversal builds the 0400 (or 0401) the issuer gets for a record:
 // the PAN, the original's amount, identity and RRN, DE90, a STAN of the
 // switch's own, and the token in DE123. remaining > 0 makes it a partial
@@ -270,11 +331,12 @@ func (s *Switch) issuerReversal(rec Auth, mti iso8583.MTI, remaining int64) (*is
 // queueReversal reverses at the issuer, in the background and until the
 // issuer answers, what it may hold for rec (no answer in time, a lost
 // link, a record that could not be stored, a reversal the issuer did not
-// answer): queued in the store first, so that a restart sends it again.
-// It reports whether the queue is durable; when the store fails the
-// reversal is still sent, from memory only.
+// answer) down to remaining in the issuer's terms (what it holds: the net
+// of an instant discount; 0: all): queued in the store first, so that a
+// restart sends it again. It reports whether the queue is durable; when
+// the store fails the reversal is still sent, from memory only.
 func (s *Switch) queueReversal(ctx context.Context, rec Auth, remaining int64) bool {
-	p := PendingReversal{Auth: rec, Remaining: remaining, QueuedAt: s.cfg.Now().UTC()}
+	p := PendingReversal{Auth: issuerView(rec), Remaining: remaining, QueuedAt: s.cfg.Now().UTC()}
 	err := s.cfg.Store.QueueReversal(ctx, p)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: cannot queue a reversal; sending it from memory only", "bank", rec.BankID, "stan", safe(rec.STAN), "err", fault.MessageOf(err))

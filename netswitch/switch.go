@@ -32,6 +32,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/netmsg"
+	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/tsp"
 )
@@ -80,6 +81,10 @@ type Config struct {
 	// Meter, if set, is told the time of each hop of an authorization and
 	// its response code (meter.go).
 	Meter Meter
+	// Promotions, if set, are the network's campaigns (promo.go,
+	// docs/promotions.md): a purchase they discount is held at its net by
+	// the issuer, and its 0110 carries DE124. Nil: no promotions.
+	Promotions Promotions
 	// MaxConns and MaxConnsPerSource bound the acquirer connections Serve
 	// keeps open at once, in all and per source address (0: the defaults
 	// of isolink.ConnLimits; negative: no bound); a connection beyond them
@@ -381,9 +386,18 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 			_ = resp.SetBytes(iso8583.DEICC, b)
 		}
 	}
+	if out.rc.Approved() && rec.Promo != nil {
+		// The terminal prints the discount and the amount charged.
+		if err := resp.SetPromotionData(s.acquirerPromo(rec.Promo)); err != nil {
+			s.cfg.Log.Error("netswitch: the promotion does not fit DE124; answering without it", "err", fault.MessageOf(err))
+		}
+	}
 	packed, err := resp.PackOnce() // stored and sent: encoded once
 	if err != nil {
 		s.cfg.Log.Error("netswitch: answer does not pack", "err", fault.MessageOf(err))
+		if out.intended {
+			s.voidPromo(ctx, &rec) // the recovery sweep settles the record and reverses it
+		}
 		return answer(req, iso8583.SystemMalfunction), nil
 	}
 	rec.ResponseCode, rec.Reason, rec.AuthCode = out.rc, out.reason, out.authCode
@@ -407,12 +421,14 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 			// The recovery sweep took it for one a stopped switch left and
 			// reverses it: the terminal must not be told "approved".
 			s.cfg.Log.Warn("netswitch: the answer came after the recovery sweep settled the authorization; answering 96", "stan", safe(rec.STAN))
+			s.voidPromo(ctx, &rec)
 			return answer(req, iso8583.SystemMalfunction), nil
 		}
 		s.cfg.Log.Error("netswitch: cannot store the authorization; answering 96", "err", fault.MessageOf(err))
 		if out.rc.Approved() && rec.SealedPAN != nil {
 			s.queueReversal(ctx, rec, 0)
 		}
+		s.voidPromo(ctx, &rec)
 		return answer(req, iso8583.SystemMalfunction), nil
 	}
 	if s.cfg.Observe != nil {
@@ -479,7 +495,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		return outcome{rc: rc, reason: reason}
 	}
 	t := res.Token
-	rec.PANLast4, rec.PhoneID, rec.AccountID = res.PAN.Last4(), t.PhoneID, t.AccountID
+	rec.PANLast4, rec.PhoneID, rec.AccountID, rec.PAR = res.PAN.Last4(), t.PhoneID, t.AccountID, t.PAR
 	if t.BankID != "" && t.BankID != b.ID {
 		res.Forget()
 		return outcome{rc: iso8583.InvalidCardNumber, reason: ReasonTokenBank}
@@ -497,19 +513,34 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	}
 	rec.SealedPAN = sealed
 
-	fwd, err := s.toIssuer(a.Raw, res.PAN, t, rk.score())
+	product := t.Product
+	if p, ok := b.Product(res.PAN); ok {
+		product = string(p.Kind)
+	}
+	s.applyPromo(ctx, rec, b.ID, res.PAN, t, product, city(a.MerchantName))
+	fwd, err := s.toIssuer(a.Raw, res.PAN, t, rk.score(), rec.Promo)
 	if err != nil {
 		res.Forget()
+		s.voidPromo(ctx, rec)
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}
 	}
 	if out, ok := s.intend(ctx, *rec); !ok {
 		res.Forget()
+		if out.existing == nil || out.existing.Early() {
+			// Not stored (or the reversal came first): the hold is this
+			// message's to give back. A stored duplicate owns it.
+			s.voidPromo(ctx, rec)
+		}
 		return out
 	}
 	fault.Inject("netswitch.recorded")
 	out := s.askIssuer(ctx, b.ID, fwd, rec)
 	out.intended, out.risk = true, rk
+	if !out.rc.Approved() {
+		s.voidPromo(ctx, rec)
+		rec.Promo = nil
+	}
 	fault.Inject("netswitch.issuer_answered")
 	if arc := []byte(out.rc); len(arc) == 2 && len(arqc) == 8 {
 		if v, err := res.ARPC(arqc, arc); err == nil {
@@ -582,14 +613,24 @@ func issuerFailure(err error) Reason {
 }
 
 // toIssuer is the authorization as the issuer gets it: the PAN in DE2, the
-// token data in DE123, and no chip or track data of the token.
-func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token, score string) (*iso8583.Message, error) {
+// token data in DE123, and no chip or track data of the token. With a
+// promotion DE124 tells it the campaign, the gross and the funders'
+// shares, and DE4 is the net of an instant discount (what it holds).
+func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token, score string, r *promo.Redemption) (*iso8583.Message, error) {
 	fwd := req.Clone()
 	if fwd.MTI == iso8583.AuthorizationRequestRepeat {
 		fwd.MTI = iso8583.AuthorizationRequest
 	}
 	if err := fwd.SetString(iso8583.DEPAN, pan.Digits()); err != nil {
 		return nil, err
+	}
+	if r != nil {
+		if err := fwd.SetPromotionData(promoData(r.Campaign, r.Fulfilment, r.Gross, r.Discount, r.Shares)); err != nil {
+			return nil, err
+		}
+		if err := fwd.SetNumber(iso8583.DEAmount, r.Net); err != nil {
+			return nil, err
+		}
 	}
 	for _, de := range []int{iso8583.DEExpiry, iso8583.DETrack2, iso8583.DEICC, iso8583.DECardSequence} {
 		fwd.Unset(de)
@@ -640,6 +681,14 @@ func merchantName(de43 string) string {
 		de43 = de43[:25]
 	}
 	return strings.TrimSpace(de43)
+}
+
+// city is DE43's city (positions 26-38), trimmed.
+func city(de43 string) string {
+	if len(de43) <= 25 {
+		return ""
+	}
+	return strings.TrimSpace(de43[25:min(len(de43), 38)])
 }
 
 // safe keeps short printable ASCII for a log line (STANs, codes).

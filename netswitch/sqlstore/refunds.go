@@ -14,7 +14,7 @@ import (
 
 const refundCols = `id, digest, original_id, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, local_date, local_time,
 	token, token_last4, pan_last4, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason, answer,
-	business_date, received_at, answered_at, cleared_at, clearing_date`
+	business_date, received_at, answered_at, cleared_at, clearing_date, promo`
 
 var (
 	errRefundExceeds = fault.E(fault.Conflict, netswitch.CodeRefundExceeds, "the refund exceeds what is left of its original")
@@ -94,11 +94,11 @@ func release(ctx context.Context, tx *sqldb.Tx, refundID string) error {
 func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
 	var dup bool
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, `INSERT INTO switch_refunds (`+refundCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		res, err := tx.Exec(ctx, `INSERT INTO switch_refunds (`+refundCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			r.ID, r.Digest, r.OriginalID, r.Acquirer, r.Terminal, r.STAN, r.Transmission, r.RRN, r.Merchant, r.MerchantName, r.LocalDate, r.LocalTime,
 			r.Token.Digits(), r.TokenLast4, r.PANLast4, r.PhoneID, r.AccountID, r.BankID, r.Amount.Minor, int(r.Amount.Currency), r.AuthCode, string(r.ResponseCode), string(r.Reason), r.Answer,
-			r.BusinessDate, sqldb.Millis(r.ReceivedAt), sqldb.Millis(r.AnsweredAt), sqldb.Millis(r.ClearedAt), r.ClearingDate)
+			r.BusinessDate, sqldb.Millis(r.ReceivedAt), sqldb.Millis(r.AnsweredAt), sqldb.Millis(r.ClearedAt), r.ClearingDate, jsonOf(r.Promo))
 		if err != nil {
 			return err
 		}
@@ -121,11 +121,14 @@ func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
 func scanRefund(sc interface{ Scan(...any) error }) (netswitch.Refund, error) {
 	var r netswitch.Refund
 	var recv, ans, clr int64
-	var rc, reason string
+	var rc, reason, pr string
 	var tv typed
 	err := sc.Scan(&r.ID, &r.Digest, &r.OriginalID, &r.Acquirer, &r.Terminal, &r.STAN, &r.Transmission, &r.RRN, &r.Merchant, &r.MerchantName,
 		&r.LocalDate, &r.LocalTime, &tv.token, &r.TokenLast4, &r.PANLast4, &r.PhoneID, &r.AccountID, &r.BankID, &tv.minor, &tv.currency,
-		&r.AuthCode, &rc, &reason, &r.Answer, &r.BusinessDate, &recv, &ans, &clr, &r.ClearingDate)
+		&r.AuthCode, &rc, &reason, &r.Answer, &r.BusinessDate, &recv, &ans, &clr, &r.ClearingDate, &pr)
+	if err == nil {
+		r.Promo, err = fromJSON[netswitch.PromoRefund](pr)
+	}
 	r.ResponseCode, r.Reason = iso8583.ResponseCode(rc), netswitch.Reason(reason)
 	r.Token, r.Amount = tv.values()
 	r.ReceivedAt, r.AnsweredAt, r.ClearedAt = sqldb.Time(recv), sqldb.Time(ans), sqldb.Time(clr)

@@ -22,6 +22,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/sqldb"
 )
 
@@ -99,15 +100,15 @@ func (s *Store) Close() error {
 
 const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, local_date, local_time,
 	token, token_last4, pan_last4, pan_sealed, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason,
-	answer, business_date, received_at, answered_at, reversed_at, reversal_rc, clear_amount, cleared_at, clearing_date`
+	answer, business_date, received_at, answered_at, reversed_at, reversal_rc, clear_amount, cleared_at, clearing_date, par, promo`
 
-const authMarks = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+const authMarks = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
 
 func authArgs(a netswitch.Auth) []any {
 	return []any{a.ID, a.Digest, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.MerchantName, a.MCC, a.LocalDate, a.LocalTime,
 		a.Token.Digits(), a.TokenLast4, a.PANLast4, a.SealedPAN, a.PhoneID, a.AccountID, a.BankID, a.Amount.Minor, int(a.Amount.Currency), a.AuthCode, string(a.ResponseCode), string(a.Reason),
 		a.Answer, a.BusinessDate, sqldb.Millis(a.ReceivedAt), sqldb.Millis(a.AnsweredAt), sqldb.Millis(a.ReversedAt), a.ReversalRC, a.ClearAmount,
-		sqldb.Millis(a.ClearedAt), a.ClearingDate}
+		sqldb.Millis(a.ClearedAt), a.ClearingDate, a.PAR, jsonOf(a.Promo)}
 }
 
 var errExists = fault.E(fault.Conflict, netswitch.CodeAuthExists, "an authorization with this identity is already stored")
@@ -141,7 +142,7 @@ func (s *Store) FinishAuth(ctx context.Context, a netswitch.Auth) error {
 
 const insertAuth = `INSERT INTO switch_auths (` + authCols + `) VALUES (` + authMarks + `) ON CONFLICT (id) DO NOTHING`
 
-const finishAuth = `UPDATE switch_auths SET response_code = ?, reason = ?, auth_code = ?, answer = ?, answered_at = ?
+const finishAuth = `UPDATE switch_auths SET response_code = ?, reason = ?, auth_code = ?, answer = ?, answered_at = ?, promo = ?
 	WHERE id = ? AND response_code = ''`
 
 // writeAuths runs a batch of new records and answers in one transaction.
@@ -162,7 +163,7 @@ func (s *Store) writeAuths(ctx context.Context, ws []authWrite) ([]error, error)
 			var res sql.Result
 			a := w.a
 			if w.finish {
-				res, err = up.ExecContext(ctx, string(a.ResponseCode), string(a.Reason), a.AuthCode, a.Answer, sqldb.Millis(a.AnsweredAt), a.ID)
+				res, err = up.ExecContext(ctx, string(a.ResponseCode), string(a.Reason), a.AuthCode, a.Answer, sqldb.Millis(a.AnsweredAt), jsonOf(a.Promo), a.ID)
 			} else {
 				res, err = ins.ExecContext(ctx, authArgs(a)...)
 			}
@@ -202,11 +203,14 @@ func (t typed) values() (card.Token, money.Amount) {
 func scanAuth(sc interface{ Scan(...any) error }) (netswitch.Auth, error) {
 	var a netswitch.Auth
 	var recv, ans, rev, clr int64
-	var rc, reason string
+	var rc, reason, pr string
 	var tv typed
 	err := sc.Scan(&a.ID, &a.Digest, &a.Acquirer, &a.Terminal, &a.STAN, &a.Transmission, &a.RRN, &a.Merchant, &a.MerchantName, &a.MCC, &a.LocalDate, &a.LocalTime,
 		&tv.token, &a.TokenLast4, &a.PANLast4, &a.SealedPAN, &a.PhoneID, &a.AccountID, &a.BankID, &tv.minor, &tv.currency, &a.AuthCode, &rc, &reason,
-		&a.Answer, &a.BusinessDate, &recv, &ans, &rev, &a.ReversalRC, &a.ClearAmount, &clr, &a.ClearingDate)
+		&a.Answer, &a.BusinessDate, &recv, &ans, &rev, &a.ReversalRC, &a.ClearAmount, &clr, &a.ClearingDate, &a.PAR, &pr)
+	if err == nil {
+		a.Promo, err = fromJSON[promo.Redemption](pr)
+	}
 	a.Token, a.Amount = tv.values()
 	a.ResponseCode, a.Reason = iso8583.ResponseCode(rc), netswitch.Reason(reason)
 	a.ReceivedAt, a.AnsweredAt, a.ReversedAt, a.ClearedAt = sqldb.Time(recv), sqldb.Time(ans), sqldb.Time(rev), sqldb.Time(clr)

@@ -1,0 +1,386 @@
+package netswitch_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/netswitch/nettest"
+	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+)
+
+// testCampaigns: ICBC's ¥10 off ¥50 (ICBC 70 %, the network 30 %; a
+// budget of two), the network's ¥5 off ¥50 for every bank (the next
+// best), and a forfeit one for BOC.
+const testCampaigns = `{"campaigns": [
+ {"id": "icbc-10", "name": {"zh": "工行满50减10", "en": "ICBC: ¥10 off ¥50"}, "owner": "icbc",
+  "funders": [{"kind": "issuer", "share_bp": 7000}, {"kind": "network", "share_bp": 3000}],
+  "window": {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+  "eligibility": {"banks": ["icbc"]}, "mechanic": {"kind": "fixed", "threshold": "50.00", "amount": "10.00"},
+  "limits": {}, "budget": "20.00", "enrolment": "auto", "fulfilment": "instant"},
+ {"id": "net-5", "name": {"zh": "银联满50减5", "en": "Network: ¥5 off ¥50"}, "owner": "network",
+  "funders": [{"kind": "network", "share_bp": 10000}],
+  "window": {"start": "2020-01-01T00:00:00Z", "end": "2098-01-01T00:00:00Z"}, "channels": ["nfc"],
+  "eligibility": {"banks": ["icbc", "ccb"]}, "mechanic": {"kind": "fixed", "threshold": "50.00", "amount": "5.00"},
+  "limits": {}, "budget": "1000.00", "enrolment": "auto", "fulfilment": "instant"},
+ {"id": "boc-forfeit", "name": {"zh": "中行新客立减", "en": "BOC new card holders"}, "owner": "boc",
+  "funders": [{"kind": "issuer", "party": "boc", "share_bp": 10000}],
+  "window": {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+  "eligibility": {"banks": ["boc"], "new_card_holder": true}, "mechanic": {"kind": "fixed", "threshold": "20.00", "amount": "8.00"},
+  "limits": {"card_count": 1}, "budget": "100.00", "enrolment": "auto", "fulfilment": "instant", "refund_rule": "forfeit"}
+]}`
+
+// promoEnv is env with the test campaigns in a promo.MemStore.
+func promoEnv(t *testing.T, db *sqldb.DB) (*env, *promo.MemStore) {
+	t.Helper()
+	cs, err := promo.ParseFile(strings.NewReader(testCampaigns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := promo.NewMemStore()
+	if err := st.Save(context.Background(), cs); err != nil {
+		t.Fatal(err)
+	}
+	p := netswitch.NewPromotions(st, cs)
+	return newEnv(t, db, func(c *netswitch.Config) { c.Promotions = p }), st
+}
+
+func authIDOf(m *iso8583.Message) string {
+	return netswitch.AuthID(str(m, iso8583.DETerminal), str(m, iso8583.DESTAN), str(m, iso8583.DETransmission))
+}
+
+func usage(t *testing.T, st *promo.MemStore, id string) promo.Usage {
+	t.Helper()
+	u, err := st.Usage(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func holdStatus(t *testing.T, st *promo.MemStore, id string) promo.HoldStatus {
+	t.Helper()
+	h, err := st.Hold(context.Background(), id)
+	if err != nil {
+		t.Fatalf("promotion hold %s: %v", id, err)
+	}
+	return h.Status
+}
+
+// TestPromoDiscountedPurchase: ICBC's ¥10 off a ¥100 tap over TCP — the
+// issuer holds ¥90, the 0110 echoes ¥100 with DE124 (campaign, gross,
+// discount, the Chinese name), the record keeps the PAR and the
+// redemption (shares 7.00 ICBC, 3.00 network), a retransmission reserves
+// nothing more, the budget of two runs out exactly and the third tap gets
+// the next best campaign (¥5), and no card number is in DE124 or the
+// record's promotion.
+func TestPromoDiscountedPurchase(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e, st := promoEnv(t, db)
+		ctx := context.Background()
+		c := e.phone(t, icbcDebit).Cards[0]
+
+		req := e.auth(t, c, 10000, nettest.Tap{})
+		resp := e.send(t, req)
+		if got := rcOf(resp); got != "00" {
+			t.Fatalf("got %s, want 00 (logs: %s)", got, e.logs)
+		}
+		if got, _ := resp.Number(iso8583.DEAmount); got != 10000 {
+			t.Errorf("0110 DE4 %d, want the gross 10000", got)
+		}
+		pd, err := resp.PromotionData()
+		if err != nil {
+			t.Fatalf("0110 DE124: %v", err)
+		}
+		if pd.Campaign != "icbc-10" || pd.Gross != 10000 || pd.Discount != 1000 || pd.Name != "工行满50减10" || len(pd.Funders) != 0 {
+			t.Errorf("0110 DE124 %+v, want icbc-10, 10000, 1000, the zh name, no funders", pd)
+		}
+		hold, err := e.holdOf(t, "icbc", req)
+		if err != nil || hold.Amount != 9000 || hold.Status != ledger.StatusPending {
+			t.Fatalf("issuer hold %d %s (%v), want 9000 pending", hold.Amount, hold.Status, err)
+		}
+		rec, err := e.store.Auth(ctx, authIDOf(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.PAR == "" || rec.Promo == nil {
+			t.Fatalf("record PAR %q promo %+v, want both", rec.PAR, rec.Promo)
+		}
+		p := rec.Promo
+		if p.Campaign != "icbc-10" || p.Gross != 10000 || p.Net != 9000 || p.Discount != 1000 || p.Identity != rec.ID || p.CardBank != "icbc" ||
+			len(p.Shares) != 2 || p.Shares[0] != (promo.Share{Kind: promo.FunderIssuer, Party: "icbc", Amount: 700}) ||
+			p.Shares[1] != (promo.Share{Kind: promo.FunderNetwork, Party: "network", Amount: 300}) {
+			t.Errorf("record promo %+v, want icbc-10 10000/9000/1000 shares icbc 700 network 300", p)
+		}
+		if err := p.Check(); err != nil {
+			t.Error(err)
+		}
+		if rec.Amount.Minor != 10000 || rec.ClearAmount != 10000 {
+			t.Errorf("record amount %d clear %d, want the gross 10000", rec.Amount.Minor, rec.ClearAmount)
+		}
+		de124, _ := resp.Bytes(iso8583.DEPromotionData)
+		pj, _ := json.Marshal(rec.Promo)
+		for _, where := range []string{string(de124), string(pj), rec.PAR} {
+			if strings.Contains(where, icbcDebit) || strings.Contains(where, icbcDebit[6:]) {
+				t.Errorf("a card number in %q", where)
+			}
+		}
+		if u := usage(t, st, "icbc-10"); u.Reserved != 1000 || u.ReservedCount != 1 {
+			t.Errorf("icbc-10 reserved %d (%d), want 1000 (1)", u.Reserved, u.ReservedCount)
+		}
+
+		t.Run("a retransmission reserves nothing more", func(t *testing.T) {
+			again := e.send(t, req)
+			a, _ := resp.Pack()
+			b, _ := again.Pack()
+			if string(a) != string(b) {
+				t.Errorf("got %s, want the first answer %s", again.Describe(), resp.Describe())
+			}
+			if u := usage(t, st, "icbc-10"); u.Reserved != 1000 || u.ReservedCount != 1 {
+				t.Errorf("icbc-10 reserved %d (%d) after the retransmission, want 1000 (1)", u.Reserved, u.ReservedCount)
+			}
+		})
+		t.Run("the budget runs out exactly, then the next best", func(t *testing.T) {
+			second := e.auth(t, c, 5000, nettest.Tap{})
+			if pd, err := e.send(t, second).PromotionData(); err != nil || pd.Campaign != "icbc-10" || pd.Discount != 1000 {
+				t.Fatalf("second tap: %+v %v, want icbc-10 1000", pd, err)
+			}
+			if u := usage(t, st, "icbc-10"); u.Reserved != 2000 || u.Remaining() != 0 {
+				t.Errorf("icbc-10 reserved %d remaining %d, want 2000 and 0", u.Reserved, u.Remaining())
+			}
+			third := e.auth(t, c, 5000, nettest.Tap{})
+			resp := e.send(t, third)
+			if pd, err := resp.PromotionData(); rcOf(resp) != "00" || err != nil || pd.Campaign != "net-5" || pd.Discount != 500 {
+				t.Fatalf("third tap: %s %+v %v, want 00 net-5 500", rcOf(resp), pd, err)
+			}
+			if hold, err := e.holdOf(t, "icbc", third); err != nil || hold.Amount != 4500 {
+				t.Errorf("third tap held %d (%v), want 4500", hold.Amount, err)
+			}
+		})
+		t.Run("below every threshold: no DE124, the gross held", func(t *testing.T) {
+			small := e.auth(t, c, 4999, nettest.Tap{})
+			resp := e.send(t, small)
+			if rcOf(resp) != "00" || resp.Has(iso8583.DEPromotionData) {
+				t.Fatalf("got %s with DE124 %v, want 00 without", rcOf(resp), resp.Has(iso8583.DEPromotionData))
+			}
+			if hold, _ := e.holdOf(t, "icbc", small); hold.Amount != 4999 {
+				t.Errorf("held %d, want 4999", hold.Amount)
+			}
+			rec, _ := e.store.Auth(ctx, authIDOf(small))
+			if rec.Promo != nil || rec.PAR == "" {
+				t.Errorf("record promo %+v PAR %q, want none and the PAR", rec.Promo, rec.PAR)
+			}
+		})
+	})
+}
+
+// TestPromoDeclineAndReversals: a decline voids the hold; a full reversal
+// voids it and the issuer's hold of the net; a partial reversal keeps the
+// discount while what remains leaves at least 1 fen to charge (the
+// issuer keeps remaining − discount), else voids it and the issuer keeps
+// what remains.
+func TestPromoDeclineAndReversals(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e, st := promoEnv(t, db)
+		ctx := context.Background()
+
+		t.Run("a decline voids the hold", func(t *testing.T) {
+			low := e.phone(t, ccbLow).Cards[0] // ¥10.00 on the card
+			req := e.auth(t, low, 6000, nettest.Tap{})
+			if got := rcOf(e.send(t, req)); got != "51" {
+				t.Fatalf("got %s, want 51", got)
+			}
+			if s := holdStatus(t, st, authIDOf(req)); s != promo.HoldVoided {
+				t.Errorf("promotion hold %s, want voided", s)
+			}
+			if u := usage(t, st, "net-5"); u.Reserved != 0 || u.ReservedCount != 0 {
+				t.Errorf("net-5 reserved %d (%d), want nothing", u.Reserved, u.ReservedCount)
+			}
+			if rec, _ := e.store.Auth(ctx, authIDOf(req)); rec.Promo != nil {
+				t.Errorf("declined record keeps promo %+v", rec.Promo)
+			}
+		})
+
+		c := e.phone(t, ccbDebit).Cards[0]
+		t.Run("a full reversal voids the hold", func(t *testing.T) {
+			req := e.auth(t, c, 10000, nettest.Tap{})
+			if got := rcOf(e.send(t, req)); got != "00" {
+				t.Fatalf("got %s, want 00", got)
+			}
+			rev, err := e.term.Reversal(req, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rcOf(e.send(t, rev)); got != "00" {
+				t.Fatalf("reversal: got %s, want 00", got)
+			}
+			if s := holdStatus(t, st, authIDOf(req)); s != promo.HoldVoided {
+				t.Errorf("promotion hold %s, want voided", s)
+			}
+			if hold, _ := e.holdOf(t, "ccb", req); hold.Status != ledger.StatusVoided || hold.Amount != 9500 {
+				t.Errorf("issuer hold %d %s, want 9500 voided", hold.Amount, hold.Status)
+			}
+			if u := usage(t, st, "net-5"); u.Reserved != 0 {
+				t.Errorf("net-5 reserved %d after the reversal, want 0", u.Reserved)
+			}
+		})
+		t.Run("a partial reversal keeps the discount, then voids it", func(t *testing.T) {
+			req := e.auth(t, c, 10000, nettest.Tap{})
+			if got := rcOf(e.send(t, req)); got != "00" {
+				t.Fatalf("got %s, want 00", got)
+			}
+			id := authIDOf(req)
+			// To 60.00: 55.00 charged, the ¥5 stands.
+			if got := rcOf(e.send(t, e.partialReversal(t, req, 6000))); got != "00" {
+				t.Fatalf("partial reversal to 60.00: got %s, want 00 (logs: %s)", got, e.logs)
+			}
+			if cur := e.currentHold(t, "ccb", req); cur.Amount != 5500 || cur.Status != ledger.StatusPending {
+				t.Errorf("issuer holds %d %s, want 5500 pending", cur.Amount, cur.Status)
+			}
+			rec, _ := e.store.Auth(ctx, id)
+			if rec.ClearAmount != 6000 || rec.Promo == nil || rec.Promo.Gross != 6000 || rec.Promo.Net != 5500 || rec.Promo.Discount != 500 {
+				t.Errorf("record clear %d promo %+v, want 6000 and 6000/5500/500", rec.ClearAmount, rec.Promo)
+			}
+			if err := rec.Promo.Check(); err != nil {
+				t.Error(err)
+			}
+			if s := holdStatus(t, st, id); s != promo.HoldPending {
+				t.Errorf("promotion hold %s, want pending", s)
+			}
+			// To 5.00: 5.00 − 5.00 leaves nothing to charge: the discount goes.
+			if got := rcOf(e.send(t, e.partialReversal(t, req, 500))); got != "00" {
+				t.Fatalf("partial reversal to 5.00: got %s, want 00 (logs: %s)", got, e.logs)
+			}
+			if cur := e.currentHold(t, "ccb", req); cur.Amount != 500 || cur.Status != ledger.StatusPending {
+				t.Errorf("issuer holds %d %s, want 500 pending", cur.Amount, cur.Status)
+			}
+			if s := holdStatus(t, st, id); s != promo.HoldVoided {
+				t.Errorf("promotion hold %s, want voided", s)
+			}
+			rec, _ = e.store.Auth(ctx, id)
+			if rec.ClearAmount != 500 || rec.Promo != nil {
+				t.Errorf("record clear %d promo %+v, want 500 and none", rec.ClearAmount, rec.Promo)
+			}
+		})
+	})
+}
+
+// currentHold is the issuer's hold standing for an authorization now.
+func (e *env) currentHold(t *testing.T, bankID string, m *iso8583.Message) ledger.Transfer {
+	t.Helper()
+	first, err := e.holdOf(t, bankID, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := first
+	for cur.Status == ledger.StatusVoided {
+		next, err := e.ledger.LookupTransfer(context.Background(), "reduced|"+cur.ID)
+		if err != nil {
+			break
+		}
+		cur = next
+	}
+	return cur
+}
+
+// TestPromoRefunds: refunds of a discounted purchase split by the
+// redemption — the issuer credits the card holder's part (DE4) — and the
+// budget takes back the funders' part under "restore" (the count with the
+// refund that completes it), nothing under "forfeit"; a refund before the
+// purchase cleared credits the card and leaves the budget to clearing.
+func TestPromoRefunds(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		e, st := promoEnv(t, db)
+		ctx := context.Background()
+		c := e.phone(t, icbcDebit).Cards[0]
+		req := e.auth(t, c, 10000, nettest.Tap{})
+		if got := rcOf(e.send(t, req)); got != "00" {
+			t.Fatalf("got %s, want 00", got)
+		}
+		id := authIDOf(req)
+		if _, err := st.Post(ctx, id); err != nil { // clearing presented it
+			t.Fatal(err)
+		}
+		before := e.credits(t, "icbc", icbcDebit)
+		half := e.refundOf(t, req, 5000)
+		if got := rcOf(e.send(t, half)); got != "00" {
+			t.Fatalf("refund 50.00: got %s, want 00 (logs: %s)", got, e.logs)
+		}
+		if got := e.credits(t, "icbc", icbcDebit) - before; got != 4500 {
+			t.Errorf("card credited %d, want 4500 (half of the 90.00 paid)", got)
+		}
+		if u := usage(t, st, "icbc-10"); u.Spent != 500 || u.SpentCount != 1 {
+			t.Errorf("icbc-10 spent %d (%d), want 500 (1): half the discount restored", u.Spent, u.SpentCount)
+		}
+		e.send(t, half) // a duplicate: no second credit, no second restore
+		if got := e.credits(t, "icbc", icbcDebit) - before; got != 4500 {
+			t.Errorf("card credited %d after a duplicate, want 4500", got)
+		}
+		rf, err := e.store.Refund(ctx, netswitch.AuthID(str(half, iso8583.DETerminal), str(half, iso8583.DESTAN), str(half, iso8583.DETransmission)))
+		if err != nil || rf.Promo == nil || !rf.Promo.Restored || rf.Promo.Split.CardHolder != 4500 || rf.Promo.Split.Restore != 500 || rf.Promo.HoldID != id {
+			t.Errorf("refund record promo %+v (%v), want card holder 4500, restore 500, restored", rf.Promo, err)
+		}
+		if got := rcOf(e.send(t, e.refundOf(t, req, 5000))); got != "00" {
+			t.Fatalf("refund the other 50.00: got %s, want 00", got)
+		}
+		if got := e.credits(t, "icbc", icbcDebit) - before; got != 9000 {
+			t.Errorf("card credited %d in all, want the 9000 paid", got)
+		}
+		if u := usage(t, st, "icbc-10"); u.Spent != 0 || u.SpentCount != 0 {
+			t.Errorf("icbc-10 spent %d (%d) after a full refund, want 0 (0)", u.Spent, u.SpentCount)
+		}
+
+		t.Run("forfeit keeps the budget used", func(t *testing.T) {
+			c := e.phone(t, bocDebit).Cards[0]
+			req := e.auth(t, c, 3000, nettest.Tap{})
+			resp := e.send(t, req)
+			if pd, err := resp.PromotionData(); rcOf(resp) != "00" || err != nil || pd.Campaign != "boc-forfeit" || pd.Discount != 800 {
+				t.Fatalf("new BOC card holder: %s %+v %v, want 00 boc-forfeit 800", rcOf(resp), pd, err)
+			}
+			if _, err := st.Post(ctx, authIDOf(req)); err != nil {
+				t.Fatal(err)
+			}
+			before := e.credits(t, "boc", bocDebit)
+			if got := rcOf(e.send(t, e.refundOf(t, req, 3000))); got != "00" {
+				t.Fatalf("refund: got %s, want 00", got)
+			}
+			if got := e.credits(t, "boc", bocDebit) - before; got != 2200 {
+				t.Errorf("card credited %d, want the 2200 paid", got)
+			}
+			if u := usage(t, st, "boc-forfeit"); u.Spent != 800 || u.SpentCount != 1 {
+				t.Errorf("boc-forfeit spent %d (%d), want 800 (1): forfeit", u.Spent, u.SpentCount)
+			}
+			// Not a new card holder any more (its purchase was approved).
+			again := e.auth(t, c, 3000, nettest.Tap{})
+			if resp := e.send(t, again); rcOf(resp) != "00" || resp.Has(iso8583.DEPromotionData) {
+				t.Errorf("second BOC tap: %s with DE124 %v, want 00 without", rcOf(resp), resp.Has(iso8583.DEPromotionData))
+			}
+		})
+		t.Run("before clearing: credited, the budget left to clearing", func(t *testing.T) {
+			c := e.phone(t, ccbDebit).Cards[0]
+			req := e.auth(t, c, 10000, nettest.Tap{})
+			if got := rcOf(e.send(t, req)); got != "00" {
+				t.Fatalf("got %s, want 00", got)
+			}
+			before := e.credits(t, "ccb", ccbDebit)
+			ref := e.refundOf(t, req, 2000)
+			if got := rcOf(e.send(t, ref)); got != "00" {
+				t.Fatalf("refund: got %s, want 00 (logs: %s)", got, e.logs)
+			}
+			if got := e.credits(t, "ccb", ccbDebit) - before; got != 1900 {
+				t.Errorf("card credited %d, want 1900", got)
+			}
+			rf, _ := e.store.Refund(ctx, netswitch.AuthID(str(ref, iso8583.DETerminal), str(ref, iso8583.DESTAN), str(ref, iso8583.DETransmission)))
+			if rf.Promo == nil || rf.Promo.Restored || rf.Promo.Split.Restore != 100 {
+				t.Errorf("refund record promo %+v, want restore 100 not yet restored", rf.Promo)
+			}
+		})
+	})
+}
