@@ -32,10 +32,7 @@ func (p *Portal) transactionsCSV(w http.ResponseWriter, r *http.Request, v *visi
 	head := []string{t.T("csv.when"), t.T("csv.phone"), t.T("csv.bank"), t.T("csv.card"), t.T("csv.token"), t.T("csv.merchant"), t.T("csv.amount"), t.T("csv.currency"), t.T("csv.discount"), t.T("csv.result")}
 	cw.Write(head)
 	for _, pm := range pays {
-		disc := ""
-		if pm.Discount.Minor > 0 {
-			disc = Money(pm.Discount)
-		}
+		disc := t.discount(pm)
 		row := []string{t.When(pm.At), names[pm.PhoneID], pm.BankName, "•••• " + pm.PANLast4, "•••• " + pm.TokenLast4, pm.Merchant,
 			Money(pm.Amount), pm.Amount.Currency.Code(), disc, t.result(pm)}
 		for i := range row {

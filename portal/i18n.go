@@ -199,18 +199,19 @@ func moneyText(s string) string {
 // funcs are the template functions of one visitor.
 func (p *Portal) funcs(t *tr) template.FuncMap {
 	return template.FuncMap{
-		"t":      t.T,
-		"tn":     t.N,
-		"age":    func(at time.Time) string { return t.Age(p.now(), at) },
-		"when":   t.When,
-		"money":  Money,
-		"event":  func(kind string) string { return t.event(kind) },
-		"state":  func(s string) string { return t.T("state." + s) },
-		"cmd":    func(s string) string { return t.T("command." + s) },
-		"lang":   func() string { return t.lang },
-		"zone":   func() string { return t.zone.String() + ", " + zoneName(p.now().In(t.zone)) },
-		"detail": t.detail,
-		"result": t.result,
+		"t":        t.T,
+		"tn":       t.N,
+		"age":      func(at time.Time) string { return t.Age(p.now(), at) },
+		"when":     t.When,
+		"money":    Money,
+		"event":    func(kind string) string { return t.event(kind) },
+		"state":    func(s string) string { return t.T("state." + s) },
+		"cmd":      func(s string) string { return t.T("command." + s) },
+		"lang":     func() string { return t.lang },
+		"zone":     func() string { return t.zone.String() + ", " + zoneName(p.now().In(t.zone)) },
+		"detail":   t.detail,
+		"result":   t.result,
+		"discount": t.discount,
 		"city": func(id string) string {
 			if t.Has("city." + id) {
 				return t.T("city." + id)

@@ -44,7 +44,7 @@ func (v *view) Token() string {
 	return v.CSRF
 }
 
-var pageNames = []string{"error", "login", "login_passkey", "login_code", "password_code", "phones", "phone", "wallet_on", "wallet_on_code", "transactions", "security", "settings"}
+var pageNames = []string{"error", "login", "login_passkey", "login_code", "password_code", "phones", "phone", "wallet_on", "wallet_on_code", "transactions", "security", "settings", "alerts"}
 
 // parseTemplates parses every page once; each answer executes a clone
 // with the visitor's functions (language, time zone).
@@ -103,7 +103,8 @@ func last4(s string) string {
 // query names one, "notice.<name>" in the catalogues; nothing from the
 // query is ever shown).
 var notices = map[string]bool{"off": true, "on": true, "already-on": true, "ring": true, "message": true,
-	"passkey-added": true, "passkey-gone": true, "password": true, "out": true, "default": true, "removed": true, "zone": true}
+	"passkey-added": true, "passkey-gone": true, "password": true, "out": true, "default": true, "removed": true, "zone": true,
+	"me": true, "not-me": true, "offer": true}
 
 // --- log-in and log-out ---
 
@@ -158,7 +159,11 @@ type cardView struct {
 	BankName, Product, PANLast4, TokenLast4, State, Art, Handle string
 	Default                                                     bool
 	Payments                                                    []Payment
+	Promotions                                                  bool        // promotions are connected: the offers are listed
+	Offers                                                      []offerView // what the card can get
+	Points                                                      *pointsView // the card's points at its bank (nil: not known)
 	token                                                       string
+	tok                                                         tsp.Token
 }
 
 var colour = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
@@ -179,7 +184,7 @@ func (p *Portal) cards(ctx context.Context, phoneID string) ([]cardView, error) 
 			continue
 		}
 		c := cardView{BankName: t.BankID, Product: t.Product, PANLast4: t.PANLast4, TokenLast4: t.Number.Last4(), State: string(t.State), Default: t.Default, Art: "#555555",
-			Handle: p.cardHandle(t.Number.Digits()), token: t.Number.Digits()}
+			Handle: p.cardHandle(t.Number.Digits()), token: t.Number.Digits(), tok: t}
 		if t.BankName != "" {
 			c.BankName = t.BankName
 			if colour.MatchString(t.CardArt) {
@@ -211,6 +216,11 @@ func (p *Portal) phoneView(ctx context.Context, ph wallet.Phone) (phoneView, err
 	return pv, nil
 }
 
+type phonesView struct {
+	Phones []phoneView
+	Alerts int // open "was this you?" alerts
+}
+
 func (p *Portal) phonesPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
 	phones, err := p.cfg.Wallet.Phones(ctx, v.AccountID)
@@ -227,7 +237,7 @@ func (p *Portal) phonesPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		}
 		out = append(out, pv)
 	}
-	p.render(w, r, http.StatusOK, "phones", &view{Title: "page.phones", Nav: "phones", Visit: v, Data: out})
+	p.render(w, r, http.StatusOK, "phones", &view{Title: "page.phones", Nav: "phones", Visit: v, Data: phonesView{Phones: out, Alerts: p.openAlerts(ctx, v.AccountID)}})
 }
 
 type phonePage struct {
@@ -239,7 +249,8 @@ type phonePage struct {
 	Transit   []lostphone.TransitCard
 	NoTransit bool
 	Network   bool // the card network's records are connected: each card's payments
-	Discounts bool
+	Discounts bool // a discount column
+	Alerts    bool // the risk engine's alerts are connected
 	Pending   []lostphone.Command
 	Switches  []switchRow
 	Events    []wallet.Event
@@ -267,16 +278,20 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.fail(w, r, v, err)
 		return
 	}
-	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit(), Network: p.cfg.Records != nil, Discounts: p.cfg.Discounts != nil}
+	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit(), Network: p.cfg.Records != nil, Alerts: p.alertsOn()}
 	if ph.Lat != nil && ph.Lon != nil {
 		page.Located = true
 		page.Map = drawMap(t, *ph.Lat, *ph.Lon, p.now().Sub(ph.LocatedAt))
 		page.Place = formatPlace(*ph.Lat, *ph.Lon)
 		page.Near = nearest(t, *ph.Lat, *ph.Lon)
 	}
-	if err := p.cardsPayments(ctx, v.AccountID, ph.ID, pv.Cards); err != nil {
+	if err := p.cardsPayments(ctx, t, v.AccountID, ph.ID, pv.Cards); err != nil {
 		p.fail(w, r, v, err)
 		return
+	}
+	p.cardPromotions(ctx, t, pv.Cards)
+	for _, c := range pv.Cards {
+		page.Discounts = page.Discounts || p.cfg.Promotions != nil || discounted(c.Payments)
 	}
 	if page.Transit, err = p.cfg.Lost.TransitCards(ctx, v.AccountID, ph.ID); err != nil {
 		p.fail(w, r, v, err)
@@ -313,7 +328,7 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 // cardsPayments fills in each card's newest payments.
-func (p *Portal) cardsPayments(ctx context.Context, accountID, phoneID string, cards []cardView) error {
+func (p *Portal) cardsPayments(ctx context.Context, t *tr, accountID, phoneID string, cards []cardView) error {
 	if p.cfg.Records == nil || len(cards) == 0 {
 		return nil
 	}
@@ -327,6 +342,7 @@ func (p *Portal) cardsPayments(ctx context.Context, accountID, phoneID string, c
 	if err != nil {
 		return err
 	}
+	p.explained(ctx, t, pays)
 	for i := range cards {
 		for _, pm := range pays {
 			if pm.token == cards[i].token && len(cards[i].Payments) < cardPayments {
@@ -489,7 +505,7 @@ const (
 
 func (p *Portal) transactionsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	tv := transactionsView{Network: p.cfg.Records != nil, Discounts: p.cfg.Discounts != nil, Page: 1}
+	tv := transactionsView{Network: p.cfg.Records != nil, Discounts: p.cfg.Promotions != nil, Page: 1}
 	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 1 && n <= MaxPayments/PageSize {
 		tv.Page = n
 	}
@@ -511,6 +527,8 @@ func (p *Portal) transactionsPage(w http.ResponseWriter, r *http.Request, v *vis
 		if tv.Page > 1 {
 			tv.Prev = tv.Page - 1
 		}
+		p.explained(ctx, p.tr(r), tv.Payments)
+		tv.Discounts = tv.Discounts || discounted(tv.Payments)
 	} else {
 		tv.Events, err = p.cfg.Wallet.Events(ctx, v.AccountID, 50)
 	}
@@ -552,4 +570,14 @@ func (p *Portal) settingsPage(w http.ResponseWriter, r *http.Request, v *visit) 
 	}
 	p.render(w, r, http.StatusOK, "settings", &view{Title: "page.settings", Nav: "settings", Visit: v, Script: true, Notice: r.URL.Query().Get("done"),
 		Data: settingsView{Zones: Zones, Zone: p.zone(r).String(), Passkeys: keys, Usable: p.PasskeysUsable(), PortalURL: p.URL()}})
+}
+
+// discounted reports whether a promotion gave any of the payments something.
+func discounted(pays []Payment) bool {
+	for _, pm := range pays {
+		if pm.Promo != nil {
+			return true
+		}
+	}
+	return false
 }

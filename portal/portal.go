@@ -96,9 +96,16 @@ type Config struct {
 	Store   Store
 	Keys    Indexer
 	Records Records // the card network's records (nil: no network connected; the transactions page shows the security events)
-	// Discounts is the promotions' read of a payment's discount (nil: no
-	// promotions; no discount column).
-	Discounts Discounts
+	// Risk is the risk engine's "was this you?" alerts and kept decisions
+	// (zero: no engine; no alerts page, payments without their decision).
+	Risk Risk
+	// Promotions are the offers each card can get, "add to card" for the
+	// campaigns that ask it (nil: none listed). A payment's discount comes
+	// with the network's record (netswitch.Auth.Promo) whatever this is.
+	Promotions Promotions
+	// Points is the banks' points programmes (bank.Rewards; nil: no
+	// points shown).
+	Points Points
 	// Zone is the card holder's time zone the pages write times in
 	// (default Asia/Shanghai), the zone shown beside each time.
 	Zone *time.Location
@@ -158,6 +165,9 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Wallet == nil || cfg.Tokens == nil || cfg.Lost == nil || cfg.Store == nil || cfg.Keys == nil {
 		return nil, fault.E(fault.Invalid, "portal_config", "the portal needs the wallet, token and lost-phone services, a store and keys")
 	}
+	if (cfg.Risk.Cases == nil) != (cfg.Risk.State == nil) {
+		return nil, fault.E(fault.Invalid, "portal_config", "the portal's alerts need both the risk engine's cases and its state")
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -211,6 +221,9 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /phones/{phone}/cards/default", p.authed(p.cardDefault))
 	p.mux.HandleFunc("POST /phones/{phone}/cards/remove", p.authed(p.cardRemove))
 	p.mux.HandleFunc("GET /transactions.csv", p.authed(p.transactionsCSV))
+	p.mux.HandleFunc("POST /phones/{phone}/cards/offer", p.authed(p.addOffer))
+	p.mux.HandleFunc("GET /alerts", p.authed(p.alertsPage))
+	p.mux.HandleFunc("POST /alerts/answer", p.authed(p.answerAlert))
 	p.mux.HandleFunc("GET /login", p.loginPage)
 	p.mux.HandleFunc("POST /login", p.login)
 	p.mux.HandleFunc("GET /login/code", p.loginCodePage)
