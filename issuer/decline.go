@@ -33,4 +33,5 @@ const (
 	DeclineOriginalMismatch      Decline = "original_mismatch"       // 25: the original is another card's
 	DeclineExceedsOriginal       Decline = "exceeds_original"        // 13: refunds beyond what the original holds
 	DeclineRepeat                Decline = "repeat"                  // a repeated message: the first answer again
+	DeclinePromotionData         Decline = "promotion_data"          // 30: DE124 does not read, or its gross is not DE4 + the shares
 )

@@ -378,6 +378,9 @@ func (h *Host) decide(ctx context.Context, a *netmsg.Authorization, id string) (
 	if h.cfg.PerTransactionLimit > 0 && amt.Minor > h.cfg.PerTransactionLimit {
 		return iso8583.ExceedsAmountLimit, DeclinePerTransactionLimit
 	}
+	if !promotionAdds(a.Raw, amt.Minor) {
+		return iso8583.FormatError, DeclinePromotionData
+	}
 	hold := ledger.Hold(id, acct.id, h.bank.SettlementAccount, amt, h.cfg.HoldTimeout, "rrn "+strings.TrimSpace(a.RRN))
 	held := time.Now()
 	r, err := h.cfg.Ledger.CreateTransfer(ctx, hold)
@@ -586,4 +589,25 @@ func (m *MemReversals) Reversed(_ context.Context, bankID string) ([]string, err
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// promotionAdds checks the promotion data (DE124) of an 0100, when it
+// carries one: it must read (iso8583.ParsePromotionData), and its gross
+// (DF61) must be what the bank is asked to hold plus what the funders pay —
+// DE4 + Σ DF67 for an instant discount (the bank holds the net), DE4 for a
+// statement credit or points (the bank holds the gross, the benefit comes
+// after clearing). False answers the 0100 30 (format error).
+func promotionAdds(req *iso8583.Message, amount int64) bool {
+	if req == nil || !req.Has(iso8583.DEPromotionData) {
+		return true
+	}
+	p, err := req.PromotionData()
+	if err != nil {
+		return false
+	}
+	switch p.Fulfilment {
+	case iso8583.PromoStatementCredit, iso8583.PromoPoints:
+		return p.Gross == amount
+	}
+	return p.Gross == amount+p.Shares() && p.Shares() == p.Discount
 }
