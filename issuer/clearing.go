@@ -50,6 +50,7 @@ func (h *Host) PostClearing(ctx context.Context, f clearfile.File) (clearfile.Ac
 		return clearfile.Ack{}, err
 	}
 	var debits []int
+	accts := make([]string, len(f.Details)) // each presentment's card account, from its hold
 	for i, d := range f.Details {
 		if d.Credit {
 			if err := h.checkRefund(ctx, d, &ack.Postings[i]); err != nil {
@@ -60,19 +61,19 @@ func (h *Host) PostClearing(ctx context.Context, f clearfile.File) (clearfile.Ac
 		debits = append(debits, i)
 	}
 	for start := 0; start < len(debits); start += postChunk {
-		if err := h.post(ctx, f.Details, debits[start:min(start+postChunk, len(debits))], ack.Postings); err != nil {
+		if err := h.post(ctx, f.Details, debits[start:min(start+postChunk, len(debits))], ack.Postings, accts); err != nil {
 			return clearfile.Ack{}, err
 		}
 	}
-	if err := h.clearingRewards(ctx, f.Details, ack.Postings); err != nil {
+	if err := h.clearingRewards(ctx, f.Details, ack.Postings, accts); err != nil {
 		return clearfile.Ack{}, err
 	}
 	return ack, nil
 }
 
 // post posts the presentments f[idx] in one ledger batch and records each
-// outcome in out.
-func (h *Host) post(ctx context.Context, f []clearfile.Detail, idx []int, out []clearfile.Posting) error {
+// outcome in out, and the card account of each hold in accts.
+func (h *Host) post(ctx context.Context, f []clearfile.Detail, idx []int, out []clearfile.Posting, accts []string) error {
 	ts := make([]ledger.Transfer, len(idx))
 	for k, i := range idx {
 		d := f[i]
@@ -80,7 +81,7 @@ func (h *Host) post(ctx context.Context, f []clearfile.Detail, idx []int, out []
 		t, err := CurrentHold(ctx, h.cfg.Ledger, id)
 		switch {
 		case err == nil:
-			id, out[i].Held = t.ID, t.Amount
+			id, out[i].Held, accts[i] = t.ID, t.Amount, t.DebitAccountID
 		case fault.KindOf(err) != fault.NotFound:
 			return err
 		}

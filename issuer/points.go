@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,9 @@ type PointsStore interface {
 	// PointsDue returns the PARs of the cards with points left in a lot
 	// that expires at or before now.
 	PointsDue(ctx context.Context, bankID string, now time.Time) ([]string, error)
+	// LotOwner returns the PAR of the card holding the lot of a purchase
+	// (its hold id); false when no card has one.
+	LotOwner(ctx context.Context, bankID, lotID string) (string, bool, error)
 }
 
 // MemPoints is a PointsStore in memory, applying the transfers in Ledger.
@@ -205,7 +209,7 @@ func (m *MemPoints) PointsDue(_ context.Context, bankID string, now time.Time) (
 	defer m.mu.Unlock()
 	var out []string
 	for key, c := range m.cards {
-		if len(key) <= len(bankID) || key[:len(bankID)+1] != bankID+"\x00" {
+		if !strings.HasPrefix(key, bankID+"\x00") {
 			continue
 		}
 		for _, l := range c.Lots {
@@ -217,4 +221,19 @@ func (m *MemPoints) PointsDue(_ context.Context, bankID string, now time.Time) (
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// LotOwner finds the card of a lot; it never fails.
+func (m *MemPoints) LotOwner(_ context.Context, bankID, lotID string) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for key, c := range m.cards {
+		if !strings.HasPrefix(key, bankID+"\x00") {
+			continue
+		}
+		if c.lot(lotID) != nil {
+			return c.PAR, true, nil
+		}
+	}
+	return "", false, nil
 }

@@ -254,7 +254,7 @@ func (h *Host) productOf(c cardAccount) string {
 // its purchase taken back (promo.RefundPoints). Everything is idempotent
 // by the purchase's or the refund's identity, so a file posted twice does
 // it once.
-func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []clearfile.Posting) error {
+func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []clearfile.Posting, accts []string) error {
 	work := map[string]*pointsWork{}
 	var order []string
 	workOf := func(par string) *pointsWork {
@@ -268,37 +268,42 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 	}
 	for i, d := range f {
 		if d.Credit {
-			if out[i].Outcome != clearfile.Credited || d.PAR == "" || checkPAR(d.PAR) != nil {
+			if out[i].Outcome != clearfile.Credited {
 				continue
 			}
 			r, ok, err := h.refundOf(ctx, HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal))
 			if err != nil {
 				return err
 			}
+			if !ok {
+				continue
+			}
+			// The card whose lot the purchase earned (the record's PAR
+			// need not be there).
+			par, ok, err := h.cfg.Points.LotOwner(ctx, h.bank.ID, r.OriginalID)
+			if err != nil {
+				return err
+			}
 			if ok {
-				workOf(d.PAR).refunds = append(workOf(d.PAR).refunds, r)
+				workOf(par).refunds = append(workOf(par).refunds, r)
 			}
 			continue
 		}
 		if out[i].Outcome != clearfile.Posted && out[i].Outcome != clearfile.AlreadyPosted {
 			continue
 		}
-		id := HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal)
-		t, err := CurrentHold(ctx, h.cfg.Ledger, id)
-		if err != nil {
-			return err
-		}
-		acct, ok := h.byAcct[t.DebitAccountID]
+		acct, ok := h.byAcct[accts[i]]
 		if !ok {
 			continue
 		}
+		id := HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal)
 		if d.Promo != nil && d.Promo.Fulfilment == promo.FulfilStatementCredit {
 			if err := h.statementCredit(ctx, id, acct.id, d.Promo); err != nil {
 				return err
 			}
 		}
 		if d.PAR == "" || checkPAR(d.PAR) != nil {
-			continue
+			continue // a file before version 4: no points
 		}
 		pts := h.program.Earn(h.productOf(acct), d.MCC, d.Amount)
 		if d.Promo != nil && d.Promo.Fulfilment == promo.FulfilPoints && d.Promo.Check() == nil {

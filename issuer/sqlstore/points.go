@@ -197,3 +197,18 @@ func (s *Store) FindRefund(ctx context.Context, bankID, id string) (issuer.Refun
 	r.At = sqldb.Time(at)
 	return r, true, nil
 }
+
+// LotOwner returns the PAR of the card holding a purchase's lot (the
+// index points_lots_id); false when none. It fails with fault.Unavailable
+// when the database does.
+func (s *Store) LotOwner(ctx context.Context, bankID, lotID string) (string, bool, error) {
+	var par string
+	err := s.DB.QueryRow(ctx, `SELECT par FROM points_lots WHERE bank_id = ? AND id = ?`, bankID, lotID).Scan(&par)
+	if sqldb.NoRows(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, sqldb.Err(err, "reading points")
+	}
+	return par, true, nil
+}

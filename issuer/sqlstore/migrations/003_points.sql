@@ -28,6 +28,7 @@ CREATE TABLE points_lots (
 );
 
 CREATE INDEX points_lots_due ON points_lots (bank_id, expires) WHERE left_points > 0;
+CREATE INDEX points_lots_id ON points_lots (bank_id, id);
 
 -- Every points operation applied (accrue:<purchase>, takeback:<refund>,
 -- pay:<purchase>, expire:<lot>) and the points it moved: each applies once.
