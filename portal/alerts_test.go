@@ -83,14 +83,8 @@ func TestAlertsAnsweredInPortal(t *testing.T) {
 		t.Fatalf("bob's tap: got %s", got)
 	}
 	aliceID := e.accountID(t, "alice@example.com")
-	// The engine keeps decisions and cases in batches, milliseconds after the answer.
-	var cases []risk.Case
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cases, err = e.p.RiskCases().CasesOf(ctx, aliceID, risk.CaseOpen); err != nil || len(cases) > 0 {
-			break
-		}
-	}
+	waitCase(t, e, aliceID)
+	cases, err := e.p.RiskCases().CasesOf(ctx, aliceID, risk.CaseOpen)
 	if err != nil || len(cases) != 1 {
 		t.Fatalf("alice's open cases: %v %v, want one", cases, err)
 	}
@@ -188,6 +182,22 @@ func TestAlertsAnsweredInPortal(t *testing.T) {
 	}
 	if got := e.tokenStates(t, bob.Profile.PhoneID); !allIn(got, tsp.Active) {
 		t.Fatalf("bob's card after yes: %v, want active", got)
+	}
+
+	// The alerts, the phones and the transactions in both languages: no
+	// code-like text, Chinese in Chinese.
+	for _, lang := range []string{"zh-CN", "en"} {
+		ab.lang = lang
+		for _, path := range []string{"/alerts", "/phones", "/transactions", "/phones/" + alice.Profile.PhoneID} {
+			_, body := ab.get(path)
+			text := visible(body)
+			if c := portal.RawCode(text); c != "" {
+				t.Errorf("%s %s: code-like text %q", lang, path, c)
+			}
+			if lang == "zh-CN" && path == "/alerts" && (!strings.Contains(text, "不可能的行程") || !strings.Contains(text, "不是本人：已确认欺诈") || !strings.Contains(text, "风控系统")) {
+				t.Errorf("zh-CN alerts: %s", snippet(text))
+			}
+		}
 	}
 }
 
