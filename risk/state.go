@@ -91,12 +91,7 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, d := range ds {
-		sk := seriesKey{d.Series, d.Key}
-		cs := m.cells[sk]
-		i := 0
-		for i < len(cs) && (cs[i].member != d.Member || cs[i].bucket != d.Bucket) {
-			i++
-		}
+		cs, i := m.find(d)
 		if i == len(cs) {
 			// A new bucket: the subject's expired ones go, so that a
 			// subject holds no more buckets than its windows read.
@@ -115,9 +110,35 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 		if d.Expires > c.expires {
 			c.expires = d.Expires
 		}
-		m.cells[sk] = cs
+		m.cells[seriesKey{d.Series, d.Key}] = cs
 	}
 	return nil
+}
+
+// find returns the cells of d's subject and the index of d's bucket among
+// them (len(cs) when it has none yet).
+func (m *Memory) find(d Delta) (cs []cell, i int) {
+	cs = m.cells[seriesKey{d.Series, d.Key}]
+	for i < len(cs) && (cs[i].member != d.Member || cs[i].bucket != d.Bucket) {
+		i++
+	}
+	return cs, i
+}
+
+// Set makes each delta's bucket hold the delta's count, sum and expiry
+// (a copy of a stored value, not an addition: e.g. a store's mirror of
+// its table refreshed from it); it never fails.
+func (m *Memory) Set(ds []Delta) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, d := range ds {
+		cs, i := m.find(d)
+		if i == len(cs) {
+			cs = append(cs, cell{member: d.Member, bucket: d.Bucket})
+		}
+		cs[i].count, cs[i].sum, cs[i].expires = d.Count, d.Sum, d.Expires
+		m.cells[seriesKey{d.Series, d.Key}] = cs
+	}
 }
 
 // Read sums the buckets of each query; it never fails.

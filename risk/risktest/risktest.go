@@ -30,6 +30,20 @@ type Stores struct {
 	// handle cleanly (a restart must lose nothing it recorded).
 	Flush func(ctx context.Context) error
 	Close func() error
+	// Refresh, when set, makes this handle read what other handles
+	// committed (a store that keeps the state in memory, like
+	// risk/sqlstore, sees another process's writes at its next refresh).
+	Refresh func(ctx context.Context) error
+}
+
+// refresh runs st's Refresh, if any.
+func refresh(t *testing.T, st Stores) {
+	t.Helper()
+	if st.Refresh != nil {
+		if err := st.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // flush runs st's Flush, if any.
@@ -50,7 +64,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 	for _, c := range []struct {
 		name string
 		fn   func(*testing.T, Open)
-	}{{"Counters", Counters}, {"Concurrent", Concurrent}, {"Sightings", Sightings}, {"Snoozes", Snoozes}, {"Prune", Prune}, {"Versions", Versions}, {"Cases", Cases}} {
+	}{{"Counters", Counters}, {"Concurrent", Concurrent}, {"Processes", Processes}, {"Sightings", Sightings}, {"Snoozes", Snoozes}, {"Prune", Prune}, {"Versions", Versions}, {"Cases", Cases}} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, fresh(t)) })
 	}
 }
@@ -183,6 +197,66 @@ func Concurrent(t *testing.T, open Open) {
 	_ = d
 }
 
+// Processes: what each of two processes on one storage reads — its own
+// events at once, the other's once they are written (Flush) and it
+// refreshed (Refresh), each exactly once however often it refreshes;
+// sightings and snoozes alike.
+func Processes(t *testing.T, open Open) {
+	ctx := context.Background()
+	h1, h2 := open(t), open(t)
+	e1, _ := risk.New(risk.Default(), h1.State)
+	e2, _ := risk.New(risk.Default(), h2.State)
+	q := risk.Query{Series: "card.n.m", Key: "par_P", From: 0, To: 1 << 40}
+	count := func(h Stores) (n, sum int64) {
+		for _, r := range read(t, h.State, q) {
+			n, sum = n+r.Count, sum+r.Sum
+		}
+		return
+	}
+	pay := func(e *risk.Engine, id string, i int) {
+		a := risk.Auth{ID: fmt.Sprintf("%s|%d", id, i), At: t0.Add(time.Duration(i) * time.Second), Token: "tok_P" + id, Card: "par_P", Phone: "ph_P", Amount: 100, City: "BEIJING"}
+		if err := e.RecordAuth(ctx, a, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		pay(e1, "one", i)
+	}
+	pay(e2, "two", 0)
+	// A shared in-process state (Memory: no Refresh) shows all 4 at once.
+	if n, _ := count(h1); n < 3 || h1.Refresh != nil && n != 3 {
+		t.Errorf("the first process's own events at once: got %d, want 3 (its own, not yet the other's)", n)
+	}
+	for round := 0; round < 3; round++ { // refreshing again counts nothing twice
+		flush(t, h1)
+		flush(t, h2)
+		refresh(t, h1)
+		refresh(t, h2)
+		for i, h := range []Stores{h1, h2} {
+			if n, sum := count(h); n != 4 || sum != 400 {
+				t.Errorf("round %d, process %d after both wrote and refreshed: got %d, %d; want 4, 400", round, i+1, n, sum)
+			}
+		}
+	}
+	pay(e2, "two", 10)
+	flush(t, h2)
+	refresh(t, h1)
+	if n, _ := count(h1); n != 5 {
+		t.Errorf("another event of the second process: the first reads %d, want 5", n)
+	}
+	seen, _ := h1.State.Last(ctx, []string{"card:par_P"})
+	if !seen[0].At.Equal(t0.Add(10 * time.Second)) {
+		t.Errorf("the last tap, by the second process: the first reads %+v, want at t0+10s", seen[0])
+	}
+	if err := h2.State.Snooze(ctx, "auth.x", "p", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	refresh(t, h1)
+	if ok, err := h1.State.Snoozed(ctx, "auth.x", "p", t0); !ok || err != nil {
+		t.Errorf("the second process's snooze: the first reads %v %v, want snoozed", ok, err)
+	}
+}
+
 // Sightings: the latest sighting wins, whoever writes last.
 func Sightings(t *testing.T, open Open) {
 	ctx := context.Background()
@@ -209,6 +283,7 @@ func Sightings(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	flush(t, h2)
+	refresh(t, h)
 	got, _ = s.Last(ctx, []string{"card:par_A"})
 	if got[0].Place != bj {
 		t.Errorf("a later sighting: got %+v, want Beijing", got[0])

@@ -17,18 +17,20 @@ import (
 // The recording path is off the authorization's hot path: Add, SetLast
 // and SaveDecision put their rows in a bounded in-process queue and
 // return; one background flusher drains it in batches, one transaction a
-// batch (group commit: what piled up while the previous batch committed
-// goes together), with the counters' deltas merged per bucket into one
+// batch, at most one batch every flushGap (group commit: what piled up
+// since the previous batch began goes together), with the counters' deltas merged per bucket into one
 // multi-row upsert, the sightings merged per subject (the latest) and the
 // decisions inserted together. Until its batch commits, what is queued
 // (or being written) is an overlay that this store's Read, Last and
-// DecisionOf add to what the database answers, so the same process's next
+// DecisionOf add to the mirror of the committed rows (mirror.go) or, for
+// DecisionOf, to what the database answers, so the same process's next
 // decision sees every event it recorded (a burst of declines is counted
 // before the next tap is decided). The database's upserts keep several
 // processes exact; another process sees this one's events once their
-// batch commits (milliseconds later). Close drains the queue; a crash
-// loses what was queued and not yet committed (the last milliseconds of
-// counters and decisions: risk signals, never money).
+// batch commits and it refreshed (within a second or so). Close drains
+// the queue; a crash loses what was queued and not yet committed (the
+// last flushGap or so of counters and decisions: risk signals, never
+// money).
 //
 // On overflow (maxPending rows queued, e.g. when the database is down) a
 // write is dropped, counted (Dropped) and logged: a slow risk store never
@@ -36,6 +38,9 @@ import (
 const (
 	maxPending = 200_000 // queued rows (cells, sightings, decisions) before writes are dropped
 	chunkRows  = 400     // rows per multi-row statement (below SQLite's 32766 parameters)
+	// flushGap is the least time from one batch's start to the next's:
+	// under load a batch carries what came in the last flushGap.
+	flushGap = 50 * time.Millisecond
 )
 
 type subj struct{ series, subject string }
@@ -62,18 +67,20 @@ type recorder struct {
 	flushMu sync.Mutex   // one flush at a time
 	mu      sync.Mutex   // queued and inflight
 	queued  *pending
-	flight  *pending // taken by the flush in progress (or failed and to retry)
+	flight  *pending     // taken by the flush in progress (or failed and to retry)
+	base    *risk.Memory // the mirror: the committed rows (mirror.go)
 	closed  bool
 	limit   int // maxPending; lower in tests
 	dropped atomic.Int64
 	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
+	wg      sync.WaitGroup // the refresher
 	log     *slog.Logger
 }
 
 func (s *Store) startRecorder() {
-	s.rec = &recorder{queued: newPending(), flight: newPending(), limit: maxPending, kick: make(chan struct{}, 1),
+	s.rec = &recorder{queued: newPending(), flight: newPending(), base: risk.NewMemory(), limit: maxPending, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default()}
 	go s.flusher()
 }
@@ -164,14 +171,19 @@ func (s *Store) flusher() {
 			return
 		}
 		for s.queuedRows() > 0 {
-			if err := s.Flush(context.Background()); err != nil {
+			began := time.Now()
+			wait := flushGap
+			if _, err := s.batch(context.Background()); err != nil {
 				r.log.Error("risk: writing the recorded counters and decisions failed; retrying", "err", fault.MessageOf(err))
-				select {
-				case <-time.After(200 * time.Millisecond):
-				case <-r.stop:
-					s.drain()
-					return
-				}
+				wait = 200 * time.Millisecond
+			}
+			// What comes meanwhile goes in the next batch: fewer
+			// commits, more events merged per bucket.
+			select {
+			case <-time.After(wait - time.Since(began)):
+			case <-r.stop:
+				s.drain()
+				return
 			}
 		}
 	}
@@ -201,53 +213,77 @@ func (s *Store) queuedRows() int {
 // fails with fault.Unavailable when the database does (the rows stay
 // queued and are retried).
 func (s *Store) Flush(ctx context.Context) error {
-	r := s.rec
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
 	for {
-		r.mu.Lock()
-		if r.flight.n == 0 {
-			r.flight, r.queued = r.queued, newPending()
-		}
-		p := r.flight
-		r.mu.Unlock()
-		if p.n == 0 {
-			return nil
-		}
-		locked := false
-		err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-			if err := writeBatch(ctx, tx, p); err != nil {
-				return err
-			}
-			if !locked { // the commit follows: no read may straddle it
-				r.view.Lock()
-				locked = true
-			}
-			return nil
-		})
-		if err == nil {
-			r.mu.Lock()
-			r.flight = newPending()
-			r.mu.Unlock()
-		}
-		if locked {
-			r.view.Unlock()
-		}
-		if err != nil {
-			return sqldb.Err(err, "writing the recorded risk counters and decisions")
-		}
-		r.mu.Lock()
-		more := r.queued.n > 0 && ctx.Err() == nil
-		r.mu.Unlock()
-		if !more {
-			return nil
+		more, err := s.batch(ctx)
+		if err != nil || !more || ctx.Err() != nil {
+			return err
 		}
 	}
 }
 
-// writeBatch writes a batch: the counters in key order (two processes
-// take the rows' locks in one order), the sightings, the decisions.
-func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending) error {
+// batch writes one batch — what a failed batch left, else everything
+// queued — in one transaction and reports whether more is queued.
+func (s *Store) batch(ctx context.Context) (more bool, err error) {
+	r := s.rec
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	if r.flight.n == 0 {
+		r.flight, r.queued = r.queued, newPending()
+	}
+	p := r.flight
+	r.mu.Unlock()
+	if p.n == 0 {
+		return false, nil
+	}
+	locked := false
+	var ds []*risk.Delta
+	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		if ds, err = writeBatch(ctx, tx, p, time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		if !locked { // the commit follows: no read of the decisions may straddle it
+			r.view.Lock()
+			locked = true
+		}
+		return nil
+	})
+	if err == nil { // committed: from the overlay to the mirror, at once
+		r.mu.Lock()
+		r.commit(ds, p)
+		r.flight = newPending()
+		r.mu.Unlock()
+	}
+	if locked {
+		r.view.Unlock()
+	}
+	if err != nil {
+		return true, sqldb.Err(err, "writing the recorded risk counters and decisions")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.queued.n > 0, nil
+}
+
+// commit adds a committed batch's deltas and sightings to the mirror
+// (under r.mu).
+func (r *recorder) commit(ds []*risk.Delta, p *pending) {
+	flat := make([]risk.Delta, len(ds))
+	for i, d := range ds {
+		flat[i] = *d
+	}
+	r.base.Add(context.Background(), flat)
+	for k, x := range p.seen {
+		r.base.SetLast(context.Background(), k, x)
+	}
+}
+
+// writeBatch writes a batch, each row stamped changed (wall ms, for the
+// other processes' refresh): the counters in key order (two processes
+// take the rows' locks in one order), the sightings, the decisions. It
+// returns the counters' deltas in that order.
+func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, changed int64) ([]*risk.Delta, error) {
 	var ds []*risk.Delta
 	for _, m := range p.cells {
 		for _, d := range m {
@@ -267,29 +303,30 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending) error {
 		}
 		return a.Bucket < b.Bucket
 	})
-	err := chunked(ctx, tx, len(ds), `INSERT INTO risk_counters (series, subject, member, bucket, n, total, expires) VALUES `, 7,
+	err := chunked(ctx, tx, len(ds), `INSERT INTO risk_counters (series, subject, member, bucket, n, total, expires, changed) VALUES `, 8,
 		func(i int, args []any) []any {
 			d := ds[i]
-			return append(args, d.Series, d.Key, d.Member, d.Bucket, d.Count, d.Sum, d.Expires)
+			return append(args, d.Series, d.Key, d.Member, d.Bucket, d.Count, d.Sum, d.Expires, changed)
 		}, ` ON CONFLICT (series, subject, member, bucket) DO UPDATE SET n = risk_counters.n + excluded.n,
 		total = risk_counters.total + excluded.total,
-		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END`)
+		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END,
+		changed = excluded.changed`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys := make([]string, 0, len(p.seen))
 	for k := range p.seen {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	err = chunked(ctx, tx, len(keys), `INSERT INTO risk_sightings (subject, lat, lon, seen_at) VALUES `, 4,
+	err = chunked(ctx, tx, len(keys), `INSERT INTO risk_sightings (subject, lat, lon, seen_at, changed) VALUES `, 5,
 		func(i int, args []any) []any {
 			x := p.seen[keys[i]]
-			return append(args, keys[i], x.Lat, x.Lon, sqldb.Millis(x.At))
-		}, ` ON CONFLICT (subject) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, seen_at = excluded.seen_at
+			return append(args, keys[i], x.Lat, x.Lon, sqldb.Millis(x.At), changed)
+		}, ` ON CONFLICT (subject) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, seen_at = excluded.seen_at, changed = excluded.changed
 			WHERE excluded.seen_at > risk_sightings.seen_at`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	decs := make([]risk.Decision, 0, len(p.decs))
 	for _, d := range p.decs {
@@ -298,7 +335,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending) error {
 	sort.Slice(decs, func(i, j int) bool {
 		return decs[i].Point < decs[j].Point || decs[i].Point == decs[j].Point && decs[i].ID < decs[j].ID
 	})
-	return chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
+	return ds, chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
 		func(i int, args []any) []any {
 			d := decs[i]
 			return append(args, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(d.JSON()))
@@ -375,4 +412,5 @@ func (s *Store) stopRecorder() {
 		close(r.stop)
 	}
 	<-r.stopped
+	r.wg.Wait()
 }

@@ -22,7 +22,7 @@ func fresh(dsn, dir string) risktest.Open {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return risktest.Stores{State: s, Versions: s, Cases: s, Flush: s.Flush, Close: s.Close}
+		return risktest.Stores{State: s, Versions: s, Cases: s, Flush: s.Flush, Close: s.Close, Refresh: s.Refresh}
 	}
 }
 

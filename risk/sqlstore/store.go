@@ -9,11 +9,9 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"encoding/json"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -35,83 +33,51 @@ var (
 // Store is the risk engine's state and versions on its wing's database.
 type Store struct {
 	sqldb.Held           // the wing's database (s.DB); Close closes it when Open opened it
-	rec        *recorder // the queue of counters, sightings and decisions to write (recorder.go)
-	reads      preparedReads
+	rec        *recorder // the queue of counters, sightings and decisions to write, and the mirror (recorder.go, mirror.go)
+	mirrorState
 }
 
-// preparedReads keeps the decision's reads prepared, by their text (which
-// depends only on how many counters or sightings are read): parsing the
-// UNION ALL read was most of a decision's cost on SQLite.
-type preparedReads struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
-}
-
-// maxPrepared bounds the kept statements (a decision reads at most a few
-// dozen counters: one text per count).
-const maxPrepared = 128
-
-// query runs q, prepared once and kept (past maxPrepared, as it is).
-func (s *Store) query(ctx context.Context, q string, args []any) (*sql.Rows, error) {
-	r := &s.reads
-	r.mu.Lock()
-	st, ok := r.m[q]
-	r.mu.Unlock()
-	if !ok {
-		prepared, err := s.DB.Prepare(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		r.mu.Lock()
-		if r.m == nil {
-			r.m = map[string]*sql.Stmt{}
-		}
-		if old, ok := r.m[q]; ok {
-			prepared.Close()
-			st = old
-		} else if len(r.m) < maxPrepared {
-			r.m[q], st = prepared, prepared
-		} else {
-			r.mu.Unlock()
-			defer prepared.Close()
-			return prepared.QueryContext(ctx, args...)
-		}
-		r.mu.Unlock()
+// New returns the store on db, a database opened with Wing, with the
+// wing's rows loaded in its mirror (mirror.go), and starts its recording
+// queue's flusher and its refresher (Close drains and stops them). When
+// the rows cannot be read it logs it and decides on an empty mirror until
+// the next refresh reloads it.
+func New(db *sqldb.DB) *Store {
+	s, err := held(context.Background(), sqldb.Hold(db))
+	if err != nil {
+		s.rec.log.Error("risk: loading the counters failed; reloading at the next refresh", "err", err)
 	}
-	return st.QueryContext(ctx, args...)
+	return s
 }
-
-func (r *preparedReads) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, st := range r.m {
-		st.Close()
-	}
-	r.m = nil
-}
-
-// New returns the store on db, a database opened with Wing, and starts
-// its recording queue's flusher (Close drains and stops it).
-func New(db *sqldb.DB) *Store { return held(sqldb.Hold(db)) }
 
 // held is New on h: a lent database (Hold) or one the store owns and
-// closes (OpenHeld, HoldBeside).
-func held(h sqldb.Held) *Store {
+// closes (OpenHeld, HoldBeside). The store runs even when the load
+// failed (the error says so).
+func held(ctx context.Context, h sqldb.Held) (*Store, error) {
 	s := &Store{Held: h}
+	s.SetRefresh(DefaultRefresh)
 	s.startRecorder()
-	return s
+	err := s.Reload(ctx)
+	s.rec.wg.Add(1)
+	go s.refresher()
+	return s, err
 }
 
 // Open opens (creating and migrating as needed) the risk wing on the
 // backend dsn names ("" for DATA/risk.db, "sqlite:PATH", "postgres://…")
-// and returns its store, which closes the database on Close. It fails
-// like sqldb.OpenWing.
+// and returns its store, which closes the database on Close, with the
+// wing's rows loaded in its mirror. It fails like sqldb.OpenWing, and
+// with fault.Unavailable when the rows cannot be read.
 func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
-	s := held(h)
+	s, err := held(ctx, h)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -119,7 +85,6 @@ func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
 // closes the database if Open opened it; it fails like sqldb.DB.Close.
 func (s *Store) Close() error {
 	s.stopRecorder()
-	s.reads.close()
 	return s.Held.Close()
 }
 
@@ -138,53 +103,17 @@ func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 	})
 }
 
-// Read answers every query in one statement (one grouped select per
-// query, joined by UNION ALL), adding this store's queued deltas. It fails with fault.Unavailable when the
-// database does.
+// Read answers every query from the mirror and this store's queued and
+// in-flight deltas, without the database (mirror.go); it never fails.
 func (s *Store) Read(ctx context.Context, qs []risk.Query) ([][]risk.Row, error) {
-	out := make([][]risk.Row, len(qs))
-	if len(qs) == 0 {
-		return out, nil
-	}
-	var q strings.Builder
-	args := make([]any, 0, 5*len(qs))
+	r := s.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out, _ := r.base.Read(ctx, qs)
 	for i, x := range qs {
-		if i > 0 {
-			q.WriteString(" UNION ALL ")
-		}
-		q.WriteString(`SELECT CAST(? AS INTEGER) AS q, member, CAST(SUM(n) AS BIGINT), CAST(SUM(total) AS BIGINT) FROM risk_counters
-			WHERE series = ? AND subject = ? AND bucket >= ? AND bucket <= ? GROUP BY member`)
-		args = append(args, i, x.Series, x.Key, x.From, x.To)
-	}
-	q.WriteString(" ORDER BY 1, 2")
-	s.rec.view.RLock()
-	defer s.rec.view.RUnlock()
-	if err := s.readRows(ctx, q.String(), args, out); err != nil {
-		return nil, sqldb.Err(err, "reading the risk counters")
-	}
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	for i, x := range qs {
-		out[i] = s.rec.overlayRows(x, out[i])
+		out[i] = r.overlayRows(x, out[i])
 	}
 	return out, nil
-}
-
-func (s *Store) readRows(ctx context.Context, q string, args []any, out [][]risk.Row) error {
-	rows, err := s.query(ctx, q, args)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i int
-		var r risk.Row
-		if err := rows.Scan(&i, &r.Member, &r.Count, &r.Sum); err != nil {
-			return err
-		}
-		out[i] = append(out[i], r)
-	}
-	return rows.Err()
 }
 
 // SetLast queues a sighting for the next batch, which stores it unless a
@@ -193,23 +122,15 @@ func (s *Store) SetLast(ctx context.Context, key string, x risk.Sighting) error 
 	return s.enqueue("sighting", 1, func(p *pending) { p.setLast(key, x) })
 }
 
-// Last returns the latest sighting of each key (zero when none), this
-// store's queued ones included; it fails with fault.Unavailable when the
-// database does.
+// Last returns the latest sighting of each key (zero when none) from
+// the mirror and this store's queued ones; it never fails.
 func (s *Store) Last(ctx context.Context, keys []string) ([]risk.Sighting, error) {
-	out := make([]risk.Sighting, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	s.rec.view.RLock()
-	defer s.rec.view.RUnlock()
-	if err := s.lastStored(ctx, keys, out); err != nil {
-		return nil, sqldb.Err(err, "reading sightings")
-	}
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
+	r := s.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out, _ := r.base.Last(ctx, keys)
 	for i, k := range keys {
-		for _, p := range []*pending{s.rec.flight, s.rec.queued} {
+		for _, p := range []*pending{r.flight, r.queued} {
 			if x, ok := p.seen[k]; ok && x.At.After(out[i].At) {
 				out[i] = x
 			}
@@ -218,66 +139,52 @@ func (s *Store) Last(ctx context.Context, keys []string) ([]risk.Sighting, error
 	return out, nil
 }
 
-func (s *Store) lastStored(ctx context.Context, keys []string, out []risk.Sighting) error {
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
-	}
-	rows, err := s.query(ctx, `SELECT subject, lat, lon, seen_at FROM risk_sightings WHERE subject IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var x risk.Sighting
-		var at int64
-		if err := rows.Scan(&k, &x.Lat, &x.Lon, &at); err != nil {
-			return err
-		}
-		x.At = sqldb.Time(at)
-		for i := range keys {
-			if keys[i] == k {
-				out[i] = x
-			}
-		}
-	}
-	return rows.Err()
-}
-
 // Snooze silences a rule's pattern until a time (a later until wins); it
 // fails with fault.Unavailable when the database does.
 func (s *Store) Snooze(ctx context.Context, rule, pattern string, until time.Time) error {
-	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO risk_snoozes (rule, pattern, until_at) VALUES (?, ?, ?)
-			ON CONFLICT (rule, pattern) DO UPDATE SET until_at = excluded.until_at WHERE excluded.until_at > risk_snoozes.until_at`,
-			rule, pattern, sqldb.Millis(until))
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO risk_snoozes (rule, pattern, until_at, changed) VALUES (?, ?, ?, ?)
+			ON CONFLICT (rule, pattern) DO UPDATE SET until_at = excluded.until_at, changed = excluded.changed WHERE excluded.until_at > risk_snoozes.until_at`,
+			rule, pattern, sqldb.Millis(until), time.Now().UnixMilli())
 		return err
-	}), "recording a snooze")
+	})
+	if err != nil {
+		return sqldb.Err(err, "recording a snooze")
+	}
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.base.Snooze(ctx, rule, pattern, until)
 }
 
-// Snoozed reports whether a rule's pattern is silenced at a time; it fails
-// with fault.Unavailable when the database does.
+// Snoozed reports, from the mirror, whether a rule's pattern is silenced
+// at a time (another process's snooze once this store refreshed); it
+// never fails.
 func (s *Store) Snoozed(ctx context.Context, rule, pattern string, at time.Time) (bool, error) {
-	var n int
-	err := s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM risk_snoozes WHERE rule = ? AND pattern = ? AND until_at > ?`, rule, pattern, sqldb.Millis(at)).Scan(&n)
-	return n > 0, sqldb.Err(err, "reading a snooze")
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.base.Snoozed(ctx, rule, pattern, at)
 }
 
 // Prune writes what is queued, then deletes the buckets and snoozes that
-// ended before now; it fails with fault.Unavailable when the database
-// does.
+// ended before now, in the database and in the mirror; it fails with
+// fault.Unavailable when the database does.
 func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM risk_counters WHERE expires <> 0 AND expires < ?`, now.Unix()); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM risk_snoozes WHERE until_at <= ?`, sqldb.Millis(now))
 		return err
-	}), "pruning the risk counters")
+	})
+	if err != nil {
+		return sqldb.Err(err, "pruning the risk counters")
+	}
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.base.Prune(ctx, now)
 }
 
 // PutRules stores a new rule set version; fault.Conflict
