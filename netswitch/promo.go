@@ -187,7 +187,7 @@ func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan c
 		bin = bin[:6]
 	}
 	p := &promo.Purchase{Identity: rec.ID, Card: t.PAR, Bank: bankID, BIN: bin, Product: product, MCC: rec.MCC,
-		Merchant: rec.Merchant, City: city, Channel: promo.ChannelNFC, Gross: rec.Amount.Minor, At: rec.ReceivedAt}
+		Merchant: rec.Merchant, City: city, Channel: channelOf(rec.MCC), Gross: rec.Amount.Minor, At: rec.ReceivedAt}
 	if p.Card == "" {
 		p.Card = "token:" + rec.Token.Digits() // a token without a PAR: its limits by token
 	}
@@ -204,6 +204,20 @@ func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan c
 	}
 	r := o.Redeem(p)
 	rec.Promo = &r
+}
+
+// TransitMCC is the merchant category of the transit operators' charges
+// (transit.TransitMCC): a charge with it is a transit card's top-up from
+// the bank card (promo.ChannelTransitTopUp).
+const TransitMCC = "4111"
+
+// channelOf is the promotion channel of an authorization: a transit
+// top-up by its MCC, else a tap at a store terminal.
+func channelOf(mcc string) promo.Channel {
+	if mcc == TransitMCC {
+		return promo.ChannelTransitTopUp
+	}
+	return promo.ChannelNFC
 }
 
 // newCardHolder reports whether the card has no approved purchase on the

@@ -34,6 +34,7 @@ type network struct {
 	banks   map[string]*issuerstore.Store
 	tokens  *tspstore.Store
 	records *netstore.Store // the network's wing (closes its database)
+	promo   promoParty      // the promo wing and the switch's campaigns (promo.go)
 	// host and clearing are the network–issuer secrets (LinkSecrets).
 	host, clearing keystore.Secret
 	ctx            context.Context // the goroutines' (networkContext)
@@ -57,6 +58,9 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	}
 	p.net.records.DB.Now = cfg.Now
 	p.NetworkDB, p.Records = p.net.records.DB, p.net.records
+	if err := p.newPromo(ctx, cfg); err != nil {
+		return err
+	}
 	token, err := operatorToken(cfg)
 	if err != nil {
 		return err
@@ -225,7 +229,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	}
 	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: keystore.Plain{S: p.KeyStore},
 		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk(),
-		MaxConns: cfg.ISOMaxConns, MaxConnsPerSource: cfg.ISOMaxConnsPerSource})
+		Promotions: p.switchPromotions(), MaxConns: cfg.ISOMaxConns, MaxConnsPerSource: cfg.ISOMaxConnsPerSource})
 	if err != nil {
 		return err
 	}
@@ -259,6 +263,7 @@ func (p *Platform) stopNetwork() {
 	if p.Switch != nil {
 		p.Switch.Close()
 	}
+	p.closePromo()
 	for _, st := range p.net.banks {
 		st.Close()
 	}
