@@ -293,10 +293,12 @@ func promoData(campaign string, f promo.Fulfilment, gross, discount int64, share
 	return pd
 }
 
-// acquirerPromo is DE124 of the 0110: the campaign, gross, discount and
-// the campaign's Chinese name (the receipt's language; at most 80 bytes).
+// acquirerPromo is DE124 of the 0110: the campaign, gross, discount,
+// fulfilment (the terminal prints "off" for an instant discount, "credited
+// after clearing" otherwise) and the campaign's Chinese name (the
+// receipt's language; at most 80 bytes).
 func (s *Switch) acquirerPromo(r *promo.Redemption) iso8583.PromotionData {
-	pd := iso8583.PromotionData{Campaign: r.Campaign, Gross: r.Gross, Discount: r.Discount}
+	pd := iso8583.PromotionData{Campaign: r.Campaign, Gross: r.Gross, Discount: r.Discount, Fulfilment: fulfilmentCode[r.Fulfilment]}
 	if c, ok := s.cfg.Promotions.Campaign(r.Campaign); ok {
 		pd.Name = displayName(c.Name.ZH)
 	}

@@ -99,8 +99,8 @@ func TestPromoDiscountedPurchase(t *testing.T) {
 		if err != nil {
 			t.Fatalf("0110 DE124: %v", err)
 		}
-		if pd.Campaign != "icbc-10" || pd.Gross != 10000 || pd.Discount != 1000 || pd.Name != "工行满50减10" || len(pd.Funders) != 0 {
-			t.Errorf("0110 DE124 %+v, want icbc-10, 10000, 1000, the zh name, no funders", pd)
+		if pd.Campaign != "icbc-10" || pd.Gross != 10000 || pd.Discount != 1000 || pd.Name != "工行满50减10" || len(pd.Funders) != 0 || pd.Fulfilment != iso8583.PromoInstant {
+			t.Errorf("0110 DE124 %+v, want icbc-10, 10000, 1000, instant, the zh name, no funders", pd)
 		}
 		hold, err := e.holdOf(t, "icbc", req)
 		if err != nil || hold.Amount != 9000 || hold.Status != ledger.StatusPending {
