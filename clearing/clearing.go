@@ -11,6 +11,13 @@
 // bank cannot post (more than its hold, or no hold) comes back flagged and
 // stays out of the positions. Clearing a date again posts nothing twice:
 // every post is identified, at the bank, by its authorization.
+//
+// A discounted purchase (netswitch.Auth.Promo) is presented at what the
+// card holder is charged, with its promotion (clearing file version 4),
+// and settled three ways: the card's bank pays the net, each funder its
+// share, the merchant's acquirer is paid the gross (docs/promotions.md,
+// "Settlement"); the promotion holds of what the banks posted are spent
+// (Config.Promotions).
 package clearing
 
 import (
@@ -21,6 +28,7 @@ import (
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // Config is what clearing works on.
@@ -30,7 +38,11 @@ type Config struct {
 	// are only produced (every record stays Presented, nothing is marked
 	// cleared).
 	Issuers Issuers
-	Now     func() time.Time
+	// Promotions is the network's promotion budgets (promo.Store); nil:
+	// no promotion hold is expired or spent (the presentments still carry
+	// their promotions and the positions settle them).
+	Promotions Promotions
+	Now        func() time.Time
 }
 
 // Issuers is where the network hands each issuing bank its clearing file:
@@ -49,12 +61,17 @@ type Item struct {
 	Acquirer string  `json:"acquirer"`
 	RRN      string  `json:"rrn"`
 	PANLast4 string  `json:"pan_last4"`
-	Amount   int64   `json:"amount"` // minor units presented
+	Amount   int64   `json:"amount"` // minor units presented: what the card holder is charged
 	Held     int64   `json:"held"`   // the hold the issuer found (0 if none or not answered)
 	Outcome  Outcome `json:"outcome"`
 	Flag     Flag    `json:"flag,omitempty"`   // why it was flagged (the bank's code)
 	Reason   string  `json:"reason,omitempty"` // the same in words
-	auth     netswitch.Auth
+	// Promo is the promotion of a discounted purchase as presented (its
+	// gross what remains to clear), nil for none; PromoHold what clearing
+	// did to its budget hold (HoldPosted, …), "" when not posted.
+	Promo     *promo.Redemption `json:"promo,omitempty"`
+	PromoHold string            `json:"promo_hold,omitempty"`
+	auth      netswitch.Auth
 }
 
 // BankLine is one issuing bank's part of the day.
@@ -68,9 +85,17 @@ type BankLine struct {
 	Awaiting      int    `json:"awaiting,omitempty"` // presented, the bank has not answered
 	Refunds       int    `json:"refunds"`            // refunds credited to its card holders
 	RefundAmount  int64  `json:"refund_amount"`      // minor units
+	// PromoFunded is what the bank pays as an issuer funder of
+	// promotions (its shares of discounts, less the parts refunds gave
+	// back); PromoCredits what it is paid to credit its card holders
+	// after clearing (statement credits and points), less the parts
+	// refunds gave back to the funders.
+	PromoFunded  int64 `json:"promo_funded,omitempty"`
+	PromoCredits int64 `json:"promo_credits,omitempty"`
 	// Net is the bank's settlement position: what it pays the network
-	// (negative) for its card holders' cleared purchases, less what the
-	// network pays it for their refunds.
+	// (negative) for its card holders' cleared purchases (the net of a
+	// discounted one) and the promotion shares it funds, less what the
+	// network pays it for their refunds and for the credits it gives.
 	Net int64 `json:"net"`
 }
 
@@ -80,8 +105,14 @@ type AcquirerLine struct {
 	Count        int    `json:"count"`         // purchases
 	Refunds      int    `json:"refunds"`       // refunds its merchants gave
 	RefundAmount int64  `json:"refund_amount"` // minor units
+	// Discounted counts the purchases with a promotion; MerchantFunded is
+	// its merchants' own shares of their discounts (settled less), less
+	// the parts refunds gave back to them.
+	Discounted     int   `json:"discounted,omitempty"`
+	MerchantFunded int64 `json:"merchant_funded,omitempty"`
 	// Net is what the network pays the acquirer (positive) for its
-	// merchants' purchases, less their refunds.
+	// merchants' purchases (the gross of a discounted one, less its
+	// merchant's share), less their refunds.
 	Net int64 `json:"net"`
 }
 
@@ -99,10 +130,21 @@ type Report struct {
 	Acquirers []AcquirerLine `json:"acquirers"`
 	// Network is the network's own net position: zero when every
 	// cleared purchase is paid on.
-	Network int64        `json:"network"`
-	Items   []Item       `json:"items"`
-	Refunds []RefundItem `json:"refunds,omitempty"` // the day's approved refunds (refunds.go)
-	Files   []string     `json:"files,omitempty"`   // written by Write
+	Network int64 `json:"network"`
+	// Promotion is the network's promotion account's position: what it
+	// pays (negative) as the funder of its campaigns' shares, less the
+	// parts refunds gave back. Every position together (banks,
+	// acquirers, Network, Promotion) sums to zero.
+	Promotion int64 `json:"network_promotion"`
+	// Promotions are the promotion lines of the posted discounted
+	// purchases (promo.Settle: per campaign and funder, per merchant, the
+	// totals); nil when there were none. PromoHolds is what the run did to
+	// their budget holds.
+	Promotions *promo.Settlement `json:"promotions,omitempty"`
+	PromoHolds PromoHolds        `json:"promo_holds"`
+	Items      []Item            `json:"items"`
+	Refunds    []RefundItem      `json:"refunds,omitempty"` // the day's approved refunds (refunds.go)
+	Files      []string          `json:"files,omitempty"`   // written by Write
 }
 
 // Flags returns the flagged presentments.
@@ -146,6 +188,13 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 	}
 	now := cfg.Now().UTC()
 	rep := Report{Date: date, CreatedAt: now, Currency: money.CNY.Code()}
+	if cfg.Promotions != nil {
+		n, err := cfg.Promotions.Expire(ctx, now)
+		if err != nil {
+			return Report{}, err
+		}
+		rep.PromoHolds.Expired = n
+	}
 	auths, err := cfg.Store.DayAuths(ctx, date)
 	if err != nil {
 		return Report{}, err
@@ -158,8 +207,12 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 		if !a.Captured() {
 			continue
 		}
-		items = append(items, Item{AuthID: a.ID, Bank: a.BankID, Acquirer: a.Acquirer, RRN: a.RRN, PANLast4: a.PANLast4,
-			Amount: a.ClearAmount, Outcome: Presented, auth: a})
+		it := Item{AuthID: a.ID, Bank: a.BankID, Acquirer: a.Acquirer, RRN: a.RRN, PANLast4: a.PANLast4,
+			Amount: a.ClearAmount, Outcome: Presented, Promo: presented(a), auth: a}
+		if it.Promo != nil {
+			it.Amount = it.Promo.Net
+		}
+		items = append(items, it)
 	}
 	rep.Items = items
 	if rep.Refunds, err = refunds(ctx, cfg, date); err != nil {
@@ -167,6 +220,14 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 	}
 	if cfg.Issuers != nil {
 		if err := rep.present(ctx, cfg.Issuers); err != nil {
+			return Report{}, err
+		}
+	}
+	if cfg.Promotions != nil {
+		if err := rep.postHolds(ctx, cfg.Promotions); err != nil {
+			return Report{}, err
+		}
+		if err := rep.restoreRefunds(ctx, cfg.Promotions); err != nil {
 			return Report{}, err
 		}
 	}
@@ -182,6 +243,9 @@ func Run(ctx context.Context, cfg Config, date string, extra ...netswitch.Auth) 
 		}
 	}
 	if err := markRefunds(ctx, cfg, rep.Refunds, date, now); err != nil {
+		return Report{}, err
+	}
+	if rep.Promotions, err = rep.settlement(); err != nil {
 		return Report{}, err
 	}
 	rep.positions()
@@ -218,16 +282,16 @@ func (r *Report) present(ctx context.Context, iss Issuers) error {
 	return nil
 }
 
-// positions computes the bank and acquirer lines and the network's net.
+// positions computes the bank and acquirer lines, the network's
+// promotion position and the network's net.
 func (r *Report) positions() {
 	banks := map[string]*BankLine{}
 	acqs := map[string]*AcquirerLine{}
-	for _, it := range r.Items {
-		b := banks[it.Bank]
-		if b == nil {
-			b = &BankLine{Bank: it.Bank}
-			banks[it.Bank] = b
-		}
+	r.Promotion = 0
+	s := settle{r: r, banks: banks, acqs: acqs}
+	for i := range r.Items {
+		it := &r.Items[i]
+		b := s.bank(it.Bank)
 		b.Presented++
 		switch {
 		case it.Outcome == Flagged:
@@ -241,16 +305,12 @@ func (r *Report) positions() {
 		b.Posted++
 		b.PostedAmount += it.Amount
 		b.Net -= it.Amount
-		a := acqs[it.Acquirer]
-		if a == nil {
-			a = &AcquirerLine{Acquirer: it.Acquirer}
-			acqs[it.Acquirer] = a
-		}
+		a := s.acquirer(it.Acquirer)
 		a.Count++
-		a.Net += it.Amount
+		s.presentment(it, b, a)
 	}
-	r.refundPositions(banks, acqs)
-	r.Banks, r.Acquirers, r.Network = nil, nil, 0
+	r.refundPositions(s)
+	r.Banks, r.Acquirers, r.Network = nil, nil, -r.Promotion
 	for _, id := range sortedKeys(banks) {
 		r.Banks = append(r.Banks, *banks[id])
 		r.Network -= banks[id].Net

@@ -278,7 +278,7 @@ func (w *world) record(t interface{ Fatalf(string, ...any) }, a *auth) {
 func (w *world) accounts() []string {
 	var ids []string
 	for id, h := range w.hosts {
-		ids = append(ids, id+":cash", id+":credit-limit", id+":network", h.SettlementAccount())
+		ids = append(ids, id+":cash", id+":credit-limit", id+":network", h.SettlementAccount(), h.Program().MoneyAccount)
 		for _, c := range w.banks.CardsOf(id) {
 			a, _ := h.AccountFor(c.PAN)
 			ids = append(ids, a)

@@ -2,10 +2,12 @@ package clearing
 
 import (
 	"context"
-
+	"errors"
 	"time"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // RefundItem is one refund of the business date (an approved 0200 with
@@ -21,11 +23,23 @@ type RefundItem struct {
 	Acquirer   string  `json:"acquirer"`
 	RRN        string  `json:"rrn"`
 	PANLast4   string  `json:"pan_last4"`
-	Amount     int64   `json:"amount"` // minor units given back
+	Amount     int64   `json:"amount"` // minor units given back to the card holder
 	Outcome    Outcome `json:"outcome"`
 	Flag       Flag    `json:"flag,omitempty"`   // why it was flagged (the bank's code)
 	Reason     string  `json:"reason,omitempty"` // the same in words
-	refund     netswitch.Refund
+	// Promo is the refund of a discounted purchase as the switch split it:
+	// Gross what the merchant gives back, Net the card holder's part
+	// (Amount), Shares each funder's part, Identity the purchase's (its
+	// promotion hold); nil for none. PromoRestore is what clearing did
+	// to the campaign's budget (HoldPosted: restored now,
+	// HoldAlreadyPosted: before, HoldResolved: the purchase's hold is not
+	// posted), "" when the switch had restored it or there was nothing to.
+	Promo        *promo.Redemption `json:"promo,omitempty"`
+	PromoRestore string            `json:"promo_restore,omitempty"`
+	refund       netswitch.Refund
+	mcc, par     string            // the purchase's
+	split        promo.RefundSplit // the switch's split (Promo)
+	restored     bool              // the switch gave the budget its part
 }
 
 // RefundFlags returns the refunds the issuers' ledgers do not show (none:
@@ -54,13 +68,85 @@ func refunds(ctx context.Context, cfg Config, date string) ([]RefundItem, error)
 		return nil, err
 	}
 	var out []RefundItem
+	origs := map[string]*netswitch.Auth{}
 	for _, r := range day {
-		if r.Approved() {
-			out = append(out, RefundItem{RefundID: r.ID, OriginalID: r.OriginalID, Bank: r.BankID, Acquirer: r.Acquirer, RRN: r.RRN,
-				PANLast4: r.PANLast4, Amount: r.Amount.Minor, Outcome: Presented, refund: r})
+		if !r.Approved() {
+			continue
 		}
+		it := RefundItem{RefundID: r.ID, OriginalID: r.OriginalID, Bank: r.BankID, Acquirer: r.Acquirer, RRN: r.RRN,
+			PANLast4: r.PANLast4, Amount: r.Amount.Minor, Outcome: Presented, refund: r}
+		o, err := original(ctx, cfg.Store, origs, r.OriginalID)
+		if err != nil {
+			return nil, err
+		}
+		if o != nil {
+			it.mcc, it.par = o.MCC, o.PAR
+		}
+		if rp, ok := refundPromo(r); ok {
+			f := promo.FulfilInstant
+			if o != nil && o.Promo != nil {
+				f = o.Promo.Fulfilment
+			}
+			var parts int64
+			for _, sh := range rp.split.Shares {
+				parts += sh.Amount
+			}
+			it.Promo = &promo.Redemption{Identity: rp.hold, Campaign: rp.campaign, Fulfilment: f, Merchant: r.Merchant, CardBank: r.BankID,
+				Gross: rp.split.Gross, Net: rp.split.CardHolder, Discount: parts, Shares: append([]promo.Share(nil), rp.split.Shares...)}
+			it.Amount, it.split, it.restored = rp.split.CardHolder, rp.split, rp.restored
+			if it.Amount == 0 {
+				// The funders take all of it back: the issuer was asked
+				// nothing and is presented nothing.
+				it.Outcome = Credited
+			}
+		}
+		out = append(out, it)
 	}
 	return out, nil
+}
+
+// original returns the purchase a refund gives back (for its MCC, PAR and
+// promotion), read once per run; nil when the store has no such record.
+// It fails with the store's error.
+func original(ctx context.Context, st netswitch.Store, seen map[string]*netswitch.Auth, id string) (*netswitch.Auth, error) {
+	if a, ok := seen[id]; ok {
+		return a, nil
+	}
+	a, err := st.Auth(ctx, id)
+	switch {
+	case err == nil:
+		seen[id] = &a
+	case fault.KindOf(err) == fault.NotFound:
+		seen[id] = nil
+	default:
+		return nil, err
+	}
+	return seen[id], nil
+}
+
+// restoreRefunds gives each campaign's budget the part of a credited
+// refund that the switch could not restore when it approved it (the
+// purchase's hold was not posted yet), once per refund.
+func (r *Report) restoreRefunds(ctx context.Context, p Promotions) error {
+	for i := range r.Refunds {
+		it := &r.Refunds[i]
+		if it.Promo == nil || it.restored || it.Outcome != Credited || (it.split.Restore == 0 && !it.split.RestoreCount) {
+			continue
+		}
+		done, err := p.Refund(ctx, it.Promo.Identity, it.RefundID, it.split)
+		switch {
+		case err == nil && done:
+			it.PromoRestore = HoldPosted
+			r.PromoHolds.Restored++
+		case err == nil:
+			it.PromoRestore = HoldAlreadyPosted
+		case errors.Is(err, promo.ErrHoldResolved), errors.Is(err, promo.ErrNoHold):
+			it.PromoRestore = HoldResolved
+		default:
+			return err
+		}
+	}
+	return nil
 }
 
 // markRefunds marks the refunds their issuers found credited cleared. It
@@ -85,28 +171,28 @@ func markRefunds(ctx context.Context, cfg Config, items []RefundItem, date strin
 // refundPositions adds the credited refunds to the banks' and acquirers'
 // lines: the network pays each issuer its card holders' refunds
 // (positive), and each acquirer pays its merchants' to the network
-// (negative).
-func (r *Report) refundPositions(banks map[string]*BankLine, acqs map[string]*AcquirerLine) {
-	for _, it := range r.Refunds {
+// (negative). Of a discounted purchase's refund the merchant gives back
+// the refunded gross (less its own part), the card holder gets its part
+// and each funder its part back.
+func (r *Report) refundPositions(s settle) {
+	for i := range r.Refunds {
+		it := &r.Refunds[i]
 		if it.Outcome != Credited {
 			continue
 		}
-		b := banks[it.Bank]
-		if b == nil {
-			b = &BankLine{Bank: it.Bank}
-			banks[it.Bank] = b
-		}
+		b := s.bank(it.Bank)
 		b.Refunds++
 		b.RefundAmount += it.Amount
 		b.Net += it.Amount
-		a := acqs[it.Acquirer]
-		if a == nil {
-			a = &AcquirerLine{Acquirer: it.Acquirer}
-			acqs[it.Acquirer] = a
-		}
+		a := s.acquirer(it.Acquirer)
 		a.Refunds++
-		a.RefundAmount += it.Amount
-		a.Net -= it.Amount
+		gross, m := it.Amount, int64(0)
+		if it.Promo != nil {
+			gross, m = it.Promo.Gross, s.shares(it.Promo, +1)
+			a.MerchantFunded -= m
+		}
+		a.RefundAmount += gross
+		a.Net -= gross - m
 	}
 }
 
@@ -116,5 +202,5 @@ func (r Report) refundDetail(it *RefundItem) Detail {
 	x := it.refund
 	return Detail{Credit: true, LocalDate: localDate(r.Date, x.LocalDate), LocalTime: x.LocalTime, RRN: x.RRN, STAN: x.STAN,
 		Terminal: x.Terminal, Merchant: x.Merchant, PANLast4: x.PANLast4, Amount: it.Amount, Currency: int(x.Amount.Currency),
-		AuthCode: x.AuthCode, Bank: x.BankID, Acquirer: x.Acquirer, Transmission: x.Transmission}
+		AuthCode: x.AuthCode, Bank: x.BankID, Acquirer: x.Acquirer, Transmission: x.Transmission, MCC: it.mcc, PAR: it.par, Promo: it.Promo}
 }

@@ -83,10 +83,14 @@ func (r *Report) files() (map[string]File, map[string][]record) {
 		a := it.auth
 		add(it.Bank, Detail{LocalDate: localDate(r.Date, a.LocalDate), LocalTime: a.LocalTime, RRN: a.RRN, STAN: a.STAN,
 			Terminal: a.Terminal, Merchant: a.Merchant, PANLast4: a.PANLast4, Amount: it.Amount, Currency: int(a.Amount.Currency),
-			AuthCode: a.AuthCode, Bank: a.BankID, Acquirer: a.Acquirer, Transmission: a.Transmission}, record{item: it})
+			AuthCode: a.AuthCode, Bank: a.BankID, Acquirer: a.Acquirer, Transmission: a.Transmission, MCC: a.MCC, PAR: a.PAR, Promo: it.Promo},
+			record{item: it})
 	}
 	for i := range r.Refunds {
 		it := &r.Refunds[i]
+		if it.Amount == 0 {
+			continue // all of it went back to the funders: nothing for the issuer to credit
+		}
 		add(it.Bank, r.refundDetail(it), record{refund: it})
 	}
 	return out, recs
@@ -131,25 +135,29 @@ func (r Report) Text() string {
 	}
 	fmt.Fprintln(&b)
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "issuer\tpresented\tposted\tposted amount\tflagged\tflagged amount\trefunds\trefund amount\tnet position\t")
+	fmt.Fprintln(w, "issuer\tpresented\tposted\tposted amount\tflagged\tflagged amount\trefunds\trefund amount\tpromo funded\tpromo credits\tnet position\t")
 	var pres, posted, flagged, refunds int
-	var postedAmt, flaggedAmt, refundAmt, net int64
+	var postedAmt, flaggedAmt, refundAmt, funded, credits, net int64
 	for _, l := range r.Banks {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t\n", l.Bank, l.Presented, l.Posted, amt(l.PostedAmount), l.Flagged, amt(l.FlaggedAmount),
-			l.Refunds, amt(l.RefundAmount), amt(l.Net))
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t\n", l.Bank, l.Presented, l.Posted, amt(l.PostedAmount), l.Flagged, amt(l.FlaggedAmount),
+			l.Refunds, amt(l.RefundAmount), amt(l.PromoFunded), amt(l.PromoCredits), amt(l.Net))
 		pres, posted, flagged, refunds = pres+l.Presented, posted+l.Posted, flagged+l.Flagged, refunds+l.Refunds
 		postedAmt, flaggedAmt, refundAmt, net = postedAmt+l.PostedAmount, flaggedAmt+l.FlaggedAmount, refundAmt+l.RefundAmount, net+l.Net
+		funded, credits = funded+l.PromoFunded, credits+l.PromoCredits
 	}
-	fmt.Fprintf(w, "total\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t\n", pres, posted, amt(postedAmt), flagged, amt(flaggedAmt), refunds, amt(refundAmt), amt(net))
+	fmt.Fprintf(w, "total\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t\n", pres, posted, amt(postedAmt), flagged, amt(flaggedAmt), refunds, amt(refundAmt),
+		amt(funded), amt(credits), amt(net))
 	w.Flush()
 	fmt.Fprintln(&b)
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "acquirer\tpurchases\trefunds\tnet position\t")
+	fmt.Fprintln(w, "acquirer\tpurchases\tdiscounted\tmerchant funded\trefunds\tnet position\t")
 	for _, l := range r.Acquirers {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t\n", l.Acquirer, l.Count, l.Refunds, amt(l.Net))
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t\n", l.Acquirer, l.Count, l.Discounted, amt(l.MerchantFunded), l.Refunds, amt(l.Net))
 	}
-	fmt.Fprintf(w, "network\t\t\t%s\t\n", amt(r.Network))
+	fmt.Fprintf(w, "network promotions\t\t\t\t\t%s\t\n", amt(r.Promotion))
+	fmt.Fprintf(w, "network\t\t\t\t\t%s\t\n", amt(r.Network))
 	w.Flush()
+	r.promoText(&b)
 	if flags := r.Flags(); len(flags) > 0 {
 		fmt.Fprintf(&b, "\nFlagged, not posted (%d):\n", len(flags))
 		for _, it := range flags {
@@ -201,4 +209,34 @@ func Write(dir string, r Report) (Report, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// promoText writes the promotion lines of the report (none: nothing).
+func (r Report) promoText(b *bytes.Buffer) {
+	st := r.Promotions
+	h := r.PromoHolds
+	if st == nil && h == (PromoHolds{}) {
+		return
+	}
+	amt := func(m int64) string { return money.New(m, money.CNY).String() }
+	fmt.Fprintf(b, "\nPromotion holds: %d expired before clearing, %d posted now, %d posted before, %d not posted; %d refunds restored to their budgets\n",
+		h.Expired, h.Posted, h.AlreadyPosted, h.NotPosted, h.Restored)
+	if st == nil {
+		return
+	}
+	fmt.Fprintf(b, "Promotions: gross %s = card holders %s + discounts %s; funded %s (of which %s credited after clearing)\n\n",
+		amt(st.Gross), amt(st.CardNet), amt(st.Discounts), amt(st.Funded), amt(st.Credits))
+	w := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "campaign\tfunder\t\tto\tcount\tamount\t")
+	for _, l := range st.Lines {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t\n", l.Campaign, l.Kind, l.Party, l.To, l.Count, amt(l.Amount))
+	}
+	w.Flush()
+	fmt.Fprintln(b)
+	w = tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "merchant\tdiscounted\tgross\tit funded\tsettled\t")
+	for _, m := range st.Merchants {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t\n", m.Merchant, m.Count, amt(m.Gross), amt(m.Funded), amt(m.Settled))
+	}
+	w.Flush()
 }
