@@ -16,11 +16,18 @@ import (
 )
 
 // Journal is the gate's durable record of its transactions: an
-// append-only file of JSON lines in the gate's data folder, each line
-// written and fsync'd before the gate goes on. A transaction is written as
-// pending before the debit is sent to the card and finalised (with the
-// card's TAC) or voided after; pending transactions are what a tap pulled
-// away mid-debit is recovered from. Finalised records wait there until an
+// append-only file of JSON lines in the gate's data folder. A transaction
+// is written as pending before the debit is sent to the card — appended
+// and fdatasync'd before the gate goes on, so that a debit the card makes
+// is always known to the gate — and finalised (with the card's TAC) or
+// voided after; pending transactions are what a tap pulled away mid-debit
+// is recovered from. A tap's one append and fdatasync on its path is its
+// pending entry: its final entry is appended and synced in the background
+// at once (and by the next entry's sync, and before the journal closes or
+// compacts), because the card has already debited when it is written — a
+// power cut before that sync leaves the pending entry, from which the
+// card's next tap recovers the record as after a tap pulled away, the
+// same as a cut between the debit and the final entry always could. Finalised records wait there until an
 // upload to the operator succeeds. The journal also reserves the SAM's
 // sequence numbers, in blocks, so that none is used twice across
 // restarts. Its methods are safe for concurrent use.
@@ -34,6 +41,12 @@ type Journal struct {
 	pending  map[uint64]*Pending
 	final    map[uint64]transit.Record
 	now      func() time.Time
+	// appended counts the entries appended to f, synced those an
+	// fdatasync has covered; syncErr is the background sync's failure,
+	// until a later sync succeeds.
+	appended, synced uint64
+	syncErr          error
+	kick, stop, done chan struct{} // the background sync
 }
 
 // Pending is a transaction written before its debit: the SAM's purchase
@@ -71,7 +84,39 @@ func OpenJournal(dir string) (*Journal, error) {
 	if err := j.rewrite(); err != nil {
 		return nil, err
 	}
+	j.kick, j.stop, j.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go j.syncer()
 	return j, nil
+}
+
+// syncer fdatasyncs the entries appended without a sync (final entries),
+// as soon as it is kicked, without holding the journal's lock while the
+// disk works; it runs until stop is closed.
+func (j *Journal) syncer() {
+	defer close(j.done)
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-j.kick:
+		}
+		j.mu.Lock()
+		f, upTo := j.f, j.appended
+		j.mu.Unlock()
+		if f == nil {
+			continue
+		}
+		err := syncFile(f)
+		j.mu.Lock()
+		if f == j.f { // not compacted or closed meanwhile (those sync themselves)
+			if err != nil {
+				j.syncErr = err
+			} else {
+				j.synced = max(j.synced, upTo)
+			}
+		}
+		j.mu.Unlock()
+	}
 }
 
 func (j *Journal) replay() error {
@@ -156,6 +201,9 @@ func (j *Journal) rewrite() error {
 	if err == nil {
 		err = os.Rename(tmp, j.path)
 	}
+	if err == nil {
+		j.synced, j.syncErr = j.appended, nil // the new file holds it all, synced
+	}
 	if err != nil {
 		return fault.Wrap(err, fault.Unavailable, "gate_journal", "write the journal")
 	}
@@ -178,8 +226,17 @@ func sortedIDs[V any](m map[uint64]V) []uint64 {
 	return ids
 }
 
-// write appends one entry and fsyncs it.
-func (j *Journal) write(e entry) error {
+// write appends one entry and fdatasyncs the journal (it and every entry
+// before it are durable when it returns); j.mu held.
+func (j *Journal) write(e entry) error { return j.append(e, true) }
+
+// append appends one entry in one write; with sync it fdatasyncs the
+// journal before it returns, without it kicks the background sync. j.mu
+// held.
+func (j *Journal) append(e entry, sync bool) error {
+	if j.f == nil {
+		return fault.E(fault.Unavailable, "gate_journal", "the journal is closed")
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fault.Wrap(err, fault.Internal, "gate_journal", "encode a journal entry")
@@ -188,21 +245,52 @@ func (j *Journal) write(e entry) error {
 	if _, err := j.f.Write(b); err != nil {
 		return fault.Wrap(err, fault.Unavailable, "gate_journal", "write the journal")
 	}
-	if err := j.f.Sync(); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "gate_journal", "sync the journal")
+	j.appended++
+	if sync {
+		if err := syncFile(j.f); err != nil {
+			return fault.Wrap(err, fault.Unavailable, "gate_journal", "sync the journal")
+		}
+		j.synced, j.syncErr = j.appended, nil
+	} else {
+		select {
+		case j.kick <- struct{}{}:
+		default: // a sync is already due
+		}
 	}
 	j.apply(e)
 	return nil
 }
 
-// Close closes the journal file. It returns the error of closing it.
+// Unsynced reports how many appended entries no fdatasync has covered yet
+// (final entries between their append and the background sync).
+func (j *Journal) Unsynced() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.appended - j.synced
+}
+
+// Close syncs what the background sync has not yet and closes the journal
+// file. It returns the error of syncing or closing it.
 func (j *Journal) Close() error {
+	if j.stop != nil {
+		close(j.stop)
+		<-j.done
+		j.stop = nil
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return nil
 	}
-	err := j.f.Close()
+	var err error
+	if j.synced < j.appended {
+		err = syncFile(j.f)
+	} else {
+		err = j.syncErr
+	}
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
 	j.f = nil
 	return err
 }
@@ -239,12 +327,13 @@ func (j *Journal) AddPending(p Pending) (uint64, error) {
 }
 
 // Finalise records a pending transaction as done with its record (status
-// final, or grey when the gate gave up on learning the outcome). It fails
-// with fault.Unavailable "gate_journal" if it cannot be written.
+// final, or grey when the gate gave up on learning the outcome): appended
+// now, fdatasync'd in the background at once (see Journal). It fails with
+// fault.Unavailable "gate_journal" if it cannot be written.
 func (j *Journal) Finalise(id uint64, r transit.Record) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.write(entry{Op: "final", ID: id, Record: &r})
+	return j.append(entry{Op: "final", ID: id, Record: &r}, false)
 }
 
 // Void drops a pending transaction the card never debited. It fails with
