@@ -224,14 +224,7 @@ func TestOffersPointsAndDiscounts(t *testing.T) {
 	for _, tk := range toks {
 		byBank[tk.BankID] = tk
 	}
-	st := promo.NewMemStore()
-	cs, err := promo.Defaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Save(ctx, cs); err != nil {
-		t.Fatal(err)
-	}
+	st := defaultCampaigns(t)
 	pts := &fakePoints{}
 	records := discounting{Records: e.p.Records, discount: 300, bank: "icbc"}
 	base := e.portalWith(t, func(c *portal.Config) {
@@ -329,6 +322,20 @@ func TestOffersPointsAndDiscounts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// defaultCampaigns is a promo store holding the shipped campaigns.
+func defaultCampaigns(t *testing.T) *promo.MemStore {
+	t.Helper()
+	st := promo.NewMemStore()
+	cs, err := promo.Defaults()
+	if err == nil {
+		err = st.Save(context.Background(), cs)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // phoneWithBanks registers a phone with a card of each bank named.

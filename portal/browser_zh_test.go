@@ -33,6 +33,43 @@ const fits = `((sels) => {
   return bad.join('; ');
 })(%s)`
 
+// phoneScreen starts headless Chromium asking for Chinese on a 390 × 844
+// phone screen at start.
+func phoneScreen(t *testing.T, exe, start string) *driver {
+	t.Helper()
+	ctx := chrome(t, exe, "zh-CN,zh", 390, 844, start)
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {
+		t.Fatalf("phone-sized screen: %v", err)
+	}
+	return &driver{t: t, ctx: ctx}
+}
+
+// fit checks the page in Chinese at the phone's width (fits: nothing
+// wider than the screen, each element of sels shown whole) and saves its
+// screenshot as portal-zh-390-<page>.png.
+func (d *driver) fit(page string, sels ...string) {
+	d.t.Helper()
+	q := `["` + strings.Join(sels, `","`) + `"]`
+	if len(sels) == 0 {
+		q = "[]"
+	}
+	sctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	bad, err := chromedp.Run(sctx, chromedp.Evaluate[string](fmt.Sprintf(fits, q)))
+	if err != nil {
+		d.t.Fatalf("%s: %v", page, err)
+	}
+	if bad != "" {
+		d.shot("portal-zh-390-" + page + "-FAILED.png")
+		d.t.Errorf("%s at 390 px: %s", page, bad)
+	}
+	lang, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+	if lang != "zh-CN" {
+		d.t.Errorf("%s: page language %q, want zh-CN", page, lang)
+	}
+	d.shot("portal-zh-390-" + page + ".png")
+}
+
 // TestBrowserChinesePhoneWidth opens the portal in Chinese (the browser
 // asks for zh-CN) on a 390 px wide phone screen: log in with the password
 // and the one-time code, the phones, one phone (its map of Shanghai, its
@@ -53,34 +90,9 @@ func TestBrowserChinesePhoneWidth(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := ph.Profile.PhoneID
-	ctx := chrome(t, exe, "zh-CN,zh", 390, 844, e.base+"/login")
-	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {
-		t.Fatalf("phone-sized screen: %v", err)
-	}
-	d := &driver{t: t, ctx: ctx}
+	d := phoneScreen(t, exe, e.base+"/login")
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	check := func(page string, sels ...string) {
-		t.Helper()
-		q := `["` + strings.Join(sels, `","`) + `"]`
-		if len(sels) == 0 {
-			q = "[]"
-		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		bad, err := chromedp.Run(sctx, chromedp.Evaluate[string](fmt.Sprintf(fits, q)))
-		if err != nil {
-			t.Fatalf("%s: %v", page, err)
-		}
-		if bad != "" {
-			d.shot("portal-zh-390-" + page + "-FAILED.png")
-			t.Errorf("%s at 390 px: %s", page, bad)
-		}
-		lang, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`document.documentElement.lang`))
-		if lang != "zh-CN" {
-			t.Errorf("%s: page language %q, want zh-CN", page, lang)
-		}
-		d.shot("portal-zh-390-" + page + ".png")
-	}
+	check := d.fit
 
 	d.do("the log-in page in Chinese", chromedp.WaitVisible(css("#login-form")))
 	if h := d.text("h1"); h != "登录" {
@@ -117,7 +129,7 @@ func TestBrowserChinesePhoneWidth(t *testing.T) {
 	check("phone-off", "#switches td", ".card-row .card-state")
 
 	d.do("the transactions", chromedp.Navigate(e.base+"/transactions"), chromedp.WaitVisible(css("#payments")))
-	if got := d.text("#payments tr.declined .pay-result"); got != "已拒绝：卡片已暂停（手机钱包已关闭）" {
+	if got := d.text("#payments tr.declined .pay-result .state"); got != "已拒绝：卡片已暂停（手机钱包已关闭）" {
 		t.Errorf("the declined payment's result: %q", got)
 	}
 	if got := d.text("#payments tr.approved .pay-amount"); got != "¥15.00" {
@@ -135,7 +147,7 @@ func TestBrowserChinesePhoneWidth(t *testing.T) {
 		t.Errorf("after the switch to English: heading %q", h)
 	}
 	d.do("English is remembered", chromedp.Navigate(e.base+"/transactions"), chromedp.WaitVisible(css("#payments")))
-	if got := d.text("#payments tr.declined .pay-result"); got != "declined: card suspended (the wallet on the phone is off)" {
+	if got := d.text("#payments tr.declined .pay-result .state"); got != "declined: card suspended (the wallet on the phone is off)" {
 		t.Errorf("in English, the declined payment's result: %q", got)
 	}
 	d.shot("portal-en-390-transactions.png")
