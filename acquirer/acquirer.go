@@ -257,6 +257,12 @@ type Result struct {
 	// answer (ReversalCode), or why it stays owed (ReversalErr).
 	ReversalCode iso8583.ResponseCode
 	ReversalErr  error
+	// Promotion is the promotion the network applied to an approved
+	// purchase (DE124 of the answer: campaign, gross, discount, display
+	// name), nil when none; PromotionErr says why a DE124 could not be
+	// read (the purchase stands: the merchant is settled the gross).
+	Promotion    *iso8583.PromotionData
+	PromotionErr error
 }
 
 // Approved reports an approved answer.
@@ -291,6 +297,9 @@ func (a *Acquirer) Authorize(ctx context.Context, req *iso8583.Message, counters
 		res.Code, _ = resp.ResponseCode()
 		if res.Code.Approved() {
 			res.AuthCode, _ = resp.String(iso8583.DEAuthID)
+			if res.Promotion, res.PromotionErr = promotionOf(resp); res.PromotionErr != nil {
+				a.Log.Warn("acquirer: the answer's promotion data cannot be read", "err", fault.MessageOf(res.PromotionErr))
+			}
 		}
 		return res, nil
 	case errors.Is(err, isolink.ErrTimeout), errors.Is(err, isolink.ErrConnLost), errors.Is(err, iso8583.ErrFormat):

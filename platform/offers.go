@@ -110,12 +110,19 @@ func (o walletOffers) name(party string) string {
 }
 
 // MountPromotions adds the wallet API's offers and points routes
-// (walletapi.MountPromotions) over the network's promo store and the
-// banks' rewards, and names campaigns in the payment history. Either may
-// be nil (its routes are left out). The lead calls it where the wallet
-// API and the network's records are known (platform/network.go, after
-// MountNetwork).
-func (p *Platform) MountPromotions(st promo.Store, rw bank.Rewards) {
+// (walletapi.MountPromotions) over the network's promo store
+// (p.Promotions()) and the banks' points (p.Rewards(), asked at each
+// request, so the issuer hosts started later answer). The lead calls it in
+// newNetwork once the promo wing is open (after newPromo), beside
+// MountNetwork.
+func (p *Platform) MountPromotions() {
+	p.MountPromotionsWith(p.Promotions(), platformRewards{p})
+}
+
+// MountPromotionsWith is MountPromotions over another promo store and
+// rewards (a test's); called again it replaces them. Either may be nil:
+// its routes then answer 404.
+func (p *Platform) MountPromotionsWith(st promo.Store, rw bank.Rewards) {
 	if p.API == nil {
 		return
 	}
@@ -137,10 +144,22 @@ func (p *Platform) MountPromotions(st promo.Store, rw bank.Rewards) {
 	p.API.MountPromotions(pr)
 }
 
+// platformRewards is p.Rewards() asked at each call: the issuer hosts
+// this process runs are known once it started.
+type platformRewards struct{ p *Platform }
+
+func (r platformRewards) Points(ctx context.Context, bankID, par string) (bank.Points, error) {
+	return r.p.Rewards().Points(ctx, bankID, par)
+}
+
+func (r platformRewards) PayWithPoints(ctx context.Context, req bank.PayWithPoints) (bank.PointsPayment, error) {
+	return r.p.Rewards().PayWithPoints(ctx, req)
+}
+
 // walletPayments is the payment history over the network's records with
 // campaigns named from st (nil: by id) and funders by the directory. The
 // lead mounts it in platform/network.go:
-// p.API.MountNetwork(walletapi.Network{Payments: p.walletPayments(<promo store>)}).
+// p.API.MountNetwork(walletapi.Network{Payments: p.walletPayments(p.Promotions())}).
 func (p *Platform) walletPayments(st promo.Store) promoPayments {
 	pp := promoPayments{phonePayments: phonePayments{p.Records}}
 	if st != nil {

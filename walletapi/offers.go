@@ -66,18 +66,33 @@ type Promotions struct {
 //	POST /v1/offers/{campaign}/cards/{card}/add    add an offer to a card (add-to-card campaigns)
 //	GET  /v1/points                                the points of each card at its bank (?phone=ID: one phone)
 //	POST /v1/points/pay                            pay a posted purchase of the account with points
+//
+// Mounted again, the routes use the new parts (the routes are added
+// once); a nil part answers its routes 404 no_route.
 func (a *API) MountPromotions(p Promotions) {
 	if p.BankName == nil {
 		p.BankName = func(id string) string { return id }
 	}
-	if p.Offers != nil {
-		a.mux.HandleFunc("GET /v1/offers", a.authed(func(w http.ResponseWriter, r *http.Request, acc string) { a.listOffers(w, r, p, acc) }))
-		a.mux.HandleFunc("POST /v1/offers/{campaign}/cards/{card}/add", a.authed(func(w http.ResponseWriter, r *http.Request, acc string) { a.addOffer(w, r, p, acc) }))
-	}
-	if p.Rewards != nil {
-		a.mux.HandleFunc("GET /v1/points", a.authed(func(w http.ResponseWriter, r *http.Request, acc string) { a.points(w, r, p, acc) }))
-		a.mux.HandleFunc("POST /v1/points/pay", a.authed(func(w http.ResponseWriter, r *http.Request, acc string) { a.payWithPoints(w, r, p, acc) }))
-	}
+	a.promo.Store(&p)
+	a.promoOnce.Do(func() {
+		a.mux.HandleFunc("GET /v1/offers", a.promoRoute(func(p *Promotions) bool { return p.Offers != nil }, a.listOffers))
+		a.mux.HandleFunc("POST /v1/offers/{campaign}/cards/{card}/add", a.promoRoute(func(p *Promotions) bool { return p.Offers != nil }, a.addOffer))
+		a.mux.HandleFunc("GET /v1/points", a.promoRoute(func(p *Promotions) bool { return p.Rewards != nil }, a.points))
+		a.mux.HandleFunc("POST /v1/points/pay", a.promoRoute(func(p *Promotions) bool { return p.Rewards != nil }, a.payWithPoints))
+	})
+}
+
+// promoRoute runs h for a session with the promotions mounted now, when
+// has finds its part in them.
+func (a *API) promoRoute(has func(*Promotions) bool, h func(w http.ResponseWriter, r *http.Request, p Promotions, acc string)) http.HandlerFunc {
+	return a.authed(func(w http.ResponseWriter, r *http.Request, acc string) {
+		p := a.promo.Load()
+		if p == nil || !has(p) {
+			a.fail(w, r, fault.E(fault.NotFound, "no_route", "no such API route: %s %s (promotions are not served here)", r.Method, r.URL.Path))
+			return
+		}
+		h(w, r, *p, acc)
+	})
 }
 
 // accountCard is a token of one of the account's phones.
@@ -352,6 +367,10 @@ func OfferView(c *promo.Campaign, cardBank string, added bool, name func(party s
 		o.Benefit = c.Mechanic.String() + ", off the amount charged"
 	}
 	o.Conditions = conditions(c)
+	o.Channels = []string{}
+	for _, ch := range c.Channels {
+		o.Channels = append(o.Channels, string(ch))
+	}
 	return o
 }
 

@@ -419,3 +419,27 @@ func TestPaymentViewDiscount(t *testing.T) {
 		t.Errorf("Benefit: %q", got)
 	}
 }
+
+// TestMountPromotionsAgain: a part left out answers 404 no_route; mounted
+// again, the routes use the new parts.
+func TestMountPromotionsAgain(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	a := New(promoWallet{now: now}, promoTokens{}, nil)
+	a.MountPromotions(Promotions{Rewards: &memRewards{points: map[string]int64{}, paid: map[string]bank.PointsPayment{}}})
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	f := &promoFixture{srv: srv}
+	if st, code := f.do(t, "sessA", "GET", "/v1/offers", "", nil); st != 404 || code != "no_route" {
+		t.Errorf("offers not mounted: %d %s, want 404 no_route", st, code)
+	}
+	if st, _ := f.do(t, "sessA", "GET", "/v1/points", "", nil); st != 200 {
+		t.Errorf("points: %d, want 200", st)
+	}
+	a.MountPromotions(Promotions{Offers: memOffers{promo.NewMemStore(), now}})
+	if st, _ := f.do(t, "sessA", "GET", "/v1/offers", "", nil); st != 200 {
+		t.Errorf("offers mounted again: %d, want 200", st)
+	}
+	if st, code := f.do(t, "sessA", "GET", "/v1/points", "", nil); st != 404 || code != "no_route" {
+		t.Errorf("points left out when mounted again: %d %s, want 404 no_route", st, code)
+	}
+}

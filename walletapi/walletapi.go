@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapwallet/tapwallet/devicekey"
@@ -61,6 +63,10 @@ type API struct {
 	// defaults of DefaultLimits; SetLimits changes them).
 	limits limiters
 	mux    *http.ServeMux
+	// promo is what the promotions' routes use (MountPromotions), its
+	// routes added once.
+	promo     atomic.Pointer[Promotions]
+	promoOnce sync.Once
 }
 
 // Limits are the attempts allowed on the routes that check a password or a

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/walletapi/client"
 )
 
 func init() {
@@ -38,6 +39,11 @@ func phoneSync(ctx context.Context, e *env, pf *phoneFlags, args []string) error
 	res, err := p.Sync(ctx)
 	if err != nil {
 		return err
+	}
+	// The offers the next tap shows (tapPreview) are those of the last
+	// sync; a server without them leaves the tap showing the card only.
+	if _, err := p.Offers(ctx); err != nil && fault.KindOf(err) != fault.NotFound {
+		fmt.Fprintf(e.stderr, "offers not refreshed: %s\n", fault.MessageOf(err))
 	}
 	if len(res) == 0 {
 		fmt.Fprintln(e.stdout, "no cards to sync (tapwallet phone cards)")
@@ -111,6 +117,23 @@ func phoneHistory(ctx context.Context, e *env, pf *phoneFlags, args []string) er
 	}
 	for _, pm := range h {
 		fmt.Fprintln(e.stdout, pm.Describe())
+		if pm.Promotion != "" {
+			fmt.Fprintf(e.stdout, "    %s%s; charged %s\n", pm.Promotion, campaignOf(pm.CampaignName), pm.ChargedDisplay)
+		}
+		if pm.ID != "" && pm.Status == "approved" {
+			fmt.Fprintf(e.stdout, "    payment id %s (tapwallet phone points pay '%s')\n", pm.ID, pm.ID)
+		}
 	}
 	return nil
+}
+
+// campaignOf names a campaign after a promotion: " — New users (新用户…)".
+func campaignOf(n *client.Names) string {
+	if n == nil || n.EN == "" {
+		return ""
+	}
+	if n.ZH == "" || n.ZH == n.EN {
+		return " — " + n.EN
+	}
+	return " — " + n.EN + " (" + n.ZH + ")"
 }

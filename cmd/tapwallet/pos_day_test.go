@@ -114,8 +114,14 @@ func TestPosStoreDay(t *testing.T) {
 	// A sale, refunded 30.00 then the rest; a cent more is refused.
 	sale := posTap(t, envv, net, "pos", "sale", "--amount", "100.00")
 	if sale.Result != "approved" || sale.Type != "sale" || sale.AmountMinor != 100_00 || len(sale.AuthCode) != 6 || len(sale.RRN) != 12 ||
-		sale.STAN == "" || sale.Merchant != "CORNER SHOP" || !strings.HasPrefix(sale.ARPC, "ok: ARPC present") || sale.Discount != nil {
+		sale.STAN == "" || sale.Merchant != "CORNER SHOP" || !strings.HasPrefix(sale.ARPC, "ok: ARPC present") {
 		t.Fatalf("sale receipt: got %+v", sale)
+	}
+	// The card's first purchase of 100.00: the network's new-user offer
+	// takes 50.00 off (DE124 of the 0110); the merchant is settled 100.00.
+	if sale.Discount == nil || *sale.Discount != "¥50.00 off" || sale.DiscountMinor != 50_00 || sale.ChargedMinor != 50_00 ||
+		sale.Charged != "50.00 CNY" || sale.Campaign != "network-new-user-100-50" || sale.CampaignName != "新用户满100减50" {
+		t.Errorf("sale receipt's promotion: got %+v", sale)
 	}
 	if !strings.Contains(sale.Token, "******") || len(sale.Token) < 16 || strings.Contains(sale.Token, green.PAN.Digits()) {
 		t.Errorf("sale receipt token %q, want the token masked to its first 6 and last 4", sale.Token)
@@ -137,8 +143,8 @@ func TestPosStoreDay(t *testing.T) {
 	// A sale voided: the issuer releases its hold; voiding it again is
 	// refused.
 	voided := posTap(t, envv, net, "pos", "sale", "--amount", "20.00")
-	if h := holdOf(voided.RRN); h.Status != ledger.StatusPending || h.Amount != 20_00 {
-		t.Fatalf("before the void: hold %s of %d, want pending 2000", h.Status, h.Amount)
+	if h := holdOf(voided.RRN); h.Status != ledger.StatusPending || h.Amount != charged(voided) {
+		t.Fatalf("before the void: hold %s of %d, want pending %d (what the receipt charges)", h.Status, h.Amount, charged(voided))
 	}
 	v := decodeReceipt(t, posExit(t, envv, 0, "", pos("void", "--rrn", voided.RRN, "--json")...))
 	if v.Result != "approved" || v.Type != "void" || v.AmountMinor != 20_00 {
@@ -155,8 +161,8 @@ func TestPosStoreDay(t *testing.T) {
 	if pre.Result != "approved" || pre.Type != "preauth" {
 		t.Fatalf("preauth: got %+v", pre)
 	}
-	if h := holdOf(pre.RRN); h.Status != ledger.StatusPending || h.Amount != 80_00 {
-		t.Fatalf("the pre-authorization's hold: %s of %d, want pending 8000", h.Status, h.Amount)
+	if h := holdOf(pre.RRN); h.Status != ledger.StatusPending || h.Amount != charged(pre) {
+		t.Fatalf("the pre-authorization's hold: %s of %d, want pending %d", h.Status, h.Amount, charged(pre))
 	}
 	posExit(t, envv, 1, "at most the pre-authorization's 80.00 CNY (got 90.00 CNY)", pos("complete", "--rrn", pre.RRN, "--amount", "90.00")...)
 	posExit(t, envv, 1, "is a sale, not a pre-authorization", pos("complete", "--rrn", sale.RRN, "--amount", "1.00")...)
@@ -164,8 +170,11 @@ func TestPosStoreDay(t *testing.T) {
 	if c.Result != "approved" || c.Type != "completion" || c.AmountMinor != 61_50 || c.AuthCode != pre.AuthCode {
 		t.Errorf("completion: got %+v", c)
 	}
-	if h := holdOf(pre.RRN); h.Status != ledger.StatusPending || h.Amount != 61_50 {
-		t.Errorf("after the completion: hold %s of %d, want pending 6150", h.Status, h.Amount)
+	// A discount on the pre-authorization stands on the completed amount:
+	// the issuer holds 61.50 less it.
+	completed := 61_50 - (pre.AmountMinor - charged(pre))
+	if h := holdOf(pre.RRN); h.Status != ledger.StatusPending || h.Amount != completed {
+		t.Errorf("after the completion: hold %s of %d, want pending %d", h.Status, h.Amount, completed)
 	}
 
 	// The batch: 1 sale 100.00, 1 completion 61.50, 2 refunds 100.00, 1
@@ -210,8 +219,8 @@ func TestPosStoreDay(t *testing.T) {
 		}
 		return netswitch.AuthID(ch.Terminal, ch.STAN, ch.Transmission)
 	}
-	if got := amounts[id(pre)]; got != 61_50 {
-		t.Errorf("clearing presents the pre-authorization for %d, want the completion's 6150", got)
+	if got := amounts[id(pre)]; got != completed {
+		t.Errorf("clearing presents the pre-authorization for %d, want the completion's %d (what the issuer posts)", got, completed)
 	}
 	if got, ok := amounts[id(voided)]; ok && got != 0 {
 		t.Errorf("clearing presents the voided sale for %d, want nothing", got)
@@ -219,4 +228,13 @@ func TestPosStoreDay(t *testing.T) {
 	if h := holdOf(pre.RRN); h.Status != ledger.StatusPosted {
 		t.Errorf("after clearing: the completion's hold is %s, want posted", h.Status)
 	}
+}
+
+// charged is what a receipt says the card holder is charged: the amount
+// less an instant discount the network applied (the issuer holds it).
+func charged(r receipt) int64 {
+	if r.Discount != nil {
+		return r.ChargedMinor
+	}
+	return r.AmountMinor
 }

@@ -151,11 +151,15 @@ func authorizeOnline(ctx context.Context, e *env, term *posTerminal, t *posRun, 
 	took := res.Took.Round(time.Millisecond)
 	r := receiptOf(kind, req, res.Code, res.AuthCode)
 	r.ARPC = arpcCheck(answer.IssuerAuth, res.Code)
+	r.setPromotion(res)
 	if !res.Approved() {
 		fmt.Fprintf(e.progress(term), "DECLINED  %s  (%s)\n", res.Code, took)
 		return r, &exitError{code: 1, err: fmt.Errorf("declined: %s", res.Code)}
 	}
 	fmt.Fprintf(e.progress(term), "APPROVED  %s  auth code %s  (%s)\n", amt, res.AuthCode, took)
+	if r.Discount != nil {
+		fmt.Fprintf(e.progress(term), "%s: %s — the card holder pays %s\n", r.CampaignName, *r.Discount, r.Charged)
+	}
 	return r, nil
 }
 

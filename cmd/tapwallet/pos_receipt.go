@@ -11,6 +11,7 @@ import (
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/walletapi"
 )
 
 // receipt is what the terminal prints for each transaction, and its JSON
@@ -26,16 +27,23 @@ type receipt struct {
 	Amount      string `json:"amount"` // "12.34 CNY"
 	AmountMinor int64  `json:"amount_minor"`
 	Currency    int    `json:"currency"`
-	// Discount is the promotion's discount line; null while the network
-	// tells the terminal of none (promotions are applied at the issuer's
-	// side: docs/promotions.md).
-	Discount     *string `json:"discount"`
-	AuthCode     string  `json:"auth_code"`
-	RRN          string  `json:"rrn"`
-	STAN         string  `json:"stan"`
-	ARPC         string  `json:"arpc"` // the terminal's check of the issuer authentication data; "" where none applies
-	ResponseCode string  `json:"response_code"`
-	ResponseText string  `json:"response_text"`
+	// Discount is the promotion's discount line ("¥50.00 off"), null when
+	// the network applied none (DE124 of the 0110, docs/promotions.md);
+	// then the rest tell the discount, the campaign and what the card
+	// holder is charged (the amount less an instant discount). The
+	// merchant is settled the amount.
+	Discount      *string `json:"discount"`
+	DiscountMinor int64   `json:"discount_minor,omitempty"`
+	Charged       string  `json:"charged,omitempty"` // "70.00 CNY"
+	ChargedMinor  int64   `json:"charged_minor,omitempty"`
+	Campaign      string  `json:"campaign,omitempty"`
+	CampaignName  string  `json:"campaign_name,omitempty"` // as the network names it for the receipt (Chinese)
+	AuthCode      string  `json:"auth_code"`
+	RRN           string  `json:"rrn"`
+	STAN          string  `json:"stan"`
+	ARPC          string  `json:"arpc"` // the terminal's check of the issuer authentication data; "" where none applies
+	ResponseCode  string  `json:"response_code"`
+	ResponseText  string  `json:"response_text"`
 	// Original is the sale a refund, void or completion names: its RRN,
 	// STAN and amount.
 	Original *receiptOriginal `json:"original,omitempty"`
@@ -85,6 +93,27 @@ func (r *receipt) setAmount(minor int64, cur int) {
 	r.Amount = money.New(minor, money.Currency(cur)).String()
 }
 
+// setPromotion adds the promotion of an approved purchase's answer: the
+// discount, the campaign and the amount charged (nothing when none).
+func (r *receipt) setPromotion(res *acquirer.Result) {
+	p := res.Promotion
+	if p == nil || p.Discount <= 0 || r.Result != "approved" {
+		return
+	}
+	cur := money.Currency(r.Currency)
+	var funders []string
+	for _, f := range p.Funders {
+		funders = append(funders, f.Party)
+	}
+	line := walletapi.Benefit(money.New(p.Discount, cur), promoFulfilment[p.Fulfilment], funders)
+	r.Discount, r.DiscountMinor, r.Campaign, r.CampaignName = &line, p.Discount, p.Campaign, p.Name
+	r.ChargedMinor = res.Charged(r.AmountMinor)
+	r.Charged = money.New(r.ChargedMinor, cur).String()
+}
+
+// promoFulfilment names DF63's fulfilments (absent: instant).
+var promoFulfilment = map[byte]string{0: "instant", iso8583.PromoInstant: "instant", iso8583.PromoStatementCredit: "statement_credit", iso8583.PromoPoints: "points"}
+
 func (r *receipt) setCode(rc iso8583.ResponseCode) {
 	r.ResponseCode, r.ResponseText, r.Result = string(rc), rc.Text(), "declined"
 	if rc.Approved() {
@@ -121,6 +150,8 @@ func printReceipt(e *env, term *posTerminal, r *receipt) error {
 	line("AMOUNT", r.Amount)
 	if r.Discount != nil {
 		line("DISCOUNT", *r.Discount)
+		line("CAMPAIGN", strings.TrimSpace(r.CampaignName+" ("+r.Campaign+")"))
+		line("CHARGED", r.Charged)
 	}
 	if r.Original != nil {
 		line("ORIGINAL", fmt.Sprintf("RRN %s STAN %s %s", r.Original.RRN, r.Original.STAN, r.Original.Amount))

@@ -30,6 +30,7 @@ type Offer struct {
 	Benefit    string    `json:"benefit"`    // the mechanic and the fulfilment in a line for the card holder
 	Funders    []Funder  `json:"funders"`
 	FundedBy   string    `json:"funded_by"`            // "ICBC", "CMB 70%, the network 30%"
+	Channels   []string  `json:"channels"`             // nfc (store taps), in_app, transit_topup
 	Enrolment  string    `json:"enrolment"`            // auto | add_to_card
 	Added      bool      `json:"added"`                // it applies to this card's purchases: auto, or added by the card holder
 	Conditions []string  `json:"conditions,omitempty"` // what a purchase must also meet, in words
