@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/portal"
+	"github.com/tapwallet/tapwallet/risk"
 )
 
 // TestCatalogues: the Chinese and the English catalogue hold the same
@@ -317,4 +318,19 @@ func (e *env) paidPhone(t *testing.T, email, name string) *phone.Phone {
 		t.Fatalf("first tap: %s", got)
 	}
 	return ph
+}
+
+// TestRuleNames: every rule of the risk engine's default set has a name
+// and a reason in both catalogues, so a payment's decision and an alert
+// are explained in Chinese as in English.
+func TestRuleNames(t *testing.T) {
+	for _, lang := range portal.Languages {
+		for _, r := range risk.Default().Rules {
+			for _, id := range []string{"rule." + r.ID, "reason." + r.ID} {
+				if !portal.HasMessage(lang, id) {
+					t.Errorf("%s: no %s (rule %s: %q)", lang, id, r.ID, r.Reason)
+				}
+			}
+		}
+	}
 }
