@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"context"
+
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/promo"
@@ -47,13 +49,16 @@ func (p *Platform) PortalPromotions(st promo.Store) portal.Promotions {
 }
 
 // PortalPoints returns the banks' points programmes as the portal reads
-// them (nil: no points shown); startPortal passes it as
-// portal.Config.Points.
-func PortalPoints(rw bank.Rewards) portal.Points {
-	if rw == nil {
-		return nil
-	}
-	return rw
+// them (Rewards, asked at each read: the issuer hosts start after the
+// portal is built); startPortal passes it as portal.Config.Points.
+func (p *Platform) PortalPoints() portal.Points { return portalPoints{p} }
+
+// portalPoints is Rewards as it stands when the portal asks.
+type portalPoints struct{ p *Platform }
+
+// Points is bank.Rewards.Points of the bank's host, here or over HTTP.
+func (o portalPoints) Points(ctx context.Context, bankID, par string) (bank.Points, error) {
+	return o.p.Rewards().Points(ctx, bankID, par)
 }
 
 // PortalRisk returns the risk engine's cases, state and kept decisions

@@ -12,7 +12,6 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/phone"
-	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/risk"
@@ -228,7 +227,7 @@ func TestOffersPointsAndDiscounts(t *testing.T) {
 	pts := &fakePoints{}
 	records := discounting{Records: e.p.Records, discount: 300, bank: "icbc"}
 	base := e.portalWith(t, func(c *portal.Config) {
-		c.Promotions, c.Points, c.Records = e.p.PortalPromotions(st), platform.PortalPoints(pts), records
+		c.Promotions, c.Points, c.Records = e.p.PortalPromotions(st), pts, records
 	})
 	b := e.browserAt(t, base)
 	b.lang = "zh-CN"
@@ -288,6 +287,14 @@ func TestOffersPointsAndDiscounts(t *testing.T) {
 	}
 	if en, _ := st.Enrolled(ctx, byBank["ccb"].PAR); !en["ccb-grocery-cashback"] {
 		t.Fatalf("the offer is not enrolled by the card's PAR: %v", en)
+	}
+
+	// The platform's own points: the card's bank host, asked by PAR (no
+	// purchase cleared yet: none).
+	real := e.browserAt(t, e.portalWith(t, func(c *portal.Config) { c.Points = e.p.PortalPoints() }))
+	real.login("lin@example.com")
+	if _, body := real.get("/phones/" + id); strings.Count(body, `class="points" data-points="0"`) != 2 {
+		t.Errorf("the issuers' points of the two cards: %s", snippet(body))
 	}
 
 	// The discounted payment: the net charged, the price, who funded it.
@@ -392,10 +399,6 @@ type fakePoints struct{ asked []string }
 func (f *fakePoints) Points(_ context.Context, bankID, par string) (bank.Points, error) {
 	f.asked = append(f.asked, bankID+"|"+par)
 	return bank.Points{Bank: bankID, Balance: 1234, FenPerPoint: 1, Expiring: 200, ExpiresAt: time.Now().Add(30 * 24 * time.Hour)}, nil
-}
-
-func (f *fakePoints) PayWithPoints(context.Context, bank.PayWithPoints) (bank.PointsPayment, error) {
-	return bank.PointsPayment{}, nil
 }
 
 // discounting is the network's records with an instant discount the

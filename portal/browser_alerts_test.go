@@ -9,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tapwallet/tapwallet/phone"
-	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/portal"
 	"github.com/tapwallet/tapwallet/risk"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -43,7 +42,7 @@ func TestBrowserChineseAlertsAndOffers(t *testing.T) {
 	waitCase(t, e, acc)
 	st := defaultCampaigns(t)
 	base := e.portalWith(t, func(c *portal.Config) {
-		c.Risk, c.Promotions, c.Points = e.p.PortalRisk(), e.p.PortalPromotions(st), platform.PortalPoints(&fakePoints{})
+		c.Risk, c.Promotions, c.Points = e.p.PortalRisk(), e.p.PortalPromotions(st), &fakePoints{}
 		c.Records = discounting{Records: e.p.Records, discount: 300, bank: "icbc"}
 	})
 

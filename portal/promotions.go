@@ -83,7 +83,9 @@ func (p *Portal) cardPromotions(ctx context.Context, t *tr, cards []cardView) {
 		if p.cfg.Points != nil && c.tok.PAR != "" {
 			pts, err := p.cfg.Points.Points(ctx, c.tok.BankID, c.tok.PAR)
 			if err != nil {
-				p.cfg.Log.WarnContext(ctx, "portal: a card's points could not be read", "err", err)
+				if fault.KindOf(err) != fault.NotFound { // a bank no host here answers for: no points shown
+					p.cfg.Log.WarnContext(ctx, "portal: a card's points could not be read", "err", err)
+				}
 				continue
 			}
 			c.Points = &pointsView{Balance: pts.Balance, Worth: money.New(pts.Balance*pts.FenPerPoint, money.CNY),
