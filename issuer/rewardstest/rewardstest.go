@@ -73,8 +73,6 @@ type purchase struct {
 // id is the purchase's identity as the network names it (DE41|DE11|DE7).
 func (p purchase) id() string { return Terminal + "|" + p.stan + "|" + p.de7 }
 
-func (p purchase) hold() string { return issuer.HoldID("icbc", p.de7, p.stan, Terminal) }
-
 // detail is the purchase's presentment.
 func (p purchase) detail(seq int) clearfile.Detail {
 	return clearfile.Detail{Seq: seq, Transmission: p.de7, STAN: p.stan, Terminal: Terminal, RRN: "000000" + p.stan, Amount: p.amount,
