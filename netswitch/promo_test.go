@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
@@ -383,4 +384,58 @@ func TestPromoRefunds(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestPromoIssuerTimeoutVoids: an issuer that does not answer in time (91)
+// voids the promotion's hold and clears the record's promotion, and the
+// issuer's hold of the net ends voided (the queued reversal).
+func TestPromoIssuerTimeoutVoids(t *testing.T) {
+	db := sqldbtest.OpenSQLite(t)
+	cs, err := promo.ParseFile(strings.NewReader(testCampaigns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := promo.NewMemStore()
+	if err := st.Save(context.Background(), cs); err != nil {
+		t.Fatal(err)
+	}
+	var real string
+	e := newEnv(t, db, func(cfg *netswitch.Config) {
+		cfg.Promotions = netswitch.NewPromotions(st, cs)
+		real = cfg.Issuers["icbc"]
+		addr, stop := startSlowIssuer(t, func() string { return real }, 400*time.Millisecond)
+		t.Cleanup(stop)
+		cfg.Issuers = copyMap(cfg.Issuers)
+		cfg.Issuers["icbc"] = addr
+		cfg.IssuerTimeout = 100 * time.Millisecond
+	})
+	c := e.phone(t, icbcDebit).Cards[0]
+	req := e.auth(t, c, 10000, nettest.Tap{})
+	if rc := rcOf(e.send(t, req)); rc != "91" {
+		t.Fatalf("got %s, want 91", rc)
+	}
+	if s := holdStatus(t, st, authIDOf(req)); s != promo.HoldVoided {
+		t.Errorf("promotion hold %s, want voided", s)
+	}
+	if u := usage(t, st, "icbc-10"); u.Reserved != 0 {
+		t.Errorf("icbc-10 reserved %d after a 91, want 0", u.Reserved)
+	}
+	rec, err := e.store.Auth(context.Background(), authIDOf(req))
+	if err != nil || rec.Promo != nil {
+		t.Errorf("record promo %+v (%v), want none", rec.Promo, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		hold, err := e.holdOf(t, "icbc", req)
+		if (err == nil && hold.Status == ledger.StatusVoided) || fault.KindOf(err) == fault.NotFound {
+			if err == nil && hold.Amount != 9000 {
+				t.Errorf("the issuer held %d, want the net 9000", hold.Amount)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("issuer hold %s 10 s after the timeout, want voided", hold.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

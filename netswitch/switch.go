@@ -522,6 +522,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	if err != nil {
 		res.Forget()
 		s.voidPromo(ctx, rec)
+		rec.Promo = nil
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}
 	}
@@ -531,6 +532,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 			// Not stored (or the reversal came first): the hold is this
 			// message's to give back. A stored duplicate owns it.
 			s.voidPromo(ctx, rec)
+			rec.Promo = nil
 		}
 		return out
 	}
