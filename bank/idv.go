@@ -49,6 +49,11 @@ type IDVVerdict struct {
 	Product    ProductKind
 	TokenRange int    // tokens start with 6288 and these two digits
 	CardArt    string // "#RRGGBB"
+	// Holder is the card holder's name as the bank knows it, on a Green or
+	// StepUp verdict of Verify ("" otherwise, and from Route): the
+	// network's risk engine counts distinct names on a phone by a keyed
+	// reference to it; the token service never stores or logs the name.
+	Holder string
 }
 
 // IDV is the bank side of ID&V as the token service calls it: find the

@@ -35,8 +35,9 @@ func NewIDV(cfg *bank.Config, now func() time.Time) *IDV {
 	return &IDV{Directory: d, Holders: hs, Now: now}
 }
 
-// Verify runs the issuing bank's ID&V for a card: Red with the reason and
-// its *fault.Error (bank's Code constants) on failure; fault.Unavailable
+// Verify runs the issuing bank's ID&V for a card, naming the card holder
+// (Holder) on success: Red with the reason and its *fault.Error (bank's
+// Code constants) on failure; fault.Unavailable
 // "issuer_unavailable" when the bank's card holders are not in this
 // process.
 func (d *IDV) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdict, error) {
@@ -59,6 +60,9 @@ func (d *IDV) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdict,
 		return bank.IDVVerdict{Decision: bank.Red, Reason: fault.CodeOf(err)}, err
 	}
 	v.Decision = dec
+	if c, ok := h.Lookup(req.PAN); ok {
+		v.Holder = c.Name
+	}
 	return v, nil
 }
 

@@ -223,6 +223,7 @@ const (
 	seriesNames     = "phone.name.d" // holder names on a phone, per day (member: name ref)
 	seriesBanks     = "phone.bank.h" // banks of cards tried on a phone, per hour (member: bank)
 	seriesAccounts  = "card.acct.d"  // accounts a card was tried on, per day (member: account)
+	seriesOTPs      = "phone.otp.h"  // wrong one-time codes entered on a phone, per hour (any card)
 )
 
 func countSeries(subject, measure string, res int64) string {
@@ -374,7 +375,15 @@ func init() {
 	cd := addGroup(group{B, seriesBindCD, w72h, func(f *facts) string { return f.bind.Card + "|" + f.bind.Phone }})
 	addAttr(attrDef{name: "binding.attempts_72h", point: B, groups: []int{cd}, val: func(f *facts) (value, bool) {
 		c, _ := totals(f.rows[cd])
+		if f.bind.Recorded {
+			return num(float64(c))
+		}
 		return num(float64(c + 1))
+	}})
+	otps := addGroup(group{B, seriesOTPs, w24h, func(f *facts) string { return f.bind.Phone }})
+	addAttr(attrDef{name: "phone.failed_otps_24h", point: B, groups: []int{otps}, val: func(f *facts) (value, bool) {
+		c, _ := totals(f.rows[otps])
+		return num(float64(c))
 	}})
 	dist := func(name, series string, w window, key func(b *Binding) string, member func(b *Binding) string) {
 		g := addGroup(group{B, series, w, func(f *facts) string { return key(f.bind) }})
@@ -437,11 +446,12 @@ func authDeltas(a *Auth, approved bool) []Delta {
 	return ds
 }
 
-// bindDeltas returns what a binding attempt adds to the state.
+// bindDeltas returns what a binding attempt adds to the state (a wrong
+// one-time code counts as an attempt, and in the phone's wrong codes).
 func bindDeltas(b *Binding) []Delta {
 	var ds []Delta
 	add := func(series string, res int64, key, member string) {
-		if key == "" || (member == "" && series != seriesBindCD) {
+		if key == "" || (member == "" && series != seriesBindCD && series != seriesOTPs) {
 			return
 		}
 		bk := bucketOf(b.At, res)
@@ -452,5 +462,19 @@ func bindDeltas(b *Binding) []Delta {
 	add(seriesNames, 86400, b.Phone, b.Holder)
 	add(seriesBanks, 3600, b.Phone, b.Bank)
 	add(seriesAccounts, 86400, b.Card, b.Account)
+	if b.WrongOTP {
+		add(seriesOTPs, 3600, b.Phone, "")
+	}
 	return ds
+}
+
+// holderDeltas returns the name a binding adds to its phone's names.
+func holderDeltas(b *Binding) []Delta {
+	var out []Delta
+	for _, d := range bindDeltas(&Binding{At: b.At, Phone: b.Phone, Holder: b.Holder}) {
+		if d.Series == seriesNames {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -136,6 +136,20 @@ func (e *Engine) RecordBinding(ctx context.Context, b Binding) error {
 	return e.state.Add(ctx, bindDeltas(&b))
 }
 
+// RecordHolder adds the card holder's name that the bank's ID&V returned
+// for a binding already recorded without it (b.Holder, a reference made
+// by the caller) to the phone's names (phone.names_90d). It fails with
+// fault.Invalid CodeFacts without a holder, and like the state's Add.
+func (e *Engine) RecordHolder(ctx context.Context, b Binding) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if b.Holder == "" {
+		return fault.E(fault.Invalid, CodeFacts, "binding facts: no holder to record")
+	}
+	return e.state.Add(ctx, holderDeltas(&b))
+}
+
 func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Decision, error) {
 	c := e.set.Load()
 	pr := c.points[p]

@@ -75,6 +75,14 @@ type Binding struct {
 	PhoneOff   bool `json:"phone_off,omitempty"`
 	Tokens     int  `json:"tokens"`      // tokens already on the phone
 	FailedOTPs int  `json:"failed_otps"` // wrong one-time codes for this card on this phone, in this attempt and before
+	// WrongOTP marks a record (RecordBinding) of a wrong one-time code:
+	// besides one more attempt of this card on this phone, it counts in
+	// the phone's wrong codes (phone.failed_otps_24h), whatever the card.
+	WrongOTP bool `json:"wrong_otp,omitempty"`
+	// Recorded is set when deciding again a binding whose attempt is
+	// already recorded (e.g. once the bank's ID&V named the holder):
+	// binding.attempts_72h does not count it a second time.
+	Recorded bool `json:"recorded,omitempty"`
 }
 
 // check refuses facts without identity or time, and card, token, phone

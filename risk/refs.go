@@ -20,6 +20,16 @@ func TokenRef(digits string) string { return ref("tk_", "tapwallet risk token\x0
 // letters of the sha-256 of the index.
 func CardRef(index []byte) string { return ref("ci_", "tapwallet risk card\x00", string(index)) }
 
+// HolderRef is the reference of a card holder's name, made from a keyed
+// index of the name (the token service's key store, see NormalName):
+// "nm_" and 16 base32 letters of the sha-256 of the index. The engine
+// counts distinct names on a phone by it; the name itself is never kept.
+func HolderRef(index []byte) string { return ref("nm_", "tapwallet risk holder\x00", string(index)) }
+
+// NormalName is a holder's name as its index is made of: upper case, one
+// space between words ("zhang  wei" and "ZHANG WEI" are one name).
+func NormalName(name string) string { return strings.ToUpper(strings.Join(strings.Fields(name), " ")) }
+
 func ref(prefix, domain, s string) string {
 	h := sha256.Sum256([]byte(domain + s))
 	return prefix + strings.ToLower(refEncoding.EncodeToString(h[:10]))

@@ -197,6 +197,20 @@ func TestDefaultRules(t *testing.T) {
 		{"3 wrong codes fire", "bind.failed_otps", nothing, bp(binding(func(b *risk.Binding) { b.FailedOTPs = 3 })), true, risk.Decline},
 		{"2 wrong codes silent", "bind.failed_otps", nothing, bp(binding(func(b *risk.Binding) { b.FailedOTPs = 2 })), false, risk.Approve},
 
+		{"3 wrong codes on a phone, other cards, step up", "bind.phone_failed_otps", pastBindings(3, hours(5), func(i int, b *risk.Binding) {
+			b.Card, b.WrongOTP = fmt.Sprintf("par_o%d", i), true
+		}), nil, true, risk.Review},
+		{"6 wrong codes on a phone, other cards, decline", "bind.phone_failed_otps", pastBindings(6, hours(3), func(i int, b *risk.Binding) {
+			b.Card, b.WrongOTP = fmt.Sprintf("par_o%d", i%2), true
+		}), nil, true, risk.Decline},
+		{"2 wrong codes on a phone silent", "bind.phone_failed_otps", pastBindings(2, hours(5), func(i int, b *risk.Binding) {
+			b.Card, b.WrongOTP = fmt.Sprintf("par_o%d", i), true
+		}), nil, false, risk.Approve},
+		{"3 wrong codes on a phone 25 h ago silent", "bind.phone_failed_otps", pastBindings(3, func(i int) time.Duration { return time.Duration(25+i) * time.Hour }, func(i int, b *risk.Binding) {
+			b.Card, b.WrongOTP = fmt.Sprintf("par_o%d", i), true
+		}), nil, false, risk.Approve},
+		{"3 attempts without wrong codes silent", "bind.phone_failed_otps", pastBindings(3, hours(5), func(i int, b *risk.Binding) { b.Card = fmt.Sprintf("par_o%d", i) }), nil, false, risk.Approve},
+
 		{"new phone and account score but stay green", "bind.new_phone_new_account", nothing, bp(binding(func(b *risk.Binding) {
 			b.PhoneCreated, b.AccountCreated = t0.Add(-2*time.Hour), t0.Add(-3*time.Hour)
 		})), true, risk.Approve},

@@ -23,6 +23,13 @@ type BindingEngine interface {
 	RecordBinding(ctx context.Context, b risk.Binding) error
 }
 
+// HolderRecorder is the engine's side of the holder's name (*risk.Engine):
+// an engine that has it is told the name the bank's ID&V returned
+// (screenHolder).
+type HolderRecorder interface {
+	RecordHolder(ctx context.Context, b risk.Binding) error
+}
+
 // PhoneFacts is what the wallet and the lost-phone switch know of a phone
 // that the binding rules read: its and its account's age, and when its
 // wallet was last switched off (zero: never).
@@ -94,7 +101,7 @@ func (s *Service) screenBinding(ctx context.Context, dev Device, pan card.PAN, s
 		s.riskFailed("recording", err)
 	}
 	if c.decided && c.d.Outcome == risk.Decline {
-		return c, fault.E(fault.Declined, CodeRiskDeclined, "this card cannot be added to this phone now (%s): contact your bank", c.d.String())
+		return c, riskDeclined(c.d)
 	}
 	return c, nil
 }
@@ -122,8 +129,9 @@ func (s *Service) bindFacts(ctx context.Context, dev Device, pan card.PAN) (risk
 }
 
 // recordWrongOTP tells the engine of a wrong one-time code: one more
-// attempt for this card on this phone (binding.attempts_72h), with the
-// binding's wrong codes so far.
+// attempt for this card on this phone (binding.attempts_72h) and one more
+// wrong code on this phone whatever the card (phone.failed_otps_24h),
+// with the binding's wrong codes so far.
 func (s *Service) recordWrongOTP(ctx context.Context, dev Device, bd Binding, wrong int) {
 	if s.Risk == nil || s.Risk.Engine == nil {
 		return
@@ -134,12 +142,67 @@ func (s *Service) recordWrongOTP(ctx context.Context, dev Device, bd Binding, wr
 		b, err = s.bindFacts(ctx, dev, pan)
 	}
 	if err == nil {
-		b.FailedOTPs = wrong
+		b.FailedOTPs, b.WrongOTP = wrong, true
 		err = s.Risk.Engine.RecordBinding(ctx, b)
 	}
 	if err != nil {
 		s.riskFailed("recording a wrong code", err)
 	}
+}
+
+// screenHolder decides a binding again once the bank's ID&V named the
+// card holder (v.Holder): the name, by a keyed reference (never the name),
+// joins the phone's names (phone.names_90d: more than 2 distinct names on
+// a phone, MDES's reason code) and a higher outcome than the first
+// decision's replaces it — a step-up sends a one-time code even for a
+// green verdict (rc.stepUp), a decline refuses the card with
+// fault.Declined CodeRiskDeclined. Nothing happens without a name, a
+// first decision or an engine that records names; the engine's errors
+// are logged and counted (fail open). AddCard calls it after a verdict
+// that is not Red.
+func (s *Service) screenHolder(ctx context.Context, rc *bindCheck, v bank.IDVVerdict) error {
+	if rc == nil || !rc.decided || v.Holder == "" || s.Risk == nil {
+		return nil
+	}
+	hr, ok := s.Risk.Engine.(HolderRecorder)
+	if !ok {
+		return nil
+	}
+	idx, err := s.Keys.Index(ctx, "holder", []byte(risk.NormalName(v.Holder)))
+	if err != nil {
+		s.riskFailed("the holder's reference", err)
+		return nil
+	}
+	b := rc.facts
+	b.Holder, b.Recorded = risk.HolderRef(idx), true
+	b.ID = rc.facts.ID + ".idv" // the first decision is kept under the binding's id
+	if err := hr.RecordHolder(ctx, b); err != nil {
+		s.riskFailed("recording the holder", err)
+		return nil
+	}
+	d, err := s.Risk.Engine.Bind(ctx, b)
+	if err != nil {
+		s.riskFailed("deciding with the holder", err)
+		return nil
+	}
+	if d.Outcome <= rc.d.Outcome {
+		return nil
+	}
+	rc.d = d
+	if s.Risk.Keep != nil {
+		if err := s.Risk.Keep.SaveDecision(ctx, d); err != nil {
+			s.riskFailed("keeping the decision", err)
+		}
+	}
+	if d.Outcome == risk.Decline {
+		return riskDeclined(d)
+	}
+	return nil
+}
+
+// riskDeclined is the error of a binding the engine declined.
+func riskDeclined(d risk.Decision) error {
+	return fault.E(fault.Declined, CodeRiskDeclined, "this card cannot be added to this phone now (%s): contact your bank", d.String())
 }
 
 func (s *Service) riskFailed(what string, err error) {
