@@ -19,7 +19,8 @@ import (
 // TestPromoColumns: the PAR and the promotion of a record, and the split
 // of a refund, come back from every query that returns them (Auth,
 // DayAuths, PhoneAuths, TokenAuths, Deciding; Refund, DayRefunds);
-// FinishAuth stores a declined record's promotion gone, SetPromo replaces
+// FinishAuth stores a declined record's promotion gone (AbandonAuth
+// too), SetPromo replaces
 // it, PurchasedBefore finds a card's earlier approved purchase by PAR —
 // on SQLite and PostgreSQL.
 func TestPromoColumns(t *testing.T) {
@@ -111,6 +112,19 @@ func TestPromoColumns(t *testing.T) {
 		}
 		if got, _ := s.Auth(ctx, b.ID); got.Promo != nil {
 			t.Errorf("declined record keeps promo %+v", got.Promo)
+		}
+
+		// A record the recovery sweep settles keeps no promotion.
+		c := a
+		c.ID, c.Promo, c.ResponseCode, c.Answer, c.SealedPAN = "T1|000003|1206000000", red, "", nil, []byte("sealed")
+		if err := s.SaveAuth(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AbandonAuth(ctx, c.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Auth(ctx, c.ID); got.Promo != nil || got.ResponseCode != "96" {
+			t.Errorf("abandoned record %s keeps promo %+v", got.ResponseCode, got.Promo)
 		}
 
 		// A refund's split.

@@ -25,14 +25,15 @@ const pendingCols = `original_id, bank_id, token, pan_sealed, acquirer, terminal
 	amount, currency, remaining, queued_at`
 
 // AbandonAuth settles a record left waiting for its answer as not answered
-// (96, reason interrupted, reversed: nothing to clear) and queues its
+// (96, reason interrupted, reversed: nothing to clear; no promotion any
+// more — the switch voids its hold) and queues its
 // reversal at the issuer, in one transaction. It fails with fault.Conflict
 // netswitch.CodeAuthSettled when the record is not waiting, and
 // fault.Unavailable when the database fails.
 func (s *Store) AbandonAuth(ctx context.Context, id string, at time.Time) error {
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE switch_auths SET response_code = '96', reason = ?, answered_at = ?, reversed_at = ?,
-			reversal_rc = 'SF', clear_amount = 0 WHERE id = ? AND response_code = ''`, string(netswitch.ReasonInterrupted), sqldb.Millis(at), sqldb.Millis(at), id)
+			reversal_rc = 'SF', clear_amount = 0, promo = '' WHERE id = ? AND response_code = ''`, string(netswitch.ReasonInterrupted), sqldb.Millis(at), sqldb.Millis(at), id)
 		if err != nil {
 			return err
 		}
