@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/lostphone/taptest"
+	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/portal"
@@ -420,4 +422,39 @@ func (d discounting) TokenAuths(ctx context.Context, tokens []string, limit int)
 		}
 	}
 	return auths, err
+}
+
+// TestDiscountEndToEnd: the portal built as the platform builds it (the
+// risk engine, the promo wing, the issuers' points) shows a discount the
+// switch really gave: a new card holder's first ¥120.00 tap gets the
+// network's ¥50 off ¥100, charged ¥70.00.
+func TestDiscountEndToEnd(t *testing.T) {
+	e := start(t)
+	if e.p.Promotions() == nil {
+		t.Fatal("the platform runs without its promo wing")
+	}
+	ph := e.phoneWithBanks(t, "qian@example.com", "钱的手机", "icbc")
+	pos, err := taptest.NewTerminalAt(e.p.ISOAddr, "", "BEIJING")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pos.Pay(context.Background(), ph, money.Fen(12000))
+	if err != nil || !p.Approved {
+		t.Fatalf("the ¥120.00 tap: %+v %v", p, err)
+	}
+	base := e.portalWith(t, func(c *portal.Config) {
+		c.Risk, c.Promotions, c.Points = e.p.PortalRisk(), e.p.PortalPromotions(e.p.Promotions()), e.p.PortalPoints()
+	})
+	b := e.browserAt(t, base)
+	b.login("qian@example.com")
+	_, tx := b.get("/transactions")
+	for _, want := range []string{"¥70.00", "¥120.00", "¥50.00 off, funded by the card network", `<details class="risk">`} {
+		if !strings.Contains(tx, want) {
+			t.Errorf("transactions: no %q in %s", want, snippet(visible(tx)))
+		}
+	}
+	_, page := b.get("/phones/" + ph.Profile.PhoneID)
+	if !strings.Contains(page, "ICBC random discount") || !strings.Contains(page, `class="points" data-points="0"`) {
+		t.Errorf("phone page: offers or points missing: %s", snippet(visible(page)))
+	}
 }
