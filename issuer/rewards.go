@@ -334,14 +334,33 @@ func (h *Host) refundOf(ctx context.Context, id string) (Refund, bool, error) {
 	return rf.FindRefund(ctx, h.bank.ID, id)
 }
 
-// applyPoints accrues and takes back one card's points of a clearing file
-// in one update of the card.
+// pointsChunk bounds the accruals of one update of a card (its transfers
+// one ledger batch, well under ledger.MaxBatch).
+const pointsChunk = 1000
+
+// applyPoints accrues and takes back one card's points of a clearing file:
+// one update of the card per pointsChunk accruals, the refunds with the
+// last.
 func (h *Host) applyPoints(ctx context.Context, par string, w *pointsWork) error {
 	if w.account != "" {
 		if err := ApplyAccounts(ctx, h.cfg.Ledger, h.program.Accounts(par)[3:]); err != nil {
 			return err
 		}
 	}
+	for start := 0; ; start += pointsChunk {
+		part := &pointsWork{account: w.account, accrue: w.accrue[start:min(start+pointsChunk, len(w.accrue))]}
+		last := start+pointsChunk >= len(w.accrue)
+		if last {
+			part.refunds = w.refunds
+		}
+		if err := h.updateCard(ctx, par, part); err != nil || last {
+			return err
+		}
+	}
+}
+
+// updateCard applies w to the card in one update.
+func (h *Host) updateCard(ctx context.Context, par string, w *pointsWork) error {
 	now := h.cfg.Now()
 	return h.cfg.Points.UpdatePoints(ctx, h.bank.ID, par, func(c *PointsCard) ([]ledger.Transfer, error) {
 		if c.Account == "" {

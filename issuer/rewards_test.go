@@ -28,6 +28,26 @@ func TestRewards(t *testing.T) {
 	})
 }
 
+// TestClearingManyPurchasesOneCard: 8,200 purchases of one card in one
+// clearing file (more than a ledger batch holds) all accrue, once.
+func TestClearingManyPurchasesOneCard(t *testing.T) {
+	banks, err := bank.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return rewardstest.T0 }
+	led := ledger.NewMemStore(now)
+	h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: "icbc", Ledger: led, Secret: []byte("s"), Now: now, PerTransactionLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewardstest.ClearedMany(t, h, now, rewardstest.Credit, rewardstest.CreditPAR, "5999", 100, ledger.MaxBatch+10)
+	p, err := h.Points(context.Background(), rewardstest.CreditPAR)
+	if err != nil || p.Balance != 2*(ledger.MaxBatch+10) {
+		t.Fatalf("got %+v %v, want %d points", p, err, 2*(ledger.MaxBatch+10))
+	}
+}
+
 // TestPurchaseHold: a purchase named as the network or the bank names it.
 func TestPurchaseHold(t *testing.T) {
 	for in, want := range map[string]string{

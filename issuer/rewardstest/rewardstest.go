@@ -394,3 +394,18 @@ func Cleared(t *testing.T, h *issuer.Host, now func() time.Time, pan, par, mcc s
 	s.clear(p.detail(0))
 	return p.id()
 }
+
+// ClearedMany makes n purchases as Cleared does and clears them in one
+// file; it returns their identities.
+func ClearedMany(t *testing.T, h *issuer.Host, now func() time.Time, pan, par, mcc string, amount int64, n int) []string {
+	t.Helper()
+	s := &suite{t: t, ctx: context.Background(), clock: &Clock{t: now()}, h: h}
+	ids := make([]string, n)
+	ds := make([]clearfile.Detail, n)
+	for i := range n {
+		p := s.buy(pan, par, mcc, amount)
+		ids[i], ds[i] = p.id(), p.detail(0)
+	}
+	s.clear(ds...)
+	return ids
+}
