@@ -9,10 +9,12 @@ import (
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/promo"
+	promostore "github.com/tapwallet/tapwallet/promo/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
@@ -438,4 +440,107 @@ func TestPromoIssuerTimeoutVoids(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestPromoConcurrentBudget: 16 taps of four cards at once, each on its
+// own connection, against a campaign with a budget of five discounts in
+// the promo wing (promo/sqlstore with its batched reservations, on the
+// test's SQLite or PostgreSQL): exactly five 0110s carry DE124, the
+// budget is reserved to the fen, every tap is approved and each issuer
+// hold is the net of its answer; the same taps sent again over other
+// connections at once reserve nothing more.
+func TestPromoConcurrentBudget(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		wdb, err := db.Beside(ctx, promostore.Wing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { wdb.Close() })
+		st := promostore.NewBatch(promostore.New(wdb))
+		t.Cleanup(func() { st.Close() })
+		cs, err := promo.ParseFile(strings.NewReader(`{"campaigns": [{"id": "tight", "name": {"zh": "限量立减", "en": "Five only"},
+			"owner": "network", "funders": [{"kind": "network", "share_bp": 10000}],
+			"window": {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+			"eligibility": {}, "mechanic": {"kind": "fixed", "threshold": "10.00", "amount": "1.00"},
+			"limits": {}, "budget": "5.00", "enrolment": "auto", "fulfilment": "instant"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Save(ctx, cs); err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, db, func(c *netswitch.Config) { c.Promotions = netswitch.NewPromotions(st, cs) })
+		cards := []struct{ bank, pan string }{{"icbc", icbcDebit}, {"icbc", icbcCredit}, {"ccb", ccbDebit}, {"boc", bocDebit}}
+		reqs := make([][]*iso8583.Message, len(cards))
+		for i, cd := range cards {
+			c := e.phone(t, cd.pan).Cards[0]
+			for range 4 {
+				reqs[i] = append(reqs[i], e.auth(t, c, 2000, nettest.Tap{}))
+			}
+		}
+		send := func() [][]*iso8583.Message {
+			out := make([][]*iso8583.Message, len(cards))
+			done := make(chan struct{})
+			conns := make([]*isolink.Client, len(cards))
+			for i := range cards {
+				conns[i] = e.dial(t)
+			}
+			for i := range cards {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					for _, m := range reqs[i] {
+						r, err := conns[i].Send(ctx, m)
+						if err != nil {
+							r = nil
+						}
+						out[i] = append(out[i], r)
+					}
+				}()
+			}
+			for range cards {
+				<-done
+			}
+			return out
+		}
+		first := send()
+		discounted := 0
+		for i, answers := range first {
+			for j, r := range answers {
+				if r == nil || rcOf(r) != "00" {
+					t.Fatalf("card %d tap %d: got %v, want 00 (logs: %s)", i, j, r, e.logs)
+				}
+				want := int64(2000)
+				if pd, err := r.PromotionData(); err == nil {
+					discounted++
+					want -= pd.Discount
+				}
+				if hold, err := e.holdOf(t, cards[i].bank, reqs[i][j]); err != nil || hold.Amount != want {
+					t.Errorf("card %d tap %d: issuer holds %d (%v), want %d", i, j, hold.Amount, err, want)
+				}
+			}
+		}
+		if discounted != 5 {
+			t.Errorf("%d taps discounted, want exactly 5", discounted)
+		}
+		if u, err := st.Usage(ctx, "tight"); err != nil || u.Reserved != 500 || u.ReservedCount != 5 || u.Remaining() != 0 {
+			t.Errorf("usage %+v (%v), want 500 reserved in 5 holds, nothing left", u, err)
+		}
+		again := send()
+		for i := range again {
+			for j, r := range again[i] {
+				a, _ := first[i][j].Pack()
+				var b []byte
+				if r != nil {
+					b, _ = r.Pack()
+				}
+				if string(a) != string(b) {
+					t.Errorf("card %d tap %d sent again: got another answer", i, j)
+				}
+			}
+		}
+		if u, _ := st.Usage(ctx, "tight"); u.Reserved != 500 || u.ReservedCount != 5 {
+			t.Errorf("usage after the repeats %+v, want 500 in 5 holds", u)
+		}
+	})
 }
