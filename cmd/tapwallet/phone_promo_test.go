@@ -16,6 +16,7 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/walletapi/client"
 )
@@ -169,5 +170,71 @@ func TestPhoneOffersAndPoints(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, envv, "phone", "points", "pay", id, "--points", "-5"); !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("negative points: got %v, want exit 2", err)
+	}
+}
+
+// TestPromotionsEndToEnd: through the platform's own promotions (the promo
+// wing, the issuer hosts' points): a first tap of 100.00 gets the
+// network's new-user 50.00 off at the terminal and in the phone's history;
+// after clearing the bank has accrued points on the 50.00 the card holder
+// paid, which pay part of that purchase, once.
+func TestPromotionsEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	p, err := platform.Start(ctx, platform.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Promotions() == nil {
+		t.Fatal("the platform runs no promotions")
+	}
+	p.MountPromotions()
+	envv, green := phoneWithCard(t, p, "e2e@example.com", func(c *bank.Cardholder) bool { return c.Funds().Minor > 1000_00 })
+
+	out := mustRun(t, envv, "New users: spend ¥100, save ¥50", "phone", "offers")
+	if strings.Contains(out, green.PAN.Digits()) {
+		t.Fatalf("phone offers printed a card number:\n%s", out)
+	}
+	sale := posTap(t, envv, p.ISOAddr, "pos", "sale", "--amount", "100.00")
+	if sale.Discount == nil || sale.ChargedMinor != 50_00 || sale.CampaignName != "新用户满100减50" {
+		t.Fatalf("receipt: got %+v", sale)
+	}
+	out = mustRun(t, envv, "¥50.00 off, funded by the network", "phone", "history")
+	if !strings.Contains(out, "charged 50.00 CNY") {
+		t.Errorf("phone history:\n%s", out)
+	}
+	ph, err := phone.Load(envv["TAPWALLET_PROFILE"], envv["TAPWALLET_SERVER"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pms, err := ph.History(ctx, 5)
+	if err != nil || len(pms) != 1 || pms[0].ID == "" || pms[0].Discount != 50_00 || pms[0].Charged != 50_00 {
+		t.Fatalf("history: %+v, %v", pms, err)
+	}
+	id := pms[0].ID
+
+	// Before clearing the bank has not posted it: nothing to pay.
+	if _, _, err := runCLI(t, envv, "phone", "points", "pay", id); err == nil {
+		t.Errorf("paying with points before the purchase posted: no error")
+	}
+	if _, err := p.Clear(ctx, time.Now().UTC().Format("20060102"), ""); err != nil {
+		t.Fatal(err)
+	}
+	pts, err := ph.Points(ctx)
+	if err != nil || len(pts.Cards) != 1 || pts.Cards[0].Balance <= 0 {
+		t.Fatalf("points after clearing: %+v, %v", pts, err)
+	}
+	before := pts.Cards[0].Balance
+	t.Logf("after clearing: %d points at %s (%s)", before, pts.Cards[0].BankName, pts.Cards[0].ValueDisplay)
+	paid, err := ph.PayWithPoints(ctx, id, 10)
+	if err != nil || paid.Points != 10 || paid.Credit != 10*pts.Cards[0].FenPerPoint || paid.Balance != before-10 || paid.Again {
+		t.Fatalf("pay with points: %+v, %v (had %d)", paid, err, before)
+	}
+	again, err := ph.PayWithPoints(ctx, id, 10)
+	if err != nil || !again.Again || again.Credit != paid.Credit {
+		t.Errorf("asked again: %+v, %v", again, err)
+	}
+	if pts, _ = ph.Points(ctx); pts.Cards[0].Balance != before-10 {
+		t.Errorf("points after paying twice: %d, want %d", pts.Cards[0].Balance, before-10)
 	}
 }
