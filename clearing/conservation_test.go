@@ -2,7 +2,9 @@ package clearing_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
+	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
@@ -594,4 +597,486 @@ func TestConservation(t *testing.T) {
 func str(m *iso8583.Message, de int) string {
 	v, _ := m.String(de)
 	return v
+}
+
+// promoRefund is one refund of a discounted (or full-price) purchase in
+// TestConservationPromotions, as the switch split it.
+type promoRefund struct {
+	id       string
+	of       *discounted
+	gross    int64              // what the merchant gives back
+	cardPart int64              // what the card holder gets: the issuer's credit
+	split    *promo.RefundSplit // nil for a full-price purchase
+}
+
+// TestConservationPromotions drives random purchases with instant,
+// statement-credit and points redemptions (funded by the network, the
+// card's bank, another bank and the merchant), full and partial reversals
+// (the switch's rule: the discount stands while 1 fen is left to charge),
+// refunds split as the switch splits them (some restored by the switch,
+// some left to clearing), issuer holds expiring, and clearing runs of
+// every date again and again, through the issuer hosts and a
+// promo.MemStore. After each clearing it checks that every position sums
+// to zero and matches the model's (the card's bank pays the net and its
+// issuer shares, the acquirer is paid the gross less the merchant's
+// shares, the network its shares, refunds the other way round), that
+// merchant gross = card net + Σ shares on every presentment, that each
+// promotion hold is posted once however many runs (and never for a
+// flagged presentment), and that each budget spent and restored what the
+// holds and refunds say.
+func TestConservationPromotions(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		recs := newPromoRecords(w.store)
+		postedOnce := map[string]bool{}
+		var seen promoSeen
+		rapid.Check(t, func(rt *rapid.T) {
+			// Each check has budgets of its own.
+			st := promo.NewMemStore()
+			if err := st.Save(ctx, testCampaigns); err != nil {
+				rt.Fatal(err)
+			}
+			cfg := w.config()
+			cfg.Store, cfg.Promotions = recs, st
+			// Each check clears days of its own: the next morning.
+			now := w.clock.Now()
+			w.clock.Advance(time.Date(now.Year(), now.Month(), now.Day()+1, 9, 0, 0, 0, time.UTC).Sub(now))
+			if _, err := w.led.ExpirePending(ctx, w.clock.Now()); err != nil {
+				rt.Fatal(err)
+			}
+			var ds []*discounted
+			byID := map[string]*discounted{}
+			var refunds []*promoRefund
+			refundByID := map[string]*promoRefund{}
+			refundsOf := map[*discounted][]*promoRefund{}
+			refundedGross := map[*discounted]int64{}
+			dates := map[string]bool{}
+
+			pick := func(rt *rapid.T, ok func(d *discounted) bool) *discounted {
+				var in []*discounted
+				for _, d := range ds {
+					if ok(d) {
+						in = append(in, d)
+					}
+				}
+				if len(in) == 0 {
+					rt.Skip("no purchase to act on")
+				}
+				return rapid.SampledFrom(in).Draw(rt, "purchase")
+			}
+			// setPromo records the redemption as the switch leaves it.
+			setPromo := func(rt *rapid.T, d *discounted, r *promo.Redemption, voided bool) {
+				if voided {
+					if _, err := st.Void(ctx, d.id); err != nil {
+						rt.Fatalf("voiding %s: %v", d.id, err)
+					}
+				}
+				d.promo = r
+				recs.set(d.id, parOf(propCardOf(w, d)), r)
+			}
+			reverse := func(rt *rapid.T, d *discounted, remaining, issuerKeep int64) {
+				m := w.reversal(d.msg)
+				if remaining > 0 {
+					_ = m.SetString(iso8583.DEReplacement, fmt.Sprintf("%012d%012dC00000000C00000000", issuerKeep, issuerKeep))
+				}
+				if rc, _ := w.hosts[d.bank].Handle(ctx, m).ResponseCode(); rc != iso8583.Approved {
+					rt.Fatalf("got %s reversing a pending hold of %d to %d, want 00", rc, d.held, issuerKeep)
+				}
+				if err := w.store.MarkReversed(ctx, d.id, w.clock.Now(), "00", remaining); err != nil {
+					rt.Fatal(err)
+				}
+				d.clear = remaining
+				if remaining > 0 && d.promo != nil {
+					seen.PartialKept++
+				}
+				if remaining == 0 {
+					d.status = ledger.StatusVoided
+				} else {
+					d.held = issuerKeep
+				}
+			}
+
+			rt.Repeat(map[string]func(*rapid.T){
+				"purchase": func(rt *rapid.T) {
+					pan := rapid.SampledFrom(propCards).Draw(rt, "card")
+					gross := int64(rapid.IntRange(2, 1500).Draw(rt, "gross"))
+					var c *promo.Campaign
+					var discount int64
+					if id := rapid.SampledFrom([]string{"", "t-three", "t-merchant", "t-credit", "t-points"}).Draw(rt, "campaign"); id != "" {
+						c = testCampaign(id)
+						discount = int64(rapid.IntRange(1, int(gross)-1).Draw(rt, "discount"))
+					}
+					d := w.purchase(rt, recs, st, pan, gross, c, discount)
+					if d.rc == "00" {
+						ds = append(ds, d)
+						byID[d.id] = d
+						dates[d.date] = true
+					} else if c != nil {
+						if h, err := st.Hold(ctx, d.id); err != nil || h.Status != promo.HoldVoided {
+							rt.Fatalf("a declined purchase's hold: got %s %v, want voided", h.Status, err)
+						}
+					}
+				},
+				"reversal": func(rt *rapid.T) {
+					d := pick(rt, func(d *discounted) bool { return d.status == ledger.StatusPending && len(refundsOf[d]) == 0 })
+					if d.promo != nil {
+						setPromo(rt, d, nil, true)
+					}
+					reverse(rt, d, 0, 0)
+				},
+				"partial reversal": func(rt *rapid.T) {
+					d := pick(rt, func(d *discounted) bool {
+						return d.status == ledger.StatusPending && len(refundsOf[d]) == 0 && d.clear >= 2
+					})
+					r := int64(rapid.IntRange(1, int(d.clear)-1).Draw(rt, "remaining"))
+					keep, p := r, d.promo
+					switch {
+					case p == nil:
+					case p.Fulfilment == promo.FulfilInstant && r-p.Discount >= 1:
+						keep = r - p.Discount
+						np := *p
+						np.Gross, np.Net = r, r-p.Discount
+						setPromo(rt, d, &np, false)
+					case p.Fulfilment != promo.FulfilInstant && r > p.Discount:
+						np := *p
+						np.Gross, np.Net = r, r
+						setPromo(rt, d, &np, false)
+					default:
+						if r >= d.held {
+							rt.Skip("the switch answers 13: the issuer's hold cannot grow")
+						}
+						setPromo(rt, d, nil, true)
+					}
+					reverse(rt, d, r, keep)
+				},
+				"refund": func(rt *rapid.T) {
+					d := pick(rt, func(d *discounted) bool {
+						return (d.status == ledger.StatusPending || d.status == ledger.StatusPosted) && d.clear-refundedGross[d] >= 1
+					})
+					amount := int64(rapid.IntRange(1, int(d.clear-refundedGross[d])).Draw(rt, "refund"))
+					rf := &promoRefund{of: d, gross: amount, cardPart: amount}
+					var pr *netswitch.PromoRefund
+					if d.promo != nil {
+						split, err := d.promo.Refund(refundedGross[d], amount, promo.RefundRestore)
+						if err != nil {
+							rt.Fatalf("splitting a refund of %d after %d of %+v: %v", amount, refundedGross[d], d.promo, err)
+						}
+						rf.split, rf.cardPart = &split, split.CardHolder
+						pr = &netswitch.PromoRefund{Campaign: d.promo.Campaign, HoldID: d.id, Split: split}
+					}
+					if rf.cardPart < 0 {
+						// promo's split of a refund after clearing can
+						// give the funders more than the refund (1 fen
+						// refunded, two funders' parts rounded up to 1
+						// each): such a refund cannot reach the issuer.
+						return
+					}
+					m := w.refundMessage(d.msg, max(rf.cardPart, 1))
+					rf.id = netswitch.AuthID(str(m, iso8583.DETerminal), str(m, iso8583.DESTAN), str(m, iso8583.DETransmission))
+					code := "FUNDER"
+					if rf.cardPart > 0 {
+						resp := w.hosts[d.bank].Handle(ctx, m)
+						rc, _ := resp.ResponseCode()
+						if rf.cardPart > d.held-d.refunded() {
+							// The split gives the card holder the fen the
+							// funders' parts round away, which a tiny net
+							// cannot take: the issuer refuses more than it
+							// holds, and the refund is declined.
+							if rc != iso8583.InvalidAmount {
+								rt.Fatalf("got %s refunding %d to the card, %d left of its %d, want 13", rc, rf.cardPart, d.held-d.refunded(), d.held)
+							}
+							return
+						}
+						if rc != iso8583.Approved {
+							rt.Fatalf("got %s refunding %d to the card (%d of the purchase's %d), want 00", rc, rf.cardPart, amount, d.clear)
+						}
+						code = str(resp, iso8583.DEAuthID)
+						d.refunds = append(d.refunds, &refund{msg: m, amount: rf.cardPart, rc: "00", code: code})
+					}
+					if pr != nil && (pr.Split.Restore > 0 || pr.Split.RestoreCount) {
+						// The switch restores the budget when the hold is
+						// posted; clearing does it otherwise.
+						_, err := st.Refund(ctx, d.id, rf.id, pr.Split)
+						switch {
+						case err == nil:
+							pr.Restored = true
+						case !errors.Is(err, promo.ErrHoldResolved):
+							rt.Fatalf("restoring a refund: %v", err)
+						}
+					}
+					now := w.clock.Now()
+					rec := netswitch.Refund{ID: rf.id, OriginalID: d.id, Acquirer: "48021000", Terminal: str(m, iso8583.DETerminal), STAN: str(m, iso8583.DESTAN),
+						Transmission: str(m, iso8583.DETransmission), RRN: str(m, iso8583.DERRN), Merchant: testMerchant, LocalDate: str(m, iso8583.DELocalDate),
+						LocalTime: str(m, iso8583.DELocalTime), Token: testToken, PANLast4: "0000", BankID: d.bank, Amount: money.Fen(amount), AuthCode: code,
+						ResponseCode: iso8583.Approved, BusinessDate: now.Format("20060102"), ReceivedAt: now, AnsweredAt: now, Promo: pr}
+					if err := w.store.SaveRefund(ctx, rec); err != nil {
+						rt.Fatalf("saving the refund: %v", err)
+					}
+					refundedGross[d] += amount
+					refunds = append(refunds, rf)
+					refundByID[rf.id] = rf
+					refundsOf[d] = append(refundsOf[d], rf)
+					dates[rec.BusinessDate] = true
+				},
+				"expiry": func(rt *rapid.T) {
+					w.clock.Advance(2 * time.Hour)
+					if _, err := w.led.ExpirePending(ctx, w.clock.Now()); err != nil {
+						rt.Fatal(err)
+					}
+					for _, d := range ds {
+						if d.status == ledger.StatusPending {
+							d.status = ledger.StatusExpired
+						}
+					}
+				},
+				"clearing": func(rt *rapid.T) {
+					var order []string
+					for d := range dates {
+						order = append(order, d)
+					}
+					sort.Strings(order) // a purchase's date before its refunds'
+					for _, date := range order {
+						rep, err := clearing.Run(ctx, cfg, date)
+						if err != nil {
+							rt.Fatal(err)
+						}
+						checkPromoRun(rt, rep, byID, refundByID, postedOnce, st)
+						seen.add(rep)
+					}
+					for _, d := range ds {
+						if d.status == ledger.StatusPending {
+							d.status = ledger.StatusPosted
+						}
+					}
+					checkBudgets(rt, st, ds, refundsOf)
+				},
+				"": func(rt *rapid.T) {
+					var sumD, sumC int64
+					for _, b := range w.balances(rt) {
+						sumD, sumC = sumD+b.dp+b.dpo, sumC+b.cp+b.cpo
+					}
+					if sumD != sumC {
+						rt.Fatalf("the books do not balance: %d debits vs %d credits", sumD, sumC)
+					}
+				},
+			})
+		})
+		t.Logf("%+v", seen)
+		if seen.Discounted == 0 || seen.RefundsSplit == 0 || seen.HoldsPosted == 0 || seen.Flagged == 0 || seen.PartialKept == 0 {
+			t.Errorf("the property did not reach every case: %+v", seen)
+		}
+	})
+}
+
+// promoSeen counts what TestConservationPromotions's clearing runs saw.
+type promoSeen struct {
+	Runs, Discounted, Instant, Credit, Points, MerchantFunded, Flagged, HoldsPosted, HoldsAlready int
+	RefundsSplit, RefundsNoIssuer, RestoredByClearing, PartialKept                                int
+}
+
+func (s *promoSeen) add(rep clearing.Report) {
+	s.Runs++
+	s.HoldsPosted += rep.PromoHolds.Posted
+	s.HoldsAlready += rep.PromoHolds.AlreadyPosted
+	s.RestoredByClearing += rep.PromoHolds.Restored
+	for _, it := range rep.Items {
+		if it.Outcome == clearing.Flagged {
+			s.Flagged++
+		}
+		if it.Promo == nil {
+			continue
+		}
+		s.Discounted++
+		switch it.Promo.Fulfilment {
+		case promo.FulfilInstant:
+			s.Instant++
+		case promo.FulfilStatementCredit:
+			s.Credit++
+		default:
+			s.Points++
+		}
+		for _, sh := range it.Promo.Shares {
+			if sh.Kind == promo.FunderMerchant {
+				s.MerchantFunded++
+			}
+		}
+	}
+	for _, it := range rep.Refunds {
+		if it.Promo != nil {
+			s.RefundsSplit++
+			if it.Amount == 0 {
+				s.RefundsNoIssuer++
+			}
+		}
+	}
+}
+
+// propCardOf returns the card number a purchase was made with.
+func propCardOf(w *world, d *discounted) string {
+	pan, _ := d.msg.String(iso8583.DEPAN)
+	return pan
+}
+
+// checkPromoRun checks one clearing run against the model.
+func checkPromoRun(rt *rapid.T, rep clearing.Report, byID map[string]*discounted, refundByID map[string]*promoRefund, postedOnce map[string]bool, st promo.Store) {
+	ctx := context.Background()
+	if rep.Network != 0 || positions(rep) != 0 {
+		rt.Fatalf("clearing of %s: network %d, positions sum to %d; want 0 and 0", rep.Date, rep.Network, positions(rep))
+	}
+	if len(rep.RefundFlags()) != 0 {
+		rt.Fatalf("clearing of %s: refunds flagged %+v", rep.Date, rep.RefundFlags())
+	}
+	want := map[string]int64{}
+	var acq, network int64
+	share := func(p []promo.Share, sign int64) (merchant int64) {
+		for _, s := range p {
+			switch s.Kind {
+			case promo.FunderIssuer:
+				want[s.Party] += sign * s.Amount
+			case promo.FunderNetwork:
+				network += sign * s.Amount
+			case promo.FunderMerchant:
+				merchant += s.Amount
+			}
+		}
+		return merchant
+	}
+	for _, it := range rep.Items {
+		d := byID[it.AuthID]
+		if d == nil {
+			rt.Fatalf("clearing of %s presented %s, not a purchase of the model", rep.Date, it.AuthID)
+		}
+		if d.status == ledger.StatusExpired {
+			if it.Outcome != clearing.Flagged || it.PromoHold != "" {
+				rt.Fatalf("an expired hold's presentment: got %s, promotion hold %q; want flagged, not posted", it.Outcome, it.PromoHold)
+			}
+			if d.promo != nil {
+				if h, _ := st.Hold(ctx, d.id); h.Status != promo.HoldPending {
+					rt.Fatalf("a flagged presentment's promotion hold is %s, want pending", h.Status)
+				}
+			}
+			continue
+		}
+		if !it.Outcome.Done() || it.Amount != d.held {
+			rt.Fatalf("presentment of %s: got %s for %d, want posted for %d (the issuer's hold)", it.AuthID, it.Outcome, it.Amount, d.held)
+		}
+		want[d.bank] -= d.held
+		if d.promo == nil {
+			if it.Promo != nil {
+				rt.Fatalf("a purchase without promotion presented with %+v", it.Promo)
+			}
+			acq += d.clear
+			continue
+		}
+		p := it.Promo
+		var shares int64
+		for _, s := range p.Shares {
+			shares += s.Amount
+		}
+		wantGross := it.Amount
+		if p.Fulfilment == promo.FulfilInstant {
+			wantGross += shares // merchant gross = card net + Σ shares
+		}
+		if p.Gross != d.clear || p.Gross != wantGross || p.Campaign != d.promo.Campaign {
+			rt.Fatalf("presentment of %s: got gross %d net %d shares %d, want gross %d", it.AuthID, p.Gross, it.Amount, shares, d.clear)
+		}
+		switch it.PromoHold {
+		case clearing.HoldPosted:
+			if postedOnce[d.id] {
+				rt.Fatalf("the promotion hold of %s was posted twice", d.id)
+			}
+			postedOnce[d.id] = true
+		case clearing.HoldAlreadyPosted:
+			if !postedOnce[d.id] {
+				rt.Fatalf("the promotion hold of %s is said posted before, but no run posted it", d.id)
+			}
+		default:
+			rt.Fatalf("the promotion hold of a posted presentment: got %q", it.PromoHold)
+		}
+		m := share(d.promo.Shares, -1)
+		acq += d.clear - m
+		if p.Fulfilment != promo.FulfilInstant {
+			want[d.bank] += d.promo.Discount
+		}
+	}
+	for _, it := range rep.Refunds {
+		rf := refundByID[it.RefundID]
+		if rf == nil || it.Outcome != clearing.Credited || it.Amount != rf.cardPart {
+			rt.Fatalf("refund %s: got %s of %d, want credited %+v", it.RefundID, it.Outcome, it.Amount, rf)
+		}
+		want[rf.of.bank] += rf.cardPart
+		m := int64(0)
+		if rf.split != nil {
+			m = share(rf.split.Shares, +1)
+		}
+		acq -= rf.gross - m
+	}
+	for _, l := range rep.Banks {
+		if l.Net != want[l.Bank] {
+			rt.Fatalf("clearing of %s: %s's position is %d, the model's %d (%+v)", rep.Date, l.Bank, l.Net, want[l.Bank], l)
+		}
+		delete(want, l.Bank)
+	}
+	for bank, n := range want {
+		if n != 0 {
+			rt.Fatalf("clearing of %s: %s has no line, the model's position is %d", rep.Date, bank, n)
+		}
+	}
+	var gotAcq int64
+	for _, l := range rep.Acquirers {
+		gotAcq += l.Net
+	}
+	if gotAcq != acq || rep.Promotion != network {
+		rt.Fatalf("clearing of %s: acquirer %d, network promotions %d; the model's %d and %d", rep.Date, gotAcq, rep.Promotion, acq, network)
+	}
+	if s := rep.Promotions; s != nil && s.Gross != s.CardNet+s.Discounts {
+		rt.Fatalf("settlement: gross %d ≠ card net %d + discounts %d", s.Gross, s.CardNet, s.Discounts)
+	}
+}
+
+// checkBudgets checks, after every date was cleared, each promotion hold
+// and each campaign's budget against the model: a posted purchase's hold
+// is posted and has had every refund's part restored once; the budgets
+// spent what the posted holds took less what refunds restored, and hold
+// what the pending ones reserve.
+func checkBudgets(rt *rapid.T, st promo.Store, ds []*discounted, refundsOf map[*discounted][]*promoRefund) {
+	ctx := context.Background()
+	spent, reserved := map[string]int64{}, map[string]int64{}
+	for _, d := range ds {
+		if d.promo == nil {
+			continue
+		}
+		h, err := st.Hold(ctx, d.id)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		var restored int64
+		for _, rf := range refundsOf[d] {
+			if rf.split != nil {
+				restored += rf.split.Restore
+			}
+		}
+		switch d.status {
+		case ledger.StatusPosted:
+			if h.Status != promo.HoldPosted || h.Refunded != restored {
+				rt.Fatalf("hold %s: got %s with %d restored, want posted with %d", d.id, h.Status, h.Refunded, restored)
+			}
+			spent[h.Campaign] += h.Amount - restored
+		default:
+			if h.Status != promo.HoldPending || h.Refunded != 0 {
+				rt.Fatalf("hold %s of a purchase not posted: got %s with %d restored, want pending", d.id, h.Status, h.Refunded)
+			}
+			reserved[h.Campaign] += h.Amount
+		}
+	}
+	for _, c := range testCampaigns {
+		u, err := st.Usage(ctx, c.ID)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		if u.Spent != spent[c.ID] || u.Reserved != reserved[c.ID] {
+			rt.Fatalf("%s: got %d spent and %d reserved, want %d and %d", c.ID, u.Spent, u.Reserved, spent[c.ID], reserved[c.ID])
+		}
+	}
 }

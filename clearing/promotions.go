@@ -51,8 +51,10 @@ type PromoHolds struct {
 // (ClearAmount, the gross after any partial reversal) and, for an instant
 // discount, the card holder is charged that less the discount (the issuer
 // holds the same); for a credit or points after clearing the gross. A
-// discount that no longer leaves 1 fen of what remains (the switch clears
-// Promo then) is presented without the promotion.
+// redemption that does not hold on what remains — a discount that leaves
+// less than 1 fen, a credit not below the gross, shares that do not add
+// up (the switch voids and clears such a promotion) — is presented
+// without it, at what remains.
 func presented(a netswitch.Auth) *promo.Redemption {
 	if a.Promo == nil {
 		return nil
@@ -69,7 +71,7 @@ func presented(a netswitch.Auth) *promo.Redemption {
 	if r.Fulfilment == promo.FulfilInstant {
 		r.Net -= r.Discount
 	}
-	if r.Net < promo.MinCharge {
+	if r.Net < promo.MinCharge || r.Discount < 1 || r.Discount >= r.Gross || r.Check() != nil {
 		return nil
 	}
 	return &r

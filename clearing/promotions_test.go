@@ -31,7 +31,7 @@ const testMerchant = "898310054110001"
 var testCampaigns = func() []promo.Campaign {
 	one := func(id, fulfilment, funders string) string {
 		return fmt.Sprintf(`{"id": %q, "name": {"zh": "测试", "en": "test"}, "owner": "network", "funders": %s,
-			"window": {"start": "2026-01-01T00:00:00Z", "end": "2028-01-01T00:00:00Z"}, "channels": ["nfc"], "eligibility": {},
+			"window": {"start": "2026-01-01T00:00:00Z", "end": "2200-01-01T00:00:00Z"}, "channels": ["nfc"], "eligibility": {},
 			"mechanic": {"kind": "fixed", "amount": "1.00"}, "limits": {}, "budget": "1000000.00", "enrolment": "auto", "fulfilment": %q}`,
 			id, funders, fulfilment)
 	}
@@ -297,6 +297,35 @@ func TestRunPromotions(t *testing.T) {
 		if again.PromoHolds.Posted != 0 || again.PromoHolds.AlreadyPosted != 2 || positions(again) != 0 || bankLine(again, "icbc").Net != want["icbc"] {
 			t.Errorf("again: got holds %+v, icbc %+v; want nothing posted twice and the same positions", again.PromoHolds, bankLine(again, "icbc"))
 		}
+		// A refund whose split does not balance (as promo's split of a
+		// 1 fen refund after clearing can be) is flagged by the network,
+		// kept out of the file and of the positions.
+		m := w.refundMessage(credit.msg, 1)
+		bad := netswitch.Refund{ID: netswitch.AuthID(str(m, iso8583.DETerminal), str(m, iso8583.DESTAN), str(m, iso8583.DETransmission)), OriginalID: credit.id,
+			Acquirer: "48021000", Terminal: str(m, iso8583.DETerminal), STAN: str(m, iso8583.DESTAN), Transmission: str(m, iso8583.DETransmission),
+			RRN: str(m, iso8583.DERRN), Merchant: testMerchant, LocalDate: str(m, iso8583.DELocalDate), LocalTime: str(m, iso8583.DELocalTime),
+			Token: testToken, PANLast4: "0000", BankID: "ccb", Amount: money.Fen(1), AuthCode: "FUNDER", ResponseCode: iso8583.Approved,
+			BusinessDate: date, ReceivedAt: w.clock.Now(), AnsweredAt: w.clock.Now(), Promo: &netswitch.PromoRefund{Campaign: "t-credit", HoldID: credit.id,
+				Split: promo.RefundSplit{Gross: 1, CardHolder: -1, Shares: []promo.Share{{Kind: promo.FunderIssuer, Party: "icbc", Amount: 1}, {Kind: promo.FunderNetwork, Party: "network", Amount: 1}}}}}
+		if err := w.store.SaveRefund(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		flagged, err := clearing.Run(ctx, cfg, date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fl := flagged.RefundFlags(); len(fl) != 1 || fl[0].Flag != clearing.FlagBadSplit || positions(flagged) != 0 || bankLine(flagged, "ccb").Net != want["ccb"] {
+			t.Errorf("got refund flags %+v, ccb %+v; want the bad split flagged and nothing netted", fl, bankLine(flagged, "ccb"))
+		}
+		for _, d := range flagged.ClearingFiles()["ccb"].Details {
+			if d.Credit {
+				t.Errorf("the bad split was presented: %+v", d)
+			}
+		}
+		if r, _ := w.store.Refund(ctx, bad.ID); !r.ClearedAt.IsZero() {
+			t.Error("the bad split was marked cleared")
+		}
+
 		u, _ := st.Usage(ctx, "t-three")
 		if u.Spent != 1001 || u.Reserved != 1000 || u.SpentCount != 1 {
 			t.Errorf("t-three: got %+v, want 1001 spent once and the flagged 1000 still reserved", u)

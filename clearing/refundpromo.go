@@ -6,7 +6,7 @@ import (
 )
 
 // refundSplit is the split the switch recorded for a refund of a
-// discounted purchase.
+// discounted purchase (netswitch.Refund.Promo).
 type refundSplit struct {
 	campaign, hold string
 	split          promo.RefundSplit
@@ -14,8 +14,10 @@ type refundSplit struct {
 }
 
 // refundPromo returns the split the switch recorded for r; false when r
-// gives back a purchase without a promotion. (The switch's record has no
-// split yet: every refund is one of a full-price purchase.)
+// gives back a purchase without a promotion.
 func refundPromo(r netswitch.Refund) (refundSplit, bool) {
-	return refundSplit{}, false
+	if r.Promo == nil {
+		return refundSplit{}, false
+	}
+	return refundSplit{campaign: r.Promo.Campaign, hold: r.Promo.HoldID, split: r.Promo.Split, restored: r.Promo.Restored}, true
 }

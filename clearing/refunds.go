@@ -94,7 +94,12 @@ func refunds(ctx context.Context, cfg Config, date string) ([]RefundItem, error)
 			it.Promo = &promo.Redemption{Identity: rp.hold, Campaign: rp.campaign, Fulfilment: f, Merchant: r.Merchant, CardBank: r.BankID,
 				Gross: rp.split.Gross, Net: rp.split.CardHolder, Discount: parts, Shares: append([]promo.Share(nil), rp.split.Shares...)}
 			it.Amount, it.split, it.restored = rp.split.CardHolder, rp.split, rp.restored
-			if it.Amount == 0 {
+			if it.Amount < 0 || it.Promo.Gross != it.Amount+parts {
+				// Not a refund the issuer can have credited, nor one
+				// that settles: kept out of the files and the positions.
+				it.Outcome, it.Flag = Flagged, FlagBadSplit
+				it.Reason = "the refund's split does not balance: the card holder's part is negative or the parts do not add up to the refunded gross"
+			} else if it.Amount == 0 {
 				// The funders take all of it back: the issuer was asked
 				// nothing and is presented nothing.
 				it.Outcome = Credited

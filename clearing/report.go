@@ -39,6 +39,10 @@ const (
 	Credited      = clearfile.Credited
 )
 
+// FlagBadSplit is clearfile's: a refund whose promotion split does not
+// balance, flagged by the network and not presented.
+const FlagBadSplit = clearfile.FlagBadSplit
+
 // FileType, FileVersion and MaxFileLine are clearfile's.
 const (
 	FileType    = clearfile.FileType
@@ -88,8 +92,8 @@ func (r *Report) files() (map[string]File, map[string][]record) {
 	}
 	for i := range r.Refunds {
 		it := &r.Refunds[i]
-		if it.Amount == 0 {
-			continue // all of it went back to the funders: nothing for the issuer to credit
+		if it.Amount == 0 || it.Flag == FlagBadSplit {
+			continue // all of it went back to the funders (nothing for the issuer to credit), or a split that does not balance
 		}
 		add(it.Bank, r.refundDetail(it), record{refund: it})
 	}

@@ -30,6 +30,11 @@ const (
 	FlagLedgerRefused Flag = "ledger_refused" // refused by the ledger for another reason
 	FlagNoCredit      Flag = "no_credit"      // a refund the issuer holds no credit for
 	FlagCreditDiffers Flag = "credit_differs" // a refund the issuer credited for another amount
+	// FlagBadSplit is the network's own flag: a refund of a discounted
+	// purchase whose split does not balance (the card holder's part
+	// negative, or the parts not adding up to what the merchant gives
+	// back); it is not presented.
+	FlagBadSplit Flag = "bad_promo_split"
 )
 
 // Posting is a bank's answer to one record of its clearing file.

@@ -104,8 +104,10 @@ func (f File) version() string {
 // Marshal writes the file in the pipe-separated format of docs/iso8583.md.
 // It returns a fault.Invalid "bad_clearing_record" error (naming the record,
 // never a value) for a field holding '|' or a line break: such a record is
-// refused rather than escaped; and for a credit record in a version 1 file,
-// or a version it does not know.
+// refused rather than escaped; for an amount that is not positive, a
+// version 4 field that does not hold (promo.go) or one in an earlier
+// version; and for a credit record in a version 1 file, or a version it
+// does not know.
 func (f File) Marshal() ([]byte, error) {
 	v := f.version()
 	if !known(v) {
@@ -132,6 +134,9 @@ func (f File) Marshal() ([]byte, error) {
 				return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: a version 1 file has no credit records")
 			}
 			rec, name = "C", "credit"
+		}
+		if d.Amount <= 0 {
+			return nil, fault.E(fault.Invalid, "bad_clearing_record", "clearing file: %s record %d: the amount must be positive", name, i+1)
 		}
 		fields := []string{rec, strconv.Itoa(i + 1), d.LocalDate, d.LocalTime, d.RRN, d.STAN, d.Terminal, d.Merchant, d.PANLast4,
 			strconv.FormatInt(d.Amount, 10), fmt.Sprintf("%03d", d.Currency), d.AuthCode, d.Bank, d.Acquirer}
