@@ -3,6 +3,7 @@ package walletapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,7 +311,7 @@ func OfferedTo(c *promo.Campaign, card OfferCard, now time.Time) bool {
 	}
 	e := &c.Eligibility
 	if len(e.Banks) > 0 || len(e.BINRanges) > 0 {
-		ok := in(e.Banks, card.Bank)
+		ok := slices.Contains(e.Banks, card.Bank)
 		for _, r := range e.BINRanges {
 			ok = ok || (card.BIN != "" && r.Contains(card.BIN))
 		}
@@ -318,16 +319,7 @@ func OfferedTo(c *promo.Campaign, card OfferCard, now time.Time) bool {
 			return false
 		}
 	}
-	return len(e.Products) == 0 || in(e.Products, card.Product)
-}
-
-func in(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return len(e.Products) == 0 || slices.Contains(e.Products, card.Product)
 }
 
 // OfferView is a campaign as a card holder of cardBank sees it (added:
