@@ -27,6 +27,10 @@ type PointsCard struct {
 	// Applied is every points operation applied (its promo.Book id, such
 	// as "accrue:<purchase>") → the points it moved.
 	Applied map[string]int64
+	// Open are ledger accounts an update needs created before its
+	// transfers (the card's points account, with its first purchase);
+	// those that exist stay.
+	Open []ledger.Account
 }
 
 // PointsLot is a lot of points and the purchase that earned it: what
@@ -43,6 +47,7 @@ type PointsLot struct {
 func (c PointsCard) clone() PointsCard {
 	c.Lots = append([]PointsLot(nil), c.Lots...)
 	c.Applied = maps.Clone(c.Applied)
+	c.Open = nil
 	if c.Applied == nil {
 		c.Applied = map[string]int64{}
 	}
@@ -148,6 +153,12 @@ func (m *MemPoints) UpdatePoints(ctx context.Context, bankID, par string, fn fun
 	ts, err := fn(&c)
 	if err != nil {
 		return err
+	}
+	if len(c.Open) > 0 {
+		if err := ApplyAccounts(ctx, m.Ledger, c.Open); err != nil {
+			return err
+		}
+		c.Open = nil
 	}
 	if err := ApplyTransfers(ctx, m.Ledger, ts); err != nil {
 		return err

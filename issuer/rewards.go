@@ -342,11 +342,6 @@ const pointsChunk = 1000
 // one update of the card per pointsChunk accruals, the refunds with the
 // last.
 func (h *Host) applyPoints(ctx context.Context, par string, w *pointsWork) error {
-	if w.account != "" {
-		if err := ApplyAccounts(ctx, h.cfg.Ledger, h.program.Accounts(par)[3:]); err != nil {
-			return err
-		}
-	}
 	for start := 0; ; start += pointsChunk {
 		part := &pointsWork{account: w.account, accrue: w.accrue[start:min(start+pointsChunk, len(w.accrue))]}
 		last := start+pointsChunk >= len(w.accrue)
@@ -363,8 +358,9 @@ func (h *Host) applyPoints(ctx context.Context, par string, w *pointsWork) error
 func (h *Host) updateCard(ctx context.Context, par string, w *pointsWork) error {
 	now := h.cfg.Now()
 	return h.cfg.Points.UpdatePoints(ctx, h.bank.ID, par, func(c *PointsCard) ([]ledger.Transfer, error) {
-		if c.Account == "" {
-			c.Account = w.account
+		if c.Account == "" && w.account != "" {
+			// The card's first purchase: its points account too.
+			c.Account, c.Open = w.account, h.program.Accounts(par)[3:]
 		}
 		b := c.book(h.program)
 		var ts []ledger.Transfer

@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/ledger"
 	lsql "github.com/tapwallet/tapwallet/ledger/sqlstore"
@@ -68,6 +70,17 @@ func (s *Store) updatePoints(ctx context.Context, tx *sqldb.Tx, bankID, par stri
 	if err != nil {
 		return err
 	}
+	if len(c.Open) > 0 {
+		rs, err := lsql.CreateAccountsInTx(ctx, tx, c.Open)
+		if err != nil {
+			return err
+		}
+		for i, r := range rs {
+			if !r.Applied() {
+				return fault.E(fault.Internal, "issuer_accounts", "account %s cannot be created: %s", c.Open[i].ID, r)
+			}
+		}
+	}
 	if len(ts) > 0 {
 		rs, err := lsql.CreateTransfersInTx(ctx, tx, ts)
 		if err != nil {
@@ -82,22 +95,39 @@ func (s *Store) updatePoints(ctx context.Context, tx *sqldb.Tx, bankID, par stri
 			return err
 		}
 	}
+	var lots, ops [][]any
 	for _, l := range c.Lots {
 		if b, ok := before[l.ID]; ok && b == l {
 			continue
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO points_lots (bank_id, par, id, earned, expires, points, left_points, amount, refunded)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (bank_id, par, id) DO UPDATE SET left_points = excluded.left_points, refunded = excluded.refunded`,
-			bankID, par, l.ID, sqldb.Millis(l.Earned), sqldb.Millis(l.Expires), l.Points, l.Left, l.Amount, l.Refunded); err != nil {
-			return err
-		}
+		lots = append(lots, []any{bankID, par, l.ID, sqldb.Millis(l.Earned), sqldb.Millis(l.Expires), l.Points, l.Left, l.Amount, l.Refunded})
 	}
 	for k, n := range c.Applied {
-		if old[k] {
-			continue
+		if !old[k] {
+			ops = append(ops, []any{bankID, par, k, n})
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO points_ops (bank_id, par, id, points) VALUES (?, ?, ?, ?)`, bankID, par, k, n); err != nil {
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO points_lots (bank_id, par, id, earned, expires, points, left_points, amount, refunded) VALUES `,
+		` ON CONFLICT (bank_id, par, id) DO UPDATE SET left_points = excluded.left_points, refunded = excluded.refunded`, lots); err != nil {
+		return err
+	}
+	return insertRows(ctx, tx, `INSERT INTO points_ops (bank_id, par, id, points) VALUES `, ``, ops)
+}
+
+// pointsRows bounds the rows of one multi-row insert.
+const pointsRows = 200
+
+// insertRows inserts rows (each the same number of values) with head …
+// VALUES (?, …), (?, …) … tail, pointsRows at a time.
+func insertRows(ctx context.Context, tx *sqldb.Tx, head, tail string, rows [][]any) error {
+	for start := 0; start < len(rows); start += pointsRows {
+		part := rows[start:min(start+pointsRows, len(rows))]
+		marks := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(part[0])), ", ") + ")"
+		var args []any
+		for _, r := range part {
+			args = append(args, r...)
+		}
+		if _, err := tx.Exec(ctx, head+strings.TrimSuffix(strings.Repeat(marks+", ", len(part)), ", ")+tail, args...); err != nil {
 			return err
 		}
 	}
