@@ -94,7 +94,15 @@ func TestAlertsAnsweredInPortal(t *testing.T) {
 	base := e.portalWith(t, func(c *portal.Config) { c.Risk = e.p.PortalRisk() })
 	ab := e.browserAt(t, base)
 	ab.login("alice@example.com")
-	if _, body := ab.get("/phones"); !strings.Contains(body, "You have 1 “was this you?” alert to answer") {
+	plain := e.browserAt(t, e.portalWith(t, func(c *portal.Config) { c.Risk = portal.Risk{} }))
+	plain.login("alice@example.com")
+	if _, body := plain.get("/phones"); strings.Contains(body, `href="/alerts"`) {
+		t.Fatal("a portal without the risk engine links the alerts")
+	}
+	if st, _ := plain.get("/alerts"); st != 404 {
+		t.Fatalf("a portal without the risk engine: /alerts %d, want 404", st)
+	}
+	if _, body := ab.get("/phones"); !strings.Contains(body, "You have 1 “was this you?” alert to answer") || !strings.Contains(body, `<a href="/alerts">Alerts</a>`) {
 		t.Fatalf("phones page: no banner for the open alert: %s", snippet(body))
 	}
 	st, body := ab.get("/alerts")

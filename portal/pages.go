@@ -250,7 +250,6 @@ type phonePage struct {
 	NoTransit bool
 	Network   bool // the card network's records are connected: each card's payments
 	Discounts bool // a discount column
-	Alerts    bool // the risk engine's alerts are connected
 	Pending   []lostphone.Command
 	Switches  []switchRow
 	Events    []wallet.Event
@@ -278,7 +277,7 @@ func (p *Portal) phonePage(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.fail(w, r, v, err)
 		return
 	}
-	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit(), Network: p.cfg.Records != nil, Alerts: p.alertsOn()}
+	page := phonePage{Phone: pv, NoTransit: !p.cfg.Lost.HasTransit(), Network: p.cfg.Records != nil}
 	if ph.Lat != nil && ph.Lon != nil {
 		page.Located = true
 		page.Map = drawMap(t, *ph.Lat, *ph.Lon, p.now().Sub(ph.LocatedAt))

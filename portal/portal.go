@@ -370,6 +370,7 @@ type visit struct {
 	Email     string
 	Token     string
 	CSRF      string
+	Alerts    bool // the risk engine's alerts are connected: the navigation links them
 }
 
 // authed runs h for a visitor with a live portal session (opened by the
@@ -400,7 +401,7 @@ func (p *Portal) authed(h func(w http.ResponseWriter, r *http.Request, v *visit)
 			p.fail(w, r, nil, err)
 			return
 		}
-		h(w, r, &visit{AccountID: sess.AccountID, Email: a.Email, Token: tok, CSRF: p.csrfToken(tok)})
+		h(w, r, &visit{AccountID: sess.AccountID, Email: a.Email, Token: tok, CSRF: p.csrfToken(tok), Alerts: p.alertsOn()})
 	}
 }
 
