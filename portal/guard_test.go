@@ -60,6 +60,7 @@ func TestNobodyActsOnAnotherAccountsPhone(t *testing.T) {
 		{"wallet-on code", "POST", "/phones/" + vid + "/wallet-on/code", url.Values{"ceremony": {victimCeremony}, "code": {victimOTP}}, "", []int{404}},
 		{"wallet-on passkey begin", "POST", "/phones/" + vid + "/wallet-on/begin", nil, `{"password":"` + password + `"}`, []int{404}},
 		{"wallet-on passkey finish", "POST", "/phones/" + vid + "/wallet-on/finish", nil, `{"ceremony":"` + victimCeremony + `","credential":{}}`, []int{404}},
+		{"add an offer", "POST", "/phones/" + vid + "/cards/offer", url.Values{"card": {"x"}, "offer": {"ccb-grocery-cashback"}}, "", []int{404}},
 		{"victim's ceremony on own phone", "POST", "/phones/" + intruder.Profile.PhoneID + "/wallet-on/code", url.Values{"ceremony": {victimCeremony}, "code": {victimOTP}}, "", []int{404}},
 	}
 	for _, tt := range portalRoutes {
@@ -194,6 +195,8 @@ func TestCSRF(t *testing.T) {
 		{"/login/code", url.Values{"code": {"123456"}}},
 		{"/logout", url.Values{}},
 		{"/login", url.Values{"email": {"carol@example.com"}, "password": {password}}},
+		{"/phones/" + id + "/cards/offer", url.Values{"card": {"x"}, "offer": {"ccb-grocery-cashback"}}},
+		{"/alerts/answer", url.Values{"alert": {"authorization:x"}, "answer": {"no"}}},
 	}
 	tokens := []struct{ name, token string }{{"no token", ""}, {"another session's token", foreign}, {"garbage", "AAAA"}}
 	for _, p := range posts {
