@@ -59,9 +59,9 @@ and full/echo (the full path's throughput over the echo's); with --json one
 JSON object on the last line. --sweep 16,32,64,128 runs one point per
 concurrency, one after another on the same platform (each --duration or
 --count); --plot FILE.svg draws throughput against p50/p99 latency. The
-default --tokens is where p99 stays under 20 ms on a 2-core machine (see
-docs/performance.md). It exits non-zero if a durable SQLite run made no
-fdatasync.
+default --tokens (32) is where the p99 target of 20 ms is meant to hold on
+the 2-core machine (docs/performance.md). It exits non-zero if a durable
+SQLite run made no fdatasync.
 
 Flags:`
 
@@ -386,10 +386,13 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	return durableRun(*dsn == "" && *syncMode == "full", approvedAll, syncsAll)
 }
 
-// defaultBenchTokens is the default concurrency of bench auth: the most
-// tokens in flight at which p99 stayed under 20 ms in a durable sweep on
-// the 2-core machine (docs/performance.md).
-const defaultBenchTokens = 200
+// defaultBenchTokens is the default concurrency of bench auth: where the
+// p99 target (20 ms) is meant to hold on the 2-core machine. Issue 4's
+// quiet-machine figures held it up to 28–32 in flight; the durable sweeps
+// of issue 16 (docs/performance.md, on a machine at load 7–14) met it at
+// no concurrency, and 32 had the lowest p99 among the high-throughput
+// points. The old default, 200, gave p99 ≈ 90–100 ms.
+const defaultBenchTokens = 32
 
 // echoRun drives the same client, with c tokens in flight, against a bare
 // ISO 8583 echo server in this process (the messages go round again as
