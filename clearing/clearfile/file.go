@@ -66,7 +66,11 @@ type Detail struct {
 	// account reference (DE123 DF02), for the issuer's points programme;
 	// Promo the promotion of a discounted purchase (Amount is then what
 	// the card holder is charged, Promo.Gross what the merchant is
-	// settled) or the campaign a refund gives back to; version 4 and later.
+	// settled) or of a refund of one (Amount the card holder's part,
+	// Promo.Gross what the merchant gives back, Promo.Shares the funders'
+	// parts); version 4 and later (promo.go). Read back, Promo's Merchant,
+	// CardBank and Net are the record's merchant, bank and amount, and its
+	// Identity is empty.
 	MCC   string
 	PAR   string
 	Promo *promo.Redemption
