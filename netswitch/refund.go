@@ -322,6 +322,12 @@ func (s *Switch) splitRefund(ctx context.Context, store RefundStore, orig Auth, 
 	if err != nil {
 		return outcome{rc: iso8583.InvalidAmount, reason: ReasonExceedsOriginal}, false
 	}
+	if split.CardHolder < 0 {
+		// The funders' rounded parts exceed a refund of a few fen (several
+		// funders): refused rather than debiting the card holder.
+		s.cfg.Log.Warn("netswitch: a refund's promotion split gives the card holder less than nothing; answering 13", "stan", safe(rec.STAN))
+		return outcome{rc: iso8583.InvalidAmount, reason: ReasonAmount}, false
+	}
 	rec.Promo = &PromoRefund{Campaign: orig.Promo.Campaign, HoldID: orig.ID, Split: split}
 	return outcome{}, true
 }
