@@ -215,11 +215,27 @@ func (h *Host) ExpirePoints(ctx context.Context, now time.Time) (int64, error) {
 			c.keep(b, nil)
 			return ts, nil
 		})
-		if err != nil {
+		if h.stop(err, "points not expired", 0) {
 			return total, err
 		}
 	}
 	return total, nil
+}
+
+// stop reports whether a rewards step's error stops clearing (or the
+// sweep): a storage failure does (posting the file again, or the next
+// sweep, finishes the work, once); a refusal of the bank's own ledger —
+// its promotion account spent, say — is logged and the rest goes on, so
+// that it never holds up the bank's clearing.
+func (h *Host) stop(err error, what string, record int) bool {
+	if err == nil {
+		return false
+	}
+	if k := fault.KindOf(err); k == fault.Unavailable || k == fault.Internal && fault.CodeOf(err) != "issuer_accounts" {
+		return true
+	}
+	h.cfg.Log.Error("issuer: "+what, "record", record, "err", fault.MessageOf(err))
+	return false
 }
 
 // pointsWork is what clearing does for the points of one card.
@@ -298,7 +314,7 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 		}
 		id := HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal)
 		if d.Promo != nil && d.Promo.Fulfilment == promo.FulfilStatementCredit {
-			if err := h.statementCredit(ctx, id, acct.id, d.Promo); err != nil {
+			if err := h.statementCredit(ctx, id, acct.id, d.Promo); h.stop(err, "statement credit not paid", d.Seq) {
 				return err
 			}
 		}
@@ -318,7 +334,7 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 		w.accrue = append(w.accrue, accrual{id: id, amount: d.Amount, points: pts})
 	}
 	for _, par := range order {
-		if err := h.applyPoints(ctx, par, work[par]); err != nil {
+		if err := h.applyPoints(ctx, par, work[par]); h.stop(err, "points not accrued or taken back", 0) {
 			return err
 		}
 	}

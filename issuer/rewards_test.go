@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/issuer/rewardstest"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 // TestRewards runs the rewards suite on the points in memory
@@ -45,6 +47,35 @@ func TestClearingManyPurchasesOneCard(t *testing.T) {
 	p, err := h.Points(context.Background(), rewardstest.CreditPAR)
 	if err != nil || p.Balance != 2*(ledger.MaxBatch+10) {
 		t.Fatalf("got %+v %v, want %d points", p, err, 2*(ledger.MaxBatch+10))
+	}
+}
+
+// TestStatementCreditNeverStopsClearing: a statement credit the bank's
+// promotion account can no longer pay is logged and left out; the
+// presentment posts and earns its points all the same.
+func TestStatementCreditNeverStopsClearing(t *testing.T) {
+	banks, err := bank.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return rewardstest.T0 }
+	led := ledger.NewMemStore(now)
+	h, err := issuer.NewHost(context.Background(), issuer.HostConfig{Banks: banks, BankID: "icbc", Ledger: led, Secret: []byte("s"), Now: now, PromotionFunding: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &promo.Redemption{Campaign: "too-generous", Fulfilment: promo.FulfilStatementCredit, CardBank: "icbc", Gross: 10000, Net: 10000, Discount: 300,
+		Shares: []promo.Share{{Kind: promo.FunderIssuer, Amount: 300}}}
+	id := rewardstest.ClearedPromo(t, h, now, rewardstest.Debit, rewardstest.DebitPAR, "5999", 10000, r)
+	hold, _ := issuer.PurchaseHold("icbc", id)
+	if _, err := led.LookupTransfer(context.Background(), issuer.PostID(hold)); err != nil {
+		t.Fatalf("the presentment did not post: %v", err)
+	}
+	if _, err := led.LookupTransfer(context.Background(), issuer.StatementCreditID(hold)); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("a credit beyond the promotion account: got %v, want none", err)
+	}
+	if p, _ := h.Points(context.Background(), rewardstest.DebitPAR); p.Balance != 100 {
+		t.Fatalf("points: got %d, want 100", p.Balance)
 	}
 }
 

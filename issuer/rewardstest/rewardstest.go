@@ -389,8 +389,18 @@ func (s *suite) run() {
 // purchase's identity as the network names it (DE41|DE11|DE7).
 func Cleared(t *testing.T, h *issuer.Host, now func() time.Time, pan, par, mcc string, amount int64) string {
 	t.Helper()
+	return ClearedPromo(t, h, now, pan, par, mcc, amount, nil)
+}
+
+// ClearedPromo is Cleared of a purchase whose presentment carries the
+// campaign r (its Identity is set to the purchase's).
+func ClearedPromo(t *testing.T, h *issuer.Host, now func() time.Time, pan, par, mcc string, amount int64, r *promo.Redemption) string {
+	t.Helper()
 	s := &suite{t: t, ctx: context.Background(), clock: &Clock{t: now()}, h: h}
 	p := s.buy(pan, par, mcc, amount)
+	if r != nil {
+		r.Identity, p.promo = p.id(), r
+	}
 	s.clear(p.detail(0))
 	return p.id()
 }
