@@ -37,8 +37,16 @@ const testCampaigns = `{"campaigns": [
   "funders": [{"kind": "issuer", "party": "boc", "share_bp": 10000}],
   "window": {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
   "eligibility": {"banks": ["boc"], "new_card_holder": true}, "mechanic": {"kind": "fixed", "threshold": "20.00", "amount": "8.00"},
-  "limits": {"card_count": 1}, "budget": "100.00", "enrolment": "auto", "fulfilment": "instant", "refund_rule": "forfeit"}
+  "limits": {"card_count": 1}, "budget": "100.00", "enrolment": "auto", "fulfilment": "instant", "refund_rule": "forfeit"},
+ {"id": "abc-halves", "name": {"zh": "农行满3减2", "en": "ABC: ¥2 off ¥3"}, "owner": "abc",
+  "funders": [{"kind": "issuer", "party": "abc", "share_bp": 5000}, {"kind": "network", "share_bp": 5000}],
+  "window": {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+  "eligibility": {"banks": ["abc"]}, "mechanic": {"kind": "fixed", "threshold": "3.00", "amount": "2.00"},
+  "limits": {}, "budget": "100.00", "enrolment": "auto", "fulfilment": "instant"}
 ]}`
+
+// abcDebit is ABC's debit card (¥3,000.00, docs/test-cards.md).
+const abcDebit = "6228480000000000000"
 
 // promoEnv is env with the test campaigns in a promo.MemStore.
 func promoEnv(t *testing.T, db *sqldb.DB) (*env, *promo.MemStore) {
@@ -364,6 +372,21 @@ func TestPromoRefunds(t *testing.T) {
 			again := e.auth(t, c, 3000, nettest.Tap{})
 			if resp := e.send(t, again); rcOf(resp) != "00" || resp.Has(iso8583.DEPromotionData) {
 				t.Errorf("second BOC tap: %s with DE124 %v, want 00 without", rcOf(resp), resp.Has(iso8583.DEPromotionData))
+			}
+		})
+		t.Run("a split that would debit the card holder is refused", func(t *testing.T) {
+			// ¥3.00 less ¥2.00 funded half and half: refunds of 0.02 then
+			// 0.01 — the last fen takes both funders' parts over a fen each.
+			c := e.phone(t, abcDebit).Cards[0]
+			req := e.auth(t, c, 300, nettest.Tap{})
+			if pd, err := e.send(t, req).PromotionData(); err != nil || pd.Discount != 200 {
+				t.Fatalf("got %+v (%v), want ¥2 off", pd, err)
+			}
+			if got := rcOf(e.send(t, e.refundOf(t, req, 2))); got != "00" {
+				t.Fatalf("refund 0.02: got %s, want 00 (logs: %s)", got, e.logs)
+			}
+			if got := rcOf(e.send(t, e.refundOf(t, req, 1))); got != "13" {
+				t.Errorf("refund 0.01 whose split gives the card holder -0.01: got %s, want 13", got)
 			}
 		})
 		t.Run("before clearing: credited, the budget left to clearing", func(t *testing.T) {
