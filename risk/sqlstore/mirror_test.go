@@ -128,3 +128,37 @@ func TestRefresherSeesOtherProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchInChunks: a batch of 1,000 rows goes in statements of a
+// power of two rows (256, …) and every row is stored once, in the table
+// and in a reloaded mirror.
+func TestBatchInChunks(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 1000
+	ds := make([]risk.Delta, n)
+	for i := range ds {
+		ds[i] = risk.Delta{Series: "x", Key: "k", Member: fmt.Sprintf("m%04d", i), Bucket: 1, Count: 1, Sum: int64(i)}
+	}
+	if err := s.Add(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows, sum int64
+	if err := s.DB.QueryRow(ctx, `SELECT COUNT(*), SUM(total) FROM risk_counters WHERE series = 'x'`).Scan(&rows, &sum); err != nil || rows != n || sum != n*(n-1)/2 {
+		t.Fatalf("stored %d rows, sum %d (%v); want %d, %d", rows, sum, err, n, n*(n-1)/2)
+	}
+	if err := s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Read(ctx, []risk.Query{{Series: "x", Key: "k", From: 0, To: 9}})
+	if len(got[0]) != n {
+		t.Errorf("the reloaded mirror holds %d members, want %d", len(got[0]), n)
+	}
+}

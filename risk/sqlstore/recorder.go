@@ -37,7 +37,7 @@ import (
 // blocks or fails an authorization.
 const (
 	maxPending = 200_000 // queued rows (cells, sightings, decisions) before writes are dropped
-	chunkRows  = 400     // rows per multi-row statement (below SQLite's 32766 parameters)
+	chunkRows  = 256     // rows per multi-row statement at most (a power of two; below SQLite's 32766 parameters)
 	// flushGap is the least time from one batch's start to the next's:
 	// under load a batch carries what came in the last flushGap.
 	flushGap = 50 * time.Millisecond
@@ -342,26 +342,31 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, changed int64) ([
 		}, ` ON CONFLICT (point, id) DO NOTHING`)
 }
 
-// chunked runs head + up to chunkRows value tuples of width columns + tail
-// for rows 0..n-1, row adding its arguments.
+// chunked runs head + value tuples of width columns + tail for rows
+// 0..n-1, row adding its arguments: in statements of a power of two rows
+// (at most chunkRows), so that a few texts serve every batch, each
+// prepared once and kept (tx.Stmt): parsing a new multi-row text per
+// batch was most of the flusher's cost on SQLite.
 func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, row func(i int, args []any) []any, tail string) error {
 	tuple := "(?" + strings.Repeat(", ?", width-1) + ")"
-	for from := 0; from < n; from += chunkRows {
-		to := min(n, from+chunkRows)
-		var q strings.Builder
-		q.WriteString(head)
-		args := make([]any, 0, width*(to-from))
-		for i := from; i < to; i++ {
-			if i > from {
-				q.WriteString(", ")
-			}
-			q.WriteString(tuple)
+	for from := 0; from < n; {
+		size := chunkRows
+		for size > n-from {
+			size /= 2
+		}
+		q := head + tuple + strings.Repeat(", "+tuple, size-1) + tail
+		args := make([]any, 0, width*size)
+		for i := from; i < from+size; i++ {
 			args = row(i, args)
 		}
-		q.WriteString(tail)
-		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+		st, err := tx.Stmt(ctx, q)
+		if err != nil {
 			return err
 		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		from += size
 	}
 	return nil
 }
