@@ -41,18 +41,25 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+var t0 = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+
+// benchEngine is the default rules on a fresh SQLite wing's store.
+func benchEngine(b *testing.B) (*sqlstore.Store, *risk.Engine) {
+	s, err := sqlstore.Open(context.Background(), "", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	e, _ := risk.New(risk.Default(), s)
+	return s, e
+}
+
 // BenchmarkDecideSQLite is one authorization decision alone with the
 // default rules on the SQLite wing's store, whose mirror holds a day of
 // the card's history written and reloaded (no SQL on the decision).
 func BenchmarkDecideSQLite(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, "", b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	e, _ := risk.New(risk.Default(), s)
-	t0 := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	s, e := benchEngine(b)
 	base := risk.Auth{Token: "tok_A", Card: "par_A", Phone: "ph_A", Merchant: "M1", City: "BEIJING", Country: "CN", MCC: "5411"}
 	for i := 0; i < 200; i++ {
 		a := base
@@ -83,13 +90,7 @@ func BenchmarkDecideSQLite(b *testing.B) {
 // default rules on the SQLite wing.
 func BenchmarkAuthorizeSQLite(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, "", b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	e, _ := risk.New(risk.Default(), s)
-	t0 := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	_, e := benchEngine(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		a := risk.Auth{ID: fmt.Sprintf("T1|%06d|x", i), At: t0.Add(time.Duration(i) * time.Second), Token: fmt.Sprintf("tok_%d", i%50),
