@@ -128,8 +128,10 @@ func approvalLine(m *iso8583.Message) string {
 // powerCut runs TestPowerLossChild in a process of its own, lets it approve
 // authorizations for about after, kills it with SIGKILL (the power cut:
 // the shadows hold what its syncs made durable, nothing else) and returns
-// the approvals its terminals heard and a folder holding the shadow files.
-func powerCut(t *testing.T, normal bool, after time.Duration) ([]approval, string) {
+// the approvals its terminals heard, a folder holding the shadow files
+// (every unsynced write dropped) and the shadow folder itself (for
+// CopyTorn).
+func powerCut(t *testing.T, normal bool, after time.Duration) ([]approval, string, string) {
 	t.Helper()
 	spec := powerLossSpec{Dir: t.TempDir(), Shadow: t.TempDir(), Normal: normal}
 	b, _ := json.Marshal(spec)
@@ -166,7 +168,7 @@ func powerCut(t *testing.T, normal bool, after time.Duration) ([]approval, strin
 				if err := powerloss.Copy(spec.Shadow, cut); err != nil {
 					t.Fatal(err)
 				}
-				return got, cut
+				return got, cut, spec.Shadow
 			}
 			f := strings.Fields(l)
 			if len(f) == 6 && f[0] == "A" {
@@ -197,6 +199,10 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 			t.Fatal(err)
 		}
 		defer db.Close()
+		var check string
+		if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+			t.Errorf("%s after the power cut: integrity_check %q %v", file, check, err)
+		}
 		rows, err := db.Query(q)
 		if err != nil {
 			t.Fatalf("%s after the power cut: %v", file, err)
@@ -261,13 +267,16 @@ func lost(t *testing.T, got []approval, cut string) (holds, records, keyUses int
 // SQLite files under a layer that drops every write no fdatasync covered
 // (sqldb/powerloss); on the files a power cut would have left, every
 // authorization a terminal heard approved has its issuer's hold, the
-// switch's record and the token service's key use. Three cuts.
+// switch's record and the token service's key use, and every database
+// passes integrity_check. Each cut is also made the other way a disk
+// allows (powerloss.CopyTorn: each unsynced write applied whole, torn or
+// not at all). Three cuts.
 func TestPowerLossKeepsApprovedHolds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the platform in child processes")
 	}
 	for run := 1; run <= 3; run++ {
-		got, cut := powerCut(t, false, time.Duration(300+rand.IntN(900))*time.Millisecond)
+		got, cut, shadow := powerCut(t, false, time.Duration(300+rand.IntN(900))*time.Millisecond)
 		if len(got) == 0 {
 			t.Fatal("no approval before the cut: no load")
 		}
@@ -275,6 +284,16 @@ func TestPowerLossKeepsApprovedHolds(t *testing.T) {
 		t.Logf("cut %d: %d approvals heard; lost: %d holds, %d switch records, %d key uses", run, len(got), h, r, k)
 		if h+r+k > 0 {
 			t.Errorf("cut %d: of %d approvals a power cut lost %d holds, %d switch records, %d key uses", run, len(got), h, r, k)
+		}
+		torn := t.TempDir()
+		whole, part, dropped, err := powerloss.CopyTorn(shadow, torn, rand.New(rand.NewPCG(uint64(run), uint64(time.Now().UnixNano()))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, r, k = lost(t, got, torn)
+		t.Logf("cut %d torn (%d unsynced writes whole, %d torn, %d dropped): lost %d holds, %d switch records, %d key uses", run, whole, part, dropped, h, r, k)
+		if h+r+k > 0 {
+			t.Errorf("cut %d torn: of %d approvals a power cut lost %d holds, %d switch records, %d key uses", run, len(got), h, r, k)
 		}
 	}
 }
@@ -288,7 +307,7 @@ func TestPowerLossSeesNormalLose(t *testing.T) {
 		t.Skip("runs the platform in child processes")
 	}
 	for run := 1; run <= 3; run++ {
-		got, cut := powerCut(t, true, time.Duration(300+rand.IntN(900))*time.Millisecond)
+		got, cut, _ := powerCut(t, true, time.Duration(300+rand.IntN(900))*time.Millisecond)
 		h, r, k := lost(t, got, cut)
 		t.Logf("NORMAL cut %d: %d approvals heard; lost: %d holds, %d switch records, %d key uses", run, len(got), h, r, k)
 		if h > 0 {

@@ -10,6 +10,11 @@
 // process is killed the shadow folder is what a power cut at that moment
 // would have left on disk with every unsynced write dropped: the harshest
 // case a disk allows. A deleted file is deleted from the shadow at once.
+// The writes still unsynced are kept too, beside each shadow (FILE.unsynced,
+// written through, never synced: the page cache keeps them past a kill),
+// so that CopyTorn can make the other case a power cut allows: any of them
+// reached the disk, whole, in part (a prefix of its 512-byte sectors) or
+// not at all.
 //
 // Install it before the first database is opened, in the process under
 // test (sqldb.SetSQLiteVFS routes the storage kernel's SQLite files
@@ -19,11 +24,14 @@
 package powerloss
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -56,7 +64,16 @@ type shadow struct {
 	path    string
 	pending []op
 	f       *os.File
+	u       *os.File // the unsynced writes, as records (unsyncedSuffix)
 }
+
+// unsyncedSuffix names the file beside a shadow that holds its unsynced
+// writes: each a record of its offset (8 bytes, big-endian), its length
+// (4 bytes; truncated is a truncation to the offset) and its data.
+const unsyncedSuffix = ".unsynced"
+
+// truncated marks a truncation record.
+const truncated = 0xFFFFFFFF
 
 // tracked is an open file of SQLite's that goes through the layer.
 type tracked struct {
@@ -137,7 +154,7 @@ func Copy(src, dst string) error {
 		return err
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), unsyncedSuffix) {
 			continue
 		}
 		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
@@ -254,7 +271,12 @@ func xDelete(tls *libc.TLS, _ uintptr, zName uintptr, syncDir int32) int32 {
 			sh.f.Close()
 			sh.f = nil
 		}
+		if sh.u != nil {
+			sh.u.Close()
+			sh.u = nil
+		}
 		os.Remove(sh.path)
+		os.Remove(sh.path + unsyncedSuffix)
 		delete(shadows, name)
 	}
 	return rc
@@ -274,6 +296,7 @@ func xWrite(tls *libc.TLS, pFile, pBuf uintptr, amt int32, off int64) int32 {
 		copy(data, unsafe.Slice(at[byte](pBuf), amt))
 		mu.Lock()
 		t.sh.pending = append(t.sh.pending, op{off: off, data: data})
+		t.sh.record(op{off: off, data: data})
 		mu.Unlock()
 	}
 	return rc
@@ -285,6 +308,7 @@ func xTruncate(tls *libc.TLS, pFile uintptr, size int64) int32 {
 	if rc == 0 {
 		mu.Lock()
 		t.sh.pending = append(t.sh.pending, op{off: size})
+		t.sh.record(op{off: size})
 		mu.Unlock()
 	}
 	return rc
@@ -347,5 +371,104 @@ func (s *shadow) apply(n int) error {
 	}
 	applied += uint64(n)
 	s.pending = append([]op(nil), s.pending[n:]...)
+	if s.u != nil { // the unsynced writes are those left
+		if err := s.u.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := s.u.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		for _, o := range s.pending {
+			s.record(o)
+		}
+	}
 	return nil
+}
+
+// record appends an unsynced write to the file beside the shadow (best
+// effort: a record lost only makes CopyTorn's cut milder); mu held.
+func (s *shadow) record(o op) {
+	if s.u == nil {
+		f, err := os.OpenFile(s.path+unsyncedSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return
+		}
+		s.u = f
+	}
+	var h [12]byte
+	binary.BigEndian.PutUint64(h[:8], uint64(o.off))
+	n := uint32(len(o.data))
+	if o.data == nil {
+		n = truncated
+	}
+	binary.BigEndian.PutUint32(h[8:], n)
+	s.u.Write(append(h[:], o.data...))
+}
+
+// CopyTorn is Copy, then onto each copied file the writes that were still
+// unsynced when the process stopped, in the order they were made, each
+// applied whole, torn (a random prefix of its 512-byte sectors, at least
+// one sector short) or dropped, as rng decides (a third each) — what a
+// disk may hold after a power cut when it wrote back some of the page
+// cache, in any order, before it lost power. It returns how many were
+// applied whole, torn and dropped.
+func CopyTorn(src, dst string, rng *rand.Rand) (whole, torn, dropped int, err error) {
+	if err := Copy(src, dst); err != nil {
+		return 0, 0, 0, err
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), unsyncedSuffix)
+		if !ok {
+			continue
+		}
+		recs, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return whole, torn, dropped, err
+		}
+		f, err := os.OpenFile(filepath.Join(dst, name), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return whole, torn, dropped, err
+		}
+		for len(recs) >= 12 {
+			off := int64(binary.BigEndian.Uint64(recs[:8]))
+			n := binary.BigEndian.Uint32(recs[8:12])
+			recs = recs[12:]
+			if n == truncated {
+				if rng.IntN(2) == 0 {
+					err = f.Truncate(off)
+					whole++
+				} else {
+					dropped++
+				}
+			} else {
+				if int(n) > len(recs) {
+					break // the record itself was cut short by the kill
+				}
+				data := recs[:n]
+				recs = recs[n:]
+				switch k := rng.IntN(3); {
+				case k == 0:
+					dropped++
+				case k == 1 || len(data) <= 512:
+					_, err = f.WriteAt(data, off)
+					whole++
+				default:
+					_, err = f.WriteAt(data[:512*rng.IntN((len(data)-1)/512+1)], off)
+					torn++
+				}
+			}
+			if err != nil {
+				f.Close()
+				return whole, torn, dropped, err
+			}
+		}
+		if err := f.Close(); err != nil {
+			return whole, torn, dropped, err
+		}
+	}
+	return whole, torn, dropped, nil
 }
