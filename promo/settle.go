@@ -2,6 +2,7 @@ package promo
 
 import (
 	"fmt"
+	"math/bits"
 	"sort"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -200,33 +201,29 @@ type RefundSplit struct {
 }
 
 // Refund splits a refund of amount fen of the redemption r, of which
-// already fen were refunded before, under rule. Each party's cumulative
-// part is its part of the purchase times (already + amount) / gross,
-// rounded down for the funders, the card holder taking the fen left over
-// — so the card holder is never short, partial refunds never add up to
-// more than a full one, and a full refund gives back exactly net and each
-// share. For an instant discount the merchant gives back the gross part:
-// the card holder's part to the card, the shares to the funders. For a
-// credit after clearing the card holder paid the gross and got the credit
-// later: the merchant gives back to the card holder only, less the
-// credit's part (the issuer takes it back from the card; the funders get
-// their shares back). It fails with fault.Invalid when amount is not
-// positive or the refunds would exceed the gross.
+// already fen were refunded before, under rule. The parts are cumulative,
+// so that however a purchase is refunded in pieces no party ever gets back
+// more than it put in and a full refund gives back exactly the net and
+// each share: after refunds of t fen in all the funders together have got
+// back floor(discount × t / gross) and the card holder the rest —
+// ceil(net × t / gross), never more than the net; the funders' part goes
+// to them in the order of the campaign's shares, each made whole before the
+// next (a funder's part never goes down from one refund to the next, which
+// proportional rounding among several funders cannot promise). For an
+// instant discount the merchant gives back the gross part: the card
+// holder's part to the card, the shares to the funders. For a credit after
+// clearing the card holder paid the gross and got the credit later: the
+// merchant gives back to the card holder only, less the credit's part (the
+// issuer takes it back from the card; the funders get their shares back);
+// that is never negative, as the discount is below the gross. It fails
+// with fault.Invalid when amount is not positive or the refunds would
+// exceed the gross.
 func (r Redemption) Refund(already, amount int64, rule RefundRule) (RefundSplit, error) {
 	if amount <= 0 || already < 0 || already+amount > r.Gross {
 		return RefundSplit{}, fault.E(fault.Invalid, "promo_refund", "refund of %d after %d refunded: the purchase %s was %d", amount, already, r.Identity, r.Gross)
 	}
-	cum := func(total int64) ([]int64, int64) {
-		parts := make([]int64, len(r.Shares))
-		var sum int64
-		for i, s := range r.Shares {
-			parts[i] = s.Amount * total / r.Gross
-			sum += parts[i]
-		}
-		return parts, sum
-	}
-	before, sb := cum(already)
-	after, sa := cum(already + amount)
+	before := r.fundersBack(already)
+	after := r.fundersBack(already + amount)
 	out := RefundSplit{Gross: amount, Full: already+amount == r.Gross}
 	var funders int64
 	for i, s := range r.Shares {
@@ -234,15 +231,35 @@ func (r Redemption) Refund(already, amount int64, rule RefundRule) (RefundSplit,
 		out.Shares = append(out.Shares, Share{Kind: s.Kind, Party: s.Party, Amount: d})
 		funders += d
 	}
-	out.CardHolder = amount - (sa - sb)
-	if r.Fulfilment != FulfilInstant {
-		// The card holder paid the gross; the credit already given is
-		// netted out of what the merchant's refund brings the card.
-		out.CardHolder = amount - funders
-	}
+	out.CardHolder = amount - funders
 	if rule == RefundRestore {
 		out.Restore = funders
 		out.RestoreCount = out.Full
 	}
 	return out, nil
+}
+
+// fundersBack returns what each funder has got back once t fen of the
+// purchase are refunded: floor(discount × t / gross) in all, filling the
+// shares in order. Each part is non-decreasing in t and equals the share
+// at t = gross.
+func (r Redemption) fundersBack(t int64) []int64 {
+	parts := make([]int64, len(r.Shares))
+	if r.Gross <= 0 {
+		return parts
+	}
+	left := mulDiv(r.Discount, t, r.Gross)
+	for i, s := range r.Shares {
+		parts[i] = min(left, s.Amount)
+		left -= parts[i]
+	}
+	return parts
+}
+
+// mulDiv returns floor(a × b / c) for non-negative a, b and positive c
+// without overflowing int64 for amounts of money.
+func mulDiv(a, b, c int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	q, _ := bits.Div64(hi, lo, uint64(c))
+	return int64(q)
 }
