@@ -41,6 +41,7 @@ func (s *Switch) recoverOnce(ctx context.Context) error {
 		switch {
 		case err == nil:
 			settled++
+			s.voidPromo(ctx, &a) // no answer, no discount: the budget hold goes back
 		case fault.Has(err, fault.Conflict, "auth_settled"):
 			// Its answer was stored meanwhile.
 		default:

@@ -68,7 +68,8 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if p.API != nil {
 		// The phone's payment history and key sync read the network's
 		// records; the operator's clearing route only where the network runs.
-		p.API.MountNetwork(walletapi.Network{Payments: phonePayments{p.Records}})
+		p.API.MountNetwork(walletapi.Network{Payments: p.walletPayments(p.Promotions())})
+		p.MountPromotions()
 		if cfg.Roles.Has(RoleNetwork) {
 			p.API.Handle("/v1/admin/", adminapi.New(func(ctx context.Context, date string) (clearing.Report, error) {
 				return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
@@ -156,7 +157,7 @@ func (p *Platform) Clear(ctx context.Context, date, dir string) (clearing.Report
 		}
 	}
 	iss := &clearinghttp.Client{At: p.cfg.ClearingAt, Secret: p.ClearingSecret(), Local: local}
-	rep, err := clearing.Run(ctx, clearing.Config{Store: p.Records, Issuers: iss, Now: p.cfg.Now}, date)
+	rep, err := clearing.Run(ctx, clearing.Config{Store: p.Records, Issuers: iss, Promotions: p.Promotions(), Now: p.cfg.Now}, date)
 	if err != nil || dir == "" {
 		return rep, err
 	}

@@ -106,6 +106,9 @@ type Config struct {
 	// RiskOff runs the network and the token service without the risk
 	// engine (docs/risk.md; tapwallet bench auth --risk off).
 	RiskOff bool
+	// PromoOff runs the network without promotions (docs/promotions.md):
+	// no campaign is matched, Platform.Promotions is nil.
+	PromoOff bool
 }
 
 // Platform is the running platform.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"reflect"
 	"sync"
 	"time"
 
@@ -30,13 +29,8 @@ type promoParty struct {
 // (saved, paused) made by the command or another process.
 const promoRefresh = 3 * time.Second
 
-// promoOff reports Config.PromoOff. It reads the field by name so that
-// this file builds before the field is in Config (platform.go, the
-// lead's); false without it.
-func promoOff(cfg Config) bool {
-	f := reflect.ValueOf(cfg).FieldByName("PromoOff")
-	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
-}
+// promoOff reports Config.PromoOff.
+func promoOff(cfg Config) bool { return cfg.PromoOff }
 
 // newPromo opens the promo wing, seeds promo.Defaults() when it has no
 // campaigns, and starts following the campaigns' changes. Nothing with
