@@ -36,6 +36,9 @@ func phoneTap(ctx context.Context, e *env, pf *phoneFlags, args []string) error 
 	if err != nil {
 		return err
 	}
+	if s := tapPreview(p, *cardRef); s != "" { // the card details pop up as the phone meets the terminal
+		fmt.Fprintln(e.stdout, s)
+	}
 	if *finger != "" {
 		if err := p.VerifyFingerToTap(*finger); err != nil {
 			// The tap goes on: the terminal will get "see phone".
