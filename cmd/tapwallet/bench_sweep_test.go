@@ -93,8 +93,8 @@ func TestBenchAuthSweep(t *testing.T) {
 		t.Fatalf("sweep %+v, want points 4 and 8", f.Sweep)
 	}
 	for _, r := range f.Sweep {
-		if r.Approved != 200 || r.Errors != 0 || r.CPU <= 0 || r.Fdatasyncs <= 0 || r.BaselineTPS <= 0 || r.EchoCPU <= 0 || r.FullEcho <= 0 || r.FullEcho >= 1 {
-			t.Errorf("point %d: %+v, want 200 approved, CPU, fdatasyncs, echo figures and 0 < full/echo < 1", r.Tokens, r)
+		if r.Approved != 200 || r.Errors != 0 || r.CPU <= 0 || r.Fdatasyncs <= 0 || r.BaselineTPS <= 0 || r.EchoCPU <= 0 || r.FullEcho <= 0 || r.FullEcho >= 1 || r.Cores <= 0 {
+			t.Errorf("point %d: %+v, want 200 approved, CPU, cores, fdatasyncs, echo figures and 0 < full/echo < 1", r.Tokens, r)
 		}
 	}
 	if !strings.Contains(out, "400 holds pending = approved") {
