@@ -20,7 +20,7 @@ import (
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netmsg"
-	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/points"
 )
 
 // ReversalStore keeps, per bank, the identities of authorizations that were
@@ -65,8 +65,8 @@ type HostConfig struct {
 	// authorization's response code (meter.go).
 	Meter Meter
 	// Programs are the banks' points programmes; the host runs its
-	// bank's (default promo.DefaultPrograms, docs/promotions.md Points).
-	Programs *promo.Programs
+	// bank's (default points.DefaultPrograms, docs/promotions.md Points).
+	Programs *points.Programs
 	// Points keeps the points of the bank's cards (default: in memory,
 	// applying the transfers in Ledger).
 	Points PointsStore
@@ -94,7 +94,7 @@ type Host struct {
 	order    []string                        // answered in order, for eviction
 	locks    [256]sync.Mutex                 // one message identity at a time
 	mux      *netmsg.Mux                     // decodes requests once and calls authorize, reverse, refund
-	program  *promo.Program                  // the bank's points programme
+	program  *points.Program                 // the bank's points programme
 	byAcct   map[string]cardAccount          // card account id → its card
 }
 
@@ -164,7 +164,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Programs == nil {
-		ps, err := promo.DefaultPrograms()
+		ps, err := points.DefaultPrograms()
 		if err != nil {
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/ledger"
-	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/points"
 )
 
 // PointsCard is one card's points at its bank as a PointsStore keeps
@@ -24,7 +24,7 @@ type PointsCard struct {
 	// Lots are the card's lots, oldest first, with the purchase each
 	// came from.
 	Lots []PointsLot
-	// Applied is every points operation applied (its promo.Book id, such
+	// Applied is every points operation applied (its points.Book id, such
 	// as "accrue:<purchase>") → the points it moved.
 	Applied map[string]int64
 	// Open are ledger accounts an update needs created before its
@@ -36,9 +36,9 @@ type PointsCard struct {
 // PointsLot is a lot of points and the purchase that earned it: what
 // clearing posted of it and what refunds of it already took points back
 // for, so that partial refunds take back exactly what they should
-// (promo.RefundPoints).
+// (points.TakenBack).
 type PointsLot struct {
-	promo.Lot
+	points.Lot
 	Amount   int64 // fen posted
 	Refunded int64 // fen refunded and taken back for
 }
@@ -78,18 +78,18 @@ func (c *PointsCard) lot(id string) *PointsLot {
 	return nil
 }
 
-// book returns the card's promo.Book under program p.
-func (c *PointsCard) book(p *promo.Program) *promo.Book {
-	lots := make([]promo.Lot, len(c.Lots))
+// book returns the card's points.Book under program p.
+func (c *PointsCard) book(p *points.Program) *points.Book {
+	lots := make([]points.Lot, len(c.Lots))
 	for i, l := range c.Lots {
 		lots[i] = l.Lot
 	}
-	return promo.RestoreBook(p, c.PAR, lots, c.Applied)
+	return points.RestoreBook(p, c.PAR, lots, c.Applied)
 }
 
 // keep takes back what b did: its lots (new ones get amount) and its
 // applied operations.
-func (c *PointsCard) keep(b *promo.Book, newAmount map[string]int64) {
+func (c *PointsCard) keep(b *points.Book, newAmount map[string]int64) {
 	old := map[string]PointsLot{}
 	for _, l := range c.Lots {
 		old[l.ID] = l

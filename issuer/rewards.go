@@ -11,6 +11,7 @@ import (
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/points"
 )
 
 // The error codes of rewards (fault.CodeOf).
@@ -22,7 +23,7 @@ const (
 )
 
 // Program returns the bank's points programme. It never fails.
-func (h *Host) Program() *promo.Program { return h.program }
+func (h *Host) Program() *points.Program { return h.program }
 
 // Points returns a card's points at the bank (bank.Rewards.Points): the
 // points of lots not expired now, what a point pays and the oldest lot.
@@ -158,22 +159,22 @@ func (h *Host) PayWithPoints(ctx context.Context, req bank.PayWithPoints) (bank.
 		}
 		b := c.book(h.program)
 		bal, _, _ := c.Live(now)
-		points := min(bal, worth/h.program.FenPerPoint)
+		pts := min(bal, worth/h.program.FenPerPoint)
 		if req.Points > 0 {
-			points = min(points, req.Points)
+			pts = min(pts, req.Points)
 		}
-		if points <= 0 {
+		if pts <= 0 {
 			if bal <= 0 {
 				return nil, fault.E(fault.Limit, CodePointsShort, "the card has no points at %s", h.bank.ID)
 			}
 			return nil, fault.E(fault.Invalid, CodeBadRewards, "the purchase has %s left to pay with points", money.FormatMinor(worth, 2))
 		}
-		ts, credit, _, err := b.Pay(holdID, points, worth, c.Account, now)
+		ts, credit, _, err := b.Pay(holdID, pts, worth, c.Account, now)
 		if err != nil {
 			return nil, err
 		}
 		c.keep(b, nil)
-		out.Points, out.Credit = points, credit
+		out.Points, out.Credit = pts, credit
 		out.Balance, _, _ = c.Live(now)
 		return ts, nil
 	})
@@ -195,7 +196,7 @@ func clip(s string) string {
 }
 
 // ExpirePoints releases, oldest first, the points of every lot of the
-// bank's cards whose life ended at or before now (promo.Book.Expire: card →
+// bank's cards whose life ended at or before now (points.Book.Expire: card →
 // breakage in the bank's ledger), and returns how many points expired. It
 // fails with the store's or the ledger's error; the cards done before
 // stand, and the next sweep finishes.
@@ -264,10 +265,10 @@ func (h *Host) productOf(c cardAccount) string {
 
 // clearingRewards does, after the presentments of a clearing file are
 // posted, what the bank owes its card holders for them: the points each
-// posted purchase earns (promo.Program.Earn by product and MCC, plus the
+// posted purchase earns (points.Program.Earn by product and MCC, plus the
 // bonus of a points campaign) accrued to the card (by PAR), a campaign's
 // statement credit paid once, and for each refund credited the points of
-// its purchase taken back (promo.RefundPoints). Everything is idempotent
+// its purchase taken back (points.TakenBack). Everything is idempotent
 // by the purchase's or the refund's identity, so a file posted twice does
 // it once.
 func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []clearfile.Posting, accts []string) error {
@@ -404,7 +405,7 @@ func (h *Host) updateCard(ctx context.Context, par string, w *pointsWork) error 
 			if amount <= 0 {
 				continue
 			}
-			pts := promo.RefundPoints(l.Points, l.Amount, l.Refunded, amount)
+			pts := points.TakenBack(l.Points, l.Amount, l.Refunded, amount)
 			l.Refunded += amount
 			b = c.book(h.program)
 			more, _, short, _ := b.TakeBack(r.ID, r.OriginalID, pts, now)
@@ -414,7 +415,7 @@ func (h *Host) updateCard(ctx context.Context, par string, w *pointsWork) error 
 			c.keep(b, nil)
 			ts = append(ts, more...)
 		}
-		return promo.Link(ts), nil
+		return points.Link(ts), nil
 	})
 }
 
@@ -466,7 +467,7 @@ func (h *Host) statementCredit(ctx context.Context, holdID, account string, r *p
 		ts = append(ts, ledger.Transfer{ID: StatementCreditFundersID(holdID), DebitAccountID: h.bank.SettlementAccount, CreditAccountID: account,
 			Amount: rest, Currency: money.CNY, UserData: note})
 	}
-	return ApplyTransfers(ctx, h.cfg.Ledger, promo.Link(ts))
+	return ApplyTransfers(ctx, h.cfg.Ledger, points.Link(ts))
 }
 
 // RewardsHosts is bank.Rewards of the issuer hosts in this process, by

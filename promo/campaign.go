@@ -536,6 +536,17 @@ func strict(data []byte, v any) error {
 	return nil
 }
 
+// DecodeStrict decodes one JSON value into v as the campaign files are
+// read: an unknown field or anything after the value is refused, and the
+// error reads as the field it is about (for the other files of the
+// promotions, such as the points programmes).
+func DecodeStrict(data []byte, v any) error {
+	if err := strict(data, v); err != nil {
+		return errors.New(jsonText(err))
+	}
+	return nil
+}
+
 // jsonText makes a decoding error read as the field it is about.
 func jsonText(err error) string {
 	var te *json.UnmarshalTypeError

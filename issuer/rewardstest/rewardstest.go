@@ -24,6 +24,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/points"
 )
 
 // Clock is the suite's time, moved by the suite.
@@ -372,13 +373,13 @@ func (s *suite) run() {
 	g.promo = &promo.Redemption{Identity: g.id(), Campaign: "pts", Fulfilment: promo.FulfilPoints, CardBank: "icbc",
 		Gross: 2000, Net: 2000, Discount: 88, Shares: []promo.Share{{Kind: promo.FunderNetwork, Party: "network", Amount: 88}}}
 	before = s.credits(Debit)
-	promoBefore := s.balance(promo.PromotionAccount("icbc"))
+	promoBefore := s.balance(points.PromotionAccount("icbc"))
 	s.clear(f.detail(0), g.detail(0))
 	s.clear(f.detail(0), g.detail(0))
 	if d := s.credits(Debit) - before; d != 500 {
 		t.Fatalf("statement credit: the card got %d, want 500 once", d)
 	}
-	if d := promoBefore - s.balance(promo.PromotionAccount("icbc")); d != 300 {
+	if d := promoBefore - s.balance(points.PromotionAccount("icbc")); d != 300 {
 		t.Fatalf("statement credit: the promotion account paid %d, want ICBC's 300", d)
 	}
 	s.points("campaign points", DebitPAR, 100+20+88)

@@ -1,4 +1,4 @@
-package promo_test
+package points_test
 
 import (
 	"errors"
@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
-	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/points"
 )
 
 // TestDefaultPrograms: every bank of the directory has a programme (its
 // own or the default), with the rates docs/promotions.md states.
 func TestDefaultPrograms(t *testing.T) {
-	ps, err := promo.DefaultPrograms()
+	ps, err := points.DefaultPrograms()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestDefaultPrograms(t *testing.T) {
 	}
 	for _, b := range banks.Banks {
 		p := ps.For(b.ID)
-		if p.Bank != b.ID || p.FenPerPoint != 1 || p.MoneyAccount != b.ID+":promotion" || p.Life < 24*promo.Month {
+		if p.Bank != b.ID || p.FenPerPoint != 1 || p.MoneyAccount != b.ID+":promotion" || p.Life < 24*points.Month {
 			t.Errorf("%s: got %+v", b.ID, p)
 		}
 	}
@@ -63,8 +63,8 @@ func TestParseProgramsRefuses(t *testing.T) {
 		"data after":         {`{"default": {` + good + `}} {}`, "data after"},
 		"a string for a num": {`{"default": {"default_per_yuan": "1", "life_months": 24, "fen_per_point": 1}}`, "default_per_yuan"},
 	} {
-		_, err := promo.ParsePrograms(strings.NewReader(c.file))
-		if !errors.Is(err, promo.ErrProgram) || !strings.Contains(err.Error(), c.want) {
+		_, err := points.ParsePrograms(strings.NewReader(c.file))
+		if !errors.Is(err, points.ErrProgram) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want a promo_program error saying %q", name, err, c.want)
 		}
 	}

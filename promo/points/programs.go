@@ -1,4 +1,4 @@
-package promo
+package points
 
 import (
 	"bytes"
@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/promo"
 )
 
 //go:embed programs.json
@@ -20,7 +22,7 @@ var programsJSON []byte
 const Month = 730 * time.Hour
 
 // ErrProgram is the kind and code of a programme file refused:
-// errors.Is(err, promo.ErrProgram).
+// errors.Is(err, points.ErrProgram).
 var ErrProgram = fault.E(fault.Invalid, "promo_program", "")
 
 // programSpec is one programme as a file writes it.
@@ -65,8 +67,8 @@ func ParsePrograms(r io.Reader) (*Programs, error) {
 		Default *programSpec  `json:"default"`
 		Banks   []programSpec `json:"banks"`
 	}
-	if err := strict(data, &file); err != nil {
-		return nil, fault.E(fault.Invalid, "promo_program", "programme file: %s", jsonText(err))
+	if err := promo.DecodeStrict(data, &file); err != nil {
+		return nil, fault.E(fault.Invalid, "promo_program", "programme file: %s", err)
 	}
 	if file.Default == nil {
 		return nil, fault.E(fault.Invalid, "promo_program", "programme file: default: missing (every bank's programme unless it runs its own)")
@@ -117,7 +119,7 @@ func (s programSpec) check(where string) error {
 		if r.Product != "" && r.Product != "debit" && r.Product != "credit" {
 			return bad(f+".product", "%q: want debit or credit", r.Product)
 		}
-		if r.MCC != "" && (len(r.MCC) != 4 || !digits(r.MCC)) {
+		if r.MCC != "" && (len(r.MCC) != 4 || strings.Trim(r.MCC, "0123456789") != "") {
 			return bad(f+".mcc", "%q: want 4 digits", r.MCC)
 		}
 		if r.Product == "" && r.MCC == "" {

@@ -1,4 +1,4 @@
-package promo
+package points
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 )
 
-// PointsCurrency is the ledger currency of reward points: ISO 4217 999
+// Currency is the ledger currency of reward points: ISO 4217 999
 // (XXX, "no currency"), so that a points transfer never meets a money
 // account (the ledger refuses transfers across currencies). One point is
 // one minor unit.
-const PointsCurrency money.Currency = 999
+const Currency money.Currency = 999
 
 // Rate is how many points a yuan of a purchase earns, for a card product
 // and a merchant category; an empty Product or MCC matches any.
@@ -65,12 +65,12 @@ func (p *Program) Earn(product, mcc string, amount int64) int64 {
 	return amount / 100 * rate
 }
 
-// RefundPoints returns the points a refund of amount fen takes back from
+// TakenBack returns the points a refund of amount fen takes back from
 // a purchase of gross fen that earned earned points, of which refunds of
 // already fen took some back before: the cumulative share rounded down,
 // so that a full refund takes back exactly what was earned. It never
 // fails; amounts outside the purchase give 0.
-func RefundPoints(earned, gross, already, amount int64) int64 {
+func TakenBack(earned, gross, already, amount int64) int64 {
 	if gross <= 0 || amount <= 0 || already < 0 || already+amount > gross {
 		return 0
 	}
@@ -93,7 +93,7 @@ func (p *Program) CardAccount(card string) string { return "points:" + p.Bank + 
 // never fails.
 func (p *Program) Accounts(card string) []ledger.Account {
 	acc := func(id string, flags ledger.AccountFlags) ledger.Account {
-		return ledger.Account{ID: id, Currency: PointsCurrency, Code: ledger.CodePromotion, Flags: flags, UserData: "points " + p.Bank}
+		return ledger.Account{ID: id, Currency: Currency, Code: ledger.CodePromotion, Flags: flags, UserData: "points " + p.Bank}
 	}
 	return []ledger.Account{acc(p.poolAccount(), 0), acc(p.expiredAccount(), 0), acc(p.redeemedAccount(), 0),
 		acc(p.CardAccount(card), ledger.DebitsMustNotExceedCredits)}
@@ -136,13 +136,13 @@ func (b *Book) Balance() int64 {
 }
 
 // ErrPoints is the kind and code of a payment with points refused for
-// lack of points: errors.Is(err, promo.ErrPoints).
+// lack of points: errors.Is(err, points.ErrPoints).
 var ErrPoints = fault.E(fault.Declined, "promo_points_short", "")
 
 // transfer returns a points transfer between two accounts of the book.
 func (b *Book) transfer(id, from, to string, points int64) ledger.Transfer {
 	return ledger.Transfer{ID: id, DebitAccountID: from, CreditAccountID: to, Amount: points,
-		Currency: PointsCurrency, UserData: b.Card}
+		Currency: Currency, UserData: b.Card}
 }
 
 // link marks every transfer but the last Linked, so the batch stands or

@@ -1,4 +1,4 @@
-package promo_test
+package points_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
-	"github.com/tapwallet/tapwallet/promo"
+	"github.com/tapwallet/tapwallet/promo/points"
 )
 
-func icbcPoints() *promo.Program {
-	return &promo.Program{Bank: "icbc", Default: 1, Life: 365 * 24 * time.Hour, FenPerPoint: 1, MoneyAccount: "promo:icbc",
-		Rates: []promo.Rate{{MCC: "5411", PerYuan: 2}, {Product: "credit", MCC: "5812", PerYuan: 3}, {Product: "credit", PerYuan: 2}}}
+func icbcPoints() *points.Program {
+	return &points.Program{Bank: "icbc", Default: 1, Life: 365 * 24 * time.Hour, FenPerPoint: 1, MoneyAccount: "promo:icbc",
+		Rates: []points.Rate{{MCC: "5411", PerYuan: 2}, {Product: "credit", MCC: "5812", PerYuan: 3}, {Product: "credit", PerYuan: 2}}}
 }
 
 // TestEarn: the most specific rate wins, whole yuan only.
@@ -30,10 +30,10 @@ func TestEarn(t *testing.T) {
 			t.Errorf("%s %s %d: got %d, want %d", c.product, c.mcc, c.amount, got, c.want)
 		}
 	}
-	if got := promo.RefundPoints(246, 12345, 0, 12345); got != 246 {
+	if got := points.TakenBack(246, 12345, 0, 12345); got != 246 {
 		t.Errorf("full refund: got %d, want 246", got)
 	}
-	if a, b := promo.RefundPoints(246, 12345, 0, 5000), promo.RefundPoints(246, 12345, 5000, 7345); a+b != 246 {
+	if a, b := points.TakenBack(246, 12345, 0, 5000), points.TakenBack(246, 12345, 5000, 7345); a+b != 246 {
 		t.Errorf("two refunds: got %d + %d, want 246", a, b)
 	}
 }
@@ -68,7 +68,7 @@ func TestPointsLedger(t *testing.T) {
 			t.Fatalf("%s: got %v %v, want every transfer ok", step, rs, err)
 		}
 	}
-	b := promo.NewBook(p, "card-1")
+	b := points.NewBook(p, "card-1")
 	check := func(step string, want int64) {
 		t.Helper()
 		if b.Balance() != want {
@@ -121,7 +121,7 @@ func TestPointsLedger(t *testing.T) {
 	if cardMoney[0].CreditsPosted != 300 {
 		t.Fatalf("card credited %d, want 300 once", cardMoney[0].CreditsPosted)
 	}
-	if _, _, _, err := b.Pay("E", 10000, 20000, "card-1:debit", t0.Add(211*day)); !errors.Is(err, promo.ErrPoints) {
+	if _, _, _, err := b.Pay("E", 10000, 20000, "card-1:debit", t0.Add(211*day)); !errors.Is(err, points.ErrPoints) {
 		t.Fatalf("paying with more points than the card has: got %v, want ErrPoints", err)
 	}
 
