@@ -329,6 +329,7 @@ func (p *Platform) handler() http.Handler {
 		})
 	}
 	p.mountTSP(mux)
+	p.MountRewards(mux)   // the banks of this process answer for their points
 	if p.Issuers != nil { // the network hands the banks of this process their clearing files here
 		mux.Handle(clearinghttp.Path, clearinghttp.Handler(issuer.ClearingHosts(p.Issuers.Hosts), p.ClearingSecret()))
 		mux.Handle(idvhttp.Path, idvhttp.Handler(p.hostedIDV(), p.ClearingSecret(), p.Log)) // and the token service asks them for ID&V

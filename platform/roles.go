@@ -258,6 +258,7 @@ func (p *Platform) startIssuers(ctx context.Context) error {
 						p.Log.Info("issuers: expired holds released", "bank", id, "holds", n)
 					}
 				}
+				p.ExpirePoints(nctx)
 			}
 		}
 	}()

@@ -14,6 +14,7 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
+	"github.com/tapwallet/tapwallet/issuer/rewardshttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/keystore/soft"
@@ -114,9 +115,11 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 			ln.Close()
 			return err
 		}
-		srv := &http.Server{Handler: clearinghttp.Handler(issuer.ClearingHosts{b.ID: h}, clearingSecret.Reveal()),
-			ReadHeaderTimeout: 10 * time.Second}
-		fmt.Fprintf(e.stdout, "taking clearing files on http://%s%s\n", cln.Addr(), clearinghttp.Path)
+		mux := http.NewServeMux()
+		mux.Handle(clearinghttp.Path, clearinghttp.Handler(issuer.ClearingHosts{b.ID: h}, clearingSecret.Reveal()))
+		mux.Handle(rewardshttp.Path, rewardshttp.Handler(issuer.RewardsHosts{b.ID: h}, clearingSecret.Reveal(), log))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		fmt.Fprintf(e.stdout, "taking clearing files on http://%s%s and points on http://%s%s\n", cln.Addr(), clearinghttp.Path, cln.Addr(), rewardshttp.Path)
 		go srv.Serve(cln)
 		defer srv.Close()
 	}
@@ -130,6 +133,9 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 			case <-t.C:
 				if n, err := led.ExpirePending(ctx, time.Now()); err == nil && n > 0 {
 					log.Info("issuer: expired holds released", "holds", n)
+				}
+				if n, err := h.ExpirePoints(ctx, time.Now()); err == nil && n > 0 {
+					log.Info("issuer: points expired", "points", n)
 				}
 			}
 		}
