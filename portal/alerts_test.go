@@ -244,7 +244,7 @@ func TestOffersPointsAndDiscounts(t *testing.T) {
 	b.login("lin@example.com")
 	_, page := b.get("/phones/" + id)
 	for _, want := range []string{"这张卡可享的优惠", "工商银行随机立减", "满¥20.00随机立减¥0.50–¥8.88", "建设银行超市返现", "返 5.00%，最高¥20.00", "清算后返还到卡上",
-		"添加到这张卡", "积分：1234 分（可抵 ¥12.34）", "200 分将于", "新用户满100减50"} {
+		"添加到这张卡", "积分：1234 分（可抵 ¥12.34）", "200 分将于", "新用户满100减50", `<strong class="card-name">工商银行 `, `<strong class="card-name">建设银行 `} {
 		if !strings.Contains(page, want) {
 			t.Errorf("zh phone page: no %q", want)
 		}

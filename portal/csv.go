@@ -33,7 +33,7 @@ func (p *Portal) transactionsCSV(w http.ResponseWriter, r *http.Request, v *visi
 	cw.Write(head)
 	for _, pm := range pays {
 		disc := t.discount(pm)
-		row := []string{t.When(pm.At), names[pm.PhoneID], pm.BankName, "•••• " + pm.PANLast4, "•••• " + pm.TokenLast4, pm.Merchant,
+		row := []string{t.When(pm.At), names[pm.PhoneID], t.bank(pm.BankID, pm.BankName), "•••• " + pm.PANLast4, "•••• " + pm.TokenLast4, pm.Merchant,
 			Money(pm.Amount), pm.Amount.Currency.Code(), disc, t.result(pm)}
 		for i := range row {
 			row[i] = csvSafe(row[i])

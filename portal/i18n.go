@@ -212,6 +212,7 @@ func (p *Portal) funcs(t *tr) template.FuncMap {
 		"detail":   t.detail,
 		"result":   t.result,
 		"discount": t.discount,
+		"bank":     t.bank,
 		"city": func(id string) string {
 			if t.Has("city." + id) {
 				return t.T("city." + id)
@@ -281,4 +282,13 @@ func backTo(s string) string {
 		return "/"
 	}
 	return u.Path
+}
+
+// bank names a card's bank: in Chinese by the catalogue's name of the
+// bank (bank.<id>, 工商银行), else as the token service names it.
+func (t *tr) bank(id, name string) string {
+	if t.lang == LangZH && id != "" && t.Has("bank."+id) {
+		return t.T("bank." + id)
+	}
+	return name
 }

@@ -156,14 +156,14 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request, v *visit) {
 // cardView is a card on a phone. Handle names it in the forms (a keyed
 // hash of the token: the token itself is never in a page or a URL).
 type cardView struct {
-	BankName, Product, PANLast4, TokenLast4, State, Art, Handle string
-	Default                                                     bool
-	Payments                                                    []Payment
-	Promotions                                                  bool        // promotions are connected: the offers are listed
-	Offers                                                      []offerView // what the card can get
-	Points                                                      *pointsView // the card's points at its bank (nil: not known)
-	token                                                       string
-	tok                                                         tsp.Token
+	BankID, BankName, Product, PANLast4, TokenLast4, State, Art, Handle string
+	Default                                                             bool
+	Payments                                                            []Payment
+	Promotions                                                          bool        // promotions are connected: the offers are listed
+	Offers                                                              []offerView // what the card can get
+	Points                                                              *pointsView // the card's points at its bank (nil: not known)
+	token                                                               string
+	tok                                                                 tsp.Token
 }
 
 var colour = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
@@ -183,7 +183,7 @@ func (p *Portal) cards(ctx context.Context, phoneID string) ([]cardView, error) 
 		if t.State == tsp.Deleted {
 			continue
 		}
-		c := cardView{BankName: t.BankID, Product: t.Product, PANLast4: t.PANLast4, TokenLast4: t.Number.Last4(), State: string(t.State), Default: t.Default, Art: "#555555",
+		c := cardView{BankID: t.BankID, BankName: t.BankID, Product: t.Product, PANLast4: t.PANLast4, TokenLast4: t.Number.Last4(), State: string(t.State), Default: t.Default, Art: "#555555",
 			Handle: p.cardHandle(t.Number.Digits()), token: t.Number.Digits(), tok: t}
 		if t.BankName != "" {
 			c.BankName = t.BankName

@@ -25,6 +25,7 @@ type Payment struct {
 	PhoneID    string
 	PhoneName  string
 	TokenLast4 string
+	BankID     string // the card's bank's id (its name in the catalogues: bank.<id>)
 	BankName   string // the card's bank, when the card is still on a phone
 	PANLast4   string // the card's own last 4 digits, likewise
 	Merchant   string
@@ -41,7 +42,6 @@ type Payment struct {
 	Reason     string // the network's decline reason code, never shown as such
 	token      string
 	id         string // the network's message identity (the risk decision's and the redemption's key)
-	bankID     string
 }
 
 // cardInfo is what the token service says of a token for the pages.
@@ -130,7 +130,7 @@ func paymentOf(au netswitch.Auth, c cardInfo) Payment {
 	pm := Payment{At: au.ReceivedAt, PhoneID: c.phoneID, PhoneName: c.phoneName, TokenLast4: au.TokenLast4, BankName: c.bank, PANLast4: c.panLast4,
 		Merchant: au.MerchantName, Amount: au.Amount, Approved: au.Captured(),
 		Reversed: au.Reversed(), Partial: au.PartiallyReversed(), Code: string(au.ResponseCode), Reason: string(au.Reason), token: au.Token.Digits(),
-		id: au.ID, bankID: au.BankID}
+		id: au.ID, BankID: au.BankID}
 	if pm.PANLast4 == "" {
 		pm.PANLast4 = au.PANLast4
 	}

@@ -261,7 +261,7 @@ func (t *tr) funder(s promo.Share, pm Payment) string {
 	if t.Has("bank." + s.Party) {
 		return t.T("bank." + s.Party)
 	}
-	if s.Party == pm.bankID && pm.BankName != "" {
+	if s.Party == pm.BankID && pm.BankName != "" {
 		return pm.BankName
 	}
 	return t.T("funder.bank")
