@@ -236,7 +236,7 @@ func (t *tr) discount(pm Payment) string {
 	by := ""
 	for i, s := range r.Shares {
 		if i > 0 {
-			by += t.T("offer.tier_sep")
+			by += t.T("funder.sep")
 		}
 		by += t.funder(s, pm)
 	}
