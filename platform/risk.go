@@ -20,6 +20,27 @@ type riskParty struct {
 	engine *risk.Engine
 	meter  risk.Meter // the metrics of the engine's decisions (Config.Metrics)
 	stop   chan struct{}
+	// placesFed is set when the wallet tells the engine each place a
+	// phone reports (placeHook): the switch then reads phones' places
+	// from the engine's state, not from the wallet's wing.
+	placesFed bool
+}
+
+// placeHook is the wallet's hook for the places phones report, once the
+// wallet has one (wallet.Service.OnLocation: f called after each reported
+// place is stored).
+type placeHook interface {
+	OnLocation(f func(ctx context.Context, phoneID string, lat, lon float64, at time.Time))
+}
+
+// riskPlaceReported keeps a place a phone reported as its sighting in the
+// risk engine's state (Engine.RecordPlace): read with the taps, no SQL on
+// the authorization's path. Failures are logged (the travel rules then
+// miss that place).
+func (p *Platform) riskPlaceReported(ctx context.Context, phoneID string, lat, lon float64, at time.Time) {
+	if err := p.risk.engine.RecordPlace(ctx, phoneID, risk.Sighting{Place: risk.Place{Lat: lat, Lon: lon}, At: at}); err != nil {
+		p.Log.Error("risk: keeping a reported place failed", "err", fault.MessageOf(err))
+	}
 }
 
 // newRisk opens the risk wing and builds the engine with the latest
@@ -48,6 +69,10 @@ func (p *Platform) newRisk(ctx context.Context, cfg Config) error {
 		return err
 	}
 	p.risk.store, p.risk.stop, p.risk.meter = st, make(chan struct{}), cfg.Metrics.Risk()
+	if h, ok := any(p.Wallet).(placeHook); ok && p.Wallet != nil {
+		h.OnLocation(p.riskPlaceReported)
+		p.risk.placesFed = true
+	}
 	go p.pruneRisk(cfg)
 	return nil
 }
@@ -84,7 +109,7 @@ func (p *Platform) switchRisk() *netswitch.Risk {
 		return nil
 	}
 	r := &netswitch.Risk{Engine: risk.Metered{Engine: p.risk.engine, Meter: p.risk.meter}, Keep: p.risk.store}
-	if p.Wallet != nil {
+	if p.Wallet != nil && !p.risk.placesFed { // until the wallet feeds the engine: a read of the wallet's wing per authorization
 		r.Places = walletFacts{p}
 	}
 	return r

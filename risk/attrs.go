@@ -230,7 +230,16 @@ func countSeries(subject, measure string, res int64) string {
 	return subject + "." + measure + "." + resName(res)
 }
 
-func sightingKeys(a *Auth) []string { return []string{"card:" + a.Card, "phone:" + a.Phone} }
+// tapKeys are the sightings an approved tap updates: the card's and the
+// phone's last tap.
+func tapKeys(a *Auth) []string { return []string{"card:" + a.Card, "phone:" + a.Phone} }
+
+// sightingKeys are the sightings a decision reads: the last taps and the
+// phone's last reported place (RecordPlace).
+func sightingKeys(a *Auth) []string { return append(tapKeys(a), placeKey+a.Phone) }
+
+// placeKey prefixes the sighting of a phone's last reported place.
+const placeKey = "place:"
 
 // travel finds, of the sightings the decision knows, the one that asks the
 // highest speed to reach this terminal: its distance (km), the time (min)

@@ -93,7 +93,7 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 	if !ok {
 		return nil
 	}
-	for _, k := range sightingKeys(&a) {
+	for _, k := range tapKeys(&a) {
 		if strings.HasSuffix(k, ":") {
 			continue
 		}
@@ -134,6 +134,22 @@ func (e *Engine) RecordBinding(ctx context.Context, b Binding) error {
 		return err
 	}
 	return e.state.Add(ctx, bindDeltas(&b))
+}
+
+// RecordPlace keeps the place a phone reported (find my phone) as its
+// sighting for the travel attributes, read with the taps' (an
+// authorization then needs no Auth.PhoneSeen). A later place wins. It
+// fails with fault.Invalid CodeFacts without a phone or a time,
+// CodeCardNumber for a phone reference that looks like a card number, and
+// like the state's SetLast.
+func (e *Engine) RecordPlace(ctx context.Context, phone string, s Sighting) error {
+	if phone == "" || !s.Known() {
+		return fault.E(fault.Invalid, CodeFacts, "a reported place: want a phone and a time")
+	}
+	if err := refsClean(phone); err != nil {
+		return err
+	}
+	return e.state.SetLast(ctx, placeKey+phone, s)
 }
 
 // RecordHolder adds the card holder's name that the bank's ID&V returned

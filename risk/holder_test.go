@@ -81,3 +81,45 @@ func TestHolderAfterIDV(t *testing.T) {
 		t.Errorf("no holder: got %v, want %s", err, risk.CodeFacts)
 	}
 }
+
+// TestRecordPlace: a place the phone reported, kept in the state, is a
+// travel sighting like Auth.PhoneSeen: a Shanghai tap 5 minutes after the
+// phone reported Beijing is impossible travel; 5 hours after, it is not;
+// a later report wins; bad facts are refused.
+func TestRecordPlace(t *testing.T) {
+	ctx := context.Background()
+	bj := risk.Place{Lat: 39.93, Lon: 116.45}
+	for _, c := range []struct {
+		name string
+		ago  time.Duration
+		fire bool
+	}{{"5 minutes", 5 * time.Minute, true}, {"5 hours", 5 * time.Hour, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			e, _ := risk.New(risk.Default(), risk.NewMemory())
+			if err := e.RecordPlace(ctx, "ph_A", risk.Sighting{Place: bj, At: t0.Add(-c.ago)}); err != nil {
+				t.Fatal(err)
+			}
+			d, err := e.Authorize(ctx, auth(func(a *risk.Auth) { a.City = "SHANGHAI" }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fired := hitOf(d, "auth.impossible_travel") != nil; fired != c.fire || c.fire && d.Outcome != risk.Decline {
+				t.Errorf("Shanghai %s after the phone reported Beijing: got %s %+v, want impossible travel %v", c.name, d, d.Hits, c.fire)
+			}
+		})
+	}
+	e, _ := risk.New(risk.Default(), risk.NewMemory())
+	e.RecordPlace(ctx, "ph_A", risk.Sighting{Place: bj, At: t0.Add(-5 * time.Minute)})
+	e.RecordPlace(ctx, "ph_A", risk.Sighting{Place: risk.Place{Lat: 31.23, Lon: 121.47}, At: t0.Add(-4 * time.Minute)})
+	if d, _ := e.Authorize(ctx, auth(func(a *risk.Auth) { a.City = "SHANGHAI" })); hitOf(d, "auth.impossible_travel") != nil {
+		t.Errorf("the phone reported Shanghai after Beijing: got %s", d)
+	}
+	for _, bad := range []struct {
+		phone string
+		s     risk.Sighting
+	}{{"", risk.Sighting{Place: bj, At: t0}}, {"ph_A", risk.Sighting{Place: bj}}, {"6222020000000007", risk.Sighting{Place: bj, At: t0}}} {
+		if err := e.RecordPlace(ctx, bad.phone, bad.s); fault.KindOf(err) != fault.Invalid {
+			t.Errorf("RecordPlace(%q, %+v): got %v, want invalid", bad.phone, bad.s, err)
+		}
+	}
+}
