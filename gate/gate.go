@@ -345,9 +345,14 @@ func (t *tap) block(n epurse.CardNumber) (Outcome, error) {
 // amount and time, means the debit happened — the gate asks for its proof,
 // finalises the record and lets the person through; an offline record
 // with a lower counter (or that counter from elsewhere), or the end of
-// the log, means it never happened and the record is voided.
+// the log, means it never happened and the record is voided. A debit
+// that happened longer ago than DoubleTapWithin is not this tap's (a
+// pending entry a power cut left before its final entry was synced, and
+// the card back hours later): its record is finalised all the same, and
+// the tap goes on as a new one, charged as any other.
 func (t *tap) recover(p Pending) (Outcome, bool, error) {
 	c := t.g.cfg
+	stale := c.Now().Sub(p.At) > c.DoubleTapWithin
 	happened, decided := false, false
 	for rec := byte(1); rec <= epurse.LogRecords && !decided; rec++ {
 		r, err := t.send(apdu.ReadRecord(epurse.SFILog, rec))
@@ -388,6 +393,9 @@ func (t *tap) recover(p Pending) (Outcome, bool, error) {
 			if err := c.Journal.Finalise(p.ID, p.Record); err != nil {
 				return *t.out, true, err
 			}
+			if stale {
+				return Outcome{}, false, nil
+			}
 			t.out.RecordID = p.ID
 			return t.done(AlreadyPaid, "Already paid — go through"), true, nil
 		}
@@ -418,6 +426,9 @@ func (t *tap) recover(p Pending) (Outcome, bool, error) {
 	// shows the debit happened, the operator settles it in clearing.
 	if err := c.Journal.Finalise(p.ID, rec); err != nil {
 		return *t.out, true, err
+	}
+	if stale {
+		return Outcome{}, false, nil
 	}
 	t.out.RecordID, t.out.Charged, t.out.Balance = p.ID, rec.Amount, rec.BalanceAfter
 	o := t.done(AlreadyPaid, "Already paid %s — go through", yuan(rec.Amount))
