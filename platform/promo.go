@@ -20,7 +20,8 @@ type promoParty struct {
 	store  *promostore.Store
 	batch  *promostore.Batch // store, with Reserve batched; closes store
 	sw     *netswitch.StorePromotions
-	seen   [32]byte // the campaigns' fingerprint sw was built from
+	mu     sync.Mutex // one refresh at a time (the loop's, RefreshPromotions)
+	seen   [32]byte   // the campaigns' fingerprint sw was built from
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -83,6 +84,8 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 // they changed; a failure keeps the campaigns it had (logged).
 func (p *Platform) refreshPromo(ctx context.Context) {
 	pp := &p.net.promo
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
 	cs, err := pp.store.Campaigns(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -94,6 +97,17 @@ func (p *Platform) refreshPromo(ctx context.Context) {
 		pp.sw.Set(netswitch.NewPromoSet(cs))
 		pp.seen = f
 		p.Log.Info("promotions: campaigns changed; matcher rebuilt", "campaigns", len(cs))
+	}
+}
+
+// RefreshPromotions reads the campaigns again now and rebuilds the
+// switch's matcher if they changed, as the platform does by itself every
+// few seconds: for whoever just saved or paused a campaign in this process
+// (the demo) and wants the next authorization to see it. Nothing with
+// Config.PromoOff.
+func (p *Platform) RefreshPromotions(ctx context.Context) {
+	if p.net.promo.sw != nil {
+		p.refreshPromo(ctx)
 	}
 }
 

@@ -190,6 +190,7 @@ func (d *demo) run() error {
 		// (chapters are added here: tap, network, transit, lost phone, risk)
 		d.tapChapter,
 		d.networkChapter,
+		d.promoChapter,
 		d.transitChapter,
 		d.lostPhoneChapter,
 		d.riskChapter,

@@ -55,6 +55,9 @@ func (d *demo) networkChapter() error {
 	code, _ := resp.String(iso8583.DEAuthID)
 	de2, _ := resp.String(iso8583.DEPAN)
 	d.ok("ISO 8583 over TCP to %s: 0110 approved, auth code %s", d.p.ISOAddr, code)
+	if pd, err := promoAnswer(resp); err == nil && pd != nil {
+		d.ok("a promotion applied at the terminal (DE124): %s, ¥%s off — she is charged ¥%s", pd.Name, money.FormatMinor(pd.Discount, 2), money.FormatMinor(pd.Gross-pd.Discount, 2))
+	}
 	d.ok("the network checked the token, its counter, its limited-use key, the ARQC and the fingerprint, swapped the token for the card number for %s,", card.BankName)
 	d.ok("and the answer comes back with the token (ending %s), never the card number, and an ARPC for the phone in DE55 tag 91", last4Of(de2))
 	if bal, held, err := d.cardBalance(ctx, card); err == nil {
