@@ -111,7 +111,7 @@ func TestPagesInBothLanguages(t *testing.T) {
 	wrong := e.browserFrom(t, "127.0.0.2")
 	wrong.post("/login", url.Values{"email": {"lin@example.com"}, "password": {"wrong"}})
 
-	pages := []string{"/phones", "/phones/" + id, "/phones/" + id + "/wallet-on", "/transactions", "/transactions?page=2", "/security", "/settings", "/no-such-page", "/phones/nope"}
+	pages := []string{"/phones", "/phones/" + id, "/phones/" + id + "/wallet-on", "/transactions", "/transactions?page=2", "/security", "/settings", "/alerts", "/no-such-page", "/phones/nope"}
 	for _, lang := range []string{"zh-CN", "en"} {
 		b := e.browser(t)
 		b.lang = lang
