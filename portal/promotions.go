@@ -74,11 +74,11 @@ func (p *Portal) cardPromotions(ctx context.Context, t *tr, cards []cardView) {
 	for i := range cards {
 		c := &cards[i]
 		if len(cs) > 0 {
-			offers, err := p.offers(ctx, t, cs, c.tok)
-			if err != nil {
+			if offers, err := p.offers(ctx, t, cs, c.tok); err != nil {
 				p.cfg.Log.WarnContext(ctx, "portal: a card's offers could not be read", "err", err)
+			} else {
+				c.Offers, c.Promotions = offers, true
 			}
-			c.Offers, c.Promotions = offers, true
 		}
 		if p.cfg.Points != nil && c.tok.PAR != "" {
 			pts, err := p.cfg.Points.Points(ctx, c.tok.BankID, c.tok.PAR)
