@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapwallet/tapwallet/apdu"
 	"github.com/tapwallet/tapwallet/applet"
 	"github.com/tapwallet/tapwallet/epurse"
 	"github.com/tapwallet/tapwallet/epurse/epursetest"
@@ -259,26 +258,9 @@ func TestPulledAway(t *testing.T) {
 			name = "before the debit"
 		}
 		t.Run(name, func(t *testing.T) {
-			clk := &clock{morning}
-			dir := t.TempDir()
-			in := station(t, clk, "wuhan", "L2", "jinyintan", gate.Auto, "")
-			out := station(t, clk, "wuhan", "L2", "optics-valley-square", gate.Auto, dir)
-			p, _ := epursetest.Purse(t, "wuhan", 4, 3000)
-			ph := applet.NewDispatcher(p)
-			want(t, tap(t, in, ph), gate.Entered, 0, 3000)
-			clk.t = clk.t.Add(40 * time.Minute)
-			o, err := out.Tap(context.Background(), &dropLink{card: ph, ins: apdu.InsDebitForPurchase, before: before})
-			if err != nil || o.Result != gate.PulledAway || o.Result.Opens() {
-				t.Fatalf("pulled away: got %s, %v; want pulled_away and a shut gate", o.Result, err)
-			}
-			if n := len(out.Config().Journal.Pending()); n != 1 {
-				t.Fatalf("pending records after the pull: got %d, want 1", n)
-			}
-			// The gate restarts in between: the journal carries the pending record.
-			out.Config().Journal.Close()
-			again := station(t, clk, "wuhan", "L2", "optics-valley-square", gate.Auto, dir)
+			clk, p, ph, again := pulledAway(t, before)
 			clk.t = clk.t.Add(5 * time.Second)
-			o = tap(t, again, ph)
+			o := tap(t, again, ph)
 			if before {
 				want(t, o, gate.Exited, 500, 2500)
 			} else {
