@@ -58,7 +58,9 @@ fdatasyncs per authorization, the echo's throughput and CPU per round trip,
 and full/echo (the full path's throughput over the echo's); with --json one
 JSON object on the last line. --sweep 16,32,64,128 runs one point per
 concurrency, one after another on the same platform (each --duration or
---count); --plot FILE.svg draws throughput against p50/p99 latency. The
+--count; --rounds N runs the sweep N times over, alternating the points,
+and adds each concurrency's medians); --plot FILE.svg draws throughput
+against p50/p99 latency (the medians with --rounds). The
 default --tokens (32) is where the p99 target of 20 ms is meant to hold on
 the 2-core machine (docs/performance.md). It exits non-zero if a durable
 SQLite run made no fdatasync.
@@ -94,8 +96,10 @@ type authFigures struct {
 	Cores float64 `json:"cpu_cores"`
 	// FullEcho is the full path's throughput over the echo's.
 	FullEcho float64 `json:"full_echo_ratio,omitempty"`
-	// Sweep holds every point of a --sweep (the top level is its last).
-	Sweep []authFigures `json:"sweep,omitempty"`
+	// Sweep holds every point of a --sweep (the top level is its last);
+	// Medians, with --rounds, each concurrency's medians over the rounds.
+	Sweep   []authFigures `json:"sweep,omitempty"`
+	Medians []authFigures `json:"medians,omitempty"`
 	// Means are the run's hop times (ms) and batch sizes (calls) from
 	// the platform's metrics, by series.
 	Means map[string]float64 `json:"means,omitempty"`
@@ -151,6 +155,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	conns := fs.Int("conns", 8, "acquirer connections to the switch")
 	tokens := fs.Int("tokens", defaultBenchTokens, "tokens (8 per simulated phone): authorizations in flight; each token's authorizations go in order, all tokens at once")
 	sweep := fs.String("sweep", "", "run one point per concurrency, e.g. 16,32,64,128 (instead of --tokens), each for --duration or --count")
+	rounds := fs.Int("rounds", 1, "run the sweep this many times, alternating the points, and summarise each concurrency by its medians (a shared machine's load drifts during a sweep)")
 	plot := fs.String("plot", "", "draw throughput against p50/p99 latency, a point per concurrency, into this SVG file")
 	dsn := fs.String("db", envDefault(e, "bench_db", ""), "database: empty for SQLite in a temporary folder, or postgres://… (a fresh schema, dropped after) [TAPWALLET_BENCH_DB]")
 	baseline := fs.Bool("baseline", true, "also run the same client against a bare ISO 8583 echo server, for the full/echo ratio")
@@ -190,6 +195,10 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	if *rounds < 1 || *rounds > 20 {
+		return usage("--rounds must be 1 to 20")
+	}
+	points = repeatPoints(points, *rounds)
 	perPoint := *count
 	if perPoint == 0 {
 		perPoint = int(duration.Seconds() * float64(*rate))
@@ -373,8 +382,16 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(w, "issuer ledgers: %d holds pending %s\n", holds, check)
 	}
+	summary := rows
+	if *rounds > 1 {
+		summary = medians(rows)
+		fmt.Fprintf(w, "\nmedians over %d rounds:\n%6s %8s %7s %7s %9s %6s %8s %9s\n", *rounds, "tokens", "auth/s", "p50 ms", "p99 ms", "CPU µs", "cores", "fsync", "full/echo")
+		for _, m := range summary {
+			fmt.Fprintf(w, "%6d %8.0f %7.2f %7.2f %9.0f %6.2f %8.3f %9.2f\n", m.Tokens, m.TPS, m.P50, m.P99, m.CPU, m.Cores, m.Fdatasyncs, m.FullEcho)
+		}
+	}
 	if *plot != "" {
-		if err := writePlot(*plot, rows, fmt.Sprintf("tapwallet bench auth: throughput and latency, %d connections, %s", *conns, dbShort(dbName))); err != nil {
+		if err := writePlot(*plot, summary, fmt.Sprintf("tapwallet bench auth: throughput and latency, %d connections, %s", *conns, dbShort(dbName))); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "plot: %s\n", *plot)
@@ -383,6 +400,9 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		f := rows[len(rows)-1]
 		if len(rows) > 1 {
 			f.Sweep = rows
+		}
+		if *rounds > 1 {
+			f.Medians = summary
 		}
 		b, _ := json.Marshal(f)
 		fmt.Fprintln(w, string(b))

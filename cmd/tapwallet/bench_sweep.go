@@ -28,6 +28,56 @@ func parseSweep(s string) ([]int, error) {
 	return out, nil
 }
 
+// repeatPoints is the sweep's points, rounds times over, in turn.
+func repeatPoints(points []int, rounds int) []int {
+	out := make([]int, 0, len(points)*rounds)
+	for range rounds {
+		out = append(out, points...)
+	}
+	return out
+}
+
+// medians summarises the rows of repeated points: per concurrency, in
+// the order they first came, the median of each figure over its rows.
+func medians(rows []authFigures) []authFigures {
+	var order []int
+	by := map[int][]authFigures{}
+	for _, r := range rows {
+		if by[r.Tokens] == nil {
+			order = append(order, r.Tokens)
+		}
+		by[r.Tokens] = append(by[r.Tokens], r)
+	}
+	med := func(rs []authFigures, v func(authFigures) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = v(r)
+		}
+		sort.Float64s(xs)
+		if n := len(xs); n%2 == 0 {
+			return (xs[n/2-1] + xs[n/2]) / 2
+		}
+		return xs[len(xs)/2]
+	}
+	var out []authFigures
+	for _, c := range order {
+		rs := by[c]
+		out = append(out, authFigures{Tokens: c, DB: rs[0].DB,
+			TPS:        med(rs, func(r authFigures) float64 { return r.TPS }),
+			P50:        med(rs, func(r authFigures) float64 { return r.P50 }),
+			P90:        med(rs, func(r authFigures) float64 { return r.P90 }),
+			P99:        med(rs, func(r authFigures) float64 { return r.P99 }),
+			Max:        med(rs, func(r authFigures) float64 { return r.Max }),
+			CPU:        med(rs, func(r authFigures) float64 { return r.CPU }),
+			Cores:      med(rs, func(r authFigures) float64 { return r.Cores }),
+			Fdatasyncs: med(rs, func(r authFigures) float64 { return r.Fdatasyncs }),
+			FullEcho:   med(rs, func(r authFigures) float64 { return r.FullEcho }),
+			EchoCPU:    med(rs, func(r authFigures) float64 { return r.EchoCPU }),
+		})
+	}
+	return out
+}
+
 // sweepPlan shares perPoint authorizations of each point among its
 // points[i] tokens (the first tokens of the run: each point uses
 // tokens 0…points[i]-1, going on with their counters where the last point

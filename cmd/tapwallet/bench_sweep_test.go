@@ -48,6 +48,26 @@ func TestSweepPlan(t *testing.T) {
 	}
 }
 
+// TestMedians: repeated points are summarised per concurrency, in their
+// first order, by the median of each figure.
+func TestMedians(t *testing.T) {
+	if got := repeatPoints([]int{16, 32}, 3); len(got) != 6 || got[2] != 16 || got[5] != 32 {
+		t.Fatalf("repeatPoints: %v", got)
+	}
+	rows := []authFigures{{Tokens: 32, TPS: 100, P99: 50}, {Tokens: 16, TPS: 10, P99: 5}, {Tokens: 32, TPS: 300, P99: 10},
+		{Tokens: 16, TPS: 30, P99: 9}, {Tokens: 32, TPS: 200, P99: 90}, {Tokens: 16, TPS: 20, P99: 7}}
+	m := medians(rows)
+	if len(m) != 2 || m[0].Tokens != 32 || m[0].TPS != 200 || m[0].P99 != 50 || m[1].Tokens != 16 || m[1].TPS != 20 || m[1].P99 != 7 {
+		t.Errorf("medians: %+v", m)
+	}
+	if m := medians(rows[:2]); m[0].TPS != 100 {
+		t.Errorf("one row a point: %+v", m)
+	}
+	if m := medians([]authFigures{{Tokens: 8, TPS: 1}, {Tokens: 8, TPS: 3}}); m[0].TPS != 2 {
+		t.Errorf("two rows: median %v, want 2", m[0].TPS)
+	}
+}
+
 // TestPlotSVG: the plot is well-formed SVG with a p50 and a p99 curve, a
 // label per concurrency and the 20 ms target.
 func TestPlotSVG(t *testing.T) {
@@ -75,12 +95,12 @@ func TestPlotSVG(t *testing.T) {
 	}
 }
 
-// TestBenchAuthSweep runs a small sweep end to end: a row per concurrency,
+// TestBenchAuthSweep runs a small sweep twice end to end: a row per point,
 // each with CPU per authorization, fdatasyncs and the echo's figures, in
-// the table and the JSON, and the plot written.
+// the table and the JSON, the medians per concurrency, and the plot.
 func TestBenchAuthSweep(t *testing.T) {
 	plot := filepath.Join(t.TempDir(), "sweep.svg")
-	out, errOut, err := runCLI(t, nil, "bench", "auth", "--count", "200", "--sweep", "4,8", "--conns", "2", "--plot", plot, "--json")
+	out, errOut, err := runCLI(t, nil, "bench", "auth", "--count", "200", "--sweep", "4,8", "--rounds", "2", "--conns", "2", "--plot", plot, "--json")
 	if err != nil {
 		t.Fatalf("bench auth: %v\n%s", err, errOut)
 	}
@@ -89,15 +109,18 @@ func TestBenchAuthSweep(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &f); err != nil {
 		t.Fatalf("the last line is not JSON: %q", lines[len(lines)-1])
 	}
-	if len(f.Sweep) != 2 || f.Sweep[0].Tokens != 4 || f.Sweep[1].Tokens != 8 || f.Tokens != 8 {
-		t.Fatalf("sweep %+v, want points 4 and 8", f.Sweep)
+	if len(f.Sweep) != 4 || f.Sweep[0].Tokens != 4 || f.Sweep[1].Tokens != 8 || f.Sweep[2].Tokens != 4 || f.Tokens != 8 {
+		t.Fatalf("sweep %+v, want points 4, 8, 4, 8", f.Sweep)
+	}
+	if len(f.Medians) != 2 || f.Medians[0].Tokens != 4 || f.Medians[1].TPS <= 0 || !strings.Contains(out, "medians over 2 rounds") {
+		t.Errorf("medians %+v, want one per concurrency, printed", f.Medians)
 	}
 	for _, r := range f.Sweep {
 		if r.Approved != 200 || r.Errors != 0 || r.CPU <= 0 || r.Fdatasyncs <= 0 || r.BaselineTPS <= 0 || r.EchoCPU <= 0 || r.FullEcho <= 0 || r.FullEcho >= 1 || r.Cores <= 0 {
 			t.Errorf("point %d: %+v, want 200 approved, CPU, cores, fdatasyncs, echo figures and 0 < full/echo < 1", r.Tokens, r)
 		}
 	}
-	if !strings.Contains(out, "400 holds pending = approved") {
+	if !strings.Contains(out, "800 holds pending = approved") {
 		t.Errorf("the holds of the two points do not match their approvals:\n%s", out)
 	}
 	b, err := os.ReadFile(plot)
