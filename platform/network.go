@@ -67,13 +67,14 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	}
 	if p.API != nil {
 		// The phone's payment history and key sync read the network's
-		// records; the operator's clearing route only where the network runs.
+		// records; the operator's clearing and promotions routes only where
+		// the network runs.
 		p.API.MountNetwork(walletapi.Network{Payments: p.walletPayments(p.Promotions())})
 		p.MountPromotions()
 		if cfg.Roles.Has(RoleNetwork) {
 			p.API.Handle("/v1/admin/", adminapi.New(func(ctx context.Context, date string) (clearing.Report, error) {
 				return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
-			}, token, p.Log))
+			}, token, p.Log, adminapi.WithPromotions(p.Promotions(), p.RefreshPromotions)))
 		}
 	}
 	return nil

@@ -1,15 +1,18 @@
 // Package adminapi is the card network's administration over HTTP/JSON
-// (docs/openapi-operators.yaml): the end-of-day clearing, run by the
-// network's operator (operator token). It is the network's own door,
-// apart from the wallet API; platform mounts it where the network runs.
+// (docs/openapi-operators.yaml): the end-of-day clearing and the
+// promotions' campaigns (promo.go), run by the network's operator
+// (operator token). It is the network's own door, apart from the wallet
+// API; platform mounts it where the network runs.
 package adminapi
 
 import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/tapwallet/tapwallet/clearing"
 	"github.com/tapwallet/tapwallet/fault"
@@ -21,59 +24,90 @@ const HeaderOperatorToken = "X-Operator-Token"
 // Clear runs the end-of-day clearing of a business date (YYYYMMDD).
 type Clear func(ctx context.Context, date string) (clearing.Report, error)
 
+// Option adds routes to New's.
+type Option func(*server)
+
+// server is the admin routes: one mux, one operator token.
+type server struct {
+	mux   *http.ServeMux
+	token string
+	log   *slog.Logger
+}
+
 // New returns the network's admin routes, each needing operatorToken
 // (header X-Operator-Token; an empty token refuses every request):
 //
 //	POST /v1/admin/clearing?date=YYYY-MM-DD  the end-of-day clearing
-func New(clear Clear, operatorToken string, log *slog.Logger) http.Handler {
+//
+// and those of opts (WithPromotions).
+func New(clear Clear, operatorToken string, log *slog.Logger, opts ...Option) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/admin/clearing", func(w http.ResponseWriter, r *http.Request) {
-		if operatorToken == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderOperatorToken)), []byte(operatorToken)) != 1 {
-			answer(w, r, log, nil, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))
-			return
-		}
+	s := &server{mux: http.NewServeMux(), token: operatorToken, log: log}
+	s.handle("POST /v1/admin/clearing", func(r *http.Request) (any, error) {
 		date, err := clearing.ParseDate(r.URL.Query().Get("date"))
 		if err != nil {
-			answer(w, r, log, nil, err)
-			return
+			return nil, err
 		}
-		rep, err := clear(r.Context(), date)
-		answer(w, r, log, rep, err)
+		return clear(r.Context(), date)
 	})
-	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
+	for _, o := range opts {
+		o(s)
+	}
+	s.mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, r, log, nil, fault.E(fault.NotFound, "no_route", "no such route"))
 	})
-	return mux
+	return s.mux
+}
+
+// handle serves pattern with h to the holder of the operator token only
+// (401 operator_only otherwise), answering what h returns.
+func (s *server) handle(pattern string, h func(r *http.Request) (any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if s.token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderOperatorToken)), []byte(s.token)) != 1 {
+			answer(w, r, s.log, nil, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))
+			return
+		}
+		v, err := h(r)
+		answer(w, r, s.log, v, err)
+	})
 }
 
 // answer writes v (200) or err as the house's JSON error answer
-// ({"error":{"kind","code","message"}}); a failure (5xx) is logged with
-// r's context, so the line carries the request id.
+// ({"error":{"kind","code","message"}}, the status of fault.HTTPStatus);
+// a failure (5xx) is logged with r's context, so the line carries the
+// request id.
 func answer(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any, err error) {
 	code := http.StatusOK
 	if err != nil {
-		switch fault.KindOf(err) {
-		case fault.Invalid:
-			code = http.StatusBadRequest
-		case fault.Unauthorized:
-			code = http.StatusUnauthorized
-		case fault.NotFound:
-			code = http.StatusNotFound
-		case fault.Unavailable:
-			code = http.StatusServiceUnavailable
-		default:
-			code = http.StatusInternalServerError
-		}
+		code = fault.HTTPStatus(fault.KindOf(err))
 		if code >= 500 {
 			log.ErrorContext(r.Context(), "network admin: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		v = map[string]any{"error": map[string]string{"kind": string(fault.KindOf(err)), "code": fault.CodeOf(err), "message": fault.MessageOf(err)}}
+		v = map[string]any{"error": map[string]string{"kind": string(fault.KindOf(err)), "code": fault.CodeOf(err), "message": message(err)}}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
+}
+
+// message is err's safe message with those of the fault errors it wraps
+// ("campaign file: campaigns[1]: campaign "bad": mechanic.amount: …"), so
+// an answer names what its cause names; a cause that is not a
+// *fault.Error is left out (its text may not be safe to show).
+func message(err error) string {
+	var parts []string
+	var e *fault.Error
+	for errors.As(err, &e) {
+		if e.Message != "" {
+			parts = append(parts, e.Message)
+		}
+		err = e.Err
+	}
+	if len(parts) == 0 {
+		return "internal error"
+	}
+	return strings.Join(parts, ": ")
 }
