@@ -32,11 +32,14 @@ func TestDecisionMetrics(t *testing.T) {
 		`tapwallet_tsp_token_checks_total{code="arqc_invalid",outcome="declined"} 1`,
 		`tapwallet_tsp_bindings_total{code="",verdict="green"} 1`,
 		`tapwallet_tsp_bindings_total{code="wrong_cvn2",verdict="error"} 1`,
-		`tapwallet_risk_decisions_total{outcome="approve",point="binding"} 2`,
+		// three binding decisions: the green card's before ID&V and again with
+		// the holder's name its bank gave (tsp.screenHolder), and the wrong
+		// CVN2's before ID&V
+		`tapwallet_risk_decisions_total{outcome="approve",point="binding"} 3`,
 		// the declined token check never reaches the risk engine
 		`tapwallet_risk_decisions_total{outcome="approve",point="authorization"} 1`,
 		// both phones and accounts are minutes old
-		`tapwallet_risk_rule_hits_total{mode="enforced",point="binding",rule="bind.new_phone_new_account"} 2`,
+		`tapwallet_risk_rule_hits_total{mode="enforced",point="binding",rule="bind.new_phone_new_account"} 3`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/metrics lacks %s", want)

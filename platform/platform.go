@@ -309,7 +309,8 @@ func (p *Platform) startPortal() error {
 	p.Portal, err = portal.New(portal.Config{Wallet: p.Wallet, Tokens: p.Requestor, Lost: p.Lost, Store: p.wings.portal,
 		Keys: keystore.Plain{S: p.KeyStore, OnError: func(err error) {
 			p.Log.Error("portal: a keyed hash the key store did not make", "err", fault.MessageOf(err))
-		}}, Records: records, URL: u, Log: p.Log, Now: p.cfg.Now})
+		}}, Records: records, URL: u, Log: p.Log, Now: p.cfg.Now,
+		Risk: p.PortalRisk(), Promotions: p.PortalPromotions(p.Promotions()), Points: p.PortalPoints()})
 	return err
 }
 

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,19 +38,19 @@ func greenCards(t *testing.T, e *env, n int) []*bank.Cardholder {
 }
 
 // without makes the platform's engine use the default rule set without
-// the rule id (a new version), as if the rule had been removed.
-func without(t *testing.T, e *env, id string) {
+// the rules ids (a new version), as if the rules had been removed.
+func without(t *testing.T, e *env, ids ...string) {
 	t.Helper()
 	set := risk.Default()
 	set.Version += 100
 	kept := set.Rules[:0]
 	for _, r := range set.Rules {
-		if r.ID != id {
+		if !slices.Contains(ids, r.ID) {
 			kept = append(kept, r)
 		}
 	}
-	if len(kept) == len(set.Rules) {
-		t.Fatalf("the default rule set has no %s", id)
+	if len(kept) != len(set.Rules)-len(ids) {
+		t.Fatalf("the default rule set lacks one of %v", ids)
 	}
 	set.Rules = kept
 	if err := e.p.Risk().Use(set); err != nil {
@@ -58,8 +59,9 @@ func without(t *testing.T, e *env, id string) {
 }
 
 // withAndWithout runs f on a fresh platform with the default rules and on
-// one whose engine uses them without the rule id (removed set).
-func withAndWithout(t *testing.T, id string, f func(t *testing.T, e *env, removed bool)) {
+// one whose engine uses them without the rule id (removed set); the rules
+// apart are left out of both (they would fire on the same cards).
+func withAndWithout(t *testing.T, id string, f func(t *testing.T, e *env, removed bool), apart ...string) {
 	for _, removed := range []bool{false, true} {
 		name := "default rules"
 		if removed {
@@ -67,8 +69,12 @@ func withAndWithout(t *testing.T, id string, f func(t *testing.T, e *env, remove
 		}
 		t.Run(name, func(t *testing.T) {
 			e := start(t)
+			out := slices.Clone(apart)
 			if removed {
-				without(t, e, id)
+				out = append(out, id)
+			}
+			if len(out) > 0 {
+				without(t, e, out...)
 			}
 			f(t, e, removed)
 		})
@@ -114,7 +120,8 @@ func lostAndFound(t *testing.T, ph *phone.Phone) {
 // TestRiskBindingManyCards: bind.cards_per_phone (more than 5 different
 // cards tried on one phone in 24 h) steps up the 6th green card — a
 // one-time code although its bank says green — and the 5th (near miss) is
-// added at once. Without the rule the 6th is added at once too.
+// added at once. Without the rule the 6th is added at once too. (The
+// test cards' holders differ: bind.names_per_phone is left out here.)
 func TestRiskBindingManyCards(t *testing.T) {
 	withAndWithout(t, "bind.cards_per_phone", func(t *testing.T, e *env, removed bool) {
 		ph := e.bindingPhone(t, "many@example.com")
@@ -132,7 +139,7 @@ func TestRiskBindingManyCards(t *testing.T) {
 		if got := bindOutcome(ph, cards[5]); got != want {
 			t.Fatalf("the 6th different card in a day: got %s, want %s", got, want)
 		}
-	})
+	}, "bind.names_per_phone")
 }
 
 // TestRiskBindingLostManyCards: bind.lost_many_cards declines (risk_declined)
@@ -200,4 +207,44 @@ func TestRiskBindingLostRecently(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRiskBindingHolderNames: bind.names_per_phone (more than 2 distinct
+// card-holder names on one phone in 90 days, MDES's reason) — the banks'
+// ID&V gives the holder's name (kept only as a keyed reference) — steps up
+// the third name, a green card its bank approves at once; two names (the
+// near miss) and more cards of one name pass. Without the rule the third
+// name is added at once.
+func TestRiskBindingHolderNames(t *testing.T) {
+	withAndWithout(t, "bind.names_per_phone", func(t *testing.T, e *env, removed bool) {
+		ph := e.bindingPhone(t, "names@example.com")
+		var one []*bank.Cardholder // cards of one holder
+		var others []*bank.Cardholder
+		names := map[string]bool{}
+		for _, h := range cardsBy(e.p.Banks, bank.Green) {
+			switch {
+			case h.Name == "ZHANG MIN" && len(one) < 2:
+				one = append(one, h)
+			case h.Name != "ZHANG MIN" && !names[h.Name] && len(others) < 2:
+				names[h.Name] = true
+				others = append(others, h)
+			}
+		}
+		if len(one) < 2 || len(others) < 2 {
+			t.Fatalf("test cards: %d of ZHANG MIN, %d of other names; want 2 and 2", len(one), len(others))
+		}
+		for i, h := range append(one, others[0]) {
+			if got := bindOutcome(ph, h); got != "added" {
+				t.Fatalf("card %d (at most 2 names): got %s, want added at once", i+1, got)
+			}
+			e.advance(time.Hour)
+		}
+		want := "otp_required"
+		if removed {
+			want = "added"
+		}
+		if got := bindOutcome(ph, others[1]); got != want {
+			t.Fatalf("the third holder name: got %s, want %s", got, want)
+		}
+	})
 }

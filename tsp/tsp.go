@@ -334,6 +334,11 @@ func (s *Service) AddCard(ctx context.Context, r AddCardRequest) (AddCardResult,
 	if err != nil {
 		return AddCardResult{}, err
 	}
+	if v.Decision != bank.Red { // the holder's name the bank gave: a third on one phone steps up (bind.names_per_phone)
+		if err := s.screenHolder(ctx, rc, v); err != nil {
+			return AddCardResult{}, err
+		}
+	}
 	switch v.Decision {
 	case bank.Green:
 		if rc.stepUp() { // the risk engine's step-up: a one-time code even for a green card

@@ -89,7 +89,14 @@ func (s *Service) ReportLocation(ctx context.Context, phoneID string, lat, lon f
 	if err != nil {
 		return err
 	}
-	return st.SetPhoneLocation(ctx, phoneID, lat, lon, s.Now().UTC())
+	at := s.Now().UTC()
+	if err := st.SetPhoneLocation(ctx, phoneID, lat, lon, at); err != nil {
+		return err
+	}
+	if f := s.located.Load(); f != nil {
+		(*f)(ctx, phoneID, lat, lon, at)
+	}
+	return nil
 }
 
 // Seen marks a phone as seen now (it reached the wallet service). It fails

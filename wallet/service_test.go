@@ -256,3 +256,36 @@ func TestPhoneState(t *testing.T) {
 		t.Fatalf("an unknown phone seen: got %v, want not found", err)
 	}
 }
+
+// TestOnLocation: the hook hears each stored place once, with the time
+// stored; a refused place and an unknown phone are not told; nil stops it.
+func TestOnLocation(t *testing.T) {
+	s, now := newService(t)
+	ctx := context.Background()
+	_, ph := wallettest.Fixture(t, s.Store, "located@example.com")
+	type heard struct {
+		phone    string
+		lat, lon float64
+		at       time.Time
+	}
+	var got []heard
+	s.OnLocation(func(_ context.Context, phoneID string, lat, lon float64, at time.Time) {
+		got = append(got, heard{phoneID, lat, lon, at})
+	})
+	if err := s.ReportLocation(ctx, ph.ID, 91, 0); err == nil {
+		t.Fatal("latitude 91 accepted")
+	}
+	if err := s.ReportLocation(ctx, "ph_nope", 39.9, 116.4); err == nil {
+		t.Fatal("an unknown phone's place accepted")
+	}
+	if err := s.ReportLocation(ctx, ph.ID, 39.9355, 116.4551); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != (heard{ph.ID, 39.9355, 116.4551, now.UTC()}) {
+		t.Fatalf("heard %+v, want the one stored place at %v", got, *now)
+	}
+	s.OnLocation(nil)
+	if err := s.ReportLocation(ctx, ph.ID, 31.2304, 121.4737); err != nil || len(got) != 1 {
+		t.Fatalf("after OnLocation(nil): %v, heard %d", err, len(got))
+	}
+}

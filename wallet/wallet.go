@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -186,6 +187,23 @@ type Service struct {
 
 	semOnce sync.Once
 	sem     chan struct{}
+
+	located atomic.Pointer[LocationFunc] // OnLocation's
+}
+
+// LocationFunc is told of each place a phone reported, once it is stored.
+type LocationFunc func(ctx context.Context, phoneID string, lat, lon float64, at time.Time)
+
+// OnLocation has f told of each place a phone reports once the wallet
+// stored it (the risk engine keeps it as the phone's last sighting, read
+// with the taps at authorization); nil stops telling. f must not block.
+func (s *Service) OnLocation(f func(ctx context.Context, phoneID string, lat, lon float64, at time.Time)) {
+	if f == nil {
+		s.located.Store(nil)
+		return
+	}
+	lf := LocationFunc(f)
+	s.located.Store(&lf)
 }
 
 // foldKinds are the events that repeat while someone guesses: each burst
