@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapwallet/tapwallet/bank"
+	"github.com/tapwallet/tapwallet/platform"
 )
 
 // TestPromoCommand: promo refuses a missing data folder; a campaign file
@@ -80,5 +84,99 @@ func TestPromoCommand(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, nil, "promo", "pause", "--data", dir); !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("pause without an id: got %v, want exit status 2", err)
+	}
+}
+
+// TestPromoOverServer: promo add|list|pause|report --server work on a
+// running platform over the operator's API. Without a token it is a usage
+// error, a wrong one is refused; a bad file is refused naming its campaign
+// and field and saves nothing; a campaign added (token from the data
+// folder's file) is listed with its budget and gives its discount at the
+// very next tap, shows in the report, and once paused (token from
+// TAPWALLET_OPERATOR_TOKEN) gives none at the next.
+func TestPromoOverServer(t *testing.T) {
+	data := t.TempDir()
+	p, err := platform.Start(context.Background(), platform.Config{DataDir: data, HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	envv, _ := phoneWithCard(t, p, "promo-server@example.com", func(c *bank.Cardholder) bool { return c.Funds().Minor > 100_00 })
+	b, err := os.ReadFile(filepath.Join(data, "operator-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(b))
+	dir := t.TempDir() // holds no operator-token
+	file := filepath.Join(dir, "c.json")
+	campaign := func(id, amount string) string {
+		return `{"id": "` + id + `", "name": {"zh": "满20减9.99", "en": "Save 9.99 over 20"}, "owner": "network",
+		  "funders": [{"kind": "network", "share_bp": 10000}],
+		  "window": {"start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+		  "mechanic": {"kind": "fixed", "threshold": "20.00", "amount": "` + amount + `"}, "budget": "100.00", "enrolment": "auto", "fulfilment": "instant"}`
+	}
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ee *exitError
+	write(`{"campaigns": [` + campaign("server-999", "9.99") + `]}`)
+	if _, _, err := runCLI(t, nil, "promo", "add", "--server", p.URL, "--data", dir, file); !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "no operator token") {
+		t.Fatalf("no token: got %v, want a usage error", err)
+	}
+	if _, _, err := runCLI(t, nil, "promo", "list", "--server", p.URL, "--token", "wrong"); err == nil || !strings.Contains(err.Error(), "needs the operator token") {
+		t.Fatalf("wrong token: got %v, want refused", err)
+	}
+	write(`{"campaigns": [` + campaign("server-ok", "1.00") + `, ` + campaign("server-bad", "-1.00") + `]}`)
+	if _, _, err := runCLI(t, nil, "promo", "add", "--server", p.URL, "--token", tok, file); err == nil ||
+		!strings.Contains(err.Error(), `campaigns[1]: campaign "server-bad": mechanic.amount: -1.00 is negative`) {
+		t.Fatalf("bad file: got %v, want the campaign and field named", err)
+	}
+	write(`{"campaigns": [` + campaign("server-999", "9.99") + `]}`)
+	mustRun(t, nil, "saved 1 campaigns: server-999", "promo", "add", "--server", p.URL, "--data", data, file)
+
+	out := mustRun(t, nil, "server-999", "promo", "list", "--server", p.URL, "--data", data, "--owner", "network", "--json")
+	var list struct {
+		Campaigns []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+			Usage struct {
+				Budget, Remaining int64
+			} `json:"usage"`
+		} `json:"campaigns"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list.Campaigns {
+		if c.ID == "server-ok" || c.ID == "server-bad" {
+			t.Errorf("a campaign of the refused file was saved: %s", c.ID)
+		}
+		if c.ID == "server-999" && (c.State != "running" || c.Usage.Budget != 100_00 || c.Usage.Remaining != 100_00) {
+			t.Errorf("server-999 listed as %+v", c)
+		}
+	}
+	// The switch matches it at once (not at the next 3 s refresh).
+	sale := posTap(t, envv, p.ISOAddr, "pos", "sale", "--amount", "30.00")
+	if sale.Campaign != "server-999" || sale.DiscountMinor != 999 || sale.ChargedMinor != 30_00-999 {
+		t.Fatalf("the tap after promo add --server: got %+v, want 9.99 off by server-999", sale)
+	}
+	out = mustRun(t, nil, "{", "promo", "report", "--server", p.URL, "--token", tok, "--json")
+	if !strings.Contains(out, `{"campaign":"server-999","budget":10000,"reserved":999,"spent":0,"reserved_count":1,"spent_count":0,"remaining":9001}`) {
+		t.Errorf("report --json after the tap: %s", out)
+	}
+	mustRun(t, map[string]string{"TAPWALLET_OPERATOR_TOKEN": tok}, "server-999 paused", "promo", "pause", "--server", p.URL, "server-999")
+	if out := mustRun(t, nil, "server-999", "promo", "list", "--server", p.URL, "--data", data); !strings.Contains(out, "paused") || !strings.Contains(out, "90.01 of 100.00") {
+		t.Errorf("list after pause:\n%s", out)
+	}
+	if sale := posTap(t, envv, p.ISOAddr, "pos", "sale", "--amount", "30.00"); sale.Campaign == "server-999" {
+		t.Errorf("the tap after promo pause --server: got %+v, want no discount of server-999", sale)
+	}
+	if _, _, err := runCLI(t, nil, "promo", "pause", "--server", p.URL, "--data", data, "nope"); err == nil || !strings.Contains(err.Error(), `no campaign "nope"`) {
+		t.Errorf("pause of an unknown campaign: got %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "promo", "list", "--server", p.URL, "--db", "postgres://x"); !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("--server with --db: got %v, want a usage error", err)
 	}
 }
