@@ -180,3 +180,19 @@ func TestPromoOverServer(t *testing.T) {
 		t.Errorf("--server with --db: got %v, want a usage error", err)
 	}
 }
+
+// TestPromoOverServerPromotionsOff: a platform running without promotions
+// (Config.PromoOff) says so to promo --server, with the operator token.
+func TestPromoOverServerPromotionsOff(t *testing.T) {
+	p, err := platform.Start(context.Background(), platform.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1, PromoOff: true, OperatorToken: "op"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := runCLI(t, nil, "promo", "report", "--server", p.URL, "--token", "op"); err == nil || !strings.Contains(err.Error(), "runs without promotions") {
+		t.Errorf("promotions off: got %v, want it said", err)
+	}
+	if _, _, err := runCLI(t, nil, "promo", "report", "--server", p.URL, "--token", "po"); err == nil || !strings.Contains(err.Error(), "needs the operator token") {
+		t.Errorf("promotions off, wrong token: got %v, want refused first", err)
+	}
+}
