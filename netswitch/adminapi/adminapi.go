@@ -45,7 +45,7 @@ func New(clear Clear, operatorToken string, log *slog.Logger, opts ...Option) ht
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{mux: http.NewServeMux(), token: operatorToken, log: log}
-	s.handle("POST /v1/admin/clearing", func(r *http.Request) (any, error) {
+	s.operatorHandleFunc("POST /v1/admin/clearing", func(r *http.Request) (any, error) {
 		date, err := clearing.ParseDate(r.URL.Query().Get("date"))
 		if err != nil {
 			return nil, err
@@ -61,9 +61,10 @@ func New(clear Clear, operatorToken string, log *slog.Logger, opts ...Option) ht
 	return s.mux
 }
 
-// handle serves pattern with h to the holder of the operator token only
-// (401 operator_only otherwise), answering what h returns.
-func (s *server) handle(pattern string, h func(r *http.Request) (any, error)) {
+// operatorHandleFunc serves pattern with h to the holder of the operator
+// token only (401 operator_only otherwise), answering what h returns. (Its
+// name ends in HandleFunc: the documents' tests find the routes by it.)
+func (s *server) operatorHandleFunc(pattern string, h func(r *http.Request) (any, error)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if s.token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderOperatorToken)), []byte(s.token)) != 1 {
 			answer(w, r, s.log, nil, fault.E(fault.Unauthorized, "operator_only", "this route needs the operator token (header %s)", HeaderOperatorToken))

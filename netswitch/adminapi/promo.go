@@ -96,7 +96,7 @@ func WithPromotions(st Promotions, refresh func(context.Context)) Option {
 				refresh(ctx)
 			}
 		}
-		s.handle("POST /v1/admin/promotions", off(func(r *http.Request) (any, error) {
+		s.operatorHandleFunc("POST /v1/admin/promotions", off(func(r *http.Request) (any, error) {
 			body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxCampaignFile))
 			if err != nil {
 				return nil, fault.E(fault.Invalid, "promo_campaign", "campaign file: larger than %d MiB or cut short", maxCampaignFile>>20)
@@ -115,22 +115,23 @@ func WithPromotions(st Promotions, refresh func(context.Context)) Option {
 			}
 			return out, nil
 		}))
-		s.handle("GET /v1/admin/promotions", off(func(r *http.Request) (any, error) {
+		s.operatorHandleFunc("GET /v1/admin/promotions", off(func(r *http.Request) (any, error) {
 			ls, err := List(r.Context(), st, r.URL.Query().Get("owner"), time.Now())
 			return Campaigns{ls}, err
 		}))
-		for _, action := range []string{"pause", "resume"} {
-			paused := action == "pause"
-			s.handle("POST /v1/admin/promotions/{id}/"+action, off(func(r *http.Request) (any, error) {
+		pause := func(paused bool) func(r *http.Request) (any, error) {
+			return off(func(r *http.Request) (any, error) {
 				id := r.PathValue("id")
 				if err := st.SetPaused(r.Context(), id, paused); err != nil {
 					return nil, err
 				}
 				changed(r.Context())
 				return Paused{Campaign: id, Paused: paused}, nil
-			}))
+			})
 		}
-		s.handle("GET /v1/admin/promotions/report", off(func(r *http.Request) (any, error) {
+		s.operatorHandleFunc("POST /v1/admin/promotions/{id}/pause", pause(true))
+		s.operatorHandleFunc("POST /v1/admin/promotions/{id}/resume", pause(false))
+		s.operatorHandleFunc("GET /v1/admin/promotions/report", off(func(r *http.Request) (any, error) {
 			bs, err := BudgetReport(r.Context(), st)
 			return Report{bs}, err
 		}))
