@@ -25,6 +25,7 @@ const (
 	HopSwitch       = "switch"        // terminal → network: the switch's whole decision, from the 0100 read to the answer
 	HopTokenCheck   = "token_check"   // the switch asking the token service (detokenize, cryptogram, counters)
 	HopIssuer       = "issuer"        // the switch's round trip to the issuer host over ISO 8583
+	HopPromotion    = "promotion"     // the switch matching the campaigns and reserving the best one's budget
 	HopLedgerCommit = "ledger_commit" // the issuer host's hold in its ledger, queueing for its batch included
 )
 

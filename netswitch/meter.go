@@ -22,6 +22,7 @@ const (
 	HopSwitch     = "switch"      // the whole 0100, from the decoded request to the answer
 	HopTokenCheck = "token_check" // the token service's Authorize
 	HopIssuer     = "issuer"      // the round trip to the issuer host
+	HopPromotion  = "promotion"   // matching the campaigns and reserving the best one's budget (promo.go)
 )
 
 // hop tells the meter, if any, that hop took since start.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tapwallet/tapwallet/card"
@@ -184,6 +185,7 @@ func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan c
 	if pr == nil {
 		return
 	}
+	defer s.hop(HopPromotion, time.Now())
 	bin := pan.Digits()
 	if len(bin) > 6 {
 		bin = bin[:6]

@@ -100,6 +100,10 @@ type authFigures struct {
 	// Medians, with --rounds, each concurrency's medians over the rounds.
 	Sweep   []authFigures `json:"sweep,omitempty"`
 	Medians []authFigures `json:"medians,omitempty"`
+	// Campaigns is --campaigns; Discounted the authorizations they
+	// discounted (over the whole run).
+	Campaigns  int   `json:"campaigns,omitempty"`
+	Discounted int64 `json:"discounted,omitempty"`
 	// Means are the run's hop times (ms) and batch sizes (calls) from
 	// the platform's metrics, by series.
 	Means map[string]float64 `json:"means,omitempty"`
@@ -166,6 +170,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file (and of what came before to FILE.base)")
 	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the token service's key store: empty for a fresh key file, or pkcs11:module=…;token=…;pin-env=… (a token made with tapwallet keys init) [TAPWALLET_KEYS]")
 	syncMode := fs.String("sqlite-sync", "full", "SQLite's synchronous level: full (the default: every approved hold, key use and switch record is on disk before its answer) or normal (NOT durable against a power cut: only to measure what durability costs)")
+	campaigns := fs.Int("campaigns", 0, "promotions: 0 (the default) runs the network without them, comparable with the figures in docs/performance.md; N publishes N campaigns of the network — a random ¥0.01–0.20 off purchases of ¥0.34 or more, a third of the bench's taps — beside the shipped ones, so that every eligible authorization ranks N offers and reserves one budget hold; run 0 and 200 back to back to see what promotions cost")
 	riskOn := fs.String("risk", "shadow", "the network's risk engine before the issuer: shadow (the default: every default rule evaluated and recorded, none enforced: the engine's whole cost on the same traffic), off (the payment path alone, as in docs/performance.md) or on (the default rules enforced: the bench's thousands of ¥0.01–0.50 payments a second are card testing to them, so most are declined 59 before the issuer — another workload); run shadow and off back to back to see the engine's cost")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, benchAuthUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -181,6 +186,9 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	if *riskOn != "on" && *riskOn != "shadow" && *riskOn != "off" {
 		return usage("--risk must be on, shadow or off")
+	}
+	if *campaigns < 0 || *campaigns > 1000 {
+		return usage("--campaigns must be 0 to 1000")
 	}
 	if *conns < 1 || *conns > 1024 {
 		return usage("--conns must be 1 to 1024")
@@ -256,7 +264,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	progress := newProgress(e.stderr)
 	p, err := platform.Start(ctx, platform.Config{KeyStore: keyStore, DataDir: dir, DSN: dbDSN, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
-		Log: slog.New(slog.DiscardHandler), RiskOff: *riskOn == "off"})
+		Log: slog.New(slog.DiscardHandler), RiskOff: *riskOn == "off", PromoOff: *campaigns == 0})
 	if err != nil {
 		return err
 	}
@@ -266,6 +274,15 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	p.Tokens.LUKTTL = 24 * time.Hour
 
 	fmt.Fprintf(e.stdout, "bench auth: risk engine %s\n", *riskOn)
+	var campaignIDs []string
+	if *campaigns > 0 {
+		if campaignIDs, err = benchCampaigns(ctx, p, *campaigns, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "bench auth: promotions on, %d campaigns of the network (random ¥0.01–0.20 off from ¥%s: a third of the taps) beside the shipped ones\n", *campaigns, benchCampaignThreshold)
+	} else {
+		fmt.Fprintf(e.stdout, "bench auth: promotions off (--campaigns 0)\n")
+	}
 	fmt.Fprintf(e.stdout, "bench auth: %d tokens on %d simulated phones, up to %d keys each, %d connections, %s\n",
 		*tokens, (*tokens+7)/8, perToken, *conns, dbName)
 	start := time.Now()
@@ -331,6 +348,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		f := figuresOf(c, path, echo, dbName, seen)
+		f.Campaigns = *campaigns
 		rows = append(rows, f)
 		if i == 0 {
 			fmt.Fprintf(w, "\n%6s %8s %8s %8s %6s %8s %7s %7s %7s %7s %9s %6s %8s %8s %9s %9s\n", "tokens", "auths", "approved", "declined", "errors",
@@ -374,6 +392,14 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	if len(rows) == 1 && len(seen.Hops)+len(seen.BatchSizes) > 0 {
 		fmt.Fprintf(w, "\nwhere the time went (the platform's metrics over the run; /metrics on a serve):\n")
 		seen.Print(w)
+	}
+	if len(campaignIDs) > 0 {
+		n, err := benchDiscounted(ctx, p, campaignIDs)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "promotions: %d of %d approved authorizations discounted by the bench's campaigns (one budget hold each)\n", n, approvedAll)
+		rows[len(rows)-1].Discounted = n
 	}
 	if holds >= 0 {
 		check := "= approved"
