@@ -177,6 +177,21 @@ type NewCardHolders interface {
 	PurchasedBefore(ctx context.Context, par, id string) (bool, error)
 }
 
+// startPromo runs applyPromo for rec beside the caller's own work (the
+// record's group commit); the function it returns waits for it and gives
+// the redemption, nil when none applies.
+func (s *Switch) startPromo(ctx context.Context, rec Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) func() *promo.Redemption {
+	if s.cfg.Promotions == nil {
+		return func() *promo.Redemption { return nil }
+	}
+	done := make(chan *promo.Redemption, 1)
+	go func() {
+		s.applyPromo(ctx, &rec, bankID, pan, t, product, city)
+		done <- rec.Promo
+	}()
+	return func() *promo.Redemption { return <-done }
+}
+
 // applyPromo finds the authorization's promotion and reserves it; it
 // fills rec.Promo. A failure of the promotions is logged and the purchase
 // goes at its price (promotions never stop a payment).
@@ -253,7 +268,17 @@ func (s *Switch) newCardHolder(ctx context.Context, rec *Auth, card string) bool
 // voidPromo releases the promotion's hold of an authorization that is not
 // approved (or not any more); a failure is logged (the hold expires).
 func (s *Switch) voidPromo(ctx context.Context, rec *Auth) {
-	if rec.Promo == nil || s.cfg.Promotions == nil {
+	if rec.Promo != nil {
+		s.voidHold(ctx, rec)
+	}
+}
+
+// voidHold releases whatever promotion hold the identity of rec has, its
+// record's Promo said or not: a record stored while its promotion was
+// being reserved (startPromo) and never answered has a hold its row does
+// not name.
+func (s *Switch) voidHold(ctx context.Context, rec *Auth) {
+	if s.cfg.Promotions == nil {
 		return
 	}
 	if err := s.cfg.Promotions.Void(ctx, rec.ID); err != nil {

@@ -374,19 +374,25 @@ func TestPromoRefunds(t *testing.T) {
 				t.Errorf("second BOC tap: %s with DE124 %v, want 00 without", rcOf(resp), resp.Has(iso8583.DEPromotionData))
 			}
 		})
-		t.Run("a split that would debit the card holder is refused", func(t *testing.T) {
-			// ¥3.00 less ¥2.00 funded half and half: refunds of 0.02 then
-			// 0.01 — the last fen takes both funders' parts over a fen each.
+		t.Run("refunded in pieces, the card holder gets back what it paid, never more", func(t *testing.T) {
+			// ¥3.00 less ¥2.00 funded half and half, refunded 0.02, 0.01 and
+			// 2.97: the card holder's running part is ceil(1.00 × refunded /
+			// 3.00) — 0.01, 0.01 (a refund all the funders', approved without
+			// the issuer), then 1.00 — and the funders' the rest. (The old
+			// proportional split gave the card holder -0.01 on the 0.01.)
 			c := e.phone(t, abcDebit).Cards[0]
 			req := e.auth(t, c, 300, nettest.Tap{})
 			if pd, err := e.send(t, req).PromotionData(); err != nil || pd.Discount != 200 {
 				t.Fatalf("got %+v (%v), want ¥2 off", pd, err)
 			}
-			if got := rcOf(e.send(t, e.refundOf(t, req, 2))); got != "00" {
-				t.Fatalf("refund 0.02: got %s, want 00 (logs: %s)", got, e.logs)
-			}
-			if got := rcOf(e.send(t, e.refundOf(t, req, 1))); got != "13" {
-				t.Errorf("refund 0.01 whose split gives the card holder -0.01: got %s, want 13", got)
+			before := e.credits(t, "abc", abcDebit)
+			for _, step := range []struct{ amount, card int64 }{{2, 1}, {1, 1}, {297, 100}} {
+				if got := rcOf(e.send(t, e.refundOf(t, req, step.amount))); got != "00" {
+					t.Fatalf("refund %d: got %s, want 00 (logs: %s)", step.amount, got, e.logs)
+				}
+				if got := e.credits(t, "abc", abcDebit) - before; got != step.card {
+					t.Fatalf("after the refund of %d the card has %d back, want %d", step.amount, got, step.card)
+				}
 			}
 		})
 		t.Run("before clearing: credited, the budget left to clearing", func(t *testing.T) {
@@ -566,4 +572,44 @@ func TestPromoConcurrentBudget(t *testing.T) {
 			t.Errorf("usage after the repeats %+v, want 500 in 5 holds", u)
 		}
 	})
+}
+
+// TestPromoRecoveryVoidsAnUnnamedHold: the switch reserves a purchase's
+// promotion while it stores the record (two group commits at once), so a
+// switch stopped between the two leaves a record being decided that does
+// not name the hold its identity has. The recovery sweep of the next
+// switch on the store settles the record and voids that hold (before:
+// only a hold the record named, so this one stayed reserved for 7 days).
+func TestPromoRecoveryVoidsAnUnnamedHold(t *testing.T) {
+	ctx := context.Background()
+	e, st := promoEnv(t, sqldbtest.OpenSQLite(t))
+	c := e.phone(t, icbcDebit).Cards[0]
+	req := e.auth(t, c, 10000, nettest.Tap{})
+	id := authIDOf(req)
+	then := time.Now().Add(-time.Hour)
+	rec := netswitch.Auth{ID: id, Digest: "d", Terminal: str(req, iso8583.DETerminal), STAN: str(req, iso8583.DESTAN),
+		Transmission: str(req, iso8583.DETransmission), BankID: "icbc", BusinessDate: then.UTC().Format("20060102"), ReceivedAt: then}
+	if err := e.store.SaveAuth(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Reserve(ctx, promo.Hold{ID: id, Campaign: "net-5", Card: "par-x", Amount: 500, At: then, ExpiresAt: then.Add(promo.HoldTimeout)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.RecoverAfter = time.Minute
+	sw, err := netswitch.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	got, err := e.store.Auth(ctx, id)
+	if err != nil || got.Deciding() {
+		t.Fatalf("the record after the sweep: %+v, %v; want settled", got, err)
+	}
+	if s := holdStatus(t, st, id); s != promo.HoldVoided {
+		t.Errorf("the unnamed promotion hold is %s after the sweep, want voided", s)
+	}
+	if u := usage(t, st, "net-5"); u.Reserved != 0 {
+		t.Errorf("net-5 reserved %d after the sweep, want 0", u.Reserved)
+	}
 }

@@ -41,7 +41,7 @@ func (s *Switch) recoverOnce(ctx context.Context) error {
 		switch {
 		case err == nil:
 			settled++
-			s.voidPromo(ctx, &a) // no answer, no discount: the budget hold goes back
+			s.voidHold(ctx, &a) // no answer, no discount: the budget hold goes back, whether the row names it or not
 		case fault.Has(err, fault.Conflict, "auth_settled"):
 			// Its answer was stored meanwhile.
 		default:

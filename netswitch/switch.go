@@ -517,16 +517,20 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	if p, ok := b.Product(res.PAN); ok {
 		product = string(p.Kind)
 	}
-	s.applyPromo(ctx, rec, b.ID, res.PAN, t, product, city(a.MerchantName))
-	fwd, err := s.toIssuer(a.Raw, res.PAN, t, rk.score(), rec.Promo)
+	fwd, err := s.toIssuer(a.Raw, res.PAN, t, rk.score(), nil)
 	if err != nil {
 		res.Forget()
-		s.voidPromo(ctx, rec)
-		rec.Promo = nil
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}
 	}
-	if out, ok := s.intend(ctx, *rec); !ok {
+	// The promotion is matched and its budget reserved while the record is
+	// stored: two group commits at once, not one after the other (the
+	// record, stored without it, gets it with its answer; a record the
+	// recovery sweep settles voids its identity's hold whatever it says).
+	promoted := s.startPromo(ctx, *rec, b.ID, res.PAN, t, product, city(a.MerchantName))
+	out, ok := s.intend(ctx, *rec)
+	rec.Promo = promoted()
+	if !ok {
 		res.Forget()
 		if out.existing == nil || out.existing.Early() {
 			// Not stored (or the reversal came first): the hold is this
@@ -536,8 +540,21 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		}
 		return out
 	}
+	if rec.Promo != nil {
+		if err := promoToIssuer(fwd, rec.Promo); err != nil {
+			// The purchase goes at its price: promotions never stop a payment.
+			s.cfg.Log.Error("netswitch: the promotion does not fit the issuer's message; the purchase goes at its price", "err", fault.MessageOf(err))
+			s.voidPromo(ctx, rec)
+			rec.Promo = nil
+			if fwd, err = s.toIssuer(a.Raw, res.PAN, t, rk.score(), nil); err != nil {
+				res.Forget()
+				s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
+				return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward, intended: true}
+			}
+		}
+	}
 	fault.Inject("netswitch.recorded")
-	out := s.askIssuer(ctx, b.ID, fwd, rec)
+	out = s.askIssuer(ctx, b.ID, fwd, rec)
 	out.intended, out.risk = true, rk
 	if !out.rc.Approved() {
 		s.voidPromo(ctx, rec)
@@ -627,10 +644,7 @@ func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token, score
 		return nil, err
 	}
 	if r != nil {
-		if err := fwd.SetPromotionData(promoData(r.Campaign, r.Fulfilment, r.Gross, r.Discount, r.Shares)); err != nil {
-			return nil, err
-		}
-		if err := fwd.SetNumber(iso8583.DEAmount, r.Net); err != nil {
+		if err := promoToIssuer(fwd, r); err != nil {
 			return nil, err
 		}
 	}
@@ -645,6 +659,16 @@ func (s *Switch) toIssuer(req *iso8583.Message, pan card.PAN, t tsp.Token, score
 		return nil, err
 	}
 	return fwd, nil
+}
+
+// promoToIssuer puts the promotion r in the issuer's message fwd: DE124
+// with the campaign, the gross and the funders' shares, and DE4 the net
+// (r.Net: the gross but for an instant discount).
+func promoToIssuer(fwd *iso8583.Message, r *promo.Redemption) error {
+	if err := fwd.SetPromotionData(promoData(r.Campaign, r.Fulfilment, r.Gross, r.Discount, r.Shares)); err != nil {
+		return err
+	}
+	return fwd.SetNumber(iso8583.DEAmount, r.Net)
 }
 
 // ChipData reads DE55 into its tags; it fails like netmsg.DecodeChip.
