@@ -129,16 +129,17 @@ func Install(shadowDir string) error {
 	return nil
 }
 
-// Stats returns how many writes reached a shadow at a sync so far, and how
-// many were still unsynced when their file was deleted.
-func Stats() (synced, pending uint64) {
+// Stats returns how many writes reached a shadow at a sync so far, how
+// many are pending (written, their file not synced since), and how many
+// were still unsynced when their file was deleted (dropped).
+func Stats() (synced, pending, deleted uint64) {
 	mu.Lock()
 	defer mu.Unlock()
 	n := uint64(0)
 	for _, s := range shadows {
 		n += uint64(len(s.pending))
 	}
-	return applied, n
+	return applied, n, dropped
 }
 
 // Copy copies the files of the shadow folder src into dst (made if

@@ -54,7 +54,7 @@ func TestUnsyncedWritesAreDropped(t *testing.T) {
 	if n := count(t, db); n != 13 {
 		t.Fatalf("live file: %d rows, want 13", n)
 	}
-	_, pending := Stats()
+	_, pending, _ := Stats()
 	if pending == 0 {
 		t.Error("no write pending after three unsynced commits")
 	}
@@ -112,7 +112,7 @@ func TestUnsyncedWritesAreDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	after(13)
-	if applied, _ := Stats(); applied == 0 {
+	if applied, _, _ := Stats(); applied == 0 {
 		t.Error("no write applied to a shadow")
 	}
 }
