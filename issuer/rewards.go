@@ -283,27 +283,12 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 		}
 		return w
 	}
+	// The purchases first, then the refunds: a refund in the same file as
+	// its purchase finds the purchase's card there (its lot is made by
+	// this very update), not only among the lots of earlier files.
+	earnedBy := map[string]string{} // a purchase's id → the PAR it earns for, in this file
 	for i, d := range f {
 		if d.Credit {
-			if out[i].Outcome != clearfile.Credited {
-				continue
-			}
-			r, ok, err := h.refundOf(ctx, HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			// The card whose lot the purchase earned (the record's PAR
-			// need not be there).
-			par, ok, err := h.cfg.Points.LotOwner(ctx, h.bank.ID, r.OriginalID)
-			if err != nil {
-				return err
-			}
-			if ok {
-				workOf(par).refunds = append(workOf(par).refunds, r)
-			}
 			continue
 		}
 		if out[i].Outcome != clearfile.Posted && out[i].Outcome != clearfile.AlreadyPosted {
@@ -333,6 +318,30 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 		}
 		w.account = acct.id
 		w.accrue = append(w.accrue, accrual{id: id, amount: d.Amount, points: pts})
+		earnedBy[id] = d.PAR
+	}
+	for i, d := range f {
+		if !d.Credit || out[i].Outcome != clearfile.Credited {
+			continue
+		}
+		r, ok, err := h.refundOf(ctx, HoldID(h.bank.ID, d.Transmission, d.STAN, d.Terminal))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		// The card whose lot the purchase earned (the record's PAR need
+		// not be there): in this file, or in an earlier one.
+		par, ok := earnedBy[r.OriginalID]
+		if !ok {
+			if par, ok, err = h.cfg.Points.LotOwner(ctx, h.bank.ID, r.OriginalID); err != nil {
+				return err
+			}
+		}
+		if ok {
+			workOf(par).refunds = append(workOf(par).refunds, r)
+		}
 	}
 	for _, par := range order {
 		if err := h.applyPoints(ctx, par, work[par]); h.stop(err, "points not accrued or taken back", 0) {

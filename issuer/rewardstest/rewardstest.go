@@ -270,6 +270,17 @@ func (s *suite) run() {
 	s.clear(r2, r1)
 	s.points("refund 2", DebitPAR, 150)
 
+	// A purchase and its full refund in one file: the refund finds the lot
+	// the same update makes (before: only the lots of earlier files, so
+	// its 30 points stayed until the file was posted again, and clearing a
+	// date twice changed the ledger).
+	both := s.buy(Debit, DebitPAR, "5411", 3000)
+	rb := s.refund(both, Debit, 3000)
+	s.clear(both.detail(0), rb)
+	s.points("a purchase and its refund in one file", DebitPAR, 150)
+	s.clear(both.detail(0), rb)
+	s.points("that file again", DebitPAR, 150)
+
 	// Pay with points: B (50.00) takes all 150 points, credited 1.50 once
 	// however often asked.
 	before := s.credits(Debit)
