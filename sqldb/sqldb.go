@@ -66,8 +66,13 @@ func openPostgres(dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Unavailable, "db_open", "open postgres")
 	}
+	// Every wing of a process has a pool (a process running every party
+	// has some thirty wings): idle connections beyond a few close after a
+	// minute, so that a quiet process holds a handful of the server's
+	// max_connections, not 32 a wing.
 	s.SetMaxOpenConns(32)
-	s.SetMaxIdleConns(32)
+	s.SetMaxIdleConns(4)
+	s.SetConnMaxIdleTime(time.Minute)
 	return &DB{sql: s, dialect: Postgres}, nil
 }
 
