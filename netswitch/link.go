@@ -3,6 +3,7 @@ package netswitch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,10 +12,27 @@ import (
 	"github.com/tapwallet/tapwallet/isolink"
 )
 
+// IssuerHost is a bank's issuer host running in the switch's own process
+// (Config.Local): asked by a call with the message as it would go over the
+// wire, instead of over ISO 8583 on TCP — the same answers, within the same
+// timeout, without the encoding, framing and system calls of both ends.
+type IssuerHost interface {
+	// Handle answers one message (0100, 0400, 0200, 0800); nil is no
+	// answer.
+	Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message
+}
+
+// errNoAnswer is an in-process host's nil answer: as a connection lost
+// after the message went (the host may have acted on it).
+var errNoAnswer = errors.New("netswitch: the issuer host in this process gave no answer")
+
 // link is the switch's ISO 8583 connection to one bank's host: dialled when
 // first needed and again after it is lost; many requests in flight at once.
+// With local set it is a call to the host in this process instead.
 type link struct {
 	addr    string
+	local   IssuerHost
+	stan    iso8583.STANCounter // the echo tests' trace numbers (check)
 	timeout time.Duration
 	log     *slog.Logger
 
@@ -50,6 +68,9 @@ func (l *link) client(ctx context.Context) (*isolink.Client, error) {
 // did must be reversed): true for a timeout or a connection lost after
 // writing, false when the issuer could not be reached at all.
 func (l *link) send(ctx context.Context, m *iso8583.Message) (resp *iso8583.Message, sent bool, err error) {
+	if l.local != nil {
+		return l.call(ctx, m)
+	}
 	c, err := l.client(ctx)
 	if err != nil {
 		return nil, false, err
@@ -61,6 +82,48 @@ func (l *link) send(ctx context.Context, m *iso8583.Message) (resp *iso8583.Mess
 		return nil, errors.Is(err, isolink.ErrTimeout) || errors.Is(err, isolink.ErrConnLost), err
 	}
 	return resp, true, nil
+}
+
+// call asks the host in this process, within the link's timeout: the host
+// gets its own copy of m (as it would decode its own from the wire) and
+// the switch stops waiting at the timeout as it would for a remote host
+// (sent: the host may have acted on it).
+func (l *link) call(ctx context.Context, m *iso8583.Message) (*iso8583.Message, bool, error) {
+	sctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	req := m.Clone()
+	done := make(chan *iso8583.Message, 1)
+	go func() { done <- l.local.Handle(sctx, req) }()
+	select {
+	case resp := <-done:
+		if resp == nil {
+			return nil, true, errNoAnswer
+		}
+		return resp, true, nil
+	case <-sctx.Done():
+		if ctx.Err() != nil {
+			return nil, true, ctx.Err()
+		}
+		return nil, true, isolink.ErrTimeout
+	}
+}
+
+// check reports whether the link is up: its connection open, or dialled
+// and signed on now; for a host in this process, whether it answers an
+// echo test (0800, DE70 301) approved.
+func (l *link) check(ctx context.Context) error {
+	if l.local == nil {
+		_, err := l.client(ctx)
+		return err
+	}
+	resp, _, err := l.call(ctx, isolink.NetworkRequest(iso8583.EchoTest, l.stan.Next(), time.Now()))
+	if err != nil {
+		return err
+	}
+	if rc, _ := resp.ResponseCode(); !rc.Approved() {
+		return fmt.Errorf("netswitch: the issuer host in this process answered the echo test %q", string(rc))
+	}
+	return nil
 }
 
 func (l *link) close() {

@@ -60,7 +60,7 @@ func (s *Switch) CheckIssuers(ctx context.Context) map[string]error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := l.client(ctx)
+			err := l.check(ctx)
 			mu.Lock()
 			out[id] = err
 			mu.Unlock()

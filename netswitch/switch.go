@@ -57,6 +57,10 @@ type Config struct {
 	// Issuers is each bank's host address (bank id → host:port); the
 	// switch dials them as it needs them.
 	Issuers map[string]string
+	// Local are the issuer hosts in the switch's own process (bank id →
+	// host): asked by a call instead of over TCP (link.go), within the
+	// same IssuerTimeout. A bank in both is asked locally.
+	Local map[string]IssuerHost
 	// IssuerTimeout is how long the switch waits for an issuer before it
 	// answers 91 and reverses at the issuer (default 2s).
 	IssuerTimeout time.Duration
@@ -162,6 +166,11 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 	s.mux = &netmsg.Mux{Side: netmsg.Network, Authorization: s.authorizeMetered, Reversal: s.reverse, Refund: s.refund, Log: cfg.Log}
 	for id, addr := range cfg.Issuers {
 		s.links[id] = &link{addr: addr, timeout: cfg.IssuerTimeout, log: cfg.Log}
+	}
+	for id, h := range cfg.Local {
+		if h != nil {
+			s.links[id] = &link{addr: "in process", local: h, timeout: cfg.IssuerTimeout, log: cfg.Log}
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.recoverOnce(ctx); err != nil {

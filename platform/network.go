@@ -230,7 +230,7 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 		return err
 	}
 	sw, err := netswitch.New(ctx, netswitch.Config{Banks: p.Banks.Directory(), Tokens: p.tokenCheck, Store: p.Records, Keys: keystore.Plain{S: p.KeyStore},
-		Issuers: addrs, IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk(),
+		Issuers: addrs, Local: p.localIssuers(), IssuerTimeout: cfg.IssuerTimeout, Log: p.Log, Now: cfg.Now, Meter: cfg.Metrics.Party("network"), Risk: p.switchRisk(),
 		Promotions: p.switchPromotions(), MaxConns: cfg.ISOMaxConns, MaxConnsPerSource: cfg.ISOMaxConnsPerSource})
 	if err != nil {
 		return err
@@ -253,6 +253,22 @@ func (p *Platform) startNetwork(ctx context.Context) error {
 	}()
 	p.Log.Info("card network listening", "iso8583", p.ISOAddr)
 	return nil
+}
+
+// localIssuers are the issuer hosts of this process the switch calls
+// instead of dialling (Config.IssuersOverTCP: none): every host this
+// process runs but those Config.IssuersAt sends elsewhere.
+func (p *Platform) localIssuers() map[string]netswitch.IssuerHost {
+	if p.cfg.IssuersOverTCP || p.Issuers == nil {
+		return nil
+	}
+	out := map[string]netswitch.IssuerHost{}
+	for id, h := range p.Issuers.Hosts {
+		if _, elsewhere := p.cfg.IssuersAt[id]; !elsewhere {
+			out[id] = h
+		}
+	}
+	return out
 }
 
 // stopNetwork stops the switch and the issuer hosts, letting answers in

@@ -109,6 +109,12 @@ type Config struct {
 	// PromoOff runs the network without promotions (docs/promotions.md):
 	// no campaign is matched, Platform.Promotions is nil.
 	PromoOff bool
+	// IssuersOverTCP has the switch reach the issuer hosts of its own
+	// process over ISO 8583 on TCP, as it reaches those of other
+	// processes; by default it calls them (netswitch.Config.Local) — the
+	// same messages and answers without the encoding, framing and system
+	// calls (bench auth --issuer-link measures the difference).
+	IssuersOverTCP bool
 }
 
 // Platform is the running platform.

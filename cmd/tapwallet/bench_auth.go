@@ -170,6 +170,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file (and of what came before to FILE.base)")
 	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the token service's key store: empty for a fresh key file, or pkcs11:module=…;token=…;pin-env=… (a token made with tapwallet keys init) [TAPWALLET_KEYS]")
 	syncMode := fs.String("sqlite-sync", "full", "SQLite's synchronous level: full (the default: every approved hold, key use and switch record is on disk before its answer) or normal (NOT durable against a power cut: only to measure what durability costs)")
+	issuerLink := fs.String("issuer-link", "call", "how the switch reaches the issuer hosts of its own process: call (the default, as serve and demo run: the same messages, without TCP) or tcp (ISO 8583 over loopback TCP, as it reaches a bank in another process); run both back to back to see what the hop costs")
 	campaigns := fs.Int("campaigns", 0, "promotions: 0 (the default) runs the network without them, comparable with the figures in docs/performance.md; N publishes N campaigns of the network — a random ¥0.01–0.20 off purchases of ¥0.34 or more, a third of the bench's taps — beside the shipped ones, so that every eligible authorization ranks N offers and reserves one budget hold; run 0 and 200 back to back to see what promotions cost")
 	riskOn := fs.String("risk", "shadow", "the network's risk engine before the issuer: shadow (the default: every default rule evaluated and recorded, none enforced: the engine's whole cost on the same traffic), off (the payment path alone, as in docs/performance.md) or on (the default rules enforced: the bench's thousands of ¥0.01–0.50 payments a second are card testing to them, so most are declined 59 before the issuer — another workload); run shadow and off back to back to see the engine's cost")
 	fs.Usage = func() { fmt.Fprintln(e.stderr, benchAuthUsage); fs.PrintDefaults() }
@@ -186,6 +187,9 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	if *riskOn != "on" && *riskOn != "shadow" && *riskOn != "off" {
 		return usage("--risk must be on, shadow or off")
+	}
+	if *issuerLink != "call" && *issuerLink != "tcp" {
+		return usage("--issuer-link must be call or tcp")
 	}
 	if *campaigns < 0 || *campaigns > 1000 {
 		return usage("--campaigns must be 0 to 1000")
@@ -264,7 +268,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	progress := newProgress(e.stderr)
 	p, err := platform.Start(ctx, platform.Config{KeyStore: keyStore, DataDir: dir, DSN: dbDSN, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
-		Log: slog.New(slog.DiscardHandler), RiskOff: *riskOn == "off", PromoOff: *campaigns == 0})
+		Log: slog.New(slog.DiscardHandler), RiskOff: *riskOn == "off", PromoOff: *campaigns == 0, IssuersOverTCP: *issuerLink == "tcp"})
 	if err != nil {
 		return err
 	}
@@ -273,7 +277,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	p.Tokens.LUKBatch = perToken
 	p.Tokens.LUKTTL = 24 * time.Hour
 
-	fmt.Fprintf(e.stdout, "bench auth: risk engine %s\n", *riskOn)
+	fmt.Fprintf(e.stdout, "bench auth: risk engine %s, issuer hosts reached by %s\n", *riskOn, map[string]string{"call": "a call in process", "tcp": "ISO 8583 over loopback TCP"}[*issuerLink])
 	var campaignIDs []string
 	if *campaigns > 0 {
 		if campaignIDs, err = benchCampaigns(ctx, p, *campaigns, time.Now()); err != nil {
