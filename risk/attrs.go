@@ -73,6 +73,7 @@ func floorDiv(a, b int64) int64 {
 type facts struct {
 	auth *Auth
 	bind *Binding
+	ride *TransitRide
 	now  time.Time
 	city func(string) (Place, bool)
 	rows [][]Row    // by group index (nil: not read, or no subject)
@@ -85,6 +86,9 @@ type group struct {
 	series string
 	win    window
 	key    func(f *facts) string
+	// around centres the window on the moment (its buckets before and
+	// after it): transit rides are checked in any order.
+	around bool
 }
 
 func (g group) query(f *facts) (Query, bool) {
@@ -96,6 +100,9 @@ func (g group) query(f *facts) (Query, bool) {
 		return Query{Series: g.series, Key: k}, true
 	}
 	b := bucketOf(f.now, g.win.res)
+	if g.around {
+		return Query{Series: g.series, Key: k, From: b - g.win.n + 1, To: b + g.win.n - 1}, true
+	}
 	return Query{Series: g.series, Key: k, From: b - g.win.n + 1, To: b}, true
 }
 
@@ -310,8 +317,8 @@ func init() {
 		key := s.key
 		k := func(f *facts) string { return key(f.auth) }
 		for _, w := range []window{w15m, w1h, w24h} {
-			n := addGroup(group{A, countSeries(s.name, "n", w.res), w, k})
-			d := addGroup(group{A, countSeries(s.name, "d", w.res), w, k})
+			n := addGroup(group{A, countSeries(s.name, "n", w.res), w, k, false})
+			d := addGroup(group{A, countSeries(s.name, "d", w.res), w, k, false})
 			addAttr(attrDef{name: s.name + ".count_" + w.name, point: A, groups: []int{n}, val: func(f *facts) (value, bool) {
 				if key(f.auth) == "" {
 					return value{}, false
@@ -335,7 +342,7 @@ func init() {
 			}})
 		}
 	}
-	amounts := addGroup(group{A, seriesAmounts, w30d, func(f *facts) string { return f.auth.Card }})
+	amounts := addGroup(group{A, seriesAmounts, w30d, func(f *facts) string { return f.auth.Card }, false})
 	addAttr(attrDef{name: "card.amount_p95_30d", point: A, groups: []int{amounts}, val: func(f *facts) (value, bool) {
 		p, ok := percentile(f.rows[amounts], 0.95)
 		return value{n: p}, ok
@@ -347,23 +354,12 @@ func init() {
 		c, _ := totals(f.rows[amounts])
 		return num(float64(c))
 	}})
-	uses := addGroup(group{A, seriesTokenUses, wAll, func(f *facts) string { return f.auth.Token }})
+	uses := addGroup(group{A, seriesTokenUses, wAll, func(f *facts) string { return f.auth.Token }, false})
 	addAttr(attrDef{name: "token.uses", point: A, groups: []int{uses}, val: func(f *facts) (value, bool) {
 		c, _ := totals(f.rows[uses])
 		return num(float64(c))
 	}})
-	addAttr(attrDef{name: "travel.speed_kmh", point: A, sighting: true, val: func(f *facts) (value, bool) {
-		_, _, v, ok := travel(f)
-		return value{n: v}, ok
-	}})
-	addAttr(attrDef{name: "travel.distance_km", point: A, sighting: true, val: func(f *facts) (value, bool) {
-		d, _, _, ok := travel(f)
-		return value{n: d}, ok
-	}})
-	addAttr(attrDef{name: "travel.minutes", point: A, sighting: true, val: func(f *facts) (value, bool) {
-		_, m, _, ok := travel(f)
-		return value{n: m}, ok
-	}})
+	addTravel("travel", A, travel)
 
 	// The facts of a binding.
 	addAttr(attrDef{name: "binding.bank", point: B, str: true, val: func(f *facts) (value, bool) { return strIf(f.bind.Bank) }})
@@ -381,7 +377,7 @@ func init() {
 	since("phone.age_days", func(b *Binding) time.Time { return b.PhoneCreated })
 	since("account.age_days", func(b *Binding) time.Time { return b.AccountCreated })
 	since("phone.days_since_lost", func(b *Binding) time.Time { return b.PhoneLostAt })
-	cd := addGroup(group{B, seriesBindCD, w72h, func(f *facts) string { return f.bind.Card + "|" + f.bind.Phone }})
+	cd := addGroup(group{B, seriesBindCD, w72h, func(f *facts) string { return f.bind.Card + "|" + f.bind.Phone }, false})
 	addAttr(attrDef{name: "binding.attempts_72h", point: B, groups: []int{cd}, val: func(f *facts) (value, bool) {
 		c, _ := totals(f.rows[cd])
 		if f.bind.Recorded {
@@ -389,13 +385,13 @@ func init() {
 		}
 		return num(float64(c + 1))
 	}})
-	otps := addGroup(group{B, seriesOTPs, w24h, func(f *facts) string { return f.bind.Phone }})
+	otps := addGroup(group{B, seriesOTPs, w24h, func(f *facts) string { return f.bind.Phone }, false})
 	addAttr(attrDef{name: "phone.failed_otps_24h", point: B, groups: []int{otps}, val: func(f *facts) (value, bool) {
 		c, _ := totals(f.rows[otps])
 		return num(float64(c))
 	}})
 	dist := func(name, series string, w window, key func(b *Binding) string, member func(b *Binding) string) {
-		g := addGroup(group{B, series, w, func(f *facts) string { return key(f.bind) }})
+		g := addGroup(group{B, series, w, func(f *facts) string { return key(f.bind) }, false})
 		addAttr(attrDef{name: name, point: B, groups: []int{g}, val: func(f *facts) (value, bool) {
 			if key(f.bind) == "" {
 				return value{}, false
@@ -407,6 +403,25 @@ func init() {
 	dist("phone.names_90d", seriesNames, w90d, func(b *Binding) string { return b.Phone }, func(b *Binding) string { return b.Holder })
 	dist("phone.banks_24h", seriesBanks, w24h, func(b *Binding) string { return b.Phone }, func(b *Binding) string { return b.Bank })
 	dist("card.accounts_30d", seriesAccounts, w30d, func(b *Binding) string { return b.Card }, func(b *Binding) string { return b.Account })
+}
+
+// addTravel adds a point's travel attributes, prefix.speed_kmh,
+// prefix.distance_km and prefix.minutes, from a travel function.
+func addTravel(prefix string, p Point, tr func(f *facts) (dist, mins, speed float64, ok bool)) {
+	for _, a := range []struct {
+		name string
+		pick func(d, m, v float64) float64
+	}{
+		{"speed_kmh", func(_, _, v float64) float64 { return v }},
+		{"distance_km", func(d, _, _ float64) float64 { return d }},
+		{"minutes", func(_, m, _ float64) float64 { return m }},
+	} {
+		pick := a.pick
+		addAttr(attrDef{name: prefix + "." + a.name, point: p, sighting: true, val: func(f *facts) (value, bool) {
+			d, m, v, ok := tr(f)
+			return value{n: pick(d, m, v)}, ok
+		}})
+	}
 }
 
 // Attributes returns the names of the attributes rules may use at a

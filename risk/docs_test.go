@@ -18,7 +18,7 @@ func TestDocsNameEverything(t *testing.T) {
 	}
 	doc := string(b)
 	windowed := regexp.MustCompile(`^(token|card|phone|merchant)\.(count|sum|declines)_(15m|1h|24h)$`)
-	for _, p := range []risk.Point{risk.PointAuthorization, risk.PointBinding} {
+	for _, p := range []risk.Point{risk.PointAuthorization, risk.PointBinding, risk.PointTransit} {
 		for _, a := range risk.Attributes(p) {
 			if windowed.MatchString(a) {
 				continue // documented as S.count_W, S.sum_W, S.declines_W

@@ -192,7 +192,13 @@ func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Deci
 	}
 	f.rows = sc.rows
 	if pr.sighting {
-		seen, err := e.state.Last(ctx, sightingKeys(f.auth))
+		var keys []string
+		if f.ride != nil {
+			keys = rideSightingKeys(f.ride)
+		} else {
+			keys = sightingKeys(f.auth)
+		}
+		seen, err := e.state.Last(ctx, keys)
 		if err != nil {
 			return Decision{}, err
 		}

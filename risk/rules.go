@@ -199,7 +199,7 @@ func compile(s *RuleSet) (*compiled, error) {
 	if s.Thresholds.Review > 0 && s.Thresholds.Decline > 0 && s.Thresholds.Review >= s.Thresholds.Decline {
 		return nil, rulesErr("thresholds: review %d must be below decline %d", s.Thresholds.Review, s.Thresholds.Decline)
 	}
-	c := &compiled{set: s, digest: s.Digest(), points: map[Point]*pointRules{PointAuthorization: {}, PointBinding: {}}}
+	c := &compiled{set: s, digest: s.Digest(), points: map[Point]*pointRules{PointAuthorization: {}, PointBinding: {}, PointTransit: {}}}
 	seen := map[string]bool{}
 	for i := range s.Rules {
 		r := &s.Rules[i]
@@ -212,7 +212,7 @@ func compile(s *RuleSet) (*compiled, error) {
 		seen[r.ID] = true
 		pr, ok := c.points[r.Point]
 		if !ok {
-			return nil, rulesErr("rule %s: point %q: want authorization or binding", r.ID, r.Point)
+			return nil, rulesErr("rule %s: point %q: want authorization, binding or transit_clearing", r.ID, r.Point)
 		}
 		if strings.TrimSpace(r.Reason) == "" {
 			return nil, rulesErr("rule %s: want a reason", r.ID)

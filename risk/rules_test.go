@@ -3,6 +3,7 @@ package risk_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,42 @@ func pastBindings(n int, ago func(i int) time.Duration, mod func(i int, b *risk.
 			}
 		}
 	}
+}
+
+// ride is an ordinary cleared ride: a Beijing metro exit at Xidan, 3.00,
+// of a transit card on phone ph_A.
+func ride(mod ...func(r *risk.TransitRide)) risk.TransitRide {
+	r := risk.TransitRide{ID: "beijing|tc_a|10", At: t0, Card: "tc_a", Phone: "ph_A", Account: "acc_A", City: "beijing", Line: 1, Station: 112, Amount: 300}
+	for _, m := range mod {
+		m(&r)
+	}
+	return r
+}
+
+// pastRides records n cleared rides (the i-th at t0 - ago(i); a negative
+// ago is after t0: a file cleared before this one's), each made by mod.
+func pastRides(n int, ago func(i int) time.Duration, mod func(i int, r *risk.TransitRide)) func(t *testing.T, e *risk.Engine) {
+	return func(t *testing.T, e *risk.Engine) {
+		for i := 0; i < n; i++ {
+			r := ride(func(r *risk.TransitRide) {
+				r.ID = fmt.Sprintf("beijing|tc_a|%d", i)
+				r.At = t0.Add(-ago(i))
+				if mod != nil {
+					mod(i, r)
+				}
+			})
+			if err := e.RecordRide(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func rp(r risk.TransitRide) *risk.TransitRide { return &r }
+
+// shanghaiCard is the phone's other transit card, tapped in Shanghai.
+func shanghaiCard(i int, r *risk.TransitRide) {
+	r.ID, r.Card, r.City = fmt.Sprintf("shanghai|tc_b|%d", i), "tc_b", "shanghai"
 }
 
 func minutes(m int) func(int) time.Duration {
@@ -224,6 +261,28 @@ func TestDefaultRules(t *testing.T) {
 		{"3 banks on a phone silent", "bind.banks_per_phone", pastBindings(2, hours(2), func(i int, b *risk.Binding) {
 			b.Bank, b.Card = fmt.Sprintf("bank%d", i), fmt.Sprintf("par_o%d", i)
 		}), nil, false, risk.Approve},
+
+		{"transit travel: the phone's Shanghai card 10 min before a Beijing ride", "transit.impossible_travel", pastRides(1, minutes(10), shanghaiCard), nil, true, risk.Review},
+		{"transit travel: the Shanghai ride 10 min after, cleared first", "transit.impossible_travel", pastRides(1, minutes(-10), shanghaiCard), nil, true, risk.Review},
+		{"transit travel: a payment tap in Shanghai 10 min before", "transit.impossible_travel", past(1, true, minutes(10), func(i int, a *risk.Auth) { a.Phone, a.City = "ph_A", "SHANGHAI" }), nil, true, risk.Review},
+		{"transit travel silent 3 h after Shanghai (a fast train)", "transit.impossible_travel", pastRides(1, minutes(180), shanghaiCard), nil, false, risk.Approve},
+		{"transit travel silent within one city", "transit.impossible_travel", pastRides(1, minutes(1), nil), nil, false, risk.Approve},
+		{"transit travel silent for another phone's card", "transit.impossible_travel", pastRides(1, minutes(10), func(i int, r *risk.TransitRide) {
+			shanghaiCard(i, r)
+			r.Phone = "ph_B"
+		}), nil, false, risk.Approve},
+
+		{"tap burst fires at the 7th tap within 15 min", "transit.tap_burst", pastRides(6, minutes(2), nil), nil, true, risk.Review},
+		{"tap burst fires with taps after the ride too", "transit.tap_burst", pastRides(6, func(i int) time.Duration { return time.Duration(i-3) * 2 * time.Minute }, nil), nil, true, risk.Review},
+		{"tap burst silent at the 6th", "transit.tap_burst", pastRides(5, minutes(2), nil), nil, false, risk.Approve},
+		{"tap burst silent over 40 minutes", "transit.tap_burst", pastRides(6, minutes(6), nil), nil, false, risk.Approve},
+
+		{"two cities: Shenzhen 10 min before a Guangzhou ride", "transit.two_cities", pastRides(1, minutes(10), func(i int, r *risk.TransitRide) {
+			r.ID, r.Card, r.City = "shenzhen|tc_c|1", "tc_c", "shenzhen"
+		}), rp(ride(func(r *risk.TransitRide) { r.ID, r.City = "guangzhou|tc_a|10", "guangzhou" })), true, risk.Review},
+		{"two cities silent 20 min apart", "transit.two_cities", pastRides(1, minutes(20), func(i int, r *risk.TransitRide) {
+			r.ID, r.Card, r.City = "shenzhen|tc_c|1", "tc_c", "shenzhen"
+		}), rp(ride(func(r *risk.TransitRide) { r.ID, r.City = "guangzhou|tc_a|10", "guangzhou" })), false, risk.Approve},
 	}
 	covered := map[string][2]bool{}
 	for _, c := range cases {
@@ -239,7 +298,13 @@ func TestDefaultRules(t *testing.T) {
 				d, err = e.Authorize(context.Background(), *in)
 			case *risk.Binding:
 				d, err = e.Bind(context.Background(), *in)
+			case *risk.TransitRide:
+				d, err = e.CheckRide(context.Background(), *in)
 			default:
+				if strings.HasPrefix(c.rule, "transit.") {
+					d, err = e.CheckRide(context.Background(), ride())
+					break
+				}
 				d, err = e.Bind(context.Background(), binding())
 			}
 			if err != nil {
