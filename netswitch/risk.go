@@ -3,6 +3,7 @@ package netswitch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,9 @@ func (s *Switch) recordRisk(ctx context.Context, a *netmsg.Authorization, rec Au
 	if err := r.Engine.RecordAuth(ctx, rk.facts, rec.ResponseCode.Approved()); err != nil {
 		s.riskFailed("recording", err)
 	}
+	if rk.decided {
+		s.traceRisk(ctx, rec, rk.d)
+	}
 	if !rk.decided || r.Keep == nil {
 		return
 	}
@@ -164,6 +168,40 @@ func caseSummary(a *netmsg.Authorization, rec Auth) string {
 	}
 	return fmt.Sprintf("%s at %s, %s UTC: %s", a.Amount, rec.MerchantName,
 		rec.ReceivedAt.UTC().Format(time.DateTime), what)
+}
+
+// traceRisk is the switch's trace of an authorization's risk decision:
+// one structured line, "netswitch: risk decision", once the answer is
+// stored — at Info for a review or a decline, at Debug for an approval
+// (`tapwallet serve --log-level debug`). Its attributes: auth (the
+// message identity DE41|DE11|DE7, the id the record and the kept
+// decision go by), rc (the answer's response code), outcome, score,
+// version, digest, rules (the enforced rules that fired), shadow and
+// snoozed (the others), block; request_id is added by the log's handler
+// when the context carries one. Never a card or token number: the
+// decision holds references only, and the line names none of them.
+func (s *Switch) traceRisk(ctx context.Context, rec Auth, d risk.Decision) {
+	level := slog.LevelDebug
+	if d.Outcome != risk.Approve {
+		level = slog.LevelInfo
+	}
+	if !s.cfg.Log.Enabled(ctx, level) {
+		return
+	}
+	var shadow, snoozed []string
+	for _, h := range d.Hits {
+		switch {
+		case h.Shadow:
+			shadow = append(shadow, h.Rule)
+		case h.Snoozed:
+			snoozed = append(snoozed, h.Rule)
+		}
+	}
+	s.cfg.Log.LogAttrs(ctx, level, "netswitch: risk decision", slog.String("auth", rec.ID), slog.String("rc", string(rec.ResponseCode)),
+		slog.String("outcome", d.Outcome.String()), slog.Int("score", d.Score), slog.Int("version", d.Version),
+		slog.String("digest", d.Digest), slog.String("rules", strings.Join(d.Reasons, ",")),
+		slog.String("shadow", strings.Join(shadow, ",")), slog.String("snoozed", strings.Join(snoozed, ",")),
+		slog.String("block", d.Block))
 }
 
 func (s *Switch) riskFailed(what string, err error) {
