@@ -2,11 +2,13 @@ package platform
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/tapwallet/tapwallet/acquirer"
 	acqsql "github.com/tapwallet/tapwallet/acquirer/sqlstore"
 	"github.com/tapwallet/tapwallet/lostphone"
+	"github.com/tapwallet/tapwallet/risk"
 	"github.com/tapwallet/tapwallet/transit"
 	"github.com/tapwallet/tapwallet/transit/operatorapi"
 	transitsql "github.com/tapwallet/tapwallet/transit/sqlstore"
@@ -65,12 +67,60 @@ func (p *Platform) newTransit(cfg Config) error {
 	pay.Fares = p.Transit.Fares
 	if p.API != nil {
 		p.API.MountTransit(p.Transit)
-		p.API.Handle("/v1/transit/", operatorapi.New(p.Transit, token))
+		p.API.Handle("/v1/transit/", operatorapi.New(p.TransitClearing(), token))
 	}
 	if p.Lost != nil && p.Lost.Transit == nil {
 		p.Lost.Transit = lostTransit{p.Transit}
 	}
 	return nil
+}
+
+// TransitClearing is the operators' host whose clearing files the
+// network's risk engine checks after the fact (transit.Checked): each
+// accepted ride is decided at the point transit_clearing, its decision
+// kept in the risk wing, a review flagged on the record and, when the
+// transit card belongs to a wallet account, a "was this you?" case opened
+// for it. Without the engine (Config.RiskOff, or no network, token
+// service or wallet role here) the host clears unchecked.
+func (p *Platform) TransitClearing() transit.Checked {
+	c := transit.Checked{Service: p.Transit}
+	if p.risk.engine != nil {
+		c.Risk = transitRisk{engine: risk.Metered{Engine: p.risk.engine, Meter: p.risk.meter}, keep: p.risk.store}
+	}
+	return c
+}
+
+// transitRisk is the transit operators' after-the-fact check: the risk
+// engine, named in its facts' terms (a transit card by its reference
+// risk.TransitCardRef, the bank card that paid for it by risk.TokenRef).
+type transitRisk struct {
+	engine risk.RideEngine
+	keep   risk.RideKeeper
+}
+
+var _ transit.RideChecker = transitRisk{}
+
+func (r transitRisk) CheckRides(ctx context.Context, rides []transit.ClearedRide) ([]transit.RideFlag, error) {
+	in := make([]risk.TransitRide, len(rides))
+	for i, c := range rides {
+		card := risk.TransitCardRef(c.Card)
+		in[i] = risk.TransitRide{ID: fmt.Sprintf("%s|%s|%d", c.City, card, c.ATC), At: c.At, Card: card, Phone: c.PhoneID,
+			Account: c.AccountID, City: c.City, Line: int(c.Line), Station: int(c.Station), Amount: c.Amount, Summary: c.Summary}
+		if c.Token != "" {
+			in[i].Token = risk.TokenRef(c.Token)
+		}
+	}
+	out, err := risk.CheckRides(ctx, r.engine, r.keep, in)
+	var flags []transit.RideFlag
+	for i, o := range out {
+		if !o.Decided || o.Decision.Outcome == risk.Approve {
+			continue
+		}
+		d := o.Decision
+		flags = append(flags, transit.RideFlag{Card: rides[i].Card, ATC: rides[i].ATC, Outcome: d.Outcome.String(), Score: d.Score,
+			Version: d.Version, Rules: d.Reasons, Case: o.Case})
+	}
+	return flags, err
 }
 
 // stopTransit closes the transit role's connection and wings.

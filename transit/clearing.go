@@ -22,19 +22,30 @@ import (
 // record with its counter arrives. Accepted rides leave the float and
 // lower the balance the operator knows for the card. Then every touched
 // card's counter sequence is checked for gaps, and closing cards whose
-// last rides have now cleared are refunded. It fails with fault.Invalid
+// last rides have now cleared are refunded. Checked.Clear then checks
+// the accepted rides after the fact (see Checked). It fails with fault.Invalid
 // "bad_clearing_file" for a file that does not parse, or "wrong_city".
 func (s *Service) Clear(ctx context.Context, raw []byte) (Receipt, error) {
+	rc, _, err := s.clear(ctx, raw, nil)
+	return rc, err
+}
+
+// clear is Clear, with the after-the-fact check of the accepted rides by
+// check (nil: none) once the file's clearing is committed; it returns the
+// records the check reviewed.
+func (s *Service) clear(ctx context.Context, raw []byte, check RideChecker) (Receipt, []RideFlag, error) {
 	f, err := ParseFile(raw)
 	if err != nil {
-		return Receipt{}, err
+		return Receipt{}, nil, err
 	}
 	c, err := s.city(f.City)
 	if err != nil {
-		return Receipt{}, fault.E(fault.Invalid, "wrong_city", "the clearing file is for an unknown city")
+		return Receipt{}, nil, fault.E(fault.Invalid, "wrong_city", "the clearing file is for an unknown city")
 	}
 	var rc Receipt
+	var rides []ClearedRide // the accepted rides, for the risk check once committed
 	err = s.Store.InTx(ctx, func(tx Tx) error {
+		rides = rides[:0]
 		if prev, err := tx.File(f.ID); err == nil {
 			rc = prev
 			rc.Again = true
@@ -104,6 +115,9 @@ func (s *Service) Clear(ctx context.Context, raw []byte) (Receipt, error) {
 			}
 			rc.Accepted++
 			rc.Amount += r.Amount
+			if check != nil {
+				rides = append(rides, s.clearedRide(f, r, card))
+			}
 			if r.Amount != 0 {
 				if _, err := tx.AddEntry(Entry{ID: fmt.Sprintf("ride:%s:%d", r.Card, r.ATC), City: c.ID, Card: r.Card, Kind: EntryRide, Amount: -r.Amount, At: now}); err != nil {
 					return err
@@ -133,16 +147,18 @@ func (s *Service) Clear(ctx context.Context, raw []byte) (Receipt, error) {
 		return tx.PutFile(rc)
 	})
 	if err != nil {
-		return Receipt{}, err
+		return Receipt{}, nil, err
 	}
+	var flags []RideFlag
 	if !rc.Again {
+		flags = s.checkRides(ctx, check, rc, rides)
 		s.Log.Info("transit clearing", "city", rc.City, "file", rc.FileID, "records", rc.Records, "accepted", rc.Accepted,
 			"forged", rc.Forged, "replayed", rc.Replayed, "duplicates", rc.Duplicates, "grey", rc.Grey, "gaps", rc.Gaps)
 	}
 	if _, err := s.FinishRefunds(ctx); err != nil {
 		s.Log.Warn("transit refunds after clearing", "err", err)
 	}
-	return rc, nil
+	return rc, flags, nil
 }
 
 // gaps returns the counters missing below the highest one in sorted atcs.
