@@ -52,6 +52,7 @@ type PromoSet struct {
 	Matcher   *promo.Matcher
 	Campaigns map[string]promo.Campaign
 	newOnly   []string // the campaigns for new card holders only
+	addToCard []string // the campaigns a card holder adds to a card (enrolment add_to_card)
 }
 
 // NewPromoSet indexes cs. It never fails.
@@ -61,6 +62,9 @@ func NewPromoSet(cs []promo.Campaign) *PromoSet {
 		s.Campaigns[c.ID] = c
 		if c.Eligibility.NewCardHolder {
 			s.newOnly = append(s.newOnly, c.ID)
+		}
+		if c.Enrolment == promo.EnrolAddToCard {
+			s.addToCard = append(s.addToCard, c.ID)
 		}
 	}
 	return s
@@ -114,8 +118,9 @@ func (p *StorePromotions) Apply(ctx context.Context, pu *promo.Purchase) (promo.
 // asksEnrolment reports whether an add-to-card campaign could apply to pu
 // were the card enrolled.
 func (p *StorePromotions) asksEnrolment(set *PromoSet, pu *promo.Purchase) bool {
-	for id, c := range set.Campaigns {
-		if c.Enrolment == promo.EnrolAddToCard && could(&c, pu, func(q *promo.Purchase) { q.Enrolled = map[string]bool{id: true} }) {
+	for _, id := range set.addToCard {
+		c := set.Campaigns[id]
+		if could(&c, pu, func(q *promo.Purchase) { q.Enrolled = map[string]bool{id: true} }) {
 			return true
 		}
 	}

@@ -134,13 +134,22 @@ type Store interface {
 // only when the store fails (fault.Unavailable), and then reserved
 // nothing.
 func Apply(ctx context.Context, st Store, m *Matcher, p *Purchase) (Offer, Hold, bool, error) {
-	for _, o := range m.Rank(p) {
+	var refused map[string]bool
+	for {
+		o, ok := m.bestBut(p, refused)
+		if !ok {
+			return Offer{}, Hold{}, false, nil
+		}
 		h, err := st.Reserve(ctx, Hold{ID: p.Identity, Campaign: o.Campaign.ID, Card: p.Card,
 			Amount: o.Discount, At: p.At, ExpiresAt: p.At.Add(HoldTimeout)})
 		switch {
 		case err == nil:
 			return o, h, true, nil
 		case errors.Is(err, ErrBudget), errors.Is(err, ErrCardLimit), errors.Is(err, ErrNotOpen):
+			if refused == nil {
+				refused = map[string]bool{}
+			}
+			refused[o.Campaign.ID] = true
 			continue
 		case errors.Is(err, ErrHoldConflict):
 			// The message already holds another campaign (a retransmission
@@ -159,5 +168,4 @@ func Apply(ctx context.Context, st Store, m *Matcher, p *Purchase) (Offer, Hold,
 			return Offer{}, Hold{}, false, err
 		}
 	}
-	return Offer{}, Hold{}, false, nil
 }

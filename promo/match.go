@@ -173,10 +173,19 @@ func (m *Matcher) Rank(p *Purchase) []Offer {
 
 // Best returns the best offer for p and true, or false when no campaign
 // applies. It never fails.
-func (m *Matcher) Best(p *Purchase) (Offer, bool) {
+func (m *Matcher) Best(p *Purchase) (Offer, bool) { return m.bestBut(p, nil) }
+
+// bestBut is Best among the campaigns not in refused (their budget or the
+// card's limits could not take p): the next of Rank's order, found in one
+// pass without ranking the rest (Apply; a purchase usually takes the
+// first).
+func (m *Matcher) bestBut(p *Purchase, refused map[string]bool) (Offer, bool) {
 	var best Offer
 	found := false
 	for _, c := range m.campaigns {
+		if refused[c.ID] {
+			continue
+		}
 		o, ok := offer(c, p)
 		if ok && (!found || better(o, best)) {
 			best, found = o, true
