@@ -9,7 +9,8 @@ import "context"
 // ids the operators wrote — never a fact of a request. It must be safe
 // for concurrent use.
 type Meter interface {
-	// Decided: one decision at point ("binding", "authorization"):
+	// Decided: one decision at point ("binding", "authorization",
+	// "transit_clearing"):
 	// outcome is "approve", "review", "decline" or "error" (the engine
 	// could not decide; the caller goes on without it).
 	Decided(point, outcome string)
