@@ -57,18 +57,8 @@ type Poster interface {
 func Handler(hosts Poster, secret []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(err error) { linkmac.WriteFault(w, err) }
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			fail(fault.E(fault.Invalid, "method", "POST a clearing file to %s", Path))
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFile))
-		if err != nil {
-			fail(fault.E(fault.Invalid, "bad_clearing_file", "the clearing file is unreadable or larger than %d bytes", maxFile))
-			return
-		}
-		if !linkmac.Check(secret, body, r.Header.Get(MACHeader)) {
-			fail(fault.E(fault.Unauthorized, "unauthorized", "the clearing file's MAC does not check under the network's shared secret"))
+		body, ok := linkmac.ReadSigned(w, r, linkmac.Door{What: "the clearing file", Path: Path, BadRequest: "bad_clearing_file", MaxBody: maxFile}, secret, MACHeader)
+		if !ok {
 			return
 		}
 		f, err := clearfile.Parse(bytes.NewReader(body))

@@ -64,20 +64,6 @@ type answer struct {
 	Error   *linkmac.Fault  `json:"error,omitempty"`
 }
 
-// decodeStrict decodes exactly one JSON value into v, refusing unknown
-// fields and trailing data.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fault.E(fault.Invalid, CodeBadRequest, "data after the JSON value")
-	}
-	return nil
-}
-
 // Handler serves Path for the banks of idv (an issuer.IDV holding the card
 // holders of the banks hosted in this process): POST with the request as a
 // strict JSON body and its MAC in MACHeader. It answers 200 with the
@@ -94,22 +80,12 @@ func Handler(idv *issuer.IDV, secret []byte, log *slog.Logger) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(err error) { linkmac.WriteFault(w, err) }
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			fail(fault.E(fault.Invalid, "method", "POST an ID&V request to %s", Path))
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			fail(fault.E(fault.Invalid, CodeBadRequest, "the ID&V request is unreadable or larger than %d bytes", maxBody))
-			return
-		}
-		if !linkmac.Check(secret, body, r.Header.Get(MACHeader)) {
-			fail(fault.E(fault.Unauthorized, CodeUnauthorized, "the ID&V request's MAC does not check under the network's shared secret"))
+		body, ok := linkmac.ReadSigned(w, r, linkmac.Door{What: "the ID&V request", Path: Path, BadRequest: CodeBadRequest, MaxBody: maxBody}, secret, MACHeader)
+		if !ok {
 			return
 		}
 		var in request
-		if err := decodeStrict(body, &in); err != nil {
+		if err := linkmac.DecodeStrict(body, &in); err != nil {
 			fail(fault.E(fault.Invalid, CodeBadRequest, "the ID&V request is not the JSON object of %s", Path))
 			return
 		}
@@ -219,7 +195,7 @@ func (c *Client) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdi
 		return red(fault.E(fault.Internal, CodeBadAnswer, "the ID&V answer of %s does not carry the shared secret's MAC", route.BankID))
 	}
 	var a answer
-	if err := decodeStrict(out, &a); err != nil {
+	if err := linkmac.DecodeStrict(out, &a); err != nil {
 		return red(fault.E(fault.Internal, CodeBadAnswer, "the ID&V answer of %s does not decode", route.BankID))
 	}
 	if a.Error != nil {

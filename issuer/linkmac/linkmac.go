@@ -7,11 +7,16 @@
 package linkmac
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/tapwallet/tapwallet/fault"
 )
@@ -69,4 +74,58 @@ func ReadFault(body []byte) (f Fault, ok bool) {
 		return Fault{}, false
 	}
 	return f, true
+}
+
+// Door is what a link's server side says of its requests when it refuses
+// one (ReadSigned): what the request is ("the ID&V request") and the code
+// of a body that cannot be read.
+type Door struct {
+	What       string // e.g. "the clearing file"
+	Path       string // where it is POSTed
+	BadRequest string // the fault code of an unreadable body
+	MaxBody    int64
+}
+
+// ReadSigned reads the body of a request on a link: a POST (else 400
+// "method" with Allow), at most d.MaxBody bytes (else 400 d.BadRequest),
+// whose MAC in header checks under secret (else 401 "unauthorized"). On a
+// refusal it has answered w and returns false.
+func ReadSigned(w http.ResponseWriter, r *http.Request, d Door, secret []byte, header string) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		WriteFault(w, fault.E(fault.Invalid, "method", "POST %s to %s", d.What, d.Path))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.MaxBody))
+	if err != nil {
+		WriteFault(w, fault.E(fault.Invalid, d.BadRequest, "%s is unreadable or larger than %d bytes", d.What, d.MaxBody))
+		return nil, false
+	}
+	if !Check(secret, body, r.Header.Get(header)) {
+		WriteFault(w, fault.E(fault.Unauthorized, "unauthorized", "%s's MAC does not check under the network's shared secret", d.What))
+		return nil, false
+	}
+	return body, true
+}
+
+// DecodeStrict decodes the one JSON value of body into v: an unknown field,
+// a value of the wrong type or anything after the value is refused, the
+// error naming what was wrong (never the body).
+func DecodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return fmt.Errorf("%s: wrong type", te.Field)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return errors.New("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return errors.New("not JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }

@@ -56,20 +56,6 @@ type pointsRequest struct {
 	PAR  string `json:"par"`
 }
 
-// decodeStrict decodes exactly one JSON value into v, refusing unknown
-// fields and trailing data.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fault.E(fault.Invalid, CodeBadRequest, "data after the JSON value")
-	}
-	return nil
-}
-
 // Handler serves PointsPath and PayPath (mount it at Path) for the banks
 // rw answers (issuer.RewardsHosts of the hosts in this process): POST with
 // a strict JSON body — {"bank","par"} for points, bank.PayWithPoints for
@@ -92,25 +78,15 @@ func Handler(rw bank.Rewards, secret []byte, log *slog.Logger) http.Handler {
 			fail(fault.E(fault.NotFound, CodeNoRoute, "no such route: POST %s or %s", PointsPath, PayPath))
 			return
 		}
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			fail(fault.E(fault.Invalid, "method", "POST a rewards request to %s", r.URL.Path))
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			fail(fault.E(fault.Invalid, CodeBadRequest, "the rewards request is unreadable or larger than %d bytes", maxBody))
-			return
-		}
-		if !linkmac.Check(secret, body, r.Header.Get(MACHeader)) {
-			fail(fault.E(fault.Unauthorized, CodeUnauthorized, "the rewards request's MAC does not check under the network's shared secret"))
+		body, ok := linkmac.ReadSigned(w, r, linkmac.Door{What: "the rewards request", Path: r.URL.Path, BadRequest: CodeBadRequest, MaxBody: maxBody}, secret, MACHeader)
+		if !ok {
 			return
 		}
 		var out any
 		if r.URL.Path == PointsPath {
 			var in pointsRequest
-			if err := decodeStrict(body, &in); err != nil {
-				fail(fault.E(fault.Invalid, CodeBadRequest, "the points request is not the JSON object of %s: %s", PointsPath, jsonText(err)))
+			if err := linkmac.DecodeStrict(body, &in); err != nil {
+				fail(fault.E(fault.Invalid, CodeBadRequest, "the points request is not the JSON object of %s: %s", PointsPath, err))
 				return
 			}
 			p, err := rw.Points(r.Context(), in.Bank, in.PAR)
@@ -121,8 +97,8 @@ func Handler(rw bank.Rewards, secret []byte, log *slog.Logger) http.Handler {
 			out = p
 		} else {
 			var in bank.PayWithPoints
-			if err := decodeStrict(body, &in); err != nil {
-				fail(fault.E(fault.Invalid, CodeBadRequest, "the payment request is not the JSON object of %s: %s", PayPath, jsonText(err)))
+			if err := linkmac.DecodeStrict(body, &in); err != nil {
+				fail(fault.E(fault.Invalid, CodeBadRequest, "the payment request is not the JSON object of %s: %s", PayPath, err))
 				return
 			}
 			p, err := rw.PayWithPoints(r.Context(), in)
@@ -136,22 +112,6 @@ func Handler(rw bank.Rewards, secret []byte, log *slog.Logger) http.Handler {
 		b, _ := json.Marshal(out)
 		linkmac.WriteSigned(w, MACHeader, secret, b)
 	})
-}
-
-// jsonText is a decoding error in a few safe words (the field, never a
-// value).
-func jsonText(err error) string {
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		return te.Field + ": wrong type"
-	}
-	if f, ok := err.(*fault.Error); ok {
-		return f.Message
-	}
-	s := err.Error()
-	if strings.HasPrefix(s, "json: unknown field ") {
-		return "unknown field " + strings.TrimPrefix(s, "json: unknown field ")
-	}
-	return "not JSON"
 }
 
 // Client is the wallet's bank.Rewards: a bank in At over HTTP at its
@@ -229,7 +189,7 @@ func (c *Client) call(ctx context.Context, bankID, path string, in, out any) err
 	if !linkmac.Check(c.Secret, got, resp.Header.Get(MACHeader)) {
 		return fault.E(fault.Internal, CodeBadAnswer, "the rewards answer of %s does not carry the shared secret's MAC", bankID)
 	}
-	if err := decodeStrict(got, out); err != nil {
+	if err := linkmac.DecodeStrict(got, out); err != nil {
 		return fault.E(fault.Internal, CodeBadAnswer, "the rewards answer of %s does not decode", bankID)
 	}
 	return nil
