@@ -254,6 +254,9 @@ const placeKey = "place:"
 // is unknown.
 func travel(f *facts) (dist, mins, speed float64, ok bool) {
 	a := f.auth
+	if !a.AtTerminal() {
+		return 0, 0, 0, false
+	}
 	var here Place
 	switch {
 	case a.Terminal != nil:

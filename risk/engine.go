@@ -90,7 +90,7 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 		return nil
 	}
 	here, ok := e.terminal(&a)
-	if !ok {
+	if !ok || !a.AtTerminal() {
 		return nil
 	}
 	for _, k := range tapKeys(&a) {

@@ -88,6 +88,18 @@ type Binding struct {
 // check refuses facts without identity or time, and card, token, phone
 // or account references that look like a card number (a merchant id, DE42,
 // may be all digits).
+// TransitOperatorMCC is the merchant category of the transit operators'
+// charges (a transit card's issue fee and deposit, its top-ups): in-app
+// payments to an operator whose terminal stands in its own city.
+const TransitOperatorMCC = "4111"
+
+// AtTerminal reports whether the authorization was made where its
+// terminal is — every store tap — and so says where the card holder was:
+// not a transit operator's in-app charge (TransitOperatorMCC), which the
+// phone makes from anywhere for a card of any city. Such a charge is no
+// sighting, and the travel attributes are unknown for it.
+func (a *Auth) AtTerminal() bool { return a.MCC != TransitOperatorMCC }
+
 func (a *Auth) check() error {
 	if a.ID == "" || a.At.IsZero() || a.Token == "" {
 		return fault.E(fault.Invalid, CodeFacts, "authorization facts: want an id, a time and a token reference")

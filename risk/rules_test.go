@@ -185,6 +185,13 @@ func TestDefaultRules(t *testing.T) {
 		{"fast travel: Shanghai 100 min after Beijing reviews", "auth.impossible_travel", past(1, true, minutes(100), nil), ap(auth(func(a *risk.Auth) { a.City = "SHANGHAI" })), true, risk.Review},
 		{"travel silent 3 h after Beijing (a flight)", "auth.impossible_travel", past(1, true, minutes(180), nil), ap(auth(func(a *risk.Auth) { a.City = "SHANGHAI" })), false, risk.Approve},
 		{"travel silent within one city", "auth.impossible_travel", past(1, true, minutes(1), nil), ap(auth()), false, risk.Approve},
+		// A transit operator's in-app charge (MCC 4111) is made from anywhere:
+		// buying a Shanghai transit card from Beijing is no travel, and it
+		// leaves no sighting that would make the next tap at home look far.
+		{"travel silent on a Shanghai operator's in-app charge 10 min after Beijing", "auth.impossible_travel", past(1, true, minutes(10), nil),
+			ap(auth(func(a *risk.Auth) { a.City, a.MCC = "SHANGHAI", risk.TransitOperatorMCC })), false, risk.Approve},
+		{"travel silent at home 10 min after a Shanghai operator's in-app charge", "auth.impossible_travel", past(1, true, minutes(10), func(i int, a *risk.Auth) { a.City, a.MCC = "SHANGHAI", risk.TransitOperatorMCC }),
+			ap(auth()), false, risk.Approve},
 		{"impossible travel from the phone's reported place", "auth.impossible_travel", nothing, ap(auth(func(a *risk.Auth) {
 			a.City = "SHANGHAI"
 			a.PhoneSeen = &risk.Sighting{Place: risk.Place{Lat: 39.93, Lon: 116.45}, At: t0.Add(-5 * time.Minute)}
