@@ -91,7 +91,7 @@ func TestTransitClearingRisk(t *testing.T) {
 		}
 		return g
 	}
-	ride := func(g *gate.Gate, when time.Time) {
+	ride := func(g *gate.Gate, when time.Time) transit.Receipt {
 		t.Helper()
 		at = when
 		if err := ph.VerifyFinger(phone.DefaultFinger); err != nil {
@@ -109,11 +109,19 @@ func TestTransitClearingRisk(t *testing.T) {
 		if err != nil || len(rcs) != 1 || rcs[0].Accepted != 1 {
 			t.Fatalf("upload: %+v, %v", rcs, err)
 		}
+		return rcs[0]
 	}
 	t0 := at
-	ride(newGate("beijing", "B1", "b1-laoshan"), t0)
-	ride(newGate("shanghai", "B71", "b71-bund"), t0.Add(3*time.Hour))
-	ride(newGate("beijing", "B1", "b1-xidan"), t0.Add(3*time.Hour+10*time.Minute))
+	for i, rc := range []transit.Receipt{
+		ride(newGate("beijing", "B1", "b1-laoshan"), t0),
+		ride(newGate("shanghai", "B71", "b71-bund"), t0.Add(3*time.Hour)),
+		ride(newGate("beijing", "B1", "b1-xidan"), t0.Add(3*time.Hour+10*time.Minute)),
+	} {
+		// The clearing's answer lists the rides the check reviewed: the third.
+		if flagged := len(rc.RiskFlags) > 0; flagged != (i == 2) || flagged && !slices.Contains(rc.RiskFlags[0].Rules, "transit.impossible_travel") {
+			t.Errorf("ride %d's clearing receipt: risk flags %+v", i+1, rc.RiskFlags)
+		}
+	}
 
 	decision := func(city string, atc int) risk.Decision {
 		t.Helper()

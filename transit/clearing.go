@@ -152,6 +152,7 @@ func (s *Service) clear(ctx context.Context, raw []byte, check RideChecker) (Rec
 	var flags []RideFlag
 	if !rc.Again {
 		flags = s.checkRides(ctx, check, rc, rides)
+		rc.RiskFlags = flags
 		s.Log.Info("transit clearing", "city", rc.City, "file", rc.FileID, "records", rc.Records, "accepted", rc.Accepted,
 			"forged", rc.Forged, "replayed", rc.Replayed, "duplicates", rc.Duplicates, "grey", rc.Grey, "gaps", rc.Gaps)
 	}

@@ -178,6 +178,11 @@ type Receipt struct {
 	Gaps       int    `json:"gaps"`
 	Unknown    int    `json:"unknown"`
 	Again      bool   `json:"again,omitempty"` // the file had been cleared before
+	// RiskFlags are the rides the risk engine's check after clearing
+	// reviewed (Checked): charged all the same, listed for the operator
+	// (and in its exceptions). Only in the answer of the clearing that
+	// checked them, not in the receipt stored.
+	RiskFlags []RideFlag `json:"risk_flags,omitempty"`
 }
 
 // Store is the operator's storage: everything happens inside InTx, one
