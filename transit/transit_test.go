@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -343,7 +344,7 @@ func TestCaught(t *testing.T) {
 		// The altered replay fails its TAC: it is caught as forged before
 		// it can be compared; a well-formed replay (same counter, valid TAC
 		// of another transaction) is caught below.
-		if rc != want {
+		if !reflect.DeepEqual(rc, want) {
 			t.Errorf("got %+v\nwant %+v", rc, want)
 		}
 		ex, err := w.svc.Exceptions(w.ctx, "beijing", 100)
