@@ -190,4 +190,23 @@ func TestTransitClearingRisk(t *testing.T) {
 	if a, err := other.Alerts(ctx, false); err != nil || len(a) != 0 {
 		t.Fatalf("another account's alerts: %+v, %v; want none", a, err)
 	}
+	if _, err := other.AnswerAlert(ctx, alerts[0].ID, false); code(err) != "risk_no_case" {
+		t.Fatalf("another account answering the case: %v, want risk_no_case", err)
+	}
+
+	// "That was not me": the Beijing transit card goes on Beijing's hot
+	// list (not the bank card that paid for it); Shanghai's stays usable.
+	ans, err := ph.AnswerAlert(ctx, alerts[0].ID, false)
+	if err != nil || ans.Blocked != numbers["beijing"][len(numbers["beijing"])-4:] || ans.Suspended != "" {
+		t.Fatalf("answering no: %+v, %v; want the Beijing transit card blocked, no bank card suspended", ans, err)
+	}
+	for city, want := range map[string]bool{"beijing": true, "shanghai": false} {
+		hl, err := e.p.Transit.HotList(ctx, city)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(hl.Cards, numbers[city]); got != want {
+			t.Errorf("%s's hot list holds the card: %v, want %v", city, got, want)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package walletapi
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -99,6 +100,15 @@ func (a *API) answerAlert(w http.ResponseWriter, r *http.Request, al Alerts, acc
 	}
 	out := client.AlertAnswered{Alert: AlertView(c)}
 	if in.Answer == "no" {
+		if blocked, ok, err := a.blockCaseTransitCard(r.Context(), c, acc); err != nil {
+			a.fail(w, r, err)
+			return
+		} else if ok {
+			out.Blocked = blocked
+			out.Advice = "the transit card is blocked at the gates (its balance stays yours: ask its operator for a refund); if the phone is lost or stolen, switch its wallet off (tapwallet phone wallet-off)"
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
 		last4, err := a.suspendCaseToken(r.Context(), c, acc)
 		if err != nil {
 			a.fail(w, r, err)
@@ -108,6 +118,40 @@ func (a *API) answerAlert(w http.ResponseWriter, r *http.Request, al Alerts, acc
 		out.Advice = "the card is suspended on this phone; if the phone is lost or stolen, switch its wallet off (tapwallet phone wallet-off)"
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// blockCaseTransitCard puts on its city's hot list the transit card of a
+// transit ride's case (risk.PointTransit: its id names the card by
+// risk.TransitCardRef), one of the case's phone's cards: a ride the card
+// holder did not make is the transit card's, not the bank card's that
+// paid for it. It returns the card's last 4 digits and true; false for a
+// case of another kind, or when the phone no longer holds the card.
+func (a *API) blockCaseTransitCard(ctx context.Context, c risk.Case, acc string) (string, bool, error) {
+	rest, ok := strings.CutPrefix(c.ID, string(risk.PointTransit)+":")
+	if !ok || a.transit == nil {
+		return "", false, nil
+	}
+	parts := strings.Split(rest, "|") // city|card reference|counter
+	if len(parts) != 3 {
+		return "", false, nil
+	}
+	if _, err := a.Wallet.OwnedPhone(ctx, acc, c.Phone); err != nil {
+		return "", false, err
+	}
+	cards, err := a.transit.CardsOfPhone(ctx, c.Phone)
+	if err != nil {
+		return "", false, err
+	}
+	for _, tc := range cards {
+		if risk.TransitCardRef(tc.Number) != parts[1] {
+			continue
+		}
+		if err := a.transit.Block(ctx, tc.Number, "the card holder answered a risk alert: that ride was not theirs"); err != nil {
+			return "", false, err
+		}
+		return tc.Number[max(0, len(tc.Number)-4):], true, nil
+	}
+	return "", false, nil
 }
 
 // suspendCaseToken suspends the case's token: found among the cards of

@@ -31,6 +31,7 @@ import (
 // settlement) is their own door, transit/operatorapi.
 func (a *API) MountTransit(t *transit.Service) {
 	h := &transitAPI{a: a, t: t}
+	a.transit = t
 	a.mux.HandleFunc("GET /v1/phones/{phone}/transit/cards", a.authed(h.list))
 	a.mux.HandleFunc("POST /v1/phones/{phone}/transit/cards", a.signed(h.issue))
 	a.mux.HandleFunc("GET /v1/phones/{phone}/transit/cards/{card}", a.authed(h.card))

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/tapwallet/tapwallet/transit"
 	"io"
 	"log/slog"
 	"net"
@@ -67,6 +68,9 @@ type API struct {
 	// routes added once.
 	promo     atomic.Pointer[Promotions]
 	promoOnce sync.Once
+	// transit is the operators' service (MountTransit): a "no" to a
+	// transit ride's alert hot-lists that transit card.
+	transit *transit.Service
 }
 
 // Limits are the attempts allowed on the routes that check a password or a

@@ -35,6 +35,9 @@ type AlertAnswered struct {
 	Alert Alert `json:"alert"`
 	// Suspended is the last 4 digits of the token suspended after a "no".
 	Suspended string `json:"suspended,omitempty"`
+	// Blocked is the last 4 digits of the transit card put on its city's
+	// hot list after a "no" to a transit ride's alert.
+	Blocked string `json:"blocked,omitempty"`
 	// Advice is what the card holder is offered next (after a "no":
 	// switch the phone's wallet off if the phone is lost).
 	Advice string `json:"advice,omitempty"`
