@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"github.com/tapwallet/tapwallet/risk"
 
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/portal"
@@ -68,5 +69,12 @@ func (p *Platform) PortalRisk() portal.Risk {
 	if p.risk.store == nil {
 		return portal.Risk{}
 	}
-	return portal.Risk{Cases: p.risk.store, State: p.risk.store, Decisions: p.risk.store}
+	r := portal.Risk{Cases: p.risk.store, State: p.risk.store, Decisions: p.risk.store}
+	if p.Transit != nil {
+		t := p.Transit
+		r.BlockRideCard = func(ctx context.Context, c risk.Case) (string, bool, error) {
+			return walletapi.BlockRideCard(ctx, t, c)
+		}
+	}
+	return r
 }

@@ -193,6 +193,33 @@ func TestAlertsAnsweredInPortal(t *testing.T) {
 		t.Fatalf("bob's card after yes: %v, want active", got)
 	}
 
+	// "No" to a transit ride's alert blocks that transit card at the gates
+	// (Risk.BlockRideCard), not the bank card that paid for it.
+	ride := risk.Case{ID: "transit_clearing:beijing|tc_x|3", Account: bobID, Phone: bob.Profile.PhoneID, Token: "tk_x", State: risk.CaseOpen, OpenedAt: now,
+		Decision: risk.Decision{Point: risk.PointTransit, ID: "beijing|tc_x|3", At: now, Score: 40, Outcome: risk.Review, Reasons: []string{"transit.tap_burst"}},
+		History:  []risk.Change{{At: now, By: "risk", To: risk.CaseOpen}}}
+	if err := e.p.RiskCases().OpenCase(ctx, ride); err != nil {
+		t.Fatal(err)
+	}
+	var blocked []string
+	transitRisk := e.p.PortalRisk()
+	transitRisk.BlockRideCard = func(_ context.Context, c risk.Case) (string, bool, error) {
+		blocked = append(blocked, c.ID)
+		return "0001", true, nil
+	}
+	tb := e.browserAt(t, e.portalWith(t, func(c *portal.Config) { c.Risk = transitRisk }))
+	tb.login("bob@example.com")
+	if st, body := tb.post("/alerts/answer", url.Values{"alert": {ride.ID}, "answer": {"no"}}); st != 200 || len(blocked) != 1 || blocked[0] != ride.ID ||
+		!strings.Contains(body, "The transit card is blocked at the gates") || strings.Contains(body, "no payment with it is approved") {
+		t.Fatalf("bob's no to a ride: %d, blocked %v: %s", st, blocked, snippet(body))
+	}
+	if got := e.tokenStates(t, bob.Profile.PhoneID); !allIn(got, tsp.Active) {
+		t.Fatalf("bob's bank card after no to a ride: %v, want active (the transit card is what is blocked)", got)
+	}
+	if c, err := e.p.RiskCases().CaseOf(ctx, bobID, ride.ID); err != nil || c.State != risk.CaseConfirmedFraud {
+		t.Fatalf("the ride's case after no: %+v %v", c, err)
+	}
+
 	// The alerts, the phones and the transactions in both languages: no
 	// code-like text, Chinese in Chinese.
 	for _, lang := range []string{"zh-CN", "en"} {

@@ -104,7 +104,7 @@ func last4(s string) string {
 // query is ever shown).
 var notices = map[string]bool{"off": true, "on": true, "already-on": true, "ring": true, "message": true,
 	"passkey-added": true, "passkey-gone": true, "password": true, "out": true, "default": true, "removed": true, "zone": true,
-	"me": true, "not-me": true, "offer": true}
+	"me": true, "not-me": true, "not-me-ride": true, "offer": true}
 
 // --- log-in and log-out ---
 

@@ -30,6 +30,11 @@ type Risk struct {
 	// SnoozeFor is how long a "yes" silences the rule for that pattern
 	// (default 30 days, as the wallet API).
 	SnoozeFor time.Duration
+	// BlockRideCard, if set, answers "that was not me" to a transit ride's
+	// case: the transit card goes on its city's hot list (its last 4 and
+	// true; false for a case of another kind), instead of the bank card's
+	// token being suspended (platform: walletapi.BlockRideCard).
+	BlockRideCard func(ctx context.Context, c risk.Case) (string, bool, error)
 }
 
 // Decisions is the risk engine's read of a kept decision
@@ -248,6 +253,15 @@ func (p *Portal) answerAlert(w http.ResponseWriter, r *http.Request, v *visit) {
 	done := "me"
 	if answer == "no" {
 		done = "not-me"
+		if last4, ok, err := p.blockRideCard(ctx, c, v); err != nil {
+			p.fail(w, r, v, err)
+			return
+		} else if ok {
+			p.cfg.Wallet.Record(ctx, wallet.Event{AccountID: v.AccountID, PhoneID: c.Phone, Kind: eventTransitBlocked,
+				Detail: "transit card ending " + last4 + " blocked at the gates: not me", Source: source(r)})
+			http.Redirect(w, r, "/alerts?done=not-me-ride", http.StatusSeeOther)
+			return
+		}
 		last4, err := p.suspendCaseToken(ctx, c, v)
 		if err != nil {
 			p.fail(w, r, v, err)
@@ -260,8 +274,25 @@ func (p *Portal) answerAlert(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 // eventTokenSuspended is the security event of a card suspended because
-// its holder answered an alert "that was not me".
-const eventTokenSuspended = "token_suspended"
+// its holder answered an alert "that was not me"; eventTransitBlocked of
+// a transit card hot-listed for a ride its holder did not make.
+const (
+	eventTokenSuspended = "token_suspended"
+	eventTransitBlocked = "transit_card_blocked"
+)
+
+// blockRideCard hot-lists the transit card of a transit ride's case
+// (Risk.BlockRideCard) once the case's phone is found to be the visitor's;
+// false for a case of another kind or without the door.
+func (p *Portal) blockRideCard(ctx context.Context, c risk.Case, v *visit) (string, bool, error) {
+	if p.cfg.Risk.BlockRideCard == nil || !strings.HasPrefix(c.ID, string(risk.PointTransit)+":") {
+		return "", false, nil
+	}
+	if _, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, c.Phone); err != nil {
+		return "", false, err
+	}
+	return p.cfg.Risk.BlockRideCard(ctx, c)
+}
 
 // suspendCaseToken suspends the case's token, found among the cards of
 // the case's phone by its reference (risk.TokenRef); it returns its last

@@ -2,6 +2,7 @@ package walletapi
 
 import (
 	"context"
+	"github.com/tapwallet/tapwallet/transit"
 	"net/http"
 	"strings"
 	"time"
@@ -120,25 +121,35 @@ func (a *API) answerAlert(w http.ResponseWriter, r *http.Request, al Alerts, acc
 	writeJSON(w, http.StatusOK, out)
 }
 
-// blockCaseTransitCard puts on its city's hot list the transit card of a
-// transit ride's case (risk.PointTransit: its id names the card by
-// risk.TransitCardRef), one of the case's phone's cards: a ride the card
-// holder did not make is the transit card's, not the bank card's that
-// paid for it. It returns the card's last 4 digits and true; false for a
-// case of another kind, or when the phone no longer holds the card.
+// blockCaseTransitCard is BlockRideCard for the case's account, once the
+// case's phone is found to be the account's.
 func (a *API) blockCaseTransitCard(ctx context.Context, c risk.Case, acc string) (string, bool, error) {
+	if a.transit == nil || !strings.HasPrefix(c.ID, string(risk.PointTransit)+":") {
+		return "", false, nil
+	}
+	if _, err := a.Wallet.OwnedPhone(ctx, acc, c.Phone); err != nil {
+		return "", false, err
+	}
+	return BlockRideCard(ctx, a.transit, c)
+}
+
+// BlockRideCard puts on its city's hot list the transit card of a transit
+// ride's case (risk.PointTransit: its id, point:city|card reference|counter,
+// names the card by risk.TransitCardRef), one of the case's phone's cards:
+// a ride the card holder did not make is the transit card's, not the bank
+// card's that paid for it. It returns the card's last 4 digits and true;
+// false for a case of another kind, or when the phone no longer holds the
+// card. The caller has checked the case is its visitor's.
+func BlockRideCard(ctx context.Context, t *transit.Service, c risk.Case) (string, bool, error) {
 	rest, ok := strings.CutPrefix(c.ID, string(risk.PointTransit)+":")
-	if !ok || a.transit == nil {
+	if !ok {
 		return "", false, nil
 	}
 	parts := strings.Split(rest, "|") // city|card reference|counter
 	if len(parts) != 3 {
 		return "", false, nil
 	}
-	if _, err := a.Wallet.OwnedPhone(ctx, acc, c.Phone); err != nil {
-		return "", false, err
-	}
-	cards, err := a.transit.CardsOfPhone(ctx, c.Phone)
+	cards, err := t.CardsOfPhone(ctx, c.Phone)
 	if err != nil {
 		return "", false, err
 	}
@@ -146,7 +157,7 @@ func (a *API) blockCaseTransitCard(ctx context.Context, c risk.Case, acc string)
 		if risk.TransitCardRef(tc.Number) != parts[1] {
 			continue
 		}
-		if err := a.transit.Block(ctx, tc.Number, "the card holder answered a risk alert: that ride was not theirs"); err != nil {
+		if err := t.Block(ctx, tc.Number, "the card holder answered a risk alert: that ride was not theirs"); err != nil {
 			return "", false, err
 		}
 		return tc.Number[max(0, len(tc.Number)-4):], true, nil
