@@ -14,12 +14,45 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Mean is one histogram series read back: how many observations and
-// their mean.
+// Mean is one histogram series read back: how many observations, their
+// mean and their buckets (P99 estimates the 99th percentile from them).
 type Mean struct {
 	Series string  // family{label="value",…}
 	Count  uint64  // observations
 	Mean   float64 // sum / count (seconds for the _seconds families)
+	// Buckets are the cumulative counts at each upper bound, in order.
+	Buckets []Bucket
+}
+
+// Bucket is a histogram's cumulative count of observations up to Le.
+type Bucket struct {
+	Le    float64
+	Count uint64
+}
+
+// P99 estimates the 99th percentile of the observations: the upper bound
+// of the bucket that holds it, interpolated linearly within the bucket
+// (as Prometheus's histogram_quantile). With no buckets or no
+// observations it returns 0; above the last bound it returns that bound.
+func (m Mean) P99() float64 { return m.Quantile(0.99) }
+
+// Quantile estimates the q-quantile (0 < q < 1) as P99 does.
+func (m Mean) Quantile(q float64) float64 {
+	if m.Count == 0 || len(m.Buckets) == 0 {
+		return 0
+	}
+	rank := q * float64(m.Count)
+	lo, below := 0.0, uint64(0)
+	for _, b := range m.Buckets {
+		if float64(b.Count) >= rank {
+			if b.Count == below {
+				return b.Le
+			}
+			return lo + (b.Le-lo)*(rank-float64(below))/float64(b.Count-below)
+		}
+		lo, below = b.Le, b.Count
+	}
+	return m.Buckets[len(m.Buckets)-1].Le
 }
 
 // Summary are the histograms' means that `tapwallet bench auth` prints:
@@ -56,8 +89,9 @@ func Summarize(families []*dto.MetricFamily) Summary {
 
 func means(f *dto.MetricFamily) []Mean {
 	type acc struct {
-		n   uint64
-		sum float64
+		n       uint64
+		sum     float64
+		buckets map[float64]uint64
 	}
 	by := map[string]*acc{}
 	for _, m := range f.GetMetric() {
@@ -68,15 +102,23 @@ func means(f *dto.MetricFamily) []Mean {
 		series := f.GetName() + "{" + bankWings.ReplaceAllString(labels(m), `wing="issuer_*"`) + "}"
 		a := by[series]
 		if a == nil {
-			a = &acc{}
+			a = &acc{buckets: map[float64]uint64{}}
 			by[series] = a
 		}
 		a.n += h.GetSampleCount()
 		a.sum += h.GetSampleSum()
+		for _, b := range h.GetBucket() {
+			a.buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+		}
 	}
 	out := make([]Mean, 0, len(by))
 	for series, a := range by {
-		out = append(out, Mean{Series: series, Count: a.n, Mean: a.sum / float64(a.n)})
+		m := Mean{Series: series, Count: a.n, Mean: a.sum / float64(a.n)}
+		for le, n := range a.buckets {
+			m.Buckets = append(m.Buckets, Bucket{Le: le, Count: n})
+		}
+		sort.Slice(m.Buckets, func(i, j int) bool { return m.Buckets[i].Le < m.Buckets[j].Le })
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Series < out[j].Series })
 	return out
@@ -130,11 +172,11 @@ func parse(r io.Reader) ([]*dto.MetricFamily, error) {
 // and mean (milliseconds for times).
 func (s Summary) Print(w io.Writer) {
 	row := func(m Mean, unit string) {
-		v := m.Mean
+		v, p99 := m.Mean, m.P99()
 		if unit == "ms" {
-			v *= 1000
+			v, p99 = v*1000, p99*1000
 		}
-		fmt.Fprintf(w, "  %-58s %9d  mean %10.3f %s\n", m.Series, m.Count, v, unit)
+		fmt.Fprintf(w, "  %-58s %9d  mean %10.3f %s  p99 ≈ %9.3f %s\n", m.Series, m.Count, v, unit, p99, unit)
 	}
 	for _, m := range s.Hops {
 		row(m, "ms")
@@ -159,7 +201,15 @@ func (s Summary) Since(before Summary) Summary {
 		for _, m := range now {
 			p := prev[m.Series]
 			if n := m.Count - p.Count; n > 0 {
-				out = append(out, Mean{Series: m.Series, Count: n, Mean: (m.Mean*float64(m.Count) - p.Mean*float64(p.Count)) / float64(n)})
+				d := Mean{Series: m.Series, Count: n, Mean: (m.Mean*float64(m.Count) - p.Mean*float64(p.Count)) / float64(n)}
+				was := map[float64]uint64{}
+				for _, b := range p.Buckets {
+					was[b.Le] = b.Count
+				}
+				for _, b := range m.Buckets {
+					d.Buckets = append(d.Buckets, Bucket{Le: b.Le, Count: b.Count - was[b.Le]})
+				}
+				out = append(out, d)
 			}
 		}
 		return out

@@ -107,6 +107,9 @@ type authFigures struct {
 	// Means are the run's hop times (ms) and batch sizes (calls) from
 	// the platform's metrics, by series.
 	Means map[string]float64 `json:"means,omitempty"`
+	// P99s are the hop times' 99th percentiles (ms), estimated from the
+	// histograms' buckets (interpolated within a bucket).
+	P99s map[string]float64 `json:"p99s,omitempty"`
 }
 
 // runFigures is what one run measured.
@@ -482,9 +485,10 @@ func figuresOf(tokens int, path, echo runFigures, dbName string, seen metrics.Su
 			f.FullEcho = round3(path.tps() / echo.tps())
 		}
 	}
-	f.Means = map[string]float64{}
+	f.Means, f.P99s = map[string]float64{}, map[string]float64{}
 	for _, m := range seen.Hops {
 		f.Means[m.Series] = round2(m.Mean * 1000) // ms
+		f.P99s[m.Series] = round2(m.P99() * 1000) // ms, from the histogram's buckets
 	}
 	for _, m := range seen.BatchSizes {
 		f.Means[m.Series] = round2(m.Mean) // calls
