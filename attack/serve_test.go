@@ -38,15 +38,32 @@ type server struct {
 
 // startServe starts the program built from this tree (or the one named by
 // TAPWALLET_ATTACK_BINARY, to measure another build) and waits until it
-// answers /healthz.
+// answers /healthz. A free port can be taken by another process between
+// the test choosing it and serve binding it: serve then stops at once,
+// saying so, and is started again on other ports (three tries).
 func startServe(t *testing.T) *server {
 	t.Helper()
 	bin := os.Getenv("TAPWALLET_ATTACK_BINARY")
 	if bin == "" {
 		bin = tapwalletBinary(t)
 	}
-	httpAddr := freePort(t)
 	data := filepath.Join(t.TempDir(), "data")
+	for try := 1; ; try++ {
+		s, taken := tryServe(t, bin, data)
+		if s != nil {
+			return s
+		}
+		if !taken || try == 3 {
+			t.Fatalf("serve did not come up (try %d)", try)
+		}
+	}
+}
+
+// tryServe starts serve on fresh ports; nil and true when it stopped
+// because a port was taken meanwhile.
+func tryServe(t *testing.T, bin, data string) (*server, bool) {
+	t.Helper()
+	httpAddr := freePort(t)
 	var errb bytes.Buffer
 	cmd := exec.Command(bin, "serve", "--data", data, "--http", httpAddr, "--iso", freePort(t), "--log-level", "error")
 	cmd.Stderr = &errb
@@ -54,30 +71,39 @@ func startServe(t *testing.T) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	_, port, _ := net.SplitHostPort(httpAddr)
 	s := &server{t: t, cmd: cmd, api: "http://" + httpAddr, portal: "http://localhost:" + port, stderr: &errb}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
 	for i := 0; i < 600; i++ {
+		select {
+		case <-exited:
+			taken := strings.Contains(errb.String(), "address already in use")
+			t.Logf("serve stopped before it answered: %s", errb.String())
+			return nil, taken
+		default:
+		}
 		if resp, err := http.Get(s.api + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				t.Cleanup(func() {
+					cmd.Process.Signal(os.Interrupt)
+					select {
+					case <-exited:
+					case <-time.After(20 * time.Second):
+						cmd.Process.Kill()
+						<-exited
+					}
+				})
+				return s, false
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("serve did not come up: %s", errb.String())
-	return nil
+	cmd.Process.Kill()
+	<-exited
+	t.Logf("serve did not answer /healthz in 30 s: %s", errb.String())
+	return nil, false
 }
 
 // highWater is the serve process's peak resident memory (VmHWM) in KiB.
