@@ -74,7 +74,7 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 		if cfg.Roles.Has(RoleNetwork) {
 			p.API.Handle("/v1/admin/", adminapi.New(func(ctx context.Context, date string) (clearing.Report, error) {
 				return p.Clear(ctx, date, filepath.Join(cfg.DataDir, "clearing"))
-			}, token, p.Log, adminapi.WithPromotions(p.Promotions(), p.RefreshPromotions)))
+			}, token, p.Log, adminapi.WithBankOperators(p.bankOperator(cfg.DataDir)), adminapi.WithPromotions(p.Promotions(), p.RefreshPromotions)))
 		}
 	}
 	return nil

@@ -13,17 +13,19 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/netswitch/adminapi"
+	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/promo/sqlstore"
 )
 
 func init() {
-	register("promo", "bank and network promotions: promo add | list | pause | report", runPromo)
+	register("promo", "bank and network promotions: promo add | list | pause | report | token", runPromo)
 	registerSubs("promo", func() []string { return sortedKeys(promoHelp) })
 }
 
-const promoUsage = `Usage: tapwallet promo add|list|pause|report [flags]
+const promoUsage = `Usage: tapwallet promo add|list|pause|report|token [flags]
 
 The promotions of the card network and the banks (docs/promotions.md):
 campaigns with their funders, window, eligibility, mechanic, limits and
@@ -38,6 +40,8 @@ operator-token of --data; the switch then sees a change at once.
   list    the campaigns and their budgets
   pause   pause a campaign (--resume resumes it)
   report  each campaign's budget: reserved, spent, remaining, discounts
+  token   a bank's operator token: with it (--token) the bank publishes,
+          lists, pauses and reports its own campaigns, funded by it alone
 
 'tapwallet promo SUBCOMMAND -h' shows a subcommand's flags.`
 
@@ -78,6 +82,16 @@ spent (posted at clearing, less what refunds restored), what remains, and
 the discounts pending and spent. --json: {"campaigns": [{"campaign",
 "budget", "reserved", "spent", "reserved_count", "spent_count",
 "remaining"}]} with amounts in fen.`,
+	"token": `Usage: tapwallet promo token [--data DIR] --bank ID
+
+Prints the operator token of the bank ID (the file operator-token-ID of the
+data folder, made at the first call, mode 0600). With it as --token (or
+TAPWALLET_OPERATOR_TOKEN), promo add|list|pause|report --server works for
+that bank's own campaigns only: their owner is the bank and the bank alone
+funds them (an issuer funder naming it, or unnamed on a campaign only its
+cards can use); another owner's campaign, one the network or another bank
+would fund, is refused (promo_not_yours). The network's own token (the file
+operator-token) does everything.`,
 }
 
 // promoDoor is where the subcommands work: the promo wing of a data
@@ -93,18 +107,21 @@ func runPromo(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(e.stderr, promoUsage)
 		if len(args) == 0 {
-			return usage("promo: want a subcommand: add, list, pause or report")
+			return usage("promo: want a subcommand: add, list, pause, report or token")
 		}
 		return nil
 	}
 	sub := args[0]
 	help, ok := promoHelp[sub]
 	if !ok {
-		return usage("promo: unknown subcommand %q: want add, list, pause or report", sub)
+		return usage("promo: unknown subcommand %q: want add, list, pause, report or token", sub)
 	}
 	fs := flag.NewFlagSet("promo "+sub, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = helpUsage(e, fs, help)
+	if sub == "token" {
+		return promoToken(e, fs, args[1:])
+	}
 	data := fs.String("data", envDefault(e, "data", "./tapwallet-data"), "the data folder holding the promo wing (promo.db), or with --server its operator-token file [TAPWALLET_DATA]")
 	dsn := fs.String("db", envDefault(e, "db", ""), "database: empty for SQLite in the data folder, or postgres://… [TAPWALLET_DB]")
 	server := fs.String("server", "", "a running platform's URL (tapwallet serve --http, network role): work there over the operator's API instead of the data folder")
@@ -174,6 +191,34 @@ func runPromo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return promoReport(e.stdout, bs, *asJSON)
+}
+
+// promoToken prints a bank's operator token, made when missing.
+func promoToken(e *env, fs *flag.FlagSet, args []string) error {
+	data := fs.String("data", envDefault(e, "data", "./tapwallet-data"), "the platform's data folder [TAPWALLET_DATA]")
+	bankID := fs.String("bank", "", "the bank's id (tapwallet banks list)")
+	if err := fs.Parse(args); err != nil {
+		return usage("promo token: %v", err)
+	}
+	if fs.NArg() != 0 || *bankID == "" {
+		return usage("promo token: want --bank ID and no argument")
+	}
+	cfg, err := bank.Default()
+	if err != nil {
+		return err
+	}
+	if _, ok := cfg.BankByID(*bankID); !ok {
+		return usage("promo token: no bank %q (tapwallet banks list)", *bankID)
+	}
+	if st, err := os.Stat(*data); err != nil || !st.IsDir() {
+		return usage("promo token: no data folder %s (the platform's, where tapwallet serve keeps its files)", *data)
+	}
+	tok, err := platform.BankOperatorToken(*data, *bankID, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, tok)
+	return nil
 }
 
 // openPromoDoor returns where the subcommand works: the platform at

@@ -125,7 +125,7 @@ func TestPromoOverServer(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "promo", "add", "--server", p.URL, "--data", dir, file); !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "no operator token") {
 		t.Fatalf("no token: got %v, want a usage error", err)
 	}
-	if _, _, err := runCLI(t, nil, "promo", "list", "--server", p.URL, "--token", "wrong"); err == nil || !strings.Contains(err.Error(), "needs the operator token") {
+	if _, _, err := runCLI(t, nil, "promo", "list", "--server", p.URL, "--token", "wrong"); err == nil || !strings.Contains(err.Error(), "operator token") {
 		t.Fatalf("wrong token: got %v, want refused", err)
 	}
 	write(`{"campaigns": [` + campaign("server-ok", "1.00") + `, ` + campaign("server-bad", "-1.00") + `]}`)
@@ -192,7 +192,67 @@ func TestPromoOverServerPromotionsOff(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "promo", "report", "--server", p.URL, "--token", "op"); err == nil || !strings.Contains(err.Error(), "runs without promotions") {
 		t.Errorf("promotions off: got %v, want it said", err)
 	}
-	if _, _, err := runCLI(t, nil, "promo", "report", "--server", p.URL, "--token", "po"); err == nil || !strings.Contains(err.Error(), "needs the operator token") {
+	if _, _, err := runCLI(t, nil, "promo", "report", "--server", p.URL, "--token", "po"); err == nil || !strings.Contains(err.Error(), "operator token") {
 		t.Errorf("promotions off, wrong token: got %v, want refused first", err)
+	}
+}
+
+// TestPromoBankOperator: `promo token --bank icbc` makes ICBC's operator
+// token in the platform's data folder (the same one asked again); with it
+// `promo add --server` publishes ICBC's own campaign, is refused one the
+// network would fund (promo_not_yours), and `promo list` shows ICBC's
+// campaigns only; an unknown bank is a usage error.
+func TestPromoBankOperator(t *testing.T) {
+	data := t.TempDir()
+	p, err := platform.Start(context.Background(), platform.Config{DataDir: data, HTTPAddr: "127.0.0.1:0", ISOAddr: "127.0.0.1:0", ArgonTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out, _, err := runCLI(t, nil, "promo", "token", "--data", data, "--bank", "icbc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out)
+	again, _, _ := runCLI(t, nil, "promo", "token", "--data", data, "--bank", "icbc")
+	if len(tok) < 32 || strings.TrimSpace(again) != tok {
+		t.Fatalf("ICBC's token %q, then %q: want one token, kept", tok, again)
+	}
+	var ee *exitError
+	if _, _, err := runCLI(t, nil, "promo", "token", "--data", data, "--bank", "nobank"); !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("an unknown bank: %v, want a usage error", err)
+	}
+	file := filepath.Join(t.TempDir(), "c.json")
+	add := func(owner, funders string) error {
+		body := `{"campaigns": [{"id": "icbc-bank-op", "name": {"zh": "工行满20减1", "en": "ICBC: 1.00 off 20.00"}, "owner": "` + owner + `",
+		  "funders": ` + funders + `, "window": {"start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+		  "mechanic": {"kind": "fixed", "threshold": "20.00", "amount": "1.00"}, "budget": "100.00", "enrolment": "auto", "fulfilment": "instant"}]}`
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := runCLI(t, nil, "promo", "add", "--server", p.URL, "--token", tok, file)
+		return err
+	}
+	if err := add("icbc", `[{"kind": "network", "share_bp": 10000}]`); err == nil || !strings.Contains(err.Error(), "funds alone") {
+		t.Fatalf("ICBC publishing a campaign the network funds: %v, want refused", err)
+	}
+	if err := add("icbc", `[{"kind": "issuer", "party": "icbc", "share_bp": 10000}]`); err != nil {
+		t.Fatalf("ICBC publishing its own: %v", err)
+	}
+	out, _, err = runCLI(t, nil, "promo", "list", "--server", p.URL, "--token", tok, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l struct{ Campaigns []struct{ ID, Owner string } }
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &l); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, c := range l.Campaigns {
+		if c.Owner != "icbc" {
+			t.Fatalf("ICBC's listing holds %s's campaign %s", c.Owner, c.ID)
+		}
+	}
+	if len(l.Campaigns) < 2 { // the shipped icbc-random-tap and its new one
+		t.Fatalf("ICBC's listing: %+v, want its campaigns", l.Campaigns)
 	}
 }

@@ -27,11 +27,13 @@ type Clear func(ctx context.Context, date string) (clearing.Report, error)
 // Option adds routes to New's.
 type Option func(*server)
 
-// server is the admin routes: one mux, one operator token.
+// server is the admin routes: one mux, one operator token, and the banks'
+// operators' tokens where a route takes them (WithBankOperators).
 type server struct {
-	mux   *http.ServeMux
-	token string
-	log   *slog.Logger
+	mux    *http.ServeMux
+	token  string
+	log    *slog.Logger
+	bankOf func(token string) (bankID string, ok bool)
 }
 
 // New returns the network's admin routes, each needing operatorToken
@@ -71,6 +73,38 @@ func (s *server) operatorHandleFunc(pattern string, h func(r *http.Request) (any
 			return
 		}
 		v, err := h(r)
+		answer(w, r, s.log, v, err)
+	})
+}
+
+// WithBankOperators lets each issuing bank's operator use the promotion
+// routes for its own campaigns (promo.go): bankOf names the bank whose
+// operator token a request carries (false: none). The other routes stay
+// the network operator's. It must come before WithPromotions.
+func WithBankOperators(bankOf func(token string) (bankID string, ok bool)) Option {
+	return func(s *server) { s.bankOf = bankOf }
+}
+
+// bankHandleFunc serves pattern with h to the network's operator (bank
+// "") or to a bank's operator (its bank id), 401 operator_only to anyone
+// else. (Its name ends in HandleFunc: the documents' tests find the
+// routes by it.)
+func (s *server) bankHandleFunc(pattern string, h func(r *http.Request, bank string) (any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get(HeaderOperatorToken)
+		bank := ""
+		if s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			id, ok := "", false
+			if s.bankOf != nil && got != "" {
+				id, ok = s.bankOf(got)
+			}
+			if !ok {
+				answer(w, r, s.log, nil, fault.E(fault.Unauthorized, "operator_only", "this route needs the network's or a bank's operator token (header %s)", HeaderOperatorToken))
+				return
+			}
+			bank = id
+		}
+		v, err := h(r, bank)
 		answer(w, r, s.log, v, err)
 	})
 }

@@ -70,7 +70,8 @@ type Paused struct {
 const maxCampaignFile = 16 << 20
 
 // WithPromotions adds the campaigns' routes over st, each needing the
-// operator token:
+// network's operator token, or a bank's (WithBankOperators) for the
+// bank's own campaigns only (published, listed, paused, reported):
 //
 //	POST /v1/admin/promotions              a campaign file, all or none (promo.ParseFile)
 //	GET  /v1/admin/promotions[?owner=ID]   the campaigns with their budgets
@@ -83,11 +84,11 @@ const maxCampaignFile = 16 << 20
 // runs without promotions) answers 404 promotions_off.
 func WithPromotions(st Promotions, refresh func(context.Context)) Option {
 	return func(s *server) {
-		off := func(h func(r *http.Request) (any, error)) func(r *http.Request) (any, error) {
+		off := func(h func(r *http.Request, bank string) (any, error)) func(r *http.Request, bank string) (any, error) {
 			if st != nil {
 				return h
 			}
-			return func(*http.Request) (any, error) {
+			return func(*http.Request, string) (any, error) {
 				return nil, fault.E(fault.NotFound, "promotions_off", "this platform runs without promotions (Config.PromoOff): no campaigns to publish")
 			}
 		}
@@ -96,13 +97,16 @@ func WithPromotions(st Promotions, refresh func(context.Context)) Option {
 				refresh(ctx)
 			}
 		}
-		s.operatorHandleFunc("POST /v1/admin/promotions", off(func(r *http.Request) (any, error) {
+		s.bankHandleFunc("POST /v1/admin/promotions", off(func(r *http.Request, bank string) (any, error) {
 			body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxCampaignFile))
 			if err != nil {
 				return nil, fault.E(fault.Invalid, "promo_campaign", "campaign file: larger than %d MiB or cut short", maxCampaignFile>>20)
 			}
 			cs, err := promo.ParseFile(bytes.NewReader(body))
 			if err != nil {
+				return nil, err
+			}
+			if err := bankMay(r.Context(), st, bank, cs); err != nil {
 				return nil, err
 			}
 			if err := st.Save(r.Context(), cs); err != nil {
@@ -115,13 +119,20 @@ func WithPromotions(st Promotions, refresh func(context.Context)) Option {
 			}
 			return out, nil
 		}))
-		s.operatorHandleFunc("GET /v1/admin/promotions", off(func(r *http.Request) (any, error) {
-			ls, err := List(r.Context(), st, r.URL.Query().Get("owner"), time.Now())
+		s.bankHandleFunc("GET /v1/admin/promotions", off(func(r *http.Request, bank string) (any, error) {
+			owner := r.URL.Query().Get("owner")
+			if bank != "" {
+				owner = bank // a bank's operator sees its own campaigns
+			}
+			ls, err := List(r.Context(), st, owner, time.Now())
 			return Campaigns{ls}, err
 		}))
-		pause := func(paused bool) func(r *http.Request) (any, error) {
-			return off(func(r *http.Request) (any, error) {
+		pause := func(paused bool) func(r *http.Request, bank string) (any, error) {
+			return off(func(r *http.Request, bank string) (any, error) {
 				id := r.PathValue("id")
+				if err := bankOwns(r.Context(), st, bank, id); err != nil {
+					return nil, err
+				}
 				if err := st.SetPaused(r.Context(), id, paused); err != nil {
 					return nil, err
 				}
@@ -129,13 +140,81 @@ func WithPromotions(st Promotions, refresh func(context.Context)) Option {
 				return Paused{Campaign: id, Paused: paused}, nil
 			})
 		}
-		s.operatorHandleFunc("POST /v1/admin/promotions/{id}/pause", pause(true))
-		s.operatorHandleFunc("POST /v1/admin/promotions/{id}/resume", pause(false))
-		s.operatorHandleFunc("GET /v1/admin/promotions/report", off(func(r *http.Request) (any, error) {
+		s.bankHandleFunc("POST /v1/admin/promotions/{id}/pause", pause(true))
+		s.bankHandleFunc("POST /v1/admin/promotions/{id}/resume", pause(false))
+		s.bankHandleFunc("GET /v1/admin/promotions/report", off(func(r *http.Request, bank string) (any, error) {
 			bs, err := BudgetReport(r.Context(), st)
+			if bank != "" {
+				ls, lerr := List(r.Context(), st, bank, time.Now())
+				if lerr != nil {
+					return nil, lerr
+				}
+				bs = bs[:0]
+				for _, l := range ls {
+					bs = append(bs, l.Usage)
+				}
+			}
 			return Report{bs}, err
 		}))
 	}
+}
+
+// bankMay checks that a bank's operator (bank; "" is the network's, who
+// may publish anything) publishes only the bank's own campaigns, funded by
+// the bank alone: each campaign's owner is the bank, each funder the bank
+// as issuer (by name, or unnamed on a campaign only the bank's cards can
+// use — an unnamed issuer is the card's own bank), and no campaign id is
+// another owner's. fault.Forbidden promo_not_yours otherwise, nothing
+// saved.
+func bankMay(ctx context.Context, st Promotions, bank string, cs []promo.Campaign) error {
+	if bank == "" {
+		return nil
+	}
+	owners := map[string]string{}
+	have, err := st.Campaigns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range have {
+		owners[c.ID] = c.Owner
+	}
+	for _, c := range cs {
+		if c.Owner != bank {
+			return fault.E(fault.Forbidden, "promo_not_yours", "campaign %q: owner %q — %s's operator publishes %s's campaigns only", c.ID, c.Owner, bank, bank)
+		}
+		if o, ok := owners[c.ID]; ok && o != bank {
+			return fault.E(fault.Forbidden, "promo_not_yours", "campaign %q is %s's", c.ID, o)
+		}
+		onlyOwnCards := len(c.Eligibility.Banks) == 1 && c.Eligibility.Banks[0] == bank
+		for _, f := range c.Funders {
+			if f.Kind != promo.FunderIssuer || (f.Party != bank && !(f.Party == "" && onlyOwnCards)) {
+				return fault.E(fault.Forbidden, "promo_not_yours", "campaign %q: a bank's operator publishes campaigns its bank funds alone (funder %s %q)", c.ID, f.Kind, f.Party)
+			}
+		}
+	}
+	return nil
+}
+
+// bankOwns checks that a bank's operator (bank; "" the network's) pauses
+// or resumes its own campaign: fault.Forbidden promo_not_yours for
+// another's (fault.NotFound for none).
+func bankOwns(ctx context.Context, st Promotions, bank, id string) error {
+	if bank == "" {
+		return nil
+	}
+	cs, err := st.Campaigns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			if c.Owner != bank {
+				return fault.E(fault.Forbidden, "promo_not_yours", "campaign %q is %s's", id, c.Owner)
+			}
+			return nil
+		}
+	}
+	return fault.E(fault.NotFound, "promo_no_campaign", "no campaign %q", id)
 }
 
 // List returns the campaigns of st (of owner only, when not empty) by id,

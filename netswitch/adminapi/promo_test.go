@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tapwallet/tapwallet/clearing"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -222,5 +223,77 @@ func TestClientAgainstRoutes(t *testing.T) {
 	defer other.Close()
 	if _, err := (&adminapi.Client{URL: other.URL, Token: opToken}).BudgetReport(ctx); fault.KindOf(err) != fault.Unavailable || !strings.Contains(err.Error(), "not the admin API") {
 		t.Errorf("not the platform: got %v", err)
+	}
+}
+
+// bankCampaign is ICBC's campaign id, funded by funders (JSON), for the
+// cards of banks (JSON list).
+func bankCampaign(id, owner, funders, banks string) string {
+	return `{"id": "` + id + `", "name": {"zh": "工行优惠", "en": "ICBC offer"}, "owner": "` + owner + `",
+	  "funders": ` + funders + `, "eligibility": {"banks": ` + banks + `},
+	  "window": {"start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+	  "mechanic": {"kind": "fixed", "amount": "1.00"}, "budget": "10.00", "enrolment": "auto", "fulfilment": "instant"}`
+}
+
+// TestBankOperatorsPublishTheirOwn: a bank's operator token
+// (WithBankOperators) publishes, lists, pauses and reports its bank's own
+// campaigns, funded by its bank alone; another owner, the network or
+// another bank as funder, an unnamed issuer on a campaign other banks'
+// cards can use (it would make them pay), another owner's campaign id, and
+// pausing another's campaign are refused 403 promo_not_yours with nothing
+// saved; an unknown token is 401; the clearing route stays the network's.
+func TestBankOperatorsPublishTheirOwn(t *testing.T) {
+	st := promo.NewMemStore()
+	tokens := map[string]string{"icbc-secret": "icbc", "ccb-secret": "ccb"}
+	h := adminapi.New(func(context.Context, string) (clearing.Report, error) { return clearing.Report{}, nil }, opToken, nil,
+		adminapi.WithBankOperators(func(tok string) (string, bool) { b, ok := tokens[tok]; return b, ok }),
+		adminapi.WithPromotions(st, nil))
+	ctx := context.Background()
+	if code, body := call(t, h, "POST", "/v1/admin/promotions", opToken, file(campaign("net-1", "1.00"))); code != 200 {
+		t.Fatalf("the network's campaign: %d %s", code, body)
+	}
+	own := bankCampaign("icbc-1", "icbc", `[{"kind": "issuer", "party": "icbc", "share_bp": 10000}]`, `[]`)
+	if code, body := call(t, h, "POST", "/v1/admin/promotions", "icbc-secret", file(own)); code != 200 {
+		t.Fatalf("ICBC's own campaign: %d %s", code, body)
+	}
+	unnamedOwnCards := bankCampaign("icbc-2", "icbc", `[{"kind": "issuer", "share_bp": 10000}]`, `["icbc"]`)
+	if code, body := call(t, h, "POST", "/v1/admin/promotions", "icbc-secret", file(unnamedOwnCards)); code != 200 {
+		t.Fatalf("ICBC's campaign for its own cards, its issuer unnamed: %d %s", code, body)
+	}
+	for name, f := range map[string]string{
+		"another owner":         file(bankCampaign("icbc-3", "ccb", `[{"kind": "issuer", "party": "ccb", "share_bp": 10000}]`, `[]`)),
+		"the network funds":     file(bankCampaign("icbc-3", "icbc", `[{"kind": "network", "share_bp": 10000}]`, `[]`)),
+		"another bank funds":    file(bankCampaign("icbc-3", "icbc", `[{"kind": "issuer", "party": "icbc", "share_bp": 5000}, {"kind": "issuer", "party": "ccb", "share_bp": 5000}]`, `[]`)),
+		"unnamed, other cards":  file(bankCampaign("icbc-3", "icbc", `[{"kind": "issuer", "share_bp": 10000}]`, `["icbc", "ccb"]`)),
+		"the network's id":      file(bankCampaign("net-1", "icbc", `[{"kind": "issuer", "party": "icbc", "share_bp": 10000}]`, `[]`)),
+		"one good, one refused": file(bankCampaign("icbc-4", "icbc", `[{"kind": "issuer", "party": "icbc", "share_bp": 10000}]`, `[]`), bankCampaign("icbc-5", "ccb", `[{"kind": "issuer", "party": "ccb", "share_bp": 10000}]`, `[]`)),
+	} {
+		code, body := call(t, h, "POST", "/v1/admin/promotions", "icbc-secret", f)
+		if e := decode[errAnswer](t, body); code != http.StatusForbidden || e.Error.Code != "promo_not_yours" {
+			t.Errorf("%s: got %d %s, want 403 promo_not_yours", name, code, body)
+		}
+	}
+	if cs, _ := st.Campaigns(ctx); len(cs) != 3 {
+		t.Fatalf("campaigns stored: %d, want the network's and ICBC's two (nothing of the refused files)", len(cs))
+	}
+	_, body := call(t, h, "GET", "/v1/admin/promotions", "icbc-secret", "")
+	if l := decode[adminapi.Campaigns](t, body); len(l.Campaigns) != 2 || l.Campaigns[0].Owner != "icbc" || l.Campaigns[1].Owner != "icbc" {
+		t.Fatalf("ICBC's listing: %s, want its two campaigns only", body)
+	}
+	_, body = call(t, h, "GET", "/v1/admin/promotions/report", "ccb-secret", "")
+	if r := decode[adminapi.Report](t, body); len(r.Campaigns) != 0 {
+		t.Fatalf("CCB's report: %s, want none of the others'", body)
+	}
+	if code, body := call(t, h, "POST", "/v1/admin/promotions/net-1/pause", "icbc-secret", ""); code != http.StatusForbidden {
+		t.Fatalf("ICBC pausing the network's campaign: %d %s, want 403", code, body)
+	}
+	if code, body := call(t, h, "POST", "/v1/admin/promotions/icbc-1/pause", "icbc-secret", ""); code != 200 {
+		t.Fatalf("ICBC pausing its own: %d %s", code, body)
+	}
+	if code, _ := call(t, h, "POST", "/v1/admin/promotions", "abc-secret", file(own)); code != http.StatusUnauthorized {
+		t.Fatalf("an unknown token: %d, want 401", code)
+	}
+	if code, _ := call(t, h, "POST", "/v1/admin/clearing?date=2026-12-06", "icbc-secret", ""); code != http.StatusUnauthorized {
+		t.Fatalf("a bank's token on the clearing route: %d, want 401 (the network's operator only)", code)
 	}
 }
