@@ -1,7 +1,8 @@
 // Package adminapi is the card network's administration over HTTP/JSON
 // (docs/openapi-operators.yaml): the end-of-day clearing and the
 // promotions' campaigns (promo.go), run by the network's operator
-// (operator token). It is the network's own door, apart from the wallet
+// (operator token) — and the campaigns of a bank by the bank's operator
+// (WithBankOperators). It is the network's own door, apart from the wallet
 // API; platform mounts it where the network runs.
 package adminapi
 
