@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -105,34 +104,16 @@ func (c *Client) PostClearing(ctx context.Context, bankID string, f clearfile.Fi
 	if err != nil {
 		return clearfile.Ack{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+Path, bytes.NewReader(body))
-	if err != nil {
-		return clearfile.Ack{}, fault.Wrap(err, fault.Invalid, "issuer_url", "bad clearing address for %s", bankID)
-	}
-	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set(MACHeader, linkmac.Sign(c.Secret, body))
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTP
 	}
-	resp, err := hc.Do(req)
+	out, err := linkmac.PostSigned(ctx, linkmac.Call{HTTP: hc, URL: strings.TrimSuffix(base, "/") + Path, ContentType: "text/plain",
+		Body: body, Secret: c.Secret, Header: MACHeader, MaxAnswer: maxFile, Bank: bankID,
+		Unreachable: "issuer_unreachable", BadAnswer: "bad_clearing_ack", Unanswered: "the issuer process of %s did not take its clearing file",
+		BrokeOff: "the answer of %s to its clearing file broke off", Unsigned: "the answer of %s to its clearing file does not carry the shared secret's MAC"})
 	if err != nil {
-		return clearfile.Ack{}, fault.Wrap(err, fault.Unavailable, "issuer_unreachable", "the issuer process of %s did not take its clearing file", bankID)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, maxFile))
-	if err != nil {
-		return clearfile.Ack{}, fault.Wrap(err, fault.Unavailable, "issuer_unreachable", "the answer of %s to its clearing file broke off", bankID)
-	}
-	if resp.StatusCode != http.StatusOK {
-		fj, ok := linkmac.ReadFault(out)
-		if !ok {
-			return clearfile.Ack{}, fault.E(fault.Unavailable, "issuer_unreachable", "the issuer process of %s answered HTTP %d", bankID, resp.StatusCode)
-		}
-		return clearfile.Ack{}, fault.E(fj.Kind, fj.Code, "%s: %s", bankID, fj.Message)
-	}
-	if !linkmac.Check(c.Secret, out, resp.Header.Get(MACHeader)) {
-		return clearfile.Ack{}, fault.E(fault.Internal, "bad_clearing_ack", "the answer of %s to its clearing file does not carry the shared secret's MAC", bankID)
+		return clearfile.Ack{}, err
 	}
 	var ack clearfile.Ack
 	dec := json.NewDecoder(bytes.NewReader(out))

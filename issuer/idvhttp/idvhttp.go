@@ -12,10 +12,8 @@
 package idvhttp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -163,36 +161,16 @@ func (c *Client) Verify(ctx context.Context, req bank.IDVRequest) (bank.IDVVerdi
 	}
 	body, _ := json.Marshal(request{PAN: req.PAN.Digits(), Expiry: req.Expiry.MMYY(), CVN2: req.CVN2,
 		RiskScore: req.RiskScore, RiskVerdict: req.RiskVerdict, RiskReasons: req.RiskReasons})
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+Path, bytes.NewReader(body))
-	if err != nil {
-		return red(fault.E(fault.Invalid, "issuer_url", "bad ID&V address for %s", route.BankID))
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set(MACHeader, linkmac.Sign(c.Secret, body))
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTP
 	}
-	resp, err := hc.Do(hr)
+	out, err := linkmac.PostSigned(ctx, linkmac.Call{HTTP: hc, URL: strings.TrimSuffix(base, "/") + Path, ContentType: "application/json",
+		Body: body, Secret: c.Secret, Header: MACHeader, MaxAnswer: maxBody, Bank: route.BankID,
+		Unreachable: CodeUnreachable, BadAnswer: CodeBadAnswer, Unanswered: "the issuer process of %s did not answer ID&V",
+		BrokeOff: "the ID&V answer of %s broke off", Unsigned: "the ID&V answer of %s does not carry the shared secret's MAC"})
 	if err != nil {
-		// The error of Do names the URL (no card data is in it), but keep
-		// only our own words.
-		return red(fault.E(fault.Unavailable, CodeUnreachable, "the issuer process of %s did not answer ID&V", route.BankID))
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return red(fault.E(fault.Unavailable, CodeUnreachable, "the ID&V answer of %s broke off", route.BankID))
-	}
-	if resp.StatusCode != http.StatusOK {
-		fj, ok := linkmac.ReadFault(out)
-		if !ok {
-			return red(fault.E(fault.Unavailable, CodeUnreachable, "the issuer process of %s answered HTTP %d", route.BankID, resp.StatusCode))
-		}
-		return red(fault.E(fj.Kind, fj.Code, "%s: %s", route.BankID, fj.Message))
-	}
-	if !linkmac.Check(c.Secret, out, resp.Header.Get(MACHeader)) {
-		return red(fault.E(fault.Internal, CodeBadAnswer, "the ID&V answer of %s does not carry the shared secret's MAC", route.BankID))
+		return red(err)
 	}
 	var a answer
 	if err := linkmac.DecodeStrict(out, &a); err != nil {

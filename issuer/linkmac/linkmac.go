@@ -1,5 +1,5 @@
 // Package linkmac holds what the links between the network and the issuer
-// processes (issuer/idvhttp, issuer/clearinghttp) share: the HMAC-SHA256
+// processes (issuer/idvhttp, issuer/clearinghttp, issuer/rewardshttp) share: the HMAC-SHA256
 // of a body under the network–issuer shared secret, carried in a header
 // in both directions (the secret itself never crosses), and errors on the
 // wire as {"kind","code","message"} with the HTTP status of their kind,
@@ -8,6 +8,7 @@ package linkmac
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
 )
@@ -128,4 +130,64 @@ func DecodeStrict(body []byte, v any) error {
 		return errors.New("data after the JSON value")
 	}
 	return nil
+}
+
+// Call is one signed request of a link's client side (PostSigned): where it
+// goes, what it carries, and the words and codes of its failures.
+type Call struct {
+	HTTP        *http.Client // nil: a client with a 10 s timeout
+	URL         string       // base + path
+	ContentType string
+	Body        []byte
+	Secret      []byte
+	Header      string // the MAC's header, both ways
+	MaxAnswer   int64
+	Bank        string // whose process is asked, for the errors
+	// Unreachable and BadAnswer are the fault codes of no answer and of
+	// an answer whose MAC does not check; Unanswered, BrokeOff and
+	// Unsigned the errors' words (each after the bank's id, e.g. "the
+	// issuer process of %s did not answer ID&V").
+	Unreachable, BadAnswer         string
+	Unanswered, BrokeOff, Unsigned string
+}
+
+var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+
+// PostSigned POSTs c.Body signed under c.Secret and returns the answer's
+// body once its MAC checks: an error answer comes back as its fault (the
+// kind and code the far side gave, its words after the bank's id), no or
+// a broken answer fault.Unavailable c.Unreachable, an unsigned one
+// fault.Internal c.BadAnswer. The errors never carry the URL or the body.
+func PostSigned(ctx context.Context, c Call) ([]byte, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(c.Body))
+	if err != nil {
+		return nil, fault.E(fault.Invalid, "issuer_url", "bad address of the issuer process of %s", c.Bank)
+	}
+	hr.Header.Set("Content-Type", c.ContentType)
+	hr.Header.Set(c.Header, Sign(c.Secret, c.Body))
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	resp, err := hc.Do(hr)
+	if err != nil {
+		// The error of Do names the URL: keep only our own words.
+		return nil, fault.E(fault.Unavailable, c.Unreachable, c.Unanswered, c.Bank)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(io.LimitReader(resp.Body, c.MaxAnswer))
+	if err != nil {
+		return nil, fault.E(fault.Unavailable, c.Unreachable, c.BrokeOff, c.Bank)
+	}
+	if resp.StatusCode != http.StatusOK {
+		fj, ok := ReadFault(got)
+		if !ok {
+			return nil, fault.E(fault.Unavailable, c.Unreachable, "the issuer process of %s answered HTTP %d", c.Bank, resp.StatusCode)
+		}
+		return nil, fault.E(fj.Kind, fj.Code, "%s: %s", c.Bank, fj.Message)
+	}
+	if !Check(c.Secret, got, resp.Header.Get(c.Header)) {
+		return nil, fault.E(fault.Internal, c.BadAnswer, c.Unsigned, c.Bank)
+	}
+	return got, nil
 }

@@ -11,10 +11,8 @@
 package rewardshttp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -160,34 +158,16 @@ func (c *Client) call(ctx context.Context, bankID, path string, in, out any) err
 		return fault.E(fault.Unavailable, CodeNoAddress, "no address for the issuer of %s to ask its points", bankID)
 	}
 	body, _ := json.Marshal(in)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return fault.E(fault.Invalid, "issuer_url", "bad rewards address for %s", bankID)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set(MACHeader, linkmac.Sign(c.Secret, body))
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTP
 	}
-	resp, err := hc.Do(hr)
+	got, err := linkmac.PostSigned(ctx, linkmac.Call{HTTP: hc, URL: strings.TrimSuffix(base, "/") + path, ContentType: "application/json",
+		Body: body, Secret: c.Secret, Header: MACHeader, MaxAnswer: maxBody, Bank: bankID,
+		Unreachable: CodeUnreachable, BadAnswer: CodeBadAnswer, Unanswered: "the issuer process of %s did not answer",
+		BrokeOff: "the rewards answer of %s broke off", Unsigned: "the rewards answer of %s does not carry the shared secret's MAC"})
 	if err != nil {
-		return fault.E(fault.Unavailable, CodeUnreachable, "the issuer process of %s did not answer", bankID)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return fault.E(fault.Unavailable, CodeUnreachable, "the rewards answer of %s broke off", bankID)
-	}
-	if resp.StatusCode != http.StatusOK {
-		fj, ok := linkmac.ReadFault(got)
-		if !ok {
-			return fault.E(fault.Unavailable, CodeUnreachable, "the issuer process of %s answered HTTP %d", bankID, resp.StatusCode)
-		}
-		return fault.E(fj.Kind, fj.Code, "%s: %s", bankID, fj.Message)
-	}
-	if !linkmac.Check(c.Secret, got, resp.Header.Get(MACHeader)) {
-		return fault.E(fault.Internal, CodeBadAnswer, "the rewards answer of %s does not carry the shared secret's MAC", bankID)
+		return err
 	}
 	if err := linkmac.DecodeStrict(got, out); err != nil {
 		return fault.E(fault.Internal, CodeBadAnswer, "the rewards answer of %s does not decode", bankID)
