@@ -2,7 +2,6 @@ package platform
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/tapwallet/tapwallet/acquirer"
@@ -104,7 +103,7 @@ func (r transitRisk) CheckRides(ctx context.Context, rides []transit.ClearedRide
 	in := make([]risk.TransitRide, len(rides))
 	for i, c := range rides {
 		card := risk.TransitCardRef(c.Card)
-		in[i] = risk.TransitRide{ID: fmt.Sprintf("%s|%s|%d", c.City, card, c.ATC), At: c.At, Card: card, Phone: c.PhoneID,
+		in[i] = risk.TransitRide{ID: risk.RideID(c.City, card, c.ATC), At: c.At, Card: card, Phone: c.PhoneID,
 			Account: c.AccountID, City: c.City, Line: int(c.Line), Station: int(c.Station), Amount: c.Amount, Summary: c.Summary}
 		if c.Token != "" {
 			in[i].Token = risk.TokenRef(c.Token)

@@ -285,7 +285,7 @@ const (
 // (Risk.BlockRideCard) once the case's phone is found to be the visitor's;
 // false for a case of another kind or without the door.
 func (p *Portal) blockRideCard(ctx context.Context, c risk.Case, v *visit) (string, bool, error) {
-	if p.cfg.Risk.BlockRideCard == nil || !strings.HasPrefix(c.ID, string(risk.PointTransit)+":") {
+	if _, ride := risk.RideCard(c.ID); p.cfg.Risk.BlockRideCard == nil || !ride {
 		return "", false, nil
 	}
 	if _, err := p.cfg.Wallet.OwnedPhone(ctx, v.AccountID, c.Phone); err != nil {

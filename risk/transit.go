@@ -3,8 +3,10 @@ package risk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -43,6 +45,25 @@ type TransitRide struct {
 	// Summary is what the card holder is shown in a case (city, line,
 	// station, time, amount; never a card number).
 	Summary string `json:"summary,omitempty"`
+}
+
+// RideID is the identity of a ride the engine checks (TransitRide.ID,
+// and after the point the id of its decision and case): the city, the
+// transit card's reference and the card's counter.
+func RideID(city, cardRef string, atc int) string { return fmt.Sprintf("%s|%s|%d", city, cardRef, atc) }
+
+// RideCard returns the transit card's reference a transit ride's case
+// names (its id PointTransit:RideID), and false for a case of another kind.
+func RideCard(caseID string) (string, bool) {
+	rest, ok := strings.CutPrefix(caseID, string(PointTransit)+":")
+	if !ok {
+		return "", false
+	}
+	parts := strings.Split(rest, "|")
+	if len(parts) != 3 || parts[1] == "" {
+		return "", false
+	}
+	return parts[1], true
 }
 
 // TransitCardRef is the reference the engine names a transit card by:

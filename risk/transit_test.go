@@ -107,3 +107,17 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestRideCard: a transit ride's case names its card by the reference in
+// its id (RideID); a case of another kind or a malformed id names none.
+func TestRideCard(t *testing.T) {
+	id := string(risk.PointTransit) + ":" + risk.RideID("beijing", risk.TransitCardRef("0011010000000001"), 3)
+	if ref, ok := risk.RideCard(id); !ok || ref != risk.TransitCardRef("0011010000000001") {
+		t.Fatalf("RideCard(%q) = %q, %v", id, ref, ok)
+	}
+	for _, bad := range []string{"authorization:T1|000001|0314100000", string(risk.PointTransit) + ":beijing|3", string(risk.PointTransit) + ":beijing||3"} {
+		if ref, ok := risk.RideCard(bad); ok {
+			t.Errorf("RideCard(%q) = %q, want none", bad, ref)
+		}
+	}
+}

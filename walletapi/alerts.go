@@ -4,7 +4,6 @@ import (
 	"context"
 	"github.com/tapwallet/tapwallet/transit"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -124,7 +123,7 @@ func (a *API) answerAlert(w http.ResponseWriter, r *http.Request, al Alerts, acc
 // blockCaseTransitCard is BlockRideCard for the case's account, once the
 // case's phone is found to be the account's.
 func (a *API) blockCaseTransitCard(ctx context.Context, c risk.Case, acc string) (string, bool, error) {
-	if a.transit == nil || !strings.HasPrefix(c.ID, string(risk.PointTransit)+":") {
+	if _, ride := risk.RideCard(c.ID); a.transit == nil || !ride {
 		return "", false, nil
 	}
 	if _, err := a.Wallet.OwnedPhone(ctx, acc, c.Phone); err != nil {
@@ -141,12 +140,8 @@ func (a *API) blockCaseTransitCard(ctx context.Context, c risk.Case, acc string)
 // false for a case of another kind, or when the phone no longer holds the
 // card. The caller has checked the case is its visitor's.
 func BlockRideCard(ctx context.Context, t *transit.Service, c risk.Case) (string, bool, error) {
-	rest, ok := strings.CutPrefix(c.ID, string(risk.PointTransit)+":")
+	ref, ok := risk.RideCard(c.ID)
 	if !ok {
-		return "", false, nil
-	}
-	parts := strings.Split(rest, "|") // city|card reference|counter
-	if len(parts) != 3 {
 		return "", false, nil
 	}
 	cards, err := t.CardsOfPhone(ctx, c.Phone)
@@ -154,7 +149,7 @@ func BlockRideCard(ctx context.Context, t *transit.Service, c risk.Case) (string
 		return "", false, err
 	}
 	for _, tc := range cards {
-		if risk.TransitCardRef(tc.Number) != parts[1] {
+		if risk.TransitCardRef(tc.Number) != ref {
 			continue
 		}
 		if err := t.Block(ctx, tc.Number, "the card holder answered a risk alert: that ride was not theirs"); err != nil {
