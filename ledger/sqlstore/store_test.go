@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/ledger/ledgertest"
@@ -333,4 +335,98 @@ func benchmarkCreateTransfer(b *testing.B, db *sqldb.DB, size int) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// BenchmarkHold measures what an issuer host's authorization costs the
+// ledger: batches of 1, 4 and 16 card holds (pending transfers with a
+// timeout, ids shaped like issuer.HoldID, from 2,000 customers to the bank's
+// settlement account), each batch one durable transaction, on a ledger
+// already holding 20,000 holds, on SQLite (and PostgreSQL when
+// TAPWALLET_TEST_POSTGRES is set). It reports µs of wall time and of the
+// process's CPU (user and system) per hold.
+func BenchmarkHold(b *testing.B) {
+	type backend struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}
+	backends := []backend{{"sqlite", openSQLite}}
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		backends = append(backends, backend{"postgres", openPostgres})
+	}
+	for _, backend := range backends {
+		for _, size := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("%s/batch%d", backend.name, size), func(b *testing.B) { benchmarkHold(b, backend.open(b), size) })
+		}
+	}
+}
+
+func benchmarkHold(b *testing.B, db *sqldb.DB, size int) {
+	ctx := context.Background()
+	s := sqlstore.New(db)
+	const customers, prefill = 2000, 20000
+	var accounts []ledger.Account
+	for i := range customers {
+		accounts = append(accounts, ledger.Account{ID: fmt.Sprintf("acct-%06d", i), Currency: money.CNY, Code: ledger.CodeCustomerDebit, Flags: ledger.DebitsMustNotExceedCredits})
+	}
+	accounts = append(accounts, ledger.Account{ID: "settle", Currency: money.CNY, Code: ledger.CodeBankSettlement},
+		ledger.Account{ID: "cash", Currency: money.CNY, Code: ledger.CodeBankCash})
+	if _, err := s.CreateAccounts(ctx, accounts); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 0
+	hold := func() ledger.Transfer {
+		n++
+		id := fmt.Sprintf("bank-07|12%08d|%06d|TERM%04d", n/7, rng.IntN(1_000_000), rng.IntN(10_000))
+		return ledger.Hold(id, accounts[rng.IntN(customers)].ID, "settle", money.New(1234, money.CNY), ledger.HoldTimeout, "rrn 634012345678")
+	}
+	apply := func(ts []ledger.Transfer) {
+		rs, err := s.CreateTransfers(ctx, ts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range rs {
+			if r != ledger.OK {
+				b.Fatalf("got %s, want ok", r)
+			}
+		}
+	}
+	var ts []ledger.Transfer
+	for i := range customers {
+		ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("fund%d", i), DebitAccountID: "cash", CreditAccountID: accounts[i].ID, Amount: 1 << 50, Currency: money.CNY})
+		if len(ts) == 500 {
+			apply(ts)
+			ts = ts[:0]
+		}
+	}
+	for range prefill {
+		ts = append(ts, hold())
+		if len(ts) == 500 {
+			apply(ts)
+			ts = ts[:0]
+		}
+	}
+	batch := make([]ledger.Transfer, size)
+	cpu0 := cpuTime()
+	holds := 0
+	for b.Loop() {
+		for k := range batch {
+			batch[k] = hold()
+		}
+		apply(batch)
+		holds += size
+	}
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(holds), "µs/hold")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(holds), "cpu-µs/hold")
+	b.ReportMetric(0, "ns/op")
+}
+
+// cpuTime returns the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
