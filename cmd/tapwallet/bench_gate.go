@@ -39,6 +39,7 @@ type gateFigures struct {
 	Bytes   int     `json:"bytes"`
 	APDUs   int     `json:"apdus"`
 	Air     float64 `json:"air_ms"`
+	CPU     float64 `json:"cpu_us_per_tap"`
 }
 
 const benchGateUsage = `Usage: tapwallet bench gate [--count N] [--city CITY] [--json]
@@ -46,7 +47,8 @@ const benchGateUsage = `Usage: tapwallet bench gate [--count N] [--city CITY] [-
 Transit gate taps in process: the phone's purse, a gate and its SAM over
 the NFC framing on loopback, entries and exits alternating. Prints the
 latency percentiles, the bytes and APDUs of a tap and its estimated air
-time; --json ends with one JSON object on the last line.`
+time, and the whole process's CPU per tap (cpu_us_per_tap); --json ends
+with one JSON object on the last line.`
 
 func benchGate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("bench gate", flag.ContinueOnError)
@@ -143,6 +145,7 @@ func benchGate(ctx context.Context, e *env, args []string) error {
 	own := make([]time.Duration, 0, *count)
 	var last gate.Outcome
 	step := max(*count/10, 1)
+	cpu0 := processCPU()
 	for i := 0; i < *count; i++ {
 		g := in
 		if i%2 == 1 {
@@ -180,11 +183,13 @@ func benchGate(ctx context.Context, e *env, args []string) error {
 			progress.show("%d/%d taps", i+1, *count)
 		}
 	}
+	cpu := processCPU() - cpu0
 	progress.clear()
 	sort.Slice(whole, func(i, j int) bool { return whole[i] < whole[j] })
 	sort.Slice(own, func(i, j int) bool { return own[i] < own[j] })
 	f := gateFigures{Taps: *count, P50: pct(whole, 50), P90: pct(whole, 90), P99: pct(whole, 99), Max: round3(msOf(whole[len(whole)-1])),
-		GateP50: pct(own, 50), GateP99: pct(own, 99), Bytes: last.Bytes, APDUs: last.Exchanges, Air: round3(msOf(last.Air))}
+		GateP50: pct(own, 50), GateP99: pct(own, 99), Bytes: last.Bytes, APDUs: last.Exchanges, Air: round3(msOf(last.Air)),
+		CPU: round3(float64(cpu.Nanoseconds()) / 1e3 / float64(*count))}
 	fmt.Fprintf(e.stdout, "%-38s %10s\n", "", "ms")
 	fmt.Fprintf(e.stdout, "%-38s %10.3f\n", "tap compute (phone + gate + SAM), p50", f.P50)
 	fmt.Fprintf(e.stdout, "%-38s %10.3f\n", "tap compute, p90", f.P90)
@@ -192,6 +197,7 @@ func benchGate(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "%-38s %10.3f\n", "tap compute, max", f.Max)
 	fmt.Fprintf(e.stdout, "%-38s %10.3f\n", "gate and SAM alone, p50", f.GateP50)
 	fmt.Fprintf(e.stdout, "%-38s %10.3f\n", "gate and SAM alone, p99", f.GateP99)
+	fmt.Fprintf(e.stdout, "%-38s %10.1f   (µs, phone + gates + SAMs + link, reissued purses included)\n", "CPU per tap", f.CPU)
 	fmt.Fprintf(e.stdout, "%-38s %10.3f   (%d APDUs, %d bytes, ISO 14443 at 106 kbit/s)\n", "estimated air time per tap", f.Air, f.APDUs, f.Bytes)
 	fmt.Fprintf(e.stdout, "%-38s %10.3f   of the 300 ms a gate allows (target 100)\n", "air + compute p99", round3(f.Air+f.P99))
 	if *asJSON {

@@ -30,6 +30,7 @@ type tapFigures struct {
 	APDUs  int     `json:"apdus"`
 	Air    float64 `json:"air_ms"`
 	WallMS float64 `json:"wall_p50_ms"`
+	CPU    float64 `json:"cpu_us_per_tap"`
 }
 
 const benchTapUsage = `Usage: tapwallet bench tap [--count N] [--json]
@@ -39,7 +40,8 @@ kernel over the NFC framing on loopback, one limited-use key per tap. Prints
 the latency percentiles, the bytes and APDUs of a tap and its estimated air
 time at 106 kbit/s; --json ends with one JSON object on the last line:
 {"taps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "bytes", "apdus", "air_ms",
-"wall_p50_ms"}.`
+"wall_p50_ms", "cpu_us_per_tap"} — the last the whole process's user+system
+CPU (phone, terminal and link, getrusage(2)) over the taps, per tap.`
 
 func benchTap(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("bench tap", flag.ContinueOnError)
@@ -80,6 +82,7 @@ func benchTap(ctx context.Context, e *env, args []string) error {
 	wall := make([]time.Duration, 0, *count)
 	var last kernel.Stats
 	step := max(*count/10, 1)
+	cpu0 := processCPU()
 	for i := 0; i < *count; i++ {
 		start := time.Now()
 		served := make(chan error, 1)
@@ -106,17 +109,20 @@ func benchTap(ctx context.Context, e *env, args []string) error {
 			progress.show("%d/%d taps", i+1, *count)
 		}
 	}
+	cpu := processCPU() - cpu0
 	progress.clear()
 	sort.Slice(compute, func(i, j int) bool { return compute[i] < compute[j] })
 	sort.Slice(wall, func(i, j int) bool { return wall[i] < wall[j] })
 	f := tapFigures{Taps: *count, P50: pct(compute, 50), P90: pct(compute, 90), P99: pct(compute, 99),
-		Max: round3(msOf(compute[len(compute)-1])), Bytes: last.Bytes(), APDUs: last.APDUs, Air: round3(msOf(last.Air)), WallMS: pct(wall, 50)}
+		Max: round3(msOf(compute[len(compute)-1])), Bytes: last.Bytes(), APDUs: last.APDUs, Air: round3(msOf(last.Air)), WallMS: pct(wall, 50),
+		CPU: round3(float64(cpu.Nanoseconds()) / 1e3 / float64(*count))}
 	fmt.Fprintf(e.stdout, "%-34s %10s\n", "", "ms")
 	fmt.Fprintf(e.stdout, "%-34s %10.3f\n", "phone compute per tap, p50", f.P50)
 	fmt.Fprintf(e.stdout, "%-34s %10.3f\n", "phone compute per tap, p90", f.P90)
 	fmt.Fprintf(e.stdout, "%-34s %10.3f\n", "phone compute per tap, p99", f.P99)
 	fmt.Fprintf(e.stdout, "%-34s %10.3f\n", "phone compute per tap, max", f.Max)
 	fmt.Fprintf(e.stdout, "%-34s %10.3f\n", "whole tap on loopback, p50", f.WallMS)
+	fmt.Fprintf(e.stdout, "%-34s %10.1f   (µs, phone + terminal + link)\n", "CPU per tap", f.CPU)
 	fmt.Fprintf(e.stdout, "%-34s %10.3f   (%d APDUs, %d bytes, ISO 14443 at 106 kbit/s)\n", "estimated air time per tap", f.Air, f.APDUs, f.Bytes)
 	fmt.Fprintf(e.stdout, "%-34s %10.3f   of the 500 ms a contactless payment may take\n", "air + compute p99", round3(f.Air+f.P99))
 	if *asJSON {
