@@ -161,35 +161,12 @@ func Pad(data []byte, blockSize int, p Padding) ([]byte, error) {
 // It returns an error for an unknown Alg or padding or a key that is not 16
 // bytes.
 func MAC(a Alg, key, data []byte, p Padding) ([]byte, error) {
-	if a == TDES && len(key) != KeySize { // TDES needs only its single-DES halves
-		return nil, fmt.Errorf("%w (got %d)", ErrKeyLength, len(key))
-	}
-	var b cipher.Block
-	if a != TDES {
-		var err error
-		if b, err = a.block(key); err != nil {
-			return nil, err
-		}
-	}
-	padded, err := Pad(data, a.BlockSize(), p)
+	k, err := NewKeyed(a, key)
 	if err != nil {
 		return nil, err
 	}
-	if a == SM4 {
-		return cbcMAC(b, make([]byte, sm4.BlockSize), padded), nil
-	}
-	k1, err := des.NewCipher(key[:8])
-	if err != nil {
-		return nil, err
-	}
-	k2, err := des.NewCipher(key[8:])
-	if err != nil {
-		return nil, err
-	}
-	h := cbcMAC(k1, make([]byte, des.BlockSize), padded)
-	k2.Decrypt(h, h)
-	k1.Encrypt(h, h)
-	return h, nil
+	defer k.Wipe()
+	return k.MAC(data, p)
 }
 
 // cbcMAC returns the last block of the CBC encryption of padded (whole

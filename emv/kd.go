@@ -137,18 +137,12 @@ func digits(s string) bool {
 // with each byte adjusted to odd parity. It returns an error if mk is not
 // 16 bytes or r is not 8 bytes.
 func CommonSessionKey(mk, r []byte) ([]byte, error) {
-	b, err := TDES.block(mk)
+	k, err := NewKeyed(TDES, mk)
 	if err != nil {
 		return nil, err
 	}
-	if len(r) != 8 {
-		return nil, fmt.Errorf("%w: diversification value must be 8 bytes", ErrArgument)
-	}
-	in := make([]byte, 16)
-	copy(in, r)
-	copy(in[8:], r)
-	in[2], in[10] = 0xF0, 0x0F
-	return AdjustParity(encryptECB(b, in)), nil
+	defer k.Wipe()
+	return k.CommonSessionKey(r)
 }
 
 // SessionKeyEMV derives the TDES application cryptogram session key of the
@@ -182,17 +176,12 @@ func SessionKeyEMV(mk, atc, un []byte) ([]byte, error) {
 // It returns an error for an unknown Alg, a key that is not 16 bytes or an
 // ATC that is not 2 bytes.
 func SessionKeyPBOC(a Alg, mk, atc []byte) ([]byte, error) {
-	b, err := a.block(mk)
+	k, err := NewKeyed(a, mk)
 	if err != nil {
 		return nil, err
 	}
-	if len(atc) != 2 {
-		return nil, fmt.Errorf("%w: ATC must be 2 bytes", ErrArgument)
-	}
-	in := make([]byte, 16)
-	copy(in[6:8], atc)
-	in[14], in[15] = ^atc[0], ^atc[1]
-	return encryptECB(b, in), nil
+	defer k.Wipe()
+	return k.SessionKeyPBOC(atc)
 }
 
 // Cryptogram returns the 8-byte application cryptogram (ARQC, TC or AAC)
@@ -232,22 +221,12 @@ func VerifyCryptogram(a Alg, sk, data []byte, p Padding, cryptogram []byte) (boo
 // It returns an error for an unknown Alg, a key that is not 16 bytes, an
 // ARQC that is not 8 bytes or an ARC that is not 2 bytes.
 func ARPCMethod1(a Alg, key, arqc, arc []byte) ([]byte, error) {
-	b, err := a.block(key)
+	k, err := NewKeyed(a, key)
 	if err != nil {
 		return nil, err
 	}
-	if len(arqc) != 8 {
-		return nil, fmt.Errorf("%w: ARQC must be 8 bytes", ErrArgument)
-	}
-	if len(arc) != 2 {
-		return nil, fmt.Errorf("%w: ARC must be 2 bytes", ErrArgument)
-	}
-	in := make([]byte, a.BlockSize())
-	copy(in, arqc)
-	in[0] ^= arc[0]
-	in[1] ^= arc[1]
-	b.Encrypt(in, in)
-	return in[:8], nil
+	defer k.Wipe()
+	return k.ARPCMethod1(arqc, arc)
 }
 
 // ARPCMethod2 returns the 4-byte authorisation response cryptogram of ARPC
@@ -257,22 +236,13 @@ func ARPCMethod1(a Alg, key, arqc, arc []byte) ([]byte, error) {
 // ARQC that is not 8 bytes, a card status update that is not 4 bytes or
 // proprietary data longer than 8 bytes.
 func ARPCMethod2(a Alg, key, arqc, csu, prop []byte) ([]byte, error) {
-	if len(arqc) != 8 {
-		return nil, fmt.Errorf("%w: ARQC must be 8 bytes", ErrArgument)
+	if _, err := arpc2Data(arqc, csu, prop); err != nil {
+		return nil, err
 	}
-	if len(csu) != 4 {
-		return nil, fmt.Errorf("%w: CSU must be 4 bytes", ErrArgument)
-	}
-	if len(prop) > 8 {
-		return nil, fmt.Errorf("%w: proprietary authentication data must be 0 to 8 bytes", ErrArgument)
-	}
-	data := make([]byte, 0, 20)
-	data = append(data, arqc...)
-	data = append(data, csu...)
-	data = append(data, prop...)
-	m, err := MAC(a, key, data, PadMethod2)
+	k, err := NewKeyed(a, key)
 	if err != nil {
 		return nil, err
 	}
-	return m[:4], nil
+	defer k.Wipe()
+	return k.ARPCMethod2(arqc, csu, prop)
 }

@@ -19,10 +19,11 @@ const cacheFor = time.Second
 const cacheMax = 4096
 
 // keyCache keeps the keys derived for a card's cryptograms — the range's
-// issuer master key and the card's master key — for cacheFor, so that a
-// token paying again soon does not derive them again (HKDF and two TDES
-// key schedules: 8 µs of an authorization's CPU). The keys stay in the
-// store, as Secrets, and are wiped when they go.
+// issuer master key and the card's master key, the latter with its key
+// schedule (emv.Keyed) — for cacheFor, so that a token paying again soon
+// does not derive them again nor build the card key's cipher for its
+// session key (HKDF and four DES key schedules). The keys stay in the
+// store, as Secrets and schedules, and are wiped when they go.
 type keyCache struct {
 	mu    sync.Mutex
 	imks  map[imkID]cached
@@ -40,6 +41,39 @@ type cardID struct {
 type cached struct {
 	key   keystore.Secret
 	until time.Time
+	// keyed is key's schedule, made on first use (card keys only); it is
+	// used under keyCache.mu only, so it is never wiped in use.
+	keyed *emv.Keyed
+}
+
+// wipe overwrites the key and its schedule.
+func (e cached) wipe() {
+	e.key.Wipe()
+	if e.keyed != nil {
+		e.keyed.Wipe()
+	}
+}
+
+// withKeyed calls fn with the schedule of the card key kept under id, if
+// it has not expired, holding the lock (fn must be short: a block or two);
+// false when there is none.
+func (c *keyCache) withKeyed(id cardID, now time.Time, fn func(mk *emv.Keyed, key keystore.Secret)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cards[id]
+	if !ok || !now.Before(e.until) {
+		return false
+	}
+	if e.keyed == nil {
+		k, err := emv.NewKeyed(id.alg, e.key.Reveal())
+		if err != nil {
+			return false
+		}
+		e.keyed = k
+		c.cards[id] = e
+	}
+	fn(e.keyed, e.key)
+	return true
 }
 
 // get returns a copy of the key kept under id (the caller wipes it) if it
@@ -65,7 +99,7 @@ func put[K comparable](c *keyCache, m *map[K]cached, id K, key keystore.Secret, 
 	if len(*m) >= cacheMax {
 		for k, e := range *m {
 			if !now.Before(e.until) {
-				e.key.Wipe()
+				e.wipe()
 				delete(*m, k)
 			}
 		}
@@ -74,14 +108,14 @@ func put[K comparable](c *keyCache, m *map[K]cached, id K, key keystore.Secret, 
 		}
 	}
 	if old, ok := (*m)[id]; ok {
-		old.key.Wipe()
+		old.wipe()
 	}
 	(*m)[id] = cached{key: keystore.NewSecret(key.Reveal()), until: now.Add(cacheFor)}
 }
 
 func wipeAll[K comparable](m map[K]cached) {
 	for k, e := range m {
-		e.key.Wipe()
+		e.wipe()
 		delete(m, k)
 	}
 }

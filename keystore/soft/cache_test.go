@@ -179,3 +179,46 @@ func BenchmarkVerifyARQC(b *testing.B) {
 		})
 	}
 }
+
+// TestCloseWipesSchedules: the card key's schedule kept with it is wiped
+// with it (it derives another session key afterwards), and a session's
+// Close wipes its own.
+func TestCloseWipesSchedules(t *testing.T) {
+	s := openTemp(t)
+	imk := rangeKey(t, s, "r")
+	r := request(t, imk, "r", cachePAN, 5)
+	sess, err := s.VerifyARQC(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.cache.cards[cardID{imkID{"", "r"}, emv.TDES, cachePAN, cachePSN}]
+	if e.keyed == nil {
+		t.Fatal("no schedule kept with the card key")
+	}
+	before, _ := e.keyed.SessionKeyPBOC(keystore.Counter2(5))
+	arpc, err := sess.ARPC1(context.Background(), []byte("00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := emv.ARPCMethod1(emv.TDES, before, r.ARQC, []byte("00"))
+	if !bytes.Equal(arpc, want) {
+		t.Fatalf("ARPC %X, want %X", arpc, want)
+	}
+	keyed := sess.(*session).keyed
+	sess.Close()
+	if again, _ := keyed.ARPCMethod1(r.ARQC, []byte("00")); bytes.Equal(again, arpc) {
+		t.Fatal("the session's schedule makes the ARPC after Close")
+	}
+	if _, err := sess.ARPC1(context.Background(), []byte("00")); err == nil {
+		t.Fatal("ARPC1 after Close: no error")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := e.keyed.SessionKeyPBOC(keystore.Counter2(5)); bytes.Equal(after, before) {
+		t.Fatal("the card key's schedule derives its session key after Close")
+	}
+	if !bytes.Equal(e.key.Reveal(), make([]byte, e.key.Len())) {
+		t.Fatal("Close left the card key unwiped")
+	}
+}

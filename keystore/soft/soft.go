@@ -95,27 +95,41 @@ func (s *Store) Import(_ context.Context, k keystore.Kind, name string, key keys
 // Close wipes the keys the store keeps derived.
 func (s *Store) Close() error { s.cache.clear(); return nil }
 
-// cardKey derives the card master key (EMV option A) of a card, or
-// returns a copy of the one derived in the last cacheFor; the caller wipes it.
-func (s *Store) cardKey(root, rng string, alg emv.Alg, pan, psn string) (keystore.Secret, error) {
+// withCardKey calls fn with the card master key (EMV option A) of a card
+// and its schedule, derived or kept from the last cacheFor, under the
+// cache's lock: fn must be short and must not keep either.
+func (s *Store) withCardKey(root, rng string, alg emv.Alg, pan, psn string, fn func(mk *emv.Keyed, key keystore.Secret)) error {
 	now := s.now()
 	id := cardID{imkID{root, rng}, alg, pan, psn}
-	if mk, ok := get(&s.cache, &s.cache.cards, id, now); ok {
-		return mk, nil
+	if s.cache.withKeyed(id, now, fn) {
+		return nil
 	}
 	imk, err := s.issuerKey(id.imkID, now)
 	if err != nil {
-		return keystore.Secret{}, err
+		return err
 	}
-	defer imk.Wipe()
 	b, err := emv.MasterKey(alg, emv.OptionA, imk.Reveal(), pan, psn)
+	imk.Wipe()
 	if err != nil {
-		return keystore.Secret{}, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
+		return fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
 	}
-	defer clear(b)
 	mk := keystore.NewSecret(b)
+	clear(b)
 	put(&s.cache, &s.cache.cards, id, mk, now)
-	return mk, nil
+	if s.cache.withKeyed(id, now, fn) {
+		mk.Wipe()
+		return nil
+	}
+	// Emptied meanwhile (an import, Close) or no schedule: use it once.
+	k, err := emv.NewKeyed(alg, mk.Reveal())
+	if err != nil {
+		mk.Wipe()
+		return fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
+	}
+	fn(k, mk)
+	k.Wipe()
+	mk.Wipe()
+	return nil
 }
 
 // issuerKey returns a copy of a token range's issuer master key, kept
@@ -133,22 +147,21 @@ func (s *Store) issuerKey(id imkID, now time.Time) (keystore.Secret, error) {
 }
 
 // sessionKey derives a session key from a card master key.
-func sessionKey(alg emv.Alg, mk keystore.Secret, r keystore.ARQC) (keystore.Secret, error) {
+func sessionKey(mk *emv.Keyed, r keystore.ARQC) ([]byte, error) {
 	var sk []byte
 	var err error
 	switch {
 	case r.Method == keystore.ByCounter:
-		sk, err = emv.SessionKeyPBOC(alg, mk.Reveal(), keystore.Counter2(r.Counter))
-	case alg == emv.TDES:
-		sk, err = emv.CommonSessionKey(mk.Reveal(), r.R)
+		sk, err = mk.SessionKeyPBOC(keystore.Counter2(r.Counter))
+	case mk.Alg() == emv.TDES:
+		sk, err = mk.CommonSessionKey(r.R)
 	default:
-		return keystore.Secret{}, fault.E(fault.Invalid, keystore.CodeRequest, "the EMV common session key is TDES only")
+		return nil, fault.E(fault.Invalid, keystore.CodeRequest, "the EMV common session key is TDES only")
 	}
 	if err != nil {
-		return keystore.Secret{}, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the session key")
+		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the session key")
 	}
-	defer clear(sk)
-	return keystore.NewSecret(sk), nil
+	return sk, nil
 }
 
 // VerifyARQC checks the cryptogram with keys derived from the range's
@@ -175,39 +188,58 @@ func (s *Store) ARPCSession(ctx context.Context, r keystore.ARQC) (keystore.Sess
 }
 
 func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
-	mk, err := s.cardKey(r.Root, r.Range, r.Alg, r.PAN, r.PSN)
+	var sk []byte
+	var mk keystore.Secret // a copy of the card key, when it makes the ARPC
+	var serr error
+	err := s.withCardKey(r.Root, r.Range, r.Alg, r.PAN, r.PSN, func(k *emv.Keyed, key keystore.Secret) {
+		sk, serr = sessionKey(k, r)
+		if serr == nil && r.ARPCKey == keystore.ARPCWithCardKey {
+			mk = keystore.NewSecret(key.Reveal())
+		}
+	})
+	if err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, err
 	}
-	sk, err := sessionKey(r.Alg, mk, r)
+	defer clear(sk)
+	keyed, err := emv.NewKeyed(r.Alg, sk) // the ARQC's check and the ARPC: one schedule
 	if err != nil {
 		mk.Wipe()
-		return nil, err
+		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the session key")
 	}
 	if check {
-		good, err := emv.VerifyCryptogram(r.Alg, sk.Reveal(), r.Data, r.Pad, r.ARQC)
+		good, err := keyed.VerifyCryptogram(r.Data, r.Pad, r.ARQC)
 		if err != nil || !good {
+			keyed.Wipe()
 			mk.Wipe()
-			sk.Wipe()
 			if err != nil {
 				return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot compute the cryptogram")
 			}
 			return nil, fault.E(fault.Declined, keystore.CodeARQC, "the cryptogram does not verify")
 		}
 	}
-	key := sk
+	key := keystore.NewSecret(sk)
 	if r.ARPCKey == keystore.ARPCWithCardKey {
-		key, mk = mk, sk
+		keyed.Wipe()
+		key.Wipe()
+		key = mk
+		if keyed, err = emv.NewKeyed(r.Alg, mk.Reveal()); err != nil {
+			mk.Wipe()
+			return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
+		}
 	}
-	mk.Wipe()
-	return &session{alg: r.Alg, key: key, arqc: append([]byte(nil), r.ARQC...)}, nil
+	return &session{alg: r.Alg, key: key, keyed: keyed, arqc: append([]byte(nil), r.ARQC...)}, nil
 }
 
-// session makes the ARPC in the cryptogram's algorithm.
+// session makes the ARPC in the cryptogram's algorithm, with its key's
+// schedule built once.
 type session struct {
-	alg  emv.Alg
-	key  keystore.Secret
-	arqc []byte
+	alg   emv.Alg
+	key   keystore.Secret
+	keyed *emv.Keyed
+	arqc  []byte
 }
 
 func (s *session) ARPC1(ctx context.Context, arc []byte) ([]byte, error) {
@@ -217,7 +249,7 @@ func (s *session) ARPC1(ctx context.Context, arc []byte) ([]byte, error) {
 	if s.key.IsZero() {
 		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
 	}
-	out, err := emv.ARPCMethod1(s.alg, s.key.Reveal(), s.arqc, arc)
+	out, err := s.keyed.ARPCMethod1(s.arqc, arc)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot make the ARPC")
 	}
@@ -231,14 +263,20 @@ func (s *session) ARPC2(ctx context.Context, csu, prop []byte) ([]byte, error) {
 	if s.key.IsZero() {
 		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
 	}
-	out, err := emv.ARPCMethod2(s.alg, s.key.Reveal(), s.arqc, csu, prop)
+	out, err := s.keyed.ARPCMethod2(s.arqc, csu, prop)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot make the ARPC")
 	}
 	return out, nil
 }
 
-func (s *session) Close() { s.key.Wipe(); s.key = keystore.Secret{} }
+func (s *session) Close() {
+	s.key.Wipe()
+	s.key = keystore.Secret{}
+	if s.keyed != nil {
+		s.keyed.Wipe()
+	}
+}
 
 func (s *session) String() string {
 	return "soft.session(" + s.alg.String() + ", key " + keystore.Redacted + ")"
@@ -253,23 +291,27 @@ func (s *Store) KeyBatch(ctx context.Context, b keystore.Batch) ([]byte, error) 
 	if err := b.Check(); err != nil {
 		return nil, err
 	}
-	mk, err := s.cardKey(b.Root, b.Range, b.Alg, b.PAN, b.PSN)
-	if err != nil {
-		return nil, err
-	}
-	defer mk.Wipe()
 	keys := make([]keystore.Secret, 0, b.Count)
 	defer func() {
 		for _, k := range keys {
 			k.Wipe()
 		}
 	}()
-	for i := b.First; i < b.First+b.Count; i++ {
-		sk, err := sessionKey(b.Alg, mk, keystore.ARQC{Method: keystore.ByCounter, Counter: i})
-		if err != nil {
-			return nil, err
+	var serr error
+	err := s.withCardKey(b.Root, b.Range, b.Alg, b.PAN, b.PSN, func(mk *emv.Keyed, _ keystore.Secret) {
+		for i := b.First; i < b.First+b.Count && serr == nil; i++ {
+			var sk []byte
+			if sk, serr = sessionKey(mk, keystore.ARQC{Method: keystore.ByCounter, Counter: i}); serr == nil {
+				keys = append(keys, keystore.NewSecret(sk))
+				clear(sk)
+			}
 		}
-		keys = append(keys, sk)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
 	}
 	return keystore.SealBatch(b, keys)
 }
