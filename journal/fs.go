@@ -1,0 +1,114 @@
+package journal
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// FS is the file layer under a Log: the operating system's (OSFS), or a
+// test's that injects faults (journal/lossyfs drops the writes no sync
+// covered, as a power cut does).
+type FS interface {
+	// OpenFile opens path for reading and writing, creating it (mode
+	// 0600) if missing; a new file's directory entry is durable when it
+	// returns (its folder is synced).
+	OpenFile(path string) (File, error)
+}
+
+// File is an open log file. The Log calls its methods from one goroutine
+// at a time for writes and truncations; reads happen only at Open and
+// Replay.
+type File interface {
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	// Size returns the file's current size.
+	Size() (int64, error)
+	Truncate(size int64) error
+	// Sync makes every write and truncation before it durable:
+	// fdatasync(2) (the data, and the metadata needed to read it — the
+	// size — but not the times).
+	Sync() error
+	Close() error
+}
+
+// OSFS is the operating system's file layer.
+type OSFS struct{}
+
+// OpenFile opens or creates path; a new file's folder is fsync'd so that
+// its name survives a power cut.
+func (OSFS) OpenFile(path string) (File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(path, os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		return osFile{f}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := SyncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// SyncDir fsyncs a folder, making the names created in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Size() (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func (f osFile) Sync() error { return fdatasync(f.File) }
+
+var (
+	defaultMu sync.Mutex
+	defaultFs FS = OSFS{}
+)
+
+// SetDefaultFS makes fsys the file layer of the logs opened from now on
+// without Options.FS — for a test that runs a whole platform over a
+// fault-injecting layer (as sqldb.SetSQLiteVFS does for SQLite); nothing
+// in the platform calls it.
+func SetDefaultFS(fsys FS) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	defaultFs = fsys
+}
+
+func defaultFS() FS {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	return defaultFs
+}
+
+// syncCount counts every Log's fdatasyncs, process-wide.
+var syncCount atomic.Uint64
+
+// Syncs returns the number of fdatasyncs every Log in the process has made
+// (one per group commit and one per truncation) — for a bench's
+// fdatasyncs per operation, beside sqldb.Syncs.
+func Syncs() uint64 { return syncCount.Load() }

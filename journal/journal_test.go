@@ -1,0 +1,409 @@
+package journal_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/journal/lossyfs"
+)
+
+func open(t testing.TB, path string, o journal.Options) *journal.Log {
+	t.Helper()
+	l, err := journal.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// all replays l into a map seq → record, checking the order.
+func all(t *testing.T, l *journal.Log) map[uint64]string {
+	t.Helper()
+	got := map[uint64]string{}
+	var prev uint64
+	err := l.Replay(func(seq uint64, rec []byte) error {
+		if prev != 0 && seq != prev+1 {
+			t.Fatalf("replay: sequence %d after %d", seq, prev)
+		}
+		prev = seq
+		got[seq] = string(rec)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func rec(i int) []byte {
+	return []byte(fmt.Sprintf("record %d %s", i, bytes.Repeat([]byte{'x'}, i%300)))
+}
+
+// TestGroupCommit: 64 goroutines appending at once get distinct sequence
+// numbers 1..N, share fdatasyncs (fewer syncs than records), and every
+// record comes back, in order, after a reopen.
+func TestGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	l := open(t, path, journal.Options{})
+	const writers, each = 64, 40
+	var mu sync.Mutex
+	bySeq := map[uint64]string{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				r := rec(w*each + i)
+				seq, err := l.Append(context.Background(), r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if _, dup := bySeq[seq]; dup {
+					t.Errorf("sequence %d given twice", seq)
+				}
+				bySeq[seq] = string(r)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	n := writers * each
+	if l.Last() != uint64(n) {
+		t.Fatalf("Last %d, want %d", l.Last(), n)
+	}
+	if s := l.Syncs(); s >= uint64(n) || s == 0 {
+		t.Fatalf("%d fdatasyncs for %d records: no group commit", s, n)
+	} else {
+		t.Logf("%d records, %d fdatasyncs", n, s)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = open(t, path, journal.Options{})
+	defer l.Close()
+	if st := l.Stats(); st.Records != n || st.FirstSeq != 1 || st.DroppedBytes != 0 {
+		t.Fatalf("stats after reopen %+v", st)
+	}
+	got := all(t, l)
+	if len(got) != n {
+		t.Fatalf("replayed %d records, want %d", len(got), n)
+	}
+	for seq, r := range bySeq {
+		if got[seq] != r {
+			t.Fatalf("record %d replayed as %q, appended %q", seq, got[seq], r)
+		}
+	}
+	if seq, err := l.Append(context.Background(), []byte("next")); err != nil || seq != uint64(n+1) {
+		t.Fatalf("append after reopen: %d %v, want %d", seq, err, n+1)
+	}
+}
+
+// appendN appends n records one after another (a block each).
+func appendN(t *testing.T, l *journal.Log, from, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := l.Append(context.Background(), rec(from+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTornTail: a block cut short, or garbage after the last block, is
+// dropped at Open (the file truncated to the whole blocks); the records
+// before it replay and appends continue after them.
+func TestTornTail(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		harm func(b []byte) []byte
+	}{
+		{"cut short", func(b []byte) []byte { return b[:len(b)-7] }},
+		{"header only", func(b []byte) []byte { return b[:len(b)-len(rec(4))-4] }},
+		{"zeros after", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }},
+		{"garbage after", func(b []byte) []byte { return append(b, []byte("TWJ1\xff\xff\xff\xffnot a block")...) }},
+		{"last byte flipped", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "j")
+			l := open(t, path, journal.Options{})
+			appendN(t, l, 0, 5)
+			l.Close()
+			b, _ := os.ReadFile(path)
+			whole := int64(len(b))
+			if c.name != "zeros after" && c.name != "garbage after" {
+				appendLen := int64(24 + 4 + len(rec(4)))
+				whole -= appendLen
+			}
+			if err := os.WriteFile(path, c.harm(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l = open(t, path, journal.Options{})
+			defer l.Close()
+			st := l.Stats()
+			if st.Bytes != whole || st.DroppedBytes == 0 {
+				t.Fatalf("stats %+v, want %d whole bytes and a dropped tail", st, whole)
+			}
+			if fi, _ := os.Stat(path); fi.Size() != whole {
+				t.Fatalf("file is %d bytes after Open, want %d", fi.Size(), whole)
+			}
+			got := all(t, l)
+			want := st.Records
+			if len(got) != want || got[1] != string(rec(0)) {
+				t.Fatalf("replayed %d records (%q…), want %d", len(got), got[1], want)
+			}
+			seq, err := l.Append(context.Background(), []byte("after"))
+			if err != nil || seq != uint64(want+1) {
+				t.Fatalf("append after the torn tail: %d %v", seq, err)
+			}
+		})
+	}
+}
+
+// TestCorruptMiddle: a damaged block with whole blocks after it is not a
+// torn tail: Open refuses with fault.Internal journal_corrupt and leaves
+// the file as it was.
+func TestCorruptMiddle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	l := open(t, path, journal.Options{})
+	appendN(t, l, 0, 5)
+	l.Close()
+	b, _ := os.ReadFile(path)
+	first := 24 + 4 + len(rec(0))
+	b[first+30] ^= 0x40 // inside the second block's record
+	os.WriteFile(path, b, 0o600)
+	_, err := journal.Open(path, journal.Options{})
+	if fault.KindOf(err) != fault.Internal || fault.CodeOf(err) != journal.CodeCorrupt {
+		t.Fatalf("open of a journal damaged in the middle: %v, want %s", err, journal.CodeCorrupt)
+	}
+	t.Log(err)
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+		t.Fatal("the refused file was changed")
+	}
+}
+
+// TestGarbageNeverPanics: any bytes at all open without a panic, either
+// as a (possibly empty) prefix of whole blocks or refused as corrupt.
+func TestGarbageNeverPanics(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	l := open(t, good, journal.Options{})
+	appendN(t, l, 0, 8)
+	l.Close()
+	base, _ := os.ReadFile(good)
+	for i := range 300 {
+		b := append([]byte(nil), base...)
+		switch i % 3 {
+		case 0:
+			b = make([]byte, rng.IntN(200))
+			for j := range b {
+				b[j] = byte(rng.IntN(256))
+			}
+		case 1:
+			for range 1 + rng.IntN(4) {
+				b[rng.IntN(len(b))] = byte(rng.IntN(256))
+			}
+		case 2:
+			b = b[:rng.IntN(len(b))]
+		}
+		path := filepath.Join(dir, fmt.Sprint(i))
+		os.WriteFile(path, b, 0o600)
+		l, err := journal.Open(path, journal.Options{})
+		if err != nil {
+			if fault.CodeOf(err) != journal.CodeCorrupt {
+				t.Fatalf("case %d: %v", i, err)
+			}
+			continue
+		}
+		all(t, l)
+		l.Close()
+	}
+}
+
+// TestTruncateOnceApplied: the file is emptied before the next write once
+// every record in it is Done and it is past TruncateAt, not before;
+// Truncate refuses while records are not applied; sequence numbers go on.
+func TestTruncateOnceApplied(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	l := open(t, path, journal.Options{TruncateAt: 500})
+	defer l.Close()
+	appendN(t, l, 0, 20)
+	size := func() int64 { fi, _ := os.Stat(path); return fi.Size() }
+	big := size()
+	if big < 500 {
+		t.Fatalf("file %d bytes", big)
+	}
+	if err := l.Truncate(); fault.CodeOf(err) != journal.CodeUnapplied {
+		t.Fatalf("Truncate with nothing applied: %v", err)
+	}
+	for s := uint64(1); s <= 19; s++ {
+		l.Done(s)
+	}
+	appendN(t, l, 20, 1)
+	if size() <= big {
+		t.Fatalf("truncated with record 20 not applied: %d → %d bytes", big, size())
+	}
+	l.Done(20)
+	l.Done(21)
+	seq, err := l.Append(context.Background(), []byte("after"))
+	if err != nil || seq != 22 {
+		t.Fatalf("append: %d %v", seq, err)
+	}
+	if s := size(); s >= 100 {
+		t.Fatalf("file %d bytes after every record was applied: not truncated", s)
+	}
+	l.Done(22)
+	if err := l.Truncate(); err != nil {
+		t.Fatal(err)
+	}
+	if s := size(); s != 0 {
+		t.Fatalf("file %d bytes after Truncate", s)
+	}
+	if got := all(t, l); len(got) != 0 {
+		t.Fatalf("replay after truncation gave %d records", len(got))
+	}
+	seq, _ = l.Append(context.Background(), []byte("later"))
+	if seq != 23 {
+		t.Fatalf("sequence after truncation %d, want 23", seq)
+	}
+	l.Close()
+	l2 := open(t, path, journal.Options{})
+	defer l2.Close()
+	if got := all(t, l2); len(got) != 1 || got[23] != "later" {
+		t.Fatalf("reopened after truncation: %v", got)
+	}
+}
+
+// TestWaitApplied: WaitApplied returns once every record up to seq is
+// Done, whatever the order they were done in, and honours its context.
+func TestWaitApplied(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "j"), journal.Options{})
+	defer l.Close()
+	appendN(t, l, 0, 3)
+	var waited atomic.Bool
+	done := make(chan error)
+	go func() { done <- l.WaitApplied(context.Background(), 3); waited.Store(true) }()
+	l.Done(3)
+	l.Done(1)
+	time.Sleep(20 * time.Millisecond)
+	if waited.Load() || l.Applied() != 1 {
+		t.Fatalf("waited past record 2 not done (applied %d)", l.Applied())
+	}
+	l.Done(2)
+	if err := <-done; err != nil || l.Applied() != 3 {
+		t.Fatalf("WaitApplied %v, applied %d", err, l.Applied())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := l.WaitApplied(ctx, 4); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitApplied for a record never appended: %v", err)
+	}
+}
+
+// TestRefusals: a record over MaxRecord, and any append after Close.
+func TestRefusals(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "j"), journal.Options{MaxRecord: 10})
+	if _, err := l.Append(context.Background(), make([]byte, 11)); fault.CodeOf(err) != journal.CodeTooLarge {
+		t.Fatalf("too large: %v", err)
+	}
+	l.Close()
+	if _, err := l.Append(context.Background(), []byte("x")); fault.CodeOf(err) != journal.CodeClosed {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestPowerCutLosesNoAcknowledged: appenders run on lossyfs (every write
+// no fdatasync covered is dropped, or torn); at a random moment the disk
+// is cut. What the cut left opens (the torn tail dropped) and holds every
+// record whose Append had returned before the cut — twenty cuts, half of
+// them with the unsynced writes applied whole, torn or not at all.
+func TestPowerCutLosesNoAcknowledged(t *testing.T) {
+	for run := range 20 {
+		dir := t.TempDir()
+		fsys, err := lossyfs.New(filepath.Join(dir, "shadow"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "network.journal")
+		l := open(t, path, journal.Options{FS: fsys, TruncateAt: 4096})
+		var mu sync.Mutex
+		acked := map[uint64]string{}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := rec(w*100000 + i)
+					seq, err := l.Append(context.Background(), r)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if i%3 == 0 {
+						l.Done(seq) // some applied: the file is truncated now and then
+					}
+					mu.Lock()
+					acked[seq] = string(r)
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond)
+		mu.Lock()
+		before := maps(acked)
+		mu.Unlock()
+		var rng *rand.Rand
+		if run%2 == 1 {
+			rng = rand.New(rand.NewPCG(uint64(run), uint64(time.Now().UnixNano())))
+		}
+		cut := filepath.Join(dir, "cut")
+		if err := fsys.Cut(cut, rng); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		wg.Wait()
+		l.Close()
+		after, err := journal.Open(filepath.Join(cut, "network.journal"), journal.Options{})
+		if err != nil {
+			t.Fatalf("cut %d: %v", run, err)
+		}
+		got := all(t, after)
+		after.Close()
+		lost := 0
+		for seq, r := range before {
+			if got[seq] != r && l.Applied() < seq {
+				lost++
+			}
+		}
+		// A record applied (Done) may have been truncated away: only
+		// those never applied must be in what the cut left.
+		t.Logf("cut %d (torn %v): %d acknowledged, %d in the file, %d dropped bytes, lost %d", run, rng != nil, len(before), len(got), after.Stats().DroppedBytes, lost)
+		if lost > 0 {
+			t.Fatalf("cut %d: a power cut lost %d acknowledged records not yet applied", run, lost)
+		}
+	}
+}
+
+func maps(m map[uint64]string) map[uint64]string {
+	out := make(map[uint64]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
