@@ -167,7 +167,7 @@ func decode(b []byte, base, depth int) ([]TLV, error) {
 	if depth > MaxDepth {
 		return nil, &DecodeError{Offset: base, Err: ErrTooDeep}
 	}
-	out := []TLV{}
+	out := make([]TLV, 0, count(b))
 	i := 0
 	for i < len(b) {
 		if b[i] == 0x00 {
@@ -201,6 +201,29 @@ func decode(b []byte, base, depth int) ([]TLV, error) {
 		i += int(length)
 	}
 	return out, nil
+}
+
+// count returns how many objects b holds at its top level, as far as they
+// read (decode reports what does not): the room decode makes at once.
+func count(b []byte) int {
+	n, i := 0, 0
+	for i < len(b) {
+		if b[i] == 0x00 {
+			i++
+			continue
+		}
+		_, tn, err := readTag(b[i:])
+		if err != nil {
+			break
+		}
+		length, ln, err := readLength(b[i+tn:])
+		if err != nil || uint64(length) > uint64(len(b)-i-tn-ln) {
+			break
+		}
+		n++
+		i += tn + ln + int(length)
+	}
+	return n
 }
 
 // readTag reads one tag from the start of b and returns it with its size.

@@ -32,6 +32,24 @@ type Message struct {
 	// change of an element drops it.
 	packed    []byte
 	packedMTI MTI
+	// arena is where SetBytes and Copy keep the values they copy: one
+	// allocation for the elements of a message built here. Only appended
+	// to; a value given out is never written again.
+	arena []byte
+}
+
+// valsCap is the room a message's element table starts with: an
+// authorization and its answer carry 14 to 20 elements.
+const valsCap = 20
+
+// own returns a copy of v kept in m's arena.
+func (m *Message) own(v []byte) []byte {
+	if cap(m.arena)-len(m.arena) < len(v) {
+		m.arena = make([]byte, 0, max(256, 2*cap(m.arena), len(v)))
+	}
+	start := len(m.arena)
+	m.arena = append(m.arena, v...)
+	return m.arena[start:len(m.arena):len(m.arena)]
 }
 
 // index returns where element de's value is (or would go) in m.vals.
@@ -65,7 +83,7 @@ func (m *Message) put(de int, v []byte) {
 		m.has[de/64] &^= bit
 	case v != nil:
 		if m.vals == nil {
-			m.vals = make([][]byte, 0, 8)
+			m.vals = make([][]byte, 0, valsCap)
 		}
 		m.vals = slices.Insert(m.vals, i, v)
 		m.has[de/64] |= bit
@@ -128,7 +146,7 @@ func (m *Message) SetBytes(de int, v []byte) error {
 	if err := sp.check(v); err != nil {
 		return err
 	}
-	m.put(de, append(make([]byte, 0, len(v)), v...))
+	m.put(de, m.own(v))
 	return nil
 }
 
@@ -178,6 +196,16 @@ func (m *Message) Bytes(de int) ([]byte, bool) {
 		return nil, false
 	}
 	return append([]byte(nil), v...), true
+}
+
+// Append appends element de's value to dst (without allocating when dst
+// has room); false, and dst unchanged, when it is absent.
+func (m *Message) Append(dst []byte, de int) ([]byte, bool) {
+	v := m.get(de)
+	if v == nil {
+		return dst, false
+	}
+	return append(dst, v...), true
 }
 
 // Number returns the numeric element de as an integer; false when it is
@@ -234,11 +262,12 @@ func (m *Message) Copy(src *Message, des ...int) {
 	for _, de := range des {
 		total += len(src.get(de))
 	}
-	buf := make([]byte, 0, total)
+	if cap(m.arena)-len(m.arena) < total {
+		m.arena = make([]byte, 0, max(256, total+64))
+	}
 	for _, de := range des {
 		if v := src.get(de); v != nil {
-			buf = append(buf, v...)
-			m.put(de, buf[len(buf)-len(v):len(buf):len(buf)])
+			m.put(de, m.own(v))
 		}
 	}
 }
@@ -376,7 +405,18 @@ func (m *Message) appendPack(dst []byte, hexBitmap bool) ([]byte, error) {
 // element 65-128). It never panics and allocates no more than len(b)
 // (twice that for a message with an ASCII-hex bitmap).
 func Unpack(b []byte) (*Message, error) {
-	m, err := unpack(b)
+	m, err := unpack(b, false)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UnpackOwned is Unpack of a buffer the caller hands over: the message's
+// values are b's bytes, not a copy, so the caller must never use b again
+// (a link's freshly read frame). It fails like Unpack.
+func UnpackOwned(b []byte) (*Message, error) {
+	m, err := unpack(b, true)
 	if err != nil {
 		return nil, err
 	}
@@ -390,16 +430,17 @@ func Unpack(b []byte) (*Message, error) {
 // receiver can address a format-error answer by DE11 and DE41. It returns
 // the same error as Unpack. Use it for nothing else.
 func UnpackPartial(b []byte) (*Message, error) {
-	return unpack(b)
+	return unpack(b, false)
 }
 
-func unpack(b []byte) (*Message, error) {
-	m, err := unpackBitmap(b, false)
+// unpack decodes b; owned says that the message may keep b's bytes.
+func unpack(b []byte, owned bool) (*Message, error) {
+	m, err := unpackBitmap(b, false, owned)
 	if err != nil && m != nil && hexBitmap(b) {
 		// Some codecs send the bitmap as 16 (or 32) ASCII hex digits. Read
 		// the message that way to find DE11 and DE41 for the answer, but
 		// refuse it: the link's layout is a binary bitmap.
-		if hm, _ := unpackBitmap(b, true); hm != nil {
+		if hm, _ := unpackBitmap(b, true, false); hm != nil {
 			return hm, formatErr(ErrHexBitmap, 0, "the bitmap is ASCII hex; this layout takes a binary bitmap")
 		}
 	}
@@ -441,12 +482,13 @@ func readBitmap(b []byte, pos int, hexDigits bool, which string) (uint64, int, e
 	return v, pos + 16, nil
 }
 
-// unpackBitmap is unpack with the bitmaps read in binary or in ASCII hex.
-func unpackBitmap(b []byte, hexDigits bool) (*Message, error) {
+// unpackBitmap is unpack with the bitmaps read in binary or in ASCII hex;
+// owned: the values may stay in b.
+func unpackBitmap(b []byte, hexDigits, owned bool) (*Message, error) {
 	if len(b) < 4 {
 		return nil, formatErr(ErrTruncated, 0, "message ends inside the MTI")
 	}
-	mti := MTI(b[:4])
+	mti := mtiOf(b[:4])
 	if err := mti.Check(); err != nil {
 		return nil, err
 	}
@@ -496,6 +538,12 @@ func unpackBitmap(b []byte, hexDigits bool) (*Message, error) {
 	}
 	if err == nil && pos != len(b) {
 		err = formatErr(ErrTrailingBytes, 0, "%d bytes follow the last element", len(b)-pos)
+	}
+	if owned && err == nil {
+		for i, v := range m.vals { // b is m's now: cap each value at its end
+			m.vals[i] = v[:len(v):len(v)]
+		}
+		return m, nil
 	}
 	// Copy the values out of b into one buffer, so that m does not alias it.
 	buf := make([]byte, 0, total)
@@ -596,14 +644,16 @@ func (m *Message) Amount() (money.Amount, error) {
 
 // SetTransmissionTime sets DE7 to t in UTC as MMDDhhmmss; it never fails.
 func (m *Message) SetTransmissionTime(t time.Time) {
-	m.put(DETransmission, []byte(t.UTC().Format("0102150405")))
+	var b [16]byte
+	m.put(DETransmission, m.own(t.UTC().AppendFormat(b[:0], "0102150405")))
 }
 
 // SetLocalTime sets DE12 (hhmmss) and DE13 (MMDD) to t in t's own location;
 // it never fails.
 func (m *Message) SetLocalTime(t time.Time) {
-	m.put(DELocalTime, []byte(t.Format("150405")))
-	m.put(DELocalDate, []byte(t.Format("0102")))
+	var b [16]byte
+	m.put(DELocalTime, m.own(t.AppendFormat(b[:0], "150405")))
+	m.put(DELocalDate, m.own(t.AppendFormat(b[:0], "0102")))
 }
 
 // TransmissionTime returns DE7 read as a UTC time in the year that puts it

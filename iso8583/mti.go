@@ -85,7 +85,23 @@ func (m MTI) Response() (MTI, error) {
 		return "", formatErr(ErrBadMTI, 0, "MTI %s is not a request and has no response", string(m))
 	}
 	origin := (m[3]-'0')&^1 + '0' // the answer to a repeat is not a repeat
-	return MTI([]byte{m[0], m[1], m[2] + 1, origin}), nil
+	return mtiOf([]byte{m[0], m[1], m[2] + 1, origin}), nil
+}
+
+// named are the MTIs named here: a message read or answered with one of
+// them shares the constant's string instead of allocating one.
+var named = [...]MTI{AuthorizationRequest, AuthorizationRequestRepeat, AuthorizationResponse, AuthorizationAdvice,
+	AuthorizationAdviceResponse, FinancialRequest, FinancialRequestRepeat, FinancialResponse, ReversalRequest,
+	ReversalRequestRepeat, ReversalResponse, ReversalAdvice, ReversalAdviceResponse, NetworkRequest, NetworkResponse}
+
+// mtiOf returns b as an MTI, a named one's constant when b is one.
+func mtiOf(b []byte) MTI {
+	for _, m := range named {
+		if string(m) == string(b) {
+			return m
+		}
+	}
+	return MTI(b)
 }
 
 // STAN is a system trace audit number (DE11): 1 to 999999, unique per sender

@@ -189,10 +189,10 @@ func Decode(m *iso8583.Message, side Side) (any, error) {
 	case iso8583.FinancialRequest, iso8583.FinancialRequestRepeat:
 		return decodeRefund(m, side)
 	case iso8583.NetworkRequest:
-		n := &NetworkManagement{Header: header(m)}
-		if v, ok := m.String(iso8583.DENetworkCode); ok {
-			n.Code = iso8583.NetworkCode(v)
-		}
+		n := &NetworkManagement{}
+		var code string
+		n.read(m, field{iso8583.DENetworkCode, &code})
+		n.Code = iso8583.NetworkCode(code)
 		return n, nil
 	}
 	return nil, fault.E(fault.Invalid, UnknownCode, "netmsg: no request of type %s is answered here", safeMTI(m.MTI))
@@ -239,22 +239,51 @@ func need(m *iso8583.Message, des []int) error {
 	return nil
 }
 
-func str(m *iso8583.Message, de int) string {
-	v, _ := m.String(de)
-	return v
+// field is an element to read as text, and where to put it.
+type field struct {
+	de int
+	to *string
 }
 
-func header(m *iso8583.Message) Header {
-	h := Header{MTI: m.MTI, Transmission: str(m, iso8583.DETransmission), LocalTime: str(m, iso8583.DELocalTime),
-		LocalDate: str(m, iso8583.DELocalDate), Acquirer: str(m, iso8583.DEAcquirer), RRN: str(m, iso8583.DERRN),
-		Terminal: str(m, iso8583.DETerminal), Merchant: str(m, iso8583.DEMerchant), Raw: m}
-	h.STAN, _ = m.STAN()
-	return h
+// maxFields is the most fields readStrings reads at once.
+const maxFields = 16
+
+// readStrings sets each field to its element's value (empty when absent),
+// the strings sharing one allocation: a request's dozen short elements
+// cost one string instead of a dozen.
+func readStrings(m *iso8583.Message, fields []field) {
+	var buf [512]byte
+	var ends [maxFields]int
+	b := buf[:0]
+	for i, f := range fields {
+		b, _ = m.Append(b, f.de)
+		ends[i] = len(b)
+	}
+	all := string(b)
+	start := 0
+	for i, f := range fields {
+		*f.to = all[start:ends[i]]
+		start = ends[i]
+	}
 }
 
-func cardOf(m *iso8583.Message, side Side) Card {
+// read fills h from m, and the more fields with it (one string for all).
+func (h *Header) read(m *iso8583.Message, more ...field) {
+	var stan string
+	fs := [maxFields]field{{iso8583.DETransmission, &h.Transmission}, {iso8583.DELocalTime, &h.LocalTime},
+		{iso8583.DELocalDate, &h.LocalDate}, {iso8583.DEAcquirer, &h.Acquirer}, {iso8583.DERRN, &h.RRN},
+		{iso8583.DETerminal, &h.Terminal}, {iso8583.DEMerchant, &h.Merchant}, {iso8583.DESTAN, &stan}}
+	n := 8 + copy(fs[8:], more)
+	readStrings(m, fs[:n])
+	h.MTI, h.Raw = m.MTI, m
+	if s, err := iso8583.ParseSTAN(stan); err == nil {
+		h.STAN = s
+	}
+}
+
+// cardOf reads the card of m, whose DE2 is de2.
+func cardOf(m *iso8583.Message, side Side, de2 string) Card {
 	var c Card
-	de2 := str(m, iso8583.DEPAN)
 	if side == Network {
 		c.Token, _ = card.ParseToken(de2)
 		return c
@@ -288,9 +317,11 @@ func decodeAuth(m *iso8583.Message, side Side) (*Authorization, error) {
 	if err := need(m, pick(side, authAtNetwork, authAtIssuer)); err != nil {
 		return nil, err
 	}
-	a := &Authorization{Header: header(m), Card: cardOf(m, side), ProcessingCode: str(m, iso8583.DEProcessingCode),
-		Amount: amountOf(m), MCC: str(m, iso8583.DEMCC), POSEntryMode: str(m, iso8583.DEPOSEntryMode),
-		MerchantName: str(m, iso8583.DEMerchantName)}
+	a := &Authorization{Amount: amountOf(m)}
+	var de2 string
+	a.read(m, field{iso8583.DEPAN, &de2}, field{iso8583.DEProcessingCode, &a.ProcessingCode}, field{iso8583.DEMCC, &a.MCC},
+		field{iso8583.DEPOSEntryMode, &a.POSEntryMode}, field{iso8583.DEMerchantName, &a.MerchantName})
+	a.Card = cardOf(m, side, de2)
 	if icc, ok := m.Bytes(iso8583.DEICC); ok {
 		a.Chip, a.ChipErr = DecodeChip(icc)
 	}
@@ -327,7 +358,10 @@ func decodeReversal(m *iso8583.Message, side Side) (*Reversal, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reversal{Header: header(m), Card: cardOf(m, side), ProcessingCode: str(m, iso8583.DEProcessingCode), Amount: amountOf(m), Original: o}
+	r := &Reversal{Amount: amountOf(m), Original: o}
+	var de2 string
+	r.read(m, field{iso8583.DEPAN, &de2}, field{iso8583.DEProcessingCode, &r.ProcessingCode})
+	r.Card = cardOf(m, side, de2)
 	if v, ok := m.String(iso8583.DEReplacement); ok {
 		r.Partial, r.Remaining = true, -1
 		if len(v) >= 12 {
@@ -347,8 +381,11 @@ func decodeRefund(m *iso8583.Message, side Side) (*Refund, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Refund{Header: header(m), Card: cardOf(m, side), ProcessingCode: str(m, iso8583.DEProcessingCode), Amount: amountOf(m),
-		MerchantName: str(m, iso8583.DEMerchantName), Original: o}, nil
+	r := &Refund{Amount: amountOf(m), Original: o}
+	var de2 string
+	r.read(m, field{iso8583.DEPAN, &de2}, field{iso8583.DEProcessingCode, &r.ProcessingCode}, field{iso8583.DEMerchantName, &r.MerchantName})
+	r.Card = cardOf(m, side, de2)
+	return r, nil
 }
 
 // Answer returns the response to req with rc and the echoed elements; nil
