@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,7 +18,19 @@ type FS interface {
 	// 0600) if missing; a new file's directory entry is durable when it
 	// returns (its folder is synced).
 	OpenFile(path string) (File, error)
+	// Remove deletes path; the deletion is durable when it returns (the
+	// folder is synced).
+	Remove(path string) error
+	// Names returns the names of the files in dir.
+	Names(dir string) ([]string, error)
+	// Lock takes an exclusive lock named by path (a file made for it) for
+	// as long as the log is open, or fails with ErrLocked when another
+	// holds it.
+	Lock(path string) (io.Closer, error)
 }
+
+// ErrLocked is Lock's error when another holds the lock.
+var ErrLocked = errors.New("journal: locked by another")
 
 // File is an open log file. The Log calls its methods from one goroutine
 // at a time for writes and truncations; reads happen only at Open and
@@ -57,6 +70,40 @@ func (OSFS) OpenFile(path string) (File, error) {
 		return nil, err
 	}
 	return osFile{f}, nil
+}
+
+// Remove deletes path and syncs its folder.
+func (OSFS) Remove(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// Names lists dir.
+func (OSFS) Names(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// Lock takes flock(2) on path (made if missing, mode 0600).
+func (OSFS) Lock(path string) (io.Closer, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // SyncDir fsyncs a folder, making the names created in it durable.

@@ -46,6 +46,9 @@ func all(t *testing.T, l *journal.Log) map[uint64]string {
 	return got
 }
 
+// seg1 is the name of a log's first segment.
+func seg1(path string) string { return path + ".00000000000000000001" }
+
 func rec(i int) []byte {
 	return []byte(fmt.Sprintf("record %d %s", i, bytes.Repeat([]byte{'x'}, i%300)))
 }
@@ -139,13 +142,13 @@ func TestTornTail(t *testing.T) {
 			l := open(t, path, journal.Options{})
 			appendN(t, l, 0, 5)
 			l.Close()
-			b, _ := os.ReadFile(path)
+			b, _ := os.ReadFile(seg1(path))
 			whole := int64(len(b))
 			if c.name != "zeros after" && c.name != "garbage after" {
 				appendLen := int64(24 + 4 + len(rec(4)))
 				whole -= appendLen
 			}
-			if err := os.WriteFile(path, c.harm(b), 0o600); err != nil {
+			if err := os.WriteFile(seg1(path), c.harm(b), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			l = open(t, path, journal.Options{})
@@ -154,7 +157,7 @@ func TestTornTail(t *testing.T) {
 			if st.Bytes != whole || st.DroppedBytes == 0 {
 				t.Fatalf("stats %+v, want %d whole bytes and a dropped tail", st, whole)
 			}
-			if fi, _ := os.Stat(path); fi.Size() != whole {
+			if fi, _ := os.Stat(seg1(path)); fi.Size() != whole {
 				t.Fatalf("file is %d bytes after Open, want %d", fi.Size(), whole)
 			}
 			got := all(t, l)
@@ -178,16 +181,16 @@ func TestCorruptMiddle(t *testing.T) {
 	l := open(t, path, journal.Options{})
 	appendN(t, l, 0, 5)
 	l.Close()
-	b, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(seg1(path))
 	first := 24 + 4 + len(rec(0))
 	b[first+30] ^= 0x40 // inside the second block's record
-	os.WriteFile(path, b, 0o600)
+	os.WriteFile(seg1(path), b, 0o600)
 	_, err := journal.Open(path, journal.Options{})
 	if fault.KindOf(err) != fault.Internal || fault.CodeOf(err) != journal.CodeCorrupt {
 		t.Fatalf("open of a journal damaged in the middle: %v, want %s", err, journal.CodeCorrupt)
 	}
 	t.Log(err)
-	if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+	if after, _ := os.ReadFile(seg1(path)); !bytes.Equal(after, b) {
 		t.Fatal("the refused file was changed")
 	}
 }
@@ -201,7 +204,7 @@ func TestGarbageNeverPanics(t *testing.T) {
 	l := open(t, good, journal.Options{})
 	appendN(t, l, 0, 8)
 	l.Close()
-	base, _ := os.ReadFile(good)
+	base, _ := os.ReadFile(seg1(good))
 	for i := range 300 {
 		b := append([]byte(nil), base...)
 		switch i % 3 {
@@ -218,7 +221,7 @@ func TestGarbageNeverPanics(t *testing.T) {
 			b = b[:rng.IntN(len(b))]
 		}
 		path := filepath.Join(dir, fmt.Sprint(i))
-		os.WriteFile(path, b, 0o600)
+		os.WriteFile(seg1(path), b, 0o600)
 		l, err := journal.Open(path, journal.Options{})
 		if err != nil {
 			if fault.CodeOf(err) != journal.CodeCorrupt {
@@ -231,49 +234,51 @@ func TestGarbageNeverPanics(t *testing.T) {
 	}
 }
 
-// TestTruncateOnceApplied: the file is emptied before the next write once
-// every record in it is Done and it is past TruncateAt, not before;
-// Truncate refuses while records are not applied; sequence numbers go on.
-func TestTruncateOnceApplied(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "j")
-	l := open(t, path, journal.Options{TruncateAt: 500})
+// TestSegments: past TruncateAt the writer starts a new segment; a
+// segment is deleted once every record in it is Done, not before;
+// Truncate refuses while records are not done, then leaves one empty
+// segment; sequence numbers go on, across a reopen too.
+func TestSegments(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "j")
+	segs := func() []string {
+		m, _ := filepath.Glob(path + ".0*")
+		return m
+	}
+	l := open(t, path, journal.Options{TruncateAt: 200})
 	defer l.Close()
 	appendN(t, l, 0, 20)
-	size := func() int64 { fi, _ := os.Stat(path); return fi.Size() }
-	big := size()
-	if big < 500 {
-		t.Fatalf("file %d bytes", big)
+	if n := len(segs()); n < 3 {
+		t.Fatalf("%d segments after 20 records, 200 bytes a segment", n)
 	}
+	n0 := len(segs())
 	if err := l.Truncate(); fault.CodeOf(err) != journal.CodeUnapplied {
 		t.Fatalf("Truncate with nothing applied: %v", err)
 	}
-	for s := uint64(1); s <= 19; s++ {
+	for s := uint64(2); s <= 20; s++ {
 		l.Done(s)
 	}
 	appendN(t, l, 20, 1)
-	if size() <= big {
-		t.Fatalf("truncated with record 20 not applied: %d → %d bytes", big, size())
+	if n := len(segs()); n < n0 {
+		t.Fatalf("a segment deleted with record 1 not done: %d → %d", n0, n)
 	}
-	l.Done(20)
+	l.Done(1)
+	appendN(t, l, 21, 1)
+	if n := len(segs()); n > 2 {
+		t.Fatalf("%d segments left once records 1–20 were done: %v", n, segs())
+	}
 	l.Done(21)
-	seq, err := l.Append(context.Background(), []byte("after"))
-	if err != nil || seq != 22 {
-		t.Fatalf("append: %d %v", seq, err)
-	}
-	if s := size(); s >= 100 {
-		t.Fatalf("file %d bytes after every record was applied: not truncated", s)
-	}
 	l.Done(22)
 	if err := l.Truncate(); err != nil {
 		t.Fatal(err)
 	}
-	if s := size(); s != 0 {
-		t.Fatalf("file %d bytes after Truncate", s)
+	if m := segs(); len(m) != 1 || m[0] != path+".00000000000000000023" {
+		t.Fatalf("after Truncate: %v, want one empty segment from 23", m)
 	}
 	if got := all(t, l); len(got) != 0 {
 		t.Fatalf("replay after truncation gave %d records", len(got))
 	}
-	seq, _ = l.Append(context.Background(), []byte("later"))
+	seq, _ := l.Append(context.Background(), []byte("later"))
 	if seq != 23 {
 		t.Fatalf("sequence after truncation %d, want 23", seq)
 	}
@@ -283,6 +288,59 @@ func TestTruncateOnceApplied(t *testing.T) {
 	if got := all(t, l2); len(got) != 1 || got[23] != "later" {
 		t.Fatalf("reopened after truncation: %v", got)
 	}
+	if seq, _ := l2.Append(context.Background(), []byte("more")); seq != 24 {
+		t.Fatalf("sequence after reopen %d, want 24", seq)
+	}
+}
+
+// TestSegmentDamage: damage in a segment before the last, or a segment
+// missing between two, is refused as corrupt; a second Open of a log
+// that is open is refused as locked.
+func TestSegmentDamage(t *testing.T) {
+	mk := func(t *testing.T) (string, []string) {
+		path := filepath.Join(t.TempDir(), "j")
+		l := open(t, path, journal.Options{TruncateAt: 200})
+		appendN(t, l, 0, 12)
+		if _, err := journal.Open(path, journal.Options{}); fault.CodeOf(err) != journal.CodeLocked {
+			t.Fatalf("second Open: %v, want %s", err, journal.CodeLocked)
+		}
+		l.Close()
+		m, _ := filepath.Glob(path + ".0*")
+		if len(m) < 3 {
+			t.Fatalf("segments %v", m)
+		}
+		return path, m
+	}
+	t.Run("earlier segment cut short", func(t *testing.T) {
+		path, m := mk(t)
+		b, _ := os.ReadFile(m[0])
+		os.WriteFile(m[0], b[:len(b)-3], 0o600)
+		if _, err := journal.Open(path, journal.Options{}); fault.CodeOf(err) != journal.CodeCorrupt {
+			t.Fatalf("got %v, want %s", err, journal.CodeCorrupt)
+		}
+	})
+	t.Run("segment missing", func(t *testing.T) {
+		path, m := mk(t)
+		os.Remove(m[1])
+		_, err := journal.Open(path, journal.Options{})
+		if fault.CodeOf(err) != journal.CodeCorrupt {
+			t.Fatalf("got %v, want %s", err, journal.CodeCorrupt)
+		}
+		t.Log(err)
+	})
+	t.Run("first segments gone (applied)", func(t *testing.T) {
+		path, m := mk(t)
+		os.Remove(m[0])
+		l, err := journal.Open(path, journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		got := all(t, l)
+		if len(got) == 0 || got[12] != string(rec(11)) {
+			t.Fatalf("replayed %v", got)
+		}
+	})
 }
 
 // TestWaitApplied: WaitApplied returns once every record up to seq is
@@ -337,6 +395,7 @@ func TestPowerCutLosesNoAcknowledged(t *testing.T) {
 		}
 		path := filepath.Join(dir, "network.journal")
 		l := open(t, path, journal.Options{FS: fsys, TruncateAt: 4096})
+		defer l.Close()
 		var mu sync.Mutex
 		acked := map[uint64]string{}
 		stop := make(chan struct{})

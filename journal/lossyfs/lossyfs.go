@@ -93,6 +93,30 @@ func (fs *FS) OpenFile(path string) (journal.File, error) {
 	return &file{File: f, fs: fs, sh: sh}, nil
 }
 
+// Remove deletes path and its shadow (at once: a deletion is taken as
+// durable when made).
+func (fs *FS) Remove(path string) error {
+	if err := (journal.OSFS{}).Remove(path); err != nil {
+		return err
+	}
+	name := filepath.Base(path)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if sh := fs.sh[name]; sh != nil {
+		sh.f.Close()
+		sh.u.Close()
+		delete(fs.sh, name)
+	}
+	os.Remove(filepath.Join(fs.dir, name+".unsynced"))
+	return os.Remove(filepath.Join(fs.dir, name))
+}
+
+// Names lists dir (the real folder).
+func (fs *FS) Names(dir string) ([]string, error) { return journal.OSFS{}.Names(dir) }
+
+// Lock is journal.OSFS's.
+func (fs *FS) Lock(path string) (io.Closer, error) { return journal.OSFS{}.Lock(path) }
+
 type file struct {
 	journal.File
 	fs *FS
