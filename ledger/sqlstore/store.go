@@ -1,6 +1,6 @@
 // Package sqlstore is the ledger in SQL (package ledger's Store on
-// sqldb): the tables ledger_accounts, ledger_transfers and ledger_pending
-// of one storage wing — each bank's own (issuer/sqlstore opens it as the
+// sqldb): the tables ledger_accounts and ledger_transfers (each pending
+// transfer's state in its own row) of one storage wing — each bank's own (issuer/sqlstore opens it as the
 // wing issuer_<bankid>) — and Batch, which group-commits the single
 // transfers of concurrent callers.
 package sqlstore
@@ -19,8 +19,8 @@ import (
 	"github.com/tapwallet/tapwallet/sqldb"
 )
 
-// Store is a bank's ledger in SQL (tables ledger_accounts,
-// ledger_transfers and ledger_pending). Every call that writes is one
+// Store is a bank's ledger in SQL (tables ledger_accounts and
+// ledger_transfers). Every call that writes is one
 // database transaction in which the rules of package ledger run; on
 // PostgreSQL the accounts a transaction touches are locked with SELECT … FOR
 // UPDATE in sorted id order, on SQLite the transaction itself is exclusive.
@@ -151,7 +151,7 @@ func (s *Store) LookupAccounts(ctx context.Context, ids []string) ([]ledger.Acco
 // fault.NotFound when there is none and fault.Unavailable when the database
 // fails.
 func (s *Store) LookupTransfer(ctx context.Context, id string) (ledger.Transfer, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id = ?", id)
+	rows, err := s.db.Query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t WHERE t.id = ?", id)
 	if err != nil {
 		return ledger.Transfer{}, ledgerDBError(err)
 	}
@@ -181,7 +181,7 @@ func (s *Store) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.Transf
 		args = append(args, int64(f.Flags&kind))
 	}
 	if f.Status != "" {
-		where = append(where, "p.status = ?")
+		where = append(where, "t.status = ?")
 		args = append(args, string(f.Status))
 	}
 	if !f.From.IsZero() {
@@ -192,7 +192,7 @@ func (s *Store) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.Transf
 		where = append(where, "t.created_at < ?")
 		args = append(args, f.To.UnixMilli())
 	}
-	q := "SELECT " + ledgerTransferCols + " FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id"
+	q := "SELECT " + ledgerTransferCols + " FROM ledger_transfers t"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -280,7 +280,7 @@ func (l ledgerTx) LockAccounts(ctx context.Context, ids []string) (map[string]le
 func (l ledgerTx) TransfersByID(ctx context.Context, ids []string) (map[string]ledger.Transfer, error) {
 	out := make(map[string]ledger.Transfer, len(ids))
 	for _, chunk := range ledgerChunks(ids) {
-		rows, err := l.query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.id = t.id WHERE t.id IN ("+ledgerMarks(len(chunk))+")", l.args(ledgerArgs(chunk))...)
+		rows, err := l.query(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t WHERE t.id IN ("+ledgerMarks(len(chunk))+")", l.args(ledgerArgs(chunk))...)
 		if err != nil {
 			return nil, ledgerDBError(err)
 		}
@@ -296,8 +296,8 @@ func (l ledgerTx) TransfersByID(ctx context.Context, ids []string) (map[string]l
 }
 
 func (l ledgerTx) ExpiredPending(ctx context.Context, now time.Time, limit int) ([]ledger.Transfer, error) {
-	rows, err := l.tx.Query(ctx, "SELECT "+ledgerTransferCols+` FROM ledger_pending p JOIN ledger_transfers t ON t.id = p.id
-		WHERE p.status = 'pending' AND p.expires_at > 0 AND p.expires_at <= ? ORDER BY p.expires_at, p.id LIMIT ?`, l.args([]any{now.UnixMilli(), limit})...)
+	rows, err := l.tx.Query(ctx, "SELECT "+ledgerTransferCols+` FROM ledger_transfers t
+		WHERE t.status = 'pending' AND t.expires_at > 0 AND t.expires_at <= ? ORDER BY t.expires_at, t.id LIMIT ?`, l.args([]any{now.UnixMilli(), limit})...)
 	if err != nil {
 		return nil, ledgerDBError(err)
 	}
@@ -354,31 +354,23 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 }
 
 func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) error {
-	const per = ledgerChunk / 11
-	var pending []ledger.Transfer
+	// One statement for a batch's transfers, a hold's state in its row: the
+	// transfer table and its indexes are all a hold writes besides the two
+	// accounts.
+	const per = ledgerChunk / 12
 	for start := 0; start < len(ts); start += per {
 		chunk := ts[start:min(start+per, len(ts))]
-		args := make([]any, 0, len(chunk)*11)
+		args := make([]any, 0, len(chunk)*12)
 		for _, t := range chunk {
-			args = append(args, t.ID, t.DebitAccountID, t.CreditAccountID, t.Amount, int64(t.Currency), int64(t.Flags),
-				t.PendingID, t.Timeout.Milliseconds(), sqldb.Millis(t.ExpiresAt), t.UserData, sqldb.Millis(t.Timestamp))
+			status := ""
 			if t.Flags&ledger.Pending != 0 {
-				pending = append(pending, t)
+				status = string(ledger.StatusPending)
 			}
+			args = append(args, t.ID, t.DebitAccountID, t.CreditAccountID, t.Amount, int64(t.Currency), int64(t.Flags),
+				t.PendingID, t.Timeout.Milliseconds(), sqldb.Millis(t.ExpiresAt), t.UserData, sqldb.Millis(t.Timestamp), status)
 		}
 		q := `INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, pending_id,
-			timeout_ms, expires_at, user_data, created_at) VALUES ` + ledgerRows(len(chunk), 11)
-		if _, err := l.exec(ctx, q, args...); err != nil {
-			return ledgerDBError(err)
-		}
-	}
-	for start := 0; start < len(pending); start += ledgerChunk / 4 {
-		chunk := pending[start:min(start+ledgerChunk/4, len(pending))]
-		args := make([]any, 0, len(chunk)*4)
-		for _, t := range chunk {
-			args = append(args, t.ID, string(ledger.StatusPending), sqldb.Millis(t.ExpiresAt), sqldb.Millis(t.Timestamp))
-		}
-		q := "INSERT INTO ledger_pending (id, status, expires_at, created_at) VALUES " + ledgerRows(len(chunk), 4)
+			timeout_ms, expires_at, user_data, created_at, status) VALUES ` + ledgerRows(len(chunk), 12)
 		if _, err := l.exec(ctx, q, args...); err != nil {
 			return ledgerDBError(err)
 		}
@@ -388,7 +380,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 
 func (l ledgerTx) ResolvePending(ctx context.Context, rs []ledger.Resolution) error {
 	for _, r := range rs {
-		res, err := l.exec(ctx, "UPDATE ledger_pending SET status = ?, resolved_at = ? WHERE id = ? AND status = 'pending'",
+		res, err := l.exec(ctx, "UPDATE ledger_transfers SET status = ?, resolved_at = ? WHERE id = ? AND status = 'pending'",
 			string(r.Status), sqldb.Millis(r.At), r.ID)
 		if err != nil {
 			return ledgerDBError(err)
@@ -403,7 +395,7 @@ func (l ledgerTx) ResolvePending(ctx context.Context, rs []ledger.Resolution) er
 const ledgerAccountCols = "id, currency, code, flags, user_data, debits_pending, debits_posted, credits_pending, credits_posted, created_at"
 
 const ledgerTransferCols = `t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.flags, t.pending_id,
-	t.timeout_ms, t.expires_at, t.user_data, t.created_at, COALESCE(p.status, '')`
+	t.timeout_ms, t.expires_at, t.user_data, t.created_at, t.status`
 
 func scanLedgerAccounts(rows *sql.Rows, into map[string]ledger.Account) error {
 	defer rows.Close()

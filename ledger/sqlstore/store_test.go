@@ -241,6 +241,7 @@ func TestLedgerSchemaChecks(t *testing.T) {
 			{"debits over credits", "UPDATE ledger_accounts SET debits_posted = 1 WHERE id = 'cust'"},
 			{"zero amount", "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('z', 'cash', 'cust', 0, 156, 1)"},
 			{"same account", "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('z', 'cash', 'cash', 1, 156, 1)"},
+			{"unknown hold state", "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, created_at, status) VALUES ('z', 'cash', 'cust', 1, 156, 2, 1, 'lost')"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
