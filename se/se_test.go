@@ -93,3 +93,46 @@ func TestKeysUsedOnceAndKeptSecret(t *testing.T) {
 		t.Errorf("got mode %v, want 0600", st.Mode().Perm())
 	}
 }
+
+// TestFirstFormatIsRead: a file in the first format (the whole state as one
+// JSON document, keys inline) opens with its device key, counters, keys
+// and applets, is written again in the current format, and its next tap
+// uses the next key and leaves no used key's bytes behind.
+func TestFirstFormatIsRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "se.json")
+	e, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "6288010000000001"
+	k1, k2 := bytes.Repeat([]byte{0x41}, 16), bytes.Repeat([]byte{0x42}, 16)
+	exp := time.Now().Add(time.Hour).Unix()
+	old, _ := json.Marshal(state{DeviceKey: e.state.DeviceKey, Tokens: map[string]*tokenKeys{
+		token: {ATC: 7, Keys: []luk{{Index: 8, Key: k1, ExpiresAt: exp}, {Index: 9, Key: k2, ExpiresAt: exp}}},
+	}, Applets: map[string][]byte{"transit-x": []byte("purse")}})
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e2.PublicKey(), e.PublicKey()) || e2.Counter(token) != 8 || e2.KeysLeft(token) != 2 || string(e2.AppletData("transit-x")) != "purse" {
+		t.Fatalf("got counter %d, %d keys, applet %q", e2.Counter(token), e2.KeysLeft(token), e2.AppletData("transit-x"))
+	}
+	raw, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(raw, []byte(`{"format":"`+formatV2+`"`)) {
+		t.Errorf("the file was not written again in the current format: %.40q", raw)
+	}
+	u, err := e2.Cryptogram(token, emv.TDES, emv.PadMethod1, func(int, int) ([]byte, error) { return make([]byte, 16), nil })
+	if err != nil || u.KeyIndex != 8 || u.ATC != 8 {
+		t.Fatalf("tap: key %d counter %d (%v), want 8 and 8", u.KeyIndex, u.ATC, err)
+	}
+	raw, _ = os.ReadFile(path)
+	if bytes.Contains(raw, k1) || bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(k1))) {
+		t.Error("the used key is still in the file")
+	}
+	if !bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(k2))) {
+		t.Error("the unused key is not in the file")
+	}
+}

@@ -17,12 +17,38 @@ type tempFile interface {
 	Close() error
 }
 
+// dataFile is what the element needs of its own file, open for changes in
+// place.
+type dataFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Stat() (os.FileInfo, error)
+	Datasync() error // fdatasync(2) where there is one
+	Close() error
+}
+
+// osFile is a dataFile on the operating system's file.
+type osFile struct{ *os.File }
+
+func (f osFile) Datasync() error { return datasync(f.File) }
+
 // createTemp opens the temporary file of an atomic write; syncDir makes a
-// rename in dir durable. Tests replace them to make a write, an fsync or a
-// close fail.
+// rename in dir durable; renameFile and removeFile rename and remove;
+// openData opens the element's file for reading and changes in place.
+// Tests replace them to make a write, an fsync or a close fail, or to keep
+// what a power cut would leave.
 var (
 	createTemp = func(name string) (tempFile, error) {
 		return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	}
+	renameFile = os.Rename
+	removeFile = os.Remove
+	openData   = func(name string) (dataFile, error) {
+		f, err := os.OpenFile(name, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		return osFile{f}, nil
 	}
 	syncDir = func(dir string) error {
 		d, err := os.Open(dir)
@@ -44,7 +70,7 @@ var (
 func WriteFile(path string, b []byte, code, what string) error {
 	tmp := path + ".tmp"
 	fail := func(err error) error {
-		os.Remove(tmp)
+		removeFile(tmp)
 		return fault.Wrap(err, fault.Unavailable, code, "write %s", what)
 	}
 	f, err := createTemp(tmp)
@@ -64,7 +90,7 @@ func WriteFile(path string, b []byte, code, what string) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := renameFile(tmp, path); err != nil {
 		return fail(err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
@@ -98,4 +124,24 @@ func Lock(path string, exclusive bool) (unlock func(), err error) {
 		return nil, fault.Wrap(err, fault.Unavailable, "lock", "lock %s", filepath.Base(path))
 	}
 	return func() { f.Close() }, nil // closing the file releases the lock
+}
+
+// writeAll writes b at off, failing on a short write.
+func writeAll(f io.WriterAt, b []byte, off int64) error {
+	n, err := f.WriteAt(b, off)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+// fileID names a file (its device and inode): a file written whole again
+// is another file.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi os.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return fileID{}
 }

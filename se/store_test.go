@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,35 +66,73 @@ func newElementWithKeys(t *testing.T, token string, n int) (*Element, string) {
 	return e, path
 }
 
-// TestFailedWriteKeepsTheOldFile: a write, short write, fsync or close of
-// the temporary file that fails leaves the element's file as it was (no
-// rename), removes the temporary file, answers no cryptogram, and the key
-// is still there for the next tap.
+// failingData is the element's file open for changes in place, whose
+// write, fdatasync or close fails.
+type failingData struct {
+	dataFile
+	write, short, sync bool
+}
+
+func (f *failingData) WriteAt(b []byte, off int64) (int, error) {
+	switch {
+	case f.write:
+		n, _ := f.dataFile.WriteAt(b[:len(b)/2], off)
+		return n, errDisk
+	case f.short:
+		return f.dataFile.WriteAt(b[:len(b)/2], off) // a short write with no error
+	}
+	return f.dataFile.WriteAt(b, off)
+}
+
+func (f *failingData) Datasync() error {
+	if f.sync {
+		return errDisk
+	}
+	return f.dataFile.Datasync()
+}
+
+// TestFailedWriteKeepsTheOldFile: a tap whose write fails answers no
+// cryptogram, leaves the element's file as it was, and the key is still
+// there for the next tap. Both ways a tap is saved fail: written whole (a
+// write, short write, fsync or close of the temporary file — no rename,
+// the temporary file removed) and in place (a write or short write over
+// the key's slot or of the log record, or the fdatasync — undone).
 func TestFailedWriteKeepsTheOldFile(t *testing.T) {
 	const token = "6288010000000001"
 	data := []byte("0123456789ABCDEF")
 	build := func(int, int) ([]byte, error) { return data, nil }
 	for _, tc := range []struct {
-		name string
-		fail failingFile
+		name    string
+		fail    failingFile
+		inPlace failingData
 	}{
-		{"write error", failingFile{write: true}},
-		{"short write", failingFile{short: true}},
-		{"fsync error", failingFile{sync: true}},
-		{"close error", failingFile{cls: true}},
+		{name: "write error", fail: failingFile{write: true}},
+		{name: "short write", fail: failingFile{short: true}},
+		{name: "fsync error", fail: failingFile{sync: true}},
+		{name: "close error", fail: failingFile{cls: true}},
+		{name: "in place, write error", inPlace: failingData{write: true}},
+		{name: "in place, short write", inPlace: failingData{short: true}},
+		{name: "in place, fdatasync error", inPlace: failingData{sync: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, path := newElementWithKeys(t, token, 2)
 			before, _ := os.ReadFile(path)
 			real := createTemp
-			createTemp = func(name string) (tempFile, error) {
-				f, err := real(name)
-				if err != nil {
-					return nil, err
+			if strings.HasPrefix(tc.name, "in place") {
+				fd := tc.inPlace
+				fd.dataFile = e.f
+				e.f = &fd
+			} else {
+				e.repair = true // this tap writes the file whole
+				createTemp = func(name string) (tempFile, error) {
+					f, err := real(name)
+					if err != nil {
+						return nil, err
+					}
+					ff := tc.fail
+					ff.f = f.(*os.File)
+					return &ff, nil
 				}
-				ff := tc.fail
-				ff.f = f.(*os.File)
-				return &ff, nil
 			}
 			u, err := e.Cryptogram(token, emv.TDES, emv.PadMethod1, build)
 			createTemp = real
@@ -102,7 +141,7 @@ func TestFailedWriteKeepsTheOldFile(t *testing.T) {
 			}
 			after, _ := os.ReadFile(path)
 			if !bytes.Equal(before, after) {
-				t.Fatalf("the element's file changed after a failed write:\ngot  %s\nwant %s", after, before)
+				t.Fatalf("the element's file changed after a failed write:\ngot  %q\nwant %q", after, before)
 			}
 			if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the temporary file is left behind (%v)", err)
