@@ -15,11 +15,7 @@ import (
 // "serial" has one request in flight; "parallel" many goroutines sharing
 // 4 connections. Both report msgs/s.
 func BenchmarkRoundTrip(b *testing.B) {
-	addr, _ := startServer(b, &Server{Handler: EchoHandler})
-	clients := make([]*Client, 4)
-	for i := range clients {
-		clients[i] = dial(b, addr, Options{Timeout: 10 * time.Second})
-	}
+	clients := echoClients(b, 4)
 	var stans iso8583.STANCounter
 	var goroutines atomic.Int32
 
@@ -49,4 +45,14 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
+}
+
+// echoClients starts an EchoHandler server and dials n clients to it.
+func echoClients(b *testing.B, n int) []*Client {
+	addr, _ := startServer(b, &Server{Handler: EchoHandler})
+	clients := make([]*Client, n)
+	for i := range clients {
+		clients[i] = dial(b, addr, Options{Timeout: 10 * time.Second})
+	}
+	return clients
 }

@@ -59,20 +59,38 @@ func (o Options) withDefaults() Options {
 }
 
 // matchKey pairs an answer with its request: the message class (so an 0100
-// and an 0400 with the same STAN do not collide), DE11 and DE41.
+// and an 0400 with the same STAN do not collide), DE11 and DE41 (n 6 and
+// ans 8 by their specs), held in place: a key costs no allocation.
 type matchKey struct {
 	class    byte
-	stan     string
-	terminal string
+	stanLen  uint8
+	tidLen   uint8
+	stan     [6]byte
+	terminal [8]byte
+}
+
+// noTerminal reports whether the key's request has no DE41.
+func (k matchKey) noTerminal() bool { return k.tidLen == 0 }
+
+// sameSTAN reports whether two keys have the same class and STAN.
+func (k matchKey) sameSTAN(o matchKey) bool {
+	return k.class == o.class && k.stanLen == o.stanLen && k.stan == o.stan
 }
 
 func keyOf(m *iso8583.Message) (matchKey, bool) {
-	stan, ok := m.String(iso8583.DESTAN)
-	if !ok {
+	var buf [16]byte
+	stan, ok := m.Append(buf[:0], iso8583.DESTAN)
+	if !ok || len(stan) > 6 {
 		return matchKey{}, false
 	}
-	tid, _ := m.String(iso8583.DETerminal)
-	return matchKey{class: m.MTI.Class(), stan: stan, terminal: tid}, true
+	k := matchKey{class: m.MTI.Class(), stanLen: uint8(len(stan))}
+	copy(k.stan[:], stan)
+	tid, _ := m.Append(buf[:0], iso8583.DETerminal)
+	if len(tid) > 8 {
+		return matchKey{}, false
+	}
+	k.tidLen = uint8(copy(k.terminal[:], tid))
+	return k, true
 }
 
 type result struct {
@@ -89,7 +107,7 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 
-	wmu sync.Mutex // serialises writes
+	w frameWriter // coalesces writes
 
 	mu          sync.Mutex
 	pending     map[matchKey]chan result
@@ -123,6 +141,7 @@ func NewClient(conn net.Conn, opts Options) *Client {
 		pending: make(map[matchKey]chan result),
 		done:    make(chan struct{}),
 	}
+	c.w = frameWriter{conn: conn, timeout: opts.WriteTimeout}
 	go c.readLoop()
 	return c
 }
@@ -149,39 +168,44 @@ func (c *Client) Send(ctx context.Context, req *iso8583.Message) (*iso8583.Messa
 	if !ok {
 		return nil, fault.E(fault.Invalid, iso8583.FormatErrorCode, "isolink: a request needs DE11 (STAN) to be matched with its answer")
 	}
-	frame, err := packFrame(req, c.opts.MaxFrame)
+	ch := chanPool.Get().(chan result)
+	var werr error
+	err := withFrame(req.AppendPack, c.opts.MaxFrame, func(frame []byte) error {
+		c.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return err
+		}
+		if _, dup := c.pending[key]; dup {
+			c.mu.Unlock()
+			return ErrDuplicate
+		}
+		c.pending[key] = ch
+		if c.unansweredT.IsZero() {
+			c.unansweredT = time.Now()
+		}
+		c.mu.Unlock()
+		werr = c.w.write(frame)
+		return nil
+	})
 	if err != nil {
+		chanPool.Put(ch) // never registered
 		return nil, err
 	}
-	ch := make(chan result, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		return nil, err
-	}
-	if _, dup := c.pending[key]; dup {
-		c.mu.Unlock()
-		return nil, ErrDuplicate
-	}
-	c.pending[key] = ch
-	if c.unansweredT.IsZero() {
-		c.unansweredT = time.Now()
-	}
-	c.mu.Unlock()
-
-	timer := time.NewTimer(c.opts.Timeout)
-	defer timer.Stop()
-
-	if err := c.writeFrame(frame); err != nil {
-		c.fail(err)
+	if werr != nil {
+		c.fail(werr)
 		// fail delivered the error to ch unless an answer got there first.
 		r := <-ch
+		chanPool.Put(ch)
 		return r.m, r.err
 	}
 
+	timer := getTimer(c.opts.Timeout)
+	defer putTimer(timer)
 	select {
 	case r := <-ch:
+		chanPool.Put(ch) // its one answer taken: no one sends to it again
 		return r.m, r.err
 	case <-timer.C:
 		return c.giveUp(key, ch, ErrTimeout)
@@ -193,6 +217,26 @@ func (c *Client) Send(ctx context.Context, req *iso8583.Message) (*iso8583.Messa
 	}
 }
 
+// chanPool holds the channels a Send waits on; one goes back only once its
+// one answer has been taken from it.
+var chanPool = sync.Pool{New: func() any { return make(chan result, 1) }}
+
+// timerPool holds stopped timers (a stopped timer delivers nothing stale).
+var timerPool sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timerPool.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
+}
+
 // giveUp forgets a pending request; an answer that got in meanwhile wins.
 func (c *Client) giveUp(key matchKey, ch chan result, err error) (*iso8583.Message, error) {
 	c.mu.Lock()
@@ -202,6 +246,7 @@ func (c *Client) giveUp(key matchKey, ch chan result, err error) (*iso8583.Messa
 	c.mu.Unlock()
 	select {
 	case r := <-ch:
+		chanPool.Put(ch)
 		return r.m, r.err
 	default:
 		return nil, err
@@ -264,15 +309,6 @@ func (c *Client) fail(err error) {
 	}
 }
 
-func (c *Client) writeFrame(frame []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "connection_lost", "isolink: setting a write deadline")
-	}
-	return write(c.conn, frame)
-}
-
 func (c *Client) readLoop() {
 	br := bufio.NewReaderSize(c.conn, 16<<10)
 	for {
@@ -306,7 +342,7 @@ func (c *Client) peerSilent() bool {
 // receive hands an answer to its caller, answers the peer's 0800s, and
 // logs (without contents) anything else.
 func (c *Client) receive(frame []byte) {
-	m, err := iso8583.Unpack(frame)
+	m, err := iso8583.UnpackOwned(frame) // frame is read afresh for each message
 	if err != nil {
 		p, _ := iso8583.UnpackPartial(frame)
 		if p != nil && p.MTI.IsResponse() && c.deliver(p, result{err: err}) {
@@ -317,10 +353,13 @@ func (c *Client) receive(frame []byte) {
 	}
 	if m.MTI.IsRequest() {
 		if resp := AnswerNetwork(m); resp != nil {
-			if frame, err := packFrame(resp, c.opts.MaxFrame); err == nil {
-				if err := c.writeFrame(frame); err != nil {
-					c.fail(err)
-				}
+			var werr error
+			_ = withFrame(resp.AppendPack, c.opts.MaxFrame, func(frame []byte) error {
+				werr = c.w.write(frame)
+				return nil
+			})
+			if werr != nil {
+				c.fail(werr)
 			}
 			return
 		}
@@ -343,9 +382,9 @@ func (c *Client) deliver(m *iso8583.Message, r result) bool {
 	}
 	c.mu.Lock()
 	ch, found := c.pending[key]
-	if !found && key.terminal == "" {
+	if !found && key.noTerminal() {
 		for k, v := range c.pending {
-			if k.class == key.class && k.stan == key.stan {
+			if k.sameSTAN(key) {
 				if found {
 					found = false // more than one: ambiguous
 					break

@@ -14,7 +14,6 @@ import (
 	"io"
 
 	"github.com/tapwallet/tapwallet/fault"
-	"github.com/tapwallet/tapwallet/iso8583"
 )
 
 // DefaultMaxFrame is the largest frame payload accepted when none is set:
@@ -80,7 +79,7 @@ func readFrame(r io.Reader, max int) (payload []byte, started bool, err error) {
 	if size > max {
 		return nil, true, fault.E(fault.Invalid, "bad_frame", "isolink: frame length %d is above the maximum %d", size, max)
 	}
-	payload = make([]byte, size)
+	payload = make([]byte, size) // fresh for each frame: the message keeps it (iso8583.UnpackOwned)
 	if _, err := io.ReadFull(r, payload); err != nil {
 		return nil, true, fault.Wrap(err, fault.Unavailable, "connection_lost", "isolink: reading a frame of %d bytes", size)
 	}
@@ -120,15 +119,11 @@ func write(w io.Writer, frame []byte) error {
 	return nil
 }
 
-// packFrame packs m into a frame (header included), checked against max.
-func packFrame(m *iso8583.Message, max int) ([]byte, error) {
-	return frameOfPack(m.AppendPack, max)
-}
-
-// frameOfPack makes a frame of what appendPack (a Message's AppendPack or
-// AppendPackHexBitmap) appends, checked against max.
-func frameOfPack(appendPack func([]byte) ([]byte, error), max int) ([]byte, error) {
-	buf, err := appendPack(make([]byte, 2, 256))
+// frameOfPackInto makes a frame of what appendPack (a Message's AppendPack
+// or AppendPackHexBitmap) appends, in dst's room (dst is empty), checked
+// against max.
+func frameOfPackInto(dst []byte, appendPack func([]byte) ([]byte, error), max int) ([]byte, error) {
+	buf, err := appendPack(append(dst, 0, 0))
 	if err != nil {
 		return nil, err
 	}

@@ -149,12 +149,13 @@ type srvConn struct {
 	s        *Server
 	conn     net.Conn
 	log      *slog.Logger
-	wmu      sync.Mutex
+	w        frameWriter
 	inFlight atomic.Int64
 }
 
 func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 	c := &srvConn{s: s, conn: conn, log: s.Log.With("peer", conn.RemoteAddr().String())}
+	c.w = frameWriter{conn: conn, timeout: s.WriteTimeout}
 	defer conn.Close()
 	// Wake the reader when the server stops; cut everything at the hard stop.
 	unwatch := context.AfterFunc(stopCtx, func() { _ = conn.SetReadDeadline(time.Now()) })
@@ -189,7 +190,7 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 			}
 			return
 		}
-		req, err := iso8583.Unpack(frame)
+		req, err := iso8583.UnpackOwned(frame) // frame is read afresh for each message
 		if err != nil {
 			if !c.answerFormatError(frame, err) {
 				return
@@ -240,8 +241,9 @@ func (c *srvConn) answerFormatError(frame []byte, err error) bool {
 	stan, _ := p.String(iso8583.DESTAN)
 	c.log.Warn("isolink: answered a format error with 30", "mti", safeMTI(p.MTI), "stan", safeText(stan), "hex_bitmap", hexBitmap, "err", err.Error())
 	if hexBitmap {
-		if frame, perr := frameOfPack(resp.AppendPackHexBitmap, c.s.MaxFrame); perr == nil {
-			return c.write(frame) == nil
+		var werr error
+		if err := withFrame(resp.AppendPackHexBitmap, c.s.MaxFrame, func(frame []byte) error { werr = c.write(frame); return nil }); err == nil {
+			return werr == nil
 		}
 	}
 	return c.send(resp, p) == nil
@@ -275,27 +277,26 @@ func (c *srvConn) handle(ctx context.Context, req *iso8583.Message) {
 // send packs and writes an answer. An answer that does not pack is replaced
 // by a 96 for req; a failed write closes the connection.
 func (c *srvConn) send(resp, req *iso8583.Message) error {
-	frame, err := packFrame(resp, c.s.MaxFrame)
+	var werr error
+	write := func(frame []byte) error { werr = c.write(frame); return nil }
+	err := withFrame(resp.AppendPack, c.s.MaxFrame, write)
 	if err != nil {
 		c.log.Error("isolink: the handler's answer does not pack; answering 96", "mti", safeMTI(resp.MTI), "err", fault.MessageOf(err))
 		minimal, rerr := iso8583.NewResponse(req, iso8583.SystemMalfunction)
 		if rerr != nil {
 			return err
 		}
-		if frame, err = packFrame(minimal, c.s.MaxFrame); err != nil {
+		if err := withFrame(minimal.AppendPack, c.s.MaxFrame, write); err != nil {
 			return err
 		}
 	}
-	return c.write(frame)
+	return werr
 }
 
-// write writes one frame (header included); a failed write closes the
-// connection.
+// write writes one frame (header included), coalesced with the answers
+// ready at the same time; a failed write closes the connection.
 func (c *srvConn) write(frame []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.WriteTimeout))
-	if err := write(c.conn, frame); err != nil {
+	if err := c.w.write(frame); err != nil {
 		c.log.Info("isolink: writing an answer failed; closing", "err", fault.MessageOf(err))
 		_ = c.conn.Close()
 		return err
