@@ -37,7 +37,14 @@ func (p *Platform) newTokens(ctx context.Context, cfg Config, iss bank.IDV) erro
 		if err != nil {
 			return err
 		}
-		st, err := tspstore.Open(ctx, cfg.DSN, cfg.DataDir)
+		// The single-process platform (every role) is the one token service
+		// on its store: on SQLite its authorization path reads from memory
+		// (tspstore.Sole). A process of split roles reads SQL.
+		var opts []tspstore.Option
+		if cfg.Roles.String() == Roles(nil).String() {
+			opts = append(opts, tspstore.Sole())
+		}
+		st, err := tspstore.Open(ctx, cfg.DSN, cfg.DataDir, opts...)
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,11 @@ type Store struct {
 	tokenQ  *sql.Stmt
 	lukQ    *sql.Stmt
 	bothQ   *sql.Stmt // a token and one of its keys
+	windowQ *sql.Stmt // a window of a token's unused keys
+
+	// mem, with Sole on SQLite, is the tokens and keys in memory that
+	// TokenKey answers from (memory.go); nil: the store reads SQL.
+	mem *memory
 }
 
 // New returns the store over db, a database opened with the wing (Open
@@ -66,12 +71,17 @@ func (s *Store) Close() error {
 		s.closeReads.Do(func() { close(s.stopReads) })
 		s.readersWG.Wait()
 	}
-	for _, q := range []*sql.Stmt{s.tokenQ, s.lukQ, s.bothQ} {
+	for _, q := range []*sql.Stmt{s.tokenQ, s.lukQ, s.bothQ, s.windowQ} {
 		if q != nil {
 			q.Close()
 		}
 	}
-	return s.Held.Close()
+	err := s.Held.Close()
+	if s.mem != nil && s.mem.lock != nil {
+		s.mem.lock.Close() // the flock goes with it
+		s.mem.lock = nil
+	}
+	return err
 }
 
 // prepare makes the statements of the authorization path's reads once.
@@ -88,6 +98,9 @@ func (s *Store) prepare(ctx context.Context) error {
 			s.bothQ, s.prepErr = s.DB.Prepare(ctx, `SELECT `+cols+`, COALESCE(l.key_index, -1), COALESCE(l.issued_at, 0),
 				COALESCE(l.expires_at, 0), COALESCE(l.used_at, 0), COALESCE(l.used_atc, 0)
 				FROM tokens t LEFT JOIN luks l ON l.token = t.token AND l.key_index = ? WHERE t.token = ?`)
+		}
+		if s.prepErr == nil {
+			s.windowQ, s.prepErr = s.DB.Prepare(ctx, `SELECT `+lukCols+` FROM luks WHERE token = ? AND key_index >= ? AND used_at = 0 ORDER BY key_index LIMIT ?`)
 		}
 	})
 	return s.prepErr
@@ -161,11 +174,15 @@ func (s *Store) Token(ctx context.Context, number string) (tsp.Token, error) {
 }
 
 // TokenKey returns a token and its limited-use key with that index (nil
-// when it has none) in one read; it fails like Token.
+// when it has none) in one read — from memory with Sole on SQLite
+// (memory.go), else one SQL query; it fails like Token.
 func (s *Store) TokenKey(ctx context.Context, number string, index int) (tsp.Token, *tsp.LUK, error) {
 	if err := s.prepare(ctx); err != nil {
 		t, err := s.Token(ctx, number)
 		return t, nil, err
+	}
+	if s.mem != nil {
+		return s.tokenKeyMemory(ctx, number, index)
 	}
 	var t tsp.Token
 	var k tsp.LUK
@@ -232,8 +249,15 @@ func (s *Store) VaultPAN(ctx context.Context, id string) (tsp.VaultPAN, error) {
 // UseKey consumes a limited-use key and moves the counter, atomically, in
 // the next batch: fault.Declined luk_used if the key was used meanwhile,
 // atc_replayed if the counter is not above the last one (the key stays
-// unused then).
+// unused then). With Sole on SQLite the key and counter are checked in
+// memory first, under the token's lock, held until the use is durable.
 func (s *Store) UseKey(ctx context.Context, u tsp.KeyUse) error {
+	if s.mem != nil {
+		if err := s.prepare(ctx); err != nil {
+			return sqldb.Err(err, "using a limited-use key")
+		}
+		return s.useKeyMemory(ctx, u)
+	}
 	res, err := s.uses.Do(ctx, u)
 	if err != nil {
 		return err
@@ -264,7 +288,7 @@ func (s *Store) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 				return err
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
-				out[i] = fault.E(fault.Declined, tsp.DeclineKeyUsed, "limited-use key %d was already used", u.KeyIndex)
+				out[i] = keyUsed(u.KeyIndex)
 				continue
 			}
 			res, err = move.ExecContext(ctx, u.ATC, u.Token, u.ATC)
@@ -275,7 +299,7 @@ func (s *Store) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 				if _, err := tx.Exec(ctx, `UPDATE luks SET used_at = 0, used_atc = 0, used_arqc = '' WHERE token = ? AND key_index = ?`, u.Token, u.KeyIndex); err != nil {
 					return err
 				}
-				out[i] = fault.E(fault.Declined, tsp.DeclineATCReplay, "transaction counter %d already seen: replayed cryptogram", u.ATC)
+				out[i] = atcReplayed(u.ATC)
 			}
 		}
 		return nil

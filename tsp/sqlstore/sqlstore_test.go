@@ -14,17 +14,19 @@ import (
 )
 
 // each runs fn on a fresh token store in its own wing: on SQLite always,
-// on PostgreSQL when TAPWALLET_TEST_POSTGRES is set.
+// reading SQL and from memory (Sole), on PostgreSQL when
+// TAPWALLET_TEST_POSTGRES is set.
 func each(t *testing.T, fn func(t *testing.T, st *sqlstore.Store)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, openWing(t, "", t.TempDir())) })
+	t.Run("sqlite-memory", func(t *testing.T) { fn(t, openWing(t, "", t.TempDir(), sqlstore.Sole())) })
 	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
 		t.Run("postgres", func(t *testing.T) { fn(t, openWing(t, sqldbtest.PostgresDSN(t), "")) })
 	}
 }
 
 // openWing opens a token store in its own wing, closed when t ends.
-func openWing(t *testing.T, dsn, dir string) *sqlstore.Store {
-	st, err := sqlstore.Open(context.Background(), dsn, dir)
+func openWing(t testing.TB, dsn, dir string, opts ...sqlstore.Option) *sqlstore.Store {
+	st, err := sqlstore.Open(context.Background(), dsn, dir, opts...)
 	if err != nil {
 		t.Fatalf("open the tsp wing: %v", err)
 	}
@@ -37,6 +39,9 @@ func openWing(t *testing.T, dsn, dir string) *sqlstore.Store {
 func TestConformance(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		tsptest.Run(t, func(t *testing.T) tsp.Store { return openWing(t, "", t.TempDir()) })
+	})
+	t.Run("sqlite-memory", func(t *testing.T) {
+		tsptest.Run(t, func(t *testing.T) tsp.Store { return openWing(t, "", t.TempDir(), sqlstore.Sole()) })
 	})
 	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
 		t.Run("postgres", func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"context"
 	"embed"
 	"encoding/hex"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/tapwallet/tapwallet/card"
@@ -38,13 +40,36 @@ var (
 // Open opens (creating and migrating as needed) the token service's wing
 // on the backend dsn names ("" for DATA/tsp.db, "sqlite:PATH",
 // "postgres://…") and returns its store, which closes the database on
-// Close. It fails like sqldb.OpenWing.
-func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
+// Close. With Sole, on SQLite, the authorization path answers from memory
+// (memory.go). It fails like sqldb.OpenWing, and with fault.Conflict
+// "tsp_store_busy" when Sole finds another token service on the files.
+func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	var lock *os.File
+	if pl := (sqldb.Place{DSN: dsn, Dir: dataDir}); o.sole && pl.Dialect() == sqldb.SQLite {
+		if _, err := sqldb.NewPlace(dsn, dataDir); err != nil {
+			return nil, err
+		}
+		var err error
+		if lock, err = takeLock(lockPath(pl)); err != nil {
+			return nil, err
+		}
+	}
 	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, err
 	}
 	s := held(h)
+	if lock != nil {
+		s.mem = newMemory(o.maxTokens)
+		s.mem.lock = lock
+	}
 	return s, nil
 }
 
@@ -70,6 +95,16 @@ func tokenLimit() error {
 // and below 8 (a CHECK constraint backs the 8), so concurrent adds on one
 // device cannot pass either rule.
 func (s *Store) CreateCard(ctx context.Context, c tsp.NewCard) (tsp.VaultPAN, error) {
+	var v tsp.VaultPAN
+	err := s.admin(func() error {
+		var err error
+		v, err = s.createCard(ctx, c)
+		return err
+	}, func() { s.provisioned(ctx, c.Token.Number.Digits()) })
+	return v, err
+}
+
+func (s *Store) createCard(ctx context.Context, c tsp.NewCard) (tsp.VaultPAN, error) {
 	v := c.Vault
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO devices (id, card_count, wallet_off, updated_at) VALUES (?, 0, 0, ?) ON CONFLICT (id) DO NOTHING`,
@@ -165,6 +200,28 @@ func (s *Store) Device(ctx context.Context, deviceID string) (tsp.DeviceState, e
 // retires their unused keys, in one transaction; see tsp.Store.
 func (s *Store) DeviceOff(ctx context.Context, d tsp.DeviceSwitch) ([]string, error) {
 	var out []string
+	err := s.admin(func() error {
+		var err error
+		out, err = s.deviceOff(ctx, d)
+		return err
+	}, func() {
+		at := stored(d.At)
+		s.mirrorPhone(d.DeviceID, func(e *entry) {
+			if slices.Contains(out, e.tok.Number.Digits()) {
+				e.tok.State = tsp.Suspended
+			}
+			for i := range e.keys {
+				if k := &e.keys[i]; k.UsedAt.IsZero() && k.ExpiresAt.After(at) {
+					k.ExpiresAt = at
+				}
+			}
+		})
+	})
+	return out, err
+}
+
+func (s *Store) deviceOff(ctx context.Context, d tsp.DeviceSwitch) ([]string, error) {
+	var out []string
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		out = out[:0]
 		at := sqldb.Millis(d.At)
@@ -192,6 +249,18 @@ func (s *Store) DeviceOff(ctx context.Context, d tsp.DeviceSwitch) ([]string, er
 // DeviceOn marks the device's wallet on and resumes the named tokens that
 // are suspended and on the device, in one transaction; see tsp.Store.
 func (s *Store) DeviceOn(ctx context.Context, d tsp.DeviceSwitch) ([]string, error) {
+	var out []string
+	err := s.admin(func() error {
+		var err error
+		out, err = s.deviceOn(ctx, d)
+		return err
+	}, func() {
+		s.mirror(out, func(e *entry) { e.tok.State = tsp.Active })
+	})
+	return out, err
+}
+
+func (s *Store) deviceOn(ctx context.Context, d tsp.DeviceSwitch) ([]string, error) {
 	var out []string
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		out = out[:0]
@@ -341,6 +410,12 @@ func (s *Store) PhoneTokens(ctx context.Context, phoneID string) ([]tsp.Token, e
 
 // SetDefault makes one token the phone's default.
 func (s *Store) SetDefault(ctx context.Context, phoneID, token string) error {
+	return s.admin(func() error { return s.setDefault(ctx, phoneID, token) }, func() {
+		s.mirrorPhone(phoneID, func(e *entry) { e.tok.Default = e.tok.Number.Digits() == token })
+	})
+}
+
+func (s *Store) setDefault(ctx context.Context, phoneID, token string) error {
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE tokens SET is_default = 0 WHERE phone_id = ?`, phoneID); err != nil {
 			return err
@@ -361,6 +436,17 @@ func (s *Store) SetDefault(ctx context.Context, phoneID, token string) error {
 // "token_deleted") and frees the device's card slot. Moving to the state it
 // is in changes nothing.
 func (s *Store) ChangeState(ctx context.Context, token string, to tsp.State, actor, reason string, at time.Time) error {
+	return s.admin(func() error { return s.changeState(ctx, token, to, actor, reason, at) }, func() {
+		s.mirror([]string{token}, func(e *entry) {
+			e.tok.State = to
+			if to == tsp.Deleted {
+				e.tok.Default = false
+			}
+		})
+	})
+}
+
+func (s *Store) changeState(ctx context.Context, token string, to tsp.State, actor, reason string, at time.Time) error {
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		var from, phone string
 		err := tx.QueryRow(ctx, `SELECT state, phone_id FROM tokens WHERE token = ?`, token).Scan(&from, &phone)
@@ -390,6 +476,15 @@ func (s *Store) ChangeState(ctx context.Context, token string, to tsp.State, act
 
 // AddLUKs records a new batch of limited-use keys and the next key index.
 func (s *Store) AddLUKs(ctx context.Context, token string, luks []tsp.LUK, nextKey int) error {
+	return s.admin(func() error { return s.addLUKs(ctx, token, luks, nextKey) }, func() {
+		s.mirror([]string{token}, func(e *entry) {
+			e.tok.NextKey = nextKey
+			e.add(memKeys(luks))
+		})
+	})
+}
+
+func (s *Store) addLUKs(ctx context.Context, token string, luks []tsp.LUK, nextKey int) error {
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE tokens SET next_key_index = ?, updated_at = ? WHERE token = ?`, nextKey, sqldb.Millis(tx.Now), token); err != nil {
 			return err

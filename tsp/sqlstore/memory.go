@@ -1,0 +1,476 @@
+package sqlstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+// The token service's authorization path from memory (issue 16, lever 1).
+//
+// When this process is the only token service on its store (Sole, on
+// SQLite: the single-process platform, serve, demo, bench), the store
+// keeps the tokens it has seen and a window of each one's limited-use
+// keys in memory, so that TokenKey answers with no SQL: a token is filled
+// at provisioning (CreateCard) or on its first read, its keys a window at
+// a time, and every write that goes through the store — a key's use, a
+// replenishment, a state change, a default card, a wallet switched off or
+// on — changes the cached token as it changes the rows. Several token
+// service processes sharing one PostgreSQL database cannot see each
+// other's writes in memory: there (and without Sole) the store reads SQL.
+//
+// Exactness rests on three rules:
+//   - every change to a cached token is made under its entry's lock: a
+//     key's use holds it from its check to its durable record, so no read
+//     sees a used key unused, and two uses of one key cannot both win;
+//   - every read of a token's rows into memory is made under that lock
+//     too, and only adds what memory lacks (a key memory holds is never
+//     overwritten by an older row);
+//   - the rare writes that change tokens other than by a use (admin
+//     writes) run one at a time (memory.admin), each mirrored into memory
+//     right after its commit, so the mirrors apply in commit order.
+//
+// Memory is bounded: at most memory.max tokens (LRU-free: an entry no one
+// holds and with no key use still to apply goes when room is needed) and
+// at most keyWindow keys per token — the lowest unused ones; a key outside
+// the window is read from SQL (one read per keyWindow keys as a phone uses
+// its keys in order). A used key leaves memory once its use is in SQL.
+
+// keyWindow is how many of a token's limited-use keys memory keeps.
+const keyWindow = 32
+
+// DefaultMaxTokens is how many tokens memory keeps at most by default:
+// about 4.7 KB each with a full window of keys (1.5 KB with the usual
+// 10), so at most ~77 MB.
+const DefaultMaxTokens = 16384
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	sole      bool
+	maxTokens int
+}
+
+// Sole tells Open that this process is the only token service on the
+// store, so its authorization path may answer from memory (see memory.go).
+// It is honoured on SQLite only, where Open then takes an exclusive lock
+// (flock) on the file STEM-tsp.lock beside the database: a second store
+// opened with Sole on the same files fails with fault.Conflict
+// "tsp_store_busy". On PostgreSQL — where several token service processes
+// may share the database — it is ignored and the store reads SQL.
+func Sole() Option { return func(o *options) { o.sole = true } }
+
+// MaxTokens bounds how many tokens memory keeps with Sole (default
+// DefaultMaxTokens).
+func MaxTokens(n int) Option { return func(o *options) { o.maxTokens = n } }
+
+// memory is the cache of tokens and their keys.
+type memory struct {
+	admin  sync.Mutex // one admin write (and its mirror) at a time
+	mu     sync.Mutex // tokens and each entry's pins
+	tokens map[string]*entry
+	max    int
+	lock   *os.File // the flock that makes this process the sole token service
+}
+
+// entry is one token in memory.
+type entry struct {
+	pins  int    // holders and key uses still to apply (memory.mu); pinned entries stay
+	phone string // the token's phone once loaded (memory.mu)
+
+	mu     sync.Mutex
+	loaded bool      // tok and keys hold what SQL holds
+	tok    tsp.Token // with its vault part (PAR, last four)
+	keys   []tsp.LUK // by index: the lowest unused keys, and used ones whose use is not in SQL yet
+}
+
+func newMemory(max int) *memory {
+	if max <= 0 {
+		max = DefaultMaxTokens
+	}
+	return &memory{tokens: map[string]*entry{}, max: max}
+}
+
+// lockPath is the file whose flock makes a store the sole token service on
+// an SQLite place: tsp.lock in the data folder, or STEM-tsp.lock beside
+// sqlite:STEM.db.
+func lockPath(pl sqldb.Place) string {
+	path := strings.TrimPrefix(pl.DSN, "sqlite:")
+	if path == "" {
+		return filepath.Join(pl.Dir, Wing.Name+".lock")
+	}
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+Wing.Name+".lock")
+}
+
+// takeLock takes the exclusive lock of path (made if missing, mode 0600).
+func takeLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "tsp_store_lock", "cannot open the token service's lock file")
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fault.E(fault.Conflict, "tsp_store_busy", "another token service process has this store open (%s is locked): run one token service per SQLite data folder", filepath.Base(path))
+	}
+	return f, nil
+}
+
+// hold returns the token's entry, made (empty) if missing, pinned until
+// release.
+func (m *memory) hold(number string) *entry {
+	m.mu.Lock()
+	e := m.tokens[number]
+	if e == nil {
+		m.evict()
+		e = &entry{}
+		m.tokens[number] = e
+	}
+	e.pins++
+	m.mu.Unlock()
+	return e
+}
+
+// held returns the token's entry if memory has it, pinned, or nil.
+func (m *memory) held(number string) *entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.tokens[number]
+	if e != nil {
+		e.pins++
+	}
+	return e
+}
+
+// release unpins e; gone drops it from memory when no one else holds it
+// (a token that does not exist).
+func (m *memory) release(number string, e *entry, gone bool) {
+	m.mu.Lock()
+	e.pins--
+	if gone && e.pins == 0 && m.tokens[number] == e {
+		delete(m.tokens, number)
+	}
+	m.mu.Unlock()
+}
+
+// evict makes room for one more entry (m.mu held): it drops unpinned
+// entries until memory holds fewer than max.
+func (m *memory) evict() {
+	for n, e := range m.tokens {
+		if len(m.tokens) < m.max {
+			return
+		}
+		if e.pins == 0 {
+			delete(m.tokens, n)
+		}
+	}
+}
+
+// phone returns the entries of a phone's tokens memory holds, pinned, and
+// those not loaded yet (one may be filling now: its filler holds its lock
+// until it is loaded, and the mirror waits for it).
+func (m *memory) phone(phoneID string) (names []string, es []*entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n, e := range m.tokens {
+		if e.phone == phoneID || e.phone == "" {
+			e.pins++
+			names, es = append(names, n), append(es, e)
+		}
+	}
+	return names, es
+}
+
+// key returns the entry's key with that index, or nil (e.mu held).
+func (e *entry) key(index int) *tsp.LUK {
+	for i := range e.keys {
+		if e.keys[i].Index == index {
+			return &e.keys[i]
+		}
+	}
+	return nil
+}
+
+// add puts keys into memory that it lacks (e.mu held), in index order, up
+// to keyWindow keys: a key memory holds stays as it is.
+func (e *entry) add(keys []tsp.LUK) {
+	for _, k := range keys {
+		if e.key(k.Index) != nil {
+			continue
+		}
+		if len(e.keys) >= keyWindow {
+			return
+		}
+		i := len(e.keys)
+		for i > 0 && e.keys[i-1].Index > k.Index {
+			i--
+		}
+		e.keys = append(e.keys, tsp.LUK{})
+		copy(e.keys[i+1:], e.keys[i:])
+		e.keys[i] = k
+	}
+}
+
+// drop removes the key with that index from memory (e.mu held).
+func (e *entry) drop(index int) {
+	for i := range e.keys {
+		if e.keys[i].Index == index {
+			e.keys = append(e.keys[:i], e.keys[i+1:]...)
+			return
+		}
+	}
+}
+
+// forget marks the entry as no longer holding what SQL holds (e.mu held):
+// the next reader fills it again. For an outcome the store cannot know (a
+// write that failed after it may have committed).
+func (e *entry) forget() { e.loaded, e.tok, e.keys = false, tsp.Token{}, nil }
+
+// fill loads the token and a window of its lowest unused keys (e.mu held),
+// if the entry is not loaded.
+func (s *Store) fill(ctx context.Context, number string, e *entry) error {
+	if e.loaded {
+		return nil
+	}
+	if err := s.prepare(ctx); err != nil {
+		return sqldb.Err(err, "reading a token")
+	}
+	var t tsp.Token
+	var keys []tsp.LUK
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		var err error
+		if t, err = scanToken(s.tokenQ.QueryRowContext(ctx, number)); err != nil {
+			return err
+		}
+		keys, err = s.window(ctx, number, 0)
+		return err
+	})
+	if t, err = tokenErr(t, err); err != nil {
+		return err
+	}
+	if t, err = s.withVault(ctx, t); err != nil {
+		return err
+	}
+	e.tok, e.keys, e.loaded = t, nil, true
+	e.add(keys)
+	s.mem.mu.Lock()
+	e.phone = t.PhoneID
+	s.mem.mu.Unlock()
+	return nil
+}
+
+// window reads up to keyWindow unused keys of a token from index from on.
+func (s *Store) window(ctx context.Context, number string, from int) ([]tsp.LUK, error) {
+	rows, err := s.windowQ.QueryContext(ctx, number, from, keyWindow)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tsp.LUK
+	for rows.Next() {
+		k, err := scanLUK(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// lookKey returns the loaded entry's key with that index (e.mu held):
+// from memory, or else from SQL — where a key outside memory is as it is
+// (unused keys outside the window, used keys whose use SQL has, expired
+// ones) — with the window from that key on added to memory. nil when the
+// token has no such key.
+func (s *Store) lookKey(ctx context.Context, number string, e *entry, index int) (*tsp.LUK, error) {
+	if k := e.key(index); k != nil {
+		return k, nil
+	}
+	var keys []tsp.LUK
+	var k tsp.LUK
+	found := false
+	err := s.onReader(ctx, func(ctx context.Context) error {
+		var err error
+		if keys, err = s.window(ctx, number, index); err != nil {
+			return err
+		}
+		if len(keys) > 0 && keys[0].Index == index {
+			k, found = keys[0], true
+			return nil
+		}
+		k, err = scanLUK(s.lukQ.QueryRowContext(ctx, number, index))
+		if sqldb.NoRows(err) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return nil, sqldb.Err(err, "reading a limited-use key")
+	}
+	if len(keys) > 0 && len(e.keys)+len(keys) > keyWindow {
+		// The phone moved past the window: keep the keys whose use is not
+		// in SQL yet (used ones) and make room for the new window.
+		kept := e.keys[:0]
+		for _, k := range e.keys {
+			if !k.UsedAt.IsZero() {
+				kept = append(kept, k)
+			}
+		}
+		e.keys = kept
+	}
+	e.add(keys)
+	if !found {
+		return nil, nil
+	}
+	if m := e.key(index); m != nil {
+		return m, nil
+	}
+	return &k, nil
+}
+
+// tokenKeyMemory is TokenKey from memory.
+func (s *Store) tokenKeyMemory(ctx context.Context, number string, index int) (tsp.Token, *tsp.LUK, error) {
+	e := s.mem.hold(number)
+	e.mu.Lock()
+	err := s.fill(ctx, number, e)
+	var t tsp.Token
+	var k *tsp.LUK
+	if err == nil {
+		t = e.tok
+		if k, err = s.lookKey(ctx, number, e, index); k != nil {
+			c := *k
+			k = &c
+		}
+	}
+	e.mu.Unlock()
+	s.mem.release(number, e, fault.KindOf(err) == fault.NotFound)
+	if err != nil {
+		return tsp.Token{}, nil, err
+	}
+	return t, k, nil
+}
+
+// useKeyMemory is UseKey with the token in memory: the key and the counter
+// are checked in memory under the token's lock, which is held until the
+// use is durable, and memory changes once it is.
+func (s *Store) useKeyMemory(ctx context.Context, u tsp.KeyUse) error {
+	e := s.mem.hold(u.Token)
+	gone := false
+	defer func() { s.mem.release(u.Token, e, gone) }()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := s.fill(ctx, u.Token, e); err != nil {
+		if gone = fault.KindOf(err) == fault.NotFound; gone {
+			return keyUsed(u.KeyIndex) // as SQL answers: no row to use
+		}
+		return err
+	}
+	k, err := s.lookKey(ctx, u.Token, e, u.KeyIndex)
+	if err != nil {
+		return err
+	}
+	if k == nil || !k.UsedAt.IsZero() {
+		return keyUsed(u.KeyIndex)
+	}
+	if u.ATC <= e.tok.LastATC {
+		return atcReplayed(u.ATC)
+	}
+	res, err := s.uses.Do(ctx, u)
+	if err == nil && res == nil {
+		e.tok.LastATC = u.ATC
+		e.drop(u.KeyIndex) // SQL has its use now
+		return nil
+	}
+	// A failed batch may have committed; SQL refusing what memory allowed
+	// means memory was wrong: either way read SQL again next time.
+	e.forget()
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+func keyUsed(index int) error {
+	return fault.E(fault.Declined, tsp.DeclineKeyUsed, "limited-use key %d was already used", index)
+}
+
+func atcReplayed(atc int) error {
+	return fault.E(fault.Declined, tsp.DeclineATCReplay, "transaction counter %d already seen: replayed cryptogram", atc)
+}
+
+// mirror runs fn on each loaded entry of tokens memory holds, under the
+// entry's lock, after an admin write committed (s.mem.admin held).
+func (s *Store) mirror(tokens []string, fn func(e *entry)) {
+	for _, n := range tokens {
+		e := s.mem.held(n)
+		if e == nil {
+			continue
+		}
+		e.mu.Lock()
+		if e.loaded {
+			fn(e)
+		}
+		e.mu.Unlock()
+		s.mem.release(n, e, false)
+	}
+}
+
+// mirrorPhone runs fn on each loaded entry of a phone's tokens memory
+// holds (s.mem.admin held).
+func (s *Store) mirrorPhone(phoneID string, fn func(e *entry)) {
+	names, es := s.mem.phone(phoneID)
+	for i, e := range es {
+		e.mu.Lock()
+		if e.loaded && e.tok.PhoneID == phoneID {
+			fn(e)
+		}
+		e.mu.Unlock()
+		s.mem.release(names[i], e, false)
+	}
+}
+
+// admin runs an admin write — one that changes tokens other than by a key
+// use — and, once it committed, its mirror into memory, one at a time.
+func (s *Store) admin(write func() error, mirror func()) error {
+	if s.mem == nil {
+		return write()
+	}
+	s.mem.admin.Lock()
+	defer s.mem.admin.Unlock()
+	if err := write(); err != nil {
+		return err
+	}
+	mirror()
+	return nil
+}
+
+// provisioned fills memory with a token just made (s.mem.admin held).
+func (s *Store) provisioned(ctx context.Context, number string) {
+	e := s.mem.hold(number)
+	e.mu.Lock()
+	err := s.fill(ctx, number, e)
+	e.mu.Unlock()
+	s.mem.release(number, e, err != nil)
+}
+
+// stored is a time as SQL gives it back (UTC, milliseconds).
+func stored(t time.Time) time.Time { return sqldb.Time(sqldb.Millis(t)) }
+
+// memKeys is luks as SQL gives them back once inserted.
+func memKeys(luks []tsp.LUK) []tsp.LUK {
+	out := make([]tsp.LUK, len(luks))
+	for i, k := range luks {
+		out[i] = tsp.LUK{Token: k.Token, Index: k.Index, IssuedAt: stored(k.IssuedAt), ExpiresAt: stored(k.ExpiresAt)}
+	}
+	return out
+}
