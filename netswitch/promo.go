@@ -27,8 +27,11 @@ type Promotions interface {
 	// retransmission gets the hold it has, never a second one. It
 	// returns the offer and true, false when none applies (or the
 	// identity's hold is already resolved). It fails only when the
-	// store fails, and then reserved nothing.
-	Apply(ctx context.Context, p *promo.Purchase) (promo.Offer, bool, error)
+	// store fails, and then reserved nothing. A non-nil Pending is a hold
+	// decided but still being stored: the switch waits for it (Wait)
+	// before it answers or releases the hold, and a Wait that fails
+	// means the hold was not made.
+	Apply(ctx context.Context, p *promo.Purchase) (promo.Offer, *promo.Pending, bool, error)
 	// AsksNewCardHolder reports whether a campaign for new card holders
 	// only could apply to p were the card new: only then does the switch
 	// look for the card's earlier purchases.
@@ -72,9 +75,13 @@ func NewPromoSet(cs []promo.Campaign) *PromoSet {
 
 // StorePromotions is Promotions over a promo.Store and the campaigns'
 // current PromoSet (Set), which its owner replaces when the campaigns
-// change.
+// change. With Ahead, the reservations are decided in memory and stored
+// while the issuer is asked (the switch's only when it is the one network
+// process reserving in Store: see promo.Mirror); without, each is stored
+// before the issuer is asked.
 type StorePromotions struct {
 	Store promo.Store
+	Ahead *promo.Mirror
 	set   atomic.Pointer[PromoSet]
 }
 
@@ -94,25 +101,28 @@ func (p *StorePromotions) Current() *PromoSet { return p.set.Load() }
 
 // Apply is Promotions.Apply: promo.Apply on the store, after reading the
 // card's enrolments when an add-to-card campaign could apply.
-func (p *StorePromotions) Apply(ctx context.Context, pu *promo.Purchase) (promo.Offer, bool, error) {
+func (p *StorePromotions) Apply(ctx context.Context, pu *promo.Purchase) (promo.Offer, *promo.Pending, bool, error) {
 	set := p.Current()
 	if pu.Enrolled == nil && p.asksEnrolment(set, pu) {
 		en, err := p.Store.Enrolled(ctx, pu.Card)
 		if err != nil {
-			return promo.Offer{}, false, err
+			return promo.Offer{}, nil, false, err
 		}
 		pu.Enrolled = en
 	}
+	if p.Ahead != nil {
+		return promo.ApplyAhead(ctx, p.Ahead, set.Matcher, pu)
+	}
 	o, h, ok, err := promo.Apply(ctx, p.Store, set.Matcher, pu)
 	if err != nil || !ok {
-		return promo.Offer{}, false, err
+		return promo.Offer{}, nil, false, err
 	}
 	if h.Status != promo.HoldPending {
 		// The identity's hold was released before (a retransmission after
 		// a decline or a failure): the purchase goes at its price.
-		return promo.Offer{}, false, nil
+		return promo.Offer{}, nil, false, nil
 	}
-	return o, true, nil
+	return o, nil, true, nil
 }
 
 // asksEnrolment reports whether an add-to-card campaign could apply to pu
@@ -149,9 +159,12 @@ func could(c *promo.Campaign, pu *promo.Purchase, change func(*promo.Purchase)) 
 
 // Void is Promotions.Void.
 func (p *StorePromotions) Void(ctx context.Context, id string) error {
-	_, err := p.Store.Void(ctx, id)
+	voided, err := p.Store.Void(ctx, id)
 	if errors.Is(err, promo.ErrNoHold) {
 		return nil
+	}
+	if voided && p.Ahead != nil {
+		p.Ahead.Released(id)
 	}
 	return err
 }
@@ -182,28 +195,35 @@ type NewCardHolders interface {
 	PurchasedBefore(ctx context.Context, par, id string) (bool, error)
 }
 
-// startPromo runs applyPromo for rec beside the caller's own work (the
-// record's group commit); the function it returns waits for it and gives
-// the redemption, nil when none applies.
-func (s *Switch) startPromo(ctx context.Context, rec Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) func() *promo.Redemption {
-	if s.cfg.Promotions == nil {
-		return func() *promo.Redemption { return nil }
-	}
-	done := make(chan *promo.Redemption, 1)
-	go func() {
-		s.applyPromo(ctx, &rec, bankID, pan, t, product, city)
-		done <- rec.Promo
-	}()
-	return func() *promo.Redemption { return <-done }
+// promoCall is the promotion of an authorization: what was redeemed
+// (nil: none) and, when its hold is still being stored, the commit to
+// wait for.
+type promoCall struct {
+	r       *promo.Redemption
+	pending *promo.Pending
 }
 
-// applyPromo finds the authorization's promotion and reserves it; it
-// fills rec.Promo. A failure of the promotions is logged and the purchase
-// goes at its price (promotions never stop a payment).
-func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) {
+// startPromo runs applyPromo for rec beside the caller's own work (the
+// record's group commit); the function it returns waits for it and gives
+// the promotion.
+func (s *Switch) startPromo(ctx context.Context, rec Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) func() promoCall {
+	if s.cfg.Promotions == nil {
+		return func() promoCall { return promoCall{} }
+	}
+	done := make(chan promoCall, 1)
+	go func() {
+		done <- s.applyPromo(ctx, &rec, bankID, pan, t, product, city)
+	}()
+	return func() promoCall { return <-done }
+}
+
+// applyPromo finds the authorization's promotion and reserves it. A
+// failure of the promotions is logged and the purchase goes at its price
+// (promotions never stop a payment).
+func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) promoCall {
 	pr := s.cfg.Promotions
 	if pr == nil {
-		return
+		return promoCall{}
 	}
 	defer s.hop(HopPromotion, time.Now())
 	bin := pan.Digits()
@@ -221,16 +241,28 @@ func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan c
 	if pr.AsksNewCardHolder(p) {
 		p.NewCardHolder = s.newCardHolder(ctx, rec, p.Card)
 	}
-	o, ok, err := pr.Apply(ctx, p)
+	o, pending, ok, err := pr.Apply(ctx, p)
 	if err != nil {
 		s.cfg.Log.Error("netswitch: promotions failed; the purchase goes at its price", "err", fault.MessageOf(err))
-		return
+		return promoCall{}
 	}
 	if !ok {
-		return
+		return promoCall{}
 	}
 	r := o.Redeem(p)
-	rec.Promo = &r
+	return promoCall{r: &r, pending: pending}
+}
+
+// stored waits until the promotion's hold is stored (nothing to wait for
+// when it was stored before the issuer was asked); an error means the
+// hold was not made. The wait is the hop HopPromotionStored.
+func (s *Switch) stored(ctx context.Context, pc promoCall) error {
+	if pc.pending == nil {
+		return nil
+	}
+	defer s.hop(HopPromotionStored, time.Now())
+	_, err := pc.pending.Wait(ctx)
+	return err
 }
 
 // TransitMCC is the merchant category of the transit operators' charges

@@ -3,6 +3,7 @@ package netswitch_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +49,34 @@ const testCampaigns = `{"campaigns": [
 // abcDebit is ABC's debit card (¥3,000.00, docs/test-cards.md).
 const abcDebit = "6228480000000000000"
 
+// eachPromoMode runs fn on SQLite and PostgreSQL (sqldbtest.Each) with
+// the holds stored before the issuer is asked ("stored_first", several
+// network processes) and decided in memory and stored while the issuer
+// is asked ("ahead", promo.Mirror: one network process).
+func eachPromoMode(t *testing.T, fn func(t *testing.T, db *sqldb.DB, ahead bool)) {
+	for _, ahead := range []bool{false, true} {
+		name := "stored_first"
+		if ahead {
+			name = "ahead"
+		}
+		t.Run(name, func(t *testing.T) {
+			sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) { fn(t, db, ahead) })
+		})
+	}
+}
+
+// newPromotions is the switch's promotions over st with the campaigns cs,
+// with a promo.Mirror when ahead.
+func newPromotions(st promo.MirrorStore, cs []promo.Campaign, ahead bool) *netswitch.StorePromotions {
+	p := netswitch.NewPromotions(st, cs)
+	if ahead {
+		p.Ahead = promo.NewMirror(st)
+	}
+	return p
+}
+
 // promoEnv is env with the test campaigns in a promo.MemStore.
-func promoEnv(t *testing.T, db *sqldb.DB) (*env, *promo.MemStore) {
+func promoEnv(t *testing.T, db *sqldb.DB, ahead bool) (*env, *promo.MemStore) {
 	t.Helper()
 	cs, err := promo.ParseFile(strings.NewReader(testCampaigns))
 	if err != nil {
@@ -59,7 +86,7 @@ func promoEnv(t *testing.T, db *sqldb.DB) (*env, *promo.MemStore) {
 	if err := st.Save(context.Background(), cs); err != nil {
 		t.Fatal(err)
 	}
-	p := netswitch.NewPromotions(st, cs)
+	p := newPromotions(st, cs, ahead)
 	return newEnv(t, db, func(c *netswitch.Config) { c.Promotions = p }), st
 }
 
@@ -93,8 +120,8 @@ func holdStatus(t *testing.T, st *promo.MemStore, id string) promo.HoldStatus {
 // the next best campaign (¥5), and no card number is in DE124 or the
 // record's promotion.
 func TestPromoDiscountedPurchase(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
-		e, st := promoEnv(t, db)
+	eachPromoMode(t, func(t *testing.T, db *sqldb.DB, ahead bool) {
+		e, st := promoEnv(t, db, ahead)
 		ctx := context.Background()
 		c := e.phone(t, icbcDebit).Cards[0]
 
@@ -198,8 +225,8 @@ func TestPromoDiscountedPurchase(t *testing.T) {
 // issuer keeps remaining − discount), else voids it and the issuer keeps
 // what remains.
 func TestPromoDeclineAndReversals(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
-		e, st := promoEnv(t, db)
+	eachPromoMode(t, func(t *testing.T, db *sqldb.DB, ahead bool) {
+		e, st := promoEnv(t, db, ahead)
 		ctx := context.Background()
 
 		t.Run("a decline voids the hold", func(t *testing.T) {
@@ -307,8 +334,8 @@ func (e *env) currentHold(t *testing.T, bankID string, m *iso8583.Message) ledge
 // refund that completes it), nothing under "forfeit"; a refund before the
 // purchase cleared credits the card and leaves the budget to clearing.
 func TestPromoRefunds(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
-		e, st := promoEnv(t, db)
+	eachPromoMode(t, func(t *testing.T, db *sqldb.DB, ahead bool) {
+		e, st := promoEnv(t, db, ahead)
 		ctx := context.Background()
 		c := e.phone(t, icbcDebit).Cards[0]
 		req := e.auth(t, c, 10000, nettest.Tap{})
@@ -421,6 +448,12 @@ func TestPromoRefunds(t *testing.T) {
 // voids the promotion's hold and clears the record's promotion, and the
 // issuer's hold of the net ends voided (the queued reversal).
 func TestPromoIssuerTimeoutVoids(t *testing.T) {
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprint("ahead=", ahead), func(t *testing.T) { promoIssuerTimeoutVoids(t, ahead) })
+	}
+}
+
+func promoIssuerTimeoutVoids(t *testing.T, ahead bool) {
 	db := sqldbtest.OpenSQLite(t)
 	cs, err := promo.ParseFile(strings.NewReader(testCampaigns))
 	if err != nil {
@@ -432,7 +465,7 @@ func TestPromoIssuerTimeoutVoids(t *testing.T) {
 	}
 	var real string
 	e := newEnv(t, db, func(cfg *netswitch.Config) {
-		cfg.Promotions = netswitch.NewPromotions(st, cs)
+		cfg.Promotions = newPromotions(st, cs, ahead)
 		real = cfg.Issuers["icbc"]
 		addr, stop := startSlowIssuer(t, func() string { return real }, 400*time.Millisecond)
 		t.Cleanup(stop)
@@ -479,7 +512,7 @@ func TestPromoIssuerTimeoutVoids(t *testing.T) {
 // hold is the net of its answer; the same taps sent again over other
 // connections at once reserve nothing more.
 func TestPromoConcurrentBudget(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+	eachPromoMode(t, func(t *testing.T, db *sqldb.DB, ahead bool) {
 		ctx := context.Background()
 		wdb, err := db.Beside(ctx, promostore.Wing)
 		if err != nil {
@@ -499,7 +532,7 @@ func TestPromoConcurrentBudget(t *testing.T) {
 		if err := st.Save(ctx, cs); err != nil {
 			t.Fatal(err)
 		}
-		e := newEnv(t, db, func(c *netswitch.Config) { c.Promotions = netswitch.NewPromotions(st, cs) })
+		e := newEnv(t, db, func(c *netswitch.Config) { c.Promotions = newPromotions(st, cs, ahead) })
 		cards := []struct{ bank, pan string }{{"icbc", icbcDebit}, {"icbc", icbcCredit}, {"ccb", ccbDebit}, {"boc", bocDebit}}
 		reqs := make([][]*iso8583.Message, len(cards))
 		for i, cd := range cards {
@@ -582,7 +615,7 @@ func TestPromoConcurrentBudget(t *testing.T) {
 // only a hold the record named, so this one stayed reserved for 7 days).
 func TestPromoRecoveryVoidsAnUnnamedHold(t *testing.T) {
 	ctx := context.Background()
-	e, st := promoEnv(t, sqldbtest.OpenSQLite(t))
+	e, st := promoEnv(t, sqldbtest.OpenSQLite(t), false)
 	c := e.phone(t, icbcDebit).Cards[0]
 	req := e.auth(t, c, 10000, nettest.Tap{})
 	id := authIDOf(req)
@@ -611,5 +644,78 @@ func TestPromoRecoveryVoidsAnUnnamedHold(t *testing.T) {
 	}
 	if u := usage(t, st, "net-5"); u.Reserved != 0 {
 		t.Errorf("net-5 reserved %d after the sweep, want 0", u.Reserved)
+	}
+}
+
+// TestPromoHoldNotStoredIs96: with the holds decided in memory
+// (promo.Mirror), a hold the store then refuses — another process took
+// the budget behind the mirror's back — is not funded: the terminal gets
+// 96 (reason promo_store), the issuer's hold of the net is reversed, the
+// budget is not overspent; the next tap, the mirror having read the
+// store again, pays the full price without a discount.
+func TestPromoHoldNotStoredIs96(t *testing.T) {
+	ctx := context.Background()
+	db := sqldbtest.OpenSQLite(t)
+	cs, err := promo.ParseFile(strings.NewReader(`{"campaigns": [{"id": "two", "name": {"zh": "限量立减", "en": "Two only"},
+		"owner": "network", "funders": [{"kind": "network", "share_bp": 10000}],
+		"window": {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}, "channels": ["nfc"],
+		"eligibility": {}, "mechanic": {"kind": "fixed", "threshold": "10.00", "amount": "1.00"},
+		"limits": {}, "budget": "2.00", "enrolment": "auto", "fulfilment": "instant"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := promo.NewMemStore()
+	if err := st.Save(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, db, func(c *netswitch.Config) { c.Promotions = newPromotions(st, cs, true) })
+	c := e.phone(t, icbcDebit).Cards[0]
+	first := e.auth(t, c, 2000, nettest.Tap{})
+	if r := e.send(t, first); rcOf(r) != "00" {
+		t.Fatalf("first tap: %s, want 00", rcOf(r))
+	}
+	if _, err := st.Reserve(ctx, promo.Hold{ID: "elsewhere", Campaign: "two", Card: "par-x", Amount: 100,
+		At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	second := e.auth(t, c, 2000, nettest.Tap{})
+	resp := e.send(t, second)
+	if rcOf(resp) != "96" {
+		t.Fatalf("second tap: %s, want 96 (logs: %s)", rcOf(resp), e.logs)
+	}
+	if _, err := resp.PromotionData(); err == nil {
+		t.Error("a 96 carries DE124")
+	}
+	rec, err := e.store.Auth(ctx, authIDOf(second))
+	if err != nil || rec.Reason != netswitch.ReasonPromoStore || rec.Promo != nil {
+		t.Errorf("record reason %q promo %+v (%v), want promo_store and none", rec.Reason, rec.Promo, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		hold, err := e.holdOf(t, "icbc", second)
+		if err == nil && hold.Status == ledger.StatusVoided {
+			if hold.Amount != 1900 {
+				t.Errorf("the issuer held %d, want the net 1900", hold.Amount)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("issuer hold %s (%v) 10 s after the 96, want voided", hold.Status, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if u := usage(t, st, "two"); u.Reserved != 200 || u.ReservedCount != 2 {
+		t.Errorf("usage %+v, want the budget's 2.00 in 2 holds, never more", u)
+	}
+	third := e.auth(t, c, 2000, nettest.Tap{})
+	resp = e.send(t, third)
+	if rcOf(resp) != "00" {
+		t.Fatalf("third tap: %s, want 00", rcOf(resp))
+	}
+	if _, err := resp.PromotionData(); err == nil {
+		t.Error("the third tap got a discount the budget has not")
+	}
+	if hold, err := e.holdOf(t, "icbc", third); err != nil || hold.Amount != 2000 {
+		t.Errorf("third tap: the issuer holds %d (%v), want the full 2000", hold.Amount, err)
 	}
 }

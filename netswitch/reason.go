@@ -37,6 +37,7 @@ const (
 	ReasonForward               Reason = "forward"                 // 96: the issuer's message does not build
 	ReasonStore                 Reason = "store"                   // 96: the record could not be stored first
 	ReasonInterrupted           Reason = "interrupted"             // 96: settled by the recovery sweep
+	ReasonPromoStore            Reason = "promo_store"             // 96: the promotion's hold the issuer was told of could not be stored (reversed)
 )
 
 // DeclineCode maps an error of the token service's check to the response

@@ -536,15 +536,20 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	// stored: two group commits at once, not one after the other (the
 	// record, stored without it, gets it with its answer; a record the
 	// recovery sweep settles voids its identity's hold whatever it says).
+	// A hold decided in memory (promo.Mirror) is stored while the issuer
+	// is asked, and waited for before the answer (s.stored).
 	promoted := s.startPromo(ctx, *rec, b.ID, res.PAN, t, product, city(a.MerchantName))
 	out, ok := s.intend(ctx, *rec)
-	rec.Promo = promoted()
+	pc := promoted()
+	rec.Promo = pc.r
 	if !ok {
 		res.Forget()
 		if out.existing == nil || out.existing.Early() {
 			// Not stored (or the reversal came first): the hold is this
 			// message's to give back. A stored duplicate owns it.
-			s.voidPromo(ctx, rec)
+			if s.stored(ctx, pc) == nil {
+				s.voidPromo(ctx, rec)
+			}
 			rec.Promo = nil
 		}
 		return out
@@ -553,8 +558,10 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		if err := promoToIssuer(fwd, rec.Promo); err != nil {
 			// The purchase goes at its price: promotions never stop a payment.
 			s.cfg.Log.Error("netswitch: the promotion does not fit the issuer's message; the purchase goes at its price", "err", fault.MessageOf(err))
-			s.voidPromo(ctx, rec)
-			rec.Promo = nil
+			if s.stored(ctx, pc) == nil {
+				s.voidPromo(ctx, rec)
+			}
+			rec.Promo, pc = nil, promoCall{}
 			if fwd, err = s.toIssuer(a.Raw, res.PAN, t, rk.score(), nil); err != nil {
 				res.Forget()
 				s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
@@ -565,6 +572,18 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	fault.Inject("netswitch.recorded")
 	out = s.askIssuer(ctx, b.ID, fwd, rec)
 	out.intended, out.risk = true, rk
+	if err := s.stored(ctx, pc); err != nil {
+		// The hold the issuer was told of could not be stored (the
+		// promotions' store refused or failed): the discount is not
+		// funded, so the authorization is not approved and its hold at the
+		// issuer is reversed. The terminal may send it again.
+		if out.rc.Approved() {
+			s.cfg.Log.Error("netswitch: the promotion's hold could not be stored; answering 96", "stan", safe(rec.STAN), "err", fault.MessageOf(err))
+			s.queueReversal(ctx, *rec, 0)
+			out = outcome{rc: iso8583.SystemMalfunction, reason: ReasonPromoStore, intended: true, risk: rk}
+		}
+		rec.Promo = nil // nothing was reserved: nothing to void
+	}
 	if !out.rc.Approved() {
 		s.voidPromo(ctx, rec)
 		rec.Promo = nil

@@ -60,6 +60,9 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 		return err
 	}
 	pp.sw = netswitch.NewPromotions(pp.batch, cs)
+	if soleNetwork(cfg) {
+		pp.sw.Ahead = promo.NewMirror(pp.batch)
+	}
 	pp.seen = fingerprint(cs)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	pp.cancel = cancel
@@ -80,12 +83,26 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// soleNetwork reports whether this process is the only network process
+// reserving in the promotions' store: every role runs here (serve, demo,
+// bench). Then the switch decides the holds in memory (promo.Mirror) and
+// stores them while the issuer is asked; with --roles, other network
+// processes may share the store and each hold is stored before the
+// issuer is asked (docs/promotions.md).
+func soleNetwork(cfg Config) bool { return cfg.Roles == nil }
+
 // refreshPromo reads the campaigns and rebuilds the switch's matcher when
-// they changed; a failure keeps the campaigns it had (logged).
+// they changed, and has the mirror read the budgets again; a failure keeps
+// what it had (logged).
 func (p *Platform) refreshPromo(ctx context.Context) {
 	pp := &p.net.promo
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
+	if m := pp.sw.Ahead; m != nil {
+		if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
+			p.Log.Warn("promotions: cannot read the budgets; counting what is known", "err", fault.MessageOf(err))
+		}
+	}
 	cs, err := pp.store.Campaigns(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

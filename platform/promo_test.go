@@ -82,9 +82,25 @@ func TestPromotionsWired(t *testing.T) {
 	if pd, err := resp.PromotionData(); err != nil || pd.Campaign != "icbc-random-tap" || pd.Discount < 50 || pd.Discount > 888 {
 		t.Fatalf("second tap's DE124 %+v (%v), want ICBC's random discount", pd, err)
 	}
+	// Paused in the store by another process (the command on the data
+	// folder): the network decides its holds in memory (promo.Mirror), so
+	// until it reads the campaigns again (every 3 s) it still gives the
+	// discount it decided — approved, and the store takes the hold, never
+	// a 96 — and from then on the pause applies.
 	if err := st.SetPaused(ctx, "icbc-random-tap", true); err != nil {
 		t.Fatal(err)
 	}
+	resp = tapAnswer(t, c, ph.SE, card, 3000)
+	if rc, _ := resp.ResponseCode(); rc != "00" {
+		t.Fatalf("tap before the platform read the pause: got %s, want 00", rc)
+	}
+	if pd, err := resp.PromotionData(); err == nil {
+		id := netswitch.AuthID(de(resp, iso8583.DETerminal), de(resp, iso8583.DESTAN), de(resp, iso8583.DETransmission))
+		if h, err := st.Hold(ctx, id); err != nil || h.Status != promo.HoldPending || h.Amount != pd.Discount {
+			t.Errorf("hold of a discount decided before the pause was read: %+v (%v), want pending %d", h, err, pd.Discount)
+		}
+	}
+	e.p.RefreshPromotions(ctx)
 	resp = tapAnswer(t, c, ph.SE, card, 3000)
 	if rc, _ := resp.ResponseCode(); rc != "00" || resp.Has(iso8583.DEPromotionData) {
 		t.Fatalf("tap after the pause: got %s with DE124 %v, want 00 without", rc, resp.Has(iso8583.DEPromotionData))

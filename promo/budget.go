@@ -39,6 +39,11 @@ type Hold struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	Status    HoldStatus `json:"status"`
 	Refunded  int64      `json:"refunded,omitempty"` // given back to the budget by refunds of the posted hold
+	// Decided marks a hold a Mirror decided while its campaign was open
+	// as the network knew it: a pause the network had not read yet does
+	// not refuse it (the pause applies to the decisions after). The
+	// budget, the count, the window and the card's limits still do.
+	Decided bool `json:"-"`
 }
 
 // Day returns the UTC date of the hold, the key of the daily limits.

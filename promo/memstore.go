@@ -139,7 +139,7 @@ func (s *MemStore) Reserve(ctx context.Context, h Hold) (Hold, error) {
 	switch {
 	case !ok:
 		return Hold{}, fault.E(fault.Conflict, "promo_not_open", "no campaign %q", h.Campaign)
-	case mc.c.Paused:
+	case mc.c.Paused && !h.Decided:
 		return Hold{}, fault.E(fault.Conflict, "promo_not_open", "campaign %q is paused", h.Campaign)
 	case !mc.c.Window.Contains(h.At):
 		return Hold{}, fault.E(fault.Conflict, "promo_not_open", "campaign %q is not running at %s", h.Campaign, h.At.UTC().Format(time.RFC3339))
@@ -312,3 +312,31 @@ func (s *MemStore) Usage(ctx context.Context, id string) (Usage, error) {
 	}
 	return mc.u, nil
 }
+
+// Usages returns the budget of every campaign, by id.
+func (s *MemStore) Usages(ctx context.Context) ([]Usage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Usage, 0, len(s.campaigns))
+	for _, mc := range s.campaigns {
+		out = append(out, mc.u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Campaign < out[j].Campaign })
+	return out, nil
+}
+
+// CardUses returns card's use of every campaign it used.
+func (s *MemStore) CardUses(ctx context.Context, card string) ([]CardUse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []CardUse
+	for k, u := range s.usage {
+		if k.card == card {
+			out = append(out, CardUse{Campaign: k.campaign, Day: k.day,
+				Count: u.reservedCount + u.spentCount, Amount: u.reservedAmount + u.spentAmount})
+		}
+	}
+	return out, nil
+}
+
+var _ MirrorStore = (*MemStore)(nil)

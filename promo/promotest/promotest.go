@@ -34,6 +34,7 @@ func Run(t *testing.T, backend func(t *testing.T) Open) {
 		{"ReserveOnce", reserveOnce},
 		{"BudgetProperty", budgetProperty},
 		{"Apply", apply},
+		{"DecidedBeforeThePause", decidedBeforeThePause},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, backend(t)) })
 	}
@@ -476,5 +477,40 @@ func apply(t *testing.T, open Open) {
 	}
 	if _, _, ok, err := promo.Apply(ctx, s, m, p(9, 1)); ok || err != nil {
 		t.Errorf("1 fen: got an offer (%v, %v)", ok, err)
+	}
+}
+
+// decidedBeforeThePause: a paused campaign refuses a hold (ErrNotOpen),
+// but not one a Mirror decided while it was open (Hold.Decided: the pause
+// applies to the decisions after the network reads it); the budget and
+// the card's limits refuse both alike.
+func decidedBeforeThePause(t *testing.T, open Open) {
+	ctx := context.Background()
+	s := open()
+	if err := s.Save(ctx, []promo.Campaign{campaign("p", 200, promo.Limits{CardCount: 1})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPaused(ctx, "p", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(ctx, hold("p/1", "p", "card-1", 100)); !errors.Is(err, promo.ErrNotOpen) {
+		t.Fatalf("paused: %v, want ErrNotOpen", err)
+	}
+	decided := func(id, card string) promo.Hold {
+		h := hold(id, "p", card, 100)
+		h.Decided = true
+		return h
+	}
+	if h, err := s.Reserve(ctx, decided("p/1", "card-1")); err != nil || h.Status != promo.HoldPending {
+		t.Fatalf("decided before the pause: %+v %v, want pending", h, err)
+	}
+	if _, err := s.Reserve(ctx, decided("p/2", "card-1")); !errors.Is(err, promo.ErrCardLimit) {
+		t.Fatalf("decided, over the card's limit: %v, want ErrCardLimit", err)
+	}
+	if _, err := s.Reserve(ctx, decided("p/3", "card-3")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(ctx, decided("p/4", "card-4")); !errors.Is(err, promo.ErrBudget) {
+		t.Fatalf("decided, over the budget: %v, want ErrBudget", err)
 	}
 }

@@ -91,3 +91,5 @@ func refused(err error) bool {
 	return errors.Is(err, promo.ErrBudget) || errors.Is(err, promo.ErrCardLimit) ||
 		errors.Is(err, promo.ErrNotOpen) || errors.Is(err, promo.ErrHoldConflict)
 }
+
+var _ promo.MirrorStore = (*Batch)(nil)

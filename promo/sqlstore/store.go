@@ -272,10 +272,10 @@ func (s *Store) reserveIn(ctx context.Context, tx *sqldb.Tx, h promo.Hold) (prom
 	at := sqldb.Millis(h.At)
 	var dayCount, dayAmount, count, amount int64
 	err = queryRow(sctx, tx, `UPDATE promo_campaigns SET reserved = reserved + ?, reserved_count = reserved_count + 1, updated_at = ?
-		WHERE id = ? AND paused = 0 AND start_ms <= ? AND ? < end_ms
+		WHERE id = ? AND (paused = 0 OR ? = 1) AND start_ms <= ? AND ? < end_ms
 		AND reserved + spent + ? <= budget AND (max_count = 0 OR reserved_count + spent_count < max_count)
 		RETURNING card_day_count, card_day_amount, card_count, card_amount`,
-		h.Amount, sqldb.Millis(tx.Now), h.Campaign, at, at, h.Amount).Scan(&dayCount, &dayAmount, &count, &amount)
+		h.Amount, sqldb.Millis(tx.Now), h.Campaign, boolInt(h.Decided), at, at, h.Amount).Scan(&dayCount, &dayAmount, &count, &amount)
 	if sqldb.NoRows(err) {
 		return promo.Hold{}, s.whyNot(ctx, tx, h)
 	}
@@ -356,7 +356,7 @@ func (s *Store) whyNot(ctx context.Context, tx *sqldb.Tx, h promo.Hold) error {
 		return fault.E(fault.Conflict, "promo_not_open", "no campaign %q", h.Campaign)
 	case err != nil:
 		return err
-	case paused != 0:
+	case paused != 0 && !h.Decided:
 		return fault.E(fault.Conflict, "promo_not_open", "campaign %q is paused", h.Campaign)
 	case at < start || at >= end:
 		return fault.E(fault.Conflict, "promo_not_open", "campaign %q is not running at %s", h.Campaign, h.At.UTC().Format(time.RFC3339))
@@ -592,6 +592,30 @@ func (s *Store) usages(ctx context.Context, id string) ([]promo.Usage, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fault.Wrap(err, fault.Unavailable, "promo_db", "read budgets")
+	}
+	return out, nil
+}
+
+// CardUses returns card's use of every campaign it used (reserved and
+// spent), per day and in all. It fails with fault.Unavailable when the
+// storage fails.
+func (s *Store) CardUses(ctx context.Context, card string) ([]promo.CardUse, error) {
+	rows, err := s.DB.Query(ctx, `SELECT campaign_id, day, reserved_count + spent_count, reserved_amount + spent_amount
+		FROM promo_card_usage WHERE card = ?`, card)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "promo_db", "read a card's use of the campaigns")
+	}
+	defer rows.Close()
+	var out []promo.CardUse
+	for rows.Next() {
+		var u promo.CardUse
+		if err := rows.Scan(&u.Campaign, &u.Day, &u.Count, &u.Amount); err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, "promo_db", "read a card's use of the campaigns")
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "promo_db", "read a card's use of the campaigns")
 	}
 	return out, nil
 }
