@@ -47,6 +47,8 @@ type Server struct {
 	// HandleNetwork passes 0800 network management to Handler; by default
 	// the server answers them itself with AnswerNetwork.
 	HandleNetwork bool
+
+	pool *workers // the handlers' goroutines, for one Serve
 }
 
 // Serve answers requests on ln with handler until ctx ends, logging to log
@@ -90,6 +92,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fault.E(fault.Invalid, "no_handler", "isolink: server has no handler")
 	}
 	cfg := s.withDefaults()
+	cfg.pool = &workers{}
+	defer cfg.pool.close()
 	if _, ok := ln.(*limitListener); !ok {
 		ln = LimitListener(ln, ConnLimits{}, cfg.Log)
 	}
@@ -204,10 +208,10 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 		}
 		handlers.Add(1)
 		c.inFlight.Add(1)
-		go func() {
+		s.pool.run(func() {
 			defer func() { <-sem; c.inFlight.Add(-1); handlers.Done() }()
 			c.handle(hardCtx, req)
-		}()
+		})
 	}
 }
 
