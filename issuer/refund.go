@@ -67,6 +67,9 @@ type RefundFinder interface {
 	// FindRefund returns the refund the bank took under id; false when
 	// none. It fails only when the store does.
 	FindRefund(ctx context.Context, bankID, id string) (Refund, bool, error)
+	// RefundsOf returns the refunds the bank took of the original, in no
+	// order. It fails only when the store does.
+	RefundsOf(ctx context.Context, bankID, originalID string) ([]Refund, error)
 }
 
 // refund answers an 0200 refund from the network: a direct credit of the
@@ -227,4 +230,18 @@ func (m *MemRefunds) FindRefund(_ context.Context, bankID, id string) (Refund, b
 	defer m.mu.Unlock()
 	r, ok := m.byID[bankID+"\x00"+id]
 	return r, ok, nil
+}
+
+// RefundsOf returns the refunds counted against an original; it never
+// fails.
+func (m *MemRefunds) RefundsOf(_ context.Context, bankID, originalID string) ([]Refund, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Refund
+	for _, r := range m.byID {
+		if r.BankID == bankID && r.OriginalID == originalID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

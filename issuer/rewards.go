@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -319,6 +320,14 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 		w.account = acct.id
 		w.accrue = append(w.accrue, accrual{id: id, amount: d.Amount, points: pts})
 		earnedBy[id] = d.PAR
+		// Refunds the bank took of it already — credited in a file before
+		// this presentment, when the purchase had no lot to take back
+		// from — take their points back now (once: by the refund's id).
+		rs, err := h.refundsOf(ctx, id)
+		if err != nil {
+			return err
+		}
+		w.refunds = append(w.refunds, rs...)
 	}
 	for i, d := range f {
 		if !d.Credit || out[i].Outcome != clearfile.Credited {
@@ -339,7 +348,7 @@ func (h *Host) clearingRewards(ctx context.Context, f []clearfile.Detail, out []
 				return err
 			}
 		}
-		if ok {
+		if ok && !slices.ContainsFunc(workOf(par).refunds, func(q Refund) bool { return q.ID == r.ID }) {
 			workOf(par).refunds = append(workOf(par).refunds, r)
 		}
 	}
@@ -358,6 +367,20 @@ func (h *Host) refundOf(ctx context.Context, id string) (Refund, bool, error) {
 		return Refund{}, false, nil
 	}
 	return rf.FindRefund(ctx, h.bank.ID, id)
+}
+
+// refundsOf returns the refunds the bank took of the purchase id: none
+// without a store that finds them, and no read when the purchase has had
+// nothing refunded.
+func (h *Host) refundsOf(ctx context.Context, id string) ([]Refund, error) {
+	rf, ok := h.cfg.Refunds.(RefundFinder)
+	if !ok {
+		return nil, nil
+	}
+	if n, err := h.cfg.Refunds.Refunded(ctx, h.bank.ID, id); err != nil || n == 0 {
+		return nil, err
+	}
+	return rf.RefundsOf(ctx, h.bank.ID, id)
 }
 
 // pointsChunk bounds the accruals of one update of a card (its transfers

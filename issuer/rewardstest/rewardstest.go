@@ -281,6 +281,19 @@ func (s *suite) run() {
 	s.clear(both.detail(0), rb)
 	s.points("that file again", DebitPAR, 150)
 
+	// A refund credited in a file before its purchase is presented (the
+	// purchase presented late): the presentment earns its 30 points and
+	// takes back the refund's at once (before: the refund found no lot and
+	// the card kept 30 points of a purchase given back); again, nothing.
+	late := s.buy(Debit, DebitPAR, "5411", 3000)
+	rl := s.refund(late, Debit, 3000)
+	s.clear(rl)
+	s.points("a refund before its purchase's presentment", DebitPAR, 150)
+	s.clear(late.detail(0))
+	s.points("the purchase presented after its refund", DebitPAR, 150)
+	s.clear(late.detail(0), rl)
+	s.points("both again", DebitPAR, 150)
+
 	// Pay with points: B (50.00) takes all 150 points, credited 1.50 once
 	// however often asked.
 	before := s.credits(Debit)

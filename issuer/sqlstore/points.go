@@ -228,6 +228,31 @@ func (s *Store) FindRefund(ctx context.Context, bankID, id string) (issuer.Refun
 	return r, true, nil
 }
 
+// RefundsOf returns the refunds the bank took of an original (index
+// issuer_refunds_original). It fails with fault.Unavailable when the
+// database does.
+func (s *Store) RefundsOf(ctx context.Context, bankID, originalID string) ([]issuer.Refund, error) {
+	rows, err := s.DB.Query(ctx, `SELECT id, amount, at FROM issuer_refunds WHERE bank_id = ? AND original_id = ?`, bankID, originalID)
+	if err != nil {
+		return nil, sqldb.Err(err, "reading refunds")
+	}
+	defer rows.Close()
+	var out []issuer.Refund
+	for rows.Next() {
+		r := issuer.Refund{BankID: bankID, OriginalID: originalID}
+		var at int64
+		if err := rows.Scan(&r.ID, &r.Amount, &at); err != nil {
+			return nil, sqldb.Err(err, "reading refunds")
+		}
+		r.At = sqldb.Time(at)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, sqldb.Err(err, "reading refunds")
+	}
+	return out, nil
+}
+
 // LotOwner returns the PAR of the card holding a purchase's lot (the
 // index points_lots_id); false when none. It fails with fault.Unavailable
 // when the database does.
