@@ -53,7 +53,14 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 	if p.net.host, p.net.clearing, err = LinkSecrets(ctx, p.KeyStore); err != nil {
 		return err
 	}
-	if p.net.records, err = netstore.Open(ctx, p.Place.DSN, p.Place.Dir); err != nil {
+	var journaled []netstore.Option
+	if cfg.Roles == nil {
+		// Every role here (serve, demo, bench): the only network process.
+		// On SQLite the switch's records go on the network's journal,
+		// written behind to SQL; on PostgreSQL, and with --roles, on SQL.
+		journaled = append(journaled, netstore.Journaled())
+	}
+	if p.net.records, err = netstore.Open(ctx, p.Place.DSN, p.Place.Dir, journaled...); err != nil {
 		return err
 	}
 	p.net.records.DB.Now = cfg.Now

@@ -22,6 +22,9 @@ import (
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/journal/lossyfs"
+	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/powerloss"
@@ -63,6 +66,13 @@ func TestPowerLossChild(t *testing.T) {
 	if err := powerloss.Install(spec.Shadow); err != nil {
 		t.Fatal(err)
 	}
+	// The network's journal (the switch's records before SQL) through the
+	// same kind of layer, its shadows beside SQLite's.
+	jfs, err := lossyfs.New(spec.Shadow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journal.SetDefaultFS(jfs)
 	if spec.Normal {
 		sqldb.SetSQLiteSyncNormal(true)
 	}
@@ -192,6 +202,34 @@ func powerCut(t *testing.T, normal bool, after time.Duration) ([]approval, strin
 // same) and the token service's used keys (token|cryptogram).
 func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]bool) {
 	t.Helper()
+	// The switch's records journaled and not yet written behind to SQL
+	// are applied as the platform's next start would: the network's store
+	// opened with its journal replays it into network.db.
+	inSQL := func() int {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(cut, "network.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM switch_auths WHERE response_code = '00'").Scan(&n)
+		return n
+	}
+	before := inSQL()
+	if l, err := journal.Open(filepath.Join(cut, "network.journal"), journal.Options{}); err != nil {
+		t.Fatalf("the network's journal after the power cut: %v", err)
+	} else {
+		t.Logf("%s: the network's journal holds %d records (%d torn bytes cut off); approved records in network.db before its replay %d", filepath.Base(cut), l.Stats().Records, l.Stats().DroppedBytes, before)
+		l.Close()
+	}
+	defer func() { t.Logf("%s: approved records in network.db after the replay %d", filepath.Base(cut), inSQL()) }()
+	st, err := netstore.Open(context.Background(), "", cut, netstore.Journaled())
+	if err != nil {
+		t.Fatalf("replaying the network's journal after the power cut: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 	holds, records, keyUses = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	read := func(file, q string, into map[string]bool, key func(cols []string) string) {
 		db, err := sql.Open("sqlite", "file:"+filepath.Join(cut, file))

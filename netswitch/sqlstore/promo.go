@@ -45,8 +45,13 @@ func fromJSON[T any](s string) (*T, error) {
 // SetPromo replaces the promotion of a record (nil: none any more), after
 // a partial reversal. It fails with fault.NotFound for an unknown id.
 func (s *Store) SetPromo(ctx context.Context, id string, r *promo.Redemption) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
 	var n int64
-	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE switch_auths SET promo = ? WHERE id = ? AND `+records, jsonOf(r), id)
 		if err == nil {
 			n, _ = res.RowsAffected()
@@ -65,6 +70,9 @@ func (s *Store) SetPromo(ctx context.Context, id string, r *promo.Redemption) er
 // PurchasedBefore reports whether the card par has an approved purchase
 // other than id that stays captured (not reversed in full).
 func (s *Store) PurchasedBefore(ctx context.Context, par, id string) (bool, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return false, err
+	}
 	var one int
 	err := s.DB.QueryRow(ctx, `SELECT 1 FROM switch_auths WHERE par = ? AND id <> ? AND response_code = '00' AND clear_amount > 0 LIMIT 1`, par, id).Scan(&one)
 	if sqldb.NoRows(err) {

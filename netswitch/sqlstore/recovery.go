@@ -31,6 +31,12 @@ const pendingCols = `original_id, bank_id, token, pan_sealed, acquirer, terminal
 // netswitch.CodeAuthSettled when the record is not waiting, and
 // fault.Unavailable when the database fails.
 func (s *Store) AbandonAuth(ctx context.Context, id string, at time.Time) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
+	defer s.forget(id) // settled, or not being decided: SQL knows which
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE switch_auths SET response_code = '96', reason = ?, answered_at = ?, reversed_at = ?,
 			reversal_rc = 'SF', clear_amount = 0, promo = '' WHERE id = ? AND response_code = ''`, string(netswitch.ReasonInterrupted), sqldb.Millis(at), sqldb.Millis(at), id)

@@ -31,7 +31,12 @@ var (
 // CodeRefundExceeds or CodeRefundExists, fault.NotFound for an original
 // that is not approved, and fault.Unavailable when the database fails.
 func (s *Store) ClaimRefund(ctx context.Context, refundID, originalID string, amount int64) error {
-	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
+	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `INSERT INTO switch_refund_claims (refund_id, original_id, amount) VALUES (?, ?, ?) ON CONFLICT (refund_id) DO NOTHING`,
 			refundID, originalID, amount)
 		if err != nil {
@@ -92,8 +97,13 @@ func release(ctx context.Context, tx *sqldb.Tx, refundID string) error {
 // "refund_exists" when the identity is stored already, and
 // fault.Unavailable when the database fails.
 func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
 	var dup bool
-	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `INSERT INTO switch_refunds (`+refundCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			r.ID, r.Digest, r.OriginalID, r.Acquirer, r.Terminal, r.STAN, r.Transmission, r.RRN, r.Merchant, r.MerchantName, r.LocalDate, r.LocalTime,
@@ -138,6 +148,9 @@ func scanRefund(sc interface{ Scan(...any) error }) (netswitch.Refund, error) {
 // Refund returns a refund record by identity, or fault.NotFound
 // "refund_not_found".
 func (s *Store) Refund(ctx context.Context, id string) (netswitch.Refund, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return netswitch.Refund{}, err
+	}
 	r, err := scanRefund(s.DB.QueryRow(ctx, `SELECT `+refundCols+` FROM switch_refunds WHERE id = ?`, id))
 	if sqldb.NoRows(err) {
 		return r, fault.E(fault.NotFound, "refund_not_found", "no such refund")
@@ -149,6 +162,9 @@ func (s *Store) Refund(ctx context.Context, id string) (netswitch.Refund, error)
 // authorization (0 when none); it fails with fault.Unavailable when the
 // database does.
 func (s *Store) Refunded(ctx context.Context, originalID string) (int64, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := s.DB.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM switch_refunds WHERE original_id = ? AND response_code = '00'`, originalID).Scan(&n)
 	return n, sqldb.Err(err, "reading refunds")
@@ -157,6 +173,9 @@ func (s *Store) Refunded(ctx context.Context, originalID string) (int64, error) 
 // DayRefunds returns the refund records of a business date, oldest first;
 // it fails with fault.Unavailable when the database does.
 func (s *Store) DayRefunds(ctx context.Context, businessDate string) ([]netswitch.Refund, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	const what = "reading a day's refunds"
 	rows, err := s.DB.Query(ctx, `SELECT `+refundCols+` FROM switch_refunds WHERE business_date = ? ORDER BY received_at, id`, businessDate)
 	if err != nil {

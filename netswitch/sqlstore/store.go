@@ -43,6 +43,7 @@ var (
 type Store struct {
 	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
 	saves      *sqldb.Batcher[authWrite, error]
+	jr         *journaled // the journal of SaveAuth and FinishAuth (WithJournal), or nil
 }
 
 // authWrite is one write of the batch: a new record, or the answer of a
@@ -68,13 +69,28 @@ func held(h sqldb.Held) *Store {
 // Open opens (creating and migrating as needed) the network's wing on the
 // backend dsn names ("" for DATA/network.db, "sqlite:PATH",
 // "postgres://…") and returns its store, which closes the database on
-// Close. It fails like sqldb.OpenWing.
-func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
+// Close. With WithJournal it replays the journal into the wing first
+// (journaled.go). It fails like sqldb.OpenWing and journal.Open, or with
+// the wing's error while replaying.
+func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, error) {
+	var op options
+	for _, o := range opts {
+		o(&op)
+	}
+	if op.beside && op.journal == "" {
+		op.journal = journalBeside(dsn, dataDir)
+	}
 	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
 		return nil, err
 	}
 	s := held(h)
+	if op.journal != "" {
+		if err := s.openJournal(ctx, op); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -91,11 +107,19 @@ func OpenBeside(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	return s, nil
 }
 
-// Close stops the batch worker, and closes the database when the store
-// opened it. It fails with the database's error.
+// Close stops the batch worker (and the journal's write-behind, once it has
+// applied what was journaled), and closes the database when the store
+// opened it. It fails with the database's (or the journal's) error.
 func (s *Store) Close() error {
+	var jerr error
+	if s.jr != nil {
+		jerr = s.closeJournal()
+	}
 	s.saves.Close()
-	return s.Held.Close()
+	if err := s.Held.Close(); err != nil {
+		return err
+	}
+	return jerr
 }
 
 const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, local_date, local_time,
@@ -120,6 +144,9 @@ var errSettled = fault.E(fault.Conflict, netswitch.CodeAuthSettled, "the authori
 // already (a record, or the marker of a reversal that came first), and
 // fault.Unavailable when the database fails.
 func (s *Store) SaveAuth(ctx context.Context, a netswitch.Auth) error {
+	if s.jr != nil {
+		return s.saveJournaled(ctx, a)
+	}
 	res, err := s.saves.Do(ctx, authWrite{a: a})
 	if err != nil {
 		return err
@@ -133,6 +160,9 @@ func (s *Store) SaveAuth(ctx context.Context, a netswitch.Auth) error {
 // another switch, settled it), and fault.Unavailable when the database
 // fails.
 func (s *Store) FinishAuth(ctx context.Context, a netswitch.Auth) error {
+	if s.jr != nil {
+		return s.finishJournaled(ctx, a)
+	}
 	res, err := s.saves.Do(ctx, authWrite{a: a, finish: true})
 	if err != nil {
 		return err
@@ -142,6 +172,11 @@ func (s *Store) FinishAuth(ctx context.Context, a netswitch.Auth) error {
 
 const insertAuth = `INSERT INTO switch_auths (` + authCols + `) VALUES (` + authMarks + `) ON CONFLICT (id) DO NOTHING`
 
+// finishArgs are finishAuth's arguments for a's answer.
+func finishArgs(a netswitch.Auth) []any {
+	return []any{string(a.ResponseCode), string(a.Reason), a.AuthCode, a.Answer, sqldb.Millis(a.AnsweredAt), jsonOf(a.Promo), a.ID}
+}
+
 const finishAuth = `UPDATE switch_auths SET response_code = ?, reason = ?, auth_code = ?, answer = ?, answered_at = ?, promo = ?
 	WHERE id = ? AND response_code = ''`
 
@@ -149,41 +184,55 @@ const finishAuth = `UPDATE switch_auths SET response_code = ?, reason = ?, auth_
 func (s *Store) writeAuths(ctx context.Context, ws []authWrite) ([]error, error) {
 	out := make([]error, len(ws))
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		ins, err := tx.Stmt(ctx, insertAuth)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		up, err := tx.Stmt(ctx, finishAuth)
-		if err != nil {
-			return err
-		}
-		defer up.Close()
-		for i, w := range ws {
-			var res sql.Result
-			a := w.a
-			if w.finish {
-				res, err = up.ExecContext(ctx, string(a.ResponseCode), string(a.Reason), a.AuthCode, a.Answer, sqldb.Millis(a.AnsweredAt), jsonOf(a.Promo), a.ID)
-			} else {
-				res, err = ins.ExecContext(ctx, authArgs(a)...)
-			}
-			if err != nil {
-				return err
-			}
-			out[i] = nil
-			if n, _ := res.RowsAffected(); n != 1 {
-				out[i] = errExists
-				if w.finish {
-					out[i] = errSettled
-				}
-			}
-		}
-		return nil
+		return authStmts(ctx, tx, func(ins, up *sql.Stmt) error {
+			return writeBatch(ctx, ins, up, ws, out)
+		})
 	})
 	if err != nil {
 		return nil, sqldb.Err(err, "storing authorizations")
 	}
 	return out, nil
+}
+
+// authStmts runs fn with the record insert and the answer update prepared
+// in tx.
+func authStmts(ctx context.Context, tx *sqldb.Tx, fn func(ins, up *sql.Stmt) error) error {
+	ins, err := tx.Stmt(ctx, insertAuth)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	up, err := tx.Stmt(ctx, finishAuth)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	return fn(ins, up)
+}
+
+// writeBatch runs a batch's writes, each one's outcome in out.
+func writeBatch(ctx context.Context, ins, up *sql.Stmt, ws []authWrite, out []error) error {
+	var err error
+	for i, w := range ws {
+		var res sql.Result
+		a := w.a
+		if w.finish {
+			res, err = up.ExecContext(ctx, finishArgs(a)...)
+		} else {
+			res, err = ins.ExecContext(ctx, authArgs(a)...)
+		}
+		if err != nil {
+			return err
+		}
+		out[i] = nil
+		if n, _ := res.RowsAffected(); n != 1 {
+			out[i] = errExists
+			if w.finish {
+				out[i] = errSettled
+			}
+		}
+	}
+	return nil
 }
 
 // typed holds the stored forms of a record's token and amount while a row
@@ -222,6 +271,9 @@ func scanAuth(sc interface{ Scan(...any) error }) (netswitch.Auth, error) {
 const records = `digest <> ''`
 
 func (s *Store) auths(ctx context.Context, what, where string, args ...any) ([]netswitch.Auth, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.DB.Query(ctx, `SELECT `+authCols+` FROM switch_auths `+where, args...)
 	if err != nil {
 		return nil, sqldb.Err(err, what)
@@ -241,6 +293,9 @@ func (s *Store) auths(ctx context.Context, what, where string, args ...any) ([]n
 // Auth returns a record (or a reversal's marker: Auth.Early) by identity,
 // or fault.NotFound netswitch.CodeAuthNotFound.
 func (s *Store) Auth(ctx context.Context, id string) (netswitch.Auth, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return netswitch.Auth{}, err
+	}
 	a, err := scanAuth(s.DB.QueryRow(ctx, `SELECT `+authCols+` FROM switch_auths WHERE id = ?`, id))
 	if sqldb.NoRows(err) {
 		return a, fault.E(fault.NotFound, netswitch.CodeAuthNotFound, "no such authorization")
@@ -252,6 +307,11 @@ func (s *Store) Auth(ctx context.Context, id string) (netswitch.Auth, error) {
 // to clear; it fails with fault.NotFound netswitch.CodeAuthNotFound for an
 // unknown id.
 func (s *Store) MarkReversed(ctx context.Context, id string, at time.Time, rc string, remaining int64) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE switch_auths SET reversed_at = ?, reversal_rc = ?, clear_amount = ? WHERE id = ? AND `+records+` AND (reversed_at = 0 OR clear_amount > ?)`,
 			sqldb.Millis(at), rc, remaining, id, remaining)
@@ -278,6 +338,11 @@ func (s *Store) MarkReversed(ctx context.Context, id string, at time.Time, rc st
 // meanwhile, at any switch), and fault.Unavailable when the database
 // fails.
 func (s *Store) SaveEarlyReversal(ctx context.Context, r netswitch.Reversal) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
 	at := r.At.UTC()
 	marker := netswitch.Auth{ID: r.OriginalID, RRN: r.RRN, ResponseCode: iso8583.ResponseCode("05"), Reason: netswitch.ReasonReversedBeforeArrival,
 		BusinessDate: at.Format("20060102"), ReceivedAt: at, AnsweredAt: at}
@@ -307,6 +372,11 @@ func (s *Store) SaveEarlyReversal(ctx context.Context, r netswitch.Reversal) err
 // netswitch.CodeAuthExists when the marker is not there any more (a
 // retransmission of the original, at any switch, replaced it first).
 func (s *Store) SettleEarly(ctx context.Context, a netswitch.Auth) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
 	args := append(authArgs(a)[1:], a.ID)
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, settleEarly, args...)
@@ -332,6 +402,9 @@ var settleEarly = func() string {
 // ReversalFor returns the remembered reversal of an original, or
 // fault.NotFound "reversal_not_found".
 func (s *Store) ReversalFor(ctx context.Context, originalID string) (netswitch.Reversal, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return netswitch.Reversal{}, err
+	}
 	var r netswitch.Reversal
 	var at int64
 	err := s.DB.QueryRow(ctx, `SELECT original_id, rrn, at FROM switch_reversals WHERE original_id = ?`, originalID).Scan(&r.OriginalID, &r.RRN, &at)
@@ -381,6 +454,11 @@ func (s *Store) MarkCleared(ctx context.Context, ids []string, clearingDate stri
 }
 
 func (s *Store) markCleared(ctx context.Context, table string, ids []string, clearingDate string, at time.Time) error {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return err
+	}
+	defer letGo()
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.Exec(ctx, `UPDATE `+table+` SET cleared_at = ?, clearing_date = ? WHERE id = ? AND cleared_at = 0`, sqldb.Millis(at), clearingDate, id); err != nil {
@@ -402,5 +480,10 @@ var SealedColumns = [][2]string{{"switch_auths", "pan_sealed"}}
 // back the changed ones, online (sqldb.DB.RewrapColumns). It returns how
 // many changed and fails like RewrapColumns.
 func (s *Store) Rewrap(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
+	letGo, err := s.alone(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer letGo()
 	return s.DB.RewrapColumns(ctx, SealedColumns, rewrap)
 }

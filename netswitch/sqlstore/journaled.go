@@ -1,0 +1,519 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// The switch's records on a journal (issue 16, lever 1): with WithJournal,
+// the authorization's two writes — the record stored before the issuer is
+// asked (SaveAuth) and its answer (FinishAuth) — are appended to the
+// network's journal (package journal: group-committed, one fdatasync per
+// group) and answered once they are on disk; a write-behind goroutine
+// applies them to SQL in large batches, one transaction each. Every other
+// method first waits until the write-behind has applied everything
+// journaled before the call (read-your-writes), and the other writes run
+// alone (no SaveAuth or FinishAuth between their wait and their
+// transaction), then each runs on SQL as without the journal. The
+// identities journaled and not yet applied, and the records still being
+// decided, are kept in memory, so that SaveAuth answers CodeAuthExists and
+// FinishAuth CodeAuthSettled as the SQL path does (memory, then SQL).
+//
+// At Open the journal is replayed into SQL (idempotently: a record's insert
+// does nothing when its identity is stored, an answer changes only a
+// record still being decided) before the store serves, then dropped.
+//
+// Only for a store that is the only network process on its database: a
+// second process could not see the first one's journaled records. The
+// journal's lock (flock) refuses a second store on the same journal.
+
+// The kinds of journal record.
+const (
+	recSave   byte = 1 // insertAuth's arguments
+	recFinish byte = 2 // finishAuth's arguments
+)
+
+// jrec is a journaled write on its way to SQL.
+type jrec struct {
+	seq  uint64
+	kind byte
+	id   string
+	args []any
+}
+
+// liveAuth is what the store knows in memory of an identity journaled and
+// not yet applied, or of a record still being decided.
+type liveAuth struct {
+	seq      uint64 // the last journal record about it (0: being appended)
+	deciding bool   // its answer may still be stored (FinishAuth)
+	busy     int    // appends under way about it
+}
+
+// journaled is the journal side of a Store.
+type journaled struct {
+	log *journal.Log
+	// gate is shared by SaveAuth and FinishAuth (the hot path); every
+	// other write holds it alone, from its wait for the write-behind to
+	// its commit.
+	gate  sync.RWMutex
+	mu    sync.Mutex
+	live  map[string]*liveAuth
+	queue []jrec
+	wake  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	apply func(context.Context, []jrec) ([]struct{}, error)
+	probe *sql.Stmt // the response code of a record by identity
+}
+
+// Option changes how Open opens the store.
+type Option func(*options)
+
+type options struct {
+	journal string
+	jopts   journal.Options
+	beside  bool
+}
+
+// Journaled puts the authorization's writes on the journal beside the
+// wing's SQLite file (DATA/network.journal, or STEM-network.journal beside
+// a sqlite:PATH), with the default journal.Options; on PostgreSQL it does
+// nothing (several network processes may share the database there). For
+// the process that runs the network role.
+func Journaled() Option { return func(op *options) { op.beside = true } }
+
+// journalBeside is the journal's path beside the wing's file, "" on
+// PostgreSQL.
+func journalBeside(dsn, dataDir string) string {
+	if dsn != "" && !strings.HasPrefix(dsn, "sqlite:") {
+		return ""
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	if path == "" {
+		return filepath.Join(dataDir, Wing.Name+".journal")
+	}
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+Wing.Name+".journal")
+}
+
+// WithJournal puts the authorization's writes on a journal at path (its
+// segments path.SEQ; e.g. DATA/network.journal) with a write-behind to
+// SQL. Only for a process that is the only network process on the
+// database (the SQLite platform); several sharing PostgreSQL keep the SQL
+// path.
+func WithJournal(path string, o journal.Options) Option {
+	return func(op *options) { op.journal, op.jopts = path, o }
+}
+
+// openJournal opens the journal, replays it into SQL, drops it, and starts
+// the write-behind.
+func (s *Store) openJournal(ctx context.Context, op options) error {
+	l, err := journal.Open(op.journal, op.jopts)
+	if err != nil {
+		return err
+	}
+	j := &journaled{log: l, live: map[string]*liveAuth{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j.apply = sqldb.Serialized(s.DB, s.applyRecords)
+	if j.probe, err = s.DB.Prepare(ctx, `SELECT response_code FROM switch_auths WHERE id = ?`); err != nil {
+		l.Close()
+		return sqldb.Err(err, "preparing the journal's probe")
+	}
+	var batch []jrec
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := j.apply(ctx, batch); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			l.Done(r.seq)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err = l.Replay(func(seq uint64, b []byte) error {
+		r, err := decodeRecord(b)
+		if err != nil {
+			return err
+		}
+		r.seq = seq
+		batch = append(batch, r)
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err == nil {
+		err = l.Truncate()
+	}
+	if err != nil {
+		j.probe.Close()
+		l.Close()
+		return err
+	}
+	s.jr = j
+	go s.writeBehind()
+	return nil
+}
+
+// closeJournal applies what is queued, stops the write-behind, drops the
+// journal when everything in it is applied and closes it.
+func (s *Store) closeJournal() error {
+	j := s.jr
+	close(j.stop)
+	<-j.done
+	if j.log.Applied() >= j.log.Last() {
+		j.log.Truncate() // a clean stop leaves nothing to replay
+	}
+	j.probe.Close()
+	return j.log.Close()
+}
+
+// writeBehind applies the journaled records to SQL, as many as are queued
+// (up to 4,096) in each transaction, until Close; a failed batch is tried
+// again (the records are on disk meanwhile, and reads wait for them).
+func (s *Store) writeBehind() {
+	j := s.jr
+	defer close(j.done)
+	ctx := context.Background()
+	for {
+		stopping := false
+		select {
+		case <-j.wake:
+		case <-j.stop:
+			stopping = true
+		}
+		for {
+			j.mu.Lock()
+			n := min(len(j.queue), 4096)
+			batch := j.queue[:n:n]
+			j.queue = j.queue[n:]
+			if len(j.queue) == 0 {
+				j.queue = nil
+			}
+			j.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+				if _, err := j.apply(ctx, batch); err == nil {
+					break
+				}
+				if stopping {
+					return // left in the journal: the next Open replays them
+				}
+				time.Sleep(wait)
+			}
+			j.mu.Lock()
+			for _, r := range batch {
+				if e := j.live[r.id]; e != nil && e.seq == r.seq && e.busy == 0 && !e.deciding {
+					delete(j.live, r.id)
+				}
+			}
+			j.mu.Unlock()
+			for _, r := range batch {
+				j.log.Done(r.seq)
+			}
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// applyRecords runs a batch of journaled writes in one transaction: an
+// insert that meets its identity stored, or an answer that meets a record
+// no longer being decided, changes nothing (a replay).
+func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error) {
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		return authStmts(ctx, tx, func(ins, up *sql.Stmt) error {
+			for _, r := range rs {
+				st := ins
+				if r.kind == recFinish {
+					st = up
+				}
+				if _, err := st.ExecContext(ctx, r.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, sqldb.Err(err, "applying the network's journal")
+	}
+	return make([]struct{}, len(rs)), nil
+}
+
+// caughtUp waits until the write-behind has applied everything journaled
+// before the call (nil at once without a journal).
+func (s *Store) caughtUp(ctx context.Context) error {
+	if s.jr == nil {
+		return nil
+	}
+	return s.jr.log.WaitApplied(ctx, s.jr.log.Last())
+}
+
+// alone holds the store's writes back (SaveAuth, FinishAuth), waits until
+// everything journaled is applied, and returns the function that lets them
+// go again — for a write on SQL that must see every journaled record and
+// not race one (no-op without a journal).
+func (s *Store) alone(ctx context.Context) (func(), error) {
+	if s.jr == nil {
+		return func() {}, nil
+	}
+	s.jr.gate.Lock()
+	if err := s.caughtUp(ctx); err != nil {
+		s.jr.gate.Unlock()
+		return nil, err
+	}
+	return s.jr.gate.Unlock, nil
+}
+
+// forget drops an identity the store learnt from SQL is settled (after
+// AbandonAuth), with the gate held alone.
+func (s *Store) forget(id string) {
+	if s.jr == nil {
+		return
+	}
+	s.jr.mu.Lock()
+	delete(s.jr.live, id)
+	s.jr.mu.Unlock()
+}
+
+// probe reads a record's response code in SQL: found false when there is
+// no record (or marker) with the identity.
+func (j *journaled) probeRC(ctx context.Context, id string) (rc string, found bool, err error) {
+	err = j.probe.QueryRowContext(context.WithoutCancel(ctx), id).Scan(&rc)
+	if sqldb.NoRows(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, sqldb.Err(err, "reading an authorization")
+	}
+	return rc, true, nil
+}
+
+// saveJournaled is SaveAuth on the journal.
+func (s *Store) saveJournaled(ctx context.Context, a netswitch.Auth) error {
+	j := s.jr
+	j.gate.RLock()
+	defer j.gate.RUnlock()
+	j.mu.Lock()
+	if _, ok := j.live[a.ID]; ok {
+		j.mu.Unlock()
+		return errExists
+	}
+	e := &liveAuth{deciding: a.ResponseCode == "", busy: 1}
+	j.live[a.ID] = e
+	j.mu.Unlock()
+	_, found, err := j.probeRC(ctx, a.ID)
+	if err == nil && found {
+		err = errExists
+	}
+	args := authArgs(a)
+	if err == nil {
+		err = j.append(ctx, e, recSave, a.ID, args)
+	}
+	if err != nil {
+		j.mu.Lock()
+		if j.live[a.ID] == e {
+			delete(j.live, a.ID)
+		}
+		j.mu.Unlock()
+	}
+	return err
+}
+
+// finishJournaled is FinishAuth on the journal.
+func (s *Store) finishJournaled(ctx context.Context, a netswitch.Auth) error {
+	j := s.jr
+	j.gate.RLock()
+	defer j.gate.RUnlock()
+	j.mu.Lock()
+	e := j.live[a.ID]
+	known := e != nil
+	if known {
+		if !e.deciding {
+			j.mu.Unlock()
+			return errSettled
+		}
+		e.deciding = false
+		e.busy++
+	} else {
+		e = &liveAuth{busy: 1}
+		j.live[a.ID] = e
+	}
+	j.mu.Unlock()
+	var err error
+	if !known {
+		// Saved before this process (or long ago): SQL tells.
+		var rc string
+		var found bool
+		if rc, found, err = j.probeRC(ctx, a.ID); err == nil && (!found || rc != "") {
+			err = errSettled
+		}
+	}
+	if err == nil {
+		err = j.append(ctx, e, recFinish, a.ID, finishArgs(a))
+	}
+	if err != nil {
+		j.mu.Lock()
+		if known {
+			e.deciding = true // still waiting for its answer
+			e.busy--
+		} else if j.live[a.ID] == e {
+			delete(j.live, a.ID)
+		}
+		j.mu.Unlock()
+	}
+	return err
+}
+
+// append journals one write about e and queues it for the write-behind.
+func (j *journaled) append(ctx context.Context, e *liveAuth, kind byte, id string, args []any) error {
+	b, err := encodeRecord(kind, args)
+	if err != nil {
+		return err
+	}
+	seq, err := j.log.Append(ctx, b)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	e.seq = seq
+	e.busy--
+	j.queue = append(j.queue, jrec{seq: seq, kind: kind, id: id, args: args})
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// The journal record of a write: its kind, then its SQL arguments, each a
+// tag (0 nil, 1 string, 2 bytes, 3 integer) and its value (a uvarint
+// length and the bytes, or a zig-zag varint).
+const (
+	tagNil byte = iota
+	tagString
+	tagBytes
+	tagInt
+)
+
+var errRecord = fault.E(fault.Internal, "journal_record", "a record of the network's journal does not decode")
+
+// encodeRecord encodes a write's arguments (strings, byte slices, integers).
+func encodeRecord(kind byte, args []any) ([]byte, error) {
+	b := make([]byte, 0, 512)
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(len(args)))
+	for _, a := range args {
+		switch v := a.(type) {
+		case nil:
+			b = append(b, tagNil)
+		case string:
+			b = append(b, tagString)
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		case []byte:
+			if v == nil {
+				b = append(b, tagNil)
+				continue
+			}
+			b = append(b, tagBytes)
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		case int64:
+			b = append(b, tagInt)
+			b = binary.AppendVarint(b, v)
+		case int:
+			b = append(b, tagInt)
+			b = binary.AppendVarint(b, int64(v))
+		default:
+			return nil, fault.E(fault.Internal, "journal_record", "a switch record's column of type %T has no journal form", a)
+		}
+	}
+	return b, nil
+}
+
+// decodeRecord reads a record encodeRecord made; errRecord when it does
+// not decode.
+func decodeRecord(b []byte) (jrec, error) {
+	if len(b) < 2 || (b[0] != recSave && b[0] != recFinish) {
+		return jrec{}, errRecord
+	}
+	r := jrec{kind: b[0]}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n > uint64(len(b)) {
+		return jrec{}, errRecord
+	}
+	b = b[1+k:]
+	r.args = make([]any, 0, n)
+	for range n {
+		if len(b) == 0 {
+			return jrec{}, errRecord
+		}
+		tag := b[0]
+		b = b[1:]
+		switch tag {
+		case tagNil:
+			r.args = append(r.args, nil)
+		case tagString, tagBytes:
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) || l > math.MaxInt32 {
+				return jrec{}, errRecord
+			}
+			v := b[k : k+int(l)]
+			b = b[k+int(l):]
+			if tag == tagString {
+				r.args = append(r.args, string(v))
+			} else {
+				r.args = append(r.args, append([]byte{}, v...))
+			}
+		case tagInt:
+			v, k := binary.Varint(b)
+			if k <= 0 {
+				return jrec{}, errRecord
+			}
+			b = b[k:]
+			r.args = append(r.args, v)
+		default:
+			return jrec{}, errRecord
+		}
+	}
+	if len(b) != 0 {
+		return jrec{}, errRecord
+	}
+	want := len(authArgs(netswitch.Auth{}))
+	if r.kind == recFinish {
+		want = len(finishArgs(netswitch.Auth{}))
+	}
+	if len(r.args) != want {
+		return jrec{}, errRecord
+	}
+	if id, ok := r.args[len(r.args)-1].(string); r.kind == recFinish && ok {
+		r.id = id
+	} else if id, ok := r.args[0].(string); r.kind == recSave && ok {
+		r.id = id
+	} else {
+		return jrec{}, errRecord
+	}
+	return r, nil
+}
