@@ -78,3 +78,17 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTokenData: DE123 read at an issuer.
+func BenchmarkTokenData(b *testing.B) {
+	m := New(AuthorizationRequest)
+	if err := m.SetTokenData(TokenData{Token: "6288990000001234", PAR: "PAR0001", RequestorID: "40010030273", Assurance: "01", RiskScore: "07"}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.TokenData(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -95,7 +95,8 @@ func ParseTokenData(b []byte) (TokenData, error) {
 		return TokenData{}, formatErr(ErrBadLength, DETokenData, "must be at most %d bytes, got %d", specs[DETokenData].Max, len(b))
 	}
 	var t TokenData
-	seen := map[uint32]bool{}
+	var seen uint64 // bit i: tokenFields[i] read
+	all := string(b) // the fields are substrings of one string
 	for pos := 0; pos < len(b); {
 		tag, n, err := readTag(b[pos:], DETokenData)
 		if err != nil {
@@ -110,24 +111,24 @@ func ParseTokenData(b []byte) (TokenData, error) {
 		if l > len(b)-pos {
 			return TokenData{}, formatErr(ErrTruncated, DETokenData, "a TLV value runs past the end")
 		}
-		v := b[pos : pos+l]
+		v := all[pos : pos+l]
 		pos += l
 		for i := range tokenFields {
 			f := &tokenFields[i]
 			if f.tag != tag {
 				continue
 			}
-			if seen[tag] {
+			if seen&(1<<i) != 0 {
 				return TokenData{}, formatErr(ErrBadLength, DETokenData, "tag %X is repeated", tag)
 			}
-			seen[tag] = true
-			if err := f.check(string(v)); err != nil {
+			seen |= 1 << i
+			if err := f.check(v); err != nil {
 				return TokenData{}, err
 			}
-			*f.get(&t) = string(v)
+			*f.get(&t) = v
 		}
 	}
-	if len(seen) == 0 {
+	if seen == 0 {
 		return TokenData{}, formatErr(ErrBadLength, DETokenData, "holds no token data")
 	}
 	return t, nil
