@@ -95,7 +95,7 @@ func ParseTokenData(b []byte) (TokenData, error) {
 		return TokenData{}, formatErr(ErrBadLength, DETokenData, "must be at most %d bytes, got %d", specs[DETokenData].Max, len(b))
 	}
 	var t TokenData
-	var seen uint64 // bit i: tokenFields[i] read
+	var seen uint64  // bit i: tokenFields[i] read
 	all := string(b) // the fields are substrings of one string
 	for pos := 0; pos < len(b); {
 		tag, n, err := readTag(b[pos:], DETokenData)
