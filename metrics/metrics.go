@@ -13,6 +13,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,13 @@ type Registry struct {
 	httpReqs     *prometheus.CounterVec
 	httpSeconds  *prometheus.HistogramVec
 	dec          decisions // the token service's and the risk engine's (decisions.go)
+
+	// hopObs and answered are the hops' histograms and the authorization
+	// counters by role and code, each looked up in its family the first
+	// time it is used only (an authorization records four or five hops).
+	seriesMu sync.RWMutex
+	hopObs   map[string]prometheus.Observer
+	answered map[[2]string]prometheus.Counter
 }
 
 // latencyBuckets span a tenth of a millisecond (a cached token check) to
@@ -81,6 +89,8 @@ func New() *Registry {
 		Help: "Time to answer an HTTP request, by route pattern.", Buckets: latencyBuckets}, []string{"route"})
 	r.reg.MustRegister(r.auths, r.hops, r.batchSize, r.batchSeconds, r.httpReqs, r.httpSeconds)
 	r.dec = newDecisions(r.reg)
+	r.hopObs = map[string]prometheus.Observer{}
+	r.answered = map[[2]string]prometheus.Counter{}
 	return r
 }
 
@@ -104,9 +114,10 @@ func (r *Registry) Party(role string) Party { return Party{r: r, role: role} }
 
 // Hop records how long one hop of an authorization took.
 func (p Party) Hop(hop string, took time.Duration) {
-	if p.r != nil {
-		p.r.hops.WithLabelValues(hop).Observe(took.Seconds())
+	if p.r == nil {
+		return
 	}
+	series(p.r, p.r.hopObs, hop, func() prometheus.Observer { return p.r.hops.WithLabelValues(hop) }).Observe(took.Seconds())
 }
 
 // Answered counts an authorization answered with the response code rc.
@@ -115,8 +126,30 @@ func (p Party) Answered(rc string) {
 		if rc == "" {
 			rc = "none"
 		}
-		p.r.auths.WithLabelValues(p.role, rc).Inc()
+		series(p.r, p.r.answered, [2]string{p.role, rc}, func() prometheus.Counter { return p.r.auths.WithLabelValues(p.role, rc) }).Inc()
 	}
+}
+
+// maxKept bounds the series a Registry keeps looked up (hops and codes are
+// few: this is a guard, not a limit one meets).
+const maxKept = 4096
+
+// series returns the series kept in m under key, or looks it up (get) and
+// keeps it.
+func series[K comparable, V any](r *Registry, m map[K]V, key K, get func() V) V {
+	r.seriesMu.RLock()
+	v, ok := m[key]
+	r.seriesMu.RUnlock()
+	if ok {
+		return v
+	}
+	v = get()
+	r.seriesMu.Lock()
+	if len(m) < maxKept {
+		m[key] = v
+	}
+	r.seriesMu.Unlock()
+	return v
 }
 
 // Wing is the meter of one storage wing's group-commit batches (a
