@@ -2,8 +2,10 @@ package gate
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,10 +33,18 @@ import (
 // upload to the operator succeeds. The journal also reserves the SAM's
 // sequence numbers, in blocks, so that none is used twice across
 // restarts. Its methods are safe for concurrent use.
+//
+// The file is made ready with zeros beyond its entries (prealloc bytes,
+// more as it fills), and entries are written over them in place: an
+// fdatasync then carries the entry's data alone, not the file's new size
+// through the file system's journal. The first zero byte ends the entries
+// on reading; an entry a power cut tore holds one, or lacks its newline,
+// and is dropped.
 type Journal struct {
 	mu       sync.Mutex
 	path     string
 	f        *os.File
+	off, end int64 // where the next entry goes; the file's size (zeros from off on)
 	nextID   uint64
 	seq      uint32 // last sequence number handed out
 	reserved uint32 // sequence numbers up to here are reserved on disk
@@ -68,6 +78,9 @@ type entry struct {
 }
 
 const seqBlock = 64
+
+// prealloc is how many bytes of zeros the journal makes ready at a time.
+const prealloc = 256 << 10
 
 // OpenJournal opens (or creates) the journal in dir and replays it. It
 // fails with fault.Unavailable "gate_journal" if it cannot be read or
@@ -128,18 +141,17 @@ func (j *Journal) replay() error {
 		return fault.Wrap(err, fault.Unavailable, "gate_journal", "read the journal")
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	var lines [][]byte
-	for sc.Scan() {
-		lines = append(lines, append([]byte(nil), sc.Bytes()...))
-	}
-	if err := sc.Err(); err != nil {
+	b, err := io.ReadAll(f)
+	if err != nil {
 		return fault.Wrap(err, fault.Unavailable, "gate_journal", "read the journal")
 	}
+	if z := bytes.IndexByte(b, 0); z >= 0 {
+		b = b[:z] // the zeros made ready (or an entry a power cut tore)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
 	for i, l := range lines {
 		var e entry
-		if err := json.Unmarshal(l, &e); err != nil {
+		if len(l) == 0 || l[len(l)-1] != '\n' || json.Unmarshal(l, &e) != nil {
 			if i == len(lines)-1 {
 				break // torn last write
 			}
@@ -194,12 +206,22 @@ func (j *Journal) rewrite() error {
 		enc.Encode(entry{Op: "final", ID: id, Record: &r})
 	}
 	err = w.Flush()
+	var size int64
+	if err == nil {
+		size, err = f.Seek(0, io.SeekCurrent)
+	}
+	if err == nil {
+		_, err = f.Write(make([]byte, prealloc))
+	}
 	if err == nil {
 		err = f.Sync()
 	}
 	f.Close()
 	if err == nil {
 		err = os.Rename(tmp, j.path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(j.path))
 	}
 	if err == nil {
 		j.synced, j.syncErr = j.appended, nil // the new file holds it all, synced
@@ -210,10 +232,11 @@ func (j *Journal) rewrite() error {
 	if j.f != nil {
 		j.f.Close()
 	}
-	j.f, err = os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	j.f, err = os.OpenFile(j.path, os.O_WRONLY, 0o600)
 	if err != nil {
 		return fault.Wrap(err, fault.Unavailable, "gate_journal", "open the journal")
 	}
+	j.off, j.end = size, size+prealloc
 	return nil
 }
 
@@ -242,9 +265,21 @@ func (j *Journal) append(e entry, sync bool) error {
 		return fault.Wrap(err, fault.Internal, "gate_journal", "encode a journal entry")
 	}
 	b = append(b, '\n')
-	if _, err := j.f.Write(b); err != nil {
+	if j.off+int64(len(b)) > j.end {
+		// More zeros made ready: this entry's sync carries the new size.
+		grow := max(int64(prealloc), int64(len(b)))
+		if _, err := j.f.WriteAt(make([]byte, grow), j.end); err != nil {
+			return fault.Wrap(err, fault.Unavailable, "gate_journal", "write the journal")
+		}
+		j.end += grow
+	}
+	if _, err := j.f.WriteAt(b, j.off); err != nil {
+		// Zeros over what was written, so that a later entry is not read
+		// after a torn one.
+		j.f.WriteAt(make([]byte, len(b)), j.off)
 		return fault.Wrap(err, fault.Unavailable, "gate_journal", "write the journal")
 	}
+	j.off += int64(len(b))
 	j.appended++
 	if sync {
 		if err := syncFile(j.f); err != nil {
@@ -296,13 +331,18 @@ func (j *Journal) Close() error {
 }
 
 // Next returns the SAM's next transaction sequence number (sam.Counter),
-// reserving a block on disk when the reserved ones run out. It fails with
-// fault.Unavailable "gate_journal" if the reservation cannot be written.
+// reserving a block on disk when the reserved ones run out. The
+// reservation is appended and synced in the background, not on the tap's
+// path: a number leaves the gate only in a DEBIT, after the pending entry
+// of its purchase is fdatasync'd, and that sync covers the reservation
+// appended before it — a number a restart hands out again never left. It
+// fails with fault.Unavailable "gate_journal" if the reservation cannot be
+// written.
 func (j *Journal) Next() (uint32, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.seq >= j.reserved {
-		if err := j.write(entry{Op: "seq", Reserved: j.reserved + seqBlock}); err != nil {
+		if err := j.append(entry{Op: "seq", Reserved: j.reserved + seqBlock}, false); err != nil {
 			return 0, err
 		}
 	}
