@@ -218,14 +218,13 @@ func SealedKeyID(sealed []byte) string {
 }
 
 func splitSealed(sealed []byte) (string, []byte, error) {
-	bad := fault.E(fault.Internal, "vault_integrity", "sealed data is damaged or was sealed for another record")
 	if len(sealed) < 2 || sealed[0] != sealVersion {
-		return "", nil, bad
+		return "", nil, errDamaged
 	}
 	n := int(sealed[1])
 	rest := sealed[2:]
 	if len(rest) < n+12+48+12+16 {
-		return "", nil, bad
+		return "", nil, errDamaged
 	}
 	return string(rest[:n]), rest[n:], nil
 }
