@@ -92,3 +92,18 @@ func BenchmarkTokenData(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForward: an 0100 copied and given the elements the switch adds
+// before forwarding it to the issuer (DE2 the card number, DE123).
+func BenchmarkForward(b *testing.B) {
+	req := benchAuth(b)
+	td := TokenData{Token: "6288990000001234", PAR: "PAR0001", RequestorID: "40010030273", Assurance: "01", RiskScore: "07"}
+	b.ReportAllocs()
+	for b.Loop() {
+		fwd := req.Clone()
+		_ = fwd.SetString(DEPAN, "6212340000005678")
+		if err := fwd.SetTokenData(td); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -241,18 +241,23 @@ func (m *Message) Elements() []int {
 	return out
 }
 
+// cloneRoom is the room a copy keeps for elements set on it afterwards (a
+// request forwarded with the card number and the token data added).
+const cloneRoom = 4
+
 // Clone returns a copy of m that shares nothing mutable with it.
 func (m *Message) Clone() *Message {
-	c := &Message{MTI: m.MTI, has: m.has, vals: make([][]byte, len(m.vals))}
+	c := &Message{MTI: m.MTI, has: m.has, vals: make([][]byte, len(m.vals), len(m.vals)+cloneRoom)}
 	total := 0
 	for _, v := range m.vals {
 		total += len(v)
 	}
-	buf := make([]byte, 0, total)
+	buf := make([]byte, 0, total+128)
 	for i, v := range m.vals {
 		buf = append(buf, v...)
 		c.vals[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
 	}
+	c.arena = buf // the values are capped: what is set next goes after them
 	return c
 }
 
