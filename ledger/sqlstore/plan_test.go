@@ -1,0 +1,70 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// TestReadersHaveTheirIndexes: with fewer indexes on ledger_transfers
+// (issue 16), each reader of the ledger beyond a lookup by id still finds
+// its index on SQLite — the expiry sweep, an account's statement and the
+// settlement queries of docs/ledger.md — instead of reading every transfer.
+func TestReadersHaveTheirIndexes(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqldb.OpenWing(ctx, "", t.TempDir(), Wing("issuer_plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	query := func(f ledger.Filter) (string, []any) { return transfersQuery(sqldb.SQLite, f) }
+	cases := []struct {
+		name  string
+		q     string
+		args  []any
+		index []string
+	}{
+		{name: "expiry sweep", q: expiredQuery, args: []any{int64(1), 10}, index: []string{"ledger_transfers_open"}},
+		{name: "account statement", index: []string{"ledger_transfers_debit", "ledger_transfers_credit"}},
+		{name: "open holds before a cutoff", index: []string{"ledger_transfers_open"}},
+		{name: "the day's posts", index: []string{"ledger_transfers_posts"}},
+	}
+	cases[1].q, cases[1].args = query(ledger.Filter{AccountID: "acct-1", From: day})
+	cases[2].q, cases[2].args = query(ledger.Filter{Status: ledger.StatusPending, To: day})
+	cases[3].q, cases[3].args = query(ledger.Filter{Flags: ledger.PostPending, From: day, To: day.Add(24 * time.Hour)})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := db.Query(ctx, "EXPLAIN QUERY PLAN "+tc.q, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			text := strings.Join(plan, "; ")
+			for _, ix := range tc.index {
+				if !strings.Contains(text, "INDEX "+ix) {
+					t.Errorf("plan %q does not use %s", text, ix)
+				}
+			}
+			for _, step := range plan {
+				if step == "SCAN t" {
+					t.Errorf("plan %q reads the whole table", text)
+				}
+			}
+			t.Logf("%s", text)
+		})
+	}
+}
