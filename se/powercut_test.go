@@ -422,6 +422,7 @@ func checkCut(t *testing.T, c cut, pub, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("open after the cut: %w", err)
 	}
+	defer e.Close()
 	if !bytes.Equal(e.PublicKey(), pub) {
 		return errors.New("another device key after the cut")
 	}

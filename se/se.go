@@ -118,8 +118,31 @@ func Open(path string) (*Element, error) {
 	return e, nil
 }
 
+// Close releases the element's open files (its state file and its lock
+// file). Operations after it fail with fault.Unavailable "se_closed"
+// (reads answer from memory). It returns the first error of closing them.
+func (e *Element) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	if e.f != nil {
+		err = e.f.Close()
+		e.f, e.loaded = nil, false
+	}
+	if e.lock != nil {
+		if cerr := e.lock.Close(); err == nil {
+			err = cerr
+		}
+		e.lock = nil
+	}
+	return err
+}
+
 // flock takes or releases the element's file lock, waiting for it.
 func (e *Element) flock(how int) error {
+	if e.lock == nil {
+		return fault.E(fault.Unavailable, "se_closed", "the secure element is closed")
+	}
 	for {
 		err := syscall.Flock(int(e.lock.Fd()), how)
 		if !errors.Is(err, syscall.EINTR) {

@@ -136,3 +136,23 @@ func TestFirstFormatIsRead(t *testing.T) {
 		t.Error("the unused key is not in the file")
 	}
 }
+
+// TestClosedElement: an element used after Close fails with a clear error
+// and answers reads from memory; the file opens again.
+func TestClosedElement(t *testing.T) {
+	e, path := newElementWithKeys(t, "6288010000000001", 2)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Cryptogram("6288010000000001", emv.TDES, emv.PadMethod1, func(int, int) ([]byte, error) { return make([]byte, 16), nil }); !fault.Has(err, fault.Unavailable, "se_closed") {
+		t.Errorf("tap after Close: got %v, want se_closed", err)
+	}
+	if n := e.KeysLeft("6288010000000001"); n != 2 {
+		t.Errorf("KeysLeft after Close: %d, want 2 (from memory)", n)
+	}
+	e2, err := Open(path)
+	if err != nil || e2.KeysLeft("6288010000000001") != 2 {
+		t.Fatalf("reopen: %v", err)
+	}
+	e2.Close()
+}
