@@ -153,3 +153,15 @@ func BenchmarkKeyed(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEncodeARPC: the issuer authentication data the switch puts in
+// its answer's DE55.
+func BenchmarkEncodeARPC(b *testing.B) {
+	arpc := []byte{1, 2, 3, 4, 5, 6, 7, 8, 0x30, 0x30}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(New(0x91, arpc)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

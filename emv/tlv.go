@@ -27,16 +27,19 @@ func (t Tag) String() string {
 func (t Tag) Bytes() []byte { return t.bytes() }
 
 // bytes returns the wire bytes of t (one to four bytes; 0 gives "00").
-func (t Tag) bytes() []byte {
+func (t Tag) bytes() []byte { return t.append(make([]byte, 0, 4)) }
+
+// append appends the tag's bytes to out.
+func (t Tag) append(out []byte) []byte {
 	switch {
 	case t > 0xFFFFFF:
-		return []byte{byte(t >> 24), byte(t >> 16), byte(t >> 8), byte(t)}
+		return append(out, byte(t>>24), byte(t>>16), byte(t>>8), byte(t))
 	case t > 0xFFFF:
-		return []byte{byte(t >> 16), byte(t >> 8), byte(t)}
+		return append(out, byte(t>>16), byte(t>>8), byte(t))
 	case t > 0xFF:
-		return []byte{byte(t >> 8), byte(t)}
+		return append(out, byte(t>>8), byte(t))
 	default:
-		return []byte{byte(t)}
+		return append(out, byte(t))
 	}
 }
 
@@ -284,7 +287,7 @@ func readLength(b []byte) (uint64, int, error) {
 // children, if objects nest deeper than [MaxDepth], or if a value is longer
 // than 0xFFFFFFFF bytes.
 func Encode(objs ...TLV) ([]byte, error) {
-	var out []byte
+	out := make([]byte, 0, encodedSize(objs, 1))
 	for _, o := range objs {
 		var err error
 		out, err = appendTLV(out, o, 1)
@@ -293,6 +296,24 @@ func Encode(objs ...TLV) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// encodedSize is at least the size of objs encoded (each tag and length
+// counted at their largest), at most MaxDepth levels deep: the room
+// Encode makes at once.
+func encodedSize(objs []TLV, depth int) int {
+	if depth > MaxDepth {
+		return 0
+	}
+	n := 0
+	for _, o := range objs {
+		v := len(o.Value)
+		if o.Children != nil {
+			v = encodedSize(o.Children, depth+1)
+		}
+		n += 4 + 5 + v
+	}
+	return n
 }
 
 func appendTLV(out []byte, o TLV, depth int) ([]byte, error) {
@@ -320,7 +341,7 @@ func appendTLV(out []byte, o TLV, depth int) ([]byte, error) {
 	if uint64(len(value)) > 0xFFFFFFFF {
 		return nil, &DecodeError{Tag: o.Tag, Err: ErrValueTooLong}
 	}
-	out = append(out, o.Tag.bytes()...)
+	out = o.Tag.append(out)
 	out = appendLength(out, len(value))
 	return append(out, value...), nil
 }
