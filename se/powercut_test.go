@@ -387,6 +387,7 @@ func TestPowerCut(t *testing.T) {
 	if disk.next < 8 || len(cuts) < 300 {
 		t.Fatalf("%d files written whole, %d cut points: the log did not fill", disk.next, len(cuts))
 	}
+	t.Logf("%d cut points (clean and torn), %d files written whole", len(cuts), disk.next)
 	for n, c := range cuts {
 		if err := checkCut(t, c, pub, data); err != nil {
 			kind := "clean"
