@@ -28,6 +28,7 @@ import (
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/powerloss"
+	tspstore "github.com/tapwallet/tapwallet/tsp/sqlstore"
 )
 
 // powerLossEnv carries a powerLossSpec to the child process.
@@ -228,6 +229,15 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 		t.Fatalf("replaying the network's journal after the power cut: %v", err)
 	}
 	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The token service's key uses likewise: its store opened with Sole
+	// replays tsp.journal into tsp.db.
+	tokens, err := tspstore.Open(context.Background(), "", cut, tspstore.Sole())
+	if err != nil {
+		t.Fatalf("replaying the token service's journal after the power cut: %v", err)
+	}
+	if err := tokens.Close(); err != nil {
 		t.Fatal(err)
 	}
 	holds, records, keyUses = map[string]bool{}, map[string]bool{}, map[string]bool{}

@@ -1,5 +1,7 @@
 package sqlstore
 
+import "context"
+
 // MemTokens is how many tokens the store's memory holds (-1 without it).
 func (s *Store) MemTokens() int {
 	if s.mem == nil {
@@ -21,4 +23,15 @@ func (s *Store) MemKeys(token string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.keys)
+}
+
+// CaughtUp waits until the journaled key uses are in SQL.
+func (s *Store) CaughtUp() error { return s.caughtUp(context.Background()) }
+
+// PauseWriteBehind stops the write-behind from applying key uses to SQL
+// from now on (they stay in the journal), as a crash would.
+func (s *Store) PauseWriteBehind() {
+	s.wb.mu.Lock()
+	s.wb.paused = true
+	s.wb.mu.Unlock()
 }

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"strings"
 	"sync"
 
@@ -13,10 +12,12 @@ import (
 )
 
 // Store is the token service's store (tsp.Store) in its own wing, tuned
-// for the authorization path: a limited-use key's use (UseKey) is
-// group-committed with those of concurrent authorizations, the reads of a
-// token and its key are prepared statements (on SQLite run by reader
-// goroutines whose stacks have grown once), and vault rows — which never
+// for the authorization path. With Sole on SQLite, TokenKey answers from
+// memory and UseKey appends to the token service's journal (memory.go,
+// writebehind.go). Otherwise a limited-use key's use (UseKey) is
+// group-committed with those of concurrent authorizations and the reads
+// of a token and its key are prepared statements (on SQLite run by reader
+// goroutines whose stacks have grown once). Vault rows — which never
 // change — are kept in memory once read.
 type Store struct {
 	sqldb.Held // the wing's database (s.DB); Close closes it when Open opened it
@@ -39,6 +40,10 @@ type Store struct {
 	// mem, with Sole on SQLite, is the tokens and keys in memory that
 	// TokenKey answers from (memory.go); nil: the store reads SQL.
 	mem *memory
+	// wb, with mem, journals the key uses and writes them behind to SQL
+	// (writebehind.go); applyTx is its batch, serialized with the wing's.
+	wb      *writeBehind
+	applyTx func(context.Context, []pendingUse) ([]struct{}, error)
 }
 
 // New returns the store over db, a database opened with the wing (Open
@@ -52,6 +57,7 @@ func held(h sqldb.Held) *Store {
 	db := h.DB
 	s := &Store{Held: h}
 	s.uses = sqldb.NewBatcher(db.BatchWorkers(), 1000, sqldb.Serialized(db, s.useKeys))
+	s.applyTx = sqldb.Serialized(db, s.applyUsesTx)
 	if db.Dialect() == sqldb.SQLite {
 		s.reads, s.stopReads = make(chan read), make(chan struct{})
 		for i := 0; i < readers; i++ {
@@ -67,6 +73,7 @@ func held(h sqldb.Held) *Store {
 // called more than once.
 func (s *Store) Close() error {
 	s.uses.Close()
+	werr := s.closeWriteBehind()
 	if s.stopReads != nil {
 		s.closeReads.Do(func() { close(s.stopReads) })
 		s.readersWG.Wait()
@@ -76,12 +83,10 @@ func (s *Store) Close() error {
 			q.Close()
 		}
 	}
-	err := s.Held.Close()
-	if s.mem != nil && s.mem.lock != nil {
-		s.mem.lock.Close() // the flock goes with it
-		s.mem.lock = nil
+	if err := s.Held.Close(); err != nil {
+		return err
 	}
-	return err
+	return werr
 }
 
 // prepare makes the statements of the authorization path's reads once.
@@ -157,7 +162,11 @@ func (s *Store) withVault(ctx context.Context, t tsp.Token) (tsp.Token, error) {
 }
 
 // Token returns a token by number (fault.NotFound "token_not_found").
+// With Sole it waits for the key uses journaled before it to reach SQL.
 func (s *Store) Token(ctx context.Context, number string) (tsp.Token, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return tsp.Token{}, err
+	}
 	if err := s.prepare(ctx); err != nil {
 		return tokenErr(scanToken(s.DB.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens t JOIN vault_pans v ON v.id = t.pan_id WHERE t.token = ?`, number)))
 	}
@@ -215,7 +224,11 @@ type withMore struct {
 func (w withMore) Scan(dest ...any) error { return w.row.Scan(append(dest, w.more...)...) }
 
 // LUK returns a limited-use key's record (fault.NotFound "luk_unknown").
+// With Sole it waits for the key uses journaled before it to reach SQL.
 func (s *Store) LUK(ctx context.Context, token string, index int) (tsp.LUK, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return tsp.LUK{}, err
+	}
 	var k tsp.LUK
 	var err error
 	if perr := s.prepare(ctx); perr != nil {
@@ -271,19 +284,14 @@ func (s *Store) UseKey(ctx context.Context, u tsp.KeyUse) error {
 func (s *Store) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 	out := make([]error, len(us))
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		use, err := tx.Stmt(ctx, `UPDATE luks SET used_at = ?, used_atc = ?, used_arqc = ? WHERE token = ? AND key_index = ? AND used_at = 0`)
+		st, err := prepareUse(ctx, tx)
 		if err != nil {
 			return err
 		}
-		defer use.Close()
-		move, err := tx.Stmt(ctx, `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`)
-		if err != nil {
-			return err
-		}
-		defer move.Close()
+		defer st.Close()
 		for i, u := range us {
 			out[i] = nil
-			res, err := use.ExecContext(ctx, sqldb.Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram), u.Token, u.KeyIndex)
+			res, err := st.useKey(ctx, u)
 			if err != nil {
 				return err
 			}
@@ -291,7 +299,7 @@ func (s *Store) useKeys(ctx context.Context, us []tsp.KeyUse) ([]error, error) {
 				out[i] = keyUsed(u.KeyIndex)
 				continue
 			}
-			res, err = move.ExecContext(ctx, u.ATC, u.Token, u.ATC)
+			res, err = st.moveATC(ctx, u)
 			if err != nil {
 				return err
 			}

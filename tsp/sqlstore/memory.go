@@ -2,11 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -23,14 +20,17 @@ import (
 // at provisioning (CreateCard) or on its first read, its keys a window at
 // a time, and every write that goes through the store — a key's use, a
 // replenishment, a state change, a default card, a wallet switched off or
-// on — changes the cached token as it changes the rows. Several token
+// on — changes the cached token as it changes the rows. A key's use is
+// journaled and written behind to SQL (writebehind.go). Several token
 // service processes sharing one PostgreSQL database cannot see each
-// other's writes in memory: there (and without Sole) the store reads SQL.
+// other's writes in memory: there (and without Sole, as in a process of
+// split roles) the store reads and writes SQL.
 //
 // Exactness rests on three rules:
 //   - every change to a cached token is made under its entry's lock: a
-//     key's use holds it from its check to its durable record, so no read
-//     sees a used key unused, and two uses of one key cannot both win;
+//     key's use holds it from its check until its record is in the journal
+//     (fdatasync'd), so no read sees a used key unused, and two uses of one
+//     key cannot both win;
 //   - every read of a token's rows into memory is made under that lock
 //     too, and only adds what memory lacks (a key memory holds is never
 //     overwritten by an older row);
@@ -38,18 +38,19 @@ import (
 //     writes) run one at a time (memory.admin), each mirrored into memory
 //     right after its commit, so the mirrors apply in commit order.
 //
-// Memory is bounded: at most memory.max tokens (LRU-free: an entry no one
-// holds and with no key use still to apply goes when room is needed) and
-// at most keyWindow keys per token — the lowest unused ones; a key outside
-// the window is read from SQL (one read per keyWindow keys as a phone uses
-// its keys in order). A used key leaves memory once its use is in SQL.
+// Memory is bounded: at most memory.max tokens (an entry no one holds and
+// with no key use still to write behind goes when room is needed) and at
+// most keyWindow keys per token — the lowest unused ones, and used ones
+// until SQL has their use; a key outside the window is read from SQL (one
+// read per keyWindow keys as a phone uses its keys in order).
 
 // keyWindow is how many of a token's limited-use keys memory keeps.
 const keyWindow = 32
 
 // DefaultMaxTokens is how many tokens memory keeps at most by default:
-// about 4.7 KB each with a full window of keys (1.5 KB with the usual
-// 10), so at most ~77 MB.
+// about 6.3 KB each with a full window of keys, 3 KB with the usual 10
+// (measured: the token with its strings, the keys, the entry and its map
+// slot), so at most ~105 MB.
 const DefaultMaxTokens = 16384
 
 // Option configures Open.
@@ -61,12 +62,13 @@ type options struct {
 }
 
 // Sole tells Open that this process is the only token service on the
-// store, so its authorization path may answer from memory (see memory.go).
-// It is honoured on SQLite only, where Open then takes an exclusive lock
-// (flock) on the file STEM-tsp.lock beside the database: a second store
-// opened with Sole on the same files fails with fault.Conflict
-// "tsp_store_busy". On PostgreSQL — where several token service processes
-// may share the database — it is ignored and the store reads SQL.
+// store, so its authorization path may answer from memory (memory.go) and
+// journal its key uses (writebehind.go). It is honoured on SQLite only,
+// where the journal (tsp.journal beside tsp.db, locked with flock while
+// open) also keeps a second token service off the files: a second store
+// opened with Sole on them fails with fault.Conflict "tsp_store_busy". On
+// PostgreSQL — where several token service processes may share the
+// database — it is ignored and the store reads and writes SQL.
 func Sole() Option { return func(o *options) { o.sole = true } }
 
 // MaxTokens bounds how many tokens memory keeps with Sole (default
@@ -79,7 +81,6 @@ type memory struct {
 	mu     sync.Mutex // tokens and each entry's pins
 	tokens map[string]*entry
 	max    int
-	lock   *os.File // the flock that makes this process the sole token service
 }
 
 // entry is one token in memory.
@@ -98,31 +99,6 @@ func newMemory(max int) *memory {
 		max = DefaultMaxTokens
 	}
 	return &memory{tokens: map[string]*entry{}, max: max}
-}
-
-// lockPath is the file whose flock makes a store the sole token service on
-// an SQLite place: tsp.lock in the data folder, or STEM-tsp.lock beside
-// sqlite:STEM.db.
-func lockPath(pl sqldb.Place) string {
-	path := strings.TrimPrefix(pl.DSN, "sqlite:")
-	if path == "" {
-		return filepath.Join(pl.Dir, Wing.Name+".lock")
-	}
-	dir, base := filepath.Split(path)
-	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+Wing.Name+".lock")
-}
-
-// takeLock takes the exclusive lock of path (made if missing, mode 0600).
-func takeLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fault.Wrap(err, fault.Unavailable, "tsp_store_lock", "cannot open the token service's lock file")
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fault.E(fault.Conflict, "tsp_store_busy", "another token service process has this store open (%s is locked): run one token service per SQLite data folder", filepath.Base(path))
-	}
-	return f, nil
 }
 
 // hold returns the token's entry, made (empty) if missing, pinned until
@@ -218,6 +194,19 @@ func (e *entry) add(keys []tsp.LUK) {
 		copy(e.keys[i+1:], e.keys[i:])
 		e.keys[i] = k
 	}
+}
+
+// put sets a key in memory, beyond the window if need be (e.mu held).
+func (e *entry) put(k tsp.LUK) {
+	if m := e.key(k.Index); m != nil {
+		*m = k
+		return
+	}
+	i := len(e.keys)
+	for i > 0 && e.keys[i-1].Index > k.Index {
+		i--
+	}
+	e.keys = slices.Insert(e.keys, i, k)
 }
 
 // drop removes the key with that index from memory (e.mu held).
@@ -385,6 +374,16 @@ func (s *Store) useKeyMemory(ctx context.Context, u tsp.KeyUse) error {
 	if u.ATC <= e.tok.LastATC {
 		return atcReplayed(u.ATC)
 	}
+	if s.wb != nil {
+		if err := s.journalUse(ctx, e, u); err != nil {
+			return err
+		}
+		used := *k
+		used.UsedAt, used.UsedATC, used.UsedARQC = stored(u.At), u.ATC, slices.Clone(u.Cryptogram)
+		e.put(used) // until SQL has it
+		e.tok.LastATC = u.ATC
+		return nil
+	}
 	res, err := s.uses.Do(ctx, u)
 	if err == nil && res == nil {
 		e.tok.LastATC = u.ATC
@@ -440,13 +439,17 @@ func (s *Store) mirrorPhone(phoneID string, fn func(e *entry)) {
 }
 
 // admin runs an admin write — one that changes tokens other than by a key
-// use — and, once it committed, its mirror into memory, one at a time.
-func (s *Store) admin(write func() error, mirror func()) error {
+// use — and, once it committed, its mirror into memory, one at a time,
+// after the key uses journaled before it reached SQL.
+func (s *Store) admin(ctx context.Context, write func() error, mirror func()) error {
 	if s.mem == nil {
 		return write()
 	}
 	s.mem.admin.Lock()
 	defer s.mem.admin.Unlock()
+	if err := s.caughtUp(ctx); err != nil {
+		return err
+	}
 	if err := write(); err != nil {
 		return err
 	}

@@ -33,10 +33,14 @@ func addCards(t testing.TB, s *tsp.Service, n int) ([]string, tsp.Device) {
 
 // sameAsSQL checks that the memory store's TokenKey answers, for each
 // token and every key index up to its next one (and one never issued),
-// exactly what a store reading SQL on the same files answers.
+// exactly what a store reading SQL on the same files answers once the
+// journaled key uses are written behind.
 func sameAsSQL(t *testing.T, step string, mem, sql *sqlstore.Store, tokens []string) {
 	t.Helper()
 	ctx := context.Background()
+	if err := mem.CaughtUp(); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range tokens {
 		tok, err := sql.Token(ctx, n)
 		if err != nil {
@@ -149,8 +153,11 @@ func TestMemoryKeyWindow(t *testing.T) {
 		if err := mem.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: i, ATC: i, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, byte(i)}}); err != nil {
 			t.Fatalf("use of key %d: %v", i, err)
 		}
+		if err := mem.CaughtUp(); err != nil {
+			t.Fatal(err)
+		}
 		if n := mem.MemKeys(tok); n < 0 || n > 32 {
-			t.Fatalf("after key %d memory holds %d keys, want at most 32", i, n)
+			t.Fatalf("after key %d (written behind) memory holds %d keys, want at most 32", i, n)
 		}
 	}
 	sameAsSQL(t, "100 keys used", mem, sql, tokens)
@@ -230,31 +237,55 @@ func TestConcurrentDoubleUse(t *testing.T) {
 	})
 }
 
-// TestRestartKeepsUse: a key used, the store closed and opened again (with
-// Sole): the key reads used and a second use is declined.
+// TestRestartKeepsUse: keys used, the store closed and opened again (with
+// Sole) — after the write-behind applied them, and with the write-behind
+// stopped first (the uses only in the journal, as a crash leaves them:
+// the replay at Open applies them) — the keys read used, in memory and in
+// SQL, the counter is the last one, and a second use is declined.
 func TestRestartKeepsUse(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlstore.Open(ctx, "", dir, sqlstore.Sole())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := tsptest.NewService(t, st)
-	tokens, _ := addCards(t, s, 1)
-	tok := tokens[0]
-	if err := st.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: 1, ATC: 1, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, 8}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st = openWing(t, "", dir, sqlstore.Sole())
-	got, k, err := st.TokenKey(ctx, tok, 1)
-	if err != nil || k == nil || k.UsedAt.IsZero() || k.UsedATC != 1 || got.LastATC != 1 {
-		t.Fatalf("after the restart: token %+v key %+v (%v), want key 1 used with counter 1", got, k, err)
-	}
-	if err := st.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: 1, ATC: 2, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, 9}}); !fault.Has(err, fault.Declined, tsp.DeclineKeyUsed) {
-		t.Errorf("a second use after the restart: %v, want luk_used", err)
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprint("journal only=", crash), func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			st, err := sqlstore.Open(ctx, "", dir, sqlstore.Sole())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := tsptest.NewService(t, st)
+			tokens, _ := addCards(t, s, 1)
+			tok := tokens[0]
+			if crash {
+				st.PauseWriteBehind()
+			}
+			for key := 1; key <= 3; key++ {
+				if err := st.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: key, ATC: key, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, byte(key)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sql := openWing(t, "", dir)
+			if k, err := sql.LUK(ctx, tok, 3); crash && (err != nil || !k.UsedAt.IsZero()) {
+				t.Fatalf("key 3 in SQL before the restart: %+v %v, want unused (only in the journal)", k, err)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st = openWing(t, "", dir, sqlstore.Sole())
+			for key := 1; key <= 3; key++ {
+				got, k, err := st.TokenKey(ctx, tok, key)
+				if err != nil || k == nil || k.UsedAt.IsZero() || k.UsedATC != key || got.LastATC != 3 {
+					t.Fatalf("after the restart: token %+v key %+v (%v), want key %d used with counter %d", got, k, err, key, key)
+				}
+				if k, err := sql.LUK(ctx, tok, key); err != nil || k.UsedAt.IsZero() || k.UsedATC != key || k.UsedARQC[7] != byte(key) {
+					t.Errorf("key %d in SQL after the restart: %+v %v, want used", key, k, err)
+				}
+			}
+			if err := st.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: 1, ATC: 4, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, 9}}); !fault.Has(err, fault.Declined, tsp.DeclineKeyUsed) {
+				t.Errorf("a second use after the restart: %v, want luk_used", err)
+			}
+			if err := st.UseKey(ctx, tsp.KeyUse{Token: tok, KeyIndex: 4, ATC: 3, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, 9}}); !fault.Has(err, fault.Declined, tsp.DeclineATCReplay) {
+				t.Errorf("counter 3 again after the restart: %v, want atc_replayed", err)
+			}
+		})
 	}
 }
 

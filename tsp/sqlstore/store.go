@@ -5,21 +5,25 @@
 // own record of each device (its live cards and whether its wallet is off,
 // so the 8-cards rule and "wallet off" are checked here, race-safe, in the
 // transaction that binds a card). No statement reaches another party's
-// tables. The authorization path is tuned: key uses are group-committed
-// and vault rows, which never change, are kept in memory once read.
+// tables. The authorization path is tuned: vault rows, which never change,
+// are kept in memory once read; with Sole (the only token service on an
+// SQLite store) tokens and their keys are read from memory and key uses
+// journaled and written behind to SQL (memory.go, writebehind.go), and
+// otherwise — several token services on PostgreSQL — key uses are
+// group-committed in SQL and every read is a SQL query.
 package sqlstore
 
 import (
 	"context"
 	"embed"
 	"encoding/hex"
-	"os"
 	"slices"
 	"time"
 
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/id"
+	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/tsp"
 )
@@ -48,27 +52,31 @@ func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, err
 	for _, f := range opts {
 		f(&o)
 	}
-	var lock *os.File
+	var jr *journal.Log
 	if pl := (sqldb.Place{DSN: dsn, Dir: dataDir}); o.sole && pl.Dialect() == sqldb.SQLite {
 		if _, err := sqldb.NewPlace(dsn, dataDir); err != nil {
 			return nil, err
 		}
 		var err error
-		if lock, err = takeLock(lockPath(pl)); err != nil {
+		if jr, err = openJournal(journalPath(pl)); err != nil {
 			return nil, err
 		}
 	}
 	h, err := sqldb.OpenHeld(ctx, dsn, dataDir, Wing)
 	if err != nil {
-		if lock != nil {
-			lock.Close()
+		if jr != nil {
+			jr.Close()
 		}
 		return nil, err
 	}
 	s := held(h)
-	if lock != nil {
+	if jr != nil {
 		s.mem = newMemory(o.maxTokens)
-		s.mem.lock = lock
+		if err := s.startWriteBehind(ctx, jr); err != nil {
+			jr.Close()
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -96,7 +104,7 @@ func tokenLimit() error {
 // device cannot pass either rule.
 func (s *Store) CreateCard(ctx context.Context, c tsp.NewCard) (tsp.VaultPAN, error) {
 	var v tsp.VaultPAN
-	err := s.admin(func() error {
+	err := s.admin(ctx, func() error {
 		var err error
 		v, err = s.createCard(ctx, c)
 		return err
@@ -200,7 +208,7 @@ func (s *Store) Device(ctx context.Context, deviceID string) (tsp.DeviceState, e
 // retires their unused keys, in one transaction; see tsp.Store.
 func (s *Store) DeviceOff(ctx context.Context, d tsp.DeviceSwitch) ([]string, error) {
 	var out []string
-	err := s.admin(func() error {
+	err := s.admin(ctx, func() error {
 		var err error
 		out, err = s.deviceOff(ctx, d)
 		return err
@@ -250,7 +258,7 @@ func (s *Store) deviceOff(ctx context.Context, d tsp.DeviceSwitch) ([]string, er
 // are suspended and on the device, in one transaction; see tsp.Store.
 func (s *Store) DeviceOn(ctx context.Context, d tsp.DeviceSwitch) ([]string, error) {
 	var out []string
-	err := s.admin(func() error {
+	err := s.admin(ctx, func() error {
 		var err error
 		out, err = s.deviceOn(ctx, d)
 		return err
@@ -392,6 +400,9 @@ func tokenErr(t tsp.Token, err error) (tsp.Token, error) {
 
 // PhoneTokens lists a phone's live tokens, default first, then by priority.
 func (s *Store) PhoneTokens(ctx context.Context, phoneID string) ([]tsp.Token, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.DB.Query(ctx, `SELECT `+tokenCols+` FROM tokens t JOIN vault_pans v ON v.id = t.pan_id WHERE t.phone_id = ? AND t.state <> 'deleted' ORDER BY t.is_default DESC, t.priority, t.created_at`, phoneID)
 	if err != nil {
 		return nil, sqldb.Err(err, "listing cards")
@@ -410,7 +421,7 @@ func (s *Store) PhoneTokens(ctx context.Context, phoneID string) ([]tsp.Token, e
 
 // SetDefault makes one token the phone's default.
 func (s *Store) SetDefault(ctx context.Context, phoneID, token string) error {
-	return s.admin(func() error { return s.setDefault(ctx, phoneID, token) }, func() {
+	return s.admin(ctx, func() error { return s.setDefault(ctx, phoneID, token) }, func() {
 		s.mirrorPhone(phoneID, func(e *entry) { e.tok.Default = e.tok.Number.Digits() == token })
 	})
 }
@@ -436,7 +447,7 @@ func (s *Store) setDefault(ctx context.Context, phoneID, token string) error {
 // "token_deleted") and frees the device's card slot. Moving to the state it
 // is in changes nothing.
 func (s *Store) ChangeState(ctx context.Context, token string, to tsp.State, actor, reason string, at time.Time) error {
-	return s.admin(func() error { return s.changeState(ctx, token, to, actor, reason, at) }, func() {
+	return s.admin(ctx, func() error { return s.changeState(ctx, token, to, actor, reason, at) }, func() {
 		s.mirror([]string{token}, func(e *entry) {
 			e.tok.State = to
 			if to == tsp.Deleted {
@@ -476,7 +487,7 @@ func (s *Store) changeState(ctx context.Context, token string, to tsp.State, act
 
 // AddLUKs records a new batch of limited-use keys and the next key index.
 func (s *Store) AddLUKs(ctx context.Context, token string, luks []tsp.LUK, nextKey int) error {
-	return s.admin(func() error { return s.addLUKs(ctx, token, luks, nextKey) }, func() {
+	return s.admin(ctx, func() error { return s.addLUKs(ctx, token, luks, nextKey) }, func() {
 		s.mirror([]string{token}, func(e *entry) {
 			e.tok.NextKey = nextKey
 			e.add(memKeys(luks))
@@ -613,6 +624,9 @@ func scanLUK(sc scanner) (tsp.LUK, error) {
 
 // LUKs lists a token's limited-use keys by index (for a phone's sync).
 func (s *Store) LUKs(ctx context.Context, token string) ([]tsp.LUK, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.DB.Query(ctx, `SELECT `+lukCols+` FROM luks WHERE token = ? ORDER BY key_index`, token)
 	if err != nil {
 		return nil, sqldb.Err(err, "listing limited-use keys")
@@ -631,6 +645,9 @@ func (s *Store) LUKs(ctx context.Context, token string) ([]tsp.LUK, error) {
 
 // UnusedKeys counts a token's unused, unexpired limited-use keys.
 func (s *Store) UnusedKeys(ctx context.Context, token string, now time.Time) (int, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM luks WHERE token = ? AND used_at = 0 AND expires_at > ?`, token, sqldb.Millis(now)).Scan(&n)
 	return n, sqldb.Err(err, "counting limited-use keys")

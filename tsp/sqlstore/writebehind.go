@@ -1,0 +1,387 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/tsp"
+)
+
+// The key uses off SQL (issue 16, lever 1): with Sole on SQLite a key's
+// use is a record appended to the token service's journal (DATA/tsp.journal,
+// group-committed and fdatasync'd: UseKey answers once it is on disk) and
+// written behind to SQL in large batches by one goroutine. Every read of
+// tokens and keys that is not the authorization path's TokenKey (and every
+// admin write) first waits until the write-behind applied what was
+// journaled before it (caughtUp): read-your-writes. At Open the journal's
+// records are replayed into SQL — idempotently: a key already used stays as
+// it is, a counter moves only forward — before the store answers.
+
+// Write-behind batches: applied when applyBatch uses wait, or applyEvery
+// after the first of them, or at once when a reader waits for them.
+const (
+	applyBatch = 2048
+	applyEvery = 20 * time.Millisecond
+	// applyRetry is the wait before a failed batch is tried again.
+	applyRetry = 100 * time.Millisecond
+)
+
+// pendingUse is a journaled key use not yet applied to SQL.
+type pendingUse struct {
+	seq uint64
+	use tsp.KeyUse
+	e   *entry // pinned until applied (nil at the replay)
+}
+
+// writeBehind applies journaled key uses to SQL.
+type writeBehind struct {
+	log *journal.Log
+
+	mu      sync.Mutex
+	pending []pendingUse
+	hurry   bool          // a reader waits: apply now
+	paused  bool          // tests: apply nothing (a crash before the write-behind)
+	wake    chan struct{} // cap 1
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// journalPath is the token service's journal on an SQLite place: tsp.journal
+// in the data folder, or STEM-tsp.journal beside sqlite:STEM.db.
+func journalPath(pl sqldb.Place) string {
+	path := strings.TrimPrefix(pl.DSN, "sqlite:")
+	if path == "" {
+		return filepath.Join(pl.Dir, Wing.Name+".journal")
+	}
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+Wing.Name+".journal")
+}
+
+// openJournal opens the journal at path, refusing a second token service
+// on it (fault.Conflict "tsp_store_busy").
+func openJournal(path string) (*journal.Log, error) {
+	l, err := journal.Open(path, journal.Options{})
+	if fault.CodeOf(err) == journal.CodeLocked {
+		return nil, fault.E(fault.Conflict, "tsp_store_busy", "another token service has this store open (its journal %s is locked): run one token service per SQLite data folder", filepath.Base(path))
+	}
+	return l, err
+}
+
+// startWriteBehind replays the journal into SQL, drops its records and
+// starts the write-behind.
+func (s *Store) startWriteBehind(ctx context.Context, l *journal.Log) error {
+	var recs []pendingUse
+	err := l.Replay(func(seq uint64, rec []byte) error {
+		u, err := decodeUse(rec)
+		if err != nil {
+			return fault.Wrap(err, fault.Internal, "tsp_journal_record", "record %d of the token service's journal %s", seq, l.Path())
+		}
+		recs = append(recs, pendingUse{seq: seq, use: u})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), applyBatch)
+		if err := s.applyUses(ctx, recs[:n]); err != nil {
+			return err
+		}
+		for _, p := range recs[:n] {
+			l.Done(p.seq)
+		}
+		recs = recs[n:]
+	}
+	if err := l.Truncate(); err != nil {
+		return err
+	}
+	s.wb = &writeBehind{log: l, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go s.writeBehind()
+	return nil
+}
+
+// journalUse appends a key's use to the journal and queues it for SQL
+// (e.mu held: memory is changed by the caller once this returns nil).
+func (s *Store) journalUse(ctx context.Context, e *entry, u tsp.KeyUse) error {
+	seq, err := s.wb.log.Append(ctx, encodeUse(u))
+	if err != nil {
+		return err
+	}
+	s.mem.mu.Lock()
+	e.pins++ // until applied
+	s.mem.mu.Unlock()
+	wb := s.wb
+	wb.mu.Lock()
+	wb.pending = append(wb.pending, pendingUse{seq: seq, use: u, e: e})
+	first := len(wb.pending) == 1
+	full := len(wb.pending) >= applyBatch
+	wb.mu.Unlock()
+	if first || full {
+		wb.signal()
+	}
+	return nil
+}
+
+func (wb *writeBehind) signal() {
+	select {
+	case wb.wake <- struct{}{}:
+	default:
+	}
+}
+
+// caughtUp returns once every key use journaled before the call is in SQL
+// (at once without a journal): for the reads and writes that are not the
+// authorization path.
+func (s *Store) caughtUp(ctx context.Context) error {
+	wb := s.wb
+	if wb == nil {
+		return nil
+	}
+	last := wb.log.Last()
+	for wb.log.Applied() < last {
+		// A use appended may be queued only after this hurry is served:
+		// ask again until it is applied.
+		wb.mu.Lock()
+		wb.hurry = true
+		wb.mu.Unlock()
+		wb.signal()
+		wait, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+		err := wb.log.WaitApplied(wait, last)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return fault.Wrap(ctx.Err(), fault.Unavailable, "canceled", "waiting for the key uses to reach the store")
+		}
+	}
+	return nil
+}
+
+// writeBehind is the goroutine that applies journaled uses to SQL.
+func (s *Store) writeBehind() {
+	wb := s.wb
+	defer close(wb.done)
+	timer := time.NewTimer(applyEvery)
+	timer.Stop()
+	for {
+		select {
+		case <-wb.wake:
+		case <-wb.stop:
+			s.applyPending(true)
+			return
+		}
+		// Gather a large batch: until applyBatch uses wait, applyEvery
+		// passed, or a reader is waiting.
+		timer.Reset(applyEvery)
+	gather:
+		for {
+			wb.mu.Lock()
+			ready := wb.hurry || len(wb.pending) >= applyBatch
+			wb.mu.Unlock()
+			if ready {
+				break
+			}
+			select {
+			case <-wb.wake:
+			case <-timer.C:
+				break gather
+			case <-wb.stop:
+				break gather
+			}
+		}
+		timer.Stop()
+		s.applyPending(false)
+	}
+}
+
+// applyPending applies the queued uses to SQL, applyBatch at a time, and
+// marks them done; a failed batch is tried again (until the store closes:
+// then its records stay in the journal for the next Open's replay).
+func (s *Store) applyPending(closing bool) {
+	wb := s.wb
+	for {
+		wb.mu.Lock()
+		if wb.paused {
+			wb.mu.Unlock()
+			return
+		}
+		n := min(len(wb.pending), applyBatch)
+		batch := wb.pending[:n:n]
+		if n == len(wb.pending) {
+			wb.pending, wb.hurry = nil, false
+		} else {
+			wb.pending = wb.pending[n:]
+		}
+		wb.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := s.applyUses(ctx, batch)
+			cancel()
+			if err == nil {
+				break
+			}
+			if closing {
+				return
+			}
+			select {
+			case <-time.After(applyRetry):
+			case <-wb.stop:
+				closing = true
+			}
+		}
+		for _, p := range batch {
+			s.applied(p) // before Done: a reader caught up finds memory as SQL
+			wb.log.Done(p.seq)
+		}
+	}
+}
+
+// applied lets memory drop a used key now that SQL has its use, and
+// unpins its token.
+func (s *Store) applied(p pendingUse) {
+	if p.e == nil {
+		return
+	}
+	p.e.mu.Lock()
+	if k := p.e.key(p.use.KeyIndex); k != nil && !k.UsedAt.IsZero() {
+		p.e.drop(p.use.KeyIndex)
+	}
+	p.e.mu.Unlock()
+	s.mem.release(p.use.Token, p.e, false)
+}
+
+// Statements of a key's use.
+const (
+	useLUK  = `UPDATE luks SET used_at = ?, used_atc = ?, used_arqc = ? WHERE token = ? AND key_index = ? AND used_at = 0`
+	moveATC = `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`
+)
+
+// applyUses writes journaled uses to SQL in one transaction, idempotently:
+// a key already used keeps its use, a counter only moves forward. On
+// SQLite it takes its turn with the wing's other batches.
+func (s *Store) applyUses(ctx context.Context, ps []pendingUse) error {
+	_, err := s.applyTx(ctx, ps)
+	return sqldb.Err(err, "writing key uses behind")
+}
+
+func (s *Store) applyUsesTx(ctx context.Context, ps []pendingUse) ([]struct{}, error) {
+	return nil, s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		st, err := prepareUse(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, p := range ps {
+			if _, err := st.useKey(ctx, p.use); err != nil {
+				return err
+			}
+			if _, err := st.moveATC(ctx, p.use); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// useStmts are a key use's two statements, prepared in a transaction.
+type useStmts struct{ use, move *sql.Stmt }
+
+func prepareUse(ctx context.Context, tx *sqldb.Tx) (useStmts, error) {
+	use, err := tx.Stmt(ctx, useLUK)
+	if err != nil {
+		return useStmts{}, err
+	}
+	move, err := tx.Stmt(ctx, moveATC)
+	if err != nil {
+		use.Close()
+		return useStmts{}, err
+	}
+	return useStmts{use, move}, nil
+}
+
+func (st useStmts) Close() {
+	st.use.Close()
+	st.move.Close()
+}
+
+// useKey marks the key used if it is not (one row affected).
+func (st useStmts) useKey(ctx context.Context, u tsp.KeyUse) (sql.Result, error) {
+	return st.use.ExecContext(ctx, sqldb.Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram), u.Token, u.KeyIndex)
+}
+
+// moveATC moves the token's counter to u's if it is above (one row).
+func (st useStmts) moveATC(ctx context.Context, u tsp.KeyUse) (sql.Result, error) {
+	return st.move.ExecContext(ctx, u.ATC, u.Token, u.ATC)
+}
+
+// closeWriteBehind applies what is queued and closes the journal; what
+// could not be applied stays in it for the next Open.
+func (s *Store) closeWriteBehind() error {
+	wb := s.wb
+	if wb == nil {
+		return nil
+	}
+	wb.once.Do(func() { close(wb.stop) })
+	<-wb.done
+	return wb.log.Close()
+}
+
+// useVersion is the first byte of a key use's record.
+const useVersion = 1
+
+// encodeUse is a key use as a journal record: the version, the token
+// (length-prefixed), then as varints the key index, the counter and the
+// time (Unix ms), and the cryptogram (length-prefixed).
+func encodeUse(u tsp.KeyUse) []byte {
+	b := make([]byte, 0, 2+len(u.Token)+3*binary.MaxVarintLen64+1+len(u.Cryptogram))
+	b = append(b, useVersion, byte(len(u.Token)))
+	b = append(b, u.Token...)
+	b = binary.AppendUvarint(b, uint64(u.KeyIndex))
+	b = binary.AppendUvarint(b, uint64(u.ATC))
+	b = binary.AppendVarint(b, sqldb.Millis(u.At))
+	b = append(b, byte(len(u.Cryptogram)))
+	return append(b, u.Cryptogram...)
+}
+
+// decodeUse reads a record encodeUse made; it fails with fault.Invalid on
+// anything else.
+func decodeUse(b []byte) (tsp.KeyUse, error) {
+	bad := fault.E(fault.Invalid, "tsp_journal_record", "not a key use record")
+	var u tsp.KeyUse
+	if len(b) < 2 || b[0] != useVersion || len(b) < 2+int(b[1]) {
+		return u, bad
+	}
+	u.Token, b = string(b[2:2+int(b[1])]), b[2+int(b[1]):]
+	idx, n := binary.Uvarint(b)
+	if n <= 0 || idx > 1<<31 {
+		return u, bad
+	}
+	b = b[n:]
+	atc, n := binary.Uvarint(b)
+	if n <= 0 || atc > 1<<31 {
+		return u, bad
+	}
+	b = b[n:]
+	at, n := binary.Varint(b)
+	if n <= 0 {
+		return u, bad
+	}
+	b = b[n:]
+	if len(b) < 1 || len(b) != 1+int(b[0]) {
+		return u, bad
+	}
+	u.KeyIndex, u.ATC, u.At = int(idx), int(atc), sqldb.Time(at)
+	u.Cryptogram = append([]byte(nil), b[1:]...)
+	return u, nil
+}
