@@ -92,6 +92,7 @@ import (
 	"hash/crc32"
 	"io"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -496,6 +497,10 @@ func (l *Log) refusal() error {
 func (l *Log) write() {
 	defer l.writers.Done()
 	for {
+		// Let the appenders that are ready to run join the group first:
+		// one yield, no wait (fewer, bigger groups: each fdatasync costs
+		// tens of µs of CPU).
+		runtime.Gosched()
 		l.mu.Lock()
 		g := l.group
 		if g == nil {

@@ -46,10 +46,11 @@ const (
 
 // jrec is a journaled write on its way to SQL.
 type jrec struct {
-	seq  uint64
-	kind byte
-	id   string
-	args []any
+	seq    uint64
+	kind   byte
+	id     string
+	args   []any
+	answer []any // a save's answer merged into its insert (mergeAnswers)
 }
 
 // liveAuth is what the store knows in memory of an identity journaled and
@@ -69,8 +70,10 @@ type journaled struct {
 	gate  sync.RWMutex
 	mu    sync.Mutex
 	live  map[string]*liveAuth
+	ids   *idFilter // every identity in SQL or journaled (a Bloom filter)
 	queue []jrec
-	wake  chan struct{}
+	wake  chan struct{} // a first record queued, or behindBatch
+	hurry chan struct{} // a read waits for the write-behind
 	stop  chan struct{}
 	done  chan struct{}
 	apply func(context.Context, []jrec) ([]struct{}, error)
@@ -123,7 +126,7 @@ func (s *Store) openJournal(ctx context.Context, op options) error {
 	if err != nil {
 		return err
 	}
-	j := &journaled{log: l, live: map[string]*liveAuth{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j := &journaled{log: l, live: map[string]*liveAuth{}, wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	j.apply = sqldb.Serialized(s.DB, s.applyRecords)
 	if j.probe, err = s.DB.Prepare(ctx, `SELECT response_code FROM switch_auths WHERE id = ?`); err != nil {
 		l.Close()
@@ -161,6 +164,9 @@ func (s *Store) openJournal(ctx context.Context, op options) error {
 	if err == nil {
 		err = l.Truncate()
 	}
+	if err == nil {
+		j.ids, err = s.loadIDs(ctx)
+	}
 	if err != nil {
 		j.probe.Close()
 		l.Close()
@@ -184,71 +190,124 @@ func (s *Store) closeJournal() error {
 	return j.log.Close()
 }
 
-// writeBehind applies the journaled records to SQL, as many as are queued
-// (up to 4,096) in each transaction, until Close; a failed batch is tried
-// again (the records are on disk meanwhile, and reads wait for them).
+// The write-behind's batches: it gathers records for up to behindWait
+// after the first (or until behindBatch are queued, or a read waits for
+// them), then applies up to 4,096 in one transaction — the fewer
+// transactions (each a log fdatasync on SQLite), the less CPU per record.
+const (
+	behindWait  = 20 * time.Millisecond
+	behindBatch = 1024
+	behindMax   = 4096
+)
+
+// writeBehind applies the journaled records to SQL in batches until
+// Close; a failed batch is tried again (the records are on disk meanwhile,
+// and reads wait for them).
 func (s *Store) writeBehind() {
 	j := s.jr
 	defer close(j.done)
 	ctx := context.Background()
+	stopping := false
 	for {
-		stopping := false
-		select {
-		case <-j.wake:
-		case <-j.stop:
-			stopping = true
-		}
-		for {
-			j.mu.Lock()
-			n := min(len(j.queue), 4096)
-			batch := j.queue[:n:n]
-			j.queue = j.queue[n:]
-			if len(j.queue) == 0 {
-				j.queue = nil
+		if j.queued() == 0 {
+			if stopping {
+				return
 			}
-			j.mu.Unlock()
-			if n == 0 {
+			select {
+			case <-j.wake:
+			case <-j.stop:
+				stopping = true
+				continue
+			}
+		}
+		if !stopping {
+			stopping = j.gather()
+		}
+		j.mu.Lock()
+		n := min(len(j.queue), behindMax)
+		batch := j.queue[:n:n]
+		j.queue = j.queue[n:]
+		if len(j.queue) == 0 {
+			j.queue = nil
+		}
+		j.mu.Unlock()
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			if _, err := j.apply(ctx, batch); err == nil {
 				break
 			}
-			for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-				if _, err := j.apply(ctx, batch); err == nil {
-					break
-				}
-				if stopping {
-					return // left in the journal: the next Open replays them
-				}
-				time.Sleep(wait)
+			if stopping {
+				return // left in the journal: the next Open replays them
 			}
-			j.mu.Lock()
-			for _, r := range batch {
-				if e := j.live[r.id]; e != nil && e.seq == r.seq && e.busy == 0 && !e.deciding {
-					delete(j.live, r.id)
-				}
-			}
-			j.mu.Unlock()
-			for _, r := range batch {
-				j.log.Done(r.seq)
+			time.Sleep(wait)
+		}
+		j.mu.Lock()
+		for _, r := range batch {
+			if e := j.live[r.id]; e != nil && e.seq == r.seq && e.busy == 0 && !e.deciding {
+				delete(j.live, r.id)
 			}
 		}
-		if stopping {
-			return
+		j.mu.Unlock()
+		for _, r := range batch {
+			j.log.Done(r.seq)
 		}
 	}
 }
 
+// queued returns how many records wait for the write-behind.
+func (j *journaled) queued() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.queue)
+}
+
+// gather waits until a batch is worth applying: behindBatch records, a
+// read waiting, or behindWait gone; true when Close asked to stop.
+func (j *journaled) gather() bool {
+	t := time.NewTimer(behindWait)
+	defer t.Stop()
+	for j.queued() < behindBatch {
+		select {
+		case <-j.wake:
+		case <-j.hurry:
+			return false
+		case <-t.C:
+			return false
+		case <-j.stop:
+			return true
+		}
+	}
+	return false
+}
+
 // applyRecords runs a batch of journaled writes in one transaction: an
 // insert that meets its identity stored, or an answer that meets a record
-// no longer being decided, changes nothing (a replay).
+// no longer being decided, changes nothing (a replay). A record and its
+// answer in the same batch go in as one insert of the answered record
+// (half the statements, and no index entry made and dropped for the time
+// it was being decided); should that insert find the identity stored (a
+// replay of a record applied before its answer was), the answer is
+// applied to it as an update.
 func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error) {
+	rs = mergeAnswers(rs)
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		return authStmts(ctx, tx, func(ins, up *sql.Stmt) error {
 			for _, r := range rs {
-				st := ins
 				if r.kind == recFinish {
-					st = up
+					if _, err := up.ExecContext(ctx, r.args...); err != nil {
+						return err
+					}
+					continue
 				}
-				if _, err := st.ExecContext(ctx, r.args...); err != nil {
+				res, err := ins.ExecContext(ctx, r.args...)
+				if err != nil {
 					return err
+				}
+				if r.answer != nil {
+					if n, _ := res.RowsAffected(); n == 0 {
+						if _, err := up.ExecContext(ctx, r.answer...); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			return nil
@@ -260,13 +319,70 @@ func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error)
 	return make([]struct{}, len(rs)), nil
 }
 
+// answerCols are the places in authArgs of the columns an answer sets
+// (finishAuth's), each with its place in finishArgs; rcCol is
+// response_code's.
+var answerCols, rcCol = func() ([][2]int, int) {
+	at := map[string]int{}
+	for i, c := range strings.Split(authCols, ",") {
+		at[strings.TrimSpace(c)] = i
+	}
+	var cols [][2]int
+	for i, c := range []string{"response_code", "reason", "auth_code", "answer", "answered_at", "promo"} {
+		cols = append(cols, [2]int{at[c], i})
+	}
+	return cols, at["response_code"]
+}()
+
+// mergeAnswers folds each answer into its record's insert when both are in
+// rs, the record being decided (its response code ”); the others stay as
+// they are, in order.
+func mergeAnswers(rs []jrec) []jrec {
+	var saves map[string]int
+	out := make([]jrec, 0, len(rs))
+	for _, r := range rs {
+		if r.kind == recSave {
+			if rc, _ := r.args[rcCol].(string); rc == "" {
+				if saves == nil {
+					saves = make(map[string]int, len(rs))
+				}
+				saves[r.id] = len(out)
+			}
+			out = append(out, r)
+			continue
+		}
+		i, ok := saves[r.id]
+		if !ok {
+			out = append(out, r)
+			continue
+		}
+		delete(saves, r.id)
+		m := out[i]
+		m.args = append([]any(nil), m.args...)
+		for _, c := range answerCols {
+			m.args[c[0]] = r.args[c[1]]
+		}
+		m.answer = r.args
+		out[i] = m
+	}
+	return out
+}
+
 // caughtUp waits until the write-behind has applied everything journaled
 // before the call (nil at once without a journal).
 func (s *Store) caughtUp(ctx context.Context) error {
 	if s.jr == nil {
 		return nil
 	}
-	return s.jr.log.WaitApplied(ctx, s.jr.log.Last())
+	last := s.jr.log.Last()
+	if s.jr.log.Applied() >= last {
+		return nil
+	}
+	select {
+	case s.jr.hurry <- struct{}{}:
+	default:
+	}
+	return s.jr.log.WaitApplied(ctx, last)
 }
 
 // alone holds the store's writes back (SaveAuth, FinishAuth), waits until
@@ -283,6 +399,17 @@ func (s *Store) alone(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	return s.jr.gate.Unlock, nil
+}
+
+// stored adds an identity stored in SQL by another write (a reversal's
+// marker) to the filter SaveAuth consults.
+func (s *Store) stored(id string) {
+	if s.jr == nil {
+		return
+	}
+	s.jr.mu.Lock()
+	s.jr.ids.add(id)
+	s.jr.mu.Unlock()
 }
 
 // forget drops an identity the store learnt from SQL is settled (after
@@ -321,10 +448,15 @@ func (s *Store) saveJournaled(ctx context.Context, a netswitch.Auth) error {
 	}
 	e := &liveAuth{deciding: a.ResponseCode == "", busy: 1}
 	j.live[a.ID] = e
+	stored := j.ids.mayHave(a.ID)
+	j.ids.add(a.ID)
 	j.mu.Unlock()
-	_, found, err := j.probeRC(ctx, a.ID)
-	if err == nil && found {
-		err = errExists
+	var err error
+	if stored {
+		var found bool
+		if _, found, err = j.probeRC(ctx, a.ID); err == nil && found {
+			err = errExists
+		}
 	}
 	args := authArgs(a)
 	if err == nil {
@@ -399,10 +531,13 @@ func (j *journaled) append(ctx context.Context, e *liveAuth, kind byte, id strin
 	e.seq = seq
 	e.busy--
 	j.queue = append(j.queue, jrec{seq: seq, kind: kind, id: id, args: args})
+	n := len(j.queue)
 	j.mu.Unlock()
-	select {
-	case j.wake <- struct{}{}:
-	default:
+	if n == 1 || n >= behindBatch {
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -192,5 +194,53 @@ func TestDecodeRecordNeverPanics(t *testing.T) {
 			}
 		}
 		decodeRecord(c)
+	}
+}
+
+// TestIDFilter: every identity added is reported (across the chain's
+// growth), and few that were not are (the SQL read SaveAuth saves).
+func TestIDFilter(t *testing.T) {
+	f := newIDFilter(1000)
+	for i := range 300000 {
+		f.add(fmt.Sprintf("T%07d|%06d|0314090000", i, i%999999))
+	}
+	for i := range 300000 {
+		if !f.mayHave(fmt.Sprintf("T%07d|%06d|0314090000", i, i%999999)) {
+			t.Fatalf("identity %d added and not reported", i)
+		}
+	}
+	fp := 0
+	for i := range 100000 {
+		if f.mayHave(fmt.Sprintf("U%07d|%06d|0314090000", i, i)) {
+			fp++
+		}
+	}
+	if fp > 5000 {
+		t.Fatalf("%d of 100,000 identities never added reported: the filter saves little", fp)
+	}
+	t.Logf("%d filters, %d false positives in 100,000", len(f.parts), fp)
+}
+
+// TestMergeAnswers: a record and its answer in one batch become the
+// insert of the answered record (the same columns finishAuth sets); an
+// answer without its record in the batch, and a record saved decided,
+// stay as they are.
+func TestMergeAnswers(t *testing.T) {
+	a, b, c := testAuth(t, "m1"), testAuth(t, "m2"), testAuth(t, "m3")
+	c.ResponseCode = iso8583.DoNotHonour
+	rs := []jrec{{seq: 1, kind: recSave, id: "m1", args: authArgs(a)}, {seq: 2, kind: recSave, id: "m3", args: authArgs(c)}}
+	a.ResponseCode, a.Reason, a.AuthCode, a.Answer, a.AnsweredAt = iso8583.Approved, "ok", "A1", []byte("0110"), time.UnixMilli(1700000000123)
+	a.Promo = &promo.Redemption{Campaign: "c"}
+	rs = append(rs, jrec{seq: 3, kind: recFinish, id: "m2", args: finishArgs(b)}, jrec{seq: 4, kind: recFinish, id: "m1", args: finishArgs(a)})
+	got := mergeAnswers(rs)
+	if len(got) != 3 || got[0].id != "m1" || got[1].id != "m3" || got[2].id != "m2" || got[2].kind != recFinish {
+		t.Fatalf("merged: %+v", got)
+	}
+	want := authArgs(a)
+	if !reflect.DeepEqual(got[0].args, want) {
+		t.Fatalf("merged insert\n%v\nwant the answered record's\n%v", got[0].args, want)
+	}
+	if !reflect.DeepEqual(rs[0].args, authArgs(testAuth(t, "m1"))) {
+		t.Fatal("the queued record's arguments were changed in place")
 	}
 }

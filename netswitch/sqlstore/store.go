@@ -344,6 +344,7 @@ func (s *Store) SaveEarlyReversal(ctx context.Context, r netswitch.Reversal) err
 	}
 	defer letGo()
 	at := r.At.UTC()
+	s.stored(r.OriginalID) // before its insert: SaveAuth asks SQL from now on
 	marker := netswitch.Auth{ID: r.OriginalID, RRN: r.RRN, ResponseCode: iso8583.ResponseCode("05"), Reason: netswitch.ReasonReversedBeforeArrival,
 		BusinessDate: at.Format("20060102"), ReceivedAt: at, AnsweredAt: at}
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
