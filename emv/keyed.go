@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"sync"
 	"unsafe"
 
 	"github.com/emmansun/gmsm/sm4"
@@ -209,11 +210,63 @@ func (k *Keyed) LogValue() slog.Value { return slog.StringValue(k.String()) }
 // holds anything else.
 func wipeSchedule(b cipher.Block) bool {
 	v := reflect.ValueOf(b)
-	if b == nil || v.Kind() != reflect.Pointer || v.IsNil() || !wipeable(v.Type().Elem()) {
+	if b == nil || v.Kind() != reflect.Pointer || v.IsNil() {
 		return false
 	}
-	wipeAt(v.UnsafePointer(), v.Type().Elem())
+	t := v.Type().Elem()
+	switch planOf(t) {
+	case wipeFlat:
+		clear(unsafe.Slice((*byte)(v.UnsafePointer()), t.Size()))
+	case wipeWalk:
+		wipeAt(v.UnsafePointer(), t)
+	default:
+		return false
+	}
 	return true
+}
+
+// How a type's value is wiped: refused, cleared whole (numbers only, as
+// crypto/des's and crypto/aes's schedules), or walked (wipeAt).
+const (
+	wipeRefused = iota
+	wipeFlat
+	wipeWalk
+)
+
+// plans holds each type's plan, worked out once (reflect.Type → int).
+var plans sync.Map
+
+func planOf(t reflect.Type) int {
+	if p, ok := plans.Load(t); ok {
+		return p.(int)
+	}
+	p := wipeRefused
+	switch {
+	case flat(t):
+		p = wipeFlat
+	case wipeable(t):
+		p = wipeWalk
+	}
+	plans.Store(t, p)
+	return p
+}
+
+// flat reports whether a value of t is numbers only, in place.
+func flat(t reflect.Type) bool {
+	switch {
+	case number(t.Kind()):
+		return true
+	case t.Kind() == reflect.Array:
+		return flat(t.Elem())
+	case t.Kind() == reflect.Struct:
+		for i := range t.NumField() {
+			if !flat(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // wipeable reports whether a value of t holds only numbers, arrays and
@@ -226,12 +279,12 @@ func wipeableIn(t reflect.Type, depth int) bool {
 		return false
 	}
 	wipeable := func(t reflect.Type) bool { return wipeableIn(t, depth-1) }
+	if number(t.Kind()) {
+		return true
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return wipeable(t.Elem())
-	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return true
 	case reflect.Array:
 		return wipeable(t.Elem())
 	case reflect.Slice:
@@ -243,6 +296,16 @@ func wipeableIn(t reflect.Type, depth int) bool {
 				return false
 			}
 		}
+		return true
+	}
+	return false
+}
+
+// number reports whether k is a kind of number (or a bool).
+func number(k reflect.Kind) bool {
+	switch k {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return true
 	}
 	return false
