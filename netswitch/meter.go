@@ -23,10 +23,6 @@ const (
 	HopTokenCheck = "token_check" // the token service's Authorize
 	HopIssuer     = "issuer"      // the round trip to the issuer host
 	HopPromotion  = "promotion"   // matching the campaigns and reserving the best one's budget (promo.go)
-	// HopPromotionStored is what the answer waited, after the issuer's,
-	// for the promotion's hold to be stored (a hold decided in memory,
-	// promo.Mirror, is committed while the issuer is asked).
-	HopPromotionStored = "promotion_stored"
 )
 
 // hop tells the meter, if any, that hop took since start.

@@ -230,14 +230,8 @@ func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan c
 	if len(bin) > 6 {
 		bin = bin[:6]
 	}
-	p := &promo.Purchase{Identity: rec.ID, Card: t.PAR, Bank: bankID, BIN: bin, Product: product, MCC: rec.MCC,
+	p := &promo.Purchase{Identity: rec.ID, Card: promoCard(t.PAR, rec.Token.Digits()), Bank: bankID, BIN: bin, Product: product, MCC: rec.MCC,
 		Merchant: rec.Merchant, City: city, Channel: channelOf(rec.MCC), Gross: rec.Amount.Minor, At: rec.ReceivedAt}
-	if p.Card == "" {
-		// A token without a PAR: its limits by a hash of the token (never
-		// a card-like number in the promo wing).
-		sum := sha256.Sum256([]byte("promo-card|" + rec.Token.Digits()))
-		p.Card = "token:" + hex.EncodeToString(sum[:12])
-	}
 	if pr.AsksNewCardHolder(p) {
 		p.NewCardHolder = s.newCardHolder(ctx, rec, p.Card)
 	}
@@ -253,16 +247,84 @@ func (s *Switch) applyPromo(ctx context.Context, rec *Auth, bankID string, pan c
 	return promoCall{r: &r, pending: pending}
 }
 
-// stored waits until the promotion's hold is stored (nothing to wait for
-// when it was stored before the issuer was asked); an error means the
-// hold was not made. The wait is the hop HopPromotionStored.
-func (s *Switch) stored(ctx context.Context, pc promoCall) error {
+// promoAhead reports whether the promotions decide their holds in memory
+// (AheadPromotions).
+func (s *Switch) promoAhead() bool {
+	a, ok := s.cfg.Promotions.(AheadPromotions)
+	return ok && a.DecidesAhead()
+}
+
+// AheadPromotions is Promotions that may decide holds in memory and store
+// them behind (StorePromotions with a Mirror): then the switch decides the
+// promotion before it stores the record, which names the hold.
+type AheadPromotions interface {
+	Promotions
+	DecidesAhead() bool
+}
+
+// DecidesAhead reports whether p decides holds in memory (Ahead).
+func (p *StorePromotions) DecidesAhead() bool { return p.Ahead != nil }
+
+// settled waits until a hold decided in memory is stored or failed, before
+// the switch releases it (nothing to wait for when the hold was stored
+// before the issuer was asked); an error means the hold was not made.
+func (s *Switch) settled(ctx context.Context, pc promoCall) error {
 	if pc.pending == nil {
 		return nil
 	}
-	defer s.hop(HopPromotionStored, time.Now())
 	_, err := pc.pending.Wait(ctx)
 	return err
+}
+
+// promoStored returns the error of a hold decided in memory whose commit
+// already failed. For an approved authorization it does not wait for a
+// commit still running — the record stored before the issuer was asked
+// names the hold, and the wing stores it meanwhile (a failure after the
+// answer is logged, and the hold restored from the records at the next
+// start) — so the answer waits for no promotion; otherwise it waits, so
+// that the hold can be released.
+func (s *Switch) promoStored(ctx context.Context, pc promoCall, approved bool, stan string) error {
+	if pc.pending == nil {
+		return nil
+	}
+	if !approved {
+		return s.settled(ctx, pc)
+	}
+	if done, err := pc.pending.Check(); done {
+		return err
+	}
+	go func() {
+		if _, err := pc.pending.Wait(context.WithoutCancel(ctx)); err != nil {
+			s.cfg.Log.Error("netswitch: the promotion's hold of an approved authorization was not stored; its record names it (restored at the next start)",
+				"stan", safe(stan), "err", fault.MessageOf(err))
+		}
+	}()
+	return nil
+}
+
+// promoCard is the card a promotion's limits and enrolment are kept by:
+// its PAR, or for a token without one a hash of the token (never a
+// card-like number in the promo wing).
+func promoCard(par, token string) string {
+	if par != "" {
+		return par
+	}
+	sum := sha256.Sum256([]byte("promo-card|" + token))
+	return "token:" + hex.EncodeToString(sum[:12])
+}
+
+// PromoHold returns the budget hold an approved authorization's record
+// names — as the switch decided it, promo.Hold.Decided — and false when
+// the record names none (not approved, no promotion). A hold decided in
+// memory is named by the record before its wing stores it: after a stop,
+// the wing is given the holds of the last records again (idempotent by
+// the record's identity).
+func PromoHold(a Auth) (promo.Hold, bool) {
+	if a.Promo == nil || !a.Approved() || a.Promo.Discount <= 0 {
+		return promo.Hold{}, false
+	}
+	return promo.Hold{ID: a.ID, Campaign: a.Promo.Campaign, Card: promoCard(a.PAR, a.Token.Digits()), Amount: a.Promo.Discount,
+		At: a.ReceivedAt, ExpiresAt: a.ReceivedAt.Add(promo.HoldTimeout), Decided: true}, true
 }
 
 // TransitMCC is the merchant category of the transit operators' charges

@@ -3,6 +3,7 @@ package netswitch_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -648,11 +649,12 @@ func TestPromoRecoveryVoidsAnUnnamedHold(t *testing.T) {
 }
 
 // TestPromoHoldNotStoredIs96: with the holds decided in memory
-// (promo.Mirror), a hold the store then refuses — another process took
-// the budget behind the mirror's back — is not funded: the terminal gets
-// 96 (reason promo_store), the issuer's hold of the net is reversed, the
-// budget is not overspent; the next tap, the mirror having read the
-// store again, pays the full price without a discount.
+// (promo.Mirror), a hold the store refuses before the issuer answers —
+// another process took the budget behind the mirror's back — is not
+// funded: the terminal gets 96 (reason promo_store), the issuer's hold of
+// the net is reversed, the budget is not overspent; the next tap, the
+// mirror having read the store again, pays the full price without a
+// discount.
 func TestPromoHoldNotStoredIs96(t *testing.T) {
 	ctx := context.Background()
 	db := sqldbtest.OpenSQLite(t)
@@ -668,7 +670,16 @@ func TestPromoHoldNotStoredIs96(t *testing.T) {
 	if err := st.Save(ctx, cs); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, db, func(c *netswitch.Config) { c.Promotions = newPromotions(st, cs, true) })
+	e := newEnv(t, db, func(cfg *netswitch.Config) {
+		cfg.Promotions = newPromotions(st, cs, true)
+		// The issuer answers after 100 ms: the store's refusal is known
+		// before its answer, however busy the machine.
+		real := cfg.Issuers["icbc"]
+		addr, stop := startSlowIssuer(t, func() string { return real }, 100*time.Millisecond)
+		t.Cleanup(stop)
+		cfg.Issuers = copyMap(cfg.Issuers)
+		cfg.Issuers["icbc"] = addr
+	})
 	c := e.phone(t, icbcDebit).Cards[0]
 	first := e.auth(t, c, 2000, nettest.Tap{})
 	if r := e.send(t, first); rcOf(r) != "00" {
@@ -717,5 +728,70 @@ func TestPromoHoldNotStoredIs96(t *testing.T) {
 	}
 	if hold, err := e.holdOf(t, "icbc", third); err != nil || hold.Amount != 2000 {
 		t.Errorf("third tap: the issuer holds %d (%v), want the full 2000", hold.Amount, err)
+	}
+}
+
+// slowStore is a promo.MemStore whose Reserve of a hold a mirror decided
+// waits until release is closed: a wing slow to store it.
+type slowStore struct {
+	*promo.MemStore
+	release chan struct{}
+}
+
+func (s slowStore) Reserve(ctx context.Context, h promo.Hold) (promo.Hold, error) {
+	if h.Decided {
+		<-s.release
+	}
+	return s.MemStore.Reserve(ctx, h)
+}
+
+// TestPromoAnswerDoesNotWaitForTheWing: with the holds decided in memory
+// the switch answers an approved discounted tap without waiting for the
+// promo wing to store the hold — the record stored before the issuer was
+// asked names it (netswitch.PromoHold gives it back) — and the wing has
+// it once it is done.
+func TestPromoAnswerDoesNotWaitForTheWing(t *testing.T) {
+	ctx := context.Background()
+	cs, err := promo.ParseFile(strings.NewReader(testCampaigns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := slowStore{promo.NewMemStore(), make(chan struct{})}
+	if err := st.Save(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, sqldbtest.OpenSQLite(t), func(c *netswitch.Config) { c.Promotions = newPromotions(st, cs, true) })
+	c := e.phone(t, icbcDebit).Cards[0]
+	req := e.auth(t, c, 10000, nettest.Tap{})
+	resp := e.send(t, req)
+	pd, err := resp.PromotionData()
+	if rcOf(resp) != "00" || err != nil || pd.Campaign != "icbc-10" || pd.Discount != 1000 {
+		t.Fatalf("got %s %+v (%v), want 00 with icbc-10's 10.00 off while the wing is still storing the hold", rcOf(resp), pd, err)
+	}
+	if _, err := st.Hold(ctx, authIDOf(req)); !errors.Is(err, promo.ErrNoHold) {
+		t.Fatalf("the wing has the hold already (%v): the test's store did not hold it back", err)
+	}
+	rec, err := e.store.Auth(ctx, authIDOf(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := netswitch.PromoHold(rec)
+	if !ok || h.ID != rec.ID || h.Campaign != "icbc-10" || h.Amount != 1000 || h.Card != rec.PAR || !h.Decided {
+		t.Fatalf("the record names %+v (%v), want icbc-10's 1000 on the PAR", h, ok)
+	}
+	close(st.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := st.Hold(ctx, rec.ID)
+		if err == nil {
+			if got.Status != promo.HoldPending || got.Amount != 1000 {
+				t.Fatalf("the wing's hold %+v, want pending 1000", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the wing has no hold 5 s after it was let go: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -532,22 +532,33 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		s.cfg.Log.Error("netswitch: cannot build the issuer's message", "err", fault.MessageOf(err))
 		return outcome{rc: iso8583.SystemMalfunction, reason: ReasonForward}
 	}
-	// The promotion is matched and its budget reserved while the record is
-	// stored: two group commits at once, not one after the other (the
-	// record, stored without it, gets it with its answer; a record the
-	// recovery sweep settles voids its identity's hold whatever it says).
-	// A hold decided in memory (promo.Mirror) is stored while the issuer
-	// is asked, and waited for before the answer (s.stored).
-	promoted := s.startPromo(ctx, *rec, b.ID, res.PAN, t, product, city(a.MerchantName))
-	out, ok := s.intend(ctx, *rec)
-	pc := promoted()
-	rec.Promo = pc.r
+	// The promotion: a hold decided in memory (promo.Mirror, one network
+	// process) is decided first and named by the record stored before the
+	// issuer is asked — that record is the hold's durable trace, and the
+	// promotions store it in their own wing meanwhile (restored from the
+	// records at the next start if a stop came first, RestorePromotions).
+	// A hold the store reserves itself (several network processes) is
+	// reserved while the record is stored: two group commits at once; the
+	// record gets it with its answer. A record the recovery sweep settles
+	// voids its identity's hold whatever it says.
+	var pc promoCall
+	var out outcome
+	if s.promoAhead() {
+		pc = s.applyPromo(ctx, rec, b.ID, res.PAN, t, product, city(a.MerchantName))
+		rec.Promo = pc.r
+		out, ok = s.intend(ctx, *rec)
+	} else {
+		promoted := s.startPromo(ctx, *rec, b.ID, res.PAN, t, product, city(a.MerchantName))
+		out, ok = s.intend(ctx, *rec)
+		pc = promoted()
+		rec.Promo = pc.r
+	}
 	if !ok {
 		res.Forget()
 		if out.existing == nil || out.existing.Early() {
 			// Not stored (or the reversal came first): the hold is this
 			// message's to give back. A stored duplicate owns it.
-			if s.stored(ctx, pc) == nil {
+			if s.settled(ctx, pc) == nil {
 				s.voidPromo(ctx, rec)
 			}
 			rec.Promo = nil
@@ -558,7 +569,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		if err := promoToIssuer(fwd, rec.Promo); err != nil {
 			// The purchase goes at its price: promotions never stop a payment.
 			s.cfg.Log.Error("netswitch: the promotion does not fit the issuer's message; the purchase goes at its price", "err", fault.MessageOf(err))
-			if s.stored(ctx, pc) == nil {
+			if s.settled(ctx, pc) == nil {
 				s.voidPromo(ctx, rec)
 			}
 			rec.Promo, pc = nil, promoCall{}
@@ -572,7 +583,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	fault.Inject("netswitch.recorded")
 	out = s.askIssuer(ctx, b.ID, fwd, rec)
 	out.intended, out.risk = true, rk
-	if err := s.stored(ctx, pc); err != nil {
+	if err := s.promoStored(ctx, pc, out.rc.Approved(), rec.STAN); err != nil {
 		// The hold the issuer was told of could not be stored (the
 		// promotions' store refused or failed): the discount is not
 		// funded, so the authorization is not approved and its hold at the

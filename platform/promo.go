@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"github.com/tapwallet/tapwallet/journal"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,11 +22,19 @@ import (
 type promoParty struct {
 	store  *promostore.Store
 	batch  *promostore.Batch // store, with Reserve batched; closes store
+	door   promoDoor         // batch; closes it
+	mark   string            // DATA/promo.clean, left by a clean close (none on PostgreSQL without a data folder)
 	sw     *netswitch.StorePromotions
 	mu     sync.Mutex // one refresh at a time (the loop's, RefreshPromotions)
 	seen   [32]byte   // the campaigns' fingerprint sw was built from
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// promoDoor is the promo wing as the platform's parties use it.
+type promoDoor interface {
+	promo.MirrorStore
+	Close() error
 }
 
 // promoRefresh is how often the campaigns are read again for changes
@@ -47,6 +58,7 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 	st.DB.Now = cfg.Now
 	pp := &p.net.promo
 	pp.store, pp.batch = st, promostore.NewBatch(st)
+	pp.door = pp.batch
 	cs, err := st.Campaigns(ctx)
 	if err == nil && len(cs) == 0 {
 		if cs, err = promo.Defaults(); err == nil {
@@ -59,9 +71,22 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 		p.closePromo()
 		return err
 	}
-	pp.sw = netswitch.NewPromotions(pp.batch, cs)
 	if soleNetwork(cfg) {
-		pp.sw.Ahead = promo.NewMirror(pp.batch)
+		// The mirror decides every hold and the wing stores it behind the
+		// record that names it: after a stop, the records give the wing
+		// what it missed.
+		if err := p.restorePromoHolds(ctx); err != nil {
+			p.closePromo()
+			return err
+		}
+	}
+	pp.sw = netswitch.NewPromotions(pp.door, cs)
+	if soleNetwork(cfg) {
+		pp.sw.Ahead = promo.NewMirror(pp.door)
+		if err := pp.sw.Ahead.Refresh(ctx); err != nil {
+			p.closePromo()
+			return err
+		}
 	}
 	pp.seen = fingerprint(cs)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -82,6 +107,64 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 	}()
 	return nil
 }
+
+// promoRestoreWindow is how far before the switch's last record a start
+// after a stop looks for holds the records name (a hold is stored within
+// milliseconds of its record; minutes leave room for a busy disk).
+const promoRestoreWindow = 10 * time.Minute
+
+// restorePromoHolds gives the promo wing again, after a stop that did not
+// close it clean (no mark DATA/promo.clean), the holds the switch's last
+// records name: the switch answers an approval once its record (which
+// names the hold) is stored, and the wing stores its copy behind, so a
+// stop between the two can leave a discount given without its hold in the
+// wing. Idempotent by the records' identities. It takes the mark away (a
+// clean close puts it back). It fails when the records or the wing cannot
+// be read.
+func (p *Platform) restorePromoHolds(ctx context.Context) error {
+	pp := &p.net.promo
+	if p.Place.Dir != "" {
+		pp.mark = filepath.Join(p.Place.Dir, promoCleanMark)
+		if _, err := os.Stat(pp.mark); err == nil {
+			// Gone for good before anything is decided: a stop from now
+			// on must find no mark.
+			err := os.Remove(pp.mark)
+			if err == nil {
+				err = journal.SyncDir(p.Place.Dir)
+			}
+			if err != nil {
+				return fault.Wrap(err, fault.Unavailable, "promo_mark", "remove the promotions' clean mark")
+			}
+			return nil
+		}
+	}
+	if p.Records == nil {
+		return nil
+	}
+	as, err := p.Records.Promoted(ctx, promoRestoreWindow)
+	if err != nil {
+		return err
+	}
+	var hs []promo.Hold
+	for _, a := range as {
+		if h, ok := netswitch.PromoHold(a); ok {
+			hs = append(hs, h)
+		}
+	}
+	if len(hs) == 0 {
+		return nil
+	}
+	refused, err := pp.store.Restore(ctx, hs)
+	if err != nil {
+		return err
+	}
+	p.Log.Info("promotions: the holds the switch's last records name given to the wing again", "holds", len(hs), "refused", refused)
+	return nil
+}
+
+// promoCleanMark is the file a clean close of the promo wing leaves in
+// the data folder (every hold the switch decided stored).
+const promoCleanMark = "promo.clean"
 
 // soleNetwork reports whether this process is the only network process
 // reserving in the promotions' store: every role runs here (serve, demo,
@@ -143,22 +226,31 @@ func (p *Platform) closePromo() {
 		pp.wg.Wait()
 		pp.cancel = nil
 	}
-	if pp.batch != nil {
-		pp.batch.Close() // closes pp.store too
+	// Clean: every hold the mirror decided is in the wing (the switch is
+	// stopped: no more decisions).
+	clean := pp.sw != nil && pp.sw.Ahead != nil && pp.sw.Ahead.Settle() == 0
+	var err error
+	if pp.door != nil {
+		err = pp.door.Close() // closes pp.batch and pp.store too
 	} else if pp.store != nil {
-		pp.store.Close()
+		err = pp.store.Close()
 	}
-	pp.batch, pp.store, pp.sw = nil, nil, nil
+	if clean && err == nil && pp.mark != "" {
+		if err := os.WriteFile(pp.mark, nil, 0o600); err == nil {
+			_ = journal.SyncDir(filepath.Dir(pp.mark))
+		}
+	}
+	pp.door, pp.batch, pp.store, pp.sw = nil, nil, nil, nil
 }
 
 // Promotions returns the network's promo store (the promo wing, its
 // reservations batched) for the command, the wallet API and the portal;
 // nil with Config.PromoOff.
 func (p *Platform) Promotions() promo.Store {
-	if p.net.promo.batch == nil {
+	if p.net.promo.door == nil {
 		return nil
 	}
-	return p.net.promo.batch
+	return p.net.promo.door
 }
 
 // switchPromotions is the switch's Config.Promotions: nil with

@@ -51,6 +51,9 @@ type Mirror struct {
 	cards map[string]*mirrorCard
 	holds map[string]*Pending // decided in this process, by id (bounded: order)
 	order []string
+
+	commits sync.WaitGroup // the commits running
+	failed  int            // commits the store failed (not refused) to make
 }
 
 // mirrorCampaign is a campaign's budget as the mirror counts it.
@@ -69,6 +72,7 @@ type mirrorCampaign struct {
 type mirrorCard struct {
 	uses    map[[2]string]*CardUse
 	pending int
+	used    time.Time // the last hold decided for it
 }
 
 // MirrorHolds is how many decided holds a Mirror remembers by id (for a
@@ -79,6 +83,11 @@ const MirrorHolds = 1 << 16
 // mirrorCards is how many cards' use a Mirror keeps before it drops the
 // ones with nothing pending.
 const mirrorCards = 1 << 17
+
+// MirrorCardIdle is how long a card's use stays counted in a Mirror after
+// its last hold; Refresh forgets it then, to read it again (with what
+// others released) when the card comes back.
+const MirrorCardIdle = time.Minute
 
 // NewMirror returns a Mirror over st. It never fails; it reads st as
 // campaigns and cards are first met.
@@ -171,10 +180,12 @@ func (m *Mirror) Reserve(ctx context.Context, c *Campaign, h Hold) (*Pending, er
 		u.Amount += h.Amount
 	}
 	card.pending++
+	card.used = time.Now()
 	p := &Pending{Hold: h, done: make(chan struct{}), m: m, gen: mc.gen, card: card}
 	m.remember(p)
 	m.mu.Unlock()
 
+	m.commits.Add(1)
 	go m.commit(context.WithoutCancel(ctx), p)
 	return p, nil
 }
@@ -248,7 +259,7 @@ func (m *Mirror) load(ctx context.Context, campaign, card string) error {
 		m.mu.Lock()
 		if m.cards[card] == nil {
 			if len(m.cards) >= mirrorCards {
-				m.dropIdleCards()
+				m.dropIdleCards(time.Now())
 			}
 			m.cards[card] = mk
 		}
@@ -258,10 +269,11 @@ func (m *Mirror) load(ctx context.Context, campaign, card string) error {
 }
 
 // dropIdleCards forgets the use of every card with no hold being
-// committed (read again when next met); m.mu is held.
-func (m *Mirror) dropIdleCards() {
+// committed and none decided since before (read again when next met);
+// m.mu is held.
+func (m *Mirror) dropIdleCards(before time.Time) {
 	for k, c := range m.cards {
-		if c.pending == 0 {
+		if c.pending == 0 && !c.used.After(before) {
 			delete(m.cards, k)
 		}
 	}
@@ -283,6 +295,17 @@ func (m *Mirror) remember(p *Pending) {
 	}
 }
 
+// Check reports, without waiting, whether the commit ended, and its
+// error (as Wait's) when it did.
+func (p *Pending) Check() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
 func (p *Pending) finished() bool {
 	select {
 	case <-p.done:
@@ -295,6 +318,7 @@ func (p *Pending) finished() bool {
 // commit has the store reserve p's hold and counts the outcome: made,
 // or not (the mirror gives back what it counted).
 func (m *Mirror) commit(ctx context.Context, p *Pending) {
+	defer m.commits.Done()
 	got, err := m.st.Reserve(ctx, p.Hold)
 	if err == nil {
 		switch {
@@ -309,12 +333,20 @@ func (m *Mirror) commit(ctx context.Context, p *Pending) {
 	mc.inflight -= p.Hold.Amount
 	mc.inflightCount--
 	p.card.pending--
-	if err == nil {
+	switch {
+	case err == nil:
 		mc.committed += p.Hold.Amount
 		mc.committedCount++
-	} else {
-		// Nothing new is in the store: give back what was counted (a
-		// Refresh meanwhile counted it as in flight).
+	case !refusal(err):
+		// Not stored (a storage failure): the hold may be in use all the
+		// same (an answer that did not wait names it in its record, which
+		// restores it at the next start), so it stays counted until a
+		// Refresh reads the store again — more, never less.
+		delete(m.holds, p.Hold.ID)
+		m.failed++
+	default:
+		// The store refused it: nothing new is in the store; give back
+		// what was counted (a Refresh meanwhile counted it as in flight).
 		mc.amount -= p.Hold.Amount
 		mc.count--
 		m.uncountCard(p)
@@ -332,6 +364,13 @@ func (m *Mirror) commit(ctx context.Context, p *Pending) {
 	close(p.done)
 }
 
+// refusal reports whether err is the store's refusal of a hold (its rules
+// or its id), not a failure to store it.
+func refusal(err error) bool {
+	return errors.Is(err, ErrBudget) || errors.Is(err, ErrCardLimit) || errors.Is(err, ErrNotOpen) ||
+		errors.Is(err, ErrHoldConflict) || errors.Is(err, ErrHoldResolved)
+}
+
 // uncountCard takes p's hold out of its card's use; m.mu is held.
 func (m *Mirror) uncountCard(p *Pending) {
 	for _, k := range useKeys(p.Hold) {
@@ -340,6 +379,17 @@ func (m *Mirror) uncountCard(p *Pending) {
 			u.Amount -= p.Hold.Amount
 		}
 	}
+}
+
+// Settle waits until every commit started so far has ended and returns
+// how many commits the store failed to make since the mirror was made
+// (not its refusals): 0 means every hold decided and not refused is in
+// the store.
+func (m *Mirror) Settle() int {
+	m.commits.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed
 }
 
 // decided returns the hold decided in this process with id, nil when
@@ -372,10 +422,12 @@ func (m *Mirror) Released(id string) {
 	}
 }
 
-// Refresh reads every campaign's budget from the store again and forgets
-// the cards' use (read again when next met), so that what others released
-// counts. Holds committed while it reads may be counted twice until the
-// next Refresh: more, never less.
+// Refresh reads every campaign's budget from the store again (the ones
+// not met yet too: call it once at the start, so that no decision waits
+// for a campaign's read) and forgets
+// the use of the cards idle for MirrorCardIdle (read again when next met),
+// so that what others released counts. Holds committed while it reads may
+// be counted twice until the next Refresh: more, never less.
 func (m *Mirror) Refresh(ctx context.Context) error {
 	before := m.committed("")
 	us, err := m.st.Usages(ctx)
@@ -385,7 +437,7 @@ func (m *Mirror) Refresh(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.recount(us, before)
-	m.dropIdleCards()
+	m.dropIdleCards(time.Now().Add(-MirrorCardIdle))
 	return nil
 }
 
@@ -424,9 +476,14 @@ func (m *Mirror) committed(id string) map[string][2]int64 {
 func (m *Mirror) recount(us []Usage, before map[string][2]int64) {
 	for _, u := range us {
 		mc, ok := m.camps[u.Campaign]
-		b, seen := before[u.Campaign]
-		if !ok || !seen {
+		if !ok {
+			// Not met yet: nothing of it was decided here.
+			m.camps[u.Campaign] = &mirrorCampaign{amount: u.Reserved + u.Spent, count: u.ReservedCount + u.SpentCount}
 			continue
+		}
+		b, seen := before[u.Campaign]
+		if !seen {
+			continue // loaded by a decision while the store was read
 		}
 		mc.gen++
 		mc.stale = false

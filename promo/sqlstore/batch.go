@@ -93,3 +93,29 @@ func refused(err error) bool {
 }
 
 var _ promo.MirrorStore = (*Batch)(nil)
+
+// Restore stores holds a switch decided (promo.Hold.Decided) and named in
+// its records, which a stop may have kept from the wing (the switch answers
+// once its record names the hold, the wing stores it behind): a hold stored
+// already is left as it is (idempotent by id), in transactions of up to
+// 500. It returns how many the tables refused (their rules), and fails
+// when the storage does.
+func (s *Store) Restore(ctx context.Context, hs []promo.Hold) (int, error) {
+	refused := 0
+	for start := 0; start < len(hs); start += 500 {
+		part := hs[start:min(start+500, len(hs))]
+		for i := range part {
+			part[i].Decided = true
+		}
+		out, err := s.reserveBatch(ctx, part)
+		if err != nil {
+			return refused, err
+		}
+		for _, r := range out {
+			if r.err != nil {
+				refused++
+			}
+		}
+	}
+	return refused, nil
+}
