@@ -27,10 +27,13 @@ import (
 // it is, a counter moves only forward — before the store answers.
 
 // Write-behind batches: applied when applyBatch uses wait, or applyEvery
-// after the first of them, or at once when a reader waits for them.
+// after the first of them, or at once when a reader waits for them. A
+// batch's cost is mostly its commit (its log pages and fdatasync): at
+// 20 ms batches held ~15 uses and cost ~17 µs a use, at 250 ms 110–145
+// uses and ≤ 6 µs (bench auth, CPU profile).
 const (
-	applyBatch = 2048
-	applyEvery = 20 * time.Millisecond
+	applyBatch = 4096
+	applyEvery = 250 * time.Millisecond
 	// applyRetry is the wait before a failed batch is tried again.
 	applyRetry = 100 * time.Millisecond
 )
@@ -282,11 +285,19 @@ func (s *Store) applyUsesTx(ctx context.Context, ps []pendingUse) ([]struct{}, e
 			return err
 		}
 		defer st.Close()
+		// Each key's use, then each token's counter once, to the highest
+		// counter of the batch.
+		last := map[string]tsp.KeyUse{}
 		for _, p := range ps {
 			if _, err := st.useKey(ctx, p.use); err != nil {
 				return err
 			}
-			if _, err := st.moveATC(ctx, p.use); err != nil {
+			if l, ok := last[p.use.Token]; !ok || p.use.ATC > l.ATC {
+				last[p.use.Token] = p.use
+			}
+		}
+		for _, u := range last {
+			if _, err := st.moveATC(ctx, u); err != nil {
 				return err
 			}
 		}
