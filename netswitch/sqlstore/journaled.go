@@ -23,9 +23,11 @@ import (
 // group) and answered once they are on disk; a write-behind goroutine
 // applies them to SQL in large batches, one transaction each. Every other
 // method first waits until the write-behind has applied everything
-// journaled before the call (read-your-writes), and the other writes run
-// alone (no SaveAuth or FinishAuth between their wait and their
-// transaction), then each runs on SQL as without the journal. The
+// journaled before the call (read-your-writes), then runs on SQL as
+// without the journal; the two writes that decide against SaveAuth and
+// FinishAuth — SaveEarlyReversal claiming an identity, AbandonAuth
+// settling a record being decided — and SettleEarly run alone besides (no
+// SaveAuth or FinishAuth between their wait and their commit). The
 // identities journaled and not yet applied, and the records still being
 // decided, are kept in memory, so that SaveAuth answers CodeAuthExists and
 // FinishAuth CodeAuthSettled as the SQL path does (memory, then SQL).

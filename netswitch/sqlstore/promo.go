@@ -45,13 +45,11 @@ func fromJSON[T any](s string) (*T, error) {
 // SetPromo replaces the promotion of a record (nil: none any more), after
 // a partial reversal. It fails with fault.NotFound for an unknown id.
 func (s *Store) SetPromo(ctx context.Context, id string, r *promo.Redemption) error {
-	letGo, err := s.alone(ctx)
-	if err != nil {
+	if err := s.caughtUp(ctx); err != nil {
 		return err
 	}
-	defer letGo()
 	var n int64
-	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE switch_auths SET promo = ? WHERE id = ? AND `+records, jsonOf(r), id)
 		if err == nil {
 			n, _ = res.RowsAffected()

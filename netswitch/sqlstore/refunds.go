@@ -31,12 +31,10 @@ var (
 // CodeRefundExceeds or CodeRefundExists, fault.NotFound for an original
 // that is not approved, and fault.Unavailable when the database fails.
 func (s *Store) ClaimRefund(ctx context.Context, refundID, originalID string, amount int64) error {
-	letGo, err := s.alone(ctx)
-	if err != nil {
+	if err := s.caughtUp(ctx); err != nil {
 		return err
 	}
-	defer letGo()
-	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `INSERT INTO switch_refund_claims (refund_id, original_id, amount) VALUES (?, ?, ?) ON CONFLICT (refund_id) DO NOTHING`,
 			refundID, originalID, amount)
 		if err != nil {
@@ -97,13 +95,11 @@ func release(ctx context.Context, tx *sqldb.Tx, refundID string) error {
 // "refund_exists" when the identity is stored already, and
 // fault.Unavailable when the database fails.
 func (s *Store) SaveRefund(ctx context.Context, r netswitch.Refund) error {
-	letGo, err := s.alone(ctx)
-	if err != nil {
+	if err := s.caughtUp(ctx); err != nil {
 		return err
 	}
-	defer letGo()
 	var dup bool
-	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `INSERT INTO switch_refunds (`+refundCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`,
 			r.ID, r.Digest, r.OriginalID, r.Acquirer, r.Terminal, r.STAN, r.Transmission, r.RRN, r.Merchant, r.MerchantName, r.LocalDate, r.LocalTime,

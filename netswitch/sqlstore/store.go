@@ -307,11 +307,9 @@ func (s *Store) Auth(ctx context.Context, id string) (netswitch.Auth, error) {
 // to clear; it fails with fault.NotFound netswitch.CodeAuthNotFound for an
 // unknown id.
 func (s *Store) MarkReversed(ctx context.Context, id string, at time.Time, rc string, remaining int64) error {
-	letGo, err := s.alone(ctx)
-	if err != nil {
+	if err := s.caughtUp(ctx); err != nil {
 		return err
 	}
-	defer letGo()
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE switch_auths SET reversed_at = ?, reversal_rc = ?, clear_amount = ? WHERE id = ? AND `+records+` AND (reversed_at = 0 OR clear_amount > ?)`,
 			sqldb.Millis(at), rc, remaining, id, remaining)
@@ -455,11 +453,9 @@ func (s *Store) MarkCleared(ctx context.Context, ids []string, clearingDate stri
 }
 
 func (s *Store) markCleared(ctx context.Context, table string, ids []string, clearingDate string, at time.Time) error {
-	letGo, err := s.alone(ctx)
-	if err != nil {
+	if err := s.caughtUp(ctx); err != nil {
 		return err
 	}
-	defer letGo()
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.Exec(ctx, `UPDATE `+table+` SET cleared_at = ?, clearing_date = ? WHERE id = ? AND cleared_at = 0`, sqldb.Millis(at), clearingDate, id); err != nil {
@@ -481,10 +477,8 @@ var SealedColumns = [][2]string{{"switch_auths", "pan_sealed"}}
 // back the changed ones, online (sqldb.DB.RewrapColumns). It returns how
 // many changed and fails like RewrapColumns.
 func (s *Store) Rewrap(ctx context.Context, rewrap func([]byte) ([]byte, bool, error)) (int, error) {
-	letGo, err := s.alone(ctx)
-	if err != nil {
+	if err := s.caughtUp(ctx); err != nil {
 		return 0, err
 	}
-	defer letGo()
 	return s.DB.RewrapColumns(ctx, SealedColumns, rewrap)
 }
