@@ -54,7 +54,7 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 		return err
 	}
 	var journaled []netstore.Option
-	if cfg.Roles == nil {
+	if soleNetwork(cfg) {
 		// Every role here (serve, demo, bench): the only network process.
 		// On SQLite the switch's records go on the network's journal,
 		// written behind to SQL; on PostgreSQL, and with --roles, on SQL.

@@ -23,6 +23,7 @@ import (
 	"github.com/tapwallet/tapwallet/bank"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
+	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/metrics"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
@@ -118,7 +119,7 @@ type runFigures struct {
 	elapsed                    time.Duration
 	lat                        []time.Duration
 	cpu                        time.Duration // the process's CPU over the run (getrusage)
-	syncs                      uint64        // fdatasyncs over the run (sqldb.Syncs)
+	syncs                      uint64        // fdatasyncs over the run (sqldb.Syncs and journal.Syncs: the databases and the parties' journals)
 }
 
 // cpuPerAuth is the process's CPU per authorization, µs.
@@ -675,7 +676,7 @@ func drive(ctx context.Context, e *env, name, addr string, conns int, streams []
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	progress := newProgress(e.stderr)
-	cpu0, syncs0 := processCPU(), sqldb.Syncs()
+	cpu0, syncs0 := processCPU(), sqldb.Syncs()+journal.Syncs()
 	start := time.Now()
 	for i, s := range streams {
 		wg.Add(1)
@@ -730,7 +731,7 @@ loop:
 		}
 	}
 	elapsed := time.Since(start)
-	cpu, syncs := processCPU()-cpu0, sqldb.Syncs()-syncs0
+	cpu, syncs := processCPU()-cpu0, sqldb.Syncs()+journal.Syncs()-syncs0
 	progress.clear()
 	var all []time.Duration
 	for _, l := range lats {
