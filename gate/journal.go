@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/tapwallet/tapwallet/datasync"
 	"io"
 	"os"
 	"path/filepath"
@@ -119,7 +120,7 @@ func (j *Journal) syncer() {
 		if f == nil {
 			continue
 		}
-		err := syncFile(f)
+		err := datasync.File(f)
 		j.mu.Lock()
 		if f == j.f { // not compacted or closed meanwhile (those sync themselves)
 			if err != nil {
@@ -221,7 +222,7 @@ func (j *Journal) rewrite() error {
 		err = os.Rename(tmp, j.path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(j.path))
+		err = datasync.Dir(filepath.Dir(j.path))
 	}
 	if err == nil {
 		j.synced, j.syncErr = j.appended, nil // the new file holds it all, synced
@@ -282,7 +283,7 @@ func (j *Journal) append(e entry, sync bool) error {
 	j.off += int64(len(b))
 	j.appended++
 	if sync {
-		if err := syncFile(j.f); err != nil {
+		if err := datasync.File(j.f); err != nil {
 			return fault.Wrap(err, fault.Unavailable, "gate_journal", "sync the journal")
 		}
 		j.synced, j.syncErr = j.appended, nil
@@ -319,7 +320,7 @@ func (j *Journal) Close() error {
 	}
 	var err error
 	if j.synced < j.appended {
-		err = syncFile(j.f)
+		err = datasync.File(j.f)
 	} else {
 		err = j.syncErr
 	}

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"github.com/tapwallet/tapwallet/datasync"
 	"io"
 	"io/fs"
 	"os"
@@ -106,18 +107,9 @@ func (OSFS) Lock(path string) (io.Closer, error) {
 	return f, nil
 }
 
-// SyncDir fsyncs a folder, making the names created in it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// SyncDir fsyncs a folder, making the names created in it durable
+// (datasync.Dir).
+func SyncDir(dir string) error { return datasync.Dir(dir) }
 
 type osFile struct{ *os.File }
 
@@ -129,7 +121,7 @@ func (f osFile) Size() (int64, error) {
 	return st.Size(), nil
 }
 
-func (f osFile) Sync() error { return fdatasync(f.File) }
+func (f osFile) Sync() error { return datasync.File(f.File) }
 
 var (
 	defaultMu sync.Mutex

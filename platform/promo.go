@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/datasync"
 	"os"
 	"path/filepath"
 	"sync"
@@ -130,7 +130,7 @@ func (p *Platform) restorePromoHolds(ctx context.Context) error {
 			// on must find no mark.
 			err := os.Remove(pp.mark)
 			if err == nil {
-				err = journal.SyncDir(p.Place.Dir)
+				err = datasync.Dir(p.Place.Dir)
 			}
 			if err != nil {
 				return fault.Wrap(err, fault.Unavailable, "promo_mark", "remove the promotions' clean mark")
@@ -237,7 +237,7 @@ func (p *Platform) closePromo() {
 	}
 	if clean && err == nil && pp.mark != "" {
 		if err := os.WriteFile(pp.mark, nil, 0o600); err == nil {
-			_ = journal.SyncDir(filepath.Dir(pp.mark))
+			_ = datasync.Dir(filepath.Dir(pp.mark))
 		}
 	}
 	pp.door, pp.batch, pp.store, pp.sw = nil, nil, nil, nil

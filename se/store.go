@@ -2,6 +2,7 @@ package se
 
 import (
 	"errors"
+	"github.com/tapwallet/tapwallet/datasync"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ type dataFile interface {
 // osFile is a dataFile on the operating system's file.
 type osFile struct{ *os.File }
 
-func (f osFile) Datasync() error { return datasync(f.File) }
+func (f osFile) Datasync() error { return datasync.File(f.File) }
 
 // createTemp opens the temporary file of an atomic write; syncDir makes a
 // rename in dir durable; renameFile and removeFile rename and remove;
@@ -50,14 +51,7 @@ var (
 		}
 		return osFile{f}, nil
 	}
-	syncDir = func(dir string) error {
-		d, err := os.Open(dir)
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		return d.Sync()
-	}
+	syncDir = datasync.Dir
 )
 
 // WriteFile replaces the file at path with b (mode 0600) so that a reader
