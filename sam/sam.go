@@ -20,8 +20,11 @@ import (
 )
 
 // Counter keeps the SAM's transaction sequence number durably: Next
-// returns the next number, never one returned before (even across
-// restarts).
+// returns the next number, never one that reached a card before (even
+// across restarts). A number handed out but never sent to a card may be
+// handed out again after a power cut (the gate's journal reserves its
+// numbers without a sync of their own: the sync of the tap's pending entry,
+// before any number reaches a card, covers the reservation).
 type Counter interface {
 	Next() (uint32, error)
 }
