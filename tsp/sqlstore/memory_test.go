@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/tsp/sqlstore"
 	"github.com/tapwallet/tapwallet/tsp/tsptest"
@@ -329,5 +331,58 @@ func BenchmarkTokenKey(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCloseTwice: a sole store closes twice without error, and a read
+// after Close fails instead of waiting for a write-behind that stopped.
+func TestCloseTwice(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "", t.TempDir(), sqlstore.Sole())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, _ := addCards(t, tsptest.NewService(t, st), 1)
+	st.PauseWriteBehind()
+	if err := st.UseKey(ctx, tsp.KeyUse{Token: tokens[0], KeyIndex: 1, ATC: 1, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, 8}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := st.Token(wait, tokens[0]); err == nil || wait.Err() != nil {
+		t.Errorf("a read after Close: %v (waited: %v), want it refused at once", err, wait.Err())
+	}
+}
+
+// TestSoleIgnoredOnPostgres: on PostgreSQL, where several token service
+// processes may share the database, Sole changes nothing: the store keeps
+// no memory and reads SQL (a use made by another process's store is seen
+// at once).
+func TestSoleIgnoredOnPostgres(t *testing.T) {
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") == "" {
+		t.Skip("TAPWALLET_TEST_POSTGRES not set")
+	}
+	ctx := context.Background()
+	dsn := sqldbtest.PostgresDSN(t)
+	a := openWing(t, dsn, "", sqlstore.Sole())
+	b := openWing(t, dsn, "", sqlstore.Sole()) // a second process on the same database
+	if n := a.MemTokens(); n != -1 {
+		t.Fatalf("memory on PostgreSQL: %d tokens, want none", n)
+	}
+	tokens, _ := addCards(t, tsptest.NewService(t, a), 1)
+	if _, _, err := a.TokenKey(ctx, tokens[0], 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UseKey(ctx, tsp.KeyUse{Token: tokens[0], KeyIndex: 1, ATC: 1, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, 8}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, k, err := a.TokenKey(ctx, tokens[0], 1); err != nil || k == nil || k.UsedAt.IsZero() {
+		t.Errorf("a key another store used: %+v %v, want used", k, err)
 	}
 }

@@ -152,6 +152,11 @@ func (s *Store) caughtUp(ctx context.Context) error {
 	}
 	last := wb.log.Last()
 	for wb.log.Applied() < last {
+		select {
+		case <-wb.done: // closed: what is left stays in the journal
+			return sqldb.ErrClosed
+		default:
+		}
 		// A use appended may be queued only after this hurry is served:
 		// ask again until it is applied.
 		wb.mu.Lock()
@@ -343,9 +348,13 @@ func (s *Store) closeWriteBehind() error {
 	if wb == nil {
 		return nil
 	}
-	wb.once.Do(func() { close(wb.stop) })
-	<-wb.done
-	return wb.log.Close()
+	var err error
+	wb.once.Do(func() {
+		close(wb.stop)
+		<-wb.done
+		err = wb.log.Close()
+	})
+	return err
 }
 
 // useVersion is the first byte of a key use's record.
