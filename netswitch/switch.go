@@ -241,8 +241,9 @@ var digestElements = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAm
 // gets the stored answer, any other is answered 94.
 func digestOf(req *iso8583.Message) string {
 	h := sha256.New()
+	var buf [256]byte
 	for _, de := range digestElements {
-		v, _ := req.Bytes(de)
+		v, _ := req.Append(buf[:0], de) // no copy of each element
 		h.Write(v)
 		h.Write([]byte{0})
 	}
