@@ -271,6 +271,15 @@ func TestRestartKeepsUse(t *testing.T) {
 			if err := st.Close(); err != nil {
 				t.Fatal(err)
 			}
+			if crash {
+				// A store reading SQL, opened now, applies what the
+				// journal holds first.
+				plain := openWing(t, "", dir)
+				if k, err := plain.LUK(ctx, tok, 3); err != nil || k.UsedAt.IsZero() || k.UsedATC != 3 {
+					t.Fatalf("key 3 read by a store reading SQL after the crash: %+v %v, want used", k, err)
+				}
+				plain.Close()
+			}
 			st = openWing(t, "", dir, sqlstore.Sole())
 			for key := 1; key <= 3; key++ {
 				got, k, err := st.TokenKey(ctx, tok, key)

@@ -45,7 +45,10 @@ var (
 // on the backend dsn names ("" for DATA/tsp.db, "sqlite:PATH",
 // "postgres://…") and returns its store, which closes the database on
 // Close. With Sole, on SQLite, the authorization path answers from memory
-// (memory.go). It fails like sqldb.OpenWing, and with fault.Conflict
+// and journals its key uses (memory.go, writebehind.go); without it, on
+// SQLite, the key uses a sole store left in its journal (it stopped
+// before writing them behind) are applied to SQL first, unless a sole
+// store has the journal open now. It fails like sqldb.OpenWing, and with fault.Conflict
 // "tsp_store_busy" when Sole finds another token service on the files.
 func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, error) {
 	var o options
@@ -53,7 +56,8 @@ func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, err
 		f(&o)
 	}
 	var jr *journal.Log
-	if pl := (sqldb.Place{DSN: dsn, Dir: dataDir}); o.sole && pl.Dialect() == sqldb.SQLite {
+	pl := sqldb.Place{DSN: dsn, Dir: dataDir}
+	if o.sole && pl.Dialect() == sqldb.SQLite {
 		if _, err := sqldb.NewPlace(dsn, dataDir); err != nil {
 			return nil, err
 		}
@@ -70,10 +74,16 @@ func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, err
 		return nil, err
 	}
 	s := held(h)
-	if jr != nil {
+	switch {
+	case jr != nil:
 		s.mem = newMemory(o.maxTokens)
 		if err := s.startWriteBehind(ctx, jr); err != nil {
 			jr.Close()
+			s.Close()
+			return nil, err
+		}
+	case pl.Dialect() == sqldb.SQLite:
+		if err := s.replayLeft(ctx, journalPath(pl)); err != nil {
 			s.Close()
 			return nil, err
 		}

@@ -83,6 +83,37 @@ func openJournal(path string) (*journal.Log, error) {
 // startWriteBehind replays the journal into SQL, drops its records and
 // starts the write-behind.
 func (s *Store) startWriteBehind(ctx context.Context, l *journal.Log) error {
+	if err := s.replay(ctx, l); err != nil {
+		return err
+	}
+	s.wb = &writeBehind{log: l, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go s.writeBehind()
+	return nil
+}
+
+// replayLeft applies the key uses a sole store left in the journal at
+// path to SQL, for a store that reads SQL — unless a sole store has the
+// journal open now (it applies them itself) or there is none.
+func (s *Store) replayLeft(ctx context.Context, path string) error {
+	if segs, _ := filepath.Glob(path + ".[0-9]*"); len(segs) == 0 {
+		return nil
+	}
+	l, err := journal.Open(path, journal.Options{})
+	if fault.CodeOf(err) == journal.CodeLocked {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = s.replay(ctx, l)
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// replay applies the journal's records to SQL and drops them.
+func (s *Store) replay(ctx context.Context, l *journal.Log) error {
 	var recs []pendingUse
 	err := l.Replay(func(seq uint64, rec []byte) error {
 		u, err := decodeUse(rec)
@@ -105,12 +136,7 @@ func (s *Store) startWriteBehind(ctx context.Context, l *journal.Log) error {
 		}
 		recs = recs[n:]
 	}
-	if err := l.Truncate(); err != nil {
-		return err
-	}
-	s.wb = &writeBehind{log: l, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.writeBehind()
-	return nil
+	return l.Truncate()
 }
 
 // journalUse appends a key's use to the journal and queues it for SQL
