@@ -1,0 +1,9 @@
+package sqlstore
+
+import "github.com/tapwallet/tapwallet/ledger"
+
+// EncodeHolds is encodeHolds, for the replay tests.
+func EncodeHolds(ts []ledger.Transfer) []byte { return encodeHolds(ts) }
+
+// DecodeHolds is decodeHolds, for the record tests.
+func DecodeHolds(b []byte) ([]ledger.Transfer, error) { return decodeHolds(b) }

@@ -1,0 +1,839 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/ledger"
+	"github.com/tapwallet/tapwallet/money"
+	"github.com/tapwallet/tapwallet/sqldb"
+)
+
+// The card holds on a journal (issue 16, lever 1): a Journaled ledger
+// decides a batch of plain holds (transfers whose only flag is Pending —
+// what an issuer host places at authorization) against the balances in
+// memory, by the rules of package ledger (ledger.CreateTransfersIn over
+// memory), appends the holds it made to the bank's journal (package
+// journal: group-committed, one fdatasync per group) and answers once the
+// record is on disk; a write-behind goroutine applies the records to the
+// ledger's tables in large batches, one transaction each.
+//
+// Memory holds the accounts the holds touched (their totals with every
+// hold journaled so far) and the holds journaled and not yet in SQL; a
+// hold's id is looked up there first, then in SQL, so a retransmitted hold
+// finds the first (and is answered only once the first is on disk).
+//
+// Everything else — posts, voids, expiry, other transfers, new accounts,
+// and the writes callers make in the wing's own transactions (Alone) —
+// runs alone: the holds are held back, the write-behind catches up with
+// everything journaled, the call runs on SQL as on Store, and the accounts
+// in memory are dropped (read again from SQL on their next hold). Reads
+// of lists (Transfers) wait for the write-behind; single lookups answer
+// from memory, then SQL.
+//
+// At open the journal is replayed into SQL idempotently (a hold whose id
+// is stored is skipped, with its totals) before the store serves.
+//
+// Only for the one process placing holds in the wing: another process
+// could not see the holds journaled here. The journal's lock (flock)
+// refuses a second Journaled on the same journal.
+
+// The write-behind's batches: gathered for up to behindWait after the
+// first (or until behindBatch holds wait, or a caller waits for them),
+// applied up to behindMax a transaction.
+const (
+	behindWait  = 100 * time.Millisecond
+	behindBatch = 1024
+	behindMax   = 4096
+)
+
+// holdsRecord is the first byte of a journal record: a batch of holds.
+const holdsRecord byte = 1
+
+// liveHold is a hold journaled (or being journaled) and not yet in SQL.
+type liveHold struct {
+	t     ledger.Transfer
+	ready chan struct{} // closed when its append ended
+	ok    bool          // the append succeeded (read after ready)
+}
+
+// queued is a journal record on its way to SQL.
+type queued struct {
+	seq   uint64
+	holds []ledger.Transfer
+}
+
+// Journaled is a bank's ledger whose holds are journaled and written
+// behind to SQL (see above). It is a ledger.Store.
+type Journaled struct {
+	*Store
+	log *journal.Log
+
+	// gate is shared by the holds; every other write holds it alone,
+	// from its wait for the write-behind until memory is dropped.
+	gate sync.RWMutex
+
+	mu       sync.Mutex
+	accounts map[string]ledger.Account // totals with every hold journaled
+	live     map[string]*liveHold      // by transfer id
+	gen      uint64                    // moves when the write-behind drops holds from live
+	queue    []queued
+	closed   bool
+
+	findTransfer, findAccount *sql.Stmt
+
+	wake, hurry, stop, done chan struct{}
+}
+
+var _ ledger.Store = (*Journaled)(nil)
+
+// JournalBeside returns the path of the journal of the wing named wing
+// opened with dsn in dataDir: DATA/WING.journal, or STEM-WING.journal
+// beside a sqlite:STEM.db; "" on PostgreSQL (several processes may share
+// the database there: no journal).
+func JournalBeside(dsn, dataDir, wing string) string {
+	if dsn != "" && !strings.HasPrefix(dsn, "sqlite:") {
+		return ""
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	if path == "" {
+		return filepath.Join(dataDir, wing+".journal")
+	}
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+wing+".journal")
+}
+
+// OpenJournaled opens the journal at path (package journal, with o),
+// replays its records into s's tables, drops them and starts the
+// write-behind. Close stops it (it does not close the database). It fails
+// like journal.Open (fault.Unavailable journal_locked when another store
+// has the journal open), or with the database's error during the replay.
+func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options) (*Journaled, error) {
+	l, err := journal.Open(path, o)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journaled{Store: s, log: l, accounts: map[string]ledger.Account{}, live: map[string]*liveHold{},
+		wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	fail := func(err error) (*Journaled, error) {
+		j.closeStmts()
+		l.Close()
+		return nil, err
+	}
+	if j.findTransfer, err = s.db.Prepare(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers t WHERE t.id = ?"); err != nil {
+		return fail(ledgerDBError(err))
+	}
+	if j.findAccount, err = s.db.Prepare(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE id = ?"); err != nil {
+		return fail(ledgerDBError(err))
+	}
+	var batch []queued
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := s.applyHolds(ctx, batch); err != nil {
+			return err
+		}
+		for _, q := range batch {
+			l.Done(q.seq)
+		}
+		batch, n = batch[:0], 0
+		return nil
+	}
+	err = l.Replay(func(seq uint64, b []byte) error {
+		ts, err := decodeHolds(b)
+		if err != nil {
+			return fault.Wrap(err, fault.Internal, "ledger_journal_record", "record %d of the ledger's journal %s", seq, filepath.Base(path))
+		}
+		batch = append(batch, queued{seq: seq, holds: ts})
+		if n += len(ts); n >= behindMax {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err == nil {
+		err = l.Truncate()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	go j.writeBehind()
+	return j, nil
+}
+
+func (j *Journaled) closeStmts() {
+	for _, st := range []*sql.Stmt{j.findTransfer, j.findAccount} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// Close lets the holds under way finish, applies what the journal holds to
+// SQL, stops the write-behind and closes the journal (emptied when every
+// record is applied; what is not stays for the next open). Later calls
+// that write fail with fault.Unavailable. It does not close the database.
+func (j *Journaled) Close() error {
+	j.gate.Lock()
+	j.mu.Lock()
+	was := j.closed
+	j.closed = true
+	j.mu.Unlock()
+	j.gate.Unlock()
+	if was {
+		return nil
+	}
+	close(j.stop)
+	<-j.done
+	if j.log.Applied() >= j.log.Last() {
+		_ = j.log.Truncate() // a clean stop leaves nothing to replay
+	}
+	j.closeStmts()
+	return j.log.Close()
+}
+
+// Syncs returns the fdatasyncs the journal has made.
+func (j *Journaled) Syncs() uint64 { return j.log.Syncs() }
+
+var errClosed = fault.E(fault.Unavailable, "ledger_closed", "the ledger is closed")
+
+// plainHolds reports whether every transfer of ts is a hold and nothing
+// else (Pending alone: no chain, no post or void): the journal's path.
+func plainHolds(ts []ledger.Transfer) bool {
+	for _, t := range ts {
+		if t.Flags != ledger.Pending {
+			return false
+		}
+	}
+	return len(ts) > 0
+}
+
+// CreateTransfer applies t: a hold on the journal, anything else alone on
+// SQL. It fails like CreateTransfers.
+func (j *Journaled) CreateTransfer(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
+	rs, err := j.CreateTransfers(ctx, []ledger.Transfer{t})
+	if err != nil {
+		return "", err
+	}
+	return rs[0], nil
+}
+
+// CreateTransfers applies a batch atomically: a batch of holds alone is
+// decided in memory and journaled (answered once on disk); any other
+// batch runs alone on SQL. It fails with fault.Invalid for a batch over
+// ledger.MaxBatch, fault.Unavailable when the journal or the database
+// fails (then nothing of the batch took effect, unless the journal failed
+// after its write began: the record may be on disk, and the next open
+// applies it) or the ledger is closed.
+func (j *Journaled) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
+	if len(ts) > ledger.MaxBatch {
+		return j.Store.CreateTransfers(ctx, ts) // refused whole, as the rules say
+	}
+	if !plainHolds(ts) {
+		var rs []ledger.Result
+		err := j.Alone(ctx, func(ctx context.Context) error {
+			var err error
+			rs, err = j.Store.CreateTransfers(ctx, ts)
+			return err
+		})
+		return rs, err
+	}
+	return j.holds(ctx, ts)
+}
+
+// CreateAccounts creates accounts alone on SQL; it fails like
+// Store.CreateAccounts.
+func (j *Journaled) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.Result, error) {
+	var rs []ledger.Result
+	err := j.Alone(ctx, func(ctx context.Context) error {
+		var err error
+		rs, err = j.Store.CreateAccounts(ctx, accounts)
+		return err
+	})
+	return rs, err
+}
+
+// ExpirePending releases the expired holds alone on SQL; it fails like
+// Store.ExpirePending.
+func (j *Journaled) ExpirePending(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := j.Alone(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = j.Store.ExpirePending(ctx, now)
+		return err
+	})
+	return n, err
+}
+
+// Transfers waits for the write-behind, then reads SQL; it fails like
+// Store.Transfers.
+func (j *Journaled) Transfers(ctx context.Context, f ledger.Filter) ([]ledger.Transfer, error) {
+	if err := j.caughtUp(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.Transfers(ctx, f)
+}
+
+// LookupTransfer returns a hold journaled and not yet in SQL from memory
+// (once it is on disk), anything else from SQL; it fails like
+// Store.LookupTransfer.
+func (j *Journaled) LookupTransfer(ctx context.Context, id string) (ledger.Transfer, error) {
+	j.mu.Lock()
+	h := j.live[id]
+	j.mu.Unlock()
+	if h != nil {
+		<-h.ready
+		if h.ok {
+			return h.t, nil
+		}
+	}
+	return j.Store.LookupTransfer(ctx, id)
+}
+
+// LookupAccounts returns the accounts with the holds journaled: from
+// memory those held there, the others from SQL. It fails like
+// Store.LookupAccounts.
+func (j *Journaled) LookupAccounts(ctx context.Context, ids []string) ([]ledger.Account, error) {
+	j.gate.RLock()
+	defer j.gate.RUnlock()
+	found := make(map[string]ledger.Account, len(ids))
+	var rest []string
+	j.mu.Lock()
+	for _, id := range ids {
+		if a, ok := j.accounts[id]; ok {
+			found[id] = a
+		} else {
+			rest = append(rest, id)
+		}
+	}
+	j.mu.Unlock()
+	if len(rest) > 0 {
+		as, err := j.Store.LookupAccounts(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			found[a.ID] = a
+		}
+	}
+	var out []ledger.Account
+	for _, id := range ids {
+		if a, ok := found[id]; ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Alone runs fn with the holds held back, once the write-behind has
+// applied every hold journaled, and drops the accounts kept in memory
+// afterwards: for a write on the ledger's tables (fn may use the wing's
+// own transactions, as issuer/sqlstore's points do). It fails with fn's
+// error, fault.Unavailable when the ledger is closed, or ctx's error while
+// waiting.
+func (j *Journaled) Alone(ctx context.Context, fn func(ctx context.Context) error) error {
+	j.gate.Lock()
+	defer j.gate.Unlock()
+	j.mu.Lock()
+	closed := j.closed
+	j.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	if err := j.caughtUp(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		j.mu.Lock()
+		j.accounts = map[string]ledger.Account{}
+		j.mu.Unlock()
+	}()
+	return fn(ctx)
+}
+
+// caughtUp waits until the write-behind has applied every hold journaled
+// before the call.
+func (j *Journaled) caughtUp(ctx context.Context) error {
+	last := j.log.Last()
+	if j.log.Applied() >= last {
+		return nil
+	}
+	select {
+	case j.hurry <- struct{}{}:
+	default:
+	}
+	if err := j.log.WaitApplied(ctx, last); err != nil {
+		return fault.Wrap(err, fault.Unavailable, "ledger_cancelled", "waiting for the ledger's journal to reach SQL")
+	}
+	return nil
+}
+
+// holds decides a batch of holds in memory, journals the ones made and
+// answers once they are on disk.
+func (j *Journaled) holds(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
+	j.gate.RLock()
+	defer j.gate.RUnlock()
+	for {
+		rs, made, wait, retry, err := j.decide(ctx, ts)
+		if err != nil {
+			return nil, err
+		}
+		if retry {
+			continue
+		}
+		// An Exists answered for a hold still being journaled waits for it.
+		for _, h := range wait {
+			<-h.ready
+			if !h.ok {
+				return nil, fault.E(fault.Unavailable, "ledger_journal", "the ledger's journal failed")
+			}
+		}
+		if len(made) == 0 {
+			return rs, nil
+		}
+		return rs, j.journal(ctx, made)
+	}
+}
+
+// decide runs the rules over memory. It reads from SQL, before taking the
+// lock, the accounts not in memory and the ids not live; retry is set
+// when the write-behind dropped live holds meanwhile (an id read absent
+// from SQL may have been live then).
+func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledger.Result, made []*liveHold, wait []*liveHold, retry bool, err error) {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil, nil, nil, false, errClosed
+	}
+	gen := j.gen
+	var needAccounts, needIDs []string
+	for _, t := range ts {
+		for _, id := range []string{t.DebitAccountID, t.CreditAccountID} {
+			if _, ok := j.accounts[id]; !ok && id != "" {
+				needAccounts = append(needAccounts, id)
+			}
+		}
+		if _, ok := j.live[t.ID]; !ok && t.ID != "" && len(t.ID) <= ledger.MaxIDLength {
+			needIDs = append(needIDs, t.ID)
+		}
+	}
+	j.mu.Unlock()
+	// The accounts not in memory have no hold journaled (the holds keep
+	// theirs in memory until an Alone drops them, with the gate held
+	// alone): SQL has them as they are.
+	readAccounts := make(map[string]ledger.Account, len(needAccounts))
+	for _, id := range needAccounts {
+		if _, done := readAccounts[id]; done {
+			continue
+		}
+		rows, err := j.findAccount.QueryContext(ctx, id)
+		if err != nil {
+			return nil, nil, nil, false, ledgerDBError(err)
+		}
+		if err := scanLedgerAccounts(rows, readAccounts); err != nil {
+			return nil, nil, nil, false, err
+		}
+	}
+	known := make(map[string]ledger.Transfer, len(needIDs))
+	for _, id := range needIDs {
+		rows, err := j.findTransfer.QueryContext(ctx, id)
+		if err != nil {
+			return nil, nil, nil, false, ledgerDBError(err)
+		}
+		found, err := scanLedgerTransfers(rows)
+		if err != nil {
+			return nil, nil, nil, false, err
+		}
+		for _, t := range found {
+			known[t.ID] = t
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.gen != gen {
+		return nil, nil, nil, true, nil
+	}
+	for id, a := range readAccounts {
+		if _, ok := j.accounts[id]; !ok {
+			j.accounts[id] = a
+		}
+	}
+	tx := &memoryTx{j: j, now: j.db.Now(), known: known}
+	rs, err = ledger.CreateTransfersIn(ctx, tx, ts)
+	if err != nil {
+		return nil, nil, nil, false, err
+	}
+	for _, a := range tx.changed {
+		j.accounts[a.ID] = a
+	}
+	for _, t := range tx.created {
+		t.Status = ledger.StatusPending
+		h := &liveHold{t: t, ready: make(chan struct{})}
+		j.live[t.ID] = h
+		made = append(made, h)
+	}
+	for i, r := range rs {
+		if r == ledger.Exists {
+			if h := j.live[ts[i].ID]; h != nil {
+				wait = append(wait, h)
+			}
+		}
+	}
+	return rs, made, wait, false, nil
+}
+
+// journal appends the holds made as one record and queues it for the
+// write-behind; when the append fails, memory forgets them.
+func (j *Journaled) journal(ctx context.Context, made []*liveHold) error {
+	holds := make([]ledger.Transfer, len(made))
+	for i, h := range made {
+		holds[i] = h.t
+	}
+	seq, err := j.log.Append(context.WithoutCancel(ctx), encodeHolds(holds))
+	j.mu.Lock()
+	if err != nil {
+		for _, h := range made {
+			delete(j.live, h.t.ID)
+			if a, ok := j.accounts[h.t.DebitAccountID]; ok {
+				a.DebitsPending -= h.t.Amount
+				j.accounts[a.ID] = a
+			}
+			if a, ok := j.accounts[h.t.CreditAccountID]; ok {
+				a.CreditsPending -= h.t.Amount
+				j.accounts[a.ID] = a
+			}
+			close(h.ready)
+		}
+		j.mu.Unlock()
+		return fault.Wrap(err, fault.Unavailable, "ledger_journal", "the ledger's journal failed")
+	}
+	j.queue = append(j.queue, queued{seq: seq, holds: holds})
+	n := len(j.queue)
+	for _, h := range made {
+		h.ok = true
+		close(h.ready)
+	}
+	j.mu.Unlock()
+	if n == 1 || n == behindBatch {
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// memoryTx is the ledger.Tx of a batch of holds decided in memory, with
+// j.mu held: the accounts from memory, the transfers live or read from
+// SQL (known); what the rules write is kept for the caller.
+type memoryTx struct {
+	j       *Journaled
+	now     time.Time
+	known   map[string]ledger.Transfer
+	changed []ledger.Account
+	created []ledger.Transfer
+}
+
+func (m *memoryTx) Now() time.Time { return m.now }
+
+func (m *memoryTx) LockAccounts(_ context.Context, ids []string) (map[string]ledger.Account, error) {
+	out := make(map[string]ledger.Account, len(ids))
+	for _, id := range ids {
+		if a, ok := m.j.accounts[id]; ok {
+			out[id] = a
+		}
+	}
+	return out, nil
+}
+
+func (m *memoryTx) TransfersByID(_ context.Context, ids []string) (map[string]ledger.Transfer, error) {
+	out := make(map[string]ledger.Transfer, len(ids))
+	for _, id := range ids {
+		if h, ok := m.j.live[id]; ok {
+			out[id] = h.t
+		} else if t, ok := m.known[id]; ok {
+			out[id] = t
+		}
+	}
+	return out, nil
+}
+
+var errNotHold = fault.E(fault.Internal, "ledger_journal", "only holds are decided in memory")
+
+func (m *memoryTx) ExpiredPending(context.Context, time.Time, int) ([]ledger.Transfer, error) {
+	return nil, errNotHold
+}
+
+func (m *memoryTx) InsertAccounts(context.Context, []ledger.Account) error { return errNotHold }
+
+func (m *memoryTx) UpdateAccounts(_ context.Context, as []ledger.Account) error {
+	m.changed = as
+	return nil
+}
+
+func (m *memoryTx) InsertTransfers(_ context.Context, ts []ledger.Transfer) error {
+	for _, t := range ts {
+		if t.Flags != ledger.Pending {
+			return errNotHold
+		}
+	}
+	m.created = ts
+	return nil
+}
+
+func (m *memoryTx) ResolvePending(context.Context, []ledger.Resolution) error { return errNotHold }
+
+// writeBehind applies the journaled holds to SQL in batches until Close;
+// a failed batch is tried again (the holds are on disk meanwhile, and
+// everything that is not a hold waits for them).
+func (j *Journaled) writeBehind() {
+	defer close(j.done)
+	stopping := false
+	for {
+		j.mu.Lock()
+		n := len(j.queue)
+		j.mu.Unlock()
+		if n == 0 {
+			if stopping {
+				return
+			}
+			select {
+			case <-j.wake:
+			case <-j.hurry:
+			case <-j.stop:
+				stopping = true
+				continue
+			}
+		}
+		if !stopping {
+			stopping = j.gather()
+		}
+		j.mu.Lock()
+		var batch []queued
+		holds := 0
+		for len(j.queue) > 0 && (holds == 0 || holds+len(j.queue[0].holds) <= behindMax) {
+			holds += len(j.queue[0].holds)
+			batch = append(batch, j.queue[0])
+			j.queue = j.queue[1:]
+		}
+		if len(j.queue) == 0 {
+			j.queue = nil
+		}
+		j.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			if err := j.applyHolds(context.Background(), batch); err == nil {
+				break
+			}
+			if stopping {
+				return // left in the journal: the next open replays them
+			}
+			time.Sleep(wait)
+		}
+		j.mu.Lock()
+		for _, q := range batch {
+			for _, t := range q.holds {
+				delete(j.live, t.ID)
+			}
+		}
+		j.gen++
+		j.mu.Unlock()
+		for _, q := range batch {
+			j.log.Done(q.seq)
+		}
+	}
+}
+
+// gather waits until a batch is worth applying: behindBatch records
+// queued, a caller waiting, or behindWait gone; true when Close asked to
+// stop.
+func (j *Journaled) gather() bool {
+	t := time.NewTimer(behindWait)
+	defer t.Stop()
+	for {
+		j.mu.Lock()
+		n := len(j.queue)
+		j.mu.Unlock()
+		if n >= behindBatch {
+			return false
+		}
+		select {
+		case <-j.wake:
+		case <-j.hurry:
+			return false
+		case <-t.C:
+			return false
+		case <-j.stop:
+			return true
+		}
+	}
+}
+
+// addHeld is the statement that adds a batch's holds to an account.
+const addHeld = `UPDATE ledger_accounts SET debits_pending = debits_pending + ?, credits_pending = credits_pending + ? WHERE id = ?`
+
+// applyHolds writes journaled holds to SQL in one transaction,
+// idempotently: a hold whose id is stored is skipped with its totals (a
+// replay of a record applied before).
+func (s *Store) applyHolds(ctx context.Context, batch []queued) error {
+	var ts []ledger.Transfer
+	for _, q := range batch {
+		ts = append(ts, q.holds...)
+	}
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		l := ledgerTx{tx}
+		ids := make([]string, len(ts))
+		for i, t := range ts {
+			ids[i] = t.ID
+		}
+		stored, err := l.TransfersByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		fresh := make([]ledger.Transfer, 0, len(ts))
+		held := map[string]*[2]int64{} // account → debits, credits pending added
+		add := func(id string, k int, n int64) {
+			d := held[id]
+			if d == nil {
+				d = new([2]int64)
+				held[id] = d
+			}
+			d[k] += n
+		}
+		for _, t := range ts {
+			if _, ok := stored[t.ID]; ok {
+				continue
+			}
+			stored[t.ID] = t
+			fresh = append(fresh, t)
+			add(t.DebitAccountID, 0, t.Amount)
+			add(t.CreditAccountID, 1, t.Amount)
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		if err := l.InsertTransfers(ctx, fresh); err != nil {
+			return err
+		}
+		accounts := make([]string, 0, len(held))
+		for id := range held {
+			accounts = append(accounts, id)
+		}
+		sort.Strings(accounts) // the lock order of the rules
+		for _, id := range accounts {
+			d := held[id]
+			res, err := l.exec(ctx, addHeld, d[0], d[1], id)
+			if err != nil {
+				return ledgerDBError(err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fault.E(fault.Internal, "ledger_journal", "a journaled hold names an account the ledger does not have")
+			}
+		}
+		return nil
+	})
+	if err != nil && fault.KindOf(err) == fault.Internal && fault.CodeOf(err) == "internal" {
+		return fault.Wrap(err, fault.Unavailable, "ledger_db", "writing the ledger's journal behind failed")
+	}
+	return err
+}
+
+// The record of a batch of holds: holdsRecord, a uvarint count, then each
+// hold's id, debit and credit accounts and user data (a uvarint length
+// and the bytes each) and, as varints, its amount, currency, timeout
+// (ms), expiry and time (Unix ms).
+func encodeHolds(ts []ledger.Transfer) []byte {
+	b := make([]byte, 0, 64+len(ts)*160)
+	b = append(b, holdsRecord)
+	b = binary.AppendUvarint(b, uint64(len(ts)))
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, t := range ts {
+		str(t.ID)
+		str(t.DebitAccountID)
+		str(t.CreditAccountID)
+		str(t.UserData)
+		b = binary.AppendVarint(b, t.Amount)
+		b = binary.AppendVarint(b, int64(t.Currency))
+		b = binary.AppendVarint(b, t.Timeout.Milliseconds())
+		b = binary.AppendVarint(b, sqldb.Millis(t.ExpiresAt))
+		b = binary.AppendVarint(b, sqldb.Millis(t.Timestamp))
+	}
+	return b
+}
+
+var errHoldsRecord = fault.E(fault.Invalid, "ledger_journal_record", "not a record of holds")
+
+// decodeHolds reads a record encodeHolds made; it fails with
+// fault.Invalid on anything else.
+func decodeHolds(b []byte) ([]ledger.Transfer, error) {
+	if len(b) < 2 || b[0] != holdsRecord {
+		return nil, errHoldsRecord
+	}
+	b = b[1:]
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	sv := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	str := func() string {
+		n := uv()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return ""
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s
+	}
+	count := uv()
+	if bad || count == 0 || count > ledger.MaxBatch {
+		return nil, errHoldsRecord
+	}
+	ts := make([]ledger.Transfer, 0, count)
+	for range count {
+		t := ledger.Transfer{Flags: ledger.Pending, Status: ledger.StatusPending}
+		t.ID, t.DebitAccountID, t.CreditAccountID, t.UserData = str(), str(), str(), str()
+		t.Amount, t.Currency = sv(), money.Currency(sv())
+		t.Timeout = time.Duration(sv()) * time.Millisecond
+		t.ExpiresAt, t.Timestamp = sqldb.Time(sv()), sqldb.Time(sv())
+		if bad || t.ID == "" || t.Amount <= 0 {
+			return nil, errHoldsRecord
+		}
+		ts = append(ts, t)
+	}
+	if len(b) != 0 {
+		return nil, errHoldsRecord
+	}
+	return ts, nil
+}
