@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -89,6 +90,9 @@ type Journaled struct {
 	closed   bool
 
 	findTransfer, findAccount *sql.Stmt
+	// apply is Store.applyHolds taking its turn with the wing's other
+	// batches (sqldb.Serialized), metered as a batch of the wing.
+	apply func(context.Context, []ledger.Transfer) ([]struct{}, error)
 
 	wake, hurry, stop, done chan struct{}
 }
@@ -123,6 +127,7 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 	}
 	j := &Journaled{Store: s, log: l, accounts: map[string]ledger.Account{}, live: map[string]*liveHold{},
 		wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j.apply = sqldb.Serialized(s.db, s.applyHolds)
 	fail := func(err error) (*Journaled, error) {
 		j.closeStmts()
 		l.Close()
@@ -140,7 +145,7 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := s.applyHolds(ctx, batch); err != nil {
+		if _, err := j.apply(ctx, holdsOf(batch)); err != nil {
 			return err
 		}
 		for _, q := range batch {
@@ -485,10 +490,10 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 		made = append(made, h)
 	}
 	for i, r := range rs {
-		if r == ledger.Exists {
-			if h := j.live[ts[i].ID]; h != nil {
-				wait = append(wait, h)
-			}
+		// An Exists of a hold another call is journaling waits for it; one
+		// made earlier in this batch is journaled with it.
+		if h := j.live[ts[i].ID]; r == ledger.Exists && h != nil && !slices.Contains(made, h) {
+			wait = append(wait, h)
 		}
 	}
 	return rs, made, wait, false, nil
@@ -636,7 +641,7 @@ func (j *Journaled) writeBehind() {
 			continue
 		}
 		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-			if err := j.applyHolds(context.Background(), batch); err == nil {
+			if _, err := j.apply(context.Background(), holdsOf(batch)); err == nil {
 				break
 			}
 			if stopping {
@@ -686,14 +691,19 @@ func (j *Journaled) gather() bool {
 // addHeld is the statement that adds a batch's holds to an account.
 const addHeld = `UPDATE ledger_accounts SET debits_pending = debits_pending + ?, credits_pending = credits_pending + ? WHERE id = ?`
 
-// applyHolds writes journaled holds to SQL in one transaction,
-// idempotently: a hold whose id is stored is skipped with its totals (a
-// replay of a record applied before).
-func (s *Store) applyHolds(ctx context.Context, batch []queued) error {
+// holdsOf returns the holds of a batch of records.
+func holdsOf(batch []queued) []ledger.Transfer {
 	var ts []ledger.Transfer
 	for _, q := range batch {
 		ts = append(ts, q.holds...)
 	}
+	return ts
+}
+
+// applyHolds writes journaled holds to SQL in one transaction,
+// idempotently: a hold whose id is stored is skipped with its totals (a
+// replay of a record applied before).
+func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{}, error) {
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		l := ledgerTx{tx}
 		ids := make([]string, len(ts))
@@ -747,9 +757,9 @@ func (s *Store) applyHolds(ctx context.Context, batch []queued) error {
 		return nil
 	})
 	if err != nil && fault.KindOf(err) == fault.Internal && fault.CodeOf(err) == "internal" {
-		return fault.Wrap(err, fault.Unavailable, "ledger_db", "writing the ledger's journal behind failed")
+		return nil, fault.Wrap(err, fault.Unavailable, "ledger_db", "writing the ledger's journal behind failed")
 	}
-	return err
+	return nil, err
 }
 
 // The record of a batch of holds: holdsRecord, a uvarint count, then each

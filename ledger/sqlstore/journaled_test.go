@@ -276,6 +276,13 @@ func TestJournaledAloneSeesHolds(t *testing.T) {
 			t.Errorf("hold over what is left: got %s (%v), want exceeds_credits", r, err)
 		}
 		mustTransfer(t, j, ledger.Hold("c", "cust", "settle", money.Fen(40), time.Hour, ""))
+		// A batch that repeats a hold: the second finds the first.
+		mustTransfer(t, j, ledger.Transfer{ID: "fund2", DebitAccountID: "cash", CreditAccountID: "cust", Amount: 1, Currency: money.CNY})
+		d := ledger.Hold("d", "cust", "settle", money.Fen(1), time.Hour, "")
+		rs, err := j.CreateTransfers(ctx, []ledger.Transfer{d, d})
+		if err != nil || fmt.Sprint(rs) != "[ok exists]" {
+			t.Errorf("a batch holding a hold twice: got %v (%v), want [ok exists]", rs, err)
+		}
 	})
 }
 
