@@ -37,11 +37,12 @@ func (p *Platform) newTokens(ctx context.Context, cfg Config, iss bank.IDV) erro
 		if err != nil {
 			return err
 		}
-		// The single-process platform (every role) is the one token service
-		// on its store: on SQLite its authorization path reads from memory
-		// (tspstore.Sole). A process of split roles reads SQL.
+		// The single-process platform (no --roles: serve, demo, bench) is
+		// the one token service on its store: on SQLite its authorization
+		// path reads from memory and journals its key uses (tspstore.Sole).
+		// With --roles, as on PostgreSQL, the store reads and writes SQL.
 		var opts []tspstore.Option
-		if cfg.Roles.String() == Roles(nil).String() {
+		if cfg.Roles == nil {
 			opts = append(opts, tspstore.Sole())
 		}
 		st, err := tspstore.Open(ctx, cfg.DSN, cfg.DataDir, opts...)
