@@ -205,7 +205,14 @@ func LinkSecrets(ctx context.Context, st keystore.Store) (host, clearing keystor
 // card holders.
 func (p *Platform) openBank(ctx context.Context, n int) (*issuerstore.Store, *issuer.Host, error) {
 	b := &p.Banks.Banks[n]
-	st, err := issuerstore.Open(ctx, p.Place.DSN, p.Place.Dir, b.ID)
+	var opts []issuerstore.Option
+	if soleNetwork(p.cfg) {
+		// Every role here: the only process placing this bank's holds.
+		// On SQLite they go on the bank's journal, written behind to its
+		// ledger; on PostgreSQL, and with --roles, on SQL.
+		opts = append(opts, issuerstore.Journaled())
+	}
+	st, err := issuerstore.Open(ctx, p.Place.DSN, p.Place.Dir, b.ID, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

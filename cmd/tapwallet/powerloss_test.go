@@ -22,6 +22,7 @@ import (
 	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/isolink"
+	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/journal/lossyfs"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
@@ -78,8 +79,18 @@ func TestPowerLossChild(t *testing.T) {
 		sqldb.SetSQLiteSyncNormal(true)
 	}
 	ctx := context.Background()
-	p, err := platform.Start(ctx, platform.Config{DataDir: spec.Dir, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
-		Log: slog.New(slog.DiscardHandler), RiskOff: true})
+	cfg := platform.Config{DataDir: spec.Dir, HTTPAddr: "127.0.0.1:0", ArgonTime: 1,
+		Log: slog.New(slog.DiscardHandler), RiskOff: true}
+	if spec.Normal {
+		// The control: every role named (as --roles does) keeps the
+		// issuers' holds and the switch's records on SQL, where
+		// synchronous=NORMAL can lose them; the sole platform journals them.
+		cfg.Roles = platform.Roles{}
+		for _, r := range platform.AllRoles {
+			cfg.Roles[r] = true
+		}
+	}
+	p, err := platform.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +251,27 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 	if err := tokens.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The issuers' holds likewise: each bank's wing opened with its
+	// journal replays issuer_<bank>.journal into issuer_<bank>.db.
+	banks, _ := filepath.Glob(filepath.Join(cut, "issuer_*.db"))
+	journaled := 0
+	for _, f := range banks {
+		bank := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "issuer_"), ".db")
+		if l, err := journal.Open(strings.TrimSuffix(f, ".db")+".journal", journal.Options{}); err != nil {
+			t.Fatalf("the journal of %s after the power cut: %v", filepath.Base(f), err)
+		} else {
+			journaled += l.Stats().Records
+			l.Close()
+		}
+		st, err := issuerstore.Open(context.Background(), "", cut, bank, issuerstore.Journaled())
+		if err != nil {
+			t.Fatalf("replaying the journal of %s after the power cut: %v", filepath.Base(f), err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%s: the banks' journals held %d records of holds", filepath.Base(cut), journaled)
 	holds, records, keyUses = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	read := func(file, q string, into map[string]bool, key func(cols []string) string) {
 		db, err := sql.Open("sqlite", "file:"+filepath.Join(cut, file))

@@ -27,16 +27,20 @@ var (
 // operations — all committed, or nothing. A transfer the ledger refuses
 // rolls it all back with the refusal's error (issuer.Refused); so does an
 // error of fn. A unique violation (another process made the card's row
-// at the same moment) runs it again. It fails with fault.Unavailable when
-// the database does.
+// at the same moment) runs it again. With the journaled ledger it runs
+// alone (ledgerAlone). It fails with fault.Unavailable when the database
+// does.
 func (s *Store) UpdatePoints(ctx context.Context, bankID, par string, fn func(c *issuer.PointsCard) ([]ledger.Transfer, error)) error {
-	var err error
-	for range 3 {
-		err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error { return s.updatePoints(ctx, tx, bankID, par, fn) })
-		if !sqldb.IsUniqueViolation(err) {
-			break
+	err := s.ledgerAlone(ctx, func(ctx context.Context) error {
+		var err error
+		for range 3 {
+			err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error { return s.updatePoints(ctx, tx, bankID, par, fn) })
+			if !sqldb.IsUniqueViolation(err) {
+				break
+			}
 		}
-	}
+		return err
+	})
 	return sqldb.Err(err, "updating points")
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/issuer"
+	"github.com/tapwallet/tapwallet/journal"
+	"github.com/tapwallet/tapwallet/ledger"
 	lsql "github.com/tapwallet/tapwallet/ledger/sqlstore"
 	"github.com/tapwallet/tapwallet/sqldb"
 )
@@ -33,13 +35,30 @@ func Wing(bankID string) sqldb.Wing {
 	return sqldb.Wing{Name: WingName(bankID), Migrations: union{lsql.Migrations, own}, Dir: "migrations"}
 }
 
-// Store is one bank's wing: its ledger (Ledger, group-committed) and its
-// issuer host's reversals and refunds.
+// Store is one bank's wing: its ledger (Ledger: group-committed on SQL,
+// or with Journaled its holds on the bank's journal) and its issuer host's
+// reversals and refunds.
 type Store struct {
 	DB     *sqldb.DB
-	Ledger *lsql.Batch
+	Ledger ledger.Store
 	bank   string
+	batch  *lsql.Batch     // Ledger on SQL
+	jl     *lsql.Journaled // Ledger with its holds journaled
 }
+
+// Option changes how Open opens the wing.
+type Option func(*options)
+
+type options struct{ journaled bool }
+
+// Journaled puts the card holds of the bank's ledger on a journal beside
+// the wing's SQLite file (DATA/issuer_<bankid>.journal, or
+// STEM-issuer_<bankid>.journal beside sqlite:STEM.db; see
+// ledger/sqlstore.Journaled), written behind to the ledger's tables; on
+// PostgreSQL it does nothing. Only for the one process placing the bank's
+// holds (the platform with every role): issuer hosts of one bank in
+// several processes sharing a database keep the SQL path.
+func Journaled() Option { return func(o *options) { o.journaled = true } }
 
 var (
 	_ issuer.ReversalStore = (*Store)(nil)
@@ -48,13 +67,27 @@ var (
 
 // Open opens (creating and migrating as needed) a bank's wing on the
 // backend dsn names ("" for DATA/issuer_<bankid>.db, "sqlite:PATH",
-// "postgres://…"). Close closes it. It fails like sqldb.OpenWing.
-func Open(ctx context.Context, dsn, dataDir, bankID string) (*Store, error) {
+// "postgres://…"). Close closes it. It fails like sqldb.OpenWing, and with
+// Journaled like ledger/sqlstore.OpenJournaled (its journal's replay).
+func Open(ctx context.Context, dsn, dataDir, bankID string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	db, err := sqldb.OpenWing(ctx, dsn, dataDir, Wing(bankID))
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db, Ledger: lsql.NewBatch(lsql.New(db)), bank: bankID}, nil
+	if path := lsql.JournalBeside(dsn, dataDir, WingName(bankID)); o.journaled && path != "" {
+		jl, err := lsql.OpenJournaled(ctx, lsql.New(db), path, journal.Options{})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return &Store{DB: db, Ledger: jl, bank: bankID, jl: jl}, nil
+	}
+	b := lsql.NewBatch(lsql.New(db))
+	return &Store{DB: db, Ledger: b, bank: bankID, batch: b}, nil
 }
 
 // OpenBeside opens a bank's wing on the backend db is on
@@ -67,13 +100,34 @@ func OpenBeside(ctx context.Context, db *sqldb.DB, bankID string) (*Store, error
 		return nil, err
 	}
 	wdb.Now = db.Now
-	return &Store{DB: wdb, Ledger: lsql.NewBatch(lsql.New(wdb)), bank: bankID}, nil
+	b := lsql.NewBatch(lsql.New(wdb))
+	return &Store{DB: wdb, Ledger: b, bank: bankID, batch: b}, nil
 }
 
-// Close stops the ledger's batch worker and closes the database.
+// Close stops the ledger's batch worker (or applies its journal to SQL
+// and closes it) and closes the database.
 func (s *Store) Close() error {
-	s.Ledger.Close()
-	return s.DB.Close()
+	var err error
+	if s.jl != nil {
+		err = s.jl.Close()
+	} else {
+		s.batch.Close()
+	}
+	if cerr := s.DB.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ledgerAlone runs fn, a transaction of the wing that writes the ledger's
+// tables, alone with the journaled ledger (its holds applied to SQL before,
+// its memory read again after: ledger/sqlstore.Journaled.Alone); on SQL
+// it just runs fn.
+func (s *Store) ledgerAlone(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.jl == nil {
+		return fn(ctx)
+	}
+	return s.jl.Alone(ctx, fn)
 }
 
 // HostConfig fills in what the bank's issuer host keeps in this wing: its
