@@ -438,12 +438,15 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 	// The accounts not in memory have no hold journaled (the holds keep
 	// theirs in memory until an Alone drops them, with the gate held
 	// alone): SQL has them as they are.
+	// Without ctx's cancellation: SQLite's driver would watch it with a
+	// goroutine per statement (a point read by primary key is short).
+	rctx := context.WithoutCancel(ctx)
 	readAccounts := make(map[string]ledger.Account, len(needAccounts))
 	for _, id := range needAccounts {
 		if _, done := readAccounts[id]; done {
 			continue
 		}
-		rows, err := j.findAccount.QueryContext(ctx, id)
+		rows, err := j.findAccount.QueryContext(rctx, id)
 		if err != nil {
 			return nil, nil, nil, false, ledgerDBError(err)
 		}
@@ -453,7 +456,7 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 	}
 	known := make(map[string]ledger.Transfer, len(needIDs))
 	for _, id := range needIDs {
-		rows, err := j.findTransfer.QueryContext(ctx, id)
+		rows, err := j.findTransfer.QueryContext(rctx, id)
 		if err != nil {
 			return nil, nil, nil, false, ledgerDBError(err)
 		}
