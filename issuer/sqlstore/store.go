@@ -67,8 +67,12 @@ var (
 
 // Open opens (creating and migrating as needed) a bank's wing on the
 // backend dsn names ("" for DATA/issuer_<bankid>.db, "sqlite:PATH",
-// "postgres://…"). Close closes it. It fails like sqldb.OpenWing, and with
-// Journaled like ledger/sqlstore.OpenJournaled (its journal's replay).
+// "postgres://…"). Close closes it. On SQLite without Journaled, the holds
+// a journaled store left in the bank's journal are applied first
+// (ledger/sqlstore.ReplayLeft). It fails like sqldb.OpenWing, like
+// ledger/sqlstore.OpenJournaled (its journal's replay), and with
+// fault.Conflict "ledger_store_busy" without Journaled while a journaled
+// store has the bank's journal open.
 func Open(ctx context.Context, dsn, dataDir, bankID string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
@@ -78,13 +82,22 @@ func Open(ctx context.Context, dsn, dataDir, bankID string, opts ...Option) (*St
 	if err != nil {
 		return nil, err
 	}
-	if path := lsql.JournalBeside(dsn, dataDir, WingName(bankID)); o.journaled && path != "" {
+	path := lsql.JournalBeside(dsn, dataDir, WingName(bankID))
+	if o.journaled && path != "" {
 		jl, err := lsql.OpenJournaled(ctx, lsql.New(db), path, journal.Options{})
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
 		return &Store{DB: db, Ledger: jl, bank: bankID, jl: jl}, nil
+	}
+	if path != "" {
+		// The holds a journaled store left (it stopped before writing them
+		// behind) go to SQL first; a journaled store open now refuses us.
+		if err := lsql.ReplayLeft(ctx, lsql.New(db), path); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	b := lsql.NewBatch(lsql.New(db))
 	return &Store{DB: db, Ledger: b, bank: bankID, batch: b}, nil

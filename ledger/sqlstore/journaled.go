@@ -178,6 +178,27 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 	return j, nil
 }
 
+// ReplayLeft applies to s the holds a Journaled left in the journal at
+// path (it stopped before writing them behind), for a store that opens the
+// wing on the SQL path; nothing when there is no journal. It fails with
+// fault.Conflict "ledger_store_busy" while a Journaled has the journal
+// open (another process places the bank's holds from memory: a second
+// one on SQL would decide against balances it does not see), and like
+// OpenJournaled.
+func ReplayLeft(ctx context.Context, s *Store, path string) error {
+	if segs, _ := filepath.Glob(path + ".[0-9]*"); len(segs) == 0 {
+		return nil
+	}
+	j, err := OpenJournaled(ctx, s, path, journal.Options{})
+	if fault.CodeOf(err) == journal.CodeLocked {
+		return fault.E(fault.Conflict, "ledger_store_busy", "another process places this bank's holds from memory (its journal %s is locked): run one issuer host per bank and data folder", filepath.Base(path))
+	}
+	if err != nil {
+		return err
+	}
+	return j.Close()
+}
+
 func (j *Journaled) closeStmts() {
 	for _, st := range []*sql.Stmt{j.findTransfer, j.findAccount} {
 		if st != nil {

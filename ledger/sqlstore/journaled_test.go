@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/ledger/ledgertest"
@@ -247,6 +248,46 @@ func TestJournaledReplay(t *testing.T) {
 			t.Errorf("after a second open: got %+v, want 160 held", as)
 		}
 	})
+}
+
+// TestReplayLeft has the SQL path open a wing whose journaled store
+// stopped with holds in its journal: they are applied first; and while a
+// journaled store has the journal open, the SQL path is refused.
+func TestReplayLeft(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	sq, clock := openLedger(db)
+	path := filepath.Join(t.TempDir(), "issuer_test.journal")
+	if err := sqlstore.ReplayLeft(ctx, sq, path); err != nil {
+		t.Fatalf("no journal: got %v, want nil", err)
+	}
+	mustAccounts(t, sq, "cust", "settle", "cash")
+	mustTransfer(t, sq, ledger.Transfer{ID: "fund", DebitAccountID: "cash", CreditAccountID: "cust", Amount: 100, Currency: money.CNY})
+	now := clock.Now().UTC().Truncate(time.Millisecond)
+	h := ledger.Hold("left", "cust", "settle", money.Fen(70), 0, "")
+	h.Timestamp, h.Status = now, ledger.StatusPending
+	l, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, sqlstore.EncodeHolds([]ledger.Transfer{h})); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if err := sqlstore.ReplayLeft(ctx, sq, path); err != nil {
+		t.Fatalf("replay left: %v", err)
+	}
+	if r, err := sq.CreateTransfer(ctx, ledger.Hold("more", "cust", "settle", money.Fen(31), 0, "")); err != nil || r != ledger.ExceedsCredits {
+		t.Errorf("a hold over what the left hold leaves: got %s (%v), want exceeds_credits", r, err)
+	}
+	j, err := sqlstore.OpenJournaled(ctx, sq, path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := sqlstore.ReplayLeft(ctx, sq, path); fault.CodeOf(err) != "ledger_store_busy" {
+		t.Errorf("the SQL path beside an open journaled store: got %v, want ledger_store_busy", err)
+	}
 }
 
 // TestJournaledAloneSeesHolds has a void follow its hold at once: the void
