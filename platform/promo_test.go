@@ -118,6 +118,9 @@ func TestPromotionsWired(t *testing.T) {
 	if err := st.Save(ctx, added); err != nil {
 		t.Fatal(err)
 	}
+	// The platform reads the campaigns every 3 s: wait for that before
+	// tapping (each tap spends one of the card's limited-use keys).
+	time.Sleep(3500 * time.Millisecond)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp = tapAnswer(t, c, ph.SE, card, 3000)
@@ -133,7 +136,7 @@ func TestPromotionsWired(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the new campaign does not apply after 15 s")
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(2 * time.Second)
 	}
 }
 
