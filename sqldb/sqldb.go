@@ -150,6 +150,7 @@ func (db *DB) Close() error {
 		db.ckptStop = nil
 	}
 	db.stmts.close()
+	db.stmts.bg.Wait()
 	return db.sql.Close()
 }
 

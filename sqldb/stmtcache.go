@@ -17,6 +17,10 @@ type stmtCache struct {
 	m         map[string]*sql.Stmt
 	preparing map[string]bool
 	closed    bool
+	// bg counts the background prepares under way: Close waits for them,
+	// so that none opens a connection (on SQLite: its -wal and -shm files)
+	// after the database is closed.
+	bg sync.WaitGroup
 }
 
 func (c *stmtCache) close() {
@@ -47,7 +51,9 @@ func (db *DB) cached(q string) *sql.Stmt {
 		c.preparing = map[string]bool{}
 	}
 	c.preparing[q] = true
+	c.bg.Add(1)
 	go func() {
+		defer c.bg.Done()
 		s, err := db.sql.Prepare(q)
 		c.mu.Lock()
 		defer c.mu.Unlock()
