@@ -35,3 +35,6 @@ func (s *Store) PauseWriteBehind() {
 	s.wb.paused = true
 	s.wb.mu.Unlock()
 }
+
+// KeyReads is how many times memory read keys from SQL for a miss.
+func (s *Store) KeyReads() uint64 { return s.keyReads.Load() }

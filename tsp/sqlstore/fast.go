@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -44,6 +45,8 @@ type Store struct {
 	// (writebehind.go); applyTx is its batch, serialized with the wing's.
 	wb      *writeBehind
 	applyTx func(context.Context, []pendingUse) ([]struct{}, error)
+	// keyReads counts the reads of keys from SQL memory could not answer.
+	keyReads atomic.Uint64
 }
 
 // New returns the store over db, a database opened with the wing (Open

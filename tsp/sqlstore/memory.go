@@ -40,9 +40,11 @@ import (
 //
 // Memory is bounded: at most memory.max tokens (an entry no one holds and
 // with no key use still to write behind goes when room is needed) and at
-// most keyWindow keys per token — the lowest unused ones, and used ones
-// until SQL has their use; a key outside the window is read from SQL (one
-// read per keyWindow keys as a phone uses its keys in order).
+// most keyWindow unused keys per token — the lowest ones — and the used
+// ones until SQL has their use (the uses of the last write-behind period:
+// one or two for a phone, more for the bench's tokens that pay hundreds of
+// times a second); a key outside the window is read from SQL (one read per
+// keyWindow keys as a phone uses its keys in order).
 
 // keyWindow is how many of a token's limited-use keys memory keeps.
 const keyWindow = 32
@@ -177,23 +179,37 @@ func (e *entry) key(index int) *tsp.LUK {
 }
 
 // add puts keys into memory that it lacks (e.mu held), in index order, up
-// to keyWindow keys: a key memory holds stays as it is.
+// to keyWindow unused keys (used ones wait there for the write-behind and
+// do not count): a key memory holds stays as it is.
 func (e *entry) add(keys []tsp.LUK) {
+	unused := e.unused()
 	for _, k := range keys {
 		if e.key(k.Index) != nil {
 			continue
 		}
-		if len(e.keys) >= keyWindow {
+		if unused >= keyWindow {
 			return
 		}
 		i := len(e.keys)
 		for i > 0 && e.keys[i-1].Index > k.Index {
 			i--
 		}
-		e.keys = append(e.keys, tsp.LUK{})
-		copy(e.keys[i+1:], e.keys[i:])
-		e.keys[i] = k
+		e.keys = slices.Insert(e.keys, i, k)
+		if k.UsedAt.IsZero() {
+			unused++
+		}
 	}
+}
+
+// unused counts the unused keys in memory (e.mu held).
+func (e *entry) unused() int {
+	n := 0
+	for i := range e.keys {
+		if e.keys[i].UsedAt.IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // put sets a key in memory, beyond the window if need be (e.mu held).
@@ -287,6 +303,7 @@ func (s *Store) lookKey(ctx context.Context, number string, e *entry, index int)
 	var keys []tsp.LUK
 	var k tsp.LUK
 	found := false
+	s.keyReads.Add(1)
 	err := s.onReader(ctx, func(ctx context.Context) error {
 		var err error
 		if keys, err = s.window(ctx, number, index); err != nil {
@@ -306,7 +323,7 @@ func (s *Store) lookKey(ctx context.Context, number string, e *entry, index int)
 	if err != nil {
 		return nil, sqldb.Err(err, "reading a limited-use key")
 	}
-	if len(keys) > 0 && len(e.keys)+len(keys) > keyWindow {
+	if len(keys) > 0 && e.unused()+len(keys) > keyWindow {
 		// The phone moved past the window: keep the keys whose use is not
 		// in SQL yet (used ones) and make room for the new window.
 		kept := e.keys[:0]

@@ -162,7 +162,38 @@ func TestMemoryKeyWindow(t *testing.T) {
 			t.Fatalf("after key %d (written behind) memory holds %d keys, want at most 32", i, n)
 		}
 	}
+	if n := mem.KeyReads(); n > 100/32+1 {
+		t.Errorf("100 keys used in order: %d reads of keys from SQL, want at most %d", n, 100/32+1)
+	}
 	sameAsSQL(t, "100 keys used", mem, sql, tokens)
+}
+
+// TestMemoryKeyWindowWhileWritingBehind: while the uses wait for the
+// write-behind in memory they do not crowd the window out — 100 keys used
+// in order before any is in SQL take a read from SQL per window.
+func TestMemoryKeyWindowWhileWritingBehind(t *testing.T) {
+	ctx := context.Background()
+	mem := openWing(t, "", t.TempDir(), sqlstore.Sole())
+	s := tsptest.NewService(t, mem)
+	s.LUKBatch = 100
+	tokens, _ := addCards(t, s, 1)
+	mem.PauseWriteBehind()
+	for i := 1; i <= 100; i++ {
+		if _, k, err := mem.TokenKey(ctx, tokens[0], i); err != nil || k == nil || !k.UsedAt.IsZero() {
+			t.Fatalf("key %d before its use: %+v %v", i, k, err)
+		}
+		if err := mem.UseKey(ctx, tsp.KeyUse{Token: tokens[0], KeyIndex: i, ATC: i, At: time.Now(), Cryptogram: []byte{1, 2, 3, 4, 5, 6, 7, byte(i)}}); err != nil {
+			t.Fatalf("use of key %d: %v", i, err)
+		}
+	}
+	if n := mem.KeyReads(); n > 100/32+1 {
+		t.Errorf("%d reads of keys from SQL, want at most %d", n, 100/32+1)
+	}
+	for i := 1; i <= 100; i++ {
+		if err := mem.UseKey(ctx, tsp.KeyUse{Token: tokens[0], KeyIndex: i, ATC: 200 + i, At: time.Now(), Cryptogram: []byte{9, 2, 3, 4, 5, 6, 7, byte(i)}}); !fault.Has(err, fault.Declined, tsp.DeclineKeyUsed) {
+			t.Fatalf("key %d again before the write-behind: %v, want luk_used", i, err)
+		}
+	}
 }
 
 // TestMemoryBounded: memory holds at most MaxTokens tokens; those it let
