@@ -157,8 +157,14 @@ func could(c *promo.Campaign, pu *promo.Purchase, change func(*promo.Purchase)) 
 	return c.Eligible(&q) && c.Discount(q.Gross, q.Identity) > 0
 }
 
-// Void is Promotions.Void.
+// Void is Promotions.Void. A hold the mirror decided and has not stored
+// yet is taken back from its queue (nothing to void), or waited for.
 func (p *StorePromotions) Void(ctx context.Context, id string) error {
+	if p.Ahead != nil {
+		if canceled, err := p.Ahead.Take(ctx, id); err != nil || canceled {
+			return err
+		}
+	}
 	voided, err := p.Store.Void(ctx, id)
 	if errors.Is(err, promo.ErrNoHold) {
 		return nil
@@ -271,6 +277,9 @@ func (p *StorePromotions) DecidesAhead() bool { return p.Ahead != nil }
 func (s *Switch) settled(ctx context.Context, pc promoCall) error {
 	if pc.pending == nil {
 		return nil
+	}
+	if pc.pending.Cancel() {
+		return promo.ErrCanceled // taken back before it was stored: nothing to void
 	}
 	_, err := pc.pending.Wait(ctx)
 	return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,13 +68,43 @@ func eachPromoMode(t *testing.T, fn func(t *testing.T, db *sqldb.DB, ahead bool)
 }
 
 // newPromotions is the switch's promotions over st with the campaigns cs,
-// with a promo.Mirror when ahead.
+// with a promo.Mirror when ahead (settle(st) has it store what it decided
+// before the test reads st).
 func newPromotions(st promo.MirrorStore, cs []promo.Campaign, ahead bool) *netswitch.StorePromotions {
 	p := netswitch.NewPromotions(st, cs)
 	if ahead {
 		p.Ahead = promo.NewMirror(st)
+		mirrorsMu.Lock()
+		mirrors[st] = p.Ahead
+		mirrorsMu.Unlock()
 	}
 	return p
+}
+
+var (
+	mirrorsMu sync.Mutex
+	mirrors   = map[promo.MirrorStore]*promo.Mirror{}
+)
+
+// settle has the mirror over st, if any, store every hold it decided (its
+// committer gathers them for promo.MirrorGather), as the platform's
+// readers do (promo.SettledStore).
+func settle(st promo.MirrorStore) {
+	mirrorsMu.Lock()
+	m := mirrors[st]
+	mirrorsMu.Unlock()
+	if m != nil {
+		m.Settle()
+	}
+}
+
+// noHold is holdStatus's answer for an id the store has no hold of.
+const noHold promo.HoldStatus = "none"
+
+// released reports whether a hold ended released: voided — or, with the
+// mirror, never stored (taken back from its queue before its commit).
+func released(s promo.HoldStatus, ahead bool) bool {
+	return s == promo.HoldVoided || (ahead && s == noHold)
 }
 
 // promoEnv is env with the test campaigns in a promo.MemStore.
@@ -97,6 +128,7 @@ func authIDOf(m *iso8583.Message) string {
 
 func usage(t *testing.T, st *promo.MemStore, id string) promo.Usage {
 	t.Helper()
+	settle(st)
 	u, err := st.Usage(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +138,11 @@ func usage(t *testing.T, st *promo.MemStore, id string) promo.Usage {
 
 func holdStatus(t *testing.T, st *promo.MemStore, id string) promo.HoldStatus {
 	t.Helper()
+	settle(st)
 	h, err := st.Hold(context.Background(), id)
+	if errors.Is(err, promo.ErrNoHold) {
+		return noHold
+	}
 	if err != nil {
 		t.Fatalf("promotion hold %s: %v", id, err)
 	}
@@ -236,7 +272,7 @@ func TestPromoDeclineAndReversals(t *testing.T) {
 			if got := rcOf(e.send(t, req)); got != "51" {
 				t.Fatalf("got %s, want 51", got)
 			}
-			if s := holdStatus(t, st, authIDOf(req)); s != promo.HoldVoided {
+			if s := holdStatus(t, st, authIDOf(req)); !released(s, ahead) {
 				t.Errorf("promotion hold %s, want voided", s)
 			}
 			if u := usage(t, st, "net-5"); u.Reserved != 0 || u.ReservedCount != 0 {
@@ -260,7 +296,7 @@ func TestPromoDeclineAndReversals(t *testing.T) {
 			if got := rcOf(e.send(t, rev)); got != "00" {
 				t.Fatalf("reversal: got %s, want 00", got)
 			}
-			if s := holdStatus(t, st, authIDOf(req)); s != promo.HoldVoided {
+			if s := holdStatus(t, st, authIDOf(req)); !released(s, ahead) {
 				t.Errorf("promotion hold %s, want voided", s)
 			}
 			if hold, _ := e.holdOf(t, "ccb", req); hold.Status != ledger.StatusVoided || hold.Amount != 9500 {
@@ -300,7 +336,7 @@ func TestPromoDeclineAndReversals(t *testing.T) {
 			if cur := e.currentHold(t, "ccb", req); cur.Amount != 500 || cur.Status != ledger.StatusPending {
 				t.Errorf("issuer holds %d %s, want 500 pending", cur.Amount, cur.Status)
 			}
-			if s := holdStatus(t, st, id); s != promo.HoldVoided {
+			if s := holdStatus(t, st, id); !released(s, ahead) {
 				t.Errorf("promotion hold %s, want voided", s)
 			}
 			rec, _ = e.store.Auth(ctx, id)
@@ -344,6 +380,7 @@ func TestPromoRefunds(t *testing.T) {
 			t.Fatalf("got %s, want 00", got)
 		}
 		id := authIDOf(req)
+		settle(st)
 		if _, err := st.Post(ctx, id); err != nil { // clearing presented it
 			t.Fatal(err)
 		}
@@ -383,6 +420,7 @@ func TestPromoRefunds(t *testing.T) {
 			if pd, err := resp.PromotionData(); rcOf(resp) != "00" || err != nil || pd.Campaign != "boc-forfeit" || pd.Discount != 800 {
 				t.Fatalf("new BOC card holder: %s %+v %v, want 00 boc-forfeit 800", rcOf(resp), pd, err)
 			}
+			settle(st)
 			if _, err := st.Post(ctx, authIDOf(req)); err != nil {
 				t.Fatal(err)
 			}
@@ -479,7 +517,7 @@ func promoIssuerTimeoutVoids(t *testing.T, ahead bool) {
 	if rc := rcOf(e.send(t, req)); rc != "91" {
 		t.Fatalf("got %s, want 91", rc)
 	}
-	if s := holdStatus(t, st, authIDOf(req)); s != promo.HoldVoided {
+	if s := holdStatus(t, st, authIDOf(req)); !released(s, ahead) {
 		t.Errorf("promotion hold %s, want voided", s)
 	}
 	if u := usage(t, st, "icbc-10"); u.Reserved != 0 {
@@ -586,6 +624,7 @@ func TestPromoConcurrentBudget(t *testing.T) {
 		if discounted != 5 {
 			t.Errorf("%d taps discounted, want exactly 5", discounted)
 		}
+		settle(st)
 		if u, err := st.Usage(ctx, "tight"); err != nil || u.Reserved != 500 || u.ReservedCount != 5 || u.Remaining() != 0 {
 			t.Errorf("usage %+v (%v), want 500 reserved in 5 holds, nothing left", u, err)
 		}
@@ -602,6 +641,7 @@ func TestPromoConcurrentBudget(t *testing.T) {
 				}
 			}
 		}
+		settle(st)
 		if u, _ := st.Usage(ctx, "tight"); u.Reserved != 500 || u.ReservedCount != 5 {
 			t.Errorf("usage after the repeats %+v, want 500 in 5 holds", u)
 		}
@@ -743,6 +783,11 @@ func (s slowStore) Reserve(ctx context.Context, h promo.Hold) (promo.Hold, error
 		<-s.release
 	}
 	return s.MemStore.Reserve(ctx, h)
+}
+
+func (s slowStore) ReserveDecided(ctx context.Context, hs []promo.Hold) ([]promo.Hold, []error, error) {
+	<-s.release
+	return s.MemStore.ReserveDecided(ctx, hs)
 }
 
 // TestPromoAnswerDoesNotWaitForTheWing: with the holds decided in memory

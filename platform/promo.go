@@ -247,10 +247,15 @@ func (p *Platform) closePromo() {
 // reservations batched) for the command, the wallet API and the portal;
 // nil with Config.PromoOff.
 func (p *Platform) Promotions() promo.Store {
-	if p.net.promo.door == nil {
+	pp := &p.net.promo
+	if pp.door == nil {
 		return nil
 	}
-	return p.net.promo.door
+	if pp.sw != nil && pp.sw.Ahead != nil {
+		// What the switch decided is what its readers see.
+		return promo.SettledStore{MirrorStore: pp.door, M: pp.sw.Ahead}
+	}
+	return pp.door
 }
 
 // switchPromotions is the switch's Config.Promotions: nil with

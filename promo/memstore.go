@@ -340,3 +340,15 @@ func (s *MemStore) CardUses(ctx context.Context, card string) ([]CardUse, error)
 }
 
 var _ MirrorStore = (*MemStore)(nil)
+
+var _ DecidedStore = (*MemStore)(nil)
+
+// ReserveDecided stores each hold as Reserve does (with its checks: the
+// memory store has no cheaper way).
+func (s *MemStore) ReserveDecided(ctx context.Context, hs []Hold) ([]Hold, []error, error) {
+	gots, errs := make([]Hold, len(hs)), make([]error, len(hs))
+	for i, h := range hs {
+		gots[i], errs[i] = s.Reserve(ctx, h)
+	}
+	return gots, errs, nil
+}

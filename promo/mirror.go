@@ -52,9 +52,31 @@ type Mirror struct {
 	holds map[string]*Pending // decided in this process, by id (bounded: order)
 	order []string
 
-	commits sync.WaitGroup // the commits running
-	failed  int            // commits the store failed (not refused) to make
+	open    map[*Pending]struct{} // decided and not yet resolved
+	failed  int                   // commits the store failed (not refused) to make
+	queue   []*Pending     // decided, waiting for the committer
+	running bool           // a committer goroutine runs
+	hurry   int            // Settle calls waiting: the committer does not gather
 }
+
+// DecidedStore is a MirrorStore that stores many holds a mirror decided
+// in one transaction, without the rules' checks the mirror made (the
+// promo wing; promo.MemStore with the checks). The mirror's committer uses
+// it when its store has it, else Reserve for each hold.
+type DecidedStore interface {
+	MirrorStore
+	// ReserveDecided stores hs (each Decided) and returns each as stored
+	// or its error (ErrHoldConflict, ErrHoldResolved for an id held
+	// already otherwise); it fails as a whole, storing none, when the
+	// storage does or a budget's last guard refuses the batch.
+	ReserveDecided(ctx context.Context, hs []Hold) ([]Hold, []error, error)
+}
+
+// MirrorGather is how long the mirror's committer lets decided holds
+// gather before it stores them in one transaction (nobody waits for it:
+// an approval's record names its hold; a decline takes its hold out of the
+// queue when it is still there).
+const MirrorGather = 10 * time.Millisecond
 
 // mirrorCampaign is a campaign's budget as the mirror counts it.
 type mirrorCampaign struct {
@@ -92,16 +114,19 @@ const MirrorCardIdle = time.Minute
 // NewMirror returns a Mirror over st. It never fails; it reads st as
 // campaigns and cards are first met.
 func NewMirror(st MirrorStore) *Mirror {
-	return &Mirror{st: st, camps: map[string]*mirrorCampaign{}, cards: map[string]*mirrorCard{}, holds: map[string]*Pending{}}
+	return &Mirror{st: st, camps: map[string]*mirrorCampaign{}, cards: map[string]*mirrorCard{}, holds: map[string]*Pending{},
+		open: map[*Pending]struct{}{}}
 }
 
 // Pending is a hold decided by a Mirror whose commit may still run.
 type Pending struct {
 	Hold Hold // as decided (Status pending)
 
-	done chan struct{}
-	got  Hold
-	err  error
+	done     chan struct{}
+	got      Hold
+	err      error
+	taken    bool // the committer took it (m.mu)
+	canceled bool // taken out of the queue before its commit (m.mu)
 
 	m    *Mirror
 	gen  int64       // the campaign's generation at the decision
@@ -183,11 +208,102 @@ func (m *Mirror) Reserve(ctx context.Context, c *Campaign, h Hold) (*Pending, er
 	card.used = time.Now()
 	p := &Pending{Hold: h, done: make(chan struct{}), m: m, gen: mc.gen, card: card}
 	m.remember(p)
+	m.open[p] = struct{}{}
+	m.queue = append(m.queue, p)
+	if !m.running {
+		m.running = true
+		go m.committer()
+	}
 	m.mu.Unlock()
-
-	m.commits.Add(1)
-	go m.commit(context.WithoutCancel(ctx), p)
 	return p, nil
+}
+
+// ErrCanceled is the Wait of a hold taken out of the queue (Cancel)
+// before its commit: nothing was stored.
+var ErrCanceled = fault.E(fault.Conflict, "promo_hold_canceled", "the budget hold was taken back before it was stored")
+
+// Cancel takes p out of the committer's queue when it is still there —
+// its budget and the card's use count again at once, nothing is stored,
+// Wait answers ErrCanceled — and reports whether it did. False: its commit
+// runs or ran (Wait for it, then release it in the store).
+func (p *Pending) Cancel() bool {
+	m := p.m
+	m.mu.Lock()
+	if p.taken || p.canceled {
+		m.mu.Unlock()
+		return false
+	}
+	p.canceled = true
+	mc := m.camps[p.Hold.Campaign]
+	mc.inflight -= p.Hold.Amount
+	mc.inflightCount--
+	mc.amount -= p.Hold.Amount
+	mc.count--
+	p.card.pending--
+	m.uncountCard(p)
+	delete(m.holds, p.Hold.ID)
+	delete(m.open, p)
+	p.err = ErrCanceled
+	m.mu.Unlock()
+	close(p.done)
+	return true
+}
+
+// committer stores the queued holds, a gathered batch at a time, until
+// the queue is empty.
+func (m *Mirror) committer() {
+	ctx := context.Background()
+	for {
+		m.mu.Lock()
+		hurry := m.hurry > 0
+		m.mu.Unlock()
+		if !hurry {
+			time.Sleep(MirrorGather)
+		}
+		m.mu.Lock()
+		var batch []*Pending
+		for _, p := range m.queue {
+			if !p.canceled {
+				p.taken = true
+				batch = append(batch, p)
+			}
+		}
+		m.queue = nil
+		if len(batch) == 0 {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		m.store(ctx, batch)
+	}
+}
+
+// store has the store make batch's holds and resolves each.
+func (m *Mirror) store(ctx context.Context, batch []*Pending) {
+	hs := make([]Hold, len(batch))
+	for i, p := range batch {
+		hs[i] = p.Hold
+	}
+	var gots []Hold
+	var errs []error
+	var err error
+	if ds, ok := m.st.(DecidedStore); ok {
+		if gots, errs, err = ds.ReserveDecided(ctx, hs); err != nil {
+			gots = nil
+		}
+	}
+	if gots == nil {
+		// No batch store, or the batch as a whole refused: each alone
+		// (the store's own answer for each).
+		gots, errs = make([]Hold, len(hs)), make([]error, len(hs))
+		for i, h := range hs {
+			gots[i], errs[i] = m.st.Reserve(ctx, h)
+		}
+	}
+	for i, p := range batch {
+		m.resolve(p, gots[i], errs[i])
+	}
 }
 
 // useKeys are the card's use rows a hold counts in: its day, and in all.
@@ -315,11 +431,9 @@ func (p *Pending) finished() bool {
 	}
 }
 
-// commit has the store reserve p's hold and counts the outcome: made,
-// or not (the mirror gives back what it counted).
-func (m *Mirror) commit(ctx context.Context, p *Pending) {
-	defer m.commits.Done()
-	got, err := m.st.Reserve(ctx, p.Hold)
+// resolve counts the outcome of p's commit: made, or not (the mirror
+// gives back what it counted for a refused hold).
+func (m *Mirror) resolve(p *Pending, got Hold, err error) {
 	if err == nil {
 		switch {
 		case got.Campaign != p.Hold.Campaign || got.Card != p.Hold.Card || got.Amount != p.Hold.Amount:
@@ -360,6 +474,7 @@ func (m *Mirror) commit(ctx context.Context, p *Pending) {
 		}
 	}
 	p.got, p.err = got, err
+	delete(m.open, p)
 	m.mu.Unlock()
 	close(p.done)
 }
@@ -381,15 +496,104 @@ func (m *Mirror) uncountCard(p *Pending) {
 	}
 }
 
-// Settle waits until every commit started so far has ended and returns
-// how many commits the store failed to make since the mirror was made
-// (not its refusals): 0 means every hold decided and not refused is in
-// the store.
+// Settle has every hold decided so far stored (the committer gathers no
+// more while it waits) and returns how many commits the store failed to
+// make since the mirror was made (not its refusals): 0 means every hold
+// decided and not refused or canceled is in the store. A read of the store
+// that must see every hold decided calls it first.
 func (m *Mirror) Settle() int {
-	m.commits.Wait()
+	m.mu.Lock()
+	m.hurry++
+	open := make([]*Pending, 0, len(m.open))
+	for p := range m.open {
+		open = append(open, p)
+	}
+	m.mu.Unlock()
+	for _, p := range open {
+		<-p.done
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.hurry--
 	return m.failed
+}
+
+// Take makes way for releasing the hold id in the store (a void): a hold
+// decided here still in the committer's queue is taken out (Cancel) and
+// Take reports true — nothing is stored, nothing to void; one being
+// stored is waited for. False: release it in the store. It fails with the
+// context's error.
+func (m *Mirror) Take(ctx context.Context, id string) (bool, error) {
+	p := m.decided(id)
+	if p == nil {
+		return false, nil
+	}
+	if p.Cancel() {
+		return true, nil
+	}
+	_, err := p.Wait(ctx)
+	if err != nil && fault.KindOf(err) == fault.Unavailable && ctx.Err() != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// SettledStore is a Store whose reads and changes of holds and budgets
+// first have the mirror store every hold it decided so far (Settle): what
+// the wallet API, the portal, clearing and the command read through it is
+// what the switch decided.
+type SettledStore struct {
+	MirrorStore
+	M *Mirror
+}
+
+// Hold is Store.Hold after Settle.
+func (s SettledStore) Hold(ctx context.Context, id string) (Hold, error) {
+	s.M.Settle()
+	return s.MirrorStore.Hold(ctx, id)
+}
+
+// Usage is Store.Usage after Settle.
+func (s SettledStore) Usage(ctx context.Context, id string) (Usage, error) {
+	s.M.Settle()
+	return s.MirrorStore.Usage(ctx, id)
+}
+
+// Usages is MirrorStore.Usages after Settle.
+func (s SettledStore) Usages(ctx context.Context) ([]Usage, error) {
+	s.M.Settle()
+	return s.MirrorStore.Usages(ctx)
+}
+
+// Post is Store.Post after Settle.
+func (s SettledStore) Post(ctx context.Context, id string) (bool, error) {
+	s.M.Settle()
+	return s.MirrorStore.Post(ctx, id)
+}
+
+// Void is Store.Void after the hold's commit (or instead of it: Take);
+// the mirror counts the budget back.
+func (s SettledStore) Void(ctx context.Context, id string) (bool, error) {
+	if canceled, err := s.M.Take(ctx, id); err != nil || canceled {
+		return canceled, err
+	}
+	ok, err := s.MirrorStore.Void(ctx, id)
+	if ok {
+		s.M.Released(id)
+	}
+	return ok, err
+}
+
+// Expire is Store.Expire after Settle.
+func (s SettledStore) Expire(ctx context.Context, now time.Time) (int, error) {
+	s.M.Settle()
+	return s.MirrorStore.Expire(ctx, now)
+}
+
+// Refund is Store.Refund after Settle.
+func (s SettledStore) Refund(ctx context.Context, id, refundID string, split RefundSplit) (bool, error) {
+	s.M.Settle()
+	return s.MirrorStore.Refund(ctx, id, refundID, split)
 }
 
 // decided returns the hold decided in this process with id, nil when

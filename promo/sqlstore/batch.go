@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"github.com/tapwallet/tapwallet/fault"
 
 	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -118,4 +119,87 @@ func (s *Store) Restore(ctx context.Context, hs []promo.Hold) (int, error) {
 		}
 	}
 	return refused, nil
+}
+
+var _ promo.DecidedStore = (*Batch)(nil)
+
+// ReserveDecided stores holds a mirror decided (promo.DecidedStore), in
+// one transaction and without the rules' checks the mirror made: each
+// hold's row (an id held already is returned as it is stored, or its
+// error), then each campaign's reserved total once and each card's use
+// rows once. The budget's CHECK (reserved + spent ≤ budget) is the last
+// guard: a batch it refuses stores nothing and fails as a whole (the
+// mirror then stores each hold through Reserve, which answers each). It
+// fails with fault.Unavailable when the storage does.
+func (s *Store) ReserveDecided(ctx context.Context, hs []promo.Hold) ([]promo.Hold, []error, error) {
+	gots, errs := make([]promo.Hold, len(hs)), make([]error, len(hs))
+	err := s.inTx(ctx, func(tx *sqldb.Tx) error {
+		sctx := s.sqliteCtx(ctx)
+		type key struct{ campaign, card, day string }
+		camps := map[string][2]int64{}
+		uses := map[key][2]int64{}
+		var order []key
+		var campOrder []string
+		for i, h := range hs {
+			if err := checkHold(h); err != nil {
+				errs[i] = err
+				continue
+			}
+			h.Status, h.Refunded = promo.HoldPending, 0
+			if h.ExpiresAt.IsZero() {
+				h.ExpiresAt = h.At.Add(promo.HoldTimeout)
+			}
+			n, err := exec(sctx, tx, `INSERT INTO promo_holds (id, campaign_id, card, day, amount, at_ms, expires_ms, status, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (id) DO NOTHING`, h.ID, h.Campaign, h.Card, h.Day(), h.Amount,
+				sqldb.Millis(h.At), sqldb.Millis(h.ExpiresAt), sqldb.Millis(tx.Now))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				prev, err := scanHold(queryRow(sctx, tx, `SELECT `+holdColumns+` FROM promo_holds WHERE id = ?`, h.ID))
+				if err != nil {
+					return err
+				}
+				gots[i] = prev
+				if prev.Campaign != h.Campaign || prev.Card != h.Card || prev.Amount != h.Amount {
+					errs[i] = fault.E(fault.Conflict, "promo_hold_conflict", "hold %s exists for another campaign, card or amount", h.ID)
+				}
+				continue
+			}
+			gots[i] = h
+			if _, ok := camps[h.Campaign]; !ok {
+				campOrder = append(campOrder, h.Campaign)
+			}
+			c := camps[h.Campaign]
+			camps[h.Campaign] = [2]int64{c[0] + h.Amount, c[1] + 1}
+			for _, day := range []string{h.Day(), ""} {
+				k := key{h.Campaign, h.Card, day}
+				if _, ok := uses[k]; !ok {
+					order = append(order, k)
+				}
+				u := uses[k]
+				uses[k] = [2]int64{u[0] + 1, u[1] + h.Amount}
+			}
+		}
+		for _, id := range campOrder {
+			c := camps[id]
+			if _, err := exec(sctx, tx, `UPDATE promo_campaigns SET reserved = reserved + ?, reserved_count = reserved_count + ?, updated_at = ? WHERE id = ?`,
+				c[0], c[1], sqldb.Millis(tx.Now), id); err != nil {
+				return err
+			}
+		}
+		for _, k := range order {
+			u := uses[k]
+			if _, err := exec(sctx, tx, `INSERT INTO promo_card_usage (campaign_id, card, day, reserved_count, reserved_amount) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (campaign_id, card, day) DO UPDATE SET reserved_count = promo_card_usage.reserved_count + excluded.reserved_count,
+				reserved_amount = promo_card_usage.reserved_amount + excluded.reserved_amount`, k.campaign, k.card, k.day, u[0], u[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return gots, errs, nil
 }
