@@ -54,9 +54,9 @@ type Mirror struct {
 
 	open    map[*Pending]struct{} // decided and not yet resolved
 	failed  int                   // commits the store failed (not refused) to make
-	queue   []*Pending     // decided, waiting for the committer
-	running bool           // a committer goroutine runs
-	hurry   int            // Settle calls waiting: the committer does not gather
+	queue   []*Pending            // decided, waiting for the committer
+	running bool                  // a committer goroutine runs
+	hurry   int                   // Settle calls waiting: the committer does not gather
 }
 
 // DecidedStore is a MirrorStore that stores many holds a mirror decided
