@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -89,5 +90,49 @@ func TestRestore(t *testing.T) {
 	}
 	if u, _ := s.Usage(ctx, "r"); u.Reserved != 300 {
 		t.Fatalf("after the budget: %+v, want 300", u)
+	}
+}
+
+// TestReserveDecided: a batch of decided holds is stored in one
+// transaction — each campaign's total and each card's rows counted once
+// per hold, an id given again returned as stored and not counted twice, a
+// known id for another amount a conflict — and a batch over the budget
+// (the CHECK, the last guard) stores none and fails as a whole.
+func TestReserveDecided(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Save(ctx, []promo.Campaign{campaign("d", 500, promo.Limits{})}); err != nil {
+		t.Fatal(err)
+	}
+	hold := func(id, card string, amount int64) promo.Hold {
+		return promo.Hold{ID: id, Campaign: "d", Card: card, Amount: amount, At: at, ExpiresAt: at.Add(time.Hour), Decided: true}
+	}
+	gots, errs, err := s.ReserveDecided(ctx, []promo.Hold{hold("a", "c1", 100), hold("b", "c1", 100), hold("c", "c2", 100)})
+	if err != nil || errs[0] != nil || errs[1] != nil || errs[2] != nil || gots[2].Status != promo.HoldPending {
+		t.Fatalf("first batch: %v %v %+v", err, errs, gots)
+	}
+	gots, errs, err = s.ReserveDecided(ctx, []promo.Hold{hold("a", "c1", 100), hold("b", "c1", 90)})
+	if err != nil || errs[0] != nil || gots[0].Amount != 100 || !errors.Is(errs[1], promo.ErrHoldConflict) {
+		t.Fatalf("again: %v %v %+v", err, errs, gots)
+	}
+	if u, _ := s.Usage(ctx, "d"); u.Reserved != 300 || u.ReservedCount != 3 {
+		t.Fatalf("usage %+v, want 300 in 3 holds", u)
+	}
+	uses, err := s.CardUses(ctx, "c1")
+	if err != nil || len(uses) != 2 || uses[0].Count != 2 || uses[0].Amount != 200 || uses[1].Count != 2 {
+		t.Fatalf("card c1's use %+v (%v), want 2 holds, 200, on its day and in all", uses, err)
+	}
+	if _, _, err := s.ReserveDecided(ctx, []promo.Hold{hold("x", "c3", 100), hold("y", "c3", 150)}); err == nil {
+		t.Fatal("a batch over the budget was stored")
+	}
+	if u, _ := s.Usage(ctx, "d"); u.Reserved != 300 {
+		t.Fatalf("after the refused batch: %+v, want 300", u)
+	}
+	if _, err := s.Hold(ctx, "x"); !errors.Is(err, promo.ErrNoHold) {
+		t.Fatalf("a hold of the refused batch is stored: %v", err)
 	}
 }
