@@ -50,16 +50,17 @@ func TestAttackConcurrentGuesses(t *testing.T) {
 		}
 		t.Logf("%d concurrent wrong guesses: %d checked, %d refused locked, %d refused busy; the right password 20 ms later: %d %s",
 			burst, checked, locked, busy, right.Status, right.Code)
-		if checked > 5 {
-			t.Errorf("%d of %d concurrent guesses were checked, want at most 5", checked, burst)
-		}
 		// On a loaded machine the right password may reach the server
 		// before the guesses sent 20 ms earlier: it is then one of the
-		// first five attempts and rightly checked. What must never happen
-		// is what the audit saw: five wrong guesses checked and the right
-		// password still let in.
-		if right.Status == 200 && checked >= 5 {
-			t.Fatalf("the right password was accepted after %d wrong guesses were checked, want it refused (locked)", checked)
+		// first five attempts, rightly checked, and its success resets the
+		// count — up to four wrong guesses checked before it and five after
+		// are then all within the rule, and the burst cannot tell. So a
+		// round the right password got into is judged by the burst again
+		// with the right password sent only once every guess was answered
+		// (below, where it must be locked out); a round it did not get
+		// into is judged here: at most five guesses checked.
+		if right.Status != 200 && checked > 5 {
+			t.Errorf("%d of %d concurrent guesses were checked, want at most 5", checked, burst)
 		}
 		if right.Status != 200 && right.Code != "login_locked" && right.Code != "busy" {
 			t.Errorf("the right password after the burst: got %d %s, want 429 login_locked", right.Status, right.Code)
