@@ -86,15 +86,13 @@ type Journaled struct {
 	accounts map[string]ledger.Account // totals with every hold journaled
 	live     map[string]*liveHold      // by transfer id
 	gen      uint64                    // moves when the write-behind drops holds from live
-	queue    []queued
 	closed   bool
+	behind   *journal.Behind[queued]
 
 	findTransfer, findAccount *sql.Stmt
 	// apply is Store.applyHolds taking its turn with the wing's other
 	// batches (sqldb.Serialized), metered as a batch of the wing.
 	apply func(context.Context, []ledger.Transfer) ([]struct{}, error)
-
-	wake, hurry, stop, done chan struct{}
 }
 
 var _ ledger.Store = (*Journaled)(nil)
@@ -125,8 +123,7 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 	if err != nil {
 		return nil, err
 	}
-	j := &Journaled{Store: s, log: l, accounts: map[string]ledger.Account{}, live: map[string]*liveHold{},
-		wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j := &Journaled{Store: s, log: l, accounts: map[string]ledger.Account{}, live: map[string]*liveHold{}}
 	j.apply = sqldb.Serialized(s.db, s.applyHolds)
 	fail := func(err error) (*Journaled, error) {
 		j.closeStmts()
@@ -139,42 +136,21 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 	if j.findAccount, err = s.db.Prepare(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE id = ?"); err != nil {
 		return fail(ledgerDBError(err))
 	}
-	var batch []queued
-	n := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if _, err := j.apply(ctx, holdsOf(batch)); err != nil {
-			return err
-		}
-		for _, q := range batch {
-			l.Done(q.seq)
-		}
-		batch, n = batch[:0], 0
-		return nil
+	apply := func(ctx context.Context, batch []queued) error {
+		_, err := j.apply(ctx, holdsOf(batch))
+		return err
 	}
-	err = l.Replay(func(seq uint64, b []byte) error {
+	err = journal.ReplayBatches(ctx, l, func(seq uint64, b []byte) (queued, error) {
 		ts, err := decodeHolds(b)
 		if err != nil {
-			return fault.Wrap(err, fault.Internal, "ledger_journal_record", "record %d of the ledger's journal %s", seq, filepath.Base(path))
+			return queued{}, fault.Wrap(err, fault.Internal, "ledger_journal_record", "record %d of the ledger's journal %s", seq, filepath.Base(path))
 		}
-		batch = append(batch, queued{seq: seq, holds: ts})
-		if n += len(ts); n >= behindMax {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	if err == nil {
-		err = l.Truncate()
-	}
+		return queued{seq: seq, holds: ts}, nil
+	}, behindMax, func(q queued) int { return len(q.holds) }, apply)
 	if err != nil {
 		return fail(err)
 	}
-	go j.writeBehind()
+	j.behind = journal.NewBehind(l, apply, journal.BehindOptions[queued]{Batch: behindBatch, Wait: behindWait, Cut: cutHolds, After: j.applied})
 	return j, nil
 }
 
@@ -221,8 +197,7 @@ func (j *Journaled) Close() error {
 	if was {
 		return nil
 	}
-	close(j.stop)
-	<-j.done
+	j.behind.Close()
 	if j.log.Applied() >= j.log.Last() {
 		_ = j.log.Truncate() // a clean stop leaves nothing to replay
 	}
@@ -396,10 +371,7 @@ func (j *Journaled) caughtUp(ctx context.Context) error {
 	if j.log.Applied() >= last {
 		return nil
 	}
-	select {
-	case j.hurry <- struct{}{}:
-	default:
-	}
+	j.behind.Hurry()
 	if err := j.log.WaitApplied(ctx, last); err != nil {
 		return fault.Wrap(err, fault.Unavailable, "ledger_cancelled", "waiting for the ledger's journal to reach SQL")
 	}
@@ -548,19 +520,12 @@ func (j *Journaled) journal(ctx context.Context, made []*liveHold) error {
 		j.mu.Unlock()
 		return fault.Wrap(err, fault.Unavailable, "ledger_journal", "the ledger's journal failed")
 	}
-	j.queue = append(j.queue, queued{seq: seq, holds: holds})
-	n := len(j.queue)
 	for _, h := range made {
 		h.ok = true
 		close(h.ready)
 	}
 	j.mu.Unlock()
-	if n == 1 || n == behindBatch {
-		select {
-		case j.wake <- struct{}{}:
-		default:
-		}
-	}
+	j.behind.Add(seq, queued{seq: seq, holds: holds})
 	return nil
 }
 
@@ -624,92 +589,28 @@ func (m *memoryTx) InsertTransfers(_ context.Context, ts []ledger.Transfer) erro
 
 func (m *memoryTx) ResolvePending(context.Context, []ledger.Resolution) error { return errNotHold }
 
-// writeBehind applies the journaled holds to SQL in batches until Close;
-// a failed batch is tried again (the holds are on disk meanwhile, and
-// everything that is not a hold waits for them).
-func (j *Journaled) writeBehind() {
-	defer close(j.done)
-	stopping := false
-	for {
-		j.mu.Lock()
-		n := len(j.queue)
-		j.mu.Unlock()
-		if n == 0 {
-			if stopping {
-				return
-			}
-			select {
-			case <-j.wake:
-			case <-j.hurry:
-			case <-j.stop:
-				stopping = true
-				continue
-			}
-		}
-		if !stopping {
-			stopping = j.gather()
-		}
-		j.mu.Lock()
-		var batch []queued
-		holds := 0
-		for len(j.queue) > 0 && (holds == 0 || holds+len(j.queue[0].holds) <= behindMax) {
-			holds += len(j.queue[0].holds)
-			batch = append(batch, j.queue[0])
-			j.queue = j.queue[1:]
-		}
-		if len(j.queue) == 0 {
-			j.queue = nil
-		}
-		j.mu.Unlock()
-		if len(batch) == 0 {
-			continue
-		}
-		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-			if _, err := j.apply(context.Background(), holdsOf(batch)); err == nil {
-				break
-			}
-			if stopping {
-				return // left in the journal: the next open replays them
-			}
-			time.Sleep(wait)
-		}
-		j.mu.Lock()
-		for _, q := range batch {
-			for _, t := range q.holds {
-				delete(j.live, t.ID)
-			}
-		}
-		j.gen++
-		j.mu.Unlock()
-		for _, q := range batch {
-			j.log.Done(q.seq)
-		}
+// cutHolds says how many of the queued records make the next batch: up
+// to behindMax holds (at least one record).
+func cutHolds(queue []queued) int {
+	n, holds := 0, 0
+	for n < len(queue) && (holds == 0 || holds+len(queue[n].holds) <= behindMax) {
+		holds += len(queue[n].holds)
+		n++
 	}
+	return n
 }
 
-// gather waits until a batch is worth applying: behindBatch records
-// queued, a caller waiting, or behindWait gone; true when Close asked to
-// stop.
-func (j *Journaled) gather() bool {
-	t := time.NewTimer(behindWait)
-	defer t.Stop()
-	for {
-		j.mu.Lock()
-		n := len(j.queue)
-		j.mu.Unlock()
-		if n >= behindBatch {
-			return false
-		}
-		select {
-		case <-j.wake:
-		case <-j.hurry:
-			return false
-		case <-t.C:
-			return false
-		case <-j.stop:
-			return true
+// applied drops from memory the holds the write-behind applied (they are
+// in SQL now).
+func (j *Journaled) applied(batch []queued) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, q := range batch {
+		for _, t := range q.holds {
+			delete(j.live, t.ID)
 		}
 	}
+	j.gen++
 }
 
 // addHeld is the statement that adds a batch's holds to an account.

@@ -69,17 +69,13 @@ type journaled struct {
 	// gate is shared by SaveAuth and FinishAuth (the hot path); every
 	// other write holds it alone, from its wait for the write-behind to
 	// its commit.
-	gate  sync.RWMutex
-	mu    sync.Mutex
-	live  map[string]*liveAuth
-	ids   *idFilter // every identity in SQL or journaled (a Bloom filter)
-	queue []jrec
-	wake  chan struct{} // a first record queued, or behindBatch
-	hurry chan struct{} // a read waits for the write-behind
-	stop  chan struct{}
-	done  chan struct{}
-	apply func(context.Context, []jrec) ([]struct{}, error)
-	probe *sql.Stmt // the response code of a record by identity
+	gate   sync.RWMutex
+	mu     sync.Mutex
+	live   map[string]*liveAuth
+	ids    *idFilter // every identity in SQL or journaled (a Bloom filter)
+	behind *journal.Behind[jrec]
+	apply  func(context.Context, []jrec) ([]struct{}, error)
+	probe  *sql.Stmt // the response code of a record by identity
 }
 
 // Option changes how Open opens the store.
@@ -128,44 +124,21 @@ func (s *Store) openJournal(ctx context.Context, op options) error {
 	if err != nil {
 		return err
 	}
-	j := &journaled{log: l, live: map[string]*liveAuth{}, wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j := &journaled{log: l, live: map[string]*liveAuth{}}
 	j.apply = sqldb.Serialized(s.DB, s.applyRecords)
 	if j.probe, err = s.DB.Prepare(ctx, `SELECT response_code FROM switch_auths WHERE id = ?`); err != nil {
 		l.Close()
 		return sqldb.Err(err, "preparing the journal's probe")
 	}
-	var batch []jrec
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if _, err := j.apply(ctx, batch); err != nil {
-			return err
-		}
-		for _, r := range batch {
-			l.Done(r.seq)
-		}
-		batch = batch[:0]
-		return nil
+	apply := func(ctx context.Context, batch []jrec) error {
+		_, err := j.apply(ctx, batch)
+		return err
 	}
-	err = l.Replay(func(seq uint64, b []byte) error {
+	err = journal.ReplayBatches(ctx, l, func(seq uint64, b []byte) (jrec, error) {
 		r, err := decodeRecord(b)
-		if err != nil {
-			return err
-		}
 		r.seq = seq
-		batch = append(batch, r)
-		if len(batch) == 1000 {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	if err == nil {
-		err = l.Truncate()
-	}
+		return r, err
+	}, 1000, nil, apply)
 	if err == nil {
 		j.ids, err = s.loadIDs(ctx)
 	}
@@ -175,7 +148,7 @@ func (s *Store) openJournal(ctx context.Context, op options) error {
 		return err
 	}
 	s.jr = j
-	go s.writeBehind()
+	j.behind = journal.NewBehind(l, apply, journal.BehindOptions[jrec]{Batch: behindBatch, Wait: behindWait, Max: behindMax, After: j.applied})
 	return nil
 }
 
@@ -183,8 +156,7 @@ func (s *Store) openJournal(ctx context.Context, op options) error {
 // journal when everything in it is applied and closes it.
 func (s *Store) closeJournal() error {
 	j := s.jr
-	close(j.stop)
-	<-j.done
+	j.behind.Close()
 	if j.log.Applied() >= j.log.Last() {
 		j.log.Truncate() // a clean stop leaves nothing to replay
 	}
@@ -202,83 +174,16 @@ const (
 	behindMax   = 4096
 )
 
-// writeBehind applies the journaled records to SQL in batches until
-// Close; a failed batch is tried again (the records are on disk meanwhile,
-// and reads wait for them).
-func (s *Store) writeBehind() {
-	j := s.jr
-	defer close(j.done)
-	ctx := context.Background()
-	stopping := false
-	for {
-		if j.queued() == 0 {
-			if stopping {
-				return
-			}
-			select {
-			case <-j.wake:
-			case <-j.stop:
-				stopping = true
-				continue
-			}
-		}
-		if !stopping {
-			stopping = j.gather()
-		}
-		j.mu.Lock()
-		n := min(len(j.queue), behindMax)
-		batch := j.queue[:n:n]
-		j.queue = j.queue[n:]
-		if len(j.queue) == 0 {
-			j.queue = nil
-		}
-		j.mu.Unlock()
-		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-			if _, err := j.apply(ctx, batch); err == nil {
-				break
-			}
-			if stopping {
-				return // left in the journal: the next Open replays them
-			}
-			time.Sleep(wait)
-		}
-		j.mu.Lock()
-		for _, r := range batch {
-			if e := j.live[r.id]; e != nil && e.seq == r.seq && e.busy == 0 && !e.deciding {
-				delete(j.live, r.id)
-			}
-		}
-		j.mu.Unlock()
-		for _, r := range batch {
-			j.log.Done(r.seq)
-		}
-	}
-}
-
-// queued returns how many records wait for the write-behind.
-func (j *journaled) queued() int {
+// applied drops from memory what the write-behind applied: an identity
+// no longer being decided, with no later record and no append under way.
+func (j *journaled) applied(batch []jrec) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return len(j.queue)
-}
-
-// gather waits until a batch is worth applying: behindBatch records, a
-// read waiting, or behindWait gone; true when Close asked to stop.
-func (j *journaled) gather() bool {
-	t := time.NewTimer(behindWait)
-	defer t.Stop()
-	for j.queued() < behindBatch {
-		select {
-		case <-j.wake:
-		case <-j.hurry:
-			return false
-		case <-t.C:
-			return false
-		case <-j.stop:
-			return true
+	for _, r := range batch {
+		if e := j.live[r.id]; e != nil && e.seq == r.seq && e.busy == 0 && !e.deciding {
+			delete(j.live, r.id)
 		}
 	}
-	return false
 }
 
 // applyRecords runs a batch of journaled writes in one transaction: an
@@ -380,10 +285,7 @@ func (s *Store) caughtUp(ctx context.Context) error {
 	if s.jr.log.Applied() >= last {
 		return nil
 	}
-	select {
-	case s.jr.hurry <- struct{}{}:
-	default:
-	}
+	s.jr.behind.Hurry()
 	return s.jr.log.WaitApplied(ctx, last)
 }
 
@@ -532,15 +434,8 @@ func (j *journaled) append(ctx context.Context, e *liveAuth, kind byte, id strin
 	j.mu.Lock()
 	e.seq = seq
 	e.busy--
-	j.queue = append(j.queue, jrec{seq: seq, kind: kind, id: id, args: args})
-	n := len(j.queue)
 	j.mu.Unlock()
-	if n == 1 || n >= behindBatch {
-		select {
-		case j.wake <- struct{}{}:
-		default:
-		}
-	}
+	j.behind.Add(seq, jrec{seq: seq, kind: kind, id: id, args: args})
 	return nil
 }
 

@@ -31,9 +31,7 @@ func (s *Store) CaughtUp() error { return s.caughtUp(context.Background()) }
 // PauseWriteBehind stops the write-behind from applying key uses to SQL
 // from now on (they stay in the journal), as a crash would.
 func (s *Store) PauseWriteBehind() {
-	s.wb.mu.Lock()
-	s.wb.paused = true
-	s.wb.mu.Unlock()
+	s.wb.behind.Pause()
 }
 
 // KeyReads is how many times memory read keys from SQL for a miss.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -47,16 +46,8 @@ type pendingUse struct {
 
 // writeBehind applies journaled key uses to SQL.
 type writeBehind struct {
-	log *journal.Log
-
-	mu      sync.Mutex
-	pending []pendingUse
-	hurry   bool          // a reader waits: apply now
-	paused  bool          // tests: apply nothing (a crash before the write-behind)
-	wake    chan struct{} // cap 1
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	log    *journal.Log
+	behind *journal.Behind[pendingUse]
 }
 
 // journalPath is the token service's journal on an SQLite place: tsp.journal
@@ -86,8 +77,16 @@ func (s *Store) startWriteBehind(ctx context.Context, l *journal.Log) error {
 	if err := s.replay(ctx, l); err != nil {
 		return err
 	}
-	s.wb = &writeBehind{log: l, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.writeBehind()
+	s.wb = &writeBehind{log: l}
+	s.wb.behind = journal.NewBehind(l, func(ctx context.Context, batch []pendingUse) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return s.applyUses(ctx, batch)
+	}, journal.BehindOptions[pendingUse]{
+		Batch: applyBatch, Wait: applyEvery, Max: applyBatch,
+		Retry: applyRetry, RetryMax: applyRetry, CloseCutsRetry: true,
+		Drain: true, After: s.appliedBatch,
+	})
 	return nil
 }
 
@@ -149,23 +148,8 @@ func (s *Store) journalUse(ctx context.Context, e *entry, u tsp.KeyUse) error {
 	s.mem.mu.Lock()
 	e.pins++ // until applied
 	s.mem.mu.Unlock()
-	wb := s.wb
-	wb.mu.Lock()
-	wb.pending = append(wb.pending, pendingUse{seq: seq, use: u, e: e})
-	first := len(wb.pending) == 1
-	full := len(wb.pending) >= applyBatch
-	wb.mu.Unlock()
-	if first || full {
-		wb.signal()
-	}
+	s.wb.behind.Add(seq, pendingUse{seq: seq, use: u, e: e})
 	return nil
-}
-
-func (wb *writeBehind) signal() {
-	select {
-	case wb.wake <- struct{}{}:
-	default:
-	}
 }
 
 // caughtUp returns once every key use journaled before the call is in SQL
@@ -179,16 +163,13 @@ func (s *Store) caughtUp(ctx context.Context) error {
 	last := wb.log.Last()
 	for wb.log.Applied() < last {
 		select {
-		case <-wb.done: // closed: what is left stays in the journal
+		case <-wb.behind.Stopped(): // closed: what is left stays in the journal
 			return sqldb.ErrClosed
 		default:
 		}
 		// A use appended may be queued only after this hurry is served:
 		// ask again until it is applied.
-		wb.mu.Lock()
-		wb.hurry = true
-		wb.mu.Unlock()
-		wb.signal()
+		wb.behind.Hurry()
 		wait, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
 		err := wb.log.WaitApplied(wait, last)
 		cancel()
@@ -199,85 +180,11 @@ func (s *Store) caughtUp(ctx context.Context) error {
 	return nil
 }
 
-// writeBehind is the goroutine that applies journaled uses to SQL.
-func (s *Store) writeBehind() {
-	wb := s.wb
-	defer close(wb.done)
-	timer := time.NewTimer(applyEvery)
-	timer.Stop()
-	for {
-		select {
-		case <-wb.wake:
-		case <-wb.stop:
-			s.applyPending(true)
-			return
-		}
-		// Gather a large batch: until applyBatch uses wait, applyEvery
-		// passed, or a reader is waiting.
-		timer.Reset(applyEvery)
-	gather:
-		for {
-			wb.mu.Lock()
-			ready := wb.hurry || len(wb.pending) >= applyBatch
-			wb.mu.Unlock()
-			if ready {
-				break
-			}
-			select {
-			case <-wb.wake:
-			case <-timer.C:
-				break gather
-			case <-wb.stop:
-				break gather
-			}
-		}
-		timer.Stop()
-		s.applyPending(false)
-	}
-}
-
-// applyPending applies the queued uses to SQL, applyBatch at a time, and
-// marks them done; a failed batch is tried again (until the store closes:
-// then its records stay in the journal for the next Open's replay).
-func (s *Store) applyPending(closing bool) {
-	wb := s.wb
-	for {
-		wb.mu.Lock()
-		if wb.paused {
-			wb.mu.Unlock()
-			return
-		}
-		n := min(len(wb.pending), applyBatch)
-		batch := wb.pending[:n:n]
-		if n == len(wb.pending) {
-			wb.pending, wb.hurry = nil, false
-		} else {
-			wb.pending = wb.pending[n:]
-		}
-		wb.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			err := s.applyUses(ctx, batch)
-			cancel()
-			if err == nil {
-				break
-			}
-			if closing {
-				return
-			}
-			select {
-			case <-time.After(applyRetry):
-			case <-wb.stop:
-				closing = true
-			}
-		}
-		for _, p := range batch {
-			s.applied(p) // before Done: a reader caught up finds memory as SQL
-			wb.log.Done(p.seq)
-		}
+// appliedBatch lets memory drop the keys a batch used, now in SQL (before
+// the journal is told: a reader caught up finds memory as SQL).
+func (s *Store) appliedBatch(batch []pendingUse) {
+	for _, p := range batch {
+		s.applied(p)
 	}
 }
 
@@ -374,13 +281,8 @@ func (s *Store) closeWriteBehind() error {
 	if wb == nil {
 		return nil
 	}
-	var err error
-	wb.once.Do(func() {
-		close(wb.stop)
-		<-wb.done
-		err = wb.log.Close()
-	})
-	return err
+	wb.behind.Close()
+	return wb.log.Close() // nil when closed before
 }
 
 // useVersion is the first byte of a key use's record.
