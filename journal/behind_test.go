@@ -191,7 +191,10 @@ func TestBehindAfterBeforeDone(t *testing.T) {
 	var mu sync.Mutex
 	var applied, before []uint64 // Applied() at each After; records in the batches before it
 	var sum uint64
-	o := journal.BehindOptions[int]{Batch: 2, Wait: never, Max: 2, Drain: true}
+	// Batch 6: the six gather, then go two by two (Max 2, Drain). With
+	// Batch 2 the split followed the appends' timing, and a last record
+	// left alone waited for the gathering wait, never (a CI run hung).
+	o := journal.BehindOptions[int]{Batch: 6, Wait: never, Max: 2, Drain: true}
 	o.After = func(batch []int) {
 		mu.Lock()
 		applied, before = append(applied, l.Applied()), append(before, sum)
