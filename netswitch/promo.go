@@ -160,17 +160,14 @@ func could(c *promo.Campaign, pu *promo.Purchase, change func(*promo.Purchase)) 
 // Void is Promotions.Void. A hold the mirror decided and has not stored
 // yet is taken back from its queue (nothing to void), or waited for.
 func (p *StorePromotions) Void(ctx context.Context, id string) error {
+	var err error
 	if p.Ahead != nil {
-		if canceled, err := p.Ahead.Take(ctx, id); err != nil || canceled {
-			return err
-		}
+		_, err = p.Ahead.Void(ctx, p.Store, id)
+	} else {
+		_, err = p.Store.Void(ctx, id)
 	}
-	voided, err := p.Store.Void(ctx, id)
 	if errors.Is(err, promo.ErrNoHold) {
 		return nil
-	}
-	if voided && p.Ahead != nil {
-		p.Ahead.Released(id)
 	}
 	return err
 }

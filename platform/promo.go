@@ -22,19 +22,12 @@ import (
 type promoParty struct {
 	store  *promostore.Store
 	batch  *promostore.Batch // store, with Reserve batched; closes store
-	door   promoDoor         // batch; closes it
 	mark   string            // DATA/promo.clean, left by a clean close (none on PostgreSQL without a data folder)
 	sw     *netswitch.StorePromotions
 	mu     sync.Mutex // one refresh at a time (the loop's, RefreshPromotions)
 	seen   [32]byte   // the campaigns' fingerprint sw was built from
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-}
-
-// promoDoor is the promo wing as the platform's parties use it.
-type promoDoor interface {
-	promo.MirrorStore
-	Close() error
 }
 
 // promoRefresh is how often the campaigns are read again for changes
@@ -58,7 +51,6 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 	st.DB.Now = cfg.Now
 	pp := &p.net.promo
 	pp.store, pp.batch = st, promostore.NewBatch(st)
-	pp.door = pp.batch
 	cs, err := st.Campaigns(ctx)
 	if err == nil && len(cs) == 0 {
 		if cs, err = promo.Defaults(); err == nil {
@@ -80,9 +72,9 @@ func (p *Platform) newPromo(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	pp.sw = netswitch.NewPromotions(pp.door, cs)
+	pp.sw = netswitch.NewPromotions(pp.batch, cs)
 	if soleNetwork(cfg) {
-		pp.sw.Ahead = promo.NewMirror(pp.door)
+		pp.sw.Ahead = promo.NewMirror(pp.batch)
 		if err := pp.sw.Ahead.Refresh(ctx); err != nil {
 			p.closePromo()
 			return err
@@ -230,8 +222,8 @@ func (p *Platform) closePromo() {
 	// stopped: no more decisions).
 	clean := pp.sw != nil && pp.sw.Ahead != nil && pp.sw.Ahead.Settle() == 0
 	var err error
-	if pp.door != nil {
-		err = pp.door.Close() // closes pp.batch and pp.store too
+	if pp.batch != nil {
+		err = pp.batch.Close() // closes pp.store too
 	} else if pp.store != nil {
 		err = pp.store.Close()
 	}
@@ -240,7 +232,7 @@ func (p *Platform) closePromo() {
 			_ = datasync.Dir(filepath.Dir(pp.mark))
 		}
 	}
-	pp.door, pp.batch, pp.store, pp.sw = nil, nil, nil, nil
+	pp.batch, pp.store, pp.sw = nil, nil, nil
 }
 
 // Promotions returns the network's promo store (the promo wing, its
@@ -248,14 +240,14 @@ func (p *Platform) closePromo() {
 // nil with Config.PromoOff.
 func (p *Platform) Promotions() promo.Store {
 	pp := &p.net.promo
-	if pp.door == nil {
+	if pp.batch == nil {
 		return nil
 	}
 	if pp.sw != nil && pp.sw.Ahead != nil {
 		// What the switch decided is what its readers see.
-		return promo.SettledStore{MirrorStore: pp.door, M: pp.sw.Ahead}
+		return promo.SettledStore{MirrorStore: pp.batch, M: pp.sw.Ahead}
 	}
-	return pp.door
+	return pp.batch
 }
 
 // switchPromotions is the switch's Config.Promotions: nil with

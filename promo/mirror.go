@@ -538,6 +538,21 @@ func (m *Mirror) Take(ctx context.Context, id string) (bool, error) {
 	return false, nil
 }
 
+// Void releases the hold id in st, the mirror's store: taken back from the
+// committer's queue when it is still there (true, nothing stored), else
+// voided in st once its commit ended (Store.Void's answer), the budget
+// and the card's use counted back at once (Released).
+func (m *Mirror) Void(ctx context.Context, st Store, id string) (bool, error) {
+	if canceled, err := m.Take(ctx, id); err != nil || canceled {
+		return canceled, err
+	}
+	ok, err := st.Void(ctx, id)
+	if ok {
+		m.Released(id)
+	}
+	return ok, err
+}
+
 // SettledStore is a Store whose reads and changes of holds and budgets
 // first have the mirror store every hold it decided so far (Settle): what
 // the wallet API, the portal, clearing and the command read through it is
@@ -574,14 +589,7 @@ func (s SettledStore) Post(ctx context.Context, id string) (bool, error) {
 // Void is Store.Void after the hold's commit (or instead of it: Take);
 // the mirror counts the budget back.
 func (s SettledStore) Void(ctx context.Context, id string) (bool, error) {
-	if canceled, err := s.M.Take(ctx, id); err != nil || canceled {
-		return canceled, err
-	}
-	ok, err := s.MirrorStore.Void(ctx, id)
-	if ok {
-		s.M.Released(id)
-	}
-	return ok, err
+	return s.M.Void(ctx, s.MirrorStore, id)
 }
 
 // Expire is Store.Expire after Settle.
