@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id/idfilter"
 	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -72,7 +73,7 @@ type journaled struct {
 	gate   sync.RWMutex
 	mu     sync.Mutex
 	live   map[string]*liveAuth
-	ids    *idFilter // every identity in SQL or journaled (a Bloom filter)
+	ids    *idfilter.Filter // every identity in SQL or journaled (a Bloom filter)
 	behind *journal.Behind[jrec]
 	apply  func(context.Context, []jrec) ([]struct{}, error)
 	probe  *sql.Stmt // the response code of a record by identity
@@ -223,7 +224,7 @@ func (s *Store) stored(id string) {
 		return
 	}
 	s.jr.mu.Lock()
-	s.jr.ids.add(id)
+	s.jr.ids.Add(id)
 	s.jr.mu.Unlock()
 }
 
@@ -263,8 +264,8 @@ func (s *Store) saveJournaled(ctx context.Context, a netswitch.Auth) error {
 	}
 	e := &liveAuth{deciding: a.ResponseCode == "", busy: 1}
 	j.live[a.ID] = e
-	stored := j.ids.mayHave(a.ID)
-	j.ids.add(a.ID)
+	stored := j.ids.MayHave(a.ID)
+	j.ids.Add(a.ID)
 	j.mu.Unlock()
 	var err error
 	if stored {

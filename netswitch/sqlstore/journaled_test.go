@@ -199,30 +199,6 @@ func TestDecodeRecordNeverPanics(t *testing.T) {
 	}
 }
 
-// TestIDFilter: every identity added is reported (across the chain's
-// growth), and few that were not are (the SQL read SaveAuth saves).
-func TestIDFilter(t *testing.T) {
-	f := newIDFilter(1000)
-	for i := range 300000 {
-		f.add(fmt.Sprintf("T%07d|%06d|0314090000", i, i%999999))
-	}
-	for i := range 300000 {
-		if !f.mayHave(fmt.Sprintf("T%07d|%06d|0314090000", i, i%999999)) {
-			t.Fatalf("identity %d added and not reported", i)
-		}
-	}
-	fp := 0
-	for i := range 100000 {
-		if f.mayHave(fmt.Sprintf("U%07d|%06d|0314090000", i, i)) {
-			fp++
-		}
-	}
-	if fp > 5000 {
-		t.Fatalf("%d of 100,000 identities never added reported: the filter saves little", fp)
-	}
-	t.Logf("%d filters, %d false positives in 100,000", len(f.parts), fp)
-}
-
 // TestMergeAnswers: a record and its answer in one batch become the
 // insert of the answered record (the same columns finishAuth sets); an
 // answer without its record in the batch, and a record saved decided,
