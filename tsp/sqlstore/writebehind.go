@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -202,7 +204,7 @@ func (s *Store) applied(p pendingUse) {
 	s.mem.release(p.use.Token, p.e, false)
 }
 
-// Statements of a key's use.
+// Statements of one key's use (UseKey on a store reading SQL).
 const (
 	useLUK  = `UPDATE luks SET used_at = ?, used_atc = ?, used_arqc = ? WHERE token = ? AND key_index = ? AND used_at = 0`
 	moveATC = `UPDATE tokens SET last_atc = ? WHERE token = ? AND last_atc < ?`
@@ -217,30 +219,99 @@ func (s *Store) applyUses(ctx context.Context, ps []pendingUse) error {
 }
 
 func (s *Store) applyUsesTx(ctx context.Context, ps []pendingUse) ([]struct{}, error) {
+	// Each key's first use in the batch (the journal holds one use a key;
+	// a second would lose, as it does in memory), then each token's
+	// counter once, to the highest counter of the batch — a few
+	// multi-row statements (applyChunks), not two statements a use.
+	type lukID struct {
+		token string
+		index int
+	}
+	seen := make(map[lukID]struct{}, len(ps))
+	uses := make([]any, 0, 5*len(ps))
+	last := map[string]int{}
+	for _, p := range ps {
+		u := &p.use
+		id := lukID{u.Token, u.KeyIndex}
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		uses = append(uses, u.Token, u.KeyIndex, sqldb.Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram))
+		if atc, ok := last[u.Token]; !ok || u.ATC > atc {
+			last[u.Token] = u.ATC
+		}
+	}
+	moves := make([]any, 0, 2*len(last))
+	for tok, atc := range last {
+		moves = append(moves, tok, atc)
+	}
 	return nil, s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		st, err := prepareUse(ctx, tx)
+		if err := applyChunks(ctx, tx, useLUKs, 5, uses); err != nil {
+			return err
+		}
+		return applyChunks(ctx, tx, moveATCs, 2, moves)
+	})
+}
+
+// Statements of a batch of key uses: UPDATE … FROM (VALUES …) (SQLite 3.33
+// and later, PostgreSQL; the CASTs give PostgreSQL the types), each use
+// changing its key only if it is unused, each counter moving only forward.
+const (
+	useLUKs = `UPDATE luks SET used_at = v.column3, used_atc = v.column4, used_arqc = v.column5
+		FROM (VALUES %s) AS v WHERE luks.token = v.column1 AND luks.key_index = v.column2 AND luks.used_at = 0`
+	useLUKRow = `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`
+	moveATCs  = `UPDATE tokens SET last_atc = v.column2
+		FROM (VALUES %s) AS v WHERE tokens.token = v.column1 AND tokens.last_atc < v.column2`
+	moveATCRow = `(CAST(? AS TEXT), CAST(? AS BIGINT))`
+)
+
+// applyChunk is the most rows one statement of applyChunks takes.
+const applyChunk = 128
+
+// applyChunks runs stmt (useLUKs or moveATCs) over args, per arguments
+// a row, in statements of applyChunk rows and then of the powers
+// of two that make up the rest: a handful of shapes, each prepared once
+// and kept (sqldb's statement cache).
+func applyChunks(ctx context.Context, tx *sqldb.Tx, stmt string, per int, args []any) error {
+	for len(args) > 0 {
+		n := applyChunk
+		for n*per > len(args) {
+			n /= 2
+		}
+		st, err := tx.Stmt(ctx, chunkSQL(stmt, n))
 		if err != nil {
 			return err
 		}
-		defer st.Close()
-		// Each key's use, then each token's counter once, to the highest
-		// counter of the batch.
-		last := map[string]tsp.KeyUse{}
-		for _, p := range ps {
-			if _, err := st.useKey(ctx, p.use); err != nil {
-				return err
-			}
-			if l, ok := last[p.use.Token]; !ok || p.use.ATC > l.ATC {
-				last[p.use.Token] = p.use
-			}
+		if _, err := st.ExecContext(ctx, args[:n*per]...); err != nil {
+			return err
 		}
-		for _, u := range last {
-			if _, err := st.moveATC(ctx, u); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		args = args[n*per:]
+	}
+	return nil
+}
+
+// chunkSQLs holds each statement of n rows, made once.
+var chunkSQLs sync.Map // chunkKey → string
+
+type chunkKey struct {
+	stmt string
+	n    int
+}
+
+// chunkSQL is stmt with n rows of values.
+func chunkSQL(stmt string, n int) string {
+	k := chunkKey{stmt, n}
+	if q, ok := chunkSQLs.Load(k); ok {
+		return q.(string)
+	}
+	row := useLUKRow
+	if stmt == moveATCs {
+		row = moveATCRow
+	}
+	q := fmt.Sprintf(stmt, strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+	chunkSQLs.Store(k, q)
+	return q
 }
 
 // useStmts are a key use's two statements, prepared in a transaction.
