@@ -3,7 +3,6 @@ package netswitch_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,13 +56,13 @@ func (xorSealer) Seal(p, _ []byte) ([]byte, error) {
 
 func (s xorSealer) Open(c, aad []byte) ([]byte, error) { return s.Seal(c, aad) }
 
-// benchSwitch is a switch whose issuer host (ICBC) is in its process, on a
+// benchConfig is the config of a switch whose issuer host (ICBC) is in its process, on a
 // ledger in memory, with a store and a token check in memory, both
 // metered as the platform meters them: what the switch, the issuer host,
 // the codec and the metrics cost an authorization, without the databases
 // and the token service's keys. auth returns the i-th 0100 of the one
 // token (¥0.01, a fresh STAN each).
-func benchSwitch(b *testing.B) (sw *netswitch.Switch, auth func(i int) *iso8583.Message) {
+func benchConfig(b *testing.B) (cfg netswitch.Config, auth func(i int) *iso8583.Message) {
 	b.Helper()
 	ctx := context.Background()
 	banks, err := bank.Default()
@@ -85,12 +84,8 @@ func benchSwitch(b *testing.B) (sw *netswitch.Switch, auth func(i int) *iso8583.
 	}
 	tokens := memTokens{token: tsp.Token{Number: tok, PAR: "Q1J4AYSJ5V8IHNPMRUVWHF2TO2Q9F", PhoneID: "phone-1", AccountID: "account-1",
 		BankID: "icbc", Product: "credit", State: tsp.Active}, pan: pan}
-	sw, err = netswitch.New(ctx, netswitch.Config{Banks: banks.Directory(), Tokens: tokens, Store: switchtest.NewMemory(), Keys: xorSealer{},
-		Local: map[string]netswitch.IssuerHost{"icbc": host}, Meter: reg.Party("network")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { sw.Close() })
+	cfg = netswitch.Config{Banks: banks.Directory(), Tokens: tokens, Store: switchtest.NewMemory(), Keys: xorSealer{},
+		Local: map[string]netswitch.IssuerHost{"icbc": host}, Meter: reg.Party("network")}
 	now := time.Now()
 	tags := nettest.TerminalData(1, now)
 	tags[qpboc.TagCryptogram] = []byte{1, 2, 3, 4, 5, 6, 7, 8}
@@ -105,17 +100,22 @@ func benchSwitch(b *testing.B) (sw *netswitch.Switch, auth func(i int) *iso8583.
 		}
 		return m
 	}
-	return sw, auth
+	return cfg, auth
 }
 
 // BenchmarkAuthorize is one 0100 through the switch with the issuer host
-// in its process (benchSwitch): "handle" calls the switch's Handle (no
+// in its process (benchConfig): "handle" calls the switch's Handle (no
 // link), "link" sends over loopback TCP as bench auth does — 16 in
 // flight over 8 acquirer connections — and reports the process's CPU per
 // authorization (cpu-µs/op: client, switch and issuer host).
 func BenchmarkAuthorize(b *testing.B) {
 	b.Run("handle", func(b *testing.B) {
-		sw, auth := benchSwitch(b)
+		cfg, auth := benchConfig(b)
+		sw, err := netswitch.New(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sw.Close()
 		msgs := make([]*iso8583.Message, b.N)
 		for i := range msgs {
 			msgs[i] = auth(i)
@@ -130,18 +130,13 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	})
 	b.Run("link", func(b *testing.B) {
-		sw, auth := benchSwitch(b)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { sw.Serve(ctx, ln); close(done) }()
-		defer func() { cancel(); <-done }()
+		cfg, auth := benchConfig(b)
+		_, addr, stop := startSwitch(b, cfg)
+		defer stop()
 		clients := make([]*isolink.Client, 8)
 		for i := range clients {
-			if clients[i], err = isolink.Dial(ctx, ln.Addr().String(), isolink.Options{Timeout: 10 * time.Second}); err != nil {
+			var err error
+			if clients[i], err = isolink.Dial(context.Background(), addr, isolink.Options{Timeout: 10 * time.Second}); err != nil {
 				b.Fatal(err)
 			}
 			defer clients[i].Close()
