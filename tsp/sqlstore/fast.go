@@ -108,7 +108,7 @@ func (s *Store) prepare(ctx context.Context) error {
 				FROM tokens t LEFT JOIN luks l ON l.token = t.token AND l.key_index = ? WHERE t.token = ?`)
 		}
 		if s.prepErr == nil {
-			s.windowQ, s.prepErr = s.DB.Prepare(ctx, `SELECT `+lukCols+` FROM luks WHERE token = ? AND key_index >= ? AND used_at = 0 ORDER BY key_index LIMIT ?`)
+			s.windowQ, s.prepErr = s.DB.Prepare(ctx, `SELECT key_index, issued_at, expires_at, used_atc FROM luks WHERE token = ? AND key_index >= ? AND used_at = 0 ORDER BY key_index LIMIT ?`)
 		}
 	})
 	return s.prepErr

@@ -273,19 +273,23 @@ func (s *Store) fill(ctx context.Context, number string, e *entry) error {
 	return nil
 }
 
-// window reads up to keyWindow unused keys of a token from index from on.
+// window reads up to keyWindow unused keys of a token from index from on:
+// the columns an unused key has (no use, no cryptogram; the token is
+// number).
 func (s *Store) window(ctx context.Context, number string, from int) ([]tsp.LUK, error) {
 	rows, err := s.windowQ.QueryContext(ctx, number, from, keyWindow)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []tsp.LUK
+	out := make([]tsp.LUK, 0, keyWindow)
 	for rows.Next() {
-		k, err := scanLUK(rows)
-		if err != nil {
+		k := tsp.LUK{Token: number}
+		var issued, exp int64
+		if err := rows.Scan(&k.Index, &issued, &exp, &k.UsedATC); err != nil {
 			return nil, err
 		}
+		k.IssuedAt, k.ExpiresAt = sqldb.Time(issued), sqldb.Time(exp)
 		out = append(out, k)
 	}
 	return out, rows.Err()
