@@ -48,7 +48,7 @@ type Server struct {
 	// the server answers them itself with AnswerNetwork.
 	HandleNetwork bool
 
-	pool *workers // the handlers' goroutines, for one Serve
+	pool *Workers // the handlers' goroutines, for one Serve
 }
 
 // Serve answers requests on ln with handler until ctx ends, logging to log
@@ -92,8 +92,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fault.E(fault.Invalid, "no_handler", "isolink: server has no handler")
 	}
 	cfg := s.withDefaults()
-	cfg.pool = &workers{}
-	defer cfg.pool.close()
+	cfg.pool = &Workers{}
+	defer cfg.pool.Close()
 	if _, ok := ln.(*limitListener); !ok {
 		ln = LimitListener(ln, ConnLimits{}, cfg.Log)
 	}
@@ -208,7 +208,7 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 		}
 		handlers.Add(1)
 		c.inFlight.Add(1)
-		s.pool.run(func() {
+		s.pool.Run(func() {
 			defer func() { <-sem; c.inFlight.Add(-1); handlers.Done() }()
 			c.handle(hardCtx, req)
 		})

@@ -16,14 +16,14 @@ func goid() string {
 }
 
 // TestWorkersReused: jobs one after another run on the same goroutine;
-// jobs at once each on their own; close ends the idle workers.
+// jobs at once each on their own; Close ends the idle workers.
 func TestWorkersReused(t *testing.T) {
 	before := runtime.NumGoroutine()
-	p := &workers{}
+	p := &Workers{}
 	ids := make(chan string, 8)
 	for range 3 {
 		done := make(chan struct{})
-		p.run(func() { ids <- goid(); close(done) })
+		p.Run(func() { ids <- goid(); close(done) })
 		<-done
 		for len(p.idleCount()) == 0 { // the worker goes idle after its job
 			runtime.Gosched()
@@ -37,7 +37,7 @@ func TestWorkersReused(t *testing.T) {
 	release := make(chan struct{})
 	for range 3 {
 		wg.Add(1)
-		p.run(func() { defer wg.Done(); ids <- goid(); <-release })
+		p.Run(func() { defer wg.Done(); ids <- goid(); <-release })
 	}
 	a, b, c = <-ids, <-ids, <-ids
 	if a == b || b == c || a == c {
@@ -45,7 +45,7 @@ func TestWorkersReused(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	p.close()
+	p.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -55,7 +55,7 @@ func TestWorkersReused(t *testing.T) {
 	}
 }
 
-func (p *workers) idleCount() []chan func() {
+func (p *Workers) idleCount() []chan func() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]chan func(){}, p.idle...)

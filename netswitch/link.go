@@ -18,7 +18,7 @@ import (
 // timeout, without the encoding, framing and system calls of both ends.
 type IssuerHost interface {
 	// Handle answers one message (0100, 0400, 0200, 0800); nil is no
-	// answer.
+	// answer. req is the switch's: Handle reads it and never changes it.
 	Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message
 }
 
@@ -38,6 +38,8 @@ type link struct {
 
 	mu sync.Mutex
 	c  *isolink.Client
+
+	workers isolink.Workers // the calls to local, on goroutines kept between calls
 }
 
 // dialTimeout bounds connecting to an issuer host.
@@ -84,18 +86,19 @@ func (l *link) send(ctx context.Context, m *iso8583.Message) (resp *iso8583.Mess
 	return resp, true, nil
 }
 
-// call asks the host in this process, within the link's timeout: the host
-// gets its own copy of m (as it would decode its own from the wire) and
-// the switch stops waiting at the timeout as it would for a remote host
-// (sent: the host may have acted on it).
+// call asks the host in this process, on one of the link's workers,
+// within the link's timeout: the switch stops waiting at the timeout as it
+// would for a remote host (sent: the host may have acted on it). The host
+// reads m itself, not a copy: neither changes it (the switch sends it
+// again unchanged, or not at all).
 func (l *link) call(ctx context.Context, m *iso8583.Message) (*iso8583.Message, bool, error) {
 	sctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	req := m.Clone()
-	done := make(chan *iso8583.Message, 1)
-	go func() { done <- l.local.Handle(sctx, req) }()
+	done := answerPool.Get().(chan *iso8583.Message)
+	l.workers.Run(func() { done <- l.local.Handle(sctx, m) })
 	select {
 	case resp := <-done:
+		answerPool.Put(done) // its one answer taken: no one sends to it again
 		if resp == nil {
 			return nil, true, errNoAnswer
 		}
@@ -126,7 +129,13 @@ func (l *link) check(ctx context.Context) error {
 	return nil
 }
 
+// answerPool holds the channels a call waits on; one goes back only once
+// its one answer has been taken from it (a call that timed out leaves its
+// channel to the host's late answer).
+var answerPool = sync.Pool{New: func() any { return make(chan *iso8583.Message, 1) }}
+
 func (l *link) close() {
+	l.workers.Close()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.c != nil {
