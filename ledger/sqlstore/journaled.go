@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id/idfilter"
 	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
@@ -30,7 +31,13 @@ import (
 // Memory holds the accounts the holds touched (their totals with every
 // hold journaled so far) and the holds journaled and not yet in SQL; a
 // hold's id is looked up there first, then in SQL, so a retransmitted hold
-// finds the first (and is answered only once the first is on disk).
+// finds the first (and is answered only once the first is on disk). SQL
+// is read only when a Bloom filter of every transfer id in SQL or
+// journaled (package idfilter) says the id may be there: a repeat, or
+// about one new id in a hundred. The filter is filled from SQL at open
+// (after the replay), and takes every id a hold is made with and every id
+// the calls run alone insert (ledgerTx.InsertTransfers notes them in the
+// context Alone gives fn): an id missing from it would be accepted twice.
 //
 // Everything else — posts, voids, expiry, other transfers, new accounts,
 // and the writes callers make in the wing's own transactions (Alone) —
@@ -85,6 +92,7 @@ type Journaled struct {
 	mu       sync.Mutex
 	accounts map[string]ledger.Account // totals with every hold journaled
 	live     map[string]*liveHold      // by transfer id
+	ids      *idfilter.Filter          // every transfer id in SQL or journaled; nil: none (every id read from SQL)
 	gen      uint64                    // moves when the write-behind drops holds from live
 	closed   bool
 	behind   *journal.Behind[queued]
@@ -148,6 +156,9 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 		return queued{seq: seq, holds: ts}, nil
 	}, behindMax, func(q queued) int { return len(q.holds) }, apply)
 	if err != nil {
+		return fail(err)
+	}
+	if j.ids, err = s.transferIDs(ctx); err != nil {
 		return fail(err)
 	}
 	j.behind = journal.NewBehind(l, apply, journal.BehindOptions[queued]{Batch: behindBatch, Wait: behindWait, Cut: cutHolds, After: j.applied})
@@ -356,12 +367,46 @@ func (j *Journaled) Alone(ctx context.Context, fn func(ctx context.Context) erro
 	if err := j.caughtUp(ctx); err != nil {
 		return err
 	}
+	ins := &inserted{}
 	defer func() {
 		j.mu.Lock()
 		j.accounts = map[string]ledger.Account{}
+		j.noteIDs(ins.ids) // those of a rolled back transaction too: a false positive is harmless
 		j.mu.Unlock()
 	}()
-	return fn(ctx)
+	return fn(context.WithValue(ctx, insertedKey{}, ins))
+}
+
+// noteIDs adds ids to the filter of ids, with j.mu held.
+func (j *Journaled) noteIDs(ids []string) {
+	if j.ids == nil {
+		return
+	}
+	for _, id := range ids {
+		j.ids.Add(id)
+	}
+}
+
+// inserted gathers the transfer ids the calls alone insert
+// (ledgerTx.InsertTransfers), for the filter of ids.
+type inserted struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+type insertedKey struct{}
+
+// noteInserted adds the ids of ts to the ids gathered in ctx, if any.
+func noteInserted(ctx context.Context, ts []ledger.Transfer) {
+	ins, ok := ctx.Value(insertedKey{}).(*inserted)
+	if !ok {
+		return
+	}
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
+	for _, t := range ts {
+		ins.ids = append(ins.ids, t.ID)
+	}
 }
 
 // caughtUp waits until the write-behind has applied every hold journaled
@@ -406,7 +451,8 @@ func (j *Journaled) holds(ctx context.Context, ts []ledger.Transfer) ([]ledger.R
 }
 
 // decide runs the rules over memory. It reads from SQL, before taking the
-// lock, the accounts not in memory and the ids not live; retry is set
+// lock, the accounts not in memory and the ids not live that the filter
+// of ids may have; retry is set
 // when the write-behind dropped live holds meanwhile (an id read absent
 // from SQL may have been live then).
 func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledger.Result, made []*liveHold, wait []*liveHold, retry bool, err error) {
@@ -423,7 +469,7 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 				needAccounts = append(needAccounts, id)
 			}
 		}
-		if _, ok := j.live[t.ID]; !ok && t.ID != "" && len(t.ID) <= ledger.MaxIDLength {
+		if _, ok := j.live[t.ID]; !ok && t.ID != "" && len(t.ID) <= ledger.MaxIDLength && (j.ids == nil || j.ids.MayHave(t.ID)) {
 			needIDs = append(needIDs, t.ID)
 		}
 	}
@@ -483,6 +529,7 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 		t.Status = ledger.StatusPending
 		h := &liveHold{t: t, ready: make(chan struct{})}
 		j.live[t.ID] = h
+		j.noteIDs([]string{t.ID})
 		made = append(made, h)
 	}
 	for i, r := range rs {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id/idfilter"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/sqldb"
@@ -374,6 +375,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 	// One statement for a batch's transfers, a hold's state in its row: the
 	// transfer table and its indexes are all a hold writes besides the two
 	// accounts.
+	noteInserted(ctx, ts) // for a Journaled's filter of ids, in a call it runs alone
 	const per = ledgerChunk / 12
 	for start := 0; start < len(ts); start += per {
 		chunk := ts[start:min(start+per, len(ts))]
@@ -407,6 +409,32 @@ func (l ledgerTx) ResolvePending(ctx context.Context, rs []ledger.Resolution) er
 		}
 	}
 	return nil
+}
+
+// transferIDs returns a filter of ids (package idfilter) holding every
+// transfer id in ledger_transfers, sized for twice as many.
+func (s *Store) transferIDs(ctx context.Context) (*idfilter.Filter, error) {
+	var n int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM ledger_transfers").Scan(&n); err != nil {
+		return nil, ledgerDBError(err)
+	}
+	ids := idfilter.New(2 * n)
+	rows, err := s.db.Query(ctx, "SELECT id FROM ledger_transfers")
+	if err != nil {
+		return nil, ledgerDBError(err)
+	}
+	defer rows.Close()
+	var id string
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return nil, ledgerDBError(err)
+		}
+		ids.Add(id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, ledgerDBError(err)
+	}
+	return ids, nil
 }
 
 const ledgerAccountCols = "id, currency, code, flags, user_data, debits_pending, debits_posted, credits_pending, credits_posted, created_at"
