@@ -211,8 +211,16 @@ type promoCall struct {
 // the promotion.
 func (s *Switch) startPromo(ctx context.Context, rec Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) func() promoCall {
 	if s.cfg.Promotions == nil {
-		return func() promoCall { return promoCall{} }
+		return noPromo // without promotions nothing is copied to the heap
 	}
+	return s.promoBeside(ctx, rec, bankID, pan, t, product, city)
+}
+
+func noPromo() promoCall { return promoCall{} }
+
+// promoBeside is startPromo with promotions: applyPromo on a goroutine of
+// its own.
+func (s *Switch) promoBeside(ctx context.Context, rec Auth, bankID string, pan card.PAN, t tsp.Token, product, city string) func() promoCall {
 	done := make(chan promoCall, 1)
 	go func() {
 		done <- s.applyPromo(ctx, &rec, bankID, pan, t, product, city)

@@ -240,14 +240,14 @@ var digestElements = []int{iso8583.DEPAN, iso8583.DEProcessingCode, iso8583.DEAm
 // STAN restarted): only a message equal in every digestElements element
 // gets the stored answer, any other is answered 94.
 func digestOf(req *iso8583.Message) string {
-	h := sha256.New()
-	var buf [256]byte
+	var buf [512]byte // the elements at their longest and their separators fit
+	b := buf[:0]
 	for _, de := range digestElements {
-		v, _ := req.Append(buf[:0], de) // no copy of each element
-		h.Write(v)
-		h.Write([]byte{0})
+		b, _ = req.Append(b, de)
+		b = append(b, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
 // authorize answers an 0100: from memory for a duplicate, after the first
