@@ -117,35 +117,41 @@ const (
 // returns an error wrapping [ErrPadding] for an unknown method or
 // [ErrArgument] for a block size that is not positive.
 func Pad(data []byte, blockSize int, p Padding) ([]byte, error) {
+	return appendPad(nil, data, blockSize, p)
+}
+
+// appendPad appends data padded by method p to dst (Pad).
+func appendPad(dst, data []byte, blockSize int, p Padding) ([]byte, error) {
 	if blockSize <= 0 {
 		return nil, fmt.Errorf("%w: block size %d", ErrArgument, blockSize)
 	}
+	zeros := func(n int) { // up to a whole block
+		for ; n%blockSize != 0; n++ {
+			dst = append(dst, 0)
+		}
+	}
 	switch p {
 	case PadMethod1:
-		n := len(data)
-		if n == 0 || n%blockSize != 0 {
-			n += blockSize - n%blockSize
+		dst = append(dst, data...)
+		if len(data) == 0 {
+			return append(dst, make([]byte, blockSize)...), nil
 		}
-		out := make([]byte, n)
-		copy(out, data)
-		return out, nil
+		zeros(len(data))
+		return dst, nil
 	case PadMethod2:
-		n := len(data) + 1
-		if n%blockSize != 0 {
-			n += blockSize - n%blockSize
-		}
-		out := make([]byte, n)
-		copy(out, data)
-		out[len(data)] = 0x80
-		return out, nil
+		dst = append(append(dst, data...), 0x80)
+		zeros(len(data) + 1)
+		return dst, nil
 	case PadMethod3:
-		head := make([]byte, blockSize)
 		bits := uint64(len(data)) * 8
-		for i := 0; i < 8 && i < blockSize; i++ {
-			head[blockSize-1-i] = byte(bits >> (8 * i))
+		for i := blockSize - 1; i >= 0; i-- {
+			if i < 8 {
+				dst = append(dst, byte(bits>>(8*i)))
+			} else {
+				dst = append(dst, 0)
+			}
 		}
-		body, _ := Pad(data, blockSize, PadMethod1)
-		return append(head, body...), nil
+		return appendPad(dst, data, blockSize, PadMethod1)
 	}
 	return nil, fmt.Errorf("%w %d (want 1, 2 or 3)", ErrPadding, int(p))
 }

@@ -2,7 +2,6 @@ package emv
 
 import (
 	"crypto/cipher"
-	"crypto/des"
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
@@ -16,18 +15,19 @@ import (
 // Keyed is a 16-byte key with its block cipher's key schedule built once,
 // for a key that is used more than once: a card master key deriving a
 // session key per cryptogram, or a session key that checks the ARQC and
-// then makes the ARPC. For TDES it holds the two single-DES halves, which
-// make both the retail MAC (ISO/IEC 9797-1 algorithm 3) and TDES with
-// keying option 2 (K1 K2 K1), so a TDES key costs two DES key schedules
-// instead of the five a MAC and a block cipher of it built before. Its
-// methods compute what the package's functions of the same names do.
+// then makes the ARPC. For TDES it holds the two single-DES halves'
+// schedules (des.go: keyed in a fraction of crypto/des's time), which make
+// both the retail MAC (ISO/IEC 9797-1 algorithm 3) and TDES with keying
+// option 2 (K1 K2 K1). Its methods compute what the package's functions of
+// the same names do.
 //
 // A Keyed is safe for concurrent use until Wipe, which overwrites its key
 // schedules with zeros; after Wipe it computes garbage, so its holder
 // must wipe it only when no one uses it any more. It prints redacted.
 type Keyed struct {
 	alg    Alg
-	k1, k2 cipher.Block // TDES: K1 and K2 single-DES; SM4: k1 only
+	k1, k2 desSchedule  // TDES: K1 and K2
+	sm4    cipher.Block // SM4
 }
 
 // NewKeyed returns key's schedules. It returns an error for an unknown Alg
@@ -40,17 +40,15 @@ func NewKeyed(a Alg, key []byte) (*Keyed, error) {
 		return nil, fmt.Errorf("%w (got %d)", ErrKeyLength, len(key))
 	}
 	k := &Keyed{alg: a}
-	var err error
 	if a == SM4 {
-		k.k1, err = sm4.NewCipher(key)
-		return k, err
+		var err error
+		if k.sm4, err = sm4.NewCipher(key); err != nil {
+			return nil, err
+		}
+		return k, nil
 	}
-	if k.k1, err = des.NewCipher(key[:8]); err != nil {
-		return nil, err
-	}
-	if k.k2, err = des.NewCipher(key[8:]); err != nil {
-		return nil, err
-	}
+	newDESSchedule(&k.k1, key[:8])
+	newDESSchedule(&k.k2, key[8:])
 	return k, nil
 }
 
@@ -60,17 +58,18 @@ func (k *Keyed) Alg() Alg { return k.alg }
 // Wipe overwrites the key schedules with zeros (the key is gone from the
 // Keyed). It may be called more than once.
 func (k *Keyed) Wipe() {
-	wipeSchedule(k.k1)
-	wipeSchedule(k.k2)
+	clear(k.k1[:])
+	clear(k.k2[:])
+	wipeSchedule(k.sm4)
 }
 
 // encrypt encrypts one block: TDES K1 K2 K1 (EDE) or SM4.
 func (k *Keyed) encrypt(dst, src []byte) {
-	k.k1.Encrypt(dst, src)
-	if k.alg == TDES {
-		k.k2.Decrypt(dst, dst)
-		k.k1.Encrypt(dst, dst)
+	if k.alg == SM4 {
+		k.sm4.Encrypt(dst, src)
+		return
 	}
+	tdesEncrypt(&k.k1, &k.k2, dst, src)
 }
 
 // encryptECB encrypts src (whole blocks) block by block.
@@ -85,17 +84,15 @@ func (k *Keyed) encryptECB(src []byte) []byte {
 
 // MAC is the package's MAC under this key.
 func (k *Keyed) MAC(data []byte, p Padding) ([]byte, error) {
-	padded, err := Pad(data, k.alg.BlockSize(), p)
+	var buf [64]byte // the padded data, when it fits
+	padded, err := appendPad(buf[:0], data, k.alg.BlockSize(), p)
 	if err != nil {
 		return nil, err
 	}
 	if k.alg == SM4 {
-		return cbcMAC(k.k1, make([]byte, sm4.BlockSize), padded), nil
+		return cbcMAC(k.sm4, make([]byte, sm4.BlockSize), padded), nil
 	}
-	h := cbcMAC(k.k1, make([]byte, des.BlockSize), padded)
-	k.k2.Decrypt(h, h)
-	k.k1.Encrypt(h, h)
-	return h, nil
+	return retailMAC(&k.k1, &k.k2, padded), nil
 }
 
 // Cryptogram is the package's Cryptogram under this key.
