@@ -24,3 +24,20 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSeal: a card number sealed, as the switch seals the card
+// number of every authorization's record.
+func BenchmarkSeal(b *testing.B) {
+	f, err := OpenFile(filepath.Join(b.TempDir(), "keys.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	aad := []byte("switch:0001")
+	pan := []byte("6288990000001234")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.Seal(pan, aad); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -258,11 +258,24 @@ func (f *File) Seal(plaintext, aad []byte) ([]byte, error) {
 	f.mu.RLock()
 	id, mk := f.active, f.masters[f.active]
 	f.mu.RUnlock()
-	dek := random(32)
-	defer clear(dek)
-	wrapNonce := random(12)
-	wrapped := f.masterGCM(id, mk).Seal(nil, wrapNonce, dek, []byte(id))
-	return SealWith(id, wrapNonce, wrapped, dek, plaintext, aad)
+	// One read of the random source gives the data key and both nonces;
+	// the value is built in one buffer of its final size.
+	rnd := random(32 + 12 + 12)
+	defer clear(rnd)
+	dek, wrapNonce, nonce := rnd[:32], rnd[32:44], rnd[44:]
+	out := sealHead(id, len(plaintext))
+	out = append(out, wrapNonce...)
+	out = f.masterGCM(id, mk).Seal(out, wrapNonce, dek, []byte(id))
+	out = append(out, nonce...)
+	return gcm(dek).Seal(out, nonce, plaintext, aad), nil
+}
+
+// sealHead is a sealed value's first bytes (version, key id), in a buffer
+// with room for the rest of a value sealing n bytes.
+func sealHead(id string, n int) []byte {
+	out := make([]byte, 0, 2+len(id)+12+48+12+n+16)
+	out = append(out, sealVersion, byte(len(id)))
+	return append(out, id...)
 }
 
 // Open reverses Seal.
@@ -325,8 +338,7 @@ func SealWith(id string, wrapNonce, wrapped, dek, plaintext, aad []byte) ([]byte
 		return nil, fault.E(fault.Internal, "seal", "bad data key wrapping")
 	}
 	nonce := random(12)
-	out := []byte{sealVersion, byte(len(id))}
-	out = append(out, id...)
+	out := sealHead(id, len(plaintext))
 	out = append(out, wrapNonce...)
 	out = append(out, wrapped...)
 	out = append(out, nonce...)
