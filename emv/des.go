@@ -250,7 +250,7 @@ func tdesEncrypt(k1, k2 *desSchedule, dst, src []byte) {
 // block decrypted under K2 and encrypted under K1. The chaining runs after
 // IP (a bit permutation, so it carries XOR: IP(a^b) = IP(a)^IP(b)), each
 // block through IP on its way in and only the MAC through FP.
-func retailMAC(k1, k2 *desSchedule, padded []byte) []byte {
+func retailMAC(k1, k2 *desSchedule, padded []byte) uint64 {
 	t := desT()
 	var l, r uint32 // IP of the zero IV
 	for i := 0; i+8 <= len(padded); i += 8 {
@@ -259,5 +259,5 @@ func retailMAC(k1, k2 *desSchedule, padded []byte) []byte {
 	}
 	l, r = k2.rounds(t, l, r, true)
 	l, r = k1.rounds(t, l, r, false)
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), perm64(&t.fp, uint64(l)<<32|uint64(r)))
+	return perm64(&t.fp, uint64(l)<<32|uint64(r))
 }

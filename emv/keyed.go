@@ -3,6 +3,7 @@ package emv
 import (
 	"crypto/cipher"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -84,13 +85,27 @@ func (k *Keyed) encryptECB(src []byte) []byte {
 
 // MAC is the package's MAC under this key.
 func (k *Keyed) MAC(data []byte, p Padding) ([]byte, error) {
-	var buf [64]byte // the padded data, when it fits
-	padded, err := appendPad(buf[:0], data, k.alg.BlockSize(), p)
+	if k.alg == TDES {
+		m, err := k.tdesMAC(data, p)
+		if err != nil {
+			return nil, err
+		}
+		return binary.BigEndian.AppendUint64(make([]byte, 0, 8), m), nil
+	}
+	padded, err := Pad(data, sm4.BlockSize, p)
 	if err != nil {
 		return nil, err
 	}
-	if k.alg == SM4 {
-		return cbcMAC(k.sm4, make([]byte, sm4.BlockSize), padded), nil
+	return cbcMAC(k.sm4, make([]byte, sm4.BlockSize), padded), nil
+}
+
+// tdesMAC is the retail MAC of data under a TDES key, padded in a buffer
+// on the stack when it fits.
+func (k *Keyed) tdesMAC(data []byte, p Padding) (uint64, error) {
+	var buf [64]byte
+	padded, err := appendPad(buf[:0], data, 8, p)
+	if err != nil {
+		return 0, err
 	}
 	return retailMAC(&k.k1, &k.k2, padded), nil
 }
@@ -106,6 +121,15 @@ func (k *Keyed) Cryptogram(data []byte, p Padding) ([]byte, error) {
 
 // VerifyCryptogram is the package's VerifyCryptogram under this key.
 func (k *Keyed) VerifyCryptogram(data []byte, p Padding, cryptogram []byte) (bool, error) {
+	if k.alg == TDES {
+		m, err := k.tdesMAC(data, p)
+		if err != nil {
+			return false, err
+		}
+		var want [8]byte
+		binary.BigEndian.PutUint64(want[:], m)
+		return subtle.ConstantTimeCompare(want[:], cryptogram) == 1, nil
+	}
 	want, err := k.Cryptogram(data, p)
 	if err != nil {
 		return false, err
