@@ -13,40 +13,191 @@ import (
 // no longer being decided, changes nothing (a replay). A record and its
 // answer in the same batch go in as one insert of the answered record
 // (half the statements, and no index entry made and dropped for the time
-// it was being decided); should that insert find the identity stored (a
-// replay of a record applied before its answer was), the answer is
-// applied to it as an update.
+// it was being decided). The records go in by chunks of rows, one
+// multi-row insert each (insertRecords); the answers left (their record
+// was applied in an earlier batch) then go as updates — after the
+// inserts, which is the same: an answer's record being decided in the
+// batch took the answer into its insert.
 func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error) {
 	rs = mergeAnswers(rs)
 	err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		return authStmts(ctx, tx, func(ins, up *sql.Stmt) error {
-			for _, r := range rs {
-				if r.kind == recFinish {
-					if _, err := up.ExecContext(ctx, r.args...); err != nil {
-						return err
-					}
-					continue
-				}
-				res, err := ins.ExecContext(ctx, r.args...)
-				if err != nil {
+		up, err := tx.Stmt(ctx, finishAuth)
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		w := recordWriter{ctx: ctx, tx: tx, up: up, stmts: map[string]*sql.Stmt{}}
+		defer w.close()
+		for _, r := range rs {
+			if r.kind != recSave {
+				continue
+			}
+			if !fresh(r.args) {
+				// Reversed or cleared already (never from SaveAuth): alone,
+				// every column bound, in its place among the others.
+				if err := w.flush(); err != nil {
 					return err
 				}
-				if r.answer != nil {
-					if n, _ := res.RowsAffected(); n == 0 {
-						if _, err := up.ExecContext(ctx, r.answer...); err != nil {
-							return err
-						}
-					}
+				if err := w.insert(insertAuth, r.args, []jrec{r}); err != nil {
+					return err
+				}
+				continue
+			}
+			w.fresh = append(w.fresh, r)
+		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.kind == recFinish {
+				if _, err := up.ExecContext(ctx, r.args...); err != nil {
+					return err
 				}
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, sqldb.Err(err, "applying the network's journal")
 	}
 	return make([]struct{}, len(rs)), nil
 }
+
+// recordWriter inserts the write-behind's records in one transaction.
+type recordWriter struct {
+	ctx   context.Context
+	tx    *sqldb.Tx
+	up    *sql.Stmt            // finishAuth
+	stmts map[string]*sql.Stmt // the inserts prepared in tx
+	fresh []jrec               // records waiting for their chunk
+	args  []any
+}
+
+// close closes the statements prepared in the transaction.
+func (w *recordWriter) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+// flush inserts the records waiting, by the largest chunks they fill.
+func (w *recordWriter) flush() error {
+	rs := w.fresh
+	for len(rs) > 0 {
+		n := insertChunks[len(insertChunks)-1]
+		for _, c := range insertChunks {
+			if c <= len(rs) {
+				n = c
+				break
+			}
+		}
+		w.args = w.args[:0]
+		for _, r := range rs[:n] {
+			w.args = appendFresh(w.args, r.args)
+		}
+		if err := w.insert(insertRecords(n), w.args, rs[:n]); err != nil {
+			return err
+		}
+		rs = rs[n:]
+	}
+	w.fresh = w.fresh[:0]
+	return nil
+}
+
+// insert runs q, the insert of rs with args. Should fewer rows go in than
+// rs has (an identity stored already: a replay of a record applied before
+// its answer was), the answers merged into rs's inserts are applied as
+// updates — nothing on a row the insert just stored, its answer given.
+func (w *recordWriter) insert(q string, args []any, rs []jrec) error {
+	st := w.stmts[q]
+	if st == nil {
+		var err error
+		if st, err = w.tx.Stmt(w.ctx, q); err != nil {
+			return err
+		}
+		w.stmts[q] = st
+	}
+	res, err := st.ExecContext(w.ctx, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == int64(len(rs)) {
+		return nil
+	}
+	for _, r := range rs {
+		if r.answer != nil {
+			if _, err := w.up.ExecContext(w.ctx, r.answer...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// insertChunks are the row counts of the write-behind's inserts, largest
+// first: each a statement prepared once (and once a transaction), a batch
+// cut into the largest that fit. A row's cost is mostly its six B-trees
+// and its bound values; what a statement run costs besides (database/sql's
+// call, the step, the reset) is paid once a chunk.
+var insertChunks = []int{64, 16, 4, 1}
+
+// freshCols are the columns a record is inserted with by the
+// write-behind: authCols but those a record not yet reversed or cleared
+// leaves at their defaults (defaultCols, each at its place in authArgs).
+var freshCols, defaultCols = func() (string, []int) {
+	var cols []string
+	var defaults []int
+	for i, c := range strings.Split(authCols, ",") {
+		switch c = strings.TrimSpace(c); c {
+		case "reversed_at", "reversal_rc", "cleared_at", "clearing_date":
+			defaults = append(defaults, i)
+		default:
+			cols = append(cols, c)
+		}
+	}
+	return strings.Join(cols, ", "), defaults
+}()
+
+// fresh reports whether a record's arguments (authArgs) leave defaultCols
+// at their defaults (0, or the empty string).
+func fresh(args []any) bool {
+	for _, i := range defaultCols {
+		switch v := args[i].(type) {
+		case int64:
+			if v != 0 {
+				return false
+			}
+		case string:
+			if v != "" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// appendFresh appends a fresh record's arguments for freshCols.
+func appendFresh(dst, args []any) []any {
+	next := 0
+	for _, i := range defaultCols {
+		dst = append(dst, args[next:i]...)
+		next = i + 1
+	}
+	return append(dst, args[next:]...)
+}
+
+// insertRecords is the insert of n fresh records (freshCols), each
+// skipped when its identity is stored.
+var insertRecords = func() func(n int) string {
+	qs := map[int]string{}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(freshCols, ",")+1), ", ") + ")"
+	for _, n := range insertChunks {
+		qs[n] = `INSERT INTO switch_auths (` + freshCols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + ` ON CONFLICT (id) DO NOTHING`
+	}
+	return func(n int) string { return qs[n] }
+}()
 
 // answerCols are the places in authArgs of the columns an answer sets
 // (finishAuth's), each with its place in finishArgs; rcCol is
