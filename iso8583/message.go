@@ -16,8 +16,11 @@ import (
 
 // Message is one ISO 8583:1987 message: an MTI and a set of data elements.
 // The zero value is an empty message; set MTI and elements, then Pack.
-// Elements are validated against their Spec when set, and again by Pack.
-// A Message is not safe for concurrent mutation.
+// Elements are validated against their Spec when set or unpacked; Pack
+// validates any that were not (each value is checked once). A value, once
+// in a message, is never written again: copies of a message (Clone, Copy,
+// NewResponse) share the values' bytes. A Message is not safe for
+// concurrent mutation.
 //
 // A Message prints (fmt verbs, slog) through Describe, with card numbers,
 // track-2, expiry, chip data and token data masked.
@@ -28,6 +31,10 @@ type Message struct {
 	// its 128 elements: kept dense, it stays small to allocate and to scan.
 	has  [(maxDE + 64) / 64]uint64
 	vals [][]byte
+	// checked marks the elements whose values were validated against
+	// their spec when set (SetBytes, Unpack, or the message they were
+	// copied from): Pack validates the others.
+	checked [(maxDE + 64) / 64]uint64
 	// packed is the encoding PackOnce kept, for the MTI packedMTI; any
 	// change of an element drops it.
 	packed    []byte
@@ -70,10 +77,12 @@ func (m *Message) get(de int) []byte {
 	return m.vals[m.index(de)]
 }
 
-// put sets element de (in range) to v, or removes it when v is nil.
+// put sets element de (in range) to v, or removes it when v is nil; the
+// value is not marked checked (putChecked).
 func (m *Message) put(de int, v []byte) {
 	m.packed = nil
 	i, bit := m.index(de), uint64(1)<<uint(de%64)
+	m.checked[de/64] &^= bit
 	present := m.has[de/64]&bit != 0
 	switch {
 	case present && v != nil:
@@ -88,6 +97,12 @@ func (m *Message) put(de int, v []byte) {
 		m.vals = slices.Insert(m.vals, i, v)
 		m.has[de/64] |= bit
 	}
+}
+
+// putChecked is put of a value validated against de's spec.
+func (m *Message) putChecked(de int, v []byte) {
+	m.put(de, v)
+	m.checked[de/64] |= 1 << uint(de%64)
 }
 
 // each calls fn with every present element in order.
@@ -146,7 +161,7 @@ func (m *Message) SetBytes(de int, v []byte) error {
 	if err := sp.check(v); err != nil {
 		return err
 	}
-	m.put(de, m.own(v))
+	m.putChecked(de, m.own(v))
 	return nil
 }
 
@@ -245,34 +260,22 @@ func (m *Message) Elements() []int {
 // request forwarded with the card number and the token data added).
 const cloneRoom = 4
 
-// Clone returns a copy of m that shares nothing mutable with it.
+// Clone returns a copy of m that shares nothing mutable with it: its
+// element table is its own, the values' bytes (never written again) are
+// shared.
 func (m *Message) Clone() *Message {
-	c := &Message{MTI: m.MTI, has: m.has, vals: make([][]byte, len(m.vals), len(m.vals)+cloneRoom)}
-	total := 0
-	for _, v := range m.vals {
-		total += len(v)
-	}
-	buf := make([]byte, 0, total+128)
-	for i, v := range m.vals {
-		buf = append(buf, v...)
-		c.vals[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
-	}
-	c.arena = buf // the values are capped: what is set next goes after them
+	c := &Message{MTI: m.MTI, has: m.has, checked: m.checked, vals: make([][]byte, len(m.vals), len(m.vals)+cloneRoom)}
+	copy(c.vals, m.vals)
 	return c
 }
 
-// Copy sets the listed elements of m from src, skipping those src lacks.
+// Copy sets the listed elements of m from src, skipping those src lacks;
+// the values' bytes are shared (never written again).
 func (m *Message) Copy(src *Message, des ...int) {
-	total := 0
-	for _, de := range des {
-		total += len(src.get(de))
-	}
-	if cap(m.arena)-len(m.arena) < total {
-		m.arena = make([]byte, 0, max(256, total+64))
-	}
 	for _, de := range des {
 		if v := src.get(de); v != nil {
-			m.put(de, m.own(v))
+			m.put(de, v)
+			m.checked[de/64] |= src.checked[de/64] & (1 << uint(de%64))
 		}
 	}
 }
@@ -355,8 +358,10 @@ func (m *Message) appendPack(dst []byte, hexBitmap bool) ([]byte, error) {
 			err = serr
 			return
 		}
-		if err = sp.check(v); err != nil {
-			return
+		if m.checked[de/64]&(1<<uint(de%64)) == 0 {
+			if err = sp.check(v); err != nil {
+				return
+			}
 		}
 		bitmap[(de-1)/64] |= 1 << (63 - uint((de-1)%64))
 		size += sp.prefixDigits() + len(v)
@@ -516,10 +521,7 @@ func unpackBitmap(b []byte, hexDigits, owned bool) (*Message, error) {
 	}
 	total := 0
 	m.vals = make([][]byte, 0, bits.OnesCount64(bitmap[0])+bits.OnesCount64(bitmap[1]))
-	for de := 2; de <= maxDE; de++ {
-		if bitmap[(de-1)/64]&(1<<(63-uint((de-1)%64))) == 0 {
-			continue
-		}
+	for de := range present(bitmap) {
 		sp := specs[de]
 		if sp == nil {
 			err = cmp.Or(err, formatErr(ErrUnknownElement, de, "is in the bitmap but has no spec"))
@@ -539,6 +541,7 @@ func unpackBitmap(b []byte, hexDigits, owned bool) (*Message, error) {
 		}
 		m.has[de/64] |= 1 << uint(de%64) // elements come in order: append
 		m.vals = append(m.vals, v)       // aliases b for now
+		m.checked[de/64] |= 1 << uint(de%64)
 		total += len(v)
 	}
 	if err == nil && pos != len(b) {
@@ -557,6 +560,25 @@ func unpackBitmap(b []byte, hexDigits, owned bool) (*Message, error) {
 		m.vals[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
 	}
 	return m, err
+}
+
+// present yields the elements a message's bitmaps name, in order (bit 1,
+// the secondary bitmap's, is not an element).
+func present(bitmap [2]uint64) func(yield func(int) bool) {
+	return func(yield func(int) bool) {
+		for w, word := range bitmap {
+			if w == 0 {
+				word &^= 1 << 63
+			}
+			for word != 0 {
+				lz := bits.LeadingZeros64(word)
+				if !yield(w*64 + lz + 1) {
+					return
+				}
+				word &^= 1 << (63 - uint(lz))
+			}
+		}
+	}
 }
 
 // readElement reads the element at b[pos:] and returns its value and the

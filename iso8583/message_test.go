@@ -488,6 +488,15 @@ func TestPackErrors(t *testing.T) {
 	withBadElement.put(DEPAN, []byte("62220200000x0004")) // bypasses the setter
 	unknown := New(AuthorizationRequest)
 	unknown.put(5, []byte("1"))
+	// A value that was never checked stays unchecked in a copy: Pack
+	// checks it there too (the others were checked when set).
+	_ = withBadElement.SetSTAN(42)
+	answerToBad, err := NewResponse(withBadElement, Approved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copiedBad := New(ReversalRequest)
+	copiedBad.Copy(withBadElement, DEPAN, DESTAN)
 	tests := []struct {
 		name string
 		m    *Message
@@ -498,6 +507,9 @@ func TestPackErrors(t *testing.T) {
 		{"no elements", New(AuthorizationRequest), ErrBadBitmap},
 		{"element breaks its type", withBadElement, ErrBadCharacters},
 		{"element without spec", unknown, ErrUnknownElement},
+		{"a clone's element breaks its type", withBadElement.Clone(), ErrBadCharacters},
+		{"an answer's echoed element breaks its type", answerToBad, ErrBadCharacters},
+		{"a copied element breaks its type", copiedBad, ErrBadCharacters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -725,6 +737,42 @@ func TestNumberGetter(t *testing.T) {
 				t.Errorf("Number(%d) = %d, %v; want %d, %v", tt.de, got, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+// TestCloneIndependent: a clone shares its values' bytes with the original
+// but not its elements — setting, replacing or removing an element of one
+// leaves the other as it was, and both pack as they read.
+func TestCloneIndependent(t *testing.T) {
+	orig := sampleAuth(t)
+	want, err := orig.Pack()
+	must(t, err)
+	c := orig.Clone()
+	must(t, c.SetString(DEPAN, "6212340000005678"))
+	c.Unset(DEICC)
+	must(t, c.SetString(DEAuthID, "A1B2C3"))
+	c.MTI = AuthorizationRequestRepeat
+	if got, err := orig.Pack(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the original after its clone changed: %x, %v; want %x", got, err, want)
+	}
+	if v, _ := orig.String(DEPAN); v == "6212340000005678" {
+		t.Fatal("the clone's DE2 shows in the original")
+	}
+	if !orig.Has(DEICC) || orig.Has(DEAuthID) {
+		t.Fatal("the clone's removed or added element shows in the original")
+	}
+	got, err := c.Pack()
+	must(t, err)
+	back, err := Unpack(got)
+	must(t, err)
+	if v, _ := back.String(DEPAN); v != "6212340000005678" || back.Has(DEICC) || back.MTI != AuthorizationRequestRepeat {
+		t.Fatalf("the clone packs as %s with DE2 %q, DE55 %v", back.MTI, v, back.Has(DEICC))
+	}
+	resp, err := NewResponse(orig, Approved)
+	must(t, err)
+	must(t, resp.SetString(DETerminal, "T9999999"))
+	if v, _ := orig.String(DETerminal); v == "T9999999" {
+		t.Fatal("the answer's DE41 shows in its request")
 	}
 }
 

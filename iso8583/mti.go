@@ -1,9 +1,6 @@
 package iso8583
 
-import (
-	"strconv"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // MTI is a message type indicator of the 1987 layout: four digits, version
 // (0), class, function and origin, such as "0100".
@@ -113,10 +110,13 @@ const MaxSTAN STAN = 999999
 
 // String returns the six-digit form.
 func (s STAN) String() string {
-	b := []byte("000000")
-	v := strconv.FormatUint(uint64(s%1000000), 10)
-	copy(b[6-len(v):], v)
-	return string(b)
+	var b [6]byte
+	v := uint32(s % 1000000)
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[:])
 }
 
 // ParseSTAN reads six digits; it returns a format error wrapping

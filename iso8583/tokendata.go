@@ -67,7 +67,13 @@ func (f *tokenField) check(v string) error {
 // format error naming the field (never its value) when one breaks its rule,
 // or when every field is empty.
 func (t TokenData) Marshal() ([]byte, error) {
-	var out []byte
+	size := 0
+	for i := range tokenFields {
+		if v := *tokenFields[i].get(&t); v != "" {
+			size += 3 + len(v)
+		}
+	}
+	out := make([]byte, 0, size)
 	for i := range tokenFields {
 		f := &tokenFields[i]
 		v := *f.get(&t)
@@ -188,7 +194,11 @@ func (m *Message) SetTokenData(t TokenData) error {
 	if err != nil {
 		return err
 	}
-	return m.SetBytes(DETokenData, b)
+	if err := specs[DETokenData].check(b); err != nil {
+		return err
+	}
+	m.putChecked(DETokenData, b) // b is new: the message keeps it
+	return nil
 }
 
 // TokenData decodes DE123. It returns a format error wrapping ErrWrongType
