@@ -5,7 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash/fnv"
+	"hash"
 	"log/slog"
 	"net"
 	"strings"
@@ -96,6 +96,7 @@ type Host struct {
 	mux      *netmsg.Mux                     // decodes requests once and calls authorize, reverse, refund
 	program  *points.Program                 // the bank's points programme
 	byAcct   map[string]cardAccount          // card account id → its card
+	codeMACs sync.Pool                       // *codeMAC: the auth codes' keyed HMACs, kept between approvals
 }
 
 // maxAnswered bounds the decisions a host keeps in memory; an approval is
@@ -307,13 +308,16 @@ func answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
 	return netmsg.Answer(req, rc)
 }
 
-// lock takes the lock of a message identity and returns its release.
-func (h *Host) lock(id string) func() {
-	f := fnv.New32a()
-	f.Write([]byte(id))
-	m := &h.locks[f.Sum32()%uint32(len(h.locks))]
+// lock takes the lock of a message identity (one of h.locks, by the
+// identity's FNV-1a hash) and returns it, to be unlocked.
+func (h *Host) lock(id string) *sync.Mutex {
+	f := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		f = (f ^ uint32(id[i])) * 16777619
+	}
+	m := &h.locks[f%uint32(len(h.locks))]
 	m.Lock()
-	return m.Unlock
+	return m
 }
 
 // authorize decides an 0100: the card is the bank's, not expired, the
@@ -322,7 +326,8 @@ func (h *Host) lock(id string) func() {
 func (h *Host) authorize(ctx context.Context, a *netmsg.Authorization) *iso8583.Message {
 	req, stan := a.Raw, a.STAN.String()
 	id := HoldID(h.bank.ID, a.Transmission, stan, a.Terminal)
-	defer h.lock(id)()
+	l := h.lock(id)
+	defer l.Unlock()
 
 	h.mu.Lock()
 	rc, again := h.answered[id]
@@ -406,14 +411,28 @@ func (h *Host) decide(ctx context.Context, a *netmsg.Authorization, id string) (
 // message gets the same code.
 func (h *Host) AuthCode(id string) string {
 	const alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-	m := hmac.New(sha256.New, h.cfg.Secret)
-	m.Write([]byte("authcode|" + id))
-	sum := m.Sum(nil)
-	out := make([]byte, 6)
-	for i := range out {
-		out[i] = alphabet[int(sum[i])%len(alphabet)]
+	c, _ := h.codeMACs.Get().(*codeMAC)
+	if c == nil {
+		c = &codeMAC{mac: hmac.New(sha256.New, h.cfg.Secret)}
 	}
-	return string(out)
+	c.mac.Reset()
+	c.buf = append(append(c.buf[:0], "authcode|"...), id...)
+	c.mac.Write(c.buf)
+	c.sum = c.mac.Sum(c.sum[:0])
+	var out [6]byte
+	for i := range out {
+		out[i] = alphabet[int(c.sum[i])%len(alphabet)]
+	}
+	h.codeMACs.Put(c)
+	return string(out[:])
+}
+
+// codeMAC is an HMAC keyed with the host's secret, kept between auth codes
+// (Reset takes it back to its keyed start), with its input's and its sum's
+// room.
+type codeMAC struct {
+	mac      hash.Hash
+	buf, sum []byte
 }
 
 // cardOf finds the bank's card: 14 for a DE2 that is not a card number
@@ -447,7 +466,8 @@ func amountDecline(amt money.Amount) (iso8583.ResponseCode, Decline) {
 // should it still come, is declined.
 func (h *Host) reverse(ctx context.Context, r *netmsg.Reversal) *iso8583.Message {
 	id := HoldID(h.bank.ID, r.Original.Transmission, r.Original.STAN, r.Terminal)
-	defer h.lock(id)()
+	l := h.lock(id)
+	defer l.Unlock()
 	rc := h.reverseHold(ctx, r, id)
 	return answer(r.Raw, rc)
 }

@@ -2,7 +2,10 @@ package issuer_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,7 +49,7 @@ func reversal(orig *iso8583.Message) *iso8583.Message {
 	return m
 }
 
-func hosts(t *testing.T) (map[string]*issuer.Host, ledger.Store) {
+func hosts(t testing.TB) (map[string]*issuer.Host, ledger.Store) {
 	t.Helper()
 	banks, err := bank.Default()
 	if err != nil {
@@ -284,5 +287,49 @@ func TestHostDispatch(t *testing.T) {
 	defer meter.mu.Unlock()
 	if len(meter.codes) != 2 || meter.codes[0] != "00" || meter.codes[1] != "30" {
 		t.Errorf("meter told %v, want [00 30]: the authorizations only, the dispatcher's 30 included", meter.codes)
+	}
+}
+
+// TestAuthCode: an approval's code is the first six bytes of
+// HMAC-SHA256(secret, "authcode|" + the message identity), each taken
+// modulo the 34 letters and digits without I and O — the same for the same
+// identity, whichever goroutine asks (the keyed HMACs are kept between
+// calls) — and the 0110 of an approval carries it in DE38.
+func TestAuthCode(t *testing.T) {
+	hs, _ := hosts(t)
+	h := hs["icbc"]
+	want := func(id string) string {
+		const alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+		m := hmac.New(sha256.New, []byte("s"))
+		m.Write([]byte("authcode|" + id))
+		sum := m.Sum(nil)
+		out := make([]byte, 6)
+		for i := range out {
+			out[i] = alphabet[int(sum[i])%len(alphabet)]
+		}
+		return string(out)
+	}
+	ids := []string{"", "icbc|0314090000|000001|T0000001", strings.Repeat("x", 300)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				id := ids[(g+i)%len(ids)]
+				if got := h.AuthCode(id); got != want(id) {
+					t.Errorf("AuthCode(%q) = %s, want %s", id, got, want(id))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	req := msg("6222020000000007", 100)
+	resp := h.Handle(context.Background(), req)
+	de7, _ := req.String(iso8583.DETransmission)
+	stan, _ := req.String(iso8583.DESTAN)
+	if code, _ := resp.String(iso8583.DEAuthID); rc(resp) != "00" || code != want(issuer.HoldID("icbc", de7, stan, "T0000001")) {
+		t.Fatalf("approval: rc %s, DE38 %q; want 00 and the identity's code", rc(resp), code)
 	}
 }

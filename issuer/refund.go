@@ -83,7 +83,8 @@ func (h *Host) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message {
 	stan := f.STAN.String()
 	id := HoldID(h.bank.ID, f.Transmission, stan, f.Terminal)
 	origID := HoldID(h.bank.ID, f.Original.Transmission, f.Original.STAN, f.Terminal)
-	defer h.lock(origID)()
+	l := h.lock(origID)
+	defer l.Unlock()
 	rc, reason := h.decideRefund(ctx, f, id, origID)
 	resp := answer(f.Raw, rc)
 	if resp != nil && rc.Approved() {
