@@ -1,6 +1,10 @@
 package sqlstore
 
-import "github.com/tapwallet/tapwallet/ledger"
+import (
+	"context"
+
+	"github.com/tapwallet/tapwallet/ledger"
+)
 
 // EncodeHolds is encodeHolds, for the replay tests.
 func EncodeHolds(ts []ledger.Transfer) []byte { return encodeHolds(ts) }
@@ -14,4 +18,11 @@ func WithoutIDFilter(j *Journaled) {
 	j.mu.Lock()
 	j.ids = nil
 	j.mu.Unlock()
+}
+
+// ApplyHolds is Store.applyHolds (the write-behind's transaction), for
+// its benchmark.
+func ApplyHolds(ctx context.Context, s *Store, ts []ledger.Transfer) error {
+	_, err := s.applyHolds(ctx, ts)
+	return err
 }

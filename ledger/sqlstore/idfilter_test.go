@@ -25,9 +25,7 @@ import (
 func TestJournaledIDsOfEveryPath(t *testing.T) {
 	each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		sq, clock := openLedger(db)
-		mustAccounts(t, sq, "cust", "settle", "cash")
-		mustTransfer(t, sq, ledger.Transfer{ID: "fund", DebitAccountID: "cash", CreditAccountID: "cust", Amount: 10_000, Currency: money.CNY})
+		sq, clock := openFunded(t, db, 10_000)
 		mustTransfer(t, sq, ledger.Transfer{ID: "before-open", DebitAccountID: "cash", CreditAccountID: "cust", Amount: 1, Currency: money.CNY})
 		// A journal a store left: the replay at open writes its hold.
 		path := filepath.Join(t.TempDir(), "issuer_test.journal")

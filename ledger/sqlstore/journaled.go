@@ -660,9 +660,6 @@ func (j *Journaled) applied(batch []queued) {
 	j.gen++
 }
 
-// addHeld is the statement that adds a batch's holds to an account.
-const addHeld = `UPDATE ledger_accounts SET debits_pending = debits_pending + ?, credits_pending = credits_pending + ? WHERE id = ?`
-
 // holdsOf returns the holds of a batch of records.
 func holdsOf(batch []queued) []ledger.Transfer {
 	var ts []ledger.Transfer
@@ -674,19 +671,17 @@ func holdsOf(batch []queued) []ledger.Transfer {
 
 // applyHolds writes journaled holds to SQL in one transaction,
 // idempotently: a hold whose id is stored is skipped with its totals (a
-// replay of a record applied before).
+// replay of a record applied before). The holds go in multi-row inserts
+// that skip a stored id and return the ids they stored (no read before),
+// and the totals of each account they touch in one row of a multi-row
+// update, a few statements a batch.
 func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{}, error) {
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		l := ledgerTx{tx}
-		ids := make([]string, len(ts))
-		for i, t := range ts {
-			ids[i] = t.ID
-		}
-		stored, err := l.TransfersByID(ctx, ids)
-		if err != nil {
+		stored := make(map[string]bool, len(ts))
+		if err := l.insertTransfers(ctx, ts, true, func(id string) { stored[id] = true }); err != nil {
 			return err
 		}
-		fresh := make([]ledger.Transfer, 0, len(ts))
 		held := map[string]*[2]int64{} // account → debits, credits pending added
 		add := func(id string, k int, n int64) {
 			d := held[id]
@@ -697,32 +692,30 @@ func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{
 			d[k] += n
 		}
 		for _, t := range ts {
-			if _, ok := stored[t.ID]; ok {
-				continue
+			if !stored[t.ID] {
+				continue // stored before
 			}
-			stored[t.ID] = t
-			fresh = append(fresh, t)
+			delete(stored, t.ID) // a hold twice in the batch counts once
 			add(t.DebitAccountID, 0, t.Amount)
 			add(t.CreditAccountID, 1, t.Amount)
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		if err := l.InsertTransfers(ctx, fresh); err != nil {
-			return err
 		}
 		accounts := make([]string, 0, len(held))
 		for id := range held {
 			accounts = append(accounts, id)
 		}
 		sort.Strings(accounts) // the lock order of the rules
-		for _, id := range accounts {
-			d := held[id]
-			res, err := l.exec(ctx, addHeld, d[0], d[1], id)
+		args := make([]any, 0, 3*min(len(accounts), ledgerRowsMost))
+		for _, n := range rowChunks(len(accounts), ledgerRowsMost) {
+			args = args[:0]
+			for _, id := range accounts[:n] {
+				args = append(args, id, held[id][0], held[id][1])
+			}
+			accounts = accounts[n:]
+			res, err := l.exec(ctx, addHeld.of(n), args...)
 			if err != nil {
 				return ledgerDBError(err)
 			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
+			if got, err := res.RowsAffected(); err != nil || got != int64(n) {
 				return fault.E(fault.Internal, "ledger_journal", "a journaled hold names an account the ledger does not have")
 			}
 		}
@@ -733,6 +726,14 @@ func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{
 	}
 	return nil, err
 }
+
+// addHeld adds the pending totals of a batch's holds to their accounts,
+// a row (id, debits, credits) an account.
+var addHeld = statementsBySize(func(n int) string {
+	const row = "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+	return `UPDATE ledger_accounts SET debits_pending = debits_pending + v.column2, credits_pending = credits_pending + v.column3
+		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + `) AS v WHERE ledger_accounts.id = v.column1`
+})
 
 // The record of a batch of holds: holdsRecord, a uvarint count, then each
 // hold's id, debit and credit accounts and user data (a uvarint length

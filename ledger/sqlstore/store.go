@@ -8,6 +8,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -372,15 +373,19 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 }
 
 func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) error {
-	// One statement for a batch's transfers, a hold's state in its row: the
-	// transfer table and its indexes are all a hold writes besides the two
-	// accounts.
 	noteInserted(ctx, ts) // for a Journaled's filter of ids, in a call it runs alone
-	const per = ledgerChunk / 12
-	for start := 0; start < len(ts); start += per {
-		chunk := ts[start:min(start+per, len(ts))]
-		args := make([]any, 0, len(chunk)*12)
-		for _, t := range chunk {
+	return l.insertTransfers(ctx, ts, false, nil)
+}
+
+// insertTransfers inserts ts, a few multi-row statements (rowChunks): the
+// transfer table and its indexes are all a transfer writes besides its
+// accounts, a hold's state in its row. With skipStored, a transfer whose
+// id is stored is skipped, and stored is given each id inserted.
+func (l ledgerTx) insertTransfers(ctx context.Context, ts []ledger.Transfer, skipStored bool, stored func(id string)) error {
+	args := make([]any, 0, 12*min(len(ts), ledgerRowsMost))
+	for _, n := range rowChunks(len(ts), ledgerRowsMost) {
+		args = args[:0]
+		for _, t := range ts[:n] {
 			status := ""
 			if t.Flags&ledger.Pending != 0 {
 				status = string(ledger.StatusPending)
@@ -388,11 +393,48 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 			args = append(args, t.ID, t.DebitAccountID, t.CreditAccountID, t.Amount, int64(t.Currency), int64(t.Flags),
 				t.PendingID, t.Timeout.Milliseconds(), sqldb.Millis(t.ExpiresAt), t.UserData, sqldb.Millis(t.Timestamp), status)
 		}
-		q := `INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, pending_id,
-			timeout_ms, expires_at, user_data, created_at, status) VALUES ` + ledgerRows(len(chunk), 12)
-		if _, err := l.exec(ctx, q, args...); err != nil {
+		ts = ts[n:]
+		if !skipStored {
+			if _, err := l.exec(ctx, insertTransfers.of(n), args...); err != nil {
+				return ledgerDBError(err)
+			}
+			continue
+		}
+		rows, err := l.query(ctx, insertNewTransfers.of(n), args...)
+		if err != nil {
 			return ledgerDBError(err)
 		}
+		if err := scanIDs(rows, stored); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertTransfers and insertNewTransfers (which skips a stored id and
+// returns the ids it inserts) insert n transfers.
+var (
+	insertTransfers    = statementsBySize(func(n int) string { return insertTransfersHead + ledgerRows(n, 12) })
+	insertNewTransfers = statementsBySize(func(n int) string {
+		return insertTransfersHead + ledgerRows(n, 12) + " ON CONFLICT (id) DO NOTHING RETURNING id"
+	})
+)
+
+const insertTransfersHead = `INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, pending_id,
+	timeout_ms, expires_at, user_data, created_at, status) VALUES `
+
+// scanIDs gives fn the id of each row.
+func scanIDs(rows *sql.Rows, fn func(id string)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return ledgerDBError(err)
+		}
+		fn(id)
+	}
+	if err := rows.Err(); err != nil {
+		return ledgerDBError(err)
 	}
 	return nil
 }
@@ -499,6 +541,46 @@ func ledgerChunks(ids []string) [][]string {
 func ledgerMarks(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
+
+// ledgerRowsMost is the most rows of one multi-row statement of the write
+// path (a power of two: 768 values for a transfer's 12).
+const ledgerRowsMost = 64
+
+// rowChunks cuts n rows into the chunks of multi-row statements: as many
+// of most (a power of two) as fit, then the rest by its binary digits
+// (most/2, …, 2, 1), so that a handful of statement texts, each prepared
+// once, serve every batch size.
+func rowChunks(n, most int) []int {
+	var out []int
+	for ; n >= most; n -= most {
+		out = append(out, most)
+	}
+	for size := most / 2; size > 0; size /= 2 {
+		if n >= size {
+			out = append(out, size)
+			n -= size
+		}
+	}
+	return out
+}
+
+// bySize is a statement for each size rowChunks makes, built once.
+type bySize [8]string
+
+// statementsBySize builds the statements of n rows, for n a power of two
+// up to ledgerRowsMost.
+func statementsBySize(build func(n int) string) *bySize {
+	var b bySize
+	for k := range b {
+		if n := 1 << k; n <= ledgerRowsMost {
+			b[k] = build(n)
+		}
+	}
+	return &b
+}
+
+// of returns the statement of n rows (a size rowChunks makes).
+func (b *bySize) of(n int) string { return b[bits.TrailingZeros(uint(n))] }
 
 func ledgerRows(n, cols int) string {
 	row := "(" + ledgerMarks(cols) + ")"
