@@ -230,7 +230,9 @@ func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
 			return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
 		}
 	}
-	return &session{alg: r.Alg, key: key, keyed: keyed, arqc: append([]byte(nil), r.ARQC...)}, nil
+	ss := &session{alg: r.Alg, key: key, keyed: keyed}
+	copy(ss.arqc[:], r.ARQC) // 8 bytes (r.Check)
+	return ss, nil
 }
 
 // session makes the ARPC in the cryptogram's algorithm, with its key's
@@ -239,7 +241,7 @@ type session struct {
 	alg   emv.Alg
 	key   keystore.Secret
 	keyed *emv.Keyed
-	arqc  []byte
+	arqc  [8]byte
 }
 
 func (s *session) ARPC1(ctx context.Context, arc []byte) ([]byte, error) {
@@ -249,7 +251,7 @@ func (s *session) ARPC1(ctx context.Context, arc []byte) ([]byte, error) {
 	if s.key.IsZero() {
 		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
 	}
-	out, err := s.keyed.ARPCMethod1(s.arqc, arc)
+	out, err := s.keyed.ARPCMethod1(s.arqc[:], arc)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot make the ARPC")
 	}
@@ -263,7 +265,7 @@ func (s *session) ARPC2(ctx context.Context, csu, prop []byte) ([]byte, error) {
 	if s.key.IsZero() {
 		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
 	}
-	out, err := s.keyed.ARPCMethod2(s.arqc, csu, prop)
+	out, err := s.keyed.ARPCMethod2(s.arqc[:], csu, prop)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot make the ARPC")
 	}
