@@ -48,10 +48,11 @@ func (o Option) String() string {
 // It returns an error for an unknown Alg or Option, a key that is not 16
 // bytes, a PAN that is not 1 to 19 digits or a PSN that is not 2 digits.
 func MasterKey(a Alg, opt Option, imk []byte, pan, psn string) ([]byte, error) {
-	b, err := a.block(imk)
+	k, err := NewKeyed(a, imk)
 	if err != nil {
 		return nil, err
 	}
+	defer k.Wipe()
 	y, err := OptionAData(pan, psn)
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func MasterKey(a Alg, opt Option, imk []byte, pan, psn string) ([]byte, error) {
 	for i, c := range y {
 		inv[i] = ^c
 	}
-	mk := encryptECB(b, append(y, inv...))
+	mk := k.encryptECB(append(y, inv...))
 	if a == TDES {
 		mk = AdjustParity(mk)
 	}
