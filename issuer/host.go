@@ -324,7 +324,7 @@ func (h *Host) lock(id string) *sync.Mutex {
 // purchase is valid and within the per-transaction limit, and a hold for
 // the amount fits the card's balance or available credit.
 func (h *Host) authorize(ctx context.Context, a *netmsg.Authorization) *iso8583.Message {
-	req, stan := a.Raw, a.STAN.String()
+	req, stan := a.Raw, a.STANText()
 	id := HoldID(h.bank.ID, a.Transmission, stan, a.Terminal)
 	l := h.lock(id)
 	defer l.Unlock()

@@ -80,7 +80,7 @@ type RefundFinder interface {
 // before it come to more than it holds or posted (0 once voided or
 // expired). A blocked, lost or expired card still gets its money back.
 func (h *Host) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message {
-	stan := f.STAN.String()
+	stan := f.STANText()
 	id := HoldID(h.bank.ID, f.Transmission, stan, f.Terminal)
 	origID := HoldID(h.bank.ID, f.Original.Transmission, f.Original.STAN, f.Terminal)
 	l := h.lock(origID)

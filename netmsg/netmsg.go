@@ -49,10 +49,22 @@ type Header struct {
 	// Raw is the message as received, to answer it (Answer) and to
 	// forward it; it is never changed.
 	Raw *iso8583.Message
+	// stan is DE11 as received when it reads as a STAN: its six digits
+	// are the STAN's String, already in hand.
+	stan string
+}
+
+// STANText returns the STAN as six digits (STAN.String), without making
+// the string again for a request that carried it.
+func (h Header) STANText() string {
+	if h.stan != "" {
+		return h.stan
+	}
+	return h.STAN.String()
 }
 
 // ID returns the message identity at the network: DE41|DE11|DE7.
-func (h Header) ID() string { return ID(h.Terminal, h.STAN.String(), h.Transmission) }
+func (h Header) ID() string { return ID(h.Terminal, h.STANText(), h.Transmission) }
 
 // ID is the message identity of a request at the network: terminal
 // (DE41), STAN (DE11) and transmission time (DE7).
@@ -277,7 +289,7 @@ func (h *Header) read(m *iso8583.Message, more ...field) {
 	readStrings(m, fs[:n])
 	h.MTI, h.Raw = m.MTI, m
 	if s, err := iso8583.ParseSTAN(stan); err == nil {
-		h.STAN = s
+		h.STAN, h.stan = s, stan
 	}
 }
 

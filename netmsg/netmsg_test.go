@@ -69,6 +69,12 @@ func TestDecodeAuthorizationAtNetwork(t *testing.T) {
 	if a.ID() != netmsg.ID(str(m, iso8583.DETerminal), str(m, iso8583.DESTAN), str(m, iso8583.DETransmission)) {
 		t.Errorf("ID: got %q", a.ID())
 	}
+	if a.STANText() != str(m, iso8583.DESTAN) || a.STANText() != stan.String() {
+		t.Errorf("STANText: got %q, want DE11 %q", a.STANText(), str(m, iso8583.DESTAN))
+	}
+	if h := (netmsg.Header{STAN: 42}); h.STANText() != "000042" {
+		t.Errorf("STANText of a header made without DE11's text: got %q, want 000042", h.STANText())
+	}
 	if a.ChipErr != nil || len(a.Chip) == 0 {
 		t.Errorf("chip: got %d tags, err %v; want the golden's tags", len(a.Chip), a.ChipErr)
 	}

@@ -354,7 +354,7 @@ type outcome struct {
 func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest string) (*iso8583.Message, []byte) {
 	req := a.Raw
 	now := s.cfg.Now().UTC()
-	rec := Auth{ID: id, Digest: digest, Acquirer: a.Acquirer, Terminal: a.Terminal, STAN: a.STAN.String(), Transmission: a.Transmission,
+	rec := Auth{ID: id, Digest: digest, Acquirer: a.Acquirer, Terminal: a.Terminal, STAN: a.STANText(), Transmission: a.Transmission,
 		RRN: a.RRN, Merchant: a.Merchant, MerchantName: merchantName(a.MerchantName), MCC: a.MCC, LocalDate: a.LocalDate,
 		LocalTime: a.LocalTime, Token: a.Token, TokenLast4: a.Token.Last4(), Amount: a.Amount,
 		ClearAmount: a.Amount.Minor, BusinessDate: now.Format("20060102"), ReceivedAt: now}
