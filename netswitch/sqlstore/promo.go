@@ -65,6 +65,12 @@ func (s *Store) SetPromo(ctx context.Context, id string, r *promo.Redemption) er
 	return nil
 }
 
+// purchasedBefore reads whether a card has a purchase that stays captured,
+// on switch_auths_par: the index holds the records with a PAR only, and
+// SQLite takes it only for a query that says so (par not empty); with
+// par = ? alone it read every record.
+const purchasedBefore = `SELECT 1 FROM switch_auths WHERE par = ? AND par <> '' AND id <> ? AND response_code = '00' AND clear_amount > 0 LIMIT 1`
+
 // PurchasedBefore reports whether the card par has an approved purchase
 // other than id that stays captured (not reversed in full).
 func (s *Store) PurchasedBefore(ctx context.Context, par, id string) (bool, error) {
@@ -72,7 +78,7 @@ func (s *Store) PurchasedBefore(ctx context.Context, par, id string) (bool, erro
 		return false, err
 	}
 	var one int
-	err := s.DB.QueryRow(ctx, `SELECT 1 FROM switch_auths WHERE par = ? AND id <> ? AND response_code = '00' AND clear_amount > 0 LIMIT 1`, par, id).Scan(&one)
+	err := s.DB.QueryRow(ctx, purchasedBefore, par, id).Scan(&one)
 	if sqldb.NoRows(err) {
 		return false, nil
 	}

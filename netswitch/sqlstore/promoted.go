@@ -20,7 +20,7 @@ func (s *Store) Promoted(ctx context.Context, window time.Duration) ([]netswitch
 	}
 	var day string
 	var last int64
-	err := s.DB.QueryRow(ctx, `SELECT business_date, received_at FROM switch_auths ORDER BY business_date DESC, received_at DESC LIMIT 1`).Scan(&day, &last)
+	err := s.DB.QueryRow(ctx, lastAuth).Scan(&day, &last)
 	if sqldb.NoRows(err) {
 		return nil, nil
 	}
@@ -30,10 +30,16 @@ func (s *Store) Promoted(ctx context.Context, window time.Duration) ([]netswitch
 	since := sqldb.Time(last).Add(-window)
 	// The day index: business dates from the window's start's (UTC, as
 	// the switch writes them), received from its start.
-	as, err := s.auths(ctx, "reading the promoted authorizations", `WHERE business_date >= ? AND received_at >= ? AND promo <> '' AND response_code = '00'
-		ORDER BY received_at, id`, since.UTC().Format("20060102"), sqldb.Millis(since))
+	as, err := s.auths(ctx, "reading the promoted authorizations", promotedWhere, since.UTC().Format("20060102"), sqldb.Millis(since))
 	if err != nil {
 		return nil, err
 	}
 	return as, nil
 }
+
+// The last record received, and the promoted records of a window (from
+// its business date and time on), both on switch_auths_day.
+const (
+	lastAuth      = `SELECT business_date, received_at FROM switch_auths ORDER BY business_date DESC, received_at DESC LIMIT 1`
+	promotedWhere = `WHERE business_date >= ? AND received_at >= ? AND promo <> '' AND response_code = '00' ORDER BY received_at, id`
+)

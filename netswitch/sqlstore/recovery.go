@@ -17,9 +17,12 @@ import (
 // were received before t, oldest first; it fails with fault.Unavailable
 // when the database does.
 func (s *Store) Deciding(ctx context.Context, before time.Time, limit int) ([]netswitch.Auth, error) {
-	return s.auths(ctx, "reading undecided authorizations", `WHERE response_code = '' AND received_at < ? ORDER BY received_at, id LIMIT ?`,
-		sqldb.Millis(before), limit)
+	return s.auths(ctx, "reading undecided authorizations", decidingWhere, sqldb.Millis(before), limit)
 }
+
+// decidingWhere reads the records being decided received before a time
+// (switch_auths_deciding).
+const decidingWhere = `WHERE response_code = '' AND received_at < ? ORDER BY received_at, id LIMIT ?`
 
 const pendingCols = `original_id, bank_id, token, pan_sealed, acquirer, terminal, stan, transmission, rrn, merchant, local_date, local_time,
 	amount, currency, remaining, queued_at`

@@ -419,7 +419,21 @@ func (s *Store) PhoneAuths(ctx context.Context, phoneID string, limit int) ([]ne
 	if limit <= 0 {
 		limit = 50
 	}
-	return s.auths(ctx, "reading a phone's payments", `WHERE phone_id = ? AND `+records+` ORDER BY received_at DESC, id DESC LIMIT ?`, phoneID, limit)
+	return s.auths(ctx, "reading a phone's payments", phoneAuthsWhere, phoneID, limit)
+}
+
+// The readers of switch_auths beyond a lookup by identity, each on its
+// index (TestReadersHaveTheirIndexes): a phone's records
+// (switch_auths_phone), some tokens' (switch_auths_token), a day's
+// (switch_auths_day).
+const (
+	phoneAuthsWhere = `WHERE phone_id = ? AND ` + records + ` ORDER BY received_at DESC, id DESC LIMIT ?`
+	dayAuthsWhere   = `WHERE business_date = ? AND ` + records + ` ORDER BY received_at, id`
+)
+
+// tokenAuthsWhere reads the records of n tokens.
+func tokenAuthsWhere(n int) string {
+	return `WHERE token IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) AND ` + records + ` ORDER BY received_at DESC, id DESC LIMIT ?`
 }
 
 // TokenAuths returns the records of the given tokens, newest first —
@@ -438,13 +452,12 @@ func (s *Store) TokenAuths(ctx context.Context, tokens []string, limit int) ([]n
 		args = append(args, t)
 	}
 	args = append(args, limit)
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(tokens)), ", ")
-	return s.auths(ctx, "reading a card's payments", `WHERE token IN (`+marks+`) AND `+records+` ORDER BY received_at DESC, id DESC LIMIT ?`, args...)
+	return s.auths(ctx, "reading a card's payments", tokenAuthsWhere(len(tokens)), args...)
 }
 
 // DayAuths returns the records of a business date, oldest first.
 func (s *Store) DayAuths(ctx context.Context, businessDate string) ([]netswitch.Auth, error) {
-	return s.auths(ctx, "reading a day's authorizations", `WHERE business_date = ? AND `+records+` ORDER BY received_at, id`, businessDate)
+	return s.auths(ctx, "reading a day's authorizations", dayAuthsWhere, businessDate)
 }
 
 // MarkCleared records the clearing of records not cleared before.
