@@ -1,7 +1,9 @@
 package ledger_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -99,5 +101,39 @@ func TestCodeValid(t *testing.T) {
 	}
 	if ledger.Code("savings").Valid() || ledger.Code("").Valid() {
 		t.Errorf("unknown codes: got valid, want invalid")
+	}
+}
+
+// BenchmarkHoldRules measures the rules of one card hold
+// (CreateTransfersIn over MemStore: what the journaled ledger runs in
+// memory for each authorization), allocations included.
+func BenchmarkHoldRules(b *testing.B) {
+	ctx := context.Background()
+	s := ledger.NewMemStore(ledgertest.NewClock().Now)
+	const customers = 1000
+	accounts := []ledger.Account{{ID: "settle", Currency: money.CNY, Code: ledger.CodeBankSettlement}, {ID: "cash", Currency: money.CNY, Code: ledger.CodeBankCash}}
+	for i := range customers {
+		accounts = append(accounts, ledger.Account{ID: fmt.Sprintf("acct-%06d", i), Currency: money.CNY, Code: ledger.CodeCustomerDebit, Flags: ledger.DebitsMustNotExceedCredits})
+	}
+	if _, err := s.CreateAccounts(ctx, accounts); err != nil {
+		b.Fatal(err)
+	}
+	for i := range customers {
+		if _, err := s.CreateTransfer(ctx, ledger.Transfer{ID: fmt.Sprintf("fund%d", i), DebitAccountID: "cash", CreditAccountID: accounts[2+i].ID, Amount: 1 << 50, Currency: money.CNY}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bank-07|12%08d|%06d|TERM%04d", i/7, i%1_000_000, i%10_000)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		h := ledger.Hold(ids[n%len(ids)]+fmt.Sprint(n/len(ids)), accounts[2+n%customers].ID, "settle", money.New(1234, money.CNY), ledger.HoldTimeout, "rrn 634012345678")
+		n++
+		if r, err := s.CreateTransfer(ctx, h); err != nil || r != ledger.OK {
+			b.Fatalf("hold: got %s (%v), want ok", r, err)
+		}
 	}
 }

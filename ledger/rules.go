@@ -3,7 +3,7 @@ package ledger
 import (
 	"context"
 	"math"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -23,11 +23,11 @@ func CreateAccountsIn(ctx context.Context, tx Tx, accounts []Account) ([]Result,
 		return nil, nil
 	}
 	now := millis(tx.Now())
-	ids := distinctSorted(func(add func(string)) {
-		for _, a := range accounts {
-			add(a.ID)
-		}
-	})
+	ids := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		ids = append(ids, a.ID)
+	}
+	ids = distinctSorted(ids)
 	stored, err := tx.LockAccounts(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -128,13 +128,13 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 	}
 	// Find the accounts of the pending transfers that posts and voids name:
 	// their fields never change, so reading them before the locks is safe.
-	pendingIDs := distinctSorted(func(add func(string)) {
-		for _, t := range transfers {
-			if t.Flags&(PostPending|VoidPending) != 0 {
-				add(t.PendingID)
-			}
+	var pendingIDs []string
+	for _, t := range transfers {
+		if t.Flags&(PostPending|VoidPending) != 0 {
+			pendingIDs = append(pendingIDs, t.PendingID)
 		}
-	})
+	}
+	pendingIDs = distinctSorted(pendingIDs)
 	var named map[string]Transfer
 	if len(pendingIDs) > 0 {
 		var err error
@@ -142,16 +142,14 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 			return nil, err
 		}
 	}
-	accountIDs := distinctSorted(func(add func(string)) {
-		for _, t := range transfers {
-			add(t.DebitAccountID)
-			add(t.CreditAccountID)
-		}
-		for _, p := range named {
-			add(p.DebitAccountID)
-			add(p.CreditAccountID)
-		}
-	})
+	accountIDs := make([]string, 0, 2*(len(transfers)+len(named)))
+	for _, t := range transfers {
+		accountIDs = append(accountIDs, t.DebitAccountID, t.CreditAccountID)
+	}
+	for _, p := range named {
+		accountIDs = append(accountIDs, p.DebitAccountID, p.CreditAccountID)
+	}
+	accountIDs = distinctSorted(accountIDs)
 	accounts, err := tx.LockAccounts(ctx, accountIDs)
 	if err != nil {
 		return nil, err
@@ -160,14 +158,11 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 	// pending transfers and the ids stored on these accounts are now stable.
 	// (An id stored meanwhile on other accounts makes the insert fail, and
 	// the store runs the batch again.)
-	transferIDs := distinctSorted(func(add func(string)) {
-		for _, t := range transfers {
-			add(t.ID)
-		}
-		for _, id := range pendingIDs {
-			add(id)
-		}
-	})
+	transferIDs := make([]string, 0, len(transfers)+len(pendingIDs))
+	for _, t := range transfers {
+		transferIDs = append(transferIDs, t.ID)
+	}
+	transferIDs = distinctSorted(append(transferIDs, pendingIDs...))
 	stored, err := tx.TransfersByID(ctx, transferIDs)
 	if err != nil {
 		return nil, err
@@ -175,19 +170,7 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 	if stored == nil {
 		stored = map[string]Transfer{}
 	}
-	r := &run{
-		now:       millis(tx.Now()),
-		locked:    make(map[string]bool, len(accountIDs)),
-		accounts:  accounts,
-		original:  make(map[string]Account, len(accounts)),
-		transfers: stored,
-	}
-	for _, id := range accountIDs {
-		r.locked[id] = true
-	}
-	for id, a := range accounts {
-		r.original[id] = a
-	}
+	r := newRun(millis(tx.Now()), accountIDs, accounts, stored)
 
 	results := make([]Result, len(transfers))
 	for i := 0; i < len(transfers); {
@@ -203,6 +186,7 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 			break
 		}
 		mark := r.mark()
+		r.chained = end > i
 		failed := -1
 		for k := i; k <= end; k++ {
 			results[k] = r.apply(transfers[k])
@@ -237,12 +221,11 @@ func ExpirePendingIn(ctx context.Context, tx Tx, now time.Time, limit int) (int,
 	if err != nil || len(candidates) == 0 {
 		return 0, err
 	}
-	accountIDs := distinctSorted(func(add func(string)) {
-		for _, p := range candidates {
-			add(p.DebitAccountID)
-			add(p.CreditAccountID)
-		}
-	})
+	accountIDs := make([]string, 0, 2*len(candidates))
+	for _, p := range candidates {
+		accountIDs = append(accountIDs, p.DebitAccountID, p.CreditAccountID)
+	}
+	accountIDs = distinctSorted(accountIDs)
 	accounts, err := tx.LockAccounts(ctx, accountIDs)
 	if err != nil {
 		return 0, err
@@ -255,10 +238,7 @@ func ExpirePendingIn(ctx context.Context, tx Tx, now time.Time, limit int) (int,
 	if err != nil {
 		return 0, err
 	}
-	r := &run{now: millis(tx.Now()), accounts: accounts, original: make(map[string]Account, len(accounts)), transfers: fresh}
-	for id, a := range accounts {
-		r.original[id] = a
-	}
+	r := newRun(millis(tx.Now()), accountIDs, accounts, fresh)
 	for _, id := range ids {
 		p, ok := fresh[id]
 		if !ok || p.Status != StatusPending || p.ExpiresAt.IsZero() || p.ExpiresAt.After(now) {
@@ -285,13 +265,29 @@ func ExpirePendingIn(ctx context.Context, tx Tx, now time.Time, limit int) (int,
 // linked chains.
 type run struct {
 	now         time.Time
-	locked      map[string]bool // account ids locked for this batch
+	locked      []string // account ids locked for this batch, sorted
 	accounts    map[string]Account
-	original    map[string]Account // as read, to write only what changed
+	original    []Account // each locked account as read (zero if none), to write only what changed
 	transfers   map[string]Transfer
 	created     []Transfer
 	resolutions []Resolution
 	undo        []func()
+	chained     bool // deciding a linked chain: keep the undo log
+}
+
+// newRun starts a batch on the accounts locked (ids, sorted) as read.
+func newRun(now time.Time, locked []string, accounts map[string]Account, transfers map[string]Transfer) *run {
+	r := &run{now: now, locked: locked, accounts: accounts, original: make([]Account, len(locked)), transfers: transfers}
+	for i, id := range locked {
+		r.original[i] = accounts[id]
+	}
+	return r
+}
+
+// isLocked reports whether the batch locked the account id.
+func (r *run) isLocked(id string) bool {
+	_, ok := slices.BinarySearch(r.locked, id)
+	return ok
 }
 
 type mark struct{ undo, created, resolutions int }
@@ -309,21 +305,27 @@ func (r *run) rollback(m mark) {
 
 // setAccount replaces an account, remembering the old value for rollback.
 func (r *run) setAccount(a Account) {
-	old := r.accounts[a.ID]
-	r.undo = append(r.undo, func() { r.accounts[old.ID] = old })
+	if r.chained {
+		old := r.accounts[a.ID]
+		r.undo = append(r.undo, func() { r.accounts[old.ID] = old })
+	}
 	r.accounts[a.ID] = a
 }
 
 // record adds a new transfer, remembering it for rollback.
 func (r *run) record(t Transfer) {
-	r.undo = append(r.undo, func() { delete(r.transfers, t.ID) })
+	if r.chained {
+		r.undo = append(r.undo, func() { delete(r.transfers, t.ID) })
+	}
 	r.transfers[t.ID] = t
 	r.created = append(r.created, t)
 }
 
 // resolve ends a pending transfer, remembering it for rollback.
 func (r *run) resolve(p Transfer, s PendingStatus) {
-	r.undo = append(r.undo, func() { r.transfers[p.ID] = p })
+	if r.chained {
+		r.undo = append(r.undo, func() { r.transfers[p.ID] = p })
+	}
 	q := p
 	q.Status = s
 	r.transfers[p.ID] = q
@@ -346,16 +348,15 @@ func (r *run) flush(ctx context.Context, tx Tx) error {
 			return err
 		}
 	}
-	var changed []Account
-	for id, a := range r.accounts {
-		if a != r.original[id] {
+	var changed []Account // in id order, as locked
+	for i, id := range r.locked {
+		if a, ok := r.accounts[id]; ok && a != r.original[i] {
 			changed = append(changed, a)
 		}
 	}
 	if len(changed) == 0 {
 		return nil
 	}
-	sort.Slice(changed, func(i, j int) bool { return changed[i].ID < changed[j].ID })
 	return tx.UpdateAccounts(ctx, changed)
 }
 
@@ -475,7 +476,7 @@ func (r *run) postOrVoid(t Transfer) Result {
 	p, ok := r.transfers[t.PendingID]
 	// A pending transfer committed by someone else after this batch locked
 	// its accounts was not locked with them: for this batch it came too late.
-	if !ok || !r.locked[p.DebitAccountID] || !r.locked[p.CreditAccountID] {
+	if !ok || !r.isLocked(p.DebitAccountID) || !r.isLocked(p.CreditAccountID) {
 		return PendingTransferNotFound
 	}
 	if p.Flags&Pending == 0 {
@@ -580,17 +581,13 @@ func overflows(a, b int64) bool { return a > math.MaxInt64-b }
 // millis returns t in UTC to the millisecond, the resolution of storage.
 func millis(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
 
-// distinctSorted returns the non-empty strings that each adds, sorted and
-// without repeats.
-func distinctSorted(each func(add func(string))) []string {
-	seen := map[string]bool{}
-	var out []string
-	each(func(s string) {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	})
-	sort.Strings(out)
-	return out
+// distinctSorted returns the non-empty strings of ids, sorted and without
+// repeats (in ids' own array).
+func distinctSorted(ids []string) []string {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) > 0 && ids[0] == "" { // sorted first
+		ids = ids[1:]
+	}
+	return ids
 }

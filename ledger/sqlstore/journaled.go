@@ -480,7 +480,10 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 	// Without ctx's cancellation: SQLite's driver would watch it with a
 	// goroutine per statement (a point read by primary key is short).
 	rctx := context.WithoutCancel(ctx)
-	readAccounts := make(map[string]ledger.Account, len(needAccounts))
+	var readAccounts map[string]ledger.Account // none made for a batch that needs none
+	if len(needAccounts) > 0 {
+		readAccounts = make(map[string]ledger.Account, len(needAccounts))
+	}
 	for _, id := range needAccounts {
 		if _, done := readAccounts[id]; done {
 			continue
@@ -493,7 +496,10 @@ func (j *Journaled) decide(ctx context.Context, ts []ledger.Transfer) (rs []ledg
 			return nil, nil, nil, false, err
 		}
 	}
-	known := make(map[string]ledger.Transfer, len(needIDs))
+	var known map[string]ledger.Transfer
+	if len(needIDs) > 0 {
+		known = make(map[string]ledger.Transfer, len(needIDs))
+	}
 	for _, id := range needIDs {
 		rows, err := j.findTransfer.QueryContext(rctx, id)
 		if err != nil {
