@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
 // TestReadersHaveTheirIndexes: with fewer indexes on ledger_transfers
@@ -39,21 +40,8 @@ func TestReadersHaveTheirIndexes(t *testing.T) {
 	cases[3].q, cases[3].args = query(ledger.Filter{Flags: ledger.PostPending, From: day, To: day.Add(24 * time.Hour)})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := db.Query(ctx, "EXPLAIN QUERY PLAN "+tc.q, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			text := strings.Join(plan, "; ")
+			text := sqldbtest.QueryPlan(t, db, tc.q, tc.args...)
+			plan := strings.Split(text, "; ")
 			for _, ix := range tc.index {
 				if !strings.Contains(text, "INDEX "+ix) {
 					t.Errorf("plan %q does not use %s", text, ix)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
 // TestReadersHaveTheirIndexes: every reader of switch_auths beyond a
@@ -37,31 +39,13 @@ func TestReadersHaveTheirIndexes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := s.DB.Query(ctx, "EXPLAIN QUERY PLAN "+tc.q, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			text := strings.Join(plan, "; ")
+			text := sqldbtest.QueryPlan(t, s.DB, tc.q, tc.args...)
+			steps := strings.Split(text, "; ")
 			if !slices.Contains(strings.FieldsFunc(text, func(r rune) bool { return r == ' ' || r == ';' }), tc.index) {
 				t.Errorf("plan %q does not use %s", text, tc.index)
 			}
-			for _, step := range plan {
-				if step == "SCAN switch_auths" {
-					t.Errorf("plan %q reads every record", text)
-				}
+			if slices.Contains(steps, "SCAN switch_auths") {
+				t.Errorf("plan %q reads every record", text)
 			}
 			t.Logf("%s", text)
 		})
