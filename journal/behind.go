@@ -3,16 +3,20 @@ package journal
 import (
 	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Behind is a write-behind: records a store has appended to its Log (and
-// answered once on disk) are queued with their sequence numbers, and one
+// answered once on disk, or written with Log.Write) are queued with their
+// sequence numbers, and one
 // goroutine applies them elsewhere (to SQL) in batches. It waits for a
 // first record, gathers more — until BehindOptions.Batch are queued,
 // BehindOptions.Wait has passed, or a reader hurries it — cuts a batch
-// from the head of the queue, applies it, and tries a failed batch again
+// from the head of the queue, waits until its records are on disk (a
+// record written with Log.Write may not be yet: the wait is on the log's
+// syncs, no timer), applies it, and tries a failed batch again
 // after a backoff until it is applied or Close. Once a batch is applied,
 // After sees it, then the Log is told Done for each record, in order: a
 // reader that waits with Log.WaitApplied finds the store's memory as SQL
@@ -168,6 +172,12 @@ func (b *Behind[T]) run() {
 			stopping = b.gather()
 		}
 		seqs, batch := b.cut()
+		if err := b.log.waitDurable(slices.Max(seqs)); err != nil {
+			// Written (Log.Write) and never on disk: the journal failed
+			// first. Nobody outside was told of them (an Append after
+			// them failed too); they are not applied.
+			continue
+		}
 		if !b.applyRetrying(batch, &stopping) {
 			return // left in the Log: the next Open replays them
 		}

@@ -198,13 +198,29 @@ func TestCorruptMiddle(t *testing.T) {
 // TestGarbageNeverPanics: any bytes at all open without a panic, either
 // as a (possibly empty) prefix of whole blocks or refused as corrupt.
 func TestGarbageNeverPanics(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good")
 	l := open(t, good, journal.Options{})
 	appendN(t, l, 0, 8)
 	l.Close()
-	base, _ := os.ReadFile(seg1(good))
+	garble(t, dir, seg1(good), "TWJ1", func(path string) error {
+		l, err := journal.Open(path, journal.Options{})
+		if err != nil {
+			return err
+		}
+		all(t, l)
+		return l.Close()
+	})
+}
+
+// garble writes 300 damaged copies of the segment at good to new logs
+// in dir — random bytes after magic, bytes changed, the file cut short —
+// and has try open and read each: an error but CodeCorrupt fails the
+// test.
+func garble(t *testing.T, dir, good, magic string, try func(path string) error) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base, _ := os.ReadFile(good)
 	for i := range 300 {
 		b := append([]byte(nil), base...)
 		switch i % 3 {
@@ -212,6 +228,9 @@ func TestGarbageNeverPanics(t *testing.T) {
 			b = make([]byte, rng.IntN(200))
 			for j := range b {
 				b[j] = byte(rng.IntN(256))
+			}
+			if i%2 == 0 {
+				b = append([]byte(magic), b...)
 			}
 		case 1:
 			for range 1 + rng.IntN(4) {
@@ -222,15 +241,9 @@ func TestGarbageNeverPanics(t *testing.T) {
 		}
 		path := filepath.Join(dir, fmt.Sprint(i))
 		os.WriteFile(seg1(path), b, 0o600)
-		l, err := journal.Open(path, journal.Options{})
-		if err != nil {
-			if fault.CodeOf(err) != journal.CodeCorrupt {
-				t.Fatalf("case %d: %v", i, err)
-			}
-			continue
+		if err := try(path); err != nil && fault.CodeOf(err) != journal.CodeCorrupt {
+			t.Fatalf("case %d: %v", i, err)
 		}
-		all(t, l)
-		l.Close()
 	}
 }
 
@@ -388,55 +401,32 @@ func TestRefusals(t *testing.T) {
 // them with the unsynced writes applied whole, torn or not at all.
 func TestPowerCutLosesNoAcknowledged(t *testing.T) {
 	for run := range 20 {
-		dir := t.TempDir()
-		fsys, err := lossyfs.New(filepath.Join(dir, "shadow"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir, fsys := lossy(t)
 		path := filepath.Join(dir, "network.journal")
 		l := open(t, path, journal.Options{FS: fsys, TruncateAt: 4096})
 		defer l.Close()
 		var mu sync.Mutex
 		acked := map[uint64]string{}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := range 16 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					r := rec(w*100000 + i)
-					seq, err := l.Append(context.Background(), r)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if i%3 == 0 {
-						l.Done(seq) // some applied: the file is truncated now and then
-					}
-					mu.Lock()
-					acked[seq] = string(r)
-					mu.Unlock()
-				}
-			})
-		}
-		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond)
-		mu.Lock()
-		before := maps(acked)
-		mu.Unlock()
-		var rng *rand.Rand
-		if run%2 == 1 {
-			rng = rand.New(rand.NewPCG(uint64(run), uint64(time.Now().UnixNano())))
-		}
-		cut := filepath.Join(dir, "cut")
-		if err := fsys.Cut(cut, rng); err != nil {
-			t.Fatal(err)
-		}
-		close(stop)
-		wg.Wait()
+		var before map[uint64]string
+		cut, torn := cutting(t, run, 16, fsys, dir, func(w, i int) bool {
+			r := rec(w*100000 + i)
+			seq, err := l.Append(context.Background(), r)
+			if err != nil {
+				t.Error(err)
+				return false
+			}
+			if i%3 == 0 {
+				l.Done(seq) // some applied: the file is truncated now and then
+			}
+			mu.Lock()
+			acked[seq] = string(r)
+			mu.Unlock()
+			return true
+		}, func() {
+			mu.Lock()
+			before = maps(acked)
+			mu.Unlock()
+		})
 		l.Close()
 		after, err := journal.Open(filepath.Join(cut, "network.journal"), journal.Options{})
 		if err != nil {
@@ -452,11 +442,63 @@ func TestPowerCutLosesNoAcknowledged(t *testing.T) {
 		}
 		// A record applied (Done) may have been truncated away: only
 		// those never applied must be in what the cut left.
-		t.Logf("cut %d (torn %v): %d acknowledged, %d in the file, %d dropped bytes, lost %d", run, rng != nil, len(before), len(got), after.Stats().DroppedBytes, lost)
+		t.Logf("cut %d (torn %v): %d acknowledged, %d in the file, %d dropped bytes, lost %d", run, torn, len(before), len(got), after.Stats().DroppedBytes, lost)
 		if lost > 0 {
 			t.Fatalf("cut %d: a power cut lost %d acknowledged records not yet applied", run, lost)
 		}
 	}
+}
+
+// lossy returns a fresh folder and a lossyfs layer with its shadows in it.
+func lossy(t *testing.T) (string, *lossyfs.FS) {
+	t.Helper()
+	dir := t.TempDir()
+	fsys, err := lossyfs.New(filepath.Join(dir, "shadow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, fsys
+}
+
+// cutting runs n goroutines, each calling step(w, i) with its number w
+// and i from 0 until step returns false or the cut, and cuts fsys's disk
+// at a random moment: in odd runs with the unsynced writes applied whole,
+// torn or not at all, in even ones with them dropped. snap runs just
+// before the cut (what was acknowledged by then). It returns the folder
+// (in dir) of what the cut left, the goroutines ended, and whether the
+// writes could be torn.
+func cutting(t *testing.T, run, n int, fsys *lossyfs.FS, dir string, step func(w, i int) bool, snap func()) (string, bool) {
+	t.Helper()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !step(w, i) {
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond)
+	snap()
+	var rng *rand.Rand
+	if run%2 == 1 {
+		rng = rand.New(rand.NewPCG(uint64(run), uint64(time.Now().UnixNano())))
+	}
+	cut := filepath.Join(dir, "cut")
+	err := fsys.Cut(cut, rng)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cut, rng != nil
 }
 
 func maps(m map[uint64]string) map[uint64]string {
