@@ -110,29 +110,10 @@ func benchConfig(b *testing.B) (cfg netswitch.Config, auth func(i int) *iso8583.
 // authorization (cpu-µs/op: the garbage collector's included; with the
 // link, the client's too).
 func BenchmarkAuthorize(b *testing.B) {
-	b.Run("handle", func(b *testing.B) {
-		cfg, auth := benchConfig(b)
-		sw, err := netswitch.New(context.Background(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sw.Close()
-		msgs := make([]*iso8583.Message, b.N)
-		for i := range msgs {
-			msgs[i] = auth(i)
-		}
-		ctx := context.Background()
-		b.ReportAllocs()
-		cpu0 := cpuTime()
-		b.ResetTimer()
-		for i := range b.N {
-			if rc, _ := sw.Handle(ctx, msgs[i]).ResponseCode(); rc != iso8583.Approved {
-				b.Fatalf("authorization %d: %s", i, rc)
-			}
-		}
-		b.StopTimer()
-		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-	})
+	b.Run("handle", func(b *testing.B) { benchHandle(b, 0) })
+	// The answers kept for duplicates at their bound: every answer
+	// forgets the oldest.
+	b.Run("handle-remembered-full", func(b *testing.B) { benchHandle(b, 5000) })
 	b.Run("link", func(b *testing.B) {
 		cfg, auth := benchConfig(b)
 		_, addr, stop := startSwitch(b, cfg)
@@ -179,6 +160,34 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	})
+}
+
+// benchHandle runs BenchmarkAuthorize's "handle": the switch's Handle
+// called in turn; remembered, if not 0, bounds the answers kept for
+// duplicates (Config.MaxRemembered).
+func benchHandle(b *testing.B, remembered int) {
+	cfg, auth := benchConfig(b)
+	cfg.MaxRemembered = remembered
+	sw, err := netswitch.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sw.Close()
+	msgs := make([]*iso8583.Message, b.N)
+	for i := range msgs {
+		msgs[i] = auth(i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := range b.N {
+		if rc, _ := sw.Handle(ctx, msgs[i]).ResponseCode(); rc != iso8583.Approved {
+			b.Fatalf("authorization %d: %s", i, rc)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // cpuTime is the process's user+system CPU time so far.

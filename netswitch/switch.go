@@ -323,7 +323,10 @@ func (s *Switch) duplicateOf(req *iso8583.Message, first Auth, digest string) (*
 	return s.duplicate(req, first.Digest, digest, first.Answer), first.Answer
 }
 
-// remember keeps an answer for the duplicate window; s.mu is held.
+// remember keeps an answer for the duplicate window; s.mu is held. The
+// answers forgotten leave the head of s.order by reslicing: the next
+// growth copies only those kept (copying them all at every answer once the
+// window is full cost a whole copy of the order per authorization).
 func (s *Switch) remember(id string, r recentAuth) {
 	now := s.cfg.Now()
 	s.recent[id] = r
@@ -331,11 +334,10 @@ func (s *Switch) remember(id string, r recentAuth) {
 	drop := 0
 	for drop < len(s.order) && (now.Sub(s.order[drop].at) > s.cfg.DuplicateWindow || len(s.order)-drop > s.cfg.MaxRemembered) {
 		delete(s.recent, s.order[drop].id)
+		s.order[drop] = recentKey{} // its id is garbage now
 		drop++
 	}
-	if drop > 0 {
-		s.order = append(s.order[:0:0], s.order[drop:]...)
-	}
+	s.order = s.order[drop:]
 }
 
 // outcome is what deciding an authorization came to.
