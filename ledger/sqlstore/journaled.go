@@ -673,7 +673,11 @@ func (j *Journaled) applied(batch []queued) {
 
 // holdsOf returns the holds of a batch of records.
 func holdsOf(batch []queued) []ledger.Transfer {
-	var ts []ledger.Transfer
+	n := 0
+	for _, q := range batch {
+		n += len(q.holds)
+	}
+	ts := make([]ledger.Transfer, 0, n)
 	for _, q := range batch {
 		ts = append(ts, q.holds...)
 	}
