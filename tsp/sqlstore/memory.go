@@ -170,12 +170,25 @@ func (m *memory) phone(phoneID string) (names []string, es []*entry) {
 
 // key returns the entry's key with that index, or nil (e.mu held).
 func (e *entry) key(index int) *tsp.LUK {
-	for i := range e.keys {
-		if e.keys[i].Index == index {
-			return &e.keys[i]
-		}
+	if i, ok := e.find(index); ok {
+		return &e.keys[i]
 	}
 	return nil
+}
+
+// find is where the key with that index is in e.keys (kept in index
+// order), or would go, and whether it is there (e.mu held).
+func (e *entry) find(index int) (int, bool) {
+	lo, hi := 0, len(e.keys)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if e.keys[m].Index < index {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(e.keys) && e.keys[lo].Index == index
 }
 
 // add puts keys into memory that it lacks (e.mu held), in index order, up
@@ -190,10 +203,7 @@ func (e *entry) add(keys []tsp.LUK) {
 		if unused >= keyWindow {
 			return
 		}
-		i := len(e.keys)
-		for i > 0 && e.keys[i-1].Index > k.Index {
-			i--
-		}
+		i, _ := e.find(k.Index)
 		e.keys = slices.Insert(e.keys, i, k)
 		if k.UsedAt.IsZero() {
 			unused++
@@ -214,24 +224,18 @@ func (e *entry) unused() int {
 
 // put sets a key in memory, beyond the window if need be (e.mu held).
 func (e *entry) put(k tsp.LUK) {
-	if m := e.key(k.Index); m != nil {
-		*m = k
+	i, ok := e.find(k.Index)
+	if ok {
+		e.keys[i] = k
 		return
-	}
-	i := len(e.keys)
-	for i > 0 && e.keys[i-1].Index > k.Index {
-		i--
 	}
 	e.keys = slices.Insert(e.keys, i, k)
 }
 
 // drop removes the key with that index from memory (e.mu held).
 func (e *entry) drop(index int) {
-	for i := range e.keys {
-		if e.keys[i].Index == index {
-			e.keys = append(e.keys[:i], e.keys[i+1:]...)
-			return
-		}
+	if i, ok := e.find(index); ok {
+		e.keys = slices.Delete(e.keys, i, i+1)
 	}
 }
 
