@@ -630,10 +630,19 @@ func (m *Message) SetSTAN(s STAN) error {
 	return m.SetString(DESTAN, s.String())
 }
 
-// ResponseCode returns DE39; false when it is absent.
+// ResponseCode returns DE39; false when it is absent. A code of
+// ResponseCodes is returned as its constant (no new string).
 func (m *Message) ResponseCode() (ResponseCode, bool) {
-	v, ok := m.String(DEResponseCode)
-	return ResponseCode(v), ok
+	v := m.get(DEResponseCode)
+	if v == nil {
+		return "", false
+	}
+	for _, c := range responseCodes {
+		if string(c) == string(v) {
+			return c, true
+		}
+	}
+	return ResponseCode(v), true
 }
 
 // SetResponseCode sets DE39; it returns a format error unless rc is two

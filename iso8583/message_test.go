@@ -630,6 +630,14 @@ func TestResponseCodes(t *testing.T) {
 	if got := len(seen); got != 21 {
 		t.Errorf("number of response codes: got %d, want 21", got)
 	}
+	m := New(AuthorizationResponse)
+	if got, ok := m.ResponseCode(); got != "" || ok {
+		t.Errorf("ResponseCode without DE39: got %q, %v; want \"\", false", got, ok)
+	}
+	_ = m.SetResponseCode("Q1")
+	if got, ok := m.ResponseCode(); got != "Q1" || !ok {
+		t.Errorf("ResponseCode of an unknown code: got %q, %v; want Q1, true", got, ok)
+	}
 	if !Approved.Approved() || DoNotHonour.Approved() {
 		t.Errorf("Approved(): got %v/%v for 00/05, want true/false", Approved.Approved(), DoNotHonour.Approved())
 	}

@@ -89,6 +89,9 @@ func ResponseCodes() []ResponseCode {
 		Blocked, CryptographicFailure, IssuerInoperative, DuplicateTransmission, SystemMalfunction}
 }
 
+// responseCodes are ResponseCodes, for Message.ResponseCode to return.
+var responseCodes = ResponseCodes()
+
 // Approved reports whether the code is 00.
 func (c ResponseCode) Approved() bool { return c == Approved }
 
