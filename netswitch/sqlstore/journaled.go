@@ -168,9 +168,12 @@ func (s *Store) closeJournal() error {
 // The write-behind's batches: it gathers records for up to behindWait
 // after the first (or until behindBatch are queued, or a read waits for
 // them), then applies up to 4,096 in one transaction — the fewer
-// transactions (each a log fdatasync on SQLite), the less CPU per record.
+// transactions, the less CPU per record: each costs a log fdatasync on
+// SQLite and writes once the index pages every record of the batch
+// touched (BenchmarkApplyRecords/batch: ~22 µs an authorization in
+// batches of 80, ~15 in batches of 340 — 100 ms at ~3,400 a second).
 const (
-	behindWait  = 20 * time.Millisecond
+	behindWait  = 100 * time.Millisecond
 	behindBatch = 1024
 	behindMax   = 4096
 )

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -16,7 +15,6 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/promo"
-	"github.com/tapwallet/tapwallet/sqldb"
 )
 
 func testAuth(t *testing.T, id string) netswitch.Auth {
@@ -221,40 +219,6 @@ func TestMergeAnswers(t *testing.T) {
 	if !reflect.DeepEqual(rs[0].args, authArgs(testAuth(t, "m1"))) {
 		t.Fatal("the queued record's arguments were changed in place")
 	}
-}
-
-// BenchmarkApplyRecords: the write-behind's cost per authorization — a
-// record and its answer, folded into one insert — in batches of 64, on
-// SQLite (synchronous=FULL).
-//
-//	go test -run '^$' -bench ApplyRecords ./netswitch/sqlstore/
-func BenchmarkApplyRecords(b *testing.B) {
-	ctx := context.Background()
-	s, err := Open(ctx, "", b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	apply := sqldb.Serialized(s.DB, s.applyRecords)
-	tok, _ := card.ParseToken("6288010000000009")
-	var batch []jrec
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := range b.N {
-		a := netswitch.Auth{ID: fmt.Sprintf("T%08d|%06d|0314090000", i, i%999999), Digest: "d", Terminal: "T1", STAN: "000001", Transmission: "0314090000",
-			Token: tok, TokenLast4: tok.Last4(), BankID: "b1", PhoneID: fmt.Sprint("ph", i%100), Amount: money.New(1234, money.CNY), ClearAmount: 1234,
-			SealedPAN: make([]byte, 60), BusinessDate: "20260314", ReceivedAt: time.Now(), PAR: fmt.Sprint("par", i%1000)}
-		batch = append(batch, jrec{seq: uint64(2 * i), kind: recSave, id: a.ID, args: authArgs(a)})
-		a.ResponseCode, a.AuthCode, a.Answer, a.AnsweredAt = iso8583.Approved, "A1", make([]byte, 180), time.Now()
-		batch = append(batch, jrec{seq: uint64(2*i + 1), kind: recFinish, id: a.ID, args: finishArgs(a)})
-		if len(batch) == 128 || i == b.N-1 {
-			if _, err := apply(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/auth")
 }
 
 func cpuTime() time.Duration {
