@@ -18,3 +18,20 @@ func BenchmarkAuthorizationMeter(b *testing.B) {
 		p.Answered("00")
 	}
 }
+
+// BenchmarkAuthorizationMeterParallel is BenchmarkAuthorizationMeter from
+// every core at once, as the switch's and the issuer hosts' goroutines
+// record.
+func BenchmarkAuthorizationMeterParallel(b *testing.B) {
+	p := New().Party("network")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Hop(HopSwitch, time.Millisecond)
+			p.Hop(HopTokenCheck, time.Millisecond)
+			p.Hop(HopIssuer, time.Millisecond)
+			p.Hop(HopLedgerCommit, time.Millisecond)
+			p.Answered("00")
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,9 +59,8 @@ type Registry struct {
 	// hopObs and answered are the hops' histograms and the authorization
 	// counters by role and code, each looked up in its family the first
 	// time it is used only (an authorization records four or five hops).
-	seriesMu sync.RWMutex
-	hopObs   map[string]prometheus.Observer
-	answered map[[2]string]prometheus.Counter
+	hopObs   seriesCache[string, prometheus.Observer]
+	answered seriesCache[[2]string, prometheus.Counter]
 }
 
 // latencyBuckets span a tenth of a millisecond (a cached token check) to
@@ -89,8 +89,6 @@ func New() *Registry {
 		Help: "Time to answer an HTTP request, by route pattern.", Buckets: latencyBuckets}, []string{"route"})
 	r.reg.MustRegister(r.auths, r.hops, r.batchSize, r.batchSeconds, r.httpReqs, r.httpSeconds)
 	r.dec = newDecisions(r.reg)
-	r.hopObs = map[string]prometheus.Observer{}
-	r.answered = map[[2]string]prometheus.Counter{}
 	return r
 }
 
@@ -117,7 +115,7 @@ func (p Party) Hop(hop string, took time.Duration) {
 	if p.r == nil {
 		return
 	}
-	series(p.r, p.r.hopObs, hop, func() prometheus.Observer { return p.r.hops.WithLabelValues(hop) }).Observe(took.Seconds())
+	p.r.hopObs.get(hop, func() prometheus.Observer { return p.r.hops.WithLabelValues(hop) }).Observe(took.Seconds())
 }
 
 // Answered counts an authorization answered with the response code rc.
@@ -126,7 +124,7 @@ func (p Party) Answered(rc string) {
 		if rc == "" {
 			rc = "none"
 		}
-		series(p.r, p.r.answered, [2]string{p.role, rc}, func() prometheus.Counter { return p.r.auths.WithLabelValues(p.role, rc) }).Inc()
+		p.r.answered.get([2]string{p.role, rc}, func() prometheus.Counter { return p.r.auths.WithLabelValues(p.role, rc) }).Inc()
 	}
 }
 
@@ -134,21 +132,41 @@ func (p Party) Answered(rc string) {
 // few: this is a guard, not a limit one meets).
 const maxKept = 4096
 
-// series returns the series kept in m under key, or looks it up (get) and
-// keeps it.
-func series[K comparable, V any](r *Registry, m map[K]V, key K, get func() V) V {
-	r.seriesMu.RLock()
-	v, ok := m[key]
-	r.seriesMu.RUnlock()
-	if ok {
+// seriesCache keeps series looked up, by key: read without a lock (the
+// map is never changed once published; a new key publishes a copy), so
+// the switch's and the issuer hosts' goroutines on every core share no
+// lock word per hop.
+type seriesCache[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex // publishing a copy
+}
+
+// get returns the series kept under key, or looks it up (lookup) and keeps
+// it.
+func (c *seriesCache[K, V]) get(key K, lookup func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[key]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var prev map[K]V
+	if m := c.m.Load(); m != nil {
+		prev = *m
+	}
+	if v, ok := prev[key]; ok {
 		return v
 	}
-	v = get()
-	r.seriesMu.Lock()
-	if len(m) < maxKept {
+	v := lookup()
+	if len(prev) < maxKept {
+		m := make(map[K]V, len(prev)+1)
+		for k, kv := range prev {
+			m[k] = kv
+		}
 		m[key] = v
+		c.m.Store(&m)
 	}
-	r.seriesMu.Unlock()
 	return v
 }
 
