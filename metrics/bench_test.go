@@ -5,17 +5,23 @@ import (
 	"time"
 )
 
-// BenchmarkAuthorizationMeter: what the switch records per authorization —
-// four hops and the answer's code.
+// recordAuth records what the switch records per authorization: four
+// hops and the answer's code.
+func recordAuth(p Party) {
+	p.Hop(HopSwitch, time.Millisecond)
+	p.Hop(HopTokenCheck, time.Millisecond)
+	p.Hop(HopIssuer, time.Millisecond)
+	p.Hop(HopLedgerCommit, time.Millisecond)
+	p.Answered("00")
+}
+
+// BenchmarkAuthorizationMeter: what the switch records per authorization
+// (recordAuth).
 func BenchmarkAuthorizationMeter(b *testing.B) {
 	p := New().Party("network")
 	b.ReportAllocs()
 	for b.Loop() {
-		p.Hop(HopSwitch, time.Millisecond)
-		p.Hop(HopTokenCheck, time.Millisecond)
-		p.Hop(HopIssuer, time.Millisecond)
-		p.Hop(HopLedgerCommit, time.Millisecond)
-		p.Answered("00")
+		recordAuth(p)
 	}
 }
 
@@ -27,11 +33,7 @@ func BenchmarkAuthorizationMeterParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			p.Hop(HopSwitch, time.Millisecond)
-			p.Hop(HopTokenCheck, time.Millisecond)
-			p.Hop(HopIssuer, time.Millisecond)
-			p.Hop(HopLedgerCommit, time.Millisecond)
-			p.Answered("00")
+			recordAuth(p)
 		}
 	})
 }
