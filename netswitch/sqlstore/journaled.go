@@ -66,7 +66,8 @@ type liveAuth struct {
 
 // journaled is the journal side of a Store.
 type journaled struct {
-	log *journal.Log
+	log   *journal.Log
+	write bool // DeferIntents
 	// gate is shared by SaveAuth and FinishAuth (the hot path); every
 	// other write holds it alone, from its wait for the write-behind to
 	// its commit.
@@ -83,9 +84,10 @@ type journaled struct {
 type Option func(*options)
 
 type options struct {
-	journal string
-	jopts   journal.Options
-	beside  bool
+	journal      string
+	jopts        journal.Options
+	beside       bool
+	deferIntents bool // DeferIntents
 }
 
 // Journaled puts the authorization's writes on the journal beside the
@@ -118,6 +120,23 @@ func WithJournal(path string, o journal.Options) Option {
 	return func(op *options) { op.journal, op.jopts = path, o }
 }
 
+// OnJournal puts the journal (Journaled's) in the process's shared
+// journal file s (journal.OpenShared), as the stream network.journal (or
+// STEM-network.journal), taking in a network.journal of its own left
+// there.
+func OnJournal(s *journal.Shared) Option { return func(op *options) { op.jopts.Shared = s } }
+
+// DeferIntents has a store on a shared journal (OnJournal) write the
+// record SaveAuth stores before the issuer is asked (being decided, with
+// no promotion hold) without waiting for the disk (journal.Log.Write):
+// only for the process with every role and every issuer host, where
+// nothing outside the process hears of the authorization before the
+// answer's FinishAuth — a later append on the same file, which makes the
+// record durable too — returns. A record that names a promotion hold
+// (stored meanwhile in the promotions' wing) and a final SaveAuth (a
+// decline's) still wait. Ignored without OnJournal.
+func DeferIntents() Option { return func(op *options) { op.deferIntents = true } }
+
 // openJournal opens the journal, replays it into SQL, drops it, and starts
 // the write-behind.
 func (s *Store) openJournal(ctx context.Context, op options) error {
@@ -125,7 +144,7 @@ func (s *Store) openJournal(ctx context.Context, op options) error {
 	if err != nil {
 		return err
 	}
-	j := &journaled{log: l, live: map[string]*liveAuth{}}
+	j := &journaled{log: l, live: map[string]*liveAuth{}, write: op.deferIntents && op.jopts.Shared != nil}
 	j.apply = sqldb.Serialized(s.DB, s.applyRecords)
 	if j.probe, err = s.DB.Prepare(ctx, `SELECT response_code FROM switch_auths WHERE id = ?`); err != nil {
 		l.Close()
@@ -170,8 +189,8 @@ func (s *Store) closeJournal() error {
 // them), then applies up to 4,096 in one transaction — the fewer
 // transactions, the less CPU per record: each costs a log fdatasync on
 // SQLite and writes once the index pages every record of the batch
-// touched (BenchmarkApplyRecords/batch: ~22 µs an authorization in
-// batches of 80, ~15 in batches of 340 — 100 ms at ~3,400 a second).
+// touched (BenchmarkApplyRecords: ~30 CPU µs an authorization in
+// batches of 80, ~21 in batches of 340 — 100 ms at ~3,400 a second).
 const (
 	behindWait  = 100 * time.Millisecond
 	behindBatch = 1024
@@ -279,7 +298,7 @@ func (s *Store) saveJournaled(ctx context.Context, a netswitch.Auth) error {
 	}
 	args := authArgs(a)
 	if err == nil {
-		err = j.append(ctx, e, recSave, a.ID, args)
+		err = j.append(ctx, e, recSave, a.ID, args, j.write && a.ResponseCode == "" && a.Promo == nil)
 	}
 	if err != nil {
 		j.mu.Lock()
@@ -321,7 +340,7 @@ func (s *Store) finishJournaled(ctx context.Context, a netswitch.Auth) error {
 		}
 	}
 	if err == nil {
-		err = j.append(ctx, e, recFinish, a.ID, finishArgs(a))
+		err = j.append(ctx, e, recFinish, a.ID, finishArgs(a), false)
 	}
 	if err != nil {
 		j.mu.Lock()
@@ -336,13 +355,19 @@ func (s *Store) finishJournaled(ctx context.Context, a netswitch.Auth) error {
 	return err
 }
 
-// append journals one write about e and queues it for the write-behind.
-func (j *journaled) append(ctx context.Context, e *liveAuth, kind byte, id string, args []any) error {
+// append journals one write about e and queues it for the write-behind;
+// with write, without waiting for the disk (DeferIntents).
+func (j *journaled) append(ctx context.Context, e *liveAuth, kind byte, id string, args []any, write bool) error {
 	b, err := encodeRecord(kind, args)
 	if err != nil {
 		return err
 	}
-	seq, err := j.log.Append(ctx, b)
+	var seq uint64
+	if write {
+		seq, err = j.log.Write(b)
+	} else {
+		seq, err = j.log.Append(ctx, b)
+	}
 	if err != nil {
 		return err
 	}
