@@ -21,11 +21,13 @@ type Options struct {
 	Timeout time.Duration
 	// DialTimeout bounds Dial (default 10s).
 	DialTimeout time.Duration
-	// ReadTimeout is the deadline of every read of an answer. When it
-	// passes with requests unanswered for at least this long, the peer is
-	// taken for dead and the connection is closed (default 60s).
+	// ReadTimeout is the deadline of every read of an answer (up to a
+	// sixteenth more). When it passes with requests unanswered for at
+	// least this long, the peer is taken for dead and the connection is
+	// closed (default 60s).
 	ReadTimeout time.Duration
-	// WriteTimeout is the deadline of every write (default 10s).
+	// WriteTimeout is the deadline of every write (up to a sixteenth
+	// more; default 10s).
 	WriteTimeout time.Duration
 	// MaxFrame bounds frames both ways (default DefaultMaxFrame).
 	MaxFrame int
@@ -311,8 +313,9 @@ func (c *Client) fail(err error) {
 
 func (c *Client) readLoop() {
 	br := bufio.NewReaderSize(c.conn, 16<<10)
+	var readDeadline deadline
 	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.opts.ReadTimeout))
+		_ = readDeadline.extend(c.conn.SetReadDeadline, c.opts.ReadTimeout)
 		frame, started, err := readFrame(br, c.opts.MaxFrame)
 		if err != nil {
 			if !started && errors.Is(err, os.ErrDeadlineExceeded) && !c.peerSilent() {

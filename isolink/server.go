@@ -30,10 +30,11 @@ type Server struct {
 	// or element values (default: discard).
 	Log *slog.Logger
 	// IdleTimeout closes a connection that sends nothing for this long
-	// while nothing is in flight on it (default 5 minutes). It is the
-	// deadline of every read.
+	// (up to a sixteenth more) while nothing is in flight on it (default 5
+	// minutes). It is the deadline of every read.
 	IdleTimeout time.Duration
-	// WriteTimeout is the deadline of every write (default 10s).
+	// WriteTimeout is the deadline of every write (up to a sixteenth
+	// more; default 10s).
 	WriteTimeout time.Duration
 	// MaxInFlight bounds the requests handled at once per connection;
 	// reading pauses at the bound (default 256).
@@ -171,8 +172,9 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 	var handlers sync.WaitGroup
 	defer handlers.Wait() // let requests in flight finish and answer
 	br := bufio.NewReaderSize(conn, 16<<10)
+	var readDeadline deadline
 	for stopCtx.Err() == nil {
-		_ = conn.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		_ = readDeadline.extend(conn.SetReadDeadline, s.IdleTimeout)
 		if stopCtx.Err() != nil { // the AfterFunc may have run before the line above
 			return
 		}

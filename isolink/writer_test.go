@@ -78,3 +78,32 @@ func TestFrameWriterFails(t *testing.T) {
 		t.Fatalf("writes %q, want the first only", g.writes)
 	}
 }
+
+// TestDeadlineMovedLazily: a deadline is set at least timeout and at most
+// 17/16 of it ahead of every read or write, and moved only when it has
+// come nearer than timeout — not at every frame.
+func TestDeadlineMovedLazily(t *testing.T) {
+	clock := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	d := deadline{now: func() time.Time { return clock }}
+	var sets []time.Time
+	set := func(at time.Time) error { sets = append(sets, at); return nil }
+	const timeout = 16 * time.Second
+	for step := range 100 {
+		if err := d.extend(set, timeout); err != nil {
+			t.Fatal(err)
+		}
+		if ahead := sets[len(sets)-1].Sub(clock); ahead < timeout || ahead > timeout+timeout/16 {
+			t.Fatalf("step %d: the deadline is %s ahead, want %s to %s", step, ahead, timeout, timeout+timeout/16)
+		}
+		clock = clock.Add(100 * time.Millisecond)
+	}
+	// 10 s of frames every 100 ms: moved once a second (the sixteenth).
+	if len(sets) < 9 || len(sets) > 11 {
+		t.Fatalf("the deadline was moved %d times in 10 s, want about 10", len(sets))
+	}
+	want := errors.New("closed")
+	clock = clock.Add(time.Hour)
+	if err := d.extend(func(time.Time) error { return want }, timeout); err != want {
+		t.Fatalf("extend: got %v, want the connection's error", err)
+	}
+}
