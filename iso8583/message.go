@@ -280,6 +280,9 @@ func (m *Message) Copy(src *Message, des ...int) {
 	}
 }
 
+// answerRoom is the room an answer starts with for the values it adds.
+const answerRoom = 64
+
 // echoed are the elements an answer repeats from its request.
 var echoed = []int{DEPAN, DEProcessingCode, DEAmount, DETransmission, DESTAN, DELocalTime, DELocalDate,
 	DEFunctionCode, DEAcquirer, DERRN, DETerminal, DEMerchant, DECurrency, DENetworkCode, DEOriginal,
@@ -294,7 +297,10 @@ func NewResponse(req *Message, rc ResponseCode) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &Message{MTI: mti}
+	// The echoed values are shared: the answer's own room is for what it
+	// adds (DE39, DE38, the ARPC in DE55), not the 256 bytes a message
+	// built afresh starts with.
+	resp := &Message{MTI: mti, arena: make([]byte, 0, answerRoom)}
 	resp.Copy(req, echoed...)
 	if err := resp.SetResponseCode(rc); err != nil {
 		return nil, err
