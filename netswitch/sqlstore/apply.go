@@ -26,7 +26,7 @@ func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error)
 			return err
 		}
 		defer up.Close()
-		w := recordWriter{ctx: ctx, tx: tx, up: up, stmts: map[string]*sql.Stmt{}}
+		w := recordWriter{ctx: ctx, tx: tx, up: up, stmts: map[string]*sql.Stmt{}, args: make([]any, 0, insertChunks[0]*freshN)}
 		defer w.close()
 		for _, r := range rs {
 			if r.kind != recSave {
@@ -38,7 +38,7 @@ func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error)
 				if err := w.flush(); err != nil {
 					return err
 				}
-				if err := w.insert(insertAuth, r.args, []jrec{r}); err != nil {
+				if err := w.insert(insertAuth, appendArgs(nil, r, false), []jrec{r}); err != nil {
 					return err
 				}
 				continue
@@ -93,7 +93,7 @@ func (w *recordWriter) flush() error {
 		}
 		w.args = w.args[:0]
 		for _, r := range rs[:n] {
-			w.args = appendFresh(w.args, r.args)
+			w.args = appendArgs(w.args, r, true)
 		}
 		if err := w.insert(insertRecords(n), w.args, rs[:n]); err != nil {
 			return err
@@ -143,19 +143,23 @@ var insertChunks = []int{64, 16, 4, 1}
 
 // freshCols are the columns a record is inserted with by the
 // write-behind: authCols but those a record not yet reversed or cleared
-// leaves at their defaults (defaultCols, each at its place in authArgs).
-var freshCols, defaultCols = func() (string, []int) {
+// leaves at their defaults (defaultCols, each at its place in authArgs);
+// freshN counts them, freshAt is each column's place in freshCols by its
+// place in authArgs (-1 for defaultCols).
+var freshCols, defaultCols, freshN, freshAt = func() (string, []int, int, []int) {
 	var cols []string
-	var defaults []int
+	var defaults, at []int
 	for i, c := range strings.Split(authCols, ",") {
 		switch c = strings.TrimSpace(c); c {
 		case "reversed_at", "reversal_rc", "cleared_at", "clearing_date":
 			defaults = append(defaults, i)
+			at = append(at, -1)
 		default:
+			at = append(at, len(cols))
 			cols = append(cols, c)
 		}
 	}
-	return strings.Join(cols, ", "), defaults
+	return strings.Join(cols, ", "), defaults, len(cols), at
 }()
 
 // fresh reports whether a record's arguments (authArgs) leave defaultCols
@@ -176,6 +180,28 @@ func fresh(args []any) bool {
 		}
 	}
 	return true
+}
+
+// appendArgs appends the arguments of r's insert — for authCols, or for
+// freshCols when fresh — with its answer (mergeAnswers) in the columns the
+// answer sets.
+func appendArgs(dst []any, r jrec, fresh bool) []any {
+	start := len(dst)
+	if fresh {
+		dst = appendFresh(dst, r.args)
+	} else {
+		dst = append(dst, r.args...)
+	}
+	if r.answer != nil {
+		for _, c := range answerCols {
+			at := c[0]
+			if fresh {
+				at = freshAt[at]
+			}
+			dst[start+at] = r.answer[c[1]]
+		}
+	}
+	return dst
 }
 
 // appendFresh appends a fresh record's arguments for freshCols.
@@ -215,8 +241,9 @@ var answerCols, rcCol = func() ([][2]int, int) {
 }()
 
 // mergeAnswers folds each answer into its record's insert when both are in
-// rs, the record being decided (its response code ”); the others stay as
-// they are, in order.
+// rs, the record being decided (its response code ”): the record takes
+// the answer's arguments (jrec.answer; appendArgs binds them in its
+// insert); the others stay as they are, in order.
 func mergeAnswers(rs []jrec) []jrec {
 	var saves map[string]int
 	out := make([]jrec, 0, len(rs))
@@ -237,13 +264,7 @@ func mergeAnswers(rs []jrec) []jrec {
 			continue
 		}
 		delete(saves, r.id)
-		m := out[i]
-		m.args = append([]any(nil), m.args...)
-		for _, c := range answerCols {
-			m.args[c[0]] = r.args[c[1]]
-		}
-		m.answer = r.args
-		out[i] = m
+		out[i].answer = r.args
 	}
 	return out
 }

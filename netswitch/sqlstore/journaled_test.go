@@ -213,8 +213,12 @@ func TestMergeAnswers(t *testing.T) {
 		t.Fatalf("merged: %+v", got)
 	}
 	want := authArgs(a)
-	if !reflect.DeepEqual(got[0].args, want) {
-		t.Fatalf("merged insert\n%v\nwant the answered record's\n%v", got[0].args, want)
+	if args := appendArgs(nil, got[0], false); !reflect.DeepEqual(args, want) {
+		t.Fatalf("merged insert\n%v\nwant the answered record's\n%v", args, want)
+	}
+	fresh := appendArgs(nil, got[0], true)
+	if wantFresh := appendFresh(nil, want); !reflect.DeepEqual(fresh, wantFresh) {
+		t.Fatalf("merged fresh insert\n%v\nwant\n%v", fresh, wantFresh)
 	}
 	if !reflect.DeepEqual(rs[0].args, authArgs(testAuth(t, "m1"))) {
 		t.Fatal("the queued record's arguments were changed in place")
