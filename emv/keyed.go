@@ -61,7 +61,7 @@ func (k *Keyed) Alg() Alg { return k.alg }
 func (k *Keyed) Wipe() {
 	clear(k.k1[:])
 	clear(k.k2[:])
-	wipeSchedule(k.sm4)
+	WipeSchedule(k.sm4)
 }
 
 // encrypt encrypts one block: TDES K1 K2 K1 (EDE) or SM4.
@@ -224,14 +224,17 @@ func (k *Keyed) Format(f fmt.State, _ rune) { fmt.Fprint(f, k.String()) }
 // LogValue makes log/slog print the key redacted.
 func (k *Keyed) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
-// wipeSchedule overwrites the key schedule a block cipher holds with
-// zeros: the cipher's value (crypto/des's subkeys, sm4's round keys) and
-// the arrays its slices point at. It touches only numbers — never a
-// pointer — and reports false, wiping nothing, for a cipher whose layout
-// holds anything else.
-func wipeSchedule(b cipher.Block) bool {
-	v := reflect.ValueOf(b)
-	if b == nil || v.Kind() != reflect.Pointer || v.IsNil() {
+// WipeSchedule overwrites the key schedule a cipher holds with zeros —
+// a block cipher (sm4's round keys, crypto/des's subkeys) or an AEAD of
+// the standard library (crypto/cipher's AES-GCM: the AES round keys and
+// the GCM key's table) — the cipher's value and the arrays its slices
+// point at; the cipher computes garbage after. It touches only numbers —
+// never a pointer — and reports false, wiping nothing, for a cipher whose
+// layout holds anything else (a key store keeps only a cipher it can
+// wipe).
+func WipeSchedule(c any) bool {
+	v := reflect.ValueOf(c)
+	if c == nil || v.Kind() != reflect.Pointer || v.IsNil() {
 		return false
 	}
 	t := v.Type().Elem()

@@ -109,15 +109,15 @@ func TestKeyedWipe(t *testing.T) {
 // numbers and pointers to them is left untouched.
 func TestWipeScheduleFollowsPointers(t *testing.T) {
 	b, _ := sm4.NewCipher(make([]byte, 16))
-	if !wipeSchedule(b) {
+	if !WipeSchedule(b) {
 		t.Fatal("sm4's schedule is not wipeable")
 	}
 	d, _ := des.NewCipher(make([]byte, 8))
-	if !wipeSchedule(d) {
+	if !WipeSchedule(d) {
 		t.Fatal("crypto/des's schedule is not wipeable")
 	}
 	s := "not a key"
-	if wipeSchedule(&stringBlock{s: s}) || wipeSchedule(nil) || s != "not a key" {
+	if WipeSchedule(&stringBlock{s: s}) || WipeSchedule(nil) || s != "not a key" {
 		t.Fatal("wiped a value that holds a string, or nil")
 	}
 }

@@ -347,11 +347,43 @@ func SealWith(id string, wrapNonce, wrapped, dek, plaintext, aad []byte) ([]byte
 
 // OpenWith opens the sealed card number with its unwrapped data key.
 func (p Sealed) OpenWith(dek, aad []byte) ([]byte, error) {
-	pt, err := gcm(dek).Open(nil, p.body[:12], p.body[12:], aad)
+	return p.OpenBy(gcm(dek), aad)
+}
+
+// OpenBy opens the sealed card number with its data key's AEAD
+// (DataAEAD).
+func (p Sealed) OpenBy(a cipher.AEAD, aad []byte) ([]byte, error) {
+	pt, err := a.Open(nil, p.body[:12], p.body[12:], aad)
 	if err != nil {
 		return nil, errDamaged
 	}
 	return pt, nil
+}
+
+// DataAEAD is the AEAD (AES-256-GCM) of a sealed value's data key.
+func DataAEAD(dek []byte) cipher.AEAD { return gcm(dek) }
+
+// AppendDataKeyRef appends what names the sealed value's data key as it
+// was wrapped — the master key's id, the wrapping's nonce and the wrapped
+// key; unique to the value (its data key is fresh) and no secret — to
+// dst: for a key store that keeps the data keys of values it opens often.
+func (p Sealed) AppendDataKeyRef(dst []byte) []byte {
+	dst = append(dst, p.KeyID...)
+	dst = append(dst, p.WrapNonce...)
+	return append(dst, p.Wrapped...)
+}
+
+// DataKey opens a sealed value's data key with its master key (reading
+// the key file again for a master key it does not hold): the value taken
+// apart, and the key, which the caller wipes. It fails like Open.
+func (f *File) DataKey(sealed []byte) (Sealed, Secret, error) {
+	p, dek, err := f.unwrap(sealed)
+	if err != nil {
+		return p, Secret{}, err
+	}
+	k := NewSecret(dek)
+	clear(dek)
+	return p, k, nil
 }
 
 // Rewrapped is the sealed value with its data key wrapped anew (under

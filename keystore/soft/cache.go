@@ -1,6 +1,7 @@
 package soft
 
 import (
+	"crypto/cipher"
 	"sync"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 // again); an import through this store empties the cache at once.
 const cacheFor = time.Second
 
-// cacheMax bounds the card master keys kept: past it the expired ones go,
-// and if none has expired, all of them (each wiped).
+// cacheMax bounds the keys of each kind kept: past it the expired ones
+// go, and if none has expired, all of them (each wiped).
 const cacheMax = 4096
 
 // keyCache keeps the keys derived for a card's cryptograms — the range's
@@ -28,6 +29,12 @@ type keyCache struct {
 	mu    sync.Mutex
 	imks  map[imkID]cached
 	cards map[cardID]cached
+	// deks keeps, by keystore.Sealed.AppendDataKeyRef, the AES-GCM (no
+	// key besides) of the data keys of the sealed values opened — a
+	// token's card number, opened for each of its authorizations — so
+	// that a token paying again soon does not unwrap its data key nor
+	// build its AES-GCM again.
+	deks map[string]cached
 }
 
 type imkID struct{ root, rng string }
@@ -44,13 +51,19 @@ type cached struct {
 	// keyed is key's schedule, made on first use (card keys only); it is
 	// used under keyCache.mu only, so it is never wiped in use.
 	keyed *emv.Keyed
+	// aead is a data key's AES-GCM (deks only), used under keyCache.mu
+	// like keyed (wiped, it would panic: its nonce size is zero).
+	aead cipher.AEAD
 }
 
-// wipe overwrites the key and its schedule.
+// wipe overwrites the key and its schedules.
 func (e cached) wipe() {
 	e.key.Wipe()
 	if e.keyed != nil {
 		e.keyed.Wipe()
+	}
+	if e.aead != nil {
+		emv.WipeSchedule(e.aead)
 	}
 }
 
@@ -93,6 +106,12 @@ func get[K comparable](c *keyCache, m *map[K]cached, id K, now time.Time) (keyst
 func put[K comparable](c *keyCache, m *map[K]cached, id K, key keystore.Secret, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	keep(m, id, cached{key: keystore.NewSecret(key.Reveal()), until: now.Add(cacheFor)}, now)
+}
+
+// keep puts e under id (c.mu held), making room first: past cacheMax the
+// expired entries go, and if none has expired, all of them (each wiped).
+func keep[K comparable](m *map[K]cached, id K, e cached, now time.Time) {
 	if *m == nil {
 		*m = map[K]cached{}
 	}
@@ -110,7 +129,29 @@ func put[K comparable](c *keyCache, m *map[K]cached, id K, key keystore.Secret, 
 	if old, ok := (*m)[id]; ok {
 		old.wipe()
 	}
-	(*m)[id] = cached{key: keystore.NewSecret(key.Reveal()), until: now.Add(cacheFor)}
+	(*m)[id] = e
+}
+
+// withDataKey calls fn with the AEAD of the data key kept under ref, if
+// it has not expired, holding the lock (fn must be short: one opening);
+// false when there is none.
+func (c *keyCache) withDataKey(ref []byte, now time.Time, fn func(a cipher.AEAD)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.deks[string(ref)]
+	if !ok || !now.Before(e.until) {
+		return false
+	}
+	fn(e.aead)
+	return true
+}
+
+// keepDataKey keeps a data key's AEAD a (which the cache owns and wipes
+// from now on) under ref until now+cacheFor.
+func (c *keyCache) keepDataKey(ref []byte, a cipher.AEAD, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep(&c.deks, string(ref), cached{aead: a, until: now.Add(cacheFor)}, now)
 }
 
 func wipeAll[K comparable](m map[K]cached) {
@@ -126,4 +167,5 @@ func (c *keyCache) clear() {
 	defer c.mu.Unlock()
 	wipeAll(c.imks)
 	wipeAll(c.cards)
+	wipeAll(c.deks)
 }

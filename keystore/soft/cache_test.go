@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/keystore"
 )
 
@@ -220,5 +223,103 @@ func TestCloseWipesSchedules(t *testing.T) {
 	}
 	if !bytes.Equal(e.key.Reveal(), make([]byte, e.key.Len())) {
 		t.Fatal("Close left the card key unwiped")
+	}
+}
+
+// TestOpenKeepsDataKey: a sealed value opened is opened again with its
+// data key kept — still checked whole (another aad, an altered byte:
+// vault_integrity) — until cacheFor has passed; a value that does not open
+// leaves nothing kept; a key that expired is wiped when another takes its
+// place, and Close wipes the one kept (its AES round keys and GCM table:
+// the whole value is zeros).
+func TestOpenKeepsDataKey(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	pan, aad := []byte(cachePAN), []byte("vault:v1")
+	sealed, err := s.Seal(ctx, pan, aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), sealed...)
+	bad[len(bad)-1] ^= 1
+	if _, err := s.Open(ctx, bad, aad); !fault.Has(err, fault.Internal, "vault_integrity") {
+		t.Fatalf("an altered value: %v, want vault_integrity", err)
+	}
+	if len(s.cache.deks) != 0 {
+		t.Fatal("a value that did not open left its data key kept")
+	}
+	for i := range 2 {
+		if got, err := s.Open(ctx, sealed, aad); err != nil || !bytes.Equal(got, pan) {
+			t.Fatalf("open %d: %q %v", i, got, err)
+		}
+	}
+	if len(s.cache.deks) != 1 {
+		t.Fatalf("%d data keys kept, want 1", len(s.cache.deks))
+	}
+	p, _ := keystore.ParseSealed(sealed)
+	e := s.cache.deks[string(p.AppendDataKeyRef(nil))]
+	for _, c := range []struct {
+		what        string
+		sealed, aad []byte
+	}{{"another aad", sealed, []byte("vault:v2")}, {"an altered value", bad, aad}} {
+		if _, err := s.Open(ctx, c.sealed, c.aad); !fault.Has(err, fault.Internal, "vault_integrity") {
+			t.Fatalf("%s with the key kept: %v, want vault_integrity", c.what, err)
+		}
+	}
+	now = now.Add(cacheFor)
+	if got, err := s.Open(ctx, sealed, aad); err != nil || !bytes.Equal(got, pan) {
+		t.Fatalf("open once the key expired: %q %v", got, err)
+	}
+	if !zeros(e.aead) {
+		t.Fatal("the expired AES-GCM kept was not wiped when another took its place")
+	}
+	e = s.cache.deks[string(p.AppendDataKeyRef(nil))]
+	if _, err := p.OpenBy(e.aead, aad); err != nil {
+		t.Fatalf("the kept AES-GCM does not open its value: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !zeros(e.aead) {
+		t.Fatal("Close left the kept AES-GCM's key schedule (its value is not all zeros)")
+	}
+}
+
+// zeros reports whether the value a points at is all zeros.
+func zeros(a any) bool {
+	v := reflect.ValueOf(a)
+	n := v.Type().Elem().Size()
+	return bytes.Equal(unsafe.Slice((*byte)(v.UnsafePointer()), n), make([]byte, n))
+}
+
+// BenchmarkOpen: a token's card number opened, its data key kept from the
+// last opening ("kept") and unwrapped each time ("unwrapped": the key kept
+// dropped before each).
+func BenchmarkOpen(b *testing.B) {
+	for _, cold := range []bool{false, true} {
+		name := "kept"
+		if cold {
+			name = "unwrapped"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			s := openTemp(b)
+			aad := []byte("vault:v1")
+			sealed, err := s.Seal(ctx, []byte(cachePAN), aad)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if cold {
+					s.cache.clear()
+				}
+				if _, err := s.Open(ctx, sealed, aad); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

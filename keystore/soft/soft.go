@@ -7,8 +7,10 @@ package soft
 
 import (
 	"context"
+	"crypto/cipher"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/tapwallet/tapwallet/emv"
@@ -48,12 +50,52 @@ func (s *Store) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error)
 	return s.f.Seal(plaintext, aad)
 }
 
+// Open opens a sealed value (keystore.File.Open) with its data key's
+// AES-GCM kept from an opening in the last cacheFor, or with the data key
+// unwrapped now, whose AES-GCM is then kept — only when it can be wiped
+// (emv.WipeSchedule), as it is when it goes.
 func (s *Store) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.f.Open(sealed, aad)
+	p, err := keystore.ParseSealed(sealed)
+	if err != nil {
+		return nil, err
+	}
+	var buf [128]byte
+	ref := p.AppendDataKeyRef(buf[:0])
+	now := s.now()
+	var pt []byte
+	if s.cache.withDataKey(ref, now, func(a cipher.AEAD) { pt, err = p.OpenBy(a, aad) }) {
+		return pt, err
+	}
+	p, dek, err := s.f.DataKey(sealed)
+	if err != nil {
+		return nil, err
+	}
+	a := keystore.DataAEAD(dek.Reveal())
+	dek.Wipe() // the AEAD is all that is kept
+	if pt, err = p.OpenBy(a, aad); err != nil || !wipeable(a) {
+		emv.WipeSchedule(a)
+		return pt, err
+	}
+	s.cache.keepDataKey(ref, a, now)
+	return pt, nil
 }
+
+// dataAEAD is the type of a data key's AEAD if the cache can wipe it
+// (emv.WipeSchedule: the standard library's AES-GCM is numbers in place),
+// tried once on the AEAD of a key made for the purpose; nil if not.
+var dataAEAD = func() reflect.Type {
+	probe := keystore.DataAEAD(make([]byte, 32))
+	if !emv.WipeSchedule(probe) {
+		return nil
+	}
+	return reflect.TypeOf(probe)
+}()
+
+// wipeable reports whether the cache can wipe a, a data key's AEAD.
+func wipeable(a cipher.AEAD) bool { return dataAEAD != nil && reflect.TypeOf(a) == dataAEAD }
 
 func (s *Store) Rewrap(ctx context.Context, sealed []byte) ([]byte, bool, error) {
 	if err := ctx.Err(); err != nil {
