@@ -113,12 +113,10 @@ func (s *Service) authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 	var key *LUK
 	var t Token
 	var err error
+	iad, iadErr := qpboc.ParseIAD(r.Chip[qpboc.TagIAD]) // read once, checked below in its turn
 	kr, prefetch := s.Store.(TokenKeyReader)
-	if prefetch {
-		iad, perr := qpboc.ParseIAD(r.Chip[qpboc.TagIAD])
-		if prefetch = perr == nil; prefetch {
-			t, key, err = kr.TokenKey(ctx, r.Token, int(iad.KeyIndex))
-		}
+	if prefetch = prefetch && iadErr == nil; prefetch {
+		t, key, err = kr.TokenKey(ctx, r.Token, int(iad.KeyIndex))
 	}
 	if !prefetch {
 		t, err = s.Store.Token(ctx, r.Token)
@@ -147,8 +145,7 @@ func (s *Service) authorize(ctx context.Context, r AuthRequest) (AuthResult, err
 		return AuthResult{}, decline(DeclineChipData, "chip data lacks the transaction counter (9F36)")
 	}
 	atc := int(atcB[0])<<8 | int(atcB[1])
-	iad, err := qpboc.ParseIAD(r.Chip[qpboc.TagIAD])
-	if err != nil {
+	if iadErr != nil {
 		return AuthResult{}, decline(DeclineChipData, "chip data lacks valid issuer application data (9F10)")
 	}
 	arqc := r.Chip[qpboc.TagCryptogram]
