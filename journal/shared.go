@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -48,6 +49,58 @@ import (
 // Truncate or Close).
 
 const sharedMagic = "TWJ2"
+
+// SharedName is the name of the journal the parties of one process share,
+// beside their own (Beside): DATA/tapwallet.journal, or
+// STEM-tapwallet.journal beside sqlite:STEM.db.
+const SharedName = "tapwallet"
+
+// Beside returns the path of the journal named name beside the SQLite
+// databases opened with dsn in dataDir: DATA/NAME.journal for the data
+// folder's own files (dsn ""), DIR/STEM-NAME.journal beside
+// sqlite:DIR/STEM.db; "" on another backend (PostgreSQL, where several
+// processes may share the database: no journal).
+func Beside(dsn, dataDir, name string) string {
+	if dsn != "" && !strings.HasPrefix(dsn, "sqlite:") {
+		return ""
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	if path == "" {
+		return filepath.Join(dataDir, name+".journal")
+	}
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+name+".journal")
+}
+
+// Left is for a store that reads and writes SQL where a journaled store
+// of its party may have left records (a command on the data folder, a
+// process without the journal): it opens the shared file at shared when
+// that has segments (nil otherwise, or when shared is "") and reports
+// whether there is anything to look at — segments there or of the
+// per-party log at path. The store then opens its log with
+// Open(path, Options{Shared: s}) (its stream, or the per-party log alone
+// when s is nil), replays it, and closes it and s. It fails like
+// OpenShared: fault.Conflict CodeLocked while a process has the shared
+// file open (that process applies the records itself).
+func Left(shared, path string) (*Shared, bool, error) {
+	fsys := defaultFS()
+	own, err := segmentSeqs(fsys, path)
+	if err != nil {
+		return nil, false, err
+	}
+	if shared == "" {
+		return nil, len(own) > 0, nil
+	}
+	seqs, err := segmentSeqs(fsys, shared)
+	if err != nil || len(seqs) == 0 {
+		return nil, len(own) > 0, err
+	}
+	s, err := OpenShared(shared, Options{})
+	if err != nil {
+		return nil, false, err
+	}
+	return s, true, nil
+}
 
 // Shared is a journal file the parties of one process share, each
 // appending to a stream of its own (Open with Options.Shared). Its

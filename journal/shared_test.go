@@ -704,3 +704,45 @@ func TestSharedGarbageNeverPanics(t *testing.T) {
 		return s.Close()
 	})
 }
+
+// TestLeft: Beside names the journals beside an SQLite place (none on
+// PostgreSQL); Left finds nothing in an empty folder, a per-party log
+// alone, or the shared file — whose stream then replays what a journaled
+// store left — and is refused while a process holds the shared file.
+func TestLeft(t *testing.T) {
+	dir := t.TempDir()
+	if got := journal.Beside("", dir, journal.SharedName); got != filepath.Join(dir, "tapwallet.journal") {
+		t.Fatalf("Beside in the data folder: %s", got)
+	}
+	if got := journal.Beside("sqlite:"+filepath.Join(dir, "x", "st.db"), dir, "tsp"); got != filepath.Join(dir, "x", "st-tsp.journal") {
+		t.Fatalf("Beside sqlite:st.db: %s", got)
+	}
+	if got := journal.Beside("postgres://h/db", dir, "tsp"); got != "" {
+		t.Fatalf("Beside on PostgreSQL: %q", got)
+	}
+	shared, own := filepath.Join(dir, "tapwallet.journal"), filepath.Join(dir, "tsp.journal")
+	if s, found, err := journal.Left(shared, own); s != nil || found || err != nil {
+		t.Fatalf("Left in an empty folder: %v %v %v", s, found, err)
+	}
+	l := open(t, own, journal.Options{})
+	appendN(t, l, 0, 2)
+	l.Close()
+	if s, found, err := journal.Left(shared, own); s != nil || !found || err != nil {
+		t.Fatalf("Left beside a per-party log: %v %v %v", s, found, err)
+	}
+	s := openShared(t, shared, journal.Options{})
+	if _, _, err := journal.Left(shared, own); fault.CodeOf(err) != journal.CodeLocked {
+		t.Fatalf("Left while the shared file is open: %v", err)
+	}
+	appendN(t, streams(t, s, dir, "tsp.journal")[0], 2, 1) // takes the per-party log in
+	s.Close()
+	s, found, err := journal.Left(shared, own)
+	if s == nil || !found || err != nil {
+		t.Fatalf("Left beside the shared file: %v %v %v", s, found, err)
+	}
+	defer s.Close()
+	seqs, recs := replayed(t, streams(t, s, dir, "tsp.journal")[0])
+	if !slices.Equal(seqs, []uint64{1, 2, 3}) || recs[2] != string(rec(2)) {
+		t.Fatalf("the stream left replays %v %q", seqs, recs)
+	}
+}

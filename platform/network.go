@@ -18,6 +18,7 @@ import (
 	"github.com/tapwallet/tapwallet/issuer"
 	"github.com/tapwallet/tapwallet/issuer/clearinghttp"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
+	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/keystore"
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/adminapi"
@@ -35,6 +36,10 @@ type network struct {
 	tokens  *tspstore.Store
 	records *netstore.Store // the network's wing (closes its database)
 	promo   promoParty      // the promo wing and the switch's campaigns (promo.go)
+	// journal is the parties' shared journal file (journal.go);
+	// deferWrites: the hot path writes on it without waiting.
+	journal     *journal.Shared
+	deferWrites bool
 	// host and clearing are the network–issuer secrets (LinkSecrets).
 	host, clearing keystore.Secret
 	ctx            context.Context // the goroutines' (networkContext)
@@ -58,7 +63,7 @@ func (p *Platform) newNetwork(ctx context.Context, cfg Config) error {
 		// Every role here (serve, demo, bench): the only network process.
 		// On SQLite the switch's records go on the network's journal,
 		// written behind to SQL; on PostgreSQL, and with --roles, on SQL.
-		journaled = append(journaled, netstore.Journaled())
+		journaled = append(append(journaled, netstore.Journaled()), p.netJournal()...)
 	}
 	if p.net.records, err = netstore.Open(ctx, p.Place.DSN, p.Place.Dir, journaled...); err != nil {
 		return err
@@ -210,7 +215,7 @@ func (p *Platform) openBank(ctx context.Context, n int) (*issuerstore.Store, *is
 		// Every role here: the only process placing this bank's holds.
 		// On SQLite they go on the bank's journal, written behind to its
 		// ledger; on PostgreSQL, and with --roles, on SQL.
-		opts = append(opts, issuerstore.Journaled())
+		opts = append(append(opts, issuerstore.Journaled()), p.bankJournal()...)
 	}
 	st, err := issuerstore.Open(ctx, p.Place.DSN, p.Place.Dir, b.ID, opts...)
 	if err != nil {
@@ -306,4 +311,5 @@ func (p *Platform) stopNetwork() {
 	if p.net.tokens != nil {
 		p.net.tokens.Close()
 	}
+	p.closeJournal()
 }

@@ -216,7 +216,11 @@ func New(ctx context.Context, cfg Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.openJournal(cfg); err != nil {
+		return nil, err
+	}
 	if err := p.newTokens(ctx, cfg, idv); err != nil {
+		p.closeJournal()
 		return nil, err
 	}
 	if cfg.Roles.Has(RoleWallet) {

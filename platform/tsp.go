@@ -43,7 +43,7 @@ func (p *Platform) newTokens(ctx context.Context, cfg Config, iss bank.IDV) erro
 		// With --roles, as on PostgreSQL, the store reads and writes SQL.
 		var opts []tspstore.Option
 		if cfg.Roles == nil {
-			opts = append(opts, tspstore.Sole())
+			opts = append(append(opts, tspstore.Sole()), p.tspJournal()...)
 		}
 		st, err := tspstore.Open(ctx, cfg.DSN, cfg.DataDir, opts...)
 		if err != nil {

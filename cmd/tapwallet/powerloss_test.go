@@ -228,14 +228,16 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 		return n
 	}
 	before := inSQL()
-	if l, err := journal.Open(filepath.Join(cut, "network.journal"), journal.Options{}); err != nil {
-		t.Fatalf("the network's journal after the power cut: %v", err)
-	} else {
-		t.Logf("%s: the network's journal holds %d records (%d torn bytes cut off); approved records in network.db before its replay %d", filepath.Base(cut), l.Stats().Records, l.Stats().DroppedBytes, before)
-		l.Close()
+	// The platform with every role journals on one shared file
+	// (tapwallet.journal): each store below opens its stream of it.
+	sh, err := journal.OpenShared(filepath.Join(cut, journal.SharedName+".journal"), journal.Options{})
+	if err != nil {
+		t.Fatalf("the shared journal after the power cut: %v", err)
 	}
+	defer sh.Close()
+	t.Logf("%s: the shared journal holds %d records (%d torn bytes cut off); approved records in network.db before its replay %d", filepath.Base(cut), sh.Stats().Records, sh.Stats().DroppedBytes, before)
 	defer func() { t.Logf("%s: approved records in network.db after the replay %d", filepath.Base(cut), inSQL()) }()
-	st, err := netstore.Open(context.Background(), "", cut, netstore.Journaled())
+	st, err := netstore.Open(context.Background(), "", cut, netstore.Journaled(), netstore.OnJournal(sh))
 	if err != nil {
 		t.Fatalf("replaying the network's journal after the power cut: %v", err)
 	}
@@ -244,7 +246,7 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 	}
 	// The token service's key uses likewise: its store opened with Sole
 	// replays tsp.journal into tsp.db.
-	tokens, err := tspstore.Open(context.Background(), "", cut, tspstore.Sole())
+	tokens, err := tspstore.Open(context.Background(), "", cut, tspstore.Sole(), tspstore.OnJournal(sh))
 	if err != nil {
 		t.Fatalf("replaying the token service's journal after the power cut: %v", err)
 	}
@@ -254,16 +256,9 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 	// The issuers' holds likewise: each bank's wing opened with its
 	// journal replays issuer_<bank>.journal into issuer_<bank>.db.
 	banks, _ := filepath.Glob(filepath.Join(cut, "issuer_*.db"))
-	journaled := 0
 	for _, f := range banks {
 		bank := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "issuer_"), ".db")
-		if l, err := journal.Open(strings.TrimSuffix(f, ".db")+".journal", journal.Options{}); err != nil {
-			t.Fatalf("the journal of %s after the power cut: %v", filepath.Base(f), err)
-		} else {
-			journaled += l.Stats().Records
-			l.Close()
-		}
-		st, err := issuerstore.Open(context.Background(), "", cut, bank, issuerstore.Journaled())
+		st, err := issuerstore.Open(context.Background(), "", cut, bank, issuerstore.Journaled(), issuerstore.OnJournal(sh))
 		if err != nil {
 			t.Fatalf("replaying the journal of %s after the power cut: %v", filepath.Base(f), err)
 		}
@@ -271,7 +266,6 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%s: the banks' journals held %d records of holds", filepath.Base(cut), journaled)
 	holds, records, keyUses = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	read := func(file, q string, into map[string]bool, key func(cols []string) string) {
 		db, err := sql.Open("sqlite", "file:"+filepath.Join(cut, file))

@@ -49,7 +49,11 @@ type Store struct {
 // Option changes how Open opens the wing.
 type Option func(*options)
 
-type options struct{ journaled bool }
+type options struct {
+	journaled  bool
+	shared     *journal.Shared // OnJournal
+	deferHolds bool            // DeferHolds
+}
 
 // Journaled puts the card holds of the bank's ledger on a journal beside
 // the wing's SQLite file (DATA/issuer_<bankid>.journal, or
@@ -59,6 +63,19 @@ type options struct{ journaled bool }
 // holds (the platform with every role): issuer hosts of one bank in
 // several processes sharing a database keep the SQL path.
 func Journaled() Option { return func(o *options) { o.journaled = true } }
+
+// OnJournal puts the bank's journal (Journaled's) in the process's shared
+// journal file s (journal.OpenShared), as the stream issuer_<bankid>.journal
+// (or STEM-issuer_<bankid>.journal), taking in a journal of its own left
+// there.
+func OnJournal(s *journal.Shared) Option { return func(o *options) { o.shared = s } }
+
+// DeferHolds has a Journaled wing on a shared journal (OnJournal) write
+// its card holds without waiting for the disk
+// (ledger/sqlstore.Journaled.DeferHolds): only for the process with every
+// role, whose switch alone hears the hold and appends its answer before
+// the terminal is told. Ignored without OnJournal.
+func DeferHolds() Option { return func(o *options) { o.deferHolds = true } }
 
 var (
 	_ issuer.ReversalStore = (*Store)(nil)
@@ -84,17 +101,20 @@ func Open(ctx context.Context, dsn, dataDir, bankID string, opts ...Option) (*St
 	}
 	path := lsql.JournalBeside(dsn, dataDir, WingName(bankID))
 	if o.journaled && path != "" {
-		jl, err := lsql.OpenJournaled(ctx, lsql.New(db), path, journal.Options{})
+		jl, err := lsql.OpenJournaled(ctx, lsql.New(db), path, journal.Options{Shared: o.shared})
 		if err != nil {
 			db.Close()
 			return nil, err
+		}
+		if o.deferHolds && o.shared != nil {
+			jl.DeferHolds()
 		}
 		return &Store{DB: db, Ledger: jl, bank: bankID, jl: jl}, nil
 	}
 	if path != "" {
 		// The holds a journaled store left (it stopped before writing them
 		// behind) go to SQL first; a journaled store open now refuses us.
-		if err := lsql.ReplayLeft(ctx, lsql.New(db), path); err != nil {
+		if err := lsql.ReplayLeftShared(ctx, lsql.New(db), journal.Beside(dsn, dataDir, journal.SharedName), path); err != nil {
 			db.Close()
 			return nil, err
 		}

@@ -88,7 +88,8 @@ type queued struct {
 // behind to SQL (see above). It is a ledger.Store.
 type Journaled struct {
 	*Store
-	log *journal.Log
+	log   *journal.Log
+	write bool // DeferHolds
 
 	// gate is shared by the holds; every other write holds it alone,
 	// from its wait for the write-behind until memory is dropped.
@@ -114,17 +115,7 @@ var _ ledger.Store = (*Journaled)(nil)
 // opened with dsn in dataDir: DATA/WING.journal, or STEM-WING.journal
 // beside a sqlite:STEM.db; "" on PostgreSQL (several processes may share
 // the database there: no journal).
-func JournalBeside(dsn, dataDir, wing string) string {
-	if dsn != "" && !strings.HasPrefix(dsn, "sqlite:") {
-		return ""
-	}
-	path := strings.TrimPrefix(dsn, "sqlite:")
-	if path == "" {
-		return filepath.Join(dataDir, wing+".journal")
-	}
-	dir, base := filepath.Split(path)
-	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+wing+".journal")
-}
+func JournalBeside(dsn, dataDir, wing string) string { return journal.Beside(dsn, dataDir, wing) }
 
 // OpenJournaled opens the journal at path (package journal, with o),
 // replays its records into s's tables, drops them and starts the
@@ -170,6 +161,14 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 	return j, nil
 }
 
+// DeferHolds has the holds' records written without waiting for the disk
+// (journal.Log.Write) — for a Journaled on the shared journal file of the
+// process with every role, where a hold is answered only to this
+// process's switch, whose append of its answer (a later append on the
+// same file, which makes the hold durable too) returns before the
+// terminal is told. Call it before the ledger serves.
+func (j *Journaled) DeferHolds() { j.write = true }
+
 // ReplayLeft applies to s the holds a Journaled left in the journal at
 // path (it stopped before writing them behind), for a store that opens the
 // wing on the SQL path; nothing when there is no journal. It fails with
@@ -178,17 +177,33 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 // one on SQL would decide against balances it does not see), and like
 // OpenJournaled.
 func ReplayLeft(ctx context.Context, s *Store, path string) error {
-	if segs, _ := filepath.Glob(path + ".[0-9]*"); len(segs) == 0 {
+	return ReplayLeftShared(ctx, s, "", path)
+}
+
+// ReplayLeftShared is ReplayLeft for a journal that may be a stream of
+// the shared journal file at shared (journal.OpenShared; the stream named
+// by path's base name, with the journal of its own at path taken in).
+func ReplayLeftShared(ctx context.Context, s *Store, shared, path string) error {
+	sh, found, err := journal.Left(shared, path)
+	if err == nil && !found {
 		return nil
 	}
-	j, err := OpenJournaled(ctx, s, path, journal.Options{})
+	var j *Journaled
+	if err == nil {
+		j, err = OpenJournaled(ctx, s, path, journal.Options{Shared: sh})
+	}
+	if err == nil {
+		err = j.Close()
+	}
+	if sh != nil {
+		if cerr := sh.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if fault.CodeOf(err) == journal.CodeLocked {
 		return fault.E(fault.Conflict, "ledger_store_busy", "another process places this bank's holds from memory (its journal %s is locked): run one issuer host per bank and data folder", filepath.Base(path))
 	}
-	if err != nil {
-		return err
-	}
-	return j.Close()
+	return err
 }
 
 func (j *Journaled) closeStmts() {
@@ -560,7 +575,13 @@ func (j *Journaled) journal(ctx context.Context, made []*liveHold) error {
 	for i, h := range made {
 		holds[i] = h.t
 	}
-	seq, err := j.log.Append(context.WithoutCancel(ctx), encodeHolds(holds))
+	var seq uint64
+	var err error
+	if j.write {
+		seq, err = j.log.Write(encodeHolds(holds))
+	} else {
+		seq, err = j.log.Append(context.WithoutCancel(ctx), encodeHolds(holds))
+	}
 	j.mu.Lock()
 	if err != nil {
 		for _, h := range made {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/journal"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/tsp"
 )
@@ -61,6 +62,8 @@ type Option func(*options)
 type options struct {
 	sole      bool
 	maxTokens int
+	shared    *journal.Shared // OnJournal
+	deferUses bool            // DeferUses
 }
 
 // Sole tells Open that this process is the only token service on the

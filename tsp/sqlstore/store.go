@@ -62,7 +62,7 @@ func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, err
 			return nil, err
 		}
 		var err error
-		if jr, err = openJournal(journalPath(pl)); err != nil {
+		if jr, err = openJournal(journalPath(pl), o.shared); err != nil {
 			return nil, err
 		}
 	}
@@ -82,8 +82,9 @@ func Open(ctx context.Context, dsn, dataDir string, opts ...Option) (*Store, err
 			s.Close()
 			return nil, err
 		}
+		s.wb.write = o.deferUses && o.shared != nil
 	case pl.Dialect() == sqldb.SQLite:
-		if err := s.replayLeft(ctx, journalPath(pl)); err != nil {
+		if err := s.replayLeft(ctx, journal.Beside(pl.DSN, pl.Dir, journal.SharedName), journalPath(pl)); err != nil {
 			s.Close()
 			return nil, err
 		}

@@ -50,23 +50,30 @@ type pendingUse struct {
 type writeBehind struct {
 	log    *journal.Log
 	behind *journal.Behind[pendingUse]
+	write  bool // DeferUses: key uses written without waiting for the disk
 }
+
+// OnJournal puts a Sole store's journal in the process's shared journal
+// file s (journal.OpenShared), as the stream tsp.journal (or
+// STEM-tsp.journal), taking in a tsp.journal of its own left there.
+func OnJournal(s *journal.Shared) Option { return func(o *options) { o.shared = s } }
+
+// DeferUses has a Sole store on a shared journal (OnJournal) write its
+// key uses without waiting for the disk (journal.Log.Write): only for the
+// process with every role, where the use reaches nobody but this
+// process's switch before the switch's own append of its answer — a later
+// append on the same file, which makes the use durable too — returns.
+// Ignored otherwise.
+func DeferUses() Option { return func(o *options) { o.deferUses = true } }
 
 // journalPath is the token service's journal on an SQLite place: tsp.journal
 // in the data folder, or STEM-tsp.journal beside sqlite:STEM.db.
-func journalPath(pl sqldb.Place) string {
-	path := strings.TrimPrefix(pl.DSN, "sqlite:")
-	if path == "" {
-		return filepath.Join(pl.Dir, Wing.Name+".journal")
-	}
-	dir, base := filepath.Split(path)
-	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"-"+Wing.Name+".journal")
-}
+func journalPath(pl sqldb.Place) string { return journal.Beside(pl.DSN, pl.Dir, Wing.Name) }
 
 // openJournal opens the journal at path, refusing a second token service
 // on it (fault.Conflict "tsp_store_busy").
-func openJournal(path string) (*journal.Log, error) {
-	l, err := journal.Open(path, journal.Options{})
+func openJournal(path string, shared *journal.Shared) (*journal.Log, error) {
+	l, err := journal.Open(path, journal.Options{Shared: shared})
 	if fault.CodeOf(err) == journal.CodeLocked {
 		return nil, fault.E(fault.Conflict, "tsp_store_busy", "another token service has this store open (its journal %s is locked): run one token service per SQLite data folder", filepath.Base(path))
 	}
@@ -93,22 +100,30 @@ func (s *Store) startWriteBehind(ctx context.Context, l *journal.Log) error {
 }
 
 // replayLeft applies the key uses a sole store left in the journal at
-// path to SQL, for a store that reads SQL — unless a sole store has the
-// journal open now (it applies them itself) or there is none.
-func (s *Store) replayLeft(ctx context.Context, path string) error {
-	if segs, _ := filepath.Glob(path + ".[0-9]*"); len(segs) == 0 {
-		return nil
-	}
-	l, err := journal.Open(path, journal.Options{})
-	if fault.CodeOf(err) == journal.CodeLocked {
+// path — its stream in the shared journal file at shared, or a journal of
+// its own — to SQL, for a store that reads SQL, unless a sole store has
+// the journal open now (it applies them itself) or there is none.
+func (s *Store) replayLeft(ctx context.Context, shared, path string) error {
+	sh, found, err := journal.Left(shared, path)
+	if fault.CodeOf(err) == journal.CodeLocked || (err == nil && !found) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	err = s.replay(ctx, l)
-	if cerr := l.Close(); err == nil {
-		err = cerr
+	l, err := journal.Open(path, journal.Options{Shared: sh})
+	if fault.CodeOf(err) == journal.CodeLocked {
+		err = nil
+	} else if err == nil {
+		err = s.replay(ctx, l)
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if sh != nil {
+		if cerr := sh.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
@@ -143,7 +158,13 @@ func (s *Store) replay(ctx context.Context, l *journal.Log) error {
 // journalUse appends a key's use to the journal and queues it for SQL
 // (e.mu held: memory is changed by the caller once this returns nil).
 func (s *Store) journalUse(ctx context.Context, e *entry, u tsp.KeyUse) error {
-	seq, err := s.wb.log.Append(ctx, encodeUse(u))
+	var seq uint64
+	var err error
+	if s.wb.write {
+		seq, err = s.wb.log.Write(encodeUse(u))
+	} else {
+		seq, err = s.wb.log.Append(ctx, encodeUse(u))
+	}
 	if err != nil {
 		return err
 	}
