@@ -19,7 +19,10 @@ func CreateAccountsInTx(ctx context.Context, tx *sqldb.Tx, accounts []ledger.Acc
 // rules of package ledger, the accounts locked as Store.CreateTransfers
 // locks them, committed with the rest of tx. A unique violation (the same
 // id stored by another transaction meanwhile) fails the transaction: run
-// it again. It fails like ledger.CreateTransfersIn.
+// it again. With a Journaled ledger on the wing, run tx inside its Alone
+// with the context Alone gives: the Journaled learns from it the ids
+// inserted (its filter of ids; a hold reusing one would otherwise be
+// placed). It fails like ledger.CreateTransfersIn.
 func CreateTransfersInTx(ctx context.Context, tx *sqldb.Tx, ts []ledger.Transfer) ([]ledger.Result, error) {
 	return ledger.CreateTransfersIn(ctx, ledgerTx{tx}, ts)
 }

@@ -123,6 +123,13 @@ func JournalBeside(dsn, dataDir, wing string) string { return journal.Beside(dsn
 // like journal.Open (fault.Unavailable journal_locked when another store
 // has the journal open), or with the database's error during the replay.
 func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options) (*Journaled, error) {
+	return openJournaled(ctx, s, path, o, true)
+}
+
+// openJournaled is OpenJournaled; a Journaled opened only to replay its
+// journal and close (not serve) reads no filter of ids (a scan of every
+// transfer id).
+func openJournaled(ctx context.Context, s *Store, path string, o journal.Options, serve bool) (*Journaled, error) {
 	l, err := journal.Open(path, o)
 	if err != nil {
 		return nil, err
@@ -154,8 +161,10 @@ func OpenJournaled(ctx context.Context, s *Store, path string, o journal.Options
 	if err != nil {
 		return fail(err)
 	}
-	if j.ids, err = s.transferIDs(ctx); err != nil {
-		return fail(err)
+	if serve {
+		if j.ids, err = s.transferIDs(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	j.behind = journal.NewBehind(l, apply, journal.BehindOptions[queued]{Batch: behindBatch, Wait: behindWait, Cut: cutHolds, After: j.applied})
 	return j, nil
@@ -190,7 +199,7 @@ func ReplayLeftShared(ctx context.Context, s *Store, shared, path string) error 
 	}
 	var j *Journaled
 	if err == nil {
-		j, err = OpenJournaled(ctx, s, path, journal.Options{Shared: sh})
+		j, err = openJournaled(ctx, s, path, journal.Options{Shared: sh}, false)
 	}
 	if err == nil {
 		err = j.Close()
