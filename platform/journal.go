@@ -1,6 +1,9 @@
 package platform
 
 import (
+	"path/filepath"
+
+	"github.com/tapwallet/tapwallet/fault"
 	issuerstore "github.com/tapwallet/tapwallet/issuer/sqlstore"
 	"github.com/tapwallet/tapwallet/journal"
 	netstore "github.com/tapwallet/tapwallet/netswitch/sqlstore"
@@ -38,6 +41,9 @@ func (p *Platform) openJournal(cfg Config) error {
 		return nil
 	}
 	s, err := journal.OpenShared(path, journal.Options{})
+	if fault.CodeOf(err) == journal.CodeLocked {
+		return fault.E(fault.Conflict, journal.CodeLocked, "another process with every role (tapwallet serve?) has this data folder's journal %s open: run one per data folder, or stop it first", filepath.Base(path))
+	}
 	if err != nil {
 		return err
 	}
