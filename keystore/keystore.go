@@ -265,7 +265,8 @@ func (f *File) Seal(plaintext, aad []byte) ([]byte, error) {
 	dek, wrapNonce, nonce := rnd[:32], rnd[32:44], rnd[44:]
 	out := sealHead(id, len(plaintext))
 	out = append(out, wrapNonce...)
-	out = f.masterGCM(id, mk).Seal(out, wrapNonce, dek, []byte(id))
+	m := f.masterGCM(id, mk)
+	out = m.Seal(out, wrapNonce, dek, m.id)
 	out = append(out, nonce...)
 	return gcm(dek).Seal(out, nonce, plaintext, aad), nil
 }
@@ -303,7 +304,8 @@ func (f *File) unwrap(sealed []byte) (Sealed, []byte, error) {
 	if mk.IsZero() {
 		return p, nil, fault.E(fault.Internal, "vault_key_unknown", "sealed under master key %q, which this key store does not hold", p.KeyID)
 	}
-	dek, err := f.masterGCM(p.KeyID, mk).Open(nil, p.WrapNonce, p.Wrapped, []byte(p.KeyID))
+	m := f.masterGCM(p.KeyID, mk)
+	dek, err := m.Open(nil, p.WrapNonce, p.Wrapped, m.id)
 	if err != nil {
 		return p, nil, errDamaged
 	}
@@ -396,13 +398,20 @@ func (p Sealed) Rewrapped(id string, wrapNonce, wrapped []byte) []byte {
 	return append(out, p.body...)
 }
 
+// masterAEAD is a master key's AEAD, with the key's id as bytes: the aad
+// of the data keys it wraps.
+type masterAEAD struct {
+	cipher.AEAD
+	id []byte
+}
+
 // masterGCM returns the AEAD of master key id (whose bytes are mk), made
 // once: a master key never changes under its id.
-func (f *File) masterGCM(id string, mk Secret) cipher.AEAD {
+func (f *File) masterGCM(id string, mk Secret) masterAEAD {
 	if a, ok := f.aeads.Load(id); ok {
-		return a.(cipher.AEAD)
+		return a.(masterAEAD)
 	}
-	a := gcm(mk.Reveal())
+	a := masterAEAD{gcm(mk.Reveal()), []byte(id)}
 	f.aeads.Store(id, a)
 	return a
 }

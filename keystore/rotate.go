@@ -204,7 +204,8 @@ func (f *File) Rewrap(sealed []byte) ([]byte, bool, error) {
 	}
 	defer clear(dek)
 	wrapNonce := random(12)
-	return p.Rewrapped(act, wrapNonce, f.masterGCM(act, amk).Seal(nil, wrapNonce, dek, []byte(act))), true, nil
+	m := f.masterGCM(act, amk)
+	return p.Rewrapped(act, wrapNonce, m.Seal(nil, wrapNonce, dek, m.id)), true, nil
 }
 
 // SealedKeyID returns the id of the master key that sealed data names, or
