@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
 )
@@ -81,7 +82,9 @@ func Beside(dsn, dataDir, name string) string {
 // Open(path, Options{Shared: s}) (its stream, or the per-party log alone
 // when s is nil), replays it, and closes it and s. It fails like
 // OpenShared: fault.Conflict CodeLocked while a process has the shared
-// file open (that process applies the records itself).
+// file open (that process applies the records itself; one that only
+// replays, as Left's caller does, lets go within moments: Left tries
+// again for about half a second first).
 func Left(shared, path string) (*Shared, bool, error) {
 	fsys := defaultFS()
 	own, err := segmentSeqs(fsys, path)
@@ -95,11 +98,19 @@ func Left(shared, path string) (*Shared, bool, error) {
 	if err != nil || len(seqs) == 0 {
 		return nil, len(own) > 0, err
 	}
-	s, err := OpenShared(shared, Options{})
-	if err != nil {
-		return nil, false, err
+	// A store replaying what it was left holds the file for moments, a
+	// process journaling on it while it runs: try again for about half
+	// a second before answering CodeLocked.
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		s, err := OpenShared(shared, Options{})
+		if err == nil {
+			return s, true, nil
+		}
+		if fault.CodeOf(err) != CodeLocked || wait > 500*time.Millisecond {
+			return nil, false, err
+		}
+		time.Sleep(wait)
 	}
-	return s, true, nil
 }
 
 // Shared is a journal file the parties of one process share, each

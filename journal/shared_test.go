@@ -735,7 +735,13 @@ func TestLeft(t *testing.T) {
 		t.Fatalf("Left while the shared file is open: %v", err)
 	}
 	appendN(t, streams(t, s, dir, "tsp.journal")[0], 2, 1) // takes the per-party log in
-	s.Close()
+	// A holder that lets go within moments (another store replaying):
+	// Left waits for it.
+	holder := s
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		holder.Close()
+	}()
 	s, found, err := journal.Left(shared, own)
 	if s == nil || !found || err != nil {
 		t.Fatalf("Left beside the shared file: %v %v %v", s, found, err)
