@@ -14,8 +14,10 @@ import (
 // schedule is a few hundred table reads; the rounds are the usual
 // S-box-with-P tables. It computes what crypto/des computes (TestDES
 // compares them on random keys and blocks, and the standard's example):
-// the same algorithm, only faster to key. A schedule is numbers only, in
-// place: wiping it is clearing it.
+// the same algorithm, only faster to key, and its blocks as fast. Like
+// crypto/des's, its table reads depend on the key and the data (neither
+// is constant-time). A schedule is numbers only, in place: wiping it is
+// clearing it.
 
 // desSchedule is a single-DES key's 16 round keys. Round key i holds the
 // eight 6-bit groups that meet S-boxes 1–8 where feistel XORs them: the
