@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -376,8 +378,16 @@ func sealedInToken(t *testing.T, store keystore.Store, file *keystore.File, db *
 	t.Helper()
 	var id string
 	var sealed []byte
-	if err := db.SQL().QueryRow(query).Scan(&id, &sealed); err != nil {
-		t.Fatal(err)
+	// A running platform writes its records to SQL behind its journal
+	// (the switch's every 100 ms): wait for the first to be there.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := db.SQL().QueryRow(query).Scan(&id, &sealed)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sql.ErrNoRows) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
 	if _, err := file.Open(sealed, []byte(prefix+id)); err == nil {
 		t.Errorf("the key file opens a card number sealed (%s) with --keys pkcs11", prefix)
