@@ -2,8 +2,8 @@ package emv
 
 import (
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/subtle"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -16,19 +16,19 @@ import (
 // Keyed is a 16-byte key with its block cipher's key schedule built once,
 // for a key that is used more than once: a card master key deriving a
 // session key per cryptogram, or a session key that checks the ARQC and
-// then makes the ARPC. For TDES it holds the two single-DES halves'
-// schedules (des.go: keyed in a fraction of crypto/des's time), which make
-// both the retail MAC (ISO/IEC 9797-1 algorithm 3) and TDES with keying
-// option 2 (K1 K2 K1). Its methods compute what the package's functions of
-// the same names do.
+// then makes the ARPC. For TDES it holds the two single-DES halves
+// (crypto/des), which make both the retail MAC (ISO/IEC 9797-1 algorithm
+// 3) and TDES with keying option 2 (K1 K2 K1), so a TDES key costs two DES
+// key schedules instead of the five a MAC and a block cipher of it would
+// build. Its methods compute what the package's functions of the same
+// names do.
 //
 // A Keyed is safe for concurrent use until Wipe, which overwrites its key
 // schedules with zeros; after Wipe it computes garbage, so its holder
 // must wipe it only when no one uses it any more. It prints redacted.
 type Keyed struct {
 	alg    Alg
-	k1, k2 desSchedule  // TDES: K1 and K2
-	sm4    cipher.Block // SM4
+	k1, k2 cipher.Block // TDES: K1 and K2 single-DES; SM4: k1 only
 }
 
 // NewKeyed returns key's schedules. It returns an error for an unknown Alg
@@ -41,15 +41,19 @@ func NewKeyed(a Alg, key []byte) (*Keyed, error) {
 		return nil, fmt.Errorf("%w (got %d)", ErrKeyLength, len(key))
 	}
 	k := &Keyed{alg: a}
+	var err error
 	if a == SM4 {
-		var err error
-		if k.sm4, err = sm4.NewCipher(key); err != nil {
+		if k.k1, err = sm4.NewCipher(key); err != nil {
 			return nil, err
 		}
 		return k, nil
 	}
-	newDESSchedule(&k.k1, key[:8])
-	newDESSchedule(&k.k2, key[8:])
+	if k.k1, err = des.NewCipher(key[:8]); err != nil {
+		return nil, err
+	}
+	if k.k2, err = des.NewCipher(key[8:]); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -59,18 +63,17 @@ func (k *Keyed) Alg() Alg { return k.alg }
 // Wipe overwrites the key schedules with zeros (the key is gone from the
 // Keyed). It may be called more than once.
 func (k *Keyed) Wipe() {
-	clear(k.k1[:])
-	clear(k.k2[:])
-	WipeSchedule(k.sm4)
+	WipeSchedule(k.k1)
+	WipeSchedule(k.k2)
 }
 
 // encrypt encrypts one block: TDES K1 K2 K1 (EDE) or SM4.
 func (k *Keyed) encrypt(dst, src []byte) {
-	if k.alg == SM4 {
-		k.sm4.Encrypt(dst, src)
-		return
+	k.k1.Encrypt(dst, src)
+	if k.alg == TDES {
+		k.k2.Decrypt(dst, dst)
+		k.k1.Encrypt(dst, dst)
 	}
-	tdesEncrypt(&k.k1, &k.k2, dst, src)
 }
 
 // encryptECB encrypts src (whole blocks) block by block.
@@ -90,24 +93,32 @@ func (k *Keyed) MAC(data []byte, p Padding) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return binary.BigEndian.AppendUint64(make([]byte, 0, 8), m), nil
+		return append(make([]byte, 0, des.BlockSize), m[:]...), nil
 	}
 	padded, err := Pad(data, sm4.BlockSize, p)
 	if err != nil {
 		return nil, err
 	}
-	return cbcMAC(k.sm4, make([]byte, sm4.BlockSize), padded), nil
+	return cbcMAC(k.k1, make([]byte, sm4.BlockSize), padded), nil
 }
 
-// tdesMAC is the retail MAC of data under a TDES key, padded in a buffer
-// on the stack when it fits.
-func (k *Keyed) tdesMAC(data []byte, p Padding) (uint64, error) {
+// tdesMAC is the retail MAC of data under a TDES key (CBC-MAC under K1,
+// then the last block decrypted under K2 and encrypted under K1), padded
+// in a buffer on the stack when it fits.
+func (k *Keyed) tdesMAC(data []byte, p Padding) ([des.BlockSize]byte, error) {
 	var buf [64]byte
-	padded, err := appendPad(buf[:0], data, 8, p)
+	var h [des.BlockSize]byte
+	padded, err := appendPad(buf[:0], data, des.BlockSize, p)
 	if err != nil {
-		return 0, err
+		return h, err
 	}
-	return retailMAC(&k.k1, &k.k2, padded), nil
+	for i := 0; i+des.BlockSize <= len(padded); i += des.BlockSize {
+		subtle.XORBytes(h[:], h[:], padded[i:i+des.BlockSize])
+		k.k1.Encrypt(h[:], h[:])
+	}
+	k.k2.Decrypt(h[:], h[:])
+	k.k1.Encrypt(h[:], h[:])
+	return h, nil
 }
 
 // Cryptogram is the package's Cryptogram under this key.
@@ -122,12 +133,10 @@ func (k *Keyed) Cryptogram(data []byte, p Padding) ([]byte, error) {
 // VerifyCryptogram is the package's VerifyCryptogram under this key.
 func (k *Keyed) VerifyCryptogram(data []byte, p Padding, cryptogram []byte) (bool, error) {
 	if k.alg == TDES {
-		m, err := k.tdesMAC(data, p)
+		want, err := k.tdesMAC(data, p)
 		if err != nil {
 			return false, err
 		}
-		var want [8]byte
-		binary.BigEndian.PutUint64(want[:], m)
 		return subtle.ConstantTimeCompare(want[:], cryptogram) == 1, nil
 	}
 	want, err := k.Cryptogram(data, p)
