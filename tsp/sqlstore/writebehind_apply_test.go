@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/sqldb"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"github.com/tapwallet/tapwallet/tsp"
 	"github.com/tapwallet/tapwallet/tsp/tsptest"
 )
@@ -170,21 +171,7 @@ func TestApplyPlan(t *testing.T) {
 		chunkSQL(useLUKs, 2):  "SEARCH luks USING INDEX sqlite_autoindex_luks_1 (token=? AND key_index=?)",
 		chunkSQL(moveATCs, 2): "SEARCH tokens USING INDEX sqlite_autoindex_tokens_1 (token=?)",
 	} {
-		rows, err := s.DB.SQL().Query("EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?"))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var d string
-			if err := rows.Scan(&id, &parent, &unused, &d); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, d)
-		}
-		rows.Close()
-		if !slices.Contains(plan, want) {
+		if plan := sqldbtest.QueryPlan(t, s.DB, q, make([]any, strings.Count(q, "?"))...); !slices.Contains(strings.Split(plan, "; "), want) {
 			t.Errorf("plan of %.40q…: %q, want %q", q, plan, want)
 		}
 	}
