@@ -218,7 +218,15 @@ type file struct {
 	synced  chan struct{} // closed and replaced when a block is synced, the file fails or closes
 	streams []*Log        // every stream known (shared: from the files or opened; in order of first sight)
 	byName  map[string]*Log
+	spare   []byte // a written group's body, cleared, for the next group (nil: none)
+
+	blk []byte // the block being written, reused (under wmu; cleared after each write)
 }
+
+// keptBuffer is the largest capacity a file keeps of a group's body or a
+// block's buffer for the next one: a burst's larger buffers go to the
+// garbage collector rather than stay in the live heap.
+const keptBuffer = 1 << 20
 
 // Log is an open journal, or a stream of a shared one. Its methods are
 // safe for concurrent use.
@@ -725,7 +733,12 @@ func (l *Log) add(ctx context.Context, rec []byte) (uint64, *group, error) {
 		return l.add(ctx, rec)
 	}
 	if g == nil {
-		g = &group{first: f.next, done: make(chan struct{}), body: make([]byte, 0, 4096)}
+		body := f.spare
+		f.spare = nil
+		if body == nil {
+			body = make([]byte, 0, 4096)
+		}
+		g = &group{first: f.next, done: make(chan struct{}), body: body}
 		f.group = g
 	}
 	if l.g != g {
@@ -811,6 +824,14 @@ func (f *file) commit(g *group) {
 		f.fail(err)
 		g.err = err
 	}
+	// The body is written (or failed): it is kept, cleared, for the
+	// next group — its records (sealed card numbers, amounts) are not
+	// left in memory for it.
+	if f.spare == nil && cap(g.body) <= keptBuffer {
+		clear(g.body)
+		f.spare = g.body[:0]
+	}
+	g.body = nil
 	f.mu.Unlock()
 	if err != nil {
 		// Nothing to apply for records the callers are told failed.
@@ -835,7 +856,16 @@ func (f *file) fail(err error) {
 // writeBlock writes g as a block at the end of sg and syncs it (f.wmu
 // held); full (a mark, see shared.go) names every stream known.
 func (f *file) writeBlock(sg *segment, g *group, full bool) error {
-	blk := make([]byte, headerSize, headerSize+len(g.body)+64)
+	blk := slices.Grow(f.blk[:0], headerSize+len(g.body)+64)[:headerSize]
+	defer func() {
+		// Keep the buffer for the next block, cleared: it held records.
+		clear(blk)
+		if cap(blk) <= keptBuffer {
+			f.blk = blk[:0]
+		} else {
+			f.blk = nil
+		}
+	}()
 	if f.shared {
 		copy(blk, sharedMagic)
 		blk = f.appendTable(blk, g, full || sg.size == 0)
