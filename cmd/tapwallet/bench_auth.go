@@ -55,7 +55,11 @@ the same tokens in flight, for a third of --duration (2 to 5 s) or the same
 throughput, latency p50/p90/p99/max, CPU µs per authorization (the whole
 process's user+system CPU from getrusage over the run — platform, load
 generator and background checkpoints — divided by the authorizations),
-fdatasyncs per authorization, the echo's throughput and CPU per round trip,
+fdatasyncs per authorization, disk KB per authorization (what the process
+wrote to storage over the run, from write_bytes of /proc/self/io: the
+shared journal, the databases' write-ahead logs and their checkpoints into
+the .db files, counted a page at a time as the kernel dirties it; 0 where
+/proc is missing), the echo's throughput and CPU per round trip,
 and full/echo (the full path's throughput over the echo's); with --json one
 JSON object on the last line. --sweep 16,32,64,128 runs one point per
 concurrency, one after another on the same platform (each --duration or
@@ -81,7 +85,11 @@ type authFigures struct {
 	DB       string  `json:"db"`
 	// Fdatasyncs is the storage kernel's fdatasync(2)s per authorization
 	// over the run (sqldb.Syncs; 0 on PostgreSQL, where the server syncs).
-	Fdatasyncs  float64 `json:"fdatasyncs_per_auth"`
+	Fdatasyncs float64 `json:"fdatasyncs_per_auth"`
+	// DiskKB is the KB (1024 bytes) the process caused to be written to
+	// storage per authorization over the run: write_bytes of
+	// /proc/self/io (diskWritten); 0 where it cannot be read.
+	DiskKB      float64 `json:"disk_kb_per_auth"`
 	BaselineTPS float64 `json:"baseline_tps,omitempty"`
 	BaselineP50 float64 `json:"baseline_p50_ms,omitempty"`
 	BaselineP99 float64 `json:"baseline_p99_ms,omitempty"`
@@ -120,6 +128,7 @@ type runFigures struct {
 	lat                        []time.Duration
 	cpu                        time.Duration // the process's CPU over the run (getrusage)
 	syncs                      uint64        // fdatasyncs over the run (sqldb.Syncs and journal.Syncs: the databases and the parties' journals)
+	written                    uint64        // bytes the process caused to be written to storage over the run (diskWritten)
 }
 
 // cpuPerAuth is the process's CPU per authorization, µs.
@@ -128,6 +137,14 @@ func (r runFigures) cpuPerAuth() float64 {
 		return 0
 	}
 	return float64(r.cpu.Microseconds()) / float64(r.total())
+}
+
+// diskKBPerAuth is the KB written to storage per authorization.
+func (r runFigures) diskKBPerAuth() float64 {
+	if r.total() == 0 {
+		return 0
+	}
+	return float64(r.written) / 1024 / float64(r.total())
 }
 
 // syncsPerAuth is the fdatasyncs per authorization.
@@ -359,11 +376,11 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		f.Campaigns = *campaigns
 		rows = append(rows, f)
 		if i == 0 {
-			fmt.Fprintf(w, "\n%6s %8s %8s %8s %6s %8s %7s %7s %7s %7s %9s %6s %8s %8s %9s %9s\n", "tokens", "auths", "approved", "declined", "errors",
-				"auth/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU µs", "cores", "fsync", "echo/s", "echo µs", "full/echo")
+			fmt.Fprintf(w, "\n%6s %8s %8s %8s %6s %8s %7s %7s %7s %7s %9s %6s %8s %8s %8s %9s %9s\n", "tokens", "auths", "approved", "declined", "errors",
+				"auth/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU µs", "cores", "fsync", "disk KB", "echo/s", "echo µs", "full/echo")
 		}
-		fmt.Fprintf(w, "%6d %8d %8d %8d %6d %8.0f %7.2f %7.2f %7.2f %7.2f %9.0f %6.2f %8.3f %8.0f %9.1f %9.2f\n", c, path.total(), path.approved, path.declined, path.errors,
-			path.tps(), path.pct(0.50), path.pct(0.90), path.pct(0.99), path.pct(1), f.CPU, f.Cores, f.Fdatasyncs, f.BaselineTPS, f.EchoCPU, f.FullEcho)
+		fmt.Fprintf(w, "%6d %8d %8d %8d %6d %8.0f %7.2f %7.2f %7.2f %7.2f %9.0f %6.2f %8.3f %8.2f %8.0f %9.1f %9.2f\n", c, path.total(), path.approved, path.declined, path.errors,
+			path.tps(), path.pct(0.50), path.pct(0.90), path.pct(0.99), path.pct(1), f.CPU, f.Cores, f.Fdatasyncs, f.DiskKB, f.BaselineTPS, f.EchoCPU, f.FullEcho)
 	}
 	if *blockProfile != "" {
 		runtime.SetBlockProfileRate(0)
@@ -391,7 +408,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		}
 		holds += len(ts)
 	}
-	fmt.Fprintf(w, "(CPU µs: the process's user+system CPU per authorization, platform and load generator; cores: that CPU over the wall time; fsync: fdatasyncs per authorization; echo: a bare ISO 8583 echo, same codec and framing, same tokens in flight)\n")
+	fmt.Fprintf(w, "(CPU µs: the process's user+system CPU per authorization, platform and load generator; cores: that CPU over the wall time; fsync: fdatasyncs per authorization; disk KB: KB the process wrote to storage per authorization, /proc/self/io write_bytes; echo: a bare ISO 8583 echo, same codec and framing, same tokens in flight)\n")
 	if last := rows[len(rows)-1]; len(rows) == 1 && last.FullEcho > 0 && last.BaselineP50 > 0 && last.EchoCPU > 0 {
 		fmt.Fprintf(w, "the full path runs at %.2f× the echo's throughput, with %.1f× its median latency and %.1f× its CPU per round trip\n",
 			last.FullEcho, last.P50/last.BaselineP50, last.CPU/last.EchoCPU)
@@ -419,9 +436,9 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	summary := rows
 	if *rounds > 1 {
 		summary = medians(rows)
-		fmt.Fprintf(w, "\nmedians over %d rounds:\n%6s %8s %7s %7s %9s %6s %8s %9s\n", *rounds, "tokens", "auth/s", "p50 ms", "p99 ms", "CPU µs", "cores", "fsync", "full/echo")
+		fmt.Fprintf(w, "\nmedians over %d rounds:\n%6s %8s %7s %7s %9s %6s %8s %8s %9s\n", *rounds, "tokens", "auth/s", "p50 ms", "p99 ms", "CPU µs", "cores", "fsync", "disk KB", "full/echo")
 		for _, m := range summary {
-			fmt.Fprintf(w, "%6d %8.0f %7.2f %7.2f %9.0f %6.2f %8.3f %9.2f\n", m.Tokens, m.TPS, m.P50, m.P99, m.CPU, m.Cores, m.Fdatasyncs, m.FullEcho)
+			fmt.Fprintf(w, "%6d %8.0f %7.2f %7.2f %9.0f %6.2f %8.3f %8.2f %9.2f\n", m.Tokens, m.TPS, m.P50, m.P99, m.CPU, m.Cores, m.Fdatasyncs, m.DiskKB, m.FullEcho)
 		}
 	}
 	if *plot != "" {
@@ -475,7 +492,7 @@ func echoRun(ctx context.Context, e *env, c, conns int, streams []*stream, quota
 func figuresOf(tokens int, path, echo runFigures, dbName string, seen metrics.Summary) authFigures {
 	f := authFigures{Approved: path.approved, Declined: path.declined, Errors: path.errors, TPS: round2(path.tps()),
 		P50: path.pct(0.5), P90: path.pct(0.9), P99: path.pct(0.99), Max: path.pct(1), DB: dbName,
-		Fdatasyncs: round3(path.syncsPerAuth()), Tokens: tokens, CPU: round2(path.cpuPerAuth())}
+		Fdatasyncs: round3(path.syncsPerAuth()), Tokens: tokens, CPU: round2(path.cpuPerAuth()), DiskKB: round2(path.diskKBPerAuth())}
 	if path.elapsed > 0 {
 		f.Cores = round2(path.cpu.Seconds() / path.elapsed.Seconds())
 	}
@@ -681,7 +698,7 @@ func drive(ctx context.Context, e *env, name, addr string, conns int, streams []
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	progress := newProgress(e.stderr)
-	cpu0, syncs0 := processCPU(), sqldb.Syncs()+journal.Syncs()
+	cpu0, syncs0, written0 := processCPU(), sqldb.Syncs()+journal.Syncs(), diskWritten()
 	start := time.Now()
 	for i, s := range streams {
 		wg.Add(1)
@@ -736,7 +753,7 @@ loop:
 		}
 	}
 	elapsed := time.Since(start)
-	cpu, syncs := processCPU()-cpu0, sqldb.Syncs()+journal.Syncs()-syncs0
+	cpu, syncs, written := processCPU()-cpu0, sqldb.Syncs()+journal.Syncs()-syncs0, diskWritten()-written0
 	progress.clear()
 	var all []time.Duration
 	for _, l := range lats {
@@ -744,7 +761,7 @@ loop:
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	return runFigures{approved: int(approved.Load()), declined: int(declined.Load()), errors: int(errs.Load()), elapsed: elapsed, lat: all,
-		cpu: cpu, syncs: syncs}, nil
+		cpu: cpu, syncs: syncs, written: written}, nil
 }
 
 // rcApproved reports whether m's DE39 is 00 (read in place: the load

@@ -71,6 +71,7 @@ func medians(rows []authFigures) []authFigures {
 			CPU:        med(rs, func(r authFigures) float64 { return r.CPU }),
 			Cores:      med(rs, func(r authFigures) float64 { return r.Cores }),
 			Fdatasyncs: med(rs, func(r authFigures) float64 { return r.Fdatasyncs }),
+			DiskKB:     med(rs, func(r authFigures) float64 { return r.DiskKB }),
 			FullEcho:   med(rs, func(r authFigures) float64 { return r.FullEcho }),
 			EchoCPU:    med(rs, func(r authFigures) float64 { return r.EchoCPU }),
 		})

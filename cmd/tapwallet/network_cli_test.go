@@ -33,6 +33,11 @@ func TestBenchAuthJSON(t *testing.T) {
 	if !strings.Contains(out, "300 holds pending = approved") {
 		t.Errorf("the issuers' holds do not match the approvals:\n%s", out)
 	}
+	// The durable run wrote its journal and logs: at least a page per
+	// fdatasync'd batch (read where /proc/self/io is there to read it).
+	if _, err := os.Stat("/proc/self/io"); err == nil && (f.DiskKB <= 0 || f.DiskKB > 1000) {
+		t.Errorf("disk KB per authorization %v, want above 0 (and below 1000)", f.DiskKB)
+	}
 	// The platform's metrics over the run: each hop timed. (The switch's
 	// records and the issuers' holds are journaled: their write-behinds'
 	// batches, every 100 ms, may all fall after so short a run.)
