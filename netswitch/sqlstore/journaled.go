@@ -358,15 +358,20 @@ func (s *Store) finishJournaled(ctx context.Context, a netswitch.Auth) error {
 // append journals one write about e and queues it for the write-behind;
 // with write, without waiting for the disk (DeferIntents).
 func (j *journaled) append(ctx context.Context, e *liveAuth, kind byte, id string, args []any, write bool) error {
-	b, err := encodeRecord(kind, args)
-	if err != nil {
-		return err
-	}
+	bp := recordBufs.Get().(*[]byte)
+	b, err := appendRecord((*bp)[:0], kind, args)
 	var seq uint64
-	if write {
+	if err == nil && write {
 		seq, err = j.log.Write(b)
-	} else {
+	} else if err == nil {
 		seq, err = j.log.Append(ctx, b)
+	}
+	// The journal copied the record: its buffer goes back, cleared (it
+	// holds the sealed card number and the token's digits).
+	clear(b)
+	if b != nil && cap(b) <= 4096 {
+		*bp = b[:0]
+		recordBufs.Put(bp)
 	}
 	if err != nil {
 		return err
@@ -391,9 +396,17 @@ const (
 
 var errRecord = fault.E(fault.Internal, "journal_record", "a record of the network's journal does not decode")
 
+// recordBufs holds the buffers a record is encoded into for its append
+// (the journal copies it into its group): one a write, not one a record.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // encodeRecord encodes a write's arguments (strings, byte slices, integers).
 func encodeRecord(kind byte, args []any) ([]byte, error) {
-	b := make([]byte, 0, 512)
+	return appendRecord(make([]byte, 0, 512), kind, args)
+}
+
+// appendRecord appends the record encodeRecord makes to b.
+func appendRecord(b []byte, kind byte, args []any) ([]byte, error) {
 	b = append(b, kind)
 	b = binary.AppendUvarint(b, uint64(len(args)))
 	for _, a := range args {
