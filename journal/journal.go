@@ -218,7 +218,7 @@ type file struct {
 	synced  chan struct{} // closed and replaced when a block is synced, the file fails or closes
 	streams []*Log        // every stream known (shared: from the files or opened; in order of first sight)
 	byName  map[string]*Log
-	spare   []byte // a written group's body, cleared, for the next group (nil: none)
+	spare   [][]byte // written groups' bodies, cleared, for the next groups (at most 2: one gathers while one is written)
 
 	blk []byte // the block being written, reused (under wmu; cleared after each write)
 }
@@ -733,9 +733,11 @@ func (l *Log) add(ctx context.Context, rec []byte) (uint64, *group, error) {
 		return l.add(ctx, rec)
 	}
 	if g == nil {
-		body := f.spare
-		f.spare = nil
-		if body == nil {
+		var body []byte
+		if n := len(f.spare); n > 0 {
+			body, f.spare[n-1] = f.spare[n-1], nil
+			f.spare = f.spare[:n-1]
+		} else {
 			body = make([]byte, 0, 4096)
 		}
 		g = &group{first: f.next, done: make(chan struct{}), body: body}
@@ -827,9 +829,9 @@ func (f *file) commit(g *group) {
 	// The body is written (or failed): it is kept, cleared, for the
 	// next group — its records (sealed card numbers, amounts) are not
 	// left in memory for it.
-	if f.spare == nil && cap(g.body) <= keptBuffer {
+	if len(f.spare) < 2 && cap(g.body) <= keptBuffer {
 		clear(g.body)
-		f.spare = g.body[:0]
+		f.spare = append(f.spare, g.body[:0])
 	}
 	g.body = nil
 	f.mu.Unlock()
