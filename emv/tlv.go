@@ -163,14 +163,25 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // input is malformed (see the package doc for what is refused); it never
 // panics. The returned values alias b.
 func Decode(b []byte) ([]TLV, error) {
-	return decode(b, 0, 1)
+	return decode(nil, b, 0, 1)
 }
 
-func decode(b []byte, base, depth int) ([]TLV, error) {
+// DecodeAppend is Decode appending the top-level objects to out: a caller
+// that reads them at once gives room of its own (a constructed object's
+// children are still made as Decode makes them). On an error it returns
+// nil.
+func DecodeAppend(out []TLV, b []byte) ([]TLV, error) {
+	return decode(out, b, 0, 1)
+}
+
+// decode appends b's objects to out (room for them made when out is nil).
+func decode(out []TLV, b []byte, base, depth int) ([]TLV, error) {
 	if depth > MaxDepth {
 		return nil, &DecodeError{Offset: base, Err: ErrTooDeep}
 	}
-	out := make([]TLV, 0, count(b))
+	if out == nil {
+		out = make([]TLV, 0, count(b))
+	}
 	i := 0
 	for i < len(b) {
 		if b[i] == 0x00 {
@@ -194,7 +205,7 @@ func decode(b []byte, base, depth int) ([]TLV, error) {
 		value := b[i : i+int(length) : i+int(length)]
 		obj := TLV{Tag: tag, Value: value}
 		if tag.Constructed() {
-			children, err := decode(value, base+i, depth+1)
+			children, err := decode(nil, value, base+i, depth+1)
 			if err != nil {
 				return nil, err
 			}

@@ -284,3 +284,29 @@ func TestRoundTrip(t *testing.T) {
 	}
 	check(t, "9F26", upper(ac.Value), "19C1FBC83EBDC0D5")
 }
+
+// TestDecodeAppend checks that DecodeAppend decodes as Decode does into
+// the room it is given (no new array while it fits), after what the room
+// holds, and returns nil on an error.
+func TestDecodeAppend(t *testing.T) {
+	in := unhex(t, "9F0201FFE0039F0300")
+	want, err := Decode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := make([]TLV, 1, 8)
+	room[0] = TLV{Tag: 0x9C, Value: []byte{1}}
+	got, err := DecodeAppend(room, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &got[0] != &room[0] {
+		t.Error("DecodeAppend did not decode into the room given")
+	}
+	if !reflect.DeepEqual(got[1:], want) || got[0].Tag != 0x9C {
+		t.Errorf("got %+v, want the room's object then %+v", got, want)
+	}
+	if got, err := DecodeAppend(room[:0], unhex(t, "9C01FF9F")); err == nil || got != nil {
+		t.Errorf("a truncated input gave %+v, %v; want nil and an error", got, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"github.com/tapwallet/tapwallet/card"
 	"github.com/tapwallet/tapwallet/emv"
@@ -156,11 +157,29 @@ type Chip map[emv.Tag][]byte
 // ChipCode is the fault code of chip data that does not decode.
 const ChipCode = "chip_data"
 
+// chipRooms holds the room DecodeChip reads DE55's tags into before it
+// maps them (a tap's DE55 holds ~15): no []TLV made an authorization.
+var chipRooms = sync.Pool{New: func() any { r := make([]emv.TLV, 0, chipRoom); return &r }}
+
+// chipRoom is the tags a room of chipRooms holds.
+const chipRoom = 32
+
 // DecodeChip reads DE55 into its tags. It returns a fault.Invalid
 // ChipCode error for BER-TLV that does not decode, a constructed tag, or a
 // tag given twice.
 func DecodeChip(icc []byte) (Chip, error) {
-	objs, err := emv.Decode(icc)
+	room := chipRooms.Get().(*[]emv.TLV)
+	objs, err := emv.DecodeAppend((*room)[:0], icc)
+	defer func() {
+		// Back to the pool without the values it pointed to (objs is the
+		// room, or a larger copy of it; nil when the decode failed part way).
+		if objs == nil {
+			clear((*room)[:cap(*room)])
+		} else {
+			clear(objs)
+		}
+		chipRooms.Put(room)
+	}()
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, ChipCode, "DE55 is not valid BER-TLV")
 	}

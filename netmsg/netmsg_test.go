@@ -1,6 +1,7 @@
 package netmsg_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -216,3 +217,28 @@ func TestMux(t *testing.T) {
 }
 
 var timeZero = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+
+// TestDecodeChipOwnTags checks that DecodeChip, whose room for the tags is
+// reused, gives each DE55 its own tags and nothing of the one before — a
+// longer one, one that failed part way, one with a tag twice.
+func TestDecodeChipOwnTags(t *testing.T) {
+	long := []byte{0x9f, 0x26, 0x02, 0xaa, 0xbb, 0x9f, 0x36, 0x02, 0x00, 0x01, 0x95, 0x01, 0x80}
+	for _, before := range [][]byte{
+		long,
+		{0x9f, 0x26, 0x02, 0xaa, 0xbb, 0x9f, 0x36, 0x08, 0x01}, // truncated after a good tag
+		{0x95, 0x01, 0x80, 0x95, 0x01, 0x80},                   // a tag twice
+	} {
+		_, _ = netmsg.DecodeChip(before)
+		got, err := netmsg.DecodeChip([]byte{0x9c, 0x01, 0x00})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !bytes.Equal(got[0x9c], []byte{0}) {
+			t.Errorf("after % x: got %x, want only 9C 00", before, got)
+		}
+	}
+	got, err := netmsg.DecodeChip(long)
+	if err != nil || len(got) != 3 || !bytes.Equal(got[0x9f36], []byte{0, 1}) {
+		t.Errorf("got %x, %v; want the three tags", got, err)
+	}
+}
