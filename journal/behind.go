@@ -34,6 +34,10 @@ type Behind[T any] struct {
 	items  []T
 	hurry  bool // a reader waits: apply without gathering
 	paused bool // apply nothing (tests: a crash before the write-behind)
+	// An applied batch's arrays, cleared, for the queue to grow into after
+	// the next cut (nil: none).
+	spareSeqs  []uint64
+	spareItems []T
 
 	wake chan struct{} // cap 1: a first record, Batch records, a hurry
 	stop chan struct{}
@@ -187,6 +191,7 @@ func (b *Behind[T]) run() {
 		for _, seq := range seqs {
 			b.log.Done(seq)
 		}
+		b.keep(seqs, batch)
 		draining = b.o.Drain
 	}
 }
@@ -223,11 +228,26 @@ func (b *Behind[T]) cut() ([]uint64, []T) {
 	}
 	seqs, batch := b.seqs[:n:n], b.items[:n:n]
 	if n == len(b.items) {
-		b.seqs, b.items, b.hurry = nil, nil, false
+		b.seqs, b.items, b.hurry = b.spareSeqs, b.spareItems, false
+		b.spareSeqs, b.spareItems = nil, nil
 	} else {
 		b.seqs, b.items = b.seqs[n:], b.items[n:]
 	}
 	return seqs, batch
+}
+
+// keep keeps an applied batch's arrays, cleared (its items may hold card
+// data), for the queue after the next cut: the queue does not grow anew
+// from nothing at each batch. A batch is the front of the queue's array
+// cut to its length, so the queue's later records are never beneath it.
+func (b *Behind[T]) keep(seqs []uint64, batch []T) {
+	if cap(batch) > 2*b.o.Max {
+		return
+	}
+	clear(batch)
+	b.mu.Lock()
+	b.spareSeqs, b.spareItems = seqs[:0], batch[:0]
+	b.mu.Unlock()
 }
 
 // applyRetrying applies batch, trying again after a backoff until it is

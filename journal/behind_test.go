@@ -333,3 +333,58 @@ func TestReplayBatches(t *testing.T) {
 		t.Fatalf("after the replay the log holds %d records, want none", len(got))
 	}
 }
+
+// TestBehindReusesCleared: the queue grows into an applied batch's arrays
+// (kept, cleared) — every batch still holds exactly its own records, in
+// order, with full cuts, partial cuts (Max) and records added while a
+// batch is applied; and what a batch held is cleared once it is applied:
+// once the write-behind has stopped, each batch's array holds nil or
+// later records only (it was given to the queue again).
+func TestBehindReusesCleared(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "j"), journal.Options{})
+	defer l.Close()
+	var mu sync.Mutex
+	var got []int
+	var batches [][]*int // each batch applied, as the array it was
+	var lasts []int
+	b := journal.NewBehind(l, func(_ context.Context, batch []*int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range batch {
+			got = append(got, *p)
+		}
+		batches, lasts = append(batches, batch), append(lasts, *batch[len(batch)-1])
+		return nil
+	}, journal.BehindOptions[*int]{Batch: 3, Max: 5, Wait: time.Millisecond})
+	var last uint64
+	for i := 1; i <= 200; i++ {
+		seq, err := l.Append(context.Background(), rec(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Add(seq, &i)
+		last = seq
+		if i%7 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitApplied(t, l, last)
+	b.Close() // the write-behind has stopped: its arrays are still
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 200 {
+		t.Fatalf("applied %d records, want 200", len(got))
+	}
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("applied %v, want 1..200 in order", got)
+		}
+	}
+	for k, a := range batches {
+		for _, p := range a {
+			if p != nil && *p <= lasts[k] {
+				t.Fatalf("the array of the batch ending at %d still holds record %d", lasts[k], *p)
+			}
+		}
+	}
+}
