@@ -351,6 +351,9 @@ func (r *run) flush(ctx context.Context, tx Tx) error {
 	var changed []Account // in id order, as locked
 	for i, id := range r.locked {
 		if a, ok := r.accounts[id]; ok && a != r.original[i] {
+			if changed == nil {
+				changed = make([]Account, 0, len(r.locked)-i) // at once, not grown
+			}
 			changed = append(changed, a)
 		}
 	}

@@ -96,11 +96,12 @@ type Journaled struct {
 	gate sync.RWMutex
 
 	mu       sync.Mutex
-	accounts map[string]ledger.Account // totals with every hold journaled
-	locked   map[string]ledger.Account // a decide's accounts (memoryTx.LockAccounts), reused: cleared each time
-	live     map[string]*liveHold      // by transfer id
-	ids      *idfilter.Filter          // every transfer id in SQL or journaled; nil: none (every id read from SQL)
-	gen      uint64                    // moves when the write-behind drops holds from live
+	accounts map[string]ledger.Account  // totals with every hold journaled
+	locked   map[string]ledger.Account  // a decide's accounts (memoryTx.LockAccounts), reused: cleared each time
+	found    map[string]ledger.Transfer // a decide's first TransfersByID, reused likewise
+	live     map[string]*liveHold       // by transfer id
+	ids      *idfilter.Filter           // every transfer id in SQL or journaled; nil: none (every id read from SQL)
+	gen      uint64                     // moves when the write-behind drops holds from live
 	closed   bool
 	behind   *journal.Behind[queued]
 
@@ -627,6 +628,7 @@ type memoryTx struct {
 	known   map[string]ledger.Transfer
 	changed []ledger.Account
 	created []ledger.Transfer
+	byID    bool // TransfersByID gave out j.found
 }
 
 func (m *memoryTx) Now() time.Time { return m.now }
@@ -657,8 +659,22 @@ func (m *memoryTx) LockAccounts(_ context.Context, ids []string) (map[string]led
 	return out, nil
 }
 
+// TransfersByID returns the transfers live or known; its first call of a
+// decide fills the map kept from one decide to the next (the rules then
+// record the batch's new transfers in it), a later one a new map.
 func (m *memoryTx) TransfersByID(_ context.Context, ids []string) (map[string]ledger.Transfer, error) {
-	out := make(map[string]ledger.Transfer, len(ids))
+	var out map[string]ledger.Transfer
+	if !m.byID && len(ids) <= lockedKept {
+		m.byID = true
+		if out = m.j.found; out == nil {
+			out = make(map[string]ledger.Transfer, len(ids))
+			m.j.found = out
+		} else {
+			clear(out)
+		}
+	} else {
+		out = make(map[string]ledger.Transfer, len(ids))
+	}
 	for _, id := range ids {
 		if h, ok := m.j.live[id]; ok {
 			out[id] = h.t
