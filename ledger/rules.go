@@ -334,10 +334,11 @@ func (r *run) resolve(p Transfer, s PendingStatus) {
 
 func (r *run) flush(ctx context.Context, tx Tx) error {
 	if len(r.created) > 0 {
-		ts := make([]Transfer, len(r.created))
-		for i, t := range r.created {
-			t.Status = ""
-			ts[i] = t
+		// The run ends here: its created transfers are handed over as
+		// they are, without their status (no copy of them made).
+		ts := r.created
+		for i := range ts {
+			ts[i].Status = ""
 		}
 		if err := tx.InsertTransfers(ctx, ts); err != nil {
 			return err

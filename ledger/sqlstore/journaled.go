@@ -588,10 +588,18 @@ func (j *Journaled) journal(ctx context.Context, made []*liveHold) error {
 	}
 	var seq uint64
 	var err error
+	bp := recordBufs.Get().(*[]byte)
+	b := appendHolds((*bp)[:0], holds)
 	if j.write {
-		seq, err = j.log.Write(encodeHolds(holds))
+		seq, err = j.log.Write(b)
 	} else {
-		seq, err = j.log.Append(context.WithoutCancel(ctx), encodeHolds(holds))
+		seq, err = j.log.Append(context.WithoutCancel(ctx), b)
+	}
+	// The journal copied the record: its buffer goes back, cleared.
+	clear(b)
+	if cap(b) <= 4096 {
+		*bp = b[:0]
+		recordBufs.Put(bp)
 	}
 	j.mu.Lock()
 	if err != nil {
@@ -818,7 +826,15 @@ var addHeld = statementsBySize(func(n int) string {
 // and the bytes each) and, as varints, its amount, currency, timeout
 // (ms), expiry and time (Unix ms).
 func encodeHolds(ts []ledger.Transfer) []byte {
-	b := make([]byte, 0, 64+len(ts)*160)
+	return appendHolds(make([]byte, 0, 64+len(ts)*160), ts)
+}
+
+// recordBufs holds the buffers a record of holds is encoded into for its
+// append (the journal copies it into its group).
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendHolds appends the record encodeHolds makes to b.
+func appendHolds(b []byte, ts []ledger.Transfer) []byte {
 	b = append(b, holdsRecord)
 	b = binary.AppendUvarint(b, uint64(len(ts)))
 	str := func(s string) {
