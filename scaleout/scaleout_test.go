@@ -9,21 +9,15 @@
 package scaleout_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,134 +32,7 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/phone"
 	"github.com/tapwallet/tapwallet/platform"
-	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
-
-// proc is one OS process of the binary.
-type proc struct {
-	name string
-	bin  string
-	args []string
-	log  string // its stderr, for a failure's report
-	http string // its HTTP address
-	cmd  *exec.Cmd
-	// exited is closed when the process has ended.
-	exited chan struct{}
-}
-
-func (p *proc) start(t *testing.T) {
-	t.Helper()
-	if err := p.run(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// run starts the process and waits until its /healthz answers.
-func (p *proc) run() error {
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	p.cmd = exec.Command(p.bin, append([]string{"serve", "--http", p.http}, p.args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	// The load pays ¥1–10 in bursts from six phones: card testing and
-	// small-payment bursts to the risk engine, which would decline most of
-	// it before the issuers. This test is about processes and money, so the
-	// engine is off (serve --risk off) and the load reaches the banks.
-	p.cmd.Env = append(os.Environ(), "TAPWALLET_LOG_LEVEL=warn", "TAPWALLET_RISK=off")
-	err = p.cmd.Start()
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %v", p.name, err)
-	}
-	exited := make(chan struct{})
-	go func() { p.cmd.Wait(); close(exited) }()
-	p.exited = exited
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(p.log)
-			return fmt.Errorf("%s exited at start:\n%s", p.name, tail(b, 3000))
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not come up: %v", p.name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// kill ends the process with SIGKILL: no shutdown of any kind.
-func (p *proc) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-}
-
-// stop ends the process with SIGTERM (SIGKILL after 15 s).
-func (p *proc) stop() {
-	if p.cmd == nil {
-		return
-	}
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		p.kill()
-	}
-}
-
-// freePorts returns n consecutive free TCP ports on 127.0.0.1.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(30000)
-		var lns []net.Listener
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if ok = err == nil; ok {
-				lns = append(lns, ln)
-			}
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
-
-func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
-
-// testCard is a card of `tapwallet banks test-cards --json`.
-type testCard struct {
-	PAN, Expiry, CVN2, Bank, IDV string
-}
-
-func cli(t *testing.T, bin string, args ...string) []byte {
-	t.Helper()
-	out, err := exec.Command(bin, args...).Output()
-	if err != nil {
-		t.Fatalf("tapwallet %s: %v", strings.Join(args, " "), err)
-	}
-	return out
-}
 
 // sent is one authorization as the acquirer saw it.
 type sent struct {
@@ -189,122 +56,25 @@ func TestScaleOut(t *testing.T) {
 		t.Skip("builds the binary and runs six processes")
 	}
 	ctx := context.Background()
-	dsn := sqldbtest.PostgresDSN(t)
-	root := t.TempDir()
-	bin := filepath.Join(root, "tapwallet")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/tapwallet").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
-	// The banks in directory order, split in two halves.
-	var banks struct{ Banks []struct{ ID string } }
-	if err := json.Unmarshal(cli(t, bin, "banks", "list", "--json"), &banks); err != nil {
-		t.Fatal(err)
-	}
-	var half [2][]string
-	for i, b := range banks.Banks {
-		half[i*2/len(banks.Banks)] = append(half[i*2/len(banks.Banks)], b.ID)
-	}
-	issuersBase := freePorts(t, len(banks.Banks))
-	pb := freePorts(t, 9) // HTTP and ISO 8583 ports of the processes
-
-	mk := func(name string, args ...string) *proc {
-		dir := filepath.Join(root, name)
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		p := &proc{name: name, bin: bin, log: filepath.Join(root, name+".log"), args: append([]string{"--data", dir, "--db", dsn}, args...)}
-		t.Cleanup(func() {
-			p.stop()
-			if t.Failed() {
-				b, _ := os.ReadFile(p.log)
-				t.Logf("--- %s log (last 3000 bytes):\n%s", name, tail(b, 3000))
-			}
-		})
-		return p
-	}
-	// The token service is its own process; the wallet and the networks
-	// reach it over HTTP/JSON at its address (tsphttp).
-	tokens := mk("tsp", "--roles", "tsp")
-	tspURL := "http://" + addr(pb+3)
-	wallet := mk("wallet", "--roles", "wallet,portal", "--tsp-url", tspURL)
-	netArgs := func(iso int) []string {
-		return []string{"--roles", "network", "--tsp-url", tspURL, "--iso", addr(iso), "--issuers-at", addr(issuersBase)}
-	}
-	net1, net2 := mk("network1", netArgs(pb+1)...), mk("network2", netArgs(pb+2)...)
-	iss := [2]*proc{}
-	for i := range iss {
-		iss[i] = mk(fmt.Sprintf("issuers%d", i+1), "--roles", "issuers", "--issuer-banks", strings.Join(half[i], ","), "--issuers-listen", addr(issuersBase))
-	}
-	for i, p := range []*proc{tokens, wallet, net1, net2, iss[0], iss[1]} {
-		p.http = addr(pb + 3 + i)
-	}
-	// One key store for the whole platform: the first process makes it,
-	// the others get a copy (an operator distributes keys.json, or an
-	// HSM); the token service's link secret (tsp-secret) likewise.
-	tokens.start(t)
-	for _, f := range []string{"keys.json", "tsp-secret"} {
-		b, err := os.ReadFile(filepath.Join(root, "tsp", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []*proc{wallet, net1, net2, iss[0], iss[1]} {
-			if err := os.WriteFile(filepath.Join(root, p.name, f), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, p := range []*proc{wallet, iss[0], iss[1], net1, net2} {
-		p.start(t)
-	}
-	isoAddrs := []string{addr(pb + 1), addr(pb + 2)}
+	l := startLayout(t)
+	root, bin, dsn, half, iss := l.root, l.bin, l.dsn, l.half, l.iss
+	net1, net2, wallet, isoAddrs := l.net1, l.net2, l.wallet, l.isoAddrs
 
 	// Phones with cards of many banks, added through the wallet process.
-	var cards []testCard
-	var tc struct{ Cards []testCard }
-	if err := json.Unmarshal(cli(t, bin, "banks", "test-cards", "--json"), &tc); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range tc.Cards {
-		if c.IDV == "green" && c.Expiry[2:] >= "27" {
-			cards = append(cards, c)
-		}
-	}
+	cards := l.greenCards(t)
 	const phones = 6
-	type wcard struct {
-		phone.Card
-		bank string
-	}
 	type worker struct {
 		ph    *phone.Phone
 		cards []wcard
 	}
 	workers := make([]*worker, phones)
 	for i := range workers {
-		ph, err := phone.Open(filepath.Join(root, fmt.Sprintf("phone%d", i)), "http://"+wallet.http)
-		if err != nil {
-			t.Fatal(err)
-		}
-		email := fmt.Sprintf("scale%d@example.com", i)
-		if err := ph.SignUp(ctx, email, "password-123"); err != nil {
-			t.Fatal(err)
-		}
-		if err := ph.LogIn(ctx, email, "password-123"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ph.Register(ctx, "phone", "model"); err != nil {
-			t.Fatal(err)
-		}
-		w := &worker{ph: ph}
+		var mine []testCard
 		for j := i; j < len(cards); j += phones {
-			c := cards[j]
-			res, err := ph.AddCard(ctx, c.PAN, c.Expiry, c.CVN2)
-			if err != nil {
-				t.Fatalf("add card of %s: %v", c.Bank, err)
-			}
-			w.cards = append(w.cards, wcard{*res.Card, c.Bank})
+			mine = append(mine, cards[j])
 		}
-		workers[i] = w
+		ph, wc := l.openPhone(t, fmt.Sprintf("phone%d", i), fmt.Sprintf("scale%d@example.com", i), mine)
+		workers[i] = &worker{ph: ph, cards: wc}
 	}
 
 	// The load: each phone pays at its own terminal, over both network
@@ -475,13 +245,13 @@ func TestScaleOut(t *testing.T) {
 	}
 	defer pl.Close()
 	books := ledgers{}
-	for _, b := range banks.Banks {
-		st, err := issuerstore.Open(ctx, dsn, filepath.Join(root, "books"), b.ID)
+	for _, b := range l.banks {
+		st, err := issuerstore.Open(ctx, dsn, filepath.Join(root, "books"), b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		books[b.ID] = st.Ledger
+		books[b] = st.Ledger
 	}
 	var approved, declined, unanswered, reversed, refunded int
 	holds := map[string]bool{}
@@ -657,16 +427,4 @@ func balances(t *testing.T, books ledgers) map[string]int64 {
 		}
 	}
 	return out
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return strings.Join(lines, "\n")
 }
