@@ -373,8 +373,12 @@ func (r benchRun) report(l *layout) string {
 	fmt.Fprintf(&b, " = platform processes %.0f\n", f.CPU["platform"])
 	fmt.Fprintf(&b, "  + PostgreSQL backends of the platform's connections %.0f (%d backends, %d of them started during the run: a new connection each), server background processes %.0f = with the database %.0f\n",
 		f.CPU["pg_backends"], r.cpu.backends, r.cpu.born, f.CPU["pg_server"], f.CPU["platform+db"])
-	fmt.Fprintf(&b, "  + load generator (this test process, of which ~%.0f the meter's sampling of /proc) %.0f = total %.0f (%.2f cores); other clients' backends on the same server %.0f (not counted)",
-		f.CPU["meter"], f.CPU["load_generator"], f.CPU["total"], f.Cores, f.CPU["pg_other_clients"])
+	fmt.Fprintf(&b, "  + load generator (this test process, of which ~%.0f the meter's sampling of /proc) %.0f = total %.0f (%.2f cores)\n",
+		f.CPU["meter"], f.CPU["load_generator"], f.CPU["total"], f.Cores)
+	fmt.Fprintf(&b, "  not counted: other clients' backends on the same server %.0f; backends that ended between samples (whose not known; the platform's connections closed when idle beyond the pool's 4 are among them) %.0f\n",
+		f.CPU["pg_other_clients"], f.CPU["pg_ended_unattributed"])
+	fmt.Fprintf(&b, "  the whole PostgreSQL server (every process, every client) %.0f; platform processes + whole server + load generator %.0f",
+		f.CPU["pg_whole_server"], f.CPU["platform"]+f.CPU["pg_whole_server"]+f.CPU["load_generator"])
 	return b.String()
 }
 
@@ -403,15 +407,21 @@ type cpuUse struct {
 	// pgOther: the backends of other clients (other engineers' tests on
 	// the same server), not counted in the sums.
 	pgBackends, pgServer, pgOther time.Duration
-	backends                      int // how many backends pgBackends counts
-	born                          int // of those, how many began during the run (a new connection each)
-	self                          time.Duration
-	meter                         time.Duration // of self: the meter's sampling of /proc (its thread's CPU)
+	// pgEnded: the CPU of the server's processes that ended during the
+	// run (connections closed) not in the others: what they used after
+	// their last sample, or all of it if no sample saw them; whose they
+	// were is not known (-1: the postmaster's figures could not be read).
+	pgEnded  time.Duration
+	backends int // how many backends pgBackends counts
+	born     int // of those, how many began during the run (a new connection each)
+	self     time.Duration
+	meter    time.Duration // of self: the meter's sampling of /proc (its thread's CPU)
 }
 
 // sums returns the sums the report gives: platform (the layout's
 // processes), pg_backends, pg_server, platform+db (the three),
-// load_generator, total (all of them) and pg_other_clients.
+// load_generator, total (all of them), and beside them pg_other_clients,
+// pg_ended_unattributed and pg_whole_server (every server process).
 func (u cpuUse) sums() map[string]time.Duration {
 	var platform time.Duration
 	for _, d := range u.procs {
@@ -419,7 +429,8 @@ func (u cpuUse) sums() map[string]time.Duration {
 	}
 	db := platform + u.pgBackends + u.pgServer
 	return map[string]time.Duration{"platform": platform, "pg_backends": u.pgBackends, "pg_server": u.pgServer,
-		"platform+db": db, "load_generator": u.self, "total": db + u.self, "pg_other_clients": u.pgOther}
+		"platform+db": db, "load_generator": u.self, "total": db + u.self, "pg_other_clients": u.pgOther, "pg_ended_unattributed": u.pgEnded,
+		"pg_whole_server": u.pgBackends + u.pgServer + u.pgOther + max(u.pgEnded, 0)}
 }
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
@@ -438,23 +449,29 @@ func taskCPU(path string) (int64, bool) {
 }
 
 func statFile(path string) (cpu, started int64, ok bool) {
+	cpu, _, started, ok = statFields(path)
+	return cpu, started, ok
+}
+
+// statFields reads utime+stime, cutime+cstime (the CPU of the children
+// it waited for) and the start time of a stat file, in clock ticks.
+func statFields(path string) (cpu, children, started int64, ok bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
 	if len(f) < 20 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	start, _ := strconv.ParseInt(f[19], 10, 64)
-	return ut + st, start, true
+	n := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+	// utime, stime, cutime, cstime are fields 14-17; starttime 22.
+	return n(11) + n(12), n(13) + n(14), n(19), true
 }
 
 // pgProc is a PostgreSQL server process as the meter follows it.
@@ -464,6 +481,7 @@ type pgProc struct {
 	client     bool  // a backend of a client connection
 	checked    bool  // ours and client are known
 	born       bool  // it began during the run
+	gen        int   // the last sample that saw it
 }
 
 // cpuMeter samples the CPU of the layout's processes, this process and
@@ -477,6 +495,8 @@ type cpuMeter struct {
 	l          *layout
 	startTick  int64 // the run's start, in clock ticks since boot
 	postmaster int   // the server's first process, once found
+	reaped     int64 // the postmaster's cutime+cstime at the start (-1: unknown)
+	gen        int   // the samples taken
 	base       map[string]int64
 	self       int64
 	mu         sync.Mutex
@@ -549,6 +569,13 @@ func (m *cpuMeter) sample(first bool) {
 		pids = pgProcesses()
 		m.postmaster = postmasterOf(pids)
 	}
+	if first {
+		m.reaped = -1
+		if _, c, _, ok := statFields(fmt.Sprintf("/proc/%d/stat", m.postmaster)); ok && m.postmaster > 0 {
+			m.reaped = c
+		}
+	}
+	m.gen++
 	var ports map[int]bool
 	for _, pid := range pids {
 		cpu, started, ok := procStat(pid)
@@ -564,7 +591,7 @@ func (m *cpuMeter) sample(first bool) {
 			}
 			m.pg[pid] = p
 		}
-		p.last = cpu
+		p.last, p.gen = cpu, m.gen
 		if !p.checked {
 			// Once: a backend's client connected before the server
 			// started it, and keeps its port.
@@ -675,7 +702,11 @@ func (m *cpuMeter) stop() cpuUse {
 	u.meter = m.spent
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var endedLast int64 // the last samples of the processes that ended
 	for _, p := range m.pg {
+		if p.gen != m.gen {
+			endedLast += p.last
+		}
 		d := time.Duration(p.last-p.base) * clockTick
 		switch {
 		case p.ours:
@@ -689,6 +720,13 @@ func (m *cpuMeter) stop() cpuUse {
 		default:
 			u.pgServer += d
 		}
+	}
+	// The postmaster adds the CPU of each child that ended to its own
+	// cutime+cstime: less the last samples of those the meter saw, it is
+	// what they used after it and what the ones it never saw used.
+	u.pgEnded = -1
+	if _, c, _, ok := statFields(fmt.Sprintf("/proc/%d/stat", m.postmaster)); ok && m.postmaster > 0 && m.reaped >= 0 {
+		u.pgEnded = time.Duration(c-m.reaped-endedLast) * clockTick
 	}
 	return u
 }
