@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -171,6 +172,7 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 		stored = map[string]Transfer{}
 	}
 	r := newRun(millis(tx.Now()), accountIDs, accounts, stored)
+	defer r.release()
 
 	results := make([]Result, len(transfers))
 	for i := 0; i < len(transfers); {
@@ -239,6 +241,7 @@ func ExpirePendingIn(ctx context.Context, tx Tx, now time.Time, limit int) (int,
 		return 0, err
 	}
 	r := newRun(millis(tx.Now()), accountIDs, accounts, fresh)
+	defer r.release()
 	for _, id := range ids {
 		p, ok := fresh[id]
 		if !ok || p.Status != StatusPending || p.ExpiresAt.IsZero() || p.ExpiresAt.After(now) {
@@ -275,13 +278,39 @@ type run struct {
 	chained     bool // deciding a linked chain: keep the undo log
 }
 
-// newRun starts a batch on the accounts locked (ids, sorted) as read.
+// runs holds ended runs, their copy of the accounts as read kept (cleared)
+// for the next: a batch makes neither. What a run hands over (created,
+// resolutions) is never reused.
+var runs = sync.Pool{New: func() any { return new(run) }}
+
+// keptAccounts bounds the accounts' copy a run keeps for the next.
+const keptAccounts = 64
+
+// newRun starts a batch on the accounts locked (ids, sorted) as read; end
+// it with release.
 func newRun(now time.Time, locked []string, accounts map[string]Account, transfers map[string]Transfer) *run {
-	r := &run{now: now, locked: locked, accounts: accounts, original: make([]Account, len(locked)), transfers: transfers}
+	r := runs.Get().(*run)
+	original := r.original[:0]
+	if cap(original) < len(locked) {
+		original = make([]Account, 0, len(locked))
+	}
+	*r = run{now: now, locked: locked, accounts: accounts, original: original[:len(locked)], transfers: transfers}
 	for i, id := range locked {
 		r.original[i] = accounts[id]
 	}
 	return r
+}
+
+// release ends r: nothing of the batch is kept (the accounts' copy is
+// cleared, the maps and slices the caller's are dropped).
+func (r *run) release() {
+	original := r.original
+	clear(original)
+	if cap(original) > keptAccounts {
+		original = nil
+	}
+	*r = run{original: original[:0]}
+	runs.Put(r)
 }
 
 // isLocked reports whether the batch locked the account id.
