@@ -60,7 +60,7 @@ func seedKeys(t testing.TB, tokens, keys int) (*Store, []string) {
 // CPU (getrusage: the machine's other load inflates it less). The keys
 // are made unused again between batches (not timed).
 func BenchmarkApplyUses(b *testing.B) {
-	for _, n := range []int{16, 512} {
+	for _, n := range []int{16, 512, 3072} {
 		b.Run(fmt.Sprint("batch=", n), func(b *testing.B) {
 			ctx := context.Background()
 			s, tokens := seedKeys(b, 16, n/16)
