@@ -78,6 +78,10 @@ type journaled struct {
 	behind *journal.Behind[jrec]
 	apply  func(context.Context, []jrec) ([]struct{}, error)
 	probe  *sql.Stmt // the response code of a record by identity
+
+	// The argument slices of applied records, cleared, for the next
+	// writes (under mu): by kind, a save's (authArgs) and a finish's.
+	spareSaves, spareFinishes [][]any
 }
 
 // Option changes how Open opens the store.
@@ -209,10 +213,44 @@ func (j *journaled) applied(batch []jrec) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, r := range batch {
+		// The write-behind is done with the record's arguments (apply
+		// returned; nothing of it keeps them): the slice is kept, cleared
+		// — it held the sealed card number and the token — for a later
+		// write.
+		if spare := j.spare(r.kind); r.args != nil && len(*spare) < spareArgs {
+			clear(r.args)
+			*spare = append(*spare, r.args[:0])
+		}
 		if e := j.live[r.id]; e != nil && e.seq == r.seq && e.busy == 0 && !e.deciding {
 			delete(j.live, r.id)
 		}
 	}
+}
+
+// spareArgs bounds the argument slices kept of each kind (~1.3 MB of a
+// save's at most).
+const spareArgs = 2048
+
+// spare returns the kept argument slices of a kind of record (mu held).
+func (j *journaled) spare(kind byte) *[][]any {
+	if kind == recSave {
+		return &j.spareSaves
+	}
+	return &j.spareFinishes
+}
+
+// takeArgs returns a kept argument slice of a kind of record, empty, or
+// nil when none is kept (mu held).
+func (j *journaled) takeArgs(kind byte) []any {
+	spare := j.spare(kind)
+	n := len(*spare)
+	if n == 0 {
+		return nil
+	}
+	args := (*spare)[n-1]
+	(*spare)[n-1] = nil
+	*spare = (*spare)[:n-1]
+	return args
 }
 
 // caughtUp waits until the write-behind has applied everything journaled
@@ -294,6 +332,7 @@ func (s *Store) saveJournaled(ctx context.Context, a netswitch.Auth) error {
 	j.live[a.ID] = e
 	stored := j.ids.MayHave(a.ID)
 	j.ids.Add(a.ID)
+	args := j.takeArgs(recSave)
 	j.mu.Unlock()
 	var err error
 	if stored {
@@ -302,7 +341,7 @@ func (s *Store) saveJournaled(ctx context.Context, a netswitch.Auth) error {
 			err = errExists
 		}
 	}
-	args := authArgs(a)
+	args = appendAuthArgs(args, a)
 	if err == nil {
 		err = j.append(ctx, e, recSave, a.ID, args, j.write && a.ResponseCode == "" && a.Promo == nil)
 	}
@@ -335,6 +374,7 @@ func (s *Store) finishJournaled(ctx context.Context, a netswitch.Auth) error {
 		e = &liveAuth{busy: 1}
 		j.live[a.ID] = e
 	}
+	args := j.takeArgs(recFinish)
 	j.mu.Unlock()
 	var err error
 	if !known {
@@ -346,7 +386,7 @@ func (s *Store) finishJournaled(ctx context.Context, a netswitch.Auth) error {
 		}
 	}
 	if err == nil {
-		err = j.append(ctx, e, recFinish, a.ID, finishArgs(a), false)
+		err = j.append(ctx, e, recFinish, a.ID, appendFinishArgs(args, a), false)
 	}
 	if err != nil {
 		j.mu.Lock()

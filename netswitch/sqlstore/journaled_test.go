@@ -230,3 +230,65 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestJournalArgsReused: the argument slices of applied records are kept,
+// cleared, and a later write's record holds its own values only — rounds
+// of saves and answers, each round's records with other values (a card's
+// last digits, a PAR, an answer) than the round before, or none.
+func TestJournalArgsReused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, "", dir, WithJournal(filepath.Join(dir, "network.journal"), journal.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var want []netswitch.Auth
+	for round := range 3 {
+		for i := range 20 {
+			a := testAuth(t, "r"+string(rune('0'+round))+string(rune('a'+i)))
+			if round%2 == 0 {
+				a.PANLast4, a.PAR, a.MerchantName = "4321", "par-"+a.ID, "shop "+a.ID
+			}
+			if err := s.SaveAuth(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			a.ResponseCode, a.Answer = iso8583.Approved, []byte{byte(round), byte(i)}
+			if round == 1 {
+				a.ResponseCode, a.Answer = iso8583.InsufficientFunds, nil
+			}
+			if err := s.FinishAuth(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, a)
+		}
+		if err := s.caughtUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.jr.mu.Lock()
+		for _, spare := range [][][]any{s.jr.spareSaves, s.jr.spareFinishes} {
+			if len(spare) == 0 {
+				t.Errorf("round %d: no argument slice kept", round)
+			}
+			for _, args := range spare {
+				for _, v := range args[:cap(args)] {
+					if v != nil {
+						t.Fatalf("round %d: a kept argument slice holds %v", round, v)
+					}
+				}
+			}
+		}
+		s.jr.mu.Unlock()
+	}
+	for _, a := range want {
+		got, err := s.Auth(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PANLast4 != a.PANLast4 || got.PAR != a.PAR || got.MerchantName != a.MerchantName ||
+			got.ResponseCode != a.ResponseCode || string(got.Answer) != string(a.Answer) || string(got.SealedPAN) != "sealed" {
+			t.Errorf("%s: stored %q %q %q %s %x, want %q %q %q %s %x", a.ID, got.PANLast4, got.PAR, got.MerchantName, got.ResponseCode, got.Answer,
+				a.PANLast4, a.PAR, a.MerchantName, a.ResponseCode, a.Answer)
+		}
+	}
+}

@@ -128,11 +128,15 @@ const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merch
 
 const authMarks = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
 
-func authArgs(a netswitch.Auth) []any {
-	return []any{a.ID, a.Digest, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.MerchantName, a.MCC, a.LocalDate, a.LocalTime,
+func authArgs(a netswitch.Auth) []any { return appendAuthArgs(nil, a) }
+
+// appendAuthArgs appends authArgs(a) to dst (a slice of the journal's
+// spare ones).
+func appendAuthArgs(dst []any, a netswitch.Auth) []any {
+	return append(dst, a.ID, a.Digest, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.MerchantName, a.MCC, a.LocalDate, a.LocalTime,
 		a.Token.Digits(), a.TokenLast4, a.PANLast4, a.SealedPAN, a.PhoneID, a.AccountID, a.BankID, a.Amount.Minor, int(a.Amount.Currency), a.AuthCode, string(a.ResponseCode), string(a.Reason),
 		a.Answer, a.BusinessDate, sqldb.Millis(a.ReceivedAt), sqldb.Millis(a.AnsweredAt), sqldb.Millis(a.ReversedAt), a.ReversalRC, a.ClearAmount,
-		sqldb.Millis(a.ClearedAt), a.ClearingDate, a.PAR, jsonOf(a.Promo)}
+		sqldb.Millis(a.ClearedAt), a.ClearingDate, a.PAR, jsonOf(a.Promo))
 }
 
 var errExists = fault.E(fault.Conflict, netswitch.CodeAuthExists, "an authorization with this identity is already stored")
@@ -173,8 +177,11 @@ func (s *Store) FinishAuth(ctx context.Context, a netswitch.Auth) error {
 const insertAuth = `INSERT INTO switch_auths (` + authCols + `) VALUES (` + authMarks + `) ON CONFLICT (id) DO NOTHING`
 
 // finishArgs are finishAuth's arguments for a's answer.
-func finishArgs(a netswitch.Auth) []any {
-	return []any{string(a.ResponseCode), string(a.Reason), a.AuthCode, a.Answer, sqldb.Millis(a.AnsweredAt), jsonOf(a.Promo), a.ID}
+func finishArgs(a netswitch.Auth) []any { return appendFinishArgs(nil, a) }
+
+// appendFinishArgs appends finishArgs(a) to dst.
+func appendFinishArgs(dst []any, a netswitch.Auth) []any {
+	return append(dst, string(a.ResponseCode), string(a.Reason), a.AuthCode, a.Answer, sqldb.Millis(a.AnsweredAt), jsonOf(a.Promo), a.ID)
 }
 
 const finishAuth = `UPDATE switch_auths SET response_code = ?, reason = ?, auth_code = ?, answer = ?, answered_at = ?, promo = ?
