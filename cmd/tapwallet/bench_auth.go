@@ -66,7 +66,7 @@ concurrency, one after another on the same platform (each --duration or
 --count; --rounds N runs the sweep N times over, alternating the points,
 and adds each concurrency's medians); --plot FILE.svg draws throughput
 against p50/p99 latency (the medians with --rounds). The
-default --tokens (16) is where the p99 target of 20 ms held on the 2-core
+default --tokens (48) is where the p99 target of 20 ms held on the 2-core
 machine (docs/performance.md). It exits non-zero if a durable
 SQLite run made no fdatasync.
 
@@ -462,12 +462,14 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 }
 
 // defaultBenchTokens is the default concurrency of bench auth: where the
-// p99 target (20 ms) holds on the 2-core machine. In an alternated durable
-// sweep (--rounds 3, docs/performance.md) p99 held at 8 and 16 in flight
-// in the quietest round (12.5 and 16.7 ms) and at no higher concurrency,
-// and the medians rose with concurrency (20, 44, 77, 86, 106 ms at 8, 16,
-// 32, 48, 64). The old default, 200, gave p99 ≈ 90–100 ms.
-const defaultBenchTokens = 16
+// p99 target (20 ms) holds on the 2-core machine with the most
+// throughput. In alternated durable sweeps of the one-journal build
+// (--rounds 3, quiet machine, docs/performance.md) p99 held at 16, 32, 40
+// and 48 in flight in every round (48: 10.8–15.6 ms, 12,672–15,614
+// auth/s) and not always above (56: 17.3–19.5 ms; 64: 12.9–27.5 ms).
+// Before the one journal it held only at 8 and 16 (the default was 16;
+// before that 200, p99 ≈ 90–100 ms).
+const defaultBenchTokens = 48
 
 // echoRun drives the same client, with c tokens in flight, against a bare
 // ISO 8583 echo server in this process (the messages go round again as
