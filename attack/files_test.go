@@ -75,20 +75,44 @@ func TestAttackWorldReadableFiles(t *testing.T) {
 	}
 
 	// 2. A folder of its own: everything private.
+	// A free port can be taken between the test choosing it and serve
+	// binding it (serve's own issuer hosts listen on ports the system
+	// picks first): serve then stops saying so, and starts again on other
+	// ports (three tries), as startServe does.
 	data := filepath.Join(t.TempDir(), "data")
-	cmd, errb, httpAddr := serve(data)
-	up := false
-	for i := 0; i < 300 && !up; i++ {
-		if resp, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
-			resp.Body.Close()
-			up = resp.StatusCode == 200
+	var cmd *exec.Cmd
+	var errb *bytes.Buffer
+	var httpAddr string
+	var exited chan struct{}
+	for try := 1; ; try++ {
+		cmd, errb, httpAddr = serve(data)
+		exited = make(chan struct{})
+		go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(cmd, exited)
+		up, stopped := false, false
+		for i := 0; i < 300 && !up && !stopped; i++ {
+			select {
+			case <-exited:
+				stopped = true
+				continue
+			default:
+			}
+			if resp, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
+				resp.Body.Close()
+				up = resp.StatusCode == 200
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !up {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("serve did not come up: %s", errb)
+		if up {
+			break
+		}
+		if !stopped {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if !stopped || !strings.Contains(errb.String(), "address already in use") || try == 3 {
+			t.Fatalf("serve did not come up (try %d): %s", try, errb)
+		}
+		t.Logf("serve stopped before it answered, a port taken meanwhile: %s", errb)
 	}
 	// Writes make the logs: a signup is one.
 	http.Post("http://"+httpAddr+"/v1/signup", "application/json", strings.NewReader(`{"email":"mallory@example.com","password":"correct horse battery"}`))
@@ -119,7 +143,7 @@ func TestAttackWorldReadableFiles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	go func() { <-ctx.Done(); cmd.Process.Kill() }()
-	cmd.Wait()
+	<-exited
 
 	// 3. The key file made readable by others afterwards.
 	os.Chmod(filepath.Join(data, "keys.json"), 0o644)
