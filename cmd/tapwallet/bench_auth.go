@@ -66,7 +66,7 @@ concurrency, one after another on the same platform (each --duration or
 --count; --rounds N runs the sweep N times over, alternating the points,
 and adds each concurrency's medians); --plot FILE.svg draws throughput
 against p50/p99 latency (the medians with --rounds). The
-default --tokens (48) is where the p99 target of 20 ms held on the 2-core
+default --tokens (32) is where the p99 target of 20 ms held on the 2-core
 machine (docs/performance.md). It exits non-zero if a durable
 SQLite run made no fdatasync.
 
@@ -462,14 +462,13 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 }
 
 // defaultBenchTokens is the default concurrency of bench auth: where the
-// p99 target (20 ms) holds on the 2-core machine with the most
-// throughput. In alternated durable sweeps of the one-journal build
-// (--rounds 3, quiet machine, docs/performance.md) p99 held at 16, 32, 40
-// and 48 in flight in every round (48: 10.8–15.6 ms, 12,672–15,614
-// auth/s) and not always above (56: 17.3–19.5 ms; 64: 12.9–27.5 ms).
-// Before the one journal it held only at 8 and 16 (the default was 16;
-// before that 200, p99 ≈ 90–100 ms).
-const defaultBenchTokens = 48
+// p99 target (20 ms) holds on the 2-core machine. In the one-journal
+// build's runs on the quiet machine (docs/performance.md) p99 stayed under
+// 20 ms at 32 in flight every time (9.2–15.8 ms, 10,933–14,730 auth/s);
+// at 40 and 48 it went over now and then (48: 10.8–21.5 ms at
+// 12,088–15,614/s). Before the one journal it held only at 8 and 16 (the
+// default was 16; before that 200, p99 ≈ 90–100 ms).
+const defaultBenchTokens = 32
 
 // echoRun drives the same client, with c tokens in flight, against a bare
 // ISO 8583 echo server in this process (the messages go round again as
