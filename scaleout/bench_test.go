@@ -375,7 +375,7 @@ func (r benchRun) report(l *layout) string {
 		f.CPU["pg_backends"], r.cpu.backends, r.cpu.born, f.CPU["pg_server"], f.CPU["platform+db"])
 	fmt.Fprintf(&b, "  + load generator (this test process, of which ~%.0f the meter's sampling of /proc) %.0f = total %.0f (%.2f cores)\n",
 		f.CPU["meter"], f.CPU["load_generator"], f.CPU["total"], f.Cores)
-	fmt.Fprintf(&b, "  not counted: other clients' backends on the same server %.0f; backends that ended between samples (whose not known; the platform's connections closed when idle beyond the pool's 4 are among them) %.0f\n",
+	fmt.Fprintf(&b, "  not counted: other clients' backends on the same server %.0f; backends that ended between samples (whose not known; the platform's connections the pools closed are among them) %.0f\n",
 		f.CPU["pg_other_clients"], f.CPU["pg_ended_unattributed"])
 	fmt.Fprintf(&b, "  the whole PostgreSQL server (every process, every client) %.0f; platform processes + whole server + load generator %.0f",
 		f.CPU["pg_whole_server"], f.CPU["platform"]+f.CPU["pg_whole_server"]+f.CPU["load_generator"])
