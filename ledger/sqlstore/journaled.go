@@ -791,7 +791,7 @@ func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{
 		}
 		sort.Strings(accounts) // the lock order of the rules
 		args := make([]any, 0, 3*min(len(accounts), ledgerRowsMost))
-		for _, n := range rowChunks(len(accounts), ledgerRowsMost) {
+		for _, n := range sqldb.RowChunks(len(accounts), ledgerRowsMost) {
 			args = args[:0]
 			for _, id := range accounts[:n] {
 				args = append(args, id, held[id][0], held[id][1])

@@ -383,7 +383,7 @@ func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) err
 // id is stored is skipped, and stored is given each id inserted.
 func (l ledgerTx) insertTransfers(ctx context.Context, ts []ledger.Transfer, skipStored bool, stored func(id string)) error {
 	args := make([]any, 0, 12*min(len(ts), ledgerRowsMost))
-	for _, n := range rowChunks(len(ts), ledgerRowsMost) {
+	for _, n := range sqldb.RowChunks(len(ts), ledgerRowsMost) {
 		args = args[:0]
 		for _, t := range ts[:n] {
 			status := ""
@@ -546,25 +546,7 @@ func ledgerMarks(n int) string {
 // path (a power of two: 768 values for a transfer's 12).
 const ledgerRowsMost = 64
 
-// rowChunks cuts n rows into the chunks of multi-row statements: as many
-// of most (a power of two) as fit, then the rest by its binary digits
-// (most/2, …, 2, 1), so that a handful of statement texts, each prepared
-// once, serve every batch size.
-func rowChunks(n, most int) []int {
-	var out []int
-	for ; n >= most; n -= most {
-		out = append(out, most)
-	}
-	for size := most / 2; size > 0; size /= 2 {
-		if n >= size {
-			out = append(out, size)
-			n -= size
-		}
-	}
-	return out
-}
-
-// bySize is a statement for each size rowChunks makes, built once.
+// bySize is a statement for each size sqldb.RowChunks makes, built once.
 type bySize [8]string
 
 // statementsBySize builds the statements of n rows, for n a power of two

@@ -303,11 +303,7 @@ const applyChunk = 128
 // of two that make up the rest: a handful of shapes, each prepared once
 // and kept (sqldb's statement cache).
 func applyChunks(ctx context.Context, tx *sqldb.Tx, stmt string, per int, args []any) error {
-	for len(args) > 0 {
-		n := applyChunk
-		for n*per > len(args) {
-			n /= 2
-		}
+	for _, n := range sqldb.RowChunks(len(args)/per, applyChunk) {
 		st, err := tx.Stmt(ctx, chunkSQL(stmt, n))
 		if err != nil {
 			return err
