@@ -16,7 +16,6 @@
 package risk
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -179,8 +178,12 @@ func (d Decision) String() string {
 	return s
 }
 
-// JSON returns the decision as JSON (for a record's column).
+// JSON returns the decision as JSON (for a record's column): what
+// encoding/json writes, by AppendJSON; nil when it cannot be written.
 func (d Decision) JSON() []byte {
-	b, _ := json.Marshal(d)
+	b := d.AppendJSON(make([]byte, 0, 512))
+	if len(b) == 0 {
+		return nil
+	}
 	return b
 }
