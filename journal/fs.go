@@ -33,9 +33,9 @@ type FS interface {
 // ErrLocked is Lock's error when another holds the lock.
 var ErrLocked = errors.New("journal: locked by another")
 
-// File is an open log file. The Log calls its methods from one goroutine
-// at a time for writes and truncations; reads happen only at Open and
-// Replay.
+// File is an open log file. The Log calls each file's methods from one
+// goroutine at a time for writes and truncations (a segment made ahead:
+// its maker's, then the writer's); reads happen only at Open and Replay.
 type File interface {
 	ReadAt(p []byte, off int64) (int, error)
 	WriteAt(p []byte, off int64) (int, error)
@@ -151,3 +151,12 @@ var syncCount atomic.Uint64
 // (one per group commit and one per truncation) — for a bench's
 // fdatasyncs per operation, beside sqldb.Syncs.
 func Syncs() uint64 { return syncCount.Load() }
+
+// Rename renames oldpath to newpath and syncs newpath's folder (a
+// Renamer: the log makes its segments ahead of time, ahead.go).
+func (OSFS) Rename(oldpath, newpath string) error {
+	if err := os.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(newpath))
+}

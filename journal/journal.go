@@ -32,6 +32,12 @@
 // records are all Done, so that the log does not grow without bound while
 // appends go on. Truncate starts a fresh segment and deletes every other
 // one at once, when every record is Done (after the replay at start).
+// With the operating system's files the next segment is made ahead of
+// time, in the background, as PATH.next — zeros, synced — and renamed
+// when the writer starts it, so that group commits overwrite blocks
+// already allocated and their fdatasync flushes no metadata (ahead.go);
+// Open takes zeros after a segment's last block for that space, not for
+// damage.
 //
 // # Format
 //
@@ -62,6 +68,8 @@
 // not check (short header, bad magic, impossible length, CRC mismatch, a
 // sequence number out of order):
 //
+//   - zeros alone after the last whole block are space made ahead, not
+//     damage, in any segment: nothing is cut;
 //   - in the last segment, with no whole block of a later sequence number
 //     after it (the usual torn tail): the damaged end is cut off — the
 //     segment truncated to its last whole block and synced; those records
@@ -221,6 +229,12 @@ type file struct {
 	spare   [][]byte // written groups' bodies, cleared, for the next groups (at most 2: one gathers while one is written)
 
 	blk []byte // the block being written, reused (under wmu; cleared after each write)
+
+	// The next segment made ahead of time (ahead.go), under mu.
+	ahead   File    // made and synced, not yet taken by a roll
+	aheadRn Renamer // the FS, which can rename it
+	making  bool    // being made
+	aheadWG sync.WaitGroup
 }
 
 // keptBuffer is the largest capacity a file keeps of a group's body or a
@@ -407,6 +421,9 @@ func (f *file) load() error {
 			off += headerSize + int64(len(b.body))
 		}
 		last = sg.last
+		if off < end && allZeros(sg.f, off, end) {
+			end = off // space made ahead (ahead.go), written over from off
+		}
 		if off < end {
 			if i < len(firsts)-1 {
 				return fault.E(fault.Internal, CodeCorrupt, "the journal %s is damaged at byte %d and a later segment follows: not a torn tail; refusing to drop acknowledged records",
@@ -902,6 +919,7 @@ func (f *file) writeBlock(sg *segment, g *group, full bool) error {
 	syncCount.Add(1)
 	close(f.synced)
 	f.synced = make(chan struct{})
+	f.makeAhead(sg)
 	return nil
 }
 
@@ -909,11 +927,13 @@ func (f *file) writeBlock(sg *segment, g *group, full bool) error {
 // failure is the log's failure.
 func (f *file) roll(first uint64) (*segment, error) {
 	sg := &segment{name: segName(f.path, first), first: first, last: first - 1, streams: map[*Log]uint64{}}
-	r, err := f.opt.FS.OpenFile(sg.name)
-	if err != nil {
-		return nil, fault.Wrap(err, fault.Unavailable, CodeFailed, "starting the journal segment %s", sg.name)
+	if sg.f = f.takeAhead(sg.name); sg.f == nil {
+		r, err := f.opt.FS.OpenFile(sg.name)
+		if err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, CodeFailed, "starting the journal segment %s", sg.name)
+		}
+		sg.f = r
 	}
-	sg.f = r
 	f.mu.Lock()
 	f.segs = append(f.segs, sg)
 	f.mu.Unlock()
@@ -1157,6 +1177,7 @@ func (f *file) close() error {
 	f.closed = true
 	f.mu.Unlock()
 	f.writers.Wait() // the groups gathered before are written
+	f.dropAhead()
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	var err error

@@ -3,6 +3,7 @@ package journal_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -459,6 +460,7 @@ func TestBehindWaitsDurable(t *testing.T) {
 // survived, those written before it in the chain did too (the file is a
 // prefix of what was written, across streams).
 func TestSharedPowerCut(t *testing.T) {
+	madeAhead := 0 // cuts that left a segment made ahead (ahead.go) holding blocks
 	for run := range 24 {
 		dir, fsys := lossy(t)
 		s := openShared(t, filepath.Join(dir, "tapwallet.journal"), journal.Options{FS: fsys, TruncateAt: 4096})
@@ -524,6 +526,13 @@ func TestSharedPowerCut(t *testing.T) {
 		}
 		dropped := after.Stats().DroppedBytes
 		after.Close()
+		segs, _ := filepath.Glob(filepath.Join(cut, "tapwallet.journal.0*"))
+		for _, sg := range segs[1:] {
+			if fi, err := os.Stat(sg); err == nil && fi.Size() > 64<<10 {
+				madeAhead++
+				break
+			}
+		}
 		has := func(l link) bool {
 			if l.seq != 0 {
 				return in[l.stream][l.seq] == l.rec
@@ -562,6 +571,10 @@ func TestSharedPowerCut(t *testing.T) {
 		t.Logf("cut %d (torn %v): %d chains acknowledged, %d begun, %d+%d+%d records in the file, %d dropped bytes",
 			run, torn, len(acked), len(all), len(in[0]), len(in[1]), len(in[2]), dropped)
 	}
+	if madeAhead == 0 {
+		t.Fatal("no cut left a segment made ahead: the test did not cover them")
+	}
+	t.Logf("%d of 24 cuts left a segment made ahead", madeAhead)
 }
 
 // TestSharedUpgrade: a data folder written by per-party logs loses

@@ -111,6 +111,32 @@ func (fs *FS) Remove(path string) error {
 	return os.Remove(filepath.Join(fs.dir, name))
 }
 
+// Rename renames path and its shadow (at once: a rename is taken as
+// durable when made, as journal.OSFS syncs the folder). The shadow's
+// pending writes go with it.
+func (fs *FS) Rename(oldpath, newpath string) error {
+	if err := (journal.OSFS{}).Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	from, to := filepath.Base(oldpath), filepath.Base(newpath)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	sh := fs.sh[from]
+	if sh == nil {
+		return nil
+	}
+	if old := fs.sh[to]; old != nil {
+		old.f.Close()
+		old.u.Close()
+	}
+	delete(fs.sh, from)
+	fs.sh[to] = sh
+	if err := os.Rename(filepath.Join(fs.dir, from+".unsynced"), filepath.Join(fs.dir, to+".unsynced")); err != nil {
+		return err
+	}
+	return os.Rename(filepath.Join(fs.dir, from), filepath.Join(fs.dir, to))
+}
+
 // Names lists dir (the real folder).
 func (fs *FS) Names(dir string) ([]string, error) { return journal.OSFS{}.Names(dir) }
 
