@@ -77,8 +77,8 @@ func (d *Decision) marshalInto(b []byte) []byte {
 }
 
 // appendJSON appends the hit as encoding/json writes it; with full false
-// only what a rule set does not say (see body.go). ok is false for what
-// it leaves to encoding/json.
+// without what its rule says (reason, score, outcome, shadow: body.go).
+// ok is false for what it leaves to encoding/json.
 func (h *Hit) appendJSON(b []byte, full bool) (_ []byte, ok bool) {
 	b = append(b, `{"rule":`...)
 	b = appendJSONString(b, h.Rule)

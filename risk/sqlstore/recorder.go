@@ -238,9 +238,10 @@ func (s *Store) batch(ctx context.Context) (more bool, err error) {
 	}
 	locked := false
 	var ds []*risk.Delta
+	kept := s.keptFor(ctx, p)
 	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		if ds, err = writeBatch(ctx, tx, p, time.Now().UnixMilli()); err != nil {
+		if ds, err = writeBatch(ctx, tx, p, kept, time.Now().UnixMilli()); err != nil {
 			return err
 		}
 		if !locked { // the commit follows: no read of the decisions may straddle it
@@ -266,6 +267,19 @@ func (s *Store) batch(ctx context.Context) (more bool, err error) {
 	return r.queued.n > 0, nil
 }
 
+// keptFor returns the stored rule sets of the batch's decisions' versions
+// (keptRules): with one, a decision it explains is kept short; without
+// (not stored, or the database failed), whole.
+func (s *Store) keptFor(ctx context.Context, p *pending) map[int]*risk.KeptRules {
+	kept := map[int]*risk.KeptRules{}
+	for _, d := range p.decs {
+		if _, ok := kept[d.Version]; !ok {
+			kept[d.Version], _ = s.keptRules(ctx, d.Version)
+		}
+	}
+	return kept
+}
+
 // commit adds a committed batch's deltas and sightings to the mirror
 // (under r.mu).
 func (r *recorder) commit(ds []*risk.Delta, p *pending) {
@@ -281,9 +295,10 @@ func (r *recorder) commit(ds []*risk.Delta, p *pending) {
 
 // writeBatch writes a batch, each row stamped changed (wall ms, for the
 // other processes' refresh): the counters in key order (two processes
-// take the rows' locks in one order), the sightings, the decisions. It
-// returns the counters' deltas in that order.
-func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, changed int64) ([]*risk.Delta, error) {
+// take the rows' locks in one order), the sightings, the decisions (their
+// bodies short where kept, their version's stored set, explains them:
+// risk.KeptRules). It returns the counters' deltas in that order.
+func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*risk.KeptRules, changed int64) ([]*risk.Delta, error) {
 	var ds []*risk.Delta
 	for _, m := range p.cells {
 		for _, d := range m {
@@ -335,10 +350,12 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, changed int64) ([
 	sort.Slice(decs, func(i, j int) bool {
 		return decs[i].Point < decs[j].Point || decs[i].Point == decs[j].Point && decs[i].ID < decs[j].ID
 	})
+	var body []byte
 	return ds, chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
 		func(i int, args []any) []any {
-			d := decs[i]
-			return append(args, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(d.JSON()))
+			d := &decs[i]
+			body = kept[d.Version].AppendBody(body[:0], d)
+			return append(args, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(body))
 		}, ` ON CONFLICT (point, id) DO NOTHING`)
 }
 

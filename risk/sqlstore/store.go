@@ -10,8 +10,8 @@ package sqlstore
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -35,6 +35,8 @@ type Store struct {
 	sqldb.Held           // the wing's database (s.DB); Close closes it when Open opened it
 	rec        *recorder // the queue of counters, sightings and decisions to write, and the mirror (recorder.go, mirror.go)
 	mirrorState
+	keptMu sync.Mutex
+	kept   map[int]*risk.KeptRules // the stored rule set versions decisions were kept with (keptRules)
 }
 
 // New returns the store on db, a database opened with Wing, with the
@@ -246,13 +248,16 @@ func (s *Store) SaveDecision(ctx context.Context, d risk.Decision) error {
 // DecisionOf returns a kept (or this store's queued) decision, or
 // fault.NotFound risk.CodeNoDecision.
 func (s *Store) DecisionOf(ctx context.Context, p risk.Point, id string) (risk.Decision, error) {
-	var body string
+	var body, outcome string
+	var version, score int
 	s.rec.view.RLock()
-	err := s.DB.QueryRow(ctx, `SELECT body FROM risk_decisions WHERE point = ? AND id = ?`, string(p), id).Scan(&body)
+	err := s.DB.QueryRow(ctx, `SELECT version, score, outcome, body FROM risk_decisions WHERE point = ? AND id = ?`, string(p), id).
+		Scan(&version, &score, &outcome, &body)
 	queued, ok := s.rec.overlayDecision(p, id)
 	s.rec.view.RUnlock()
 	if sqldb.NoRows(err) && ok {
-		err, body = nil, string(queued.JSON()) // as it will be read once written
+		// as it will be read once written
+		err, body, version, score, outcome = nil, string(queued.JSON()), queued.Version, queued.Score, queued.Outcome.String()
 	}
 	if sqldb.NoRows(err) {
 		return risk.Decision{}, fault.E(fault.NotFound, risk.CodeNoDecision, "no %s decision kept for this id", p)
@@ -260,9 +265,39 @@ func (s *Store) DecisionOf(ctx context.Context, p risk.Point, id string) (risk.D
 	if err != nil {
 		return risk.Decision{}, sqldb.Err(err, "reading a decision")
 	}
-	var d risk.Decision
-	if err := json.Unmarshal([]byte(body), &d); err != nil {
-		return risk.Decision{}, fault.Wrap(err, fault.Internal, risk.CodeNoDecision, "a kept decision does not decode")
+	var k *risk.KeptRules
+	if risk.IsShortBody([]byte(body)) {
+		if k, err = s.keptRules(ctx, version); err != nil {
+			return risk.Decision{}, err
+		}
 	}
-	return d, nil
+	return risk.ReadBody(k, p, id, version, score, outcome, []byte(body))
+}
+
+// keptRules returns a stored rule set version as decisions are kept with
+// it (cached: a version is never changed once stored), nil when the
+// version is not stored (its decisions are kept whole). It fails with
+// fault.Unavailable when the database does.
+func (s *Store) keptRules(ctx context.Context, version int) (*risk.KeptRules, error) {
+	s.keptMu.Lock()
+	k, ok := s.kept[version]
+	s.keptMu.Unlock()
+	if ok {
+		return k, nil
+	}
+	set, err := s.RulesAt(ctx, version)
+	if fault.Has(err, fault.NotFound, risk.CodeNoVersion) {
+		return nil, nil // maybe stored later: asked again then
+	}
+	if err != nil {
+		return nil, err
+	}
+	k = risk.NewKeptRules(set)
+	s.keptMu.Lock()
+	if s.kept == nil {
+		s.kept = map[int]*risk.KeptRules{}
+	}
+	s.kept[version] = k
+	s.keptMu.Unlock()
+	return k, nil
 }
