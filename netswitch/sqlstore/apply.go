@@ -26,7 +26,7 @@ func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error)
 			return err
 		}
 		defer up.Close()
-		w := recordWriter{ctx: ctx, tx: tx, up: up, stmts: map[string]*sql.Stmt{}, args: make([]any, 0, insertChunks[0]*freshN)}
+		w := recordWriter{ctx: ctx, tx: tx, up: up, stmts: map[string]*sql.Stmt{}, args: make([]any, 0, insertChunks[0]*len(freshAt))}
 		defer w.close()
 		for _, r := range rs {
 			if r.kind != recSave {
@@ -38,7 +38,7 @@ func (s *Store) applyRecords(ctx context.Context, rs []jrec) ([]struct{}, error)
 				if err := w.flush(); err != nil {
 					return err
 				}
-				if err := w.insert(insertAuth, appendArgs(nil, r, false), []jrec{r}); err != nil {
+				if err := w.insert(insertAuth, appendRow(nil, r.args, r.answer, rowAt), []jrec{r}); err != nil {
 					return err
 				}
 				continue
@@ -93,7 +93,7 @@ func (w *recordWriter) flush() error {
 		}
 		w.args = w.args[:0]
 		for _, r := range rs[:n] {
-			w.args = appendArgs(w.args, r, true)
+			w.args = appendRow(w.args, r.args, r.answer, freshAt)
 		}
 		if err := w.insert(insertRecords(n), w.args, rs[:n]); err != nil {
 			return err
@@ -141,29 +141,8 @@ func (w *recordWriter) insert(q string, args []any, rs []jrec) error {
 // call, the step, the reset) is paid once a chunk.
 var insertChunks = []int{64, 16, 4, 1}
 
-// freshCols are the columns a record is inserted with by the
-// write-behind: authCols but those a record not yet reversed or cleared
-// leaves at their defaults (defaultCols, each at its place in authArgs);
-// freshN counts them, freshAt is each column's place in freshCols by its
-// place in authArgs (-1 for defaultCols).
-var freshCols, defaultCols, freshN, freshAt = func() (string, []int, int, []int) {
-	var cols []string
-	var defaults, at []int
-	for i, c := range strings.Split(authCols, ",") {
-		switch c = strings.TrimSpace(c); c {
-		case "reversed_at", "reversal_rc", "cleared_at", "clearing_date":
-			defaults = append(defaults, i)
-			at = append(at, -1)
-		default:
-			at = append(at, len(cols))
-			cols = append(cols, c)
-		}
-	}
-	return strings.Join(cols, ", "), defaults, len(cols), at
-}()
-
-// fresh reports whether a record's arguments (authArgs) leave defaultCols
-// at their defaults (0, or the empty string).
+// fresh reports whether a record's values (authArgs) leave defaultCols at
+// their defaults (0, or the empty string): its row goes in with freshCols.
 func fresh(args []any) bool {
 	for _, i := range defaultCols {
 		switch v := args[i].(type) {
@@ -182,38 +161,6 @@ func fresh(args []any) bool {
 	return true
 }
 
-// appendArgs appends the arguments of r's insert — for authCols, or for
-// freshCols when fresh — with its answer (mergeAnswers) in the columns the
-// answer sets.
-func appendArgs(dst []any, r jrec, fresh bool) []any {
-	start := len(dst)
-	if fresh {
-		dst = appendFresh(dst, r.args)
-	} else {
-		dst = append(dst, r.args...)
-	}
-	if r.answer != nil {
-		for _, c := range answerCols {
-			at := c[0]
-			if fresh {
-				at = freshAt[at]
-			}
-			dst[start+at] = r.answer[c[1]]
-		}
-	}
-	return dst
-}
-
-// appendFresh appends a fresh record's arguments for freshCols.
-func appendFresh(dst, args []any) []any {
-	next := 0
-	for _, i := range defaultCols {
-		dst = append(dst, args[next:i]...)
-		next = i + 1
-	}
-	return append(dst, args[next:]...)
-}
-
 // insertRecords is the insert of n fresh records (freshCols), each
 // skipped when its identity is stored.
 var insertRecords = func() func(n int) string {
@@ -225,24 +172,9 @@ var insertRecords = func() func(n int) string {
 	return func(n int) string { return qs[n] }
 }()
 
-// answerCols are the places in authArgs of the columns an answer sets
-// (finishAuth's), each with its place in finishArgs; rcCol is
-// response_code's.
-var answerCols, rcCol = func() ([][2]int, int) {
-	at := map[string]int{}
-	for i, c := range strings.Split(authCols, ",") {
-		at[strings.TrimSpace(c)] = i
-	}
-	var cols [][2]int
-	for i, c := range []string{"response_code", "reason", "auth_code", "answer", "answered_at", "promo"} {
-		cols = append(cols, [2]int{at[c], i})
-	}
-	return cols, at["response_code"]
-}()
-
 // mergeAnswers folds each answer into its record's insert when both are in
 // rs, the record being decided (its response code ”): the record takes
-// the answer's arguments (jrec.answer; appendArgs binds them in its
+// the answer's arguments (jrec.answer; appendRow binds them in its
 // insert); the others stay as they are, in order.
 func mergeAnswers(rs []jrec) []jrec {
 	var saves map[string]int

@@ -29,11 +29,7 @@ import (
 func TestApplyRecordsChunks(t *testing.T) {
 	ctx := context.Background()
 	sqldbtest.EachPlace(t, func(t *testing.T, pl sqldb.Place) {
-		s, err := Open(ctx, pl.DSN, pl.Dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := openAt(t, pl)
 		answered := func(a netswitch.Auth, i int) netswitch.Auth {
 			a.ResponseCode, a.AuthCode, a.Answer = iso8583.Approved, fmt.Sprintf("A%05d", i), []byte{0x01, 0x10, byte(i)}
 			a.AnsweredAt = a.ReceivedAt.Add(time.Duration(i+1) * time.Millisecond)
@@ -107,24 +103,18 @@ func TestApplyRecordsChunks(t *testing.T) {
 	})
 }
 
-// TestFreshColumns: a record's arguments for the write-behind's insert
-// (freshCols) are authArgs without the columns left at their defaults, in
-// order.
+// TestFreshColumns: a record's row for the write-behind's insert
+// (freshCols) is its row (authCols) without the columns left at their
+// defaults, in order; a record reversed or cleared is not fresh.
 func TestFreshColumns(t *testing.T) {
 	a := testAuth(t, "f")
 	args := authArgs(a)
-	got := appendFresh(nil, args)
-	if len(got) != len(args)-4 || !fresh(args) {
-		t.Fatalf("%d fresh arguments of %d (fresh %v)", len(got), len(args), fresh(args))
+	got := appendRow(nil, args, nil, freshAt)
+	if len(got) != len(rowAt)-4 || !fresh(args) {
+		t.Fatalf("%d fresh arguments of %d (fresh %v)", len(got), len(rowAt), fresh(args))
 	}
-	want := map[string]any{}
-	for i, c := range splitCols(authCols) {
-		want[c] = args[i]
-	}
-	for i, c := range splitCols(freshCols) {
-		if !reflect.DeepEqual(got[i], want[c]) {
-			t.Fatalf("%s: %v, want %v", c, got[i], want[c])
-		}
+	if want := freshOf(rowArgs(a)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("fresh row\n%v\nwant\n%v", got, want)
 	}
 	for _, change := range []func(*netswitch.Auth){
 		func(a *netswitch.Auth) { a.ReversedAt = time.Now() },
@@ -140,10 +130,15 @@ func TestFreshColumns(t *testing.T) {
 	}
 }
 
-func splitCols(cols string) []string {
-	var out []string
-	for _, c := range strings.Split(cols, ",") {
-		out = append(out, strings.TrimSpace(c))
+// freshOf returns the values of freshCols in a row of authCols.
+func freshOf(row []any) []any {
+	at := map[string]any{}
+	for i, c := range splitCols(authCols) {
+		at[c] = row[i]
+	}
+	var out []any
+	for _, c := range splitCols(freshCols) {
+		out = append(out, at[c])
 	}
 	return out
 }

@@ -212,12 +212,12 @@ func TestMergeAnswers(t *testing.T) {
 	if len(got) != 3 || got[0].id != "m1" || got[1].id != "m3" || got[2].id != "m2" || got[2].kind != recFinish {
 		t.Fatalf("merged: %+v", got)
 	}
-	want := authArgs(a)
-	if args := appendArgs(nil, got[0], false); !reflect.DeepEqual(args, want) {
+	want := rowArgs(a)
+	if args := appendRow(nil, got[0].args, got[0].answer, rowAt); !reflect.DeepEqual(args, want) {
 		t.Fatalf("merged insert\n%v\nwant the answered record's\n%v", args, want)
 	}
-	fresh := appendArgs(nil, got[0], true)
-	if wantFresh := appendFresh(nil, want); !reflect.DeepEqual(fresh, wantFresh) {
+	fresh := appendRow(nil, got[0].args, got[0].answer, freshAt)
+	if wantFresh := freshOf(want); !reflect.DeepEqual(fresh, wantFresh) {
 		t.Fatalf("merged fresh insert\n%v\nwant\n%v", fresh, wantFresh)
 	}
 	if !reflect.DeepEqual(rs[0].args, authArgs(testAuth(t, "m1"))) {

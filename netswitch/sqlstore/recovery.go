@@ -49,11 +49,24 @@ func (s *Store) AbandonAuth(ctx context.Context, id string, at time.Time) error 
 		if n, _ := res.RowsAffected(); n != 1 {
 			return errSettled
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO switch_pending_reversals (`+pendingCols+`)
-			SELECT id, bank_id, token, pan_sealed, acquirer, terminal, stan, transmission, rrn, merchant, local_date, local_time,
-				amount, currency, 0, ? FROM switch_auths WHERE id = ? AND pan_sealed IS NOT NULL
-			ON CONFLICT (original_id) DO UPDATE SET remaining = 0`, sqldb.Millis(at), id)
-		return err
+		// Its reversal, with what it takes to send it (the values in
+		// detail read here): a record with a sealed card number only.
+		var a netswitch.Auth
+		var tv typed
+		var detail string
+		err = tx.QueryRow(ctx, `SELECT token, pan_sealed, terminal, stan, transmission, detail FROM switch_auths WHERE id = ? AND pan_sealed IS NOT NULL`,
+			id).Scan(&tv.token, &a.SealedPAN, &a.Terminal, &a.STAN, &a.Transmission, &detail)
+		if sqldb.NoRows(err) {
+			return nil
+		}
+		if err == nil {
+			err = decodeDetail(detail, &a, &tv)
+		}
+		if err != nil {
+			return err
+		}
+		a.ID = id
+		return queuePending(ctx, tx, a, tv, 0, at, `remaining = 0`)
 	}), "settling an interrupted authorization")
 }
 
@@ -63,12 +76,19 @@ func (s *Store) AbandonAuth(ctx context.Context, id string, at time.Time) error 
 func (s *Store) QueueReversal(ctx context.Context, p netswitch.PendingReversal) error {
 	a := p.Auth
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO switch_pending_reversals (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (original_id) DO UPDATE SET remaining = excluded.remaining, queued_at = excluded.queued_at`,
-			a.ID, a.BankID, a.Token.Digits(), a.SealedPAN, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.LocalDate, a.LocalTime,
-			a.Amount.Minor, int(a.Amount.Currency), p.Remaining, sqldb.Millis(p.QueuedAt))
-		return err
+		return queuePending(ctx, tx, a, typed{token: a.Token.Digits(), minor: a.Amount.Minor, currency: int(a.Amount.Currency)}, p.Remaining, p.QueuedAt,
+			`remaining = excluded.remaining, queued_at = excluded.queued_at`)
 	}), "queueing a reversal")
+}
+
+// queuePending queues the reversal of a (its token and amount as stored:
+// tv) in tx, with set the update of one queued for the same original.
+func queuePending(ctx context.Context, tx *sqldb.Tx, a netswitch.Auth, tv typed, remaining int64, at time.Time, set string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO switch_pending_reversals (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (original_id) DO UPDATE SET `+set,
+		a.ID, a.BankID, tv.token, a.SealedPAN, a.Acquirer, a.Terminal, a.STAN, a.Transmission, a.RRN, a.Merchant, a.LocalDate, a.LocalTime,
+		tv.minor, tv.currency, remaining, sqldb.Millis(at))
+	return err
 }
 
 // DoneReversal forgets a queued reversal the issuer answered, unless a

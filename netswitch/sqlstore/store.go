@@ -122,12 +122,11 @@ func (s *Store) Close() error {
 	return jerr
 }
 
-const authCols = `id, digest, acquirer, terminal, stan, transmission, rrn, merchant, merchant_name, mcc, local_date, local_time,
-	token, token_last4, pan_last4, pan_sealed, phone_id, account_id, bank_id, amount, currency, auth_code, response_code, reason,
-	answer, business_date, received_at, answered_at, reversed_at, reversal_rc, clear_amount, cleared_at, clearing_date, par, promo`
+// authMarks are the placeholders of authCols.
+var authMarks = strings.TrimSuffix(strings.Repeat("?, ", len(rowAt)), ", ")
 
-const authMarks = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
-
+// authArgs are a record's values (recordCols): the journal's form of a
+// record, rowArgs its row's.
 func authArgs(a netswitch.Auth) []any { return appendAuthArgs(nil, a) }
 
 // appendAuthArgs appends authArgs(a) to dst (a slice of the journal's
@@ -174,7 +173,7 @@ func (s *Store) FinishAuth(ctx context.Context, a netswitch.Auth) error {
 	return res
 }
 
-const insertAuth = `INSERT INTO switch_auths (` + authCols + `) VALUES (` + authMarks + `) ON CONFLICT (id) DO NOTHING`
+var insertAuth = `INSERT INTO switch_auths (` + authCols + `) VALUES (` + authMarks + `) ON CONFLICT (id) DO NOTHING`
 
 // finishArgs are finishAuth's arguments for a's answer.
 func finishArgs(a netswitch.Auth) []any { return appendFinishArgs(nil, a) }
@@ -226,7 +225,7 @@ func writeBatch(ctx context.Context, ins, up *sql.Stmt, ws []authWrite, out []er
 		if w.finish {
 			res, err = up.ExecContext(ctx, finishArgs(a)...)
 		} else {
-			res, err = ins.ExecContext(ctx, authArgs(a)...)
+			res, err = ins.ExecContext(ctx, rowArgs(a)...)
 		}
 		if err != nil {
 			return err
@@ -259,11 +258,13 @@ func (t typed) values() (card.Token, money.Amount) {
 func scanAuth(sc interface{ Scan(...any) error }) (netswitch.Auth, error) {
 	var a netswitch.Auth
 	var recv, ans, rev, clr int64
-	var rc, reason, pr string
+	var rc, reason, pr, detail string
 	var tv typed
-	err := sc.Scan(&a.ID, &a.Digest, &a.Acquirer, &a.Terminal, &a.STAN, &a.Transmission, &a.RRN, &a.Merchant, &a.MerchantName, &a.MCC, &a.LocalDate, &a.LocalTime,
-		&tv.token, &a.TokenLast4, &a.PANLast4, &a.SealedPAN, &a.PhoneID, &a.AccountID, &a.BankID, &tv.minor, &tv.currency, &a.AuthCode, &rc, &reason,
-		&a.Answer, &a.BusinessDate, &recv, &ans, &rev, &a.ReversalRC, &a.ClearAmount, &clr, &a.ClearingDate, &a.PAR, &pr)
+	err := sc.Scan(&a.ID, &a.Digest, &a.Terminal, &a.STAN, &a.Transmission, &tv.token, &a.PhoneID, &a.BusinessDate, &recv, &rc, &a.AuthCode,
+		&reason, &ans, &a.ClearAmount, &rev, &a.ReversalRC, &clr, &a.ClearingDate, &a.PAR, &pr, &a.SealedPAN, &a.Answer, &detail)
+	if err == nil {
+		err = decodeDetail(detail, &a, &tv)
+	}
 	if err == nil {
 		a.Promo, err = fromJSON[promo.Redemption](pr)
 	}
@@ -353,7 +354,7 @@ func (s *Store) SaveEarlyReversal(ctx context.Context, r netswitch.Reversal) err
 	marker := netswitch.Auth{ID: r.OriginalID, RRN: r.RRN, ResponseCode: iso8583.ResponseCode("05"), Reason: netswitch.ReasonReversedBeforeArrival,
 		BusinessDate: at.Format("20060102"), ReceivedAt: at, AnsweredAt: at}
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, insertAuth, authArgs(marker)...)
+		res, err := tx.Exec(ctx, insertAuth, rowArgs(marker)...)
 		if err != nil {
 			return err
 		}
@@ -383,7 +384,7 @@ func (s *Store) SettleEarly(ctx context.Context, a netswitch.Auth) error {
 		return err
 	}
 	defer letGo()
-	args := append(authArgs(a)[1:], a.ID)
+	args := append(rowArgs(a)[1:], a.ID)
 	return sqldb.Err(s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, settleEarly, args...)
 		if err != nil {
@@ -399,8 +400,8 @@ func (s *Store) SettleEarly(ctx context.Context, a netswitch.Auth) error {
 // settleEarly writes every column but id over a marker.
 var settleEarly = func() string {
 	var set []string
-	for _, c := range strings.Split(authCols, ",")[1:] {
-		set = append(set, strings.TrimSpace(c)+" = ?")
+	for _, c := range splitCols(authCols)[1:] {
+		set = append(set, c+" = ?")
 	}
 	return `UPDATE switch_auths SET ` + strings.Join(set, ", ") + ` WHERE id = ? AND digest = ''`
 }()
