@@ -2,8 +2,10 @@ package risk
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -197,8 +199,11 @@ func percentile(rows []Row, p float64) (float64, bool) {
 	if n == 0 {
 		return 0, false
 	}
-	sorted := append([]Row(nil), rows...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Member < sorted[j].Member })
+	sorted := rows // a State's rows come sorted by member
+	if !slices.IsSortedFunc(rows, func(a, b Row) int { return strings.Compare(a.Member, b.Member) }) {
+		sorted = append([]Row(nil), rows...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Member < sorted[j].Member })
+	}
 	rank := int64(math.Ceil(p * float64(n)))
 	var c int64
 	for _, r := range sorted {
@@ -209,6 +214,24 @@ func percentile(rows []Row, p float64) (float64, bool) {
 	}
 	return classUpper(sorted[len(sorted)-1].Member), true
 }
+
+// authResolutions are the authorization counters' resolutions, and
+// authSeries[subject][n, d][resolution] their series' names
+// (countSeries), named once.
+var (
+	authResolutions = [2]int64{60, 3600}
+	authSeries      = func() [][2][2]string {
+		t := make([][2][2]string, len(authSubjects))
+		for i, s := range authSubjects {
+			for m, measure := range [2]string{"n", "d"} {
+				for r, res := range authResolutions {
+					t[i][m][r] = countSeries(s.name, measure, res)
+				}
+			}
+		}
+		return t
+	}()
+)
 
 // The subjects of authorization counters and their keys.
 var authSubjects = []struct {
@@ -452,15 +475,15 @@ func authDeltas(a *Auth, approved bool) []Delta {
 		}
 		ds = append(ds, Delta{Series: series, Key: key, Member: member, Bucket: b, Count: count, Sum: sum, Expires: exp, At: a.At.Unix()})
 	}
-	for _, s := range authSubjects {
+	for i, s := range authSubjects {
 		k := s.key(a)
 		if k == "" {
 			continue
 		}
-		for _, res := range []int64{60, 3600} {
-			add(countSeries(s.name, "n", res), res, k, "", 1, a.Amount)
+		for r, res := range authResolutions {
+			add(authSeries[i][0][r], res, k, "", 1, a.Amount)
 			if !approved {
-				add(countSeries(s.name, "d", res), res, k, "", 1, a.Amount)
+				add(authSeries[i][1][r], res, k, "", 1, a.Amount)
 			}
 		}
 	}

@@ -57,6 +57,7 @@ type scratch struct {
 	rows  [][]Row
 	qs    []Query
 	qg    []int
+	res   [][]Row // the rows read, by query: their arrays reused (IntoReader)
 }
 
 // Authorize decides an authorization before the issuer is asked: it reads
@@ -182,7 +183,17 @@ func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Deci
 		sc.rows[i] = nil
 	}
 	if len(sc.qs) > 0 {
-		res, err := e.state.Read(ctx, sc.qs)
+		var res [][]Row
+		var err error
+		if r, ok := e.state.(IntoReader); ok {
+			for len(sc.res) < len(sc.qs) {
+				sc.res = append(sc.res, nil)
+			}
+			res = sc.res[:len(sc.qs)]
+			err = r.ReadInto(ctx, sc.qs, res)
+		} else {
+			res, err = e.state.Read(ctx, sc.qs)
+		}
 		if err != nil {
 			return Decision{}, err
 		}

@@ -142,26 +142,49 @@ func (m *Memory) Set(ds []Delta) {
 }
 
 // Read sums the buckets of each query; it never fails.
-func (m *Memory) Read(_ context.Context, qs []Query) ([][]Row, error) {
+func (m *Memory) Read(ctx context.Context, qs []Query) ([][]Row, error) {
+	out := make([][]Row, len(qs))
+	m.ReadInto(ctx, qs, out)
+	return out, nil
+}
+
+// ReadInto is Read into the caller's buffers: out[i] (len(out) ≥ len(qs))
+// is emptied and gets query i's rows, its array reused when large
+// enough (the engine's per-decision scratch: a decision allocates no
+// rows). It never fails.
+func (m *Memory) ReadInto(_ context.Context, qs []Query, out [][]Row) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([][]Row, len(qs))
 	for i, q := range qs {
-		var rows []Row
+		rows := out[i][:0]
 		for _, c := range m.cells[seriesKey{q.Series, q.Key}] {
 			if c.bucket < q.From || c.bucket > q.To {
 				continue
 			}
-			rows = addRow(rows, c.member, c.count, c.sum)
+			rows = AddRow(rows, c.member, c.count, c.sum)
 		}
 		out[i] = rows
 	}
-	return out, nil
+	return nil
 }
 
-// addRow adds to the row of member, keeping rows sorted by member.
-func addRow(rows []Row, member string, count, sum int64) []Row {
-	j := sort.Search(len(rows), func(k int) bool { return rows[k].Member >= member })
+// IntoReader is a State that reads into the caller's buffers
+// (Memory.ReadInto); the engine uses it when its state has it.
+type IntoReader interface {
+	ReadInto(ctx context.Context, qs []Query, out [][]Row) error
+}
+
+// AddRow adds count and sum to the row of member, keeping rows sorted by
+// member (a new member's row inserted in its place).
+func AddRow(rows []Row, member string, count, sum int64) []Row {
+	j := 0
+	if len(rows) > 8 {
+		j = sort.Search(len(rows), func(k int) bool { return rows[k].Member >= member })
+	} else { // a subject's members are few: a scan beats the search's calls
+		for j < len(rows) && rows[j].Member < member {
+			j++
+		}
+	}
 	if j < len(rows) && rows[j].Member == member {
 		rows[j].Count += count
 		rows[j].Sum += sum

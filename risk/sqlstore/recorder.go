@@ -396,20 +396,12 @@ func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, r
 // overlayRows adds the queued and inflight cells of q to rows (sorted by
 // member).
 func (r *recorder) overlayRows(q risk.Query, rows []risk.Row) []risk.Row {
-	for _, p := range []*pending{r.flight, r.queued} {
-		for c, d := range p.cells[subj{q.Series, q.Key}] {
-			if c.bucket < q.From || c.bucket > q.To {
-				continue
+	k := subj{q.Series, q.Key}
+	for _, p := range [2]*pending{r.flight, r.queued} {
+		for c, d := range p.cells[k] {
+			if c.bucket >= q.From && c.bucket <= q.To {
+				rows = risk.AddRow(rows, c.member, d.Count, d.Sum)
 			}
-			j := sort.Search(len(rows), func(k int) bool { return rows[k].Member >= c.member })
-			if j < len(rows) && rows[j].Member == c.member {
-				rows[j].Count += d.Count
-				rows[j].Sum += d.Sum
-				continue
-			}
-			rows = append(rows, risk.Row{})
-			copy(rows[j+1:], rows[j:])
-			rows[j] = risk.Row{Member: c.member, Count: d.Count, Sum: d.Sum}
 		}
 	}
 	return rows

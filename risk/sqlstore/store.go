@@ -108,14 +108,21 @@ func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 // Read answers every query from the mirror and this store's queued and
 // in-flight deltas, without the database (mirror.go); it never fails.
 func (s *Store) Read(ctx context.Context, qs []risk.Query) ([][]risk.Row, error) {
+	out := make([][]risk.Row, len(qs))
+	return out, s.ReadInto(ctx, qs, out)
+}
+
+// ReadInto is Read into the caller's buffers (risk.IntoReader: the
+// engine's scratch); it never fails.
+func (s *Store) ReadInto(ctx context.Context, qs []risk.Query, out [][]risk.Row) error {
 	r := s.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out, _ := r.base.Read(ctx, qs)
+	r.base.ReadInto(ctx, qs, out)
 	for i, x := range qs {
 		out[i] = r.overlayRows(x, out[i])
 	}
-	return out, nil
+	return nil
 }
 
 // SetLast queues a sighting for the next batch, which stores it unless a
