@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -758,14 +759,27 @@ func holdsOf(batch []queued) []ledger.Transfer {
 // applyHolds writes journaled holds to SQL in one transaction,
 // idempotently: a hold whose id is stored is skipped with its totals (a
 // replay of a record applied before). The holds go in multi-row inserts
-// that skip a stored id and return the ids they stored (no read before),
-// and the totals of each account they touch in one row of a multi-row
-// update, a few statements a batch.
+// that skip a stored id (no read before), and the totals of each account
+// they touch in one row of a multi-row update, a few statements a batch.
+// A batch is first written expecting every hold new — as it is while the
+// process runs: the journal holds a hold once — and counted; when a
+// statement inserted fewer rows than it held (a replay, a commit retried,
+// an id twice), the transaction is rolled back and the batch written
+// again with statements that return the ids they stored.
 func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{}, error) {
+	err := s.applyHoldsAs(ctx, ts, insertFresh)
+	if errors.Is(err, errStoredBefore) {
+		err = s.applyHoldsAs(ctx, ts, insertNew)
+	}
+	return nil, err
+}
+
+// applyHoldsAs is applyHolds' transaction, its inserts of the mode given.
+func (s *Store) applyHoldsAs(ctx context.Context, ts []ledger.Transfer, mode insertMode) error {
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		l := ledgerTx{tx}
 		stored := make(map[string]bool, len(ts))
-		if err := l.insertTransfers(ctx, ts, true, func(id string) { stored[id] = true }); err != nil {
+		if err := l.insertTransfers(ctx, ts, mode, func(id string) { stored[id] = true }); err != nil {
 			return err
 		}
 		held := map[string]*[2]int64{} // account → debits, credits pending added
@@ -807,10 +821,10 @@ func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{
 		}
 		return nil
 	})
-	if err != nil && fault.KindOf(err) == fault.Internal && fault.CodeOf(err) == "internal" {
-		return nil, fault.Wrap(err, fault.Unavailable, "ledger_db", "writing the ledger's journal behind failed")
+	if err != nil && !errors.Is(err, errStoredBefore) && fault.KindOf(err) == fault.Internal && fault.CodeOf(err) == "internal" {
+		return fault.Wrap(err, fault.Unavailable, "ledger_db", "writing the ledger's journal behind failed")
 	}
-	return nil, err
+	return err
 }
 
 // addHeld adds the pending totals of a batch's holds to their accounts,

@@ -8,6 +8,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -374,14 +375,30 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 
 func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) error {
 	noteInserted(ctx, ts) // for a Journaled's filter of ids, in a call it runs alone
-	return l.insertTransfers(ctx, ts, false, nil)
+	return l.insertTransfers(ctx, ts, insertAll, nil)
 }
+
+// How insertTransfers treats an id that is stored already.
+type insertMode int
+
+const (
+	insertAll   insertMode = iota // every transfer is new: a stored id fails the statement
+	insertNew                     // a stored id is skipped; stored is given each id inserted (RETURNING)
+	insertFresh                   // as insertNew, expecting none stored: errStoredBefore when one was (or an id came twice)
+)
+
+// errStoredBefore is insertFresh's answer when a chunk inserted fewer rows
+// than it held: the caller rolls back and goes again with insertNew.
+var errStoredBefore = errors.New("ledger: a transfer of the batch is stored already")
 
 // insertTransfers inserts ts, a few multi-row statements (rowChunks): the
 // transfer table and its indexes are all a transfer writes besides its
-// accounts, a hold's state in its row. With skipStored, a transfer whose
-// id is stored is skipped, and stored is given each id inserted.
-func (l ledgerTx) insertTransfers(ctx context.Context, ts []ledger.Transfer, skipStored bool, stored func(id string)) error {
+// accounts, a hold's state in its row. insertNew returns the ids each
+// statement inserted; insertFresh only counts them (RowsAffected), which
+// spares SQLite the rows of a RETURNING — 15-17 % of a batch's CPU
+// (BenchmarkApplyHolds batch400 21.4-22.3 → 17.5-19.0 µs a hold) — and
+// gives stored every id when all are new.
+func (l ledgerTx) insertTransfers(ctx context.Context, ts []ledger.Transfer, mode insertMode, stored func(id string)) error {
 	args := make([]any, 0, 12*min(len(ts), ledgerRowsMost))
 	for _, n := range sqldb.RowChunks(len(ts), ledgerRowsMost) {
 		args = args[:0]
@@ -393,10 +410,24 @@ func (l ledgerTx) insertTransfers(ctx context.Context, ts []ledger.Transfer, ski
 			args = append(args, t.ID, t.DebitAccountID, t.CreditAccountID, t.Amount, int64(t.Currency), int64(t.Flags),
 				t.PendingID, t.Timeout.Milliseconds(), sqldb.Millis(t.ExpiresAt), t.UserData, sqldb.Millis(t.Timestamp), status)
 		}
+		chunk := ts[:n]
 		ts = ts[n:]
-		if !skipStored {
+		switch mode {
+		case insertAll:
 			if _, err := l.exec(ctx, insertTransfers.of(n), args...); err != nil {
 				return ledgerDBError(err)
+			}
+			continue
+		case insertFresh:
+			res, err := l.exec(ctx, insertFreshTransfers.of(n), args...)
+			if err != nil {
+				return ledgerDBError(err)
+			}
+			if got, err := res.RowsAffected(); err != nil || got != int64(n) {
+				return errStoredBefore
+			}
+			for _, t := range chunk {
+				stored(t.ID)
 			}
 			continue
 		}
@@ -417,6 +448,9 @@ var (
 	insertTransfers    = statementsBySize(func(n int) string { return insertTransfersHead + ledgerRows(n, 12) })
 	insertNewTransfers = statementsBySize(func(n int) string {
 		return insertTransfersHead + ledgerRows(n, 12) + " ON CONFLICT (id) DO NOTHING RETURNING id"
+	})
+	insertFreshTransfers = statementsBySize(func(n int) string {
+		return insertTransfersHead + ledgerRows(n, 12) + " ON CONFLICT (id) DO NOTHING"
 	})
 )
 
