@@ -11,24 +11,29 @@ import (
 
 // The decision's reads are off the database: the store keeps the wing's
 // counters, sightings and snoozes in memory (the mirror, a risk.Memory),
-// loaded when it opens, and answers Read, Last and Snoozed from it plus
-// its queued and in-flight writes (the overlay, recorder.go). An
+// loaded when it opens, and answers Read, Last and Snoozed from it (Last
+// plus its queued and in-flight sightings: the overlay, recorder.go). Its
+// own counters' deltas go into the mirror as they are queued. An
 // authorization reads no SQL.
 //
 // What the mirror holds, with several processes on one database (e.g.
 // several network processes on PostgreSQL):
-//   - its own events at once (the overlay until their batch commits, then
-//     the mirror: a read sees a batch in one or the other, never both);
+//   - its own events at once (counters: in the mirror from the moment they
+//     are queued; sightings: the overlay until their batch commits, then
+//     the mirror — a read sees a batch in one or the other, never both);
 //   - the others' events once their batch committed and this store's next
 //     refresh ran (every RefreshEvery, default one second): the refresh
 //     reads, as absolute values, the rows changed since shortly before the
 //     previous one (refreshMargin) and puts them in the mirror — rows, not
 //     deltas, so reading a row twice counts nothing twice, and a refresh
 //     runs while no batch of this store commits, so its own committed
-//     events are in the database and in the mirror alike;
-//   - exactly the database after a full reload (at open, and every
-//     resyncEvery): a row whose batch took longer than refreshMargin
-//     between its stamp and its commit is seen then at the latest.
+//     events are in the database and in the mirror alike; its deltas not
+//     yet written (queued, or a failed batch's) are added back on top of
+//     each row read;
+//   - exactly the database, plus its own deltas not yet written, after a
+//     full reload (at open, and every resyncEvery): a row whose batch took
+//     longer than refreshMargin between its stamp and its commit is seen
+//     then at the latest.
 //
 // Each row carries the wall-clock time (Unix ms) of the batch that last
 // changed it (column changed): the hosts' clocks must agree within
@@ -69,9 +74,14 @@ type mirrorState struct {
 // refresh reads the changed rows (every row when full) into the mirror.
 // It holds the flush lock: no batch of this store commits meanwhile.
 func (s *Store) refresh(ctx context.Context, full bool) error {
+	s.rec.flushMu.Lock()
+	defer s.rec.flushMu.Unlock()
+	return s.refreshLocked(ctx, full)
+}
+
+// refreshLocked is refresh under the flush lock.
+func (s *Store) refreshLocked(ctx context.Context, full bool) error {
 	r := s.rec
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
 	full = full || s.since == 0
 	start := time.Now()
 	from := int64(-1 << 62)
@@ -86,8 +96,15 @@ func (s *Store) refresh(ctx context.Context, full bool) error {
 	m := r.base
 	if full {
 		m = risk.NewMemory()
+	} else { // the rows are as committed: this store's own deltas not yet written go back on top
+		for i := range ds {
+			r.unwritten(&ds[i])
+		}
 	}
 	m.Set(ds)
+	if full {
+		m.Add(ctx, r.unwrittenAll())
+	}
 	for k, x := range seen {
 		m.SetLast(ctx, k, x)
 	}

@@ -20,12 +20,12 @@ import (
 // batch, at most one batch every flushGap (group commit: what piled up
 // since the previous batch began goes together), with the counters' deltas merged per bucket into one
 // multi-row upsert, the sightings merged per subject (the latest) and the
-// decisions inserted together. Until its batch commits, what is queued
-// (or being written) is an overlay that this store's Read, Last and
-// DecisionOf add to the mirror of the committed rows (mirror.go) or, for
-// DecisionOf, to what the database answers, so the same process's next
-// decision sees every event it recorded (a burst of declines is counted
-// before the next tap is decided). The database's upserts keep several
+// decisions inserted together. A counter's delta goes into the mirror
+// (mirror.go) as it is queued; until its batch commits, a queued (or
+// being written) sighting or decision is an overlay that this store's
+// Last and DecisionOf add to the mirror or to what the database answers;
+// so the same process's next decision sees every event it recorded (a
+// burst of declines is counted before the next tap is decided). The database's upserts keep several
 // processes exact; another process sees this one's events once their
 // batch commits and it refreshed (within a second or so). Close drains
 // the queue; a crash loses what was queued and not yet committed (the
@@ -68,12 +68,12 @@ func newPending() *pending {
 }
 
 type recorder struct {
-	view    sync.RWMutex // readers (R) against a batch's commit (W): a read sees a batch in the database or in the overlay, never both
+	view    sync.RWMutex // DecisionOf (R) against a batch's commit (W): it sees a decision in the database or in the overlay, never both
 	flushMu sync.Mutex   // one flush at a time
 	mu      sync.Mutex   // queued and inflight
 	queued  *pending
 	flight  *pending     // taken by the flush in progress (or failed and to retry)
-	base    *risk.Memory // the mirror: the committed rows (mirror.go)
+	base    *risk.Memory // the mirror: the committed rows, plus the queued and in-flight counters (mirror.go)
 	closed  bool
 	limit   int // maxPending; lower in tests
 	dropped atomic.Int64
@@ -242,11 +242,9 @@ func (s *Store) batch(ctx context.Context) (more bool, err error) {
 		return false, nil
 	}
 	locked := false
-	var ds []*risk.Delta
 	kept := s.keptFor(ctx, p)
 	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		var err error
-		if ds, err = writeBatch(ctx, tx, p, kept, time.Now().UnixMilli()); err != nil {
+		if err := writeBatch(ctx, tx, p, kept, time.Now().UnixMilli()); err != nil {
 			return err
 		}
 		if !locked { // the commit follows: no read of the decisions may straddle it
@@ -255,9 +253,9 @@ func (s *Store) batch(ctx context.Context) (more bool, err error) {
 		}
 		return nil
 	})
-	if err == nil { // committed: from the overlay to the mirror, at once
+	if err == nil { // committed: the sightings from the overlay to the mirror, at once
 		r.mu.Lock()
-		r.commit(ds, p)
+		r.commit(p)
 		r.flight = newPending()
 		r.mu.Unlock()
 	}
@@ -285,25 +283,45 @@ func (s *Store) keptFor(ctx context.Context, p *pending) map[int]*risk.KeptRules
 	return kept
 }
 
-// commit adds a committed batch's deltas and sightings to the mirror
-// (under r.mu).
-func (r *recorder) commit(ds []*risk.Delta, p *pending) {
-	flat := make([]risk.Delta, len(ds))
-	for i, d := range ds {
-		flat[i] = *d
-	}
-	r.base.Add(context.Background(), flat)
+// commit adds a committed batch's sightings to the mirror (under r.mu;
+// its counters are there since they were queued).
+func (r *recorder) commit(p *pending) {
 	for k, x := range p.seen {
 		r.base.SetLast(context.Background(), k, x)
 	}
+}
+
+// unwritten adds to d (a row as the database holds it) the deltas of its
+// bucket still queued or in flight (under r.mu).
+func (r *recorder) unwritten(d *risk.Delta) {
+	for _, p := range [2]*pending{r.flight, r.queued} {
+		if q, ok := p.cells[subj{d.Series, d.Key}][cellAt{d.Member, d.Bucket}]; ok {
+			d.Count += q.Count
+			d.Sum += q.Sum
+			d.Expires = max(d.Expires, q.Expires)
+		}
+	}
+}
+
+// unwrittenAll returns every queued and in-flight delta (under r.mu).
+func (r *recorder) unwrittenAll() []risk.Delta {
+	var out []risk.Delta
+	for _, p := range [2]*pending{r.flight, r.queued} {
+		for _, m := range p.cells {
+			for _, d := range m {
+				out = append(out, *d)
+			}
+		}
+	}
+	return out
 }
 
 // writeBatch writes a batch, each row stamped changed (wall ms, for the
 // other processes' refresh): the counters in key order (two processes
 // take the rows' locks in one order), the sightings, the decisions (their
 // bodies short where kept, their version's stored set, explains them:
-// risk.KeptRules). It returns the counters' deltas in that order.
-func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*risk.KeptRules, changed int64) ([]*risk.Delta, error) {
+// risk.KeptRules).
+func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*risk.KeptRules, changed int64) error {
 	var ds []*risk.Delta
 	for _, m := range p.cells {
 		for _, d := range m {
@@ -332,7 +350,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END,
 		changed = excluded.changed`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	keys := make([]string, 0, len(p.seen))
 	for k := range p.seen {
@@ -346,7 +364,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 		}, ` ON CONFLICT (subject) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, seen_at = excluded.seen_at, changed = excluded.changed
 			WHERE excluded.seen_at > risk_sightings.seen_at`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	decs := make([]risk.Decision, 0, len(p.decs))
 	for _, d := range p.decs {
@@ -356,7 +374,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 		return decs[i].Point < decs[j].Point || decs[i].Point == decs[j].Point && decs[i].ID < decs[j].ID
 	})
 	var body []byte
-	return ds, chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
+	return chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
 		func(i int, args []any) []any {
 			d := &decs[i]
 			body = kept[d.Version].AppendBody(body[:0], d)
@@ -391,20 +409,6 @@ func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, r
 		from += size
 	}
 	return nil
-}
-
-// overlayRows adds the queued and inflight cells of q to rows (sorted by
-// member).
-func (r *recorder) overlayRows(q risk.Query, rows []risk.Row) []risk.Row {
-	k := subj{q.Series, q.Key}
-	for _, p := range [2]*pending{r.flight, r.queued} {
-		for c, d := range p.cells[k] {
-			if c.bucket >= q.From && c.bucket <= q.To {
-				rows = risk.AddRow(rows, c.member, d.Count, d.Sum)
-			}
-		}
-	}
-	return rows
 }
 
 // overlayDecision returns a queued or inflight decision.

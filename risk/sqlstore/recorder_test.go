@@ -134,3 +134,70 @@ func TestFullQueueDrops(t *testing.T) {
 		t.Errorf("kept %+v, want the 3 queued before the queue filled", rows[0])
 	}
 }
+
+// TestRefreshKeepsUnwrittenDeltas: the mirror holds this store's own
+// deltas from the moment they are queued; a refresh or a full reload
+// while they are not yet written (the flusher stalled) puts the
+// database's rows back with them on top — another process's committed
+// events and this one's queued ones both counted, each once — and once
+// they are written, further refreshes count nothing twice.
+func TestRefreshKeepsUnwrittenDeltas(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	delta := func(bucket int64) []risk.Delta {
+		return []risk.Delta{{Series: "card.n.m", Key: "par_A", Bucket: bucket, Count: 1, Sum: 10, Expires: 1 << 40, At: 1}}
+	}
+	q := []risk.Query{{Series: "card.n.m", Key: "par_A", From: 0, To: 10}}
+	count := func(when string, want int64) {
+		t.Helper()
+		rows, err := b.Read(ctx, q)
+		if err != nil || len(rows[0]) != 1 || rows[0][0].Count != want || rows[0][0].Sum != want*10 {
+			t.Errorf("%s: read %+v %v, want %d events", when, rows, err, want)
+		}
+	}
+	for i := 0; i < 3; i++ { // the other process's, committed
+		if err := a.Add(ctx, delta(int64(i%2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.rec.flushMu.Lock() // b's flusher stalls: its deltas stay queued
+	for i := 0; i < 4; i++ {
+		if err := b.Add(ctx, delta(int64(i%3))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count("queued, before a refresh", 4)
+	for _, full := range []bool{false, false, true, false} {
+		if err := b.refreshLocked(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		count(fmt.Sprintf("queued, refreshed (full %v)", full), 7)
+	}
+	b.rec.flushMu.Unlock()
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	count("written", 7)
+	for _, full := range []bool{false, true} {
+		if err := b.refresh(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		count(fmt.Sprintf("written, refreshed (full %v)", full), 7)
+	}
+	if n := storedCount(t, b, "card.n.m", "par_A"); n != 7 {
+		t.Errorf("table: %d events, want 7", n)
+	}
+}

@@ -91,9 +91,9 @@ func (s *Store) Close() error {
 }
 
 // Add queues the deltas (merged per bucket with the queued ones) for
-// the next batch; this store's reads count them at once. It fails with
-// fault.Unavailable "store_closed" after Close; on a full queue it drops
-// them (see recorder.go).
+// the next batch and adds them to the mirror: this store's reads count
+// them at once. It fails with fault.Unavailable "store_closed" after
+// Close; on a full queue it drops them (see recorder.go).
 func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 	if len(ds) == 0 {
 		return nil
@@ -102,11 +102,13 @@ func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 		for _, d := range ds {
 			p.addDelta(d)
 		}
+		s.rec.base.Add(ctx, ds)
 	})
 }
 
-// Read answers every query from the mirror and this store's queued and
-// in-flight deltas, without the database (mirror.go); it never fails.
+// Read answers every query from the mirror, which holds this store's
+// queued and in-flight deltas too, without the database (mirror.go); it
+// never fails.
 func (s *Store) Read(ctx context.Context, qs []risk.Query) ([][]risk.Row, error) {
 	out := make([][]risk.Row, len(qs))
 	return out, s.ReadInto(ctx, qs, out)
@@ -118,11 +120,7 @@ func (s *Store) ReadInto(ctx context.Context, qs []risk.Query, out [][]risk.Row)
 	r := s.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.base.ReadInto(ctx, qs, out)
-	for i, x := range qs {
-		out[i] = r.overlayRows(x, out[i])
-	}
-	return nil
+	return r.base.ReadInto(ctx, qs, out)
 }
 
 // SetLast queues a sighting for the next batch, which stores it unless a
