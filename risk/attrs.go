@@ -463,10 +463,9 @@ func Attributes(p Point) []string {
 	return out
 }
 
-// deltas returns what an authorization adds to the state once its answer
-// is known.
-func authDeltas(a *Auth, approved bool) []Delta {
-	ds := make([]Delta, 0, 20)
+// authDeltas appends to ds what an authorization adds to the state once
+// its answer is known.
+func authDeltas(ds []Delta, a *Auth, approved bool) []Delta {
 	add := func(series string, res int64, key, member string, count, sum int64) {
 		b := bucketOf(a.At, res)
 		var exp int64

@@ -84,7 +84,13 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 	if err := a.check(); err != nil {
 		return err
 	}
-	if err := e.state.Add(ctx, authDeltas(&a, approved)); err != nil {
+	buf := deltaBufs.Get().(*[]Delta)
+	ds := authDeltas((*buf)[:0], &a, approved)
+	err := e.state.Add(ctx, ds)
+	clear(ds) // the references go with the buffer: a State keeps no delta slice (State.Add)
+	*buf = ds[:0]
+	deltaBufs.Put(buf)
+	if err != nil {
 		return err
 	}
 	if !approved {
@@ -104,6 +110,9 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 	}
 	return nil
 }
+
+// deltaBufs are RecordAuth's delta slices, reused.
+var deltaBufs = sync.Pool{New: func() any { ds := make([]Delta, 0, 20); return &ds }}
 
 func (e *Engine) terminal(a *Auth) (Place, bool) {
 	if a.Terminal != nil {

@@ -14,7 +14,8 @@ import (
 // atomically and exactly under concurrent callers (several network
 // processes): Memory does with a mutex, risk/sqlstore with upserts.
 type State interface {
-	// Add adds each delta's count and sum to its bucket (creating it).
+	// Add adds each delta's count and sum to its bucket (creating it). It
+	// keeps no reference to ds once it returns (the caller reuses it).
 	Add(ctx context.Context, ds []Delta) error
 	// Read returns, for each query, its bucket range's totals grouped by
 	// member (members in ascending order; none when nothing was counted).
@@ -110,7 +111,9 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 		if d.Expires > c.expires {
 			c.expires = d.Expires
 		}
-		m.cells[seriesKey{d.Series, d.Key}] = cs
+		if i == len(cs)-1 { // a new bucket (or the last): the subject's list may have moved
+			m.cells[seriesKey{d.Series, d.Key}] = cs
+		}
 	}
 	return nil
 }
@@ -119,7 +122,7 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 // them (len(cs) when it has none yet).
 func (m *Memory) find(d Delta) (cs []cell, i int) {
 	cs = m.cells[seriesKey{d.Series, d.Key}]
-	for i < len(cs) && (cs[i].member != d.Member || cs[i].bucket != d.Bucket) {
+	for i < len(cs) && (cs[i].bucket != d.Bucket || cs[i].member != d.Member) {
 		i++
 	}
 	return cs, i

@@ -142,7 +142,8 @@ func (p *pending) addDelta(d risk.Delta) {
 		o.Expires = max(o.Expires, d.Expires)
 		return
 	}
-	m[c] = &d
+	nd := d // allocated only for a new bucket
+	m[c] = &nd
 	p.n++
 }
 
