@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ type scratch struct {
 	qs    []Query
 	qg    []int
 	res   [][]Row // the rows read, by query: their arrays reused (IntoReader)
+	hits  []Hit   // the decision's hits, then copied into one slice of their number
+	ins   []Input // their inputs, likewise
+	at    [][2]int
 }
 
 // Authorize decides an authorization before the issuer is asked: it reads
@@ -227,7 +231,9 @@ func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Deci
 	for _, a := range pr.attrs {
 		sc.vals[a], sc.known[a] = attrList[a].val(f)
 	}
-	d := Decision{Point: p, ID: id, At: f.now, Version: c.set.Version, Digest: c.digest, Reasons: []string{}, Hits: []Hit{}}
+	d := Decision{Point: p, ID: id, At: f.now, Version: c.set.Version, Digest: c.digest, Reasons: []string{}}
+	sc.hits, sc.ins, sc.at = sc.hits[:0], sc.ins[:0], sc.at[:0]
+	enforced := 0
 	score := 0
 	for i := range pr.rules {
 		cr := &pr.rules[i]
@@ -250,29 +256,54 @@ func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Deci
 				continue
 			}
 		}
+		from := len(sc.ins)
 		for _, a := range cr.inputs {
 			if sc.known[a] {
-				h.Inputs = append(h.Inputs, Input{Attr: attrList[a].name, Value: sc.vals[a].any(attrList[a].str)})
+				sc.ins = append(sc.ins, Input{Attr: attrList[a].name, Value: sc.vals[a].any(attrList[a].str)})
 			}
 		}
+		sc.at = append(sc.at, [2]int{from, len(sc.ins)})
 		if len(cr.snooze) > 0 {
 			h.Pattern = pattern(cr, sc)
 			snoozed, err := e.state.Snoozed(ctx, cr.r.ID, h.Pattern, f.now)
 			if err != nil {
+				sc.clear()
 				return Decision{}, err
 			}
 			h.Snoozed = snoozed
 		}
-		d.Hits = append(d.Hits, h)
+		sc.hits = append(sc.hits, h)
 		if h.Shadow || h.Snoozed {
 			continue
 		}
-		d.Reasons = append(d.Reasons, h.Rule)
+		enforced++
 		score += h.Score
 		if h.Outcome > d.Outcome {
 			d.Outcome = h.Outcome
 		}
 	}
+	// One slice each of the hits, their inputs and the reasons, of their
+	// number: the decision allocates no growing slices.
+	d.Hits = make([]Hit, len(sc.hits))
+	copy(d.Hits, sc.hits)
+	var ins []Input
+	if len(sc.ins) > 0 {
+		ins = make([]Input, len(sc.ins))
+		copy(ins, sc.ins)
+	}
+	if enforced > 0 {
+		d.Reasons = make([]string, 0, enforced)
+	}
+	for i := range d.Hits {
+		h := &d.Hits[i]
+		if at := sc.at[i]; at[1] > at[0] {
+			h.Inputs = ins[at[0]:at[1]:at[1]]
+		}
+		if !h.Shadow && !h.Snoozed {
+			d.Reasons = append(d.Reasons, h.Rule)
+		}
+	}
+	sc.clear()
 	if score > 99 {
 		score = 99
 	}
@@ -306,12 +337,31 @@ func pattern(cr *cRule, sc *scratch) string {
 	return b.String()
 }
 
+// clear drops the scratch's references to a decision's strings and
+// values (it goes back to the pool).
+func (sc *scratch) clear() {
+	clear(sc.hits)
+	clear(sc.ins)
+}
+
 func (v value) any(isStr bool) any {
 	if isStr {
 		return v.s
 	}
+	if i := int(v.n); float64(i) == v.n && i >= 0 && i < len(smallNumbers) && !math.Signbit(v.n) {
+		return smallNumbers[i] // counts and the like: no allocation
+	}
 	return v.n
 }
+
+// smallNumbers are the whole numbers 0–1023 as inputs' values (float64),
+// made once.
+var smallNumbers = func() (t [1024]any) {
+	for i := range t {
+		t[i] = float64(i)
+	}
+	return t
+}()
 
 // Snooze silences the hit's rule for its pattern until the given time
 // (after a card holder answered "yes, that was me"). It fails with
