@@ -99,7 +99,7 @@ func TestKeptBodyRoundTrip(t *testing.T) {
 		}
 		var want risk.Decision
 		wantErr := json.Unmarshal(whole, &want)
-		got, err := risk.ReadBody(k, d.Point, d.ID, d.Version, d.Score, d.Outcome.String(), body)
+		got, err := risk.ReadBody(k, d.Point, d.ID, d.At.UnixMilli(), d.Version, d.Score, d.Outcome.String(), body)
 		if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 			t.Fatalf("read back:\n got %#v (%v)\nwant %#v (%v)\nbody %s", got, err, want, wantErr, body)
 		}
@@ -121,7 +121,7 @@ func TestShortBodyNeedsItsRules(t *testing.T) {
 	other := *set
 	other.Version++
 	for _, k := range []*risk.KeptRules{nil, risk.NewKeptRules(&other)} {
-		if _, err := risk.ReadBody(k, d.Point, d.ID, d.Version, 0, "approve", body); !fault.Has(err, fault.Internal, risk.CodeNoDecision) {
+		if _, err := risk.ReadBody(k, d.Point, d.ID, d.At.UnixMilli(), d.Version, 0, "approve", body); !fault.Has(err, fault.Internal, risk.CodeNoDecision) {
 			t.Errorf("rules %v: got %v, want risk_no_decision", k, err)
 		}
 	}
@@ -153,4 +153,32 @@ func BenchmarkKeptBody(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(buf)), "bytes/body")
 	})
+}
+
+// TestShortBodyV2StillRead: a body kept in the short form's version 2
+// (the time in RFC 3339, hits named by rule id with their inputs as
+// objects) reads back as its decision.
+func TestShortBodyV2StillRead(t *testing.T) {
+	set := risk.Default()
+	k := risk.NewKeptRules(set)
+	var r risk.Rule
+	for _, x := range set.Rules {
+		if x.Point == risk.PointAuthorization && x.Bands == nil {
+			r = x
+			break
+		}
+	}
+	body := `{"v":2,"at":"2026-03-14T10:00:00.001234567Z","block":"phone_off","hits":[{"rule":"` + r.ID +
+		`","pattern":"auth.token=tk_a","inputs":[{"attr":"token.count_15m","value":7},{"attr":"auth.country","value":"KP"}]}]}`
+	got, err := risk.ReadBody(k, risk.PointAuthorization, "T1|000001|0314100000", 0, set.Version, 90, "decline", []byte(body))
+	want := risk.Decision{Point: risk.PointAuthorization, ID: "T1|000001|0314100000", At: t0.Add(1234567), Version: set.Version,
+		Digest: set.Digest(), Score: 90, Outcome: risk.Decline, Block: risk.BlockPhoneOff, Reasons: []string{},
+		Hits: []risk.Hit{{Rule: r.ID, Reason: r.Reason, Score: r.Score, Outcome: r.Outcome, Shadow: r.Shadow, Pattern: "auth.token=tk_a",
+			Inputs: []risk.Input{{Attr: "token.count_15m", Value: float64(7)}, {Attr: "auth.country", Value: "KP"}}}}}
+	if !r.Shadow {
+		want.Reasons = []string{r.ID}
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("v2 body:\n got %#v %v\nwant %#v", got, err, want)
+	}
 }

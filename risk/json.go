@@ -59,7 +59,7 @@ func (d *Decision) AppendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, ok = d.Hits[i].appendJSON(b, true); !ok {
+			if b, ok = d.Hits[i].appendJSON(b); !ok {
 				return d.marshalInto(b[:start])
 			}
 		}
@@ -76,22 +76,19 @@ func (d *Decision) marshalInto(b []byte) []byte {
 	return append(b, j...)
 }
 
-// appendJSON appends the hit as encoding/json writes it; with full false
-// without what its rule says (reason, score, outcome, shadow: body.go).
-// ok is false for what it leaves to encoding/json.
-func (h *Hit) appendJSON(b []byte, full bool) (_ []byte, ok bool) {
+// appendJSON appends the hit as encoding/json writes it; ok is false for
+// what it leaves to encoding/json.
+func (h *Hit) appendJSON(b []byte) (_ []byte, ok bool) {
 	b = append(b, `{"rule":`...)
 	b = appendJSONString(b, h.Rule)
-	if full {
-		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, h.Reason)
-		b = append(b, `,"score":`...)
-		b = strconv.AppendInt(b, int64(h.Score), 10)
-		b = append(b, `,"outcome":`...)
-		b = appendJSONString(b, h.Outcome.String())
-		if h.Shadow {
-			b = append(b, `,"shadow":true`...)
-		}
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, h.Reason)
+	b = append(b, `,"score":`...)
+	b = strconv.AppendInt(b, int64(h.Score), 10)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, h.Outcome.String())
+	if h.Shadow {
+		b = append(b, `,"shadow":true`...)
 	}
 	if h.Snoozed {
 		b = append(b, `,"snoozed":true`...)
@@ -112,27 +109,32 @@ func (h *Hit) appendJSON(b []byte, full bool) (_ []byte, ok bool) {
 			b = append(b, `{"attr":`...)
 			b = appendJSONString(b, in.Attr)
 			b = append(b, `,"value":`...)
-			switch v := in.Value.(type) {
-			case nil:
-				b = append(b, "null"...)
-			case string:
-				b = appendJSONString(b, v)
-			case float64:
-				if b, ok = appendJSONFloat(b, v); !ok {
-					return b, false
-				}
-			default:
-				j, err := json.Marshal(v)
-				if err != nil {
-					return b, false
-				}
-				b = append(b, j...)
+			if b, ok = appendJSONValue(b, in.Value); !ok {
+				return b, false
 			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	return append(b, '}'), true
+}
+
+// appendJSONValue appends an input's value as encoding/json writes it;
+// false when it cannot be written.
+func appendJSONValue(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), true
+	case string:
+		return appendJSONString(b, v), true
+	case float64:
+		return appendJSONFloat(b, v)
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return b, false
+	}
+	return append(b, j...), true
 }
 
 // appendJSONTime is time.Time's MarshalJSON (RFC 3339 with nanoseconds);

@@ -255,9 +255,10 @@ func (s *Store) SaveDecision(ctx context.Context, d risk.Decision) error {
 func (s *Store) DecisionOf(ctx context.Context, p risk.Point, id string) (risk.Decision, error) {
 	var body, outcome string
 	var version, score int
+	var decided int64
 	s.rec.view.RLock()
-	err := s.DB.QueryRow(ctx, `SELECT version, score, outcome, body FROM risk_decisions WHERE point = ? AND id = ?`, string(p), id).
-		Scan(&version, &score, &outcome, &body)
+	err := s.DB.QueryRow(ctx, `SELECT decided_at, version, score, outcome, body FROM risk_decisions WHERE point = ? AND id = ?`, string(p), id).
+		Scan(&decided, &version, &score, &outcome, &body)
 	queued, ok := s.rec.overlayDecision(p, id)
 	s.rec.view.RUnlock()
 	if sqldb.NoRows(err) && ok {
@@ -276,7 +277,7 @@ func (s *Store) DecisionOf(ctx context.Context, p risk.Point, id string) (risk.D
 			return risk.Decision{}, err
 		}
 	}
-	return risk.ReadBody(k, p, id, version, score, outcome, []byte(body))
+	return risk.ReadBody(k, p, id, decided, version, score, outcome, []byte(body))
 }
 
 // keptRules returns a stored rule set version as decisions are kept with
