@@ -62,6 +62,8 @@ type scratch struct {
 	hits  []Hit   // the decision's hits, then copied into one slice of their number
 	ins   []Input // their inputs, likewise
 	at    [][2]int
+	auth  Auth  // Authorize's facts (not to the heap for every decision)
+	f     facts // likewise
 }
 
 // Authorize decides an authorization before the issuer is asked: it reads
@@ -74,7 +76,14 @@ func (e *Engine) Authorize(ctx context.Context, a Auth) (Decision, error) {
 	if err := a.check(); err != nil {
 		return Decision{}, err
 	}
-	d, err := e.decide(ctx, PointAuthorization, &facts{auth: &a, now: a.At, city: e.City}, a.ID)
+	// The facts live in the pooled scratch: nothing of them outlives the
+	// decision (its hits hold the attributes' values, not the facts).
+	sc := e.pool.Get().(*scratch)
+	sc.auth = a
+	sc.f = facts{auth: &sc.auth, now: a.At, city: e.City}
+	d, err := e.decideIn(ctx, sc, PointAuthorization, &sc.f, a.ID)
+	sc.auth, sc.f = Auth{}, facts{}
+	e.pool.Put(sc)
 	if err == nil && a.PhoneOff {
 		d.Outcome, d.Block = Decline, BlockPhoneOff
 	}
@@ -88,12 +97,13 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 	if err := a.check(); err != nil {
 		return err
 	}
-	buf := deltaBufs.Get().(*[]Delta)
-	ds := authDeltas((*buf)[:0], &a, approved)
+	rs := recordBufs.Get().(*recordScratch)
+	rs.auth = a // pooled: &a would go to the heap for every record
+	ds := authDeltas(rs.ds[:0], &rs.auth, approved)
 	err := e.state.Add(ctx, ds)
 	clear(ds) // the references go with the buffer: a State keeps no delta slice (State.Add)
-	*buf = ds[:0]
-	deltaBufs.Put(buf)
+	rs.ds, rs.auth = ds[:0], Auth{}
+	recordBufs.Put(rs)
 	if err != nil {
 		return err
 	}
@@ -115,8 +125,13 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 	return nil
 }
 
-// deltaBufs are RecordAuth's delta slices, reused.
-var deltaBufs = sync.Pool{New: func() any { ds := make([]Delta, 0, 20); return &ds }}
+// recordScratch is RecordAuth's deltas and facts, reused (recordBufs).
+type recordScratch struct {
+	ds   []Delta
+	auth Auth
+}
+
+var recordBufs = sync.Pool{New: func() any { return &recordScratch{ds: make([]Delta, 0, 20)} }}
 
 func (e *Engine) terminal(a *Auth) (Place, bool) {
 	if a.Terminal != nil {
@@ -181,10 +196,15 @@ func (e *Engine) RecordHolder(ctx context.Context, b Binding) error {
 }
 
 func (e *Engine) decide(ctx context.Context, p Point, f *facts, id string) (Decision, error) {
-	c := e.set.Load()
-	pr := c.points[p]
 	sc := e.pool.Get().(*scratch)
 	defer e.pool.Put(sc)
+	return e.decideIn(ctx, sc, p, f, id)
+}
+
+// decideIn is decide with a scratch taken from the pool.
+func (e *Engine) decideIn(ctx context.Context, sc *scratch, p Point, f *facts, id string) (Decision, error) {
+	c := e.set.Load()
+	pr := c.points[p]
 	sc.qs, sc.qg = sc.qs[:0], sc.qg[:0]
 	for _, g := range pr.groups {
 		if q, ok := groups[g].query(f); ok {
