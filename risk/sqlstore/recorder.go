@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -65,6 +67,13 @@ type pending struct {
 
 func newPending() *pending {
 	return &pending{cells: map[subj]map[cellAt]*risk.Delta{}, seen: map[string]risk.Sighting{}, decs: map[decKey]risk.Decision{}}
+}
+
+// newPendingLike is a generation sized for as much as p holds (the next
+// batch is likely as large: its maps then do not grow from nothing).
+func newPendingLike(p *pending) *pending {
+	return &pending{cells: make(map[subj]map[cellAt]*risk.Delta, len(p.cells)), seen: make(map[string]risk.Sighting, len(p.seen)),
+		decs: make(map[decKey]risk.Decision, len(p.decs))}
 }
 
 type recorder struct {
@@ -235,7 +244,7 @@ func (s *Store) batch(ctx context.Context) (more bool, err error) {
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
 	if r.flight.n == 0 {
-		r.flight, r.queued = r.queued, newPending()
+		r.flight, r.queued = r.queued, newPendingLike(r.queued)
 	}
 	p := r.flight
 	r.mu.Unlock()
@@ -371,8 +380,8 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 	for _, d := range p.decs {
 		decs = append(decs, d)
 	}
-	sort.Slice(decs, func(i, j int) bool {
-		return decs[i].Point < decs[j].Point || decs[i].Point == decs[j].Point && decs[i].ID < decs[j].ID
+	slices.SortFunc(decs, func(a, b risk.Decision) int {
+		return cmp.Or(cmp.Compare(a.Point, b.Point), cmp.Compare(a.ID, b.ID))
 	})
 	var body []byte
 	return chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
@@ -389,27 +398,54 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 // prepared once and kept (tx.Stmt): parsing a new multi-row text per
 // batch was most of the flusher's cost on SQLite.
 func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, row func(i int, args []any) []any, tail string) error {
-	tuple := "(?" + strings.Repeat(", ?", width-1) + ")"
+	buf := argBufs.Get().(*[]any)
+	defer argBufs.Put(buf)
 	for from := 0; from < n; {
 		size := chunkRows
 		for size > n-from {
 			size /= 2
 		}
-		q := head + tuple + strings.Repeat(", "+tuple, size-1) + tail
-		args := make([]any, 0, width*size)
+		args := (*buf)[:0]
 		for i := from; i < from+size; i++ {
 			args = row(i, args)
 		}
-		st, err := tx.Stmt(ctx, q)
-		if err != nil {
-			return err
+		*buf = args
+		st, err := tx.Stmt(ctx, stmtText(head, width, size, tail))
+		if err == nil {
+			_, err = st.ExecContext(ctx, args...)
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
+		clear(args) // the rows' strings go, the array stays
+		if err != nil {
 			return err
 		}
 		from += size
 	}
 	return nil
+}
+
+// argBufs are chunked's argument slices, reused.
+var argBufs = sync.Pool{New: func() any { args := make([]any, 0, 8*chunkRows); return &args }}
+
+type stmtKey struct {
+	head, tail  string
+	width, size int
+}
+
+// stmtTexts are the statements' texts chunked made (a few: powers of two
+// up to chunkRows a statement), kept rather than built anew for every
+// statement (a 256-row text is ~5 KB).
+var stmtTexts sync.Map
+
+// stmtText is head, size tuples of width placeholders, and tail.
+func stmtText(head string, width, size int, tail string) string {
+	k := stmtKey{head, tail, width, size}
+	if q, ok := stmtTexts.Load(k); ok {
+		return q.(string)
+	}
+	tuple := "(?" + strings.Repeat(", ?", width-1) + ")"
+	q := head + tuple + strings.Repeat(", "+tuple, size-1) + tail
+	stmtTexts.Store(k, q)
+	return q
 }
 
 // overlayDecision returns a queued or inflight decision.
