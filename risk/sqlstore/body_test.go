@@ -3,11 +3,13 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/tapwallet/tapwallet/risk"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
 // TestDecisionsKeptShort: a decision whose rule set version is stored is
@@ -15,9 +17,15 @@ import (
 // whose version is not stored whole; each reads back, queued, written and
 // after a restart, as the same Decision as its JSON decodes to.
 func TestDecisionsKeptShort(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { decisionsKeptShort(t, "", t.TempDir()) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { decisionsKeptShort(t, sqldbtest.PostgresDSN(t), "") })
+	}
+}
+
+func decisionsKeptShort(t *testing.T, dsn, dir string) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(ctx, "", dir)
+	s, err := Open(ctx, dsn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +94,7 @@ func TestDecisionsKeptShort(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Open(ctx, "", dir)
+	s2, err := Open(ctx, dsn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,12 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/tapwallet/tapwallet/risk"
+	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
 var t0 = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -142,14 +144,20 @@ func TestFullQueueDrops(t *testing.T) {
 // events and this one's queued ones both counted, each once — and once
 // they are written, further refreshes count nothing twice.
 func TestRefreshKeepsUnwrittenDeltas(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { refreshKeepsUnwrittenDeltas(t, "", t.TempDir()) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { refreshKeepsUnwrittenDeltas(t, sqldbtest.PostgresDSN(t), "") })
+	}
+}
+
+func refreshKeepsUnwrittenDeltas(t *testing.T, dsn, dir string) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := Open(ctx, "", dir)
+	a, err := Open(ctx, dsn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := Open(ctx, "", dir)
+	b, err := Open(ctx, dsn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
