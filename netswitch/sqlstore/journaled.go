@@ -539,6 +539,13 @@ func decodeRecord(b []byte) (jrec, error) {
 	if len(r.args) != want {
 		return jrec{}, errRecord
 	}
+	// Only the sealed PAN and the answer may be NULL: the write-behind's
+	// insert ignores a row that breaks a constraint (INSERT OR IGNORE).
+	for i, v := range r.args {
+		if v == nil && !nullable(r.kind, i) {
+			return jrec{}, errRecord
+		}
+	}
 	if id, ok := r.args[len(r.args)-1].(string); r.kind == recFinish && ok {
 		r.id = id
 	} else if id, ok := r.args[0].(string); r.kind == recSave && ok {

@@ -185,6 +185,22 @@ func TestDecodeRecordNeverPanics(t *testing.T) {
 	if err != nil || r.id != "x" || len(r.args) != len(authArgs(netswitch.Auth{})) {
 		t.Fatalf("round trip: %+v %v", r, err)
 	}
+	// A NULL only where a record may have one: the sealed PAN, the answer.
+	a := testAuth(t, "n")
+	a.SealedPAN, a.Answer = nil, nil
+	for kind, args := range map[byte][]any{recSave: authArgs(a), recFinish: finishArgs(a)} {
+		if b, err := encodeRecord(kind, args); err != nil {
+			t.Fatal(err)
+		} else if _, err := decodeRecord(b); err != nil {
+			t.Fatalf("kind %d without a sealed PAN or an answer: %v", kind, err)
+		}
+		args[1] = nil // the digest, or the reason
+		if b, err := encodeRecord(kind, args); err != nil {
+			t.Fatal(err)
+		} else if _, err := decodeRecord(b); err == nil {
+			t.Fatalf("kind %d with a NULL where none may be decoded", kind)
+		}
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 5000 {
 		c := append([]byte(nil), b[:rng.IntN(len(b)+1)]...)

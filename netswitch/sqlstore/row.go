@@ -104,10 +104,26 @@ func answerPlaces() []int {
 	for i := range at {
 		at[i] = -1
 	}
-	for i, c := range []string{"response_code", "reason", "auth_code", "answer", "answered_at", "promo"} {
+	for i, c := range splitCols(finishCols) {
 		at[recAt[c]] = i
 	}
 	return at
+}
+
+// finishCols are the columns finishAuth sets, in finishArgs' order (its
+// last value is the record's identity).
+const finishCols = `response_code, reason, auth_code, answer, answered_at, promo`
+
+// finishAnswer is the answer's place in finishArgs.
+var finishAnswer = colPlaces(finishCols)["answer"]
+
+// nullable reports whether the value at place i of a journal record of
+// kind may be nil (NULL): the sealed PAN and the answer only.
+func nullable(kind byte, i int) bool {
+	if kind == recFinish {
+		return i == finishAnswer
+	}
+	return i == recAt["pan_sealed"] || i == recAt["answer"]
 }
 
 // appendRow appends the row of a record's values rec (authArgs) for the
