@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"io/fs"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -192,6 +193,7 @@ type Tx struct {
 
 // Exec runs a statement.
 func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	yield()
 	t.wrote = true
 	return t.tx.ExecContext(ctx, t.db.rebind(q), args...)
 }
@@ -317,3 +319,16 @@ func Time(ms int64) time.Time {
 	}
 	return time.UnixMilli(ms).UTC()
 }
+
+// yield lets the goroutines waiting to run go before a transaction's
+// next statement. Where the platform runs every role in one process, the
+// statements that run are the write-behinds' batches (the authorization
+// path itself runs from memory and the journal): a batch of a thousand
+// rows is 20 ms of CPU, and Go's scheduler lets a goroutine keep its
+// core ~10 ms before it preempts it — meanwhile the authorizations
+// queued on that core wait. Yielding between statements (each a few
+// hundred µs at most: multi-row statements of up to 64-128 rows) puts
+// the batch behind them. bench auth --risk off, 3 alternated pairs on
+// the quiet 2-vCPU machine: p99 13.5-15.2 -> 11.5-12.0 ms, CPU per
+// authorization unchanged (122.6-129.0 against 124.3-130.8 µs).
+func yield() { runtime.Gosched() }

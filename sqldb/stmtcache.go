@@ -79,6 +79,7 @@ func (db *DB) cached(q string) *sql.Stmt {
 // or past the cache's bound, prepared for this transaction only. It fails
 // when q does not prepare.
 func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	yield()
 	t.wrote = t.wrote || !isSelect(q)
 	q = t.db.rebind(q)
 	if s := t.db.cached(q); s != nil {
