@@ -131,6 +131,21 @@ func BenchmarkDecisionJSON(b *testing.B) {
 // shadowDecision decides, with every default rule in shadow, a token's
 // tenth payment of 8.00 in a few minutes at one merchant.
 func shadowDecision(b testing.TB) risk.Decision {
+	e := shadowEngine(b)
+	d, err := e.Authorize(context.Background(), auth(amount(800)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(d.Hits) < 2 {
+		b.Fatalf("want a decision with several hits, got %s", d.JSON())
+	}
+	return d
+}
+
+// shadowEngine is an engine with every default rule in shadow that has
+// recorded nine payments of 8.00 of one token at one merchant in the
+// last minutes (its next one fires several rules).
+func shadowEngine(b testing.TB) *risk.Engine {
 	set := risk.Default()
 	for i := range set.Rules {
 		set.Rules[i].Shadow = true
@@ -145,12 +160,5 @@ func shadowDecision(b testing.TB) risk.Decision {
 			b.Fatal(err)
 		}
 	}
-	d, err := e.Authorize(ctx, auth(amount(800)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(d.Hits) < 2 {
-		b.Fatalf("want a decision with several hits, got %s", d.JSON())
-	}
-	return d
+	return e
 }

@@ -110,20 +110,7 @@ func BenchmarkMemoryRead(b *testing.B) {
 // them firing with their inputs (its allocations: the hits, their inputs
 // and the reasons).
 func BenchmarkAuthorizeShadowHits(b *testing.B) {
-	set := risk.Default()
-	for i := range set.Rules {
-		set.Rules[i].Shadow = true
-	}
-	e, err := risk.New(set, risk.NewMemory())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	for i := 0; i < 10; i++ {
-		if err := e.RecordAuth(ctx, auth(amount(800), func(a *risk.Auth) { a.At = a.At.Add(-time.Duration(i) * time.Minute) }), true); err != nil {
-			b.Fatal(err)
-		}
-	}
+	e, ctx := shadowEngine(b), context.Background()
 	a := auth(amount(800))
 	if d, _ := e.Authorize(ctx, a); len(d.Hits) < 2 {
 		b.Fatalf("want several hits, got %s", d.JSON())
