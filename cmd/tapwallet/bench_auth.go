@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strings"
 	"sync"
@@ -189,6 +190,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines waited during the run to this file")
 	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file (and of what came before to FILE.base)")
+	traceFile := fs.String("trace", "", "write an execution trace of the run to this file (go tool trace FILE; go tool trace -pprof=sched FILE > sched.prof: where goroutines waited to run)")
 	keysURI := fs.String("keys", envDefault(e, "keys", ""), "the token service's key store: empty for a fresh key file, or pkcs11:module=…;token=…;pin-env=… (a token made with tapwallet keys init) [TAPWALLET_KEYS]")
 	syncMode := fs.String("sqlite-sync", "full", "SQLite's synchronous level: full (the default: every approved hold, key use and switch record is on disk before its answer) or normal (NOT durable against a power cut: only to measure what durability costs)")
 	issuerLink := fs.String("issuer-link", "call", "how the switch reaches the issuer hosts of its own process: call (the default, as serve and demo run: the same messages, without TCP) or tcp (ISO 8583 over loopback TCP, as it reaches a bank in another process); run both back to back to see what the hop costs")
@@ -337,6 +339,17 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	if *blockProfile != "" {
 		runtime.SetBlockProfileRate(int(time.Microsecond))
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	if *memProfile != "" {
 		// The profile holds what the run allocated: what came before is
