@@ -63,7 +63,6 @@ func usage(format string, args ...any) error {
 
 func main() {
 	oneMoreProc(os.Getenv)
-	lessGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -1,9 +1,6 @@
 package main
 
-import (
-	"runtime"
-	"runtime/debug"
-)
+import "runtime"
 
 // oneMoreProc lets the Go scheduler run goroutines on one more thread
 // than the CPUs the process may use (GOMAXPROCS's default), unless the
@@ -21,24 +18,4 @@ func oneMoreProc(getenv func(string) string) {
 		return
 	}
 	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-}
-
-// gcPercent is the heap growth that starts a garbage collection when the
-// GOGC variable does not set one (Go's default is 100).
-const gcPercent = 200
-
-// lessGC makes the collector start at gcPercent growth instead of 100,
-// unless the GOGC variable sets it. The platform's live heap is mostly
-// long-lived (the switch's duplicate window of up to 200,000 answers, the
-// token service's keys, the mirrors of the risk and promotion wings), and
-// each collection marks all of it while authorizations wait behind it:
-// half as many collections, for up to twice the heap. bench auth --risk
-// off at 32 in flight, 3 alternated pairs on the quiet machine: p99
-// 13.4-14.6 -> 10.4-11.0 ms, throughput and CPU per authorization within
-// the runs' noise.
-func lessGC(getenv func(string) string) {
-	if getenv("GOGC") != "" {
-		return
-	}
-	debug.SetGCPercent(gcPercent)
 }
