@@ -3,6 +3,7 @@ package journal_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -97,3 +98,37 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkSegmentsAhead is BenchmarkAppend's 16 appenders on the
+// platform's segment size (4 MiB), with the segments made ahead of time
+// (the operating system's files, which can rename: ahead.go) and without
+// (the same files behind a layer that cannot rename, so that every
+// segment grows by appends and each fdatasync also commits its size).
+// The first segment is not made ahead in either: run enough records for
+// several segments.
+//
+//	go test -run '^$' -bench SegmentsAhead -benchtime 60000x ./journal/
+func BenchmarkSegmentsAhead(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		fs   journal.FS
+	}{{"ahead", journal.OSFS{}}, {"appended", noRename{}}} {
+		b.Run(c.name, func(b *testing.B) {
+			l, err := journal.Open(filepath.Join(b.TempDir(), "j"), journal.Options{FS: c.fs, TruncateAt: 4 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			benchAppends(b, 16, []*journal.Log{l}, l.Syncs)
+		})
+	}
+}
+
+// noRename is the operating system's files without Rename: a log on it
+// makes no segment ahead.
+type noRename struct{ os journal.OSFS }
+
+func (n noRename) OpenFile(path string) (journal.File, error) { return n.os.OpenFile(path) }
+func (n noRename) Remove(path string) error                   { return n.os.Remove(path) }
+func (n noRename) Names(dir string) ([]string, error)         { return n.os.Names(dir) }
+func (n noRename) Lock(path string) (io.Closer, error)        { return n.os.Lock(path) }
