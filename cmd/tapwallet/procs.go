@@ -13,6 +13,8 @@ import "runtime"
 // bench auth --risk off at 32 in flight, 3 alternated pairs on the quiet
 // machine, 11,783-12,422 -> 12,302-13,186 auth/s, p50 2.10-2.19 ->
 // 1.75-1.94 ms, CPU per authorization unchanged (docs/performance.md).
+// Setting it stops the runtime's own updates of GOMAXPROCS when a
+// container's CPU limit changes: a restart takes a new limit.
 func oneMoreProc(getenv func(string) string) {
 	if getenv("GOMAXPROCS") != "" {
 		return
