@@ -17,6 +17,7 @@ import (
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/nfc"
 	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/phone/phonetest"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -41,19 +42,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	ph, err := phone.Open(filepath.Join(t.TempDir(), "phone"), p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.SignUp(ctx, "tapper@example.com", password); err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.LogIn(ctx, "tapper@example.com", password); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ph.Register(ctx, "test phone", "model"); err != nil {
-		t.Fatal(err)
-	}
+	ph := phonetest.Registered(t, filepath.Join(t.TempDir(), "phone"), p.URL, "tapper@example.com", password, "test phone")
 	var green *bank.Cardholder
 	for i := range p.Banks.Cards {
 		c := &p.Banks.Cards[i]

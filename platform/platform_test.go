@@ -21,6 +21,7 @@ import (
 	"github.com/tapwallet/tapwallet/lostphone/taptest"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/phone/phonetest"
 	"github.com/tapwallet/tapwallet/platform"
 )
 
@@ -68,21 +69,7 @@ func start(t *testing.T) *env {
 
 func (e *env) newPhone(t *testing.T, email string) *phone.Phone {
 	t.Helper()
-	ctx := context.Background()
-	ph, err := phone.Open(filepath.Join(t.TempDir(), "phone"), e.p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.SignUp(ctx, email, "password-123"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.LogIn(ctx, email, "password-123"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ph.Register(ctx, "test phone", "model"); err != nil {
-		t.Fatal(err)
-	}
-	return ph
+	return phonetest.Registered(t, filepath.Join(t.TempDir(), "phone"), e.p.URL, email, "password-123", "test phone")
 }
 
 func cardsBy(cfg *bank.Config, idv bank.Decision) []*bank.Cardholder {

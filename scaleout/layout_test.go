@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/phone/phonetest"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
@@ -272,19 +273,7 @@ type wcard struct {
 func (l *layout) openPhone(t testing.TB, name, email string, cards []testCard) (*phone.Phone, []wcard) {
 	t.Helper()
 	ctx := context.Background()
-	ph, err := phone.Open(filepath.Join(l.root, name), "http://"+l.wallet.http)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.SignUp(ctx, email, "password-123"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.LogIn(ctx, email, "password-123"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ph.Register(ctx, "phone", "model"); err != nil {
-		t.Fatal(err)
-	}
+	ph := phonetest.Registered(t, filepath.Join(l.root, name), "http://"+l.wallet.http, email, "password-123", "phone")
 	var out []wcard
 	for _, c := range cards {
 		res, err := ph.AddCard(ctx, c.PAN, c.Expiry, c.CVN2)

@@ -19,6 +19,7 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/netswitch/nettest"
 	"github.com/tapwallet/tapwallet/phone"
+	"github.com/tapwallet/tapwallet/phone/phonetest"
 	"github.com/tapwallet/tapwallet/platform"
 	"github.com/tapwallet/tapwallet/qpboc"
 	"github.com/tapwallet/tapwallet/tsp"
@@ -67,19 +68,7 @@ func dial(t *testing.T, p *platform.Platform) *isolink.Client {
 func (n *network) phoneWithCard(t *testing.T, email string) (*phone.Phone, phone.Card) {
 	t.Helper()
 	ctx := context.Background()
-	ph, err := phone.Open(filepath.Join(t.TempDir(), "phone"), n.p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.SignUp(ctx, email, "password-123"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.LogIn(ctx, email, "password-123"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ph.Register(ctx, "test phone", "model"); err != nil {
-		t.Fatal(err)
-	}
+	ph := phonetest.Registered(t, filepath.Join(t.TempDir(), "phone"), n.p.URL, email, "password-123", "test phone")
 	res, err := ph.AddCard(ctx, "6222020000000007", "1230", "123")
 	if err != nil || res.Card == nil {
 		t.Fatalf("add card: got %v, want a card", err)
