@@ -16,6 +16,7 @@ import (
 	"github.com/tapwallet/tapwallet/netswitch"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
+	"modernc.org/sqlite"
 )
 
 // TestApplyRecordsChunks: a batch of the write-behind goes in by chunks of
@@ -103,6 +104,44 @@ func TestApplyRecordsChunks(t *testing.T) {
 	})
 }
 
+// TestApplyRecordsNoSpill: a batch of 4,096 records — ~900 pages
+// changed, more than SQLite's default cache holds — goes to the log at
+// its commit only (spillPages): none of its pages is written ahead of it
+// (431 were without the pragma). Every record is stored.
+func TestApplyRecordsNoSpill(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, sqldb.Place{Dir: t.TempDir()})
+	s.DB.SQL().SetMaxOpenConns(1) // the status read below is the batch's connection's
+	batch := benchBatches(t, 4096, 4096)[0]
+	if _, err := s.applyRecords(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.DB.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var spilled, written int
+	if err := c.Raw(func(dc any) error {
+		st := dc.(sqlite.DBStatus)
+		var err error
+		if spilled, _, err = st.Status(sqlite.DBStatusCacheSpill, false); err != nil {
+			return err
+		}
+		written, _, err = st.Status(sqlite.DBStatusCacheWrite, false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if spilled != 0 || written < 700 {
+		t.Errorf("the batch spilled %d pages, wrote %d; want none spilled of more than 700 (the default cache holds ~500)", spilled, written)
+	}
+	var n int
+	if err := c.QueryRowContext(ctx, `SELECT COUNT(*) FROM switch_auths`).Scan(&n); err != nil || n != 4096 {
+		t.Errorf("%d records stored (%v), want 4096", n, err)
+	}
+}
+
 // TestFreshColumns: a record's row for the write-behind's insert
 // (freshCols) is its row (authCols) without the columns left at their
 // defaults, in order; a record reversed or cleared is not fresh.
@@ -158,7 +197,7 @@ func freshOf(row []any) []any {
 //
 //	go test -run '^$' -bench ApplyRecords -benchtime 20000x ./netswitch/sqlstore/
 func BenchmarkApplyRecords(b *testing.B) {
-	for _, per := range []int{80, 340, 1024, 1300} {
+	for _, per := range []int{80, 340, 1024, 1300, 4096} {
 		b.Run(fmt.Sprintf("batch%d", per), func(b *testing.B) {
 			ctx := context.Background()
 			s, err := Open(ctx, "", b.TempDir())
