@@ -308,8 +308,13 @@ func survivors(t *testing.T, cut string) (holds, records, keyUses map[string]boo
 			return rest
 		})
 	}
-	read("network.db", "SELECT transmission, stan, terminal FROM switch_auths WHERE response_code = '00'", records, func(v []string) string {
-		return v[0] + "|" + v[1] + "|" + v[2]
+	read("network.db", "SELECT id FROM switch_auths WHERE response_code = '00'", records, func(v []string) string {
+		// The identity DE41|DE11|DE7 (netmsg.ID), as DE7|DE11|DE41.
+		p := strings.SplitN(v[0], "|", 3)
+		if len(p) != 3 {
+			return v[0]
+		}
+		return p[2] + "|" + p[1] + "|" + p[0]
 	})
 	read("tsp.db", "SELECT token, used_arqc FROM luks WHERE used_at > 0", keyUses, func(v []string) string {
 		return v[0] + "|" + v[1]

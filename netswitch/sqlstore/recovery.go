@@ -54,8 +54,8 @@ func (s *Store) AbandonAuth(ctx context.Context, id string, at time.Time) error 
 		var a netswitch.Auth
 		var tv typed
 		var detail string
-		err = tx.QueryRow(ctx, `SELECT token, pan_sealed, terminal, stan, transmission, detail FROM switch_auths WHERE id = ? AND pan_sealed IS NOT NULL`,
-			id).Scan(&tv.token, &a.SealedPAN, &a.Terminal, &a.STAN, &a.Transmission, &detail)
+		err = tx.QueryRow(ctx, `SELECT token, pan_sealed, detail FROM switch_auths WHERE id = ? AND pan_sealed IS NOT NULL`,
+			id).Scan(&tv.token, &a.SealedPAN, &detail)
 		if sqldb.NoRows(err) {
 			return nil
 		}

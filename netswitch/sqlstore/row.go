@@ -15,7 +15,7 @@ import (
 // sorts or updates on folded into the one column detail (detailCols, each
 // as its length in characters, ':' and its text — amount and currency in
 // decimal: encodeDetail). Fewer values to bind: the write-behind's insert
-// binds 19 a record instead of 31 (issue 16).
+// binds 16 a record instead of 31 (issue 16; migrations 004 and 005).
 
 // recordCols are the values of a record as authArgs gives them (and the
 // journal holds them), in order.
@@ -25,11 +25,13 @@ const recordCols = `id, digest, acquirer, terminal, stan, transmission, rrn, mer
 
 // authCols are the columns of switch_auths a record is stored in and read
 // from (scanAuth), in order.
-const authCols = `id, digest, terminal, stan, transmission, token, phone_id, business_date, received_at, response_code, auth_code,
-	reason, answered_at, clear_amount, reversed_at, reversal_rc, cleared_at, clearing_date, par, promo, pan_sealed, answer, detail`
+const authCols = `id, digest, token, phone_id, business_date, received_at, response_code, auth_code, reason, answered_at, clear_amount,
+	reversed_at, reversal_rc, cleared_at, clearing_date, par, promo, pan_sealed, answer, detail`
 
-// detailCols are the values of a record in its column detail, in order.
-const detailCols = `acquirer, rrn, merchant, merchant_name, mcc, local_date, local_time, token_last4, pan_last4, account_id, bank_id, amount, currency`
+// detailCols are the values of a record in its column detail, in order:
+// migration 004's, then 005's (the identity's parts).
+const detailCols = `acquirer, rrn, merchant, merchant_name, mcc, local_date, local_time, token_last4, pan_last4, account_id, bank_id, amount, currency,
+	terminal, stan, transmission`
 
 // splitCols returns the names of a column list.
 func splitCols(cols string) []string {
@@ -153,8 +155,8 @@ func rowArgs(a netswitch.Auth) []any {
 
 // encodeDetail returns the column detail of a record's values (authArgs):
 // each of detailCols as its length in characters (the length() of SQLite
-// and PostgreSQL, with which migration 004 made the rows it carried
-// over), ':' and its text.
+// and PostgreSQL, with which migrations 004 and 005 made the rows they
+// carried over), ':' and its text.
 func encodeDetail(rec []any) string {
 	n := 0
 	for _, at := range detailAt {
@@ -192,7 +194,7 @@ func encodeDetail(rec []any) string {
 func decodeDetail(s string, a *netswitch.Auth, tv *typed) error {
 	var minor, currency string
 	for _, p := range [...]*string{&a.Acquirer, &a.RRN, &a.Merchant, &a.MerchantName, &a.MCC, &a.LocalDate, &a.LocalTime, &a.TokenLast4,
-		&a.PANLast4, &a.AccountID, &a.BankID, &minor, &currency} {
+		&a.PANLast4, &a.AccountID, &a.BankID, &minor, &currency, &a.Terminal, &a.STAN, &a.Transmission} {
 		v, rest, ok := cutField(s)
 		if !ok {
 			return errDetail

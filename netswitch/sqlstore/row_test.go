@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
@@ -42,7 +44,8 @@ func TestDetailRoundTrip(t *testing.T) {
 		_, amount := tv.values()
 		if got.Acquirer != a.Acquirer || got.RRN != a.RRN || got.Merchant != a.Merchant || got.MerchantName != a.MerchantName ||
 			got.MCC != a.MCC || got.LocalDate != a.LocalDate || got.LocalTime != a.LocalTime || got.TokenLast4 != a.TokenLast4 ||
-			got.PANLast4 != a.PANLast4 || got.AccountID != a.AccountID || got.BankID != a.BankID || amount != a.Amount {
+			got.PANLast4 != a.PANLast4 || got.AccountID != a.AccountID || got.BankID != a.BankID || amount != a.Amount ||
+			got.Terminal != a.Terminal || got.STAN != a.STAN || got.Transmission != a.Transmission {
 			t.Fatalf("%q read as %+v %v; want %+v", d, got, amount, a)
 		}
 	}
@@ -61,24 +64,59 @@ func TestDetailRoundTrip(t *testing.T) {
 		var got netswitch.Auth
 		decodeDetail(string(c), &got, &typed{})
 	}
-	for _, bad := range []string{"", "8:4802100", "x:", "-1:", "1234567890:a", strings.TrimSuffix(d, "3:156")} {
+	for _, bad := range []string{"", "8:4802100", "x:", "-1:", "1234567890:a", strings.TrimSuffix(d, "10:0314090000")} {
 		if err := decodeDetail(bad, &netswitch.Auth{}, &typed{}); err == nil {
 			t.Errorf("%q decoded", bad)
 		}
 	}
 }
 
-// TestNarrowCarriesRowsOver: migration 004 carries the rows of the wide
-// table over on SQLite and PostgreSQL — records of every kind (answered,
-// with a promotion, reversed, cleared, refunded, still being decided, a
-// name of several bytes a character) and a reversal's marker — and the
-// store reads each as it was written.
+// TestNarrowCarriesRowsOver: migrations 004 and 005 carry the rows of the
+// table they find over on SQLite and PostgreSQL — records of every kind
+// (answered, with a promotion, reversed, cleared, refunded, still being
+// decided, a name of several bytes a character) and a reversal's marker,
+// written in the wide table before 004 or in 004's — and the store reads
+// each as it was written.
 func TestNarrowCarriesRowsOver(t *testing.T) {
+	for _, from := range []string{"004", "005"} {
+		t.Run("before"+from, func(t *testing.T) { carriesRowsOver(t, from) })
+	}
+}
+
+// The columns of switch_auths and of its detail after migration 004, in
+// order (row004).
+const (
+	authCols004   = `id, digest, terminal, stan, transmission, token, phone_id, business_date, received_at, response_code, auth_code, reason, answered_at, clear_amount, reversed_at, reversal_rc, cleared_at, clearing_date, par, promo, pan_sealed, answer, detail`
+	detailCols004 = `acquirer, rrn, merchant, merchant_name, mcc, local_date, local_time, token_last4, pan_last4, account_id, bank_id, amount, currency`
+)
+
+// row004 is the row of a record's values (authArgs) in switch_auths as
+// migration 004 left it (authCols004).
+func row004(rec []any) []any {
+	var row []any
+	for _, c := range splitCols(authCols004) {
+		if c != "detail" {
+			row = append(row, rec[recAt[c]])
+			continue
+		}
+		var d strings.Builder
+		for _, dc := range splitCols(detailCols004) {
+			v := fmt.Sprint(rec[recAt[dc]])
+			fmt.Fprintf(&d, "%d:%s", utf8.RuneCountInString(v), v)
+		}
+		row = append(row, d.String())
+	}
+	return row
+}
+
+// carriesRowsOver writes records in the table the migrations before from
+// make, then opens the store (the migrations from from on) and reads them.
+func carriesRowsOver(t *testing.T, from string) {
 	ctx := context.Background()
 	sqldbtest.EachPlace(t, func(t *testing.T, pl sqldb.Place) {
 		old := fstest.MapFS{}
 		err := fs.WalkDir(migrations, "migrations", func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || path >= "migrations/004" {
+			if err != nil || d.IsDir() || path >= "migrations/"+from {
 				return err
 			}
 			b, err := fs.ReadFile(migrations, path)
@@ -106,8 +144,12 @@ func TestNarrowCarriesRowsOver(t *testing.T) {
 		want := []netswitch.Auth{answered, reversed, cleared, deciding, marker}
 		err = db.InTx(ctx, func(tx *sqldb.Tx) error {
 			for _, a := range want {
-				if _, err := tx.Exec(ctx, `INSERT INTO switch_auths (`+recordCols+`) VALUES (`+strings.TrimSuffix(strings.Repeat("?, ", recordN()), ", ")+`)`,
-					authArgs(a)...); err != nil {
+				cols, args := recordCols, authArgs(a)
+				if from == "005" {
+					cols, args = authCols004, row004(args)
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO switch_auths (`+cols+`) VALUES (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)`,
+					args...); err != nil {
 					return err
 				}
 			}
@@ -156,9 +198,6 @@ func openAt(t *testing.T, pl sqldb.Place) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
-
-// recordN is the number of a record's values.
-func recordN() int { return len(authArgs(netswitch.Auth{})) }
 
 // sameAuth reports whether two records hold the same values (times as
 // stored: milliseconds, UTC).

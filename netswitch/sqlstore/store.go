@@ -260,8 +260,8 @@ func scanAuth(sc interface{ Scan(...any) error }) (netswitch.Auth, error) {
 	var recv, ans, rev, clr int64
 	var rc, reason, pr, detail string
 	var tv typed
-	err := sc.Scan(&a.ID, &a.Digest, &a.Terminal, &a.STAN, &a.Transmission, &tv.token, &a.PhoneID, &a.BusinessDate, &recv, &rc, &a.AuthCode,
-		&reason, &ans, &a.ClearAmount, &rev, &a.ReversalRC, &clr, &a.ClearingDate, &a.PAR, &pr, &a.SealedPAN, &a.Answer, &detail)
+	err := sc.Scan(&a.ID, &a.Digest, &tv.token, &a.PhoneID, &a.BusinessDate, &recv, &rc, &a.AuthCode, &reason, &ans, &a.ClearAmount,
+		&rev, &a.ReversalRC, &clr, &a.ClearingDate, &a.PAR, &pr, &a.SealedPAN, &a.Answer, &detail)
 	if err == nil {
 		err = decodeDetail(detail, &a, &tv)
 	}
