@@ -48,10 +48,10 @@ func NewKeyed(a Alg, key []byte) (*Keyed, error) {
 		}
 		return k, nil
 	}
-	if k.k1, err = newDES(key[:8]); err != nil {
+	if k.k1, err = des.NewCipher(key[:8]); err != nil {
 		return nil, err
 	}
-	if k.k2, err = newDES(key[8:]); err != nil {
+	if k.k2, err = des.NewCipher(key[8:]); err != nil {
 		return nil, err
 	}
 	return k, nil

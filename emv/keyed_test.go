@@ -2,11 +2,8 @@ package emv
 
 import (
 	"bytes"
-	"crypto/cipher"
 	"crypto/des"
 	"fmt"
-	"math/rand/v2"
-	"reflect"
 	"testing"
 
 	"github.com/emmansun/gmsm/sm4"
@@ -166,80 +163,5 @@ func BenchmarkEncodeARPC(b *testing.B) {
 		if _, err := Encode(New(0x91, arpc)); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkNewKeyed: a TDES key's two single-DES schedules, as a session
-// key's are built for every authorization.
-func BenchmarkNewKeyed(b *testing.B) {
-	key := []byte("0123456789ABCDEF")
-	b.ReportAllocs()
-	for b.Loop() {
-		k, err := NewKeyed(TDES, key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		k.Wipe()
-	}
-}
-
-// TestNewDESMatchesCryptoDES: the key schedule made here is crypto/des's
-// — the same subkeys and the same encryption and decryption — for random
-// keys (their parity bits random too) and the edge keys; and it is in use
-// (crypto/des is laid out as the schedule expects).
-func TestNewDESMatchesCryptoDES(t *testing.T) {
-	if desFast == nil {
-		t.Fatal("the DES key schedule by table is off: crypto/des is not laid out as it expects (or refuses DES)")
-	}
-	keys := [][]byte{make([]byte, 8), bytes.Repeat([]byte{0xff}, 8), unhex(t, "0123456789ABCDEF"), unhex(t, "FEFEFEFEFEFEFEFE"), unhex(t, "1F1F1F1F0E0E0E0E")}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
-		k := make([]byte, 8)
-		for i := range k {
-			k[i] = byte(r.Uint32())
-		}
-		keys = append(keys, k)
-	}
-	block := unhex(t, "0123456789ABCDEF")
-	for _, k := range keys {
-		want, _ := des.NewCipher(k)
-		got, err := newDES(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if reflect.TypeOf(got) != reflect.TypeOf(want) {
-			t.Fatalf("newDES made a %T, want crypto/des's %T", got, want)
-		}
-		var a, b, c, d [8]byte
-		want.Encrypt(a[:], block)
-		got.Encrypt(b[:], block)
-		want.Decrypt(c[:], block)
-		got.Decrypt(d[:], block)
-		if a != b || c != d {
-			t.Fatalf("a key's schedule differs from crypto/des's: encrypts to %X, want %X; decrypts to %X, want %X", b, a, d, c)
-		}
-		block = a[:]
-	}
-	if _, err := newDES(make([]byte, 7)); err == nil {
-		t.Fatal("newDES of 7 bytes: no error")
-	}
-}
-
-// BenchmarkNewDES: one single-DES key schedule, made here against
-// crypto/des's.
-func BenchmarkNewDES(b *testing.B) {
-	key := []byte("01234567")
-	for _, c := range []struct {
-		name string
-		make func([]byte) (cipher.Block, error)
-	}{{"table", newDES}, {"crypto-des", des.NewCipher}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.make(key); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
