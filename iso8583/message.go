@@ -240,6 +240,15 @@ func (m *Message) Bytes(de int) ([]byte, bool) {
 	return append([]byte(nil), v...), true
 }
 
+// Value returns element de's value itself, not a copy — shared with the
+// message and its copies, which never write it again, so the caller must
+// never write to it either (Bytes gives a copy to keep and change); false
+// when it is absent. For reading a long element (DE55) without copying it.
+func (m *Message) Value(de int) ([]byte, bool) {
+	v := m.get(de)
+	return v, v != nil
+}
+
 // Append appends element de's value to dst (without allocating when dst
 // has room); false, and dst unchanged, when it is absent.
 func (m *Message) Append(dst []byte, de int) ([]byte, bool) {

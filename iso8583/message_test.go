@@ -818,3 +818,23 @@ func TestPackOnce(t *testing.T) {
 		t.Fatalf("after an MTI change: got %x, want %x", got, fresh(m))
 	}
 }
+
+// TestValueIsShared: Value gives the element's own bytes (what Bytes
+// copies), false for an absent element.
+func TestValueIsShared(t *testing.T) {
+	m := New(AuthorizationRequest)
+	if err := m.SetBytes(DEICC, []byte{0x9f, 0x26, 0x01, 0x07}); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := m.Value(DEICC)
+	c, _ := m.Bytes(DEICC)
+	if !ok || !bytes.Equal(v, c) {
+		t.Fatalf("Value: got %X, %v; want %X", v, ok, c)
+	}
+	if again, _ := m.Value(DEICC); &again[0] != &v[0] {
+		t.Fatal("Value made a copy")
+	}
+	if v, ok := m.Value(DEPAN); ok || v != nil {
+		t.Fatalf("Value of an absent element: %X, %v", v, ok)
+	}
+}
