@@ -49,33 +49,6 @@ type Message struct {
 // authorization and its answer carry 14 to 20 elements.
 const valsCap = 20
 
-// roomy is a message with the room of its element table, made in one
-// allocation instead of two: every message made here (New, Clone,
-// NewResponse, Unpack) starts as one.
-type roomy struct {
-	m    Message
-	vals [valsCap][]byte
-}
-
-// newMessage returns an empty message of type mti whose element table
-// has room for n elements — valsCap of them in the message's own
-// allocation when n is at most valsCap.
-func newMessage(mti MTI, n int) *Message {
-	if n > valsCap {
-		return &Message{MTI: mti, vals: make([][]byte, 0, n)}
-	}
-	r := &roomy{m: Message{MTI: mti}}
-	r.m.vals = r.vals[:0]
-	return &r.m
-}
-
-// answering is an answer with its element table's room and its own
-// values' room (answerRoom bytes) in one allocation.
-type answering struct {
-	roomy
-	arena [answerRoom]byte
-}
-
 // own returns a copy of v kept in m's arena.
 func (m *Message) own(v []byte) []byte {
 	if cap(m.arena)-len(m.arena) < len(v) {
@@ -146,7 +119,7 @@ func (m *Message) each(fn func(de int, v []byte)) {
 }
 
 // New returns an empty message of the given type.
-func New(mti MTI) *Message { return newMessage(mti, valsCap) }
+func New(mti MTI) *Message { return &Message{MTI: mti} }
 
 // spec returns the spec of de or a format error wrapping ErrUnknownElement.
 func spec(de int) (*Spec, error) {
@@ -262,11 +235,11 @@ func (m *Message) Append(dst []byte, de int) ([]byte, bool) {
 // Number returns the numeric element de as an integer; false when it is
 // absent, not numeric, or too large for an int64 (such as DE90).
 func (m *Message) Number(de int) (int64, bool) {
-	v := m.get(de)
-	if v == nil || len(v) > 18 {
+	v, ok := m.String(de)
+	if !ok || len(v) > 18 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(string(v), 10, 64) // no string made: it does not escape
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		return 0, false
 	}
@@ -292,18 +265,16 @@ func (m *Message) Elements() []int {
 	return out
 }
 
-// cloneRoom is the room a copy keeps at least for elements set on it
-// afterwards (a request forwarded with the card number and the token data
-// added); a copy of up to valsCap-cloneRoom elements has valsCap in all.
-const cloneRoom = 2
+// cloneRoom is the room a copy keeps for elements set on it afterwards (a
+// request forwarded with the card number and the token data added).
+const cloneRoom = 4
 
 // Clone returns a copy of m that shares nothing mutable with it: its
 // element table is its own, the values' bytes (never written again) are
 // shared.
 func (m *Message) Clone() *Message {
-	c := newMessage(m.MTI, len(m.vals)+cloneRoom)
-	c.has, c.checked = m.has, m.checked
-	c.vals = append(c.vals, m.vals...)
+	c := &Message{MTI: m.MTI, has: m.has, checked: m.checked, vals: make([][]byte, len(m.vals), len(m.vals)+cloneRoom)}
+	copy(c.vals, m.vals)
 	return c
 }
 
@@ -338,9 +309,7 @@ func NewResponse(req *Message, rc ResponseCode) (*Message, error) {
 	// The echoed values are shared: the answer's own room is for what it
 	// adds (DE39, DE38, the ARPC in DE55), not the 256 bytes a message
 	// built afresh starts with.
-	a := &answering{}
-	resp := &a.m
-	resp.MTI, resp.vals, resp.arena = mti, a.vals[:0], a.arena[:0]
+	resp := &Message{MTI: mti, arena: make([]byte, 0, answerRoom)}
 	resp.Copy(req, echoed...)
 	if err := resp.SetResponseCode(rc); err != nil {
 		return nil, err
@@ -548,24 +517,25 @@ func unpackBitmap(b []byte, hexDigits, owned bool) (*Message, error) {
 	if err := mti.Check(); err != nil {
 		return nil, err
 	}
+	m := &Message{MTI: mti}
 	var bitmap [2]uint64
 	var pos int
 	var err error // the first error
 	if bitmap[0], pos, err = readBitmap(b, 4, hexDigits, "primary"); err != nil {
-		return &Message{MTI: mti}, err
+		return m, err
 	}
 	if bitmap[0]&(1<<63) != 0 {
 		// A secondary bitmap of zeros is well-formed: it says that no
 		// element 65-128 is present. Many codecs always send one.
 		if bitmap[1], pos, err = readBitmap(b, pos, hexDigits, "secondary"); err != nil {
-			return &Message{MTI: mti}, err
+			return m, err
 		}
 	}
 	if bitmap[0]&^(1<<63) == 0 && bitmap[1] == 0 {
-		return &Message{MTI: mti}, formatErr(ErrBadBitmap, 0, "bitmap names no element")
+		return m, formatErr(ErrBadBitmap, 0, "bitmap names no element")
 	}
 	total := 0
-	m := newMessage(mti, bits.OnesCount64(bitmap[0]&^(1<<63))+bits.OnesCount64(bitmap[1]))
+	m.vals = make([][]byte, 0, bits.OnesCount64(bitmap[0])+bits.OnesCount64(bitmap[1]))
 	for de := range present(bitmap) {
 		sp := specs[de]
 		if sp == nil {
