@@ -94,11 +94,10 @@ type Authorization struct {
 	MCC            string       // DE18
 	POSEntryMode   string       // DE22; 07x is contactless chip
 	MerchantName   string       // DE43, as sent (name 25, city 13, country 2)
-	// Chip is DE55 decoded at the network (nil when absent, and always at
-	// an issuer: the network checks the cryptogram, an issuer reads no chip
-	// data); ChipErr is why it did not decode (fault.Invalid "chip_data"),
-	// recorded and answered 30 by the switch once the message is routed.
-	// The values are DE55's bytes in Raw: read them, never write to them.
+	// Chip is DE55 decoded (nil when absent); ChipErr is why it did not
+	// decode (fault.Invalid "chip_data"), recorded and answered 30 by the
+	// party once the message is routed. The values are DE55's bytes in
+	// Raw: read them, never write to them.
 	Chip    Chip
 	ChipErr error
 }
@@ -355,7 +354,7 @@ func decodeAuth(m *iso8583.Message, side Side) (*Authorization, error) {
 	a.read(m, field{iso8583.DEPAN, &de2}, field{iso8583.DEProcessingCode, &a.ProcessingCode}, field{iso8583.DEMCC, &a.MCC},
 		field{iso8583.DEPOSEntryMode, &a.POSEntryMode}, field{iso8583.DEMerchantName, &a.MerchantName})
 	a.Card = cardOf(m, side, de2)
-	if icc, ok := m.Value(iso8583.DEICC); ok && side == Network {
+	if icc, ok := m.Value(iso8583.DEICC); ok {
 		a.Chip, a.ChipErr = DecodeChip(icc) // the values are the message's: never written
 	}
 	return a, nil

@@ -100,38 +100,30 @@ func TestDecodeAtIssuerReadsPAN(t *testing.T) {
 	}
 }
 
-// TestChipAtNetworkOnly: DE55 is read at the network — its tags' values
-// are DE55's bytes — and not at an issuer, which reads no chip data: chip
-// data that does not decode is the network's 30, nothing at an issuer.
-func TestChipAtNetworkOnly(t *testing.T) {
+// TestChipSharesDE55: DE55's tags are read, their values DE55's bytes;
+// chip data that does not decode is ChipErr (fault.Invalid ChipCode).
+func TestChipSharesDE55(t *testing.T) {
 	m := golden(t)
-	icc, _ := m.Bytes(iso8583.DEICC)
+	icc, _ := m.Value(iso8583.DEICC)
 	got, _ := netmsg.Decode(m, netmsg.Network)
 	a := got.(*netmsg.Authorization)
 	want, err := netmsg.DecodeChip(icc)
 	if err != nil || a.ChipErr != nil || len(a.Chip) != len(want) {
-		t.Fatalf("network: got %d tags, err %v; want %d", len(a.Chip), a.ChipErr, len(want))
+		t.Fatalf("got %d tags, err %v; want %d", len(a.Chip), a.ChipErr, len(want))
 	}
 	for tag, v := range want {
-		if !bytes.Equal(a.Chip[tag], v) {
-			t.Errorf("network: tag %s is %X, want %X", tag, a.Chip[tag], v)
+		if !bytes.Equal(a.Chip[tag], v) || &a.Chip[tag][0] != &v[0] {
+			t.Errorf("tag %s is %X, want %X, DE55's own bytes", tag, a.Chip[tag], v)
 		}
 	}
 	bad := m.Clone()
 	if err := bad.SetBytes(iso8583.DEICC, []byte{0x9f, 0x26, 0x09, 1}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = netmsg.Decode(bad, netmsg.Network)
-	if a := got.(*netmsg.Authorization); !fault.Has(a.ChipErr, fault.Invalid, netmsg.ChipCode) {
-		t.Errorf("network, DE55 truncated: ChipErr %v, want %s", a.ChipErr, netmsg.ChipCode)
-	}
-	for _, msg := range []*iso8583.Message{m, bad} {
-		got, err := netmsg.Decode(msg, netmsg.Issuer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a := got.(*netmsg.Authorization); a.Chip != nil || a.ChipErr != nil {
-			t.Errorf("issuer: got %d tags, err %v; want no chip data read", len(a.Chip), a.ChipErr)
+	for _, side := range []netmsg.Side{netmsg.Network, netmsg.Issuer} {
+		got, _ = netmsg.Decode(bad, side)
+		if a := got.(*netmsg.Authorization); !fault.Has(a.ChipErr, fault.Invalid, netmsg.ChipCode) {
+			t.Errorf("side %d, DE55 truncated: ChipErr %v, want %s", side, a.ChipErr, netmsg.ChipCode)
 		}
 	}
 }
