@@ -14,6 +14,7 @@ import (
 	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/money"
 	"github.com/tapwallet/tapwallet/netswitch"
+	"github.com/tapwallet/tapwallet/promo"
 	"github.com/tapwallet/tapwallet/sqldb"
 	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 	"modernc.org/sqlite"
@@ -21,12 +22,12 @@ import (
 
 // TestApplyRecordsChunks: a batch of the write-behind goes in by chunks of
 // every size (64, 16, 4, 1) on SQLite and PostgreSQL — each record with
-// the answer merged into it, a record reversed already (not fresh: every
-// column) among them, an answer whose record was applied in an earlier
-// batch, and the replay of a record SQL holds still being decided, in a
-// chunk of 64 (the chunk's insert skips it: its answer goes as an update).
-// Every row is as the switch wrote it; the same batch again changes
-// nothing.
+// the answer merged into it (approved, declined with a reason, with a
+// promotion), a record reversed already (not fresh: every column) among
+// them, an answer whose record was applied in an earlier batch, and the
+// replay of a record SQL holds still being decided, in a chunk of 64 (the
+// chunk's insert skips it: its answer goes as an update). Every row is as
+// the switch wrote it, every value; the same batch again changes nothing.
 func TestApplyRecordsChunks(t *testing.T) {
 	ctx := context.Background()
 	sqldbtest.EachPlace(t, func(t *testing.T, pl sqldb.Place) {
@@ -34,6 +35,12 @@ func TestApplyRecordsChunks(t *testing.T) {
 		answered := func(a netswitch.Auth, i int) netswitch.Auth {
 			a.ResponseCode, a.AuthCode, a.Answer = iso8583.Approved, fmt.Sprintf("A%05d", i), []byte{0x01, 0x10, byte(i)}
 			a.AnsweredAt = a.ReceivedAt.Add(time.Duration(i+1) * time.Millisecond)
+			switch i % 4 {
+			case 1: // declined: a reason
+				a.ResponseCode, a.AuthCode, a.Reason = "05", "", netswitch.ReasonIssuerDeclined
+			case 3: // a promotion
+				a.Promo = &promo.Redemption{Campaign: "c1", Gross: 1234, Net: 1000, Discount: 234}
+			}
 			return a
 		}
 		// Applied in an earlier batch, still being decided: "before" (its
@@ -89,10 +96,7 @@ func TestApplyRecordsChunks(t *testing.T) {
 			}
 			got := read()
 			for i, w := range want {
-				if g := got[i]; g.ResponseCode != w.ResponseCode || g.AuthCode != w.AuthCode || !reflect.DeepEqual(g.Answer, w.Answer) ||
-					!g.AnsweredAt.Equal(w.AnsweredAt) || !g.ReceivedAt.Equal(w.ReceivedAt) || !g.ReversedAt.Equal(w.ReversedAt) ||
-					g.ReversalRC != w.ReversalRC || g.ClearAmount != w.ClearAmount || g.Digest != w.Digest || g.Token != w.Token ||
-					!reflect.DeepEqual(g.SealedPAN, w.SealedPAN) {
+				if g := got[i]; !sameAuth(g, w) {
 					t.Fatalf("%s stored as\n%+v\nwant\n%+v", w.ID, g, w)
 				}
 			}
