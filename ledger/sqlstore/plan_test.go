@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,38 @@ func TestReadersHaveTheirIndexes(t *testing.T) {
 			}
 			t.Logf("%s", text)
 		})
+	}
+}
+
+// TestTransferInsertMakesNoTemporaryTable: the write-behind's insert of
+// holds checks a transfer's state with comparisons (007), not with the
+// temporary B-tree of the states SQLite built for every row under 004's
+// CHECK (status IN (…)).
+func TestTransferInsertMakesNoTemporaryTable(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqldb.OpenWing(ctx, "", t.TempDir(), Wing("issuer_plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{insertFreshTransfers.of(2), insertTransfers.of(2)} {
+		rows, err := db.Query(ctx, "EXPLAIN "+q, make([]any, strings.Count(q, "?"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops []string
+		for rows.Next() {
+			var addr, p1, p2, p3, p5 int64
+			var op string
+			var p4, comment any
+			if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, op)
+		}
+		rows.Close()
+		if len(ops) == 0 || slices.Contains(ops, "OpenEphemeral") {
+			t.Errorf("%.60q…: program %v, want one without OpenEphemeral", q, ops)
+		}
 	}
 }
