@@ -3,6 +3,7 @@ package netmsg_test
 import (
 	"testing"
 
+	"github.com/tapwallet/tapwallet/emv"
 	"github.com/tapwallet/tapwallet/netmsg"
 )
 
@@ -18,6 +19,25 @@ func BenchmarkDecode(b *testing.B) {
 		}
 		if a := v.(*netmsg.Authorization); a.ChipErr != nil || a.Terminal == "" {
 			b.Fatal("does not decode", a.ChipErr)
+		}
+	}
+}
+
+// BenchmarkDecodeChip: DE55 as a tap's terminal sends it (18 tags, as
+// nettest.DE55Tags) read into its tags.
+func BenchmarkDecodeChip(b *testing.B) {
+	var objs []emv.TLV
+	for i, t := range []emv.Tag{0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x9F03, 0x5F2A, 0x82, 0x9F1A, 0x9F33, 0x9F34, 0x9F6C, 0x9F66, 0x84} {
+		objs = append(objs, emv.New(t, make([]byte, 2+i%7)))
+	}
+	icc, err := emv.Encode(objs...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if c, err := netmsg.DecodeChip(icc); err != nil || len(c) != len(objs) {
+			b.Fatal("does not decode", err)
 		}
 	}
 }

@@ -189,10 +189,11 @@ func DecodeChip(icc []byte) (Chip, error) {
 		if o.Tag.Constructed() {
 			return nil, fault.E(fault.Invalid, ChipCode, "DE55 holds a constructed tag %s", o.Tag)
 		}
-		if _, dup := out[o.Tag]; dup {
+		n := len(out)
+		out[o.Tag] = o.Value
+		if len(out) == n { // one map operation a tag: a tag given twice does not add one
 			return nil, fault.E(fault.Invalid, ChipCode, "DE55 holds tag %s twice", o.Tag)
 		}
-		out[o.Tag] = o.Value
 	}
 	return out, nil
 }

@@ -270,3 +270,29 @@ func TestDecodeChipOwnTags(t *testing.T) {
 		t.Errorf("got %x, %v; want the three tags", got, err)
 	}
 }
+
+// TestDecodeChipRefuses: a tag given twice (apart or side by side), a
+// constructed tag and BER-TLV that does not decode are each a fault.Invalid
+// ChipCode error naming what is wrong, never a value.
+func TestDecodeChipRefuses(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		icc  []byte
+		why  string
+	}{
+		{"a tag twice", []byte{0x95, 0x01, 0x80, 0x9c, 0x01, 0x00, 0x95, 0x01, 0x81}, "tag 95 twice"},
+		{"a tag twice side by side", []byte{0x9f, 0x26, 0x01, 0xaa, 0x9f, 0x26, 0x01, 0xbb}, "tag 9F26 twice"},
+		{"constructed", []byte{0x70, 0x03, 0x9c, 0x01, 0x00}, "constructed tag 70"},
+		{"truncated", []byte{0x9f, 0x26, 0x08, 0x01}, "not valid BER-TLV"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := netmsg.DecodeChip(c.icc)
+			if got != nil || !fault.Has(err, fault.Invalid, netmsg.ChipCode) || !strings.Contains(err.Error(), c.why) {
+				t.Errorf("got %x, %v; want a %s error saying %q", got, err, netmsg.ChipCode, c.why)
+			}
+			if strings.Contains(err.Error(), "AA") || strings.Contains(err.Error(), "aa") {
+				t.Errorf("the error names a value: %v", err)
+			}
+		})
+	}
+}
