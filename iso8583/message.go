@@ -49,6 +49,33 @@ type Message struct {
 // authorization and its answer carry 14 to 20 elements.
 const valsCap = 20
 
+// roomy is a message with the room of its element table, made in one
+// allocation instead of two: a message built here (New, Clone,
+// NewResponse) starts as one.
+type roomy struct {
+	m    Message
+	vals [valsCap][]byte
+}
+
+// newMessage returns an empty message of type mti whose element table
+// has room for n elements — valsCap of them in the message's own
+// allocation when n is at most valsCap.
+func newMessage(mti MTI, n int) *Message {
+	if n > valsCap {
+		return &Message{MTI: mti, vals: make([][]byte, 0, n)}
+	}
+	r := &roomy{m: Message{MTI: mti}}
+	r.m.vals = r.vals[:0]
+	return &r.m
+}
+
+// answering is an answer with its element table's room and its own
+// values' room (answerRoom bytes) in one allocation.
+type answering struct {
+	roomy
+	arena [answerRoom]byte
+}
+
 // own returns a copy of v kept in m's arena.
 func (m *Message) own(v []byte) []byte {
 	if cap(m.arena)-len(m.arena) < len(v) {
@@ -119,7 +146,7 @@ func (m *Message) each(fn func(de int, v []byte)) {
 }
 
 // New returns an empty message of the given type.
-func New(mti MTI) *Message { return &Message{MTI: mti} }
+func New(mti MTI) *Message { return newMessage(mti, valsCap) }
 
 // spec returns the spec of de or a format error wrapping ErrUnknownElement.
 func spec(de int) (*Spec, error) {
@@ -265,16 +292,18 @@ func (m *Message) Elements() []int {
 	return out
 }
 
-// cloneRoom is the room a copy keeps for elements set on it afterwards (a
-// request forwarded with the card number and the token data added).
-const cloneRoom = 4
+// cloneRoom is the room a copy keeps at least for elements set on it
+// afterwards (a request forwarded with the card number and the token data
+// added); a copy of up to valsCap-cloneRoom elements has valsCap in all.
+const cloneRoom = 2
 
 // Clone returns a copy of m that shares nothing mutable with it: its
 // element table is its own, the values' bytes (never written again) are
 // shared.
 func (m *Message) Clone() *Message {
-	c := &Message{MTI: m.MTI, has: m.has, checked: m.checked, vals: make([][]byte, len(m.vals), len(m.vals)+cloneRoom)}
-	copy(c.vals, m.vals)
+	c := newMessage(m.MTI, len(m.vals)+cloneRoom)
+	c.has, c.checked = m.has, m.checked
+	c.vals = append(c.vals, m.vals...)
 	return c
 }
 
@@ -309,7 +338,9 @@ func NewResponse(req *Message, rc ResponseCode) (*Message, error) {
 	// The echoed values are shared: the answer's own room is for what it
 	// adds (DE39, DE38, the ARPC in DE55), not the 256 bytes a message
 	// built afresh starts with.
-	resp := &Message{MTI: mti, arena: make([]byte, 0, answerRoom)}
+	a := &answering{}
+	resp := &a.m
+	resp.MTI, resp.vals, resp.arena = mti, a.vals[:0], a.arena[:0]
 	resp.Copy(req, echoed...)
 	if err := resp.SetResponseCode(rc); err != nil {
 		return nil, err
