@@ -76,14 +76,14 @@ func (k *Keyed) encrypt(dst, src []byte) {
 	}
 }
 
-// encryptECB encrypts src (whole blocks) block by block.
-func (k *Keyed) encryptECB(src []byte) []byte {
+// encryptECB encrypts b (whole blocks) block by block, in place, and
+// returns it: each caller hands over a buffer of its own.
+func (k *Keyed) encryptECB(b []byte) []byte {
 	bs := k.alg.BlockSize()
-	out := make([]byte, len(src))
-	for i := 0; i+bs <= len(src); i += bs {
-		k.encrypt(out[i:i+bs], src[i:i+bs])
+	for i := 0; i+bs <= len(b); i += bs {
+		k.encrypt(b[i:i+bs], b[i:i+bs])
 	}
-	return out
+	return b
 }
 
 // MAC is the package's MAC under this key.

@@ -245,52 +245,47 @@ func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer clear(sk)
+	defer mk.Wipe()                       // the schedules are all the session keeps
 	keyed, err := emv.NewKeyed(r.Alg, sk) // the ARQC's check and the ARPC: one schedule
+	clear(sk)
 	if err != nil {
-		mk.Wipe()
 		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the session key")
 	}
 	if check {
 		good, err := keyed.VerifyCryptogram(r.Data, r.Pad, r.ARQC)
 		if err != nil || !good {
 			keyed.Wipe()
-			mk.Wipe()
 			if err != nil {
 				return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot compute the cryptogram")
 			}
 			return nil, fault.E(fault.Declined, keystore.CodeARQC, "the cryptogram does not verify")
 		}
 	}
-	key := keystore.NewSecret(sk)
 	if r.ARPCKey == keystore.ARPCWithCardKey {
 		keyed.Wipe()
-		key.Wipe()
-		key = mk
 		if keyed, err = emv.NewKeyed(r.Alg, mk.Reveal()); err != nil {
-			mk.Wipe()
 			return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
 		}
 	}
-	ss := &session{alg: r.Alg, key: key, keyed: keyed}
+	ss := &session{alg: r.Alg, keyed: keyed}
 	copy(ss.arqc[:], r.ARQC) // 8 bytes (r.Check)
 	return ss, nil
 }
 
-// session makes the ARPC in the cryptogram's algorithm, with its key's
-// schedule built once.
+// session makes the ARPC in the cryptogram's algorithm with its key's
+// schedule, built once; it keeps no copy of the key itself.
 type session struct {
-	alg   emv.Alg
-	key   keystore.Secret
-	keyed *emv.Keyed
-	arqc  [8]byte
+	alg    emv.Alg
+	keyed  *emv.Keyed
+	closed bool
+	arqc   [8]byte
 }
 
 func (s *session) ARPC1(ctx context.Context, arc []byte) ([]byte, error) {
 	if err := keystore.CheckARPC1(arc); err != nil {
 		return nil, err
 	}
-	if s.key.IsZero() {
+	if s.closed {
 		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
 	}
 	out, err := s.keyed.ARPCMethod1(s.arqc[:], arc)
@@ -304,7 +299,7 @@ func (s *session) ARPC2(ctx context.Context, csu, prop []byte) ([]byte, error) {
 	if err := keystore.CheckARPC2(csu, prop); err != nil {
 		return nil, err
 	}
-	if s.key.IsZero() {
+	if s.closed {
 		return nil, fault.E(fault.Invalid, keystore.CodeSession, "the session was closed")
 	}
 	out, err := s.keyed.ARPCMethod2(s.arqc[:], csu, prop)
@@ -315,8 +310,7 @@ func (s *session) ARPC2(ctx context.Context, csu, prop []byte) ([]byte, error) {
 }
 
 func (s *session) Close() {
-	s.key.Wipe()
-	s.key = keystore.Secret{}
+	s.closed = true
 	if s.keyed != nil {
 		s.keyed.Wipe()
 	}
