@@ -207,17 +207,19 @@ func (m *Message) SetNumber(de int, v int64) error {
 	if v < 0 {
 		return formatErr(ErrBadLength, de, "cannot hold a negative number")
 	}
-	digits := strconv.AppendInt(nil, v, 10)
+	// The digits are made on the stack (SetBytes keeps a copy): a
+	// message's numbers cost it no allocation of their own.
+	var buf, pad [64]byte
+	digits := strconv.AppendInt(buf[:0], v, 10)
 	if sp.Length == Fixed {
 		if len(digits) > sp.Max {
 			return formatErr(ErrBadLength, de, "must be %d digits, got %d", sp.Max, len(digits))
 		}
-		padded := make([]byte, sp.Max)
-		for i := range padded {
-			padded[i] = '0'
+		padded := pad[:0]
+		for range sp.Max - len(digits) {
+			padded = append(padded, '0')
 		}
-		copy(padded[sp.Max-len(digits):], digits)
-		digits = padded
+		digits = append(padded, digits...)
 	}
 	return m.SetBytes(de, digits)
 }
