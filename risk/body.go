@@ -68,39 +68,58 @@ func (k *KeptRules) rule(p Point, id string) (*Rule, int) {
 	return &k.set.Rules[i], i
 }
 
+// ruleFrom is rule, looking first at the set's rules from place from on:
+// a decision's hits come in rule set order, so the next hit's rule is
+// most often the first of its point and id after the previous hit's —
+// found by comparing a few ids rather than hashing two strings (the map
+// answers when it is not).
+func (k *KeptRules) ruleFrom(p Point, id string, from int) (*Rule, int) {
+	rs := k.set.Rules
+	for i := max(from, 0); i < len(rs) && i < from+8; i++ {
+		if r := &rs[i]; r.ID == id && r.Point == p {
+			return r, i
+		}
+	}
+	return k.rule(p, id)
+}
+
 // Digest is the set's digest.
 func (k *KeptRules) Digest() string { return k.digest }
 
 // explains reports whether the decision can be kept short with the set:
 // its version and digest, each hit's rule, reason and shadow flag, its
 // reasons the enforced hits in order, its outcome a named one.
-func (k *KeptRules) explains(d *Decision) bool {
+// It appends each hit's rule's place in the set to at.
+func (k *KeptRules) explains(d *Decision, at []int) ([]int, bool) {
 	if k == nil || d.Version != k.set.Version || d.Digest != k.digest || d.Reasons == nil || d.Hits == nil ||
 		d.Outcome < Approve || d.Outcome > Decline {
-		return false
+		return at, false
 	}
-	n := 0
+	n, from := 0, 0
 	for i := range d.Hits {
 		h := &d.Hits[i]
-		r, _ := k.rule(d.Point, h.Rule)
+		r, place := k.ruleFrom(d.Point, h.Rule, from)
 		if r == nil || r.Reason != h.Reason || r.Shadow != h.Shadow {
-			return false
+			return at, false
 		}
+		at, from = append(at, place), place+1
 		if h.Shadow || h.Snoozed {
 			continue
 		}
 		if n >= len(d.Reasons) || d.Reasons[n] != h.Rule {
-			return false
+			return at, false
 		}
 		n++
 	}
-	return n == len(d.Reasons)
+	return at, n == len(d.Reasons)
 }
 
 // AppendBody appends the decision's body for a store to b: the short form
 // when the set (nil: none stored) explains it, else Decision.JSON.
 func (k *KeptRules) AppendBody(b []byte, d *Decision) []byte {
-	if !k.explains(d) {
+	var places [32]int
+	at, ok := k.explains(d, places[:0])
+	if !ok {
 		return d.AppendJSON(b)
 	}
 	start := len(b)
@@ -110,7 +129,6 @@ func (k *KeptRules) AppendBody(b []byte, d *Decision) []byte {
 		b = strconv.AppendInt(b, d.At.UnixNano()-d.At.UnixMilli()*1e6, 10)
 	} else {
 		b = append(b, `,"at":`...)
-		var ok bool
 		if b, ok = appendJSONTime(b, d.At); !ok {
 			return d.AppendJSON(b[:start])
 		}
@@ -124,10 +142,9 @@ func (k *KeptRules) AppendBody(b []byte, d *Decision) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		h := &d.Hits[i]
-		r, at := k.rule(d.Point, h.Rule)
+		h, r := &d.Hits[i], &k.set.Rules[at[i]]
 		b = append(b, `{"r":`...)
-		b = strconv.AppendInt(b, int64(at), 10)
+		b = strconv.AppendInt(b, int64(at[i]), 10)
 		if h.Snoozed {
 			b = append(b, `,"z":true`...)
 		}
@@ -150,7 +167,6 @@ func (k *KeptRules) AppendBody(b []byte, d *Decision) []byte {
 				b = append(b, '[')
 				b = appendJSONString(b, in.Attr)
 				b = append(b, ',')
-				var ok bool
 				if b, ok = appendJSONValue(b, in.Value); !ok {
 					return d.AppendJSON(b[:start])
 				}

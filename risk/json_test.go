@@ -33,7 +33,7 @@ func anyValue(t *rapid.T) any {
 	case 2:
 		return rapid.Float64().Draw(t, "f")
 	case 3:
-		return rapid.SampledFrom([]float64{0, math.Copysign(0, -1), 1e-7, 1e-6, 1e20, 1e21, 123456789e-15, 5e-324, math.MaxFloat64, -0.5}).Draw(t, "edge")
+		return rapid.SampledFrom([]float64{0, math.Copysign(0, -1), 1e-7, 1e-6, 1e20, 1e21, 123456789e-15, 5e-324, math.MaxFloat64, -0.5, 1 << 53, 1<<53 - 1, -(1 << 53), 1<<53 + 2, 7, -3}).Draw(t, "edge")
 	case 4:
 		return nil
 	}
