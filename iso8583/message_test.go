@@ -838,3 +838,21 @@ func TestValueIsShared(t *testing.T) {
 		t.Fatalf("Value of an absent element: %X, %v", v, ok)
 	}
 }
+
+// TestSetNumberPads: a fixed numeric element is padded with zeros on the
+// left to its length, a variable one is not.
+func TestSetNumberPads(t *testing.T) {
+	for _, c := range []struct {
+		de   int
+		v    int64
+		want string
+	}{{DECurrency, 5, "005"}, {DEAmount, 0, "000000000000"}, {DEAmount, 999999999999, "999999999999"}, {DEAcquirer, 42, "42"}} {
+		m := New(AuthorizationRequest)
+		if err := m.SetNumber(c.de, c.v); err != nil {
+			t.Fatalf("DE%d %d: %v", c.de, c.v, err)
+		}
+		if got, _ := m.String(c.de); got != c.want {
+			t.Errorf("DE%d %d: got %q, want %q", c.de, c.v, got, c.want)
+		}
+	}
+}
