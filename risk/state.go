@@ -93,7 +93,8 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 	defer m.mu.Unlock()
 	for _, d := range ds {
 		cs, i := m.find(d)
-		if i == len(cs) {
+		grown := i == len(cs)
+		if grown {
 			// A new bucket: the subject's expired ones go, so that a
 			// subject holds no more buckets than its windows read.
 			kept := cs[:0]
@@ -111,7 +112,7 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 		if d.Expires > c.expires {
 			c.expires = d.Expires
 		}
-		if i == len(cs)-1 { // a new bucket (or the last): the subject's list may have moved
+		if grown { // the subject's list changed length and may have moved (a bucket it had is changed in place)
 			m.cells[seriesKey{d.Series, d.Key}] = cs
 		}
 	}

@@ -50,29 +50,30 @@ const (
 	flushGap = 200 * time.Millisecond
 )
 
-type subj struct{ series, subject string }
-type cellAt struct {
-	member string
-	bucket int64
+// cellKey is a counter's bucket: one map key (one hash of its strings a
+// delta, where a map of subjects holding maps of buckets took two).
+type cellKey struct {
+	series, subject, member string
+	bucket                  int64
 }
 type decKey struct{ point, id string }
 
 // pending is one generation of queued writes.
 type pending struct {
-	cells map[subj]map[cellAt]*risk.Delta
+	cells map[cellKey]*risk.Delta
 	seen  map[string]risk.Sighting
 	decs  map[decKey]risk.Decision
 	n     int
 }
 
 func newPending() *pending {
-	return &pending{cells: map[subj]map[cellAt]*risk.Delta{}, seen: map[string]risk.Sighting{}, decs: map[decKey]risk.Decision{}}
+	return &pending{cells: map[cellKey]*risk.Delta{}, seen: map[string]risk.Sighting{}, decs: map[decKey]risk.Decision{}}
 }
 
 // newPendingLike is a generation sized for as much as p holds (the next
 // batch is likely as large: its maps then do not grow from nothing).
 func newPendingLike(p *pending) *pending {
-	return &pending{cells: make(map[subj]map[cellAt]*risk.Delta, len(p.cells)), seen: make(map[string]risk.Sighting, len(p.seen)),
+	return &pending{cells: make(map[cellKey]*risk.Delta, len(p.cells)), seen: make(map[string]risk.Sighting, len(p.seen)),
 		decs: make(map[decKey]risk.Decision, len(p.decs))}
 }
 
@@ -138,21 +139,15 @@ func (s *Store) SetLog(l *slog.Logger) {
 func (s *Store) Dropped() int64 { return s.rec.dropped.Load() }
 
 func (p *pending) addDelta(d risk.Delta) {
-	k := subj{d.Series, d.Key}
-	m := p.cells[k]
-	if m == nil {
-		m = map[cellAt]*risk.Delta{}
-		p.cells[k] = m
-	}
-	c := cellAt{d.Member, d.Bucket}
-	if o, ok := m[c]; ok {
+	c := cellKey{d.Series, d.Key, d.Member, d.Bucket}
+	if o, ok := p.cells[c]; ok {
 		o.Count += d.Count
 		o.Sum += d.Sum
 		o.Expires = max(o.Expires, d.Expires)
 		return
 	}
 	nd := d // allocated only for a new bucket
-	m[c] = &nd
+	p.cells[c] = &nd
 	p.n++
 }
 
@@ -305,7 +300,7 @@ func (r *recorder) commit(p *pending) {
 // bucket still queued or in flight (under r.mu).
 func (r *recorder) unwritten(d *risk.Delta) {
 	for _, p := range [2]*pending{r.flight, r.queued} {
-		if q, ok := p.cells[subj{d.Series, d.Key}][cellAt{d.Member, d.Bucket}]; ok {
+		if q, ok := p.cells[cellKey{d.Series, d.Key, d.Member, d.Bucket}]; ok {
 			d.Count += q.Count
 			d.Sum += q.Sum
 			d.Expires = max(d.Expires, q.Expires)
@@ -317,10 +312,8 @@ func (r *recorder) unwritten(d *risk.Delta) {
 func (r *recorder) unwrittenAll() []risk.Delta {
 	var out []risk.Delta
 	for _, p := range [2]*pending{r.flight, r.queued} {
-		for _, m := range p.cells {
-			for _, d := range m {
-				out = append(out, *d)
-			}
+		for _, d := range p.cells {
+			out = append(out, *d)
 		}
 	}
 	return out
@@ -332,11 +325,9 @@ func (r *recorder) unwrittenAll() []risk.Delta {
 // bodies short where kept, their version's stored set, explains them:
 // risk.KeptRules).
 func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*risk.KeptRules, changed int64) error {
-	var ds []*risk.Delta
-	for _, m := range p.cells {
-		for _, d := range m {
-			ds = append(ds, d)
-		}
+	ds := make([]*risk.Delta, 0, len(p.cells))
+	for _, d := range p.cells {
+		ds = append(ds, d)
 	}
 	sort.Slice(ds, func(i, j int) bool {
 		a, b := ds[i], ds[j]
