@@ -38,6 +38,61 @@ func TestAddRow(t *testing.T) {
 	})
 }
 
+// TestMemoryReadsInAnyOrder: whatever order a subject's buckets and
+// members come in (added, or set as a mirror's refresh does, expired ones
+// dropped as new ones start), a read's rows are sorted by member with one
+// row a member holding the sums of the buckets in range.
+func TestMemoryReadsInAnyOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		m := risk.NewMemory()
+		type at struct {
+			member string
+			bucket int64
+		}
+		cells := map[at]risk.Delta{}
+		for i := rapid.IntRange(1, 80).Draw(t, "n"); i > 0; i-- {
+			d := risk.Delta{Series: "s", Key: "k", Member: rapid.SampledFrom([]string{"", "a", "b", "c10", "c9"}).Draw(t, "member"),
+				Bucket: rapid.Int64Range(0, 12).Draw(t, "bucket"), Count: rapid.Int64Range(1, 3).Draw(t, "count"),
+				Sum: rapid.Int64Range(0, 500).Draw(t, "sum"), Expires: 1 << 40}
+			k := at{d.Member, d.Bucket}
+			if rapid.Bool().Draw(t, "set") {
+				m.Set([]risk.Delta{d})
+				cells[k] = d
+				continue
+			}
+			if err := m.Add(ctx, []risk.Delta{d}); err != nil {
+				t.Fatal(err)
+			}
+			o := cells[k]
+			o.Count, o.Sum = o.Count+d.Count, o.Sum+d.Sum
+			cells[k] = o
+		}
+		from, to := rapid.Int64Range(0, 12).Draw(t, "from"), rapid.Int64Range(0, 12).Draw(t, "to")
+		want := map[string]risk.Row{}
+		for k, d := range cells {
+			if k.bucket >= from && k.bucket <= to {
+				w := want[k.member]
+				w.Member, w.Count, w.Sum = k.member, w.Count+d.Count, w.Sum+d.Sum
+				want[k.member] = w
+			}
+		}
+		rows, err := m.Read(ctx, []risk.Query{{Series: "s", Key: "k", From: from, To: to}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rows[0]
+		if !slices.IsSortedFunc(got, func(a, b risk.Row) int { return strings.Compare(a.Member, b.Member) }) || len(got) != len(want) {
+			t.Fatalf("rows %v, want %d members sorted", got, len(want))
+		}
+		for _, r := range got {
+			if r != want[r.Member] {
+				t.Fatalf("row %+v, want %+v", r, want[r.Member])
+			}
+		}
+	})
+}
+
 // TestReadIntoReusesNothingStale: a decision's rows read into a reused
 // scratch (Memory.ReadInto) hold nothing of the previous decision's: a
 // card with no history after one with a long one has no velocity, and the

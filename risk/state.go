@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -74,6 +75,9 @@ type Memory struct {
 }
 
 type seriesKey struct{ series, key string }
+
+// A subject's cells are kept in (member, bucket) order, so that a read
+// meets its rows' members in order and AddRow appends each new one.
 type cell struct {
 	member              string
 	bucket              int64
@@ -103,8 +107,7 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 					kept = append(kept, c)
 				}
 			}
-			cs = append(kept, cell{member: d.Member, bucket: d.Bucket})
-			i = len(cs) - 1
+			cs, i = insertCell(kept, d.Member, d.Bucket)
 		}
 		c := &cs[i]
 		c.count += d.Count
@@ -123,10 +126,22 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 // them (len(cs) when it has none yet).
 func (m *Memory) find(d Delta) (cs []cell, i int) {
 	cs = m.cells[seriesKey{d.Series, d.Key}]
-	for i < len(cs) && (cs[i].bucket != d.Bucket || cs[i].member != d.Member) {
-		i++
+	for i = len(cs) - 1; i >= 0; i-- { // from the end: a delta's bucket is most often its member's latest
+		if cs[i].bucket == d.Bucket && cs[i].member == d.Member {
+			return cs, i
+		}
 	}
-	return cs, i
+	return cs, len(cs)
+}
+
+// insertCell inserts an empty cell in its (member, bucket) place in cs
+// and returns cs and its index.
+func insertCell(cs []cell, member string, bucket int64) ([]cell, int) {
+	i := len(cs)
+	for i > 0 && (cs[i-1].member > member || cs[i-1].member == member && cs[i-1].bucket > bucket) {
+		i-- // most often none: a new bucket is the latest of its member
+	}
+	return slices.Insert(cs, i, cell{member: member, bucket: bucket}), i
 }
 
 // Set makes each delta's bucket hold the delta's count, sum and expiry
@@ -138,7 +153,7 @@ func (m *Memory) Set(ds []Delta) {
 	for _, d := range ds {
 		cs, i := m.find(d)
 		if i == len(cs) {
-			cs = append(cs, cell{member: d.Member, bucket: d.Bucket})
+			cs, i = insertCell(cs, d.Member, d.Bucket)
 		}
 		cs[i].count, cs[i].sum, cs[i].expires = d.Count, d.Sum, d.Expires
 		m.cells[seriesKey{d.Series, d.Key}] = cs
@@ -181,6 +196,13 @@ type IntoReader interface {
 // AddRow adds count and sum to the row of member, keeping rows sorted by
 // member (a new member's row inserted in its place).
 func AddRow(rows []Row, member string, count, sum int64) []Row {
+	if n := len(rows); n == 0 || rows[n-1].Member < member { // in member order (a Memory's cells): the last place
+		return append(rows, Row{member, count, sum})
+	} else if rows[n-1].Member == member {
+		rows[n-1].Count += count
+		rows[n-1].Sum += sum
+		return rows
+	}
 	j := 0
 	if len(rows) > 8 {
 		j = sort.Search(len(rows), func(k int) bool { return rows[k].Member >= member })
