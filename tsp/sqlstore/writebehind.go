@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
@@ -237,95 +240,104 @@ const (
 )
 
 // applyUses writes journaled uses to SQL in one transaction, idempotently:
-// a key already used keeps its use, a counter only moves forward. It takes
-// its turn with the wing's other batches. Only a store on SQLite has a
-// journal (Open), so only SQLite runs it.
+// a key already used keeps its use, a counter only moves forward. On
+// SQLite it takes its turn with the wing's other batches.
 func (s *Store) applyUses(ctx context.Context, ps []pendingUse) error {
 	_, err := s.applyTx(ctx, ps)
 	return sqldb.Err(err, "writing key uses behind")
 }
 
-// applyUsesTx writes each key's first use in the batch (the journal holds
-// one use a key; a second would lose, as it does in memory), then each
-// token's counter once, to the highest counter of the batch: a statement
-// a use and a token (useLUK, moveATC), each prepared once. An UPDATE of
-// one row by primary key finds its row and writes it once, where the
-// UPDATE … FROM (VALUES …) of a chunk of uses that it replaces made SQLite
-// run two passes — the rows into a temporary table, each key found and
-// its new row into another, then each key found again and written — ~17 %
-// more instructions a use (BenchmarkApplyUsesFresh). Every applyChunk
-// statements they are taken again from the transaction (Tx.Stmt), which
-// lets the goroutines waiting to run go first, as each chunk's statement
-// did.
 func (s *Store) applyUsesTx(ctx context.Context, ps []pendingUse) ([]struct{}, error) {
+	// Each key's first use in the batch (the journal holds one use a key;
+	// a second would lose, as it does in memory), then each token's
+	// counter once, to the highest counter of the batch — a few
+	// multi-row statements (applyChunks), not two statements a use.
 	type lukID struct {
 		token string
 		index int
 	}
 	seen := make(map[lukID]struct{}, len(ps))
-	firsts := make([]*tsp.KeyUse, 0, len(ps))
+	uses := make([]any, 0, 5*len(ps))
 	last := map[string]int{}
-	for i := range ps {
-		u := &ps[i].use
+	for _, p := range ps {
+		u := &p.use
 		id := lukID{u.Token, u.KeyIndex}
 		if _, dup := seen[id]; dup {
 			continue
 		}
 		seen[id] = struct{}{}
-		firsts = append(firsts, u)
+		uses = append(uses, u.Token, u.KeyIndex, sqldb.Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram))
 		if atc, ok := last[u.Token]; !ok || u.ATC > atc {
 			last[u.Token] = u.ATC
 		}
 	}
+	moves := make([]any, 0, 2*len(last))
+	for tok, atc := range last {
+		moves = append(moves, tok, atc)
+	}
 	return nil, s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		var st useStmts
-		n := 0
-		// next returns the statements for the next one, taken again every
-		// applyChunk.
-		next := func() (useStmts, error) {
-			if n%applyChunk == 0 {
-				if st.use != nil {
-					st.Close()
-				}
-				var err error
-				if st, err = prepareUse(ctx, tx); err != nil {
-					st = useStmts{}
-					return st, err
-				}
-			}
-			n++
-			return st, nil
+		if err := applyChunks(ctx, tx, useLUKs, 5, uses); err != nil {
+			return err
 		}
-		defer func() {
-			if st.use != nil {
-				st.Close()
-			}
-		}()
-		for _, u := range firsts {
-			cur, err := next()
-			if err != nil {
-				return err
-			}
-			if _, err := cur.useKey(ctx, *u); err != nil {
-				return err
-			}
-		}
-		for tok, atc := range last {
-			cur, err := next()
-			if err != nil {
-				return err
-			}
-			if _, err := cur.moveATC(ctx, tsp.KeyUse{Token: tok, ATC: atc}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return applyChunks(ctx, tx, moveATCs, 2, moves)
 	})
 }
 
-// applyChunk is how many statements applyUsesTx runs between two takes
-// of its statements from the transaction.
+// Statements of a batch of key uses: UPDATE … FROM (VALUES …) (SQLite 3.33
+// and later, PostgreSQL; the CASTs give PostgreSQL the types), each use
+// changing its key only if it is unused, each counter moving only forward.
+const (
+	useLUKs = `UPDATE luks SET used_at = v.column3, used_atc = v.column4, used_arqc = v.column5
+		FROM (VALUES %s) AS v WHERE luks.token = v.column1 AND luks.key_index = v.column2 AND luks.used_at = 0`
+	useLUKRow = `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`
+	moveATCs  = `UPDATE tokens SET last_atc = v.column2
+		FROM (VALUES %s) AS v WHERE tokens.token = v.column1 AND tokens.last_atc < v.column2`
+	moveATCRow = `(CAST(? AS TEXT), CAST(? AS BIGINT))`
+)
+
+// applyChunk is the most rows one statement of applyChunks takes.
 const applyChunk = 128
+
+// applyChunks runs stmt (useLUKs or moveATCs) over args, per arguments
+// a row, in statements of applyChunk rows and then of the powers
+// of two that make up the rest: a handful of shapes, each prepared once
+// and kept (sqldb's statement cache).
+func applyChunks(ctx context.Context, tx *sqldb.Tx, stmt string, per int, args []any) error {
+	for _, n := range sqldb.RowChunks(len(args)/per, applyChunk) {
+		st, err := tx.Stmt(ctx, chunkSQL(stmt, n))
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, args[:n*per]...); err != nil {
+			return err
+		}
+		args = args[n*per:]
+	}
+	return nil
+}
+
+// chunkSQLs holds each statement of n rows, made once.
+var chunkSQLs sync.Map // chunkKey → string
+
+type chunkKey struct {
+	stmt string
+	n    int
+}
+
+// chunkSQL is stmt with n rows of values.
+func chunkSQL(stmt string, n int) string {
+	k := chunkKey{stmt, n}
+	if q, ok := chunkSQLs.Load(k); ok {
+		return q.(string)
+	}
+	row := useLUKRow
+	if stmt == moveATCs {
+		row = moveATCRow
+	}
+	q := fmt.Sprintf(stmt, strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+	chunkSQLs.Store(k, q)
+	return q
+}
 
 // useStmts are a key use's two statements, prepared in a transaction.
 type useStmts struct{ use, move *sql.Stmt }
