@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapwallet/tapwallet/fault"
 	"github.com/tapwallet/tapwallet/ledger"
 	"github.com/tapwallet/tapwallet/ledger/ledgertest"
 	"github.com/tapwallet/tapwallet/ledger/sqlstore"
@@ -78,37 +77,6 @@ func TestApplyHolds(t *testing.T) {
 			if w := hold(i); h != w {
 				t.Errorf("hold %s stored as %+v, want %+v", h.ID, h, w)
 			}
-		}
-	})
-}
-
-// TestApplyHoldsUnknownAccount: a batch of holds one of which names an
-// account the ledger does not have (a journal that is not this ledger's)
-// fails whole — nothing stored, no total moved — with the table's foreign
-// keys gone (007): the write-behind counts the accounts it updated.
-func TestApplyHoldsUnknownAccount(t *testing.T) {
-	each(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s, clock := openFunded(t, db, 100_000)
-		now := clock.Now().UTC().Truncate(time.Millisecond)
-		var batch []ledger.Transfer
-		for i, debit := range []string{"cust", "nobody", "cust"} {
-			h := ledger.Hold(fmt.Sprintf("h%d", i), debit, "settle", money.Fen(10), time.Hour, "")
-			h.Timestamp, h.ExpiresAt, h.Status = now, now.Add(time.Hour), ledger.StatusPending
-			batch = append(batch, h)
-		}
-		if err := sqlstore.ApplyHolds(ctx, s, batch); err == nil {
-			t.Fatal("a hold on an unknown account was written behind")
-		}
-		if holds, err := s.Transfers(ctx, ledger.Filter{Flags: ledger.Pending}); err != nil || len(holds) != 0 {
-			t.Errorf("holds stored: %d (%v), want none", len(holds), err)
-		}
-		as, err := s.LookupAccounts(ctx, []string{"cust", "settle"})
-		if err != nil || len(as) != 2 || as[0].DebitsPending != 0 || as[1].CreditsPending != 0 {
-			t.Errorf("accounts: %+v (%v), want nothing pending", as, err)
-		}
-		if _, err := s.LookupTransfer(ctx, "h0"); fault.KindOf(err) != fault.NotFound {
-			t.Errorf("h0: %v, want not found", err)
 		}
 	})
 }

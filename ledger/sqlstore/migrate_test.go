@@ -63,13 +63,11 @@ func TestMigrationKeepsHolds(t *testing.T) {
 }
 
 // TestMigrationRebuildsTransfers opens a ledger kept under 006's schema
-// with the migrations of today (007 makes ledger_transfers again: the
-// same rules written cheaper, no foreign keys into the accounts):
-// every transfer comes over with every column as it was, and the table
-// still refuses what it refused but an unknown account (the rules and the
-// write-behind refuse that: TestApplyHoldsUnknownAccount) — an unknown
-// state, a hold posted twice, the same account on both sides, an amount
-// of zero, an id twice.
+// with the migrations of today (007 makes ledger_transfers again, with
+// the same rules written cheaper): every transfer comes over with every
+// column as it was, and the table still refuses what it refused — an
+// unknown state, a hold posted twice, an account it does not have, the
+// same account on both sides.
 func TestMigrationRebuildsTransfers(t *testing.T) {
 	const cols = "id, debit_account_id, credit_account_id, amount, currency, flags, pending_id, timeout_ms, expires_at, user_data, created_at, status, resolved_at"
 	rows := []string{
@@ -111,6 +109,7 @@ func TestMigrationRebuildsTransfers(t *testing.T) {
 		for what, q := range map[string]string{
 			"an unknown state":       "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at, status) VALUES ('x1', 'cust', 'settle', 1, 156, 5000, 'bogus')",
 			"a hold posted twice":    "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, flags, pending_id, created_at) VALUES ('x2', 'cust', 'settle', 200, 156, 4, 'h1', 5000)",
+			"an unknown account":     "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('x3', 'nobody', 'settle', 1, 156, 5000)",
 			"one account both sides": "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('x4', 'cust', 'cust', 1, 156, 5000)",
 			"an amount of zero":      "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('x5', 'cust', 'settle', 0, 156, 5000)",
 			"an id twice":            "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, created_at) VALUES ('h2', 'cust', 'settle', 1, 156, 5000)",

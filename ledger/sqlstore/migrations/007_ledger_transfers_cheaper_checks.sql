@@ -1,24 +1,14 @@
--- Issue 16: a cheaper hold, the table's checks cheaper for every row
--- inserted.
--- - The CHECK on a transfer's state that 004 added (status IN ('',
---   'pending', …)) made SQLite build a temporary B-tree of the five states
---   for every row; the same rule written as a chain of comparisons costs
---   a few compares.
--- - The foreign keys into ledger_accounts go: SQLite looked both accounts
---   up in the accounts' index for every row, ~8 % of the write-behind's
---   instructions a hold, to refuse what never comes — the rules place a
---   transfer only between accounts they read under lock
---   (ledger.CreateTransfersIn: a missing one is DebitAccountNotFound or
---   CreditAccountNotFound), the write-behind refuses a batch that names
---   an account it does not update (applyHolds), and no account is ever
---   deleted.
--- A table's constraints cannot be changed in place on SQLite: the table is
--- made again, with the same columns in the same order, the other
--- constraints and the same indexes (006's), and its rows copied over.
+-- Issue 16: a cheaper hold. The CHECK on a transfer's state that 004 added
+-- (status IN ('', 'pending', …)) made SQLite build a temporary B-tree of
+-- the five states for every row inserted; the same rule written as a
+-- chain of comparisons costs a few compares. A CHECK cannot be changed in
+-- place on SQLite: the table is made again, with the same columns in the
+-- same order, the same constraints and the same indexes (006's), and its
+-- rows copied over.
 CREATE TABLE ledger_transfers_007 (
   id TEXT PRIMARY KEY,
-  debit_account_id TEXT NOT NULL,
-  credit_account_id TEXT NOT NULL,
+  debit_account_id TEXT NOT NULL REFERENCES ledger_accounts(id),
+  credit_account_id TEXT NOT NULL REFERENCES ledger_accounts(id),
   amount BIGINT NOT NULL CHECK (amount > 0),
   currency BIGINT NOT NULL,
   flags BIGINT NOT NULL DEFAULT 0,
