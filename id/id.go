@@ -13,11 +13,49 @@ import (
 
 // New returns a unique identifier with a readable prefix, e.g.
 // "tev_0063f1c2a9b3e1xk…"; identifiers made later sort after earlier ones.
-// It never fails.
+// It never holds 12 digits in a row (DigitRun), so that nothing takes it
+// for a card number: the risk engine refuses such a reference in its
+// facts. It never fails.
 func New(prefix string) string {
-	var b [8]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%s_%013x%s", prefix, time.Now().UnixNano()/1000, base32(b[:]))
+	return newAt(prefix, time.Now().UnixNano()/1000, func(b []byte) { rand.Read(b) })
+}
+
+// DigitRun is the run of digits at which a text may be a card number (or
+// part of one); New's identifiers have none.
+const DigitRun = 12
+
+// newAt is New at us microseconds since 1970, its random bytes from read.
+// The time part is 13 hex digits: while its high digits are all decimal
+// (0x6620010… in December 2026) about one identifier in sixteen had 12 or
+// more digits in a row, and the risk engine refused the phone or account
+// it named. Such an identifier is made again a microsecond later (the
+// time part then ends in a letter within six) with new random bytes: it
+// still sorts after every identifier made before it.
+func newAt(prefix string, us int64, read func([]byte)) string {
+	for {
+		var b [8]byte
+		read(b[:])
+		s := fmt.Sprintf("%s_%013x%s", prefix, us, base32(b[:]))
+		if !hasDigitRun(s[len(prefix)+1:]) {
+			return s
+		}
+		us++
+	}
+}
+
+// hasDigitRun reports whether s holds DigitRun digits in a row.
+func hasDigitRun(s string) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			if run++; run >= DigitRun {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
 }
 
 // base32 spells random bytes in lower-case letters and digits without the

@@ -1,6 +1,7 @@
 package id
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -26,5 +27,36 @@ func TestNewUniqueSortedReadable(t *testing.T) {
 			}
 			prev = s
 		}
+	}
+}
+
+// TestNoCardNumberRun: an identifier never holds 12 digits in a row, even
+// when its time part is all decimal digits and its random part begins with
+// one — made a microsecond on, it still sorts after the ones made before.
+func TestNoCardNumberRun(t *testing.T) {
+	digits := func(b []byte) { // base32 spells 0x1f as '9' and 'i'
+		for i := range b {
+			b[i] = 0x1f
+		}
+	}
+	us := int64(0x6620010812345) // "6620010812345": 13 decimal digits
+	got := newAt("ph", us, digits)
+	if hasDigitRun(got[3:]) {
+		t.Fatalf("newAt = %q: 12 digits in a row", got)
+	}
+	before := fmt.Sprintf("ph_%013x", us-1)
+	if got <= before {
+		t.Fatalf("newAt = %q does not sort after %q", got, before)
+	}
+	if got[3:16] == "6620010812345" {
+		t.Fatalf("newAt = %q kept the all-digit time part", got)
+	}
+	for i := 0; i < 20000; i++ {
+		if s := New("ph"); hasDigitRun(s) {
+			t.Fatalf("New = %q: 12 digits in a row", s)
+		}
+	}
+	if !hasDigitRun("x6222020000000007") || hasDigitRun("12345678901a2") {
+		t.Fatal("hasDigitRun: wrong on a card number or an 11-digit run")
 	}
 }
