@@ -37,3 +37,16 @@ func BenchmarkAuthorizationMeterParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRiskMeter: what the risk engine's meter records per decision
+// in shadow (risk.Metered): the decision and three rules that fired.
+func BenchmarkRiskMeter(b *testing.B) {
+	k := New().Risk()
+	b.ReportAllocs()
+	for b.Loop() {
+		k.Decided("authorization", "approve")
+		k.Hit("authorization", "auth.small_burst", "shadow")
+		k.Hit("authorization", "auth.new_phone", "shadow")
+		k.Hit("authorization", "auth.far_from_last_tap", "enforced")
+	}
+}

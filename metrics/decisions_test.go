@@ -26,6 +26,9 @@ func TestDecisionsCounted(t *testing.T) {
 	ts.Bound("green", "")
 	rk.Decided("authorization", "decline")
 	rk.Hit("authorization", "auth.small_burst", "shadow")
+	rk.Hit("authorization", "auth.small_burst", "shadow")   // the same counter again
+	rk.Hit("authorization", "auth.small_burs", "tshadow")   // values that join to the same text: another counter
+	rk.Hit("authorization", "auth.small_burst", "enforced") // another mode: another counter
 	fams, err := r.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +48,9 @@ func TestDecisionsCounted(t *testing.T) {
 	}
 	want := []string{
 		"tapwallet_risk_decisions_total{outcome=decline,point=authorization} 1",
-		"tapwallet_risk_rule_hits_total{mode=shadow,point=authorization,rule=auth.small_burst} 1",
+		"tapwallet_risk_rule_hits_total{mode=enforced,point=authorization,rule=auth.small_burst} 1",
+		"tapwallet_risk_rule_hits_total{mode=shadow,point=authorization,rule=auth.small_burst} 2",
+		"tapwallet_risk_rule_hits_total{mode=tshadow,point=authorization,rule=auth.small_burs} 1",
 		"tapwallet_tsp_bindings_total{code=,verdict=green} 1",
 		"tapwallet_tsp_token_checks_total{code=atc_replayed,outcome=declined} 2",
 	}
