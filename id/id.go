@@ -43,6 +43,38 @@ func newAt(prefix string, us int64, read func([]byte)) string {
 	}
 }
 
+// Made reports whether s has the form New gives: a prefix of lower-case
+// letters, "_", 13 hex digits of time and 16 of base32's letters and
+// digits, its second of each pair one of the first sixteen letters. Made
+// before New kept clear of digit runs, such an identifier may hold up to
+// 14 digits in a row (the time part and the next): a reader that refuses
+// card-number-like runs can tell it apart.
+func Made(s string) bool {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+	p := strings.IndexByte(s, '_')
+	if p < 1 || len(s)-p-1 != 13+16 {
+		return false
+	}
+	for i := 0; i < p; i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	for _, c := range []byte(s[p+1 : p+14]) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	r := s[p+14:]
+	for i := 0; i < len(r); i++ {
+		k := strings.IndexByte(alphabet, r[i])
+		if k < 0 || i%2 == 1 && k >= 16 {
+			return false
+		}
+	}
+	return true
+}
+
 // hasDigitRun reports whether s holds DigitRun digits in a row.
 func hasDigitRun(s string) bool {
 	run := 0

@@ -60,3 +60,25 @@ func TestNoCardNumberRun(t *testing.T) {
 		t.Fatal("hasDigitRun: wrong on a card number or an 11-digit run")
 	}
 }
+
+// TestMade: New's identifiers have its form, those made before it kept
+// clear of digit runs too; other texts, card numbers among them, do not.
+func TestMade(t *testing.T) {
+	for i := 0; i < 1000; i++ {
+		if s := New("ph"); !Made(s) {
+			t.Fatalf("Made(%q) = false for New's", s)
+		}
+	}
+	for _, s := range []string{"ph_662002043911emn2cadybsd3nxjuc", "acc_662002043911emn2cadybsd3nxjuc"} {
+		if !Made(s) {
+			t.Errorf("Made(%q) = false, want true (an identifier made before the digit runs were avoided)", s)
+		}
+	}
+	for _, s := range []string{"6222020000000007", "pan6222020000000007", "ph_6222020000000007aaaaaaaaaaaaa",
+		"ph_662002043911emn2cadybsd3nxju", "ph_662002043911emn2cadybsd3nxjucx", "ph_662002043911Emn2cadybsd3nxjuc",
+		"ph_662002043911e0n2cadybsd3nxjuc", "ph_662002043911e2z2cadybsd3nxjuc", "_662002043911emn2cadybsd3nxjuc", "Ph_662002043911emn2cadybsd3nxjuc"} {
+		if Made(s) {
+			t.Errorf("Made(%q) = true, want false", s)
+		}
+	}
+}

@@ -116,6 +116,19 @@ func TestRefusesCardNumbers(t *testing.T) {
 	if !errors.Is(err, fault.E(fault.Invalid, risk.CodeCardNumber, "")) {
 		t.Errorf("card number: got %v", err)
 	}
+	_, err = e.Bind(context.Background(), binding(func(b *risk.Binding) { b.Phone = "ph_6222020000000007aaaaaaaaaaaaa" }))
+	if !errors.Is(err, fault.E(fault.Invalid, risk.CodeCardNumber, "")) {
+		t.Errorf("a card number in an identifier's place: got %v", err)
+	}
+	// An identifier id.New made before it kept clear of digit runs: 12 in a
+	// row from its time part, not a card number.
+	old := "ph_662002043911emn2cadybsd3nxjuc"
+	if _, err := e.Bind(context.Background(), binding(func(b *risk.Binding) { b.Phone, b.Account = old, "acc_662002043911emn2cadybsd3nxjuc" })); err != nil {
+		t.Errorf("binding of phone %s: %v", old, err)
+	}
+	if _, err := e.Authorize(context.Background(), auth(func(a *risk.Auth) { a.Phone = old })); err != nil {
+		t.Errorf("authorization on phone %s: %v", old, err)
+	}
 }
 
 // TestDecodeStrict: what a rule set may not be.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tapwallet/tapwallet/fault"
+	"github.com/tapwallet/tapwallet/id"
 )
 
 // Place is a point on the earth, in degrees.
@@ -116,9 +117,15 @@ func (b *Binding) check() error {
 
 // refsClean refuses a reference holding 12 or more digits in a row: a
 // card or token number has no place in the engine's facts, state or
-// decisions.
+// decisions. An identifier of the form id.New gives (a phone's, an
+// account's) is one: made before id.New kept clear of such runs, about one
+// in sixteen of December 2026's holds 12–14 digits of its time part in a
+// row, and refusing it left that phone or account unscreened for good.
 func refsClean(refs ...string) error {
 	for _, s := range refs {
+		if id.Made(s) {
+			continue
+		}
 		run := 0
 		for i := 0; i < len(s); i++ {
 			if s[i] >= '0' && s[i] <= '9' {
