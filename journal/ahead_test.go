@@ -15,16 +15,12 @@ import (
 // last may end in zeros too.
 func TestZerosAhead(t *testing.T) {
 	t.Run("last segment", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "j")
-		l := open(t, path, journal.Options{})
-		appendN(t, l, 0, 5)
-		l.Close()
-		b, _ := os.ReadFile(seg1(path))
+		path, b := fiveRecords(t)
 		whole := int64(len(b))
 		if err := os.WriteFile(seg1(path), append(b, make([]byte, 8192)...), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		l = open(t, path, journal.Options{})
+		l := open(t, path, journal.Options{})
 		if st := l.Stats(); st.Bytes != whole || st.DroppedBytes != 0 || st.Records != 5 {
 			t.Fatalf("stats %+v, want %d whole bytes, 5 records, nothing dropped", st, whole)
 		}

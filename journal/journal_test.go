@@ -114,6 +114,21 @@ func TestGroupCommit(t *testing.T) {
 }
 
 // appendN appends n records one after another (a block each).
+// fiveRecords writes records 0 to 4 to a new journal, closes it and
+// returns its path and its first segment's bytes.
+func fiveRecords(t *testing.T) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "j")
+	l := open(t, path, journal.Options{})
+	appendN(t, l, 0, 5)
+	l.Close()
+	b, err := os.ReadFile(seg1(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, b
+}
+
 func appendN(t *testing.T, l *journal.Log, from, n int) {
 	t.Helper()
 	for i := range n {
@@ -140,11 +155,7 @@ func TestTornTail(t *testing.T) {
 		{"last byte flipped", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "j")
-			l := open(t, path, journal.Options{})
-			appendN(t, l, 0, 5)
-			l.Close()
-			b, _ := os.ReadFile(seg1(path))
+			path, b := fiveRecords(t)
 			whole := int64(len(b))
 			if c.name != "garbage after" {
 				appendLen := int64(24 + 4 + len(rec(4)))
@@ -153,7 +164,7 @@ func TestTornTail(t *testing.T) {
 			if err := os.WriteFile(seg1(path), c.harm(b), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			l = open(t, path, journal.Options{})
+			l := open(t, path, journal.Options{})
 			defer l.Close()
 			st := l.Stats()
 			if st.Bytes != whole || st.DroppedBytes == 0 {
@@ -179,11 +190,7 @@ func TestTornTail(t *testing.T) {
 // torn tail: Open refuses with fault.Internal journal_corrupt and leaves
 // the file as it was.
 func TestCorruptMiddle(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "j")
-	l := open(t, path, journal.Options{})
-	appendN(t, l, 0, 5)
-	l.Close()
-	b, _ := os.ReadFile(seg1(path))
+	path, b := fiveRecords(t)
 	first := 24 + 4 + len(rec(0))
 	b[first+30] ^= 0x40 // inside the second block's record
 	os.WriteFile(seg1(path), b, 0o600)

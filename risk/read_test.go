@@ -27,15 +27,21 @@ func TestAddRow(t *testing.T) {
 			w.Member, w.Count, w.Sum = m, w.Count+c, w.Sum+s
 			want[m] = w
 		}
-		if !slices.IsSortedFunc(rows, func(a, b risk.Row) int { return strings.Compare(a.Member, b.Member) }) || len(rows) != len(want) {
-			t.Fatalf("rows %v, want %d members sorted", rows, len(want))
-		}
-		for _, r := range rows {
-			if r != want[r.Member] {
-				t.Fatalf("row %+v, want %+v", r, want[r.Member])
-			}
-		}
+		sameRows(t, rows, want)
 	})
+}
+
+// sameRows fails t unless rows are sorted by member, one a member, each
+// the one in want.
+func sameRows(t interface{ Fatalf(string, ...any) }, rows []risk.Row, want map[string]risk.Row) {
+	if !slices.IsSortedFunc(rows, func(a, b risk.Row) int { return strings.Compare(a.Member, b.Member) }) || len(rows) != len(want) {
+		t.Fatalf("rows %v, want %d members sorted", rows, len(want))
+	}
+	for _, r := range rows {
+		if r != want[r.Member] {
+			t.Fatalf("row %+v, want %+v", r, want[r.Member])
+		}
+	}
 }
 
 // TestMemoryReadsInAnyOrder: whatever order a subject's buckets and
@@ -81,15 +87,7 @@ func TestMemoryReadsInAnyOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := rows[0]
-		if !slices.IsSortedFunc(got, func(a, b risk.Row) int { return strings.Compare(a.Member, b.Member) }) || len(got) != len(want) {
-			t.Fatalf("rows %v, want %d members sorted", got, len(want))
-		}
-		for _, r := range got {
-			if r != want[r.Member] {
-				t.Fatalf("row %+v, want %+v", r, want[r.Member])
-			}
-		}
+		sameRows(t, rows[0], want)
 	})
 }
 
