@@ -74,9 +74,23 @@ const walAutoCheckpoint = 8000
 
 // checkpointer copies the log back on its own connection, beside the
 // writers (WAL mode lets one checkpoint run with them), so that no batch
-// waits on the copy and its fsyncs. It runs until stop is closed.
+// waits on the copy and its fsyncs. It runs until stop is closed. Its
+// statement runs under a context that ends then too: with the pool's
+// connections all taken (each held by a transaction or a reader that may
+// itself wait on the closing of the database), the checkpointer would
+// otherwise wait for a connection past stop, and Close, which waits for
+// the checkpointer, with it.
 func (db *DB) checkpointer(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	wait := checkpointEvery
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -88,7 +102,7 @@ func (db *DB) checkpointer(stop <-chan struct{}, done chan<- struct{}) {
 		case <-t.C:
 		}
 		var busy, log, copied int
-		if err := db.sql.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
+		if err := db.sql.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
 			wait = nextCheckpoint(wait, logAdded(prev, log))
 			if logAdded(prevCopied, copied) > 0 {
 				syncs.Add(2) // the log, then the file (see Syncs)
