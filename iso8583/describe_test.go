@@ -150,3 +150,30 @@ func TestTokenData(t *testing.T) {
 		t.Errorf("TokenData without DE123: got %v, want ErrWrongType", err)
 	}
 }
+
+// TestTokenDataFieldTags: each field of TokenData, alone, is written under
+// its own tag (DF01 token … DF06 risk score) and read back into itself and
+// no other field.
+func TestTokenDataFieldTags(t *testing.T) {
+	cases := []struct {
+		tag  string
+		data TokenData
+	}{
+		{"DF01", TokenData{Token: testPAN}},
+		{"DF02", TokenData{PAR: "50010000000000000000000000001"}},
+		{"DF03", TokenData{RequestorID: "50110030273"}},
+		{"DF04", TokenData{Assurance: "02"}},
+		{"DF05", TokenData{DeviceID: "phone-7f3a"}},
+		{"DF06", TokenData{RiskScore: "07"}},
+	}
+	for _, c := range cases {
+		b, err := c.data.Marshal()
+		must(t, err)
+		if got := strings.ToUpper(hex.EncodeToString(b[:2])); got != c.tag {
+			t.Errorf("%+v: written under tag %s, want %s", c.data, got, c.tag)
+		}
+		if got, err := ParseTokenData(b); err != nil || got != c.data {
+			t.Errorf("tag %s read back as %+v, %v; want %+v", c.tag, got, err, c.data)
+		}
+	}
+}
