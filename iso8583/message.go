@@ -550,25 +550,26 @@ func unpackBitmap(b []byte, hexDigits, owned bool) (*Message, error) {
 	if err := mti.Check(); err != nil {
 		return nil, err
 	}
-	m := &Message{MTI: mti}
 	var bitmap [2]uint64
 	var pos int
 	var err error // the first error
 	if bitmap[0], pos, err = readBitmap(b, 4, hexDigits, "primary"); err != nil {
-		return m, err
+		return &Message{MTI: mti}, err
 	}
 	if bitmap[0]&(1<<63) != 0 {
 		// A secondary bitmap of zeros is well-formed: it says that no
 		// element 65-128 is present. Many codecs always send one.
 		if bitmap[1], pos, err = readBitmap(b, pos, hexDigits, "secondary"); err != nil {
-			return m, err
+			return &Message{MTI: mti}, err
 		}
 	}
 	if bitmap[0]&^(1<<63) == 0 && bitmap[1] == 0 {
-		return m, formatErr(ErrBadBitmap, 0, "bitmap names no element")
+		return &Message{MTI: mti}, formatErr(ErrBadBitmap, 0, "bitmap names no element")
 	}
 	total := 0
-	m.vals = make([][]byte, 0, bits.OnesCount64(bitmap[0])+bits.OnesCount64(bitmap[1]))
+	// The message and its element table in one allocation (newMessage):
+	// a link's every message is unpacked here.
+	m := newMessage(mti, bits.OnesCount64(bitmap[0]&^(1<<63))+bits.OnesCount64(bitmap[1]))
 	for de := range present(bitmap) {
 		sp := specs[de]
 		if sp == nil {
