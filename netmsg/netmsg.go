@@ -306,7 +306,13 @@ func (h *Header) read(m *iso8583.Message, more ...field) {
 	fs := [maxFields]field{{iso8583.DETransmission, &h.Transmission}, {iso8583.DELocalTime, &h.LocalTime},
 		{iso8583.DELocalDate, &h.LocalDate}, {iso8583.DEAcquirer, &h.Acquirer}, {iso8583.DERRN, &h.RRN},
 		{iso8583.DETerminal, &h.Terminal}, {iso8583.DEMerchant, &h.Merchant}, {iso8583.DESTAN, &stan}}
-	n := 8 + copy(fs[8:], more)
+	// A loop, not copy: the compiler takes copy's source as kept on the
+	// heap, which moved every caller's local it points to (DE2) there.
+	n := 8
+	for _, f := range more {
+		fs[n] = f
+		n++
+	}
 	readStrings(m, fs[:n])
 	h.MTI, h.Raw = m.MTI, m
 	if s, err := iso8583.ParseSTAN(stan); err == nil {
