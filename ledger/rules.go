@@ -341,10 +341,14 @@ func (r *run) setAccount(a Account) {
 	r.accounts[a.ID] = a
 }
 
-// record adds a new transfer, remembering it for rollback.
+// record adds a new transfer, remembering it for rollback. The undo
+// closures of record and resolve capture a copy made inside the chained
+// branch, not the parameter: a captured parameter is moved to the heap at
+// every call, chained or not (a Transfer, ~200 bytes, per hold).
 func (r *run) record(t Transfer) {
 	if r.chained {
-		r.undo = append(r.undo, func() { delete(r.transfers, t.ID) })
+		id := t.ID
+		r.undo = append(r.undo, func() { delete(r.transfers, id) })
 	}
 	r.transfers[t.ID] = t
 	r.created = append(r.created, t)
@@ -353,7 +357,8 @@ func (r *run) record(t Transfer) {
 // resolve ends a pending transfer, remembering it for rollback.
 func (r *run) resolve(p Transfer, s PendingStatus) {
 	if r.chained {
-		r.undo = append(r.undo, func() { r.transfers[p.ID] = p })
+		old := p
+		r.undo = append(r.undo, func() { r.transfers[old.ID] = old })
 	}
 	q := p
 	q.Status = s
