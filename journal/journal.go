@@ -269,7 +269,7 @@ type Log struct {
 	dmu      sync.Mutex
 	applied  uint64 // every sequence number ≤ it is done (its own records)
 	doneAt   map[uint64]struct{}
-	advanced chan struct{} // closed and replaced when applied moves
+	advanced chan struct{} // closed when applied moves; made by a waiter (nil: no one waits)
 	oldGone  bool          // the per-party log is done and removed
 }
 
@@ -355,7 +355,7 @@ func (f *file) stream(name string) *Log {
 	if l := f.byName[name]; l != nil {
 		return l
 	}
-	l := &Log{f: f, name: name, path: f.path, maxRecord: f.opt.MaxRecord, next: 1, doneAt: map[uint64]struct{}{}, advanced: make(chan struct{})}
+	l := &Log{f: f, name: name, path: f.path, maxRecord: f.opt.MaxRecord, next: 1, doneAt: map[uint64]struct{}{}}
 	f.byName[name] = l
 	f.streams = append(f.streams, l)
 	return l
@@ -1106,10 +1106,24 @@ func (l *Log) markDone(seq uint64) {
 	l.wake()
 }
 
-// wake tells the waiters that applied moved (l.dmu held).
+// wake tells the waiters that applied moved (l.dmu held). The channel is
+// made by the first waiter (advance), not here: every record's Done made
+// one that nobody waited on.
 func (l *Log) wake() {
-	close(l.advanced)
-	l.advanced = make(chan struct{})
+	if l.advanced != nil {
+		close(l.advanced)
+		l.advanced = nil
+	}
+}
+
+// advance returns the channel that wake closes when applied next moves.
+func (l *Log) advance() <-chan struct{} {
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	if l.advanced == nil {
+		l.advanced = make(chan struct{})
+	}
+	return l.advanced
 }
 
 // ownApplied is Applied without the per-party log taken in.
@@ -1133,9 +1147,7 @@ func (l *Log) Applied() uint64 {
 // error.
 func (l *Log) WaitApplied(ctx context.Context, seq uint64) error {
 	for {
-		l.dmu.Lock()
-		ch := l.advanced
-		l.dmu.Unlock()
+		ch := l.advance()
 		if l.Applied() >= seq {
 			return nil
 		}
