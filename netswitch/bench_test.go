@@ -62,7 +62,7 @@ func (s xorSealer) Open(c, aad []byte) ([]byte, error) { return s.Seal(c, aad) }
 // the codec and the metrics cost an authorization, without the databases
 // and the token service's keys. auth returns the i-th 0100 of the one
 // token (¥0.01, a fresh STAN each).
-func benchConfig(b *testing.B) (cfg netswitch.Config, auth func(i int) *iso8583.Message) {
+func benchConfig(b testing.TB) (cfg netswitch.Config, auth func(i int) *iso8583.Message) {
 	b.Helper()
 	ctx := context.Background()
 	banks, err := bank.Default()

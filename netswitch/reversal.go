@@ -41,10 +41,13 @@ func (s *Switch) reverse(ctx context.Context, r *netmsg.Reversal) *iso8583.Messa
 	origID := r.OriginalID()
 
 	s.mu.Lock()
-	c := s.inflight[origID]
+	var deciding <-chan struct{}
+	if c := s.inflight[origID]; c != nil {
+		deciding = c.waitFor()
+	}
 	s.mu.Unlock()
-	if c != nil {
-		<-c.done
+	if deciding != nil {
+		<-deciding
 	}
 
 	rec, err := s.cfg.Store.Auth(ctx, origID)

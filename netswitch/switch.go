@@ -119,10 +119,22 @@ type Switch struct {
 	cancel context.CancelFunc
 }
 
+// call is an authorization being decided, which a duplicate or a
+// reversal of it may wait for. Its done channel is made by the first to
+// wait (waitFor), not with the call: almost every call ends unwaited.
 type call struct {
 	digest string
-	done   chan struct{}
+	done   chan struct{} // closed when the call ends; nil: no one waits
 	answer *iso8583.Message
+}
+
+// waitFor returns the channel closed when c ends; s.mu is held and c is
+// in s.inflight (it ends by leaving it under s.mu, then closing done).
+func (c *call) waitFor() <-chan struct{} {
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c.done
 }
 
 type recentAuth struct {
@@ -263,9 +275,10 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 		return s.duplicate(req, r.digest, digest, r.answer)
 	}
 	if c, ok := s.inflight[id]; ok {
+		done := c.waitFor()
 		s.mu.Unlock()
 		select {
-		case <-c.done:
+		case <-done:
 		case <-ctx.Done():
 			return nil
 		}
@@ -274,7 +287,7 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 		}
 		return c.answer.Clone()
 	}
-	c := &call{digest: digest, done: make(chan struct{})}
+	c := &call{digest: digest}
 	s.inflight[id] = c
 	s.mu.Unlock()
 
@@ -286,8 +299,11 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 	if packed != nil {
 		s.remember(id, recentAuth{digest: digest, answer: packed})
 	}
+	done := c.done // no one waits on c from here: it left s.inflight
 	s.mu.Unlock()
-	close(c.done)
+	if done != nil {
+		close(done)
+	}
 	return resp
 }
 
