@@ -182,7 +182,9 @@ func (k *Keyed) ARPCMethod1(arqc, arc []byte) ([]byte, error) {
 	if len(arc) != 2 {
 		return nil, fmt.Errorf("%w: ARC must be 2 bytes", ErrArgument)
 	}
-	in := make([]byte, k.alg.BlockSize())
+	// Room for the ARC after the ARPC: the issuer authentication data
+	// (tag 91) is ARPC ‖ ARC, appended without another allocation.
+	in := make([]byte, k.alg.BlockSize(), max(k.alg.BlockSize(), 8+len(arc)))
 	copy(in, arqc)
 	in[0] ^= arc[0]
 	in[1] ^= arc[1]

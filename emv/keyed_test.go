@@ -165,3 +165,32 @@ func BenchmarkEncodeARPC(b *testing.B) {
 		}
 	}
 }
+
+// TestARPCMethod1HasRoomForARC: the ARPC comes with room for the ARC that
+// tag 91 appends to it (ARPC ‖ ARC), in both algorithms.
+func TestARPCMethod1HasRoomForARC(t *testing.T) {
+	for _, alg := range []Alg{TDES, SM4} {
+		k, err := NewKeyed(alg, []byte("0123456789ABCDEF"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		arpc, err := k.ARPCMethod1(make([]byte, 8), []byte("00"))
+		if err != nil || len(arpc) != 8 || cap(arpc) < 10 {
+			t.Errorf("%v: ARPC of %d bytes with room for %d, %v; want 8 with room for 10", alg, len(arpc), cap(arpc), err)
+		}
+		k.Wipe()
+	}
+}
+
+// BenchmarkAppendEncodeARPC is BenchmarkEncodeARPC into a buffer on the
+// stack (AppendEncode), as the switch copies it on into its answer.
+func BenchmarkAppendEncodeARPC(b *testing.B) {
+	arpc := []byte{1, 2, 3, 4, 5, 6, 7, 8, 0x30, 0x30}
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf [16]byte
+		if _, err := AppendEncode(buf[:0], New(0x91, arpc)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -298,12 +298,25 @@ func readLength(b []byte) (uint64, int, error) {
 // children, if objects nest deeper than [MaxDepth], or if a value is longer
 // than 0xFFFFFFFF bytes.
 func Encode(objs ...TLV) ([]byte, error) {
-	out := make([]byte, 0, encodedSize(objs, 1))
+	out, err := AppendEncode(make([]byte, 0, encodedSize(objs, 1)), objs...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AppendEncode appends objs encoded as Encode encodes them to dst and
+// returns the extended slice — into a buffer of the caller's (on its
+// stack, for a value copied on: the switch's ARPC into its answer),
+// without an allocation when dst has room. It fails like Encode,
+// returning dst unchanged.
+func AppendEncode(dst []byte, objs ...TLV) ([]byte, error) {
+	out := dst
 	for _, o := range objs {
 		var err error
 		out, err = appendTLV(out, o, 1)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package emv
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
@@ -308,5 +309,28 @@ func TestDecodeAppend(t *testing.T) {
 	}
 	if got, err := DecodeAppend(room[:0], unhex(t, "9C01FF9F")); err == nil || got != nil {
 		t.Errorf("a truncated input gave %+v, %v; want nil and an error", got, err)
+	}
+}
+
+// TestAppendEncode: AppendEncode appends what Encode makes after dst's
+// bytes, and leaves dst as it was when an object does not encode.
+func TestAppendEncode(t *testing.T) {
+	objs := []TLV{New(0x91, []byte{1, 2, 3, 4, 5, 6, 7, 8, 0x30, 0x30}), NewConstructed(0x70, New(0x5A, []byte{0x62, 0x12}))}
+	want, err := Encode(objs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf [64]byte
+	dst := append(buf[:0], 0xAA)
+	got, err := AppendEncode(dst, objs...)
+	if err != nil || !bytes.Equal(got, append([]byte{0xAA}, want...)) {
+		t.Fatalf("AppendEncode: got %X, %v; want AA%X", got, err, want)
+	}
+	if &got[0] != &buf[0] {
+		t.Error("AppendEncode did not write into dst's room")
+	}
+	bad, err := AppendEncode(dst, objs[0], New(0, []byte{1}))
+	if err == nil || !bytes.Equal(bad, dst) {
+		t.Errorf("AppendEncode of an invalid tag: got %X, %v; want dst unchanged and an error", bad, err)
 	}
 }
