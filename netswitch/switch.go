@@ -410,7 +410,8 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 		}
 	}
 	if out.arpc != nil {
-		if b, err := emv.Encode(emv.New(qpboc.TagIssuerAuth, out.arpc)); err == nil {
+		var buf [32]byte // tag 91 on the stack: the answer keeps a copy
+		if b, err := emv.AppendEncode(buf[:0], emv.New(qpboc.TagIssuerAuth, out.arpc)); err == nil {
 			_ = resp.SetBytes(iso8583.DEICC, b)
 		}
 	}
@@ -533,7 +534,7 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 		res.Forget()
 		return outcome{rc: iso8583.SuspectedFraud, reason: RiskReason(rk.d), risk: rk}
 	}
-	sealed, err := s.cfg.Keys.Seal([]byte(res.PAN.Digits()), []byte("switch:"+rec.ID))
+	sealed, err := s.seal(res.PAN, rec.ID)
 	if err != nil {
 		res.Forget()
 		s.cfg.Log.Error("netswitch: cannot seal the PAN", "err", fault.MessageOf(err))
@@ -626,6 +627,20 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 	}
 	res.Forget()
 	return out
+}
+
+// seal seals a PAN for an authorization's record, under the additional
+// data "switch:" and its identity. The PAN's digits and the additional
+// data are one allocation, not two; the digits are cleared after.
+func (s *Switch) seal(pan card.PAN, id string) ([]byte, error) {
+	const aadPrefix = "switch:"
+	digits := pan.Digits()
+	b := make([]byte, len(digits)+len(aadPrefix)+len(id))
+	n := copy(b, digits)
+	copy(b[n+copy(b[n:], aadPrefix):], id)
+	sealed, err := s.cfg.Keys.Seal(b[:n:n], b[n:])
+	clear(b[:n])
+	return sealed, err
 }
 
 // intend stores the record before the issuer is asked, still being
