@@ -256,19 +256,29 @@ func (s *Store) applyUsesTx(ctx context.Context, ps []pendingUse) ([]struct{}, e
 		token string
 		index int
 	}
+	//
+	// The numbers go in as int64, a driver value already: an int is
+	// converted by database/sql (driver.DefaultParameterConverter, through
+	// reflect) into a second boxed value, an allocation each. The
+	// cryptograms' hex is one string for the batch, each use's a part of it.
 	seen := make(map[lukID]struct{}, len(ps))
 	uses := make([]any, 0, 5*len(ps))
-	last := map[string]int{}
+	last := map[string]int64{}
+	crypts := cryptogramsHex(ps)
 	for _, p := range ps {
 		u := &p.use
+		hexLen := 2 * len(u.Cryptogram)
+		crypt := crypts[:hexLen]
+		crypts = crypts[hexLen:]
 		id := lukID{u.Token, u.KeyIndex}
 		if _, dup := seen[id]; dup {
 			continue
 		}
 		seen[id] = struct{}{}
-		uses = append(uses, u.Token, u.KeyIndex, sqldb.Millis(u.At), u.ATC, hex.EncodeToString(u.Cryptogram))
-		if atc, ok := last[u.Token]; !ok || u.ATC > atc {
-			last[u.Token] = u.ATC
+		atc := int64(u.ATC)
+		uses = append(uses, u.Token, int64(u.KeyIndex), sqldb.Millis(u.At), atc, crypt)
+		if was, ok := last[u.Token]; !ok || atc > was {
+			last[u.Token] = atc
 		}
 	}
 	moves := make([]any, 0, 2*len(last))
@@ -281,6 +291,22 @@ func (s *Store) applyUsesTx(ctx context.Context, ps []pendingUse) ([]struct{}, e
 		}
 		return applyChunks(ctx, tx, moveATCs, 2, moves)
 	})
+}
+
+// cryptogramsHex returns the hex of every use's cryptogram, one after the
+// other, as one string.
+func cryptogramsHex(ps []pendingUse) string {
+	n := 0
+	for i := range ps {
+		n += hex.EncodedLen(len(ps[i].use.Cryptogram))
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var buf [32]byte // an ARQC's 8 bytes, encoded on the stack
+	for i := range ps {
+		b.Write(hex.AppendEncode(buf[:0], ps[i].use.Cryptogram))
+	}
+	return b.String()
 }
 
 // Statements of a batch of key uses: UPDATE … FROM (VALUES …) (SQLite 3.33
