@@ -576,10 +576,34 @@ func (s *Service) provision(ctx context.Context, ph Device, pan card.PAN, exp ca
 }
 
 // TokenRangePrefix returns the 6-digit token BIN prefix of a bank's range.
-func TokenRangePrefix(rangeIndex int) string { return fmt.Sprintf("6288%02d", rangeIndex) }
+func TokenRangePrefix(rangeIndex int) string { return fmt.Sprintf(tokenBIN+"%02d", rangeIndex) }
 
-// IMKName names the issuer master key of a token range in the key store.
-func IMKName(tokenDigits string) string { return "token-range-" + tokenDigits[:6] }
+// tokenBIN is the first four digits of every token range.
+const tokenBIN = "6288"
+
+// IMKName names the issuer master key of a token range in the key store:
+// "token-range-" and the token's first six digits. The names of the 100
+// ranges of TokenRangePrefix are made once (imkNames): every
+// authorization asks for one.
+func IMKName(tokenDigits string) string {
+	p := tokenDigits[:6]
+	if p[:4] == tokenBIN && isDigit(p[4]) && isDigit(p[5]) {
+		return imkNames[int(p[4]-'0')*10+int(p[5]-'0')]
+	}
+	return imkNamePrefix + p
+}
+
+const imkNamePrefix = "token-range-"
+
+// imkNames are IMKName of the ranges of TokenRangePrefix, by range index.
+var imkNames = func() (n [100]string) {
+	for i := range n {
+		n[i] = imkNamePrefix + TokenRangePrefix(i)
+	}
+	return n
+}()
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func (s *Service) newTokenNumber(ctx context.Context, rangeIndex int) (card.Token, error) {
 	if rangeIndex < 1 || rangeIndex > 99 {
