@@ -23,6 +23,22 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeAtIssuer: the same 0100 read as an issuer host reads it
+// (DE2 a PAN, DE55 checked but not mapped).
+func BenchmarkDecodeAtIssuer(b *testing.B) {
+	m := golden(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := netmsg.Decode(m, netmsg.Issuer)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a := v.(*netmsg.Authorization); a.ChipErr != nil || a.Terminal == "" {
+			b.Fatal("does not decode", a.ChipErr)
+		}
+	}
+}
+
 // BenchmarkDecodeChip: DE55 as a tap's terminal sends it (18 tags, as
 // nettest.DE55Tags) read into its tags.
 func BenchmarkDecodeChip(b *testing.B) {

@@ -94,10 +94,11 @@ type Authorization struct {
 	MCC            string       // DE18
 	POSEntryMode   string       // DE22; 07x is contactless chip
 	MerchantName   string       // DE43, as sent (name 25, city 13, country 2)
-	// Chip is DE55 decoded (nil when absent); ChipErr is why it did not
-	// decode (fault.Invalid "chip_data"), recorded and answered 30 by the
-	// party once the message is routed. The values are DE55's bytes in
-	// Raw: read them, never write to them.
+	// Chip is DE55 decoded (nil when absent, and at an issuer, which
+	// reads DE55's tags from Raw if it ever needs them); ChipErr is why it
+	// did not decode (fault.Invalid "chip_data"), at either side,
+	// recorded and answered 30 by the party once the message is routed.
+	// The values are DE55's bytes in Raw: read them, never write to them.
 	Chip    Chip
 	ChipErr error
 }
@@ -168,7 +169,11 @@ const chipRoom = 32
 // DecodeChip reads DE55 into its tags, whose values are icc's bytes. It
 // returns a fault.Invalid ChipCode error for BER-TLV that does not decode,
 // a constructed tag, or a tag given twice.
-func DecodeChip(icc []byte) (Chip, error) {
+func DecodeChip(icc []byte) (Chip, error) { return decodeChip(icc, true) }
+
+// decodeChip is DecodeChip; without mapped it only checks icc (a nil Chip
+// and the same error): the tags' map is four allocations.
+func decodeChip(icc []byte, mapped bool) (Chip, error) {
 	room := chipRooms.Get().(*[]emv.TLV)
 	objs, err := emv.DecodeAppend((*room)[:0], icc)
 	defer func() {
@@ -184,18 +189,31 @@ func DecodeChip(icc []byte) (Chip, error) {
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, ChipCode, "DE55 is not valid BER-TLV")
 	}
+	if err := checkTags(objs); err != nil || !mapped {
+		return nil, err
+	}
 	out := make(Chip, len(objs))
 	for _, o := range objs {
-		if o.Tag.Constructed() {
-			return nil, fault.E(fault.Invalid, ChipCode, "DE55 holds a constructed tag %s", o.Tag)
-		}
-		n := len(out)
 		out[o.Tag] = o.Value
-		if len(out) == n { // one map operation a tag: a tag given twice does not add one
-			return nil, fault.E(fault.Invalid, ChipCode, "DE55 holds tag %s twice", o.Tag)
-		}
 	}
 	return out, nil
+}
+
+// checkTags refuses a constructed tag or a tag given twice, the first in
+// DE55's order. Each tag is compared with those before it: DE55's 999
+// bytes hold at most 333 tags, a tap's about 18.
+func checkTags(objs []emv.TLV) error {
+	for i, o := range objs {
+		if o.Tag.Constructed() {
+			return fault.E(fault.Invalid, ChipCode, "DE55 holds a constructed tag %s", o.Tag)
+		}
+		for _, before := range objs[:i] {
+			if before.Tag == o.Tag {
+				return fault.E(fault.Invalid, ChipCode, "DE55 holds tag %s twice", o.Tag)
+			}
+		}
+	}
+	return nil
 }
 
 // MissingCode is the fault code of a request without an element its type
@@ -362,7 +380,10 @@ func decodeAuth(m *iso8583.Message, side Side) (*Authorization, error) {
 		field{iso8583.DEPOSEntryMode, &a.POSEntryMode}, field{iso8583.DEMerchantName, &a.MerchantName})
 	a.Card = cardOf(m, side, de2)
 	if icc, ok := m.Value(iso8583.DEICC); ok {
-		a.Chip, a.ChipErr = DecodeChip(icc) // the values are the message's: never written
+		// The values are the message's: never written. An issuer host
+		// reads no tag (the network checked the cryptogram): at an issuer
+		// DE55 is checked alike but not mapped.
+		a.Chip, a.ChipErr = decodeChip(icc, side == Network)
 	}
 	return a, nil
 }

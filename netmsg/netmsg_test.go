@@ -2,6 +2,7 @@ package netmsg_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -294,5 +295,35 @@ func TestDecodeChipRefuses(t *testing.T) {
 				t.Errorf("the error names a value: %v", err)
 			}
 		})
+	}
+}
+
+// TestChipAtIssuer: an issuer gets DE55 checked as the network does — the
+// same ChipErr for a tag twice, a constructed tag, BER-TLV that does not
+// decode, none for good chip data — but not mapped (Chip nil).
+func TestChipAtIssuer(t *testing.T) {
+	good, _ := golden(t).Value(iso8583.DEICC)
+	for _, icc := range [][]byte{
+		good,
+		{0x95, 0x01, 0x80, 0x9c, 0x01, 0x00, 0x95, 0x01, 0x81},
+		{0x70, 0x03, 0x9c, 0x01, 0x00},
+		{0x9f, 0x26, 0x08, 0x01},
+	} {
+		m := golden(t)
+		if err := m.SetBytes(iso8583.DEICC, icc); err != nil {
+			t.Fatal(err)
+		}
+		atNetwork, _ := netmsg.Decode(m, netmsg.Network)
+		atIssuer, err := netmsg.Decode(m, netmsg.Issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, i := atNetwork.(*netmsg.Authorization), atIssuer.(*netmsg.Authorization)
+		if i.Chip != nil || fmt.Sprint(i.ChipErr) != fmt.Sprint(n.ChipErr) || fault.CodeOf(i.ChipErr) != fault.CodeOf(n.ChipErr) {
+			t.Errorf("DE55 % x at the issuer: chip %x, err %v; want none, err %v as at the network", icc, i.Chip, i.ChipErr, n.ChipErr)
+		}
+		if (n.ChipErr == nil) != bytes.Equal(icc, good) || (n.ChipErr == nil && len(n.Chip) == 0) {
+			t.Errorf("DE55 % x at the network: chip %d tags, err %v", icc, len(n.Chip), n.ChipErr)
+		}
 	}
 }
