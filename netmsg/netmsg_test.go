@@ -2,10 +2,10 @@ package netmsg_test
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
