@@ -1,6 +1,7 @@
 package iso8583
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -175,5 +176,34 @@ func TestTokenDataFieldTags(t *testing.T) {
 		if got, err := ParseTokenData(b); err != nil || got != c.data {
 			t.Errorf("tag %s read back as %+v, %v; want %+v", c.tag, got, err, c.data)
 		}
+	}
+}
+
+// TestSetTokenDataInRoom: SetTokenData writes DE123 into the message's
+// own room — what Marshal makes, kept as later elements are set beside it
+// — and a refused one leaves the message as it was.
+func TestSetTokenDataInRoom(t *testing.T) {
+	m := New(AuthorizationRequest)
+	must(t, m.SetString(DEPAN, testPAN))
+	if err := m.SetTokenData(TokenData{Token: "12"}); !errors.Is(err, ErrBadLength) {
+		t.Fatalf("a token of 2 digits: got %v, want ErrBadLength", err)
+	}
+	if m.Has(DETokenData) || m.Elements()[0] != DEPAN || len(m.Elements()) != 1 {
+		t.Fatalf("after a refused DE123 the message holds %v", m.Elements())
+	}
+	td := TokenData{Token: testPAN, PAR: "50010000000000000000000000001", RiskScore: "07"}
+	want, err := td.Marshal()
+	must(t, err)
+	must(t, m.SetTokenData(td))
+	must(t, m.SetString(DETerminal, "T0000001"))
+	must(t, m.SetString(DEMerchantName, strings.Repeat("X", 40)))
+	if got, _ := m.Value(DETokenData); !bytes.Equal(got, want) {
+		t.Errorf("DE123 %X, want %X", got, want)
+	}
+	if got, _ := m.String(DEPAN); got != testPAN {
+		t.Errorf("DE2 %q, want %q", got, testPAN)
+	}
+	if got, err := m.TokenData(); err != nil || got != td {
+		t.Errorf("TokenData: %+v, %v; want %+v", got, err, td)
 	}
 }

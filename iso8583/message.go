@@ -78,12 +78,19 @@ type answering struct {
 
 // own returns a copy of v kept in m's arena.
 func (m *Message) own(v []byte) []byte {
-	if cap(m.arena)-len(m.arena) < len(v) {
-		m.arena = make([]byte, 0, max(256, 2*cap(m.arena), len(v)))
-	}
-	start := len(m.arena)
+	start := m.reserve(len(v))
 	m.arena = append(m.arena, v...)
 	return m.arena[start:len(m.arena):len(m.arena)]
+}
+
+// reserve makes room for n more bytes in m's arena (a new arena when the
+// room left is short: the values given out stay where they are) and
+// returns where they go.
+func (m *Message) reserve(n int) int {
+	if cap(m.arena)-len(m.arena) < n {
+		m.arena = make([]byte, 0, max(256, 2*cap(m.arena), n))
+	}
+	return len(m.arena)
 }
 
 // index returns where element de's value is (or would go) in m.vals.

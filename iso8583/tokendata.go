@@ -88,13 +88,29 @@ func (f *tokenField) check(v string) error {
 // format error naming the field (never its value) when one breaks its rule,
 // or when every field is empty.
 func (t TokenData) Marshal() ([]byte, error) {
+	out, err := t.appendTo(make([]byte, 0, t.encodedSize()))
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// encodedSize is the size of t's encoding (every field's length fits in
+// one byte).
+func (t *TokenData) encodedSize() int {
 	size := 0
 	for i := range tokenFields {
 		if v := *t.field(i); v != "" {
 			size += 3 + len(v)
 		}
 	}
-	out := make([]byte, 0, size)
+	return size
+}
+
+// appendTo appends t's encoding to out; it fails like Marshal, having
+// appended part of it (the caller drops it).
+func (t *TokenData) appendTo(out []byte) ([]byte, error) {
+	start := len(out)
 	for i := range tokenFields {
 		f := &tokenFields[i]
 		v := *t.field(i)
@@ -107,7 +123,7 @@ func (t TokenData) Marshal() ([]byte, error) {
 		out = append(out, byte(f.tag>>8), byte(f.tag), byte(len(v)))
 		out = append(out, v...)
 	}
-	if len(out) == 0 {
+	if len(out) == start {
 		return nil, formatErr(ErrBadLength, DETokenData, "token data is empty")
 	}
 	return out, nil
@@ -209,16 +225,21 @@ func readLen(b []byte, de int) (int, int, error) {
 	return 0, 0, formatErr(ErrBadLength, de, "has a TLV length form other than 1 to 3 bytes")
 }
 
-// SetTokenData encodes t into DE123; it fails like TokenData.Marshal.
+// SetTokenData encodes t into DE123, in the message's own room (no
+// allocation of its own when the room has it: the forwarded 0100's card
+// number and token data share one); it fails like TokenData.Marshal and
+// then leaves the message unchanged.
 func (m *Message) SetTokenData(t TokenData) error {
-	b, err := t.Marshal()
+	start := m.reserve(t.encodedSize())
+	b, err := t.appendTo(m.arena)
+	if err == nil {
+		err = specs[DETokenData].check(b[start:])
+	}
 	if err != nil {
-		return err
+		return err // the bytes past m.arena's end were never given out
 	}
-	if err := specs[DETokenData].check(b); err != nil {
-		return err
-	}
-	m.putChecked(DETokenData, b) // b is new: the message keeps it
+	m.arena = b
+	m.putChecked(DETokenData, b[start:len(b):len(b)])
 	return nil
 }
 
