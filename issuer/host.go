@@ -348,7 +348,7 @@ func (h *Host) authorize(ctx context.Context, a *netmsg.Authorization) *iso8583.
 	}
 	resp := answer(req, rc)
 	if resp != nil && rc.Approved() {
-		_ = resp.SetString(iso8583.DEAuthID, h.AuthCode(id))
+		h.setAuthCode(resp, id)
 	}
 	if !rc.Approved() {
 		h.cfg.Log.Info("issuer: declined", "stan", stan, "rc", string(rc), "reason", reason)
@@ -410,6 +410,19 @@ func (h *Host) decide(ctx context.Context, a *netmsg.Authorization, id string) (
 // letters and digits derived from the message identity, so a repeated
 // message gets the same code.
 func (h *Host) AuthCode(id string) string {
+	var out [6]byte
+	return string(h.appendAuthCode(out[:0], id))
+}
+
+// setAuthCode sets DE38 of an approval to the auth code of id, made on
+// the stack (SetBytes keeps a copy): no string of its own.
+func (h *Host) setAuthCode(resp *iso8583.Message, id string) {
+	var out [6]byte
+	_ = resp.SetBytes(iso8583.DEAuthID, h.appendAuthCode(out[:0], id))
+}
+
+// appendAuthCode appends AuthCode(id)'s six characters to dst.
+func (h *Host) appendAuthCode(dst []byte, id string) []byte {
 	const alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 	c, _ := h.codeMACs.Get().(*codeMAC)
 	if c == nil {
@@ -419,12 +432,11 @@ func (h *Host) AuthCode(id string) string {
 	c.buf = append(append(c.buf[:0], "authcode|"...), id...)
 	c.mac.Write(c.buf)
 	c.sum = c.mac.Sum(c.sum[:0])
-	var out [6]byte
-	for i := range out {
-		out[i] = alphabet[int(c.sum[i])%len(alphabet)]
+	for i := range 6 {
+		dst = append(dst, alphabet[int(c.sum[i])%len(alphabet)])
 	}
 	h.codeMACs.Put(c)
-	return string(out[:])
+	return dst
 }
 
 // codeMAC is an HMAC keyed with the host's secret, kept between auth codes

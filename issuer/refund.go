@@ -88,7 +88,7 @@ func (h *Host) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message {
 	rc, reason := h.decideRefund(ctx, f, id, origID)
 	resp := answer(f.Raw, rc)
 	if resp != nil && rc.Approved() {
-		_ = resp.SetString(iso8583.DEAuthID, h.AuthCode(id))
+		h.setAuthCode(resp, id)
 	}
 	if !rc.Approved() {
 		h.cfg.Log.Info("issuer: refund declined", "stan", stan, "rc", string(rc), "reason", reason)
