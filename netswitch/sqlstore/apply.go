@@ -91,6 +91,8 @@ type recordWriter struct {
 	stmts map[string]*sql.Stmt // the inserts prepared in tx
 	fresh []jrec               // records waiting for their chunk
 	args  []any
+	// details writes the chunk's column details into one buffer.
+	details detailWriter
 }
 
 // close closes the statements prepared in the transaction.
@@ -112,8 +114,9 @@ func (w *recordWriter) flush() error {
 			}
 		}
 		w.args = w.args[:0]
+		w.details.reset(n)
 		for _, r := range rs[:n] {
-			w.args = appendRow(w.args, r.args, r.answer, freshAt)
+			w.args = appendRowTo(w.args, r.args, r.answer, freshAt, &w.details)
 		}
 		if err := w.insert(insertRecords(w.tx.Dialect(), n), w.args, rs[:n]); err != nil {
 			return err

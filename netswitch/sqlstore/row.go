@@ -132,9 +132,19 @@ func nullable(kind byte, i int) bool {
 // columns at places (rowAt, or freshAt), the values an answer sets taken
 // from answer (finishArgs) when it is not nil.
 func appendRow(dst, rec, answer []any, places []int) []any {
+	return appendRowTo(dst, rec, answer, places, nil)
+}
+
+// appendRowTo is appendRow with the column detail written by details
+// (nil: a string of its own, encodeDetail).
+func appendRowTo(dst, rec, answer []any, places []int, details *detailWriter) []any {
 	for _, at := range places {
 		if at < 0 {
-			dst = append(dst, encodeDetail(rec))
+			if details != nil {
+				dst = append(dst, details.detail(rec))
+			} else {
+				dst = append(dst, encodeDetail(rec))
+			}
 			continue
 		}
 		v := rec[at]
@@ -158,35 +168,80 @@ func rowArgs(a netswitch.Auth) []any {
 // and PostgreSQL, with which migrations 004 and 005 made the rows they
 // carried over), ':' and its text.
 func encodeDetail(rec []any) string {
-	n := 0
-	for _, at := range detailAt {
-		if s, ok := rec[at].(string); ok {
-			n += len(s) + 4
-		} else {
-			n += 24
-		}
-	}
-	var b strings.Builder
-	b.Grow(n)
-	var num, n10 [24]byte
+	var buf [256]byte
+	return string(appendDetail(buf[:0], rec))
+}
+
+// appendDetail appends the column detail of rec (encodeDetail) to b.
+func appendDetail(b []byte, rec []any) []byte {
+	var num [24]byte
 	for _, at := range detailAt {
 		var digits []byte
 		switch v := rec[at].(type) {
 		case string:
-			b.Write(strconv.AppendInt(n10[:0], int64(utf8.RuneCountInString(v)), 10))
-			b.WriteByte(':')
-			b.WriteString(v)
+			b = appendLength(b, runeCount(v))
+			b = append(b, v...)
 			continue
 		case int64:
 			digits = strconv.AppendInt(num[:0], v, 10)
 		case int:
 			digits = strconv.AppendInt(num[:0], int64(v), 10)
 		}
-		b.Write(strconv.AppendInt(n10[:0], int64(len(digits)), 10))
-		b.WriteByte(':')
-		b.Write(digits)
+		b = appendLength(b, len(digits))
+		b = append(b, digits...)
 	}
-	return b.String()
+	return b
+}
+
+// appendLength appends a field's length n in decimal and ':' to b.
+func appendLength(b []byte, n int) []byte {
+	if n < 10 {
+		return append(b, byte('0'+n), ':')
+	}
+	return append(strconv.AppendInt(b, int64(n), 10), ':')
+}
+
+// runeCount is utf8.RuneCountInString, at once for ASCII text (nearly
+// every value of a record): a pass that ORs the bytes instead of decoding
+// each as a rune.
+func runeCount(s string) int {
+	var or byte
+	for i := 0; i < len(s); i++ {
+		or |= s[i]
+	}
+	if or < utf8.RuneSelf {
+		return len(s)
+	}
+	return utf8.RuneCountInString(s)
+}
+
+// detailWriter writes the column detail of the rows of a write-behind's
+// inserts into one buffer, each row's detail a part of its text: one
+// allocation for a chunk of rows instead of one a row. A string taken
+// stays as it is when the buffer grows (strings.Builder never changes
+// what it wrote; a larger buffer is a copy).
+type detailWriter struct {
+	b       strings.Builder
+	scratch []byte
+}
+
+// reset starts a new buffer with room for about rows details (the
+// strings taken from the last one stay valid).
+func (w *detailWriter) reset(rows int) {
+	w.b = strings.Builder{}
+	w.b.Grow(rows * detailRoom)
+}
+
+// detailRoom is the room reset makes for a detail: bench auth's are ~150
+// bytes (a bigger one grows the buffer).
+const detailRoom = 192
+
+// detail returns the column detail of rec, written into w's buffer.
+func (w *detailWriter) detail(rec []any) string {
+	w.scratch = appendDetail(w.scratch[:0], rec)
+	start := w.b.Len()
+	w.b.Write(w.scratch)
+	return w.b.String()[start:]
 }
 
 // decodeDetail reads the column detail into a (and the amount's stored

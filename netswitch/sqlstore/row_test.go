@@ -30,6 +30,29 @@ func detailAuth(t *testing.T, id string) netswitch.Auth {
 	return a
 }
 
+// TestDetailWriter: the details a write-behind's chunk writes into one
+// buffer are each encodeDetail's, and stay so while the buffer grows past
+// the room it was made with; runeCount counts characters as utf8 does.
+func TestDetailWriter(t *testing.T) {
+	recs := [][]any{authArgs(detailAuth(t, "w1")), authArgs(testAuth(t, "w2")), authArgs(netswitch.Auth{ID: "marker"})}
+	var w detailWriter
+	w.reset(1)
+	var got []string
+	for i := range 3 * detailRoom / 16 { // well past one row's room
+		got = append(got, w.detail(recs[i%len(recs)]))
+	}
+	for i, d := range got {
+		if want := encodeDetail(recs[i%len(recs)]); d != want {
+			t.Fatalf("detail %d %q, want %q", i, d, want)
+		}
+	}
+	for _, s := range []string{"", "5411", "Café 上海 ünd: 12:3", "ascii then é", "\xff\xfe"} {
+		if got, want := runeCount(s), utf8.RuneCountInString(s); got != want {
+			t.Fatalf("runeCount(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
 // TestDetailRoundTrip: the values a record keeps in detail read back as
 // they were written, whatever their characters; a detail cut or changed
 // anywhere is an error or other values, never a panic.
