@@ -143,7 +143,12 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 			return nil, err
 		}
 	}
-	accountIDs := make([]string, 0, 2*(len(transfers)+len(named)))
+	// The account ids and the transfer ids in one allocation, each in a
+	// part of its own (a capacity of its own: neither appends into the
+	// other).
+	nAccounts, nTransfers := 2*(len(transfers)+len(named)), len(transfers)+len(pendingIDs)
+	ids := make([]string, 0, nAccounts+nTransfers)
+	accountIDs := ids[:0:nAccounts]
 	for _, t := range transfers {
 		accountIDs = append(accountIDs, t.DebitAccountID, t.CreditAccountID)
 	}
@@ -159,7 +164,7 @@ func CreateTransfersIn(ctx context.Context, tx Tx, transfers []Transfer) ([]Resu
 	// pending transfers and the ids stored on these accounts are now stable.
 	// (An id stored meanwhile on other accounts makes the insert fail, and
 	// the store runs the batch again.)
-	transferIDs := make([]string, 0, len(transfers)+len(pendingIDs))
+	transferIDs := ids[nAccounts:nAccounts]
 	for _, t := range transfers {
 		transferIDs = append(transferIDs, t.ID)
 	}
