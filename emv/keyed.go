@@ -34,25 +34,37 @@ type Keyed struct {
 // NewKeyed returns key's schedules. It returns an error for an unknown Alg
 // or a key that is not 16 bytes; the caller keeps (and wipes) key.
 func NewKeyed(a Alg, key []byte) (*Keyed, error) {
+	k, err := MakeKeyed(a, key)
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// MakeKeyed is NewKeyed as a value, for a holder that keeps the Keyed
+// inside itself (one allocation less: a key store's session per
+// authorization). It fails like NewKeyed.
+func MakeKeyed(a Alg, key []byte) (Keyed, error) {
 	if a != TDES && a != SM4 {
-		return nil, fmt.Errorf("%w %v", ErrAlg, a)
+		return Keyed{}, fmt.Errorf("%w %v", ErrAlg, a)
 	}
 	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w (got %d)", ErrKeyLength, len(key))
+		return Keyed{}, fmt.Errorf("%w (got %d)", ErrKeyLength, len(key))
 	}
-	k := &Keyed{alg: a}
+	k := Keyed{alg: a}
 	var err error
 	if a == SM4 {
 		if k.k1, err = sm4.NewCipher(key); err != nil {
-			return nil, err
+			return Keyed{}, err
 		}
 		return k, nil
 	}
 	if k.k1, err = des.NewCipher(key[:8]); err != nil {
-		return nil, err
+		return Keyed{}, err
 	}
 	if k.k2, err = des.NewCipher(key[8:]); err != nil {
-		return nil, err
+		WipeSchedule(k.k1)
+		return Keyed{}, err
 	}
 	return k, nil
 }

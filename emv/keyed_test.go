@@ -3,6 +3,7 @@ package emv
 import (
 	"bytes"
 	"crypto/des"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -192,5 +193,32 @@ func BenchmarkAppendEncodeARPC(b *testing.B) {
 		if _, err := AppendEncode(buf[:0], New(0x91, arpc)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMakeKeyed: MakeKeyed's value computes what NewKeyed's computes, in
+// both algorithms, and refuses what NewKeyed refuses.
+func TestMakeKeyed(t *testing.T) {
+	key, data := []byte("0123456789ABCDEF"), []byte("an authorization's cryptogram data")
+	for _, alg := range []Alg{TDES, SM4} {
+		k, err := MakeKeyed(alg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewKeyed(alg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err1 := k.MAC(data, PadMethod1)
+		want, err2 := p.MAC(data, PadMethod1)
+		if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+			t.Errorf("%v: MAC %X (%v), NewKeyed's %X (%v)", alg, got, err1, want, err2)
+		}
+	}
+	if _, err := MakeKeyed(TDES, key[:8]); !errors.Is(err, ErrKeyLength) {
+		t.Errorf("an 8-byte key: %v, want ErrKeyLength", err)
+	}
+	if _, err := MakeKeyed(Alg(99), key); !errors.Is(err, ErrAlg) {
+		t.Errorf("an unknown algorithm: %v, want ErrAlg", err)
 	}
 }

@@ -245,16 +245,19 @@ func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer mk.Wipe()                       // the schedules are all the session keeps
-	keyed, err := emv.NewKeyed(r.Alg, sk) // the ARQC's check and the ARPC: one schedule
+	defer mk.Wipe() // the schedules are all the session keeps
+	// The ARQC's check and the ARPC: one schedule, kept in the session
+	// (one allocation for both).
+	ss := &session{alg: r.Alg}
+	ss.keyed, err = emv.MakeKeyed(r.Alg, sk)
 	clear(sk)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the session key")
 	}
 	if check {
-		good, err := keyed.VerifyCryptogram(r.Data, r.Pad, r.ARQC)
+		good, err := ss.keyed.VerifyCryptogram(r.Data, r.Pad, r.ARQC)
 		if err != nil || !good {
-			keyed.Wipe()
+			ss.keyed.Wipe()
 			if err != nil {
 				return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "cannot compute the cryptogram")
 			}
@@ -262,12 +265,11 @@ func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
 		}
 	}
 	if r.ARPCKey == keystore.ARPCWithCardKey {
-		keyed.Wipe()
-		if keyed, err = emv.NewKeyed(r.Alg, mk.Reveal()); err != nil {
+		ss.keyed.Wipe()
+		if ss.keyed, err = emv.MakeKeyed(r.Alg, mk.Reveal()); err != nil {
 			return nil, fault.Wrap(err, fault.Invalid, keystore.CodeRequest, "derive the card master key")
 		}
 	}
-	ss := &session{alg: r.Alg, keyed: keyed}
 	copy(ss.arqc[:], r.ARQC) // 8 bytes (r.Check)
 	return ss, nil
 }
@@ -276,7 +278,7 @@ func (s *Store) derive(r keystore.ARQC, check bool) (keystore.Session, error) {
 // schedule, built once; it keeps no copy of the key itself.
 type session struct {
 	alg    emv.Alg
-	keyed  *emv.Keyed
+	keyed  emv.Keyed
 	closed bool
 	arqc   [8]byte
 }
@@ -311,9 +313,7 @@ func (s *session) ARPC2(ctx context.Context, csu, prop []byte) ([]byte, error) {
 
 func (s *session) Close() {
 	s.closed = true
-	if s.keyed != nil {
-		s.keyed.Wipe()
-	}
+	s.keyed.Wipe()
 }
 
 func (s *session) String() string {
