@@ -10,16 +10,29 @@ import "sync"
 // is safe for concurrent use.
 type Workers struct {
 	mu     sync.Mutex
-	idle   []chan func() // each idle worker's job channel (room for one)
+	idle   []chan Job // each idle worker's job channel (room for one)
 	closed bool
 }
+
+// Job is work for Workers.Do: a value whose Run does it. A caller that
+// keeps its job's state in a value of its own (pooled, say) hands it over
+// without the allocation a closure's capture would cost.
+type Job interface{ Run() }
+
+// jobFunc is a func() as a Job (a func value is one word: no allocation).
+type jobFunc func()
+
+func (f jobFunc) Run() { f() }
 
 // maxIdleWorkers bounds the workers kept idle; one more ends.
 const maxIdleWorkers = 256
 
-// Run runs job on an idle worker, or on a new one; it never waits for a
-// worker. After Close each job runs on a goroutine of its own.
-func (p *Workers) Run(job func()) {
+// Run runs job (not nil) on an idle worker, or on a new one; it never
+// waits for a worker. After Close each job runs on a goroutine of its own.
+func (p *Workers) Run(job func()) { p.Do(jobFunc(job)) }
+
+// Do is Run of a Job (not nil).
+func (p *Workers) Do(job Job) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		ch := p.idle[n-1]
@@ -29,12 +42,12 @@ func (p *Workers) Run(job func()) {
 		return
 	}
 	p.mu.Unlock()
-	go p.work(make(chan func(), 1), job)
+	go p.work(make(chan Job, 1), job)
 }
 
-func (p *Workers) work(ch chan func(), job func()) {
+func (p *Workers) work(ch chan Job, job Job) {
 	for job != nil {
-		job()
+		job.Run()
 		p.mu.Lock()
 		if p.closed || len(p.idle) >= maxIdleWorkers {
 			p.mu.Unlock()

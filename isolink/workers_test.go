@@ -55,8 +55,8 @@ func TestWorkersReused(t *testing.T) {
 	}
 }
 
-func (p *Workers) idleCount() []chan func() {
+func (p *Workers) idleCount() []chan Job {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]chan func(){}, p.idle...)
+	return append([]chan Job{}, p.idle...)
 }

@@ -3,8 +3,12 @@ package netswitch
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapwallet/tapwallet/iso8583"
+	"github.com/tapwallet/tapwallet/isolink"
 )
 
 type ctxKey struct{}
@@ -50,4 +54,38 @@ func TestSharedDeadlines(t *testing.T) {
 	if !errors.Is(own.Err(), context.Canceled) {
 		t.Errorf("the parent cancelled: %v, want context.Canceled", own.Err())
 	}
+}
+
+// echoHost answers every request with its own STAN.
+type echoHost struct{}
+
+func (echoHost) Handle(_ context.Context, req *iso8583.Message) *iso8583.Message {
+	resp, _ := iso8583.NewResponse(req, iso8583.Approved)
+	return resp
+}
+
+// TestLocalCallsOwnAnswers: calls to a host in the process at once, on
+// pooled jobs, each get the answer to their own request.
+func TestLocalCallsOwnAnswers(t *testing.T) {
+	l := &link{local: echoHost{}, timeout: 10 * time.Second}
+	defer l.close()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				stan := iso8583.STAN(g*1000 + i + 1)
+				req := isolink.NetworkRequest(iso8583.EchoTest, stan, time.Now())
+				resp, _, err := l.call(context.WithoutCancel(context.Background()), req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got, _ := resp.STAN(); got != stan {
+					t.Errorf("the call of STAN %d got the answer of %d", stan, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -95,11 +95,13 @@ func (l *link) send(ctx context.Context, m *iso8583.Message) (resp *iso8583.Mess
 func (l *link) call(ctx context.Context, m *iso8583.Message) (*iso8583.Message, bool, error) {
 	sctx, cancel := l.shared.within(ctx, l.timeout)
 	defer cancel()
-	done := answerPool.Get().(chan *iso8583.Message)
-	l.workers.Run(func() { done <- l.local.Handle(sctx, m) })
+	c := localCalls.Get().(*localCall)
+	c.host, c.ctx, c.m = l.local, sctx, m
+	l.workers.Do(c)
 	select {
-	case resp := <-done:
-		answerPool.Put(done) // its one answer taken: no one sends to it again
+	case resp := <-c.done:
+		*c = localCall{done: c.done} // its one answer taken: the worker is done with it
+		localCalls.Put(c)
 		if resp == nil {
 			return nil, true, errNoAnswer
 		}
@@ -130,10 +132,23 @@ func (l *link) check(ctx context.Context) error {
 	return nil
 }
 
-// answerPool holds the channels a call waits on; one goes back only once
-// its one answer has been taken from it (a call that timed out leaves its
-// channel to the host's late answer).
-var answerPool = sync.Pool{New: func() any { return make(chan *iso8583.Message, 1) }}
+// localCall is a call to a host in the process as a worker's job, with
+// the channel its answer comes back on: no closure made per call.
+type localCall struct {
+	host IssuerHost
+	ctx  context.Context
+	m    *iso8583.Message
+	done chan *iso8583.Message // room for the one answer
+}
+
+// Run asks the host and sends its answer; it touches c no more after the
+// send (the caller may then reuse c).
+func (c *localCall) Run() { c.done <- c.host.Handle(c.ctx, c.m) }
+
+// localCalls holds the calls' jobs; one goes back only once its one answer
+// has been taken (a call that timed out leaves its job, with its channel,
+// to the host's late answer).
+var localCalls = sync.Pool{New: func() any { return &localCall{done: make(chan *iso8583.Message, 1)} }}
 
 func (l *link) close() {
 	l.workers.Close()
