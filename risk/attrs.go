@@ -261,12 +261,8 @@ func countSeries(subject, measure string, res int64) string {
 }
 
 // tapKeys are the sightings an approved tap updates: the card's and the
-// phone's last tap.
+// phone's last tap (a decision reads them: scratch.sightingKeys).
 func tapKeys(a *Auth) []string { return []string{"card:" + a.Card, "phone:" + a.Phone} }
-
-// sightingKeys are the sightings a decision reads: the last taps and the
-// phone's last reported place (RecordPlace).
-func sightingKeys(a *Auth) []string { return append(tapKeys(a), placeKey+a.Phone) }
 
 // placeKey prefixes the sighting of a phone's last reported place.
 const placeKey = "place:"
@@ -293,11 +289,15 @@ func travel(f *facts) (dist, mins, speed float64, ok bool) {
 	default:
 		return 0, 0, 0, false
 	}
-	cands := append([]Sighting(nil), f.seen...)
-	if a.PhoneSeen != nil {
-		cands = append(cands, *a.PhoneSeen)
-	}
-	for _, s := range cands {
+	// the sightings read and the phone's reported one, without a slice of
+	// them all (one allocation each of the three travel attributes)
+	for i := 0; i <= len(f.seen); i++ {
+		var s *Sighting
+		if i < len(f.seen) {
+			s = &f.seen[i]
+		} else if s = a.PhoneSeen; s == nil {
+			break
+		}
 		if !s.Known() || s.At.After(a.At) {
 			continue
 		}

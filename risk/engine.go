@@ -64,6 +64,19 @@ type scratch struct {
 	at    [][2]int
 	auth  Auth  // Authorize's facts (not to the heap for every decision)
 	f     facts // likewise
+	keys  [3]string
+}
+
+// sightingKeys are the sightings an authorization's decision reads: the
+// card's and the phone's last taps (tapKeys) and the phone's last
+// reported place (RecordPlace), cut from one string into the scratch —
+// one allocation a decision, where the keys, their slice and its growth
+// were five.
+func (sc *scratch) sightingKeys(a *Auth) []string {
+	s := "card:" + a.Card + "phone:" + a.Phone + placeKey + a.Phone
+	c, p := len("card:")+len(a.Card), len("phone:")+len(a.Phone)
+	sc.keys = [3]string{s[:c], s[c : c+p], s[c+p:]}
+	return sc.keys[:]
 }
 
 // Authorize decides an authorization before the issuer is asked: it reads
@@ -240,7 +253,7 @@ func (e *Engine) decideIn(ctx context.Context, sc *scratch, p Point, f *facts, i
 		if f.ride != nil {
 			keys = rideSightingKeys(f.ride)
 		} else {
-			keys = sightingKeys(f.auth)
+			keys = sc.sightingKeys(f.auth)
 		}
 		seen, err := e.state.Last(ctx, keys)
 		if err != nil {
@@ -362,6 +375,7 @@ func pattern(cr *cRule, sc *scratch) string {
 func (sc *scratch) clear() {
 	clear(sc.hits)
 	clear(sc.ins)
+	clear(sc.keys[:])
 }
 
 func (v value) any(isStr bool) any {
