@@ -217,8 +217,8 @@ func TestApplyUses(t *testing.T) {
 func TestApplyPlan(t *testing.T) {
 	s, _ := seedKeys(t, 2, 2)
 	for q, want := range map[string]string{
-		chunkSQL(useLUKs, 2):  "SEARCH luks USING INDEX sqlite_autoindex_luks_1 (token=? AND key_index=?)",
-		chunkSQL(moveATCs, 2): "SEARCH tokens USING INDEX sqlite_autoindex_tokens_1 (token=?)",
+		chunkSQL(sqldb.SQLite, useLUKs, 2):  "SEARCH luks USING INDEX sqlite_autoindex_luks_1 (token=? AND key_index=?)",
+		chunkSQL(sqldb.SQLite, moveATCs, 2): "SEARCH tokens USING INDEX sqlite_autoindex_tokens_1 (token=?)",
 	} {
 		if plan := sqldbtest.QueryPlan(t, s.DB, q, make([]any, strings.Count(q, "?"))...); !slices.Contains(strings.Split(plan, "; "), want) {
 			t.Errorf("plan of %.40q…: %q, want %q", q, plan, want)
