@@ -261,8 +261,13 @@ func countSeries(subject, measure string, res int64) string {
 }
 
 // tapKeys are the sightings an approved tap updates: the card's and the
-// phone's last tap (a decision reads them: scratch.sightingKeys).
-func tapKeys(a *Auth) []string { return []string{"card:" + a.Card, "phone:" + a.Phone} }
+// phone's last tap (a decision reads them: scratch.sightingKeys), cut
+// from one string (one allocation, where they were two).
+func tapKeys(a *Auth) [2]string {
+	s := "card:" + a.Card + "phone:" + a.Phone
+	c := len("card:") + len(a.Card)
+	return [2]string{s[:c], s[c:]}
+}
 
 // placeKey prefixes the sighting of a phone's last reported place.
 const placeKey = "place:"

@@ -350,24 +350,27 @@ func (e *Engine) decideIn(ctx context.Context, sc *scratch, p Point, f *facts, i
 	return d, nil
 }
 
-// pattern is a hit's snooze pattern: attr=value pairs joined by "&".
+// pattern is a hit's snooze pattern: attr=value pairs joined by "&",
+// made on the stack and copied once (a strings.Builder grew two or three
+// times, a number's text was one more).
 func pattern(cr *cRule, sc *scratch) string {
-	var b strings.Builder
+	var buf [128]byte
+	b := buf[:0]
 	for i, a := range cr.snooze {
 		if i > 0 {
-			b.WriteByte('&')
+			b = append(b, '&')
 		}
-		b.WriteString(attrList[a].name)
-		b.WriteByte('=')
+		b = append(b, attrList[a].name...)
+		b = append(b, '=')
 		if sc.known[a] {
 			if attrList[a].str {
-				b.WriteString(sc.vals[a].s)
+				b = append(b, sc.vals[a].s...)
 			} else {
-				b.WriteString(strconv.FormatFloat(sc.vals[a].n, 'f', -1, 64))
+				b = strconv.AppendFloat(b, sc.vals[a].n, 'f', -1, 64)
 			}
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 // clear drops the scratch's references to a decision's strings and
