@@ -811,7 +811,7 @@ func (s *Store) applyHoldsAs(ctx context.Context, ts []ledger.Transfer, mode ins
 				args = append(args, id, held[id][0], held[id][1])
 			}
 			accounts = accounts[n:]
-			res, err := l.exec(ctx, addHeld.of(n), args...)
+			res, err := l.exec(ctx, addHeldFor(l.tx.Dialect()).of(n), args...)
 			if err != nil {
 				return ledgerDBError(err)
 			}
@@ -828,12 +828,31 @@ func (s *Store) applyHoldsAs(ctx context.Context, ts []ledger.Transfer, mode ins
 }
 
 // addHeld adds the pending totals of a batch's holds to their accounts,
-// a row (id, debits, credits) an account.
-var addHeld = statementsBySize(func(n int) string {
-	const row = "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+// a row (id, debits, credits) an account: on PostgreSQL with the CASTs
+// that give the values their types, on SQLite (addHeldSQLite) with bare
+// parameters — the values bound are of the columns' types already (text,
+// int64), and SQLite reads a VALUES of bare parameters as a co-routine,
+// row by row, where it first wrote every row of a VALUES of expressions
+// into a temporary table and read it back (an ephemeral table more, a
+// MakeRecord and an Insert a row).
+var (
+	addHeld       = statementsBySize(func(n int) string { return addHeldRows(n, "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))") })
+	addHeldSQLite = statementsBySize(func(n int) string { return addHeldRows(n, "(?, ?, ?)") })
+)
+
+// addHeldRows is addHeld's statement of n rows like row.
+func addHeldRows(n int, row string) string {
 	return `UPDATE ledger_accounts SET debits_pending = debits_pending + v.column2, credits_pending = credits_pending + v.column3
 		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + `) AS v WHERE ledger_accounts.id = v.column1`
-})
+}
+
+// addHeldFor is addHeld's statements for the dialect d.
+func addHeldFor(d sqldb.Dialect) *bySize {
+	if d == sqldb.SQLite {
+		return addHeldSQLite
+	}
+	return addHeld
+}
 
 // The record of a batch of holds: holdsRecord, a uvarint count, then each
 // hold's id, debit and credit accounts and user data (a uvarint length
