@@ -381,12 +381,30 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 		return cmp.Or(cmp.Compare(a.Point, b.Point), cmp.Compare(a.ID, b.ID))
 	})
 	var body []byte
-	return chunked(ctx, tx, len(decs), `INSERT INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `, 7,
+	head, tail := decisionInsert(tx.Dialect())
+	return chunked(ctx, tx, len(decs), head, 7,
 		func(i int, args []any) []any {
 			d := decs[i]
 			body = kept[d.Version].AppendBody(body[:0], d)
 			return append(args, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(body))
-		}, ` ON CONFLICT (point, id) DO NOTHING`)
+		}, tail)
+}
+
+// decisionInsert is the statement that keeps decisions, the first kept
+// of a point and id winning. On SQLite it is INSERT OR IGNORE rather than
+// ON CONFLICT DO NOTHING: a multi-row statement one of whose rows may
+// abort it (the columns' NOT NULL checks, ABORT by default) first copies
+// every page it changes into a statement journal, to undo itself alone;
+// under OR IGNORE no row aborts it, so SQLite keeps none (as the switch's
+// records do). The constraints stay: the key refuses a second row, a
+// NULL would leave its row out — the values bound are never NULL.
+// PostgreSQL has no OR IGNORE.
+func decisionInsert(d sqldb.Dialect) (head, tail string) {
+	const cols = ` INTO risk_decisions (point, id, decided_at, version, outcome, score, body) VALUES `
+	if d == sqldb.SQLite {
+		return `INSERT OR IGNORE` + cols, ``
+	}
+	return `INSERT` + cols, ` ON CONFLICT (point, id) DO NOTHING`
 }
 
 // chunked runs head + value tuples of width columns + tail for rows

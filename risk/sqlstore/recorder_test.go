@@ -209,3 +209,44 @@ func refreshKeepsUnwrittenDeltas(t *testing.T, dsn, dir string) {
 		t.Errorf("table: %d events, want 7", n)
 	}
 }
+
+// TestFirstDecisionKept: a decision of a point and id written already is
+// kept as it was when another of the same point and id comes in a later
+// batch (INSERT OR IGNORE on SQLite, ON CONFLICT DO NOTHING on
+// PostgreSQL), with the other rows of that batch written.
+func TestFirstDecisionKept(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { firstDecisionKept(t, "", t.TempDir()) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { firstDecisionKept(t, sqldbtest.PostgresDSN(t), "") })
+	}
+}
+
+func firstDecisionKept(t *testing.T, dsn, dir string) {
+	ctx := context.Background()
+	s, err := Open(ctx, dsn, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := risk.Decision{Point: risk.PointAuthorization, ID: "T1|000001|0314100000", At: t0, Version: 1, Digest: "d1", Outcome: risk.Decline,
+		Score: 90, Reasons: []string{}, Hits: []risk.Hit{}}
+	again, other := first, first
+	again.Outcome, again.Score = risk.Approve, 0
+	other.ID = "T1|000002|0314100000"
+	for _, batch := range [][]risk.Decision{{first}, {again, other}} {
+		for _, d := range batch {
+			if err := s.SaveDecision(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []risk.Decision{first, other} {
+		got, err := s.DecisionOf(ctx, want.Point, want.ID)
+		if err != nil || got.Outcome != want.Outcome || got.Score != want.Score {
+			t.Errorf("%s: got %+v %v, want %s %d", want.ID, got, err, want.Outcome, want.Score)
+		}
+	}
+}
