@@ -223,5 +223,22 @@ func TestApplyPlan(t *testing.T) {
 		if plan := sqldbtest.QueryPlan(t, s.DB, q, make([]any, strings.Count(q, "?"))...); !slices.Contains(strings.Split(plan, "; "), want) {
 			t.Errorf("plan of %.40q…: %q, want %q", q, plan, want)
 		}
+		// The VALUES read as they come: the one temporary table is the
+		// update's own (CASTs in the rows made SQLite copy them into a
+		// second one first).
+		if n := countOps(sqldbtest.Program(t, s.DB, q), "OpenEphemeral"); n != 1 {
+			t.Errorf("%.40q… opens %d temporary tables, want 1", q, n)
+		}
 	}
+}
+
+// countOps counts op among a program's opcodes.
+func countOps(ops []string, op string) int {
+	n := 0
+	for _, o := range ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
 }
