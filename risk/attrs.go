@@ -80,6 +80,15 @@ type facts struct {
 	city func(string) (Place, bool)
 	rows [][]Row    // by group index (nil: not read, or no subject)
 	seen []Sighting // by sighting index
+	trip trip       // the travel attributes' answer, once worked out
+}
+
+// trip is a decision's travel (addTravel), worked out by the first of its
+// three attributes read and kept for the other two (each had worked it
+// out again: a distance on the sphere per sighting).
+type trip struct {
+	dist, mins, speed float64
+	ok, done          bool
 }
 
 // A group is one read of the state: a series' subject over a window.
@@ -449,8 +458,12 @@ func addTravel(prefix string, p Point, tr func(f *facts) (dist, mins, speed floa
 	} {
 		pick := a.pick
 		addAttr(attrDef{name: prefix + "." + a.name, point: p, sighting: true, val: func(f *facts) (value, bool) {
-			d, m, v, ok := tr(f)
-			return value{n: pick(d, m, v)}, ok
+			t := &f.trip // a facts is one decision's, of one point: one travel function
+			if !t.done {
+				t.dist, t.mins, t.speed, t.ok = tr(f)
+				t.done = true
+			}
+			return value{n: pick(t.dist, t.mins, t.speed)}, t.ok
 		}})
 	}
 }
