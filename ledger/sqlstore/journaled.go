@@ -778,8 +778,16 @@ func (s *Store) applyHolds(ctx context.Context, ts []ledger.Transfer) ([]struct{
 func (s *Store) applyHoldsAs(ctx context.Context, ts []ledger.Transfer, mode insertMode) error {
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		l := ledgerTx{tx}
-		stored := make(map[string]bool, len(ts))
-		if err := l.insertTransfers(ctx, ts, mode, func(id string) { stored[id] = true }); err != nil {
+		// The ids inserted, kept only when they may be fewer than ts
+		// (insertNew): insertFresh returns errStoredBefore unless every
+		// statement inserted all its rows — every hold new, none twice.
+		var stored map[string]bool
+		note := func(string) {}
+		if mode != insertFresh {
+			stored = make(map[string]bool, len(ts))
+			note = func(id string) { stored[id] = true }
+		}
+		if err := l.insertTransfers(ctx, ts, mode, note); err != nil {
 			return err
 		}
 		held := map[string]*[2]int64{} // account → debits, credits pending added
@@ -792,10 +800,12 @@ func (s *Store) applyHoldsAs(ctx context.Context, ts []ledger.Transfer, mode ins
 			d[k] += n
 		}
 		for _, t := range ts {
-			if !stored[t.ID] {
-				continue // stored before
+			if stored != nil {
+				if !stored[t.ID] {
+					continue // stored before
+				}
+				delete(stored, t.ID) // a hold twice in the batch counts once
 			}
-			delete(stored, t.ID) // a hold twice in the batch counts once
 			add(t.DebitAccountID, 0, t.Amount)
 			add(t.CreditAccountID, 1, t.Amount)
 		}
