@@ -3,13 +3,11 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/tapwallet/tapwallet/risk"
-	"github.com/tapwallet/tapwallet/sqldb/sqldbtest"
 )
 
 // TestDecisionsKeptShort: a decision whose rule set version is stored is
@@ -17,10 +15,7 @@ import (
 // whose version is not stored whole; each reads back, queued, written and
 // after a restart, as the same Decision as its JSON decodes to.
 func TestDecisionsKeptShort(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { decisionsKeptShort(t, "", t.TempDir()) })
-	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
-		t.Run("postgres", func(t *testing.T) { decisionsKeptShort(t, sqldbtest.PostgresDSN(t), "") })
-	}
+	onBoth(t, decisionsKeptShort)
 }
 
 func decisionsKeptShort(t *testing.T, dsn, dir string) {

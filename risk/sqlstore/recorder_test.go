@@ -144,10 +144,7 @@ func TestFullQueueDrops(t *testing.T) {
 // events and this one's queued ones both counted, each once — and once
 // they are written, further refreshes count nothing twice.
 func TestRefreshKeepsUnwrittenDeltas(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { refreshKeepsUnwrittenDeltas(t, "", t.TempDir()) })
-	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
-		t.Run("postgres", func(t *testing.T) { refreshKeepsUnwrittenDeltas(t, sqldbtest.PostgresDSN(t), "") })
-	}
+	onBoth(t, refreshKeepsUnwrittenDeltas)
 }
 
 func refreshKeepsUnwrittenDeltas(t *testing.T, dsn, dir string) {
@@ -215,10 +212,7 @@ func refreshKeepsUnwrittenDeltas(t *testing.T, dsn, dir string) {
 // batch (INSERT OR IGNORE on SQLite, ON CONFLICT DO NOTHING on
 // PostgreSQL), with the other rows of that batch written.
 func TestFirstDecisionKept(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { firstDecisionKept(t, "", t.TempDir()) })
-	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
-		t.Run("postgres", func(t *testing.T) { firstDecisionKept(t, sqldbtest.PostgresDSN(t), "") })
-	}
+	onBoth(t, firstDecisionKept)
 }
 
 func firstDecisionKept(t *testing.T, dsn, dir string) {
@@ -248,5 +242,14 @@ func firstDecisionKept(t *testing.T, dsn, dir string) {
 		if err != nil || got.Outcome != want.Outcome || got.Score != want.Score {
 			t.Errorf("%s: got %+v %v, want %s %d", want.ID, got, err, want.Outcome, want.Score)
 		}
+	}
+}
+
+// onBoth runs f on a SQLite wing in a temporary folder and, with
+// TAPWALLET_TEST_POSTGRES set, on PostgreSQL (dsn, and no folder).
+func onBoth(t *testing.T, f func(t *testing.T, dsn, dir string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "", t.TempDir()) })
+	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
+		t.Run("postgres", func(t *testing.T) { f(t, sqldbtest.PostgresDSN(t), "") })
 	}
 }
