@@ -17,12 +17,7 @@ import (
 // its index on SQLite — the expiry sweep, an account's statement and the
 // settlement queries of docs/ledger.md — instead of reading every transfer.
 func TestReadersHaveTheirIndexes(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqldb.OpenWing(ctx, "", t.TempDir(), Wing("issuer_plan"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	day := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 	query := func(f ledger.Filter) (string, []any) { return transfersQuery(sqldb.SQLite, f) }
 	cases := []struct {
@@ -63,12 +58,7 @@ func TestReadersHaveTheirIndexes(t *testing.T) {
 // temporary B-tree of the states SQLite built for every row under 004's
 // CHECK (status IN (…)).
 func TestTransferInsertMakesNoTemporaryTable(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqldb.OpenWing(ctx, "", t.TempDir(), Wing("issuer_plan"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	for _, q := range []string{insertFreshTransfers.of(2), insertTransfers.of(2)} {
 		ops := sqldbtest.Program(t, db, q)
 		if len(ops) == 0 || slices.Contains(ops, "OpenEphemeral") {
@@ -82,11 +72,7 @@ func TestTransferInsertMakesNoTemporaryTable(t *testing.T) {
 // temporary table is the update's own — where with CAST expressions in
 // its rows SQLite first copied them into a second one.
 func TestAddHeldMakesNoTemporaryValues(t *testing.T) {
-	db, err := sqldb.OpenWing(context.Background(), "", t.TempDir(), Wing("issuer_plan"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	count := func(q string) int {
 		n := 0
 		for _, op := range sqldbtest.Program(t, db, q) {
@@ -102,4 +88,16 @@ func TestAddHeldMakesNoTemporaryValues(t *testing.T) {
 	if got := count(addHeld.of(4)); got != 2 {
 		t.Errorf("addHeld with CASTs opens %d temporary tables on SQLite, want 2 (what the bare form saves)", got)
 	}
+}
+
+// planDB is a fresh SQLite issuer wing for reading statements' plans and
+// programs, closed at the test's end.
+func planDB(t *testing.T) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenWing(context.Background(), "", t.TempDir(), Wing("issuer_plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
