@@ -70,7 +70,8 @@ func TestTransferInsertMakesNoTemporaryTable(t *testing.T) {
 // TestAddHeldMakesNoTemporaryValues: on SQLite the write-behind's update
 // of the accounts' pending totals reads its VALUES as they come — its one
 // temporary table is the update's own — where with CAST expressions in
-// its rows SQLite first copied them into a second one.
+// its rows SQLite first copied them into a second one; so does the SQL
+// path's UpdateAccounts.
 func TestAddHeldMakesNoTemporaryValues(t *testing.T) {
 	db := planDB(t)
 	count := func(q string) int {
@@ -87,6 +88,12 @@ func TestAddHeldMakesNoTemporaryValues(t *testing.T) {
 	}
 	if got := count(addHeld.of(4)); got != 2 {
 		t.Errorf("addHeld with CASTs opens %d temporary tables on SQLite, want 2 (what the bare form saves)", got)
+	}
+	if got := count(updateAccountsRows(sqldb.SQLite, 8)); got != 1 {
+		t.Errorf("SQLite's UpdateAccounts opens %d temporary tables, want 1", got)
+	}
+	if got := count(updateAccountsRows(sqldb.Postgres, 8)); got != 2 {
+		t.Errorf("UpdateAccounts with CASTs opens %d temporary tables on SQLite, want 2 (what the bare form saves)", got)
 	}
 }
 

@@ -341,7 +341,7 @@ func (l ledgerTx) InsertAccounts(ctx context.Context, accounts []ledger.Account)
 
 func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account) error {
 	// One statement per chunk: UPDATE … FROM (VALUES …) works on SQLite
-	// (3.33 and later) and PostgreSQL; the CASTs give PostgreSQL the types.
+	// (3.33 and later) and PostgreSQL (updateAccountsRows).
 	if len(accounts) <= 4 { // a transfer or two: plain updates by primary key are cheaper
 		for _, a := range accounts {
 			if _, err := l.exec(ctx, `UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ? WHERE id = ?`,
@@ -351,18 +351,13 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 		}
 		return nil
 	}
-	const row = "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
 	for start := 0; start < len(accounts); start += ledgerChunk / 5 {
 		chunk := accounts[start:min(start+ledgerChunk/5, len(accounts))]
 		args := make([]any, 0, len(chunk)*5)
 		for _, a := range chunk {
 			args = append(args, a.ID, a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted)
 		}
-		q := `UPDATE ledger_accounts SET debits_pending = v.column2, debits_posted = v.column3,
-			credits_pending = v.column4, credits_posted = v.column5
-			FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", len(chunk)), ",") + `) AS v
-			WHERE ledger_accounts.id = v.column1`
-		res, err := l.exec(ctx, q, l.args(args)...)
+		res, err := l.exec(ctx, updateAccountsRows(l.tx.Dialect(), len(chunk)), l.args(args)...)
 		if err != nil {
 			return ledgerDBError(err)
 		}
@@ -371,6 +366,23 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 		}
 	}
 	return nil
+}
+
+// updateAccountsRows is UpdateAccounts' statement of n rows (id, debits
+// pending and posted, credits pending and posted) for the dialect d: on
+// PostgreSQL with the CASTs that give the values their types; on SQLite
+// with bare parameters, bound already as the columns' types (text, int64),
+// which SQLite reads as they come where a VALUES of CAST expressions it
+// first copies into a temporary table (as addHeld; TestAddHeldMakesNoTemporaryValues).
+func updateAccountsRows(d sqldb.Dialect, n int) string {
+	row := "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+	if d == sqldb.SQLite {
+		row = "(?, ?, ?, ?, ?)"
+	}
+	return `UPDATE ledger_accounts SET debits_pending = v.column2, debits_posted = v.column3,
+			credits_pending = v.column4, credits_posted = v.column5
+			FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + `) AS v
+			WHERE ledger_accounts.id = v.column1`
 }
 
 func (l ledgerTx) InsertTransfers(ctx context.Context, ts []ledger.Transfer) error {
