@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -104,6 +105,8 @@ type authFigures struct {
 	// machine is both cores busy; less, the path waits (on disk, locks or
 	// the neighbours).
 	Cores float64 `json:"cpu_cores"`
+	// CPUParts is --breakdown's: where the path's CPU went, part by part.
+	CPUParts []cpuPart `json:"cpu_parts,omitempty"`
 	// FullEcho is the full path's throughput over the echo's.
 	FullEcho float64 `json:"full_echo_ratio,omitempty"`
 	// Sweep holds every point of a --sweep (the top level is its last);
@@ -188,6 +191,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "end with one JSON object on the last line")
 	rate := fs.Int("max-rate", 8000, "with --duration: pre-compute cryptograms for at most this many authorizations per second")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	breakdownOn := fs.Bool("breakdown", false, "take a CPU profile of the path's run and print where its CPU went, part by part (each party's work on the path, each SQL store of record written behind, the journal, the links, the collector, the bench's client), in µs an authorization; not with --sweep or --cpuprofile")
 	blockProfile := fs.String("blockprofile", "", "write a profile of where goroutines waited during the run to this file")
 	memProfile := fs.String("memprofile", "", "write a profile of what the run allocated to this file (and of what came before to FILE.base)")
 	traceFile := fs.String("trace", "", "write an execution trace of the run to this file (go tool trace FILE; go tool trace -pprof=sched FILE > sched.prof: where goroutines waited to run)")
@@ -232,6 +236,9 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	}
 	if *rounds < 1 || *rounds > 20 {
 		return usage("--rounds must be 1 to 20")
+	}
+	if *breakdownOn && (len(points) > 1 || *cpuProfile != "") {
+		return usage("--breakdown takes a CPU profile of one point's run: give it without --sweep and --cpuprofile")
 	}
 	points = repeatPoints(points, *rounds)
 	perPoint := *count
@@ -364,12 +371,28 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 	w := e.stdout
 	var rows []authFigures
 	var seen metrics.Summary
+	var parts []cpuPart  // --breakdown's
+	var profiled float64 // the CPU the profile holds, µs an authorization
 	approvedAll, authsAll, syncsAll := 0, 0, uint64(0)
 	for i, c := range points {
 		before := readMetrics(p)
+		var prof bytes.Buffer
+		if *breakdownOn {
+			if err := pprof.StartCPUProfile(&prof); err != nil {
+				return err
+			}
+		}
 		path, err := drive(ctx, e, fmt.Sprintf("network path, %d in flight", c), p.ISOAddr, *conns, streams[:c], quotas[i], *duration, false)
+		if *breakdownOn {
+			pprof.StopCPUProfile()
+		}
 		if err != nil {
 			return err
+		}
+		if *breakdownOn {
+			if parts, profiled, err = breakdown(&prof, path.total()); err != nil {
+				return err
+			}
 		}
 		seen = readMetrics(p).Since(before)
 		approvedAll += path.approved
@@ -387,6 +410,7 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 		}
 		f := figuresOf(c, path, echo, dbName, seen)
 		f.Campaigns = *campaigns
+		f.CPUParts = parts
 		rows = append(rows, f)
 		if i == 0 {
 			fmt.Fprintf(w, "\n%6s %8s %8s %8s %6s %8s %7s %7s %7s %7s %9s %6s %8s %8s %8s %9s %9s\n", "tokens", "auths", "approved", "declined", "errors",
@@ -427,6 +451,9 @@ func benchAuth(ctx context.Context, e *env, args []string) error {
 			last.FullEcho, last.P50/last.BaselineP50, last.CPU/last.EchoCPU)
 	}
 	fmt.Fprintf(w, "fdatasyncs: %d, %.3f per authorization (%s)\n", syncsAll, float64(syncsAll)/float64(max(authsAll, 1)), dbName)
+	if parts != nil {
+		printBreakdown(w, parts, profiled, rows[0].CPU)
+	}
 	if len(rows) == 1 && len(seen.Hops)+len(seen.BatchSizes) > 0 {
 		fmt.Fprintf(w, "\nwhere the time went (the platform's metrics over the run; /metrics on a serve):\n")
 		seen.Print(w)
