@@ -85,7 +85,8 @@ type recorder struct {
 	flight  *pending     // taken by the flush in progress (or failed and to retry)
 	base    *risk.Memory // the mirror: the committed rows, plus the queued and in-flight counters (mirror.go)
 	closed  bool
-	limit   int // maxPending; lower in tests
+	limit   int           // maxPending; lower in tests
+	gap     time.Duration // flushGap; longer in benchmarks (only Flush writes then, after the first batch)
 	dropped atomic.Int64
 	kick    chan struct{}
 	stop    chan struct{}
@@ -95,7 +96,7 @@ type recorder struct {
 }
 
 func (s *Store) startRecorder() {
-	s.rec = &recorder{queued: newPending(), flight: newPending(), base: risk.NewMemory(), limit: maxPending, kick: make(chan struct{}, 1),
+	s.rec = &recorder{queued: newPending(), flight: newPending(), base: risk.NewMemory(), limit: maxPending, gap: flushGap, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default()}
 	go s.flusher()
 }
@@ -182,7 +183,7 @@ func (s *Store) flusher() {
 		}
 		for s.queuedRows() > 0 {
 			began := time.Now()
-			wait := flushGap
+			wait := r.gap
 			if _, err := s.batch(context.Background()); err != nil {
 				r.log.Error("risk: writing the recorded counters and decisions failed; retrying", "err", fault.MessageOf(err))
 				wait = 200 * time.Millisecond
