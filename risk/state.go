@@ -196,12 +196,15 @@ type IntoReader interface {
 // AddRow adds count and sum to the row of member, keeping rows sorted by
 // member (a new member's row inserted in its place).
 func AddRow(rows []Row, member string, count, sum int64) []Row {
-	if n := len(rows); n == 0 || rows[n-1].Member < member { // in member order (a Memory's cells): the last place
-		return append(rows, Row{member, count, sum})
-	} else if rows[n-1].Member == member {
+	// In member order (a Memory's cells) a row is the last one's member
+	// (most often: a plain counter's buckets all have member "", told equal
+	// by their length alone) or a new last one.
+	if n := len(rows); n > 0 && rows[n-1].Member == member {
 		rows[n-1].Count += count
 		rows[n-1].Sum += sum
 		return rows
+	} else if n == 0 || rows[n-1].Member < member {
+		return append(rows, Row{member, count, sum})
 	}
 	j := 0
 	if len(rows) > 8 {
