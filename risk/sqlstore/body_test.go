@@ -96,3 +96,43 @@ func decisionsKeptShort(t *testing.T, dsn, dir string) {
 	defer s2.Close()
 	check("after a restart", s2)
 }
+
+// TestDecisionsInChunks: a batch of 300 decisions goes in statements of
+// 256, 32, 8 and 4 rows, their bodies written together a statement; each
+// decision reads back as it was decided (its own body, outcome and score).
+func TestDecisionsInChunks(t *testing.T) {
+	onBoth(t, decisionsInChunks)
+}
+
+func decisionsInChunks(t *testing.T, dsn, dir string) {
+	ctx := context.Background()
+	s, err := Open(ctx, dsn, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := newShadowStream(t, s)
+	var want []risk.Decision
+	for i, d := range st.next(t, 300).decs {
+		if len(want)%7 == 3 { // not the set's outcome: kept whole, and not the most common outcome
+			d.Outcome, d.Score = risk.Decline, 90
+		}
+		if err := s.SaveDecision(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		var w risk.Decision
+		if err := json.Unmarshal(d.JSON(), &w); err != nil {
+			t.Fatal(err, i)
+		}
+		want = append(want, w)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		got, err := s.DecisionOf(ctx, risk.PointAuthorization, w.ID)
+		if err != nil || !reflect.DeepEqual(got, w) {
+			t.Fatalf("decision %s:\n got %+v %v\nwant %+v", w.ID, got, err, w)
+		}
+	}
+}

@@ -326,6 +326,7 @@ func (r *recorder) unwrittenAll() []risk.Delta {
 // bodies short where kept, their version's stored set, explains them:
 // risk.KeptRules).
 func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*risk.KeptRules, changed int64) error {
+	changedArg := any(changed) // every row's: boxed once
 	ds := make([]*risk.Delta, 0, len(p.cells))
 	for _, d := range p.cells {
 		ds = append(ds, d)
@@ -346,11 +347,11 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 	err := chunked(ctx, tx, len(ds), `INSERT INTO risk_counters (series, subject, member, bucket, n, total, expires, changed) VALUES `, 8,
 		func(i int, args []any) []any {
 			d := ds[i]
-			return append(args, d.Series, d.Key, d.Member, d.Bucket, d.Count, d.Sum, d.Expires, changed)
+			return append(args, d.Series, d.Key, d.Member, d.Bucket, d.Count, d.Sum, d.Expires, changedArg)
 		}, ` ON CONFLICT (series, subject, member, bucket) DO UPDATE SET n = risk_counters.n + excluded.n,
 		total = risk_counters.total + excluded.total,
 		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END,
-		changed = excluded.changed`)
+		changed = excluded.changed`, nil)
 	if err != nil {
 		return err
 	}
@@ -362,9 +363,9 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 	err = chunked(ctx, tx, len(keys), `INSERT INTO risk_sightings (subject, lat, lon, seen_at, changed) VALUES `, 5,
 		func(i int, args []any) []any {
 			x := p.seen[keys[i]]
-			return append(args, keys[i], x.Lat, x.Lon, sqldb.Millis(x.At), changed)
+			return append(args, keys[i], x.Lat, x.Lon, sqldb.Millis(x.At), changedArg)
 		}, ` ON CONFLICT (subject) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, seen_at = excluded.seen_at, changed = excluded.changed
-			WHERE excluded.seen_at > risk_sightings.seen_at`)
+			WHERE excluded.seen_at > risk_sightings.seen_at`, nil)
 	if err != nil {
 		return err
 	}
@@ -381,14 +382,65 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 	slices.SortFunc(decs, func(a, b *risk.Decision) int {
 		return cmp.Or(cmp.Compare(a.Point, b.Point), cmp.Compare(a.ID, b.ID))
 	})
-	var body []byte
+	// A statement's bodies are written into one buffer and made one
+	// string, each row's body a part of it; its point and outcome are
+	// arguments boxed once (textArg): per row, a string copied and three
+	// made interfaces were four allocations.
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	buf := *bp
+	var bodies string
+	var first int           // the statement's first row
+	var ends [chunkRows]int // where each of its rows' bodies ends in bodies
 	head, tail := decisionInsert(tx.Dialect())
 	return chunked(ctx, tx, len(decs), head, 7,
 		func(i int, args []any) []any {
-			d := decs[i]
-			body = kept[d.Version].AppendBody(body[:0], d)
-			return append(args, string(d.Point), d.ID, sqldb.Millis(d.At), d.Version, d.Outcome.String(), d.Score, string(body))
-		}, tail)
+			d, j := decs[i], i-first
+			from := 0
+			if j > 0 {
+				from = ends[j-1]
+			}
+			return append(args, textArg(string(d.Point)), d.ID, sqldb.Millis(d.At), d.Version, textArg(d.Outcome.String()), d.Score,
+				bodies[from:ends[j]])
+		}, tail, func(from, to int) {
+			buf, first = buf[:0], from
+			for i := from; i < to; i++ {
+				d := decs[i]
+				buf = kept[d.Version].AppendBody(buf, d)
+				ends[i-from] = len(buf)
+			}
+			bodies = string(buf)
+			*bp = buf
+		})
+}
+
+// bodyBufs are writeBatch's buffers of a statement's bodies, reused (a
+// 256-row statement's are ~40 KB).
+var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// repeatedTexts are the texts every decision row repeats — the points and
+// the outcomes — boxed once (textArg).
+var repeatedTexts = func() (t [6]struct {
+	s string
+	a any
+}) {
+	for i, s := range []string{string(risk.PointAuthorization), string(risk.PointBinding), string(risk.PointTransit),
+		risk.Approve.String(), risk.Review.String(), risk.Decline.String()} {
+		t[i].s, t[i].a = s, s
+	}
+	return t
+}()
+
+// textArg is s as a statement's argument: a point's or an outcome's
+// boxed once, another boxed anew (a string made an interface is an
+// allocation).
+func textArg(s string) any {
+	for i := range repeatedTexts {
+		if repeatedTexts[i].s == s {
+			return repeatedTexts[i].a
+		}
+	}
+	return s
 }
 
 // decisionInsert is the statement that keeps decisions, the first kept
@@ -412,14 +464,19 @@ func decisionInsert(d sqldb.Dialect) (head, tail string) {
 // 0..n-1, row adding its arguments: in statements of a power of two rows
 // (at most chunkRows), so that a few texts serve every batch, each
 // prepared once and kept (tx.Stmt): parsing a new multi-row text per
-// batch was most of the flusher's cost on SQLite.
-func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, row func(i int, args []any) []any, tail string) error {
+// batch was most of the flusher's cost on SQLite. Each statement's rows
+// from..to-1 (at most chunkRows) are given first to prep when not nil.
+func chunked(ctx context.Context, tx *sqldb.Tx, n int, head string, width int, row func(i int, args []any) []any, tail string,
+	prep func(from, to int)) error {
 	buf := argBufs.Get().(*[]any)
 	defer argBufs.Put(buf)
 	for from := 0; from < n; {
 		size := chunkRows
 		for size > n-from {
 			size /= 2
+		}
+		if prep != nil {
+			prep(from, from+size)
 		}
 		args := (*buf)[:0]
 		for i := from; i < from+size; i++ {
