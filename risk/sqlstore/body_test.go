@@ -106,11 +106,7 @@ func TestDecisionsInChunks(t *testing.T) {
 
 func decisionsInChunks(t *testing.T, dsn, dir string) {
 	ctx := context.Background()
-	s, err := Open(ctx, dsn, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openClosed(t, dsn, dir)
 	st := newShadowStream(t, s)
 	var want []risk.Decision
 	for i, d := range st.next(t, 300).decs {
@@ -135,4 +131,14 @@ func decisionsInChunks(t *testing.T, dsn, dir string) {
 			t.Fatalf("decision %s:\n got %+v %v\nwant %+v", w.ID, got, err, w)
 		}
 	}
+}
+
+// openClosed opens the wing's store, closed when the test ends.
+func openClosed(t *testing.T, dsn, dir string) *Store {
+	s, err := Open(context.Background(), dsn, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
