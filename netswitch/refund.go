@@ -153,7 +153,7 @@ func (s *Switch) refund(ctx context.Context, f *netmsg.Refund) *iso8583.Message 
 	rec := Refund{ID: id, Digest: digest, OriginalID: origID, Acquirer: f.Acquirer, Terminal: f.Terminal, STAN: f.STANText(),
 		Transmission: f.Transmission, RRN: f.RRN, Merchant: f.Merchant, MerchantName: merchantName(f.MerchantName),
 		LocalDate: f.LocalDate, LocalTime: f.LocalTime, Token: f.Token, TokenLast4: f.Token.Last4(),
-		Amount: f.Amount, BusinessDate: now.Format("20060102"), ReceivedAt: now}
+		Amount: f.Amount, BusinessDate: businessDate(now), ReceivedAt: now}
 	out, fwd := s.runRefund(ctx, f, store, &rec)
 	if out.reason == ReasonDuplicate {
 		// Another refund under this identity holds its claim: it is not

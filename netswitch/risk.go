@@ -68,8 +68,16 @@ func (rk *riskCall) score() string {
 	if rk == nil || !rk.decided {
 		return ""
 	}
-	return fmt.Sprintf("%02d", min(max(rk.d.Score, 0), 99))
+	return twoDigits[min(max(rk.d.Score, 0), 99)]
 }
+
+// twoDigits are the scores' texts, "00" to "99": none made per decision.
+var twoDigits = func() (t [100]string) {
+	for i := range t {
+		t[i] = string([]byte{'0' + byte(i/10), '0' + byte(i%10)})
+	}
+	return t
+}()
 
 // RiskReason is the reason recorded for a risk decline: the version, the
 // score and the rules that fired (or the block), never a card number.

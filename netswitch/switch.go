@@ -23,6 +23,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapwallet/tapwallet/bank"
@@ -375,7 +376,7 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 	rec := Auth{ID: id, Digest: digest, Acquirer: a.Acquirer, Terminal: a.Terminal, STAN: a.STANText(), Transmission: a.Transmission,
 		RRN: a.RRN, Merchant: a.Merchant, MerchantName: merchantName(a.MerchantName), MCC: a.MCC, LocalDate: a.LocalDate,
 		LocalTime: a.LocalTime, Token: a.Token, TokenLast4: a.Token.Last4(), Amount: a.Amount,
-		ClearAmount: a.Amount.Minor, BusinessDate: now.Format("20060102"), ReceivedAt: now}
+		ClearAmount: a.Amount.Minor, BusinessDate: businessDate(now), ReceivedAt: now}
 
 	// A repeat (0101) is looked up in the store first: decided at another
 	// switch sharing it (or here, before the answer cache's window), it gets
@@ -465,6 +466,31 @@ func (s *Switch) decide(ctx context.Context, a *netmsg.Authorization, id, digest
 	}
 	s.recordRisk(ctx, a, rec, out.risk)
 	return resp, packed
+}
+
+// dayText is a UTC day's number since 1970 and its YYYYMMDD.
+type dayText struct {
+	day  int64
+	text string
+}
+
+// lastDay is the day businessDate gave last.
+var lastDay atomic.Pointer[dayText]
+
+// businessDate is t's UTC date as YYYYMMDD (Auth.BusinessDate): the day's
+// text made once and kept, not formatted (and allocated) per record.
+func businessDate(t time.Time) string {
+	sec := t.Unix()
+	day := sec / 86400
+	if sec%86400 < 0 {
+		day-- // before 1970: the day's start is below
+	}
+	if d := lastDay.Load(); d != nil && d.day == day {
+		return d.text
+	}
+	d := &dayText{day: day, text: t.UTC().Format("20060102")}
+	lastDay.Store(d)
+	return d.text
 }
 
 // settleEarly answers an original whose reversal came first (its marker
