@@ -62,8 +62,9 @@ type scratch struct {
 	hits  []Hit   // the decision's hits, then copied into one slice of their number
 	ins   []Input // their inputs, likewise
 	at    [][2]int
-	auth  Auth  // Authorize's facts (not to the heap for every decision)
-	f     facts // likewise
+	seen  []Sighting // the sightings read (LastReader)
+	auth  Auth       // Authorize's facts (not to the heap for every decision)
+	f     facts      // likewise
 	keys  [3]string
 }
 
@@ -255,7 +256,17 @@ func (e *Engine) decideIn(ctx context.Context, sc *scratch, p Point, f *facts, i
 		} else {
 			keys = sc.sightingKeys(f.auth)
 		}
-		seen, err := e.state.Last(ctx, keys)
+		var seen []Sighting
+		var err error
+		if r, ok := e.state.(LastReader); ok {
+			for len(sc.seen) < len(keys) {
+				sc.seen = append(sc.seen, Sighting{})
+			}
+			seen = sc.seen[:len(keys)]
+			err = r.LastInto(ctx, keys, seen)
+		} else {
+			seen, err = e.state.Last(ctx, keys)
+		}
 		if err != nil {
 			return Decision{}, err
 		}
@@ -379,6 +390,7 @@ func (sc *scratch) clear() {
 	clear(sc.hits)
 	clear(sc.ins)
 	clear(sc.keys[:])
+	clear(sc.seen)
 }
 
 func (v value) any(isStr bool) any {

@@ -243,14 +243,27 @@ func (m *Memory) SetLast(_ context.Context, key string, s Sighting) error {
 }
 
 // Last returns the sightings; it never fails.
-func (m *Memory) Last(_ context.Context, keys []string) ([]Sighting, error) {
+func (m *Memory) Last(ctx context.Context, keys []string) ([]Sighting, error) {
+	out := make([]Sighting, len(keys))
+	return out, m.LastInto(ctx, keys, out)
+}
+
+// LastInto is Last into the caller's buffer: out[i] (len(out) ≥
+// len(keys)) gets key i's sighting (the engine's per-decision scratch: a
+// decision allocates none). It never fails.
+func (m *Memory) LastInto(_ context.Context, keys []string, out []Sighting) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Sighting, len(keys))
 	for i, k := range keys {
 		out[i] = m.last[k]
 	}
-	return out, nil
+	return nil
+}
+
+// LastReader is a State that returns sightings into the caller's buffer
+// (Memory.LastInto); the engine uses it when its state has it.
+type LastReader interface {
+	LastInto(ctx context.Context, keys []string, out []Sighting) error
 }
 
 // Snooze records a snooze; it never fails.

@@ -26,8 +26,10 @@ var migrations embed.FS
 var Wing = sqldb.Wing{Name: "risk", Migrations: migrations, Dir: "migrations"}
 
 var (
-	_ risk.State    = (*Store)(nil)
-	_ risk.Versions = (*Store)(nil)
+	_ risk.State      = (*Store)(nil)
+	_ risk.Versions   = (*Store)(nil)
+	_ risk.IntoReader = (*Store)(nil)
+	_ risk.LastReader = (*Store)(nil)
 )
 
 // Store is the risk engine's state and versions on its wing's database.
@@ -132,18 +134,25 @@ func (s *Store) SetLast(ctx context.Context, key string, x risk.Sighting) error 
 // Last returns the latest sighting of each key (zero when none) from
 // the mirror and this store's queued ones; it never fails.
 func (s *Store) Last(ctx context.Context, keys []string) ([]risk.Sighting, error) {
+	out := make([]risk.Sighting, len(keys))
+	return out, s.LastInto(ctx, keys, out)
+}
+
+// LastInto is Last into the caller's buffer (risk.LastReader: the
+// engine's scratch); it never fails.
+func (s *Store) LastInto(ctx context.Context, keys []string, out []risk.Sighting) error {
 	r := s.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out, _ := r.base.Last(ctx, keys)
+	r.base.LastInto(ctx, keys, out)
 	for i, k := range keys {
-		for _, p := range []*pending{r.flight, r.queued} {
+		for _, p := range [2]*pending{r.flight, r.queued} {
 			if x, ok := p.seen[k]; ok && x.At.After(out[i].At) {
 				out[i] = x
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Snooze silences a rule's pattern until a time (a later until wins); it
