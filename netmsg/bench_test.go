@@ -1,9 +1,11 @@
 package netmsg_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/tapwallet/tapwallet/emv"
+	"github.com/tapwallet/tapwallet/iso8583"
 	"github.com/tapwallet/tapwallet/netmsg"
 )
 
@@ -46,5 +48,23 @@ func BenchmarkDecodeChip(b *testing.B) {
 		if c, err := netmsg.DecodeChip(icc); err != nil || len(c) != len(objs) {
 			b.Fatal("does not decode", err)
 		}
+	}
+}
+
+// BenchmarkMux: the golden 0100 through the switch's Mux.Handle to a
+// handler that reads its chip and answers nothing: the door's decoding as
+// a stream of requests meets it (the chip's map given back after each).
+func BenchmarkMux(b *testing.B) {
+	m := golden(b)
+	mux := &netmsg.Mux{Side: netmsg.Network, Authorization: func(_ context.Context, a *netmsg.Authorization) *iso8583.Message {
+		if len(a.Chip) == 0 {
+			b.Fatal("no chip")
+		}
+		return nil
+	}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		mux.Handle(ctx, m)
 	}
 }

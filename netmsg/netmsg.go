@@ -99,6 +99,7 @@ type Authorization struct {
 	// did not decode (fault.Invalid "chip_data"), at either side,
 	// recorded and answered 30 by the party once the message is routed.
 	// The values are DE55's bytes in Raw: read them, never write to them.
+	// Through Mux.Handle the map is the handler's only while it runs.
 	Chip    Chip
 	ChipErr error
 }
@@ -166,6 +167,23 @@ var chipRooms = sync.Pool{New: func() any { r := make([]emv.TLV, 0, chipRoom); r
 // chipRoom is the tags a room of chipRooms holds.
 const chipRoom = 32
 
+// chipMaps holds empty Chip maps: a request's tags are mapped into one
+// (DecodeChip), and Mux.Handle gives it back once the handler has
+// returned. Making the map was four allocations an authorization.
+var chipMaps sync.Pool
+
+// releaseChip gives a's Chip back to chipMaps (Mux.Handle, after its
+// handler returned); a map grown past chipRoom tags is left to the
+// collector.
+func (a *Authorization) releaseChip() {
+	c := a.Chip
+	a.Chip = nil
+	if c != nil && len(c) <= chipRoom {
+		clear(c)
+		chipMaps.Put(c)
+	}
+}
+
 // DecodeChip reads DE55 into its tags, whose values are icc's bytes. It
 // returns a fault.Invalid ChipCode error for BER-TLV that does not decode,
 // a constructed tag, or a tag given twice.
@@ -192,7 +210,10 @@ func decodeChip(icc []byte, mapped bool) (Chip, error) {
 	if err := checkTags(objs); err != nil || !mapped {
 		return nil, err
 	}
-	out := make(Chip, len(objs))
+	out, _ := chipMaps.Get().(Chip)
+	if out == nil {
+		out = make(Chip, len(objs))
+	}
 	for _, o := range objs {
 		out[o.Tag] = o.Value
 	}
@@ -463,7 +484,9 @@ func Answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
 // Side reads it and calls the handler of its type. A request that does not
 // decode is answered 30, one whose handler is nil 40; 0800 is answered by
 // isolink.AnswerNetwork unless Network is set. Handle is an
-// isolink.Handler.
+// isolink.Handler. An Authorization's Chip is the handler's only
+// while it runs: the map is reused once it returns (a handler copies what
+// it keeps of it; its values are the request's bytes, and stay).
 type Mux struct {
 	Side          Side
 	Authorization func(ctx context.Context, a *Authorization) *iso8583.Message
@@ -487,6 +510,7 @@ func (x *Mux) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message
 	}
 	switch m := msg.(type) {
 	case *Authorization:
+		defer m.releaseChip()
 		if x.Authorization != nil {
 			return x.Authorization(ctx, m)
 		}

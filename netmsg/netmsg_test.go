@@ -327,3 +327,56 @@ func TestChipAtIssuer(t *testing.T) {
 		}
 	}
 }
+
+// TestMuxReusesChipMaps: the Chip a handler gets holds its own request's
+// tags and nothing of an earlier request's (the map goes back to be reused
+// once the handler returned: the handler's Authorization has none after),
+// whatever the DE55s before — more tags, other tags, more than a map keeps.
+func TestMuxReusesChipMaps(t *testing.T) {
+	var many []byte // 40 tags: a map grown past the room kept
+	for i := range 40 {
+		many = append(many, 0xdf, byte(0x01+i), 0x01, byte(i))
+	}
+	dcs := [][]byte{
+		{0x9f, 0x26, 0x02, 0xaa, 0xbb, 0x9f, 0x36, 0x02, 0x00, 0x01, 0x95, 0x01, 0x80},
+		{0x9c, 0x01, 0x00},
+		many,
+		{0x9f, 0x36, 0x02, 0x00, 0x02},
+		{0x9f, 0x26, 0x02, 0xcc, 0xdd, 0x9c, 0x01, 0x20},
+	}
+	var last *netmsg.Authorization
+	var want map[string]string
+	mux := &netmsg.Mux{Side: netmsg.Network, Authorization: func(_ context.Context, a *netmsg.Authorization) *iso8583.Message {
+		got := map[string]string{}
+		for tag, v := range a.Chip {
+			got[fmt.Sprintf("%X", uint32(tag))] = fmt.Sprintf("%X", v)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the handler's chip %v, want %v", got, want)
+		}
+		last = a
+		return netmsg.Answer(a.Raw, iso8583.Approved)
+	}}
+	for round := range 3 {
+		for _, icc := range dcs {
+			m := golden(t)
+			if err := m.SetBytes(iso8583.DEICC, icc); err != nil {
+				t.Fatal(err)
+			}
+			tags, err := netmsg.DecodeChip(icc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = map[string]string{}
+			for tag, v := range tags {
+				want[fmt.Sprintf("%X", uint32(tag))] = fmt.Sprintf("%X", v)
+			}
+			if resp := mux.Handle(context.Background(), m); resp == nil {
+				t.Fatalf("round %d: no answer", round)
+			}
+			if last == nil || last.Chip != nil {
+				t.Fatalf("round %d: after the handler the Authorization still has its chip map", round)
+			}
+		}
+	}
+}
