@@ -106,10 +106,9 @@ type Switch struct {
 	stan *iso8583.STANCounter
 
 	mu       sync.Mutex
-	inflight map[string]*call      // authorizations this switch is deciding
-	recent   map[string]recentAuth // final answers, a cache of the store's for duplicates
-	order    []recentKey           // recent in arrival order, for eviction
-	retrying map[string]bool       // queued reversals this switch is sending (by original id)
+	inflight map[string]*call // authorizations this switch is deciding
+	recent   recentAnswers    // final answers, a cache of the store's for duplicates
+	retrying map[string]bool  // queued reversals this switch is sending (by original id)
 
 	mux *netmsg.Mux // decodes requests and calls authorize, reverse, refund
 
@@ -143,11 +142,6 @@ type recentAuth struct {
 	answer []byte
 }
 
-type recentKey struct {
-	id string
-	at time.Time
-}
-
 // New returns a switch. It starts sending again the reversals its issuers
 // have not answered, and starts the recovery sweep
 // (recovery.go). It fails with fault.Invalid for a config without banks,
@@ -174,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Switch, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Switch{cfg: cfg, stan: &iso8583.STANCounter{}, inflight: map[string]*call{}, recent: map[string]recentAuth{},
+	s := &Switch{cfg: cfg, stan: &iso8583.STANCounter{}, inflight: map[string]*call{},
 		retrying: map[string]bool{}, links: map[string]*link{}}
 	s.mux = &netmsg.Mux{Side: netmsg.Network, Authorization: s.authorizeMetered, Reversal: s.reverse, Refund: s.refund, Log: cfg.Log}
 	for id, addr := range cfg.Issuers {
@@ -271,7 +265,7 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 	digest := digestOf(req)
 
 	s.mu.Lock()
-	if r, ok := s.recent[id]; ok {
+	if r, ok := s.recent.get(id); ok {
 		s.mu.Unlock()
 		return s.duplicate(req, r.digest, digest, r.answer)
 	}
@@ -298,7 +292,7 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 	c.answer = resp
 	delete(s.inflight, id)
 	if packed != nil {
-		s.remember(id, recentAuth{digest: digest, answer: packed})
+		s.recent.add(id, digest, packed, s.cfg.Now(), s.cfg.DuplicateWindow, s.cfg.MaxRemembered)
 	}
 	done := c.done // no one waits on c from here: it left s.inflight
 	s.mu.Unlock()
@@ -338,23 +332,6 @@ func (s *Switch) duplicateOf(req *iso8583.Message, first Auth, digest string) (*
 		return answer(req, iso8583.SystemMalfunction), nil
 	}
 	return s.duplicate(req, first.Digest, digest, first.Answer), first.Answer
-}
-
-// remember keeps an answer for the duplicate window; s.mu is held. The
-// answers forgotten leave the head of s.order by reslicing: the next
-// growth copies only those kept (copying them all at every answer once the
-// window is full cost a whole copy of the order per authorization).
-func (s *Switch) remember(id string, r recentAuth) {
-	now := s.cfg.Now()
-	s.recent[id] = r
-	s.order = append(s.order, recentKey{id: id, at: now})
-	drop := 0
-	for drop < len(s.order) && (now.Sub(s.order[drop].at) > s.cfg.DuplicateWindow || len(s.order)-drop > s.cfg.MaxRemembered) {
-		delete(s.recent, s.order[drop].id)
-		s.order[drop] = recentKey{} // its id is garbage now
-		drop++
-	}
-	s.order = s.order[drop:]
 }
 
 // outcome is what deciding an authorization came to.
