@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -380,7 +379,10 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 		decs[i] = &all[i]
 	}
 	slices.SortFunc(decs, func(a, b *risk.Decision) int {
-		return cmp.Or(cmp.Compare(a.Point, b.Point), cmp.Compare(a.ID, b.ID))
+		if a.Point != b.Point {
+			return strings.Compare(string(a.Point), string(b.Point))
+		}
+		return strings.Compare(a.ID, b.ID) // one comparison (cmp.Compare of strings made up to three)
 	})
 	// A statement's bodies are written into one buffer and made one
 	// string, each row's body a part of it; its point and outcome are
