@@ -61,19 +61,23 @@ type decKey struct{ point, id string }
 type pending struct {
 	cells map[cellKey]*risk.Delta
 	seen  map[string]risk.Sighting
-	decs  map[decKey]risk.Decision
+	// decs are the decisions in the order kept, each point and id once
+	// (decAt: its place): the batch sorts pointers into them, where a map
+	// of Decision values (~230 bytes) was copied into a slice first.
+	decs  []risk.Decision
+	decAt map[decKey]int
 	n     int
 }
 
 func newPending() *pending {
-	return &pending{cells: map[cellKey]*risk.Delta{}, seen: map[string]risk.Sighting{}, decs: map[decKey]risk.Decision{}}
+	return &pending{cells: map[cellKey]*risk.Delta{}, seen: map[string]risk.Sighting{}, decAt: map[decKey]int{}}
 }
 
 // newPendingLike is a generation sized for as much as p holds (the next
 // batch is likely as large: its maps then do not grow from nothing).
 func newPendingLike(p *pending) *pending {
 	return &pending{cells: make(map[cellKey]*risk.Delta, len(p.cells)), seen: make(map[string]risk.Sighting, len(p.seen)),
-		decs: make(map[decKey]risk.Decision, len(p.decs))}
+		decs: make([]risk.Decision, 0, len(p.decs)), decAt: make(map[decKey]int, len(p.decs))}
 }
 
 type recorder struct {
@@ -164,8 +168,9 @@ func (p *pending) setLast(key string, x risk.Sighting) {
 
 func (p *pending) saveDecision(d risk.Decision) {
 	k := decKey{string(d.Point), d.ID}
-	if _, ok := p.decs[k]; !ok { // the first kept wins, as in the table
-		p.decs[k] = d
+	if _, ok := p.decAt[k]; !ok { // the first kept wins, as in the table
+		p.decAt[k] = len(p.decs)
+		p.decs = append(p.decs, d)
 		p.n++
 	}
 }
@@ -280,9 +285,10 @@ func (s *Store) batch(ctx context.Context) (more bool, err error) {
 // (not stored, or the database failed), whole.
 func (s *Store) keptFor(ctx context.Context, p *pending) map[int]*risk.KeptRules {
 	kept := map[int]*risk.KeptRules{}
-	for _, d := range p.decs {
-		if _, ok := kept[d.Version]; !ok {
-			kept[d.Version], _ = s.keptRules(ctx, d.Version)
+	for i := range p.decs {
+		v := p.decs[i].Version
+		if _, ok := kept[v]; !ok {
+			kept[v], _ = s.keptRules(ctx, v)
 		}
 	}
 	return kept
@@ -370,13 +376,9 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 	}
 	// sorted by key as pointers (a Decision is ~230 bytes: sorting the
 	// values moved most of a kilobyte a comparison)
-	all := make([]risk.Decision, 0, len(p.decs))
-	for _, d := range p.decs {
-		all = append(all, d)
-	}
-	decs := make([]*risk.Decision, len(all))
-	for i := range all {
-		decs[i] = &all[i]
+	decs := make([]*risk.Decision, len(p.decs))
+	for i := range p.decs {
+		decs[i] = &p.decs[i]
 	}
 	slices.SortFunc(decs, func(a, b *risk.Decision) int {
 		if a.Point != b.Point {
@@ -527,9 +529,9 @@ func stmtText(head string, width, size int, tail string) string {
 func (r *recorder) overlayDecision(p risk.Point, id string) (risk.Decision, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, q := range []*pending{r.flight, r.queued} {
-		if d, ok := q.decs[decKey{string(p), id}]; ok {
-			return d, true
+	for _, q := range [2]*pending{r.flight, r.queued} {
+		if i, ok := q.decAt[decKey{string(p), id}]; ok {
+			return q.decs[i], true
 		}
 	}
 	return risk.Decision{}, false

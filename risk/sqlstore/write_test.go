@@ -98,7 +98,7 @@ func part(p *pending, table string) *pending {
 	case "sightings":
 		q.seen = p.seen
 	case "decisions":
-		q.decs = p.decs
+		q.decs, q.decAt = p.decs, p.decAt
 	default:
 		return p
 	}
