@@ -190,8 +190,23 @@ func amountClass(minor int64) string {
 	if minor > 1 {
 		c = int(math.Floor(8 * math.Log2(float64(minor))))
 	}
-	return "c" + strconv.Itoa(1000 + c)[1:]
+	if c < len(amountClasses) {
+		return amountClasses[c]
+	}
+	return className(c)
 }
+
+func className(c int) string { return "c" + strconv.Itoa(1000 + c)[1:] }
+
+// amountClasses are the classes' names, made once (an approved
+// authorization's record made its class's name, two allocations): every
+// int64 amount's (at most class 8·63 = 504).
+var amountClasses = func() (t [512]string) {
+	for c := range t {
+		t[c] = className(c)
+	}
+	return t
+}()
 
 func classUpper(member string) float64 {
 	c, _ := strconv.Atoi(member[1:])

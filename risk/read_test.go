@@ -175,3 +175,26 @@ func BenchmarkAuthorizeShadowHits(b *testing.B) {
 		}
 	}
 }
+
+// TestAmountClassNames: an approved authorization counts its amount in
+// the card's class of it, named "c" and three digits (8 classes a
+// doubling: the stored rows' members), from the smallest amount to the
+// largest.
+func TestAmountClassNames(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		amount int64
+		class  string
+	}{{0, "c000"}, {1, "c000"}, {2, "c008"}, {3, "c012"}, {100, "c053"}, {999, "c079"}, {12345, "c108"}, {1 << 40, "c320"}, {1<<63 - 1, "c504"}} {
+		m := risk.NewMemory()
+		e, _ := risk.New(risk.Default(), m)
+		a := auth(amount(c.amount))
+		if err := e.RecordAuth(ctx, a, true); err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := m.Read(ctx, []risk.Query{{Series: "card.amt.d", Key: a.Card, From: 0, To: 1 << 40}})
+		if len(rows[0]) != 1 || rows[0][0].Member != c.class || rows[0][0].Sum != c.amount {
+			t.Errorf("amount %d: rows %+v, want one of class %s", c.amount, rows[0], c.class)
+		}
+	}
+}
