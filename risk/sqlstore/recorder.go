@@ -349,10 +349,14 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 		}
 		return a.Bucket < b.Bucket
 	})
+	// In key order a row's series, and often its subject, bucket and
+	// expiry, are the previous row's: boxed once for both (lastArg).
+	var series, key lastArg[string]
+	var bucket, expires lastArg[int64]
 	err := chunked(ctx, tx, len(ds), `INSERT INTO risk_counters (series, subject, member, bucket, n, total, expires, changed) VALUES `, 8,
 		func(i int, args []any) []any {
 			d := ds[i]
-			return append(args, d.Series, d.Key, d.Member, d.Bucket, d.Count, d.Sum, d.Expires, changedArg)
+			return append(args, series.of(d.Series), key.of(d.Key), d.Member, bucket.of(d.Bucket), d.Count, d.Sum, expires.of(d.Expires), changedArg)
 		}, ` ON CONFLICT (series, subject, member, bucket) DO UPDATE SET n = risk_counters.n + excluded.n,
 		total = risk_counters.total + excluded.total,
 		expires = CASE WHEN excluded.expires > risk_counters.expires THEN excluded.expires ELSE risk_counters.expires END,
@@ -421,6 +425,21 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, p *pending, kept map[int]*ris
 // bodyBufs are writeBatch's buffers of a statement's bodies, reused (a
 // 256-row statement's are ~40 KB).
 var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// lastArg is the last value made a statement's argument, and the
+// argument: a row whose value is the previous row's takes it again (a
+// string or a large number made an interface is an allocation).
+type lastArg[T comparable] struct {
+	v   T
+	arg any
+}
+
+func (l *lastArg[T]) of(v T) any {
+	if l.arg == nil || v != l.v {
+		l.v, l.arg = v, v
+	}
+	return l.arg
+}
 
 // repeatedTexts are the texts every decision row repeats — the points and
 // the outcomes — boxed once (textArg).
