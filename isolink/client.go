@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -316,6 +317,9 @@ func (c *Client) readLoop() {
 	var readDeadline deadline
 	for {
 		_ = readDeadline.extend(c.conn.SetReadDeadline, c.opts.ReadTimeout)
+		if br.Buffered() == 0 {
+			runtime.Gosched() // as Server's reader: let the read find what came meanwhile
+		}
 		frame, started, err := readFrame(br, c.opts.MaxFrame)
 		if err != nil {
 			if !started && errors.Is(err, os.ErrDeadlineExceeded) && !c.peerSilent() {

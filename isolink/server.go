@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,6 +178,13 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 		_ = readDeadline.extend(conn.SetReadDeadline, s.IdleTimeout)
 		if stopCtx.Err() != nil { // the AfterFunc may have run before the line above
 			return
+		}
+		if br.Buffered() == 0 {
+			// Nothing read ahead: let the goroutines ready to run go first
+			// (handlers just started, senders), so that the read finds the
+			// frames that came meanwhile rather than none (EAGAIN, then a
+			// second read after the wait).
+			runtime.Gosched()
 		}
 		frame, started, err := readFrame(br, s.MaxFrame)
 		if err != nil {
