@@ -114,34 +114,41 @@ func (e *Engine) RecordAuth(ctx context.Context, a Auth, approved bool) error {
 	rs := recordBufs.Get().(*recordScratch)
 	rs.auth = a // pooled: &a would go to the heap for every record
 	ds := authDeltas(rs.ds[:0], &rs.auth, approved)
-	err := e.state.Add(ctx, ds)
+	// An approved tap where its terminal is known is where the card and
+	// the phone were last seen.
+	keys := rs.keys[:0]
+	var seen Sighting
+	if approved && a.AtTerminal() {
+		if here, ok := e.terminal(&a); ok {
+			for _, k := range tapKeys(&a) {
+				if !strings.HasSuffix(k, ":") {
+					keys = append(keys, k)
+				}
+			}
+			seen = Sighting{Place: here, At: a.At}
+		}
+	}
+	var err error
+	if t, ok := e.state.(TapRecorder); ok && len(keys) > 0 {
+		err = t.AddTap(ctx, ds, keys, seen) // one call: one lock, one queueing
+	} else {
+		err = e.state.Add(ctx, ds)
+		for i := 0; i < len(keys) && err == nil; i++ {
+			err = e.state.SetLast(ctx, keys[i], seen)
+		}
+	}
 	clear(ds) // the references go with the buffer: a State keeps no delta slice (State.Add)
+	clear(rs.keys[:])
 	rs.ds, rs.auth = ds[:0], Auth{}
 	recordBufs.Put(rs)
-	if err != nil {
-		return err
-	}
-	if !approved {
-		return nil
-	}
-	here, ok := e.terminal(&a)
-	if !ok || !a.AtTerminal() {
-		return nil
-	}
-	for _, k := range tapKeys(&a) {
-		if strings.HasSuffix(k, ":") {
-			continue
-		}
-		if err := e.state.SetLast(ctx, k, Sighting{Place: here, At: a.At}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
-// recordScratch is RecordAuth's deltas and facts, reused (recordBufs).
+// recordScratch is RecordAuth's deltas, sightings' keys and facts,
+// reused (recordBufs).
 type recordScratch struct {
 	ds   []Delta
+	keys [2]string
 	auth Auth
 }
 

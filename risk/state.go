@@ -95,6 +95,31 @@ var _ State = (*Memory)(nil)
 func (m *Memory) Add(_ context.Context, ds []Delta) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.add(ds)
+	return nil
+}
+
+// TapRecorder is a State that records an approved tap's deltas and its
+// sightings in one call (AddTap: Add(ds), then SetLast(k, s) for each of
+// keys, e.g. under one lock and in one queueing); RecordAuth uses it when
+// its state has it.
+type TapRecorder interface {
+	AddTap(ctx context.Context, ds []Delta, keys []string, s Sighting) error
+}
+
+// AddTap is Add and SetLast for each key under one lock; it never fails.
+func (m *Memory) AddTap(_ context.Context, ds []Delta, keys []string, s Sighting) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.add(ds)
+	for _, k := range keys {
+		m.setLast(k, s)
+	}
+	return nil
+}
+
+// add is Add under the lock.
+func (m *Memory) add(ds []Delta) {
 	for _, d := range ds {
 		cs, i := m.find(d)
 		grown := i == len(cs)
@@ -119,7 +144,6 @@ func (m *Memory) Add(_ context.Context, ds []Delta) error {
 			m.cells[seriesKey{d.Series, d.Key}] = cs
 		}
 	}
-	return nil
 }
 
 // find returns the cells of d's subject and the index of d's bucket among
@@ -236,10 +260,15 @@ func AddRow(rows []Row, member string, count, sum int64) []Row {
 func (m *Memory) SetLast(_ context.Context, key string, s Sighting) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.setLast(key, s)
+	return nil
+}
+
+// setLast is SetLast under the lock.
+func (m *Memory) setLast(key string, s Sighting) {
 	if old, ok := m.last[key]; !ok || s.At.After(old.At) {
 		m.last[key] = s
 	}
-	return nil
 }
 
 // Last returns the sightings; it never fails.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -252,4 +253,59 @@ func onBoth(t *testing.T, f func(t *testing.T, dsn, dir string)) {
 	if os.Getenv("TAPWALLET_TEST_POSTGRES") != "" {
 		t.Run("postgres", func(t *testing.T) { f(t, sqldbtest.PostgresDSN(t), "") })
 	}
+}
+
+// TestAddTap: an approved tap's record in one call (risk.TapRecorder:
+// its deltas and sightings in one queueing) is Add and SetLast — queued,
+// written and after a restart the store answers as a Memory given Add
+// and SetLast, and so does a Memory given AddTap.
+func TestAddTap(t *testing.T) {
+	onBoth(t, addTap)
+}
+
+func addTap(t *testing.T, dsn, dir string) {
+	ctx := context.Background()
+	ds := []risk.Delta{{Series: "x", Key: "k", Bucket: 5, Count: 1, Sum: 700, Expires: 1 << 40, At: 1},
+		{Series: "y", Key: "k", Member: "a", Bucket: 6, Count: 2, Sum: 3, Expires: 1 << 40, At: 1}}
+	keys := []string{"card:c", "phone:p"}
+	x := risk.Sighting{Place: risk.Place{Lat: 39.9, Lon: 116.4}, At: t0}
+	want := risk.NewMemory()
+	want.Add(ctx, ds)
+	for _, k := range keys {
+		want.SetLast(ctx, k, x)
+	}
+	qs := []risk.Query{{Series: "x", Key: "k", From: 0, To: 9}, {Series: "y", Key: "k", From: 0, To: 9}}
+	wantRows, _ := want.Read(ctx, qs)
+	check := func(when string, st risk.State) {
+		t.Helper()
+		rows, err := st.Read(ctx, qs)
+		if err != nil || !reflect.DeepEqual(rows, wantRows) {
+			t.Errorf("%s: rows %v %v, want %v", when, rows, err, wantRows)
+		}
+		seen, err := st.Last(ctx, append(keys, "card:other"))
+		if err != nil || len(seen) != 3 || seen[2].Known() {
+			t.Fatalf("%s: sightings %v %v", when, seen, err)
+		}
+		for i := range keys {
+			if seen[i].Place != x.Place || !seen[i].At.Equal(x.At) {
+				t.Errorf("%s: %s seen %v, want %v", when, keys[i], seen[i], x)
+			}
+		}
+	}
+	m := risk.NewMemory()
+	if err := m.AddTap(ctx, ds, keys, x); err != nil {
+		t.Fatal(err)
+	}
+	check("a Memory", m)
+	s := openClosed(t, dsn, dir)
+	if err := s.AddTap(ctx, ds, keys, x); err != nil {
+		t.Fatal(err)
+	}
+	check("queued", s)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("written", s)
+	s.Close()
+	check("after a restart", openClosed(t, dsn, dir))
 }

@@ -26,10 +26,11 @@ var migrations embed.FS
 var Wing = sqldb.Wing{Name: "risk", Migrations: migrations, Dir: "migrations"}
 
 var (
-	_ risk.State      = (*Store)(nil)
-	_ risk.Versions   = (*Store)(nil)
-	_ risk.IntoReader = (*Store)(nil)
-	_ risk.LastReader = (*Store)(nil)
+	_ risk.State       = (*Store)(nil)
+	_ risk.Versions    = (*Store)(nil)
+	_ risk.IntoReader  = (*Store)(nil)
+	_ risk.LastReader  = (*Store)(nil)
+	_ risk.TapRecorder = (*Store)(nil)
 )
 
 // Store is the risk engine's state and versions on its wing's database.
@@ -105,6 +106,21 @@ func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 			p.addDelta(d)
 		}
 		s.rec.base.Add(ctx, ds)
+	})
+}
+
+// AddTap is Add and SetLast for each key in one queueing (risk.TapRecorder:
+// an approved tap's record takes the queue's lock once, not three times);
+// it fails like Add, and a full queue drops them together.
+func (s *Store) AddTap(ctx context.Context, ds []risk.Delta, keys []string, x risk.Sighting) error {
+	return s.enqueue("counters", len(ds)+len(keys), func(p *pending) {
+		for _, d := range ds {
+			p.addDelta(d)
+		}
+		s.rec.base.Add(ctx, ds)
+		for _, k := range keys {
+			p.setLast(k, x)
+		}
 	})
 }
 
