@@ -212,9 +212,13 @@ func (s *Server) serveConn(stopCtx, hardCtx context.Context, conn net.Conn) {
 			continue
 		}
 		select {
-		case sem <- struct{}{}:
-		case <-stopCtx.Done():
-			return
+		case sem <- struct{}{}: // room: one channel's lock, not a select over two
+		default:
+			select {
+			case sem <- struct{}{}:
+			case <-stopCtx.Done():
+				return
+			}
 		}
 		handlers.Add(1)
 		c.inFlight.Add(1)
