@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,4 +54,80 @@ func BenchmarkRoundTrip16(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// TestMaxInFlightBound: a connection's requests beyond MaxInFlight wait
+// for a handler to finish — never more than the bound run at once, every
+// request is answered once room comes — and a server stopped while its
+// reader waits at the bound returns once the handlers running are done.
+func TestMaxInFlightBound(t *testing.T) {
+	const bound, sent = 2, 6
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	started := make(chan struct{}, sent)
+	srv := &Server{MaxInFlight: bound, Handler: func(_ context.Context, req *iso8583.Message) *iso8583.Message {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		started <- struct{}{}
+		<-release
+		running.Add(-1)
+		return EchoHandler(context.Background(), req)
+	}}
+	addr, stop := startServer(t, srv)
+	c := dial(t, addr, Options{Timeout: 10 * time.Second})
+	answered := make(chan error, sent)
+	for i := range sent {
+		go func() {
+			_, err := c.Send(context.Background(), authRequest(iso8583.STAN(i+1), "T0000001", 100))
+			answered <- err
+		}()
+	}
+	for range bound {
+		<-started
+	}
+	select {
+	case <-started:
+		t.Fatalf("a request beyond MaxInFlight %d started", bound)
+	case <-time.After(100 * time.Millisecond):
+	}
+	for i := range sent {
+		release <- struct{}{} // one handler ends; the next request gets its place
+		if err := <-answered; err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if i+bound < sent {
+			<-started
+		}
+	}
+	if m := most.Load(); m != bound {
+		t.Fatalf("at most %d handlers at once, want %d", m, bound)
+	}
+
+	// Stopped with the reader waiting at the bound: Serve returns once the
+	// two running are done; the request waiting is never handled.
+	for i := range bound + 1 {
+		go func() { _, _ = c.Send(context.Background(), authRequest(iso8583.STAN(100+i), "T0000001", 100)) }()
+	}
+	for range bound {
+		<-started
+	}
+	time.Sleep(50 * time.Millisecond) // the third frame read, its reader waiting for room
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Serve returned (%v) with handlers still running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+		t.Fatal("the request waiting at the bound was handled after the stop")
+	default:
+	}
 }
