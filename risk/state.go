@@ -206,12 +206,15 @@ func (m *Memory) ReadInto(_ context.Context, qs []Query, out [][]Row) error {
 			if c.bucket < q.From || c.bucket > q.To {
 				continue
 			}
-			if n := len(rows); n > 0 && rows[n-1].Member == c.member { // AddRow's most common case, without its call
+			// The cells are in (member, bucket) order: a cell is of the
+			// last row's member or of a new last one (AddRow's two first
+			// cases, without its call and its comparison of the members).
+			if n := len(rows); n > 0 && rows[n-1].Member == c.member {
 				rows[n-1].Count += c.count
 				rows[n-1].Sum += c.sum
 				continue
 			}
-			rows = AddRow(rows, c.member, c.count, c.sum)
+			rows = append(rows, Row{c.member, c.count, c.sum})
 		}
 		out[i] = rows
 	}
