@@ -2,10 +2,8 @@ package risk
 
 import (
 	"math"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -210,7 +208,30 @@ var amountClasses = func() (t [512]string) {
 
 func classUpper(member string) float64 {
 	c, _ := strconv.Atoi(member[1:])
-	return math.Ceil(math.Pow(2, float64(c+1)/8))
+	if c >= 0 && c < len(classUppers) {
+		return classUppers[c]
+	}
+	return upperOf(c)
+}
+
+func upperOf(c int) float64 { return math.Ceil(math.Pow(2, float64(c+1)/8)) }
+
+// classUppers are the classes' upper bounds, worked out once.
+var classUppers = func() (t [len(amountClasses)]float64) {
+	for c := range t {
+		t[c] = upperOf(c)
+	}
+	return t
+}()
+
+// rowsSorted reports whether rows are in member order.
+func rowsSorted(rows []Row) bool {
+	for i := 1; i < len(rows); i++ {
+		if rows[i].Member < rows[i-1].Member {
+			return false
+		}
+	}
+	return true
 }
 
 // percentile returns the p-th percentile (0 < p ≤ 1) of the amounts
@@ -224,7 +245,7 @@ func percentile(rows []Row, p float64) (float64, bool) {
 		return 0, false
 	}
 	sorted := rows // a State's rows come sorted by member
-	if !slices.IsSortedFunc(rows, func(a, b Row) int { return strings.Compare(a.Member, b.Member) }) {
+	if !rowsSorted(rows) {
 		sorted = append([]Row(nil), rows...)
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Member < sorted[j].Member })
 	}
