@@ -99,7 +99,8 @@ type Authorization struct {
 	// did not decode (fault.Invalid "chip_data"), at either side,
 	// recorded and answered 30 by the party once the message is routed.
 	// The values are DE55's bytes in Raw: read them, never write to them.
-	// Through Mux.Handle the map is the handler's only while it runs.
+	// Through Mux.Handle the map (as the Authorization) is the handler's
+	// only while it runs.
 	Chip    Chip
 	ChipErr error
 }
@@ -172,12 +173,19 @@ const chipRoom = 32
 // returned. Making the map was four allocations an authorization.
 var chipMaps sync.Pool
 
-// releaseChip gives a's Chip back to chipMaps (Mux.Handle, after its
-// handler returned); a map grown past chipRoom tags is left to the
-// collector.
-func (a *Authorization) releaseChip() {
+// auths holds emptied Authorizations: decodeAuth fills one, and Mux.Handle
+// gives it back once the handler has returned (release). Each was an
+// allocation of ~450 bytes at the switch and again at the issuer host.
+var auths sync.Pool
+
+// release gives a back to auths, emptied, and its Chip back to chipMaps
+// (Mux.Handle, after its handler returned); a map grown past chipRoom tags
+// is left to the collector. The strings a held are not reused: a handler
+// may keep those.
+func (a *Authorization) release() {
 	c := a.Chip
-	a.Chip = nil
+	*a = Authorization{}
+	auths.Put(a)
 	if c != nil && len(c) <= chipRoom {
 		clear(c)
 		chipMaps.Put(c)
@@ -395,7 +403,11 @@ func decodeAuth(m *iso8583.Message, side Side) (*Authorization, error) {
 	if err := need(m, pick(side, authAtNetwork, authAtIssuer)); err != nil {
 		return nil, err
 	}
-	a := &Authorization{Amount: amountOf(m)}
+	a, _ := auths.Get().(*Authorization)
+	if a == nil {
+		a = new(Authorization)
+	}
+	a.Amount = amountOf(m) // a is empty (release)
 	var de2 string
 	a.read(m, field{iso8583.DEPAN, &de2}, field{iso8583.DEProcessingCode, &a.ProcessingCode}, field{iso8583.DEMCC, &a.MCC},
 		field{iso8583.DEPOSEntryMode, &a.POSEntryMode}, field{iso8583.DEMerchantName, &a.MerchantName})
@@ -484,9 +496,10 @@ func Answer(req *iso8583.Message, rc iso8583.ResponseCode) *iso8583.Message {
 // Side reads it and calls the handler of its type. A request that does not
 // decode is answered 30, one whose handler is nil 40; 0800 is answered by
 // isolink.AnswerNetwork unless Network is set. Handle is an
-// isolink.Handler. An Authorization's Chip is the handler's only
-// while it runs: the map is reused once it returns (a handler copies what
-// it keeps of it; its values are the request's bytes, and stay).
+// isolink.Handler. An Authorization, with its Chip, is the handler's
+// only while it runs: both are reused once it returns (a handler keeps no
+// pointer to either, and copies what it keeps of the map; the strings and
+// the chip's values, the request's bytes, stay its to keep).
 type Mux struct {
 	Side          Side
 	Authorization func(ctx context.Context, a *Authorization) *iso8583.Message
@@ -510,7 +523,7 @@ func (x *Mux) Handle(ctx context.Context, req *iso8583.Message) *iso8583.Message
 	}
 	switch m := msg.(type) {
 	case *Authorization:
-		defer m.releaseChip()
+		defer m.release()
 		if x.Authorization != nil {
 			return x.Authorization(ctx, m)
 		}

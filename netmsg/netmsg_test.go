@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -376,6 +377,47 @@ func TestMuxReusesChipMaps(t *testing.T) {
 			}
 			if last == nil || last.Chip != nil {
 				t.Fatalf("round %d: after the handler the Authorization still has its chip map", round)
+			}
+		}
+	}
+}
+
+// TestMuxAuthorizationsFresh: each handler gets an Authorization read from
+// its own request alone — equal to Decode's of the same message — whatever
+// the requests before (the Authorization goes back to be reused once the
+// handler returned): a chip that did not decode, token data at an issuer
+// and none after, another amount.
+func TestMuxAuthorizationsFresh(t *testing.T) {
+	badChip := golden(t)
+	if err := badChip.SetBytes(iso8583.DEICC, []byte{0x9f, 0x26, 0x09, 1}); err != nil {
+		t.Fatal(err)
+	}
+	withToken := golden(t)
+	if err := withToken.SetTokenData(iso8583.TokenData{Token: luhnValid, PAR: "PAR0001", RequestorID: "50110030273", Assurance: "20"}); err != nil {
+		t.Fatal(err)
+	}
+	otherAmount := golden(t)
+	if err := otherAmount.SetAmount(money.Fen(777)); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []netmsg.Side{netmsg.Network, netmsg.Issuer} {
+		var want *netmsg.Authorization
+		mux := &netmsg.Mux{Side: side, Authorization: func(_ context.Context, a *netmsg.Authorization) *iso8583.Message {
+			if !reflect.DeepEqual(*a, *want) {
+				t.Errorf("side %d: the handler got %+v, want %+v", side, *a, *want)
+			}
+			return netmsg.Answer(a.Raw, iso8583.Approved)
+		}}
+		for round := range 2 {
+			for _, m := range []*iso8583.Message{withToken, badChip, golden(t), otherAmount, withToken, golden(t)} {
+				v, err := netmsg.Decode(m, side)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = v.(*netmsg.Authorization)
+				if mux.Handle(context.Background(), m) == nil {
+					t.Fatalf("side %d, round %d: no answer", side, round)
+				}
 			}
 		}
 	}
