@@ -71,3 +71,48 @@ func TestWaitsForTheCallInFlight(t *testing.T) {
 		t.Errorf("the reversal of the original in flight answered %s, want 00", rc)
 	}
 }
+
+// TestCallsReusedOwnAnswers: with the calls of authorizations no one
+// waited for used again, many authorizations at once — each sent twice at
+// the same moment, so that some duplicates wait for their original in
+// flight and others find its answer kept — each get their own answer:
+// the original and its duplicate the same bytes, approved, with their own
+// STAN, terminal and transmission time.
+func TestCallsReusedOwnAnswers(t *testing.T) {
+	cfg, auth := benchConfig(t)
+	sw, err := netswitch.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				req := auth(g*1000 + i)
+				answers := make(chan *iso8583.Message, 2)
+				for range 2 {
+					go func() { answers <- sw.Handle(ctx, req) }()
+				}
+				first, second := <-answers, <-answers
+				a, _ := first.Pack()
+				b, _ := second.Pack()
+				if rc, _ := first.ResponseCode(); rc != iso8583.Approved || !bytes.Equal(a, b) {
+					t.Errorf("authorization %d/%d: answered %s and %s, want one approval twice", g, i, first, second)
+					return
+				}
+				for _, de := range []int{iso8583.DESTAN, iso8583.DETerminal, iso8583.DETransmission} {
+					want, _ := req.String(de)
+					if got, _ := first.String(de); got != want {
+						t.Errorf("authorization %d/%d: DE%d %q, want %q (another's answer)", g, i, de, got, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

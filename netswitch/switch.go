@@ -282,7 +282,8 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 		}
 		return c.answer.Clone()
 	}
-	c := &call{digest: digest}
+	c := calls.Get().(*call)
+	c.digest = digest
 	s.inflight[id] = c
 	s.mu.Unlock()
 
@@ -298,9 +299,17 @@ func (s *Switch) authorize(ctx context.Context, a *netmsg.Authorization) *iso858
 	s.mu.Unlock()
 	if done != nil {
 		close(done)
+	} else {
+		*c = call{} // no one ever waited: no one holds c
+		calls.Put(c)
 	}
 	return resp
 }
+
+// calls holds the calls no one waited for, to be used again: a call is
+// handed out only under s.mu while it is in s.inflight (waitFor), so one
+// that left it without a done channel is held by nobody.
+var calls = sync.Pool{New: func() any { return new(call) }}
 
 // duplicate answers a repeated authorization with the first answer, or 94
 // when the repeat asks for something else under the same identity.
@@ -634,17 +643,27 @@ func (s *Switch) run(ctx context.Context, a *netmsg.Authorization, rec *Auth) ou
 
 // seal seals a PAN for an authorization's record, under the additional
 // data "switch:" and its identity. The PAN's digits and the additional
-// data are one allocation, not two; the digits are cleared after.
+// data are put together in a pooled room, not allocated; the digits are
+// cleared after.
 func (s *Switch) seal(pan card.PAN, id string) ([]byte, error) {
 	const aadPrefix = "switch:"
 	digits := pan.Digits()
-	b := make([]byte, len(digits)+len(aadPrefix)+len(id))
-	n := copy(b, digits)
-	copy(b[n+copy(b[n:], aadPrefix):], id)
-	sealed, err := s.cfg.Keys.Seal(b[:n:n], b[n:])
+	bp := sealRooms.Get().(*[]byte)
+	b := append(append(append((*bp)[:0], digits...), aadPrefix...), id...)
+	n := len(digits)
+	sealed, err := s.cfg.Keys.Seal(b[:n:n], b[n:len(b):len(b)])
 	clear(b[:n])
+	if cap(b) <= 256 {
+		*bp = b[:0]
+		sealRooms.Put(bp)
+	}
 	return sealed, err
 }
+
+// sealRooms hold the room a seal's plaintext and additional data are put
+// together in: the key store reads them during Seal and keeps neither
+// (AEAD), and the digits are cleared before the room goes back.
+var sealRooms = sync.Pool{New: func() any { b := make([]byte, 0, 64); return &b }}
 
 // intend stores the record before the issuer is asked, still being
 // decided, so that a hold the issuer places is never unknown to the
