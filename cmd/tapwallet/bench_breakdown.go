@@ -37,7 +37,7 @@ var writtenBehind = map[string]string{
 	"netswitch/sqlstore": "into SQL: the switch's records",
 	"ledger/sqlstore":    "into SQL: the issuers' holds",
 	"tsp/sqlstore":       "into SQL: the token service's key uses",
-	"risk/sqlstore":      "into SQL: the risk engine's decisions",
+	"risk/sqlstore":      "into SQL: the risk engine's counters and decisions",
 }
 
 // module is the prefix of the project's own functions in a profile.
@@ -181,6 +181,6 @@ func breakdown(r io.Reader, auths int) ([]cpuPart, float64, error) {
 func printBreakdown(w io.Writer, parts []cpuPart, total, rusage float64) {
 	fmt.Fprintf(w, "\nwhere the CPU went (a CPU profile of the path's run, µs an authorization; the profile's %.1f against getrusage's %.1f):\n", total, rusage)
 	for _, p := range parts {
-		fmt.Fprintf(w, "  %-44s %7.1f  %5.1f %%\n", p.Name, p.US, 100*p.US/max(total, 1e-9))
+		fmt.Fprintf(w, "  %-52s %7.1f  %5.1f %%\n", p.Name, p.US, 100*p.US/max(total, 1e-9))
 	}
 }

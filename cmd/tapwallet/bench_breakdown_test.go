@@ -21,7 +21,7 @@ var breakdownStacks = []struct {
 	{[]string{"modernc.org/sqlite/lib._sqlite3Step", module + "tsp/sqlstore.applyChunks", module + "journal.(*Behind[...]).applyRetrying",
 		module + "journal.(*Behind[...]).run"}, "into SQL: the token service's key uses"},
 	{[]string{"modernc.org/sqlite/lib._sqlite3Step", module + "risk/sqlstore.writeBatch", module + "risk/sqlstore.(*Store).batch",
-		module + "risk/sqlstore.(*Store).flusher"}, "into SQL: the risk engine's decisions"},
+		module + "risk/sqlstore.(*Store).flusher"}, "into SQL: the risk engine's counters and decisions"},
 	// The risk store's enqueue on the path is the engine's, not its flusher's.
 	{[]string{"runtime.mallocgc", module + "risk/sqlstore.(*Store).enqueue", module + "risk.(*Engine).RecordAuth",
 		module + "netswitch.(*Switch).recordRisk", module + "netswitch.(*Switch).authorize", module + "isolink.(*Workers).work"}, partRisk},
