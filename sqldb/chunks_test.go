@@ -20,3 +20,21 @@ func TestRowChunks(t *testing.T) {
 		}
 	}
 }
+
+func TestValuesRows(t *testing.T) {
+	for _, c := range []struct {
+		d     Dialect
+		n     int
+		types []string
+		want  string
+	}{
+		{Postgres, 2, []string{"TEXT", "BIGINT"}, "(CAST(? AS TEXT), CAST(? AS BIGINT)),(CAST(? AS TEXT), CAST(? AS BIGINT))"},
+		{SQLite, 2, []string{"TEXT", "BIGINT"}, "(?, ?),(?, ?)"},
+		{SQLite, 1, []string{"TEXT", "BIGINT", "BIGINT"}, "(?, ?, ?)"},
+		{Postgres, 1, []string{"BIGINT"}, "(CAST(? AS BIGINT))"},
+	} {
+		if got := ValuesRows(c.d, c.n, c.types...); got != c.want {
+			t.Errorf("ValuesRows(%v, %d, %v) = %q, want %q", c.d, c.n, c.types, got, c.want)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -840,20 +839,19 @@ func (s *Store) applyHoldsAs(ctx context.Context, ts []ledger.Transfer, mode ins
 // addHeld adds the pending totals of a batch's holds to their accounts,
 // a row (id, debits, credits) an account: on PostgreSQL with the CASTs
 // that give the values their types, on SQLite (addHeldSQLite) with bare
-// parameters — the values bound are of the columns' types already (text,
-// int64), and SQLite reads a VALUES of bare parameters as a co-routine,
-// row by row, where it first wrote every row of a VALUES of expressions
-// into a temporary table and read it back (an ephemeral table more, a
+// parameters (sqldb.ValuesRows: SQLite then reads the rows as they come,
+// where it first wrote every row of a VALUES of expressions into a
+// temporary table and read it back — an ephemeral table more, a
 // MakeRecord and an Insert a row).
 var (
-	addHeld       = statementsBySize(func(n int) string { return addHeldRows(n, "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))") })
-	addHeldSQLite = statementsBySize(func(n int) string { return addHeldRows(n, "(?, ?, ?)") })
+	addHeld       = statementsBySize(func(n int) string { return addHeldRows(sqldb.Postgres, n) })
+	addHeldSQLite = statementsBySize(func(n int) string { return addHeldRows(sqldb.SQLite, n) })
 )
 
-// addHeldRows is addHeld's statement of n rows like row.
-func addHeldRows(n int, row string) string {
+// addHeldRows is addHeld's statement of n rows for the dialect d.
+func addHeldRows(d sqldb.Dialect, n int) string {
 	return `UPDATE ledger_accounts SET debits_pending = debits_pending + v.column2, credits_pending = credits_pending + v.column3
-		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + `) AS v WHERE ledger_accounts.id = v.column1`
+		FROM (VALUES ` + sqldb.ValuesRows(d, n, "TEXT", "BIGINT", "BIGINT") + `) AS v WHERE ledger_accounts.id = v.column1`
 }
 
 // addHeldFor is addHeld's statements for the dialect d.

@@ -369,19 +369,13 @@ func (l ledgerTx) UpdateAccounts(ctx context.Context, accounts []ledger.Account)
 }
 
 // updateAccountsRows is UpdateAccounts' statement of n rows (id, debits
-// pending and posted, credits pending and posted) for the dialect d: on
-// PostgreSQL with the CASTs that give the values their types; on SQLite
-// with bare parameters, bound already as the columns' types (text, int64),
-// which SQLite reads as they come where a VALUES of CAST expressions it
-// first copies into a temporary table (as addHeld; TestAddHeldMakesNoTemporaryValues).
+// pending and posted, credits pending and posted) for the dialect d: CAST
+// on PostgreSQL, bare on SQLite (sqldb.ValuesRows; as addHeld,
+// TestAddHeldMakesNoTemporaryValues).
 func updateAccountsRows(d sqldb.Dialect, n int) string {
-	row := "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
-	if d == sqldb.SQLite {
-		row = "(?, ?, ?, ?, ?)"
-	}
 	return `UPDATE ledger_accounts SET debits_pending = v.column2, debits_posted = v.column3,
 			credits_pending = v.column4, credits_posted = v.column5
-			FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + `) AS v
+			FROM (VALUES ` + sqldb.ValuesRows(d, n, "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT") + `) AS v
 			WHERE ledger_accounts.id = v.column1`
 }
 

@@ -312,20 +312,25 @@ func cryptogramsHex(ps []pendingUse) string {
 // Statements of a batch of key uses: UPDATE … FROM (VALUES …) (SQLite 3.33
 // and later, PostgreSQL), each use changing its key only if it is unused,
 // each counter moving only forward. On PostgreSQL the CASTs give the
-// values their types; SQLite gets bare parameters (chunkSQL) — the values
-// bound are of the columns' types already (text, int64). SQLite reads a
-// VALUES of bare parameters as a co-routine, row by row; with the CASTs it
-// first wrote every row into a temporary table and read it back (EXPLAIN:
-// an ephemeral table more, a MakeRecord and an Insert a row).
+// values their types; SQLite gets bare parameters (chunkSQL,
+// sqldb.ValuesRows) — the values bound are of the columns' types already
+// (text, int64). SQLite reads a VALUES of bare parameters as a co-routine,
+// row by row; with the CASTs it first wrote every row into a temporary
+// table and read it back (EXPLAIN: an ephemeral table more, a MakeRecord
+// and an Insert a row).
 // BenchmarkApplyUsesFresh, instructions under callgrind: ~4.6k fewer a use
 // of ~35k.
 const (
 	useLUKs = `UPDATE luks SET used_at = v.column3, used_atc = v.column4, used_arqc = v.column5
 		FROM (VALUES %s) AS v WHERE luks.token = v.column1 AND luks.key_index = v.column2 AND luks.used_at = 0`
-	useLUKRow = `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`
-	moveATCs  = `UPDATE tokens SET last_atc = v.column2
+	moveATCs = `UPDATE tokens SET last_atc = v.column2
 		FROM (VALUES %s) AS v WHERE tokens.token = v.column1 AND tokens.last_atc < v.column2`
-	moveATCRow = `(CAST(? AS TEXT), CAST(? AS BIGINT))`
+)
+
+// The types of a row of useLUKs' and of moveATCs' values.
+var (
+	useLUKTypes  = []string{"TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"}
+	moveATCTypes = []string{"TEXT", "BIGINT"}
 )
 
 // applyChunk is the most rows one statement of applyChunks takes.
@@ -364,14 +369,11 @@ func chunkSQL(d sqldb.Dialect, stmt string, n int) string {
 	if q, ok := chunkSQLs.Load(k); ok {
 		return q.(string)
 	}
-	row := useLUKRow
+	types := useLUKTypes
 	if stmt == moveATCs {
-		row = moveATCRow
+		types = moveATCTypes
 	}
-	if d == sqldb.SQLite {
-		row = "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(row, "?")), ", ") + ")"
-	}
-	q := fmt.Sprintf(stmt, strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+	q := fmt.Sprintf(stmt, sqldb.ValuesRows(d, n, types...))
 	chunkSQLs.Store(k, q)
 	return q
 }
