@@ -101,17 +101,13 @@ func (s *Store) Add(ctx context.Context, ds []risk.Delta) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	return s.enqueue("counters", len(ds), func(p *pending) {
-		for _, d := range ds {
-			p.addDelta(d)
-		}
-		s.rec.base.Add(ctx, ds)
-	})
+	return s.AddTap(ctx, ds, nil, risk.Sighting{})
 }
 
-// AddTap is Add and SetLast for each key in one queueing (risk.TapRecorder:
-// an approved tap's record takes the queue's lock once, not three times);
-// it fails like Add, and a full queue drops them together.
+// AddTap queues the deltas as Add does and the sighting x of each of keys
+// as SetLast does, in one queueing (risk.TapRecorder: an approved tap's
+// record takes the queue's lock once, not three times); it fails like
+// Add, and a full queue drops them together.
 func (s *Store) AddTap(ctx context.Context, ds []risk.Delta, keys []string, x risk.Sighting) error {
 	return s.enqueue("counters", len(ds)+len(keys), func(p *pending) {
 		for _, d := range ds {
